@@ -1,0 +1,27 @@
+"""mle_jax: loss functions from the maximum-likelihood recipe, in functional JAX.
+
+The lecture's four steps (Prince, *Understanding Deep Learning*, ch. 5):
+
+1. choose ``Pr(y | theta)`` over the domain of y   -> theta types: ``Normal``, ``Bernoulli``, ``Categorical``
+2. the model ``f[x, phi]`` predicts theta          -> families: ``normal``, ``bernoulli``, ``categorical``
+3. minimise ``-sum_i log Pr(y_i | f[x_i, phi])``   -> ``recipe(model, family)``, ``fit``
+4. infer the full distribution or its peak        -> ``recipe.predict``, ``recipe.point``
+"""
+
+from . import links
+from .distributions import (
+    Bernoulli, Categorical, Independent, Normal, cross_entropy, entropy, event_shape, interval, kl,
+    log_cdf, log_prob, mean, mode, prob, probs, quantile, sample, variance,
+)
+from .families import Family, bernoulli, categorical, independent, normal
+from .fit import FitResult, fit
+from .recipe import Params, Recipe, recipe, reduce_terms
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bernoulli", "Categorical", "Family", "FitResult", "Independent", "Normal", "Params", "Recipe",
+    "bernoulli", "categorical", "cross_entropy", "entropy", "event_shape", "fit", "independent",
+    "interval", "kl", "links", "log_cdf", "log_prob", "mean", "mode", "normal", "prob", "probs",
+    "quantile", "recipe", "reduce_terms", "sample", "variance",
+]

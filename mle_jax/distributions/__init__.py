@@ -1,0 +1,124 @@
+"""Theta types and the pure functions over them.
+
+A theta is a NamedTuple pytree of ONE example's distribution parameters. Every
+function here dispatches on the theta's type; the log density is the primitive
+(``log_prob``) and the rest derive from it or from closed forms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+
+from . import bernoulli, registry
+from .bernoulli import Bernoulli
+from .categorical import Categorical, probs as _categorical_probs
+from .independent import Independent
+from .normal import Normal
+from .registry import Ops, register, register_cross_entropy, register_kl
+
+
+def log_prob(theta, y):
+    """``log Pr(y | theta)`` for one example (a log density or a log mass).
+
+    Equals scipy.stats' ``logpdf`` / ``logpmf``; ``-inf`` off the support. The
+    target must have exactly the shape of one example's event: no broadcasting.
+    """
+    return registry.op(theta, "log_prob")(theta, y)
+
+
+def prob(theta, y):
+    """``Pr(y | theta) = exp(log_prob(theta, y))``."""
+    return jnp.exp(log_prob(theta, y))
+
+
+def mode(theta):
+    """``argmax_y Pr(y | theta)``: the lecture's point prediction (mean for a Normal,
+    1 where lambda > 1/2 for a Bernoulli, the argmax class for a Categorical)."""
+    return registry.op(theta, "mode")(theta)
+
+
+def mean(theta):
+    """``E[y | theta]``."""
+    return registry.op(theta, "mean")(theta)
+
+
+def variance(theta):
+    """``Var[y | theta]``."""
+    return registry.op(theta, "variance")(theta)
+
+
+def sample(key, theta):
+    """One draw ``y ~ Pr(y | theta)`` from an explicit PRNG key."""
+    return registry.op(theta, "sample")(key, theta)
+
+
+def entropy(theta, base: float = math.e):
+    """``H(theta) = -E[log Pr(y | theta)]``, in nats; ``base=2`` gives bits.
+
+    Discrete families use ``0 log 0 = 0``: a ``-inf`` logit adds exactly 0.
+    scipy equivalent: ``scipy.stats.<dist>.entropy`` (nats) or ``scipy.stats.entropy(p, base=2)``.
+    """
+    nats = registry.op(theta, "entropy")(theta)
+    return nats if base == math.e else nats / math.log(base)
+
+
+def kl(p, q):
+    """``KL(p || q) = E_p[log p(y) - log q(y)]`` in nats, in closed form.
+
+    For pairs without a closed form use ``mle_jax.kl_mc`` (Monte Carlo with a standard error).
+    Reference: Kullback and Leibler (1951); the lecture, "Kullback-Leibler divergence".
+    """
+    fn = registry.kl_fn(p, q)
+    if fn is None:
+        raise NotImplementedError(
+            f"no closed-form KL({type(p).__name__} || {type(q).__name__}); use mle_jax.kl_mc")
+    return fn(p, q)
+
+
+def cross_entropy(p, q):
+    """``CE(p, q) = -E_p[log q(y)] = H(p) + KL(p || q)`` in nats, in closed form."""
+    fn = registry.ce_fn(p, q)
+    if fn is not None:
+        return fn(p, q)
+    return entropy(p) + kl(p, q)
+
+
+def quantile(theta, q):
+    """The ``q``-quantile ``F^{-1}(q)`` of ``Pr(y | theta)`` (scipy's ``ppf``)."""
+    return registry.op(theta, "quantile")(theta, q)
+
+
+def log_cdf(theta, y):
+    """``log Pr(Y <= y | theta)`` in a stable form (scipy's ``logcdf``)."""
+    return registry.op(theta, "log_cdf")(theta, y)
+
+
+def interval(theta, coverage: float = 0.95):
+    """The central predictive interval ``(F^{-1}(a/2), F^{-1}(1 - a/2))`` with ``a = 1 - coverage``."""
+    if not 0.0 < coverage < 1.0:
+        raise ValueError(f"interval: coverage must lie in (0, 1); got {coverage}")
+    alpha = 1.0 - coverage
+    return quantile(theta, 0.5 * alpha), quantile(theta, 1.0 - 0.5 * alpha)
+
+
+def probs(theta):
+    """Class probabilities: ``softmax(logits)`` (Categorical) or ``[1 - lambda, lambda]`` (Bernoulli)."""
+    if isinstance(theta, Bernoulli):
+        return jnp.exp(bernoulli.log_probs(theta))
+    if isinstance(theta, Categorical):
+        return _categorical_probs(theta)
+    raise TypeError(f"probs is defined for discrete thetas, not {type(theta).__name__}")
+
+
+def event_shape(theta):
+    """The shape of one example's target under ``theta``."""
+    return registry.op(theta, "event_shape")(theta)
+
+
+__all__ = [
+    "Bernoulli", "Categorical", "Independent", "Normal", "Ops", "cross_entropy", "entropy",
+    "event_shape", "interval", "kl", "log_cdf", "log_prob", "mean", "mode", "prob", "probs",
+    "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
+]

@@ -1,0 +1,96 @@
+"""The Normal distribution: the lecture's choice for real-valued regression.
+
+    Pr(y | mu, sigma) = 1 / sqrt(2 pi sigma^2) exp(-(y - mu)^2 / (2 sigma^2)),   y in R
+
+scipy equivalent: ``scipy.stats.norm(loc, scale)``.
+Reference: Prince, *Understanding Deep Learning*, eq. 5.10; the lecture, Example 1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import log_ndtr, ndtri
+
+from . import registry
+from ..checks import check_event_shape
+
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class Normal(NamedTuple):
+    """Parameters of one example's Normal: ``loc`` (mu) and ``scale`` (sigma > 0)."""
+
+    loc: jax.Array
+    scale: jax.Array
+
+
+def standard_log_prob(z, log_scale):
+    """``log N(y | mu, sigma)`` from ``z = (y - mu) / sigma`` and ``log sigma``.
+
+        log Pr = -z^2 / 2 - log sigma - log(2 pi) / 2
+
+    The one formula every Normal density in mle_jax goes through; families pass
+    ``log sigma`` computed for their link (see ``mle_jax.links``).
+    """
+    return -0.5 * jnp.square(z) - log_scale - HALF_LOG_2PI
+
+
+def log_prob(theta: Normal, y):
+    """``log N(y | loc, scale)``; equals ``scipy.stats.norm.logpdf(y, loc, scale)``."""
+    check_event_shape("Normal", y, jnp.shape(theta.loc))
+    return standard_log_prob((y - theta.loc) / theta.scale, jnp.log(theta.scale))
+
+
+def log_cdf(theta: Normal, y):
+    """``log Pr(Y <= y)``, stable in both tails (``log_ndtr``); ``norm.logcdf``."""
+    return log_ndtr((y - theta.loc) / theta.scale)
+
+
+def quantile(theta: Normal, q):
+    """``mu + sigma Phi^{-1}(q)``; ``norm.ppf``."""
+    return theta.loc + theta.scale * ndtri(q)
+
+
+def sample(key, theta: Normal):
+    """``mu + sigma eps`` with ``eps ~ N(0, 1)``."""
+    shape = jnp.broadcast_shapes(jnp.shape(theta.loc), jnp.shape(theta.scale))
+    eps = jax.random.normal(key, shape, jnp.result_type(theta.loc))
+    return theta.loc + theta.scale * eps
+
+
+def entropy(theta: Normal):
+    """``H = log sigma + (1 + log 2 pi) / 2`` nats; ``norm.entropy``."""
+    return jnp.log(theta.scale) + 0.5 + HALF_LOG_2PI
+
+
+def kl(p: Normal, q: Normal):
+    """``KL(N(m1, s1) || N(m2, s2)) = log(s2/s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2``."""
+    ratio = p.scale / q.scale
+    return (-jnp.log(ratio) + 0.5 * jnp.square(ratio)
+            + 0.5 * jnp.square((p.loc - q.loc) / q.scale) - 0.5)
+
+
+def cross_entropy(p: Normal, q: Normal):
+    """``CE(p, q) = H(p) + KL(p || q)``; for Normals
+    ``log s2 + (log 2 pi)/2 + (s1^2 + (m1 - m2)^2) / (2 s2^2)``."""
+    return (jnp.log(q.scale) + HALF_LOG_2PI
+            + 0.5 * (jnp.square(p.scale) + jnp.square(p.loc - q.loc)) / jnp.square(q.scale))
+
+
+registry.register(Normal, registry.Ops(
+    log_prob=log_prob,
+    mode=lambda t: t.loc,
+    mean=lambda t: t.loc,
+    variance=lambda t: jnp.square(t.scale),
+    sample=sample,
+    entropy=entropy,
+    quantile=quantile,
+    log_cdf=log_cdf,
+    event_shape=lambda t: jnp.shape(t.loc),
+))
+registry.register_kl(Normal, Normal, kl)
+registry.register_cross_entropy(Normal, Normal, cross_entropy)

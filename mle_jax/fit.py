@@ -1,0 +1,298 @@
+"""Step 3 of the recipe: minimise the NLL with any optax optimizer.
+
+    phi_hat = argmin_phi  -sum_i log Pr(y_i | f[x_i, phi])
+
+All steps of a chunk run fused in one ``lax.scan`` inside one ``jit``; the data
+are arguments of that compiled program (never baked-in constants), and the
+compiled program is cached, so a second ``fit`` with the same recipe,
+optimizer, shapes and options does not compile again. Between chunks the host
+updates the progress bar, stops early, and writes checkpoints.
+
+Every step is guarded: when the loss is NaN or inf the fit stops, names the
+step, and returns the last parameters whose loss was finite.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .checks import check_batch
+from .recipe import Recipe
+
+
+class FitResult(NamedTuple):
+    """What ``fit`` returns.
+
+    Fields:
+      params: the fitted parameters: the best by validation NLL when validation
+        data were given, the last finite ones when the loss became NaN/inf,
+        the final ones otherwise.
+      history: the training loss at every step run (float32 or better), shape (steps_run,).
+      stopped: ``"completed"``, ``"early_stopping"`` or ``"non_finite"``.
+      message: a sentence saying why the fit stopped.
+      opt_state: the optimizer state after the last step run.
+      val_history: ``(steps, validation mean NLL)`` at each evaluation, shape (E, 2), or None.
+      best_step: the step (1-based count of updates) of the best validation NLL, or None.
+      epoch_history: the mean training loss per epoch (minibatch fits), or None.
+    """
+
+    params: Any
+    history: np.ndarray
+    stopped: str
+    message: str
+    opt_state: Any
+    val_history: np.ndarray | None = None
+    best_step: int | None = None
+    epoch_history: np.ndarray | None = None
+
+    @property
+    def steps_run(self) -> int:
+        return int(self.history.shape[0])
+
+
+class _Carry(NamedTuple):
+    params: Any
+    opt_state: Any
+    last_finite: Any   # the parameters whose loss was last finite
+    alive: jax.Array   # False once stopped (non-finite loss or patience exhausted)
+    step: jax.Array    # updates applied so far
+    perm: jax.Array    # this epoch's shuffle (minibatch fits)
+    best: Any          # best parameters by validation NLL
+    best_val: jax.Array
+    best_step: jax.Array
+    bad_evals: jax.Array
+    bad_step: jax.Array  # the step whose loss was not finite, or -1
+
+
+class _Options(NamedTuple):
+    n: int
+    batch_size: int | None
+    reduction: str
+    eval_every: int | None
+    patience: int | None
+
+
+def _select(flag, new, old):
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
+def _take(tree, idx):
+    return None if tree is None else jax.tree_util.tree_map(lambda a: jnp.take(a, idx, axis=0), tree)
+
+
+def _batch(opts: _Options, carry: _Carry, key, data):
+    """This step's batch: everything (full batch) or a slice of the epoch's shuffle."""
+    if opts.batch_size is None:
+        return carry.perm, data
+    per_epoch = opts.n // opts.batch_size
+    b = carry.step % per_epoch
+    perm = jax.lax.cond(
+        b == 0,
+        lambda: jax.random.permutation(jax.random.fold_in(key, carry.step // per_epoch), opts.n),
+        lambda: carry.perm)
+    idx = jax.lax.dynamic_slice(perm, (b * opts.batch_size,), (opts.batch_size,))
+    return perm, tuple(_take(d, idx) for d in data)
+
+
+@functools.lru_cache(maxsize=128)
+def _runner(recipe: Recipe, optimizer, opts: _Options, length: int):
+    """A jitted ``(carry, key, data, val) -> (carry, (losses, vals))`` running ``length`` steps."""
+    extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
+
+    def objective(params, x, y, w, m):
+        return recipe.reduce(params, x, y, w, m, kind="loss", reduction=opts.reduction)
+
+    def one_step(carry: _Carry, key, data, val):
+        perm, (x, y, w, m) = _batch(opts, carry, key, data)
+        loss, grads = jax.value_and_grad(objective)(carry.params, x, y, w, m)
+        if extra_args:  # L-BFGS and other optimizers that use the value and a line search
+            updates, opt_state = optimizer.update(
+                grads, carry.opt_state, carry.params, value=loss, grad=grads,
+                value_fn=lambda p: objective(p, x, y, w, m))
+        else:
+            updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
+        finite = jnp.isfinite(loss)
+        ok = carry.alive & finite
+        params = _select(ok, optax.apply_updates(carry.params, updates), carry.params)
+        carry = carry._replace(
+            params=params,
+            opt_state=_select(ok, opt_state, carry.opt_state),
+            last_finite=_select(ok, carry.params, carry.last_finite),
+            alive=ok, step=carry.step + ok.astype(carry.step.dtype), perm=perm,
+            bad_step=jnp.where(carry.alive & ~finite, carry.step, carry.bad_step))
+        carry, val_nll = _evaluate(opts, recipe, carry, ok, val)
+        return carry, (jnp.where(ok, loss, jnp.nan).astype(jnp.float32), val_nll)
+
+    def run(carry, key, data, val):
+        return jax.lax.scan(lambda c, _: one_step(c, key, data, val), carry, None, length=length)
+
+    return jax.jit(run, donate_argnums=(0,))
+
+
+def _evaluate(opts: _Options, recipe: Recipe, carry: _Carry, ok, val):
+    """Every ``eval_every`` steps: the validation mean NLL, the best parameters, patience."""
+    if val is None:
+        return carry, jnp.float32(jnp.nan)
+    due = ok & (carry.step % opts.eval_every == 0)
+    val_nll = jax.lax.cond(
+        due, lambda: recipe.reduce(carry.params, *val, kind="nll", reduction="mean").astype(jnp.float32),
+        lambda: jnp.float32(jnp.nan))
+    improved = due & (val_nll < carry.best_val)
+    bad = jnp.where(due, jnp.where(improved, 0, carry.bad_evals + 1), carry.bad_evals)
+    alive = carry.alive
+    if opts.patience is not None:
+        alive = alive & (bad < opts.patience)
+    return carry._replace(
+        best=_select(improved, carry.params, carry.best),
+        best_val=jnp.where(improved, val_nll, carry.best_val),
+        best_step=jnp.where(improved, carry.step, carry.best_step),
+        bad_evals=bad, alive=alive), val_nll
+
+
+def _progress_bar(progress, total):
+    if progress is None:
+        progress = sys.stderr.isatty() and total >= 2000
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is the optional 'progress' extra
+        return None
+    return tqdm(total=total, unit="step", desc="fit", leave=False)
+
+
+def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, steps: int | None = None,
+        *, epochs: int | None = None, batch_size: int | None = None, key=None,
+        weights=None, mask=None, reduction: str = "mean",
+        validation: tuple | None = None, eval_every: int | None = None, patience: int | None = None,
+        progress: bool | None = None, chunk_size: int | None = None, opt_state=None) -> FitResult:
+    """Fit ``params`` by minimising the recipe's loss with an optax optimizer.
+
+    Args:
+      recipe: from ``mj.recipe(model, family)``.
+      params: ``recipe.init(model_params)``.
+      x, y: the training data (leading axis = examples); validated once here.
+      optimizer: any optax ``GradientTransformation``; ``optax.lbfgs()`` works
+        full-batch (it receives the value and a ``value_fn`` for its line search).
+      steps: the number of optimizer updates; or give ``epochs`` with ``batch_size``.
+      batch_size: minibatch size (None: full batch). Each epoch uses a fresh shuffle
+        drawn from ``key`` (required); the remainder of an epoch is dropped.
+      weights, mask: per-example weights and mask (see ``recipe``).
+      reduction: ``"mean"`` (default; learning rates do not scale with N) or ``"sum"``
+        (the lecture's L[phi]). The minimiser is the same.
+      validation: ``(x_val, y_val)``; its mean NLL is computed every ``eval_every``
+        steps and the result keeps the best parameters.
+      patience: stop after this many evaluations without improvement.
+      progress: a tqdm bar (None: on when stderr is a terminal and the fit is long).
+      chunk_size: steps fused per compiled scan (None: all, or 1/20 with a bar or patience).
+      opt_state: resume from this optimizer state (default ``optimizer.init(params)``).
+
+    Returns:
+      A ``FitResult`` with ``.params``, ``.history`` (loss per step), ``.stopped``, ``.message``.
+    """
+    n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
+    recipe.check(x, y, weights, mask)
+    if validation is not None:
+        recipe.check(*validation)
+    total, opts = _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience)
+    key = jax.random.PRNGKey(0) if key is None else key
+    bar = _progress_bar(progress, total)
+    if chunk_size is None:
+        chunked = bar is not None or patience is not None
+        chunk_size = max(1, math.ceil(total / 20)) if chunked else total
+    carry = _initial_carry(params, optimizer.init(params) if opt_state is None else opt_state, n)
+    data, val = (x, y, weights, mask), (None if validation is None else tuple(validation))
+    losses, vals, done = [], [], 0
+    try:
+        while done < total:
+            length = min(chunk_size, total - done)
+            carry, (chunk_losses, chunk_vals) = _runner(recipe, optimizer, opts, length)(carry, key, data, val)
+            losses.append(np.asarray(chunk_losses))
+            vals.append(np.asarray(chunk_vals))
+            done += length
+            if bar is not None:
+                bar.update(length)
+                bar.set_postfix(loss=f"{float(np.nanmean(losses[-1][-max(1, length // 10):])):.4g}")
+            if not bool(carry.alive):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return _result(carry, np.concatenate(losses), np.concatenate(vals), opts, total)
+
+
+def _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience):
+    if batch_size is not None:
+        if not 1 <= batch_size <= n:
+            raise ValueError(f"fit: batch_size must lie in [1, {n}]; got {batch_size}")
+        if key is None:
+            raise ValueError("fit: minibatches need an explicit PRNG key for the shuffles (key=...)")
+        if (steps is None) == (epochs is None):
+            raise ValueError("fit: give exactly one of steps or epochs")
+        total = steps if steps is not None else epochs * (n // batch_size)
+    else:
+        if epochs is not None:
+            raise ValueError("fit: epochs needs a batch_size; full-batch fits count steps")
+        if steps is None:
+            raise ValueError("fit: give the number of steps")
+        total = steps
+    if total < 1:
+        raise ValueError(f"fit: the number of steps must be >= 1; got {total}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"fit: reduction must be 'mean' or 'sum'; got {reduction!r}")
+    if validation is None and (patience is not None or eval_every is not None):
+        raise ValueError("fit: eval_every and patience need validation=(x_val, y_val)")
+    if validation is not None:
+        eval_every = eval_every or max(1, total // 100)
+    if patience is not None and patience < 1:
+        raise ValueError(f"fit: patience must be >= 1; got {patience}")
+    return total, _Options(n, batch_size, reduction, eval_every, patience)
+
+
+def _initial_carry(params, opt_state, n):
+    copy = lambda t: jax.tree_util.tree_map(jnp.array, t)  # the scan donates its carry
+    return _Carry(
+        params=copy(params), opt_state=copy(opt_state), last_finite=copy(params),
+        alive=jnp.array(True), step=jnp.array(0, jnp.int32), perm=jnp.arange(n, dtype=jnp.int32),
+        best=copy(params), best_val=jnp.array(jnp.inf, jnp.float32),
+        best_step=jnp.array(-1, jnp.int32), bad_evals=jnp.array(0, jnp.int32),
+        bad_step=jnp.array(-1, jnp.int32))
+
+
+def _result(carry: _Carry, losses, vals, opts: _Options, total) -> FitResult:
+    steps_run = int(carry.step)
+    bad_step = int(carry.bad_step)
+    if bad_step >= 0:
+        history = losses[:bad_step + 1]
+        stopped, params = "non_finite", carry.last_finite
+        message = (f"stopped at step {bad_step}: the loss was {history[-1]} (not finite); "
+                   f"returning the parameters of step {bad_step - 1}, the last with a finite loss")
+    else:
+        history = losses[:steps_run]
+        stopped = "completed" if steps_run == total else "early_stopping"
+        params = carry.params
+        message = (f"completed {steps_run} steps" if stopped == "completed" else
+                   f"stopped early at step {steps_run}: no better validation NLL in "
+                   f"{opts.patience} evaluations")
+    val_history, best_step = None, None
+    if opts.eval_every is not None:
+        idx = np.flatnonzero(np.isfinite(vals[:len(history)]))
+        val_history = np.stack([idx + 1, vals[idx]], axis=1) if len(idx) else np.zeros((0, 2))
+        if int(carry.best_step) >= 0:
+            best_step, params = int(carry.best_step), carry.best
+            if stopped != "non_finite":
+                message += f"; kept the best validation NLL {float(carry.best_val):.6g} (step {best_step})"
+    epoch_history = None
+    if opts.batch_size is not None:
+        per_epoch = opts.n // opts.batch_size
+        whole = len(history) // per_epoch * per_epoch
+        epoch_history = history[:whole].astype(np.float64).reshape(-1, per_epoch).mean(axis=1)
+    return FitResult(params, history, stopped, message, carry.opt_state, val_history, best_step, epoch_history)

@@ -1,0 +1,105 @@
+"""Links: maps from a model's unconstrained raw output to a distribution parameter.
+
+Each link is a NamedTuple of pure functions: ``forward(raw) -> parameter``,
+``inverse(parameter) -> raw`` (where one exists) and, for the positive links,
+``log_forward(raw) = log(forward(raw))`` computed stably, so that a Normal
+density can use ``log sigma`` without forming ``sigma`` first.
+
+Positive links add a dtype-aware floor ``eps = finfo(dtype).eps`` (1.2e-7 in
+float32, 2.2e-16 in float64): ``sigma = g(raw) + eps``. It keeps ``log sigma``
+finite where ``g`` underflows (``softplus`` and ``exp`` reach 0 at raw = -104 in
+float32) and its gradient is the true derivative of that function, never a
+clamp under ``stop_gradient`` (the bug in torch's GaussianNLLLoss).
+
+Known failure modes (see RELIABILITY.md):
+- ``square`` is the lecture's ``sigma^2 = f2^2``. At f2 = 0 its gradient is
+  exactly 0 (a unit that reaches 0 stays there), and when a residual is 0 the
+  likelihood grows without bound as f2 -> 0 (variance collapse): the floor
+  keeps the loss finite but cannot make the optimum sensible. Prefer softplus.
+- ``exp`` grows fast: a raw of 20 is sigma = 5e8. Its ``log_forward`` is exact
+  (``logaddexp(raw, log eps)``), so the loss stays finite even at raw = 100
+  where ``exp`` itself overflows float32.
+
+Reference: Prince, *Understanding Deep Learning*, section 5.3.4; Seitzer et al. (2022).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Link(NamedTuple):
+    """A parameter link: ``forward``, its ``inverse`` (or None), and ``log_forward`` (or None)."""
+
+    name: str
+    forward: Callable[[jax.Array], jax.Array]
+    inverse: Callable[[jax.Array], jax.Array] | None = None
+    log_forward: Callable[[jax.Array], jax.Array] | None = None
+
+
+def floor(dtype) -> float:
+    """The positive links' floor: machine epsilon of ``dtype`` (float32 unless inexact)."""
+    dtype = dtype if jnp.issubdtype(dtype, jnp.inexact) else jnp.float32
+    return float(jnp.finfo(dtype).eps)
+
+
+def _floored(fn):
+    return lambda raw: fn(raw) + floor(jnp.result_type(raw))
+
+
+def _softplus_inverse(scale):
+    """``raw`` with ``softplus(raw) + eps = scale``: ``raw = s + log(-expm1(-s))``, ``s = scale - eps``."""
+    s = scale - floor(jnp.result_type(scale))
+    return s + jnp.log(-jnp.expm1(-s))
+
+
+identity = Link("identity", lambda raw: raw, lambda p: p)
+
+softplus = Link(
+    "softplus",
+    _floored(jax.nn.softplus),
+    _softplus_inverse,
+    lambda raw: jnp.log(jax.nn.softplus(raw) + floor(jnp.result_type(raw))),
+)
+
+exp = Link(
+    "exp",
+    _floored(jnp.exp),
+    lambda scale: jnp.log(scale - floor(jnp.result_type(scale))),
+    lambda raw: jnp.logaddexp(raw, math.log(floor(jnp.result_type(raw)))),
+)
+
+square = Link(
+    # The lecture's sigma^2 = f2^2, floored: sigma = sqrt(f2^2 + eps^2).
+    "square",
+    lambda raw: jnp.sqrt(jnp.square(raw) + floor(jnp.result_type(raw)) ** 2),
+    lambda scale: jnp.sqrt(jnp.square(scale) - floor(jnp.result_type(scale)) ** 2),
+    lambda raw: 0.5 * jnp.log(jnp.square(raw) + floor(jnp.result_type(raw)) ** 2),
+)
+
+sigmoid = Link("sigmoid", jax.nn.sigmoid, jax.scipy.special.logit, jax.nn.log_sigmoid)
+
+softmax = Link(
+    # The inverse is defined up to an additive constant: log p (centred logits).
+    "softmax",
+    lambda raw: jax.nn.softmax(raw, axis=-1),
+    lambda p: jnp.log(p) - jnp.mean(jnp.log(p), axis=-1, keepdims=True),
+    lambda raw: jax.nn.log_softmax(raw, axis=-1),
+)
+
+POSITIVE = {"softplus": softplus, "exp": exp, "square": square}
+ALL = {link.name: link for link in (identity, softplus, exp, square, sigmoid, softmax)}
+
+
+def get(name: str | Link) -> Link:
+    """Look a link up by name (or pass a ``Link`` through)."""
+    if isinstance(name, Link):
+        return name
+    try:
+        return ALL[name]
+    except KeyError:
+        raise ValueError(f"unknown link {name!r}; known: {sorted(ALL)}") from None

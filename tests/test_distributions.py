@@ -1,0 +1,194 @@
+"""Each theta type against scipy.stats and closed forms, under jit and vmap, with gradients."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from scipy import integrate, special, stats
+
+import mle_jax as mj
+from cases import CASES, scipy_entropy
+
+
+def _f32(theta):
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), theta)
+
+
+def _target(theta, y):
+    return jnp.asarray(y, jnp.float32 if isinstance(theta, mj.Normal) else jnp.int32)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_log_prob_matches_scipy(name):
+    theta, ref, grid = CASES[name]
+    theta = _f32(theta)
+    got = np.array([float(mj.log_prob(theta, _target(theta, y))) for y in grid])
+    np.testing.assert_allclose(got, ref(grid), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_log_prob_float64(name, x64):
+    theta, ref, grid = CASES[name]
+    theta = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), theta)
+    ys = [jnp.asarray(y, jnp.float64 if isinstance(theta, mj.Normal) else jnp.int32) for y in grid]
+    got = np.array([mj.log_prob(theta, y) for y in ys])
+    assert all(mj.log_prob(theta, y).dtype == jnp.float64 for y in ys)
+    np.testing.assert_allclose(got, ref(grid), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_eager_jit_vmap_agree(name):
+    theta, _, grid = CASES[name]
+    theta = _f32(theta)
+    ys = _target(theta, grid)
+    eager = np.array([mj.log_prob(theta, y) for y in ys])
+    jitted = np.array([jax.jit(mj.log_prob)(theta, y) for y in ys])
+    batched = jax.vmap(mj.log_prob, in_axes=(None, 0))(theta, ys)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-6)
+    np.testing.assert_allclose(batched, eager, rtol=1e-6)
+    assert batched.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_entropy_matches_scipy(name):
+    theta, _, _ = CASES[name]
+    np.testing.assert_allclose(mj.entropy(_f32(theta)), scipy_entropy(theta), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(mj.entropy(_f32(theta), base=2), scipy_entropy(theta) / math.log(2),
+                               rtol=2e-6, atol=1e-6)
+
+
+def test_normal_gradients_and_extreme_z():
+    theta = mj.Normal(jnp.float32(0.5), jnp.float32(1.5))
+    check_grads(lambda l, s, y: mj.log_prob(mj.Normal(l, s), y), (0.5, 1.5, 2.0), order=2, modes=["fwd", "rev"])
+    for z in [1e2, 1e3, 1e4]:
+        y = jnp.float32(0.5 + 1.5 * z)
+        np.testing.assert_allclose(mj.log_prob(theta, y), stats.norm(0.5, 1.5).logpdf(float(y)), rtol=1e-6)
+        g = jax.grad(lambda t: mj.log_prob(t, y))(theta)
+        assert np.isfinite(g.loc) and np.isfinite(g.scale)
+
+
+@pytest.mark.parametrize("logit", [-np.inf, -1e4, -100.0, 0.0, 100.0, 1e4, np.inf])
+@pytest.mark.parametrize("y", [0, 1])
+def test_bernoulli_exact_at_extreme_logits(logit, y):
+    z = jnp.float32(logit)
+    lp = mj.log_prob(mj.Bernoulli(z), jnp.int32(y))
+    expected = -np.logaddexp(0.0, -(2 * y - 1) * logit)  # log sigmoid((2y-1) z) in float64
+    assert float(lp) == pytest.approx(expected, rel=1e-7, abs=1e-37) if np.isfinite(expected) else lp == expected
+    grad = jax.grad(lambda z: mj.log_prob(mj.Bernoulli(z), jnp.int32(y)))(z)
+    # d/dz log Pr(y | z) = y - sigmoid(z), exactly, never NaN
+    assert float(grad) == pytest.approx(y - special.expit(logit), abs=1e-7)
+
+
+def test_bernoulli_soft_labels_and_float_labels():
+    for z in [-3.0, 0.0, 2.0]:
+        for y in [0.0, 0.25, 1.0]:
+            ref = y * np.log(special.expit(z)) + (1 - y) * np.log(special.expit(-z))
+            np.testing.assert_allclose(mj.log_prob(mj.Bernoulli(jnp.float32(z)), jnp.float32(y)), ref, rtol=1e-6)
+    assert float(mj.log_prob(mj.Bernoulli(jnp.float32(np.inf)), jnp.float32(1.0))) == 0.0
+
+
+def test_categorical_extreme_and_masked_logits():
+    logits = jnp.array([1e4, -1e4, 0.0, 3.0], jnp.float32)
+    ref = np.asarray(logits, np.float64) - special.logsumexp(np.asarray(logits, np.float64))
+    for y in range(4):
+        np.testing.assert_allclose(mj.log_prob(mj.Categorical(logits), jnp.int32(y)), ref[y], rtol=1e-6)
+    masked = jnp.array([0.5, -jnp.inf, 1.0], jnp.float32)
+    lp = mj.log_prob(mj.Categorical(masked), jnp.int32(0))
+    np.testing.assert_allclose(lp, 0.5 - np.logaddexp(0.5, 1.0), rtol=1e-6)
+    g = jax.grad(lambda z: mj.log_prob(mj.Categorical(z), jnp.int32(0)))(masked)
+    assert g[1] == 0.0 and np.all(np.isfinite(g))
+    assert mj.log_prob(mj.Categorical(masked), jnp.int32(1)) == -jnp.inf
+
+
+def test_uniform_huge_logits_entropy():
+    for v in [1e9, -1e9]:
+        theta = mj.Categorical(jnp.full((11,), v, jnp.float32))
+        np.testing.assert_allclose(mj.entropy(theta), math.log(11), rtol=1e-6)
+
+
+def test_masked_entropy_kl_ce_are_finite():
+    p = mj.Categorical(jnp.array([0.0, -jnp.inf, 1.0], jnp.float32))
+    q = mj.Categorical(jnp.array([0.3, 0.1, -0.2], jnp.float32))
+    probs = special.softmax([0.0, -np.inf, 1.0])
+    qp = special.softmax([0.3, 0.1, -0.2])
+    np.testing.assert_allclose(mj.entropy(p), stats.entropy(probs), rtol=1e-6)
+    np.testing.assert_allclose(mj.kl(p, q), stats.entropy(probs, qp), rtol=1e-5)
+    np.testing.assert_allclose(mj.cross_entropy(p, q), -np.sum(probs * np.log(qp)), rtol=1e-6)
+    assert float(mj.kl(p, p)) >= -1e-6 and abs(float(mj.kl(p, p))) < 1e-6
+    for fn in (mj.entropy, lambda t: mj.kl(t, q), lambda t: mj.cross_entropy(t, q)):
+        g = jax.grad(lambda z: fn(mj.Categorical(z)))(p.logits)
+        assert np.all(np.isfinite(g)), g
+    b = mj.Bernoulli(jnp.float32(np.inf))
+    assert float(mj.entropy(b)) == 0.0 and float(mj.kl(b, b)) == 0.0
+
+
+def test_normal_kl_and_ce_against_integration():
+    p, q = mj.Normal(0.0, 1.0), mj.Normal(1.0, 2.0)
+    integrand = lambda y: stats.norm(0, 1).pdf(y) * (stats.norm(0, 1).logpdf(y) - stats.norm(1, 2).logpdf(y))
+    ref, _ = integrate.quad(integrand, -30, 30)
+    np.testing.assert_allclose(mj.kl(_f32(p), _f32(q)), ref, rtol=1e-6)
+    ce, _ = integrate.quad(lambda y: -stats.norm(0, 1).pdf(y) * stats.norm(1, 2).logpdf(y), -30, 30)
+    np.testing.assert_allclose(mj.cross_entropy(_f32(p), _f32(q)), ce, rtol=1e-6)
+    np.testing.assert_allclose(mj.cross_entropy(_f32(p), _f32(q)), mj.entropy(_f32(p)) + mj.kl(_f32(p), _f32(q)),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("pair", [
+    (mj.Bernoulli(0.3), mj.Bernoulli(-1.2)),
+    (mj.Categorical(np.array([0.1, 2.0, -1.0])), mj.Categorical(np.array([1.0, 0.0, 0.5]))),
+])
+def test_discrete_kl_ce_identities(pair):
+    p, q = (_f32(t) for t in pair)
+    pp, qq = np.asarray(mj.probs(p), np.float64), np.asarray(mj.probs(q), np.float64)
+    np.testing.assert_allclose(mj.kl(p, q), stats.entropy(pp, qq), rtol=1e-5)
+    np.testing.assert_allclose(mj.cross_entropy(p, q), mj.entropy(p) + mj.kl(p, q), rtol=1e-6)
+    assert abs(float(mj.kl(p, p))) < 1e-6
+
+
+def test_mode_mean_sample_quantile():
+    n = mj.Normal(jnp.float32(1.0), jnp.float32(2.0))
+    assert mj.mode(n) == 1.0 and mj.mean(n) == 1.0
+    np.testing.assert_allclose(mj.quantile(n, 0.975), stats.norm(1, 2).ppf(0.975), rtol=1e-6)
+    lo, hi = mj.interval(n, 0.9)
+    np.testing.assert_allclose([lo, hi], stats.norm(1, 2).interval(0.9), rtol=1e-6)
+    np.testing.assert_allclose(mj.log_cdf(n, jnp.float32(-40.0)), stats.norm(1, 2).logcdf(-40.0), rtol=1e-5)
+    keys = jax.random.split(jax.random.PRNGKey(0), 20000)
+    draws = jax.vmap(mj.sample, in_axes=(0, None))(keys, n)
+    assert abs(float(draws.mean()) - 1.0) < 4 * 2.0 / math.sqrt(20000)
+    b = mj.Bernoulli(jnp.float32(0.4))
+    assert mj.mode(b) == 1 and mj.mode(mj.Bernoulli(jnp.float32(-0.1))) == 0
+    np.testing.assert_allclose(mj.mean(b), special.expit(0.4), rtol=1e-6)
+    bd = jax.vmap(mj.sample, in_axes=(0, None))(keys, b)
+    assert abs(float(bd.mean()) - special.expit(0.4)) < 4 * 0.5 / math.sqrt(20000)
+    c = mj.Categorical(jnp.array([0.0, 2.0, 1.0], jnp.float32))
+    assert mj.mode(c) == 1
+    cd = jax.vmap(mj.sample, in_axes=(0, None))(keys, c)
+    freq = np.bincount(np.asarray(cd), minlength=3) / len(cd)
+    np.testing.assert_allclose(freq, special.softmax([0.0, 2.0, 1.0]), atol=0.02)
+    np.testing.assert_allclose(mj.mean(c), np.dot(np.arange(3), special.softmax([0.0, 2.0, 1.0])), rtol=1e-6)
+
+
+def test_no_broadcasting_of_targets():
+    with pytest.raises(ValueError, match=r"shape \(3,\).*expects shape \(\)"):
+        mj.log_prob(mj.Normal(jnp.float32(0.0), jnp.float32(1.0)), jnp.zeros(3))
+    with pytest.raises(ValueError, match="shape"):
+        mj.log_prob(mj.Categorical(jnp.zeros(4)), jnp.zeros(2, jnp.int32))
+
+
+def test_independent_sums_over_outputs():
+    theta = mj.Independent(mj.Normal(jnp.array([0.0, 10.0]), jnp.array([1.0, 3.0])))
+    y = jnp.array([0.5, 4.0])
+    ref = stats.norm([0, 10], [1, 3]).logpdf([0.5, 4.0]).sum()
+    np.testing.assert_allclose(mj.log_prob(theta, y), ref, rtol=1e-6)
+    np.testing.assert_allclose(mj.entropy(theta), stats.norm([0, 10], [1, 3]).entropy().sum(), rtol=1e-6)
+    q = mj.Independent(mj.Normal(jnp.array([1.0, 10.0]), jnp.array([1.0, 1.0])))
+    np.testing.assert_allclose(mj.kl(theta, q), mj.kl(theta.base, q.base).sum(), rtol=1e-6)
+    np.testing.assert_array_equal(mj.mode(theta), theta.base.loc)
+
+
+def test_unknown_theta_type_is_a_type_error():
+    with pytest.raises(TypeError, match="not a theta type"):
+        mj.log_prob((1.0, 2.0), 0.0)

@@ -1,0 +1,66 @@
+"""Links: inverses, the dtype-aware floor with an honest gradient, and the failure modes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special
+
+import mle_jax as mj
+from mle_jax import links
+
+RAWS = [-120.0, -30.0, 0.0, 30.0, 100.0]
+
+
+@pytest.mark.parametrize("name", ["softplus", "exp", "square"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_learned_scale_links_finite_everywhere(name, dtype):
+    with jax.enable_x64(dtype == "float64"):
+        family = mj.normal(scale=name)
+        for raw in RAWS:
+            r = jnp.array([0.3, raw], dtype)
+            for y in [0.3, 1.7]:  # residual 0 (the collapse case) and 1.4
+                y = jnp.asarray(y, dtype)
+                loss, grad = jax.value_and_grad(lambda r: family.loss({}, r, y))(r)
+                assert loss.dtype == jnp.dtype(dtype)
+                assert np.isfinite(loss) and np.all(np.isfinite(grad)), (name, raw, float(loss), grad)
+
+
+@pytest.mark.parametrize("name", ["softplus", "exp", "square"])
+def test_log_forward_is_log_of_forward(name):
+    link = links.get(name)
+    raw = jnp.linspace(-5.0, 5.0, 41)
+    np.testing.assert_allclose(link.log_forward(raw), jnp.log(link.forward(raw)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(link.inverse(link.forward(raw[raw > 0.1])), raw[raw > 0.1], rtol=1e-4)
+
+
+def test_floor_gradient_is_honest():
+    # sigma = softplus(raw) + eps: the gradient is sigmoid(raw), not 0 as a clamp under stop_gradient gives
+    raw = jnp.array([-30.0, -5.0, 0.0, 4.0])
+    grad = jax.vmap(jax.grad(links.softplus.forward))(raw)
+    np.testing.assert_allclose(grad, special.expit(np.asarray(raw)), rtol=1e-6)
+    assert float(links.softplus.forward(jnp.float32(-200.0))) == pytest.approx(float(jnp.finfo(jnp.float32).eps))
+    with jax.enable_x64(True):
+        assert float(links.softplus.forward(jnp.float64(-800.0))) == float(jnp.finfo(jnp.float64).eps)
+
+
+def test_square_link_failure_modes():
+    family = mj.normal(scale="square")
+    # at f2 = 0 the gradient with respect to f2 is exactly 0: a unit at 0 stays there
+    g = jax.grad(lambda r: family.loss({}, r, jnp.float32(1.0)))(jnp.array([0.0, 0.0]))
+    assert g[1] == 0.0
+    # with a zero residual the loss is unbounded below as f2 -> 0 (variance collapse)
+    losses = [float(family.loss({}, jnp.array([1.0, f2]), jnp.float32(1.0))) for f2 in [1.0, 1e-2, 1e-4, 1e-6]]
+    assert all(a > b for a, b in zip(losses, losses[1:]))
+    assert losses[-1] < -10
+
+
+def test_sigmoid_softmax_identity_links():
+    z = jnp.array([-3.0, 0.0, 2.0])
+    np.testing.assert_allclose(links.sigmoid.inverse(links.sigmoid.forward(z)), z, rtol=1e-5, atol=1e-6)
+    p = links.softmax.forward(z)
+    np.testing.assert_allclose(p, special.softmax(np.asarray(z)), rtol=1e-6)
+    np.testing.assert_allclose(links.softmax.forward(links.softmax.inverse(p)), p, rtol=1e-6)
+    assert links.get("identity").forward(z) is z
+    with pytest.raises(ValueError, match="unknown link"):
+        links.get("cube")
