@@ -8,20 +8,23 @@ The lecture's four steps (Prince, *Understanding Deep Learning*, ch. 5):
 4. infer the full distribution or its peak        -> ``recipe.predict``, ``recipe.point``
 """
 
-from . import links
+from . import links, models
 from .distributions import (
     Bernoulli, Categorical, Independent, Normal, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, sample, variance,
 )
 from .families import Family, bernoulli, categorical, independent, normal
 from .fit import FitResult, fit
+from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
+from .models import mlp
 from .recipe import Params, Recipe, recipe, reduce_terms
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Bernoulli", "Categorical", "Family", "FitResult", "Independent", "Normal", "Params", "Recipe",
-    "bernoulli", "categorical", "cross_entropy", "entropy", "event_shape", "fit", "independent",
-    "interval", "kl", "links", "log_cdf", "log_prob", "mean", "mode", "normal", "prob", "probs",
+    "Bernoulli", "Categorical", "Decomposition", "Empirical", "Family", "FitResult", "Independent", "Normal", "Params", "Recipe",
+    "bernoulli", "categorical", "cross_entropy", "empirical", "entropy", "event_shape", "fit",
+    "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",
+    "models", "nll_decomposition", "normal", "prob", "probs",
     "quantile", "recipe", "reduce_terms", "sample", "variance",
 ]

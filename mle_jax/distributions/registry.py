@@ -64,4 +64,5 @@ def kl_fn(p: Any, q: Any) -> Callable[[Any, Any], Any] | None:
 
 
 def ce_fn(p: Any, q: Any) -> Callable[[Any, Any], Any] | None:
-    return _CE.get((type(p), type(q)))
+    """The cross-entropy of the pair; ``(type(p), object)`` registers one for any q."""
+    return _CE.get((type(p), type(q))) or _CE.get((type(p), object))

@@ -1,0 +1,15 @@
+"""The lecture's examples as experiments; ``python -m experiments --out DIR`` runs them all."""
+
+from . import binary, cross_entropy_kl, entropy, heteroscedastic, least_squares, multiclass, multiple_outputs, variance, why_logs
+
+ALL = [
+    least_squares.EXPERIMENT,
+    why_logs.EXPERIMENT,
+    variance.EXPERIMENT,
+    heteroscedastic.EXPERIMENT,
+    binary.EXPERIMENT,
+    multiclass.EXPERIMENT,
+    multiple_outputs.EXPERIMENT,
+    entropy.EXPERIMENT,
+    cross_entropy_kl.EXPERIMENT,
+]
