@@ -1,0 +1,67 @@
+"""Symbolic derivations: the lecture's steps, and checks that catch a wrong step."""
+
+import subprocess
+import sys
+
+import pytest
+
+sp = pytest.importorskip("sympy")
+
+import mle_jax as mj  # noqa: E402
+from mle_jax.derive import F, F1, F2, SIGMA, Y, derive, i  # noqa: E402
+from mle_jax.verify import verify_equivalences  # noqa: E402
+
+FAMILIES = [mj.normal(0.5), mj.normal("learned"), mj.normal("softplus"), mj.normal("exp"), mj.normal("square"),
+            mj.bernoulli(), mj.categorical(4)]
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+def test_derivation_matches_stable_nll(family):
+    d = derive(family)
+    result = d.check(num=6)
+    assert result.passed, result
+    assert [s.title.split(" ")[0] for s in d.steps[:4]] == ["likelihood", "take", "expand:", "negate:"]
+    assert all(s.text and s.latex for s in d.steps)
+    assert "\\prod" in d.steps[0].latex and "\\sum" in d.steps[1].latex
+
+
+def test_normal_fixed_sigma_is_least_squares():
+    d = derive(mj.normal(0.5))
+    assert sp.simplify(d.loss - (Y[i] - F[i]) ** 2) == 0
+    assert sp.simplify(d.constant - (sp.log(SIGMA) + sp.log(2 * sp.pi) / 2)) == 0
+    assert sp.simplify(d.factor - 1 / (2 * SIGMA**2)) == 0
+    assert len(d.steps) == 6
+
+
+def test_bernoulli_is_binary_cross_entropy():
+    d = derive(mj.bernoulli())
+    lam = 1 / (1 + sp.exp(-F[i]))
+    bce = -(1 - Y[i]) * sp.log(1 - lam) - Y[i] * sp.log(lam)
+    assert sp.simplify(sp.expand_log(d.loss - bce, force=True)) == 0
+    assert d.constant == 0
+
+
+def test_square_link_derivation_keeps_the_lecture_form():
+    d = derive(mj.normal("square"))
+    expected = (Y[i] - F1[i]) ** 2 / (2 * F2[i] ** 2) + sp.log(sp.Abs(F2[i]))
+    assert sp.simplify(d.loss - expected) == 0
+
+
+def test_a_wrong_step_fails_the_check():
+    d = derive(mj.normal(0.5))
+    assert not d._replace(loss=d.loss * sp.Rational(101, 100)).check(num=3).passed
+    assert not d._replace(constant=d.constant + 1).check(num=3).passed
+    b = derive(mj.bernoulli())
+    flipped = b.loss.subs(Y[i], 1 - Y[i])  # a classic sign/label error
+    assert not b._replace(loss=flipped).check(num=6).passed
+
+
+def test_verify_equivalences_all_pass():
+    rows = verify_equivalences()
+    assert len(rows) == 5 and all(r.passed for r in rows), rows
+
+
+def test_verify_command_exits_zero():
+    out = subprocess.run([sys.executable, "-m", "mle_jax.verify"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("PASS") == 11 and "FAIL" not in out.stdout
