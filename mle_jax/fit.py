@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -173,7 +173,8 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         *, epochs: int | None = None, batch_size: int | None = None, key=None,
         weights=None, mask=None, reduction: str = "mean",
         validation: tuple | None = None, eval_every: int | None = None, patience: int | None = None,
-        progress: bool | None = None, chunk_size: int | None = None, opt_state=None) -> FitResult:
+        progress: bool | None = None, chunk_size: int | None = None, callback: Callable | None = None,
+        checkpoint_dir=None, checkpoint_every: int | None = None, mesh=None, opt_state=None) -> FitResult:
     """Fit ``params`` by minimising the recipe's loss with an optax optimizer.
 
     Args:
@@ -192,8 +193,16 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         steps and the result keeps the best parameters.
       patience: stop after this many evaluations without improvement.
       progress: a tqdm bar (None: on when stderr is a terminal and the fit is long).
-      chunk_size: steps fused per compiled scan (None: all, or 1/20 with a bar or patience).
-      opt_state: resume from this optimizer state (default ``optimizer.init(params)``).
+      chunk_size: steps fused per compiled scan (None: all of them, or 1/20 of them
+        when a bar, patience or a callback needs the host in between).
+      callback: ``callback(steps_done, history_so_far)`` after every chunk.
+      checkpoint_dir, checkpoint_every: save the fit's whole state with orbax every
+        ``checkpoint_every`` steps; a fit started again with the same arguments and
+        directory resumes from the latest checkpoint.
+      mesh: a ``jax.sharding.Mesh``: the data are split along the batch axis over its
+        first axis and the parameters replicated; the gradient is reduced across
+        devices by XLA (see ``mle_jax.sharding``).
+      opt_state: start from this optimizer state (default ``optimizer.init(params)``).
 
     Returns:
       A ``FitResult`` with ``.params``, ``.history`` (loss per step), ``.stopped``, ``.message``.
@@ -206,27 +215,49 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
     key = jax.random.PRNGKey(0) if key is None else key
     bar = _progress_bar(progress, total)
     if chunk_size is None:
-        chunked = bar is not None or patience is not None
+        chunked = bar is not None or patience is not None or callback is not None
         chunk_size = max(1, math.ceil(total / 20)) if chunked else total
+    if checkpoint_every is not None:
+        if checkpoint_dir is None or checkpoint_every < 1:
+            raise ValueError("fit: checkpoint_every needs a checkpoint_dir and must be >= 1")
+        chunk_size = min(chunk_size, checkpoint_every)
     carry = _initial_carry(params, optimizer.init(params) if opt_state is None else opt_state, n)
     data, val = (x, y, weights, mask), (None if validation is None else tuple(validation))
-    losses, vals, done = [], [], 0
+    history, done, store = [], 0, None
+    if checkpoint_dir is not None:
+        from .checkpoint import Checkpoints
+        store = Checkpoints(checkpoint_dir)
+        restored = store.restore(carry)
+        if restored is not None:
+            carry, past = restored
+            history, done = [past], len(past)
+    if mesh is not None:
+        from .sharding import replicate, shard_batch
+        carry, data, val = replicate(mesh, carry), shard_batch(mesh, data), shard_batch(mesh, val)
+    if bar is not None:
+        bar.update(done)
     try:
-        while done < total:
+        while done < total and bool(carry.alive):
             length = min(chunk_size, total - done)
+            if checkpoint_every is not None:  # chunks end on checkpoint boundaries
+                length = min(length, checkpoint_every - done % checkpoint_every)
             carry, (chunk_losses, chunk_vals) = _runner(recipe, optimizer, opts, length)(carry, key, data, val)
-            losses.append(np.asarray(chunk_losses))
-            vals.append(np.asarray(chunk_vals))
+            history.append(np.stack([np.asarray(chunk_losses), np.asarray(chunk_vals)], axis=-1))
             done += length
+            if store is not None and (done % checkpoint_every == 0 or done == total):
+                store.save(done, carry, np.concatenate(history))
             if bar is not None:
                 bar.update(length)
-                bar.set_postfix(loss=f"{float(np.nanmean(losses[-1][-max(1, length // 10):])):.4g}")
-            if not bool(carry.alive):
-                break
+                bar.set_postfix(loss=f"{float(np.nanmean(chunk_losses[-max(1, length // 10):])):.4g}")
+            if callback is not None:
+                callback(done, np.concatenate(history)[:, 0])
     finally:
         if bar is not None:
             bar.close()
-    return _result(carry, np.concatenate(losses), np.concatenate(vals), opts, total)
+        if store is not None:
+            store.close()
+    both = np.concatenate(history) if history else np.zeros((0, 2), np.float32)
+    return _result(carry, both[:, 0], both[:, 1], opts, total)
 
 
 def _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience):

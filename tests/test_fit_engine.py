@@ -1,0 +1,126 @@
+"""fit as a training loop: progress, callbacks, checkpoints and resumption, data-parallel sharding."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import mle_jax as mj
+
+
+def _problem(n=128, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -1.0, 0.5, 0.0]) + 0.3 * rng.normal(size=n)).astype(np.float32)
+    net = mj.mlp([4, 8, 1], jax.nn.tanh)
+    r = mj.recipe(net.apply, mj.normal("learned"))
+    return r, r.init(net.init(jax.random.PRNGKey(0))), jnp.asarray(x), jnp.asarray(y)
+
+
+def _same(a, b):
+    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+def test_chunking_does_not_change_the_fit():
+    r, p, x, y = _problem()
+    opt = optax.adam(0.01)
+    whole = mj.fit(r, p, x, y, opt, epochs=6, batch_size=16, key=jax.random.PRNGKey(3))
+    chunked = mj.fit(r, p, x, y, opt, epochs=6, batch_size=16, key=jax.random.PRNGKey(3), chunk_size=7)
+    _same(whole.params, chunked.params)
+    np.testing.assert_array_equal(whole.history, chunked.history)
+
+
+def test_callback_sees_every_chunk():
+    r, p, x, y = _problem()
+    seen = []
+    res = mj.fit(r, p, x, y, optax.adam(0.01), steps=100, chunk_size=30,
+                 callback=lambda done, hist: seen.append((done, len(hist))))
+    assert seen == [(30, 30), (60, 60), (90, 90), (100, 100)]
+    assert res.history.shape == (100,)
+
+
+def test_progress_bar_reports_steps(capsys):
+    pytest.importorskip("tqdm")
+    r, p, x, y = _problem()
+    mj.fit(r, p, x, y, optax.adam(0.01), steps=200, progress=True)
+    err = capsys.readouterr().err
+    assert "200/200" in err and "loss=" in err
+    mj.fit(r, p, x, y, optax.adam(0.01), steps=200, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_fit_resumes_to_the_same_parameters(tmp_path):
+    pytest.importorskip("orbax.checkpoint")
+    r, p, x, y = _problem()
+    opt = optax.adam(0.01)
+    kwargs = dict(epochs=10, batch_size=16, key=jax.random.PRNGKey(4), checkpoint_every=24)
+    uninterrupted = mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "a")
+    plain = mj.fit(r, p, x, y, opt, epochs=10, batch_size=16, key=jax.random.PRNGKey(4))
+    _same(uninterrupted.params, plain.params)
+
+    def kill(done, history):
+        if done >= 48:
+            raise Killed
+
+    with pytest.raises(Killed):
+        mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "b", callback=kill)
+    calls = []
+    resumed = mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "b",
+                     callback=lambda done, h: calls.append(done))
+    assert calls[0] == 52  # it started from the checkpoint at step 48 (chunks of 80 / 20 = 4 steps)
+    _same(resumed.params, uninterrupted.params)
+    np.testing.assert_array_equal(resumed.history, uninterrupted.history)
+    assert resumed.history.shape == (80,)
+
+
+SHARDED = textwrap.dedent("""
+    import os
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    import jax, jax.numpy as jnp, numpy as np, optax
+    import mle_jax as mj
+    from mle_jax.sharding import batch_mesh
+    assert len(jax.devices()) == 8, jax.devices()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 3)).astype(np.float32)
+    y = (rng.uniform(size=256) < 1 / (1 + np.exp(-x @ np.array([1.0, -2.0, 0.5])))).astype(np.int32)
+    net = mj.mlp([3, 16, 1], jax.nn.tanh)
+    r = mj.recipe(net.apply, mj.bernoulli())
+    p = r.init(net.init(jax.random.PRNGKey(0)))
+    mesh = batch_mesh()
+    gaps = []
+    for kw in (dict(steps=200), dict(epochs=4, batch_size=32, key=jax.random.PRNGKey(1))):
+        single = mj.fit(r, p, x, y, optax.adam(0.01), **kw)
+        sharded = mj.fit(r, p, x, y, optax.adam(0.01), mesh=mesh, **kw)
+        leaf = jax.tree_util.tree_leaves(sharded.params)[0]
+        assert len(leaf.sharding.device_set) == 8, leaf.sharding
+        gaps.append(max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                        for a, b in zip(jax.tree_util.tree_leaves(single.params),
+                                        jax.tree_util.tree_leaves(sharded.params))))
+        gaps.append(float(np.max(np.abs(single.history - sharded.history))))
+    from mle_jax.sharding import shard_batch
+    try:
+        shard_batch(mesh, jnp.zeros((257, 3)))
+        raise SystemExit("an uneven batch was accepted")
+    except ValueError as error:
+        assert "divide evenly" in str(error), error
+    print("GAPS", max(gaps))
+""")
+
+
+def test_sharded_fit_equals_single_device_fit():
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    gap = float(out.stdout.split("GAPS")[1])
+    assert gap < 1e-5, gap
