@@ -30,7 +30,7 @@ from .checks import check_event_shape, check_finite, fail_entries
 from .distributions import Bernoulli, Categorical, Independent, Normal
 from .distributions import bernoulli as _bernoulli
 from .distributions import categorical as _categorical
-from .distributions.normal import standard_log_prob
+from .distributions.normal import HALF_LOG_2PI
 
 
 class Family(NamedTuple):
@@ -44,8 +44,12 @@ class Family(NamedTuple):
       init: ``dtype -> fparams``, the family's own parameters (``{}`` if none).
       theta: ``(fparams, raw) -> theta``.
       log_prob: ``(fparams, raw, y) -> log Pr(y | theta(fparams, raw))``, fused for the links.
-      loss: ``(fparams, raw, y) -> the per-example training loss`` (the NLL unless
-        the family reweights it, as beta-NLL does).
+      kernel, affine: ``log_prob = scale * kernel(fparams, raw, y) + shift`` with
+        ``(scale, shift) = affine(fparams)`` the same for every example (for a Normal with
+        fixed sigma, kernel = (y - mu)^2, scale = -1/(2 sigma^2), shift = -log sigma - log(2 pi)/2).
+        The recipe applies scale and shift once per reduction, not once per example.
+      loss: ``(fparams, raw, y) -> the per-example training loss`` where it is not the NLL
+        (beta-NLL), else None.
       check: ``y (NumPy, all examples) -> None``; raises ValueError on values off the support.
     """
 
@@ -55,22 +59,27 @@ class Family(NamedTuple):
     init: Callable[[Any], Any]
     theta: Callable[[Any, jax.Array], Any]
     log_prob: Callable[[Any, jax.Array, jax.Array], jax.Array]
-    loss: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    kernel: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    affine: Callable[[Any], tuple[Any, Any]]
+    loss: Callable[[Any, jax.Array, jax.Array], jax.Array] | None
     check: Callable[[np.ndarray], None]
 
 
-def _make(name, raw_shape, event_shape, theta, log_prob=None, loss=None, init=None, check=None):
-    """Build a Family, filling the defaults: log_prob through theta, loss = -log_prob."""
-    if log_prob is None:
+def _make(name, raw_shape, event_shape, theta, kernel=None, affine=None, loss=None, init=None, check=None):
+    """Build a Family: ``log_prob = scale * kernel + shift`` (kernel defaults to the theta's log_prob)."""
+    if kernel is None:
         from .distributions import log_prob as generic_log_prob
 
-        def log_prob(fp, raw, y):
+        def kernel(fp, raw, y):
             return generic_log_prob(theta(fp, raw), y)
-    if loss is None:
-        def loss(fp, raw, y):
-            return -log_prob(fp, raw, y)
+    affine = affine or (lambda fp: (1.0, 0.0))
+
+    def log_prob(fp, raw, y):
+        scale, shift = affine(fp)
+        return scale * kernel(fp, raw, y) + shift
+
     return Family(name, tuple(raw_shape), tuple(event_shape), init or (lambda dtype: {}),
-                  theta, log_prob, loss, check or (lambda y: None))
+                  theta, log_prob, kernel, affine, loss, check or (lambda y: None))
 
 
 def as_raw(family: Family, raw) -> jax.Array:
@@ -140,15 +149,15 @@ def normal(scale: float | str = "softplus", *, init_scale: float = 1.0, beta: fl
 
 def _normal_fixed(sigma: float) -> Family:
     name = f"normal(scale={sigma})"
-    log_sigma, inv_sigma = math.log(sigma), 1.0 / sigma
+    affine = (-0.5 / sigma**2, -(math.log(sigma) + HALF_LOG_2PI))
 
     def theta(fp, raw):
         return Normal(raw, jnp.asarray(sigma, jnp.result_type(raw)))
 
-    def log_prob(fp, raw, y):
-        return standard_log_prob((y - raw) * inv_sigma, log_sigma)
+    def squared_error(fp, raw, y):  # least squares: log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2
+        return jnp.square(y - raw)
 
-    return _make(name, (), (), theta, _checked(name, log_prob), check=_check_real(name))
+    return _make(name, (), (), theta, _checked(name, squared_error), lambda fp: affine, check=_check_real(name))
 
 
 def _normal_learned(init_scale: float) -> Family:
@@ -162,41 +171,54 @@ def _normal_learned(init_scale: float) -> Family:
     def theta(fp, raw):
         return Normal(raw, link.forward(fp["scale"]).astype(jnp.result_type(raw)))
 
-    def log_prob(fp, raw, y):
-        log_scale = link.log_forward(fp["scale"])
-        return standard_log_prob((y - raw) * jnp.exp(-log_scale), log_scale)
+    def squared_error(fp, raw, y):
+        return jnp.square(y - raw)
 
-    return _make(name, (), (), theta, _checked(name, log_prob), init=init, check=_check_real(name))
+    def affine(fp):  # log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2, sigma from the family
+        log_scale, inv_scale = link.standardize(fp["scale"], 1.0)
+        return -0.5 * jnp.square(inv_scale), -(log_scale + HALF_LOG_2PI)
+
+    return _make(name, (), (), theta, _checked(name, squared_error), affine, init=init, check=_check_real(name))
 
 
 def _normal_heteroscedastic(link: links.Link, beta: float | None) -> Family:
     name = f"normal(scale={link.name!r}{'' if beta is None else f', beta={beta}'})"
 
     def theta(fp, raw):
-        return Normal(raw[0], link.forward(raw[1]))
+        loc, raw_scale = _unstack(raw)
+        return Normal(loc, link.forward(raw_scale))
 
-    def log_prob(fp, raw, y):
-        log_scale = link.log_forward(raw[1])
-        return standard_log_prob((y - raw[0]) * jnp.exp(-log_scale), log_scale)
+    def kernel(fp, raw, y):  # -z^2/2 - log sigma, with log sigma and z = (y - mu)/sigma from the link
+        loc, raw_scale = _unstack(raw)
+        log_scale, z = link.standardize(raw_scale, y - loc)
+        return -0.5 * jnp.square(z) - log_scale
 
-    log_prob = _checked(name, log_prob)
-    loss = None
-    if beta is not None:
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"{name}: beta must lie in [0, 1]; got {beta}")
+    kernel = _checked(name, kernel)
+    family = _make(name, (2,), (), theta, kernel, lambda fp: (1.0, -HALF_LOG_2PI), check=_check_real(name))
+    if beta is None:
+        return family
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"{name}: beta must lie in [0, 1]; got {beta}")
 
-        def loss(fp, raw, y):
-            weight = jnp.exp(2.0 * beta * jax.lax.stop_gradient(link.log_forward(raw[1])))
-            return -weight * log_prob(fp, raw, y)
+    def loss(fp, raw, y):
+        weight = jnp.exp(2.0 * beta * jax.lax.stop_gradient(link.log_forward(_unstack(raw)[1])))
+        return -weight * family.log_prob(fp, raw, y)
 
-    return _make(name, (2,), (), theta, log_prob, loss, check=_check_real(name))
+    return family._replace(loss=loss)
 
 
-def _checked(name, log_prob):
-    """Wrap a fused log density with the trace-time target shape check of a scalar family."""
+def _unstack(raw):
+    """The entries of one example's raw vector as static slices (``raw[j]`` would become a
+    gather under vmap, and a scatter in the gradient)."""
+    return tuple(jax.lax.index_in_dim(raw, j, keepdims=False) for j in range(raw.shape[0]))
+
+
+def _checked(name, fn):
+    """Wrap a fused per-example function with the trace-time target shape check of a scalar family."""
+
     def checked(fp, raw, y):
         check_event_shape(name, y, ())
-        return log_prob(fp, raw, y)
+        return fn(fp, raw, y)
     return checked
 
 
@@ -205,10 +227,9 @@ def _checked(name, log_prob):
 def bernoulli(*, soft_labels: bool = False) -> Family:
     """Bernoulli family on logits: the model emits one logit z, ``lambda = sig(z)``.
 
-    The NLL is binary cross-entropy ``softplus(z) - y z``, computed as
-    ``-log_sigmoid((2y - 1) z)``: exact at logits of +-1e4 and +-inf, gradient
-    exactly ``sig(z) - y``. Targets must be 0 or 1; ``soft_labels=True`` accepts
-    y in [0, 1] (``y log sig(z) + (1 - y) log sig(-z)``).
+    The NLL is binary cross-entropy ``softplus(z) - y z`` (``mle_jax.distributions.bernoulli.binary_nll``):
+    exact at logits of +-1e4 and +-inf, gradient exactly ``sig(z) - y``. Targets must
+    be 0 or 1; ``soft_labels=True`` accepts y in [0, 1] (label smoothing, distillation).
     scipy: ``bernoulli.logpmf(y, expit(z))``. Reference: the lecture, Example 2.
     """
     name = "bernoulli(soft_labels=True)" if soft_labels else "bernoulli()"
@@ -216,12 +237,8 @@ def bernoulli(*, soft_labels: bool = False) -> Family:
     def theta(fp, raw):
         return Bernoulli(raw)
 
-    if soft_labels:
-        def log_prob(fp, raw, y):
-            return _bernoulli.log_prob(Bernoulli(raw), jnp.asarray(y, jnp.result_type(raw)))
-    else:
-        def log_prob(fp, raw, y):
-            return jax.nn.log_sigmoid((2 * jnp.asarray(y, jnp.result_type(raw)) - 1) * raw)
+    def kernel(fp, raw, y):
+        return -_bernoulli.binary_nll(raw, jnp.asarray(y).astype(jnp.result_type(raw)))
 
     def check(y):
         y = np.asarray(y)
@@ -232,7 +249,7 @@ def bernoulli(*, soft_labels: bool = False) -> Family:
             fail_entries(name, "0 or 1 (pass soft_labels=True for probabilities)",
                          (y != 0) & (y != 1), y)
 
-    return _make(name, (), (), theta, _checked(name, log_prob), check=check)
+    return _make(name, (), (), theta, _checked(name, kernel), check=check)
 
 
 # ----------------------------------------------------------------------------- Categorical
@@ -252,7 +269,7 @@ def categorical(num_classes: int) -> Family:
     def theta(fp, raw):
         return Categorical(raw)
 
-    def log_prob(fp, raw, y):
+    def kernel(fp, raw, y):
         return _categorical.log_prob(Categorical(raw), y)
 
     def check(y):
@@ -263,7 +280,7 @@ def categorical(num_classes: int) -> Family:
                 f"(cast with y.astype(int) if the values are whole numbers)")
         fail_entries(name, f"in [0, {k})", (y < 0) | (y >= k), y, "label")
 
-    return _make(name, (k,), (), theta, log_prob, check=check)
+    return _make(name, (k,), (), theta, kernel, check=check)
 
 
 # ----------------------------------------------------------------------------- combinators
@@ -287,20 +304,32 @@ def independent(family: Family, dim: int, *, shared: bool = True) -> Family:
         fp = family.init(dtype)
         return fp if shared else jax.tree_util.tree_map(lambda a: jnp.stack([a] * dim), fp)
 
-    def per_output(fn):
-        return jax.vmap(fn, in_axes=(fp_axis, 0, 0))
-
     def theta(fp, raw):
         return Independent(jax.vmap(family.theta, in_axes=(fp_axis, 0))(fp, _split(raw)))
 
     def _split(raw):
         return raw.reshape((dim,) + family.raw_shape)
 
-    def checked(fn):
-        def summed(fp, raw, y):
+    def summed(fn):
+        def total(fp, raw, y):
             check_event_shape(name, y, (dim,) + family.event_shape)
-            return jnp.sum(per_output(fn)(fp, _split(raw), y), axis=0)
-        return summed
+            return jnp.sum(jax.vmap(fn, in_axes=(fp_axis, 0, 0))(fp, _split(raw), y), axis=0)
+        return total
 
-    return Family(name, (dim,) + family.raw_shape, (dim,) + family.event_shape, init, theta,
-                  checked(family.log_prob), checked(family.loss), family.check)
+    if shared:  # one (scale, shift) for all D outputs: sum_d (a k_d + b) = a sum_d k_d + D b
+        kernel = summed(family.kernel)
+
+        def affine(fp):
+            scale, shift = family.affine(fp)
+            return scale, dim * shift
+    else:  # a scale per output: applied inside the sum over d
+        def scaled_kernel(fp, raw, y):
+            return family.affine(fp)[0] * family.kernel(fp, raw, y)
+        kernel = summed(scaled_kernel)
+
+        def affine(fp):
+            return 1.0, jnp.sum(jax.vmap(lambda f: family.affine(f)[1])(fp))
+
+    loss = None if family.loss is None else summed(family.loss)
+    return _make(name, (dim,) + family.raw_shape, (dim,) + family.event_shape, theta, kernel,
+                 affine, loss, init, family.check)

@@ -33,12 +33,26 @@ import jax.numpy as jnp
 
 
 class Link(NamedTuple):
-    """A parameter link: ``forward``, its ``inverse`` (or None), and ``log_forward`` (or None)."""
+    """A parameter link: ``forward``, its ``inverse`` (or None), and ``log_forward`` (or None).
+
+    Positive links also give ``standardize(raw, r) -> (log g(raw), r / g(raw))``, what a
+    scale family needs (``log sigma`` and ``z = (y - mu) / sigma``), in the cheapest form
+    that stays finite (None for the other links).
+    """
 
     name: str
     forward: Callable[[jax.Array], jax.Array]
     inverse: Callable[[jax.Array], jax.Array] | None = None
     log_forward: Callable[[jax.Array], jax.Array] | None = None
+    standardize: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]] | None = None
+
+
+def _divide_by(forward):
+    """``(log sigma, r / sigma)`` from sigma itself: for links whose sigma cannot overflow."""
+    def standardize(raw, residual):
+        inv_scale = 1.0 / forward(raw)  # one division, then products (measured faster on CPU)
+        return -jnp.log(inv_scale), residual * inv_scale
+    return standardize
 
 
 def floor(dtype) -> float:
@@ -59,26 +73,41 @@ def _softplus_inverse(scale):
 
 identity = Link("identity", lambda raw: raw, lambda p: p)
 
+_softplus = _floored(jax.nn.softplus)
 softplus = Link(
     "softplus",
-    _floored(jax.nn.softplus),
+    _softplus,
     _softplus_inverse,
-    lambda raw: jnp.log(jax.nn.softplus(raw) + floor(jnp.result_type(raw))),
+    lambda raw: jnp.log(_softplus(raw)),
+    _divide_by(_softplus),
 )
 
+
+def _exp_log(raw):
+    return jnp.logaddexp(raw, math.log(floor(jnp.result_type(raw))))
+
+
 exp = Link(
+    # exp overflows float32 at raw = 89: log sigma is computed directly and z = r exp(-log sigma)
     "exp",
     _floored(jnp.exp),
     lambda scale: jnp.log(scale - floor(jnp.result_type(scale))),
-    lambda raw: jnp.logaddexp(raw, math.log(floor(jnp.result_type(raw)))),
+    _exp_log,
+    lambda raw, residual: (_exp_log(raw), residual * jnp.exp(-_exp_log(raw))),
 )
+
+
+def _square(raw):
+    return jnp.sqrt(jnp.square(raw) + floor(jnp.result_type(raw)) ** 2)
+
 
 square = Link(
     # The lecture's sigma^2 = f2^2, floored: sigma = sqrt(f2^2 + eps^2).
     "square",
-    lambda raw: jnp.sqrt(jnp.square(raw) + floor(jnp.result_type(raw)) ** 2),
+    _square,
     lambda scale: jnp.sqrt(jnp.square(scale) - floor(jnp.result_type(scale)) ** 2),
     lambda raw: 0.5 * jnp.log(jnp.square(raw) + floor(jnp.result_type(raw)) ** 2),
+    _divide_by(_square),
 )
 
 sigmoid = Link("sigmoid", jax.nn.sigmoid, jax.scipy.special.logit, jax.nn.log_sigmoid)

@@ -72,18 +72,29 @@ def _accumulate(terms):
     return jnp.sum(terms, dtype=acc).astype(jnp.promote_types(terms.dtype, acc))
 
 
-def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum"):
-    """Reduce per-example terms (shape (N,)) by ``sum`` or ``mean`` with weights and a mask."""
-    w = jnp.ones_like(terms) if weights is None else jnp.asarray(weights, terms.dtype)
-    if mask is not None:
-        w = jnp.where(mask, w, jnp.zeros_like(w))
-        terms = jnp.where(mask, terms, jnp.zeros_like(terms))
-    total = _accumulate(w * terms) if (weights is not None or mask is not None) else _accumulate(terms)
-    if reduction == "sum":
-        return total
+def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=None):
+    """Reduce per-example terms ``t_i`` (shape (N,)) by ``sum`` or ``mean``, with weights and a mask.
+
+    ``affine = (a, b)`` (optional) maps every term to ``a t_i + b``, applied once after the sum:
+    ``sum = a sum_i m_i w_i t_i + b sum_i m_i w_i``, ``mean = sum / sum_i m_i w_i``.
+    """
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean'; got {reduction!r}")
+    weighted = weights is not None or mask is not None
+    if weighted:
+        w = jnp.ones_like(terms) if weights is None else jnp.asarray(weights, terms.dtype)
+        if mask is not None:
+            w = jnp.where(mask, w, jnp.zeros_like(w))
+            terms = jnp.where(mask, terms, jnp.zeros_like(terms))
+        total, count = _accumulate(w * terms), _accumulate(w)
+    else:
+        total, count = _accumulate(terms), terms.shape[0]
+    if affine is None:
+        return total / count if reduction == "mean" else total
+    scale, shift = affine
     if reduction == "mean":
-        return total / (_accumulate(w) if (weights is not None or mask is not None) else terms.shape[0])
-    raise ValueError(f"reduction must be 'sum' or 'mean'; got {reduction!r}")
+        return scale * (total / count) + shift
+    return scale * total + count * shift
 
 
 def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
@@ -129,23 +140,22 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
     def example_theta(params, x_i):
         return family.theta(params.family, raw_of(params, x_i))
 
-    def example_term(kind):
-        fn = family.log_prob if kind == "log_prob" else family.loss
-
+    def example_term(fn):
         def term(params, x_i, y_i):
             return fn(params.family, raw_of(params, x_i), y_i)
         return jax.vmap(term, in_axes=(None, 0, 0))
 
-    batched = {"log_prob": example_term("log_prob"), "loss": example_term("loss")}
+    batched = {"log_prob": example_term(family.log_prob), "kernel": example_term(family.kernel),
+               "loss": None if family.loss is None else example_term(family.loss)}
 
     def reduce(params, x, y, weights=None, mask=None, kind="nll", reduction="sum"):
-        if kind == "nll":
-            terms = -batched["log_prob"](params, x, y)
-        elif kind == "loss":
-            terms = batched["loss"](params, x, y)
-        else:
+        if kind not in ("nll", "loss"):
             raise ValueError(f"kind must be 'nll' or 'loss'; got {kind!r}")
-        return reduce_terms(terms, weights, mask, reduction)
+        if kind == "loss" and batched["loss"] is not None:
+            return reduce_terms(batched["loss"](params, x, y), weights, mask, reduction)
+        # -sum_i (a k_i + b) = -(a sum_i k_i + b sum_i w_i): scale, shift and sign once, not per example
+        kernels = batched["kernel"](params, x, y)
+        return -reduce_terms(kernels, weights, mask, reduction, family.affine(params.family))
 
     def check(x, y, weights=None, mask=None):
         check_batch(name, x, y, ("weights", weights), ("mask", mask))
@@ -179,9 +189,18 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
         check(x, y, weights, mask)
         state["checked"] = leaves
 
-    jit_reduce = jax.jit(reduce, static_argnames=("kind", "reduction"))
-    jit_log_prob = jax.jit(batched["log_prob"])
-    jit_predict = jax.jit(jax.vmap(example_theta, in_axes=(None, 0)))
+    def jitted(fn, **options):
+        """``fn`` compiled when called on concrete arrays; inlined as is inside a caller's trace,
+        where a nested jit boundary would only keep XLA from fusing across it."""
+        compiled = jax.jit(fn, **options)
+
+        def call(*args, **kwargs):
+            return (compiled if is_concrete(args) else fn)(*args, **kwargs)
+        return call
+
+    jit_reduce = jitted(reduce, static_argnames=("kind", "reduction"))
+    jit_log_prob = jitted(batched["log_prob"])
+    jit_predict = jitted(jax.vmap(example_theta, in_axes=(None, 0)))
 
     def nll(params, x, y, weights=None, mask=None):
         boundary(x, y, weights, mask)

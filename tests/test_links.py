@@ -21,7 +21,7 @@ def test_learned_scale_links_finite_everywhere(name, dtype):
             r = jnp.array([0.3, raw], dtype)
             for y in [0.3, 1.7]:  # residual 0 (the collapse case) and 1.4
                 y = jnp.asarray(y, dtype)
-                loss, grad = jax.value_and_grad(lambda r: family.loss({}, r, y))(r)
+                loss, grad = jax.value_and_grad(lambda r: -family.log_prob({}, r, y))(r)
                 assert loss.dtype == jnp.dtype(dtype)
                 assert np.isfinite(loss) and np.all(np.isfinite(grad)), (name, raw, float(loss), grad)
 
@@ -47,10 +47,10 @@ def test_floor_gradient_is_honest():
 def test_square_link_failure_modes():
     family = mj.normal(scale="square")
     # at f2 = 0 the gradient with respect to f2 is exactly 0: a unit at 0 stays there
-    g = jax.grad(lambda r: family.loss({}, r, jnp.float32(1.0)))(jnp.array([0.0, 0.0]))
+    g = jax.grad(lambda r: -family.log_prob({}, r, jnp.float32(1.0)))(jnp.array([0.0, 0.0]))
     assert g[1] == 0.0
     # with a zero residual the loss is unbounded below as f2 -> 0 (variance collapse)
-    losses = [float(family.loss({}, jnp.array([1.0, f2]), jnp.float32(1.0))) for f2 in [1.0, 1e-2, 1e-4, 1e-6]]
+    losses = [float(-family.log_prob({}, jnp.array([1.0, f2]), jnp.float32(1.0))) for f2 in [1.0, 1e-2, 1e-4, 1e-6]]
     assert all(a > b for a, b in zip(losses, losses[1:]))
     assert losses[-1] < -10
 

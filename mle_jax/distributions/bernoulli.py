@@ -33,22 +33,44 @@ def log_probs(theta: Bernoulli):
     return jnp.stack([jax.nn.log_sigmoid(-z), jax.nn.log_sigmoid(z)], axis=-1)
 
 
-def log_prob(theta: Bernoulli, y):
-    """``log Pr(y | z) = log_sigmoid((2y - 1) z)`` for hard labels y in {0, 1}.
+def _times(a, b):
+    """``a * b`` with ``0 * inf = 0``."""
+    return jnp.where(a == 0, jnp.zeros_like(b), a * b)
 
-    Soft labels y in [0, 1] (label smoothing) get
-    ``y log_sigmoid(z) + (1 - y) log_sigmoid(-z)`` with 0 * (-inf) = 0.
-    Equals ``scipy.stats.bernoulli.logpmf(y, expit(z))`` = -BCE(z, y).
-    The gradient in z is exactly ``sigmoid(z) - y``.
+
+@jax.custom_jvp
+def binary_nll(z, y):
+    """Binary cross-entropy ``-log Pr(y | z) = softplus(z) - y z`` for y in [0, 1].
+
+    Written ``max(z, 0) - y z + log1p(exp(-|z|))`` with the linear part taken as
+    ``(1 - y) z`` for z >= 0 and ``-y z`` below, and ``0 * inf = 0``: exact at every
+    finite and infinite logit (0 or ``|z|`` for hard labels, never ``inf - inf``). Its
+    derivative is defined to be exactly ``sig(z) - y`` in z (and ``-z`` in y).
+    """
+    linear = jnp.where(z >= 0, _times(1 - y, z), _times(y, -z))
+    return linear + jnp.log1p(jnp.exp(-jnp.abs(z)))
+
+
+@binary_nll.defjvp
+def _binary_nll_jvp(primals, tangents):
+    z, y = primals
+    dz, dy = tangents
+    e = jnp.exp(-jnp.abs(z))  # shared by the value and sig(z)
+    value = jnp.where(z >= 0, _times(1 - y, z), _times(y, -z)) + jnp.log1p(e)
+    sigmoid = jnp.where(z >= 0, jnp.ones_like(e), e) / (1 + e)
+    return value, (sigmoid - y) * dz + _times(dy, -z)
+
+
+def log_prob(theta: Bernoulli, y):
+    """``log Pr(y | z) = -(softplus(z) - y z)``: y in {0, 1}, or a soft label in [0, 1].
+
+    For hard labels this is ``y log sig(z) + (1 - y) log sig(-z)``; equals
+    ``scipy.stats.bernoulli.logpmf(y, expit(z))`` = -BCE(z, y). Exact at logits of
+    +-1e4 and +-inf; the gradient in z is exactly ``y - sig(z)``.
     """
     check_event_shape("Bernoulli", y, jnp.shape(theta.logits))
     z = theta.logits
-    y = jnp.asarray(y)
-    if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:
-        sign = 2 * y.astype(z.dtype) - 1
-        return jax.nn.log_sigmoid(sign * z)
-    p = jnp.stack([1 - y, y], axis=-1).astype(z.dtype)
-    return -discrete.cross_entropy(jnp.log(p), log_probs(theta))
+    return -binary_nll(z, jnp.asarray(y).astype(z.dtype))
 
 
 def sample(key, theta: Bernoulli):

@@ -1,0 +1,39 @@
+"""Round-robin timing: every contender runs once per repetition, in rotating order, so that drift
+on a shared machine hits them all alike. Medians, never means."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+
+def _block(out):
+    try:
+        import jax
+        jax.block_until_ready(out)
+    except Exception:  # torch tensors and plain numbers
+        pass
+    return out
+
+
+def round_robin(contenders: dict[str, Callable[[], object]], reps: int = 30, warmup: int = 3,
+                budget_s: float | None = None) -> dict[str, dict]:
+    """Time each zero-argument callable ``reps`` times, interleaved. Returns medians and spreads (seconds)."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            _block(fn())
+    names = list(contenders)
+    times = {name: [] for name in names}
+    start = time.perf_counter()
+    for rep in range(reps):
+        order = names[rep % len(names):] + names[:rep % len(names)]
+        for name in order:
+            t0 = time.perf_counter()
+            _block(contenders[name]())
+            times[name].append(time.perf_counter() - t0)
+        if budget_s is not None and time.perf_counter() - start > budget_s and rep >= 4:
+            break
+    return {name: {"median_s": float(np.median(t)), "q25_s": float(np.percentile(t, 25)),
+                   "q75_s": float(np.percentile(t, 75)), "reps": len(t)} for name, t in times.items()}
