@@ -38,7 +38,7 @@ class FitResult(NamedTuple):
       history: the training loss at every step run (float32 or better), shape (steps_run,).
       stopped: ``"completed"``, ``"early_stopping"`` or ``"non_finite"``.
       message: a sentence saying why the fit stopped.
-      opt_state: the optimizer state after the last step run.
+      opt_state: the optimizer state after the last step run (not finite after a non-finite stop).
       val_history: ``(steps, validation mean NLL)`` at each evaluation, shape (E, 2), or None.
       best_step: the step (1-based count of updates) of the best validation NLL, or None.
       epoch_history: the mean training loss per epoch (minibatch fits), or None.
@@ -58,18 +58,35 @@ class FitResult(NamedTuple):
         return int(self.history.shape[0])
 
 
+class _Watch(NamedTuple):
+    """Validation state, carried only when validation data are given."""
+
+    best: Any             # best parameters by validation NLL
+    best_val: jax.Array
+    best_step: jax.Array  # updates applied when the best was seen, or -1
+    bad_evals: jax.Array  # evaluations since the last improvement
+    alive: jax.Array      # False once the loss was not finite or patience ran out
+    stopped_at: jax.Array  # updates applied when patience ran out, or -1
+
+
 class _Carry(NamedTuple):
+    """The scan's state: only what the fit's options need (None carries nothing).
+
+    A plain fit carries exactly what a hand-written scan does, the parameters and the
+    optimizer state: on small models every extra scalar op in the loop body costs as
+    much as the model. Non-finite losses are found by the host in the returned losses.
+    """
+
     params: Any
     opt_state: Any
-    last_finite: Any   # the parameters whose loss was last finite
-    alive: jax.Array   # False once stopped (non-finite loss or patience exhausted)
-    step: jax.Array    # updates applied so far
-    perm: jax.Array    # this epoch's shuffle (minibatch fits)
-    best: Any          # best parameters by validation NLL
-    best_val: jax.Array
-    best_step: jax.Array
-    bad_evals: jax.Array
-    bad_step: jax.Array  # the step whose loss was not finite, or -1
+    step: jax.Array | None = None   # updates so far (minibatch shuffles, validation schedule)
+    perm: jax.Array | None = None   # this epoch's shuffle (minibatch fits)
+    watch: _Watch | None = None
+
+
+class _Start(NamedTuple):
+    start_step: int
+    carry: _Carry
 
 
 class _Options(NamedTuple):
@@ -78,10 +95,6 @@ class _Options(NamedTuple):
     reduction: str
     eval_every: int | None
     patience: int | None
-
-
-def _select(flag, new, old):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)
 
 
 def _take(tree, idx):
@@ -104,7 +117,7 @@ def _batch(opts: _Options, carry: _Carry, key, data):
 
 @functools.lru_cache(maxsize=128)
 def _runner(recipe: Recipe, optimizer, opts: _Options, length: int):
-    """A jitted ``(carry, key, data, val) -> (carry, (losses, vals))`` running ``length`` steps."""
+    """A jitted ``(carry, key, data, val) -> (carry, (losses, val_nlls))`` running ``length`` steps."""
     extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
     def objective(params, x, y, w, m):
@@ -119,42 +132,37 @@ def _runner(recipe: Recipe, optimizer, opts: _Options, length: int):
                 value_fn=lambda p: objective(p, x, y, w, m))
         else:
             updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
-        finite = jnp.isfinite(loss)
-        ok = carry.alive & finite
-        params = _select(ok, optax.apply_updates(carry.params, updates), carry.params)
-        carry = carry._replace(
-            params=params,
-            opt_state=_select(ok, opt_state, carry.opt_state),
-            last_finite=_select(ok, carry.params, carry.last_finite),
-            alive=ok, step=carry.step + ok.astype(carry.step.dtype), perm=perm,
-            bad_step=jnp.where(carry.alive & ~finite, carry.step, carry.bad_step))
-        carry, val_nll = _evaluate(opts, recipe, carry, ok, val)
-        return carry, (jnp.where(ok, loss, jnp.nan).astype(jnp.float32), val_nll)
+        carry = carry._replace(params=optax.apply_updates(carry.params, updates), opt_state=opt_state,
+                               step=None if carry.step is None else carry.step + 1, perm=perm)
+        carry, val_nll = _evaluate(opts, recipe, carry, jnp.isfinite(loss), val)
+        return carry, (loss.astype(jnp.float32), val_nll)
 
     def run(carry, key, data, val):
         return jax.lax.scan(lambda c, _: one_step(c, key, data, val), carry, None, length=length)
 
-    return jax.jit(run, donate_argnums=(0,))
+    return jax.jit(run)
 
 
-def _evaluate(opts: _Options, recipe: Recipe, carry: _Carry, ok, val):
+def _evaluate(opts: _Options, recipe: Recipe, carry: _Carry, finite, val):
     """Every ``eval_every`` steps: the validation mean NLL, the best parameters, patience."""
     if val is None:
-        return carry, jnp.float32(jnp.nan)
+        return carry, None
+    watch = carry.watch
+    ok = watch.alive & finite
     due = ok & (carry.step % opts.eval_every == 0)
     val_nll = jax.lax.cond(
         due, lambda: recipe.reduce(carry.params, *val, kind="nll", reduction="mean").astype(jnp.float32),
         lambda: jnp.float32(jnp.nan))
-    improved = due & (val_nll < carry.best_val)
-    bad = jnp.where(due, jnp.where(improved, 0, carry.bad_evals + 1), carry.bad_evals)
-    alive = carry.alive
-    if opts.patience is not None:
-        alive = alive & (bad < opts.patience)
-    return carry._replace(
-        best=_select(improved, carry.params, carry.best),
-        best_val=jnp.where(improved, val_nll, carry.best_val),
-        best_step=jnp.where(improved, carry.step, carry.best_step),
-        bad_evals=bad, alive=alive), val_nll
+    improved = due & (val_nll < watch.best_val)
+    bad = jnp.where(due, jnp.where(improved, 0, watch.bad_evals + 1), watch.bad_evals)
+    patient = True if opts.patience is None else bad < opts.patience
+    alive = ok & patient
+    return carry._replace(watch=_Watch(
+        best=jax.lax.cond(improved, lambda: carry.params, lambda: watch.best),
+        best_val=jnp.where(improved, val_nll, watch.best_val),
+        best_step=jnp.where(improved, carry.step, watch.best_step),
+        bad_evals=bad, alive=alive,
+        stopped_at=jnp.where(ok & ~patient, carry.step, watch.stopped_at))), val_nll
 
 
 def _progress_bar(progress, total):
@@ -221,9 +229,9 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         if checkpoint_dir is None or checkpoint_every < 1:
             raise ValueError("fit: checkpoint_every needs a checkpoint_dir and must be >= 1")
         chunk_size = min(chunk_size, checkpoint_every)
-    carry = _initial_carry(params, optimizer.init(params) if opt_state is None else opt_state, n)
+    carry = _initial_carry(params, optimizer.init(params) if opt_state is None else opt_state, opts)
     data, val = (x, y, weights, mask), (None if validation is None else tuple(validation))
-    history, done, store = [], 0, None
+    history, done, store, starts = [], 0, None, [None, None]
     if checkpoint_dir is not None:
         from .checkpoint import Checkpoints
         store = Checkpoints(checkpoint_dir)
@@ -236,28 +244,58 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         carry, data, val = replicate(mesh, carry), shard_batch(mesh, data), shard_batch(mesh, val)
     if bar is not None:
         bar.update(done)
+    bad_step = None
     try:
-        while done < total and bool(carry.alive):
+        while done < total:
             length = min(chunk_size, total - done)
             if checkpoint_every is not None:  # chunks end on checkpoint boundaries
                 length = min(length, checkpoint_every - done % checkpoint_every)
+            starts = [starts[1], _Start(done, carry)]  # to replay up to the last finite loss, if need be
             carry, (chunk_losses, chunk_vals) = _runner(recipe, optimizer, opts, length)(carry, key, data, val)
-            history.append(np.stack([np.asarray(chunk_losses), np.asarray(chunk_vals)], axis=-1))
+            chunk_losses = np.asarray(chunk_losses)
+            chunk_vals = np.full(length, np.nan, np.float32) if chunk_vals is None else np.asarray(chunk_vals)
+            history.append(np.stack([chunk_losses, chunk_vals], axis=-1))
+            bad = np.flatnonzero(~np.isfinite(chunk_losses))
+            if bad.size:
+                bad_step = done + int(bad[0])
             done += length
+            if bad_step is not None:
+                break
             if store is not None and (done % checkpoint_every == 0 or done == total):
                 store.save(done, carry, np.concatenate(history))
             if bar is not None:
                 bar.update(length)
-                bar.set_postfix(loss=f"{float(np.nanmean(chunk_losses[-max(1, length // 10):])):.4g}")
+                bar.set_postfix(loss=f"{float(np.mean(chunk_losses[-max(1, length // 10):])):.4g}")
             if callback is not None:
                 callback(done, np.concatenate(history)[:, 0])
+            if carry.watch is not None and not bool(carry.watch.alive):
+                break
     finally:
         if bar is not None:
             bar.close()
         if store is not None:
             store.close()
     both = np.concatenate(history) if history else np.zeros((0, 2), np.float32)
-    return _result(carry, both[:, 0], both[:, 1], opts, total)
+    last_finite = None if bad_step is None else _last_finite(recipe, optimizer, opts, bad_step, starts, key,
+                                                               data, val)
+    return _result(carry, bad_step, last_finite, both[:, 0], both[:, 1], opts, total)
+
+
+def _last_finite(recipe, optimizer, opts, bad_step: int, starts, key, data, val):
+    """The parameters whose loss was the last finite one, replayed from a chunk's start carry.
+
+    Steps are deterministic, so replaying from the start of the chunk (or of the one
+    before) reproduces them exactly; nothing is paid unless a loss was not finite.
+    """
+    target = max(bad_step - 1, 0)  # at step 0 the starting parameters are all there is
+    for start in reversed(starts):
+        if start is not None and start.start_step <= target:
+            length = target - start.start_step
+            if length == 0:
+                return start.carry.params
+            replayed, _ = _runner(recipe, optimizer, opts, length)(start.carry, key, data, val)
+            return replayed.params
+    raise AssertionError("no chunk start precedes the non-finite step")  # pragma: no cover
 
 
 def _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience):
@@ -288,39 +326,42 @@ def _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, 
     return total, _Options(n, batch_size, reduction, eval_every, patience)
 
 
-def _initial_carry(params, opt_state, n):
-    copy = lambda t: jax.tree_util.tree_map(jnp.array, t)  # the scan donates its carry
-    return _Carry(
-        params=copy(params), opt_state=copy(opt_state), last_finite=copy(params),
-        alive=jnp.array(True), step=jnp.array(0, jnp.int32), perm=jnp.arange(n, dtype=jnp.int32),
-        best=copy(params), best_val=jnp.array(jnp.inf, jnp.float32),
-        best_step=jnp.array(-1, jnp.int32), bad_evals=jnp.array(0, jnp.int32),
-        bad_step=jnp.array(-1, jnp.int32))
-
-
-def _result(carry: _Carry, losses, vals, opts: _Options, total) -> FitResult:
-    steps_run = int(carry.step)
-    bad_step = int(carry.bad_step)
-    if bad_step >= 0:
-        history = losses[:bad_step + 1]
-        stopped, params = "non_finite", carry.last_finite
-        message = (f"stopped at step {bad_step}: the loss was {history[-1]} (not finite); "
-                   f"returning the parameters of step {bad_step - 1}, the last with a finite loss")
-    else:
-        history = losses[:steps_run]
-        stopped = "completed" if steps_run == total else "early_stopping"
-        params = carry.params
-        message = (f"completed {steps_run} steps" if stopped == "completed" else
-                   f"stopped early at step {steps_run}: no better validation NLL in "
-                   f"{opts.patience} evaluations")
-    val_history, best_step = None, None
+def _initial_carry(params, opt_state, opts: _Options):
+    carry = _Carry(params=params, opt_state=opt_state)
+    if opts.batch_size is not None or opts.eval_every is not None:
+        carry = carry._replace(step=jnp.array(0, jnp.int32))
+    if opts.batch_size is not None:
+        carry = carry._replace(perm=jnp.arange(opts.n, dtype=jnp.int32))
     if opts.eval_every is not None:
+        carry = carry._replace(watch=_Watch(
+            best=params, best_val=jnp.array(jnp.inf, jnp.float32), best_step=jnp.array(-1, jnp.int32),
+            bad_evals=jnp.array(0, jnp.int32), alive=jnp.array(True), stopped_at=jnp.array(-1, jnp.int32)))
+    return carry
+
+
+def _result(carry: _Carry, bad_step, last_finite, losses, vals, opts: _Options, total) -> FitResult:
+    watch = carry.watch
+    stopped_at = -1 if watch is None else int(watch.stopped_at)
+    if bad_step is not None:
+        history = losses[:bad_step + 1]
+        stopped, params = "non_finite", last_finite
+        message = (f"stopped at step {bad_step}: the loss was {history[-1]} (not finite); "
+                   f"returning the parameters of step {max(bad_step - 1, 0)}, the last with a finite loss")
+    elif stopped_at >= 0:
+        history, stopped, params = losses[:stopped_at], "early_stopping", carry.params
+        message = (f"stopped early at step {stopped_at}: no better validation NLL in "
+                   f"{opts.patience} evaluations")
+    else:
+        history, stopped, params = losses[:total], "completed", carry.params
+        message = f"completed {len(history)} steps"
+    val_history, best_step = None, None
+    if watch is not None:
         idx = np.flatnonzero(np.isfinite(vals[:len(history)]))
         val_history = np.stack([idx + 1, vals[idx]], axis=1) if len(idx) else np.zeros((0, 2))
-        if int(carry.best_step) >= 0:
-            best_step, params = int(carry.best_step), carry.best
+        if int(watch.best_step) >= 0:
+            best_step, params = int(watch.best_step), watch.best
             if stopped != "non_finite":
-                message += f"; kept the best validation NLL {float(carry.best_val):.6g} (step {best_step})"
+                message += f"; kept the best validation NLL {float(watch.best_val):.6g} (step {best_step})"
     epoch_history = None
     if opts.batch_size is not None:
         per_epoch = opts.n // opts.batch_size
