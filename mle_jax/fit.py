@@ -216,9 +216,10 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
       A ``FitResult`` with ``.params``, ``.history`` (loss per step), ``.stopped``, ``.message``.
     """
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
-    recipe.check(x, y, weights, mask)
-    if validation is not None:
-        recipe.check(*validation)
+    if recipe.validate:  # once per data set: the recipe remembers the arrays it has checked
+        recipe.check(x, y, weights, mask)
+        if validation is not None:
+            recipe.check(*validation)
     total, opts = _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience)
     key = jax.random.PRNGKey(0) if key is None else key
     bar = _progress_bar(progress, total)

@@ -24,6 +24,7 @@ warning says the value check could not run.
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -46,6 +47,7 @@ class Recipe(NamedTuple):
 
     model: Callable
     family: Family
+    validate: bool
     init: Callable
     nll: Callable
     mean_nll: Callable
@@ -132,7 +134,7 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
     if not isinstance(family, Family):
         raise TypeError(f"recipe: family must be an mle_jax Family (e.g. mj.normal()); got {type(family).__name__}")
     name = f"recipe({getattr(model, '__name__', 'model')}, {family.name})"
-    state = {"checked": None, "warned": False}
+    state = {"checked": [], "warned": False}
 
     def raw_of(params, x_i):
         return as_raw(family, model(params.model, x_i))
@@ -158,11 +160,19 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
         return -reduce_terms(kernels, weights, mask, reduction, family.affine(params.family))
 
     def check(x, y, weights=None, mask=None):
+        """The eager value check; the same immutable jax arrays are checked only once."""
         check_batch(name, x, y, ("weights", weights), ("mask", mask))
+        leaves = jax.tree_util.tree_leaves((x, y, weights, mask))
+        immutable = all(isinstance(a, jax.Array) for a in leaves)
+        if immutable and any(len(seen) == len(leaves) and all(a is ref() for a, ref in zip(leaves, seen))
+                             for seen in state["checked"]):
+            return
         for leaf in jax.tree_util.tree_leaves(x):
             check_finite(name, leaf, "x")
         family.check(y)
         check_weights(name, weights, mask)
+        if immutable:  # remember (weakly) the last few data sets: training and validation, say
+            state["checked"] = (state["checked"] + [[weakref.ref(a) for a in leaves]])[-4:]
 
     def boundary(x, y=None, weights=None, mask=None):
         """Shape checks always; value checks once per data set on concrete arrays."""
@@ -172,8 +182,7 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
         check_batch(name, x, y, ("weights", weights), ("mask", mask))
         if not validate:
             return
-        data = (x, y, weights, mask)
-        if not is_concrete(data):
+        if not is_concrete((x, y, weights, mask)):
             if not state["warned"]:
                 state["warned"] = True
                 warnings.warn(
@@ -181,13 +190,7 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
                     f"cannot be checked here; call recipe.check(x, y) once on the concrete data, "
                     f"or pass validate=False to silence this", stacklevel=3)
             return
-        leaves = jax.tree_util.tree_leaves(data)
-        if state["checked"] is not None and len(leaves) == len(state["checked"]) and all(
-                a is b for a, b in zip(leaves, state["checked"])) and all(
-                isinstance(a, jax.Array) for a in leaves):
-            return  # the same immutable arrays were checked already
         check(x, y, weights, mask)
-        state["checked"] = leaves
 
     def jitted(fn, **options):
         """``fn`` compiled when called on concrete arrays; inlined as is inside a caller's trace,
@@ -236,5 +239,5 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
     def init(model_params):
         return Params(model_params, family.init(_float_dtype(model_params)))
 
-    return Recipe(model, family, init, nll, mean_nll, loss, log_prob, predict, point,
+    return Recipe(model, family, validate, init, nll, mean_nll, loss, log_prob, predict, point,
                   interval, sample, check, reduce)
