@@ -1,5 +1,6 @@
-"""Round-robin timing: every contender runs once per repetition, in rotating order, so that drift
-on a shared machine hits them all alike. Medians, never means."""
+"""Round-robin timing: every contender runs once per repetition, in a fresh random order, so that
+drift on a shared machine, and whatever one contender leaves behind for the next (torch's OpenMP
+threads spin for a while after each call), hits them all alike. Medians, never means."""
 
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ def round_robin(contenders: dict[str, Callable[[], object]], reps: int = 30, war
             _block(fn())
     names = list(contenders)
     times = {name: [] for name in names}
+    order_rng = np.random.default_rng(0)
     start = time.perf_counter()
     for rep in range(reps):
-        order = names[rep % len(names):] + names[:rep % len(names)]
-        for name in order:
+        for name in order_rng.permutation(names):
             t0 = time.perf_counter()
             _block(contenders[name]())
             times[name].append(time.perf_counter() - t0)

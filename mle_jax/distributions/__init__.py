@@ -16,6 +16,12 @@ from .bernoulli import Bernoulli
 from .categorical import Categorical, probs as _categorical_probs
 from .independent import Independent
 from .normal import Normal
+from .poisson import Poisson
+from .laplace import Laplace
+from .student_t import StudentT
+from .gamma import Gamma
+from .beta import Beta
+from .von_mises import VonMises
 from .registry import Ops, register, register_cross_entropy, register_kl
 
 
@@ -118,7 +124,8 @@ def event_shape(theta):
 
 
 __all__ = [
-    "Bernoulli", "Categorical", "Independent", "Normal", "Ops", "cross_entropy", "entropy",
+    "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
+    "VonMises", "Ops", "cross_entropy", "entropy",
     "event_shape", "interval", "kl", "log_cdf", "log_prob", "mean", "mode", "prob", "probs",
     "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
 ]

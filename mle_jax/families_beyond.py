@@ -1,0 +1,195 @@
+"""Families beyond the lecture: counts, robust regression, positive and unit-interval data, angles.
+
+    mj.poisson()                         raw: log-rate                     y in {0, 1, 2, ...}
+    mj.laplace(scale=...)                raw: mu (and a raw scale)         y real; the NLL is |y - mu| / b
+    mj.student_t(df=4.0, scale=...)      raw: mu (and a raw scale)         y real, heavy tails; df fixed or "learned"
+    mj.gamma()                           raw: (a, b) through softplus      y > 0
+    mj.beta()                            raw: (a, b) through softplus      0 < y < 1
+    mj.von_mises()                       raw: (mu, k), k through softplus  y an angle (any real)
+
+``scale`` takes the same values as ``mj.normal``: a positive float, ``"learned"`` (one
+global scale) or a link (``"softplus"``, ``"exp"``, ``"square"``) for a scale per example.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln
+
+from . import links
+from .checks import check_event_shape, check_finite, fail_entries
+from .distributions import Beta, Gamma, Laplace, Poisson, StudentT, VonMises
+from .distributions import beta as _beta
+from .distributions import gamma as _gamma
+from .distributions import laplace as _laplace
+from .distributions import student_t as _student_t
+from .distributions import von_mises as _von_mises
+from .families import Family, _check_real, _checked, _make, _positive_scale, _unstack
+
+
+def _named(label, text):
+    """``laplace`` + ``scale=1`` -> ``laplace(scale=1)``; ``student_t(df=4)`` -> ``student_t(df=4, scale=1)``."""
+    return f"{label[:-1]}, {text})" if label.endswith(")") else f"{label}({text})"
+
+
+def _location_scale(label, scale, init_scale, theta_of, standard_log_prob, extra_init=None):
+    """A location-scale family: ``log Pr(y) = standard_log_prob(fp, (y - mu)/s) - log s``.
+
+    ``scale`` is a fixed positive float, ``"learned"`` (a global s = softplus(fp) + eps),
+    or a positive link's name (the model emits (mu, raw scale)).
+    """
+    extra_init = extra_init or (lambda dtype: {})
+    if isinstance(scale, str) and scale in links.POSITIVE:
+        link = links.POSITIVE[scale]
+        name = _named(label, f"scale={scale!r}")
+
+        def kernel(fp, raw, y):
+            loc, raw_scale = _unstack(raw)
+            log_scale, z = link.standardize(raw_scale, y - loc)
+            return standard_log_prob(fp, z) - log_scale
+
+        def theta(fp, raw):
+            loc, raw_scale = _unstack(raw)
+            return theta_of(fp, loc, link.forward(raw_scale))
+
+        return _make(name, (2,), (), theta, _checked(name, kernel), init=extra_init, check=_check_real(name))
+    if isinstance(scale, str) and scale == "learned":
+        name = _named(label, "scale='learned'")
+        _positive_scale(name, init_scale)
+        link = links.softplus
+
+        def init(dtype):
+            return {**extra_init(dtype), "scale": link.inverse(jnp.asarray(init_scale, dtype))}
+
+        def kernel(fp, raw, y):
+            _, z = link.standardize(fp["scale"], y - raw)
+            return standard_log_prob(fp, z)
+
+        def theta(fp, raw):
+            return theta_of(fp, raw, link.forward(fp["scale"]).astype(jnp.result_type(raw)))
+
+        return _make(name, (), (), theta, _checked(name, kernel),
+                     lambda fp: (1.0, -link.log_forward(fp["scale"])), init=init, check=_check_real(name))
+    sigma = _positive_scale(_named(label, f"scale={scale!r}"), scale)
+    name = _named(label, f"scale={sigma}")
+
+    def fixed_kernel(fp, raw, y):
+        return standard_log_prob(fp, (y - raw) / sigma)
+
+    def fixed_theta(fp, raw):
+        return theta_of(fp, raw, jnp.asarray(sigma, jnp.result_type(raw)))
+
+    return _make(name, (), (), fixed_theta, _checked(name, fixed_kernel), lambda fp: (1.0, -math.log(sigma)),
+                 init=extra_init, check=_check_real(name))
+
+
+def laplace(scale: float | str = "softplus", *, init_scale: float = 1.0):
+    """Laplace family: ``log Pr = -|y - mu|/b - log(2b)``; with a fixed b the NLL is the absolute error.
+
+    scipy: ``laplace.logpdf(y, mu, b)``. The mode and the median are mu.
+    """
+    return _location_scale("laplace", scale, init_scale, lambda fp, loc, s: Laplace(loc, s),
+                           lambda fp, z: _laplace.standard_log_prob(z))
+
+
+def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_scale: float = 1.0,
+              init_df: float = 4.0):
+    """Student t family: heavy-tailed regression; ``df`` fixed (a float > 0) or ``"learned"``.
+
+    A learned df is ``softplus(fp["df"]) + eps``, one per family. scipy: ``t.logpdf(y, df, mu, s)``.
+    """
+    if isinstance(df, str):
+        if df != "learned":
+            raise ValueError(f"student_t: df must be a positive number or 'learned'; got {df!r}")
+        label = "student_t(df='learned')"
+
+        def extra_init(dtype):
+            return {"df": links.softplus.inverse(jnp.asarray(init_df, dtype))}
+
+        def df_of(fp):
+            return links.softplus.forward(fp["df"])
+    else:
+        value = float(df)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"student_t: df must be finite and > 0; got {df!r}")
+        label, extra_init = f"student_t(df={value})", None
+
+        def df_of(fp):
+            return value
+    return _location_scale(label, scale, init_scale,
+                           lambda fp, loc, s: StudentT(jnp.asarray(df_of(fp), jnp.result_type(loc)), loc, s),
+                           lambda fp, z: _student_t.standard_log_prob(z, df_of(fp)), extra_init)
+
+
+def poisson() -> Family:
+    """Poisson family on the log-rate: ``log Pr = y z - exp(z) - log y!`` with z the model's raw output.
+
+    Targets are counts (non-negative whole numbers, integer or float dtype).
+    scipy: ``poisson.logpmf(y, exp(z))``.
+    """
+    name = "poisson()"
+
+    def kernel(fp, raw, y):
+        y = jnp.asarray(y, jnp.result_type(raw))
+        return y * raw - jnp.exp(raw) - gammaln(y + 1)
+
+    def check(y):
+        y = np.asarray(y)
+        if not np.issubdtype(y.dtype, np.number):
+            raise ValueError(f"{name}: counts must be numbers; got dtype {y.dtype}")
+        check_finite(name, y, "y")
+        fail_entries(name, "a count (a whole number >= 0)", (y < 0) | (y != np.floor(y)), y)
+
+    return _make(name, (), (), lambda fp, raw: Poisson(raw), _checked(name, kernel), check=check)
+
+
+def _two_positive(name, make_theta, log_prob, rule, bad):
+    link = links.softplus
+
+    def theta(fp, raw):
+        a, b = _unstack(raw)
+        return make_theta(link.forward(a), link.forward(b))
+
+    def kernel(fp, raw, y):
+        check_event_shape(name, y, ())
+        return log_prob(theta(fp, raw), y)
+
+    def check(y):
+        y = np.asarray(y)
+        check_finite(name, y, "y")
+        fail_entries(name, rule, bad(y), y)
+
+    return _make(name, (2,), (), theta, kernel, check=check)
+
+
+def gamma() -> Family:
+    """Gamma family for y > 0: the model emits raw (a, b), ``concentration = softplus(a) + eps``,
+    ``rate = softplus(b) + eps``. scipy: ``gamma.logpdf(y, a, scale=1/b)``."""
+    return _two_positive("gamma()", Gamma, _gamma.log_prob, "> 0", lambda y: y <= 0)
+
+
+def beta() -> Family:
+    """Beta family for 0 < y < 1: the model emits raw (a, b) through softplus.
+    scipy: ``beta.logpdf(y, a, b)``."""
+    return _two_positive("beta()", Beta, _beta.log_prob, "in the open interval (0, 1)",
+                         lambda y: (y <= 0) | (y >= 1))
+
+
+def von_mises() -> Family:
+    """von Mises family for angles: the model emits raw (mu, k); ``concentration = softplus(k) + eps``.
+    Any real angle is valid (the density is periodic). scipy: ``vonmises.logpdf(y, k, mu)``."""
+    name = "von_mises()"
+    link = links.softplus
+
+    def theta(fp, raw):
+        loc, k = _unstack(raw)
+        return VonMises(loc, link.forward(k))
+
+    def kernel(fp, raw, y):
+        check_event_shape(name, y, ())
+        return _von_mises.log_prob(theta(fp, raw), y)
+
+    return _make(name, (2,), (), theta, kernel, check=_check_real(name))
