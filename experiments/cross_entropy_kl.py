@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from scipy import integrate, special, stats
+from scipy import integrate, stats
 
 import mle_jax as mj
 

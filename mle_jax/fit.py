@@ -36,7 +36,7 @@ class FitResult(NamedTuple):
         data were given, the last finite ones when the loss became NaN/inf,
         the final ones otherwise.
       history: the training loss at every step run (float32 or better), shape (steps_run,).
-      stopped: ``"completed"``, ``"early_stopping"`` or ``"non_finite"``.
+      stopped: ``"completed"``, ``"converged"`` (``tol``), ``"early_stopping"`` or ``"non_finite"``.
       message: a sentence saying why the fit stopped.
       opt_state: the optimizer state after the last step run (not finite after a non-finite stop).
       val_history: ``(steps, validation mean NLL)`` at each evaluation, shape (E, 2), or None.
@@ -82,6 +82,7 @@ class _Carry(NamedTuple):
     step: jax.Array | None = None   # updates so far (minibatch shuffles, validation schedule)
     perm: jax.Array | None = None   # this epoch's shuffle (minibatch fits)
     watch: _Watch | None = None
+    converged_at: jax.Array | None = None  # the step whose gradient norm fell to tol, or -1
 
 
 class _Start(NamedTuple):
@@ -95,6 +96,7 @@ class _Options(NamedTuple):
     reduction: str
     eval_every: int | None
     patience: int | None
+    tol: float | None = None
 
 
 def _take(tree, idx):
@@ -132,13 +134,25 @@ def _runner(recipe: Recipe, optimizer, opts: _Options, length: int):
                 value_fn=lambda p: objective(p, x, y, w, m))
         else:
             updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
-        carry = carry._replace(params=optax.apply_updates(carry.params, updates), opt_state=opt_state,
-                               step=None if carry.step is None else carry.step + 1, perm=perm)
-        carry, val_nll = _evaluate(opts, recipe, carry, jnp.isfinite(loss), val)
-        return carry, (loss.astype(jnp.float32), val_nll)
+        new = carry._replace(params=optax.apply_updates(carry.params, updates), opt_state=opt_state,
+                             step=None if carry.step is None else carry.step + 1, perm=perm)
+        if opts.tol is not None:  # converged: the gradient norm at this step's parameters is <= tol
+            done = optax.tree_utils.tree_norm(grads) <= opts.tol
+            new = new._replace(params=jax.lax.cond(done, lambda: carry.params, lambda: new.params),
+                               converged_at=jnp.where(done, carry.step, -1))
+        new, val_nll = _evaluate(opts, recipe, new, jnp.isfinite(loss), val)
+        return new, (loss.astype(jnp.float32), val_nll)
+
+    def until_converged(carry: _Carry, key, data, val):
+        """With ``tol``: once converged, every remaining step is skipped (a cond), not computed."""
+        def skip(c):
+            nan = jnp.float32(jnp.nan)
+            return c._replace(step=c.step + 1), (nan, None if val is None else nan)
+        return jax.lax.cond(carry.converged_at >= 0, skip, lambda c: one_step(c, key, data, val), carry)
 
     def run(carry, key, data, val):
-        return jax.lax.scan(lambda c, _: one_step(c, key, data, val), carry, None, length=length)
+        body = one_step if opts.tol is None else until_converged
+        return jax.lax.scan(lambda c, _: body(c, key, data, val), carry, None, length=length)
 
     return jax.jit(run)
 
@@ -181,6 +195,7 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         *, epochs: int | None = None, batch_size: int | None = None, key=None,
         weights=None, mask=None, reduction: str = "mean",
         validation: tuple | None = None, eval_every: int | None = None, patience: int | None = None,
+        tol: float | None = None,
         progress: bool | None = None, chunk_size: int | None = None, callback: Callable | None = None,
         checkpoint_dir=None, checkpoint_every: int | None = None, mesh=None, opt_state=None) -> FitResult:
     """Fit ``params`` by minimising the recipe's loss with an optax optimizer.
@@ -200,6 +215,8 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
       validation: ``(x_val, y_val)``; its mean NLL is computed every ``eval_every``
         steps and the result keeps the best parameters.
       patience: stop after this many evaluations without improvement.
+      tol: stop when the gradient norm of the loss falls to ``tol`` (``stopped ==
+        "converged"``); the remaining steps of the scan are skipped, not computed.
       progress: a tqdm bar (None: on when stderr is a terminal and the fit is long).
       chunk_size: steps fused per compiled scan (None: all of them, or 1/20 of them
         when a bar, patience or a callback needs the host in between).
@@ -220,7 +237,7 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         recipe.check(x, y, weights, mask)
         if validation is not None:
             recipe.check(*validation)
-    total, opts = _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience)
+    total, opts = _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience, tol)
     key = jax.random.PRNGKey(0) if key is None else key
     bar = _progress_bar(progress, total)
     if chunk_size is None:
@@ -256,7 +273,9 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
             chunk_losses = np.asarray(chunk_losses)
             chunk_vals = np.full(length, np.nan, np.float32) if chunk_vals is None else np.asarray(chunk_vals)
             history.append(np.stack([chunk_losses, chunk_vals], axis=-1))
-            bad = np.flatnonzero(~np.isfinite(chunk_losses))
+            converged_at = -1 if carry.converged_at is None else int(carry.converged_at)
+            ran = length if converged_at < 0 else max(0, converged_at - done)
+            bad = np.flatnonzero(~np.isfinite(chunk_losses[:ran]))
             if bad.size:
                 bad_step = done + int(bad[0])
             done += length
@@ -269,7 +288,7 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
                 bar.set_postfix(loss=f"{float(np.mean(chunk_losses[-max(1, length // 10):])):.4g}")
             if callback is not None:
                 callback(done, np.concatenate(history)[:, 0])
-            if carry.watch is not None and not bool(carry.watch.alive):
+            if (carry.watch is not None and not bool(carry.watch.alive)) or converged_at >= 0:
                 break
     finally:
         if bar is not None:
@@ -299,7 +318,7 @@ def _last_finite(recipe, optimizer, opts, bad_step: int, starts, key, data, val)
     raise AssertionError("no chunk start precedes the non-finite step")  # pragma: no cover
 
 
-def _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience):
+def _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience, tol=None):
     if batch_size is not None:
         if not 1 <= batch_size <= n:
             raise ValueError(f"fit: batch_size must lie in [1, {n}]; got {batch_size}")
@@ -324,13 +343,17 @@ def _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, 
         eval_every = eval_every or max(1, total // 100)
     if patience is not None and patience < 1:
         raise ValueError(f"fit: patience must be >= 1; got {patience}")
-    return total, _Options(n, batch_size, reduction, eval_every, patience)
+    if tol is not None and not tol > 0:
+        raise ValueError(f"fit: tol must be > 0; got {tol}")
+    return total, _Options(n, batch_size, reduction, eval_every, patience, tol)
 
 
 def _initial_carry(params, opt_state, opts: _Options):
     carry = _Carry(params=params, opt_state=opt_state)
-    if opts.batch_size is not None or opts.eval_every is not None:
+    if opts.batch_size is not None or opts.eval_every is not None or opts.tol is not None:
         carry = carry._replace(step=jnp.array(0, jnp.int32))
+    if opts.tol is not None:
+        carry = carry._replace(converged_at=jnp.array(-1, jnp.int32))
     if opts.batch_size is not None:
         carry = carry._replace(perm=jnp.arange(opts.n, dtype=jnp.int32))
     if opts.eval_every is not None:
@@ -348,6 +371,10 @@ def _result(carry: _Carry, bad_step, last_finite, losses, vals, opts: _Options, 
         stopped, params = "non_finite", last_finite
         message = (f"stopped at step {bad_step}: the loss was {history[-1]} (not finite); "
                    f"returning the parameters of step {max(bad_step - 1, 0)}, the last with a finite loss")
+    elif carry.converged_at is not None and int(carry.converged_at) >= 0:
+        at = int(carry.converged_at)
+        history, stopped, params = losses[:at + 1], "converged", carry.params
+        message = f"converged at step {at}: the gradient norm fell to tol = {opts.tol:g}"
     elif stopped_at >= 0:
         history, stopped, params = losses[:stopped_at], "early_stopping", carry.params
         message = (f"stopped early at step {stopped_at}: no better validation NLL in "

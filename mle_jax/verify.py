@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 from . import distributions as dist
-from .families import bernoulli, categorical, independent, normal
+from .families import bernoulli, independent, normal
 from .information import empirical
 from .recipe import Params, recipe
 
@@ -76,7 +76,6 @@ def _bernoulli_bce(rng, tol):
     z = jnp.asarray(rng.normal(scale=3.0, size=40))
     y = jnp.asarray(rng.integers(0, 2, size=40), jnp.int32)
     r = recipe(lambda p, x_i: p * x_i, bernoulli())
-    x = jnp.ones_like(z)
 
     def lib(zz):
         return -jax.vmap(lambda zi, yi: dist.log_prob(dist.Bernoulli(zi), yi))(zz, y)

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 from jax.test_util import check_grads
-from scipy import integrate, special, stats
+from scipy import integrate, stats
 
 import mle_jax as mj
 

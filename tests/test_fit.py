@@ -146,3 +146,20 @@ def test_weighted_fit_matches_duplicated_data():
     xd, yd = jnp.concatenate([x, x[:10]]), jnp.concatenate([y, y[:10]])
     b = mj.fit(r, params, xd, yd, optax.lbfgs(), steps=40)
     np.testing.assert_allclose(a.params.model["w"], b.params.model["w"], rtol=1e-4, atol=1e-5)
+
+
+def test_tol_stops_at_convergence_and_skips_the_rest(x64):
+    sm = pytest.importorskip("statsmodels.api")
+    x, y = _logistic_data()
+    ref = sm.Logit(y, sm.add_constant(x)).fit(disp=0)
+    r = mj.recipe(linear, mj.bernoulli())
+    params = r.init({"w": jnp.zeros(3, jnp.float64), "b": jnp.float64(0.0)})
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    res = mj.fit(r, params, xj, yj, optax.lbfgs(), steps=500, tol=1e-9)
+    assert res.stopped == "converged" and "converged at step" in res.message
+    assert len(res.history) < 100
+    grad = jax.grad(lambda p: r.mean_nll(p, xj, yj))(res.params)
+    assert float(optax.tree_utils.tree_norm(grad)) <= 1e-9
+    assert abs(-float(r.nll(res.params, xj, yj)) - ref.llf) <= 1e-9 * abs(ref.llf)
+    with pytest.raises(ValueError, match="tol"):
+        mj.fit(r, params, xj, yj, optax.lbfgs(), steps=5, tol=0.0)

@@ -1,7 +1,6 @@
 """The recipe: the lecture's identities, reductions, transformations, validation."""
 
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 from jax.test_util import check_grads
-from scipy import special, stats
+from scipy import stats
 
 import mle_jax as mj
 
