@@ -10,11 +10,14 @@ The lecture's four steps (Prince, *Understanding Deep Learning*, ch. 5):
 
 from . import links, models
 from .distributions import (
-    Bernoulli, Beta, Categorical, Gamma, Independent, Laplace, Normal, Poisson, StudentT, VonMises, cross_entropy, entropy, event_shape, interval, kl,
+    Bernoulli, Beta, Categorical, Gamma, Independent, Laplace, MixtureNormal, NegativeBinomial, Normal, Poisson,
+    StudentT, VonMises, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, sample, variance,
 )
 from .families import Family, bernoulli, categorical, independent, normal
-from .families_beyond import beta, gamma, laplace, poisson, student_t, von_mises
+from .families_beyond import (
+    beta, gamma, laplace, mixture_normal, negative_binomial, poisson, student_t, von_mises,
+)
 from .fit import FitResult, fit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .models import mlp
@@ -23,8 +26,8 @@ from .recipe import Params, Recipe, recipe, reduce_terms
 __version__ = "0.1.0"
 
 __all__ = [
-    "Beta", "Gamma", "Laplace", "Poisson", "StudentT", "VonMises", "beta", "gamma", "laplace", "poisson",
-    "student_t", "von_mises",
+    "Beta", "Gamma", "Laplace", "MixtureNormal", "NegativeBinomial", "Poisson", "StudentT", "VonMises", "beta",
+    "gamma", "laplace", "mixture_normal", "negative_binomial", "poisson", "student_t", "von_mises",
     "Bernoulli", "Categorical", "Decomposition", "Empirical", "Family", "FitResult", "Independent", "Normal", "Params", "Recipe",
     "bernoulli", "categorical", "cross_entropy", "empirical", "entropy", "event_shape", "fit",
     "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",

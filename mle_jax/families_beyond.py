@@ -6,6 +6,8 @@
     mj.gamma()                           raw: (a, b) through softplus      y > 0
     mj.beta()                            raw: (a, b) through softplus      0 < y < 1
     mj.von_mises()                       raw: (mu, k), k through softplus  y an angle (any real)
+    mj.negative_binomial()               raw: log-mean (dispersion learned)  overdispersed counts
+    mj.mixture_normal(K)                 raw: K logits, K locs, K raw scales  multimodal y
 
 ``scale`` takes the same values as ``mj.normal``: a positive float, ``"learned"`` (one
 global scale) or a link (``"softplus"``, ``"exp"``, ``"square"``) for a scale per example.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
@@ -136,14 +139,7 @@ def poisson() -> Family:
         y = jnp.asarray(y, jnp.result_type(raw))
         return y * raw - jnp.exp(raw) - gammaln(y + 1)
 
-    def check(y):
-        y = np.asarray(y)
-        if not np.issubdtype(y.dtype, np.number):
-            raise ValueError(f"{name}: counts must be numbers; got dtype {y.dtype}")
-        check_finite(name, y, "y")
-        fail_entries(name, "a count (a whole number >= 0)", (y < 0) | (y != np.floor(y)), y)
-
-    return _make(name, (), (), lambda fp, raw: Poisson(raw), _checked(name, kernel), check=check)
+    return _make(name, (), (), lambda fp, raw: Poisson(raw), _checked(name, kernel), check=_check_counts(name))
 
 
 def _two_positive(name, make_theta, log_prob, rule, bad):
@@ -193,3 +189,78 @@ def von_mises() -> Family:
         return _von_mises.log_prob(theta(fp, raw), y)
 
     return _make(name, (2,), (), theta, kernel, check=_check_real(name))
+
+
+def _check_counts(name):
+    def check(y):
+        y = np.asarray(y)
+        if not np.issubdtype(y.dtype, np.number):
+            raise ValueError(f"{name}: counts must be numbers; got dtype {y.dtype}")
+        check_finite(name, y, "y")
+        fail_entries(name, "a count (a whole number >= 0)", (y < 0) | (y != np.floor(y)), y)
+    return check
+
+
+def negative_binomial(dispersion: str = "learned", *, init_total_count: float = 10.0) -> Family:
+    """Negative binomial family for overdispersed counts, parameterised by the log-mean.
+
+    Args:
+      dispersion: ``"learned"``: the model emits the log-mean m and one global
+        ``total_count = softplus(fp) + eps`` is learned with phi; ``"per_example"``: the
+        model emits (m, raw r) and ``r = softplus(raw r) + eps``. Then ``logits = m - log r``
+        so that the mean is ``exp(m)`` and the variance ``exp(m) (1 + exp(m) / r)``.
+
+    scipy: ``nbinom.logpmf(y, r, r / (r + exp(m)))``.
+    """
+    from .distributions import NegativeBinomial
+    from .distributions import negative_binomial as _nb
+    link = links.softplus
+    if dispersion == "learned":
+        name = "negative_binomial(dispersion='learned')"
+
+        def init(dtype):
+            return {"total_count": link.inverse(jnp.asarray(init_total_count, dtype))}
+
+        def theta(fp, raw):
+            r = link.forward(fp["total_count"]).astype(jnp.result_type(raw))
+            return NegativeBinomial(r, raw - jnp.log(r))
+
+        raw_shape = ()
+    elif dispersion == "per_example":
+        name, init, raw_shape = "negative_binomial(dispersion='per_example')", None, (2,)
+
+        def theta(fp, raw):
+            log_mean, raw_r = _unstack(raw)
+            r = link.forward(raw_r)
+            return NegativeBinomial(r, log_mean - jnp.log(r))
+    else:
+        raise ValueError(f"negative_binomial: dispersion must be 'learned' or 'per_example'; got {dispersion!r}")
+
+    def kernel(fp, raw, y):
+        return _nb.log_prob(theta(fp, raw), jnp.asarray(y, jnp.result_type(raw)))
+
+    return _make(name, raw_shape, (), theta, _checked(name, kernel), init=init, check=_check_counts(name))
+
+
+def mixture_normal(num_components: int) -> Family:
+    """A mixture of K Normals (a mixture density network's head): the model emits 3K raw values,
+    ``(logits, locs, raw scales)``, with ``scale_k = softplus(raw) + eps``.
+
+    ``log Pr = logsumexp_k(log softmax(logits)_k + log N(y | mu_k, s_k))``; the mode is found
+    numerically (``mj.mode``). Reference: Bishop (1994).
+    """
+    from .distributions import MixtureNormal
+    from .distributions import mixture as _mixture
+    if not isinstance(num_components, (int, np.integer)) or num_components < 1:
+        raise ValueError(f"mixture_normal: num_components must be a positive integer; got {num_components!r}")
+    k = int(num_components)
+    name = f"mixture_normal({k})"
+
+    def theta(fp, raw):
+        logits, loc, raw_scale = (jax.lax.slice_in_dim(raw, i * k, (i + 1) * k) for i in range(3))
+        return MixtureNormal(logits, loc, links.softplus.forward(raw_scale))
+
+    def kernel(fp, raw, y):
+        return _mixture.log_prob(theta(fp, raw), y)
+
+    return _make(name, (3 * k,), (), theta, _checked(name, kernel), check=_check_real(name))

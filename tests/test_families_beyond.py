@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 from jax.test_util import check_grads
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 import mle_jax as mj
 
@@ -198,3 +198,61 @@ def test_angles_as_any_real_number_are_fine():
     r = mj.recipe(lambda p, x_i: p, mj.von_mises())
     out = r.nll(r.init(jnp.zeros(2)), jnp.zeros((3, 1)), jnp.array([-20.0, 0.0, 100.0]))
     assert np.isfinite(out)
+
+
+def test_negative_binomial_against_scipy_and_moments():
+    theta = mj.NegativeBinomial(jnp.float32(2.5), jnp.float32(0.4))
+    ref = stats.nbinom(2.5, special.expit(-0.4))
+    grid = np.array([0, 1, 4, 15, 80])
+    got = [float(mj.log_prob(theta, jnp.int32(v))) for v in grid]
+    np.testing.assert_allclose(got, ref.logpmf(grid), rtol=1e-5)
+    np.testing.assert_allclose([mj.mean(theta), mj.variance(theta)], [ref.mean(), ref.var()], rtol=1e-5)
+    keys = jax.random.split(jax.random.PRNGKey(0), 20000)
+    draws = np.asarray(jax.vmap(mj.sample, (0, None))(keys, theta))
+    assert abs(draws.mean() - ref.mean()) < 5 * ref.std() / math.sqrt(len(draws))
+    assert abs(draws.var() / ref.var() - 1) < 0.1
+    pmf = ref.pmf(np.arange(60))
+    assert int(mj.mode(theta)) == int(np.argmax(pmf))
+
+
+def test_negative_binomial_fit_recovers_dispersion():
+    rng = np.random.default_rng(2)
+    r_true, mean_true = 2.0, 5.0
+    y = rng.negative_binomial(r_true, r_true / (r_true + mean_true), size=6000)
+    x = jnp.zeros((len(y), 1), jnp.float32)
+    fam = mj.negative_binomial("learned")
+    rec = mj.recipe(lambda p, x_i: p, fam)
+    res = mj.fit(rec, rec.init(jnp.float32(0.0)), x, jnp.asarray(y, jnp.int32), optax.adam(0.05), steps=3000)
+    theta = rec.predict(res.params, x[:1])
+    np.testing.assert_allclose(mj.mean(theta)[0], y.mean(), rtol=1e-2)
+    np.testing.assert_allclose(theta.total_count[0], r_true, rtol=0.1)
+    per = mj.negative_binomial("per_example")
+    np.testing.assert_allclose(per.log_prob({}, jnp.array([1.0, 0.5]), jnp.float32(2.0)),
+                               mj.log_prob(per.theta({}, jnp.array([1.0, 0.5])), jnp.float32(2.0)), rtol=1e-6)
+
+
+def test_mixture_normal_against_scipy_mode_and_fit():
+    theta = mj.MixtureNormal(jnp.array([0.0, 1.0]), jnp.array([-1.0, 2.0]), jnp.array([0.5, 0.7]))
+    w = special.softmax([0.0, 1.0])
+    pdf = lambda v: w[0] * stats.norm(-1, 0.5).pdf(v) + w[1] * stats.norm(2, 0.7).pdf(v)
+    grid = np.array([-30.0, -1.0, 0.3, 2.0, 25.0])
+    got = [float(mj.log_prob(theta, jnp.float32(v))) for v in grid[1:4]]
+    np.testing.assert_allclose(got, np.log(pdf(grid[1:4])), rtol=1e-5)
+    assert np.isfinite(float(mj.log_prob(theta, jnp.float32(-30.0))))  # logsumexp: no underflow to -inf
+    np.testing.assert_allclose(integrate.quad(lambda v: float(np.exp(mj.log_prob(theta, jnp.float32(v)))),
+                                              -10, 10, points=[-1, 2])[0], 1.0, rtol=1e-5)
+    fine = np.linspace(-4, 5, 200001)
+    np.testing.assert_allclose(float(mj.mode(theta)), fine[np.argmax(pdf(fine))], atol=1e-4)
+    np.testing.assert_allclose(mj.mean(theta), w @ np.array([-1.0, 2.0]), rtol=1e-6)
+    # fit an unconditional 2-component mixture to data
+    rng = np.random.default_rng(3)
+    data = np.where(rng.uniform(size=4000) < 0.3, rng.normal(-2, 0.5, 4000), rng.normal(1.5, 0.8, 4000))
+    x = jnp.zeros((4000, 1), jnp.float32)
+    rec = mj.recipe(lambda p, x_i: p, mj.mixture_normal(2))
+    res = mj.fit(rec, rec.init(jnp.array([0.0, 0.0, -1.0, 1.0, 0.0, 0.0])), x, jnp.asarray(data, jnp.float32),
+                 optax.adam(0.05), steps=3000)
+    t = rec.predict(res.params, x[:1])
+    order = np.argsort(np.asarray(t.loc[0]))
+    np.testing.assert_allclose(np.asarray(t.loc[0])[order], [-2, 1.5], atol=0.1)
+    np.testing.assert_allclose(np.asarray(t.scale[0])[order], [0.5, 0.8], atol=0.1)
+    np.testing.assert_allclose(np.asarray(jax.nn.softmax(t.logits[0]))[order], [0.3, 0.7], atol=0.03)

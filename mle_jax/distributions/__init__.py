@@ -22,6 +22,8 @@ from .student_t import StudentT
 from .gamma import Gamma
 from .beta import Beta
 from .von_mises import VonMises
+from .negative_binomial import NegativeBinomial
+from .mixture import MixtureNormal
 from .registry import Ops, register, register_cross_entropy, register_kl
 
 
@@ -125,7 +127,7 @@ def event_shape(theta):
 
 __all__ = [
     "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
-    "VonMises", "Ops", "cross_entropy", "entropy",
+    "VonMises", "NegativeBinomial", "MixtureNormal", "Ops", "cross_entropy", "entropy",
     "event_shape", "interval", "kl", "log_cdf", "log_prob", "mean", "mode", "prob", "probs",
     "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
 ]

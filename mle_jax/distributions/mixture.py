@@ -1,0 +1,83 @@
+"""A mixture of K Normals: multimodal regression (the mixture density network's head).
+
+    Pr(y | w, mu, s) = sum_k w_k N(y | mu_k, s_k),   w = softmax(logits),   y in R
+
+computed as ``logsumexp_k(log_softmax(logits)_k + log N(y | mu_k, s_k))``.
+
+scipy equivalent: ``sum_k w_k scipy.stats.norm(mu_k, s_k).pdf(y)``.
+Reference: Bishop (1994), *Mixture Density Networks*; Prince, *Understanding Deep Learning*, problem 5.7.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+from . import registry
+from ..checks import check_event_shape
+from .normal import standard_log_prob
+
+
+class MixtureNormal(NamedTuple):
+    """Parameters of one example's mixture: ``logits``, ``loc``, ``scale``, each of shape (K,)."""
+
+    logits: jax.Array
+    loc: jax.Array
+    scale: jax.Array
+
+
+def log_prob(theta: MixtureNormal, y):
+    """``logsumexp_k(log w_k - (y - mu_k)^2 / (2 s_k^2) - log s_k) - log(2 pi)/2``."""
+    check_event_shape("MixtureNormal", y, jnp.shape(theta.loc)[:-1])
+    y = jnp.asarray(y)[..., None]
+    components = standard_log_prob((y - theta.loc) / theta.scale, jnp.log(theta.scale))
+    return logsumexp(jax.nn.log_softmax(theta.logits, axis=-1) + components, axis=-1)
+
+
+def mean(theta: MixtureNormal):
+    return jnp.sum(jax.nn.softmax(theta.logits, axis=-1) * theta.loc, axis=-1)
+
+
+def variance(theta: MixtureNormal):
+    w = jax.nn.softmax(theta.logits, axis=-1)
+    return jnp.sum(w * (jnp.square(theta.scale) + jnp.square(theta.loc)), axis=-1) - jnp.square(mean(theta))
+
+
+def mode(theta: MixtureNormal, grid_size: int = 512, newton_steps: int = 4):
+    """``argmax_y Pr(y)``, found numerically: the best of a grid over the components' +-4 s
+    ranges (plus each component mean), then Newton steps on the log density."""
+    lo = jnp.min(theta.loc - 4 * theta.scale)
+    hi = jnp.max(theta.loc + 4 * theta.scale)
+    grid = jnp.concatenate([jnp.linspace(lo, hi, grid_size, dtype=theta.loc.dtype), theta.loc])
+    values = jax.vmap(lambda v: log_prob(theta, v))(grid)
+    best = grid[jnp.argmax(values)]
+    grad = jax.grad(lambda v: log_prob(theta, v))
+    hess = jax.grad(grad)
+
+    def newton(v, _):
+        h = hess(v)
+        step = jnp.where(h < 0, -grad(v) / h, 0.0)  # only where the log density is concave
+        return v + step, None
+
+    refined, _ = jax.lax.scan(newton, best, None, length=newton_steps)
+    better = log_prob(theta, refined) >= log_prob(theta, best)
+    return jnp.where(better, refined, best)
+
+
+def sample(key, theta: MixtureNormal):
+    k1, k2 = jax.random.split(key)
+    k = jax.random.categorical(k1, theta.logits)
+    return theta.loc[k] + theta.scale[k] * jax.random.normal(k2, (), theta.loc.dtype)
+
+
+registry.register(MixtureNormal, registry.Ops(
+    log_prob=log_prob,
+    mode=mode,
+    mean=mean,
+    variance=variance,
+    sample=sample,
+    event_shape=lambda t: jnp.shape(t.loc)[:-1],
+))
