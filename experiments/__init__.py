@@ -1,6 +1,9 @@
 """The lecture's examples as experiments; ``python -m experiments --out DIR`` runs them all."""
 
-from . import binary, cross_entropy_kl, entropy, heteroscedastic, least_squares, multiclass, multiple_outputs, variance, why_logs
+from . import (
+    angles, binary, counts, cross_entropy_kl, entropy, heteroscedastic, least_squares, mixture_density, multiclass,
+    multiple_outputs, variance, why_logs,
+)
 
 ALL = [
     least_squares.EXPERIMENT,
@@ -12,4 +15,7 @@ ALL = [
     multiple_outputs.EXPERIMENT,
     entropy.EXPERIMENT,
     cross_entropy_kl.EXPERIMENT,
+    counts.EXPERIMENT,
+    mixture_density.EXPERIMENT,
+    angles.EXPERIMENT,
 ]
