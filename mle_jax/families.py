@@ -49,8 +49,11 @@ class Family(NamedTuple):
         fixed sigma, kernel = (y - mu)^2, scale = -1/(2 sigma^2), shift = -log sigma - log(2 pi)/2).
         The recipe applies scale and shift once per reduction, not once per example.
       loss: ``(fparams, raw, y) -> the per-example training loss`` where it is not the NLL
-        (beta-NLL), else None.
+        (beta-NLL, label smoothing), else None.
       check: ``y (NumPy, all examples) -> None``; raises ValueError on values off the support.
+      loss_weight: ``y -> a weight`` multiplying each example in the training loss (class
+        weights), or None; the recipe folds it into the per-example weights, so a weighted
+        mean divides by the sum of the weights actually used.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Family(NamedTuple):
     affine: Callable[[Any], tuple[Any, Any]]
     loss: Callable[[Any, jax.Array, jax.Array], jax.Array] | None
     check: Callable[[np.ndarray], None]
+    loss_weight: Callable[[jax.Array], jax.Array] | None = None
 
 
 def _make(name, raw_shape, event_shape, theta, kernel=None, affine=None, loss=None, init=None, check=None):
@@ -254,17 +258,30 @@ def bernoulli(*, soft_labels: bool = False) -> Family:
 
 # ----------------------------------------------------------------------------- Categorical
 
-def categorical(num_classes: int) -> Family:
+def categorical(num_classes: int, *, label_smoothing: float = 0.0, class_weights=None) -> Family:
     """Categorical family on logits: the model emits K logits, ``Pr(y = k) = softmax_k(z)``.
 
-    The NLL is multiclass cross-entropy ``log sum_k exp(z_k) - z_y`` (the target
-    logit is gathered, never a one-hot product). Labels are integers in [0, K).
+    The NLL is multiclass cross-entropy ``log sum_k exp(z_k) - z_y`` (the target logit is
+    gathered, never a one-hot product). Labels are integers in [0, K).
     scipy: ``multinomial.logpmf(onehot(y), 1, softmax(z))``. Reference: the lecture, Example 3.
+
+    Training-loss options (``nll`` stays the true NLL; ``recipe.loss`` and ``fit`` use them):
+      label_smoothing: eps in [0, 1): the target becomes ``(1 - eps) onehot(y) + eps / K``,
+        ``loss_i = -(1 - eps) log p_y - (eps / K) sum_k log p_k`` (Szegedy et al., 2016).
+      class_weights: K weights >= 0; example i counts ``w[y_i]`` times, combined with the
+        per-example ``weights`` and ``mask`` and divided by the sum of the weights used.
     """
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise ValueError(f"categorical: num_classes must be an integer >= 2; got {num_classes!r}")
     k = int(num_classes)
-    name = f"categorical({k})"
+    options = []
+    if label_smoothing:
+        options.append(f"label_smoothing={label_smoothing}")
+    if class_weights is not None:
+        options.append("class_weights=...")
+    name = f"categorical({', '.join([str(k)] + options)})"
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"{name}: label_smoothing must lie in [0, 1); got {label_smoothing}")
 
     def theta(fp, raw):
         return Categorical(raw)
@@ -280,7 +297,25 @@ def categorical(num_classes: int) -> Family:
                 f"(cast with y.astype(int) if the values are whole numbers)")
         fail_entries(name, f"in [0, {k})", (y < 0) | (y >= k), y, "label")
 
-    return _make(name, (k,), (), theta, kernel, check=check)
+    loss = None
+    if label_smoothing:
+        def loss(fp, raw, y):
+            log_p = _categorical.log_probs(Categorical(raw))
+            target = jnp.take_along_axis(log_p, jnp.asarray(y)[..., None], axis=-1)[..., 0]
+            return -(1 - label_smoothing) * target - label_smoothing * jnp.mean(log_p, axis=-1)
+
+    loss_weight = None
+    if class_weights is not None:
+        weights = np.asarray(class_weights, np.float64)
+        if weights.shape != (k,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(f"{name}: class_weights must be {k} finite numbers >= 0; got {class_weights!r}")
+        table = jnp.asarray(weights, jnp.float32)
+
+        def loss_weight(y):
+            return table[y]
+
+    family = _make(name, (k,), (), theta, kernel, loss=loss, check=check)
+    return family._replace(loss_weight=loss_weight)
 
 
 # ----------------------------------------------------------------------------- combinators
@@ -297,6 +332,9 @@ def independent(family: Family, dim: int, *, shared: bool = True) -> Family:
     """
     if not isinstance(dim, (int, np.integer)) or dim < 1:
         raise ValueError(f"independent: dim must be a positive integer; got {dim!r}")
+    if family.loss_weight is not None:
+        raise ValueError(f"independent: {family.name} weighs examples by class, which has no meaning "
+                         f"for D outputs at once; weight the examples with fit(..., weights=...)")
     name = f"independent({family.name}, {dim}{'' if shared else ', shared=False'})"
     fp_axis = None if shared else 0
 

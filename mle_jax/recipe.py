@@ -153,6 +153,9 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
     def reduce(params, x, y, weights=None, mask=None, kind="nll", reduction="sum"):
         if kind not in ("nll", "loss"):
             raise ValueError(f"kind must be 'nll' or 'loss'; got {kind!r}")
+        if kind == "loss" and family.loss_weight is not None:  # class weights join the example weights
+            class_weights = jax.vmap(family.loss_weight)(y)
+            weights = class_weights if weights is None else weights * class_weights
         if kind == "loss" and batched["loss"] is not None:
             return reduce_terms(batched["loss"](params, x, y), weights, mask, reduction)
         # -sum_i (a k_i + b) = -(a sum_i k_i + b sum_i w_i): scale, shift and sign once, not per example

@@ -24,6 +24,7 @@ from .beta import Beta
 from .von_mises import VonMises
 from .negative_binomial import NegativeBinomial
 from .mixture import MixtureNormal
+from .multivariate_normal import MultivariateNormal
 from .registry import Ops, register, register_cross_entropy, register_kl
 
 
@@ -103,6 +104,11 @@ def log_cdf(theta, y):
     return registry.op(theta, "log_cdf")(theta, y)
 
 
+def log_sf(theta, y):
+    """``log Pr(Y > y | theta)`` (the survival function) in a stable form (scipy's ``logsf``)."""
+    return registry.op(theta, "log_sf")(theta, y)
+
+
 def interval(theta, coverage: float = 0.95):
     """The central predictive interval ``(F^{-1}(a/2), F^{-1}(1 - a/2))`` with ``a = 1 - coverage``."""
     if not 0.0 < coverage < 1.0:
@@ -127,7 +133,7 @@ def event_shape(theta):
 
 __all__ = [
     "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
-    "VonMises", "NegativeBinomial", "MixtureNormal", "Ops", "cross_entropy", "entropy",
-    "event_shape", "interval", "kl", "log_cdf", "log_prob", "mean", "mode", "prob", "probs",
+    "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
+    "event_shape", "interval", "kl", "log_cdf", "log_prob", "log_sf", "mean", "mode", "prob", "probs",
     "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
 ]

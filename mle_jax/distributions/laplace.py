@@ -44,6 +44,11 @@ def log_cdf(theta: Laplace, y):
     return jnp.where(z < 0, z - LOG_2, jnp.log1p(-0.5 * jnp.exp(-jnp.abs(z))))
 
 
+def log_sf(theta: Laplace, y):
+    """``log Pr(Y > y)``: the mirror image of ``log_cdf``; ``laplace.logsf``."""
+    return log_cdf(Laplace(-theta.loc, theta.scale), -y)
+
+
 def quantile(theta: Laplace, q):
     """``mu - b sign(q - 1/2) log(1 - 2|q - 1/2|)``; ``laplace.ppf``."""
     return theta.loc - theta.scale * jnp.sign(q - 0.5) * jnp.log1p(-2 * jnp.abs(q - 0.5))
@@ -64,6 +69,7 @@ registry.register(Laplace, registry.Ops(
     entropy=lambda t: 1 + LOG_2 + jnp.log(t.scale),
     quantile=quantile,
     log_cdf=log_cdf,
+    log_sf=log_sf,
     event_shape=lambda t: jnp.shape(t.loc),
 ))
 registry.register_kl(Laplace, Laplace, kl)

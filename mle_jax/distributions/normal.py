@@ -50,6 +50,11 @@ def log_cdf(theta: Normal, y):
     return log_ndtr((y - theta.loc) / theta.scale)
 
 
+def log_sf(theta: Normal, y):
+    """``log Pr(Y > y) = log Phi(-(y - mu)/sigma)``, stable in both tails; ``norm.logsf``."""
+    return log_ndtr(-(y - theta.loc) / theta.scale)
+
+
 def quantile(theta: Normal, q):
     """``mu + sigma Phi^{-1}(q)``; ``norm.ppf``."""
     return theta.loc + theta.scale * ndtri(q)
@@ -90,6 +95,7 @@ registry.register(Normal, registry.Ops(
     entropy=entropy,
     quantile=quantile,
     log_cdf=log_cdf,
+    log_sf=log_sf,
     event_shape=lambda t: jnp.shape(t.loc),
 ))
 registry.register_kl(Normal, Normal, kl)

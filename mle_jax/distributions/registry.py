@@ -22,6 +22,7 @@ class Ops(NamedTuple):
     entropy: Callable[[Any], Any] | None = None
     quantile: Callable[[Any, Any], Any] | None = None
     log_cdf: Callable[[Any, Any], Any] | None = None
+    log_sf: Callable[[Any, Any], Any] | None = None
     event_shape: Callable[[Any], tuple[int, ...]] | None = None
     variance: Callable[[Any], Any] | None = None
 
