@@ -1,6 +1,5 @@
 """Full covariances, ordered categories, censored observations, label smoothing and class weights."""
 
-import math
 
 import jax
 import jax.numpy as jnp
