@@ -90,7 +90,7 @@ def ordinal(num_classes: int) -> Family:
 
 
 def censored(family: Family) -> Family:
-    """Censored observations for a continuous scalar family (Normal, Laplace).
+    """Censored observations for a continuous scalar family (Normal, Laplace, Student t, Gamma, Beta).
 
     Each target is ``(value, side)``: side 0, observed (``log Pr(y = value)``, the density); side -1,
     left-censored, known only to be <= value (``log_cdf``); side +1, right-censored, known only to

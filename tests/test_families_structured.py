@@ -117,3 +117,24 @@ def test_label_smoothing_and_class_weights_in_one_reduction():
         mj.categorical(3, label_smoothing=1.0)
     with pytest.raises(ValueError, match="independent"):
         mj.independent(mj.categorical(3, class_weights=[1, 1, 1]), 2)
+
+
+@pytest.mark.parametrize("theta, ref, grid", [
+    (mj.StudentT(jnp.float32(3.0), jnp.float32(-1.0), jnp.float32(2.0)), stats.t(3.0, -1.0, 2.0), [-30.0, -2.0, 0.5, 9.0]),
+    (mj.Gamma(jnp.float32(2.5), jnp.float32(1.5)), stats.gamma(2.5, scale=1 / 1.5), [0.05, 1.0, 3.0, 8.0]),
+    (mj.Beta(jnp.float32(2.0), jnp.float32(5.0)), stats.beta(2.0, 5.0), [0.01, 0.2, 0.5, 0.9]),
+    (mj.Laplace(jnp.float32(0.5), jnp.float32(1.5)), stats.laplace(0.5, 1.5), [-20.0, 0.0, 0.5, 3.0]),
+    (mj.Normal(jnp.float32(0.5), jnp.float32(1.5)), stats.norm(0.5, 1.5), [-20.0, 0.0, 0.5, 12.0]),
+], ids=["student_t", "gamma", "beta", "laplace", "normal"])
+def test_log_cdf_and_log_sf_against_scipy(theta, ref, grid):
+    for v in grid:
+        np.testing.assert_allclose(mj.log_cdf(theta, jnp.float32(v)), ref.logcdf(v), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(mj.log_sf(theta, jnp.float32(v)), ref.logsf(v), rtol=1e-4, atol=1e-6)
+
+
+def test_censored_student_t_family():
+    family = mj.censored(mj.student_t(4.0, 2.0))
+    ref = stats.t(4.0, 0.3, 2.0)
+    for value, side, want in [(1.0, 0, ref.logpdf(1.0)), (1.0, -1, ref.logcdf(1.0)), (5.0, 1, ref.logsf(5.0))]:
+        np.testing.assert_allclose(family.log_prob({}, jnp.float32(0.3), jnp.array([value, side], jnp.float32)),
+                                   want, rtol=1e-4)

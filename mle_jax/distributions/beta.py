@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betaln, digamma, xlog1py, xlogy
+from jax.scipy.special import betainc, betaln, digamma, xlog1py, xlogy
 
 from . import registry
 from ..checks import check_event_shape
@@ -57,6 +57,16 @@ def mode(theta: Beta):
                      jnp.where((a <= 1) & (b > 1), 0.0, jnp.where((a > 1) & (b <= 1), 1.0, jnp.nan)))
 
 
+def log_cdf(theta: Beta, y):
+    """``log I_y(a, b)`` (the regularised incomplete beta); ``beta.logcdf``."""
+    return jnp.log(betainc(theta.concentration1, theta.concentration0, jnp.clip(y, 0, 1)))
+
+
+def log_sf(theta: Beta, y):
+    """``log I_{1-y}(b, a)``; ``beta.logsf``."""
+    return jnp.log(betainc(theta.concentration0, theta.concentration1, jnp.clip(1 - y, 0, 1)))
+
+
 registry.register(Beta, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -66,6 +76,8 @@ registry.register(Beta, registry.Ops(
                            * (t.concentration1 + t.concentration0 + 1))),
     sample=lambda key, t: jax.random.beta(key, t.concentration1, t.concentration0),
     entropy=entropy,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
     event_shape=lambda t: jnp.shape(t.concentration1),
 ))
 registry.register_kl(Beta, Beta, kl)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import digamma, gammaln, xlogy
+from jax.scipy.special import digamma, gammainc, gammaincc, gammaln, xlogy
 
 from . import registry
 from ..checks import check_event_shape
@@ -47,6 +47,16 @@ def kl(p: Gamma, q: Gamma):
             + ap * (bq - bp) / bp)
 
 
+def log_cdf(theta: Gamma, y):
+    """``log P(a, b y)`` (the regularised lower incomplete gamma); ``gamma.logcdf``."""
+    return jnp.log(gammainc(theta.concentration, theta.rate * jnp.maximum(y, 0)))
+
+
+def log_sf(theta: Gamma, y):
+    """``log Q(a, b y)`` (the regularised upper incomplete gamma); ``gamma.logsf``."""
+    return jnp.log(gammaincc(theta.concentration, theta.rate * jnp.maximum(y, 0)))
+
+
 registry.register(Gamma, registry.Ops(
     log_prob=log_prob,
     mode=lambda t: jnp.maximum(t.concentration - 1, 0) / t.rate,
@@ -54,6 +64,8 @@ registry.register(Gamma, registry.Ops(
     variance=lambda t: t.concentration / jnp.square(t.rate),
     sample=lambda key, t: jax.random.gamma(key, t.concentration) / t.rate,
     entropy=entropy,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
     event_shape=lambda t: jnp.shape(t.concentration),
 ))
 registry.register_kl(Gamma, Gamma, kl)

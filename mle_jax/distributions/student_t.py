@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betaln, digamma, gammaln
+from jax.scipy.special import betainc, betaln, digamma, gammaln
 
 from . import registry
 from ..checks import check_event_shape
@@ -46,6 +46,23 @@ def entropy(theta: StudentT):
             + 0.5 * jnp.log(nu) + betaln(0.5 * nu, 0.5) + jnp.log(theta.scale))
 
 
+def _tail(theta: StudentT, z):
+    """``Pr(T > |z|) = I_{nu / (nu + z^2)}(nu/2, 1/2) / 2``."""
+    nu = theta.df
+    return 0.5 * betainc(0.5 * nu, 0.5, nu / (nu + jnp.square(z)))
+
+
+def log_cdf(theta: StudentT, y):
+    """``log Pr(Y <= y)`` from the incomplete beta function; ``t.logcdf``."""
+    z = (y - theta.loc) / theta.scale
+    return jnp.where(z < 0, jnp.log(_tail(theta, z)), jnp.log1p(-_tail(theta, z)))
+
+
+def log_sf(theta: StudentT, y):
+    """``log Pr(Y > y)``: the mirror image of ``log_cdf``; ``t.logsf``."""
+    return log_cdf(StudentT(theta.df, -theta.loc, theta.scale), -y)
+
+
 registry.register(StudentT, registry.Ops(
     log_prob=log_prob,
     mode=lambda t: t.loc,
@@ -54,5 +71,7 @@ registry.register(StudentT, registry.Ops(
                                  jnp.where(t.df > 1, jnp.inf, jnp.nan)),
     sample=lambda key, t: t.loc + t.scale * jax.random.t(key, t.df, jnp.shape(t.loc), jnp.result_type(t.loc)),
     entropy=entropy,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
     event_shape=lambda t: jnp.shape(t.loc),
 ))
