@@ -138,3 +138,14 @@ def test_censored_student_t_family():
     for value, side, want in [(1.0, 0, ref.logpdf(1.0)), (1.0, -1, ref.logcdf(1.0)), (5.0, 1, ref.logsf(5.0))]:
         np.testing.assert_allclose(family.log_prob({}, jnp.float32(0.3), jnp.array([value, side], jnp.float32)),
                                    want, rtol=1e-4)
+
+
+def test_mixture_log_cdf_and_sf():
+    theta = mj.MixtureNormal(jnp.array([0.0, 1.0]), jnp.array([-1.0, 2.0]), jnp.array([0.5, 0.7]))
+    w = special.softmax([0.0, 1.0])
+    for v in [-40.0, -1.0, 0.5, 3.0]:
+        cdf = w[0] * stats.norm(-1, 0.5).cdf(v) + w[1] * stats.norm(2, 0.7).cdf(v)
+        logcdf = np.logaddexp(np.log(w[0]) + stats.norm(-1, 0.5).logcdf(v), np.log(w[1]) + stats.norm(2, 0.7).logcdf(v))
+        np.testing.assert_allclose(mj.log_cdf(theta, jnp.float32(v)), logcdf, rtol=1e-5)
+        if cdf < 0.999:
+            np.testing.assert_allclose(mj.log_sf(theta, jnp.float32(v)), np.log1p(-cdf), rtol=1e-4)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
+from jax.scipy.special import log_ndtr, logsumexp
 
 from . import registry
 from ..checks import check_event_shape
@@ -35,6 +35,18 @@ def log_prob(theta: MixtureNormal, y):
     y = jnp.asarray(y)[..., None]
     components = standard_log_prob((y - theta.loc) / theta.scale, jnp.log(theta.scale))
     return logsumexp(jax.nn.log_softmax(theta.logits, axis=-1) + components, axis=-1)
+
+
+def log_cdf(theta: MixtureNormal, y):
+    """``log sum_k w_k Phi((y - mu_k)/s_k)``, by logsumexp of ``log_ndtr``: stable in both tails."""
+    z = (jnp.asarray(y)[..., None] - theta.loc) / theta.scale
+    return logsumexp(jax.nn.log_softmax(theta.logits, axis=-1) + log_ndtr(z), axis=-1)
+
+
+def log_sf(theta: MixtureNormal, y):
+    """``log sum_k w_k Phi(-(y - mu_k)/s_k)``."""
+    z = (jnp.asarray(y)[..., None] - theta.loc) / theta.scale
+    return logsumexp(jax.nn.log_softmax(theta.logits, axis=-1) + log_ndtr(-z), axis=-1)
 
 
 def mean(theta: MixtureNormal):
@@ -79,5 +91,7 @@ registry.register(MixtureNormal, registry.Ops(
     mean=mean,
     variance=variance,
     sample=sample,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
     event_shape=lambda t: jnp.shape(t.loc)[:-1],
 ))
