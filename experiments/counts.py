@@ -74,12 +74,12 @@ def _figure(out, x, y, grid, fits):
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.scatter(x, y, s=3, color="0.6", label="counts")
     ax.plot(grid, np.exp(true_log_mean(grid)), "k:", label="true mean")
-    for i, (label, (r, p)) in enumerate(fits.items()):
+    for i, (label, (r, p)) in reversed(list(enumerate(fits.items()))):  # the narrow Poisson band on top
         theta = r.predict(p, grid)
-        m = np.asarray(mj.mean(jax.tree_util.tree_map(lambda a: a, theta)))
+        m = np.asarray(jax.vmap(mj.mean)(theta))
         sd = np.sqrt(np.asarray(jax.vmap(mj.variance)(theta)))
         ax.plot(grid, m, color=f"C{i}", label=f"{label}: mean")
-        ax.fill_between(grid, np.maximum(m - 2 * sd, 0), m + 2 * sd, color=f"C{i}", alpha=0.15,
+        ax.fill_between(grid, np.maximum(m - 2 * sd, 0), m + 2 * sd, color=f"C{i}", alpha=0.35 if i == 0 else 0.15,
                         label=f"{label}: mean +- 2 sd")
     ax.set(xlabel="x", ylabel="count", title="Overdispersed counts: the Poisson's spread is too narrow")
     ax.legend(fontsize=8)
