@@ -23,13 +23,10 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from . import links
-from .checks import check_event_shape, check_finite, fail_entries
+from .checks import check_finite, fail_entries
 from .distributions import Beta, Gamma, Laplace, Poisson, StudentT, VonMises
-from .distributions import beta as _beta
-from .distributions import gamma as _gamma
 from .distributions import laplace as _laplace
 from .distributions import student_t as _student_t
-from .distributions import von_mises as _von_mises
 from .families import Family, _check_real, _checked, _make, _positive_scale, _unstack
 
 
@@ -142,35 +139,32 @@ def poisson() -> Family:
     return _make(name, (), (), lambda fp, raw: Poisson(raw), _checked(name, kernel), check=_check_counts(name))
 
 
-def _two_positive(name, make_theta, log_prob, rule, bad):
+def _two_positive(name, make_theta, rule, bad):
+    """A family whose theta has two positive parameters, each ``softplus(raw) + eps``."""
     link = links.softplus
 
     def theta(fp, raw):
         a, b = _unstack(raw)
         return make_theta(link.forward(a), link.forward(b))
 
-    def kernel(fp, raw, y):
-        check_event_shape(name, y, ())
-        return log_prob(theta(fp, raw), y)
-
     def check(y):
         y = np.asarray(y)
         check_finite(name, y, "y")
         fail_entries(name, rule, bad(y), y)
 
-    return _make(name, (2,), (), theta, kernel, check=check)
+    return _make(name, (2,), (), theta, check=check)  # the kernel is the theta's own log_prob
 
 
 def gamma() -> Family:
     """Gamma family for y > 0: the model emits raw (a, b), ``concentration = softplus(a) + eps``,
     ``rate = softplus(b) + eps``. scipy: ``gamma.logpdf(y, a, scale=1/b)``."""
-    return _two_positive("gamma()", Gamma, _gamma.log_prob, "> 0", lambda y: y <= 0)
+    return _two_positive("gamma()", Gamma, "> 0", lambda y: y <= 0)
 
 
 def beta() -> Family:
     """Beta family for 0 < y < 1: the model emits raw (a, b) through softplus.
     scipy: ``beta.logpdf(y, a, b)``."""
-    return _two_positive("beta()", Beta, _beta.log_prob, "in the open interval (0, 1)",
+    return _two_positive("beta()", Beta, "in the open interval (0, 1)",
                          lambda y: (y <= 0) | (y >= 1))
 
 
@@ -184,11 +178,7 @@ def von_mises() -> Family:
         loc, k = _unstack(raw)
         return VonMises(loc, link.forward(k))
 
-    def kernel(fp, raw, y):
-        check_event_shape(name, y, ())
-        return _von_mises.log_prob(theta(fp, raw), y)
-
-    return _make(name, (2,), (), theta, kernel, check=_check_real(name))
+    return _make(name, (2,), (), theta, check=_check_real(name))
 
 
 def _check_counts(name):

@@ -37,14 +37,10 @@ def mvn_cholesky(dim: int) -> Family:
         diagonal = links.softplus.forward(jnp.diagonal(tril))
         return MultivariateNormal(loc, tril - jnp.diag(jnp.diagonal(tril)) + jnp.diag(diagonal))
 
-    def kernel(fp, raw, y):
-        check_event_shape(name, y, (d,))
-        return log_prob(theta(fp, raw), y)
-
     def check(y):
         check_finite(name, np.asarray(y), "y")
 
-    return _make(name, (d + len(rows),), (d,), theta, kernel, check=check)
+    return _make(name, (d + len(rows),), (d,), theta, check=check)  # the kernel is the theta's log_prob
 
 
 def ordinal(num_classes: int) -> Family:
@@ -76,17 +72,13 @@ def ordinal(num_classes: int) -> Family:
         log_upper, log_lower = jax.nn.log_sigmoid(upper), jax.nn.log_sigmoid(lower)
         return Categorical(log_upper + jnp.log(-jnp.expm1(log_lower - log_upper)))
 
-    def kernel(fp, raw, y):
-        check_event_shape(name, y, ())
-        return log_prob(theta(fp, raw), y)
-
     def check(y):
         y = np.asarray(y)
         if not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"{name}: ordered labels must be integers in [0, {k}); got dtype {y.dtype}")
         fail_entries(name, f"in [0, {k})", (y < 0) | (y >= k), y, "label")
 
-    return _make(name, (), (), theta, kernel, init=init, check=check)
+    return _make(name, (), (), theta, init=init, check=check)
 
 
 def censored(family: Family) -> Family:
