@@ -179,7 +179,7 @@ def _normal_learned(init_scale: float) -> Family:
         return jnp.square(y - raw)
 
     def affine(fp):  # log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2, sigma from the family
-        log_scale, inv_scale = link.standardize(fp["scale"], 1.0)
+        log_scale, inv_scale = link.standardize(fp["scale"], 1.0, 0.0)
         return -0.5 * jnp.square(inv_scale), -(log_scale + HALF_LOG_2PI)
 
     return _make(name, (), (), theta, _checked(name, squared_error), affine, init=init, check=_check_real(name))
@@ -194,7 +194,7 @@ def _normal_heteroscedastic(link: links.Link, beta: float | None) -> Family:
 
     def kernel(fp, raw, y):  # -z^2/2 - log sigma, with log sigma and z = (y - mu)/sigma from the link
         loc, raw_scale = _unstack(raw)
-        log_scale, z = link.standardize(raw_scale, y - loc)
+        log_scale, z = link.standardize(raw_scale, y, loc)
         return -0.5 * jnp.square(z) - log_scale
 
     kernel = _checked(name, kernel)

@@ -48,7 +48,7 @@ def _location_scale(label, scale, init_scale, theta_of, standard_log_prob, extra
 
         def kernel(fp, raw, y):
             loc, raw_scale = _unstack(raw)
-            log_scale, z = link.standardize(raw_scale, y - loc)
+            log_scale, z = link.standardize(raw_scale, y, loc)
             return standard_log_prob(fp, z) - log_scale
 
         def theta(fp, raw):
@@ -65,7 +65,7 @@ def _location_scale(label, scale, init_scale, theta_of, standard_log_prob, extra
             return {**extra_init(dtype), "scale": link.inverse(jnp.asarray(init_scale, dtype))}
 
         def kernel(fp, raw, y):
-            _, z = link.standardize(fp["scale"], y - raw)
+            _, z = link.standardize(fp["scale"], y, raw)
             return standard_log_prob(fp, z)
 
         def theta(fp, raw):

@@ -35,23 +35,27 @@ import jax.numpy as jnp
 class Link(NamedTuple):
     """A parameter link: ``forward``, its ``inverse`` (or None), and ``log_forward`` (or None).
 
-    Positive links also give ``standardize(raw, r) -> (log g(raw), r / g(raw))``, what a
-    scale family needs (``log sigma`` and ``z = (y - mu) / sigma``), in the cheapest form
-    that stays finite (None for the other links).
+    Positive links also give ``standardize(raw, y, mu) -> (log g(raw), (y - mu) / g(raw))``,
+    what a scale family needs (``log sigma`` and ``z``), in the cheapest form that stays
+    finite (None for the other links).
     """
 
     name: str
     forward: Callable[[jax.Array], jax.Array]
     inverse: Callable[[jax.Array], jax.Array] | None = None
     log_forward: Callable[[jax.Array], jax.Array] | None = None
-    standardize: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]] | None = None
+    standardize: Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]] | None = None
 
 
 def _divide_by(forward):
-    """``(log sigma, r / sigma)`` from sigma itself: for links whose sigma cannot overflow."""
-    def standardize(raw, residual):
-        inv_scale = 1.0 / forward(raw)  # one division, then products (measured faster on CPU)
-        return -jnp.log(inv_scale), residual * inv_scale
+    """``(log sigma, (y - mu) / sigma)`` from sigma itself: for links whose sigma cannot overflow.
+
+    (TFP's ``y / sigma - mu / sigma`` measured about 5% faster on CPU, but loses precision
+    when y and mu are large and close, which the difference first does not.)
+    """
+    def standardize(raw, y, loc):
+        scale = forward(raw)
+        return jnp.log(scale), (y - loc) / scale
     return standardize
 
 
@@ -93,7 +97,7 @@ exp = Link(
     _floored(jnp.exp),
     lambda scale: jnp.log(scale - floor(jnp.result_type(scale))),
     _exp_log,
-    lambda raw, residual: (_exp_log(raw), residual * jnp.exp(-_exp_log(raw))),
+    lambda raw, y, loc: (_exp_log(raw), (y - loc) * jnp.exp(-_exp_log(raw))),
 )
 
 
