@@ -69,7 +69,8 @@ class Family(NamedTuple):
     loss_weight: Callable[[jax.Array], jax.Array] | None = None
 
 
-def _make(name, raw_shape, event_shape, theta, kernel=None, affine=None, loss=None, init=None, check=None):
+def _make(name, raw_shape, event_shape, theta, kernel=None, affine=None, loss=None, init=None, check=None,
+          loss_weight=None):
     """Build a Family: ``log_prob = scale * kernel + shift`` (kernel defaults to the theta's log_prob)."""
     if kernel is None:
         from .distributions import log_prob as generic_log_prob
@@ -83,7 +84,7 @@ def _make(name, raw_shape, event_shape, theta, kernel=None, affine=None, loss=No
         return scale * kernel(fp, raw, y) + shift
 
     return Family(name, tuple(raw_shape), tuple(event_shape), init or (lambda dtype: {}),
-                  theta, log_prob, kernel, affine, loss, check or (lambda y: None))
+                  theta, log_prob, kernel, affine, loss, check or (lambda y: None), loss_weight)
 
 
 def as_raw(family: Family, raw) -> jax.Array:
@@ -151,6 +152,11 @@ def normal(scale: float | str = "softplus", *, init_scale: float = 1.0, beta: fl
     return _normal_fixed(_positive_scale(f"normal(scale={scale!r})", scale))
 
 
+def _squared_error(fp, raw, y):
+    """``(y - mu)^2``: the Normal's per-example kernel when sigma is the same for every example."""
+    return jnp.square(y - raw)
+
+
 def _normal_fixed(sigma: float) -> Family:
     name = f"normal(scale={sigma})"
     affine = (-0.5 / sigma**2, -(math.log(sigma) + HALF_LOG_2PI))
@@ -158,10 +164,8 @@ def _normal_fixed(sigma: float) -> Family:
     def theta(fp, raw):
         return Normal(raw, jnp.asarray(sigma, jnp.result_type(raw)))
 
-    def squared_error(fp, raw, y):  # least squares: log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2
-        return jnp.square(y - raw)
-
-    return _make(name, (), (), theta, _checked(name, squared_error), lambda fp: affine, check=_check_real(name))
+    # least squares: log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2
+    return _make(name, (), (), theta, _checked(name, _squared_error), lambda fp: affine, check=_check_real(name))
 
 
 def _normal_learned(init_scale: float) -> Family:
@@ -175,32 +179,19 @@ def _normal_learned(init_scale: float) -> Family:
     def theta(fp, raw):
         return Normal(raw, link.forward(fp["scale"]).astype(jnp.result_type(raw)))
 
-    def squared_error(fp, raw, y):
-        return jnp.square(y - raw)
-
     def affine(fp):  # log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2, sigma from the family
         log_scale, inv_scale = link.standardize(fp["scale"], 1.0, 0.0)
         return -0.5 * jnp.square(inv_scale), -(log_scale + HALF_LOG_2PI)
 
-    return _make(name, (), (), theta, _checked(name, squared_error), affine, init=init, check=_check_real(name))
+    return _make(name, (), (), theta, _checked(name, _squared_error), affine, init=init, check=_check_real(name))
 
 
 def _normal_heteroscedastic(link: links.Link, beta: float | None) -> Family:
-    name = f"normal(scale={link.name!r}{'' if beta is None else f', beta={beta}'})"
-
-    def theta(fp, raw):
-        loc, raw_scale = _unstack(raw)
-        return Normal(loc, link.forward(raw_scale))
-
-    def kernel(fp, raw, y):  # -z^2/2 - log sigma, with log sigma and z = (y - mu)/sigma from the link
-        loc, raw_scale = _unstack(raw)
-        log_scale, z = link.standardize(raw_scale, y, loc)
-        return -0.5 * jnp.square(z) - log_scale
-
-    kernel = _checked(name, kernel)
-    family = _make(name, (2,), (), theta, kernel, lambda fp: (1.0, -HALF_LOG_2PI), check=_check_real(name))
+    family = _location_scale("normal", link.name, 1.0, lambda fp, loc, s: Normal(loc, s),
+                             lambda fp, z: -0.5 * jnp.square(z), shift=lambda fp: -HALF_LOG_2PI)
     if beta is None:
         return family
+    name = f"normal(scale={link.name!r}, beta={beta})"
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"{name}: beta must lie in [0, 1]; got {beta}")
 
@@ -208,7 +199,7 @@ def _normal_heteroscedastic(link: links.Link, beta: float | None) -> Family:
         weight = jnp.exp(2.0 * beta * jax.lax.stop_gradient(link.log_forward(_unstack(raw)[1])))
         return -weight * family.log_prob(fp, raw, y)
 
-    return family._replace(loss=loss)
+    return family._replace(name=name, loss=loss)
 
 
 def _unstack(raw):
@@ -224,6 +215,65 @@ def _checked(name, fn):
         check_event_shape(name, y, ())
         return fn(fp, raw, y)
     return checked
+
+
+def _named(label, text):
+    """``laplace`` + ``scale=1`` -> ``laplace(scale=1)``; ``student_t(df=4)`` -> ``student_t(df=4, scale=1)``."""
+    return f"{label[:-1]}, {text})" if label.endswith(")") else f"{label}({text})"
+
+
+def _location_scale(label, scale, init_scale, theta_of, standard_log_prob, shift=None, extra_init=None):
+    """A location-scale family: ``log Pr(y) = standard_log_prob(fp, (y - mu)/s) + shift(fp) - log s``.
+
+    ``scale`` is a fixed positive float, ``"learned"`` (a global s = softplus(fp) + eps),
+    or a positive link's name (the model emits (mu, raw scale)). ``shift`` is the part of the
+    standard log density that is the same for every example; the recipe adds it once.
+    """
+    extra_init = extra_init or (lambda dtype: {})
+    shift = shift or (lambda fp: 0.0)
+    if isinstance(scale, str) and scale in links.POSITIVE:
+        link = links.POSITIVE[scale]
+        name = _named(label, f"scale={scale!r}")
+
+        def kernel(fp, raw, y):
+            loc, raw_scale = _unstack(raw)
+            log_scale, z = link.standardize(raw_scale, y, loc)
+            return standard_log_prob(fp, z) - log_scale
+
+        def theta(fp, raw):
+            loc, raw_scale = _unstack(raw)
+            return theta_of(fp, loc, link.forward(raw_scale))
+
+        return _make(name, (2,), (), theta, _checked(name, kernel), lambda fp: (1.0, shift(fp)), init=extra_init,
+                     check=_check_real(name))
+    if isinstance(scale, str) and scale == "learned":
+        name = _named(label, "scale='learned'")
+        _positive_scale(name, init_scale)
+        link = links.softplus
+
+        def init(dtype):
+            return {**extra_init(dtype), "scale": link.inverse(jnp.asarray(init_scale, dtype))}
+
+        def kernel(fp, raw, y):
+            _, z = link.standardize(fp["scale"], y, raw)
+            return standard_log_prob(fp, z)
+
+        def theta(fp, raw):
+            return theta_of(fp, raw, link.forward(fp["scale"]).astype(jnp.result_type(raw)))
+
+        return _make(name, (), (), theta, _checked(name, kernel),
+                     lambda fp: (1.0, shift(fp) - link.log_forward(fp["scale"])), init=init, check=_check_real(name))
+    sigma = _positive_scale(_named(label, f"scale={scale!r}"), scale)
+    name = _named(label, f"scale={sigma}")
+
+    def fixed_kernel(fp, raw, y):
+        return standard_log_prob(fp, (y - raw) / sigma)
+
+    def fixed_theta(fp, raw):
+        return theta_of(fp, raw, jnp.asarray(sigma, jnp.result_type(raw)))
+
+    return _make(name, (), (), fixed_theta, _checked(name, fixed_kernel),
+                 lambda fp: (1.0, shift(fp) - math.log(sigma)), init=extra_init, check=_check_real(name))
 
 
 # ----------------------------------------------------------------------------- Bernoulli
@@ -314,8 +364,7 @@ def categorical(num_classes: int, *, label_smoothing: float = 0.0, class_weights
         def loss_weight(y):
             return table[y]
 
-    family = _make(name, (k,), (), theta, kernel, loss=loss, check=check)
-    return family._replace(loss_weight=loss_weight)
+    return _make(name, (k,), (), theta, kernel, loss=loss, check=check, loss_weight=loss_weight)
 
 
 # ----------------------------------------------------------------------------- combinators

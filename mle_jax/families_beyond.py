@@ -27,63 +27,7 @@ from .checks import check_finite, fail_entries
 from .distributions import Beta, Gamma, Laplace, Poisson, StudentT, VonMises
 from .distributions import laplace as _laplace
 from .distributions import student_t as _student_t
-from .families import Family, _check_real, _checked, _make, _positive_scale, _unstack
-
-
-def _named(label, text):
-    """``laplace`` + ``scale=1`` -> ``laplace(scale=1)``; ``student_t(df=4)`` -> ``student_t(df=4, scale=1)``."""
-    return f"{label[:-1]}, {text})" if label.endswith(")") else f"{label}({text})"
-
-
-def _location_scale(label, scale, init_scale, theta_of, standard_log_prob, extra_init=None):
-    """A location-scale family: ``log Pr(y) = standard_log_prob(fp, (y - mu)/s) - log s``.
-
-    ``scale`` is a fixed positive float, ``"learned"`` (a global s = softplus(fp) + eps),
-    or a positive link's name (the model emits (mu, raw scale)).
-    """
-    extra_init = extra_init or (lambda dtype: {})
-    if isinstance(scale, str) and scale in links.POSITIVE:
-        link = links.POSITIVE[scale]
-        name = _named(label, f"scale={scale!r}")
-
-        def kernel(fp, raw, y):
-            loc, raw_scale = _unstack(raw)
-            log_scale, z = link.standardize(raw_scale, y, loc)
-            return standard_log_prob(fp, z) - log_scale
-
-        def theta(fp, raw):
-            loc, raw_scale = _unstack(raw)
-            return theta_of(fp, loc, link.forward(raw_scale))
-
-        return _make(name, (2,), (), theta, _checked(name, kernel), init=extra_init, check=_check_real(name))
-    if isinstance(scale, str) and scale == "learned":
-        name = _named(label, "scale='learned'")
-        _positive_scale(name, init_scale)
-        link = links.softplus
-
-        def init(dtype):
-            return {**extra_init(dtype), "scale": link.inverse(jnp.asarray(init_scale, dtype))}
-
-        def kernel(fp, raw, y):
-            _, z = link.standardize(fp["scale"], y, raw)
-            return standard_log_prob(fp, z)
-
-        def theta(fp, raw):
-            return theta_of(fp, raw, link.forward(fp["scale"]).astype(jnp.result_type(raw)))
-
-        return _make(name, (), (), theta, _checked(name, kernel),
-                     lambda fp: (1.0, -link.log_forward(fp["scale"])), init=init, check=_check_real(name))
-    sigma = _positive_scale(_named(label, f"scale={scale!r}"), scale)
-    name = _named(label, f"scale={sigma}")
-
-    def fixed_kernel(fp, raw, y):
-        return standard_log_prob(fp, (y - raw) / sigma)
-
-    def fixed_theta(fp, raw):
-        return theta_of(fp, raw, jnp.asarray(sigma, jnp.result_type(raw)))
-
-    return _make(name, (), (), fixed_theta, _checked(name, fixed_kernel), lambda fp: (1.0, -math.log(sigma)),
-                 init=extra_init, check=_check_real(name))
+from .families import Family, _check_real, _checked, _location_scale, _make, _unstack
 
 
 def laplace(scale: float | str = "softplus", *, init_scale: float = 1.0):
@@ -92,7 +36,7 @@ def laplace(scale: float | str = "softplus", *, init_scale: float = 1.0):
     scipy: ``laplace.logpdf(y, mu, b)``. The mode and the median are mu.
     """
     return _location_scale("laplace", scale, init_scale, lambda fp, loc, s: Laplace(loc, s),
-                           lambda fp, z: _laplace.standard_log_prob(z))
+                           lambda fp, z: -jnp.abs(z), shift=lambda fp: -_laplace.LOG_2)
 
 
 def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_scale: float = 1.0,
@@ -121,7 +65,7 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
             return value
     return _location_scale(label, scale, init_scale,
                            lambda fp, loc, s: StudentT(jnp.asarray(df_of(fp), jnp.result_type(loc)), loc, s),
-                           lambda fp, z: _student_t.standard_log_prob(z, df_of(fp)), extra_init)
+                           lambda fp, z: _student_t.standard_log_prob(z, df_of(fp)), extra_init=extra_init)
 
 
 def poisson() -> Family:
