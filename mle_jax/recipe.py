@@ -182,18 +182,16 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
         if y is None:
             check_batch(name, x, jax.tree_util.tree_leaves(x)[0])
             return
+        if validate and is_concrete((x, y, weights, mask)):
+            check(x, y, weights, mask)  # shapes and values
+            return
         check_batch(name, x, y, ("weights", weights), ("mask", mask))
-        if not validate:
-            return
-        if not is_concrete((x, y, weights, mask)):
-            if not state["warned"]:
-                state["warned"] = True
-                warnings.warn(
-                    f"{name}: x and y are traced (inside jit/grad/vmap/scan), so their values "
-                    f"cannot be checked here; call recipe.check(x, y) once on the concrete data, "
-                    f"or pass validate=False to silence this", stacklevel=3)
-            return
-        check(x, y, weights, mask)
+        if validate and not state["warned"]:
+            state["warned"] = True
+            warnings.warn(
+                f"{name}: x and y are traced (inside jit/grad/vmap/scan), so their values "
+                f"cannot be checked here; call recipe.check(x, y) once on the concrete data, "
+                f"or pass validate=False to silence this", stacklevel=3)
 
     def jitted(fn, **options):
         """``fn`` compiled when called on concrete arrays; inlined as is inside a caller's trace,
