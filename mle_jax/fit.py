@@ -274,7 +274,7 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
             chunk_vals = np.full(length, np.nan, np.float32) if chunk_vals is None else np.asarray(chunk_vals)
             history.append(np.stack([chunk_losses, chunk_vals], axis=-1))
             converged_at = -1 if carry.converged_at is None else int(carry.converged_at)
-            ran = length if converged_at < 0 else max(0, converged_at - done)
+            ran = length if converged_at < 0 else max(0, converged_at + 1 - done)  # steps actually computed
             bad = np.flatnonzero(~np.isfinite(chunk_losses[:ran]))
             if bad.size:
                 bad_step = done + int(bad[0])
