@@ -180,7 +180,7 @@ def _normal_learned(init_scale: float) -> Family:
         return Normal(raw, link.forward(fp["scale"]).astype(jnp.result_type(raw)))
 
     def affine(fp):  # log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2, sigma from the family
-        log_scale, inv_scale = link.standardize(fp["scale"], 1.0, 0.0)
+        log_scale, inv_scale, _ = link.scale_terms(fp["scale"])
         return -0.5 * jnp.square(inv_scale), -(log_scale + HALF_LOG_2PI)
 
     return _make(name, (), (), theta, _checked(name, _squared_error), affine, init=init, check=_check_real(name))
@@ -222,6 +222,49 @@ def _named(label, text):
     return f"{label[:-1]}, {text})" if label.endswith(")") else f"{label}({text})"
 
 
+def _location_scale_kernel(link, standard_log_prob):
+    """``l(raw, y) = phi(z) - log s`` with ``z = (y - mu) s^-1``, ``s = link(r)``, ``raw = (mu, r)``,
+    and its derivative written out (a custom JVP) rather than left to autodiff:
+
+        dl/dy = phi'(z) / s,   dl/dmu = -dl/dy,   dl/dr = -(z phi'(z) + 1) d log s / dr.
+
+    Autodiff of the same expression divides by s again, differentiates softplus through a second
+    exp and scatters two partial gradients into the raw vector; this form reuses ``1 / s`` and
+    ``d log s / dr`` from ``link.scale_terms`` and gives one gradient row per example, which made
+    the value-and-gradient about twice as fast on the CPU (experiments/benchmarks). ``phi'`` is
+    autodiff of ``phi``; the rule is itself differentiable, so Hessians and jvp-of-grad work.
+    """
+    score = jax.grad(standard_log_prob, argnums=1)
+
+    def terms(fp, raw, y):
+        loc, raw_scale = _unstack(raw)
+        log_scale, inv_scale, dlog_scale = link.scale_terms(raw_scale)
+        return (y - loc) * inv_scale, log_scale, inv_scale, dlog_scale
+
+    @jax.custom_jvp
+    def fused(fp, raw, y):
+        z, log_scale, _, _ = terms(fp, raw, y)
+        return standard_log_prob(fp, z) - log_scale
+
+    @fused.defjvp
+    def fused_jvp(primals, tangents):
+        fp, raw, y = primals
+        dfp, draw, dy = tangents
+        z, log_scale, inv_scale, dlog_scale = terms(fp, raw, y)
+        if jax.tree.leaves(fp):  # the family's own parameters (a learned df): autodiff at fixed z
+            value, tangent = jax.jvp(lambda fp: standard_log_prob(fp, z), (fp,), (dfp,))
+        else:
+            value, tangent = standard_log_prob(fp, z), 0.0
+        dphi = score(fp, z)
+        dl_dy = dphi * inv_scale
+        grad_raw = jnp.stack([-dl_dy, -(z * dphi + 1.0) * dlog_scale])
+        return value - log_scale, tangent + jnp.dot(draw, grad_raw) + dy * dl_dy
+
+    def kernel(fp, raw, y):
+        return fused(fp, raw, jnp.asarray(y, jnp.result_type(raw, y)))
+    return kernel
+
+
 def _location_scale(label, scale, init_scale, theta_of, standard_log_prob, shift=None, extra_init=None):
     """A location-scale family: ``log Pr(y) = standard_log_prob(fp, (y - mu)/s) + shift(fp) - log s``.
 
@@ -235,10 +278,7 @@ def _location_scale(label, scale, init_scale, theta_of, standard_log_prob, shift
         link = links.POSITIVE[scale]
         name = _named(label, f"scale={scale!r}")
 
-        def kernel(fp, raw, y):
-            loc, raw_scale = _unstack(raw)
-            log_scale, z = link.standardize(raw_scale, y, loc)
-            return standard_log_prob(fp, z) - log_scale
+        kernel = _location_scale_kernel(link, standard_log_prob)
 
         def theta(fp, raw):
             loc, raw_scale = _unstack(raw)
@@ -255,8 +295,8 @@ def _location_scale(label, scale, init_scale, theta_of, standard_log_prob, shift
             return {**extra_init(dtype), "scale": link.inverse(jnp.asarray(init_scale, dtype))}
 
         def kernel(fp, raw, y):
-            _, z = link.standardize(fp["scale"], y, raw)
-            return standard_log_prob(fp, z)
+            _, inv_scale, _ = link.scale_terms(fp["scale"])
+            return standard_log_prob(fp, (y - raw) * inv_scale)
 
         def theta(fp, raw):
             return theta_of(fp, raw, link.forward(fp["scale"]).astype(jnp.result_type(raw)))

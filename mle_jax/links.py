@@ -35,28 +35,17 @@ import jax.numpy as jnp
 class Link(NamedTuple):
     """A parameter link: ``forward``, its ``inverse`` (or None), and ``log_forward`` (or None).
 
-    Positive links also give ``standardize(raw, y, mu) -> (log g(raw), (y - mu) / g(raw))``,
-    what a scale family needs (``log sigma`` and ``z``), in the cheapest form that stays
-    finite (None for the other links).
+    Positive links also give ``scale_terms(raw) -> (log g, 1 / g, d log g / d raw)``: what a
+    scale family needs for ``log sigma``, ``z = (y - mu) / sigma`` and the derivative of its
+    log density written out (``families._location_scale``), each in a form that stays finite
+    for every raw (None for the other links).
     """
 
     name: str
     forward: Callable[[jax.Array], jax.Array]
     inverse: Callable[[jax.Array], jax.Array] | None = None
     log_forward: Callable[[jax.Array], jax.Array] | None = None
-    standardize: Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]] | None = None
-
-
-def _divide_by(forward):
-    """``(log sigma, (y - mu) / sigma)`` from sigma itself: for links whose sigma cannot overflow.
-
-    (TFP's ``y / sigma - mu / sigma`` measured about 5% faster on CPU, but loses precision
-    when y and mu are large and close, which the difference first does not.)
-    """
-    def standardize(raw, y, loc):
-        scale = forward(raw)
-        return jnp.log(scale), (y - loc) / scale
-    return standardize
+    scale_terms: Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]] | None = None
 
 
 def floor(dtype) -> float:
@@ -78,40 +67,50 @@ def _softplus_inverse(scale):
 identity = Link("identity", lambda raw: raw, lambda p: p)
 
 _softplus = _floored(jax.nn.softplus)
-softplus = Link(
-    "softplus",
-    _softplus,
-    _softplus_inverse,
-    lambda raw: jnp.log(_softplus(raw)),
-    _divide_by(_softplus),
-)
+
+
+def _softplus_terms(raw):
+    """sigma = softplus(raw) + eps: ``d log sigma / d raw = sigmoid(raw) / sigma``."""
+    scale = _softplus(raw)
+    inv_scale = 1.0 / scale
+    return jnp.log(scale), inv_scale, jax.nn.sigmoid(raw) * inv_scale
+
+
+softplus = Link("softplus", _softplus, _softplus_inverse, lambda raw: jnp.log(_softplus(raw)), _softplus_terms)
 
 
 def _exp_log(raw):
     return jnp.logaddexp(raw, math.log(floor(jnp.result_type(raw))))
 
 
-exp = Link(
-    # exp overflows float32 at raw = 89: log sigma is computed directly and z = r exp(-log sigma)
-    "exp",
-    _floored(jnp.exp),
-    lambda scale: jnp.log(scale - floor(jnp.result_type(scale))),
-    _exp_log,
-    lambda raw, y, loc: (_exp_log(raw), (y - loc) * jnp.exp(-_exp_log(raw))),
-)
+def _exp_terms(raw):
+    """sigma = exp(raw) + eps overflows float32 at raw = 89, so log sigma is computed directly:
+    ``1 / sigma = exp(-log sigma)``, ``d log sigma / d raw = sigmoid(raw - log eps)``."""
+    log_scale = _exp_log(raw)
+    return log_scale, jnp.exp(-log_scale), jax.nn.sigmoid(raw - math.log(floor(jnp.result_type(raw))))
 
 
-def _square(raw):
-    return jnp.sqrt(jnp.square(raw) + floor(jnp.result_type(raw)) ** 2)
+exp = Link("exp", _floored(jnp.exp), lambda scale: jnp.log(scale - floor(jnp.result_type(scale))), _exp_log,
+           _exp_terms)
+
+
+def _square_variance(raw):
+    return jnp.square(raw) + floor(jnp.result_type(raw)) ** 2
+
+
+def _square_terms(raw):
+    """sigma^2 = f2^2 + eps^2: ``d log sigma / d f2 = f2 / sigma^2``, exactly 0 at f2 = 0."""
+    variance = _square_variance(raw)
+    return 0.5 * jnp.log(variance), jax.lax.rsqrt(variance), raw / variance
 
 
 square = Link(
     # The lecture's sigma^2 = f2^2, floored: sigma = sqrt(f2^2 + eps^2).
     "square",
-    _square,
+    lambda raw: jnp.sqrt(_square_variance(raw)),
     lambda scale: jnp.sqrt(jnp.square(scale) - floor(jnp.result_type(scale)) ** 2),
-    lambda raw: 0.5 * jnp.log(jnp.square(raw) + floor(jnp.result_type(raw)) ** 2),
-    _divide_by(_square),
+    lambda raw: 0.5 * jnp.log(_square_variance(raw)),
+    _square_terms,
 )
 
 sigmoid = Link("sigmoid", jax.nn.sigmoid, jax.scipy.special.logit, jax.nn.log_sigmoid)
