@@ -103,6 +103,17 @@ def test_categorical_extreme_and_masked_logits():
     assert mj.log_prob(mj.Categorical(masked), jnp.int32(1)) == -jnp.inf
 
 
+def test_categorical_derivatives_closed_form():
+    # d log p_y / dz = onehot(y) - softmax(z); d^2 = -(diag p - p p^T), for batched labels too
+    z = jnp.array([[1.0, -jnp.inf, 3.0, 0.5], [2.0, 1.0, 0.0, -1.0]], jnp.float32)
+    y = jnp.array([2, 0])
+    grad = jax.grad(lambda z: jnp.sum(mj.log_prob(mj.Categorical(z), y)))(z)
+    p = special.softmax(np.asarray(z, np.float64), axis=-1)
+    np.testing.assert_allclose(grad, np.eye(4)[np.asarray(y)] - p, rtol=1e-5, atol=1e-7)
+    hess = jax.hessian(lambda z: mj.log_prob(mj.Categorical(z), jnp.int32(1)))(z[1])
+    np.testing.assert_allclose(hess, -(np.diag(p[1]) - np.outer(p[1], p[1])), rtol=1e-5, atol=1e-7)
+
+
 def test_uniform_huge_logits_entropy():
     for v in [1e9, -1e9]:
         theta = mj.Categorical(jnp.full((11,), v, jnp.float32))
