@@ -32,19 +32,23 @@ def log_probs(theta: Categorical):
     return jax.nn.log_softmax(theta.logits, axis=-1)
 
 
+def _label(y):
+    """Integer (or boolean) labels as int32 indices."""
+    return jnp.asarray(y).astype(jnp.int32)
+
+
 @jax.custom_jvp
 def pick(z, y):
     """``z[..., y]``: the target logit, gathered. Its derivative is a select by ``k == y``, not the
     transpose of a gather (a scatter into a zero array of the logits' shape), which cut the
     Categorical NLL's value and gradient by about 10% on the CPU at K = 10 and K = 1000."""
-    return jnp.take_along_axis(z, jnp.asarray(y)[..., None], axis=-1)[..., 0]
+    return jnp.take_along_axis(z, _label(y)[..., None], axis=-1)[..., 0]
 
 
 @pick.defjvp
 def _pick_jvp(primals, tangents):
     z, y = primals
-    label = jnp.asarray(y).astype(jnp.int32)[..., None]
-    chosen = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1) == label
+    chosen = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1) == _label(y)[..., None]
     return pick(z, y), jnp.sum(jnp.where(chosen, tangents[0], 0.0), axis=-1)
 
 
