@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import sys
+import traceback
 from pathlib import Path
 
 SUITES = ("losses", "fits", "scaling", "mle")
@@ -36,27 +37,38 @@ def main(argv=None) -> int:
 
     chosen = args.only or list(SUITES)
     quick = args.quick
+    devices = jax.devices()
     results = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()],
-                           "gpu": "none in this run" if jax.default_backend() == "cpu" else jax.default_backend()}}
-    if "losses" in chosen:
-        results["losses"] = losses.run(n=200_000 if quick else 2_000_000, reps=10 if quick else 40)
-        _print_losses(results["losses"])
-    if "fits" in chosen:
-        results["fits"] = fits.run(reps=5 if quick else 11, quick=quick)
-        _print_fits(results["fits"])
-    if "scaling" in chosen:
-        results["scaling"] = scaling.run(sizes=(10_000, 100_000, 1_000_000) if quick else
-                                         (10_000, 100_000, 1_000_000, 10_000_000), reps=5 if quick else 15)
-        _print_scaling(results["scaling"])
-    if "mle" in chosen:
-        results["mle"] = mle.run(n=20_000 if quick else 100_000, reps=3 if quick else 5)
-        _print_mle(results["mle"])
+                           "jax": jax.__version__, "torch": torch.__version__, "devices": [str(d) for d in devices],
+                           "device_kind": devices[0].device_kind, "torch_device": losses._torch_device(),
+                           "gpu": "none in this run" if jax.default_backend() == "cpu" else devices[0].device_kind}}
+    runs = {
+        "losses": (lambda: losses.run(n=200_000 if quick else 2_000_000, reps=10 if quick else 40), _print_losses),
+        "fits": (lambda: fits.run(reps=5 if quick else 11, quick=quick), _print_fits),
+        "scaling": (lambda: scaling.run(sizes=(10_000, 100_000, 1_000_000) if quick else
+                                        (10_000, 100_000, 1_000_000, 10_000_000), reps=5 if quick else 15),
+                    _print_scaling),
+        "mle": (lambda: mle.run(n=20_000 if quick else 100_000, reps=3 if quick else 5), _print_mle),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    _plot(results, args.out / "benchmarks.png")
+    failed = []
+    for name in SUITES:
+        if name not in chosen:
+            continue
+        measure, show = runs[name]
+        try:
+            results[name] = measure()
+        except Exception:  # one broken suite (a missing anchor on a new machine) must not lose the others
+            results[name] = {"error": traceback.format_exc()}
+            failed.append(name)
+            print(f"\n{name} failed:\n{results[name]['error']}", file=sys.stderr)
+        else:
+            show(results[name])
+        # written after every suite, so that a run cut short keeps what it measured
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    _plot({k: v for k, v in results.items() if k not in failed}, args.out / "benchmarks.png")
     print(f"wrote {args.out}/results.json and {args.out}/benchmarks.png")
-    return 0
+    return 1 if failed else 0
 
 
 def _print_losses(res):

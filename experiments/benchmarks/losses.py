@@ -26,12 +26,19 @@ def _jax_contender(loss, *args):
     return lambda: fn(*args)
 
 
+def _torch_device():
+    """torch runs where JAX runs: on the GPU when JAX's default backend is one and torch sees it."""
+    import torch
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
 def _torch_contender(loss, b, *args):
     import torch
-    tb = torch.tensor(np.asarray(b), requires_grad=True)
-    targs = [torch.from_numpy(np.asarray(a)) for a in args]
+    device = _torch_device()
+    tb = torch.tensor(np.asarray(b), requires_grad=True, device=device)
+    targs = [torch.tensor(np.asarray(a), device=device) for a in args]
 
-    def run():
+    def run():  # .item() waits for the device
         tb.grad = None
         value = loss(tb, *targs)
         value.backward()
