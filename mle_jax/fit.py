@@ -118,6 +118,13 @@ def _batch(opts: _Options, carry: _Carry, key, data):
 
 
 @functools.lru_cache(maxsize=128)
+def _opt_init(optimizer):
+    """``optimizer.init`` compiled once per optimizer: run eagerly it is one dispatch per leaf,
+    which on a GPU cost more than a short fit's steps."""
+    return jax.jit(optimizer.init)
+
+
+@functools.lru_cache(maxsize=128)
 def _runner(recipe: Recipe, optimizer, opts: _Options, length: int):
     """A jitted ``(carry, key, data, val) -> (carry, (losses, val_nlls))`` running ``length`` steps."""
     extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
@@ -238,7 +245,8 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         if validation is not None:
             recipe.check(*validation)
     total, opts = _plan(n, steps, epochs, batch_size, key, reduction, validation, eval_every, patience, tol)
-    key = jax.random.PRNGKey(0) if key is None else key
+    if opts.batch_size is None:  # the key only draws the minibatch shuffles
+        key = None
     bar = _progress_bar(progress, total)
     if chunk_size is None:
         chunked = bar is not None or patience is not None or callback is not None
@@ -247,7 +255,7 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         if checkpoint_dir is None or checkpoint_every < 1:
             raise ValueError("fit: checkpoint_every needs a checkpoint_dir and must be >= 1")
         chunk_size = min(chunk_size, checkpoint_every)
-    carry = _initial_carry(params, optimizer.init(params) if opt_state is None else opt_state, opts)
+    carry = _initial_carry(params, _opt_init(optimizer)(params) if opt_state is None else opt_state, opts)
     data, val = (x, y, weights, mask), (None if validation is None else tuple(validation))
     history, done, store, starts = [], 0, None, [None, None]
     if checkpoint_dir is not None:
@@ -270,10 +278,12 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
                 length = min(length, checkpoint_every - done % checkpoint_every)
             starts = [starts[1], _Start(done, carry)]  # to replay up to the last finite loss, if need be
             carry, (chunk_losses, chunk_vals) = _runner(recipe, optimizer, opts, length)(carry, key, data, val)
-            chunk_losses = np.asarray(chunk_losses)
-            chunk_vals = np.full(length, np.nan, np.float32) if chunk_vals is None else np.asarray(chunk_vals)
+            # one transfer from the device per chunk
+            chunk_losses, chunk_vals, converged_at, alive = jax.device_get(
+                (chunk_losses, chunk_vals, carry.converged_at, None if carry.watch is None else carry.watch.alive))
+            chunk_vals = np.full(length, np.nan, np.float32) if chunk_vals is None else chunk_vals
             history.append(np.stack([chunk_losses, chunk_vals], axis=-1))
-            converged_at = -1 if carry.converged_at is None else int(carry.converged_at)
+            converged_at = -1 if converged_at is None else int(converged_at)
             ran = length if converged_at < 0 else max(0, converged_at + 1 - done)  # steps actually computed
             bad = np.flatnonzero(~np.isfinite(chunk_losses[:ran]))
             if bad.size:
@@ -288,7 +298,7 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
                 bar.set_postfix(loss=f"{float(np.mean(chunk_losses[-max(1, length // 10):])):.4g}")
             if callback is not None:
                 callback(done, np.concatenate(history)[:, 0])
-            if (carry.watch is not None and not bool(carry.watch.alive)) or converged_at >= 0:
+            if (alive is not None and not bool(alive)) or converged_at >= 0:
                 break
     finally:
         if bar is not None:
