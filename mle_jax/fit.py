@@ -158,6 +158,8 @@ def _runner(recipe: Recipe, optimizer, opts: _Options, length: int):
         return jax.lax.cond(carry.converged_at >= 0, skip, lambda c: one_step(c, key, data, val), carry)
 
     def run(carry, key, data, val):
+        if carry.opt_state is None:  # a fit of one chunk initialises the optimizer in the same program
+            carry = carry._replace(opt_state=optimizer.init(carry.params))
         body = one_step if opts.tol is None else until_converged
         return jax.lax.scan(lambda c, _: body(c, key, data, val), carry, None, length=length)
 
@@ -255,7 +257,9 @@ def fit(recipe: Recipe, params, x, y, optimizer: optax.GradientTransformation, s
         if checkpoint_dir is None or checkpoint_every < 1:
             raise ValueError("fit: checkpoint_every needs a checkpoint_dir and must be >= 1")
         chunk_size = min(chunk_size, checkpoint_every)
-    carry = _initial_carry(params, _opt_init(optimizer)(params) if opt_state is None else opt_state, opts)
+    if opt_state is None and (chunk_size < total or checkpoint_dir is not None or mesh is not None):
+        opt_state = _opt_init(optimizer)(params)  # else the first (and only) chunk's program does it
+    carry = _initial_carry(params, opt_state, opts)
     data, val = (x, y, weights, mask), (None if validation is None else tuple(validation))
     history, done, store, starts = [], 0, None, [None, None]
     if checkpoint_dir is not None:
