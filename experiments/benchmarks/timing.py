@@ -37,4 +37,11 @@ def round_robin(contenders: dict[str, Callable[[], object]], reps: int = 30, war
         if budget_s is not None and time.perf_counter() - start > budget_s and rep >= 4:
             break
     return {name: {"median_s": float(np.median(t)), "q25_s": float(np.percentile(t, 25)),
-                   "q75_s": float(np.percentile(t, 75)), "reps": len(t)} for name, t in times.items()}
+                   "q75_s": float(np.percentile(t, 75)), "reps": len(t), "times_s": [float(v) for v in t]}
+            for name, t in times.items()}
+
+
+def paired_ratio(timings: dict, a: str, b: str) -> float:
+    """The median over repetitions of ``time(a) / time(b)`` within the same repetition: the two ran
+    back to back, so drift between repetitions cancels (steadier than a ratio of medians)."""
+    return float(np.median(np.asarray(timings[a]["times_s"]) / np.asarray(timings[b]["times_s"])))
