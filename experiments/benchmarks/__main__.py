@@ -44,7 +44,7 @@ def main(argv=None) -> int:
                            "device_kind": devices[0].device_kind, "torch_device": losses._torch_device(),
                            "gpu": "none in this run" if jax.default_backend() == "cpu" else devices[0].device_kind}}
     runs = {
-        "losses": (lambda: losses.run(n=200_000 if quick else 2_000_000, reps=10 if quick else 40), _print_losses),
+        "losses": (lambda: losses.run(n=200_000 if quick else 2_000_000, reps=30 if quick else 40), _print_losses),
         "fits": (lambda: fits.run(reps=5 if quick else 11, quick=quick), _print_fits),
         "scaling": (lambda: scaling.run(sizes=(10_000, 100_000, 1_000_000) if quick else
                                         (10_000, 100_000, 1_000_000, 10_000_000), reps=5 if quick else 15),
