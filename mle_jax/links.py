@@ -3,7 +3,9 @@
 Each link is a NamedTuple of pure functions: ``forward(raw) -> parameter``,
 ``inverse(parameter) -> raw`` (where one exists) and, for the positive links,
 ``log_forward(raw) = log(forward(raw))`` computed stably, so that a Normal
-density can use ``log sigma`` without forming ``sigma`` first.
+density can use ``log sigma`` without forming ``sigma`` first, and
+``scale_terms(raw) = (log sigma, 1 / sigma, d log sigma / d raw)``, from which a
+location-scale family writes its log density and that density's derivative.
 
 Positive links add a dtype-aware floor ``eps = finfo(dtype).eps`` (1.2e-7 in
 float32, 2.2e-16 in float64): ``sigma = g(raw) + eps``. It keeps ``log sigma``
