@@ -21,6 +21,13 @@ def _logistic_data(n=400, seed=0):
     return x, y
 
 
+def _logistic_and_statsmodels():
+    """The logistic data, statsmodels' Logit fit of them (the reference maximum) and the recipe to fit."""
+    sm = pytest.importorskip("statsmodels.api")
+    x, y = _logistic_data()
+    return x, y, sm.Logit(y, sm.add_constant(x)).fit(disp=0), mj.recipe(linear, mj.bernoulli())
+
+
 def _compile_counter():
     count = {"n": 0}
 
@@ -49,10 +56,7 @@ def test_second_fit_does_not_compile():
 
 
 def test_logistic_regression_reaches_statsmodels_maximum(x64):
-    sm = pytest.importorskip("statsmodels.api")
-    x, y = _logistic_data()
-    ref = sm.Logit(y, sm.add_constant(x)).fit(disp=0)
-    r = mj.recipe(linear, mj.bernoulli())
+    x, y, ref, r = _logistic_and_statsmodels()
     params = r.init({"w": jnp.zeros(3, jnp.float64), "b": jnp.float64(0.0)})
     res = mj.fit(r, params, jnp.asarray(x), jnp.asarray(y), optax.lbfgs(), steps=50, reduction="sum")
     loglik = -float(r.nll(res.params, jnp.asarray(x), jnp.asarray(y)))
@@ -61,10 +65,7 @@ def test_logistic_regression_reaches_statsmodels_maximum(x64):
 
 
 def test_logistic_regression_float32_adam_close_to_statsmodels():
-    sm = pytest.importorskip("statsmodels.api")
-    x, y = _logistic_data()
-    ref = sm.Logit(y, sm.add_constant(x)).fit(disp=0)
-    r = mj.recipe(linear, mj.bernoulli())
+    x, y, ref, r = _logistic_and_statsmodels()
     params = r.init({"w": jnp.zeros(3), "b": jnp.float32(0.0)})
     res = mj.fit(r, params, jnp.asarray(x, jnp.float32), jnp.asarray(y), optax.adam(0.05), steps=2000)
     loglik = -float(r.nll(res.params, jnp.asarray(x, jnp.float32), jnp.asarray(y)))
@@ -149,10 +150,7 @@ def test_weighted_fit_matches_duplicated_data():
 
 
 def test_tol_stops_at_convergence_and_skips_the_rest(x64):
-    sm = pytest.importorskip("statsmodels.api")
-    x, y = _logistic_data()
-    ref = sm.Logit(y, sm.add_constant(x)).fit(disp=0)
-    r = mj.recipe(linear, mj.bernoulli())
+    x, y, ref, r = _logistic_and_statsmodels()
     params = r.init({"w": jnp.zeros(3, jnp.float64), "b": jnp.float64(0.0)})
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     res = mj.fit(r, params, xj, yj, optax.lbfgs(), steps=500, tol=1e-9)
