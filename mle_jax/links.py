@@ -81,15 +81,19 @@ def _softplus_terms(raw):
 softplus = Link("softplus", _softplus, _softplus_inverse, lambda raw: jnp.log(_softplus(raw)), _softplus_terms)
 
 
+def _log_floor(raw) -> float:
+    return math.log(floor(jnp.result_type(raw)))
+
+
 def _exp_log(raw):
-    return jnp.logaddexp(raw, math.log(floor(jnp.result_type(raw))))
+    return jnp.logaddexp(raw, _log_floor(raw))
 
 
 def _exp_terms(raw):
     """sigma = exp(raw) + eps overflows float32 at raw = 89, so log sigma is computed directly:
     ``1 / sigma = exp(-log sigma)``, ``d log sigma / d raw = sigmoid(raw - log eps)``."""
     log_scale = _exp_log(raw)
-    return log_scale, jnp.exp(-log_scale), jax.nn.sigmoid(raw - math.log(floor(jnp.result_type(raw))))
+    return log_scale, jnp.exp(-log_scale), jax.nn.sigmoid(raw - _log_floor(raw))
 
 
 exp = Link("exp", _floored(jnp.exp), lambda scale: jnp.log(scale - floor(jnp.result_type(scale))), _exp_log,
