@@ -236,21 +236,21 @@ def _location_scale_kernel(link, standard_log_prob):
     """
     score = jax.grad(standard_log_prob, argnums=1)
 
-    def terms(fp, raw, y):
+    def terms(raw, y):
         loc, raw_scale = _unstack(raw)
         log_scale, inv_scale, dlog_scale = link.scale_terms(raw_scale)
         return (y - loc) * inv_scale, log_scale, inv_scale, dlog_scale
 
     @jax.custom_jvp
     def fused(fp, raw, y):
-        z, log_scale, _, _ = terms(fp, raw, y)
+        z, log_scale, _, _ = terms(raw, y)
         return standard_log_prob(fp, z) - log_scale
 
     @fused.defjvp
     def fused_jvp(primals, tangents):
         fp, raw, y = primals
         dfp, draw, dy = tangents
-        z, log_scale, inv_scale, dlog_scale = terms(fp, raw, y)
+        z, log_scale, inv_scale, dlog_scale = terms(raw, y)
         if jax.tree.leaves(fp):  # the family's own parameters (a learned df): autodiff at fixed z
             value, tangent = jax.jvp(lambda fp: standard_log_prob(fp, z), (fp,), (dfp,))
         else:
