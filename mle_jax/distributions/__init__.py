@@ -8,12 +8,13 @@ function here dispatches on the theta's type; the log density is the primitive
 from __future__ import annotations
 
 import math
+import numbers
 
 import jax.numpy as jnp
 
-from . import bernoulli, registry
+from . import registry
 from .bernoulli import Bernoulli
-from .categorical import Categorical, probs as _categorical_probs
+from .categorical import Categorical
 from .independent import Independent
 from .normal import Normal
 from .poisson import Poisson
@@ -69,6 +70,9 @@ def entropy(theta, base: float = math.e):
     Discrete families use ``0 log 0 = 0``: a ``-inf`` logit adds exactly 0.
     scipy equivalent: ``scipy.stats.<dist>.entropy`` (nats) or ``scipy.stats.entropy(p, base=2)``.
     """
+    if not isinstance(base, numbers.Real) or not math.isfinite(base) or base <= 0 or base == 1:
+        raise ValueError(f"entropy: base must be a finite number > 0 other than 1 (the logarithm's "
+                         f"base: math.e for nats, 2 for bits); got {base!r}")
     nats = registry.op(theta, "entropy")(theta)
     return nats if base == math.e else nats / math.log(base)
 
@@ -79,19 +83,12 @@ def kl(p, q):
     For pairs without a closed form use ``mle_jax.kl_mc`` (Monte Carlo with a standard error).
     Reference: Kullback and Leibler (1951); the lecture, "Kullback-Leibler divergence".
     """
-    fn = registry.kl_fn(p, q)
-    if fn is None:
-        raise NotImplementedError(
-            f"no closed-form KL({type(p).__name__} || {type(q).__name__}); use mle_jax.kl_mc")
-    return fn(p, q)
+    return registry.kl(p, q)
 
 
 def cross_entropy(p, q):
     """``CE(p, q) = -E_p[log q(y)] = H(p) + KL(p || q)`` in nats, in closed form."""
-    fn = registry.ce_fn(p, q)
-    if fn is not None:
-        return fn(p, q)
-    return entropy(p) + kl(p, q)
+    return registry.cross_entropy(p, q)
 
 
 def quantile(theta, q):
@@ -119,11 +116,9 @@ def interval(theta, coverage: float = 0.95):
 
 def probs(theta):
     """Class probabilities: ``softmax(logits)`` (Categorical) or ``[1 - lambda, lambda]`` (Bernoulli)."""
-    if isinstance(theta, Bernoulli):
-        return jnp.exp(bernoulli.log_probs(theta))
-    if isinstance(theta, Categorical):
-        return _categorical_probs(theta)
-    raise TypeError(f"probs is defined for discrete thetas, not {type(theta).__name__}")
+    if registry.ops(theta).probs is None:
+        raise TypeError(f"probs is defined for discrete thetas (Bernoulli, Categorical), not {type(theta).__name__}")
+    return registry.op(theta, "probs")(theta)
 
 
 def event_shape(theta):

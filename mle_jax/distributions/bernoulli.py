@@ -64,7 +64,8 @@ def _binary_nll_jvp(primals, tangents):
 
 
 def log_prob(theta: Bernoulli, y):
-    """``log Pr(y | z) = -(softplus(z) - y z)``: y in {0, 1}, or a soft label in [0, 1].
+    """``log Pr(y | z) = -(softplus(z) - y z)``: y in {0, 1}, or a soft label in [0, 1]; ``-inf``
+    outside [0, 1] (scipy: ``bernoulli.logpmf(2, p) = -inf``).
 
     For hard labels this is ``y log sig(z) + (1 - y) log sig(-z)``; equals
     ``scipy.stats.bernoulli.logpmf(y, expit(z))`` = -BCE(z, y). Exact at logits of
@@ -72,7 +73,9 @@ def log_prob(theta: Bernoulli, y):
     """
     check_event_shape("Bernoulli", y, jnp.shape(theta.logits))
     z = theta.logits
-    return -binary_nll(z, jnp.asarray(y).astype(z.dtype))
+    y = jnp.asarray(y).astype(z.dtype)
+    inside = (y >= 0) & (y <= 1)
+    return jnp.where(inside, -binary_nll(z, jnp.where(inside, y, jnp.zeros_like(y))), -jnp.inf)
 
 
 def sample(key, theta: Bernoulli):
@@ -85,17 +88,38 @@ def quantile(theta: Bernoulli, q):
     return (q > jax.nn.sigmoid(-theta.logits)).astype(jnp.int32)
 
 
+def mode(theta: Bernoulli):
+    """``argmax_y Pr(y)``: 1 where lambda > 1/2, i.e. z > 0 (the lecture's threshold at 0.5); int32."""
+    return (theta.logits > 0).astype(jnp.int32)
+
+
+def mean(theta: Bernoulli):
+    return jax.nn.sigmoid(theta.logits)
+
+
+def variance(theta: Bernoulli):
+    return jax.nn.sigmoid(theta.logits) * jax.nn.sigmoid(-theta.logits)
+
+
+def probs(theta: Bernoulli):
+    """``[1 - lambda, lambda]`` on a last axis."""
+    return jnp.exp(log_probs(theta))
+
+
+def event_shape(theta: Bernoulli):
+    return jnp.shape(theta.logits)
+
+
 registry.register(Bernoulli, registry.Ops(
     log_prob=log_prob,
-    # argmax_y Pr(y): 1 where lambda > 1/2, i.e. z > 0 (the lecture's threshold at 0.5)
-    mode=lambda t: (t.logits > 0).astype(jnp.int32),
-    mean=lambda t: jax.nn.sigmoid(t.logits),
-    variance=lambda t: jax.nn.sigmoid(t.logits) * jax.nn.sigmoid(-t.logits),
+    mode=mode,
+    mean=mean,
+    variance=variance,
     sample=sample,
-    entropy=lambda t: discrete.entropy(log_probs(t)),
+    entropy=discrete.entropy_of(log_probs),
     quantile=quantile,
-    event_shape=lambda t: jnp.shape(t.logits),
+    event_shape=event_shape,
+    probs=probs,
 ))
-registry.register_kl(Bernoulli, Bernoulli, lambda p, q: discrete.kl(log_probs(p), log_probs(q)))
-registry.register_cross_entropy(
-    Bernoulli, Bernoulli, lambda p, q: discrete.cross_entropy(log_probs(p), log_probs(q)))
+registry.register_kl(Bernoulli, Bernoulli, discrete.kl_of(log_probs))
+registry.register_cross_entropy(Bernoulli, Bernoulli, discrete.cross_entropy_of(log_probs))

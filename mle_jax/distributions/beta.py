@@ -1,6 +1,11 @@
 """The Beta distribution: data on the unit interval (proportions, rates).
 
-    Pr(y | a, b) = y^(a-1) (1 - y)^(b-1) / B(a, b),   0 < y < 1
+    Pr(y | a, b) = y^(a-1) (1 - y)^(b-1) / B(a, b),   0 <= y <= 1
+
+``log B`` is ``special.betaln`` (float64 round-off; JAX's loses 1e-7); entropy and KL are written so
+that concentrations of 1e5 cancel nothing large (KL through ``special.lgamma_bregman``, never a
+difference of two ``log B`` of size 1e5). The CDFs are ``log I_y(a, b)`` in log space
+(``incomplete.log_betainc``): exact in the far tails and differentiable in a and b.
 
 scipy equivalent: ``scipy.stats.beta(concentration1, concentration0)``.
 Reference: Prince, *Understanding Deep Learning*, section 5.6.
@@ -12,10 +17,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betainc, betaln, digamma, xlog1py, xlogy
+from jax.scipy.special import digamma, xlog1py, xlogy
 
 from . import registry
 from ..checks import check_event_shape
+from .incomplete import log_betainc
+from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, digamma_minus_log, lgamma_bregman,
+                      stirling_corr)
 
 
 class Beta(NamedTuple):
@@ -26,27 +34,58 @@ class Beta(NamedTuple):
 
 
 def log_prob(theta: Beta, y):
-    """``(a - 1) log y + (b - 1) log(1 - y) - log B(a, b)``; ``beta.logpdf``; -inf outside (0, 1)."""
+    """``(a - 1) log y + (b - 1) log(1 - y) - log B(a, b)``; ``beta.logpdf``.
+
+    ``-inf`` outside [0, 1]; on the boundary the density's limit (``xlogy``: Beta(1, 2) at 0 is
+    ``log 2``, Beta(0.5, 2) at 0 is ``+inf``, Beta(2, 2) at 0 is ``-inf``).
+    """
     check_event_shape("Beta", y, jnp.shape(theta.concentration1))
     a, b = theta.concentration1, theta.concentration0
-    inside = (y > 0) & (y < 1)
-    safe = jnp.where(inside, y, 0.5 * jnp.ones_like(y))
+    y = jnp.asarray(y, jnp.result_type(a, b))
+    inside = (y >= 0) & (y <= 1)
+    safe = _safe(inside, y, 0.5)
     value = xlogy(a - 1, safe) + xlog1py(b - 1, -safe) - betaln(a, b)
     return jnp.where(inside, value, -jnp.inf)
 
 
+def _digamma_gap(x, s):
+    """``psi(s) - psi(x)`` for ``s >= x``: ``log(s/x) + D(s) - D(x)`` with ``D = psi - log`` above 10."""
+    big = x >= STIRLING_MIN
+    xb, sb = _safe(big, x, STIRLING_MIN), _safe(big, s, STIRLING_MIN)
+    xs, ss = _safe(~big, x, 1.0), _safe(~big, s, 1.0)
+    return jnp.where(big, jnp.log(sb / xb) + digamma_minus_log(sb) - digamma_minus_log(xb),
+                     digamma(ss) - digamma(xs))
+
+
 def entropy(theta: Beta):
-    """``log B(a, b) - (a - 1) psi(a) - (b - 1) psi(b) + (a + b - 2) psi(a + b)``."""
+    """``log B(a, b) - (a - 1) psi(a) - (b - 1) psi(b) + (a + b - 2) psi(a + b)``; ``beta.entropy``.
+
+    For a, b >= 10 Stirling's series cancels the terms of size ``a log a`` analytically:
+    ``log(2 pi)/2 + log(p (1 - p)/(a + b))/2 + corr(a) + corr(b) - corr(a + b) - (a - 1) D(a)
+    - (b - 1) D(b) + (a + b - 2) D(a + b)`` with ``p = a/(a + b)``, ``D = psi - log``; otherwise
+    ``log B(a, b) + (a - 1)(psi(a + b) - psi(a)) + (b - 1)(psi(a + b) - psi(b))``.
+    """
     a, b = theta.concentration1, theta.concentration0
-    return betaln(a, b) - (a - 1) * digamma(a) - (b - 1) * digamma(b) + (a + b - 2) * digamma(a + b)
+    both = jnp.minimum(a, b) >= STIRLING_MIN
+    ab, bb = _safe(both, a, STIRLING_MIN), _safe(both, b, STIRLING_MIN)
+    sb = ab + bb
+    stirling = (HALF_LOG_2PI + 0.5 * (jnp.log(ab / sb) + jnp.log(bb / sb) - jnp.log(sb))
+                + stirling_corr(ab) + stirling_corr(bb) - stirling_corr(sb)
+                - (ab - 1) * digamma_minus_log(ab) - (bb - 1) * digamma_minus_log(bb)
+                + (sb - 2) * digamma_minus_log(sb))
+    as_, bs = _safe(~both, a, 1.0), _safe(~both, b, 1.0)
+    direct = betaln(as_, bs) + (as_ - 1) * _digamma_gap(as_, as_ + bs) + (bs - 1) * _digamma_gap(bs, as_ + bs)
+    return jnp.where(both, stirling, direct)
 
 
 def kl(p: Beta, q: Beta):
     """``log B(a_q, b_q) - log B(a_p, b_p) + (a_p - a_q) psi(a_p) + (b_p - b_q) psi(b_p)
-    + (a_q - a_p + b_q - b_p) psi(a_p + b_p)``."""
+    + (a_q - a_p + b_q - b_p) psi(a_p + b_p)``, regrouped as
+    ``B(a_q - a_p, a_p) + B(b_q - b_p, b_p) - B(a_q + b_q - a_p - b_p, a_p + b_p)`` with the
+    Bregman terms ``B(d, x) = lnG(x + d) - lnG(x) - d psi(x)`` (``special.lgamma_bregman``)."""
     ap, bp, aq, bq = p.concentration1, p.concentration0, q.concentration1, q.concentration0
-    return (betaln(aq, bq) - betaln(ap, bp) + (ap - aq) * digamma(ap) + (bp - bq) * digamma(bp)
-            + (aq - ap + bq - bp) * digamma(ap + bp))
+    return (lgamma_bregman(aq - ap, ap) + lgamma_bregman(bq - bp, bp)
+            - lgamma_bregman((aq - ap) + (bq - bp), ap + bp))
 
 
 def mode(theta: Beta):
@@ -57,27 +96,71 @@ def mode(theta: Beta):
                      jnp.where((a <= 1) & (b > 1), 0.0, jnp.where((a > 1) & (b <= 1), 1.0, jnp.nan)))
 
 
+def _log_cdf_at(a, b, y):
+    """``log I_y(a, b)``: ``-inf`` at y <= 0, ``0`` at y >= 1."""
+    y = jnp.asarray(y, jnp.result_type(a, b))
+    inside = (y > 0) & (y < 1)
+    safe = _safe(inside, y, 0.5)
+    value = log_betainc(a, b, jnp.log(safe), jnp.log1p(-safe))
+    return jnp.where(inside, value, jnp.where(y <= 0, -jnp.inf, 0.0))
+
+
 def log_cdf(theta: Beta, y):
-    """``log I_y(a, b)`` (the regularised incomplete beta); ``beta.logcdf``."""
-    return jnp.log(betainc(theta.concentration1, theta.concentration0, jnp.clip(y, 0, 1)))
+    """``log I_y(a, b)`` (the regularised incomplete beta) in log space; ``beta.logcdf``."""
+    return _log_cdf_at(theta.concentration1, theta.concentration0, y)
 
 
 def log_sf(theta: Beta, y):
     """``log I_{1-y}(b, a)``; ``beta.logsf``."""
-    return jnp.log(betainc(theta.concentration0, theta.concentration1, jnp.clip(1 - y, 0, 1)))
+    return _log_cdf_at(theta.concentration0, theta.concentration1, 1 - jnp.asarray(y))
+
+
+def mean(theta: Beta):
+    return theta.concentration1 / (theta.concentration1 + theta.concentration0)
+
+
+def variance(theta: Beta):
+    a, b = theta.concentration1, theta.concentration0
+    return a * b / (jnp.square(a + b) * (a + b + 1))
+
+
+def sample(key, theta: Beta):
+    return jax.random.beta(key, theta.concentration1, theta.concentration0,
+                           dtype=jnp.result_type(theta.concentration1))
+
+
+def sample_log(key, theta: Beta):
+    """``(log y, log(1 - y))`` of a draw ``y = G1 / (G1 + G0)``, from log-gamma draws: exact where
+    ``y`` rounds to 0 or 1 (concentrations of 0.01)."""
+    k1, k0 = jax.random.split(key)
+    dtype = jnp.result_type(theta.concentration1)
+    g1 = jax.random.loggamma(k1, theta.concentration1, dtype=dtype)
+    g0 = jax.random.loggamma(k0, theta.concentration0, dtype=dtype)
+    total = jnp.logaddexp(g1, g0)
+    return jnp.stack([g1 - total, g0 - total])
+
+
+def log_prob_log(theta: Beta, logs):
+    """``log_prob`` at the draw whose ``(log y, log(1 - y))`` is ``logs``."""
+    a, b = theta.concentration1, theta.concentration0
+    return (a - 1) * logs[0] + (b - 1) * logs[1] - betaln(a, b)
+
+
+def event_shape(theta: Beta):
+    return jnp.shape(theta.concentration1)
 
 
 registry.register(Beta, registry.Ops(
     log_prob=log_prob,
     mode=mode,
-    mean=lambda t: t.concentration1 / (t.concentration1 + t.concentration0),
-    variance=lambda t: (t.concentration1 * t.concentration0
-                        / (jnp.square(t.concentration1 + t.concentration0)
-                           * (t.concentration1 + t.concentration0 + 1))),
-    sample=lambda key, t: jax.random.beta(key, t.concentration1, t.concentration0),
+    mean=mean,
+    variance=variance,
+    sample=sample,
     entropy=entropy,
     log_cdf=log_cdf,
     log_sf=log_sf,
-    event_shape=lambda t: jnp.shape(t.concentration1),
+    event_shape=event_shape,
+    sample_log=sample_log,
+    log_prob_log=log_prob_log,
 ))
 registry.register_kl(Beta, Beta, kl)

@@ -27,14 +27,34 @@ class Categorical(NamedTuple):
     logits: jax.Array
 
 
+def saturate(z):
+    """Logits with ``+inf`` entries replaced by their limit: the classes at ``+inf`` share all the
+    probability (logit 0), every other class gets ``-inf``; unchanged where no logit is ``+inf``.
+    ``log_softmax`` would compute ``inf - inf = NaN`` instead."""
+    pos_inf = jnp.isposinf(z)
+    any_inf = jnp.any(pos_inf, axis=-1, keepdims=True)
+    limit = jnp.where(pos_inf, jnp.zeros_like(z), jnp.full_like(z, -jnp.inf))
+    return jnp.where(any_inf, limit, z)
+
+
 def log_probs(theta: Categorical):
-    """``log softmax(z)``: the shift by ``max z`` makes logits of 1e9 exact."""
-    return jax.nn.log_softmax(theta.logits, axis=-1)
+    """``log softmax(z)``: the shift by ``max z`` makes logits of 1e9 exact; ``+inf`` logits give
+    their limit (``saturate``)."""
+    return jax.nn.log_softmax(saturate(theta.logits), axis=-1)
 
 
 def _label(y):
     """Integer (or boolean) labels as int32 indices."""
     return jnp.asarray(y).astype(jnp.int32)
+
+
+def on_support(y, num_classes):
+    """True where ``y`` is a label in ``[0, K)``: an integer value (``1.7`` is not) inside the range."""
+    y = jnp.asarray(y)
+    inside = (y >= 0) & (y < num_classes)
+    if jnp.issubdtype(y.dtype, jnp.floating):
+        inside = inside & (y == jnp.floor(y))
+    return inside
 
 
 def _terms(z, y):
@@ -70,18 +90,21 @@ def _target_log_prob_jvp(primals, tangents):
 
 
 def log_prob(theta: Categorical, y):
-    """``log Pr(y | z) = z_y - log sum_k exp(z_k)`` for an integer label y in [0, K).
+    """``log Pr(y | z) = z_y - log sum_k exp(z_k)`` for an integer label y in [0, K); ``-inf`` for
+    any other y (-1, K, 1.7: never a wrapped or truncated index).
 
     Computed as ``(z_y - max z) - log sum exp(z - max z)``; the gradient in z is
     ``onehot(y) - softmax(z)``. Equals ``-optax.softmax_cross_entropy_with_integer_labels``.
     """
     check_event_shape("Categorical", y, jnp.shape(theta.logits)[:-1])
-    return target_log_prob(theta.logits, y)
+    inside = on_support(y, jnp.shape(theta.logits)[-1])
+    safe = jnp.where(inside, jnp.asarray(y), jnp.zeros_like(jnp.asarray(y)))
+    return jnp.where(inside, target_log_prob(saturate(theta.logits), safe), -jnp.inf)
 
 
 def probs(theta: Categorical):
     """``softmax(z)``: the class probabilities."""
-    return jax.nn.softmax(theta.logits, axis=-1)
+    return jnp.exp(log_probs(theta))
 
 
 def mean(theta: Categorical):
@@ -90,14 +113,28 @@ def mean(theta: Categorical):
     return jnp.sum(p * jnp.arange(p.shape[-1], dtype=p.dtype), axis=-1)
 
 
+def mode(theta: Categorical):
+    """The most probable label (int32)."""
+    return jnp.argmax(theta.logits, axis=-1).astype(jnp.int32)
+
+
+def sample(key, theta: Categorical):
+    """A label drawn with probabilities ``softmax(z)`` (int32)."""
+    return jax.random.categorical(key, saturate(theta.logits), axis=-1).astype(jnp.int32)
+
+
+def event_shape(theta: Categorical):
+    return jnp.shape(theta.logits)[:-1]
+
+
 registry.register(Categorical, registry.Ops(
     log_prob=log_prob,
-    mode=lambda t: jnp.argmax(t.logits, axis=-1).astype(jnp.int32),
+    mode=mode,
     mean=mean,
-    sample=lambda key, t: jax.random.categorical(key, t.logits, axis=-1).astype(jnp.int32),
-    entropy=lambda t: discrete.entropy(log_probs(t)),
-    event_shape=lambda t: jnp.shape(t.logits)[:-1],
+    sample=sample,
+    entropy=discrete.entropy_of(log_probs),
+    event_shape=event_shape,
+    probs=probs,
 ))
-registry.register_kl(Categorical, Categorical, lambda p, q: discrete.kl(log_probs(p), log_probs(q)))
-registry.register_cross_entropy(
-    Categorical, Categorical, lambda p, q: discrete.cross_entropy(log_probs(p), log_probs(q)))
+registry.register_kl(Categorical, Categorical, discrete.kl_of(log_probs))
+registry.register_cross_entropy(Categorical, Categorical, discrete.cross_entropy_of(log_probs))

@@ -22,10 +22,13 @@ def _where_zero(zero, value_fn, arg):
 
 
 def mul_exp(logp, x):
-    """``exp(logp) * x`` with ``0 * x = 0`` wherever ``logp = -inf``."""
+    """``exp(logp) * x`` with ``0 * x = 0`` wherever ``logp = -inf``, and ``+-inf`` wherever ``x`` is
+    infinite and ``logp > -inf`` (``exp(logp)`` may round to 0 there, but the outcome has positive
+    probability: ``KL(Bernoulli(-100) || Bernoulli(-inf))`` is inf, not ``0 * inf = NaN``)."""
     zero = jnp.isneginf(logp)
-    safe_x = jnp.where(zero, jnp.zeros_like(x), x)
-    return _where_zero(zero, jnp.exp, logp) * safe_x
+    infinite = jnp.isinf(x) & ~zero
+    safe_x = jnp.where(zero | infinite, jnp.zeros_like(x), x)
+    return jnp.where(infinite, x, _where_zero(zero, jnp.exp, logp) * safe_x)
 
 
 def entropy(logp):
@@ -47,3 +50,24 @@ def kl(logp, logq):
     zero = jnp.isneginf(logp)
     diff = jnp.where(zero, jnp.zeros_like(logp), logp - logq)
     return jnp.maximum(jnp.sum(mul_exp(logp, diff), axis=-1), 0.0)
+
+
+def entropy_of(log_probs):
+    """The entropy of a theta type whose outcomes' log-probabilities are ``log_probs(theta)``."""
+    def theta_entropy(theta):
+        return entropy(log_probs(theta))
+    return theta_entropy
+
+
+def kl_of(log_probs):
+    """The KL divergence of two thetas of a type with ``log_probs``."""
+    def theta_kl(p, q):
+        return kl(log_probs(p), log_probs(q))
+    return theta_kl
+
+
+def cross_entropy_of(log_probs):
+    """The cross-entropy of two thetas of a type with ``log_probs``."""
+    def theta_cross_entropy(p, q):
+        return cross_entropy(log_probs(p), log_probs(q))
+    return theta_cross_entropy

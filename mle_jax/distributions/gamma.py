@@ -2,6 +2,11 @@
 
     Pr(y | a, b) = b^a y^(a-1) exp(-b y) / Gamma(a),   y > 0
 
+The density is ``P(a, b y) - log y`` with ``P(a, x) = a log x - x - lgamma(a)`` computed without
+cancelling huge terms (``incomplete.gamma_prefix``); entropy and KL go through Stirling-series
+differences (``special``), and the CDFs through log-space incomplete gamma functions, exact in the
+far tails (``log_sf(200)`` of Gamma(2, 1) is -194.70 in float32, not ``log 0``).
+
 scipy equivalent: ``scipy.stats.gamma(a=concentration, scale=1/rate)``.
 Reference: Prince, *Understanding Deep Learning*, section 5.6 (choosing the distribution).
 """
@@ -12,10 +17,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import digamma, gammainc, gammaincc, gammaln, xlogy
+from jax.scipy.special import gammaln
 
 from . import registry
 from ..checks import check_event_shape
+from .incomplete import gamma_prefix, log_gammainc, log_gammaincc
+from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, digamma_minus_log, expm1mx, lgamma_bregman,
+                      stirling_corr)
 
 
 class Gamma(NamedTuple):
@@ -26,46 +34,102 @@ class Gamma(NamedTuple):
 
 
 def log_prob(theta: Gamma, y):
-    """``a log b + (a - 1) log y - b y - log Gamma(a)``; ``gamma.logpdf``; -inf for y <= 0."""
+    """``a log b + (a - 1) log y - b y - log Gamma(a)``; ``gamma.logpdf``.
+
+    ``-inf`` for y < 0; at y = 0 the density's limit: ``log b`` for a = 1, ``+inf`` for a < 1,
+    ``-inf`` for a > 1.
+    """
     check_event_shape("Gamma", y, jnp.shape(theta.concentration))
     a, b = theta.concentration, theta.rate
-    safe = jnp.where(y > 0, y, jnp.ones_like(y))
-    value = a * jnp.log(b) + xlogy(a - 1, safe) - b * safe - gammaln(a)
-    return jnp.where(y > 0, value, -jnp.inf)
+    y = jnp.asarray(y, jnp.result_type(a, b))
+    pos = y > 0
+    safe = _safe(pos, y, 1.0)
+    inside = gamma_prefix(a, b * safe) - jnp.log(safe)
+    at_zero = jnp.where(a == 1, jnp.log(b), jnp.where(a < 1, jnp.inf, -jnp.inf))
+    return jnp.where(pos, inside, jnp.where(y == 0, at_zero, -jnp.inf))
+
+
+def _lgamma_plus_linear(a):
+    """``lgamma(a) + a + (1 - a) psi(a)``: ``log(2 pi)/2 + corr(a) + log(a)/2 + (1 - a)(psi(a) - log a)``
+    for ``a >= 10`` (the large terms cancel analytically), the plain sum below."""
+    big = a >= STIRLING_MIN
+    ab, as_ = _safe(big, a, STIRLING_MIN), _safe(~big, a, 1.0)
+    stirling = HALF_LOG_2PI + stirling_corr(ab) + 0.5 * jnp.log(ab) + (1 - ab) * digamma_minus_log(ab)
+    direct = gammaln(as_) + as_ + (1 - as_) * (digamma_minus_log(as_) + jnp.log(as_))
+    return jnp.where(big, stirling, direct)
 
 
 def entropy(theta: Gamma):
-    """``a - log b + log Gamma(a) + (1 - a) psi(a)``."""
-    a = theta.concentration
-    return a - jnp.log(theta.rate) + gammaln(a) + (1 - a) * digamma(a)
+    """``a - log b + log Gamma(a) + (1 - a) psi(a)``; ``gamma.entropy``."""
+    return _lgamma_plus_linear(theta.concentration) - jnp.log(theta.rate)
 
 
 def kl(p: Gamma, q: Gamma):
-    """``(a_p - a_q) psi(a_p) - lnG(a_p) + lnG(a_q) + a_q (log b_p - log b_q) + a_p (b_q - b_p)/b_p``."""
-    ap, bp, aq, bq = p.concentration, p.rate, q.concentration, q.rate
-    return ((ap - aq) * digamma(ap) - gammaln(ap) + gammaln(aq) + aq * (jnp.log(bp) - jnp.log(bq))
-            + ap * (bq - bp) / bp)
+    """``(a_p - a_q) psi(a_p) - lnG(a_p) + lnG(a_q) + a_q (log b_p - log b_q) + a_p (b_q - b_p)/b_p``,
+    written ``B(a_q - a_p, a_p) - (a_q - a_p) u + a_p (exp(u) - 1 - u)`` with ``u = log b_q - log b_p``
+    and ``B(d, a) = lnG(a + d) - lnG(a) - d psi(a) >= 0`` (``special.lgamma_bregman``)."""
+    ap, aq = p.concentration, q.concentration
+    u = jnp.log(q.rate) - jnp.log(p.rate)
+    return lgamma_bregman(aq - ap, ap) - (aq - ap) * u + ap * expm1mx(u)
 
 
 def log_cdf(theta: Gamma, y):
-    """``log P(a, b y)`` (the regularised lower incomplete gamma); ``gamma.logcdf``."""
-    return jnp.log(gammainc(theta.concentration, theta.rate * jnp.maximum(y, 0)))
+    """``log P(a, b y)`` (regularised lower incomplete gamma) in log space; ``gamma.logcdf``."""
+    a = theta.concentration
+    x = theta.rate * jnp.maximum(y, 0)
+    return log_gammainc(a, x)
 
 
 def log_sf(theta: Gamma, y):
-    """``log Q(a, b y)`` (the regularised upper incomplete gamma); ``gamma.logsf``."""
-    return jnp.log(gammaincc(theta.concentration, theta.rate * jnp.maximum(y, 0)))
+    """``log Q(a, b y)`` (regularised upper incomplete gamma) in log space; ``gamma.logsf``."""
+    return log_gammaincc(theta.concentration, theta.rate * jnp.maximum(y, 0))
+
+
+def mode(theta: Gamma):
+    """``(a - 1)/b`` for a >= 1, else 0."""
+    return jnp.maximum(theta.concentration - 1, 0) / theta.rate
+
+
+def mean(theta: Gamma):
+    return theta.concentration / theta.rate
+
+
+def variance(theta: Gamma):
+    return theta.concentration / jnp.square(theta.rate)
+
+
+def sample(key, theta: Gamma):
+    """``G / b`` with ``G ~ Gamma(a, 1)``; below float's range the draw is 0 (see ``sample_log``)."""
+    return jax.random.gamma(key, theta.concentration, dtype=jnp.result_type(theta.concentration)) / theta.rate
+
+
+def sample_log(key, theta: Gamma):
+    """``log y`` of a draw, exact where ``y`` itself underflows (a = 0.01: 41% of float32 draws are 0)."""
+    a = theta.concentration
+    return jax.random.loggamma(key, a, dtype=jnp.result_type(a)) - jnp.log(theta.rate)
+
+
+def log_prob_log(theta: Gamma, log_y):
+    """``log_prob`` at ``y = exp(log_y)``: ``a log b + (a - 1) log_y - b exp(log_y) - lgamma(a)``."""
+    a, b = theta.concentration, theta.rate
+    return a * jnp.log(b) + (a - 1) * log_y - b * jnp.exp(log_y) - gammaln(a)
+
+
+def event_shape(theta: Gamma):
+    return jnp.shape(theta.concentration)
 
 
 registry.register(Gamma, registry.Ops(
     log_prob=log_prob,
-    mode=lambda t: jnp.maximum(t.concentration - 1, 0) / t.rate,
-    mean=lambda t: t.concentration / t.rate,
-    variance=lambda t: t.concentration / jnp.square(t.rate),
-    sample=lambda key, t: jax.random.gamma(key, t.concentration) / t.rate,
+    mode=mode,
+    mean=mean,
+    variance=variance,
+    sample=sample,
     entropy=entropy,
     log_cdf=log_cdf,
     log_sf=log_sf,
-    event_shape=lambda t: jnp.shape(t.concentration),
+    event_shape=event_shape,
+    sample_log=sample_log,
+    log_prob_log=log_prob_log,
 ))
 registry.register_kl(Gamma, Gamma, kl)

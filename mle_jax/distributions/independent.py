@@ -25,40 +25,54 @@ class Independent(NamedTuple):
     base: Any
 
 
-def _base(name):
-    return lambda t, *args: registry.op(t.base, name)(t.base, *args)
-
-
-def _summed(name):
-    return lambda t, *args: jnp.sum(registry.op(t.base, name)(t.base, *args), axis=-1)
-
-
-def _pair(fn_of):
-    def fn(p, q):
-        inner = fn_of(p.base, q.base)
-        if inner is None:
-            raise NotImplementedError(
-                f"no closed form for {type(p.base).__name__} || {type(q.base).__name__}")
-        return jnp.sum(inner(p.base, q.base), axis=-1)
+def _per_output(name):
+    """``name`` of the base theta, one value per output (mode, mean, variance, quantile)."""
+    def fn(theta: Independent, *args):
+        return registry.op(theta.base, name)(theta.base, *args)
+    fn.__name__ = f"independent_{name}"
     return fn
 
 
-def _event_shape(t):
-    shape = registry.op(t.base, "event_shape")(t.base)
+def log_prob(theta: Independent, y):
+    """``sum_d log Pr(y_d | theta_d)``."""
+    return jnp.sum(registry.op(theta.base, "log_prob")(theta.base, y), axis=-1)
+
+
+def entropy(theta: Independent):
+    """``sum_d H(theta_d)``."""
+    return jnp.sum(registry.op(theta.base, "entropy")(theta.base), axis=-1)
+
+
+def sample(key, theta: Independent):
+    return registry.op(theta.base, "sample")(key, theta.base)
+
+
+def kl(p: Independent, q: Independent):
+    """``sum_d KL(p_d || q_d)``."""
+    return jnp.sum(registry.kl(p.base, q.base), axis=-1)
+
+
+def cross_entropy(p: Independent, q: Independent):
+    """``sum_d CE(p_d, q_d)``: the base pair's closed form, else its ``H + KL``."""
+    return jnp.sum(registry.cross_entropy(p.base, q.base), axis=-1)
+
+
+def _event_shape(theta: Independent):
+    shape = registry.op(theta.base, "event_shape")(theta.base)
     if not shape:
         raise ValueError("Independent needs a base with a leading output axis")
     return shape
 
 
 registry.register(Independent, registry.Ops(
-    log_prob=lambda t, y: jnp.sum(registry.op(t.base, "log_prob")(t.base, y), axis=-1),
-    mode=_base("mode"),
-    mean=_base("mean"),
-    variance=_base("variance"),
-    sample=lambda key, t: registry.op(t.base, "sample")(key, t.base),
-    entropy=_summed("entropy"),
-    quantile=_base("quantile"),
+    log_prob=log_prob,
+    mode=_per_output("mode"),
+    mean=_per_output("mean"),
+    variance=_per_output("variance"),
+    sample=sample,
+    entropy=entropy,
+    quantile=_per_output("quantile"),
     event_shape=_event_shape,
 ))
-registry.register_kl(Independent, Independent, _pair(registry.kl_fn))
-registry.register_cross_entropy(Independent, Independent, _pair(registry.ce_fn))
+registry.register_kl(Independent, Independent, kl)
+registry.register_cross_entropy(Independent, Independent, cross_entropy)

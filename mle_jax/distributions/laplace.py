@@ -16,6 +16,8 @@ import jax.numpy as jnp
 
 from . import registry
 from ..checks import check_event_shape
+from .normal import _z, loc, loc_shape
+from .special import expm1mx
 
 LOG_2 = math.log(2.0)
 
@@ -35,12 +37,12 @@ def standard_log_prob(z):
 def log_prob(theta: Laplace, y):
     """``-|y - mu|/b - log(2b)``; equals ``scipy.stats.laplace.logpdf``."""
     check_event_shape("Laplace", y, jnp.shape(theta.loc))
-    return standard_log_prob((y - theta.loc) / theta.scale) - jnp.log(theta.scale)
+    return standard_log_prob(_z(theta, y)) - jnp.log(theta.scale)
 
 
 def log_cdf(theta: Laplace, y):
     """``log F(y)``: ``z - log 2`` below the location, ``log1p(-exp(-z)/2)`` above; ``laplace.logcdf``."""
-    z = (y - theta.loc) / theta.scale
+    z = _z(theta, y)
     return jnp.where(z < 0, z - LOG_2, jnp.log1p(-0.5 * jnp.exp(-jnp.abs(z))))
 
 
@@ -55,21 +57,43 @@ def quantile(theta: Laplace, q):
 
 
 def kl(p: Laplace, q: Laplace):
-    """``log(b_q/b_p) + |mu_p - mu_q|/b_q + (b_p/b_q) exp(-|mu_p - mu_q|/b_p) - 1``."""
+    """``log(b_q/b_p) + |mu_p - mu_q|/b_q + (b_p/b_q) exp(-|mu_p - mu_q|/b_p) - 1``.
+
+    With ``r = log b_p - log b_q``, ``d = |mu_p - mu_q|`` and ``u = r - d/b_p``: ``exp(u) - 1 - r + d/b_q``,
+    written ``expm1mx(u) + d (1/b_q - 1/b_p)`` where ``d/b_p < 1`` (no cancellation near KL = 0, and
+    exactly ``expm1mx(r)`` at equal locations); never the ratio ``b_p/b_q`` itself.
+    """
     d = jnp.abs(p.loc - q.loc)
-    return jnp.log(q.scale / p.scale) + d / q.scale + p.scale / q.scale * jnp.exp(-d / p.scale) - 1
+    r = jnp.log(p.scale) - jnp.log(q.scale)
+    u = r - d / p.scale
+    near = d < p.scale
+    return jnp.where(near, expm1mx(u) + d * (1 / q.scale - 1 / p.scale), jnp.expm1(u) - r + d / q.scale)
+
+
+def entropy(theta: Laplace):
+    """``1 + log(2 b)``; ``laplace.entropy``."""
+    return 1 + LOG_2 + jnp.log(theta.scale)
+
+
+def variance(theta: Laplace):
+    return 2 * jnp.square(theta.scale)
+
+
+def sample(key, theta: Laplace):
+    """``mu + b e`` with ``e`` standard Laplace."""
+    return theta.loc + theta.scale * jax.random.laplace(key, jnp.shape(theta.loc), jnp.result_type(theta.loc))
 
 
 registry.register(Laplace, registry.Ops(
     log_prob=log_prob,
-    mode=lambda t: t.loc,
-    mean=lambda t: t.loc,
-    variance=lambda t: 2 * jnp.square(t.scale),
-    sample=lambda key, t: t.loc + t.scale * jax.random.laplace(key, jnp.shape(t.loc), jnp.result_type(t.loc)),
-    entropy=lambda t: 1 + LOG_2 + jnp.log(t.scale),
+    mode=loc,
+    mean=loc,
+    variance=variance,
+    sample=sample,
+    entropy=entropy,
     quantile=quantile,
     log_cdf=log_cdf,
     log_sf=log_sf,
-    event_shape=lambda t: jnp.shape(t.loc),
+    event_shape=loc_shape,
 ))
 registry.register_kl(Laplace, Laplace, kl)

@@ -18,7 +18,9 @@ from jax.scipy.special import log_ndtr, logsumexp
 
 from . import registry
 from ..checks import check_event_shape
+from .categorical import log_probs as _weights_log_probs, Categorical
 from .normal import standard_log_prob
+from .special import standardize
 
 
 class MixtureNormal(NamedTuple):
@@ -32,29 +34,37 @@ class MixtureNormal(NamedTuple):
 def log_prob(theta: MixtureNormal, y):
     """``logsumexp_k(log w_k - (y - mu_k)^2 / (2 s_k^2) - log s_k) - log(2 pi)/2``."""
     check_event_shape("MixtureNormal", y, jnp.shape(theta.loc)[:-1])
-    y = jnp.asarray(y)[..., None]
-    components = standard_log_prob((y - theta.loc) / theta.scale, jnp.log(theta.scale))
-    return logsumexp(jax.nn.log_softmax(theta.logits, axis=-1) + components, axis=-1)
+    components = standard_log_prob(_z(theta, y), jnp.log(theta.scale))
+    return logsumexp(_log_weights(theta) + components, axis=-1)
+
+
+def _log_weights(theta: MixtureNormal):
+    """``log softmax(logits)``, with ``+inf`` logits at their limit (``categorical.saturate``)."""
+    return _weights_log_probs(Categorical(theta.logits))
+
+
+def _z(theta: MixtureNormal, y):
+    """``(y - mu_k)/s_k`` per component, with a gradient finite at tiny scales (``standardize``)."""
+    y = jnp.asarray(y, jnp.result_type(theta.loc, theta.scale))[..., None]
+    return standardize(jnp.broadcast_to(y, jnp.shape(theta.loc)), theta.loc, theta.scale)
 
 
 def log_cdf(theta: MixtureNormal, y):
     """``log sum_k w_k Phi((y - mu_k)/s_k)``, by logsumexp of ``log_ndtr``: stable in both tails."""
-    z = (jnp.asarray(y)[..., None] - theta.loc) / theta.scale
-    return logsumexp(jax.nn.log_softmax(theta.logits, axis=-1) + log_ndtr(z), axis=-1)
+    return logsumexp(_log_weights(theta) + log_ndtr(_z(theta, y)), axis=-1)
 
 
 def log_sf(theta: MixtureNormal, y):
     """``log sum_k w_k Phi(-(y - mu_k)/s_k)``."""
-    z = (jnp.asarray(y)[..., None] - theta.loc) / theta.scale
-    return logsumexp(jax.nn.log_softmax(theta.logits, axis=-1) + log_ndtr(-z), axis=-1)
+    return logsumexp(_log_weights(theta) + log_ndtr(-_z(theta, y)), axis=-1)
 
 
 def mean(theta: MixtureNormal):
-    return jnp.sum(jax.nn.softmax(theta.logits, axis=-1) * theta.loc, axis=-1)
+    return jnp.sum(jnp.exp(_log_weights(theta)) * theta.loc, axis=-1)
 
 
 def variance(theta: MixtureNormal):
-    w = jax.nn.softmax(theta.logits, axis=-1)
+    w = jnp.exp(_log_weights(theta))
     return jnp.sum(w * (jnp.square(theta.scale) + jnp.square(theta.loc)), axis=-1) - jnp.square(mean(theta))
 
 
@@ -81,8 +91,12 @@ def mode(theta: MixtureNormal, grid_size: int = 512, newton_steps: int = 4):
 
 def sample(key, theta: MixtureNormal):
     k1, k2 = jax.random.split(key)
-    k = jax.random.categorical(k1, theta.logits)
+    k = jax.random.categorical(k1, _log_weights(theta))
     return theta.loc[k] + theta.scale[k] * jax.random.normal(k2, (), theta.loc.dtype)
+
+
+def event_shape(theta: MixtureNormal):
+    return jnp.shape(theta.loc)[:-1]
 
 
 registry.register(MixtureNormal, registry.Ops(
@@ -93,5 +107,5 @@ registry.register(MixtureNormal, registry.Ops(
     sample=sample,
     log_cdf=log_cdf,
     log_sf=log_sf,
-    event_shape=lambda t: jnp.shape(t.loc)[:-1],
+    event_shape=event_shape,
 ))

@@ -19,6 +19,7 @@ from jax.scipy.linalg import solve_triangular
 
 from . import registry
 from ..checks import check_event_shape
+from .normal import loc, loc_shape
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -62,13 +63,18 @@ def sample(key, theta: MultivariateNormal):
     return theta.loc + theta.scale_tril @ eps
 
 
+def variance(theta: MultivariateNormal):
+    """The diagonal of ``Sigma = L L^T``."""
+    return jnp.sum(jnp.square(theta.scale_tril), axis=-1)
+
+
 registry.register(MultivariateNormal, registry.Ops(
     log_prob=log_prob,
-    mode=lambda t: t.loc,
-    mean=lambda t: t.loc,
-    variance=lambda t: jnp.sum(jnp.square(t.scale_tril), axis=-1),  # the diagonal of Sigma
+    mode=loc,
+    mean=loc,
+    variance=variance,
     sample=sample,
     entropy=entropy,
-    event_shape=lambda t: jnp.shape(t.loc),
+    event_shape=loc_shape,
 ))
 registry.register_kl(MultivariateNormal, MultivariateNormal, kl)

@@ -17,6 +17,7 @@ from jax.scipy.special import log_ndtr, ndtri
 
 from . import registry
 from ..checks import check_event_shape
+from .special import expm1mx, standardize
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -42,17 +43,22 @@ def standard_log_prob(z, log_scale):
 def log_prob(theta: Normal, y):
     """``log N(y | loc, scale)``; equals ``scipy.stats.norm.logpdf(y, loc, scale)``."""
     check_event_shape("Normal", y, jnp.shape(theta.loc))
-    return standard_log_prob((y - theta.loc) / theta.scale, jnp.log(theta.scale))
+    return standard_log_prob(_z(theta, y), jnp.log(theta.scale))
+
+
+def _z(theta, y):
+    """``(y - mu) / sigma`` with a gradient that stays finite at ``sigma = 1e-30`` (``standardize``)."""
+    return standardize(jnp.asarray(y, jnp.result_type(theta.loc, theta.scale)), theta.loc, theta.scale)
 
 
 def log_cdf(theta: Normal, y):
     """``log Pr(Y <= y)``, stable in both tails (``log_ndtr``); ``norm.logcdf``."""
-    return log_ndtr((y - theta.loc) / theta.scale)
+    return log_ndtr(_z(theta, y))
 
 
 def log_sf(theta: Normal, y):
     """``log Pr(Y > y) = log Phi(-(y - mu)/sigma)``, stable in both tails; ``norm.logsf``."""
-    return log_ndtr(-(y - theta.loc) / theta.scale)
+    return log_ndtr(-_z(theta, y))
 
 
 def quantile(theta: Normal, q):
@@ -73,30 +79,47 @@ def entropy(theta: Normal):
 
 
 def kl(p: Normal, q: Normal):
-    """``KL(N(m1, s1) || N(m2, s2)) = log(s2/s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2``."""
-    ratio = p.scale / q.scale
-    return (-jnp.log(ratio) + 0.5 * jnp.square(ratio)
-            + 0.5 * jnp.square((p.loc - q.loc) / q.scale) - 0.5)
+    """``KL(N(m1, s1) || N(m2, s2)) = log(s2/s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2``.
+
+    With ``r = log s1 - log s2`` (never the ratio itself, which under- or overflows at 1e-30 / 1e30):
+    ``KL = (exp(2r) - 1 - 2r) / 2 + ((m1 - m2)/s2)^2 / 2``, a sum of two terms >= 0.
+    """
+    r = jnp.log(p.scale) - jnp.log(q.scale)
+    return 0.5 * expm1mx(2 * r) + 0.5 * jnp.square((p.loc - q.loc) / q.scale)
 
 
 def cross_entropy(p: Normal, q: Normal):
-    """``CE(p, q) = H(p) + KL(p || q)``; for Normals
-    ``log s2 + (log 2 pi)/2 + (s1^2 + (m1 - m2)^2) / (2 s2^2)``."""
-    return (jnp.log(q.scale) + HALF_LOG_2PI
-            + 0.5 * (jnp.square(p.scale) + jnp.square(p.loc - q.loc)) / jnp.square(q.scale))
+    """``CE(p, q) = H(p) + KL(p || q) = log s2 + (log 2 pi)/2 + (exp(2r) + ((m1 - m2)/s2)^2) / 2``,
+    ``r = log s1 - log s2``."""
+    r = jnp.log(p.scale) - jnp.log(q.scale)
+    return jnp.log(q.scale) + HALF_LOG_2PI + 0.5 * (jnp.exp(2 * r) + jnp.square((p.loc - q.loc) / q.scale))
+
+
+def loc(theta):
+    """The location: mode, mean and median of every symmetric location-scale theta."""
+    return theta.loc
+
+
+def loc_shape(theta):
+    """The event shape of a location-scale theta: the shape of its ``loc``."""
+    return jnp.shape(theta.loc)
+
+
+def variance(theta: Normal):
+    return jnp.square(theta.scale)
 
 
 registry.register(Normal, registry.Ops(
     log_prob=log_prob,
-    mode=lambda t: t.loc,
-    mean=lambda t: t.loc,
-    variance=lambda t: jnp.square(t.scale),
+    mode=loc,
+    mean=loc,
+    variance=variance,
     sample=sample,
     entropy=entropy,
     quantile=quantile,
     log_cdf=log_cdf,
     log_sf=log_sf,
-    event_shape=lambda t: jnp.shape(t.loc),
+    event_shape=loc_shape,
 ))
 registry.register_kl(Normal, Normal, kl)
 registry.register_cross_entropy(Normal, Normal, cross_entropy)

@@ -2,11 +2,14 @@
 
     Pr(y | mu, k) = exp(k cos(y - mu)) / (2 pi I0(k)),   y an angle (any real number, mod 2 pi)
 
-``log I0(k)`` is computed as ``log(i0e(k)) + k``: exact for any k (``I0`` itself
-overflows float32 at k = 89).
+``log I0(k)`` is ``log(i0e(k)) + k`` and the density is written ``-2 k sin^2((y - mu)/2) - log(2 pi)
+- log i0e(k)``: no ``k cos - k`` cancellation at k = 1e6. Entropy, KL and the circular variance use
+``1 - A(k)`` with ``A = I1/I0``, from its asymptotic series for k >= 50 (15 in float32; relative error < 3e-15),
+never ``1 - A`` of a rounded A.
 
 scipy equivalent: ``scipy.stats.vonmises(kappa=concentration, loc=loc)`` on [-pi, pi].
-Reference: Prince, *Understanding Deep Learning*, problem 5.6; Best and Fisher (1979) for sampling.
+Reference: Prince, *Understanding Deep Learning*, problem 5.6; Best and Fisher (1979) for sampling;
+Abramowitz and Stegun 9.7.1 for the asymptotic series.
 """
 
 from __future__ import annotations
@@ -20,8 +23,15 @@ from jax.scipy.special import i0e, i1e
 
 from . import registry
 from ..checks import check_event_shape
+from .normal import loc, loc_shape
+from .special import _poly, _safe
 
 LOG_2PI = math.log(2 * math.pi)
+_ASYMPTOTIC_MIN = 50.0  # float64: the series' relative error is < 3e-15 from here
+_ASYMPTOTIC_MIN_F32 = 15.0  # float32: < 3e-9 (the direct 1 - i1e/i0e loses 2k eps)
+# 1 - A(k) = sum_n c_n / k^n for large k (from the Hankel expansions of I0 and I1)
+_ONE_MINUS_A = (0.0, 0.5, 0.125, 0.125, 0.1953125, 0.40625, 1.0478515625, 3.21875, 11.466461181640625,
+                46.478515625, 211.27614974975586, 1064.67822265625)
 
 
 class VonMises(NamedTuple):
@@ -40,62 +50,96 @@ def log_prob(theta: VonMises, y):
     """``k cos(y - mu) - log(2 pi) - log I0(k)``; ``vonmises.logpdf``, periodic in y."""
     check_event_shape("VonMises", y, jnp.shape(theta.loc))
     k = theta.concentration
-    return k * jnp.cos(y - theta.loc) - LOG_2PI - log_i0(k)
+    return -2 * k * jnp.square(jnp.sin(0.5 * (y - theta.loc))) - LOG_2PI - jnp.log(i0e(k))
 
 
-def _mean_resultant(k):
-    """``A(k) = I1(k) / I0(k)``."""
-    return i1e(k) / i0e(k)
+def one_minus_resultant(k):
+    """``1 - A(k)``, ``A(k) = I1(k) / I0(k)``: the circular variance."""
+    k = jnp.asarray(k)
+    start = _ASYMPTOTIC_MIN if k.dtype == jnp.float64 else _ASYMPTOTIC_MIN_F32
+    big = k >= start
+    kb = _safe(big, k, start)
+    ks = _safe(~big, k, 1.0)
+    return jnp.where(big, _poly(_ONE_MINUS_A, 1.0 / kb), 1.0 - i1e(ks) / i0e(ks))
 
 
 def entropy(theta: VonMises):
-    """``log(2 pi I0(k)) - k A(k)``."""
+    """``log(2 pi I0(k)) - k A(k) = log(2 pi) + log i0e(k) + k (1 - A(k))``."""
     k = theta.concentration
-    return LOG_2PI + log_i0(k) - k * _mean_resultant(k)
+    return LOG_2PI + jnp.log(i0e(k)) + k * one_minus_resultant(k)
 
 
 def kl(p: VonMises, q: VonMises):
-    """``log I0(k_q) - log I0(k_p) + A(k_p) (k_p - k_q cos(mu_p - mu_q))``."""
+    """``log I0(k_q) - log I0(k_p) + A(k_p) (k_p - k_q cos(mu_p - mu_q))``, written
+    ``log i0e(k_q) - log i0e(k_p) + (k_q - k_p)(1 - A(k_p)) + 2 k_q A(k_p) sin^2((mu_p - mu_q)/2)``."""
     kp, kq = p.concentration, q.concentration
-    return log_i0(kq) - log_i0(kp) + _mean_resultant(kp) * (kp - kq * jnp.cos(p.loc - q.loc))
+    gap = one_minus_resultant(kp)
+    return (jnp.log(i0e(kq)) - jnp.log(i0e(kp)) + (kq - kp) * gap
+            + 2 * kq * (1 - gap) * jnp.square(jnp.sin(0.5 * (p.loc - q.loc))))
+
+
+def _proposal(k):
+    """Best and Fisher's wrapped-Cauchy parameter rho and ``k / rho``, without cancellation at any k:
+    ``rho = (tau - sqrt(2 tau)) / (2k)`` with ``tau = 1 + sqrt(1 + 4k^2)`` is rewritten
+    ``2k sqrt(tau) / ((sqrt(tau) + sqrt 2)(s + 1))``, ``s = sqrt(1 + 4k^2)`` (rho = 0 at k = 0), and
+    ``1 - rho = (sqrt(tau)(1 + 1/(s + 2k)) + sqrt 2 (s + 1)) / ((sqrt(tau) + sqrt 2)(s + 1))``, a sum
+    of positive terms (``s - 2k = 1/(s + 2k)``)."""
+    s = jnp.sqrt(1 + 4 * jnp.square(k))
+    root_tau = jnp.sqrt(1 + s)
+    denom = (root_tau + math.sqrt(2)) * (s + 1)
+    rho = 2 * k * root_tau / denom
+    k_over_rho = denom / (2 * root_tau)
+    one_minus_rho = (root_tau * (1 + 1 / (s + 2 * k)) + math.sqrt(2) * (s + 1)) / denom
+    return rho, k_over_rho, one_minus_rho
 
 
 def sample(key, theta: VonMises):
-    """Best and Fisher's (1979) rejection sampler, wrapped to (-pi, pi] around mu."""
+    """Best and Fisher's (1979) rejection sampler, written in the angle so that it is exact in float32
+    from k = 0 (uniform) to k = 1e6 (width 1e-3):
+
+        u1 ~ U(0, 1):  D = (1 - rho)^2 + 4 rho cos^2(pi u1 / 2),
+                       angle = 2 asin((1 - rho) sin(pi u1 / 2) / sqrt(D))       (the proposal)
+                       c = (k / rho)(1 - rho)^2 (1 + rho)^2 / (2 D)
+        accept if c (2 - c) > u2 or log(c / u2) + 1 - c >= 0
+
+    (the textbook ``f = cos(angle)`` and ``r = (1 + rho^2)/(2 rho)`` lose every digit for large k
+    and divide by 0 at k = 0). The acceptance rate is above 0.65 for every k.
+    """
     k = jnp.asarray(theta.concentration)
     shape = jnp.broadcast_shapes(jnp.shape(theta.loc), jnp.shape(k))
-    dtype = jnp.result_type(theta.loc)
-    tau = 1 + jnp.sqrt(1 + 4 * jnp.square(k))
-    rho = (tau - jnp.sqrt(2 * tau)) / (2 * jnp.maximum(k, 1e-30))
-    r = (1 + jnp.square(rho)) / (2 * rho)
+    dtype = jnp.result_type(theta.loc, k)
+    k = jnp.broadcast_to(k, shape).astype(dtype)
+    rho, k_over_rho, one_minus_rho = _proposal(k)
 
     def body(state):
         key, done, value = state
         key, k1, k2, k3 = jax.random.split(key, 4)
         u1, u2, u3 = (jax.random.uniform(kk, shape, dtype) for kk in (k1, k2, k3))
-        z = jnp.cos(math.pi * u1)
-        f = (1 + r * z) / (r + z)
-        c = k * (r - f)
+        half = 0.5 * math.pi * u1
+        d = jnp.square(one_minus_rho) + 4 * rho * jnp.square(jnp.cos(half))
+        angle = 2 * jnp.arcsin(jnp.clip(one_minus_rho * jnp.sin(half) / jnp.sqrt(d), 0, 1))
+        c = k_over_rho * jnp.square(one_minus_rho * (1 + rho)) / (2 * d)
         accept = (c * (2 - c) - u2 > 0) | (jnp.log(c / u2) + 1 - c >= 0)
-        theta_ = jnp.sign(u3 - 0.5) * jnp.arccos(jnp.clip(f, -1, 1))
-        value = jnp.where(done, value, theta_)
+        value = jnp.where(done, value, jnp.where(u3 < 0.5, -angle, angle))
         return key, done | accept, value
 
     _, _, draw = jax.lax.while_loop(lambda s: ~jnp.all(s[1]), body,
                                     (key, jnp.zeros(shape, bool), jnp.zeros(shape, dtype)))
-    # tiny concentrations: the distribution is uniform on the circle
-    uniform = jax.random.uniform(jax.random.fold_in(key, 1), shape, dtype, -math.pi, math.pi)
-    draw = jnp.where(k < 1e-6, uniform, draw)
     return jnp.mod(theta.loc + draw + math.pi, 2 * math.pi) - math.pi
+
+
+def variance(theta: VonMises):
+    """The circular variance ``1 - A(k)``."""
+    return one_minus_resultant(theta.concentration)
 
 
 registry.register(VonMises, registry.Ops(
     log_prob=log_prob,
-    mode=lambda t: t.loc,
-    mean=lambda t: t.loc,  # the circular mean direction
-    variance=lambda t: 1 - _mean_resultant(t.concentration),  # the circular variance
+    mode=loc,
+    mean=loc,  # the circular mean direction
+    variance=variance,
     sample=sample,
     entropy=entropy,
-    event_shape=lambda t: jnp.shape(t.loc),
+    event_shape=loc_shape,
 ))
 registry.register_kl(VonMises, VonMises, kl)
