@@ -40,7 +40,10 @@ def log_prob(theta: Beta, y):
     ``log 2``, Beta(0.5, 2) at 0 is ``+inf``, Beta(2, 2) at 0 is ``-inf``).
     """
     check_event_shape("Beta", y, jnp.shape(theta.concentration1))
-    a, b = theta.concentration1, theta.concentration0
+    return _log_density(theta.concentration1, theta.concentration0, y)
+
+
+def _log_density(a, b, y):
     y = jnp.asarray(y, jnp.result_type(a, b))
     inside = (y >= 0) & (y <= 1)
     safe = _safe(inside, y, 0.5)

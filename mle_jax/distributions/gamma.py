@@ -40,7 +40,10 @@ def log_prob(theta: Gamma, y):
     ``-inf`` for a > 1.
     """
     check_event_shape("Gamma", y, jnp.shape(theta.concentration))
-    a, b = theta.concentration, theta.rate
+    return _log_density(theta.concentration, theta.rate, y)
+
+
+def _log_density(a, b, y):
     y = jnp.asarray(y, jnp.result_type(a, b))
     pos = y > 0
     safe = _safe(pos, y, 1.0)

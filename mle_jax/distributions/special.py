@@ -56,11 +56,15 @@ def log1pmx(t):
     ``log1pmx(t) = -t s + 2 s^3 (1/3 + s^2/5 + s^4/7 + ...)``, every term small and of one sign.
     """
     small = jnp.abs(t) < 0.25
-    ts = _safe(small, t, 0.0)
-    s = ts / (2.0 + ts)
-    series = -ts * s + 2.0 * s ** 3 * _poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
+    series = log1pmx_series(_safe(small, t, 0.0))
     tl = _safe(~small, t, 1.0)
     return jnp.where(small, series, jnp.log1p(tl) - tl)
+
+
+def log1pmx_series(t):
+    """``log1pmx`` for ``|t| < 1/4`` only (the series; no branch)."""
+    s = t / (2.0 + t)
+    return -t * s + 2.0 * s ** 3 * _poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
 
 
 def expm1mx(u):
@@ -167,11 +171,3 @@ def _standardize_jvp(primals, tangents):
     dy, dloc, dscale = tangents
     z = (y - loc) / scale
     return z, (dy - dloc - z * dscale) / scale
-
-
-def lgamma_diff_minus_log(d, a):
-    """``lgamma(a + d) - lgamma(a) - d log a`` (bounded as ``a`` grows; 0 in the limit)."""
-    big = _both_large(d, a)
-    ab, db = _safe(big, a, STIRLING_MIN), _safe(big, d, 0.0)
-    as_, ds = _safe(~big, a, 1.0), _safe(~big, d, 0.0)
-    return jnp.where(big, _stirling_rest(db, ab), gammaln(as_ + ds) - gammaln(as_) - ds * jnp.log(as_))
