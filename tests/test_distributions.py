@@ -10,54 +10,56 @@ from jax.test_util import check_grads
 from scipy import integrate, special, stats
 
 import mle_jax as mj
-from cases import CASES, scipy_entropy
+from cases import CASES, CDF_TOL, OFF_SUPPORT, TOL, evaluate, padded
 
 
 def _f32(theta):
     return jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), theta)
 
 
-def _target(theta, y):
-    return jnp.asarray(y, jnp.float32 if isinstance(theta, mj.Normal) else jnp.int32)
+def _cast(case, dtype):
+    """The case's theta and grid in ``dtype``, and the theta rounded back to float64 for the reference."""
+    theta = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), case.theta)
+    grid = jnp.asarray(padded(case.grid), dtype)
+    rounded = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), theta)
+    return theta, grid, rounded, np.asarray(grid, np.float64)
 
 
+def _check(got, ref, tol, atol_extra=0.0):
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    same_inf = np.isinf(ref) & (got == ref)
+    np.testing.assert_allclose(np.where(same_inf, 0, got), np.where(same_inf, 0, ref), rtol=tol[0],
+                               atol=tol[1] + atol_extra)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_log_prob_matches_scipy(name):
-    theta, ref, grid = CASES[name]
+def test_case_table_against_references(name, dtype):
+    """log_prob, log_cdf, log_sf and entropy of every case, on its grid, within the dtype's tolerance."""
+    case = CASES[name]
+    with jax.enable_x64(dtype == "float64"):
+        theta, grid, rounded, ys = _cast(case, getattr(jnp, dtype))
+        values = evaluate(theta, grid)
+        got = values["log_prob"]
+        assert got.dtype == getattr(jnp, dtype)
+        extra = case.atol32 if dtype == "float32" else 0.0
+        _check(got, case.logpdf(rounded)(ys), TOL[dtype], extra)
+        if case.logcdf is not None:
+            _check(values["log_cdf"], case.logcdf(rounded)(ys), CDF_TOL[dtype])
+            _check(values["log_sf"], case.logsf(rounded)(ys), CDF_TOL[dtype])
+        if case.entropy is not None:
+            _check(values["entropy"], case.entropy(rounded), TOL[dtype])
+            _check(mj.entropy(theta, base=2), case.entropy(rounded) / math.log(2), TOL[dtype])
+        eager = np.array([mj.log_prob(theta, y) for y in grid[:2]])
+        np.testing.assert_allclose(eager, np.asarray(got)[:2], rtol=TOL[dtype][0], atol=TOL[dtype][1])
+
+
+@pytest.mark.parametrize("name", sorted(OFF_SUPPORT))
+def test_off_support_is_minus_inf(name):
+    theta, ys = OFF_SUPPORT[name]
     theta = _f32(theta)
-    got = np.array([float(mj.log_prob(theta, _target(theta, y))) for y in grid])
-    np.testing.assert_allclose(got, ref(grid), rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_log_prob_float64(name, x64):
-    theta, ref, grid = CASES[name]
-    theta = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), theta)
-    ys = [jnp.asarray(y, jnp.float64 if isinstance(theta, mj.Normal) else jnp.int32) for y in grid]
-    got = np.array([mj.log_prob(theta, y) for y in ys])
-    assert all(mj.log_prob(theta, y).dtype == jnp.float64 for y in ys)
-    np.testing.assert_allclose(got, ref(grid), rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_eager_jit_vmap_agree(name):
-    theta, _, grid = CASES[name]
-    theta = _f32(theta)
-    ys = _target(theta, grid)
-    eager = np.array([mj.log_prob(theta, y) for y in ys])
-    jitted = np.array([jax.jit(mj.log_prob)(theta, y) for y in ys])
-    batched = jax.vmap(mj.log_prob, in_axes=(None, 0))(theta, ys)
-    np.testing.assert_allclose(jitted, eager, rtol=1e-6)
-    np.testing.assert_allclose(batched, eager, rtol=1e-6)
-    assert batched.dtype == jnp.float32
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_entropy_matches_scipy(name):
-    theta, _, _ = CASES[name]
-    np.testing.assert_allclose(mj.entropy(_f32(theta)), scipy_entropy(theta), rtol=2e-6, atol=1e-6)
-    np.testing.assert_allclose(mj.entropy(_f32(theta), base=2), scipy_entropy(theta) / math.log(2),
-                               rtol=2e-6, atol=1e-6)
+    for y in ys:
+        assert mj.log_prob(theta, jnp.float32(y)) == -jnp.inf, (name, y)
 
 
 def test_normal_gradients_and_extreme_z():

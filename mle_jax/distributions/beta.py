@@ -87,8 +87,9 @@ def kl(p: Beta, q: Beta):
     ``B(a_q - a_p, a_p) + B(b_q - b_p, b_p) - B(a_q + b_q - a_p - b_p, a_p + b_p)`` with the
     Bregman terms ``B(d, x) = lnG(x + d) - lnG(x) - d psi(x)`` (``special.lgamma_bregman``)."""
     ap, bp, aq, bq = p.concentration1, p.concentration0, q.concentration1, q.concentration0
-    return (lgamma_bregman(aq - ap, ap) + lgamma_bregman(bq - bp, bp)
-            - lgamma_bregman((aq - ap) + (bq - bp), ap + bp))
+    value = (lgamma_bregman(aq - ap, ap) + lgamma_bregman(bq - bp, bp)
+             - lgamma_bregman((aq - ap) + (bq - bp), ap + bp))
+    return jnp.maximum(value, 0.0)  # >= 0 exactly; rounding must not make it negative
 
 
 def mode(theta: Beta):

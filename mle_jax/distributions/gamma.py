@@ -73,7 +73,7 @@ def kl(p: Gamma, q: Gamma):
     and ``B(d, a) = lnG(a + d) - lnG(a) - d psi(a) >= 0`` (``special.lgamma_bregman``)."""
     ap, aq = p.concentration, q.concentration
     u = jnp.log(q.rate) - jnp.log(p.rate)
-    return lgamma_bregman(aq - ap, ap) - (aq - ap) * u + ap * expm1mx(u)
+    return jnp.maximum(lgamma_bregman(aq - ap, ap) - (aq - ap) * u + ap * expm1mx(u), 0.0)  # >= 0 exactly
 
 
 def log_cdf(theta: Gamma, y):

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
-from .special import HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, log1mexp, log1pmx, stirling_corr
+from .special import HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, log1mexp, log1pmx_series, stirling_corr
 
 _MAX_TERMS = 10_000
 
@@ -100,12 +100,17 @@ def _lentz(first, coefficient, dtype):
 
 
 def gamma_prefix(a, x):
-    """``a log x - x - lgamma(a)``; for ``a >= 10`` as ``a log1pmx((x - a)/a) + log(a)/2 - log(2 pi)/2
-    - corr(a)`` (no cancellation of huge terms)."""
+    """``a log x - x - lgamma(a)``; for ``a >= 10`` as ``a log1pmx(u) + log(a)/2 - log(2 pi)/2 - corr(a)``,
+    ``u = (x - a)/a`` (no cancellation of huge terms), with ``a log1pmx(u) = a log(x/a) - (x - a)``
+    written out where ``|u| >= 1/4`` (``x = 1e-22`` would round ``u`` to -1)."""
     big = a >= STIRLING_MIN
     ab = _safe(big, a, STIRLING_MIN)
     xb = _safe(big, x, STIRLING_MIN)
-    stirling = ab * log1pmx((xb - ab) / ab) + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab)
+    u = (xb - ab) / ab
+    near = jnp.abs(u) < 0.25
+    linear = jnp.where(near, ab * log1pmx_series(_safe(near, u, 0.0)),
+                       ab * (jnp.log(_safe(~near, xb, 1.0)) - jnp.log(ab)) - (_safe(~near, xb, 1.0) - ab))
+    stirling = linear + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab)
     as_ = _safe(~big, a, 1.0)
     xs = _safe(~big, x, 1.0)
     return jnp.where(big, stirling, as_ * jnp.log(xs) - xs - gammaln(as_))

@@ -67,7 +67,8 @@ def kl(p: Laplace, q: Laplace):
     r = jnp.log(p.scale) - jnp.log(q.scale)
     u = r - d / p.scale
     near = d < p.scale
-    return jnp.where(near, expm1mx(u) + d * (1 / q.scale - 1 / p.scale), jnp.expm1(u) - r + d / q.scale)
+    value = jnp.where(near, expm1mx(u) + d * (1 / q.scale - 1 / p.scale), jnp.expm1(u) - r + d / q.scale)
+    return jnp.maximum(value, 0.0)  # >= 0 exactly; rounding must not make it negative
 
 
 def entropy(theta: Laplace):

@@ -71,7 +71,7 @@ def kl(p: Poisson, q: Poisson):
     u = _safe(regular, lp - lq, 0.0)
     far = jnp.abs(u) > 1.0
     g = jnp.where(far, 1.0 - jnp.exp(u) * (1.0 - u), u * jnp.expm1(u) - expm1mx(u))
-    return jnp.where(p_zero, jnp.exp(lq), jnp.where(q_zero, jnp.inf, jnp.exp(lq) * g))
+    return jnp.where(p_zero, jnp.exp(lq), jnp.where(q_zero, jnp.inf, jnp.exp(lq) * jnp.maximum(g, 0.0)))
 
 
 def mode(theta: Poisson):

@@ -74,8 +74,9 @@ def kl(p: VonMises, q: VonMises):
     ``log i0e(k_q) - log i0e(k_p) + (k_q - k_p)(1 - A(k_p)) + 2 k_q A(k_p) sin^2((mu_p - mu_q)/2)``."""
     kp, kq = p.concentration, q.concentration
     gap = one_minus_resultant(kp)
-    return (jnp.log(i0e(kq)) - jnp.log(i0e(kp)) + (kq - kp) * gap
-            + 2 * kq * (1 - gap) * jnp.square(jnp.sin(0.5 * (p.loc - q.loc))))
+    value = (jnp.log(i0e(kq)) - jnp.log(i0e(kp)) + (kq - kp) * gap
+             + 2 * kq * (1 - gap) * jnp.square(jnp.sin(0.5 * (p.loc - q.loc))))
+    return jnp.maximum(value, 0.0)  # >= 0 exactly; rounding must not make it negative
 
 
 def _proposal(k):

@@ -1,0 +1,198 @@
+"""Properties of every scalar theta type, drawn by hypothesis, against scipy.stats and mpmath.
+
+Parameters are drawn from ranges that include the extremes of docs/reliability.md (scales of 1e-30
+and 1e30, degrees of freedom up to 1e8, concentrations up to 1e5 and down to 0.01, counts near
+int32's limit, zero rates, infinite logits), in float32 and float64. References are evaluated in
+float64 at the rounded parameters; the tolerances are ``cases.TOL`` / ``cases.CDF_TOL``.
+Checked: log_prob, log_cdf, log_sf, entropy and mean against the references; KL >= 0 and
+CE = H + KL; finite gradients wherever the value is finite; eager == jit. Samples pass a KS test
+at fixed seeds. Every function is compiled once per type and dtype (``cases.evaluate``), so each
+example costs only the reference.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy import special, stats
+
+import mle_jax as mj
+from cases import CDF_TOL, GRID, TOL, evaluate, mp_entropy, quiet
+
+SETTINGS = settings(max_examples=4, deadline=None, derandomize=True)
+
+
+def _log_uniform(lo, hi, extremes=()):
+    """Positive floats spread over [lo, hi] in log scale, plus named extremes."""
+    return st.one_of(st.sampled_from(list(extremes) or [lo, hi]),
+                     st.floats(math.log(lo), math.log(hi)).map(math.exp))
+
+
+# type name -> (parameter strategy, theta builder, scipy builder or None, target strategy builder)
+def _real_targets(theta):
+    loc, scale = float(theta[0]), float(theta[1])
+    return st.lists(st.floats(-50, 50), min_size=GRID, max_size=GRID).map(
+        lambda zs: [loc + scale * z for z in zs])
+
+
+TYPES = {
+    "Normal": (st.tuples(st.floats(-1e3, 1e3), _log_uniform(1e-30, 1e30, [1e-30, 1.0, 1e30])),
+               lambda p: mj.Normal(*p), lambda p: stats.norm(p[0], p[1]), _real_targets),
+    "Laplace": (st.tuples(st.floats(-1e3, 1e3), _log_uniform(1e-30, 1e30, [1e-30, 1.0, 1e30])),
+                lambda p: mj.Laplace(*p), lambda p: stats.laplace(p[0], p[1]), _real_targets),
+    "StudentT": (st.tuples(_log_uniform(0.5, 1e8, [0.5, 1.0, 2.0, 1e4, 1e8]), st.floats(-10, 10),
+                           _log_uniform(1e-3, 1e3)),
+                 lambda p: mj.StudentT(*p), lambda p: stats.t(p[0], p[1], p[2]),
+                 lambda p: _real_targets((p[1], p[2]))),
+    "Gamma": (st.tuples(_log_uniform(0.05, 1e5, [0.05, 1.0, 2.0, 1e5]), _log_uniform(1e-2, 1e2)),
+              lambda p: mj.Gamma(*p), lambda p: stats.gamma(p[0], scale=1 / p[1]),
+              lambda p: st.lists(_log_uniform(1e-20, 1e6), min_size=GRID, max_size=GRID)),
+    "Beta": (st.tuples(_log_uniform(0.1, 1e3, [0.5, 1.0, 2.0, 1e3]), _log_uniform(0.1, 1e3, [0.5, 1.0, 3.0])),
+             lambda p: mj.Beta(*p), lambda p: stats.beta(p[0], p[1]),
+             lambda p: st.lists(st.floats(1e-30, 1 - 1e-6), min_size=GRID, max_size=GRID)),
+    "Poisson": (st.tuples(st.one_of(st.sampled_from([-np.inf, 0.0, 25.0]), st.floats(-5, 10))),
+                lambda p: mj.Poisson(*p), lambda p: stats.poisson(np.exp(p[0])),
+                lambda p: st.lists(st.integers(0, 3000).map(float), min_size=GRID, max_size=GRID)),
+    "VonMises": (st.tuples(st.floats(-3, 3), _log_uniform(1e-6, 1e6, [0.0, 1e-6, 1.0, 1e6])),
+                 lambda p: mj.VonMises(*p), None,
+                 lambda p: st.lists(st.floats(-math.pi, math.pi), min_size=GRID, max_size=GRID)),
+}
+
+
+def _rounded(values, dtype):
+    return [float(np.asarray(v, dtype)) for v in values]
+
+
+def _reference_logpdf(name, frozen, params, ys):
+    if name == "VonMises":
+        loc, k = params
+        return k * (np.cos(np.asarray(ys) - loc) - 1) - math.log(2 * math.pi) - np.log(special.i0e(k))
+    method = frozen.logpmf if name == "Poisson" else frozen.logpdf
+    return quiet(method, np.asarray(ys))
+
+
+def _close(got, ref, tol, what):
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    both_inf = np.isinf(ref) & (got == ref)
+    finite_ref = np.isfinite(ref)
+    np.testing.assert_allclose(np.where(both_inf | ~finite_ref, 0, got), np.where(both_inf | ~finite_ref, 0, ref),
+                               rtol=tol[0], atol=tol[1], err_msg=what)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(TYPES))
+@SETTINGS
+@given(data=st.data())
+def test_functions_against_references(name, dtype, data):
+    params_st, build, scipy_of, targets_of = TYPES[name]
+    np_dtype = np.dtype(dtype)
+    params = _rounded(data.draw(params_st), np_dtype)
+    ys = _rounded(data.draw(targets_of(params)), np_dtype)
+    with jax.enable_x64(dtype == "float64"):
+        theta = build([jnp.asarray(p, dtype) for p in params])
+        values = evaluate(theta, jnp.asarray(ys, dtype))
+        frozen = scipy_of(params) if scipy_of else None
+        ref = _reference_logpdf(name, frozen, params, ys)
+        _close(values["log_prob"], ref, TOL[dtype], f"log_prob {name}{params}")
+        if "log_cdf" in values:
+            _close(values["log_cdf"], quiet(frozen.logcdf, np.asarray(ys)), CDF_TOL[dtype], f"log_cdf {params}")
+            _close(values["log_sf"], quiet(frozen.logsf, np.asarray(ys)), CDF_TOL[dtype], f"log_sf {params}")
+        if "entropy" in values:
+            _close(values["entropy"], mp_entropy(theta), TOL[dtype], f"entropy {params}")
+        if frozen is not None and np.isfinite(quiet(frozen.mean)):
+            _close(mj.mean(theta), quiet(frozen.mean), TOL[dtype], f"mean {params}")
+
+
+# pairs for KL >= 0 and CE = H + KL: (parameter strategy, builder)
+PAIRS = {
+    "Normal": (st.tuples(st.floats(-5, 5), _log_uniform(1e-30, 1e30, [1e-30, 1e30])), mj.Normal),
+    "Laplace": (st.tuples(st.floats(-5, 5), _log_uniform(1e-10, 1e10)), mj.Laplace),
+    "Gamma": (st.tuples(_log_uniform(0.01, 1e5, [1e5]), _log_uniform(1e-2, 1e2)), mj.Gamma),
+    "Beta": (st.tuples(_log_uniform(0.05, 1e5, [1e5]), _log_uniform(0.05, 1e5, [1e5])), mj.Beta),
+    "Poisson": (st.tuples(st.one_of(st.just(-np.inf), st.floats(-10, 10))), mj.Poisson),
+    "VonMises": (st.tuples(st.floats(-3, 3), _log_uniform(1e-6, 1e6, [0.0, 1e6])), mj.VonMises),
+    "Bernoulli": (st.tuples(st.one_of(st.sampled_from([-np.inf, np.inf, -100.0]), st.floats(-30, 30))),
+                  mj.Bernoulli),
+}
+
+
+@jax.jit
+def _information(p, q):
+    out = {"kl": mj.kl(p, q), "kl_pp": mj.kl(p, p)}
+    if mj.distributions.registry.ops(p).entropy is not None:
+        out["h"], out["ce"] = mj.entropy(p), mj.cross_entropy(p, q)
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(PAIRS))
+@SETTINGS
+@given(data=st.data())
+def test_kl_nonnegative_and_cross_entropy_identity(name, dtype, data):
+    params_st, build = PAIRS[name]
+    a, b = data.draw(params_st), data.draw(params_st)
+    with jax.enable_x64(dtype == "float64"):
+        p, q = build(*[jnp.asarray(v, dtype) for v in a]), build(*[jnp.asarray(v, dtype) for v in b])
+        out = {k: float(v) for k, v in _information(p, q).items()}
+    assert out["kl"] >= 0.0, (a, b, out)
+    assert out["kl_pp"] >= 0.0 and out["kl_pp"] <= TOL[dtype][1] * max(1.0, abs(out.get("h", 1.0))), out
+    if "h" in out and math.isfinite(out["kl"]) and math.isfinite(out["h"]):
+        scale = abs(out["h"]) + abs(out["kl"]) + 1.0
+        assert abs(out["ce"] - (out["h"] + out["kl"])) <= 10 * TOL[dtype][0] * scale, (a, b, out)
+
+
+@jax.jit
+def _value_and_grads(theta, y):
+    return jax.value_and_grad(mj.log_prob)(theta, y)
+
+
+@pytest.mark.parametrize("name", ["Normal", "Laplace", "StudentT", "Gamma", "Beta", "VonMises"])
+@SETTINGS
+@given(data=st.data())
+def test_gradients_finite_where_the_value_is(name, data):
+    params_st, build, _, targets_of = TYPES[name]
+    params = _rounded(data.draw(params_st), np.dtype("float32"))
+    y = _rounded(data.draw(targets_of(params)), np.dtype("float32"))[0]
+    theta = build([jnp.float32(p) for p in params])
+    value, grads = _value_and_grads(theta, jnp.float32(y))
+    if np.isfinite(value):
+        assert all(np.isfinite(g) for g in jax.tree_util.tree_leaves(grads)), (params, y, grads)
+        eager = mj.log_prob(theta, jnp.float32(y))
+        np.testing.assert_allclose(eager, value, rtol=TOL["float32"][0], atol=TOL["float32"][1])
+
+
+KS_CASES = [
+    (mj.Normal(0.5, 2.0), stats.norm(0.5, 2.0).cdf),
+    (mj.Laplace(-1.0, 0.3), stats.laplace(-1.0, 0.3).cdf),
+    (mj.StudentT(3.0, 0.0, 1.0), stats.t(3.0).cdf),
+    (mj.Gamma(0.3, 2.0), stats.gamma(0.3, scale=0.5).cdf),
+    (mj.Beta(0.5, 3.0), stats.beta(0.5, 3.0).cdf),
+    (mj.VonMises(0.0, 0.0), stats.uniform(-math.pi, 2 * math.pi).cdf),
+    (mj.VonMises(0.0, 1e-7), stats.uniform(-math.pi, 2 * math.pi).cdf),
+    (mj.VonMises(0.0, 2.0), stats.vonmises(2.0).cdf),
+    (mj.VonMises(0.0, 1e6), stats.norm(0.0, 1e-3).cdf),  # N(0, 1/k) to O(1/k) = 1e-6 in the CDF
+]
+
+
+@pytest.mark.parametrize("index", range(len(KS_CASES)))
+def test_samples_pass_a_ks_test(index):
+    theta, cdf = KS_CASES[index]
+    theta = jax.tree_util.tree_map(jnp.float32, theta)
+    keys = jax.random.split(jax.random.PRNGKey(index), 2000)
+    draws = np.asarray(jax.jit(jax.vmap(mj.sample, in_axes=(0, None)))(keys, theta), np.float64)
+    assert stats.kstest(draws, cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("theta", [mj.Poisson(jnp.float32(2.0)), mj.Poisson(jnp.float32(25.0)),
+                                   mj.NegativeBinomial(jnp.float32(4.0), jnp.float32(0.5))],
+                         ids=["poisson-2", "poisson-e25", "nbinom"])
+def test_counts_are_float_and_match_their_mean(theta):
+    """Counts are floats of the parameters' dtype, never a saturated int32; their mean is right."""
+    keys = jax.random.split(jax.random.PRNGKey(3), 4000)
+    draws = jax.jit(jax.vmap(mj.sample, in_axes=(0, None)))(keys, theta)
+    assert draws.dtype == jnp.float32 and mj.mode(theta).dtype == jnp.float32
+    mean, var = float(mj.mean(theta)), float(mj.variance(theta))
+    assert abs(float(np.mean(np.asarray(draws, np.float64))) - mean) < 5 * math.sqrt(var / 4000)
