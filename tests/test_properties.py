@@ -22,7 +22,7 @@ from scipy import special, stats
 import mle_jax as mj
 from cases import CDF_TOL, GRID, TOL, evaluate, mp_entropy, quiet
 
-SETTINGS = settings(max_examples=4, deadline=None, derandomize=True)
+SETTINGS = settings(max_examples=3, deadline=None, derandomize=True)
 
 
 def _log_uniform(lo, hi, extremes=()):
