@@ -166,7 +166,7 @@ CASES = {
     "beta-2-3": _case(mj.Beta(f(2), f(3)), _beta, [1e-30, 0.01, 0.4, 0.9, 1 - 1e-6]),
     "beta-1-2-at-0": _case(mj.Beta(f(1), f(2)), _beta, [0, 0.25, 0.5]),
     "beta-half": _case(mj.Beta(f(0.5), f(0.5)), _beta, [1e-6, 0.3, 0.999]),
-    "beta-1e5": _case(mj.Beta(f(1e5), f(1e5)), _beta, [0.499, 0.5, 0.5005], atol32=2e-3),
+    "beta-1e5": _case(mj.Beta(f(1e5), f(1e5)), _beta, [0.499, 0.5, 0.5005], atol32=3e-2),  # (a + b) 1.5e-7
     "poisson": Case(mj.Poisson(f(1.5)), _poisson,
                     np.array([0, 1, 4, 30.0]), integer=True),
     "poisson-zero-rate": Case(mj.Poisson(f(-np.inf)), _counts(lambda t: stats.poisson(0.0)), np.array([0, 1.0]),
