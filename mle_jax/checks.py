@@ -10,7 +10,10 @@ warns once and points to the eager check (``recipe.check``) instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -150,17 +153,19 @@ def check_batch(name: str, x, y, *extra) -> int:
     return n_y
 
 
-def _leading(name, tree, what):
-    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(tree)}
-    if None in sizes and isinstance(tree, (list, tuple)):
+def _leading(name: str, tree: Any, what: str) -> int:
+    shapes = [np.shape(a) for a in jax.tree_util.tree_leaves(tree)]
+    scalar = not shapes or any(len(shape) == 0 for shape in shapes)
+    if scalar and isinstance(tree, (list, tuple)):
         raise ValueError(
             f"{name}: {what} is a Python {type(tree).__name__}, which JAX reads as a pytree of "
             f"separate leaves, not as examples; pass an array (jnp.asarray({what}))")
-    if None in sizes:
+    if scalar:
         raise ValueError(f"{name}: {what} needs a leading batch axis; got a scalar")
+    sizes = sorted({int(shape[0]) for shape in shapes})
     if len(sizes) != 1:
-        raise ValueError(f"{name}: the leaves of {what} disagree on the number of examples: {sorted(sizes)}")
-    return sizes.pop()
+        raise ValueError(f"{name}: the leaves of {what} disagree on the number of examples: {sizes}")
+    return sizes[0]
 
 
 def _shapes(tree):

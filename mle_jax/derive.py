@@ -37,7 +37,14 @@ i = sp.Idx("i")
 k = sp.Idx("k")
 I = sp.Symbol("I", integer=True, positive=True)  # noqa: E741  (the lecture's number of examples)
 K = sp.Symbol("K", integer=True, positive=True)
-Y, F, F1, F2 = (sp.IndexedBase(name, real=True) for name in ("y", "f", "f_1", "f_2"))
+
+
+def _indexed(name: str, **assumptions: Any) -> Any:
+    """An indexed symbol (``y[i]``), typed loosely: sympy's stubs do not declare its indexing."""
+    return sp.IndexedBase(name, **assumptions)
+
+
+Y, F, F1, F2 = (_indexed(name, real=True) for name in ("y", "f", "f_1", "f_2"))
 SIGMA = sp.Symbol("sigma", positive=True)
 S = sp.Symbol("s", real=True)  # the family's raw learned scale: sigma = softplus(s)
 
@@ -121,7 +128,7 @@ def _spec(family: Family) -> _Spec:
                      lambda rng: (int(rng.integers(0, 2)), [3 * rng.normal()], {}))
     if spec.kind == "categorical":
         n_classes = family.raw_shape[0]
-        Fk = sp.IndexedBase("f")
+        Fk = _indexed("f")
         density = sp.exp(Fk[i, Y[i]]) / sp.Sum(sp.exp(Fk[i, k]), (k, 0, K - 1))
         raw = tuple(Fk[i, j] for j in range(n_classes))
         return _Spec(family, density, (Fk,), raw, {},

@@ -11,7 +11,7 @@ the true NLL; ``recipe.loss`` and ``fit`` use them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,7 @@ from ..distributions import Bernoulli, Categorical
 from ..distributions import bernoulli as _bernoulli
 from ..distributions import categorical as _categorical
 from ._arguments import number_in, whole_number
-from ._family import Family, Spec, Training, build
+from ._family import Family, PerExample, Spec, Training, build
 from ._support import binary, labels, probability
 
 
@@ -81,26 +81,39 @@ def categorical(num_classes: int, *, label_smoothing: float = 0.0, class_weights
 def _classification_training(label: str, k: int, label_smoothing: Any, class_weights: Any) -> Training:
     """Label smoothing (a loss) and class weights (a weight per example), as one ``Training``."""
     eps = number_in(label, "label_smoothing", label_smoothing, 0.0, 1.0, open_high=True)
-    options: tuple[tuple[str, Any], ...] = ()
-    loss = weight = None
-    if eps:
-        options += (("label_smoothing", eps),)
-
-        def loss(fp, raw, y):
-            log_p = _categorical.log_probs(Categorical(raw))
-            target = jnp.take_along_axis(log_p, jnp.asarray(y)[..., None], axis=-1)[..., 0]
-            return -(1 - eps) * target - eps * jnp.mean(log_p, axis=-1)
+    options: tuple[tuple[str, Any], ...] = (("label_smoothing", eps),) if eps else ()
+    weights = None
     if class_weights is not None:
-        values = np.asarray(class_weights)
-        if (values.shape != (k,) or values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.number)
-                or not np.all(np.isfinite(values)) or np.any(values < 0)):
-            raise ValueError(f"{label}: class_weights must be {k} finite numbers >= 0; got {class_weights!r}")
-        options += (("class_weights", tuple(float(w) for w in values)),)
-        table = jnp.asarray(values, jnp.float32)
+        weights = _class_weights(label, k, class_weights)
+        options += (("class_weights", tuple(float(w) for w in weights)),)
+    return Training(options, _smoothed_loss(eps) if eps else None,
+                    None if weights is None else _class_weight(weights))
 
-        def weight(y):
-            return table[y]
-    return Training(options, loss, weight)
+
+def _smoothed_loss(eps: float) -> PerExample:
+    """``-(1 - eps) log p_y - (eps / K) sum_k log p_k``: cross-entropy against the smoothed target."""
+    def loss(fp, raw, y):
+        log_p = _categorical.log_probs(Categorical(raw))
+        target = jnp.take_along_axis(log_p, jnp.asarray(y)[..., None], axis=-1)[..., 0]
+        return -(1 - eps) * target - eps * jnp.mean(log_p, axis=-1)
+    return loss
+
+
+def _class_weights(label: str, k: int, class_weights: Any) -> np.ndarray:
+    values = np.asarray(class_weights)
+    if (values.shape != (k,) or values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.number)
+            or not np.all(np.isfinite(values)) or np.any(values < 0)):
+        raise ValueError(f"{label}: class_weights must be {k} finite numbers >= 0; got {class_weights!r}")
+    return values
+
+
+def _class_weight(weights: np.ndarray) -> Callable[[jax.Array], jax.Array]:
+    """``y -> w[y]``: each example counts its class's weight."""
+    table = jnp.asarray(weights, jnp.float32)
+
+    def weight(y):
+        return table[y]
+    return weight
 
 
 def ordinal(num_classes: int) -> Family:

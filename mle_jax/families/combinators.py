@@ -53,16 +53,18 @@ def independent(family: Family, dim: int, *, shared: bool = True) -> Family:
     if shared:  # one (scale, shift) for all D outputs: sum_d (a k_d + b) = a sum_d k_d + D b
         kernel = summed(family.kernel)
 
-        def affine(fp):
+        def shared_affine(fp):
             scale, shift = family.affine(fp)
             return scale, dim * shift
+        affine = shared_affine
     else:  # a scale per output: applied inside the sum over d
         def scaled_kernel(fp, raw, y):
             return family.affine(fp)[0] * family.kernel(fp, raw, y)
         kernel = summed(scaled_kernel)
 
-        def affine(fp):
+        def summed_shift(fp):
             return 1.0, jnp.sum(jax.vmap(lambda f: family.affine(f)[1])(fp))
+        affine = summed_shift
 
     training = Training(family.training.options, None if family.loss is None else summed(family.loss))
     spec = Spec("independent", args=(family.spec, dim), options=() if shared else (("shared", False),))

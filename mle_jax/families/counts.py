@@ -11,6 +11,9 @@ is an error without 64-bit mode).
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
+import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
@@ -18,7 +21,7 @@ from .. import links
 from ..distributions import NegativeBinomial, Poisson
 from ..distributions import negative_binomial as _nb
 from ._arguments import positive_number
-from ._family import Family, Spec, build, unstack
+from ._family import Family, PerExample, Spec, build, unstack
 from ._support import nonnegative_integer
 
 
@@ -56,25 +59,31 @@ def negative_binomial(dispersion: str = "learned", *, init_total_count: float = 
     start = positive_number(label, "init_total_count", init_total_count)
     spec = Spec("negative_binomial", options=(("dispersion", dispersion),))
     if dispersion == "learned":
-        def init(dtype):
-            return {"total_count": links.softplus_inverse(jnp.asarray(start, dtype))}
-
-        def theta(fp, raw):
-            r = links.softplus.forward(fp["total_count"]).astype(jnp.result_type(raw))
-            return NegativeBinomial(r, raw - jnp.log(r))
-
-        raw_shape: tuple[int, ...] = ()
-    elif dispersion == "per_example":
-        init, raw_shape = None, (2,)
-
-        def theta(fp, raw):
-            log_mean, raw_r = unstack(raw)
-            r = links.softplus.forward(raw_r)
-            return NegativeBinomial(r, log_mean - jnp.log(r))
-    else:
+        return _negative_binomial_learned(spec, start)
+    if dispersion != "per_example":
         raise ValueError(f"negative_binomial: dispersion must be 'learned' or 'per_example'; got {dispersion!r}")
 
+    def theta(fp, raw):
+        log_mean, raw_r = unstack(raw)
+        r = links.softplus.forward(raw_r)
+        return NegativeBinomial(r, log_mean - jnp.log(r))
+
+    return build(spec=spec, support=nonnegative_integer, theta=theta, raw_shape=(2,), kernel=_nb_kernel(theta))
+
+
+def _negative_binomial_learned(spec: Spec, start: float) -> Family:
+    """One global ``total_count = softplus(fp) + eps``; the model emits the log-mean."""
+    def init(dtype):
+        return {"total_count": links.softplus_inverse(jnp.asarray(start, dtype))}
+
+    def theta(fp, raw):
+        r = links.softplus.forward(fp["total_count"]).astype(jnp.result_type(raw))
+        return NegativeBinomial(r, raw - jnp.log(r))
+
+    return build(spec=spec, support=nonnegative_integer, theta=theta, kernel=_nb_kernel(theta), init=init)
+
+
+def _nb_kernel(theta: Callable[[Any, jax.Array], NegativeBinomial]) -> PerExample:
     def kernel(fp, raw, y):
         return _nb.log_prob(theta(fp, raw), jnp.asarray(y, jnp.result_type(raw)))
-
-    return build(spec=spec, support=nonnegative_integer, theta=theta, raw_shape=raw_shape, kernel=kernel, init=init)
+    return kernel

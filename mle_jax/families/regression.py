@@ -169,22 +169,10 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
     """
     label = f"student_t(df={df!r}, scale={scale!r})"
     start = positive_number(label, "init_df", init_df)
-    if isinstance(df, str) and df == "learned":
-        df_option: float | str = "learned"
-
-        def extra_init(dtype):
-            return {"df": links.softplus_inverse(jnp.asarray(start, dtype))}
-
-        def df_of(fp):
-            return links.softplus.forward(fp["df"])
-    elif isinstance(df, str):
+    if isinstance(df, str) and df != "learned":
         raise ValueError(f"{label}: df must be a positive number or 'learned'; got {df!r}")
-    else:
-        df_option = value = positive_number(label, "df", df)
-        extra_init = _no_params
-
-        def df_of(fp):
-            return value
+    df_option: float | str = "learned" if isinstance(df, str) else positive_number(label, "df", df)
+    extra_init, df_of = _learned_df(start) if df_option == "learned" else (_no_params, _constant(df_option))
 
     def theta_of(fp, loc, scale):
         return StudentT(jnp.asarray(df_of(fp), jnp.result_type(loc)), loc, scale)
@@ -195,6 +183,22 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
     spec = parse_scale(label, scale, init_scale)
     return location_scale(Spec("student_t", options=(("df", df_option), ("scale", scale_option(spec)))), spec,
                           theta_of=theta_of, standard_log_prob=standard_log_prob, extra_init=extra_init)
+
+
+def _learned_df(start: float) -> tuple[Callable[[Any], dict], Callable[[Any], Any]]:
+    """A learned df: ``softplus(fp["df"]) + eps``, starting at ``start``."""
+    def extra_init(dtype):
+        return {"df": links.softplus_inverse(jnp.asarray(start, dtype))}
+
+    def df_of(fp):
+        return links.softplus.forward(fp["df"])
+    return extra_init, df_of
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    def constant(fp):
+        return value
+    return constant
 
 
 def _no_params(dtype: Any) -> dict:
