@@ -3,7 +3,10 @@
 Shape checks cost nothing under ``jit`` (shapes are static) and run on every
 call. Value checks need concrete arrays: they run in NumPy before anything is
 jitted, and every failure is a ``ValueError`` that names the family, the rule,
-the number of bad entries and the first bad index and value. On traced arrays
+the number of bad entries and the first bad index and value. Values are checked
+as the computation will see them: cast to the dtype JAX uses (float64 -> float32 and
+int64 -> int32 without 64-bit mode; ``computed``), so an overflow, a wrapped integer or
+a value rounded off its support is an error, not a silent inf. On traced arrays
 (inside a user's ``jit``/``grad``/``scan``) values cannot be read: the recipe
 warns once and points to the eager check (``recipe.check``) instead.
 """
@@ -174,11 +177,11 @@ def _shapes(tree):
 
 
 def check_weights(name: str, weights, mask) -> None:
-    """Weights must be finite and >= 0; a mask must be boolean or 0/1."""
+    """Weights must be finite and >= 0 (bfloat16 included); a mask must be boolean or 0/1."""
     if weights is not None:
         w = np.asarray(weights)
         check_finite(name, w, "weights")
-        fail_entries(name, ">= 0", w < 0, w, "weights")
+        fail_entries(name, ">= 0", as_float64(w) < 0, w, "weights")
     if mask is not None:
         m = np.asarray(mask)
         if m.dtype != np.bool_:

@@ -47,3 +47,9 @@ def test_check_batch_says_what_a_list_is():
     assert checks.check_batch("r", (np.zeros((2, 1)), np.zeros((2, 3))), np.zeros(2)) == 2  # a pytree of arrays
     with pytest.raises(ValueError, match="needs a leading batch axis; got a scalar"):
         checks.check_batch("r", np.float32(1.0), np.zeros(2))
+
+
+def test_bfloat16_weights_are_checked():
+    with pytest.raises(ValueError, match=r"weights -1\.0 at index 1 is not >= 0"):
+        checks.check_weights("r", jnp.array([1.0, -1.0], jnp.bfloat16), None)
+    checks.check_weights("r", jnp.array([1.0, 0.5], jnp.bfloat16), jnp.array([True, False]))
