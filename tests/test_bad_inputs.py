@@ -6,10 +6,10 @@ checks (x, weights, mask), each expecting a named ValueError from ``mj.recipe(mo
 before anything is compiled. A new family or support joins the table by being listed in FAMILIES.
 """
 
+import functools
 import math
 import re
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -99,6 +99,7 @@ def _cases(family):
 CASES = [(family, *case) for family in FAMILIES for case in _cases(family)]
 
 
+@functools.lru_cache(maxsize=None)
 def _recipe(family):
     r = mj.recipe(lambda p, x_i: p, family)
     return r, r.init(jnp.zeros(family.raw_shape, jnp.float32))
