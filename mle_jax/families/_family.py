@@ -81,7 +81,8 @@ class Training(NamedTuple):
     weight: Callable[[jax.Array], jax.Array] | None = None
 
 
-def _no_params(dtype: Any) -> dict:
+def no_params(dtype: Any) -> dict:
+    """The parameters of a family that owns none."""
     return {}
 
 
@@ -160,7 +161,7 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
         check_event_shape(name, y, shape)
         return inner(fparams, raw, y)
 
-    return Family(spec, support, tuple(raw_shape), shape, theta, init or _no_params,
+    return Family(spec, support, tuple(raw_shape), shape, theta, init or no_params,
                   Density(checked, affine or _unit_affine), training)
 
 

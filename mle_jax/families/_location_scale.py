@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from .. import links
 from ._arguments import Fixed, Learned, Linked, ScaleSpec
-from ._family import Family, Spec, Training, build, unstack
+from ._family import Family, Spec, Training, build, no_params, unstack
 from ._support import Support, real
 
 StandardLogProb = Callable[[Any, jax.Array], jax.Array]
@@ -26,9 +26,6 @@ StandardLogProb = Callable[[Any, jax.Array], jax.Array]
 def _zero(fparams: Any) -> float:
     return 0.0
 
-
-def _no_params(dtype: Any) -> dict:
-    return {}
 
 
 def linked_kernel(link: links.Link, standard_log_prob: StandardLogProb) -> Callable:
@@ -77,7 +74,7 @@ def linked_kernel(link: links.Link, standard_log_prob: StandardLogProb) -> Calla
 
 def location_scale(spec: Spec, scale: ScaleSpec, *, theta_of: Callable[[Any, jax.Array, jax.Array], Any],
                    standard_log_prob: StandardLogProb, shift: Callable[[Any], Any] = _zero,
-                   extra_init: Callable[[Any], dict] = _no_params, support: Support = real,
+                   extra_init: Callable[[Any], dict] = no_params, support: Support = real,
                    training: Training = Training()) -> Family:
     """A location-scale family: ``log Pr(y) = standard_log_prob(fp, (y - mu)/s) + shift(fp) - log s``.
 

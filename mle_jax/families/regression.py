@@ -28,7 +28,7 @@ from ..distributions import mixture as _mixture
 from ..distributions import student_t as _student_t
 from ..distributions.normal import HALF_LOG_2PI
 from ._arguments import Learned, Linked, number_in, parse_scale, positive_number, scale_option, whole_number
-from ._family import Family, Spec, Training, build, split, unstack
+from ._family import Family, Spec, Training, build, no_params, split, unstack
 from ._location_scale import location_scale
 from ._support import Support, positive, real, unit_interval
 
@@ -172,7 +172,7 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
     if isinstance(df, str) and df != "learned":
         raise ValueError(f"{label}: df must be a positive number or 'learned'; got {df!r}")
     df_option: float | str = "learned" if isinstance(df, str) else positive_number(label, "df", df)
-    extra_init, df_of = _learned_df(start) if df_option == "learned" else (_no_params, _constant(df_option))
+    extra_init, df_of = _learned_df(start) if df_option == "learned" else (no_params, _constant(df_option))
 
     def theta_of(fp, loc, scale):
         return StudentT(jnp.asarray(df_of(fp), jnp.result_type(loc)), loc, scale)
@@ -200,9 +200,6 @@ def _constant(value: Any) -> Callable[[Any], Any]:
         return value
     return constant
 
-
-def _no_params(dtype: Any) -> dict:
-    return {}
 
 
 # ----------------------------------------------------------------------------- mixture of Normals
