@@ -14,11 +14,10 @@ from .distributions import (
     Normal, Poisson, StudentT, VonMises, log_sf, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, sample, variance,
 )
-from .families import Family, bernoulli, categorical, independent, normal
-from .families_beyond import (
-    beta, gamma, laplace, mixture_normal, negative_binomial, poisson, student_t, von_mises,
+from .families import (
+    Family, bernoulli, beta, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
+    negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
-from .families_structured import censored, mvn_cholesky, ordinal
 from .fit import FitResult, fit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .models import mlp

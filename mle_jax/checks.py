@@ -3,15 +3,22 @@
 Shape checks cost nothing under ``jit`` (shapes are static) and run on every
 call. Value checks need concrete arrays: they run in NumPy before anything is
 jitted, and every failure is a ``ValueError`` that names the family, the rule,
-the number of bad entries and the first bad index and value. On traced arrays
+the number of bad entries and the first bad index and value. Values are checked
+as the computation will see them: cast to the dtype JAX uses (float64 -> float32 and
+int64 -> int32 without 64-bit mode; ``computed``), so an overflow, a wrapped integer or
+a value rounded off its support is an error, not a silent inf. On traced arrays
 (inside a user's ``jit``/``grad``/``scan``) values cannot be read: the recipe
 warns once and points to the eager check (``recipe.check``) instead.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import jax
+import jax.core
+import jax.numpy as jnp
+import numpy as np
 
 
 def check_event_shape(name: str, y, expected: tuple[int, ...]) -> None:
@@ -45,8 +52,11 @@ def fail_entries(name: str, rule: str, bad: np.ndarray, values: np.ndarray, what
     if not bad.any():
         return
     rows = bad.reshape(len(bad), -1).any(axis=1) if bad.ndim > 1 else bad
-    first = int(np.flatnonzero(rows)[0])
-    value = np.asarray(values)[first].tolist()
+    first = _first_row(bad)
+    shown = np.asarray(values)
+    if is_float(shown.dtype) and shown.dtype.itemsize < 4:  # bfloat16 / float16: show as a Python float
+        shown = shown.astype(np.float32)
+    value = shown[first].tolist()
     count = int(rows.sum())
     unit = ("example" if bad.ndim > 1 else "entry") if count == 1 else ("examples" if bad.ndim > 1 else "entries")
     raise ValueError(
@@ -54,11 +64,79 @@ def fail_entries(name: str, rule: str, bad: np.ndarray, values: np.ndarray, what
         f"({count} bad {unit}; the first is shown)")
 
 
-def check_finite(name: str, values, what: str) -> None:
-    """Raise if a floating array holds NaN or inf."""
+def _first_row(bad: np.ndarray) -> int:
+    rows = bad.reshape(len(bad), -1).any(axis=1) if bad.ndim > 1 else bad
+    return int(np.flatnonzero(rows)[0])
+
+
+def is_float(dtype) -> bool:
+    """A floating dtype, bfloat16 and float16 included (NumPy does not count bfloat16 as inexact)."""
+    return bool(jnp.issubdtype(dtype, jnp.floating))
+
+
+def as_float64(values) -> np.ndarray:
+    """A floating array viewed in float64 (exact for every float dtype), for comparisons."""
+    return np.asarray(values).astype(np.float64)
+
+
+def computed(values) -> np.ndarray:
+    """``values`` as the computation will see them: cast to the dtype JAX uses for their dtype
+    (``jax.dtypes.canonicalize_dtype``: float64 -> float32 and int64 -> int32 unless 64-bit
+    mode is on) and, for floats, with subnormal numbers flushed to 0 as XLA does on the CPU.
+    Floats come back viewed in float64 (exact), integers in int64."""
     arr = np.asarray(values)
-    if np.issubdtype(arr.dtype, np.inexact):
-        fail_entries(name, "finite (no NaN or inf)", ~np.isfinite(arr), arr, what)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is what the caller looks for
+        seen = arr.astype(jax.dtypes.canonicalize_dtype(arr.dtype))
+    if is_float(arr.dtype):
+        tiny = float(jnp.finfo(seen.dtype).tiny)
+        wide = seen.astype(np.float64)
+        return np.where(np.abs(wide) < tiny, 0.0, wide)
+    if arr.dtype == np.bool_:
+        return seen
+    return seen.astype(np.int64)
+
+
+def check_cast(name: str, values, what: str = "y", lost=None, exact: bool = False) -> None:
+    """Raise if casting ``values`` to the dtype JAX computes in changes them where it matters:
+    an integer wraps around, a finite float overflows to inf, ``lost(seen)`` holds where the
+    computed value leaves the support (1e-50 -> 0 for a positive y; 1 - 1e-10 -> 1 for the unit
+    interval), or, with ``exact``, any value changes (counts and labels; integers are also
+    computed in floating point, so they must stay whole there)."""
+    arr = np.asarray(values)
+    if arr.size == 0 or arr.dtype == np.bool_:
+        return
+    seen = computed(arr)
+    if is_float(arr.dtype):
+        original = as_float64(arr)
+        bad = np.isfinite(original) & ~np.isfinite(seen)
+        if exact:
+            bad = bad | (seen != original)
+    else:
+        original = arr
+        bad = seen != original
+    if lost is not None:
+        bad = bad | np.asarray(lost(seen))
+    dtype = jax.dtypes.canonicalize_dtype(arr.dtype)
+    if exact and not is_float(arr.dtype) and not bad.any():  # integers computed in floating point stay whole
+        dtype = jax.dtypes.canonicalize_dtype(np.float64)
+        seen = computed(arr.astype(np.float64))
+        bad = seen != original
+    if not bad.any():
+        return
+    fail_entries(
+        name, f"kept by the cast to {np.dtype(dtype).name}, the dtype JAX computes in (it becomes "
+        f"{np.asarray(seen)[_first_row(bad)].tolist()!r}); enable 64-bit mode with "
+        f"jax.config.update('jax_enable_x64', True) or rescale the data", bad, arr, what)
+
+
+def check_finite(name: str, values, what: str) -> None:
+    """Raise if a floating array (bfloat16 included) holds NaN or inf, or if the cast to the
+    dtype JAX computes in overflows a float or wraps an integer (``check_cast``)."""
+    arr = np.asarray(values)
+    if is_float(arr.dtype):
+        fail_entries(name, "finite (no NaN or inf)", ~np.isfinite(as_float64(arr)), arr, what)
+    if jnp.issubdtype(arr.dtype, jnp.number):
+        check_cast(name, arr, what)
 
 
 def check_batch(name: str, x, y, *extra) -> int:
@@ -78,13 +156,19 @@ def check_batch(name: str, x, y, *extra) -> int:
     return n_y
 
 
-def _leading(name, tree, what):
-    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(tree)}
-    if None in sizes:
+def _leading(name: str, tree: Any, what: str) -> int:
+    shapes = [np.shape(a) for a in jax.tree_util.tree_leaves(tree)]
+    scalar = not shapes or any(len(shape) == 0 for shape in shapes)
+    if scalar and isinstance(tree, (list, tuple)):
+        raise ValueError(
+            f"{name}: {what} is a Python {type(tree).__name__}, which JAX reads as a pytree of "
+            f"separate leaves, not as examples; pass an array (jnp.asarray({what}))")
+    if scalar:
         raise ValueError(f"{name}: {what} needs a leading batch axis; got a scalar")
+    sizes = sorted({int(shape[0]) for shape in shapes})
     if len(sizes) != 1:
-        raise ValueError(f"{name}: the leaves of {what} disagree on the number of examples: {sorted(sizes)}")
-    return sizes.pop()
+        raise ValueError(f"{name}: the leaves of {what} disagree on the number of examples: {sizes}")
+    return sizes[0]
 
 
 def _shapes(tree):
@@ -93,11 +177,11 @@ def _shapes(tree):
 
 
 def check_weights(name: str, weights, mask) -> None:
-    """Weights must be finite and >= 0; a mask must be boolean or 0/1."""
+    """Weights must be finite and >= 0 (bfloat16 included); a mask must be boolean or 0/1."""
     if weights is not None:
         w = np.asarray(weights)
         check_finite(name, w, "weights")
-        fail_entries(name, ">= 0", w < 0, w, "weights")
+        fail_entries(name, ">= 0", as_float64(w) < 0, w, "weights")
     if mask is not None:
         m = np.asarray(mask)
         if m.dtype != np.bool_:

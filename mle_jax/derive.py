@@ -37,7 +37,14 @@ i = sp.Idx("i")
 k = sp.Idx("k")
 I = sp.Symbol("I", integer=True, positive=True)  # noqa: E741  (the lecture's number of examples)
 K = sp.Symbol("K", integer=True, positive=True)
-Y, F, F1, F2 = (sp.IndexedBase(name, real=True) for name in ("y", "f", "f_1", "f_2"))
+
+
+def _indexed(name: str, **assumptions: Any) -> Any:
+    """An indexed symbol (``y[i]``), typed loosely: sympy's stubs do not declare its indexing."""
+    return sp.IndexedBase(name, **assumptions)
+
+
+Y, F, F1, F2 = (_indexed(name, real=True) for name in ("y", "f", "f_1", "f_2"))
 SIGMA = sp.Symbol("sigma", positive=True)
 S = sp.Symbol("s", real=True)  # the family's raw learned scale: sigma = softplus(s)
 
@@ -106,35 +113,47 @@ def _normal_density(mu, sigma):
 
 
 def _spec(family: Family) -> _Spec:
-    name = family.name
-    if name.startswith("normal(scale="):
-        arg = name[len("normal(scale="):-1].split(",")[0].strip("'")
-        if arg == "learned":
-            return _Spec(family, _normal_density(F[i], sp.log(1 + sp.exp(S))), (F[i], S), (F[i],), {S: "scale"},
-                         lambda rng: (rng.normal(), [rng.normal()], {"scale": rng.normal()}))
-        if arg in _LINKS:
-            sigma = _LINKS[arg](F2[i])
-            return _Spec(family, _normal_density(F1[i], sigma), (F1[i], F2[i]), (F1[i], F2[i]), {},
-                         lambda rng: (rng.normal(), [rng.normal(), rng.choice([-1, 1]) * rng.uniform(0.3, 2)], {}))
-        return _Spec(family, _normal_density(F[i], SIGMA), (F[i],), (F[i],), {},
-                     lambda rng: (rng.normal(), [rng.normal()], {}), constants={SIGMA: float(arg)})
-    if name.startswith("bernoulli"):
+    """The symbolic model of ``family``, chosen by its ``spec`` (kind and options), never its name."""
+    spec = family.spec
+    if family.training.options:
+        raise ValueError(
+            f"derive: {family.name} trains with a loss that is not its negative log-likelihood "
+            f"({', '.join(k for k, _ in family.training.options)}); derive the distribution's NLL with "
+            f"derive({spec.render()}) instead")
+    if spec.kind == "normal":
+        return _normal_spec(family, spec.option("scale"))
+    if spec.kind == "bernoulli":
         lam = 1 / (1 + sp.exp(-F[i]))
         return _Spec(family, (1 - lam) ** (1 - Y[i]) * lam ** Y[i], (F[i],), (F[i],), {},
                      lambda rng: (int(rng.integers(0, 2)), [3 * rng.normal()], {}))
-    if name.startswith("categorical("):
+    if spec.kind == "categorical":
         n_classes = family.raw_shape[0]
-        Fk = sp.IndexedBase("f")
+        Fk = _indexed("f")
         density = sp.exp(Fk[i, Y[i]]) / sp.Sum(sp.exp(Fk[i, k]), (k, 0, K - 1))
         raw = tuple(Fk[i, j] for j in range(n_classes))
         return _Spec(family, density, (Fk,), raw, {},
                      lambda rng: (int(rng.integers(0, n_classes)), list(2 * rng.normal(size=n_classes)), {}),
                      n_classes)
-    raise NotImplementedError(f"derive: no symbolic derivation for {name} yet")
+    raise NotImplementedError(f"derive: no symbolic derivation for {family.name} yet")
+
+
+def _normal_spec(family: Family, scale) -> _Spec:
+    if scale == "learned":
+        return _Spec(family, _normal_density(F[i], sp.log(1 + sp.exp(S))), (F[i], S), (F[i],), {S: "scale"},
+                     lambda rng: (rng.normal(), [rng.normal()], {"scale": rng.normal()}))
+    if isinstance(scale, str):
+        sigma = _LINKS[scale](F2[i])
+        return _Spec(family, _normal_density(F1[i], sigma), (F1[i], F2[i]), (F1[i], F2[i]), {},
+                     lambda rng: (rng.normal(), [rng.normal(), rng.choice([-1, 1]) * rng.uniform(0.3, 2)], {}))
+    return _Spec(family, _normal_density(F[i], SIGMA), (F[i],), (F[i],), {},
+                 lambda rng: (rng.normal(), [rng.normal()], {}), constants={SIGMA: float(scale)})
 
 
 def derive(family: Family) -> Derivation:
     """The lecture's derivation of the loss of ``family`` (normal, bernoulli, categorical).
+
+    Dispatches on ``family.spec``. A family whose training loss is not its NLL (beta-NLL,
+    label smoothing, class weights) raises a ValueError; other kinds raise NotImplementedError.
 
     Example:
       >>> import mle_jax as mj

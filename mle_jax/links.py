@@ -13,7 +13,7 @@ finite where ``g`` underflows (``softplus`` and ``exp`` reach 0 at raw = -104 in
 float32) and its gradient is the true derivative of that function, never a
 clamp under ``stop_gradient`` (the bug in torch's GaussianNLLLoss).
 
-Known failure modes (see RELIABILITY.md):
+Known failure modes:
 - ``square`` is the lecture's ``sigma^2 = f2^2``. At f2 = 0 its gradient is
   exactly 0 (a unit that reaches 0 stays there), and when a residual is 0 the
   likelihood grows without bound as f2 -> 0 (variance collapse): the floor
@@ -60,7 +60,7 @@ def _floored(fn):
     return lambda raw: fn(raw) + floor(jnp.result_type(raw))
 
 
-def _softplus_inverse(scale):
+def softplus_inverse(scale):
     """``raw`` with ``softplus(raw) + eps = scale``: ``raw = s + log(-expm1(-s))``, ``s = scale - eps``."""
     s = scale - floor(jnp.result_type(scale))
     return s + jnp.log(-jnp.expm1(-s))
@@ -71,14 +71,19 @@ identity = Link("identity", lambda raw: raw, lambda p: p)
 _softplus = _floored(jax.nn.softplus)
 
 
-def _softplus_terms(raw):
+def softplus_terms(raw):
     """sigma = softplus(raw) + eps: ``d log sigma / d raw = sigmoid(raw) / sigma``."""
     scale = _softplus(raw)
     inv_scale = 1.0 / scale
     return jnp.log(scale), inv_scale, jax.nn.sigmoid(raw) * inv_scale
 
 
-softplus = Link("softplus", _softplus, _softplus_inverse, lambda raw: jnp.log(_softplus(raw)), _softplus_terms)
+def softplus_log(raw):
+    """``log(softplus(raw) + eps)``."""
+    return jnp.log(_softplus(raw))
+
+
+softplus = Link("softplus", _softplus, softplus_inverse, softplus_log, softplus_terms)
 
 
 def _log_floor(raw) -> float:
@@ -131,6 +136,20 @@ softmax = Link(
 
 POSITIVE = {"softplus": softplus, "exp": exp, "square": square}
 ALL = {link.name: link for link in (identity, softplus, exp, square, sigmoid, softmax)}
+
+
+def log_forward(link: Link) -> Callable[[jax.Array], jax.Array]:
+    """``link.log_forward``; a ValueError for a link without one."""
+    if link.log_forward is None:
+        raise ValueError(f"the {link.name} link has no log_forward")
+    return link.log_forward
+
+
+def scale_terms(link: Link) -> Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]]:
+    """``link.scale_terms`` of a positive link; a ValueError for the others."""
+    if link.scale_terms is None:
+        raise ValueError(f"the {link.name} link is not a positive (scale) link")
+    return link.scale_terms
 
 
 def get(name: str | Link) -> Link:

@@ -65,3 +65,14 @@ def test_verify_command_exits_zero():
     out = subprocess.run([sys.executable, "-m", "mle_jax.verify"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count("PASS") == 11 and "FAIL" not in out.stdout
+
+
+def test_derive_dispatches_on_the_spec_and_refuses_training_losses():
+    with pytest.raises(ValueError, match=r"normal\(scale='softplus', beta=0\.5\) trains with a loss that is not"):
+        derive(mj.normal("softplus", beta=0.5))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        derive(mj.categorical(3, label_smoothing=0.1))
+    with pytest.raises(NotImplementedError, match=r"poisson\(\)"):
+        derive(mj.poisson())
+    # the spec, not the display name, decides: a fixed sigma keeps its value as a constant
+    assert derive(mj.normal(2.0)).spec.constants == {SIGMA: 2.0}

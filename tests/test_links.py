@@ -101,3 +101,13 @@ def test_scale_terms_are_log_inverse_and_derivative():
                                    atol=1e-6)
         for r in (-120.0, 100.0):  # finite where sigma under- or overflows
             assert all(np.isfinite(t) for t in link.scale_terms(jnp.float32(r)))
+
+
+def test_accessors_name_the_link_without_the_function():
+    assert links.scale_terms(links.exp) is links.exp.scale_terms
+    assert links.log_forward(links.sigmoid) is links.sigmoid.log_forward
+    with pytest.raises(ValueError, match="the sigmoid link is not a positive"):
+        links.scale_terms(links.sigmoid)
+    with pytest.raises(ValueError, match="the identity link has no log_forward"):
+        links.log_forward(links.identity)
+    np.testing.assert_allclose(links.softplus.forward(links.softplus_inverse(jnp.float32(0.3))), 0.3, rtol=1e-6)

@@ -1,0 +1,198 @@
+"""The ``Family`` type and its one keyword-only builder.
+
+A family is the fused density of one example, ``log Pr(y | theta(fparams, raw))``, plus
+what is needed to read it: a structured ``Spec`` (its kind and options, from which the
+display name is rendered and on which ``mle_jax.derive`` dispatches), the ``Support`` of
+y (which validates concrete targets), the raw and event shapes, ``theta`` and ``init``.
+Training-loss options (beta-NLL, label smoothing, class weights) are grouped apart in
+``Training``: they change what ``fit`` minimises, never ``log_prob`` or ``nll``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..checks import check_event_shape
+from ._support import Support, validate
+
+PerExample = Callable[[Any, jax.Array, jax.Array], jax.Array]
+"""``(fparams, raw, y) -> scalar`` for ONE example."""
+
+
+def _render(value: Any) -> str:
+    return value.render() if isinstance(value, Spec) else repr(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What a family is: its kind, positional arguments and keyword options.
+
+    ``Spec("normal", options=(("scale", "softplus"),)).render() == "normal(scale='softplus')"``.
+    ``args`` may hold another ``Spec`` (the family inside ``independent`` or ``censored``).
+    """
+
+    kind: str
+    args: tuple[Any, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        """The value of option ``key`` (``default`` when absent)."""
+        return dict(self.options).get(key, default)
+
+    def render(self, extra: tuple[tuple[str, Any], ...] = ()) -> str:
+        """``kind(arg, ..., key=value, ...)``, with ``extra`` options appended."""
+        parts = [_render(a) for a in self.args] + [f"{k}={_render(v)}" for k, v in self.options + extra]
+        return f"{self.kind}({', '.join(parts)})"
+
+
+class Density(NamedTuple):
+    """The fused density of one example and its factorisation:
+
+        log_prob(fparams, raw, y) = scale * kernel(fparams, raw, y) + shift,   (scale, shift) = affine(fparams)
+
+    ``(scale, shift)`` is the same for every example, so the recipe applies it once per
+    reduction (for a Normal with fixed sigma: kernel = (y - mu)^2, scale = -1/(2 sigma^2)).
+    """
+
+    kernel: PerExample
+    affine: Callable[[Any], tuple[Any, Any]]
+
+    def log_prob(self, fparams: Any, raw: jax.Array, y: jax.Array) -> jax.Array:
+        scale, shift = self.affine(fparams)
+        return scale * self.kernel(fparams, raw, y) + shift
+
+
+class Training(NamedTuple):
+    """How the training objective departs from the NLL (the NLL itself never changes).
+
+    options: the settings, rendered into the family's name (``beta=0.5``, ``label_smoothing=0.1``).
+    loss: the per-example training loss ``(fparams, raw, y)``, or None for the NLL.
+    weight: ``y -> weight`` multiplying each example (class weights), or None.
+    """
+
+    options: tuple[tuple[str, Any], ...] = ()
+    loss: PerExample | None = None
+    weight: Callable[[jax.Array], jax.Array] | None = None
+
+
+def no_params(dtype: Any) -> dict:
+    """The parameters of a family that owns none."""
+    return {}
+
+
+def _unit_affine(fparams: Any) -> tuple[float, float]:
+    return 1.0, 0.0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Family:
+    """Raw model output for one example -> theta, with the family's own parameters.
+
+    Fields: ``spec`` (what it is), ``support`` (the domain of y), ``raw_shape`` (one example's
+    raw output; ``()`` and ``(1,)`` are interchangeable for one value), ``event_shape`` (one
+    example's y), ``theta(fparams, raw)``, ``init(dtype) -> fparams`` (``{}`` if none),
+    ``density`` (the fused log density and its factorisation) and ``training`` (loss options).
+    The properties ``name``, ``log_prob``, ``kernel``, ``affine``, ``loss``, ``loss_weight``
+    and ``check`` read them.
+    """
+
+    spec: Spec
+    support: Support
+    raw_shape: tuple[int, ...]
+    event_shape: tuple[int, ...]
+    theta: Callable[[Any, jax.Array], Any]
+    init: Callable[[Any], Any]
+    density: Density
+    training: Training = Training()
+
+    @property
+    def name(self) -> str:
+        """Shown in error messages, e.g. ``"normal(scale='softplus')"``."""
+        return self.spec.render(self.training.options)
+
+    @property
+    def log_prob(self) -> PerExample:
+        """``(fparams, raw, y) -> log Pr(y | theta(fparams, raw))``, fused for the links."""
+        return self.density.log_prob
+
+    @property
+    def kernel(self) -> PerExample:
+        return self.density.kernel
+
+    @property
+    def affine(self) -> Callable[[Any], tuple[Any, Any]]:
+        return self.density.affine
+
+    @property
+    def loss(self) -> PerExample | None:
+        """The per-example training loss where it is not the NLL (beta-NLL, label smoothing)."""
+        return self.training.loss
+
+    @property
+    def loss_weight(self) -> Callable[[jax.Array], jax.Array] | None:
+        """``y -> weight`` folded into the example weights of the training loss (class weights)."""
+        return self.training.weight
+
+    def check(self, y: Any) -> None:
+        """Eager value check of all examples' targets against the support (ValueError)."""
+        validate(self.name, self.support, y)
+
+    def __repr__(self) -> str:
+        return f"Family({self.name})"
+
+
+def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any],
+          raw_shape: tuple[int, ...] = (), event_shape: tuple[int, ...] = (),
+          kernel: PerExample | None = None, affine: Callable[[Any], tuple[Any, Any]] | None = None,
+          init: Callable[[Any], Any] | None = None, training: Training = Training()) -> Family:
+    """Build a Family. ``kernel`` defaults to the theta's own ``log_prob``, ``affine`` to ``(1, 0)``;
+    the kernel is wrapped with the trace-time check of one example's target shape."""
+    name = spec.render(training.options)
+    shape = tuple(event_shape)
+    inner = kernel if kernel is not None else _theta_log_prob(theta)
+
+    def checked(fparams, raw, y):
+        check_event_shape(name, y, shape)
+        return inner(fparams, raw, y)
+
+    return Family(spec, support, tuple(raw_shape), shape, theta, init or no_params,
+                  Density(checked, affine or _unit_affine), training)
+
+
+def _theta_log_prob(theta: Callable[[Any, jax.Array], Any]) -> PerExample:
+    from ..distributions import log_prob
+
+    def kernel(fparams, raw, y):
+        return log_prob(theta(fparams, raw), y)
+    return kernel
+
+
+def as_raw(family: Family, raw: Any) -> jax.Array:
+    """Check one example's raw output against ``family.raw_shape`` (at trace time)."""
+    raw = jnp.asarray(raw)
+    want = family.raw_shape
+    if raw.shape == want:
+        return raw
+    if math.prod(want) == 1 and raw.size == 1 and raw.ndim <= 1 and len(want) <= 1:
+        return raw.reshape(want)
+    raise ValueError(
+        f"{family.name}: the model's raw output for one example has shape {raw.shape}; "
+        f"this family needs shape {want}")
+
+
+def unstack(raw: jax.Array) -> tuple[jax.Array, ...]:
+    """The entries of one example's raw vector as static slices (``raw[j]`` would become a
+    gather under vmap, and a scatter in the gradient)."""
+    return tuple(jax.lax.index_in_dim(raw, j, keepdims=False) for j in range(raw.shape[0]))
+
+
+def split(raw: jax.Array, sizes: tuple[int, ...]) -> tuple[jax.Array, ...]:
+    """Consecutive static slices of one example's raw vector, of the given sizes."""
+    ends = np.cumsum((0,) + tuple(sizes))
+    return tuple(jax.lax.slice_in_dim(raw, int(a), int(b)) for a, b in zip(ends[:-1], ends[1:]))

@@ -1,0 +1,89 @@
+"""Families for counts: y in {0, 1, 2, ...}.
+
+    mj.poisson()                              raw: the log-rate z
+    mj.negative_binomial()                    raw: the log-mean m; one global dispersion learned
+    mj.negative_binomial("per_example")       raw: (m, raw dispersion)
+
+Counts may come as integers or as whole floats; either way they are checked as the
+computation sees them (an int64 count beyond int32, or beyond float32's whole numbers,
+is an error without 64-bit mode).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import gammaln
+
+from .. import links
+from ..distributions import NegativeBinomial, Poisson
+from ..distributions import negative_binomial as _nb
+from ._arguments import positive_number
+from ._family import Family, PerExample, Spec, build, unstack
+from ._support import nonnegative_integer
+
+
+def _poisson_theta(fp, raw):
+    return Poisson(raw)
+
+
+def _poisson_kernel(fp, raw, y):
+    y = jnp.asarray(y, jnp.result_type(raw))
+    return y * raw - jnp.exp(raw) - gammaln(y + 1)
+
+
+def poisson() -> Family:
+    """Poisson family on the log-rate: ``log Pr = y z - exp(z) - log y!`` with z the model's raw output.
+
+    Support: counts (non-negative whole numbers, integer or float dtype).
+    scipy: ``poisson.logpmf(y, exp(z))``. Reference: McCullagh and Nelder, *GLMs*, ch. 6.
+    """
+    return build(spec=Spec("poisson"), support=nonnegative_integer, theta=_poisson_theta, kernel=_poisson_kernel)
+
+
+def negative_binomial(dispersion: str = "learned", *, init_total_count: float = 10.0) -> Family:
+    """Negative binomial family for overdispersed counts, parameterised by the log-mean.
+
+    Args:
+      dispersion: ``"learned"``: the model emits the log-mean m and one global
+        ``total_count = softplus(fp) + eps`` is learned with phi, starting at ``init_total_count``;
+        ``"per_example"``: the model emits (m, raw r) and ``r = softplus(raw r) + eps``. Then
+        ``logits = m - log r`` so that the mean is ``exp(m)`` and the variance ``exp(m) (1 + exp(m) / r)``.
+
+    Support: counts. scipy: ``nbinom.logpmf(y, r, r / (r + exp(m)))``.
+    Reference: Hilbe, *Negative Binomial Regression* (2011).
+    """
+    label = f"negative_binomial(dispersion={dispersion!r})"
+    start = positive_number(label, "init_total_count", init_total_count)
+    spec = Spec("negative_binomial", options=(("dispersion", dispersion),))
+    if dispersion == "learned":
+        return _negative_binomial_learned(spec, start)
+    if dispersion != "per_example":
+        raise ValueError(f"negative_binomial: dispersion must be 'learned' or 'per_example'; got {dispersion!r}")
+
+    def theta(fp, raw):
+        log_mean, raw_r = unstack(raw)
+        r = links.softplus.forward(raw_r)
+        return NegativeBinomial(r, log_mean - jnp.log(r))
+
+    return build(spec=spec, support=nonnegative_integer, theta=theta, raw_shape=(2,), kernel=_nb_kernel(theta))
+
+
+def _negative_binomial_learned(spec: Spec, start: float) -> Family:
+    """One global ``total_count = softplus(fp) + eps``; the model emits the log-mean."""
+    def init(dtype):
+        return {"total_count": links.softplus_inverse(jnp.asarray(start, dtype))}
+
+    def theta(fp, raw):
+        r = links.softplus.forward(fp["total_count"]).astype(jnp.result_type(raw))
+        return NegativeBinomial(r, raw - jnp.log(r))
+
+    return build(spec=spec, support=nonnegative_integer, theta=theta, kernel=_nb_kernel(theta), init=init)
+
+
+def _nb_kernel(theta: Callable[[Any, jax.Array], NegativeBinomial]) -> PerExample:
+    def kernel(fp, raw, y):
+        return _nb.log_prob(theta(fp, raw), jnp.asarray(y, jnp.result_type(raw)))
+    return kernel

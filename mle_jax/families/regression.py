@@ -1,0 +1,251 @@
+"""Families for real, positive and unit-interval targets: regression.
+
+    mj.normal(scale=0.2)               raw: mu             sigma fixed: least squares       y real
+    mj.normal(scale="learned")         raw: mu             one global sigma in the family's params
+    mj.normal(scale="softplus")        raw: (mu, s)        sigma = softplus(s) + eps (also "exp", "square")
+    mj.laplace(scale=...)              raw: mu (and s)     the NLL is |y - mu| / b + log 2b
+    mj.student_t(df=4.0, scale=...)    raw: mu (and s)     heavy tails; df fixed or "learned"
+    mj.mixture_normal(K)               raw: 3K values      a mixture density network's head
+    mj.gamma()                         raw: (a, b)         y > 0
+    mj.beta()                          raw: (a, b)         0 < y < 1
+
+``scale`` is parsed by one function for every location-scale family (``_arguments.parse_scale``):
+a positive float, ``"learned"``, or a positive link's name.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from .. import links
+from ..distributions import Beta, Gamma, Laplace, MixtureNormal, Normal, StudentT
+from ..distributions import laplace as _laplace
+from ..distributions import mixture as _mixture
+from ..distributions import student_t as _student_t
+from ..distributions.normal import HALF_LOG_2PI
+from ._arguments import Learned, Linked, number_in, parse_scale, positive_number, scale_option, whole_number
+from ._family import Family, Spec, Training, build, no_params, split, unstack
+from ._location_scale import location_scale
+from ._support import Support, positive, real, unit_interval
+
+
+# ----------------------------------------------------------------------------- Normal
+
+def normal(scale: float | str = "softplus", *, init_scale: float = 1.0, beta: float | None = None) -> Family:
+    """Normal family: ``Pr(y | x) = N(y | mu(x), sigma(x))``.
+
+    Args:
+      scale: a positive float (sigma fixed, the model emits mu: least squares);
+        ``"learned"`` (one global sigma = softplus(s) + eps, with s a family
+        parameter learned jointly with phi); or a link name ``"softplus"``,
+        ``"exp"``, ``"square"`` (heteroscedastic: the model emits (mu, s) and
+        sigma = link(s)). ``"square"`` is the lecture's sigma^2 = f2^2; see
+        ``mle_jax.links`` for its failure modes.
+      init_scale: the starting sigma for ``"learned"``.
+      beta: beta-NLL (Seitzer et al., 2022) for heteroscedastic scales, a training-loss
+        option: the training loss of example i is ``stop_gradient(sigma_i^(2 beta)) * NLL_i``;
+        beta = 0 is the NLL, beta = 1 gives the mean the MSE's gradient. ``nll``
+        still reports the true NLL.
+
+    The log density is ``-z^2/2 - log sigma - log(2 pi)/2`` with ``z = (y - mu)/sigma``
+    (``scipy.stats.norm.logpdf``); the Normal NLL with fixed sigma equals
+    ``SSE / (2 sigma^2) + N log sigma + (N/2) log 2 pi`` (Prince, eq. 5.12).
+    """
+    label = f"normal(scale={scale!r})"
+    spec = parse_scale(label, scale, init_scale)
+    if beta is not None and not isinstance(spec, Linked):
+        raise ValueError(f"{label}: beta (beta-NLL) needs a heteroscedastic scale link")
+    normal_spec = Spec("normal", options=(("scale", scale_option(spec)),))
+    if isinstance(spec, Linked):
+        return _normal_linked(normal_spec, spec, beta)
+    if isinstance(spec, Learned):
+        return _normal_learned(normal_spec, spec.init)
+    return _normal_fixed(normal_spec, spec.value)
+
+
+def _squared_error(fp, raw, y):
+    """``(y - mu)^2``: the Normal's per-example kernel when sigma is the same for every example."""
+    return jnp.square(y - raw)
+
+
+def _normal_theta(fp, loc, scale):
+    return Normal(loc, scale)
+
+
+def _normal_fixed(spec: Spec, sigma: float) -> Family:
+    # least squares: log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2
+    terms = (-0.5 / sigma**2, -(math.log(sigma) + HALF_LOG_2PI))
+
+    def theta(fp, raw):
+        return Normal(raw, jnp.asarray(sigma, jnp.result_type(raw)))
+
+    def affine(fp):
+        return terms
+
+    return build(spec=spec, support=real, theta=theta, kernel=_squared_error, affine=affine)
+
+
+def _normal_learned(spec: Spec, init_scale: float) -> Family:
+    link = links.softplus
+
+    def init(dtype):
+        return {"scale": links.softplus_inverse(jnp.asarray(init_scale, dtype))}
+
+    def theta(fp, raw):
+        return Normal(raw, link.forward(fp["scale"]).astype(jnp.result_type(raw)))
+
+    def affine(fp):  # log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2, sigma from the family
+        log_scale, inv_scale, _ = links.softplus_terms(fp["scale"])
+        return -0.5 * jnp.square(inv_scale), -(log_scale + HALF_LOG_2PI)
+
+    return build(spec=spec, support=real, theta=theta, kernel=_squared_error, affine=affine, init=init)
+
+
+def _standard_normal(fp, z):
+    return -0.5 * jnp.square(z)
+
+
+def _minus_half_log_2pi(fp):
+    return -HALF_LOG_2PI
+
+
+def _normal_linked(spec: Spec, scale: Linked, beta: float | None) -> Family:
+    family = location_scale(spec, scale, theta_of=_normal_theta, standard_log_prob=_standard_normal,
+                            shift=_minus_half_log_2pi)
+    if beta is None:
+        return family
+    return location_scale(spec, scale, theta_of=_normal_theta, standard_log_prob=_standard_normal,
+                          shift=_minus_half_log_2pi, training=beta_nll(family, scale.link, beta))
+
+
+def beta_nll(family: Family, link: links.Link, beta: Any) -> Training:
+    """The beta-NLL training loss (Seitzer et al., 2022): ``-stop_gradient(sigma^(2 beta)) log Pr``."""
+    value = number_in(family.name, "beta", beta, 0.0, 1.0)
+    log_forward = links.log_forward(link)
+
+    def loss(fp, raw, y):
+        weight = jnp.exp(2.0 * value * jax.lax.stop_gradient(log_forward(unstack(raw)[1])))
+        return -weight * family.log_prob(fp, raw, y)
+
+    return Training(options=(("beta", value),), loss=loss)
+
+
+# ----------------------------------------------------------------------------- Laplace, Student t
+
+def _laplace_theta(fp, loc, scale):
+    return Laplace(loc, scale)
+
+
+def _standard_laplace(fp, z):
+    return -jnp.abs(z)
+
+
+def _minus_log_2(fp):
+    return -_laplace.LOG_2
+
+
+def laplace(scale: float | str = "softplus", *, init_scale: float = 1.0) -> Family:
+    """Laplace family: ``log Pr = -|y - mu|/b - log(2b)``; with a fixed b the NLL is the absolute error.
+
+    ``scale`` as for ``normal``. Support: y real. scipy: ``laplace.logpdf(y, mu, b)``.
+    The mode and the median are mu. Reference: Laplace (1774); Koenker, *Quantile Regression*.
+    """
+    spec = parse_scale(f"laplace(scale={scale!r})", scale, init_scale)
+    return location_scale(Spec("laplace", options=(("scale", scale_option(spec)),)), spec,
+                          theta_of=_laplace_theta, standard_log_prob=_standard_laplace, shift=_minus_log_2)
+
+
+def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_scale: float = 1.0,
+              init_df: float = 4.0) -> Family:
+    """Student t family: heavy-tailed regression; ``df`` fixed (a float > 0) or ``"learned"``.
+
+    A learned df is ``softplus(fp["df"]) + eps``, one per family, starting at ``init_df``.
+    ``scale`` as for ``normal``. Support: y real. scipy: ``t.logpdf(y, df, mu, s)``.
+    Reference: Lange, Little and Taylor (1989), robust statistical modeling using the t distribution.
+    """
+    label = f"student_t(df={df!r}, scale={scale!r})"
+    start = positive_number(label, "init_df", init_df)
+    if isinstance(df, str) and df != "learned":
+        raise ValueError(f"{label}: df must be a positive number or 'learned'; got {df!r}")
+    df_option: float | str = "learned" if isinstance(df, str) else positive_number(label, "df", df)
+    extra_init, df_of = _learned_df(start) if df_option == "learned" else (no_params, _constant(df_option))
+
+    def theta_of(fp, loc, scale):
+        return StudentT(jnp.asarray(df_of(fp), jnp.result_type(loc)), loc, scale)
+
+    def standard_log_prob(fp, z):
+        return _student_t.standard_log_prob(z, df_of(fp))
+
+    spec = parse_scale(label, scale, init_scale)
+    return location_scale(Spec("student_t", options=(("df", df_option), ("scale", scale_option(spec)))), spec,
+                          theta_of=theta_of, standard_log_prob=standard_log_prob, extra_init=extra_init)
+
+
+def _learned_df(start: float) -> tuple[Callable[[Any], dict], Callable[[Any], Any]]:
+    """A learned df: ``softplus(fp["df"]) + eps``, starting at ``start``."""
+    def extra_init(dtype):
+        return {"df": links.softplus_inverse(jnp.asarray(start, dtype))}
+
+    def df_of(fp):
+        return links.softplus.forward(fp["df"])
+    return extra_init, df_of
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    def constant(fp):
+        return value
+    return constant
+
+
+
+# ----------------------------------------------------------------------------- mixture of Normals
+
+def mixture_normal(num_components: int) -> Family:
+    """A mixture of K Normals (a mixture density network's head): the model emits 3K raw values,
+    ``(logits, locs, raw scales)``, with ``scale_k = softplus(raw) + eps``.
+
+    ``log Pr = logsumexp_k(log softmax(logits)_k + log N(y | mu_k, s_k))``; support: y real; the mode
+    is found numerically (``mj.mode``). Reference: Bishop (1994), mixture density networks.
+    """
+    k = whole_number("mixture_normal", "num_components", num_components, 1)
+
+    def theta(fp, raw):
+        logits, loc, raw_scale = split(raw, (k, k, k))
+        return MixtureNormal(logits, loc, links.softplus.forward(raw_scale))
+
+    def kernel(fp, raw, y):
+        return _mixture.log_prob(theta(fp, raw), y)
+
+    return build(spec=Spec("mixture_normal", args=(k,)), support=real, theta=theta, raw_shape=(3 * k,),
+                 kernel=kernel)
+
+
+# ----------------------------------------------------------------------------- two positive parameters
+
+def _two_positive(spec: Spec, support: Support, make_theta: Callable[[jax.Array, jax.Array], Any]) -> Family:
+    """A family whose theta has two positive parameters, each ``softplus(raw) + eps``;
+    the kernel is the theta's own log_prob."""
+    def theta(fp, raw):
+        a, b = unstack(raw)
+        return make_theta(links.softplus.forward(a), links.softplus.forward(b))
+
+    return build(spec=spec, support=support, theta=theta, raw_shape=(2,))
+
+
+def gamma() -> Family:
+    """Gamma family for y > 0: the model emits raw (a, b), ``concentration = softplus(a) + eps``,
+    ``rate = softplus(b) + eps``; ``log Pr = a log b + (a - 1) log y - b y - log Gamma(a)``.
+    scipy: ``gamma.logpdf(y, a, scale=1/b)``. Reference: McCullagh and Nelder, *GLMs*, ch. 8."""
+    return _two_positive(Spec("gamma"), positive, Gamma)
+
+
+def beta() -> Family:
+    """Beta family for 0 < y < 1: the model emits raw (a, b) through softplus;
+    ``log Pr = (a - 1) log y + (b - 1) log(1 - y) - log B(a, b)``. scipy: ``beta.logpdf(y, a, b)``.
+    Reference: Ferrari and Cribari-Neto (2004), beta regression."""
+    return _two_positive(Spec("beta"), unit_interval, Beta)
+

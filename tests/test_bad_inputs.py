@@ -1,0 +1,138 @@
+"""The table of bad inputs, generated from the families' supports.
+
+For every built-in family, targets off its support, NaN / inf, wrong dtypes, wrong shapes, an
+empty or mismatched batch, values that the cast to JAX's dtype would change, and the recipe's own
+checks (x, weights, mask), each expecting a named ValueError from ``mj.recipe(model, family).nll``
+before anything is compiled. A new family or support joins the table by being listed in FAMILIES.
+"""
+
+import functools
+import math
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mle_jax as mj
+
+N = 4
+FAMILIES = [
+    mj.normal(1.0), mj.normal("learned"), mj.normal("softplus"), mj.normal("exp", beta=0.5),
+    mj.laplace(2.0), mj.laplace("learned"), mj.student_t(4.0, "softplus"), mj.student_t("learned", "learned"),
+    mj.mixture_normal(2), mj.gamma(), mj.beta(), mj.von_mises(), mj.poisson(), mj.negative_binomial(),
+    mj.negative_binomial("per_example"), mj.bernoulli(), mj.bernoulli(soft_labels=True), mj.categorical(3),
+    mj.ordinal(3), mj.mvn_cholesky(2), mj.independent(mj.normal("learned"), 2), mj.independent(mj.poisson(), 3),
+    mj.censored(mj.normal(1.0)), mj.censored(mj.gamma()), mj.censored(mj.beta()),
+]
+
+
+def _columns(support):
+    return support.columns or (support,)
+
+
+def _valid(family):
+    """N valid targets, built from the support: its ``inside`` value in every entry."""
+    cols = _columns(family.support)
+    dtype = np.float32 if "float" in cols[0].dtypes else np.int32
+    if family.support.columns:
+        return np.tile(np.array([c.inside() for c in cols], dtype), (N, 1))
+    return np.full((N,) + family.event_shape, cols[0].inside(), dtype)
+
+
+def _with(y, value, dtype=None):
+    """``y`` with its example 1 set to ``value`` (in column 0 of a structured target)."""
+    y = np.array(y, dtype=dtype or y.dtype)
+    target = y[1] if y.ndim == 1 else y[1].reshape(-1)
+    if y.ndim == 1:
+        y[1] = value
+    else:
+        target[0] = value
+        y[1] = target.reshape(y.shape[1:])
+    return y
+
+
+
+
+def _cases(family):
+    """(label, x, y, keyword arguments, a regex the error must match), from the family's support."""
+    support = _columns(family.support)[0]
+    name = re.escape(family.name)
+    y = _valid(family)
+    x = np.zeros((N, 1), np.float32)
+    for v in support.outside():
+        as_float = "float" in support.dtypes or v != int(v)
+        yield f"off the support: {v}", x, _with(y, v, np.float32 if as_float else None), {}, name
+    if "float" in support.dtypes:
+        for v in (math.nan, math.inf, -math.inf):
+            yield f"{v}", x, _with(y, v), {}, name + r".*not finite"
+        yield "NaN in bfloat16", x, jnp.asarray(_with(y, math.nan), jnp.bfloat16), {}, name + r".*not finite"
+        if support.upper == math.inf and support.values is None:
+            yield "1e39 overflows float32", x, _with(y, 1e39, np.float64), {}, name + r".*cast to float32"
+        if support.lower == 0.0 and support.open_lower:
+            yield "1e-50 underflows float32", x, _with(y, 1e-50, np.float64), {}, name + r".*cast to float32"
+        if support.upper == 1.0 and support.open_upper:
+            yield "1 - 1e-10 rounds to 1", x, _with(y, 1 - 1e-10, np.float64), {}, name + r".*cast to float32"
+        if support.integer:
+            yield "2**25 + 1 is not whole in float32", x, _with(y, 2**25 + 1, np.float64), {}, name + r".*cast"
+    if support.integer and "int" in support.dtypes and support.upper == math.inf:
+        yield "int64 2**40 + 3 wraps in int32", x, _with(y.astype(np.int64), 2**40 + 3), {}, name + r".*cast to int32"
+    for dtype in (np.bool_, np.float32, np.complex64, np.str_):
+        kind = {np.bool_: "bool", np.float32: "float"}.get(dtype, "other")
+        if kind not in support.dtypes:
+            yield f"dtype {np.dtype(dtype).name}", x, y.astype(dtype), {}, name + r".*got dtype"
+    yield "an extra axis", x, y[..., None], {}, name + r".*(expects shape|must have shape)"
+    yield "one example short", x, y[:-1], {}, r"x has 4 examples.*y has 3"
+    yield "empty", x[:0], y[:0], {}, r"empty"
+    yield "NaN in x", _with(x, math.nan), y, {}, name + r".*x.*not finite"
+    yield "NaN in bfloat16 x", jnp.asarray(_with(x, math.nan), jnp.bfloat16), y, {}, name + r".*x.*not finite"
+    yield "1e39 in float64 x", _with(x, 1e39, np.float64), y, {}, name + r".*x.*cast to float32"
+    yield "x as a list", [0.0] * N, y, {}, r"x is a Python list"
+    weights = np.ones(N, np.float32)
+    yield "negative weights", x, y, {"weights": -weights}, r"weights.*>= 0"
+    yield "NaN in bfloat16 weights", x, y, {"weights": jnp.asarray(_with(weights, math.nan), jnp.bfloat16)}, \
+        r"weights.*not finite"
+    yield "weights of the wrong shape", x, y, {"weights": weights[:2]}, r"weights must have shape \(4,\)"
+    yield "a mask of 2s", x, y, {"mask": 2 * weights}, r"mask.*boolean"
+
+
+CASES = [(family, *case) for family in FAMILIES for case in _cases(family)]
+
+
+@functools.lru_cache(maxsize=None)
+def _recipe(family):
+    r = mj.recipe(lambda p, x_i: p, family)
+    return r, r.init(jnp.zeros(family.raw_shape, jnp.float32))
+
+
+@pytest.mark.parametrize("family, label, x, y, kwargs, match", CASES,
+                         ids=[f"{c[0].name}-{c[1]}" for c in CASES])
+def test_bad_input_is_a_named_error(family, label, x, y, kwargs, match):
+    r, params = _recipe(family)
+    with pytest.raises(ValueError, match=match):
+        r.nll(params, x, y, **kwargs)
+
+
+def test_every_family_and_support_is_in_the_table():
+    names = {c[0].name for c in CASES}
+    assert len(names) == len(FAMILIES)
+    kinds = {f.spec.kind for f in FAMILIES} | {f.spec.args[0].kind for f in FAMILIES if f.spec.kind == "independent"}
+    public = {n for n in mj.__all__ if isinstance(getattr(mj, n), type(mj.normal)) and n.islower()}
+    families = {n for n in public if isinstance(getattr(mj, n).__module__, str)
+                and getattr(mj, n).__module__.startswith("mle_jax.families")}
+    assert families <= kinds, families - kinds
+    assert len(CASES) > 400
+
+
+def test_valid_bfloat16_targets_are_accepted():
+    accepted = [f for f in FAMILIES if "float" in _columns(f.support)[0].dtypes]
+    assert len(accepted) == len(FAMILIES) - 2  # all but the label families
+    x = np.zeros((N, 1), np.float32)
+    for family in accepted:
+        r, _ = _recipe(family)
+        r.check(x, jnp.asarray(_valid(family), jnp.bfloat16))  # no error
+    for family in (mj.normal(1.0), mj.poisson(), mj.von_mises()):  # the values are exact in bfloat16
+        r, params = _recipe(family)
+        want = r.nll(params, x, jnp.asarray(_valid(family), jnp.float32))
+        np.testing.assert_allclose(r.nll(params, x, jnp.asarray(_valid(family), jnp.bfloat16)), want, rtol=1e-6)
+        assert np.isfinite(float(want))

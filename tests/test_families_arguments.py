@@ -1,0 +1,81 @@
+"""mle_jax.families._arguments: every constructor rejects a bad start with a named ValueError."""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mle_jax as mj
+
+NOT_POSITIVE = [0.0, -1.0, math.nan, math.inf, -math.inf, True, None, [1.0, 2.0], "2"]
+NOT_WHOLE = [0, -1, 2.5, 3.0, True, None, "3", np.float32(3)]
+
+CONSTRUCTORS = {  # name -> (argument, a constructor taking the bad value, what the error names)
+    "normal scale": lambda v: mj.normal(v),
+    "normal init_scale": lambda v: mj.normal("learned", init_scale=v),
+    "laplace scale": lambda v: mj.laplace(v),
+    "laplace init_scale": lambda v: mj.laplace("learned", init_scale=v),
+    "student_t df": lambda v: mj.student_t(v),
+    "student_t init_df": lambda v: mj.student_t("learned", init_df=v),
+    "student_t scale": lambda v: mj.student_t(4.0, v),
+    "student_t init_scale": lambda v: mj.student_t(4.0, "learned", init_scale=v),
+    "negative_binomial init_total_count": lambda v: mj.negative_binomial(init_total_count=v),
+}
+COUNTS = {
+    "categorical num_classes": lambda v: mj.categorical(v),
+    "ordinal num_classes": lambda v: mj.ordinal(v),
+    "mixture_normal num_components": lambda v: mj.mixture_normal(v),
+    "mvn_cholesky dim": lambda v: mj.mvn_cholesky(v),
+    "independent dim": lambda v: mj.independent(mj.normal(1.0), v),
+}
+
+
+@pytest.mark.parametrize("value", NOT_POSITIVE, ids=repr)
+@pytest.mark.parametrize("what", sorted(CONSTRUCTORS))
+def test_positive_arguments(what, value):
+    family = what.split()[0]
+    with pytest.raises(ValueError, match=rf"^{family}\(.*(must|scale|df)"):
+        CONSTRUCTORS[what](value)
+
+
+@pytest.mark.parametrize("value", NOT_WHOLE, ids=repr)
+@pytest.mark.parametrize("what", sorted(COUNTS))
+def test_whole_number_arguments(what, value):
+    family, argument = what.split()
+    minimum = 1 if family in ("mixture_normal", "mvn_cholesky", "independent") else 2
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        pytest.skip("a valid value")
+    with pytest.raises(ValueError, match=rf"^{family}: {argument} must be an integer >= {minimum}; got"):
+        COUNTS[what](value)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: mj.normal("softplus", beta=1.5), r"beta must lie in \[0\.0, 1\.0\]"),
+    (lambda: mj.normal("softplus", beta=math.nan), "beta must lie in"),
+    (lambda: mj.normal("softplus", beta=True), "beta must lie in"),
+    (lambda: mj.normal(0.5, beta=0.5), "beta .* needs a heteroscedastic scale link"),
+    (lambda: mj.normal("cube"), "scale must be a positive number or one of 'learned'"),
+    (lambda: mj.student_t("many"), "df must be a positive number or 'learned'"),
+    (lambda: mj.negative_binomial("global"), "dispersion must be 'learned' or 'per_example'"),
+    (lambda: mj.categorical(3, label_smoothing=1.0), r"label_smoothing must lie in \[0\.0, 1\.0\)"),
+    (lambda: mj.categorical(3, label_smoothing=-0.1), "label_smoothing"),
+    (lambda: mj.categorical(3, label_smoothing=math.nan), "label_smoothing"),
+    (lambda: mj.categorical(3, class_weights=[1.0, math.nan, 1.0]), "class_weights must be 3 finite numbers"),
+    (lambda: mj.categorical(3, class_weights=[1.0, 1.0]), "class_weights"),
+    (lambda: mj.categorical(3, class_weights=[True, False, True]), "class_weights"),
+    (lambda: mj.bernoulli(soft_labels="yes"), "soft_labels must be True or False"),
+    (lambda: mj.independent(mj.normal(1.0), 2, shared=None), "shared must be True or False"),
+])
+def test_other_bad_options(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_valid_starts_give_finite_parameters(x64):
+    for family in (mj.student_t("learned", "learned", init_df=0.5, init_scale=1e-3),
+                   mj.negative_binomial(init_total_count=1e3), mj.normal("learned", init_scale=np.float32(2.0))):
+        leaves = [np.asarray(v) for v in family.init(jnp.float32).values()]
+        assert all(np.all(np.isfinite(v)) for v in leaves), family.name
+    np.testing.assert_allclose(np.log1p(np.exp(float(mj.student_t("learned", init_df=7.0).init(jnp.float64)["df"]))),
+                               7.0, rtol=1e-6)
