@@ -41,7 +41,7 @@ def test_callback_sees_every_chunk():
     r, p, x, y = _problem()
     seen = []
     res = mj.fit(r, p, x, y, optax.adam(0.01), steps=100, chunk_size=30,
-                 callback=lambda done, hist: seen.append((done, len(hist))))
+                 callback=lambda event: seen.append((event.step, len(event.history))))
     assert seen == [(30, 30), (60, 60), (90, 90), (100, 100)]
     assert res.history.shape == (100,)
 
@@ -69,15 +69,15 @@ def test_killed_fit_resumes_to_the_same_parameters(tmp_path):
     plain = mj.fit(r, p, x, y, opt, epochs=10, batch_size=16, key=jax.random.PRNGKey(4))
     _same(uninterrupted.params, plain.params)
 
-    def kill(done, history):
-        if done >= 48:
+    def kill(event):
+        if event.step >= 48:
             raise Killed
 
     with pytest.raises(Killed):
         mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "b", callback=kill)
     calls = []
     resumed = mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "b",
-                     callback=lambda done, h: calls.append(done))
+                     callback=lambda event: calls.append(event.step))
     assert calls[0] == 52  # it started from the checkpoint at step 48 (chunks of 80 / 20 = 4 steps)
     _same(resumed.params, uninterrupted.params)
     np.testing.assert_array_equal(resumed.history, uninterrupted.history)
