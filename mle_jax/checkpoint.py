@@ -42,7 +42,7 @@ def _storable(a):
 
 
 def _signature(leaves) -> list:
-    return [f"{tuple(np.shape(a))} {np.dtype(_storable(a).dtype).name}" for a in leaves]
+    return [f"{tuple(np.shape(b))} {np.dtype(b.dtype).name}" for b in map(_storable, leaves)]
 
 
 class Store:
@@ -78,7 +78,7 @@ class Store:
         leaves, treedef = jax.tree_util.tree_flatten(like_state)
         self._check_signature(step, leaves)
         # a checkpoint at step s holds the history of s steps: (loss, validation NLL) per step
-        abstract = {"leaves": [self._ocp.utils.to_shape_dtype_struct(_storable(a)) for a in leaves],
+        abstract = {"leaves": [jax.ShapeDtypeStruct(np.shape(b), b.dtype) for b in map(_storable, leaves)],
                     "history": jax.ShapeDtypeStruct((step, 2), np.float32)}
         try:
             restored = self._manager.restore(step, args=self._ocp.args.StandardRestore(abstract))

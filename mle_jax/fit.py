@@ -120,7 +120,7 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
     if opt_state is None and (chunk < total or checkpoints is not None or mesh is not None):
         opt_state = opt_init(recipe, optimizer)(parts.trained)  # else the only chunk's program does it
     keys = Keys(key if opts.batch_size is not None else None,
-                jax.random.split(key)[1] if opts.keyed else None)
+                jax.random.split(key)[1] if opts.keyed and key is not None else None)
     job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, max(MIN_CAPACITY, capacity(chunk)))
     carry = initial_carry(parts, opt_state, opts)
     starts, history, done, store = [Start(0, carry)], [], 0, None
@@ -210,7 +210,7 @@ def _result(carry: Carry, bad_step, last_finite, losses, vals, opts: StepOptions
     params = carry.params
     if bad_step is not None:
         history, stopped = losses[:bad_step + 1], Stop.NON_FINITE
-        if best_step is not None:
+        if best_step is not None and watch is not None:
             params = watch.best
             returned = (f"the parameters of step {best_step}, the best by validation NLL "
                         f"({float(watch.best_val):.6g})")
@@ -235,7 +235,7 @@ def _result(carry: Carry, bad_step, last_finite, losses, vals, opts: StepOptions
     if watch is not None:
         idx = np.flatnonzero(np.isfinite(vals[:len(history)]))
         val_history = np.stack([idx + 1, vals[idx]], axis=1) if len(idx) else np.zeros((0, 2))
-        if best_step is not None and stopped != Stop.NON_FINITE:
+        if best_step is not None and stopped != Stop.NON_FINITE:  # type: ignore[union-attr]
             params = watch.best
             message += f"; kept the best validation NLL {float(watch.best_val):.6g} (step {best_step})"
     epoch_history = None

@@ -138,7 +138,7 @@ def groups(minibatches, validation, checkpoints, progress, legacy: dict):
             raise TypeError("fit: give minibatches=Minibatches(...) or batch_size/epochs, not both")
         if get("batch_size") is None:
             raise ValueError("fit: epochs needs a batch_size; full-batch fits count steps")
-        minibatches = Minibatches(get("batch_size"), get("epochs"))
+        minibatches = Minibatches(legacy["batch_size"], get("epochs"))
     if validation is not None and not isinstance(validation, Validation):
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise TypeError("fit: validation must be Validation(x_val, y_val, ...) or a pair (x_val, y_val)")
@@ -154,7 +154,7 @@ def groups(minibatches, validation, checkpoints, progress, legacy: dict):
             raise ValueError("fit: checkpoint_every needs a checkpoint_dir")
         checkpoints = Checkpoints(get("checkpoint_dir"), get("checkpoint_every"))
     if progress is None or isinstance(progress, (bool, np.bool_)):
-        progress = Progress(progress, get("chunk_size"), get("callback"))
+        progress = Progress(None if progress is None else bool(progress), get("chunk_size"), get("callback"))
     elif not isinstance(progress, Progress):
         raise TypeError(f"fit: progress must be True, False, None or Progress(...); got {type(progress).__name__}")
     elif get("chunk_size") is not None or get("callback") is not None:

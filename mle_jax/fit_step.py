@@ -117,11 +117,13 @@ def _batch(opts: StepOptions, carry: Carry, key, data):
     """This step's batch: everything (full batch) or a slice of the epoch's shuffle."""
     if opts.batch_size is None:
         return carry.perm, data
+    step = carry.step
+    assert step is not None  # minibatch fits carry the step
     per_epoch = opts.n // opts.batch_size
-    b = carry.step % per_epoch
+    b = step % per_epoch
     perm = jax.lax.cond(
         b == 0,
-        lambda: jax.random.permutation(jax.random.fold_in(key, carry.step // per_epoch), opts.n),
+        lambda: jax.random.permutation(jax.random.fold_in(key, step // per_epoch), opts.n),
         lambda: carry.perm)
     idx = jax.lax.dynamic_slice(perm, (b * opts.batch_size,), (opts.batch_size,))
     return perm, tuple(_take(d, idx) for d in data)
@@ -136,7 +138,7 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
 
     def one_step(carry: Carry, keys: Keys, data, val):
         perm, (x, y, w, m) = _batch(opts, carry, keys.shuffle, data)
-        key = jax.random.fold_in(keys.model, carry.step) if opts.keyed else None
+        key = jax.random.fold_in(keys.model, carry.step) if opts.keyed else None  # type: ignore[arg-type]
         parts = carry.params
         (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(parts.trained, parts, x, y, w, m, key)
         if extra_args:  # L-BFGS and other optimizers that use the value and a line search
@@ -153,7 +155,7 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
         if opts.tol is not None:  # converged: the gradient norm at this step's parameters is <= tol
             done = optax.tree_utils.tree_norm(grads) <= opts.tol
             new = new._replace(params=jax.lax.cond(done, lambda: carry.params, lambda: new.params),
-                               converged_at=jnp.where(done, carry.step, -1))
+                               converged_at=jnp.where(done, carry.step, -1))  # type: ignore[arg-type]
         new, val_nll = _evaluate(opts, recipe, new, jnp.isfinite(loss), val)
         return new, (loss.astype(jnp.float32), val_nll)
 
@@ -162,7 +164,9 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
         def skip(c):
             nan = jnp.float32(jnp.nan)
             return c._replace(step=c.step + 1), (nan, None if val is None else nan)
-        return jax.lax.cond(carry.converged_at >= 0, skip, lambda c: one_step(c, keys, data, val), carry)
+        converged = carry.converged_at
+        assert converged is not None  # carried with tol
+        return jax.lax.cond(converged >= 0, skip, lambda c: one_step(c, keys, data, val), carry)
 
     def run(carry: Carry, n, keys: Keys, data, val):
         if carry.opt_state is None:  # a fit of one chunk initialises the optimizer in the same program
@@ -186,14 +190,15 @@ def _evaluate(opts: StepOptions, recipe: Recipe, carry: Carry, finite, val):
     """Every ``eval_every`` steps: the validation mean NLL (evaluation mode), the best parameters, patience."""
     if val is None:
         return carry, None
-    watch = carry.watch
+    watch, step, every = carry.watch, carry.step, opts.eval_every
+    assert watch is not None and step is not None and every is not None  # carried with validation data
     ok = watch.alive & finite
-    due = ok & (carry.step % opts.eval_every == 0)
+    due = ok & (step % every == 0)
 
-    def val_nll():
+    def evaluate():
         value, _ = recipe.objective(carry.params.params(), *val, kind="nll", reduction="mean")
         return value.astype(jnp.float32)
-    val_nll = jax.lax.cond(due, val_nll, lambda: jnp.float32(jnp.nan))
+    val_nll = jax.lax.cond(due, evaluate, lambda: jnp.float32(jnp.nan))
     improved = due & (val_nll < watch.best_val)
     bad = jnp.where(due, jnp.where(improved, 0, watch.bad_evals + 1), watch.bad_evals)
     patient = True if opts.patience is None else bad < opts.patience
@@ -201,6 +206,6 @@ def _evaluate(opts: StepOptions, recipe: Recipe, carry: Carry, finite, val):
     return carry._replace(watch=Watch(
         best=jax.lax.cond(improved, lambda: carry.params, lambda: watch.best),
         best_val=jnp.where(improved, val_nll, watch.best_val),
-        best_step=jnp.where(improved, carry.step, watch.best_step),
+        best_step=jnp.where(improved, step, watch.best_step),
         bad_evals=bad, alive=alive,
-        stopped_at=jnp.where(ok & ~patient, carry.step, watch.stopped_at))), val_nll
+        stopped_at=jnp.where(ok & ~patient, step, watch.stopped_at))), val_nll

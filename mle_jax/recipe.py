@@ -32,9 +32,10 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import sys
 import warnings
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -88,6 +89,22 @@ def _as_array(name: str, what: str, value):
     return array
 
 
+def _check_nnx_batch_stats(name: str, model_params) -> None:
+    """An nnx module holding BatchStat variables cannot be the params as it is: its statistics are
+    float arrays that would be trained, and its in-place updates would be lost (a silently wrong model)."""
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is None:
+        return
+    is_module = lambda node: isinstance(node, nnx.Module)  # noqa: E731
+    for module in filter(is_module, jax.tree_util.tree_leaves(model_params, is_leaf=is_module)):
+        if jax.tree_util.tree_leaves(nnx.state(module, nnx.BatchStat)):
+            raise ValueError(
+                f"{name}: this nnx module holds BatchStat variables (BatchNorm statistics), which must be the "
+                f"recipe's state, not trained params: graphdef, params, stats = nnx.split(module, nnx.Param, "
+                f"nnx.BatchStat); a batched model(params, x, state, train) that merges them and returns "
+                f"(raw, nnx.state(module, nnx.BatchStat)); then recipe.init(params, state=stats)")
+
+
 def _batched_raw(family: Family, out, n: int):
     """A batched model's output checked against ``(N, *raw_shape)`` (at trace time)."""
     out, want = jnp.asarray(out), (n,) + tuple(family.raw_shape)
@@ -99,7 +116,10 @@ def _batched_raw(family: Family, out, n: int):
                      f"this family needs (N, *raw_shape) = {want}")
 
 
-def _compiled(method):
+_Method = TypeVar("_Method", bound=Callable)
+
+
+def _compiled(method: _Method) -> _Method:
     """``method`` compiled (once per recipe, cached on it) when called on concrete arrays; inlined
     as is inside a caller's trace, where a nested jit boundary would only keep XLA from fusing."""
     name = method.__name__
@@ -112,7 +132,7 @@ def _compiled(method):
         if jitted is None:
             jitted = self._jitted[name] = jax.jit(functools.partial(method, self), static_argnames=tuple(static))
         return jitted(*args, **static)
-    return call
+    return call  # type: ignore[return-value]
 
 
 class Recipe:
@@ -149,6 +169,7 @@ class Recipe:
             raise ValueError(f"{self.name}: the model has state; pass it: recipe.init(model_params, state=...)")
         if state is not None and not self.stateful:
             raise ValueError(f"{self.name}: state given but the model has no `state` keyword")
+        _check_nnx_batch_stats(self.name, model_params)
         return Params(model_params, self.family.init(float_dtype(model_params)), state)
 
     def raw(self, params: Params, x, key=None, train: bool = False):
@@ -240,7 +261,7 @@ class Recipe:
 
     def predict(self, params: Params, x: Any):
         """The batched theta (deterministic evaluation): the full predictive distribution."""
-        parts, x = self._boundary(params, x)
+        parts, x = self._inputs(params, x)
         return self._predict(parts, x)
 
     def point(self, params: Params, x: Any) -> jax.Array:
@@ -259,7 +280,7 @@ class Recipe:
 
     def evaluate(self, params: Params, x: Any, y: Any, **kwargs) -> dict:
         """Held-out metrics that fit the family: ``mle_jax.scores.evaluate(self, params, x, y, ...)``."""
-        from .scores import evaluate
+        from .scores import evaluate  # pyright: ignore[reportMissingImports]  (written by another module)
         return evaluate(self, params, x, y, **kwargs)
 
     # ------------------------------------------------------------------ checks
@@ -301,7 +322,13 @@ class Recipe:
                         "the training loss would be 0/0")
         return ""
 
-    def _boundary(self, params, x, y=None, weights=None, mask=None, key=None, mean=False):
+    def _inputs(self, params, x) -> tuple[Parts, Any]:
+        """The params split for the compiled kernels and the inputs (a list made an array), checked."""
+        x = _as_array(self.name, "x", x)
+        check_batch(self.name, x, jax.tree_util.tree_leaves(x)[0])
+        return split(params), x
+
+    def _boundary(self, params, x, y, weights=None, mask=None, key=None, mean=False) -> tuple:
         """Shape checks always; value checks once per data set on concrete arrays.
 
         Returns the params split for the compiled kernels and the data (lists made arrays).
@@ -309,9 +336,6 @@ class Recipe:
         parts = split(params)
         name = self.name
         x = _as_array(name, "x", x)
-        if y is None:
-            check_batch(name, x, jax.tree_util.tree_leaves(x)[0])
-            return parts, x
         y, weights, mask = (_as_array(name, what, v) for what, v in (("y", y), ("weights", weights), ("mask", mask)))
         if key is not None and not self.takes_key:
             raise ValueError(f"{name}: a key was given but the model has no `key` keyword")

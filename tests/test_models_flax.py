@@ -182,3 +182,11 @@ def test_stateful_and_batched_models_are_checked():
     rs = mj.recipe(lambda p, x, state, train: (x[:, 0] * p, state), mj.normal(1.0), batched=True)
     with pytest.raises(ValueError, match="state"):
         rs.init(jnp.float32(1.0))
+
+
+def test_nnx_module_with_batch_stats_must_split_them_into_state():
+    nnx = pytest.importorskip("flax.nnx")
+    net = nnx.Sequential(nnx.Linear(2, 4, rngs=nnx.Rngs(0)), nnx.BatchNorm(4, rngs=nnx.Rngs(0)))
+    r = mj.recipe(lambda m, x: m(x)[:, 0], mj.normal(1.0), batched=True)
+    with pytest.raises(ValueError, match=r"BatchStat.*nnx.split"):
+        r.init(net)
