@@ -177,3 +177,14 @@ def test_grouped_options_equal_the_keyword_form_and_callback_sees_validation():
     last = events[-1]
     np.testing.assert_allclose(last.val_nll, SLOPE.mean_nll(last.params, *val), rtol=1e-6)  # step 12 evaluated
     np.testing.assert_array_equal(last.history, grouped.history)
+
+
+def test_requested_bar_without_tqdm_warns_once(monkeypatch):
+    import sys
+    from mle_jax import fit_loop
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # importing it now raises ImportError
+    monkeypatch.setattr(fit_loop, "_warned_no_tqdm", [False])
+    with pytest.warns(UserWarning, match="needs tqdm") as record:
+        first = mj.fit(SLOPE, START, X, Y, ADAM, steps=4, progress=True)
+        mj.fit(SLOPE, START, X, Y, ADAM, steps=4, progress=True)
+    assert len(record) == 1 and first.stopped == "completed"
