@@ -28,7 +28,8 @@ from .fit_options import (Checkpoints, FitEvent, Minibatches, Progress, Stop, Va
                           groups)
 from .fit_step import Carry, Keys, StepOptions, capacity, initial_carry, opt_init
 from .params import Params, split
-from .recipe import Recipe, _as_array
+from .boundary import as_array
+from .recipe import Recipe
 
 __all__ = ["Checkpoints", "FitEvent", "FitResult", "Minibatches", "Progress", "Stop", "Validation", "fit"]
 
@@ -99,13 +100,13 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
     """
     minibatches, validation, checkpoints, progress = groups(minibatches, validation, checkpoints, progress, keywords)
     _check_arguments(recipe, params, optimizer, key, reduction, tol)
-    x, y, weights, mask = (_as_array("fit", what, v) for what, v in (("x", x), ("y", y), ("weights", weights),
+    x, y, weights, mask = (as_array("fit", what, v) for what, v in (("x", x), ("y", y), ("weights", weights),
                                                                      ("mask", mask)))
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
     total, opts = _plan(recipe, n, steps, minibatches, validation, key, reduction, tol)
     parts = split(params)
-    val = None if validation is None else (_as_array("fit", "x_val", validation.x),
-                                           _as_array("fit", "y_val", validation.y))
+    val = None if validation is None else (as_array("fit", "x_val", validation.x),
+                                           as_array("fit", "y_val", validation.y))
     if recipe.validate:  # once per data set: the recipe remembers the arrays it has checked
         recipe.check(x, y, weights, mask, mean=reduction == "mean")
         if val is not None:

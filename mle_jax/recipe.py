@@ -23,7 +23,7 @@ Params are any pytree (see ``mle_jax.params``): inexact arrays are trained,
 every other leaf is carried unchanged and never differentiated.
 
 Checks: shapes at trace time on every call (free under jit); values eagerly,
-once per data set, when the arrays are concrete (``_CheckMemory``); on traced
+once per data set, when the arrays are concrete (``CheckMemory``); on traced
 arrays a single warning says the value check could not run.
 """
 
@@ -32,9 +32,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import sys
 import warnings
-import weakref
 from typing import Any, Callable, TypeVar
 
 import jax
@@ -42,67 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import distributions as dist
+from .boundary import CheckMemory, as_array, check_nnx_batch_stats, keywords
 from .checks import check_batch, check_finite, check_weights, is_concrete
 from .families import Family, as_raw
 from .params import Params, Parts, float_dtype, split
 from .reductions import reduce_terms
 
 __all__ = ["Params", "Recipe", "recipe", "reduce_terms"]
-
-
-class _CheckMemory:
-    """What a recipe remembers between calls: the last few data sets whose values it checked
-    (by weak reference: the same immutable jax arrays are checked once), what it found about
-    their weights, and whether it has warned that traced data could not be checked."""
-
-    def __init__(self, size: int = 4):
-        self.size, self.sets, self.warned = size, [], False
-
-    def recall(self, leaves):
-        """The weight problem found when these arrays were checked ("" if none); None if never checked."""
-        for seen, problem in self.sets:
-            if len(seen) == len(leaves) and all(a is ref() for a, ref in zip(leaves, seen)):
-                return problem
-        return None
-
-    def remember(self, leaves, problem: str) -> None:
-        self.sets = (self.sets + [([weakref.ref(a) for a in leaves], problem)])[-self.size:]
-
-
-def _keywords(model) -> set:
-    try:
-        parameters = inspect.signature(model).parameters.values()
-    except (TypeError, ValueError):
-        return set()
-    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
-def _as_array(name: str, what: str, value):
-    """A Python list becomes an array (one entry per example); anything else is left as is."""
-    if not isinstance(value, list):
-        return value
-    try:
-        array = jnp.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name}: {what} is a Python list that is not a rectangular array of numbers; "
-                        f"pass a numpy or jax array ({error})") from None
-    return array
-
-
-def _check_nnx_batch_stats(name: str, model_params) -> None:
-    """An nnx module holding BatchStat variables cannot be the params as it is: its statistics are
-    float arrays that would be trained, and its in-place updates would be lost (a silently wrong model)."""
-    nnx = sys.modules.get("flax.nnx")
-    if nnx is None:
-        return
-    is_module = lambda node: isinstance(node, nnx.Module)  # noqa: E731
-    for module in filter(is_module, jax.tree_util.tree_leaves(model_params, is_leaf=is_module)):
-        if jax.tree_util.tree_leaves(nnx.state(module, nnx.BatchStat)):
-            raise ValueError(
-                f"{name}: this nnx module holds BatchStat variables (BatchNorm statistics), which must be the "
-                f"recipe's state, not trained params: graphdef, params, stats = nnx.split(module, nnx.Param, "
-                f"nnx.BatchStat); a batched model(params, x, state, train) that merges them and returns "
-                f"(raw, nnx.state(module, nnx.BatchStat)); then recipe.init(params, state=stats)")
 
 
 def _batched_raw(family: Family, out, n: int):
@@ -148,14 +92,14 @@ class Recipe:
         if not callable(model):
             raise TypeError(f"recipe: model must be a function (params, x) -> raw; got {type(model).__name__}")
         self.model, self.family, self.validate, self.batched = model, family, bool(validate), bool(batched)
-        keywords = _keywords(model)
-        self.takes_key, self.stateful = "key" in keywords, "state" in keywords
-        if self.stateful and not (self.batched and "train" in keywords):
+        names = keywords(model)
+        self.takes_key, self.stateful = "key" in names, "state" in names
+        if self.stateful and not (self.batched and "train" in names):
             raise ValueError("recipe: a model with state takes the whole batch and a train flag: "
                              "recipe(model, family, batched=True) with model(params, x, *, state, train) "
                              "-> (raw, new_state)")
         self.name = f"recipe({getattr(model, '__name__', 'model')}, {family.name})"
-        self.memory = _CheckMemory()
+        self.memory = CheckMemory()
         self._jitted: dict = {}   # compiled methods, per recipe (they die with it)
         self.programs: dict = {}  # compiled fit programs (mle_jax.fit_step), per recipe, bounded
 
@@ -169,7 +113,7 @@ class Recipe:
             raise ValueError(f"{self.name}: the model has state; pass it: recipe.init(model_params, state=...)")
         if state is not None and not self.stateful:
             raise ValueError(f"{self.name}: state given but the model has no `state` keyword")
-        _check_nnx_batch_stats(self.name, model_params)
+        check_nnx_batch_stats(self.name, model_params)
         return Params(model_params, self.family.init(float_dtype(model_params)), state)
 
     def raw(self, params: Params, x, key=None, train: bool = False):
@@ -324,7 +268,7 @@ class Recipe:
 
     def _inputs(self, params, x) -> tuple[Parts, Any]:
         """The params split for the compiled kernels and the inputs (a list made an array), checked."""
-        x = _as_array(self.name, "x", x)
+        x = as_array(self.name, "x", x)
         check_batch(self.name, x, jax.tree_util.tree_leaves(x)[0])
         return split(params), x
 
@@ -335,8 +279,8 @@ class Recipe:
         """
         parts = split(params)
         name = self.name
-        x = _as_array(name, "x", x)
-        y, weights, mask = (_as_array(name, what, v) for what, v in (("y", y), ("weights", weights), ("mask", mask)))
+        x = as_array(name, "x", x)
+        y, weights, mask = (as_array(name, what, v) for what, v in (("y", y), ("weights", weights), ("mask", mask)))
         if key is not None and not self.takes_key:
             raise ValueError(f"{name}: a key was given but the model has no `key` keyword")
         if self.validate and is_concrete((x, y, weights, mask)):
