@@ -108,6 +108,15 @@ SHARDED = textwrap.dedent("""
                         for a, b in zip(jax.tree_util.tree_leaves(single.params),
                                         jax.tree_util.tree_leaves(sharded.params))))
         gaps.append(float(np.max(np.abs(single.history - sharded.history))))
+    # params with non-array leaves (a function), a carried integer array, and a model key per example
+    def noisy(p, x_i, key=None):
+        return p["act"](p["w"] @ x_i) * p["sign"] + (0.0 if key is None else 0.1 * jax.random.normal(key))
+    re = mj.recipe(noisy, mj.bernoulli())
+    start = re.init({"w": jnp.zeros(3), "act": jnp.tanh, "sign": jnp.array(1, jnp.int32)})
+    single, sharded = (mj.fit(re, start, x, y, optax.adam(0.05), mesh=m, steps=20, key=jax.random.key(2))
+                       for m in (None, mesh))
+    gaps.append(float(np.max(np.abs(single.history - sharded.history))))
+    assert sharded.params.model["act"] is jnp.tanh and int(sharded.params.model["sign"]) == 1
     from mle_jax.sharding import shard_batch
     try:
         shard_batch(mesh, jnp.zeros((257, 3)))
