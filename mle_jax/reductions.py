@@ -6,7 +6,8 @@ With per-example terms ``t_i``, weights ``w_i`` (default 1) and a mask ``m_i``
     sum  = sum_i m_i w_i t_i
     mean = sum_i m_i w_i t_i / sum_i m_i w_i      (the honest denominator)
 
-Masked-out examples contribute exactly 0, even where their term is not finite.
+Masked-out examples contribute exactly 0, even where their term is not finite. A mean over no
+example (every weight 0, as in a minibatch of masked-out examples) is 0 with a zero gradient.
 Terms in bfloat16 / float16 are accumulated in float32.
 """
 
@@ -38,9 +39,13 @@ def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=
         total, count = _accumulate(w * terms), _accumulate(w)
     else:
         total, count = _accumulate(terms), terms.shape[0]
-    if affine is None:
-        return total / count if reduction == "mean" else total
-    scale, shift = affine
-    if reduction == "mean":
-        return scale * (total / count) + shift
-    return scale * total + count * shift
+    scale, shift = (1, 0) if affine is None else affine
+    if reduction == "sum":
+        return total if affine is None else scale * total + count * shift
+    if not weighted:
+        return total / count if affine is None else scale * (total / count) + shift
+    # a mean over no example (every weight 0: a minibatch of masked-out examples inside a fit) is 0,
+    # with a zero gradient, not 0/0; on concrete data the recipe refuses such a mean before this
+    some = count > 0
+    mean = total / jnp.where(some, count, jnp.ones_like(count))
+    return jnp.where(some, mean if affine is None else scale * mean + shift, jnp.zeros_like(mean))

@@ -188,3 +188,14 @@ def test_requested_bar_without_tqdm_warns_once(monkeypatch):
         first = mj.fit(SLOPE, START, X, Y, ADAM, steps=4, progress=True)
         mj.fit(SLOPE, START, X, Y, ADAM, steps=4, progress=True)
     assert len(record) == 1 and first.stopped == "completed"
+
+
+def test_a_minibatch_with_no_weight_adds_nothing_instead_of_nan():
+    mask = jnp.arange(32) == 5  # one example: in each epoch of 8 batches, 7 hold no example, whatever the shuffle
+    res = mj.fit(SLOPE, START, X, Y, ADAM, epochs=2, batch_size=4, key=jax.random.key(0), mask=mask)
+    assert res.stopped == "completed" and np.all(np.isfinite(res.history))
+    assert np.sum(res.history == 0.0) == 14  # a batch of masked-out examples: loss 0, no update from it
+    traced = jax.jit(jax.value_and_grad(lambda p: SLOPE.mean_nll(p, X, Y, mask=jnp.zeros(32, bool))))
+    with pytest.warns(UserWarning, match="cannot be checked"):
+        value, grad = traced(START)
+    assert float(value) == 0.0 and float(grad.model) == 0.0
