@@ -19,6 +19,7 @@ from .families import (
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
 from .fit import FitResult, fit
+from .fit_options import Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .models import mlp
 from .recipe import Params, Recipe, recipe, reduce_terms
@@ -34,4 +35,5 @@ __all__ = [
     "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",
     "models", "nll_decomposition", "normal", "prob", "probs",
     "quantile", "recipe", "reduce_terms", "sample", "variance",
+    "Checkpoints", "FitEvent", "Minibatches", "Progress", "Stop", "Validation",
 ]

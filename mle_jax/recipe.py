@@ -1,128 +1,318 @@
-"""The recipe: steps 2-4 of the lecture in one combinator.
+"""The recipe: steps 2-4 of the lecture in one object.
 
     L[phi] = -sum_i log Pr(y_i | f[x_i, phi])                       (Prince, eq. 5.7)
 
-``recipe(model, family)`` composes a per-example model ``(params, x_i) -> raw``
-with a family ``raw -> theta`` and gives the batched, reduced, jitted
-functions: ``nll``, ``mean_nll``, ``log_prob``, ``predict``, ``point``. This is
-the only module that ``vmap``s over examples, reduces, and ``jit``s.
+``recipe(model, family)`` composes a model with a family ``raw -> theta`` and
+gives the batched, reduced, jitted functions as methods of a ``Recipe``:
+``nll``, ``mean_nll``, ``loss``, ``log_prob``, ``predict``, ``point``, ...
+This is the only module that ``vmap``s over examples, reduces, and ``jit``s.
 
-Reductions (one algebra for every family): with per-example terms ``t_i``,
-weights ``w_i`` (default 1) and a mask ``m_i`` (default all True),
+Models (see ``docs`` in README, "Models from flax and equinox"):
 
-    sum  = sum_i m_i w_i t_i
-    mean = sum_i m_i w_i t_i / sum_i m_i w_i      (the honest denominator)
+- per example (default): ``model(params, x_i) -> raw``; the recipe ``vmap``s it;
+- ``batched=True``: ``model(params, x) -> raw`` of shape ``(N, *raw_shape)``;
+- a model with a ``key`` keyword gets a PRNG key (``model(params, x_i, key=k)``;
+  a fresh one per example, split from the key given), ``key=None`` meaning
+  deterministic evaluation (what ``predict`` and ``point`` use);
+- a model with a ``state`` keyword is stateful (batched only):
+  ``model(params, x, state=s, train=t) -> (raw, new_state)``; training
+  (``train_loss`` and ``fit``) runs it with ``train=True`` and keeps the new
+  state, evaluation with ``train=False`` (running averages).
 
-Masked-out examples contribute exactly 0, even where their term is not finite.
-Terms in bfloat16 / float16 are accumulated in float32.
+Params are any pytree (see ``mle_jax.params``): inexact arrays are trained,
+every other leaf is carried unchanged and never differentiated.
 
 Checks: shapes at trace time on every call (free under jit); values eagerly,
-once per data set, when the arrays are concrete; on traced arrays a single
-warning says the value check could not run.
+once per data set, when the arrays are concrete (``CheckMemory``); on traced
+arrays a single warning says the value check could not run.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
 import warnings
-import weakref
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import distributions as dist
+from .boundary import CheckMemory, as_array, check_nnx_batch_stats, keywords
 from .checks import check_batch, check_finite, check_weights, is_concrete
 from .families import Family, as_raw
+from .params import Params, Parts, float_dtype, split
+from .reductions import reduce_terms
+
+__all__ = ["Params", "Recipe", "recipe", "reduce_terms"]
 
 
-class Params(NamedTuple):
-    """All trainable parameters: the model's ``phi`` and the family's own (e.g. a learned sigma)."""
-
-    model: Any
-    family: Any
-
-
-class Recipe(NamedTuple):
-    """A model and a family composed into batched likelihood functions (see ``recipe``)."""
-
-    model: Callable
-    family: Family
-    validate: bool
-    init: Callable
-    nll: Callable
-    mean_nll: Callable
-    loss: Callable
-    log_prob: Callable
-    predict: Callable
-    point: Callable
-    interval: Callable
-    sample: Callable
-    check: Callable
-    reduce: Callable
+def _batched_raw(family: Family, out, n: int):
+    """A batched model's output checked against ``(N, *raw_shape)`` (at trace time)."""
+    out, want = jnp.asarray(out), (n,) + tuple(family.raw_shape)
+    if out.shape == want:
+        return out
+    if math.prod(family.raw_shape) == 1 and len(family.raw_shape) <= 1 and out.shape in ((n,), (n, 1)):
+        return out.reshape(want)
+    raise ValueError(f"{family.name}: the batched model's raw output has shape {out.shape}; for {n} examples "
+                     f"this family needs (N, *raw_shape) = {want}")
 
 
-def _float_dtype(tree):
-    for leaf in jax.tree_util.tree_leaves(tree):
-        if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
-            return jnp.result_type(leaf)
-    return jnp.result_type(float)
+_Method = TypeVar("_Method", bound=Callable)
 
 
-def _accumulate(terms):
-    """Sum in at least float32: bfloat16 / float16 terms must not drift."""
-    acc = jnp.promote_types(terms.dtype, jnp.float32)
-    return jnp.sum(terms, dtype=acc).astype(jnp.promote_types(terms.dtype, acc))
+def _compiled(method: _Method) -> _Method:
+    """``method`` compiled (once per recipe, cached on it) when called on concrete arrays; inlined
+    as is inside a caller's trace, where a nested jit boundary would only keep XLA from fusing."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def call(self, *args, **static):
+        if not is_concrete(args):
+            return method(self, *args, **static)
+        jitted = self._jitted.get(name)
+        if jitted is None:
+            jitted = self._jitted[name] = jax.jit(functools.partial(method, self), static_argnames=tuple(static))
+        return jitted(*args, **static)
+    return call  # type: ignore[return-value]
 
 
-def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=None):
-    """Reduce per-example terms ``t_i`` (shape (N,)) by ``sum`` or ``mean``, with weights and a mask.
+class Recipe:
+    """A model and a family composed into batched likelihood functions (see ``recipe``).
 
-    ``affine = (a, b)`` (optional) maps every term to ``a t_i + b``, applied once after the sum:
-    ``sum = a sum_i m_i w_i t_i + b sum_i m_i w_i``, ``mean = sum / sum_i m_i w_i``.
+    Attributes: ``model``, ``family``, ``validate``, ``batched``, ``takes_key`` (the model
+    has a ``key`` keyword), ``stateful`` (the model has a ``state`` keyword).
     """
-    if reduction not in ("sum", "mean"):
-        raise ValueError(f"reduction must be 'sum' or 'mean'; got {reduction!r}")
-    weighted = weights is not None or mask is not None
-    if weighted:
-        w = jnp.ones_like(terms) if weights is None else jnp.asarray(weights, terms.dtype)
+
+    def __init__(self, model: Callable, family: Family, *, validate: bool = True, batched: bool = False):
+        if not isinstance(family, Family):
+            raise TypeError(f"recipe: family must be an mle_jax Family (e.g. mj.normal()); got {type(family).__name__}")
+        if not callable(model):
+            raise TypeError(f"recipe: model must be a function (params, x) -> raw; got {type(model).__name__}")
+        self.model, self.family, self.validate, self.batched = model, family, bool(validate), bool(batched)
+        names = keywords(model)
+        self.takes_key, self.stateful = "key" in names, "state" in names
+        if self.stateful and not (self.batched and "train" in names):
+            raise ValueError("recipe: a model with state takes the whole batch and a train flag: "
+                             "recipe(model, family, batched=True) with model(params, x, *, state, train) "
+                             "-> (raw, new_state)")
+        self.name = f"recipe({getattr(model, '__name__', 'model')}, {family.name})"
+        self.memory = CheckMemory()
+        self._jitted: dict = {}   # compiled methods, per recipe (they die with it)
+        self.programs: dict = {}  # compiled fit programs (mle_jax.fit_step), per recipe, bounded
+
+    def __repr__(self) -> str:
+        return self.name
+
+    # ------------------------------------------------------------------ the composition
+    def init(self, model_params, state=None) -> Params:
+        """``Params(model_params, family's own parameters, state)``; ``state`` for stateful models."""
+        if self.stateful and state is None:
+            raise ValueError(f"{self.name}: the model has state; pass it: recipe.init(model_params, state=...)")
+        if state is not None and not self.stateful:
+            raise ValueError(f"{self.name}: state given but the model has no `state` keyword")
+        check_nnx_batch_stats(self.name, model_params)
+        return Params(model_params, self.family.init(float_dtype(model_params)), state)
+
+    def raw(self, params: Params, x, key=None, train: bool = False):
+        """The model's raw outputs ``(N, *raw_shape)`` and its new state (None without state). Unjitted."""
+        n = jax.tree_util.tree_leaves(x)[0].shape[0]
+        if self.batched:
+            kwargs = {} if not self.takes_key else {"key": key}
+            if self.stateful:
+                out, state = self.model(params.model, x, state=params.state, train=train, **kwargs)
+                return _batched_raw(self.family, out, n), state
+            return _batched_raw(self.family, self.model(params.model, x, **kwargs), n), None
+        if key is None:
+            call = self.model if not self.takes_key else functools.partial(self.model, key=None)
+            return jax.vmap(lambda x_i: as_raw(self.family, call(params.model, x_i)))(x), None
+        one = lambda x_i, k: as_raw(self.family, self.model(params.model, x_i, key=k))  # noqa: E731
+        return jax.vmap(one)(x, jax.random.split(key, n)), None
+
+    def objective(self, params: Params, x, y, weights=None, mask=None, kind: str = "nll",
+                  reduction: str = "sum", key=None, train: bool = False):
+        """``(value, new_state)``: the reduction of ``kind`` (``"nll"`` or ``"loss"``). Unchecked, unjitted."""
+        if kind not in ("nll", "loss"):
+            raise ValueError(f"kind must be 'nll' or 'loss'; got {kind!r}")
+        family = self.family
+        raw, state = self.raw(params, x, key, train)
+        if kind == "loss" and family.loss_weight is not None:  # class weights join the example weights
+            class_weights = jax.vmap(family.loss_weight)(y)
+            weights = class_weights if weights is None else weights * class_weights
+        if kind == "loss" and family.loss is not None:
+            terms = jax.vmap(family.loss, in_axes=(None, 0, 0))(params.family, raw, y)
+            return reduce_terms(terms, weights, mask, reduction), state
+        # -sum_i (a k_i + b) = -(a sum_i k_i + b sum_i w_i): scale, shift and sign once, not per example
+        kernels = jax.vmap(family.kernel, in_axes=(None, 0, 0))(params.family, raw, y)
+        return -reduce_terms(kernels, weights, mask, reduction, family.affine(params.family)), state
+
+    def reduce(self, params: Params, x, y, weights=None, mask=None, kind: str = "nll",
+               reduction: str = "sum", *, key=None):
+        """The unchecked, unjitted reduction (evaluation mode), for composing inside your own jitted code."""
+        return self.objective(params, x, y, weights, mask, kind, reduction, key)[0]
+
+    # ------------------------------------------------------------------ compiled kernels
+    @_compiled
+    def _reduce(self, parts: Parts, x, y, weights, mask, key, *, kind, reduction, train):
+        return self.objective(parts.params(), x, y, weights, mask, kind, reduction, key, train)
+
+    @_compiled
+    def _log_prob(self, parts: Parts, x, y, key):
+        params = parts.params()
+        raw, _ = self.raw(params, x, key)
+        return jax.vmap(self.family.log_prob, in_axes=(None, 0, 0))(params.family, raw, y)
+
+    @_compiled
+    def _predict(self, parts: Parts, x):
+        params = parts.params()
+        raw, _ = self.raw(params, x)
+        return jax.vmap(self.family.theta, in_axes=(None, 0))(params.family, raw)
+
+    # ------------------------------------------------------------------ the public methods
+    def nll(self, params: Params, x: Any, y: Any, weights=None, mask=None, *, key=None) -> jax.Array:
+        """``-sum_i m_i w_i log Pr(y_i | theta(x_i))``: the lecture's ``L[phi]`` (evaluation mode)."""
+        args = self._boundary(params, x, y, weights, mask, key)
+        return self._reduce(*args, kind="nll", reduction="sum", train=False)[0]
+
+    def mean_nll(self, params: Params, x: Any, y: Any, weights=None, mask=None, *, key=None) -> jax.Array:
+        """The weighted mean NLL, ``sum_i m_i w_i t_i / sum_i m_i w_i``."""
+        args = self._boundary(params, x, y, weights, mask, key, mean=True)
+        return self._reduce(*args, kind="nll", reduction="mean", train=False)[0]
+
+    def loss(self, params: Params, x: Any, y: Any, weights=None, mask=None, reduction: str = "mean",
+             *, key=None) -> jax.Array:
+        """The training objective: ``mean_nll`` unless the family reweights (beta-NLL, class weights)."""
+        args = self._boundary(params, x, y, weights, mask, key, mean=reduction == "mean")
+        return self._reduce(*args, kind="loss", reduction=reduction, train=False)[0]
+
+    def train_loss(self, params: Params, x: Any, y: Any, weights=None, mask=None, reduction: str = "mean",
+                   *, key=None) -> tuple[jax.Array, Any]:
+        """``(loss, new_state)`` in training mode (``train=True``): what ``fit`` differentiates.
+
+        For your own loop with a stateful model: ``(loss, state), grads =
+        jax.value_and_grad(r.train_loss, has_aux=True)(params, x, y, key=k)``, then
+        ``params._replace(state=state)`` after the update.
+        """
+        args = self._boundary(params, x, y, weights, mask, key, mean=reduction == "mean")
+        return self._reduce(*args, kind="loss", reduction=reduction, train=True)
+
+    def log_prob(self, params: Params, x: Any, y: Any, *, key=None) -> jax.Array:
+        """The per-example log-likelihoods ``log Pr(y_i | theta(x_i))``, shape (N,)."""
+        parts, x, y, _, _, key = self._boundary(params, x, y, None, None, key)
+        return self._log_prob(parts, x, y, key)
+
+    def predict(self, params: Params, x: Any):
+        """The batched theta (deterministic evaluation): the full predictive distribution."""
+        parts, x = self._inputs(params, x)
+        return self._predict(parts, x)
+
+    def point(self, params: Params, x: Any) -> jax.Array:
+        """The mode of the prediction, ``argmax_y Pr(y | theta(x))``."""
+        return jax.vmap(dist.mode)(self.predict(params, x))
+
+    def interval(self, params: Params, x: Any, coverage: float = 0.95):
+        """The central predictive interval ``(lower, upper)`` of the given coverage."""
+        return dist.interval(self.predict(params, x), coverage)
+
+    def sample(self, key, params: Params, x: Any) -> jax.Array:
+        """One draw of ``y_i ~ Pr(y | theta(x_i))`` per example."""
+        theta = self.predict(params, x)
+        keys = jax.random.split(key, jax.tree_util.tree_leaves(theta)[0].shape[0])
+        return jax.vmap(dist.sample)(keys, theta)
+
+    def evaluate(self, params: Params, x: Any, y: Any, **kwargs) -> dict:
+        """Held-out metrics that fit the family: ``mle_jax.scores.evaluate(self, params, x, y, ...)``."""
+        from .scores import evaluate  # pyright: ignore[reportMissingImports]  (written by another module)
+        return evaluate(self, params, x, y, **kwargs)
+
+    # ------------------------------------------------------------------ checks
+    def check(self, x: Any, y: Any, weights=None, mask=None, *, mean: bool = False) -> None:
+        """The eager value check; the same immutable jax arrays are checked only once.
+
+        With ``mean``, weights, mask and class weights must also leave some example
+        (a mean over no example is 0/0); a sum over none is 0.
+        """
+        name = self.name
+        check_batch(name, x, y, ("weights", weights), ("mask", mask))
+        leaves = jax.tree_util.tree_leaves((x, y, weights, mask))
+        immutable = all(isinstance(a, jax.Array) for a in leaves)
+        problem = self.memory.recall(leaves) if immutable else None
+        if problem is None:
+            for leaf in jax.tree_util.tree_leaves(x):
+                check_finite(name, leaf, "x")
+            self.family.check(y)
+            check_weights(name, weights, mask)
+            problem = self._weight_problem(y, weights, mask)
+            if immutable:
+                self.memory.remember(leaves, problem)
+        if mean and problem:
+            raise ValueError(f"{name}: {problem}")
+
+    def _weight_problem(self, y, weights, mask) -> str:
+        """Why weights, mask and class weights leave no example ("" when some example is left)."""
+        w = np.ones(np.shape(y)[0]) if weights is None else np.asarray(weights, np.float64)
         if mask is not None:
-            w = jnp.where(mask, w, jnp.zeros_like(w))
-            terms = jnp.where(mask, terms, jnp.zeros_like(terms))
-        total, count = _accumulate(w * terms), _accumulate(w)
-    else:
-        total, count = _accumulate(terms), terms.shape[0]
-    if affine is None:
-        return total / count if reduction == "mean" else total
-    scale, shift = affine
-    if reduction == "mean":
-        return scale * (total / count) + shift
-    return scale * total + count * shift
+            w = w * (np.asarray(mask) != 0)
+        if not w.any():
+            what = " and ".join(n for n, v in (("weights", weights), ("mask", mask)) if v is not None)
+            return (f"the {what} leave no example (every weight is 0 or masked out); "
+                    f"a mean NLL over no example is 0/0")
+        if self.family.loss_weight is not None:
+            class_weights = np.asarray(jax.vmap(self.family.loss_weight)(jnp.asarray(y)), np.float64)
+            if not (w * class_weights).any():
+                return ("the class weights give every example of this data set weight 0; "
+                        "the training loss would be 0/0")
+        return ""
+
+    def _inputs(self, params, x) -> tuple[Parts, Any]:
+        """The params split for the compiled kernels and the inputs (a list made an array), checked."""
+        x = as_array(self.name, "x", x)
+        check_batch(self.name, x, jax.tree_util.tree_leaves(x)[0])
+        return split(params), x
+
+    def _boundary(self, params, x, y, weights=None, mask=None, key=None, mean=False) -> tuple:
+        """Shape checks always; value checks once per data set on concrete arrays.
+
+        Returns the params split for the compiled kernels and the data (lists made arrays).
+        """
+        parts = split(params)
+        name = self.name
+        x = as_array(name, "x", x)
+        y, weights, mask = (as_array(name, what, v) for what, v in (("y", y), ("weights", weights), ("mask", mask)))
+        if key is not None and not self.takes_key:
+            raise ValueError(f"{name}: a key was given but the model has no `key` keyword")
+        if self.validate and is_concrete((x, y, weights, mask)):
+            self.check(x, y, weights, mask, mean=mean)  # shapes and values
+            return parts, x, y, weights, mask, key
+        check_batch(name, x, y, ("weights", weights), ("mask", mask))
+        if self.validate and not self.memory.warned:
+            self.memory.warned = True
+            warnings.warn(
+                f"{name}: x and y are traced (inside jit/grad/vmap/scan), so their values "
+                f"cannot be checked here; call recipe.check(x, y) once on the concrete data, "
+                f"or pass validate=False to silence this", stacklevel=3)
+        return parts, x, y, weights, mask, key
 
 
-def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
-    """Compose ``model(params, x_i) -> raw`` (ONE example) with a ``family``.
+def recipe(model: Callable, family: Family, *, validate: bool = True, batched: bool = False) -> Recipe:
+    """Compose ``model(params, x_i) -> raw`` (ONE example; the whole batch with ``batched``) with a ``family``.
 
     Args:
       model: a pure function of the model parameters phi and one example's input;
         returns the raw output the family needs (a scalar is fine for one value).
+        A ``key`` keyword makes it random (dropout), a ``state`` keyword stateful
+        (BatchNorm); see the module docstring.
       family: e.g. ``mj.normal(0.2)``, ``mj.bernoulli()``, ``mj.categorical(K)``.
       validate: check data values (finite x and y, labels on the support,
-        weights >= 0) eagerly, once per data set. ``False`` skips it.
+        weights >= 0, some weight > 0) eagerly, once per data set. ``False`` skips it.
+      batched: the model maps the whole batch, ``(params, x) -> (N, *raw_shape)``.
 
     Returns:
-      A ``Recipe`` whose functions take ``params = recipe.init(model_params)``:
-
-      - ``nll(params, x, y, weights=None, mask=None)``: ``-sum_i log Pr(y_i | theta(x_i))``.
-      - ``mean_nll(...)``: the weighted mean (divided by the sum of the weights used).
-      - ``loss(..., reduction="mean")``: the training objective (``mean_nll`` unless
-        the family reweights, as beta-NLL does).
-      - ``log_prob(params, x, y)``: the per-example log-likelihoods, shape (N,).
-      - ``predict(params, x)``: the batched theta, the full predictive distribution.
-      - ``point(params, x)``: its mode, ``argmax_y Pr(y | theta(x))``.
-      - ``interval(params, x, coverage=0.95)``, ``sample(key, params, x)``.
-      - ``check(x, y, weights=None, mask=None)``: the eager value check.
-      - ``reduce(params, x, y, weights, mask, kind, reduction)``: the unchecked,
-        unjitted reduction, for composing inside your own jitted code.
+      A ``Recipe`` whose methods take ``params = recipe.init(model_params)``: ``nll``,
+      ``mean_nll``, ``loss``, ``train_loss``, ``log_prob``, ``predict``, ``point``,
+      ``interval``, ``sample``, ``evaluate``, ``check``, ``reduce``.
 
     Example:
       >>> import jax.numpy as jnp, mle_jax as mj
@@ -131,114 +321,4 @@ def recipe(model: Callable, family: Family, *, validate: bool = True) -> Recipe:
       >>> float(r.nll(params, jnp.array([1.0]), jnp.array([2.0])))  # log(2 pi) / 2
       0.9189385...
     """
-    if not isinstance(family, Family):
-        raise TypeError(f"recipe: family must be an mle_jax Family (e.g. mj.normal()); got {type(family).__name__}")
-    name = f"recipe({getattr(model, '__name__', 'model')}, {family.name})"
-    state = {"checked": [], "warned": False}
-
-    def raw_of(params, x_i):
-        return as_raw(family, model(params.model, x_i))
-
-    def example_theta(params, x_i):
-        return family.theta(params.family, raw_of(params, x_i))
-
-    def example_term(fn):
-        def term(params, x_i, y_i):
-            return fn(params.family, raw_of(params, x_i), y_i)
-        return jax.vmap(term, in_axes=(None, 0, 0))
-
-    batched = {"log_prob": example_term(family.log_prob), "kernel": example_term(family.kernel),
-               "loss": None if family.loss is None else example_term(family.loss)}
-
-    def reduce(params, x, y, weights=None, mask=None, kind="nll", reduction="sum"):
-        if kind not in ("nll", "loss"):
-            raise ValueError(f"kind must be 'nll' or 'loss'; got {kind!r}")
-        if kind == "loss" and family.loss_weight is not None:  # class weights join the example weights
-            class_weights = jax.vmap(family.loss_weight)(y)
-            weights = class_weights if weights is None else weights * class_weights
-        if kind == "loss" and batched["loss"] is not None:
-            return reduce_terms(batched["loss"](params, x, y), weights, mask, reduction)
-        # -sum_i (a k_i + b) = -(a sum_i k_i + b sum_i w_i): scale, shift and sign once, not per example
-        kernels = batched["kernel"](params, x, y)
-        return -reduce_terms(kernels, weights, mask, reduction, family.affine(params.family))
-
-    def check(x, y, weights=None, mask=None):
-        """The eager value check; the same immutable jax arrays are checked only once."""
-        check_batch(name, x, y, ("weights", weights), ("mask", mask))
-        leaves = jax.tree_util.tree_leaves((x, y, weights, mask))
-        immutable = all(isinstance(a, jax.Array) for a in leaves)
-        if immutable and any(len(seen) == len(leaves) and all(a is ref() for a, ref in zip(leaves, seen))
-                             for seen in state["checked"]):
-            return
-        for leaf in jax.tree_util.tree_leaves(x):
-            check_finite(name, leaf, "x")
-        family.check(y)
-        check_weights(name, weights, mask)
-        if immutable:  # remember (weakly) the last few data sets: training and validation, say
-            state["checked"] = (state["checked"] + [[weakref.ref(a) for a in leaves]])[-4:]
-
-    def boundary(x, y=None, weights=None, mask=None):
-        """Shape checks always; value checks once per data set on concrete arrays."""
-        if y is None:
-            check_batch(name, x, jax.tree_util.tree_leaves(x)[0])
-            return
-        if validate and is_concrete((x, y, weights, mask)):
-            check(x, y, weights, mask)  # shapes and values
-            return
-        check_batch(name, x, y, ("weights", weights), ("mask", mask))
-        if validate and not state["warned"]:
-            state["warned"] = True
-            warnings.warn(
-                f"{name}: x and y are traced (inside jit/grad/vmap/scan), so their values "
-                f"cannot be checked here; call recipe.check(x, y) once on the concrete data, "
-                f"or pass validate=False to silence this", stacklevel=3)
-
-    def jitted(fn, **options):
-        """``fn`` compiled when called on concrete arrays; inlined as is inside a caller's trace,
-        where a nested jit boundary would only keep XLA from fusing across it."""
-        compiled = jax.jit(fn, **options)
-
-        def call(*args, **kwargs):
-            return (compiled if is_concrete(args) else fn)(*args, **kwargs)
-        return call
-
-    jit_reduce = jitted(reduce, static_argnames=("kind", "reduction"))
-    jit_log_prob = jitted(batched["log_prob"])
-    jit_predict = jitted(jax.vmap(example_theta, in_axes=(None, 0)))
-
-    def nll(params, x, y, weights=None, mask=None):
-        boundary(x, y, weights, mask)
-        return jit_reduce(params, x, y, weights, mask, kind="nll", reduction="sum")
-
-    def mean_nll(params, x, y, weights=None, mask=None):
-        boundary(x, y, weights, mask)
-        return jit_reduce(params, x, y, weights, mask, kind="nll", reduction="mean")
-
-    def loss(params, x, y, weights=None, mask=None, reduction="mean"):
-        boundary(x, y, weights, mask)
-        return jit_reduce(params, x, y, weights, mask, kind="loss", reduction=reduction)
-
-    def log_prob(params, x, y):
-        boundary(x, y)
-        return jit_log_prob(params, x, y)
-
-    def predict(params, x):
-        boundary(x)
-        return jit_predict(params, x)
-
-    def point(params, x):
-        return jax.vmap(dist.mode)(predict(params, x))
-
-    def interval(params, x, coverage=0.95):
-        return dist.interval(predict(params, x), coverage)
-
-    def sample(key, params, x):
-        theta = predict(params, x)
-        keys = jax.random.split(key, jax.tree_util.tree_leaves(theta)[0].shape[0])
-        return jax.vmap(dist.sample)(keys, theta)
-
-    def init(model_params):
-        return Params(model_params, family.init(_float_dtype(model_params)))
-
-    return Recipe(model, family, validate, init, nll, mean_nll, loss, log_prob, predict, point,
-                  interval, sample, check, reduce)
+    return Recipe(model, family, validate=validate, batched=batched)

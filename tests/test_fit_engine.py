@@ -41,7 +41,7 @@ def test_callback_sees_every_chunk():
     r, p, x, y = _problem()
     seen = []
     res = mj.fit(r, p, x, y, optax.adam(0.01), steps=100, chunk_size=30,
-                 callback=lambda done, hist: seen.append((done, len(hist))))
+                 callback=lambda event: seen.append((event.step, len(event.history))))
     assert seen == [(30, 30), (60, 60), (90, 90), (100, 100)]
     assert res.history.shape == (100,)
 
@@ -69,15 +69,15 @@ def test_killed_fit_resumes_to_the_same_parameters(tmp_path):
     plain = mj.fit(r, p, x, y, opt, epochs=10, batch_size=16, key=jax.random.PRNGKey(4))
     _same(uninterrupted.params, plain.params)
 
-    def kill(done, history):
-        if done >= 48:
+    def kill(event):
+        if event.step >= 48:
             raise Killed
 
     with pytest.raises(Killed):
         mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "b", callback=kill)
     calls = []
     resumed = mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "b",
-                     callback=lambda done, h: calls.append(done))
+                     callback=lambda event: calls.append(event.step))
     assert calls[0] == 52  # it started from the checkpoint at step 48 (chunks of 80 / 20 = 4 steps)
     _same(resumed.params, uninterrupted.params)
     np.testing.assert_array_equal(resumed.history, uninterrupted.history)
@@ -108,6 +108,15 @@ SHARDED = textwrap.dedent("""
                         for a, b in zip(jax.tree_util.tree_leaves(single.params),
                                         jax.tree_util.tree_leaves(sharded.params))))
         gaps.append(float(np.max(np.abs(single.history - sharded.history))))
+    # params with non-array leaves (a function), a carried integer array, and a model key per example
+    def noisy(p, x_i, key=None):
+        return p["act"](p["w"] @ x_i) * p["sign"] + (0.0 if key is None else 0.1 * jax.random.normal(key))
+    re = mj.recipe(noisy, mj.bernoulli())
+    start = re.init({"w": jnp.zeros(3), "act": jnp.tanh, "sign": jnp.array(1, jnp.int32)})
+    single, sharded = (mj.fit(re, start, x, y, optax.adam(0.05), mesh=m, steps=20, key=jax.random.key(2))
+                       for m in (None, mesh))
+    gaps.append(float(np.max(np.abs(single.history - sharded.history))))
+    assert sharded.params.model["act"] is jnp.tanh and int(sharded.params.model["sign"]) == 1
     from mle_jax.sharding import shard_batch
     try:
         shard_batch(mesh, jnp.zeros((257, 3)))

@@ -1,0 +1,72 @@
+"""The recipe's boundary with the user: what is read from the model, the data and the params before
+anything is traced, and what the recipe remembers between calls.
+
+- ``keywords(model)``: the model's keyword names (``key`` makes it random, ``state`` stateful);
+- ``as_array``: a Python list of numbers is read as an array (one entry per example);
+- ``CheckMemory``: the data sets whose values were checked (each is checked once);
+- ``check_nnx_batch_stats``: an nnx module must hand its BatchNorm statistics to the recipe as state.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import weakref
+
+import jax
+import jax.numpy as jnp
+
+
+class CheckMemory:
+    """What a recipe remembers between calls: the last few data sets whose values it checked
+    (by weak reference: the same immutable jax arrays are checked once), what it found about
+    their weights, and whether it has warned that traced data could not be checked."""
+
+    def __init__(self, size: int = 4):
+        self.size, self.sets, self.warned = size, [], False
+
+    def recall(self, leaves):
+        """The weight problem found when these arrays were checked ("" if none); None if never checked."""
+        for seen, problem in self.sets:
+            if len(seen) == len(leaves) and all(a is ref() for a, ref in zip(leaves, seen)):
+                return problem
+        return None
+
+    def remember(self, leaves, problem: str) -> None:
+        self.sets = (self.sets + [([weakref.ref(a) for a in leaves], problem)])[-self.size:]
+
+
+def keywords(model) -> set:
+    try:
+        parameters = inspect.signature(model).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def as_array(name: str, what: str, value):
+    """A Python list becomes an array (one entry per example); anything else is left as is."""
+    if not isinstance(value, list):
+        return value
+    try:
+        array = jnp.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name}: {what} is a Python list that is not a rectangular array of numbers; "
+                        f"pass a numpy or jax array ({error})") from None
+    return array
+
+
+def check_nnx_batch_stats(name: str, model_params) -> None:
+    """An nnx module holding BatchStat variables cannot be the params as it is: its statistics are
+    float arrays that would be trained, and its in-place updates would be lost (a silently wrong model)."""
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is None:
+        return
+    is_module = lambda node: isinstance(node, nnx.Module)  # noqa: E731
+    for module in filter(is_module, jax.tree_util.tree_leaves(model_params, is_leaf=is_module)):
+        if jax.tree_util.tree_leaves(nnx.state(module, nnx.BatchStat)):
+            raise ValueError(
+                f"{name}: this nnx module holds BatchStat variables (BatchNorm statistics), which must be the "
+                f"recipe's state, not trained params: graphdef, params, stats = nnx.split(module, nnx.Param, "
+                f"nnx.BatchStat); a batched model(params, x, state, train) that merges them and returns "
+                f"(raw, nnx.state(module, nnx.BatchStat)); then recipe.init(params, state=stats)")

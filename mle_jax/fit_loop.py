@@ -1,0 +1,136 @@
+"""The host side of ``fit``: the chunk loop, its hooks, and the replay after a non-finite loss.
+
+The device runs a chunk of steps in one compiled program (``fit_step``); between
+chunks the host reads the chunk's losses (one transfer), finds a non-finite loss,
+saves a checkpoint, moves the bar and calls the callback. Nothing here runs per step.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+
+from .fit_options import FitEvent
+from .fit_step import Carry, Keys, StepOptions, program
+from .recipe import Recipe
+
+
+class Start(NamedTuple):
+    """The carry at the start of a chunk: a point to replay from."""
+
+    step: int
+    carry: Carry
+
+
+class Job(NamedTuple):
+    """Everything a chunk needs that does not change during the fit."""
+
+    recipe: Recipe
+    optimizer: Any
+    opts: StepOptions
+    keys: Keys
+    data: tuple
+    val: tuple | None
+    size: int  # the capacity of the compiled program (>= every chunk's length)
+
+    def run(self, carry: Carry, n: int):
+        """``n <= size`` steps on the device: ``(carry, losses[:n], val_nlls[:n])`` (one transfer)."""
+        carry, (losses, vals) = program(self.recipe, self.optimizer, self.opts, self.size)(
+            carry, n, self.keys, self.data, self.val)
+        losses, vals = jax.device_get((losses, vals))
+        return carry, losses[:n], (np.full(n, np.nan, np.float32) if vals is None else vals[:n])
+
+
+class Hooks(NamedTuple):
+    """What the host does between chunks (each None when not asked for)."""
+
+    store: Any = None           # mle_jax.checkpoint.Store
+    every: int | None = None    # checkpoint every this many steps
+    bar: Any = None             # a tqdm bar
+    callback: Callable | None = None
+
+
+_warned_no_tqdm = [False]
+
+
+def progress_bar(requested: bool | None, total: int):
+    """A tqdm.auto bar (notebooks and terminals) when requested, or by default on a terminal for long fits.
+    A requested bar without tqdm installed warns once per process."""
+    wanted = sys.stderr.isatty() and total >= 2000 if requested is None else requested
+    if not wanted:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is the optional 'progress' extra
+        if requested and not _warned_no_tqdm[0]:
+            _warned_no_tqdm[0] = True
+            warnings.warn("fit(progress=True) needs tqdm: pip install 'mle_jax[progress]'; "
+                          "fitting without a bar", stacklevel=3)
+        return None
+    return tqdm(total=total, unit="step", desc="fit", leave=False)
+
+
+def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, history: list, hooks: Hooks):
+    """Run chunks until ``total`` steps, a non-finite loss, convergence or early stopping.
+
+    Returns ``(carry, history, bad_step, starts)``: ``bad_step`` is the first step whose loss
+    was not finite (None if none), ``starts`` the last two chunk starts (for the replay).
+    """
+    starts: list = [None, None]
+    val_nll = None
+    while done < total:
+        length = min(chunk, total - done)
+        if hooks.every is not None:  # chunks end on checkpoint boundaries
+            length = min(length, hooks.every - done % hooks.every)
+        starts = [starts[1], Start(done, carry)]
+        carry, losses, vals = job.run(carry, length)
+        converged_at, alive = jax.device_get(
+            (carry.converged_at, None if carry.watch is None else carry.watch.alive))
+        history.append(np.stack([losses, vals], axis=-1))
+        converged_at = -1 if converged_at is None else int(converged_at)
+        ran = length if converged_at < 0 else max(0, converged_at + 1 - done)  # steps actually computed
+        bad = np.flatnonzero(~np.isfinite(losses[:ran]))
+        if bad.size:
+            return carry, history, done + int(bad[0]), starts
+        done += length
+        finite_vals = vals[np.isfinite(vals)]
+        val_nll = float(finite_vals[-1]) if finite_vals.size else val_nll
+        _between_chunks(carry, done, total, losses, val_nll, history, hooks)
+        if (alive is not None and not bool(alive)) or converged_at >= 0:
+            break
+    return carry, history, None, starts
+
+
+def _between_chunks(carry: Carry, done: int, total: int, losses, val_nll, history, hooks: Hooks) -> None:
+    if hooks.store is not None and (done == total or (hooks.every is not None and done % hooks.every == 0)):
+        hooks.store.save(done, carry, np.concatenate(history))
+    if hooks.bar is not None:
+        hooks.bar.update(len(losses))
+        hooks.bar.set_postfix(loss=f"{float(np.mean(losses[-max(1, len(losses) // 10):])):.4g}")
+    if hooks.callback is not None:
+        hooks.callback(FitEvent(done, carry.params.params(), float(losses[-1]), val_nll,
+                                np.concatenate(history)[:, 0]))
+
+
+def replay(job: Job, target: int, starts: list, store=None):
+    """The parameters (``Parts``) after ``target`` steps, replayed from the latest known carry.
+
+    Steps are deterministic, so replaying from a chunk's start, the fit's start or an
+    older checkpoint reproduces them exactly; nothing is paid unless a loss was not finite.
+    """
+    start = max((s for s in starts if s is not None and s.step <= target), key=lambda s: s.step)
+    if store is not None:
+        older = [s for s in store.steps() if start.step < s <= target]
+        if older:
+            step, carry, _ = store.restore(start.carry, older[-1])
+            start = Start(step, carry)
+    carry, left = start.carry, target - start.step
+    while left > 0:
+        n = min(left, job.size)
+        carry, _, _ = job.run(carry, n)
+        left -= n
+    return carry.params

@@ -1,0 +1,51 @@
+"""One reduction algebra for every family: sums and means with weights and masks.
+
+With per-example terms ``t_i``, weights ``w_i`` (default 1) and a mask ``m_i``
+(default all True),
+
+    sum  = sum_i m_i w_i t_i
+    mean = sum_i m_i w_i t_i / sum_i m_i w_i      (the honest denominator)
+
+Masked-out examples contribute exactly 0, even where their term is not finite. A mean over no
+example (every weight 0, as in a minibatch of masked-out examples) is 0 with a zero gradient.
+Terms in bfloat16 / float16 are accumulated in float32.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+def _accumulate(terms):
+    """Sum in at least float32: bfloat16 / float16 terms must not drift."""
+    acc = jnp.promote_types(terms.dtype, jnp.float32)
+    return jnp.sum(terms, dtype=acc).astype(jnp.promote_types(terms.dtype, acc))
+
+
+def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=None):
+    """Reduce per-example terms ``t_i`` (shape (N,)) by ``sum`` or ``mean``, with weights and a mask.
+
+    ``affine = (a, b)`` (optional) maps every term to ``a t_i + b``, applied once after the sum:
+    ``sum = a sum_i m_i w_i t_i + b sum_i m_i w_i``, ``mean = sum / sum_i m_i w_i``.
+    """
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean'; got {reduction!r}")
+    weighted = weights is not None or mask is not None
+    if weighted:
+        w = jnp.ones_like(terms) if weights is None else jnp.asarray(weights, terms.dtype)
+        if mask is not None:
+            w = jnp.where(mask, w, jnp.zeros_like(w))
+            terms = jnp.where(mask, terms, jnp.zeros_like(terms))
+        total, count = _accumulate(w * terms), _accumulate(w)
+    else:
+        total, count = _accumulate(terms), terms.shape[0]
+    scale, shift = (1, 0) if affine is None else affine
+    if reduction == "sum":
+        return total if affine is None else scale * total + count * shift
+    if not weighted:
+        return total / count if affine is None else scale * (total / count) + shift
+    # a mean over no example (every weight 0: a minibatch of masked-out examples inside a fit) is 0,
+    # with a zero gradient, not 0/0; on concrete data the recipe refuses such a mean before this
+    some = count > 0
+    mean = total / jnp.where(some, count, jnp.ones_like(count))
+    return jnp.where(some, mean if affine is None else scale * mean + shift, jnp.zeros_like(mean))
