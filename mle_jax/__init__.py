@@ -23,6 +23,7 @@ from .fit import FitResult, fit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .models import mlp
 from .recipe import Params, Recipe, recipe, reduce_terms
+from . import losses
 
 __version__ = "0.1.0"
 
@@ -35,4 +36,5 @@ __all__ = [
     "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",
     "models", "nll_decomposition", "normal", "prob", "probs",
     "quantile", "recipe", "reduce_terms", "sample", "variance",
+    "losses",
 ]
