@@ -24,6 +24,8 @@ from .information import Decomposition, Empirical, empirical, kl_mc, nll_decompo
 from .models import mlp
 from .recipe import Params, Recipe, recipe, reduce_terms
 from . import losses
+from .batch import take
+from .interop import from_tfp, to_distrax, to_tfp
 
 __version__ = "0.1.0"
 
@@ -36,5 +38,5 @@ __all__ = [
     "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",
     "models", "nll_decomposition", "normal", "prob", "probs",
     "quantile", "recipe", "reduce_terms", "sample", "variance",
-    "losses",
+    "losses", "take", "from_tfp", "to_distrax", "to_tfp",
 ]
