@@ -106,7 +106,7 @@ def _prepared(family, raw, y, fparams, validate):
             f"(mle_jax never broadcasts targets against predictions)")
     raw = raw.reshape((n,) + want_raw)
     if validate and is_concrete(y):
-        family.check(np.asarray(y))
+        family.check(_numpy(y))
     fp, axes = _family_params(family, fparams, raw.dtype, n)
     return raw, jnp.asarray(y), fp, axes
 
@@ -133,6 +133,13 @@ def _family_params(family, fparams, dtype, n):
         raise ValueError(f"mj.losses.{family.name}: a family parameter has shape {shape}; expected {base} "
                          f"(shared) or {(n,) + base} (one per example)")
     return fparams, jax.tree.map(axis, fparams, template)
+
+
+def _numpy(y):
+    """y as NumPy for the family's value check; bfloat16 / float16 exactly as float32, which NumPy's
+    own dtype tests recognise as a real number."""
+    y = np.asarray(y)
+    return y.astype(np.float32) if jnp.issubdtype(y.dtype, jnp.floating) and y.dtype.itemsize < 4 else y
 
 
 def _batched(shape):
