@@ -193,7 +193,8 @@ def _multivariate_normal(dist, full):
 
 
 def _ndims(dist):
-    return int(jnp.asarray(dist.reinterpreted_batch_ndims))
+    """An Independent's reinterpreted batch dimensions, from the static shapes (the count itself may be traced)."""
+    return len(dist.distribution.batch_shape) - len(dist.batch_shape)
 
 
 def _describe(dist):
