@@ -124,15 +124,15 @@ def _family_params(family, fparams, dtype, n):
         raise ValueError(f"mj.losses.{family.name}: fparams must have the structure of family.init(dtype), "
                          f"{jax.tree.structure(template)}; got {jax.tree.structure(fparams)}")
 
-    def axis(leaf, like):
+    def axis(path, leaf, like):
         shape, base = np.shape(leaf), np.shape(like)
         if shape == base:
             return None
         if shape == (n,) + base:
             return 0
-        raise ValueError(f"mj.losses.{family.name}: a family parameter has shape {shape}; expected {base} "
-                         f"(shared) or {(n,) + base} (one per example)")
-    return fparams, jax.tree.map(axis, fparams, template)
+        raise ValueError(f"mj.losses.{family.name}: the family parameter {jax.tree_util.keystr(path)} has shape "
+                         f"{shape}; expected {base} (shared) or {(n,) + base} (one per example)")
+    return fparams, jax.tree_util.tree_map_with_path(axis, fparams, template)
 
 
 def _numpy(y):

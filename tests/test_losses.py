@@ -295,7 +295,7 @@ BAD = {
                                  "owns parameters ['scale']"),
     "fparams of the wrong shape": (
         lambda: mj.losses.nll(mj.normal("learned"), jnp.zeros(2), jnp.zeros(2), {"scale": jnp.zeros(3)}), ValueError,
-        "expected () (shared) or (2,)"),
+        "['scale'] has shape (3,); expected () (shared) or (2,)"),
     "not a family": (lambda: mj.losses.nll(mj.Normal(0.0, 1.0), jnp.zeros(2), jnp.zeros(2)), TypeError,
                      "must be an mle_jax Family"),
     "mixture width": (lambda: mj.losses.mixture_normal(jnp.zeros((2, 4)), jnp.zeros(2)), ValueError, "(N, 3K)"),
