@@ -70,65 +70,52 @@ def _distrax():
 
 def to_tfp(theta):
     """The TFP distribution (``tensorflow_probability.substrates.jax``) with theta's log_prob."""
-    tfd = _tfd()
-    match theta:
-        case Normal(loc, scale):
-            return tfd.Normal(loc, scale)
-        case Bernoulli(logits):
-            return tfd.Bernoulli(logits=logits)
-        case Categorical(logits):
-            return tfd.Categorical(logits=logits)
-        case Poisson(log_rate):
-            return tfd.Poisson(log_rate=log_rate)
-        case Laplace(loc, scale):
-            return tfd.Laplace(loc, scale)
-        case StudentT(df, loc, scale):
-            return tfd.StudentT(df, loc, scale)
-        case Gamma(concentration, rate):
-            return tfd.Gamma(concentration, rate)
-        case Beta(concentration1, concentration0):
-            return tfd.Beta(concentration1, concentration0)
-        case VonMises(loc, concentration):
-            return tfd.VonMises(loc, concentration)
-        case NegativeBinomial(total_count, logits):
-            return tfd.NegativeBinomial(total_count, logits=logits)
-        case MixtureNormal(logits, loc, scale):
-            return tfd.MixtureSameFamily(tfd.Categorical(logits=logits), tfd.Normal(loc, scale))
-        case MultivariateNormal(loc, scale_tril):
-            return tfd.MultivariateNormalTriL(loc, scale_tril)
-        case Independent(base):
-            return tfd.Independent(to_tfp(base), reinterpreted_batch_ndims=1)
-    raise TypeError(f"mj.to_tfp: no TFP twin for {type(theta).__name__}")
+    return _twin(_tfd(), "TFP", theta)
 
 
 def to_distrax(theta):
     """The distrax distribution with theta's log_prob (distrax has no Poisson, Student t or
     negative binomial: use ``to_tfp``, whose distributions distrax accepts wherever it takes one)."""
-    dx = _distrax()
+    return _twin(_distrax(), "distrax", theta)
+
+
+def _twin(lib, label, theta):
+    """theta -> ``lib``'s distribution of the same name; TFP and distrax share these signatures."""
+    def make(name, *args, **kwargs):
+        if not hasattr(lib, name):
+            raise TypeError(f"mj.to_{label.lower()}: {label} has no {type(theta).__name__}; use mj.to_tfp(theta)")
+        return getattr(lib, name)(*args, **kwargs)
+
     match theta:
         case Normal(loc, scale):
-            return dx.Normal(loc, scale)
+            return make("Normal", loc, scale)
         case Bernoulli(logits):
-            return dx.Bernoulli(logits=logits)
+            return make("Bernoulli", logits=logits)
         case Categorical(logits):
-            return dx.Categorical(logits=logits)
+            return make("Categorical", logits=logits)
+        case Poisson(log_rate):
+            return make("Poisson", log_rate=log_rate)
         case Laplace(loc, scale):
-            return dx.Laplace(loc, scale)
+            return make("Laplace", loc, scale)
+        case StudentT(df, loc, scale):
+            return make("StudentT", df, loc, scale)
         case Gamma(concentration, rate):
-            return dx.Gamma(concentration, rate)
-        case Beta(concentration1, concentration0):
-            return dx.Beta(concentration1, concentration0)
+            return make("Gamma", concentration, rate)
+        case Beta(concentration1, concentration0):  # distrax names them alpha and beta
+            return make("Beta", concentration1, concentration0)
         case VonMises(loc, concentration):
-            return dx.VonMises(loc, concentration)
+            return make("VonMises", loc, concentration)
+        case NegativeBinomial(total_count, logits):
+            return make("NegativeBinomial", total_count, logits=logits)
         case MixtureNormal(logits, loc, scale):
-            return dx.MixtureSameFamily(dx.Categorical(logits=logits), dx.Normal(loc, scale))
+            return make("MixtureSameFamily", make("Categorical", logits=logits), make("Normal", loc, scale))
+        case MultivariateNormal(loc, scale_tril) if label == "TFP":
+            return make("MultivariateNormalTriL", loc, scale_tril)
         case MultivariateNormal(loc, scale_tril):
-            return dx.MultivariateNormalTri(loc, scale_tril, is_lower=True)
+            return make("MultivariateNormalTri", loc, scale_tril, is_lower=True)
         case Independent(base):
-            return dx.Independent(to_distrax(base), reinterpreted_batch_ndims=1)
-        case Poisson() | StudentT() | NegativeBinomial():
-            raise TypeError(f"mj.to_distrax: distrax has no {type(theta).__name__}; use mj.to_tfp(theta)")
-    raise TypeError(f"mj.to_distrax: no distrax twin for {type(theta).__name__}")
+            return make("Independent", _twin(lib, label, base), reinterpreted_batch_ndims=1)
+    raise TypeError(f"mj.to_{label.lower()}: no {label} twin for {type(theta).__name__}")
 
 
 def from_tfp(dist):
