@@ -25,8 +25,18 @@ Family-owned parameters are explicit keyword arguments in natural units: a Pytho
 fixed setting (``scale=0.5``, ``df=4.0``); an array, traced or not, is a value you learn or know
 yourself (``scale=jax.nn.softplus(params["s"])``, of shape () or one per example (N,)). An array
 value enters the family's own "learned" form through the inverse of its link (softplus + eps),
-so it must exceed the floor ``eps = finfo(dtype).eps``. ``mj.losses.nll`` takes a family and its
-parameters in the family's raw form instead (``params.family`` of a recipe).
+so it must exceed the floor ``eps = finfo(dtype).eps`` (an eager value below it is a ValueError, a
+traced one gives NaN). ``mj.losses.nll`` takes a family and its parameters in the family's raw form
+instead (``params.family`` of a recipe). In your own jitted step, with a learned global sigma:
+
+    def loss_fn(params, x, y):
+        mu = model(params["net"], x)                                   # (N,)
+        return jnp.mean(mj.losses.normal(mu, y, scale=jax.nn.softplus(params["s"])))
+
+    grads = jax.jit(jax.grad(loss_fn))(params, x, y)                   # then optax as usual
+
+Precision follows raw: bfloat16 in, bfloat16 out, with that dtype's link floor (2^-7 in
+bfloat16, so sigma = softplus + 0.0078); cast raw to float32 first for a float32 loss.
 
 Reference: Prince, *Understanding Deep Learning*, ch. 5; optax ``losses`` for the calling style.
 """
