@@ -51,10 +51,11 @@ def take(theta, index):
 
 
 def _batch_size(theta) -> int:
-    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree.leaves(theta)}
-    if None in sizes:
+    shapes = [np.shape(a) for a in jax.tree.leaves(theta)]
+    if any(not shape for shape in shapes):
         raise ValueError(f"take: {type(theta).__name__} has a scalar field, so it holds one example, "
                          f"not a batch; batched thetas come from r.predict or jax.vmap")
+    sizes = {int(shape[0]) for shape in shapes}
     if len(sizes) != 1:
         raise ValueError(f"take: the fields of {type(theta).__name__} disagree on the number of examples: "
                          f"{sorted(sizes)}")

@@ -44,6 +44,7 @@ Reference: Prince, *Understanding Deep Learning*, ch. 5; optax ``losses`` for th
 from __future__ import annotations
 
 import numbers
+from typing import Callable, cast
 
 import jax
 import jax.numpy as jnp
@@ -177,7 +178,7 @@ def _positive(label, name, value):
         floor = links.floor(value.dtype)
         fail_entries(label, f"finite and > {floor:.3g} (the floor finfo(dtype).eps of the link)",
                      ~(np.isfinite(array) & (array > floor)), np.atleast_1d(array), name)
-    return links.softplus.inverse(value)
+    return cast(Callable, links.softplus.inverse)(value)
 
 
 def _scaled(label, make, scale, fparams, **options):
