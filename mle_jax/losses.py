@@ -170,6 +170,9 @@ def _is_number(value) -> bool:
 
 def _positive(label, name, value):
     """A positive value (array, traced or not) as the raw parameter of a softplus + eps link."""
+    kind = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype  # None, bools: not numbers
+    if not (jnp.issubdtype(kind, jnp.integer) or jnp.issubdtype(kind, jnp.floating)):
+        raise TypeError(f"mj.losses.{label}: {name} must be a positive number or a real array; got {value!r}")
     value = jnp.asarray(value)
     if not jnp.issubdtype(value.dtype, jnp.floating):
         value = value.astype(jnp.result_type(float))

@@ -288,6 +288,8 @@ BAD = {
                                       "needs the value"),
     "negative scale value": (lambda: mj.losses.normal(jnp.zeros(2), jnp.zeros(2), jnp.array([1.0, -1.0])),
                              ValueError, "scale -1.0 at index 1 is not finite and >"),
+    "boolean scale": (lambda: mj.losses.normal(jnp.zeros(2), jnp.zeros(2), True), TypeError,
+                      "scale must be a positive number or a real array; got True"),
     "zero fixed scale": (lambda: mj.losses.normal(jnp.zeros(2), jnp.zeros(2), 0.0), ValueError, "> 0"),
     "unordered cutpoints": (lambda: mj.losses.ordinal(jnp.zeros(2), jnp.array([0, 1]), cutpoints=jnp.array([1.0, 0.0])),
                             ValueError, "cutpoint gaps"),
