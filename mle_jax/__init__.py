@@ -23,6 +23,9 @@ from .fit_options import Checkpoints, FitEvent, Minibatches, Progress, Stop, Val
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .models import mlp
 from .recipe import Params, Recipe, recipe, reduce_terms
+from . import losses
+from .batch import take
+from .interop import from_tfp, to_distrax, to_tfp
 
 __version__ = "0.1.0"
 
@@ -36,4 +39,5 @@ __all__ = [
     "models", "nll_decomposition", "normal", "prob", "probs",
     "quantile", "recipe", "reduce_terms", "sample", "variance",
     "Checkpoints", "FitEvent", "Minibatches", "Progress", "Stop", "Validation",
+    "losses", "take", "from_tfp", "to_distrax", "to_tfp",
 ]
