@@ -72,8 +72,10 @@ def run(out, quick: bool) -> Outcome:
                   [kl_mc, kl_se], f"|mc - {kl_closed:.5f}| < 4 se"),
             close("discrete KL equals scipy.stats.entropy(p, q)", kl_discrete,
                   stats.entropy([0.5, 0.3, 0.2], [0.2, 0.2, 0.6]), rtol=1e-6),
-            close("NLL fit and KL fit give the same probabilities", probs_kl, probs_nll, atol=1e-5),
-            close("both equal the empirical frequencies", probs_nll, freq, atol=1e-5),
+            # 1e-4 is a twentieth of one label's weight 1/n: it tells the frequencies from any other answer
+            # without asking two optimisers for float32's last digits
+            close("NLL fit and KL fit give the same probabilities", probs_kl, probs_nll, atol=1e-4),
+            close("both equal the empirical frequencies", probs_nll, freq, atol=1e-4),
             close("NLL/N = H(empirical) + KL(empirical || model)", dec.mean_nll, dec.entropy + dec.kl, rtol=1e-6),
             close("the H(empirical) term has gradient exactly 0 in the model", np.asarray(grad_h), np.zeros(K), atol=0),
             close("CE(empirical, Normal) minimiser is the sample mean and std", [tc[0], jnp.exp(tc[1])],
