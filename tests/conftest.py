@@ -25,6 +25,11 @@ def _release_compiled_programs():
     kept every test's programs alive and the process past 4 GB. Clearing them per file holds the
     suite under the 2 GB budget at the cost of recompiling what the next file shares."""
     yield
+    release_compiled_programs()
+
+
+def release_compiled_programs():
+    """Clear mle_jax's ``lru_cache``s and JAX's caches (``MLE_JAX_TESTS_KEEP_CACHES=1`` keeps them)."""
     if os.environ.get("MLE_JAX_TESTS_KEEP_CACHES"):
         return
     for name, module in list(sys.modules.items()):
