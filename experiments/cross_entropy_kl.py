@@ -19,8 +19,12 @@ P_TRUE = np.array([0.4, 0.25, 0.2, 0.1, 0.05])
 def run(out, quick: bool) -> Outcome:
     p, q = mj.Normal(jnp.float32(0.0), jnp.float32(1.0)), mj.Normal(jnp.float32(1.0), jnp.float32(2.0))
     kl_closed = float(mj.kl(p, q))
-    integrand = lambda y: stats.norm(0, 1).pdf(y) * (stats.norm(0, 1).logpdf(y) - stats.norm(1, 2).logpdf(y))
-    kl_quad = integrate.quad(integrand, -np.inf, np.inf)[0]
+    # the integrand is smooth and Gaussian-tailed: the trapezoid rule on a fine grid converges faster than
+    # any power of the step (error far below 1e-12 at h = 0.01 on [-40, 40]) and, unlike adaptive
+    # quadrature, has no warnings to raise
+    ys = np.linspace(-40.0, 40.0, 8001)
+    integrand = stats.norm(0, 1).pdf(ys) * (stats.norm(0, 1).logpdf(ys) - stats.norm(1, 2).logpdf(ys))
+    kl_quad = float(integrate.trapezoid(integrand, ys))
     kl_mc, kl_se = (float(v) for v in mj.kl_mc(jax.random.PRNGKey(0), p, q, 20_000 if quick else 100_000))
 
     pd = mj.Categorical(jnp.log(jnp.array([0.5, 0.3, 0.2])))
@@ -68,8 +72,10 @@ def run(out, quick: bool) -> Outcome:
                   [kl_mc, kl_se], f"|mc - {kl_closed:.5f}| < 4 se"),
             close("discrete KL equals scipy.stats.entropy(p, q)", kl_discrete,
                   stats.entropy([0.5, 0.3, 0.2], [0.2, 0.2, 0.6]), rtol=1e-6),
-            close("NLL fit and KL fit give the same probabilities", probs_kl, probs_nll, atol=1e-5),
-            close("both equal the empirical frequencies", probs_nll, freq, atol=1e-5),
+            # 1e-4 is a twentieth of one label's weight 1/n: it tells the frequencies from any other answer
+            # without asking two optimisers for float32's last digits
+            close("NLL fit and KL fit give the same probabilities", probs_kl, probs_nll, atol=1e-4),
+            close("both equal the empirical frequencies", probs_nll, freq, atol=1e-4),
             close("NLL/N = H(empirical) + KL(empirical || model)", dec.mean_nll, dec.entropy + dec.kl, rtol=1e-6),
             close("the H(empirical) term has gradient exactly 0 in the model", np.asarray(grad_h), np.zeros(K), atol=0),
             close("CE(empirical, Normal) minimiser is the sample mean and std", [tc[0], jnp.exp(tc[1])],

@@ -38,7 +38,7 @@ def run(out, quick: bool) -> Outcome:
     nll = {"mixture of 3 Normals": float(mdn.mean_nll(fit_mdn.params, x_test, y_test)),
            "one Normal": float(gauss.mean_nll(fit_gauss.params, x_test, y_test))}
     at = jax.tree_util.tree_map(lambda a: a[0], mdn.predict(fit_mdn.params, jnp.array([0.5], jnp.float32)))
-    mass = integrate.quad(lambda v: float(np.exp(mj.log_prob(at, jnp.float32(v)))), -1, 2, limit=200)[0]
+    mass = _mass(at)
     # the true branches at x = 0.5: the y's with y + 0.3 sin(2 pi y) = 0.5
     fine = np.linspace(0, 1, 200001)
     g = fine + 0.3 * np.sin(2 * np.pi * fine) - 0.5
@@ -64,6 +64,18 @@ def run(out, quick: bool) -> Outcome:
         ],
         {"held_out_mean_nll": nll, "mode_at_0.5": mode, "branches_at_0.5": roots.tolist()},
     )
+
+
+def _mass(theta: mj.MixtureNormal) -> float:
+    """The integral of the mixture's density by the trapezoid rule: a step of a twentieth of the narrowest
+    component's scale over 12 of the widest scales beyond the outer means. The density is smooth and
+    Gaussian-tailed, so the rule's error is far below 1e-6 (it converges faster than any power of the
+    step) and the tails left out weigh under 1e-30; adaptive quadrature on the same function warns."""
+    loc, scale = np.asarray(theta.loc, np.float64), np.asarray(theta.scale, np.float64)
+    lo, hi = loc.min() - 12 * scale.max(), loc.max() + 12 * scale.max()
+    grid = np.linspace(lo, hi, int(np.ceil((hi - lo) / (scale.min() / 20))) + 1)
+    log_density = jax.vmap(mj.log_prob, (None, 0))(theta, jnp.asarray(grid, jnp.float32))
+    return float(integrate.trapezoid(np.exp(np.asarray(log_density, np.float64)), grid))
 
 
 def _figure(out, x, y, mdn, p_mdn, gauss, p_gauss):
