@@ -20,6 +20,8 @@ from .families_beyond import (
 )
 from .families_structured import censored, mvn_cholesky, ordinal
 from .fit import FitResult, fit
+from .inference import InferenceResult, inference, lr_test
+from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .models import mlp
 from .recipe import Params, Recipe, recipe, reduce_terms
@@ -35,4 +37,6 @@ __all__ = [
     "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",
     "models", "nll_decomposition", "normal", "prob", "probs",
     "quantile", "recipe", "reduce_terms", "sample", "variance",
+    "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
+    "pit",
 ]

@@ -20,6 +20,7 @@ White (1980), Econometrica 48, for the sandwich; docs/inference.md.
 from __future__ import annotations
 
 import math
+import statistics
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -175,8 +176,7 @@ def _num(n):
 
 
 def _normal_quantile(p):
-    with jax.enable_x64(True):
-        return float(jax.scipy.special.ndtri(jnp.float64(p)))
+    return statistics.NormalDist().inv_cdf(p)
 
 
 def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask=None,
@@ -323,9 +323,8 @@ def _inverse(matrix, what):
             f"the pseudo-inverse, whose standard errors hold only for the identified directions",
             RuntimeWarning, stacklevel=4)
         return np.linalg.pinv(matrix, rcond=1e-10, hermitian=True)
-    with jax.enable_x64(True):
-        factor = jax.scipy.linalg.cho_factor(jnp.asarray(matrix))
-        return np.asarray(jax.scipy.linalg.cho_solve(factor, jnp.eye(matrix.shape[0], dtype=jnp.float64)))
+    inv_factor = np.linalg.solve(np.linalg.cholesky(matrix), np.eye(matrix.shape[0]))  # L^-1 with H = L L'
+    return inv_factor.T @ inv_factor
 
 
 def _example_weights(n, weights, mask):
@@ -412,6 +411,16 @@ def lr_test(restricted: InferenceResult, full: InferenceResult):
     if restricted.nobs != full.nobs:
         raise ValueError(f"lr_test: both fits must use the same data; nobs {restricted.nobs} != {full.nobs}")
     statistic = 2.0 * (full.loglik - restricted.loglik)
-    with jax.enable_x64(True):
-        p = float(jax.scipy.special.gammaincc(df / 2.0, max(statistic, 0.0) / 2.0))
-    return statistic, df, p
+    return statistic, df, chi2_sf(statistic, df)
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """``Pr(chi^2_df > x) = Q(df/2, x/2)``, the regularised upper incomplete gamma function (in float64)."""
+    if x <= 0:
+        return 1.0
+    try:
+        from scipy.special import gammaincc
+    except ImportError:  # pragma: no cover
+        with jax.enable_x64(True):
+            return float(jax.scipy.special.gammaincc(df / 2.0, x / 2.0))
+    return float(gammaincc(df / 2.0, x / 2.0))

@@ -16,10 +16,12 @@ Czado, Gneiting and Held (2009), Biometrics 65 (randomised PIT); Guo et al. (201
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import betainc, betaln, gammainc, gammaincc, gammaln, i0e, i1e, ndtr
 
 from . import distributions as dist
@@ -77,15 +79,16 @@ def _nb_cdf(r, success, y):
     return jnp.where(y >= 0, betainc(r, jnp.floor(jnp.maximum(y, 0)) + 1, success), 0.0)
 
 
-_T = jnp.arange(-4.5, 4.5 + 1e-9, 0.03)  # exp-sinh nodes: s from e^-70 to e^70, step 0.03 in t
+_T = np.arange(-150, 151) * 0.03  # exp-sinh nodes in float64: s from e^-70 to e^70, step 0.03 in t
 
 
 def _hyp2f1_nb(n, z_abs):
     """``2F1(n + 1, 1/2; 2; -z)`` for z >= 0, from ``(2/pi) int_0^inf (1 + s^2)^-2 ((1 + s^2)/(1 + (1 + z) s^2))^(n+1)
     2 ds`` (Euler's integral with t = sin^2, s = tan), by the exp-sinh rule, exact to double precision."""
-    s = jnp.exp(0.5 * math.pi * jnp.sinh(_T))
-    ds = s * 0.5 * math.pi * jnp.cosh(_T) * 0.03
     n, z_abs = jnp.asarray(n)[..., None], jnp.asarray(z_abs)[..., None]
+    t = jnp.asarray(_T, n.dtype).reshape((1,) * (n.ndim - 1) + (-1,))
+    s = jnp.exp(0.5 * math.pi * jnp.sinh(t))
+    ds = s * 0.5 * math.pi * jnp.cosh(t) * 0.03
     log_s2 = jnp.log1p(s * s)
     log_g = -2.0 * log_s2 + (n + 1) * (log_s2 - jnp.log1p((1 + z_abs) * s * s))
     return (4.0 / math.pi) * jnp.sum(jnp.exp(log_g) * ds, axis=-1)
@@ -114,11 +117,11 @@ def _crps_bernoulli(t, y):
     return jnp.square(jax.nn.sigmoid(t.logits) - y)
 
 
-CRPS_CLOSED_FORM = {
+CRPS_CLOSED_FORM = {kind: jax.jit(fn) for kind, fn in {
     dist.Normal: _crps_normal, dist.Laplace: _crps_laplace, dist.StudentT: _crps_student_t,
     dist.Gamma: _crps_gamma, dist.Poisson: _crps_poisson, dist.NegativeBinomial: _crps_negative_binomial,
     dist.MixtureNormal: _crps_mixture, dist.Bernoulli: _crps_bernoulli,
-}
+}.items()}
 
 
 class SampleEstimate(NamedTuple):
@@ -151,7 +154,11 @@ def crps_sample(key, theta, y, num_samples: int = 1000) -> SampleEstimate:
     with the standard error of its first-order (Hoeffding) projection ``h_i = |x_i - y| - mean_j |x_i - x_j|``."""
     if num_samples < 2:
         raise ValueError(f"crps_sample: num_samples must be >= 2; got {num_samples}")
-    y = jnp.asarray(y)
+    return SampleEstimate(*_crps_sample(key, theta, jnp.asarray(y), num_samples))
+
+
+@partial(jax.jit, static_argnums=3)
+def _crps_sample(key, theta, y, num_samples):
 
     def one(k, t, y_i):
         xs = jax.vmap(dist.sample, in_axes=(0, None))(jax.random.split(k, num_samples), t).astype(jnp.result_type(float))
@@ -160,9 +167,8 @@ def crps_sample(key, theta, y, num_samples: int = 1000) -> SampleEstimate:
         estimate = jnp.mean(jnp.abs(xs - y_i)) - 0.5 * jnp.sum(pair) / (num_samples * (num_samples - 1))
         return estimate, jnp.std(h, ddof=1) / math.sqrt(num_samples)
     if y.ndim == 0:
-        return SampleEstimate(*one(key, theta, y))
-    keys = jax.random.split(key, y.shape[0])
-    return SampleEstimate(*jax.vmap(one)(keys, theta, y))
+        return one(key, theta, y)
+    return jax.vmap(one)(jax.random.split(key, y.shape[0]), theta, y)
 
 
 # ----------------------------------------------------------------------------- PIT and coverage
@@ -179,6 +185,17 @@ def _discrete_cdf(theta, y):
 DISCRETE = (dist.Poisson, dist.NegativeBinomial, dist.Bernoulli)
 
 
+@jax.jit
+def _randomised_pit(theta, y, key):
+    upper, lower = _discrete_cdf(theta, y), _discrete_cdf(theta, y - 1)
+    return lower + jax.random.uniform(key, jnp.shape(y), y.dtype) * (upper - lower)
+
+
+@jax.jit
+def _continuous_pit(theta, y):
+    return jnp.exp(dist.log_cdf(theta, y))
+
+
 def pit(theta, y, *, key=None):
     """The probability integral transform ``F(y | theta)``: uniform on [0, 1] when y ~ theta.
 
@@ -189,17 +206,16 @@ def pit(theta, y, *, key=None):
     if isinstance(theta, DISCRETE):
         if key is None:
             raise ValueError(f"pit: {type(theta).__name__} is discrete; pass key= for the randomised PIT")
-        y = jnp.asarray(y, jnp.result_type(*jax.tree_util.tree_leaves(theta), float))
-        upper, lower = _discrete_cdf(theta, y), _discrete_cdf(theta, y - 1)
-        return lower + jax.random.uniform(key, jnp.shape(y), y.dtype) * (upper - lower)
+        return _randomised_pit(theta, jnp.asarray(y, jnp.result_type(*jax.tree_util.tree_leaves(theta), float)), key)
     if isinstance(theta, dist.Categorical):
         raise TypeError("pit: a Categorical's classes have no order; use calibration(theta, y)")
     try:
-        return jnp.exp(dist.log_cdf(theta, y))
+        return _continuous_pit(theta, y)
     except (KeyError, NotImplementedError, TypeError, AttributeError) as error:
         raise TypeError(f"pit: {type(theta).__name__} has no log_cdf") from error
 
 
+@partial(jax.jit, static_argnums=2)
 def coverage(theta, y, level: float = 0.95):
     """Whether each y lies in the central ``level`` predictive interval ``[F^-1(a/2), F^-1(1 - a/2)]``;
     its mean is the empirical coverage, which should be near ``level``."""
@@ -215,6 +231,7 @@ def _class_probs(theta):
     return dist.probs(theta)
 
 
+@jax.jit
 def brier(theta, y):
     """The Brier score ``sum_k (p_k - 1{y = k})^2`` per example. For a Bernoulli this is
     ``2 (lambda - y)^2`` summed over both classes; we report the usual binary form ``(lambda - y)^2``
@@ -246,6 +263,11 @@ def calibration(theta, y, bins: int = 15) -> Calibration:
     """
     if not isinstance(bins, int) or bins < 1:
         raise ValueError(f"calibration: bins must be a positive integer; got {bins!r}")
+    return Calibration(*_calibration(theta, y, bins))
+
+
+@partial(jax.jit, static_argnums=2)
+def _calibration(theta, y, bins):
     p = _class_probs(theta)
     if isinstance(theta, dist.Bernoulli):
         conf, hit = p[..., 1], jnp.asarray(y, p.dtype)
@@ -259,8 +281,8 @@ def calibration(theta, y, bins: int = 15) -> Calibration:
     safe = jnp.maximum(counts, 1)
     empty = counts == 0
     ece = jnp.sum(jnp.abs(sum_conf - sum_hit)) / conf.shape[0]
-    return Calibration(ece, jnp.linspace(0.0, 1.0, bins + 1, dtype=p.dtype),
-                       jnp.where(empty, jnp.nan, sum_conf / safe), jnp.where(empty, jnp.nan, sum_hit / safe), counts)
+    return (ece, jnp.linspace(0.0, 1.0, bins + 1, dtype=p.dtype),
+            jnp.where(empty, jnp.nan, sum_conf / safe), jnp.where(empty, jnp.nan, sum_hit / safe), counts)
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -278,27 +300,56 @@ def evaluate(recipe, params, x, y, *, key=None, level: float = 0.95, bins: int =
     y = jnp.asarray(y)
     out = {"n": int(y.shape[0]), "nll": float(recipe.mean_nll(params, x, y))}
     if isinstance(theta, (dist.Bernoulli, dist.Categorical)):
-        point = jax.vmap(dist.mode)(theta)
-        out.update(accuracy=float(jnp.mean(point == y)), brier=float(jnp.mean(brier(theta, y))),
-                   ece=float(calibration(theta, y, bins).ece))
+        names, fn = ("accuracy", "brier", "ece"), _classification_metrics
+    elif y.ndim == 1:
+        names = _scalar_metric_names(theta, key is not None)
+        fn = _scalar_metrics
+    else:
         return out
-    if y.ndim != 1:
-        return out
-    keys = jax.random.split(key, 2) if key is not None else (None, None)
-    if type(theta) in CRPS_CLOSED_FORM or key is not None:
-        value = crps(theta, y, key=keys[0])
-        out["crps"] = float(jnp.mean(value.estimate if isinstance(value, SampleEstimate) else value))
-    mean = jax.vmap(dist.mean)(theta)
-    out.update(mae=float(jnp.mean(jnp.abs(y - mean))), rmse=float(jnp.sqrt(jnp.mean(jnp.square(y - mean)))))
-    try:
-        out["coverage"] = float(jnp.mean(coverage(theta, y, level)))
-    except (KeyError, NotImplementedError, TypeError, AttributeError):
-        pass
-    if key is not None or not isinstance(theta, DISCRETE):
-        try:
-            u = jnp.sort(pit(theta, y, key=keys[1]))
-        except TypeError:
-            return out
-        grid = jnp.arange(1, u.shape[0] + 1) / u.shape[0]
-        out["pit_ks"] = float(jnp.maximum(jnp.max(grid - u), jnp.max(u - grid + 1.0 / u.shape[0])))
+    values = fn(theta, y, key if key is not None else jax.random.PRNGKey(0), names, level, bins)
+    out.update((name, float(value)) for name, value in zip(names, values))
     return out
+
+
+def _scalar_metric_names(theta, keyed):
+    ops = dist.registry.ops(theta)
+    names = ["mae", "rmse"]
+    if type(theta) in CRPS_CLOSED_FORM or keyed:
+        names.insert(0, "crps")
+    if ops.quantile is not None:
+        names.append("coverage")
+    if (isinstance(theta, DISCRETE) and keyed) or (not isinstance(theta, DISCRETE) and ops.log_cdf is not None):
+        names.append("pit_ks")
+    return tuple(names)
+
+
+@partial(jax.jit, static_argnums=(3, 4, 5))
+def _classification_metrics(theta, y, key, names, level, bins):
+    return (jnp.mean(jax.vmap(dist.mode)(theta) == y), jnp.mean(brier(theta, y)), _calibration(theta, y, bins)[0])
+
+
+@partial(jax.jit, static_argnums=(3, 4, 5))
+def _scalar_metrics(theta, y, key, names, level, bins):
+    """The metrics in ``names``, in one compiled function."""
+    crps_key, pit_key = jax.random.split(key)
+    error = y - jax.vmap(dist.mean)(theta)
+    values = {"mae": jnp.mean(jnp.abs(error)), "rmse": jnp.sqrt(jnp.mean(jnp.square(error)))}
+    if "crps" in names:
+        fn = CRPS_CLOSED_FORM.get(type(theta))
+        values["crps"] = jnp.mean(fn(theta, y.astype(error.dtype)) if fn is not None
+                                  else _crps_sample(crps_key, theta, y, 1000)[0])
+    if "coverage" in names:
+        values["coverage"] = jnp.mean(coverage(theta, y, level))
+    if "pit_ks" in names:
+        u = (_randomised_pit(theta, y.astype(error.dtype), pit_key) if isinstance(theta, DISCRETE)
+             else _continuous_pit(theta, y))
+        values["pit_ks"] = ks_uniform(u)
+    return tuple(values[name] for name in names)
+
+
+@jax.jit
+def ks_uniform(u):
+    """The Kolmogorov distance ``sup_t |ECDF(t) - t|`` of values u in [0, 1] from the uniform."""
+    u = jnp.sort(u.reshape(-1))
+    n = u.shape[0]
+    return jnp.maximum(jnp.max(jnp.arange(1, n + 1) / n - u), jnp.max(u - jnp.arange(n) / n))
