@@ -235,6 +235,7 @@ def y_count(y, weights, mask) -> float:
     return float(np.sum(w if mask is None else np.where(np.asarray(mask), w, 0.0)))
 
 
+_ONE_SHOT = {"xla_backend_optimization_level": 0}  # run once per fit: compile fast (about 40% less) over run fast
 _COMPILED: dict = {}  # (what, recipe, params structure) -> jitted function of (v, data): one trace per shape
 
 
@@ -242,12 +243,12 @@ def _compiled(what, recipe, structure, build):
     """A jitted ``build()`` reused across calls with the same recipe and params structure (where the
     params carry no untrained leaves, which the unravel function would otherwise close over)."""
     if structure is None:
-        return jax.jit(build())
+        return jax.jit(build(), compiler_options=_ONE_SHOT)
     key = (what, recipe, structure)
     if key not in _COMPILED:
         if len(_COMPILED) >= 32:
             _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = jax.jit(build())
+        _COMPILED[key] = jax.jit(build(), compiler_options=_ONE_SHOT)
     return _COMPILED[key]
 
 
