@@ -16,7 +16,7 @@ Czado, Gneiting and Held (2009), Biometrics 65 (randomised PIT); Guo et al. (201
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import partial, wraps
 from typing import NamedTuple
 
 import jax
@@ -25,6 +25,20 @@ import numpy as np
 from jax.scipy.special import betainc, betaln, gammainc, gammaincc, gammaln, i0e, i1e, ndtr
 
 from . import distributions as dist
+from .checks import is_concrete
+
+def _jit(fn=None, *, static_argnums=()):
+    """``fn`` compiled (fast to compile: metrics run once per evaluation, not in a training loop)
+    when called on concrete arrays; inlined as is inside a caller's own jit / grad / vmap."""
+    if fn is None:
+        return partial(_jit, static_argnums=static_argnums)
+    compiled = jax.jit(fn, static_argnums=static_argnums, compiler_options={"xla_backend_optimization_level": 0})
+
+    @wraps(fn)
+    def call(*args):
+        return (compiled if is_concrete(args) else fn)(*args)
+    return call
+
 
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -117,7 +131,7 @@ def _crps_bernoulli(t, y):
     return jnp.square(jax.nn.sigmoid(t.logits) - y)
 
 
-CRPS_CLOSED_FORM = {kind: jax.jit(fn) for kind, fn in {
+CRPS_CLOSED_FORM = {kind: _jit(fn) for kind, fn in {
     dist.Normal: _crps_normal, dist.Laplace: _crps_laplace, dist.StudentT: _crps_student_t,
     dist.Gamma: _crps_gamma, dist.Poisson: _crps_poisson, dist.NegativeBinomial: _crps_negative_binomial,
     dist.MixtureNormal: _crps_mixture, dist.Bernoulli: _crps_bernoulli,
@@ -157,7 +171,7 @@ def crps_sample(key, theta, y, num_samples: int = 1000) -> SampleEstimate:
     return SampleEstimate(*_crps_sample(key, theta, jnp.asarray(y), num_samples))
 
 
-@partial(jax.jit, static_argnums=3)
+@_jit(static_argnums=3)
 def _crps_sample(key, theta, y, num_samples):
 
     def one(k, t, y_i):
@@ -185,13 +199,13 @@ def _discrete_cdf(theta, y):
 DISCRETE = (dist.Poisson, dist.NegativeBinomial, dist.Bernoulli)
 
 
-@jax.jit
+@_jit
 def _randomised_pit(theta, y, key):
     upper, lower = _discrete_cdf(theta, y), _discrete_cdf(theta, y - 1)
     return lower + jax.random.uniform(key, jnp.shape(y), y.dtype) * (upper - lower)
 
 
-@jax.jit
+@_jit
 def _continuous_pit(theta, y):
     return jnp.exp(dist.log_cdf(theta, y))
 
@@ -215,10 +229,14 @@ def pit(theta, y, *, key=None):
         raise TypeError(f"pit: {type(theta).__name__} has no log_cdf") from error
 
 
-@partial(jax.jit, static_argnums=2)
 def coverage(theta, y, level: float = 0.95):
     """Whether each y lies in the central ``level`` predictive interval ``[F^-1(a/2), F^-1(1 - a/2)]``;
     its mean is the empirical coverage, which should be near ``level``."""
+    return _coverage(theta, y, float(level))
+
+
+@_jit(static_argnums=2)
+def _coverage(theta, y, level):
     lower, upper = dist.interval(theta, level)
     return (lower <= y) & (y <= upper)
 
@@ -231,7 +249,7 @@ def _class_probs(theta):
     return dist.probs(theta)
 
 
-@jax.jit
+@_jit
 def brier(theta, y):
     """The Brier score ``sum_k (p_k - 1{y = k})^2`` per example. For a Bernoulli this is
     ``2 (lambda - y)^2`` summed over both classes; we report the usual binary form ``(lambda - y)^2``
@@ -266,7 +284,7 @@ def calibration(theta, y, bins: int = 15) -> Calibration:
     return Calibration(*_calibration(theta, y, bins))
 
 
-@partial(jax.jit, static_argnums=2)
+@_jit(static_argnums=2)
 def _calibration(theta, y, bins):
     p = _class_probs(theta)
     if isinstance(theta, dist.Bernoulli):
@@ -323,12 +341,12 @@ def _scalar_metric_names(theta, keyed):
     return tuple(names)
 
 
-@partial(jax.jit, static_argnums=(3, 4, 5))
+@_jit(static_argnums=(3, 4, 5))
 def _classification_metrics(theta, y, key, names, level, bins):
     return (jnp.mean(jax.vmap(dist.mode)(theta) == y), jnp.mean(brier(theta, y)), _calibration(theta, y, bins)[0])
 
 
-@partial(jax.jit, static_argnums=(3, 4, 5))
+@_jit(static_argnums=(3, 4, 5))
 def _scalar_metrics(theta, y, key, names, level, bins):
     """The metrics in ``names``, in one compiled function."""
     crps_key, pit_key = jax.random.split(key)
@@ -347,7 +365,7 @@ def _scalar_metrics(theta, y, key, names, level, bins):
     return tuple(values[name] for name in names)
 
 
-@jax.jit
+@_jit
 def ks_uniform(u):
     """The Kolmogorov distance ``sup_t |ECDF(t) - t|`` of values u in [0, 1] from the uniform."""
     u = jnp.sort(u.reshape(-1))

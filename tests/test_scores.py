@@ -44,6 +44,16 @@ def test_crps_closed_forms_against_scoringrules(x64):
     np.testing.assert_allclose(scores.crps(theta, Y_REAL), sr.crps_mixnorm(Y_REAL, mu, s, w), rtol=1e-10, atol=1e-12)
 
 
+def test_scores_work_inside_a_callers_jit_and_grad(x64):
+    theta_of = lambda m: mj.Normal(m, jnp.ones(3))  # noqa: E731
+    y = jnp.array([0.1, -1.0, 2.0])
+    value = jax.jit(lambda m: jnp.sum(scores.crps(theta_of(m), y)))(jnp.zeros(3))
+    np.testing.assert_allclose(value, np.sum(ps.crps_gaussian(np.asarray(y), 0.0, 1.0)), rtol=1e-12)
+    grad = jax.grad(lambda m: jnp.sum(scores.crps(theta_of(m), y)))(jnp.zeros(3))
+    np.testing.assert_allclose(grad, 1 - 2 * stats.norm.cdf(np.asarray(y)), rtol=1e-10)  # dCRPS/dmu = 1 - 2 Phi(z)
+    assert jax.jit(lambda m: jnp.mean(scores.coverage(theta_of(m), y, 0.9)))(jnp.zeros(3)) == 2 / 3
+
+
 def test_crps_is_the_integral_of_the_squared_cdf_difference(x64):
     """The definition, by quadrature, for a Normal and a Student t (an independent check of the closed forms)."""
     for theta, cdf in [(mj.Normal(0.3, 0.7), stats.norm(0.3, 0.7).cdf), (mj.StudentT(4.0, 0.3, 0.7), stats.t(4.0, 0.3, 0.7).cdf)]:
