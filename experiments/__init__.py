@@ -2,7 +2,7 @@
 
 from . import (
     angles, binary, counts, cross_entropy_kl, entropy, heteroscedastic, least_squares, mixture_density, multiclass,
-    multiple_outputs, real_glm, variance, why_logs,
+    multiple_outputs, real_calibration, real_glm, variance, why_logs,
 )
 
 ALL = [
@@ -19,4 +19,5 @@ ALL = [
     mixture_density.EXPERIMENT,
     angles.EXPERIMENT,
     real_glm.EXPERIMENT,
+    real_calibration.EXPERIMENT,
 ]
