@@ -14,7 +14,7 @@ With the summed NLL ``L(v) = -sum_i w_i log Pr(y_i | x_i, v)`` over the trained 
 variance (``(H^-1)_jj >= 1 / H_jj`` for a positive definite H); ``hvp`` is exact for the
 parameters it is asked about (``index``) and costs a few Hessian-vector products per parameter.
 Everything is computed in float64. Reference: Pawitan, *In All Likelihood* (2001), ch. 8-9;
-White (1980), Econometrica 48, for the sandwich; docs/inference.md.
+White (1980), Econometrica 48, for the sandwich.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from functools import partial, wraps
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +27,7 @@ from jax.scipy.special import betainc, betaln, gammainc, gammaincc, gammaln, i0e
 from . import distributions as dist
 from .checks import is_concrete
 
-def _jit(fn=None, *, static_argnums=()):
+def _jit(fn: Any = None, *, static_argnums: tuple | int = ()) -> Any:
     """``fn`` compiled (fast to compile: metrics run once per evaluation, not in a training loop)
     when called on concrete arrays; inlined as is inside a caller's own jit / grad / vmap."""
     if fn is None:

@@ -39,29 +39,27 @@ def _design(n, seed, d=2):
     return sm.add_constant(rng.normal(size=(n, d))), rng
 
 
-def _check_fit(s, ref, rob, names=("model", "b")):
-    se = s.se
-    for key in names:
-        se = se[key] if isinstance(se, dict) else getattr(se, key)
-    _close(se.reshape(-1), np.asarray(ref.bse).reshape(-1, order="F") if se.ndim > 1 else ref.bse)
-    _close(s.loglik, ref.llf, 1e-10)
-
-
-def test_logistic_observed_expected_robust_aic_bic_against_statsmodels(x64):
-    data = sm.datasets.spector.load_pandas()
-    X, yv = sm.add_constant(data.exog.values.astype(float)), data.endog.values.astype(int)
-    ref = sm.Logit(yv, X).fit(disp=0, tol=1e-12)
-    rob = sm.Logit(yv, X).fit(disp=0, tol=1e-12, cov_type="HC0")
-    r = mj.recipe(_linear, mj.bernoulli())
+def _against(model, family, X, yv, fn=_linear, **fit):
+    """statsmodels' fit (plain and HC0), our recipe at its maximum, and the checks every model shares."""
+    ref = model(yv, X).fit(disp=0, tol=1e-12, **fit)
+    rob = model(yv, X).fit(disp=0, tol=1e-12, cov_type="HC0", **fit)
+    r = mj.recipe(fn, family)
     x, y = jnp.asarray(X), jnp.asarray(yv)
     params = _at_maximum(r, r.init({"b": jnp.asarray(ref.params)}), x, y)
     s = inference(r, params, x, y)
     _close(s.se.model["b"], ref.bse)
     _close([s.loglik, s.aic, s.bic], [ref.llf, ref.aic, ref.bic], 1e-10)
+    _close(inference(r, params, x, y, cov="expected").se.model["b"], ref.bse)  # canonical links: H = I
+    _close(inference(r, params, x, y, cov="robust").se.model["b"], rob.bse)
+    return ref, r, x, y, params, s
+
+
+def test_logistic_observed_expected_robust_aic_bic_against_statsmodels(x64):
+    data = sm.datasets.spector.load_pandas()
+    X, yv = sm.add_constant(data.exog.values.astype(float)), data.endog.values.astype(int)
+    ref, r, x, y, params, s = _against(sm.Logit, mj.bernoulli(), X, yv)
     assert (s.nobs, s.num_params) == (32, 4)
     _close(s.cov, ref.cov_params())
-    _close(inference(r, params, x, y, cov="expected").se.model["b"], ref.bse)  # canonical link: H = I
-    _close(inference(r, params, x, y, cov="robust").se.model["b"], rob.bse)
     lo, hi = s.conf_int(0.95)
     _close(np.stack([lo.model["b"], hi.model["b"]], 1), ref.conf_int(0.05))
     _close(s.pvalues, ref.pvalues)
@@ -84,16 +82,7 @@ def test_logistic_observed_expected_robust_aic_bic_against_statsmodels(x64):
 def test_poisson_against_statsmodels(x64):
     X, rng = _design(200, 1)
     yv = rng.poisson(np.exp(X @ np.array([0.3, 0.5, -0.4])))
-    ref = sm.Poisson(yv, X).fit(disp=0, tol=1e-12, method="newton")
-    rob = sm.Poisson(yv, X).fit(disp=0, tol=1e-12, method="newton", cov_type="HC0")
-    r = mj.recipe(_linear, mj.poisson())
-    x, y = jnp.asarray(X), jnp.asarray(yv)
-    params = _at_maximum(r, r.init({"b": jnp.asarray(ref.params)}), x, y)
-    s = inference(r, params, x, y)
-    _close(s.se.model["b"], ref.bse)
-    _close([s.loglik, s.aic, s.bic], [ref.llf, ref.aic, ref.bic], 1e-10)
-    _close(inference(r, params, x, y, cov="expected").se.model["b"], ref.bse)
-    _close(inference(r, params, x, y, cov="robust").se.model["b"], rob.bse)
+    _against(sm.Poisson, mj.poisson(), X, yv, method="newton")
 
 
 def test_negative_binomial_nb2_against_statsmodels(x64):
@@ -129,16 +118,8 @@ def test_multinomial_against_statsmodels_mnlogit(x64):
     X, rng = _design(300, 3)
     logits = np.concatenate([np.zeros((300, 1)), X @ np.array([[0.5, -0.5], [1.0, 0.2], [-0.3, 0.8]])], 1)
     yv = np.array([rng.choice(3, p=np.exp(z) / np.exp(z).sum()) for z in logits])
-    ref = sm.MNLogit(yv, X).fit(disp=0, method="newton", tol=1e-12)
-    rob = sm.MNLogit(yv, X).fit(disp=0, method="newton", tol=1e-12, cov_type="HC0")
-    r = mj.recipe(_multinomial, mj.categorical(3))
-    x, y = jnp.asarray(X), jnp.asarray(yv)
-    params = _at_maximum(r, r.init({"b": jnp.asarray(ref.params)}), x, y)  # (3, 2): covariate x class
-    s = inference(r, params, x, y)
-    _close(s.se.model["b"], ref.bse)
-    _close([s.loglik, s.aic, s.bic], [ref.llf, ref.aic, ref.bic], 1e-10)
-    _close(inference(r, params, x, y, cov="expected").se.model["b"], ref.bse)
-    _close(inference(r, params, x, y, cov="robust").se.model["b"], rob.bse)
+    ref, r, x, y, params, s = _against(sm.MNLogit, mj.categorical(3), X, yv, _multinomial, method="newton")
+    assert s.se.model["b"].shape == (3, 2)  # covariate x class
     # K free logit rows are not identified: the Hessian is singular, and inference says so
     full = mj.recipe(lambda p, x: x @ p["b"], mj.categorical(3))
     b_full = jnp.concatenate([jnp.zeros((3, 1)), jnp.asarray(ref.params)], 1)
