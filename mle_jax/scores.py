@@ -343,7 +343,8 @@ def _scalar_metric_names(theta, keyed):
 
 @_jit(static_argnums=(3, 4, 5))
 def _classification_metrics(theta, y, key, names, level, bins):
-    return (jnp.mean(jax.vmap(dist.mode)(theta) == y), jnp.mean(brier(theta, y)), _calibration(theta, y, bins)[0])
+    hits = (jax.vmap(dist.mode)(theta) == y).astype(jnp.result_type(theta.logits, float))
+    return jnp.mean(hits), jnp.mean(brier(theta, y)), _calibration(theta, y, bins)[0]
 
 
 @_jit(static_argnums=(3, 4, 5))
