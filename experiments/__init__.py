@@ -2,7 +2,7 @@
 
 from . import (
     angles, binary, counts, cross_entropy_kl, entropy, heteroscedastic, least_squares, mixture_density, multiclass,
-    multiple_outputs, variance, why_logs,
+    multiple_outputs, real_calibration, real_glm, variance, why_logs,
 )
 
 ALL = [
@@ -18,4 +18,6 @@ ALL = [
     counts.EXPERIMENT,
     mixture_density.EXPERIMENT,
     angles.EXPERIMENT,
+    real_glm.EXPERIMENT,
+    real_calibration.EXPERIMENT,
 ]

@@ -20,6 +20,8 @@ from .families import (
 )
 from .fit import FitResult, fit
 from .fit_options import Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation
+from .inference import InferenceResult, inference, lr_test
+from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .models import mlp
 from .recipe import Params, Recipe, recipe, reduce_terms
@@ -40,4 +42,6 @@ __all__ = [
     "quantile", "recipe", "reduce_terms", "sample", "variance",
     "Checkpoints", "FitEvent", "Minibatches", "Progress", "Stop", "Validation",
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
+    "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
+    "pit",
 ]
