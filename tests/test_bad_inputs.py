@@ -87,7 +87,7 @@ def _cases(family):
     yield "NaN in x", _with(x, math.nan), y, {}, name + r".*x.*not finite"
     yield "NaN in bfloat16 x", jnp.asarray(_with(x, math.nan), jnp.bfloat16), y, {}, name + r".*x.*not finite"
     yield "1e39 in float64 x", _with(x, 1e39, np.float64), y, {}, name + r".*x.*cast to float32"
-    yield "x as a list", [0.0] * N, y, {}, r"x is a Python list"
+    yield "NaN in x given as a list", _with(x, math.nan).tolist(), y, {}, name + r".*x.*not finite"
     weights = np.ones(N, np.float32)
     yield "negative weights", x, y, {"weights": -weights}, r"weights.*>= 0"
     yield "NaN in bfloat16 weights", x, y, {"weights": jnp.asarray(_with(weights, math.nan), jnp.bfloat16)}, \
