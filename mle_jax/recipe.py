@@ -224,7 +224,7 @@ class Recipe:
 
     def evaluate(self, params: Params, x: Any, y: Any, **kwargs) -> dict:
         """Held-out metrics that fit the family: ``mle_jax.scores.evaluate(self, params, x, y, ...)``."""
-        from .scores import evaluate  # pyright: ignore[reportMissingImports]  (written by another module)
+        from .scores import evaluate
         return evaluate(self, params, x, y, **kwargs)
 
     # ------------------------------------------------------------------ checks
