@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 
 from . import discrete, registry
@@ -24,7 +25,7 @@ from ..checks import check_event_shape
 class Bernoulli(NamedTuple):
     """Parameters of one example's Bernoulli: ``logits`` = log(lambda / (1 - lambda))."""
 
-    logits: jax.Array
+    logits: Param
 
 
 def log_probs(theta: Bernoulli):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import digamma, xlog1py, xlogy
 
@@ -29,8 +30,8 @@ from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, digamma_minus_l
 class Beta(NamedTuple):
     """Parameters of one example's Beta: ``concentration1`` (a > 0) and ``concentration0`` (b > 0)."""
 
-    concentration1: jax.Array
-    concentration0: jax.Array
+    concentration1: Param
+    concentration0: Param
 
 
 def log_prob(theta: Beta, y):

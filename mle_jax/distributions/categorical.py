@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 
 from . import discrete, registry
@@ -24,7 +25,7 @@ from ..checks import check_event_shape
 class Categorical(NamedTuple):
     """Parameters of one example's Categorical: ``logits`` of shape (K,)."""
 
-    logits: jax.Array
+    logits: Param
 
 
 def saturate(z):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
@@ -29,8 +30,8 @@ from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, digamma_minus_log, expm
 class Gamma(NamedTuple):
     """Parameters of one example's Gamma: ``concentration`` (a > 0) and ``rate`` (b > 0)."""
 
-    concentration: jax.Array
-    rate: jax.Array
+    concentration: Param
+    rate: Param
 
 
 def log_prob(theta: Gamma, y):

@@ -12,6 +12,7 @@ import math
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 
 from . import registry
@@ -25,8 +26,8 @@ LOG_2 = math.log(2.0)
 class Laplace(NamedTuple):
     """Parameters of one example's Laplace: ``loc`` (mu) and ``scale`` (b > 0)."""
 
-    loc: jax.Array
-    scale: jax.Array
+    loc: Param
+    scale: Param
 
 
 def standard_log_prob(z):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, logsumexp
 
@@ -26,9 +27,9 @@ from .special import standardize
 class MixtureNormal(NamedTuple):
     """Parameters of one example's mixture: ``logits``, ``loc``, ``scale``, each of shape (K,)."""
 
-    logits: jax.Array
-    loc: jax.Array
-    scale: jax.Array
+    logits: Param
+    loc: Param
+    scale: Param
 
 
 def log_prob(theta: MixtureNormal, y):

@@ -14,6 +14,7 @@ import math
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
@@ -28,8 +29,8 @@ class MultivariateNormal(NamedTuple):
     """Parameters of one example's multivariate Normal: ``loc`` (D,) and ``scale_tril`` (D, D), lower
     triangular with a positive diagonal."""
 
-    loc: jax.Array
-    scale_tril: jax.Array
+    loc: Param
+    scale_tril: Param
 
 
 def _half_log_det(scale_tril):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 
 from . import registry
@@ -29,8 +30,8 @@ from .special import betaln, log_add_small
 class NegativeBinomial(NamedTuple):
     """Parameters of one example's negative binomial: ``total_count`` (r > 0) and ``logits`` (log-odds of pi)."""
 
-    total_count: jax.Array
-    logits: jax.Array
+    total_count: Param
+    logits: Param
 
 
 def log_prob(theta: NegativeBinomial, y):

@@ -12,6 +12,7 @@ import math
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtri
 
@@ -25,8 +26,8 @@ HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 class Normal(NamedTuple):
     """Parameters of one example's Normal: ``loc`` (mu) and ``scale`` (sigma > 0)."""
 
-    loc: jax.Array
-    scale: jax.Array
+    loc: Param
+    scale: Param
 
 
 def standard_log_prob(z, log_scale):

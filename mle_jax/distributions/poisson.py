@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
@@ -31,7 +32,7 @@ EXACT_SAMPLE_RATE = 1e7
 class Poisson(NamedTuple):
     """Parameters of one example's Poisson: ``log_rate`` = log(lambda)."""
 
-    log_rate: jax.Array
+    log_rate: Param
 
 
 def count_on_support(y):

@@ -16,7 +16,10 @@ type's own ``missing`` explanation. A distribution object of another library
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, TypeAlias
+
+#: A theta field: a jax.Array, a NumPy array or a Python number (array-likes are accepted as given).
+Param: TypeAlias = Any
 
 
 class Ops(NamedTuple):
@@ -93,13 +96,15 @@ def op(theta: Any, name: str) -> Callable:
 
 
 def kl_fn(p: Any, q: Any) -> Callable[[Any, Any], Any] | None:
-    ops(p), ops(q)
+    ops(p)
+    ops(q)
     return _KL.get((type(p), type(q)))
 
 
 def ce_fn(p: Any, q: Any) -> Callable[[Any, Any], Any] | None:
     """The cross-entropy of the pair; ``(type(p), object)`` registers one for any q."""
-    ops(p), ops(q)
+    ops(p)
+    ops(q)
     return _CE.get((type(p), type(q))) or _CE.get((type(p), object))
 
 

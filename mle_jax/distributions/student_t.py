@@ -18,6 +18,7 @@ import math
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, log_ndtr
 
@@ -34,9 +35,9 @@ LOG_2 = math.log(2.0)
 class StudentT(NamedTuple):
     """Parameters of one example's Student t: ``df`` (nu > 0), ``loc`` (mu), ``scale`` (s > 0)."""
 
-    df: jax.Array
-    loc: jax.Array
-    scale: jax.Array
+    df: Param
+    loc: Param
+    scale: Param
 
 
 def _log1p_square(t):

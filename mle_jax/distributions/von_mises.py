@@ -18,6 +18,7 @@ import math
 from typing import NamedTuple
 
 import jax
+from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
@@ -37,8 +38,8 @@ _ONE_MINUS_A = (0.0, 0.5, 0.125, 0.125, 0.1953125, 0.40625, 1.0478515625, 3.2187
 class VonMises(NamedTuple):
     """Parameters of one example's von Mises: ``loc`` (mu, an angle) and ``concentration`` (k >= 0)."""
 
-    loc: jax.Array
-    concentration: jax.Array
+    loc: Param
+    concentration: Param
 
 
 def log_i0(k):
