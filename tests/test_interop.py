@@ -178,5 +178,5 @@ def test_take_rejects_non_batches():
         mj.take(mj.Normal(jnp.float32(0.0), jnp.float32(1.0)), 0)
     with pytest.raises(ValueError, match="disagree on the number of examples"):
         mj.take(mj.Normal(jnp.zeros(2), jnp.ones(3)), 0)
-    with pytest.raises(TypeError, match="not a theta type of mle_jax"):
+    with pytest.raises(TypeError, match=r"not an mle_jax theta; convert it with mj.from_tfp"):
         mj.take(tfd.Normal(jnp.zeros(2), 1.0), 0)
