@@ -11,6 +11,7 @@ from experiments.__main__ import main
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # the main job (README's first command, run by .ci/run) runs every experiment in full
 @pytest.mark.parametrize("experiment", ALL, ids=[e.name for e in ALL])
 def test_experiment_checks_hold_in_quick_mode(experiment, tmp_path):
     outcome = experiment.run(tmp_path, True)

@@ -187,7 +187,7 @@ def test_independent_outputs_nll_is_sum_of_terms():
     np.testing.assert_allclose(sig, np.sqrt(np.mean(resid**2, axis=0)), rtol=1e-4)
 
 
-# ----------------------------------------------------------------- RELIABILITY.md's bad inputs
+# ----------------------------------------------------------------- the bad inputs of docs/reliability.md
 
 @pytest.mark.parametrize("sigma", [0.0, -1.0, float("nan"), float("inf")])
 def test_bad_fixed_sigma(sigma):
