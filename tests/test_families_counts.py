@@ -2,6 +2,7 @@
 
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 import mle_jax as mj
 from family_fits import fit_constant
@@ -31,3 +32,12 @@ def test_float_counts_and_integer_counts_give_the_same_nll():
     params, x = r.init(jnp.float32(0.7)), jnp.zeros((4, 1))
     ints = jnp.array([0, 3, 7, 12], jnp.int32)
     np.testing.assert_allclose(r.nll(params, x, ints), r.nll(params, x, ints.astype(jnp.float32)), rtol=1e-6)
+
+
+def test_poisson_family_at_zero_and_infinite_rates():
+    # the family's density is the theta's: a zero rate puts all mass on 0, an infinite one on no count
+    family = mj.poisson()
+    for raw, y, want in [(-np.inf, 0.0, 0.0), (-np.inf, 2.0, -np.inf), (np.inf, 3.0, -np.inf),
+                         (np.log(2.5), 4.0, stats.poisson(2.5).logpmf(4))]:
+        got = float(family.log_prob({}, jnp.float32(raw), jnp.float32(y)))
+        np.testing.assert_allclose(got, want, atol=1e-6)

@@ -86,3 +86,13 @@ def test_beta_nll_is_a_training_option_with_the_stop_gradient_weight():
     grad_loss = jax.grad(weighted.loss, argnums=1)({}, raw, y)
     grad_nll = jax.grad(lambda r: -plain.log_prob({}, r, y))(raw)
     np.testing.assert_allclose(grad_loss, sigma * grad_nll, rtol=1e-5)
+
+
+@pytest.mark.parametrize("sigma", [1e-20, 1e-16, 1e16, 1e20])
+def test_normal_fixed_extreme_sigma_in_float32(sigma):
+    # 1 / (2 sigma^2) overflows (or underflows) float32 here: the kernel standardises first
+    family = mj.normal(sigma)
+    for residual in (0.0, 0.5, 3.0):
+        y = np.float32(residual * sigma)
+        got = float(family.log_prob({}, jnp.float32(0.0), jnp.float32(y)))
+        np.testing.assert_allclose(got, stats.norm(0.0, sigma).logpdf(float(y)), rtol=1e-6)

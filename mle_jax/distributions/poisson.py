@@ -49,7 +49,7 @@ def y_log(y, log_value):
 def log_prob(theta: Poisson, y):
     """``y log lambda - lambda - log y!``; equals ``scipy.stats.poisson.logpmf``; -inf off the support.
 
-    ``log_rate = -inf`` (a zero rate) gives 0 at y = 0 and -inf elsewhere.
+    ``log_rate = -inf`` (a zero rate) gives 0 at y = 0 and -inf elsewhere; ``+inf`` gives -inf.
     """
     check_event_shape("Poisson", y, jnp.shape(theta.log_rate))
     z = theta.log_rate
@@ -59,7 +59,9 @@ def log_prob(theta: Poisson, y):
     stirling = -yb * expm1mx(z - jnp.log(yb)) - 0.5 * jnp.log(yb) - HALF_LOG_2PI - stirling_corr(yb)
     ys = _safe(~big, y, 0.0)
     direct = y_log(ys, z) - jnp.exp(z) - gammaln(ys + 1)
-    return jnp.where(count_on_support(y), jnp.where(big, stirling, direct), -jnp.inf)
+    # an infinite rate puts no mass on any finite count (inf - inf in the formulas above)
+    finite_rate = z < jnp.inf
+    return jnp.where(count_on_support(y) & finite_rate, jnp.where(big, stirling, direct), -jnp.inf)
 
 
 def kl(p: Poisson, q: Poisson):

@@ -76,9 +76,19 @@ def _normal_theta(fp, loc, scale):
     return Normal(loc, scale)
 
 
+# sigmas whose 1 / (2 sigma^2) and (y - mu)^2 stay inside float32's range for residuals of order sigma
+_SQUARED_ERROR_SIGMAS = (1e-15, 1e15)
+
+
 def _normal_fixed(spec: Spec, sigma: float) -> Family:
     # least squares: log Pr = -(y - mu)^2 / (2 sigma^2) - log sigma - log(2 pi)/2
-    terms = (-0.5 / sigma**2, -(math.log(sigma) + HALF_LOG_2PI))
+    shift = -(math.log(sigma) + HALF_LOG_2PI)
+    if _SQUARED_ERROR_SIGMAS[0] <= sigma <= _SQUARED_ERROR_SIGMAS[1]:
+        kernel, terms = _squared_error, (-0.5 / sigma**2, shift)
+    else:  # 1 / sigma^2 would overflow (or underflow) float32: standardise first, z = (y - mu) / sigma
+        def kernel(fp, raw, y):
+            return jnp.square((y - raw) / sigma)
+        terms = (-0.5, shift)
 
     def theta(fp, raw):
         return Normal(raw, jnp.asarray(sigma, jnp.result_type(raw)))
@@ -86,7 +96,7 @@ def _normal_fixed(spec: Spec, sigma: float) -> Family:
     def affine(fp):
         return terms
 
-    return build(spec=spec, support=real, theta=theta, kernel=_squared_error, affine=affine)
+    return build(spec=spec, support=real, theta=theta, kernel=kernel, affine=affine)
 
 
 def _normal_learned(spec: Spec, init_scale: float) -> Family:
