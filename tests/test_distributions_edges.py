@@ -154,3 +154,14 @@ def test_foreign_distributions_name_the_converter():
                  lambda: mj.kl(mj.Normal(f32(0), f32(1)), foreign), lambda: mj.entropy(foreign)):
         with pytest.raises(TypeError, match=r"mj\.from_tfp\(dist\)"):
             call()
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_zero_rate_puts_all_mass_on_zero_exactly(dtype):
+    # log 0! = 0 and -log B(r, 1) - log r = 0 exactly: no float32 gammaln / betaln error at y = 0
+    with jax.enable_x64(dtype == jnp.float64):
+        zero = jnp.asarray(0.0, dtype)
+        assert float(mj.log_prob(mj.Poisson(jnp.asarray(-jnp.inf, dtype)), zero)) == 0.0
+        assert float(mj.log_prob(mj.NegativeBinomial(jnp.asarray(10.0, dtype), jnp.asarray(-jnp.inf, dtype)), zero)) == 0.0
+        np.testing.assert_allclose(mj.log_prob(mj.NegativeBinomial(jnp.asarray(3.0, dtype), jnp.asarray(0.2, dtype)), zero),
+                                   stats.nbinom(3.0, 1 - special.expit(0.2)).logpmf(0), rtol=1e-6)

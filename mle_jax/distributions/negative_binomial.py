@@ -43,8 +43,9 @@ def log_prob(theta: NegativeBinomial, y):
     r, z = theta.total_count, theta.logits
     y = jnp.asarray(y, jnp.result_type(z))
     ys = jnp.where(count_on_support(y), y, jnp.zeros_like(y))
-    value = (-betaln(r, ys + 1) - log_add_small(jnp.maximum(ys, r), jnp.minimum(ys, r))
-             + r * jax.nn.log_sigmoid(-z) + y_log(ys, jax.nn.log_sigmoid(z)))
+    # at y = 0 the combinatorial factor -log B(r, 1) - log r is exactly 0: say so, not betaln's float32 error
+    combinatorial = jnp.where(ys == 0, 0.0, -betaln(r, ys + 1) - log_add_small(jnp.maximum(ys, r), jnp.minimum(ys, r)))
+    value = combinatorial + r * jax.nn.log_sigmoid(-z) + y_log(ys, jax.nn.log_sigmoid(z))
     return jnp.where(count_on_support(y), value, -jnp.inf)
 
 
