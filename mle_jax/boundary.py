@@ -4,7 +4,8 @@ anything is traced, and what the recipe remembers between calls.
 - ``keywords(model)``: the model's keyword names (``key`` makes it random, ``state`` stateful);
 - ``as_array``: a Python list of numbers is read as an array (one entry per example);
 - ``CheckMemory``: the data sets whose values were checked (each is checked once);
-- ``check_nnx_batch_stats``: an nnx module must hand its BatchNorm statistics to the recipe as state.
+- ``check_nnx_modules``: an nnx module hands its BatchNorm statistics to the recipe as state, and takes
+  its dropout key at call time rather than storing an RNG stream.
 """
 
 from __future__ import annotations
@@ -56,17 +57,36 @@ def as_array(name: str, what: str, value):
     return array
 
 
-def check_nnx_batch_stats(name: str, model_params) -> None:
-    """An nnx module holding BatchStat variables cannot be the params as it is: its statistics are
-    float arrays that would be trained, and its in-place updates would be lost (a silently wrong model)."""
+def check_nnx_modules(name: str, model_params) -> None:
+    """nnx variables that the recipe cannot treat as plain leaves are refused before anything is traced.
+
+    - ``BatchStat`` (BatchNorm statistics): float arrays that would be trained, and whose in-place
+      updates would be lost (a silently wrong model). They belong in the recipe's state.
+    - ``RngState`` (a stream stored by ``nnx.Dropout(rate, rngs=rngs)`` or ``self.rngs = rngs``): its
+      key and count would be carried unchanged through ``fit``, so every step would draw the same
+      dropout mask (silently no regularisation). The key belongs at call time, from the recipe.
+    """
     nnx = sys.modules.get("flax.nnx")
     if nnx is None:
         return
-    is_module = lambda node: isinstance(node, nnx.Module)  # noqa: E731
-    for module in filter(is_module, jax.tree_util.tree_leaves(model_params, is_leaf=is_module)):
-        if jax.tree_util.tree_leaves(nnx.state(module, nnx.BatchStat)):
-            raise ValueError(
-                f"{name}: this nnx module holds BatchStat variables (BatchNorm statistics), which must be the "
-                f"recipe's state, not trained params: graphdef, params, stats = nnx.split(module, nnx.Param, "
-                f"nnx.BatchStat); a batched model(params, x, state, train) that merges them and returns "
-                f"(raw, nnx.state(module, nnx.BatchStat)); then recipe.init(params, state=stats)")
+    is_node = lambda node: isinstance(node, (nnx.Module, nnx.Variable))  # noqa: E731
+    nodes = jax.tree_util.tree_leaves(model_params, is_leaf=is_node)
+
+    def holds(kind) -> bool:
+        return any(bool(jax.tree_util.tree_leaves(nnx.state(node, kind))) if isinstance(node, nnx.Module)
+                   else isinstance(node, kind) for node in nodes if is_node(node))
+
+    if holds(nnx.BatchStat):
+        raise ValueError(
+            f"{name}: this nnx module holds BatchStat variables (BatchNorm statistics), which must be the "
+            f"recipe's state, not trained params: graphdef, params, stats = nnx.split(module, nnx.Param, "
+            f"nnx.BatchStat); a batched model(params, x, state, train) that merges them and returns "
+            f"(raw, nnx.state(module, nnx.BatchStat)); then recipe.init(params, state=stats)")
+    if holds(nnx.RngState):
+        raise ValueError(
+            f"{name}: this nnx module stores an RNG stream (nnx.Rngs kept by a layer, such as "
+            f"nnx.Dropout(rate, rngs=rngs)); inside fit its key and count would be carried unchanged, so "
+            f"every step would draw the same dropout mask. Build the layer without rngs= (nnx.Dropout(rate)) "
+            f"and take the key at call time: model(params, x, key=None) calling "
+            f"dropout(h, deterministic=key is None, rngs=key); fit(..., key=jax.random.key(0)) then gives "
+            f"a fresh key every step, and key=None (predict, validation) evaluates without dropout")

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import distributions as dist
-from .boundary import CheckMemory, as_array, check_nnx_batch_stats, keywords
+from .boundary import CheckMemory, as_array, check_nnx_modules, keywords
 from .checks import check_batch, check_finite, check_weights, is_concrete
 from .families import Family, as_raw
 from .params import Params, Parts, float_dtype, split
@@ -113,7 +113,7 @@ class Recipe:
             raise ValueError(f"{self.name}: the model has state; pass it: recipe.init(model_params, state=...)")
         if state is not None and not self.stateful:
             raise ValueError(f"{self.name}: state given but the model has no `state` keyword")
-        check_nnx_batch_stats(self.name, model_params)
+        check_nnx_modules(self.name, model_params)
         return Params(model_params, self.family.init(float_dtype(model_params)), state)
 
     def raw(self, params: Params, x, key=None, train: bool = False):

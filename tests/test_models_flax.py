@@ -190,3 +190,22 @@ def test_nnx_module_with_batch_stats_must_split_them_into_state():
     r = mj.recipe(lambda m, x: m(x)[:, 0], mj.normal(1.0), batched=True)
     with pytest.raises(ValueError, match=r"BatchStat.*nnx.split"):
         r.init(net)
+
+
+def test_nnx_module_storing_an_rng_stream_is_refused_with_the_key_at_call_pattern():
+    """A stream kept by nnx.Dropout(rate, rngs=rngs) would be carried unchanged through fit (the same
+    mask every step); it is refused, as a module and as split state, while rngs used only to
+    initialise (nnx.Linear) leave nothing behind and are accepted."""
+    nnx = pytest.importorskip("flax.nnx")
+    r = mj.recipe(lambda m, x: m(x)[:, 0], mj.normal(1.0), batched=True)
+    stored = nnx.Sequential(nnx.Linear(2, 1, rngs=nnx.Rngs(0)), nnx.Dropout(0.5, rngs=nnx.Rngs(1)))
+    with pytest.raises(ValueError, match=r"RNG stream.*same dropout mask.*rngs=key"):
+        r.init(stored)
+    _, state = nnx.split(stored)
+    with pytest.raises(ValueError, match="RNG stream"):
+        r.init(state)
+    # why: under jax.jit (as inside fit) the stream's update is lost, so each call draws the same mask
+    draw = jax.jit(lambda m: m(jnp.ones((64, 2))))
+    np.testing.assert_array_equal(np.asarray(draw(stored)), np.asarray(draw(stored)))
+    plain = nnx.Sequential(nnx.Linear(2, 1, rngs=nnx.Rngs(0)), nnx.Dropout(0.5))
+    assert r.init(plain).model is plain
