@@ -12,8 +12,10 @@ and the other side of each by ``log(1 - exp(.))``. The series and continued frac
 ``while_loop`` until the next term changes the sum by less than the dtype's epsilon (Numerical
 Recipes, 3rd ed., 6.2 and 6.4, in the modified Lentz form). A ``while_loop`` cannot be
 reverse-differentiated, so every partial derivative (in ``a`` and ``b`` as well as ``x``; JAX's own
-``betainc`` has none in ``a`` and ``b``) is computed by forward mode through the same convergent
-loop and combined linearly (``forward_grad``): ``grad``, ``jacrev`` and ``hessian`` all work.
+``betainc`` has none in ``a`` and ``b``) of the loop's log is computed by forward mode through the
+same convergent loop and combined linearly (``forward_grad``), only in the arguments that carry a
+tangent; the closed-form prefix around the loop is differentiated as usual. ``grad``, ``jacrev`` and
+``hessian`` all work.
 
 scipy equivalent: ``log(scipy.special.gammainc / gammaincc / betainc)``; the accuracy is stated in
 docs/reliability.md.
@@ -21,10 +23,9 @@ docs/reliability.md.
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import gammaln
 
 from .special import HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, log1mexp, log1pmx_series, stirling_corr
@@ -34,21 +35,37 @@ _MAX_TERMS = 10_000
 
 def forward_grad(fn):
     """``fn`` (elementwise in its array arguments) with a JVP whose partial derivatives are computed
-    by forward mode as primal values, so that reverse mode needs no transpose of ``fn``'s loops."""
+    by forward mode as primal values, so that reverse mode needs no transpose of ``fn``'s loops.
+
+    Only the arguments whose tangent is not a symbolic zero get a forward pass: a fit of a Beta's
+    concentrations differentiates in ``a`` and ``b`` only, not in the data's ``log x``."""
     wrapped = jax.custom_jvp(fn)
 
-    @wrapped.defjvp
     def _jvp(primals, tangents):
         shape = jnp.broadcast_shapes(*(jnp.shape(p) for p in primals))
         dtype = jnp.result_type(*primals)
         primals = tuple(jnp.broadcast_to(jnp.asarray(p, dtype), shape) for p in primals)
-        n = len(primals)
-        basis = [jnp.broadcast_to(jnp.eye(n, dtype=dtype)[:, i].reshape((n,) + (1,) * len(shape)), (n,) + shape)
-                 for i in range(n)]
-        values, partials = jax.vmap(lambda *ts: jax.jvp(fn, primals, ts))(*basis)
-        out = sum(partials[i] * jnp.broadcast_to(t, shape) for i, t in enumerate(tangents))
+        live = [i for i, t in enumerate(tangents) if not isinstance(t, SymbolicZero)]
+        if not live:
+            value = fn(*primals)
+            return value, jnp.zeros_like(value)
+
+        def along(k):
+            """The tangent that moves argument ``live[k]`` alone, for each of the live directions."""
+            return [jnp.ones(shape, dtype) if i == k else jnp.zeros(shape, dtype) for i in range(len(live))]
+
+        def directional(*unit):
+            moves = [jnp.zeros(shape, dtype)] * len(primals)
+            for i, u in zip(live, unit):
+                moves[i] = u
+            return jax.jvp(fn, primals, tuple(moves))
+
+        basis = [jnp.stack(column) for column in zip(*(along(k) for k in range(len(live))))]
+        values, partials = jax.vmap(directional)(*basis)
+        out = sum(partials[k] * jnp.broadcast_to(tangents[i], shape) for k, i in enumerate(live))
         return values[0], out
 
+    wrapped.defjvp(_jvp, symbolic_zeros=True)
     return wrapped
 
 
@@ -116,9 +133,9 @@ def gamma_prefix(a, x):
     return jnp.where(big, stirling, as_ * jnp.log(xs) - xs - gammaln(as_))
 
 
-def _log_p_series(a, x):
-    """``log P(a, x) = a log x - x - lgamma(a + 1) + log sum_n x^n / ((a+1) ... (a+n))``: with
-    ``lgamma(a + 1)``, not ``lgamma(a) - log a``, nothing cancels at small ``a``."""
+@forward_grad
+def _log_p_sum(a, x):
+    """``log sum_n x^n / ((a+1) ... (a+n))``, the loop of ``log P``'s series."""
     dtype = jnp.result_type(a, x)
 
     def body(state):
@@ -128,14 +145,20 @@ def _log_p_series(a, x):
 
     one = jnp.ones(jnp.broadcast_shapes(jnp.shape(a), jnp.shape(x)), dtype)
     init = (jnp.asarray(1.0, dtype), one, one, jnp.ones(one.shape, bool))
-    state = jax.lax.while_loop(_running, body, init)
+    return jnp.log(jax.lax.while_loop(_running, body, init)[2])
+
+
+def _log_p_series(a, x):
+    """``log P(a, x) = a log x - x - lgamma(a + 1) + log sum_n x^n / ((a+1) ... (a+n))``: with
+    ``lgamma(a + 1)``, not ``lgamma(a) - log a``, nothing cancels at small ``a``."""
     big = a >= STIRLING_MIN
     ab, as_ = _safe(big, a, STIRLING_MIN), _safe(~big, a, 1.0)
     prefix = jnp.where(big, gamma_prefix(ab, x) - jnp.log(ab), as_ * jnp.log(x) - x - gammaln(as_ + 1.0))
-    return prefix + jnp.log(state[2])
+    return prefix + _log_p_sum(a, x)
 
 
-def _log_q_fraction(a, x):
+def _q_fraction(a, x):
+    """Legendre's continued fraction of ``Q(a, x)`` without its prefix (the Lentz loop)."""
     dtype = jnp.result_type(a, x)
 
     def coefficient(m, c, d):
@@ -143,7 +166,10 @@ def _log_q_fraction(a, x):
         bn = x + 1.0 - a + 2.0 * m
         return bn + an / c, an * d + bn
 
-    return gamma_prefix(a, x) + jnp.log(_lentz(x + 1.0 - a, coefficient, dtype))
+    return jnp.log(_lentz(x + 1.0 - a, coefficient, dtype))
+
+
+_log_q_cf = forward_grad(_with_shadow(_q_fraction, 0))
 
 
 def _log_gamma_pq(a, x):
@@ -152,31 +178,29 @@ def _log_gamma_pq(a, x):
     a_s, x_s = _safe(series, a, 1.0), _safe(series, x, 0.5)
     a_f, x_f = _safe(~series, a, 1.0), _safe(~series, x, 3.0)
     log_p_s = _log_p_series(a_s, x_s)
-    log_q_f = _with_shadow(_log_q_fraction, 0)(a_f, x_f)
+    log_q_f = gamma_prefix(a_f, x_f) + _log_q_cf(a_f, x_f)
     log_p = jnp.where(series, log_p_s, log1mexp(log_q_f))
     log_q = jnp.where(series, log1mexp(log_p_s), log_q_f)
     return log_p, log_q
 
 
-@forward_grad
 def log_gammainc(a, x):
     """``log P(a, x)``, the log of the regularised lower incomplete gamma; ``-inf`` at ``x <= 0``."""
     pos = x > 0
     return jnp.where(pos, _log_gamma_pq(a, _safe(pos, x, 1.0))[0], -jnp.inf)
 
 
-@forward_grad
 def log_gammaincc(a, x):
     """``log Q(a, x)``, the log of the regularised upper incomplete gamma; ``0`` at ``x <= 0``."""
     pos = x > 0
     return jnp.where(pos, _log_gamma_pq(a, _safe(pos, x, 1.0))[1], 0.0)
 
 
-def _log_beta_fraction(a, b, log_x, log_1mx):
-    """``log I_x(a, b)`` by the continued fraction, for ``x < (a + 1)/(a + b + 2)``."""
-    dtype = jnp.result_type(a, b, log_x)
+def _beta_fraction(a, b, x):
+    """``log`` of the continued fraction of ``I_x(a, b)`` without its prefix, for
+    ``x < (a + 1)/(a + b + 2)`` (the Lentz loop, two partial numerators a step)."""
+    dtype = jnp.result_type(a, b, x)
     eps, tiny = _eps(dtype), _tiny(dtype)
-    x = jnp.exp(log_x)
 
     def guard(v):
         return jnp.where(jnp.abs(v) < tiny, tiny, v)
@@ -197,20 +221,19 @@ def _log_beta_fraction(a, b, log_x, log_1mx):
 
     d0 = 1.0 / guard(1.0 - (a + b) * x / (a + 1.0))
     init = (jnp.asarray(1.0, dtype), jnp.ones_like(d0), d0, d0, jnp.ones(d0.shape, bool))
-    fraction = jax.lax.while_loop(_running, body, init)[3]
-    return a * log_x + b * log_1mx - jnp.log(a) - betaln(a, b) + jnp.log(fraction)
+    return jnp.log(jax.lax.while_loop(_running, body, init)[3])
 
 
-@forward_grad
+_log_beta_cf = forward_grad(_with_shadow(_beta_fraction, 1))
+
+
 def log_betainc(a, b, log_x, log_1mx):
     """``log I_x(a, b)`` from ``log x`` and ``log(1 - x)`` (pass both, each computed stably by the
     caller: a Student t tail has ``x = 1e-40``, below float32's range)."""
-    x = jnp.exp(log_x)
-    direct = x < (a + 1.0) / (a + b + 2.0)
-    quarter, three_quarters = math.log(0.25), math.log(0.75)
-    fraction = _with_shadow(_log_beta_fraction, 1)
-    lo = fraction(_safe(direct, a, 1.0), _safe(direct, b, 1.0), _safe(direct, log_x, quarter),
-                            _safe(direct, log_1mx, three_quarters))
-    hi = fraction(_safe(~direct, b, 1.0), _safe(~direct, a, 1.0), _safe(~direct, log_1mx, quarter),
-                            _safe(~direct, log_x, three_quarters))
-    return jnp.where(direct, lo, log1mexp(jnp.minimum(hi, 0.0)))
+    direct = jnp.exp(log_x) < (a + 1.0) / (a + b + 2.0)
+    # one loop for both sides: I_x(a, b) directly, or 1 - I_{1-x}(b, a) where the fraction converges
+    first, second = jnp.where(direct, a, b), jnp.where(direct, b, a)
+    log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
+    value = (first * log_near + second * log_far - jnp.log(first) - betaln(first, second)
+             + _log_beta_cf(first, second, jnp.exp(log_near)))
+    return jnp.where(direct, value, log1mexp(jnp.minimum(value, 0.0)))
