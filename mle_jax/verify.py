@@ -44,10 +44,6 @@ def _gap(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
 
 
-def _tree_gap(a, b):
-    return max(_gap(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
-
-
 def _row(name, value_gap, grad_gap, tol):
     return Row(name, value_gap, grad_gap, bool(value_gap <= tol and grad_gap <= tol))
 
@@ -61,52 +57,69 @@ def _normal_least_squares(rng, tol):
     phi = jnp.asarray(rng.normal(size=3))
     sse = lambda p: jnp.sum((y - jax.vmap(model, (None, 0))(p, x)) ** 2)
     nll = lambda p: r.nll(Params(p, {}), x, y)
-    identity = sse(phi) / (2 * sigma**2) + n * np.log(sigma) + 0.5 * n * np.log(2 * np.pi)
-    grad_gap = _gap(2 * sigma**2 * jax.grad(nll)(phi), jax.grad(sse)(phi))
+
+    @jax.jit
+    def sides(p):
+        identity = sse(p) / (2 * sigma**2) + n * jnp.log(sigma) + 0.5 * n * jnp.log(2 * jnp.pi)
+        # the NLL's stationarity condition is the normal equations: one Newton step from anywhere solves it
+        minimiser = p - jnp.linalg.solve(jax.hessian(nll)(p), jax.grad(nll)(p))
+        return nll(p), identity, minimiser, 2 * sigma**2 * jax.grad(nll)(p), jax.grad(sse)(p)
+
+    value, identity, minimiser, scaled_grad, sse_grad = sides(phi)
     design = np.column_stack([np.asarray(x), np.ones(n)])
     lstsq = np.linalg.lstsq(design, np.asarray(y), rcond=None)[0]
-    # the NLL's stationarity condition is the normal equations: one Newton step from anywhere solves it
-    hess = jax.hessian(nll)(phi)
-    minimiser = phi - jnp.linalg.solve(hess, jax.grad(nll)(phi))
-    return _row("Normal(fixed sigma) -> least squares", max(_gap(nll(phi), identity), _gap(minimiser, lstsq)),
-                grad_gap, tol)
+    return _row("Normal(fixed sigma) -> least squares", max(_gap(value, identity), _gap(minimiser, lstsq)),
+                _gap(scaled_grad, sse_grad), tol)
 
 
 def _bernoulli_bce(rng, tol):
     z = jnp.asarray(rng.normal(scale=3.0, size=40))
     y = jnp.asarray(rng.integers(0, 2, size=40), jnp.int32)
     r = recipe(lambda p, x_i: p * x_i, bernoulli())
+    per_example = lambda zi, yi: -dist.log_prob(dist.Bernoulli(zi), yi)  # noqa: E731
 
-    def lib(zz):
-        return -jax.vmap(lambda zi, yi: dist.log_prob(dist.Bernoulli(zi), yi))(zz, y)
+    @jax.jit
+    def sides():  # z and y are closed over: the recipe checks their concrete values
+        lib = lambda zz: jax.vmap(per_example)(zz, y)  # noqa: E731
+        lecture = lambda zz: -(1 - y) * jnp.log(1 - jax.nn.sigmoid(zz)) - y * jnp.log(jax.nn.sigmoid(zz))
+        values = (lib(z), lecture(z), optax.sigmoid_binary_cross_entropy(z, y),
+                  r.nll(Params(jnp.float64(1.0), {}), z, y), jnp.sum(lecture(z)))
+        grads = (jax.grad(lambda zz: lib(zz).sum())(z), jax.nn.sigmoid(z) - y,
+                 jax.grad(lambda zz: lecture(zz).sum())(z))
+        return values, grads
 
-    lam = jax.nn.sigmoid(z)
-    lecture = lambda zz: -(1 - y) * jnp.log(1 - jax.nn.sigmoid(zz)) - y * jnp.log(jax.nn.sigmoid(zz))
-    value = max(_gap(lib(z), lecture(z)), _gap(lib(z), optax.sigmoid_binary_cross_entropy(z, y)),
-                _gap(r.nll(Params(jnp.float64(1.0), {}), z, y), jnp.sum(lecture(z))))
-    grad = max(_gap(jax.grad(lambda zz: lib(zz).sum())(z), lam - y),
-               _gap(jax.grad(lambda zz: lib(zz).sum())(z), jax.grad(lambda zz: lecture(zz).sum())(z)))
+    @jax.jit
+    def extremes(zz, yy):
+        return jax.vmap(per_example)(zz, yy), jax.vmap(jax.grad(per_example))(zz, yy)
+
+    (lib, lecture, optax_bce, recipe_nll, lecture_sum), (grad, closed_form, lecture_grad) = sides()
+    value = max(_gap(lib, lecture), _gap(lib, optax_bce), _gap(recipe_nll, lecture_sum))
+    grad_gap = max(_gap(grad, closed_form), _gap(grad, lecture_grad))
     extreme = jnp.array([-jnp.inf, -1e4, 1e4, jnp.inf])
     for label in (0, 1):
-        yy = jnp.full(4, label, jnp.int32)
-        values = -jax.vmap(lambda zi, yi: dist.log_prob(dist.Bernoulli(zi), yi))(extreme, yy)
-        exact = jnp.where((2 * label - 1) * extreme > 0, 0.0, jnp.abs(extreme))
-        grads = jax.vmap(jax.grad(lambda zi, yi: -dist.log_prob(dist.Bernoulli(zi), yi)))(extreme, yy)
-        value = max(value, 0.0 if bool(jnp.all(values == exact)) else np.inf)
-        grad = max(grad, _gap(grads, jax.nn.sigmoid(extreme) - label))
-    return _row("Bernoulli o sigmoid -> binary cross-entropy (incl. logits +-1e4, +-inf)", value, grad, tol)
+        values, grads = extremes(extreme, jnp.full(4, label, jnp.int32))
+        exact = np.where((2 * label - 1) * np.asarray(extreme) > 0, 0.0, np.abs(np.asarray(extreme)))
+        value = max(value, 0.0 if bool(np.all(np.asarray(values) == exact)) else np.inf)
+        grad_gap = max(grad_gap, _gap(grads, jax.nn.sigmoid(extreme) - label))
+    return _row("Bernoulli o sigmoid -> binary cross-entropy (incl. logits +-1e4, +-inf)", value, grad_gap, tol)
 
 
 def _categorical_ce(rng, tol):
     k = 6
     logits = jnp.asarray(rng.normal(scale=2.0, size=(30, k)))
     y = jnp.asarray(rng.integers(0, k, size=30), jnp.int32)
-    lib = lambda z: -jax.vmap(lambda zi, yi: dist.log_prob(dist.Categorical(zi), yi))(z, y)
-    lecture = lambda z: -(jnp.take_along_axis(z, y[:, None], axis=1)[:, 0] - jax.scipy.special.logsumexp(z, axis=1))
-    value = max(_gap(lib(logits), lecture(logits)),
-                _gap(lib(logits), optax.softmax_cross_entropy_with_integer_labels(logits, y)))
-    grad = _gap(jax.grad(lambda z: lib(z).sum())(logits), jax.grad(lambda z: lecture(z).sum())(logits))
-    return _row("Categorical o softmax -> cross-entropy", value, grad, tol)
+
+    @jax.jit
+    def sides(z):
+        lib = lambda z: -jax.vmap(lambda zi, yi: dist.log_prob(dist.Categorical(zi), yi))(z, y)  # noqa: E731
+        lecture = lambda z: -(jnp.take_along_axis(z, y[:, None], axis=1)[:, 0]  # noqa: E731
+                              - jax.scipy.special.logsumexp(z, axis=1))
+        return ((lib(z), lecture(z), optax.softmax_cross_entropy_with_integer_labels(z, y)),
+                (jax.grad(lambda z: lib(z).sum())(z), jax.grad(lambda z: lecture(z).sum())(z)))
+
+    (lib, lecture, optax_ce), (grad, lecture_grad) = sides(logits)
+    return _row("Categorical o softmax -> cross-entropy", max(_gap(lib, lecture), _gap(lib, optax_ce)),
+                _gap(grad, lecture_grad), tol)
 
 
 def _independent_sum(rng, tol):
@@ -118,9 +131,12 @@ def _independent_sum(rng, tol):
     parts = [recipe(lambda p, x_i, j=j: p[j] * x_i[j], normal(0.8)) for j in range(d)]
     phi = jnp.asarray(rng.normal(size=d))
     total = lambda p: joint.nll(Params(p, {}), x, y)
-    summed = lambda p: sum(r.nll(Params(p, {}), x, y[:, j]) for j, r in enumerate(parts))
-    return _row("independent outputs -> sum of per-output NLLs", _gap(total(phi), summed(phi)),
-                _gap(jax.grad(total)(phi), jax.grad(summed)(phi)), tol)
+    columns = [y[:, j] for j in range(d)]  # concrete, so that each recipe checks its values
+    summed = lambda p: sum(r.nll(Params(p, {}), x, column) for r, column in zip(parts, columns))
+    sides = jax.jit(lambda p: ((total(p), summed(p)), (jax.grad(total)(p), jax.grad(summed)(p))))
+    (joint_value, summed_value), (joint_grad, summed_grad) = sides(phi)
+    return _row("independent outputs -> sum of per-output NLLs", _gap(joint_value, summed_value),
+                _gap(joint_grad, summed_grad), tol)
 
 
 def _kl_nll(rng, tol):
@@ -130,8 +146,9 @@ def _kl_nll(rng, tol):
     logits = jnp.asarray(rng.normal(size=k))
     nll_over_n = lambda z: -jnp.mean(jax.vmap(dist.log_prob, (None, 0))(dist.Categorical(z), y))
     kl_plus_h = lambda z: dist.kl(q, dist.Categorical(z)) + dist.entropy(q)
-    return _row("KL(empirical || model) -> NLL / I - H(empirical)", _gap(nll_over_n(logits), kl_plus_h(logits)),
-                _gap(jax.grad(nll_over_n)(logits), jax.grad(kl_plus_h)(logits)), tol)
+    sides = jax.jit(lambda z: ((nll_over_n(z), kl_plus_h(z)), (jax.grad(nll_over_n)(z), jax.grad(kl_plus_h)(z))))
+    (nll, kl_h), (nll_grad, kl_grad) = sides(logits)
+    return _row("KL(empirical || model) -> NLL / I - H(empirical)", _gap(nll, kl_h), _gap(nll_grad, kl_grad), tol)
 
 
 def verify_equivalences(seed: int = 0, tol: float = 1e-9) -> list[Row]:
