@@ -11,7 +11,7 @@ The lecture's four steps (Prince, *Understanding Deep Learning*, ch. 5):
 from . import links, models
 from .distributions import (
     Bernoulli, Beta, Categorical, Gamma, Independent, Laplace, MixtureNormal, MultivariateNormal, NegativeBinomial,
-    Normal, Poisson, StudentT, VonMises, log_sf, cross_entropy, entropy, event_shape, interval, kl,
+    Normal, Poisson, StudentT, VonMises, log_sf, log_tail, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, sample, variance,
 )
 from .families import (
@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Beta", "Gamma", "Laplace", "MixtureNormal", "NegativeBinomial", "Poisson", "StudentT", "VonMises", "beta",
     "gamma", "laplace", "mixture_normal", "negative_binomial", "poisson", "student_t", "von_mises",
-    "MultivariateNormal", "censored", "log_sf", "mvn_cholesky", "ordinal",
+    "MultivariateNormal", "censored", "log_sf", "log_tail", "mvn_cholesky", "ordinal",
     "Bernoulli", "Categorical", "Decomposition", "Empirical", "Family", "FitResult", "Independent", "Normal", "Params", "Recipe",
     "bernoulli", "categorical", "cross_entropy", "empirical", "entropy", "event_shape", "fit",
     "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",

@@ -165,3 +165,32 @@ def test_zero_rate_puts_all_mass_on_zero_exactly(dtype):
         assert float(mj.log_prob(mj.NegativeBinomial(jnp.asarray(10.0, dtype), jnp.asarray(-jnp.inf, dtype)), zero)) == 0.0
         np.testing.assert_allclose(mj.log_prob(mj.NegativeBinomial(jnp.asarray(3.0, dtype), jnp.asarray(0.2, dtype)), zero),
                                    stats.nbinom(3.0, 1 - special.expit(0.2)).logpmf(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind, ref, params", [
+    (mj.Beta, lambda a, b: stats.beta(a, b), (2.5, 4.0)),
+    (mj.StudentT, lambda df, loc, scale: stats.t(df, loc, scale), (3.5, 0.4, 1.7)),
+    (mj.Gamma, lambda a, rate: stats.gamma(a, scale=1 / rate), (2.2, 1.5)),
+    (mj.Normal, lambda loc, scale: stats.norm(loc, scale), (0.3, 2.0)),
+])
+def test_log_tail_is_the_survival_where_upper_and_the_cdf_elsewhere(kind, ref, params):
+    """One evaluation for both sides of a censored observation: scipy's logsf / logcdf per side, and
+    its gradient in every parameter against central differences of scipy's functions."""
+    y = ref(*params).ppf(np.array([0.01, 0.2, 0.5, 0.8, 0.99, 0.3]))
+    upper = np.array([True, False, True, False, True, False])
+
+    def scipy_side(*p):
+        return np.where(upper, ref(*p).logsf(y), ref(*p).logcdf(y))
+
+    with jax.enable_x64(True):
+        theta = kind(*(jnp.float64(p) for p in params))
+        tail = lambda th: mj.log_tail(th, jnp.asarray(y), jnp.asarray(upper))  # noqa: E731
+        values, grads = jax.jit(lambda th: (tail(th), jax.grad(lambda t: tail(t).sum())(th)))(theta)
+    np.testing.assert_allclose(values, scipy_side(*params), rtol=1e-10)
+    for k, got in enumerate(grads):
+        step = 1e-6 * max(1.0, abs(params[k]))
+        up, down = list(params), list(params)
+        up[k] += step
+        down[k] -= step
+        want = (scipy_side(*up).sum() - scipy_side(*down).sum()) / (2 * step)
+        np.testing.assert_allclose(float(got), want, rtol=1e-5, atol=1e-7)

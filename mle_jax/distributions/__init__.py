@@ -106,6 +106,15 @@ def log_sf(theta, y):
     return registry.op(theta, "log_sf")(theta, y)
 
 
+def log_tail(theta, y, upper):
+    """``log Pr(Y > y)`` where ``upper`` is true and ``log Pr(Y <= y)`` elsewhere (a censored
+    observation's log likelihood on either side), from one evaluation where the type has one."""
+    own = registry.ops(theta).log_tail
+    if own is not None:
+        return own(theta, y, upper)
+    return jnp.where(upper, log_sf(theta, y), log_cdf(theta, y))
+
+
 def interval(theta, coverage: float = 0.95):
     """The central predictive interval ``(F^{-1}(a/2), F^{-1}(1 - a/2))`` with ``a = 1 - coverage``."""
     if not 0.0 < coverage < 1.0:
@@ -129,6 +138,6 @@ def event_shape(theta):
 __all__ = [
     "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
-    "event_shape", "interval", "kl", "log_cdf", "log_prob", "log_sf", "mean", "mode", "prob", "probs",
+    "event_shape", "interval", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob", "probs",
     "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
 ]

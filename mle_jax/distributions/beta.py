@@ -120,6 +120,14 @@ def log_sf(theta: Beta, y):
     return _log_cdf_at(theta.concentration0, theta.concentration1, 1 - jnp.asarray(y))
 
 
+def log_tail(theta: Beta, y, upper):
+    """``log_sf`` where ``upper``, ``log_cdf`` elsewhere, in one incomplete beta: ``I_{1-y}(b, a)``
+    is ``I_y(a, b)`` with the concentrations swapped and ``y`` reflected."""
+    a, b = theta.concentration1, theta.concentration0
+    y = jnp.asarray(y)
+    return _log_cdf_at(jnp.where(upper, b, a), jnp.where(upper, a, b), jnp.where(upper, 1 - y, y))
+
+
 def mean(theta: Beta):
     return theta.concentration1 / (theta.concentration1 + theta.concentration0)
 
@@ -164,6 +172,7 @@ registry.register(Beta, registry.Ops(
     entropy=entropy,
     log_cdf=log_cdf,
     log_sf=log_sf,
+    log_tail=log_tail,
     event_shape=event_shape,
     sample_log=sample_log,
     log_prob_log=log_prob_log,

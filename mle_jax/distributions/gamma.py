@@ -22,7 +22,7 @@ from jax.scipy.special import gammaln
 
 from . import registry
 from ..checks import check_event_shape
-from .incomplete import gamma_prefix, log_gammainc, log_gammaincc
+from .incomplete import gamma_prefix, log_gammainc, log_gammainc_tail, log_gammaincc
 from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, digamma_minus_log, expm1mx, lgamma_bregman,
                       stirling_corr)
 
@@ -89,6 +89,11 @@ def log_sf(theta: Gamma, y):
     return log_gammaincc(theta.concentration, theta.rate * jnp.maximum(y, 0))
 
 
+def log_tail(theta: Gamma, y, upper):
+    """``log_sf`` where ``upper``, ``log_cdf`` elsewhere: ``log P`` and ``log Q`` come from one evaluation."""
+    return log_gammainc_tail(theta.concentration, theta.rate * jnp.maximum(y, 0), upper)
+
+
 def mode(theta: Gamma):
     """``(a - 1)/b`` for a >= 1, else 0."""
     return jnp.maximum(theta.concentration - 1, 0) / theta.rate
@@ -132,6 +137,7 @@ registry.register(Gamma, registry.Ops(
     entropy=entropy,
     log_cdf=log_cdf,
     log_sf=log_sf,
+    log_tail=log_tail,
     event_shape=event_shape,
     sample_log=sample_log,
     log_prob_log=log_prob_log,

@@ -196,6 +196,13 @@ def log_gammaincc(a, x):
     return jnp.where(pos, _log_gamma_pq(a, _safe(pos, x, 1.0))[1], 0.0)
 
 
+def log_gammainc_tail(a, x, upper):
+    """``log Q(a, x)`` where ``upper``, ``log P(a, x)`` elsewhere, from one evaluation of both."""
+    pos = x > 0
+    log_p, log_q = _log_gamma_pq(a, _safe(pos, x, 1.0))
+    return jnp.where(upper, jnp.where(pos, log_q, 0.0), jnp.where(pos, log_p, -jnp.inf))
+
+
 def _beta_fraction(a, b, x):
     """``log`` of the continued fraction of ``I_x(a, b)`` without its prefix, for
     ``x < (a + 1)/(a + b + 2)`` (the Lentz loop, two partial numerators a step)."""

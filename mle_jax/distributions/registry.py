@@ -27,6 +27,8 @@ class Ops(NamedTuple):
 
     ``sample_log`` / ``log_prob_log`` are the log-domain pair used by ``kl_mc`` where draws
     underflow (Gamma and Beta at tiny concentrations): a draw's logs, and the log density at it.
+    ``log_tail(theta, y, upper)`` is ``log_sf`` where ``upper`` and ``log_cdf`` elsewhere from one
+    evaluation (one incomplete-function loop, not two); without it both are evaluated and selected.
     ``missing`` is a sentence added to the error for every function left ``None``.
     """
 
@@ -38,6 +40,7 @@ class Ops(NamedTuple):
     quantile: Callable[[Any, Any], Any] | None = None
     log_cdf: Callable[[Any, Any], Any] | None = None
     log_sf: Callable[[Any, Any], Any] | None = None
+    log_tail: Callable[[Any, Any, Any], Any] | None = None
     event_shape: Callable[[Any], tuple[int, ...]] | None = None
     variance: Callable[[Any], Any] | None = None
     probs: Callable[[Any], Any] | None = None

@@ -123,6 +123,12 @@ def log_sf(theta: StudentT, y):
     return log_cdf(StudentT(theta.df, -theta.loc, theta.scale), -jnp.asarray(y))
 
 
+def log_tail(theta: StudentT, y, upper):
+    """``log_sf`` where ``upper``, ``log_cdf`` elsewhere, in one incomplete beta (the mirror image)."""
+    y = jnp.asarray(y)
+    return log_cdf(StudentT(theta.df, jnp.where(upper, -theta.loc, theta.loc), theta.scale), jnp.where(upper, -y, y))
+
+
 def mode(theta: StudentT):
     return jnp.broadcast_to(theta.loc, jnp.broadcast_shapes(jnp.shape(theta.loc), jnp.shape(theta.df)))
 
@@ -151,5 +157,6 @@ registry.register(StudentT, registry.Ops(
     entropy=entropy,
     log_cdf=log_cdf,
     log_sf=log_sf,
+    log_tail=log_tail,
     event_shape=loc_shape,
 ))

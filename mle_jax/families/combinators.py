@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..distributions import log_cdf, log_prob, log_sf
+from ..distributions import log_prob, log_tail
 from ._arguments import whole_number
 from ._family import Family, Spec, Training, build
 from ._support import censored_pair
@@ -92,7 +92,7 @@ def censored(family: Family) -> Family:
         value, side = y[0], y[1]
         theta = family.theta(fp, raw)
         observed = log_prob(theta, value)
-        return jnp.where(side == 0, observed, jnp.where(side < 0, log_cdf(theta, value), log_sf(theta, value)))
+        return jnp.where(side == 0, observed, log_tail(theta, value, upper=side > 0))
 
     return build(spec=Spec("censored", args=(family.spec,)), support=censored_pair(family.support),
                  theta=family.theta, raw_shape=family.raw_shape, event_shape=(2,), kernel=kernel,
