@@ -31,21 +31,25 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from . import distributions as dist
+from .params import Params, is_trained, trained_mask
 
 COV_TYPES = ("observed", "expected", "robust", "diagonal", "hvp")
 MAX_DENSE_PARAMS = 4096  # a dense k x k Hessian: 4096^2 float64 = 128 MiB and k gradient evaluations
 
 
-def is_trained(leaf) -> bool:
-    """An inexact (floating or complex) array leaf: the leaves a fit trains and inference counts."""
-    return isinstance(leaf, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(leaf.dtype, jnp.inexact)
+def _mask(params) -> list[bool]:
+    """Per leaf, whether a fit trains it (``mle_jax.params.trained_mask``; for a bare pytree, its
+    inexact arrays): the leaves inference counts."""
+    if isinstance(params, Params):
+        return trained_mask(params)
+    return [is_trained(a) for a in jax.tree_util.tree_leaves(params)]
 
 
 def ravel_trained(params) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
     """``(v, unravel)``: the trained leaves as one flat vector (ravel_pytree order) and the inverse,
-    which puts every other leaf (ints, keys, callables) back unchanged."""
+    which puts every other leaf (ints, keys, callables, state) back unchanged."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    trained = [is_trained(a) for a in leaves]
+    trained = _mask(params)
     flat, unravel_trained = ravel_pytree([a for a, t in zip(leaves, trained) if t])
 
     def unravel(v):
@@ -57,7 +61,7 @@ def ravel_trained(params) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
 def _numpy_unravel(params):
     """Like ``ravel_trained``'s inverse, but into NumPy float64 arrays (results outlive float64 mode)."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    shapes = [np.shape(a) if is_trained(a) else None for a in leaves]
+    shapes = [np.shape(a) if t else None for a, t in zip(leaves, _mask(params))]
 
     def unravel(v):
         v, out, start = np.asarray(v, np.float64), [], 0
@@ -75,8 +79,8 @@ def _numpy_unravel(params):
 def parameter_names(params) -> list[str]:
     """One readable name per trained scalar, in ravel order: ``model.w[0, 1]``, ``family.scale``."""
     names = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        if not is_trained(leaf):
+    for (path, leaf), trained in zip(jax.tree_util.tree_flatten_with_path(params)[0], _mask(params)):
+        if not trained:
             continue
         base = ".".join(_key_name(k) for k in path) or "param"
         shape = np.shape(leaf)
@@ -220,7 +224,7 @@ def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask
             raise ValueError(f"inference: the log-likelihood at params is {loglik}; is params the fitted MLE?")
         nobs = float(y_count(y, weights, mask))
         leaves, treedef = jax.tree_util.tree_flatten(params)
-        structure = (treedef, tuple((a.shape, a.dtype) for a in leaves)) if all(map(is_trained, leaves)) else None
+        structure = (treedef, tuple((a.shape, a.dtype) for a in leaves)) if all(_mask(params)) else None
         matrix, variance = _covariance(cov, recipe, v, unravel, structure, (x, y, weights, mask), index,
                                        batch_size, max_params)
     title = f"Maximum-likelihood fit: {getattr(recipe.family, 'name', 'family')}"

@@ -6,10 +6,10 @@ parameters (a learned sigma) and, for models with mutable state such as
 BatchNorm statistics, that state. Its leaves fall in three kinds:
 
 - **trained**: arrays of a floating or complex dtype in ``model`` and ``family``
-  (the same rule as equinox's ``is_inexact_array``): these get gradients and
-  optax updates;
-- **carried**: every other array (integers, booleans, PRNG keys) and every leaf
-  of ``state``: passed through each step unchanged (``state`` is replaced by
+  (the same rule as equinox's ``is_inexact_array``; inside a flax.nnx module, only
+  those held by ``nnx.Param`` variables): these get gradients and optax updates;
+- **carried**: every other array (integers, booleans, PRNG keys, an nnx
+  module's float buffers in other variable types) and every leaf of ``state``: passed through each step unchanged (``state`` is replaced by
   the model's new state), never differentiated;
 - **static**: leaves that are not arrays (functions, strings, Python numbers):
   part of the compiled program, like a ``static_argnum``.
@@ -20,6 +20,7 @@ arrays and whose static data is the ``Layout``; ``Parts.params()`` puts them bac
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NamedTuple
 
 import jax
@@ -119,10 +120,10 @@ def split(params) -> Parts:
         raise TypeError(
             f"params must come from recipe.init(model_params) (an mle_jax Params); got {type(params).__name__}")
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    first_state = len(leaves) - len(jax.tree_util.tree_leaves(params.state))  # state leaves come last
+    mask = trained_mask(params)
     kinds, trained, carried = [], [], []
     for i, leaf in enumerate(leaves):
-        if is_trained(leaf) and i < first_state:
+        if mask[i]:
             kinds.append(TRAINED)
             trained.append(leaf)
             continue
@@ -133,6 +134,30 @@ def split(params) -> Parts:
         else:
             kinds.append(_Static(leaf))
     return Parts(jax.tree_util.tree_unflatten(treedef, trained), carried, Layout(treedef, tuple(kinds)))
+
+
+def trained_mask(params: Params) -> list[bool]:
+    """Per leaf of ``params`` (``jax.tree_util.tree_leaves`` order), whether it is trained: an
+    inexact array outside ``state`` that no nnx rule carries (see ``_trainable_positions``)."""
+    leaves = jax.tree_util.tree_leaves(params)
+    first_state = len(leaves) - len(jax.tree_util.tree_leaves(params.state))  # state leaves come last
+    trainable = _trainable_positions(params, len(leaves))
+    return [is_trained(leaf) and i < first_state and trainable[i] for i, leaf in enumerate(leaves)]
+
+
+def _trainable_positions(params, n: int) -> list[bool]:
+    """Per leaf, whether it may be trained: inside a flax.nnx module only ``nnx.Param`` variables are
+    (nnx's own rule, as ``nnx.Optimizer(..., wrt=nnx.Param)``); a float buffer kept in another
+    variable type (``nnx.Variable``, ``nnx.Cache``, a user's subclass) is carried unchanged."""
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is None:
+        return [True] * n
+    is_variable = lambda node: isinstance(node, nnx.Variable)  # noqa: E731
+    flags: list[bool] = []
+    for node in jax.tree_util.tree_leaves(params, is_leaf=is_variable):
+        inner = len(jax.tree_util.tree_leaves(node)) if is_variable(node) else 1
+        flags += [not is_variable(node) or isinstance(node, nnx.Param)] * inner
+    return flags if len(flags) == n else [True] * n
 
 
 def with_state(parts: Parts, state) -> Parts:

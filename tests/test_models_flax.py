@@ -209,3 +209,77 @@ def test_nnx_module_storing_an_rng_stream_is_refused_with_the_key_at_call_patter
     np.testing.assert_array_equal(np.asarray(draw(stored)), np.asarray(draw(stored)))
     plain = nnx.Sequential(nnx.Linear(2, 1, rngs=nnx.Rngs(0)), nnx.Dropout(0.5))
     assert r.init(plain).model is plain
+
+
+def test_nnx_float_buffers_outside_params_are_carried_not_trained():
+    """Only nnx.Param variables are trained (nnx's own rule): a float buffer in an nnx.Variable keeps
+    its value through fit, and the fit equals the same model written as a plain pytree with the
+    buffer as a constant; inference counts the Param leaves only."""
+    nnx = pytest.importorskip("flax.nnx")
+
+    class Net(nnx.Module):
+        def __init__(self):
+            self.w = nnx.Param(jnp.array([0.1, -0.2], jnp.float32))
+            self.offset = nnx.Variable(jnp.array(5.0, jnp.float32))  # a fixed buffer
+
+        def __call__(self, x):
+            return x @ self.w[...] + self.offset[...]
+
+    x, y = _data()
+    y = y + 5.0
+    r = mj.recipe(lambda m, x: m(x), mj.normal(1.0), batched=True)
+    got = mj.fit(r, r.init(Net()), x, y, optax.adam(0.05), steps=150).params.model
+    plain = mj.recipe(lambda w, x: x @ w + 5.0, mj.normal(1.0), batched=True)
+    want = mj.fit(plain, plain.init(jnp.array([0.1, -0.2], jnp.float32)), x, y, optax.adam(0.05), steps=150)
+    assert float(got.offset[...]) == 5.0
+    np.testing.assert_allclose(got.w[...], want.params.model, rtol=1e-5, atol=1e-6)
+    assert mj.inference(r, r.init(Net()), x, y).num_params == 2
+
+
+def test_nnx_batchnorm_by_the_split_pattern_matches_hand_written_loop():
+    """The pattern r.init's refusal names: Param and BatchStat split apart, the statistics as the
+    recipe's state, merged back in the model. It trains as an nnx loop written by hand does (no
+    mle_jax), and predictions use the running statistics."""
+    nnx = pytest.importorskip("flax.nnx")
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.hidden, self.norm = nnx.Linear(2, 8, rngs=rngs), nnx.BatchNorm(8, rngs=rngs)
+            self.out = nnx.Linear(8, 1, rngs=rngs)
+
+        def __call__(self, x, train):
+            return self.out(nnx.relu(self.norm(self.hidden(x), use_running_average=not train)))[:, 0]
+
+    x, y = _data()
+    graphdef, params, stats = nnx.split(Net(nnx.Rngs(0)), nnx.Param, nnx.BatchStat)
+
+    def model(params, x, state, train):
+        net = nnx.merge(graphdef, params, state)
+        return net(x, train), nnx.state(net, nnx.BatchStat)
+
+    r = mj.recipe(model, mj.normal(0.5), batched=True)
+    res = mj.fit(r, r.init(params, state=stats), x, y, ADAM, steps=STEPS)
+
+    opt = optax.adam(0.05)
+
+    def loss(p, s):
+        net = nnx.merge(graphdef, p, s, copy=True)  # fresh variables in this trace
+        out = net(x, True)
+        return jnp.mean(0.5 * ((y - out) / 0.5) ** 2 + jnp.log(0.5) + 0.5 * jnp.log(2 * jnp.pi)), nnx.state(net, nnx.BatchStat)
+
+    @jax.jit
+    def step(p, s, opt_state):
+        (value, s), grads = jax.value_and_grad(loss, has_aux=True)(p, s)
+        change, opt_state = opt.update(grads, opt_state, p)
+        return optax.apply_updates(p, change), s, opt_state, value
+
+    p, s, opt_state = params, stats, opt.init(params)
+    values = []
+    for _ in range(STEPS):
+        p, s, opt_state, value = step(p, s, opt_state)
+        values.append(value)
+    np.testing.assert_allclose(res.history, values, rtol=1e-5)
+    for a, b in zip(jax.tree_util.tree_leaves(res.params.state), jax.tree_util.tree_leaves(s)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    expected = nnx.merge(graphdef, p, s, copy=True)(x, False)
+    np.testing.assert_allclose(r.predict(res.params, x).loc, expected, rtol=1e-4, atol=1e-5)
