@@ -120,6 +120,28 @@ def test_per_example_model_gets_one_key_per_example():
         mj.recipe(lambda p, x_i: p * x_i[0], mj.normal(1.0)).nll(params, x, y, key=key)
 
 
+def _gaussian_mean_nll(y, out, sigma=0.5):
+    return jnp.mean(0.5 * ((y - out) / sigma) ** 2 + jnp.log(sigma) + 0.5 * jnp.log(2 * jnp.pi))
+
+
+def _train_by_hand(loss, params, stats):
+    """STEPS of adam(0.05) on ``loss(params, stats) -> (value, new_stats)``, written without mle_jax:
+    the final params and statistics, and the loss of every step."""
+    opt = optax.adam(0.05)
+
+    @jax.jit
+    def step(params, stats, opt_state):
+        (value, stats), grads = jax.value_and_grad(loss, has_aux=True)(params, stats)
+        change, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, change), stats, opt_state, value
+
+    opt_state, values = opt.init(params), []
+    for _ in range(STEPS):
+        params, stats, opt_state, value = step(params, stats, opt_state)
+        values.append(value)
+    return params, stats, values
+
+
 def _linen_batchnorm():
     nn = pytest.importorskip("flax.linen")
 
@@ -145,23 +167,11 @@ def test_linen_batchnorm_state_matches_hand_written_loop():
     res = mj.fit(r, r.init(variables["params"], state=variables["batch_stats"]), x, y, ADAM, steps=STEPS)
 
     # the same training written by hand: Gaussian NLL with sigma 0.5, batch statistics updated each step
-    opt = optax.adam(0.05)
-
     def loss(params, stats):
         out, updates = net.apply({"params": params, "batch_stats": stats}, x, train=True, mutable=["batch_stats"])
-        return jnp.mean(0.5 * ((y - out) / 0.5) ** 2 + jnp.log(0.5) + 0.5 * jnp.log(2 * jnp.pi)), updates
+        return _gaussian_mean_nll(y, out), updates["batch_stats"]
 
-    @jax.jit
-    def step(params, stats, opt_state):
-        (value, updates), grads = jax.value_and_grad(loss, has_aux=True)(params, stats)
-        change, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, change), updates["batch_stats"], opt_state, value
-
-    params, stats, opt_state = variables["params"], variables["batch_stats"], opt.init(variables["params"])
-    values = []
-    for _ in range(STEPS):
-        params, stats, opt_state, value = step(params, stats, opt_state)
-        values.append(value)
+    params, stats, values = _train_by_hand(loss, variables["params"], variables["batch_stats"])
     np.testing.assert_allclose(res.history, values, rtol=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(res.params.state), jax.tree_util.tree_leaves(stats)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -260,24 +270,11 @@ def test_nnx_batchnorm_by_the_split_pattern_matches_hand_written_loop():
     r = mj.recipe(model, mj.normal(0.5), batched=True)
     res = mj.fit(r, r.init(params, state=stats), x, y, ADAM, steps=STEPS)
 
-    opt = optax.adam(0.05)
-
     def loss(p, s):
         net = nnx.merge(graphdef, p, s, copy=True)  # fresh variables in this trace
-        out = net(x, True)
-        return jnp.mean(0.5 * ((y - out) / 0.5) ** 2 + jnp.log(0.5) + 0.5 * jnp.log(2 * jnp.pi)), nnx.state(net, nnx.BatchStat)
+        return _gaussian_mean_nll(y, net(x, True)), nnx.state(net, nnx.BatchStat)
 
-    @jax.jit
-    def step(p, s, opt_state):
-        (value, s), grads = jax.value_and_grad(loss, has_aux=True)(p, s)
-        change, opt_state = opt.update(grads, opt_state, p)
-        return optax.apply_updates(p, change), s, opt_state, value
-
-    p, s, opt_state = params, stats, opt.init(params)
-    values = []
-    for _ in range(STEPS):
-        p, s, opt_state, value = step(p, s, opt_state)
-        values.append(value)
+    p, s, values = _train_by_hand(loss, params, stats)
     np.testing.assert_allclose(res.history, values, rtol=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(res.params.state), jax.tree_util.tree_leaves(s)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
