@@ -102,9 +102,17 @@ def release_compiled_programs():
     trim_heap()
 
 
+@functools.lru_cache(maxsize=1)
+def _libc():
+    """The C library, looked up once (``find_library`` runs ``ldconfig``); None where it is missing."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def trim_heap() -> None:
     """glibc's ``malloc_trim(0)``: give the allocator's free pages back (a no-op elsewhere)."""
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
