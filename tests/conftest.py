@@ -21,7 +21,7 @@ os.environ["JAX_NUMPY_RANK_PROMOTION"] = "raise"
 
 # After a test that leaves a worker above this resident size, the freed heap is handed back, and if
 # that is not enough, the compiled programs are released at once rather than at the end of the file.
-RELEASE_ABOVE_MB = 650
+RELEASE_ABOVE_MB = 600
 
 
 def pytest_configure(config):

@@ -1,4 +1,5 @@
-"""mj.losses: per-example NLLs on raw outputs, against scipy / closed forms, the recipe and optax."""
+"""mj.losses: per-example NLLs on raw outputs, against scipy / closed forms, the recipe, optax and
+torch.nn's formulas."""
 
 import math
 
@@ -198,6 +199,55 @@ def test_optax_where_they_overlap():
                             jnp.asarray(UNIT, jnp.float32), jnp.asarray(MU, jnp.float32), jnp.asarray(Y, jnp.float32))
     for ours, theirs in pairs:
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+def _torch_formulas():
+    """torch.nn's losses with reduction='none', written from their documented formulas (float64
+    NumPy): GaussianNLLLoss(full=True), PoissonNLLLoss(log_input=True, full=False, which leaves out
+    log y!), BCEWithLogitsLoss and CrossEntropyLoss(label_smoothing=e)."""
+    var, e = np.exp(S) ** 2, 0.1
+    log_p = LOGITS - special.logsumexp(LOGITS, axis=1, keepdims=True)
+    logit, hard = 3 * MU, (Y > 0).astype(np.float64)
+    return {
+        "gaussian": 0.5 * (np.log(var) + (MU - Y) ** 2 / var) + 0.5 * math.log(2 * math.pi),
+        "poisson": np.exp(MU) - COUNTS * MU,
+        "bce": np.maximum(logit, 0) - logit * hard + np.log1p(np.exp(-np.abs(logit))),
+        "cross_entropy": -(1 - e) * log_p[np.arange(N), LABELS] - e * log_p.mean(axis=1),
+    }, (var, e, logit, hard)
+
+
+def _torch_itself(var, e, logit, hard):
+    """The same four from torch, where it is installed (it is not a test dependency: its Linux wheel
+    brings the CUDA libraries); None otherwise."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+    nn = torch.nn
+    return {
+        "gaussian": nn.GaussianNLLLoss(full=True, reduction="none", eps=0.0)(t(MU), t(Y), t(var)).numpy(),
+        "poisson": nn.PoissonNLLLoss(log_input=True, full=False, reduction="none")(t(MU), t(COUNTS)).numpy(),
+        "bce": nn.BCEWithLogitsLoss(reduction="none")(t(logit), t(hard)).numpy(),
+        "cross_entropy": nn.CrossEntropyLoss(label_smoothing=e, reduction="none")(
+            t(LOGITS), torch.tensor(LABELS)).numpy(),
+    }
+
+
+def test_torch_losses_where_they_overlap(x64):
+    """Where torch.nn has the same loss: equal to its formula (and to torch itself where installed).
+    torch's PoissonNLLLoss drops log y!, and its full=True form replaces it by Stirling's
+    approximation, so ours minus the exact lgamma(y + 1) is compared."""
+    formulas, (var, e, logit, hard) = _torch_formulas()
+    ours = {
+        "gaussian": mj.losses.normal(jnp.asarray(MU), jnp.asarray(Y), scale=jnp.sqrt(jnp.asarray(var))),
+        "poisson": mj.losses.poisson(jnp.asarray(MU), jnp.asarray(COUNTS)) - special.gammaln(COUNTS + 1.0),
+        "bce": mj.losses.bernoulli(jnp.asarray(logit), jnp.asarray(hard, jnp.int32)),
+        "cross_entropy": mj.losses.categorical(jnp.asarray(LOGITS), jnp.asarray(LABELS), label_smoothing=e),
+    }
+    for reference in filter(None, (formulas, _torch_itself(var, e, logit, hard))):
+        for name, value in ours.items():
+            np.testing.assert_allclose(np.asarray(value), reference[name], rtol=1e-12, atol=1e-12, err_msg=name)
 
 
 @jax.jit
