@@ -141,6 +141,8 @@ def check_finite(name: str, values, what: str) -> None:
 
 def check_batch(name: str, x, y, *extra) -> int:
     """Check that x, y (and per-example weights, masks) share a non-empty leading axis."""
+    for label, value in (("y", y),) + tuple(extra):
+        one_array(name, label, value)
     n_x = _leading(name, x, "x")
     n_y = _leading(name, y, "y")
     if n_x != n_y:
@@ -154,6 +156,17 @@ def check_batch(name: str, x, y, *extra) -> int:
     if n_y == 0:
         raise ValueError(f"{name}: the data set is empty (0 examples)")
     return n_y
+
+
+def one_array(name: str, what: str, value) -> None:
+    """y, weights and masks are one array each (x may be any pytree). A tuple or dict of arrays would
+    be read by its leaves, or stacked the wrong way round: ``(values, sides)`` of 2 examples looks
+    like a (2, 2) array whose rows are the columns."""
+    if isinstance(value, (tuple, dict)):
+        raise ValueError(
+            f"{name}: {what} is a Python {type(value).__name__} of {len(value)} entries; it must be one "
+            f"array with the examples on its leading axis. Stack the columns, e.g. "
+            f"jnp.stack([values, sides], axis=1) for a censored target of shape (N, 2)")
 
 
 def _leading(name: str, tree: Any, what: str) -> int:

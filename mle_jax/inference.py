@@ -95,9 +95,13 @@ def _key_name(key) -> str:
     return str(key)
 
 
-def _to64(tree):
+def _to64(tree, numbers: bool = True):
+    """Floating arrays (and, with ``numbers``, Python floats) as float64. The params keep their
+    Python floats: those are static in a fit, never trained, so never counted here either."""
+    kinds = (jax.Array, np.ndarray, np.generic, float) if numbers else (jax.Array, np.ndarray, np.generic)
+
     def cast(a):
-        if isinstance(a, (jax.Array, np.ndarray, np.generic, float)) and jnp.issubdtype(jnp.result_type(a), jnp.floating):
+        if isinstance(a, kinds) and jnp.issubdtype(jnp.result_type(a), jnp.floating):
             return jnp.asarray(a, jnp.float64)
         return jnp.asarray(a) if isinstance(a, (np.ndarray, np.generic)) else a
     return jax.tree_util.tree_map(cast, tree)
@@ -207,7 +211,7 @@ def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask
     if cov not in COV_TYPES:
         raise ValueError(f"inference: cov must be one of {COV_TYPES}; got {cov!r}")
     with jax.enable_x64(True):
-        params, x, y, weights = _to64(params), _to64(x), _to64(y), _to64(weights)
+        params, x, y, weights = _to64(params, numbers=False), _to64(x), _to64(y), _to64(weights)
         v, unravel = ravel_trained(params)
         k = int(v.size)
         if k == 0:

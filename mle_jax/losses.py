@@ -53,7 +53,7 @@ import numpy as np
 import mle_jax as _mj  # the public family constructors, looked up at call time
 
 from . import links
-from .checks import fail_entries, is_concrete
+from .checks import fail_entries, is_concrete, one_array
 from .families import Family
 
 
@@ -103,6 +103,7 @@ def _prepared(family, raw, y, fparams, validate):
     """Check the shapes (and concrete target values); return raw, y, fparams, their vmap axes."""
     if not isinstance(family, Family):
         raise TypeError(f"mj.losses: family must be an mle_jax Family (e.g. mj.normal()); got {type(family).__name__}")
+    one_array(f"mj.losses.{family.name}", "y", y)
     raw = jnp.asarray(raw)
     if not jnp.issubdtype(raw.dtype, jnp.floating):
         raise TypeError(f"mj.losses.{family.name}: raw outputs must be floating point; got dtype {raw.dtype}")

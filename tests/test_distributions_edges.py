@@ -196,3 +196,17 @@ def test_log_tail_is_the_survival_where_upper_and_the_cdf_elsewhere(kind, ref, p
         down[k] -= step
         want = (scipy_side(*up).sum() - scipy_side(*down).sum()) / (2 * step)
         np.testing.assert_allclose(float(got), want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_beta_upper_tail_at_targets_below_epsilon(dtype):
+    """log_sf (and log_tail's upper side) at y below the dtype's epsilon: 1 - y rounds to 1, so the
+    survival is taken from log y and log1p(-y) directly, never from 1 - y (it was 0 for y = 1e-9)."""
+    with jax.enable_x64(dtype == "float64"):
+        cast = getattr(jnp, dtype)
+        for a, b, y in [(0.05, 2.0, 1e-9), (1e-3, 1e-3, 1e-30), (0.5, 0.5, 1e-20)]:
+            theta = mj.Beta(cast(a), cast(b))
+            want = stats.beta(a, b).logsf(float(cast(y)))
+            np.testing.assert_allclose(mj.log_sf(theta, cast(y)), want, rtol=2e-5)
+            np.testing.assert_allclose(mj.log_tail(theta, cast(y), True), want, rtol=2e-5)
+            np.testing.assert_allclose(mj.log_cdf(theta, cast(y)), stats.beta(a, b).logcdf(float(cast(y))), rtol=2e-5)

@@ -99,3 +99,15 @@ def test_independent_sums_the_outputs_and_keeps_the_support():
     r = mj.recipe(lambda p, x_i: p, family)
     with pytest.raises(ValueError, match=r"independent\(gamma\(\), 3\): y \[0\.5, -1\.0, 2\.0\] at index 1 is not > 0"):
         r.nll(r.init(raw), jnp.zeros((2, 1)), jnp.array([[0.5, 1.0, 2.0], [0.5, -1.0, 2.0]]))
+
+
+def test_censored_targets_are_one_array():
+    """(values, sides) as a tuple would be read as a (2, N) array: for N = 2 that passes the shape
+    check with rows and columns exchanged. It is refused whatever N is, in the recipe and mj.losses."""
+    family = mj.censored(mj.gamma())
+    r = mj.recipe(lambda p, x_i: p, family)
+    pair = (jnp.array([0.5, 1.0]), jnp.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"y is a Python tuple of 2 entries; it must be one array.*jnp.stack"):
+        r.nll(r.init(jnp.zeros(2)), jnp.zeros((2, 1)), pair)
+    with pytest.raises(ValueError, match=r"y is a Python tuple"):
+        mj.losses.censored(jnp.zeros((2, 2)), pair, mj.gamma())

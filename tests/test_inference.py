@@ -210,6 +210,9 @@ def test_untrained_leaves_are_carried_and_not_counted(x64):
     r = mj.recipe(lambda p, x: x @ p["b"] * p["sign"], mj.bernoulli())
     s = inference(r, mj.Params({"b": params.model["b"], "sign": 1}, {}), jnp.asarray(X), jnp.asarray(yv))
     assert s.num_params == 3 and s.se.model["sign"] == 1 and s.se.model["b"].shape == (3,)
+    # a Python float is static in a fit (never trained), so it is not a parameter here either
+    s = inference(r, mj.Params({"b": params.model["b"], "sign": 1.0}, {}), jnp.asarray(X), jnp.asarray(yv))
+    assert s.num_params == 3 and s.se.model["sign"] == 1.0 and "model.sign" not in s.names
     _close(s.se.model["b"], inference(*_small_logistic()[2:3], params, jnp.asarray(X), jnp.asarray(yv)).se.model["b"])
 
 

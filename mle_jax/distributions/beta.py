@@ -101,31 +101,35 @@ def mode(theta: Beta):
                      jnp.where((a <= 1) & (b > 1), 0.0, jnp.where((a > 1) & (b <= 1), 1.0, jnp.nan)))
 
 
-def _log_cdf_at(a, b, y):
-    """``log I_y(a, b)``: ``-inf`` at y <= 0, ``0`` at y >= 1."""
+def _log_tail_at(a, b, y, upper):
+    """``log I_{1-y}(b, a)`` (the survival) where ``upper``, ``log I_y(a, b)`` (the CDF) elsewhere.
+
+    ``log y`` and ``log(1 - y)`` are both taken from ``y`` itself: forming ``1 - y`` first would
+    round to 1 for ``y < eps`` and lose the upper tail (``log_sf`` at ``y = 1e-9`` would be 0)."""
     y = jnp.asarray(y, jnp.result_type(a, b))
     inside = (y > 0) & (y < 1)
     safe = _safe(inside, y, 0.5)
-    value = log_betainc(a, b, jnp.log(safe), jnp.log1p(-safe))
-    return jnp.where(inside, value, jnp.where(y <= 0, -jnp.inf, 0.0))
+    log_y, log_1my = jnp.log(safe), jnp.log1p(-safe)
+    value = log_betainc(jnp.where(upper, b, a), jnp.where(upper, a, b),
+                        jnp.where(upper, log_1my, log_y), jnp.where(upper, log_y, log_1my))
+    below = jnp.where(upper, 0.0, -jnp.inf)   # y <= 0: all the mass is above
+    return jnp.where(inside, value, jnp.where(y <= 0, below, jnp.where(upper, -jnp.inf, 0.0)))
 
 
 def log_cdf(theta: Beta, y):
     """``log I_y(a, b)`` (the regularised incomplete beta) in log space; ``beta.logcdf``."""
-    return _log_cdf_at(theta.concentration1, theta.concentration0, y)
+    return _log_tail_at(theta.concentration1, theta.concentration0, y, False)
 
 
 def log_sf(theta: Beta, y):
     """``log I_{1-y}(b, a)``; ``beta.logsf``."""
-    return _log_cdf_at(theta.concentration0, theta.concentration1, 1 - jnp.asarray(y))
+    return _log_tail_at(theta.concentration1, theta.concentration0, y, True)
 
 
 def log_tail(theta: Beta, y, upper):
     """``log_sf`` where ``upper``, ``log_cdf`` elsewhere, in one incomplete beta: ``I_{1-y}(b, a)``
-    is ``I_y(a, b)`` with the concentrations swapped and ``y`` reflected."""
-    a, b = theta.concentration1, theta.concentration0
-    y = jnp.asarray(y)
-    return _log_cdf_at(jnp.where(upper, b, a), jnp.where(upper, a, b), jnp.where(upper, 1 - y, y))
+    is ``I_y(a, b)`` with the concentrations swapped and the roles of ``y`` and ``1 - y`` exchanged."""
+    return _log_tail_at(theta.concentration1, theta.concentration0, y, upper)
 
 
 def mean(theta: Beta):
