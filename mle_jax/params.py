@@ -9,8 +9,9 @@ BatchNorm statistics, that state. Its leaves fall in three kinds:
   (the same rule as equinox's ``is_inexact_array``; inside a flax.nnx module, only
   those held by ``nnx.Param`` variables): these get gradients and optax updates;
 - **carried**: every other array (integers, booleans, PRNG keys, an nnx
-  module's float buffers in other variable types) and every leaf of ``state``: passed through each step unchanged (``state`` is replaced by
-  the model's new state), never differentiated;
+  module's float buffers in other variable types) and every leaf of ``state``:
+  passed through each step unchanged (``state`` is replaced by the model's new
+  state), never differentiated;
 - **static**: leaves that are not arrays (functions, strings, Python numbers):
   part of the compiled program, like a ``static_argnum``.
 

@@ -112,8 +112,9 @@ def _log_tail_at(a, b, y, upper):
     log_y, log_1my = jnp.log(safe), jnp.log1p(-safe)
     value = log_betainc(jnp.where(upper, b, a), jnp.where(upper, a, b),
                         jnp.where(upper, log_1my, log_y), jnp.where(upper, log_y, log_1my))
-    below = jnp.where(upper, 0.0, -jnp.inf)   # y <= 0: all the mass is above
-    return jnp.where(inside, value, jnp.where(y <= 0, below, jnp.where(upper, -jnp.inf, 0.0)))
+    below = jnp.where(upper, 0.0, -jnp.inf)   # y <= 0: all the mass is above y
+    above = jnp.where(upper, -jnp.inf, 0.0)   # y >= 1: none of it is
+    return jnp.where(inside, value, jnp.where(y <= 0, below, above))
 
 
 def log_cdf(theta: Beta, y):

@@ -50,18 +50,14 @@ def forward_grad(fn):
             value = fn(*primals)
             return value, jnp.zeros_like(value)
 
-        def along(k):
-            """The tangent that moves argument ``live[k]`` alone, for each of the live directions."""
-            return [jnp.ones(shape, dtype) if i == k else jnp.zeros(shape, dtype) for i in range(len(live))]
-
-        def directional(*unit):
+        def directional(unit):
+            """The JVP along ``unit`` (one-hot over the live arguments): one partial derivative."""
             moves = [jnp.zeros(shape, dtype)] * len(primals)
-            for i, u in zip(live, unit):
-                moves[i] = u
+            for k, i in enumerate(live):
+                moves[i] = jnp.broadcast_to(unit[k], shape)
             return jax.jvp(fn, primals, tuple(moves))
 
-        basis = [jnp.stack(column) for column in zip(*(along(k) for k in range(len(live))))]
-        values, partials = jax.vmap(directional)(*basis)
+        values, partials = jax.vmap(directional)(jnp.eye(len(live), dtype=dtype))
         out = sum(partials[k] * jnp.broadcast_to(tangents[i], shape) for k, i in enumerate(live))
         return values[0], out
 
@@ -186,14 +182,12 @@ def _log_gamma_pq(a, x):
 
 def log_gammainc(a, x):
     """``log P(a, x)``, the log of the regularised lower incomplete gamma; ``-inf`` at ``x <= 0``."""
-    pos = x > 0
-    return jnp.where(pos, _log_gamma_pq(a, _safe(pos, x, 1.0))[0], -jnp.inf)
+    return log_gammainc_tail(a, x, False)
 
 
 def log_gammaincc(a, x):
     """``log Q(a, x)``, the log of the regularised upper incomplete gamma; ``0`` at ``x <= 0``."""
-    pos = x > 0
-    return jnp.where(pos, _log_gamma_pq(a, _safe(pos, x, 1.0))[1], 0.0)
+    return log_gammainc_tail(a, x, True)
 
 
 def log_gammainc_tail(a, x, upper):

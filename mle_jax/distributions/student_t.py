@@ -120,7 +120,7 @@ def log_cdf(theta: StudentT, y):
 
 def log_sf(theta: StudentT, y):
     """``log Pr(Y > y)``: the mirror image of ``log_cdf``; ``t.logsf``."""
-    return log_cdf(StudentT(theta.df, -theta.loc, theta.scale), -jnp.asarray(y))
+    return log_tail(theta, y, True)
 
 
 def log_tail(theta: StudentT, y, upper):
