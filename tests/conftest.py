@@ -1,8 +1,8 @@
 """Shared fixtures, and the suite's memory budget (README, "Continuous integration").
 
 This file is read by pytest's controller process as well as by each xdist worker. The controller
-runs no test, so nothing here imports JAX at module level: JAX is configured through its
-environment variable, which each worker's first ``import jax`` reads (the controller stays ~40 MB).
+runs no test, so nothing here imports JAX at module level: ``pytest_configure`` imports and
+configures it only in the processes that run tests (the controller stays at about 55 MB).
 """
 
 import ctypes
@@ -16,16 +16,16 @@ import tempfile
 
 import pytest
 
-# Implicit rank promotion is the broadcasting bug mle_jax exists to prevent: make it an error.
-os.environ["JAX_NUMPY_RANK_PROMOTION"] = "raise"
-
 # After a test that leaves a worker above this resident size, the freed heap is handed back, and if
 # that is not enough, the compiled programs are released at once rather than at the end of the file.
 RELEASE_ABOVE_MB = 600
 
 
 def pytest_configure(config):
-    """Each process that runs tests keeps JAX's persistent compilation cache in a folder of its own
+    """In each process that runs tests, implicit rank promotion (the broadcasting bug mle_jax exists
+    to prevent) is an error, set before any test module is collected.
+
+    Each such process keeps JAX's persistent compilation cache in a folder of its own
     (made by the first process, removed when it ends): a program recompiled after the caches are
     released is read back instead of compiled again (test_distributions.py: 43 s -> 36 s in one
     process). One folder per worker, so that no process reads an entry another is still writing;
@@ -38,6 +38,7 @@ def pytest_configure(config):
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
         import jax
 
+        jax.config.update("jax_numpy_rank_promotion", "raise")
         jax.config.update("jax_compilation_cache_dir",
                           os.path.join(root, os.environ.get("PYTEST_XDIST_WORKER", "main")))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
