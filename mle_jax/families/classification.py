@@ -21,6 +21,7 @@ from .. import links
 from ..distributions import Bernoulli, Categorical
 from ..distributions import bernoulli as _bernoulli
 from ..distributions import categorical as _categorical
+from ..distributions.special import log1mexp
 from ._arguments import number_in, whole_number
 from ._family import Family, PerExample, Spec, Training, build
 from ._support import binary, labels, probability
@@ -31,7 +32,9 @@ def _bernoulli_theta(fp, raw):
 
 
 def _bernoulli_kernel(fp, raw, y):
-    return -_bernoulli.binary_nll(raw, jnp.asarray(y).astype(jnp.result_type(raw)))
+    """The theta's own ``log_prob``: ``-binary_nll`` on [0, 1] and ``-inf`` off it (y = 2, -1, NaN),
+    as for the theta, also where the labels are traced or not validated."""
+    return _bernoulli.log_prob(Bernoulli(raw), y)
 
 
 def bernoulli(*, soft_labels: bool = False) -> Family:
@@ -39,7 +42,8 @@ def bernoulli(*, soft_labels: bool = False) -> Family:
 
     The NLL is binary cross-entropy ``softplus(z) - y z`` (``mle_jax.distributions.bernoulli.binary_nll``):
     exact at logits of +-1e4 and +-inf, gradient exactly ``sig(z) - y``. Support: y in {0, 1};
-    ``soft_labels=True`` accepts y in [0, 1] (label smoothing, distillation).
+    ``soft_labels=True`` accepts y in [0, 1] (label smoothing, distillation). The kernel is the
+    theta's ``log_prob``: a target outside [0, 1] (y = 2, traced or unvalidated) has NLL +inf.
     scipy: ``bernoulli.logpmf(y, expit(z))``. Reference: the lecture, Example 2.
     """
     if not isinstance(soft_labels, (bool, np.bool_)):
@@ -91,12 +95,20 @@ def _classification_training(label: str, k: int, label_smoothing: Any, class_wei
 
 
 def _smoothed_loss(eps: float) -> PerExample:
-    """``-(1 - eps) log p_y - (eps / K) sum_k log p_k``: cross-entropy against the smoothed target."""
+    """``-(1 - eps) log p_y - (eps / K) sum_k log p_k``: cross-entropy against the smoothed target;
+    ``+inf`` for a label off [0, K) (-1, K, 1.7), as the NLL is (never a wrapped or clamped index)."""
     def loss(fp, raw, y):
         log_p = _categorical.log_probs(Categorical(raw))
-        target = jnp.take_along_axis(log_p, jnp.asarray(y)[..., None], axis=-1)[..., 0]
-        return -(1 - eps) * target - eps * jnp.mean(log_p, axis=-1)
+        inside, label = _label_index(y, log_p.shape[-1])
+        target = jnp.take_along_axis(log_p, label[..., None], axis=-1)[..., 0]
+        return jnp.where(inside, -(1 - eps) * target - eps * jnp.mean(log_p, axis=-1), jnp.inf)
     return loss
+
+
+def _label_index(y, k: int) -> tuple[jax.Array, jax.Array]:
+    """Whether ``y`` is a label in [0, K), and an index that is one (0 where it is not)."""
+    inside = _categorical.on_support(y, k)
+    return inside, jnp.where(inside, jnp.asarray(y), 0).astype(jnp.int32)
 
 
 def _class_weights(label: str, k: int, class_weights: Any) -> np.ndarray:
@@ -108,21 +120,43 @@ def _class_weights(label: str, k: int, class_weights: Any) -> np.ndarray:
 
 
 def _class_weight(weights: np.ndarray) -> Callable[[jax.Array], jax.Array]:
-    """``y -> w[y]``: each example counts its class's weight."""
+    """``y -> w[y]``: each example counts its class's weight; 1 for a label off [0, K), whose
+    loss is +inf (never the weight of a wrapped or clamped index, nor ``0 * inf``)."""
     table = jnp.asarray(weights, jnp.float32)
 
     def weight(y):
-        return table[y]
+        inside, label = _label_index(y, table.shape[0])
+        return jnp.where(inside, table[label], 1.0)
     return weight
+
+
+def interval_log_probs(cuts, gaps, f):
+    """``log Pr(y = k) = log(sig(u_k) - sig(l_k))`` for k = 0..K-1, ``u_k = c_k - f``, ``l_k = c_{k-1} - f``
+    (``c_{-1} = -inf``, ``c_{K-1} = +inf``), with no difference of probabilities: by
+    ``sig(u) - sig(l) = sig(u) sig(-l) (1 - exp(-(u - l)))``,
+
+        log Pr(y = k) = log_sigmoid(u_k) + log_sigmoid(-l_k) + log(1 - exp(-g_k)),
+
+    where ``g_k = u_k - l_k`` is the gap ``c_k - c_{k-1}`` (``gaps``, never ``u - l`` recomputed; +inf
+    for the first and last classes). Every term is a log-sigmoid or ``log1mexp``: finite, with a
+    finite gradient, at any finite f (``f = -100``: ``-100.459`` where the difference of sigmoids is
+    ``1 - 1 = 0``), and the limits at ``f = +-inf``. ``cuts`` (K-1,) increasing, ``gaps`` (K-2,) > 0.
+    """
+    inf = jnp.full((1,), jnp.inf, cuts.dtype)
+    shifted = cuts - f
+    upper = jnp.concatenate([shifted, inf])    # u_k; +inf for the last class (never inf - f)
+    lower = jnp.concatenate([-inf, shifted])   # l_k; -inf for the first
+    width = jnp.concatenate([inf, gaps, inf])  # g_k = c_k - c_{k-1}
+    return jax.nn.log_sigmoid(upper) + jax.nn.log_sigmoid(-lower) + log1mexp(-width)
 
 
 def ordinal(num_classes: int) -> Family:
     """Ordered categories by cumulative logits: ``Pr(y <= k | f) = sig(c_k - f)``, k = 0..K-2.
 
     The model emits one score f per example; the K-1 cutpoints are the family's own
-    parameters, kept ordered as ``c_0`` plus cumulative softplus gaps. theta is the resulting
-    ``Categorical`` over the K classes (``log Pr(y = k) = log(sig(c_k - f) - sig(c_{k-1} - f))``,
-    computed as ``log_sigmoid(c_k - f) + log(-expm1(...))``). Support: integer labels in [0, K).
+    parameters, kept ordered as ``c_0`` plus cumulative gaps ``softplus + eps``. theta is the
+    resulting ``Categorical`` over the K classes, ``log Pr(y = k) = log(sig(c_k - f) - sig(c_{k-1} - f))``
+    in the form of ``interval_log_probs`` (no cancellation at any f). Support: integer labels in [0, K).
     statsmodels: ``OrderedModel(distr="logit")``. Reference: McCullagh (1980).
     """
     k = whole_number("ordinal", "num_classes", num_classes, 2)
@@ -131,16 +165,10 @@ def ordinal(num_classes: int) -> Family:
         return {"first_cut": jnp.asarray(-(k - 2) / 2, dtype),
                 "gaps": links.softplus_inverse(jnp.ones((k - 2,), dtype))}
 
-    def cutpoints(fp):
-        gaps = links.softplus.forward(fp["gaps"])
-        return fp["first_cut"] + jnp.concatenate([jnp.zeros((1,), gaps.dtype), jnp.cumsum(gaps)])
-
     def theta(fp, raw):
-        c = cutpoints(fp).astype(jnp.result_type(raw))
-        upper = jnp.concatenate([c, jnp.full((1,), jnp.inf, c.dtype)]) - raw   # c_k - f, +inf for the last
-        lower = jnp.concatenate([jnp.full((1,), -jnp.inf, c.dtype), c]) - raw  # c_{k-1} - f, -inf for the first
-        # log(sig(u) - sig(l)) = log_sigmoid(u) + log(1 - exp(log_sigmoid(l) - log_sigmoid(u)))
-        log_upper, log_lower = jax.nn.log_sigmoid(upper), jax.nn.log_sigmoid(lower)
-        return Categorical(log_upper + jnp.log(-jnp.expm1(log_lower - log_upper)))
+        dtype = jnp.result_type(raw)
+        gaps = links.softplus.forward(fp["gaps"]).astype(dtype)
+        cuts = fp["first_cut"].astype(dtype) + jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(gaps)])
+        return Categorical(interval_log_probs(cuts, gaps, raw))
 
     return build(spec=Spec("ordinal", args=(k,)), support=labels(k), theta=theta, init=init)

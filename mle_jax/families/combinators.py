@@ -79,7 +79,10 @@ def censored(family: Family) -> Family:
     Each target is ``(value, side)``: side 0, observed (``log Pr(y = value)``, the density); side -1,
     left-censored, known only to be <= value (``log_cdf``); side +1, right-censored, known only to
     be >= value (``log_sf``). Survival times past the end of a study are right-censored.
-    The value lies on the family's support. Reference: Klein and Moeschberger, *Survival Analysis*, ch. 3.
+    The value lies on the family's support. Where targets are traced or not validated, a side
+    other than -1, 0, +1 has log-likelihood -inf; a value off the support gives what the theta
+    gives: its density (-inf), or its tail probability (log 0 = -inf where impossible, a Gamma
+    known to be <= -1; log 1 = 0 where certain, a Gamma known to be >= -1). Reference: Klein and Moeschberger, *Survival Analysis*, ch. 3.
     """
     _require_family("censored", family)
     if family.event_shape != ():
@@ -92,7 +95,8 @@ def censored(family: Family) -> Family:
         value, side = y[0], y[1]
         theta = family.theta(fp, raw)
         observed = log_prob(theta, value)
-        return jnp.where(side == 0, observed, log_tail(theta, value, upper=side > 0))
+        known = (side == -1) | (side == 0) | (side == 1)
+        return jnp.where(known, jnp.where(side == 0, observed, log_tail(theta, value, upper=side > 0)), -jnp.inf)
 
     return build(spec=Spec("censored", args=(family.spec,)), support=censored_pair(family.support),
                  theta=family.theta, raw_shape=family.raw_shape, event_shape=(2,), kernel=kernel,
