@@ -63,7 +63,7 @@ def independent(family: Family, dim: int, *, shared: bool = True) -> Family:
         kernel = summed(scaled_kernel)
 
         def summed_shift(fp):
-            return 1.0, jnp.sum(jax.vmap(lambda f: family.affine(f)[1])(fp))
+            return 1.0, jnp.sum(jax.vmap(lambda f: family.affine(f)[1], axis_size=dim)(fp))
         affine = summed_shift
 
     training = Training(family.training.options, None if family.loss is None else summed(family.loss))
