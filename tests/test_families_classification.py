@@ -1,13 +1,19 @@
 """mle_jax.families.classification: bernoulli, categorical and ordinal as families."""
 
+import functools
+import math
+
 import jax
 import jax.numpy as jnp
+import mpmath as mp
 import numpy as np
 import optax
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import special
 
 import mle_jax as mj
+from mle_jax import links
 
 
 def test_ordinal_probabilities_and_fit_against_statsmodels():
@@ -68,3 +74,67 @@ def test_ordinal_and_categorical_share_the_labels_support():
     r = mj.recipe(lambda p, x_i: p, mj.ordinal(4))
     with pytest.raises(ValueError, match=r"ordinal\(4\): label 4 at index 2 is not in \[0, 4\)"):
         r.nll(r.init(jnp.float32(0.0)), jnp.zeros((3, 1)), jnp.array([0, 3, 4]))
+
+
+def _ordinal_mpmath(cuts, f, label):
+    """``log Pr(y = k)`` and its derivative in f at 50 digits, from the exact
+    ``sig(u) - sig(l) = (e^-l - e^-u) / ((1 + e^-u)(1 + e^-l))`` (no 1 - 1 at f = -100)."""
+    mp.mp.dps = 50
+    c = [mp.mpf(float(v)) for v in cuts]
+
+    def log_p(f):
+        if label == 0:
+            return -mp.log1p(mp.exp(f - c[0]))
+        if label == len(c):
+            return -mp.log1p(mp.exp(c[-1] - f))
+        u, l = c[label] - f, c[label - 1] - f
+        return mp.log(mp.exp(-l) - mp.exp(-u)) - mp.log1p(mp.exp(-u)) - mp.log1p(mp.exp(-l))
+    f = mp.mpf(float(f))
+    return float(log_p(f)), float(mp.diff(log_p, f))
+
+
+@functools.cache
+def _ordinal_program(k):
+    """log Pr(y = j | f) for every score and label, its gradient in f and in the cutpoint parameters:
+    one compiled program per K and dtype."""
+    family = mj.ordinal(k)
+
+    def one(fp, f, y):
+        return family.log_prob(fp, f, y)
+    value_and_grad = jax.value_and_grad(one, argnums=(0, 1))
+    return jax.jit(jax.vmap(jax.vmap(value_and_grad, (None, None, 0)), (None, 0, None)))
+
+
+def _check_ordinal(first, gaps, scores, dtype):
+    """Ordinal log-probabilities and their gradients in f against mpmath (every gradient finite)."""
+    k = len(gaps) + 2
+    fp = {"first_cut": jnp.asarray(first, dtype), "gaps": links.softplus_inverse(jnp.asarray(gaps, dtype))}
+    f = jnp.asarray(scores, dtype)
+    (value, (grad_fp, grad_f)) = _ordinal_program(k)(fp, f, jnp.arange(k))
+    step = np.log1p(np.exp(np.asarray(fp["gaps"], np.float64))) + float(jnp.finfo(dtype).eps)  # as rounded
+    cuts = float(fp["first_cut"]) + np.concatenate([[0.0], np.cumsum(step)])
+    want = np.array([[_ordinal_mpmath(cuts, fi, j) for j in range(k)] for fi in np.asarray(f, np.float64)])
+    rtol, atol = (1e-5, 1e-5) if dtype == jnp.float32 else (1e-10, 1e-10)
+    np.testing.assert_allclose(value, want[..., 0], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad_f, want[..., 1], rtol=rtol, atol=atol)
+    assert all(np.isfinite(g).all() for g in jax.tree.leaves(grad_fp))
+    np.testing.assert_allclose(special.logsumexp(np.asarray(value, np.float64), axis=1), 0.0, atol=10 * atol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ordinal_is_finite_with_finite_gradients_at_any_score(dtype):
+    """log Pr(y = k) = log(sig(c_k - f) - sig(c_{k-1} - f)) against mpmath at scores where the
+    sigmoids round to 1 - 1 (f = -100 in float32, -800 in float64: it was -inf with a NaN gradient),
+    with gaps from 1e-6 to 50."""
+    with jax.enable_x64(dtype == "float64"):
+        scores = [-1e4, -800.0, -100.0, -30.0, -1.0, 0.0, 0.4, 3.0, 100.0, 800.0, 1e4]
+        _check_ordinal(-1.0, [1e-6, 1.0, 50.0], scores, jnp.dtype(dtype))
+
+
+@settings(max_examples=4, deadline=None, derandomize=True)
+@given(dtype=st.sampled_from(["float32", "float64"]), first=st.floats(-50, 50),
+       gaps=st.lists(st.floats(math.log(1e-4), math.log(1e2)).map(math.exp), min_size=3, max_size=3),
+       scores=st.lists(st.one_of(st.floats(-1e3, 1e3), st.floats(-30, 30)), min_size=6, max_size=6))
+def test_ordinal_against_mpmath_for_drawn_cutpoints(dtype, first, gaps, scores):
+    with jax.enable_x64(dtype == "float64"):
+        _check_ordinal(first, gaps, scores, jnp.dtype(dtype))
