@@ -254,8 +254,9 @@ def test_bad_bernoulli_targets(target):
 
 def test_validate_false_skips_value_checks():
     r = mj.recipe(lambda p, xi: p, mj.bernoulli(), validate=False)
-    out = r.nll(r.init(jnp.float32(0.0)), jnp.zeros((2, 1)), jnp.array([0.0, 2.0]))
-    assert np.isfinite(out)  # no ValueError: the caller opted out
+    out = r.nll(r.init(jnp.float32(0.0)), jnp.zeros((2, 1)), jnp.array([0.0, 0.5]))
+    assert np.isfinite(out)  # no ValueError: the caller opted out (0.5 is a soft label, of finite NLL)
+    assert r.nll(r.init(jnp.float32(0.0)), jnp.zeros((2, 1)), jnp.array([0.0, 2.0])) == np.inf  # impossible
 
 
 def test_bad_weights():
