@@ -19,7 +19,9 @@ Shapes are checked on every call and never broadcast: ``raw`` must be ``(N, *raw
 ``(1,)`` output) and ``y`` exactly ``(N, *event_shape)``; anything else is a ValueError showing
 both shapes (a ``(N, 1)`` target against ``(N,)`` logits is the bug that makes an ``(N, N)``
 loss elsewhere). Target values (labels in ``[0, K)``, counts, ...) are checked with the
-family's rules when they are concrete; inside a trace their values cannot be read and are not.
+family's rules when they are concrete; inside a trace their values cannot be read and are not
+(nor with ``validate=False``): there an impossible target (a label 2 for ``bernoulli``, -1 or K
+for ``categorical``, a count 2.5) has NLL ``+inf``, as the theta's ``log_prob`` is ``-inf``.
 
 Family-owned parameters are explicit keyword arguments in natural units: a Python number is a
 fixed setting (``scale=0.5``, ``df=4.0``); an array, traced or not, is a value you learn or know
@@ -69,7 +71,8 @@ def nll(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.A
       fparams: the family's own parameters in its raw form (``params.family`` of a recipe);
         required when the family owns any. A leaf with an extra leading axis of size N gives
         each example its own value.
-      validate: check the target values with the family's rules when they are concrete.
+      validate: check the target values with the family's rules when they are concrete
+        (unchecked, an impossible target gives ``+inf``).
 
     Equals ``-recipe.log_prob(params, x, y)`` on the model's raw outputs. Example:
 
