@@ -121,20 +121,24 @@ def _check_ordinal(first, gaps, scores, dtype):
     np.testing.assert_allclose(special.logsumexp(np.asarray(value, np.float64), axis=1), 0.0, atol=10 * atol)
 
 
+SCORES = [-1e4, -800.0, -100.0, -30.0, -1.0, 0.0, 0.4, 3.0, 100.0, 800.0, 1e4]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_ordinal_is_finite_with_finite_gradients_at_any_score(dtype):
     """log Pr(y = k) = log(sig(c_k - f) - sig(c_{k-1} - f)) against mpmath at scores where the
     sigmoids round to 1 - 1 (f = -100 in float32, -800 in float64: it was -inf with a NaN gradient),
     with gaps from 1e-6 to 50."""
     with jax.enable_x64(dtype == "float64"):
-        scores = [-1e4, -800.0, -100.0, -30.0, -1.0, 0.0, 0.4, 3.0, 100.0, 800.0, 1e4]
-        _check_ordinal(-1.0, [1e-6, 1.0, 50.0], scores, jnp.dtype(dtype))
+        _check_ordinal(-1.0, [1e-6, 1.0, 50.0], SCORES, jnp.dtype(dtype))
 
 
 @settings(max_examples=4, deadline=None, derandomize=True)
 @given(dtype=st.sampled_from(["float32", "float64"]), first=st.floats(-50, 50),
        gaps=st.lists(st.floats(math.log(1e-4), math.log(1e2)).map(math.exp), min_size=3, max_size=3),
-       scores=st.lists(st.one_of(st.floats(-1e3, 1e3), st.floats(-30, 30)), min_size=6, max_size=6))
+       scores=st.lists(st.one_of(st.floats(-1e3, 1e3), st.floats(-30, 30)), min_size=len(SCORES),
+                       max_size=len(SCORES)))
 def test_ordinal_against_mpmath_for_drawn_cutpoints(dtype, first, gaps, scores):
+    """As above for drawn first cutpoints, gaps (1e-4 to 100) and scores; the program compiled above."""
     with jax.enable_x64(dtype == "float64"):
         _check_ordinal(first, gaps, scores, jnp.dtype(dtype))
