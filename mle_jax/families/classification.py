@@ -139,8 +139,9 @@ def interval_log_probs(cuts, gaps, f):
 
     where ``g_k = u_k - l_k`` is the gap ``c_k - c_{k-1}`` (``gaps``, never ``u - l`` recomputed; +inf
     for the first and last classes). Every term is a log-sigmoid or ``log1mexp``: finite, with a
-    finite gradient, at any finite f (``f = -100``: ``-100.459`` where the difference of sigmoids is
-    ``1 - 1 = 0``), and the limits at ``f = +-inf``. ``cuts`` (K-1,) increasing, ``gaps`` (K-2,) > 0.
+    finite gradient, at any finite f (``ordinal(4)`` at its initial cutpoints, f = -100, class 2:
+    ``-100.459``, where the difference of sigmoids is ``1 - 1 = 0`` in float32), and the limits at
+    ``f = +-inf``. ``cuts`` (K-1,) increasing, ``gaps`` (K-2,) > 0.
     """
     inf = jnp.full((1,), jnp.inf, cuts.dtype)
     shifted = cuts - f
@@ -168,7 +169,7 @@ def ordinal(num_classes: int) -> Family:
     def theta(fp, raw):
         dtype = jnp.result_type(raw)
         gaps = links.softplus.forward(fp["gaps"]).astype(dtype)
-        cuts = fp["first_cut"].astype(dtype) + jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(gaps)])
+        cuts = jnp.asarray(fp["first_cut"], dtype) + jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(gaps)])
         return Categorical(interval_log_probs(cuts, gaps, raw))
 
     return build(spec=Spec("ordinal", args=(k,)), support=labels(k), theta=theta, init=init)
