@@ -26,14 +26,12 @@ from .checks import check_batch
 from .fit_loop import Hooks, Job, Start, progress_bar, replay, run_chunks
 from .fit_options import (Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation, count,
                           groups)
-from .fit_step import Carry, Keys, StepOptions, capacity, initial_carry, opt_init
+from .fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from .params import Params, split
 from .boundary import as_array
 from .recipe import Recipe
 
 __all__ = ["Checkpoints", "FitEvent", "FitResult", "Minibatches", "Progress", "Stop", "Validation", "fit"]
-
-MIN_CAPACITY = 1024  # every fit of up to this many steps per chunk runs one compiled program
 
 
 class FitResult(NamedTuple):
@@ -105,6 +103,8 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
     total, opts = _plan(recipe, n, steps, minibatches, validation, key, reduction, tol)
     parts = split(params)
+    if opt_state is not None:
+        _check_opt_state(optimizer, parts.trained, opt_state)
     val = None if validation is None else (as_array("fit", "x_val", validation.x),
                                            as_array("fit", "y_val", validation.y))
     if recipe.validate:  # once per data set: the recipe remembers the arrays it has checked
@@ -118,11 +118,11 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
         chunk = max(1, math.ceil(total / 20)) if chunked else total
     every = None if checkpoints is None else checkpoints.every
     chunk = chunk if every is None else min(chunk, every)
-    if opt_state is None and (chunk < total or checkpoints is not None or mesh is not None):
-        opt_state = opt_init(recipe, optimizer)(parts.trained)  # else the only chunk's program does it
+    if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
+        opt_state = opt_init(recipe, optimizer)(parts.trained)
     keys = Keys(key if opts.batch_size is not None else None,
                 jax.random.split(key)[1] if opts.keyed and key is not None else None)
-    job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, max(MIN_CAPACITY, capacity(chunk)))
+    job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, opts.schedule())
     carry = initial_carry(parts, opt_state, opts)
     starts, history, done, store = [Start(0, carry)], [], 0, None
     try:
@@ -177,6 +177,24 @@ def _check_arguments(recipe, params, optimizer, key, reduction, tol) -> None:
     if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer))
                             or not tol > 0):
         raise ValueError(f"fit: tol must be a number > 0; got {tol!r}")
+
+
+def _check_opt_state(optimizer, trained, opt_state) -> None:
+    """``opt_state`` must have the tree, shapes and dtypes of ``optimizer.init(trained)`` (found by
+    tracing ``init`` on shapes only: nothing runs or compiles)."""
+    expected = jax.eval_shape(optimizer.init, trained)
+    want, got = jax.tree_util.tree_structure(expected), jax.tree_util.tree_structure(opt_state)
+    if want != got:
+        raise ValueError(f"fit: opt_state does not match this optimizer and params: optimizer.init(params) "
+                         f"has the structure {want}, the opt_state passed has {got} (pass the opt_state of "
+                         f"a fit with the same optimizer and parameters, or None to start afresh)")
+    paths = jax.tree_util.tree_leaves_with_path(expected)
+    for (path, e), g in zip(paths, jax.tree_util.tree_leaves(opt_state)):
+        shape, dtype = np.shape(g), jax.dtypes.canonicalize_dtype(getattr(g, "dtype", np.asarray(g).dtype))
+        if shape != e.shape or dtype != jax.dtypes.canonicalize_dtype(e.dtype):
+            raise ValueError(f"fit: opt_state{jax.tree_util.keystr(path)} has shape {shape} and dtype {dtype}; "
+                             f"optimizer.init(params) gives shape {e.shape} and dtype {e.dtype} (pass the "
+                             f"opt_state of a fit with the same optimizer and parameters, or None)")
 
 
 def _plan(recipe: Recipe, n: int, steps, minibatches, validation, key, reduction, tol):

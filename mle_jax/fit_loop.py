@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from .fit_options import FitEvent
-from .fit_step import Carry, Keys, StepOptions, program
+from .fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, program
 from .recipe import Recipe
 
 
@@ -35,14 +35,21 @@ class Job(NamedTuple):
     keys: Keys
     data: tuple
     val: tuple | None
-    size: int  # the capacity of the compiled program (>= every chunk's length)
+    schedule: Schedule
 
     def run(self, carry: Carry, n: int):
-        """``n <= size`` steps on the device: ``(carry, losses[:n], val_nlls[:n])`` (one transfer)."""
-        carry, (losses, vals) = program(self.recipe, self.optimizer, self.opts, self.size)(
-            carry, n, self.keys, self.data, self.val)
-        losses, vals = jax.device_get((losses, vals))
-        return carry, losses[:n], (np.full(n, np.nan, np.float32) if vals is None else vals[:n])
+        """``n`` steps on the device: ``(carry, losses[:n], val_nlls[:n])``, by calls of at most
+        ``CAPACITY`` steps each, dispatched without waiting and read back in one transfer."""
+        run, outputs = program(self.recipe, self.optimizer, self.opts), []
+        for start in range(0, n, CAPACITY):
+            length = min(CAPACITY, n - start)
+            carry, out = run(carry, length, self.keys, self.data, self.val, self.schedule)
+            outputs.append((length, out))
+        outputs = jax.device_get(outputs)
+        losses = np.concatenate([out[0][:length] for length, out in outputs])
+        vals = (np.full(n, np.nan, np.float32) if self.val is None
+                else np.concatenate([out[1][:length] for length, out in outputs]))
+        return carry, losses, vals
 
 
 class Hooks(NamedTuple):
@@ -129,8 +136,6 @@ def replay(job: Job, target: int, starts: list, store=None):
             step, carry, _ = store.restore(start.carry, older[-1])
             start = Start(step, carry)
     carry, left = start.carry, target - start.step
-    while left > 0:
-        n = min(left, job.size)
-        carry, _, _ = job.run(carry, n)
-        left -= n
+    if left > 0:
+        carry, _, _ = job.run(carry, left)
     return carry.params
