@@ -16,6 +16,7 @@ validation data, the best by validation NLL), saying which it returned.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -23,6 +24,7 @@ import numpy as np
 import optax
 
 from .checks import check_batch
+from .diagnostics import SEPARATION, PerfectSeparationWarning, ValidationWarning, bounded_likelihood, separated
 from .fit_loop import Hooks, Job, Start, progress_bar, replay, run_chunks
 from .fit_options import (Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation, count,
                           groups)
@@ -155,7 +157,8 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
             bar.close()
         if store is not None:
             store.close()
-    return _result(carry, bad_step, last_finite, both[:, 0], both[:, 1], opts, total)
+    result = _result(carry, bad_step, last_finite, both[:, 0], both[:, 1], opts, total)
+    return _diagnose(recipe, result, (x, y, weights, mask), reduction)
 
 
 def _check_arguments(recipe, params, optimizer, key, reduction, tol) -> None:
@@ -218,8 +221,47 @@ def _plan(recipe: Recipe, n: int, steps, minibatches, validation, key, reduction
     eval_every = patience = None
     if validation is not None:
         eval_every, patience = validation.every or max(1, total // 100), validation.patience
+        if eval_every > total:
+            raise ValueError(f"fit: validation every {eval_every} steps never happens in a fit of {total} steps "
+                             f"(no validation NLL, no best parameters); give every <= {total}")
     return total, StepOptions(n, None if minibatches is None else minibatches.batch_size, reduction,
                               eval_every, patience, None if tol is None else float(tol), recipe.takes_key)
+
+
+def _no_best(steps_run: int, every) -> str:
+    """Why validation kept no parameters (and a ``ValidationWarning`` saying so)."""
+    if steps_run >= every:
+        why = ("every validation NLL was NaN or inf (check the validation data and the model on them): "
+               "no best parameters were kept; returning the final ones")
+    else:
+        why = (f"the fit stopped after {steps_run} steps, before the first validation at step {every}: "
+               f"no best parameters were kept; returning the final ones")
+    warnings.warn(f"fit: {why}", ValidationWarning, stacklevel=4)
+    return why
+
+
+def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str) -> FitResult:
+    """Perfect separation (see ``mle_jax.diagnostics``): for a discrete family, when every example's
+    label has fitted probability above 1/2, say so in the message (``Stop.SEPARATION`` when the
+    fit claimed it completed or converged) and warn with ``PerfectSeparationWarning``.
+
+    The per-example log-likelihoods are computed only when the last loss allows it (a mean
+    below log 2; always with ``reduction="sum"``), so most fits pay nothing."""
+    if not bounded_likelihood(recipe.family) or result.steps_run == 0 or result.stopped == Stop.NON_FINITE:
+        return result
+    last = result.history[np.isfinite(result.history)]
+    if reduction == "mean" and not (last.size and last[-1] < math.log(2.0)):
+        return result
+    x, y, weights, mask = data
+    is_separated, smallest = separated(jax.device_get(recipe.log_prob(result.params, x, y)), weights, mask)
+    if not is_separated:
+        return result
+    stopped = result.stopped
+    if stopped in (Stop.COMPLETED, Stop.CONVERGED):
+        stopped = Stop.SEPARATION
+    message = Stop.SEPARATION.message(separation=SEPARATION, smallest=smallest, stopped=result.message)
+    warnings.warn(f"fit: {message}", PerfectSeparationWarning, stacklevel=3)
+    return result._replace(stopped=stopped, message=message)
 
 
 def _result(carry: Carry, bad_step, last_finite, losses, vals, opts: StepOptions, total) -> FitResult:
@@ -257,6 +299,8 @@ def _result(carry: Carry, bad_step, last_finite, losses, vals, opts: StepOptions
         if best_step is not None and stopped != Stop.NON_FINITE:  # type: ignore[union-attr]
             params = watch.best
             message += f"; kept the best validation NLL {float(watch.best_val):.6g} (step {best_step})"
+        elif stopped != Stop.NON_FINITE:
+            message += "; " + _no_best(len(history), opts.eval_every)
     epoch_history = None
     if opts.batch_size is not None:
         per_epoch = opts.n // opts.batch_size

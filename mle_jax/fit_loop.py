@@ -95,11 +95,9 @@ def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, histor
             length = min(length, hooks.every - done % hooks.every)
         starts = [starts[1], Start(done, carry)]
         carry, losses, vals = job.run(carry, length)
-        converged_at, alive = jax.device_get(
-            (carry.converged_at, None if carry.watch is None else carry.watch.alive))
+        ended = _ended(carry)
         history.append(np.stack([losses, vals], axis=-1))
-        converged_at = -1 if converged_at is None else int(converged_at)
-        ran = length if converged_at < 0 else max(0, converged_at + 1 - done)  # steps actually computed
+        ran = length if ended is None else max(0, min(length, ended - done))  # steps actually computed
         bad = np.flatnonzero(~np.isfinite(losses[:ran]))
         if bad.size:
             return carry, history, done + int(bad[0]), starts
@@ -107,9 +105,19 @@ def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, histor
         finite_vals = vals[np.isfinite(vals)]
         val_nll = float(finite_vals[-1]) if finite_vals.size else val_nll
         _between_chunks(carry, done, total, losses, val_nll, history, hooks)
-        if (alive is not None and not bool(alive)) or converged_at >= 0:
+        if ended is not None:
             break
     return carry, history, None, starts
+
+
+def _ended(carry: Carry) -> int | None:
+    """The number of steps after which the program stopped computing (converged: the converged
+    step's loss is the last; patience ran out: the update that ran it out is the last), or None."""
+    converged_at, stopped_at = jax.device_get(
+        (carry.converged_at, None if carry.watch is None else carry.watch.stopped_at))
+    ends = ([int(converged_at) + 1] if converged_at is not None and converged_at >= 0 else []) + (
+        [int(stopped_at)] if stopped_at is not None and stopped_at >= 0 else [])
+    return min(ends) if ends else None
 
 
 def _between_chunks(carry: Carry, done: int, total: int, losses, val_nll, history, hooks: Hooks) -> None:

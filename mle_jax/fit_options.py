@@ -108,6 +108,7 @@ class Stop(str, enum.Enum):
     CONVERGED = "converged"
     EARLY_STOPPING = "early_stopping"
     NON_FINITE = "non_finite"
+    SEPARATION = "perfect_separation"
 
     def __str__(self) -> str:
         return self.value
@@ -121,6 +122,8 @@ _MESSAGES = {
     Stop.CONVERGED: "converged at step {step}: the gradient norm fell to tol = {tol:g}",
     Stop.EARLY_STOPPING: "stopped early at step {step}: no better validation NLL in {patience} evaluations",
     Stop.NON_FINITE: "stopped at step {step}: the loss was {loss} (not finite); returning {returned}",
+    Stop.SEPARATION: "{separation} (every example's label has fitted probability above 1/2, the smallest "
+                     "{smallest:.6g}; the loss falls towards 0 as the parameters grow); {stopped}",
 }
 
 LEGACY = ("epochs", "batch_size", "eval_every", "patience", "chunk_size", "callback", "checkpoint_dir",

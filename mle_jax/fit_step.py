@@ -182,26 +182,25 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
         new, val_nll = _evaluate(opts, schedule, recipe, new, jnp.isfinite(loss), val)
         return new, (loss.astype(jnp.float32), val_nll)
 
-    def until_converged(carry: Carry, keys, data, val, schedule: Schedule):
-        """With ``tol``: once converged, every remaining step is skipped (a cond), not computed."""
-        def skip(c):
-            nan = jnp.float32(jnp.nan)
-            return c._replace(step=c.step + 1), (nan, None if val is None else nan)
-        converged = carry.converged_at
-        assert converged is not None  # carried with tol
-        return jax.lax.cond(converged >= 0, skip, lambda c: one_step(c, keys, data, val, schedule), carry)
+    def running(carry: Carry):
+        """False once the gradient norm fell to tol or patience ran out: no further step is computed."""
+        going = jnp.bool_(True)
+        if opts.tol is not None:
+            going &= carry.converged_at < 0  # type: ignore[operator]
+        if opts.patience is not None:
+            going &= carry.watch.stopped_at < 0  # type: ignore[union-attr]
+        return going
 
     def run(carry: Carry, n, keys: Keys, data, val, schedule: Schedule):
-        body = one_step if opts.tol is None else until_converged
         buffer = jnp.full((size,), jnp.nan, jnp.float32)
 
         def loop(state):
             i, c, losses, vals = state
-            c, (loss, val_nll) = body(c, keys, data, val, schedule)
+            c, (loss, val_nll) = one_step(c, keys, data, val, schedule)
             return i + 1, c, losses.at[i].set(loss), None if vals is None else vals.at[i].set(val_nll)
 
         start = (jnp.int32(0), carry, buffer, None if val is None else buffer)
-        _, carry, losses, vals = jax.lax.while_loop(lambda s: s[0] < n, loop, start)
+        _, carry, losses, vals = jax.lax.while_loop(lambda s: (s[0] < n) & running(s[1]), loop, start)
         return carry, (losses, vals)
 
     return jax.jit(run)
