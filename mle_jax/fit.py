@@ -11,6 +11,13 @@ anything compiles.
 Every step is guarded: when the loss is NaN or inf the fit stops, names the
 step, and returns the last parameters whose loss was finite (or, with
 validation data, the best by validation NLL), saying which it returned.
+
+What a fit cannot deliver is said in its message and warned with a named class
+(``mle_jax.diagnostics``): perfect separation of a discrete family's data (the
+MLE does not exist: ``PerfectSeparationWarning``) and a validation that kept
+nothing (every validation NLL NaN or inf, or none computed: ``ValidationWarning``).
+Fits that differ only in their number of steps, ``eval_every``, ``patience`` or
+``tol`` run one compiled program (``fit_step``).
 """
 
 from __future__ import annotations
@@ -44,7 +51,9 @@ class FitResult(NamedTuple):
         data were given, the last finite ones when the loss became NaN/inf,
         the final ones otherwise (``message`` says which).
       history: the training loss at every step run (float32 or better), shape (steps_run,).
-      stopped: a ``Stop`` (a str: ``"completed"``, ``"converged"``, ``"early_stopping"``, ``"non_finite"``).
+      stopped: a ``Stop`` (a str: ``"completed"``, ``"converged"``, ``"early_stopping"``, ``"non_finite"``,
+        ``"perfect_separation"``: a discrete family's fit that separates the data, whose
+        maximum-likelihood estimate does not exist; see ``mle_jax.diagnostics``).
       message: a sentence saying why the fit stopped and what it returned.
       opt_state: the optimizer state after the last step run (not finite after a non-finite stop).
       val_history: ``(steps, validation mean NLL)`` at each evaluation, shape (E, 2), or None.
@@ -91,7 +100,9 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
         ``Progress`` or a bool for the bar); see ``mle_jax.fit_options``.
       mesh: a ``jax.sharding.Mesh``: the data are split along the batch axis over its
         first axis and the parameters replicated (see ``mle_jax.sharding``).
-      opt_state: start from this optimizer state (default ``optimizer.init`` of the trained leaves).
+      opt_state: start from this optimizer state (default ``optimizer.init`` of the trained leaves);
+        its tree, shapes and dtypes must be those of ``optimizer.init`` (a named ValueError otherwise),
+        e.g. the ``opt_state`` of an earlier ``FitResult`` with the same optimizer and parameters.
       **keywords: today's flat form: ``epochs``, ``batch_size``, ``eval_every``,
         ``patience``, ``chunk_size``, ``callback``, ``checkpoint_dir``, ``checkpoint_every``.
 

@@ -46,8 +46,10 @@ class Minibatches:
 
 @dataclass(frozen=True)
 class Validation:
-    """Held-out data whose mean NLL is computed every ``every`` steps (default: total // 100); the
-    fit keeps the best parameters, and stops after ``patience`` evaluations without improvement."""
+    """Held-out data whose mean NLL is computed every ``every`` steps (default: total // 100; more
+    than the fit's steps is refused); the fit keeps the best parameters, and stops after
+    ``patience`` evaluations without improvement. A validation that keeps nothing (every NLL NaN
+    or inf, or the fit stopped before the first) is said in the message (``ValidationWarning``)."""
 
     x: Any
     y: Any
@@ -102,7 +104,12 @@ class FitEvent(NamedTuple):
 
 
 class Stop(str, enum.Enum):
-    """Why a fit stopped; each reason has one message (``Stop.X.message(**facts)``)."""
+    """Why a fit stopped; each reason has one message (``Stop.X.message(**facts)``).
+
+    ``SEPARATION`` replaces ``COMPLETED`` or ``CONVERGED`` when a discrete family's fitted model
+    gives every example's label a probability above 1/2: the loss still falls as the parameters
+    grow, so neither reaching the last step nor a small gradient means a maximum was found.
+    """
 
     COMPLETED = "completed"
     CONVERGED = "converged"
