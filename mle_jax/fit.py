@@ -169,7 +169,7 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
         if store is not None:
             store.close()
     result = _result(carry, bad_step, last_finite, both[:, 0], both[:, 1], opts, total)
-    return _diagnose(recipe, result, (x, y, weights, mask), reduction)
+    return _diagnose(recipe, result, (x, y, weights, mask), reduction, opts.batch_size or n)
 
 
 def _check_arguments(recipe, params, optimizer, key, reduction, tol) -> None:
@@ -251,7 +251,21 @@ def _no_best(steps_run: int, every) -> str:
     return why
 
 
-def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str) -> FitResult:
+def _separation(recipe: Recipe, params, data, size: int) -> tuple[bool, float]:
+    """``diagnostics.separated`` over the training data, in slices of ``size`` examples (a minibatch
+    fit's batch: its data need not fit one forward pass), stopping at the first slice with an
+    example whose label has probability <= 1/2."""
+    n, smallest = jax.tree_util.tree_leaves(data[1])[0].shape[0], math.inf
+    for start in range(0, n, size):
+        part = data if size >= n else jax.tree_util.tree_map(lambda a: a[start:start + size], data)
+        is_separated, least = separated(jax.device_get(recipe.log_prob(params, part[0], part[1])), *part[2:])
+        if not is_separated and not math.isnan(least):  # nan: no example counted in this slice
+            return False, least
+        smallest = min(smallest, least) if not math.isnan(least) else smallest
+    return smallest < math.inf, smallest
+
+
+def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str, size: int) -> FitResult:
     """Perfect separation (see ``mle_jax.diagnostics``): for a discrete family, when every example's
     label has fitted probability above 1/2, say so in the message (``Stop.SEPARATION`` when the
     fit claimed it completed or converged) and warn with ``PerfectSeparationWarning``.
@@ -263,8 +277,7 @@ def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str) -> FitRes
     last = result.history[np.isfinite(result.history)]
     if reduction == "mean" and not (last.size and last[-1] < math.log(2.0)):
         return result
-    x, y, weights, mask = data
-    is_separated, smallest = separated(jax.device_get(recipe.log_prob(result.params, x, y)), weights, mask)
+    is_separated, smallest = _separation(recipe, result.params, data, size)
     if not is_separated:
         return result
     stopped = result.stopped

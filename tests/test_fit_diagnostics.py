@@ -11,7 +11,7 @@ import pytest
 from scipy import optimize
 
 import mle_jax as mj
-from mle_jax.diagnostics import PerfectSeparationWarning, ValidationWarning
+from mle_jax.diagnostics import PerfectSeparationWarning, ValidationWarning, separated
 
 
 def linear(p, x):
@@ -182,3 +182,35 @@ def test_opt_state_is_checked_against_the_optimizer_and_params():
     second = mj.fit(r, r.init(first.params.model), x, y, opt, steps=20, opt_state=first.opt_state)
     whole = mj.fit(r, start, x, y, opt, steps=40)
     np.testing.assert_array_equal(np.concatenate([first.history, second.history]), whole.history)
+
+
+def test_separation_of_a_minibatch_fit_is_read_batch_by_batch_with_weights_and_mask():
+    x, y = _logistic_sets()[0]  # separable
+    x = x.astype(np.float32)
+    r = mj.recipe(linear, mj.bernoulli())
+    start = r.init({"w": jnp.zeros(2), "b": jnp.float32(0.0)})
+    kwargs = dict(minibatches=mj.Minibatches(batch_size=8, epochs=60), key=jax.random.key(1))
+    with pytest.warns(PerfectSeparationWarning):
+        res = mj.fit(r, start, x, y, optax.adam(0.1), **kwargs)
+    assert res.stopped == "perfect_separation"
+    # one example flipped breaks the separation (a linear program agrees); masked out, it restores it
+    flipped = y.copy()
+    flipped[0] = 1 - flipped[0]
+    assert not _separable(x, flipped) and _separable(x[1:], flipped[1:])
+    res = mj.fit(r, start, x, flipped, optax.adam(0.1), **kwargs)
+    assert res.stopped == "completed", res.message
+    mask = np.arange(len(y)) > 0
+    with pytest.warns(PerfectSeparationWarning):
+        res = mj.fit(r, start, x, flipped, optax.adam(0.1), mask=mask, **kwargs)
+    assert res.stopped == "perfect_separation"
+
+
+def test_separated_counts_only_examples_with_weight_and_mask():
+    half = np.log(0.5)
+    assert separated(np.array([-0.1, -0.2]))[0] and not separated(np.array([-0.1, half]))[0]
+    assert separated(np.array([-0.1, -5.0]), weights=np.array([1.0, 0.0]))[0]
+    assert separated(np.array([-0.1, -5.0]), mask=np.array([True, False]))[0]
+    assert not separated(np.array([-0.1, np.nan]))[0]
+    assert separated(np.array([-0.1, -5.0]), mask=np.array([False, False])) == (False, pytest.approx(np.nan,
+                                                                                                     nan_ok=True))
+    assert separated(np.array([np.log(0.75), -0.1]))[1] == pytest.approx(0.75)
