@@ -130,7 +130,7 @@ _MESSAGES = {
     Stop.EARLY_STOPPING: "stopped early at step {step}: no better validation NLL in {patience} evaluations",
     Stop.NON_FINITE: "stopped at step {step}: the loss was {loss} (not finite); returning {returned}",
     Stop.SEPARATION: "{separation} (every example's label has fitted probability above 1/2, the smallest "
-                     "{smallest:.6g}; the loss falls towards 0 as the parameters grow); {stopped}",
+                     "{smallest:.6g}; the loss falls towards 0 as the parameters grow); the loop itself: {stopped}",
 }
 
 LEGACY = ("epochs", "batch_size", "eval_every", "patience", "chunk_size", "callback", "checkpoint_dir",
