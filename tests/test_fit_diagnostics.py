@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from scipy import optimize
+from hypothesis import assume, given, settings, strategies as st
+from scipy import optimize, special
 
 import mle_jax as mj
 from mle_jax.diagnostics import PerfectSeparationWarning, ValidationWarning, separated
@@ -38,6 +39,9 @@ def _logistic_sets():
     return sets
 
 
+_RECIPE = mj.recipe(linear, mj.bernoulli())  # shared: its fit program is compiled once per dtype
+
+
 def _fit_warns(r, x, y, dtype, **kwargs):
     start = r.init({"w": jnp.zeros(2, dtype), "b": jnp.zeros((), dtype)})
     with warnings.catch_warnings(record=True) as caught:
@@ -48,7 +52,7 @@ def _fit_warns(r, x, y, dtype, **kwargs):
 
 @pytest.mark.parametrize("x64_on", [False, True])
 def test_separation_is_said_exactly_when_a_linear_program_separates_the_labels(x64_on):
-    r = mj.recipe(linear, mj.bernoulli())
+    r = _RECIPE
     verdicts = []
     with jax.enable_x64(x64_on):
         dtype = jnp.float64 if x64_on else jnp.float32
@@ -214,3 +218,22 @@ def test_separated_counts_only_examples_with_weight_and_mask():
     assert separated(np.array([-0.1, -5.0]), mask=np.array([False, False])) == (False, pytest.approx(np.nan,
                                                                                                      nan_ok=True))
     assert separated(np.array([np.log(0.75), -0.1]))[1] == pytest.approx(0.75)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1), noise=st.sampled_from([0.0, 0.05, 0.3, 1.0]),
+       scale=st.sampled_from([1e-3, 1.0, 1e3]))
+def test_separation_verdict_matches_the_fitted_probabilities_and_the_linear_program(seed, noise, scale):
+    """Property: fit's verdict equals "every label has probability > 1/2" recomputed with scipy's
+    expit at the returned parameters, and it is never given for data a linear program cannot
+    separate. Data of the shape of the test above (no new compile); features scaled from 1e-3 to 1e3."""
+    rng = np.random.default_rng(seed)
+    x = scale * rng.normal(size=(40, 2))
+    y = (x[:, 0] / scale + 0.7 * x[:, 1] / scale + noise * rng.logistic(size=40) > 0).astype(np.int32)
+    res, caught = _fit_warns(_RECIPE, x, y, jnp.float32)
+    w, b = (np.asarray(res.params.model[k], np.float64) for k in ("w", "b"))
+    p_label = special.expit((2 * y - 1) * (x.astype(np.float32) @ w + b))
+    assume(np.all(np.abs(p_label - 0.5) > 1e-4))  # no example at the boundary, where rounding decides
+    assert bool(caught) == bool(np.all(p_label > 0.5)), res.message
+    if not _separable(x, y):
+        assert not caught
