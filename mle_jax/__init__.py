@@ -19,6 +19,7 @@ from .families import (
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
 from .fit import FitResult, fit
+from .diagnostics import PerfectSeparationWarning, ValidationWarning
 from .fit_options import Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation
 from .inference import InferenceResult, inference, lr_test
 from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
@@ -41,6 +42,7 @@ __all__ = [
     "models", "nll_decomposition", "normal", "prob", "probs",
     "quantile", "recipe", "reduce_terms", "sample", "variance",
     "Checkpoints", "FitEvent", "Minibatches", "Progress", "Stop", "Validation",
+    "PerfectSeparationWarning", "ValidationWarning",
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
     "pit",

@@ -11,11 +11,19 @@ anything compiles.
 Every step is guarded: when the loss is NaN or inf the fit stops, names the
 step, and returns the last parameters whose loss was finite (or, with
 validation data, the best by validation NLL), saying which it returned.
+
+What a fit cannot deliver is said in its message and warned with a named class
+(``mle_jax.diagnostics``): perfect separation of a discrete family's data (the
+MLE does not exist: ``PerfectSeparationWarning``) and a validation that kept
+nothing (every validation NLL NaN or inf, or none computed: ``ValidationWarning``).
+Fits that differ only in their number of steps, ``eval_every``, ``patience`` or
+``tol`` run one compiled program (``fit_step``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -23,17 +31,16 @@ import numpy as np
 import optax
 
 from .checks import check_batch
+from .diagnostics import SEPARATION, PerfectSeparationWarning, ValidationWarning, bounded_likelihood, separated
 from .fit_loop import Hooks, Job, Start, progress_bar, replay, run_chunks
 from .fit_options import (Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation, count,
                           groups)
-from .fit_step import Carry, Keys, StepOptions, capacity, initial_carry, opt_init
+from .fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from .params import Params, split
 from .boundary import as_array
 from .recipe import Recipe
 
 __all__ = ["Checkpoints", "FitEvent", "FitResult", "Minibatches", "Progress", "Stop", "Validation", "fit"]
-
-MIN_CAPACITY = 1024  # every fit of up to this many steps per chunk runs one compiled program
 
 
 class FitResult(NamedTuple):
@@ -44,7 +51,9 @@ class FitResult(NamedTuple):
         data were given, the last finite ones when the loss became NaN/inf,
         the final ones otherwise (``message`` says which).
       history: the training loss at every step run (float32 or better), shape (steps_run,).
-      stopped: a ``Stop`` (a str: ``"completed"``, ``"converged"``, ``"early_stopping"``, ``"non_finite"``).
+      stopped: a ``Stop`` (a str: ``"completed"``, ``"converged"``, ``"early_stopping"``, ``"non_finite"``,
+        ``"perfect_separation"``: a discrete family's fit that separates the data, whose
+        maximum-likelihood estimate does not exist; see ``mle_jax.diagnostics``).
       message: a sentence saying why the fit stopped and what it returned.
       opt_state: the optimizer state after the last step run (not finite after a non-finite stop).
       val_history: ``(steps, validation mean NLL)`` at each evaluation, shape (E, 2), or None.
@@ -91,7 +100,9 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
         ``Progress`` or a bool for the bar); see ``mle_jax.fit_options``.
       mesh: a ``jax.sharding.Mesh``: the data are split along the batch axis over its
         first axis and the parameters replicated (see ``mle_jax.sharding``).
-      opt_state: start from this optimizer state (default ``optimizer.init`` of the trained leaves).
+      opt_state: start from this optimizer state (default ``optimizer.init`` of the trained leaves);
+        its tree, shapes and dtypes must be those of ``optimizer.init`` (a named ValueError otherwise),
+        e.g. the ``opt_state`` of an earlier ``FitResult`` with the same optimizer and parameters.
       **keywords: today's flat form: ``epochs``, ``batch_size``, ``eval_every``,
         ``patience``, ``chunk_size``, ``callback``, ``checkpoint_dir``, ``checkpoint_every``.
 
@@ -105,6 +116,8 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
     total, opts = _plan(recipe, n, steps, minibatches, validation, key, reduction, tol)
     parts = split(params)
+    if opt_state is not None:
+        _check_opt_state(optimizer, parts.trained, opt_state)
     val = None if validation is None else (as_array("fit", "x_val", validation.x),
                                            as_array("fit", "y_val", validation.y))
     if recipe.validate:  # once per data set: the recipe remembers the arrays it has checked
@@ -118,11 +131,11 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
         chunk = max(1, math.ceil(total / 20)) if chunked else total
     every = None if checkpoints is None else checkpoints.every
     chunk = chunk if every is None else min(chunk, every)
-    if opt_state is None and (chunk < total or checkpoints is not None or mesh is not None):
-        opt_state = opt_init(recipe, optimizer)(parts.trained)  # else the only chunk's program does it
+    if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
+        opt_state = opt_init(recipe, optimizer)(parts.trained)
     keys = Keys(key if opts.batch_size is not None else None,
                 jax.random.split(key)[1] if opts.keyed and key is not None else None)
-    job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, max(MIN_CAPACITY, capacity(chunk)))
+    job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, opts.schedule())
     carry = initial_carry(parts, opt_state, opts)
     starts, history, done, store = [Start(0, carry)], [], 0, None
     try:
@@ -155,7 +168,8 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
             bar.close()
         if store is not None:
             store.close()
-    return _result(carry, bad_step, last_finite, both[:, 0], both[:, 1], opts, total)
+    result = _result(carry, bad_step, last_finite, both[:, 0], both[:, 1], opts, total)
+    return _diagnose(recipe, result, (x, y, weights, mask), reduction, opts.batch_size or n)
 
 
 def _check_arguments(recipe, params, optimizer, key, reduction, tol) -> None:
@@ -179,6 +193,24 @@ def _check_arguments(recipe, params, optimizer, key, reduction, tol) -> None:
         raise ValueError(f"fit: tol must be a number > 0; got {tol!r}")
 
 
+def _check_opt_state(optimizer, trained, opt_state) -> None:
+    """``opt_state`` must have the tree, shapes and dtypes of ``optimizer.init(trained)`` (found by
+    tracing ``init`` on shapes only: nothing runs or compiles)."""
+    expected = jax.eval_shape(optimizer.init, trained)
+    want, got = jax.tree_util.tree_structure(expected), jax.tree_util.tree_structure(opt_state)
+    if want != got:
+        raise ValueError(f"fit: opt_state does not match this optimizer and params: optimizer.init(params) "
+                         f"has the structure {want}, the opt_state passed has {got} (pass the opt_state of "
+                         f"a fit with the same optimizer and parameters, or None to start afresh)")
+    paths = jax.tree_util.tree_leaves_with_path(expected)
+    for (path, e), g in zip(paths, jax.tree_util.tree_leaves(opt_state)):
+        shape, dtype = np.shape(g), jax.dtypes.canonicalize_dtype(getattr(g, "dtype", np.asarray(g).dtype))
+        if shape != e.shape or dtype != jax.dtypes.canonicalize_dtype(e.dtype):
+            raise ValueError(f"fit: opt_state{jax.tree_util.keystr(path)} has shape {shape} and dtype {dtype}; "
+                             f"optimizer.init(params) gives shape {e.shape} and dtype {e.dtype} (pass the "
+                             f"opt_state of a fit with the same optimizer and parameters, or None)")
+
+
 def _plan(recipe: Recipe, n: int, steps, minibatches, validation, key, reduction, tol):
     """The number of steps and the compiled step's options, from checked arguments."""
     steps = count("steps", steps)
@@ -200,8 +232,60 @@ def _plan(recipe: Recipe, n: int, steps, minibatches, validation, key, reduction
     eval_every = patience = None
     if validation is not None:
         eval_every, patience = validation.every or max(1, total // 100), validation.patience
+        if eval_every > total:
+            raise ValueError(f"fit: validation every {eval_every} steps never happens in a fit of {total} steps "
+                             f"(no validation NLL, no best parameters); give every <= {total}")
     return total, StepOptions(n, None if minibatches is None else minibatches.batch_size, reduction,
                               eval_every, patience, None if tol is None else float(tol), recipe.takes_key)
+
+
+def _no_best(steps_run: int, every) -> str:
+    """Why validation kept no parameters (and a ``ValidationWarning`` saying so)."""
+    if steps_run >= every:
+        why = ("every validation NLL was NaN or inf (check the validation data and the model on them): "
+               "no best parameters were kept; returning the final ones")
+    else:
+        why = (f"the fit stopped after {steps_run} steps, before the first validation at step {every}: "
+               f"no best parameters were kept; returning the final ones")
+    warnings.warn(f"fit: {why}", ValidationWarning, stacklevel=4)
+    return why
+
+
+def _separation(recipe: Recipe, params, data, size: int) -> tuple[bool, float]:
+    """``diagnostics.separated`` over the training data, in slices of ``size`` examples (a minibatch
+    fit's batch: its data need not fit one forward pass), stopping at the first slice with an
+    example whose label has probability <= 1/2."""
+    n, smallest = jax.tree_util.tree_leaves(data[1])[0].shape[0], math.inf
+    for start in range(0, n, size):
+        part = data if size >= n else jax.tree_util.tree_map(lambda a: a[start:start + size], data)
+        is_separated, least = separated(jax.device_get(recipe.log_prob(params, part[0], part[1])), *part[2:])
+        if not is_separated and not math.isnan(least):  # nan: no example counted in this slice
+            return False, least
+        smallest = min(smallest, least) if not math.isnan(least) else smallest
+    return smallest < math.inf, smallest
+
+
+def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str, size: int) -> FitResult:
+    """Perfect separation (see ``mle_jax.diagnostics``): for a discrete family, when every example's
+    label has fitted probability above 1/2, say so in the message (``Stop.SEPARATION`` when the
+    fit claimed it completed or converged) and warn with ``PerfectSeparationWarning``.
+
+    The per-example log-likelihoods are computed only when the last loss allows it (a mean
+    below log 2; always with ``reduction="sum"``), so most fits pay nothing."""
+    if not bounded_likelihood(recipe.family) or result.steps_run == 0 or result.stopped == Stop.NON_FINITE:
+        return result
+    last = result.history[np.isfinite(result.history)]
+    if reduction == "mean" and not (last.size and last[-1] < math.log(2.0)):
+        return result
+    is_separated, smallest = _separation(recipe, result.params, data, size)
+    if not is_separated:
+        return result
+    stopped = result.stopped
+    if stopped in (Stop.COMPLETED, Stop.CONVERGED):
+        stopped = Stop.SEPARATION
+    message = Stop.SEPARATION.message(separation=SEPARATION, smallest=smallest, stopped=result.message)
+    warnings.warn(f"fit: {message}", PerfectSeparationWarning, stacklevel=3)
+    return result._replace(stopped=stopped, message=message)
 
 
 def _result(carry: Carry, bad_step, last_finite, losses, vals, opts: StepOptions, total) -> FitResult:
@@ -239,6 +323,8 @@ def _result(carry: Carry, bad_step, last_finite, losses, vals, opts: StepOptions
         if best_step is not None and stopped != Stop.NON_FINITE:  # type: ignore[union-attr]
             params = watch.best
             message += f"; kept the best validation NLL {float(watch.best_val):.6g} (step {best_step})"
+        elif stopped != Stop.NON_FINITE:
+            message += "; " + _no_best(len(history), opts.eval_every)
     epoch_history = None
     if opts.batch_size is not None:
         per_epoch = opts.n // opts.batch_size

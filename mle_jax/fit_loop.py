@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from .fit_options import FitEvent
-from .fit_step import Carry, Keys, StepOptions, program
+from .fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, program
 from .recipe import Recipe
 
 
@@ -35,14 +35,21 @@ class Job(NamedTuple):
     keys: Keys
     data: tuple
     val: tuple | None
-    size: int  # the capacity of the compiled program (>= every chunk's length)
+    schedule: Schedule
 
     def run(self, carry: Carry, n: int):
-        """``n <= size`` steps on the device: ``(carry, losses[:n], val_nlls[:n])`` (one transfer)."""
-        carry, (losses, vals) = program(self.recipe, self.optimizer, self.opts, self.size)(
-            carry, n, self.keys, self.data, self.val)
-        losses, vals = jax.device_get((losses, vals))
-        return carry, losses[:n], (np.full(n, np.nan, np.float32) if vals is None else vals[:n])
+        """``n`` steps on the device: ``(carry, losses[:n], val_nlls[:n])``, by calls of at most
+        ``CAPACITY`` steps each, dispatched without waiting and read back in one transfer."""
+        run, outputs = program(self.recipe, self.optimizer, self.opts), []
+        for start in range(0, n, CAPACITY):
+            length = min(CAPACITY, n - start)
+            carry, out = run(carry, length, self.keys, self.data, self.val, self.schedule)
+            outputs.append((length, out))
+        outputs = jax.device_get(outputs)
+        losses = np.concatenate([out[0][:length] for length, out in outputs])
+        vals = (np.full(n, np.nan, np.float32) if self.val is None
+                else np.concatenate([out[1][:length] for length, out in outputs]))
+        return carry, losses, vals
 
 
 class Hooks(NamedTuple):
@@ -88,11 +95,9 @@ def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, histor
             length = min(length, hooks.every - done % hooks.every)
         starts = [starts[1], Start(done, carry)]
         carry, losses, vals = job.run(carry, length)
-        converged_at, alive = jax.device_get(
-            (carry.converged_at, None if carry.watch is None else carry.watch.alive))
+        ended = _ended(carry)
         history.append(np.stack([losses, vals], axis=-1))
-        converged_at = -1 if converged_at is None else int(converged_at)
-        ran = length if converged_at < 0 else max(0, converged_at + 1 - done)  # steps actually computed
+        ran = length if ended is None else max(0, min(length, ended - done))  # steps actually computed
         bad = np.flatnonzero(~np.isfinite(losses[:ran]))
         if bad.size:
             return carry, history, done + int(bad[0]), starts
@@ -100,9 +105,19 @@ def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, histor
         finite_vals = vals[np.isfinite(vals)]
         val_nll = float(finite_vals[-1]) if finite_vals.size else val_nll
         _between_chunks(carry, done, total, losses, val_nll, history, hooks)
-        if (alive is not None and not bool(alive)) or converged_at >= 0:
+        if ended is not None:
             break
     return carry, history, None, starts
+
+
+def _ended(carry: Carry) -> int | None:
+    """The number of steps after which the program stopped computing (converged: the converged
+    step's loss is the last; patience ran out: the update that ran it out is the last), or None."""
+    converged_at, stopped_at = jax.device_get(
+        (carry.converged_at, None if carry.watch is None else carry.watch.stopped_at))
+    ends = ([int(converged_at) + 1] if converged_at is not None and converged_at >= 0 else []) + (
+        [int(stopped_at)] if stopped_at is not None and stopped_at >= 0 else [])
+    return min(ends) if ends else None
 
 
 def _between_chunks(carry: Carry, done: int, total: int, losses, val_nll, history, hooks: Hooks) -> None:
@@ -129,8 +144,6 @@ def replay(job: Job, target: int, starts: list, store=None):
             step, carry, _ = store.restore(start.carry, older[-1])
             start = Start(step, carry)
     carry, left = start.carry, target - start.step
-    while left > 0:
-        n = min(left, job.size)
-        carry, _, _ = job.run(carry, n)
-        left -= n
+    if left > 0:
+        carry, _, _ = job.run(carry, left)
     return carry.params

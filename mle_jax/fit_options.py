@@ -46,8 +46,10 @@ class Minibatches:
 
 @dataclass(frozen=True)
 class Validation:
-    """Held-out data whose mean NLL is computed every ``every`` steps (default: total // 100); the
-    fit keeps the best parameters, and stops after ``patience`` evaluations without improvement."""
+    """Held-out data whose mean NLL is computed every ``every`` steps (default: total // 100; more
+    than the fit's steps is refused); the fit keeps the best parameters, and stops after
+    ``patience`` evaluations without improvement. A validation that keeps nothing (every NLL NaN
+    or inf, or the fit stopped before the first) is said in the message (``ValidationWarning``)."""
 
     x: Any
     y: Any
@@ -102,12 +104,18 @@ class FitEvent(NamedTuple):
 
 
 class Stop(str, enum.Enum):
-    """Why a fit stopped; each reason has one message (``Stop.X.message(**facts)``)."""
+    """Why a fit stopped; each reason has one message (``Stop.X.message(**facts)``).
+
+    ``SEPARATION`` replaces ``COMPLETED`` or ``CONVERGED`` when a discrete family's fitted model
+    gives every example's label a probability above 1/2: the loss still falls as the parameters
+    grow, so neither reaching the last step nor a small gradient means a maximum was found.
+    """
 
     COMPLETED = "completed"
     CONVERGED = "converged"
     EARLY_STOPPING = "early_stopping"
     NON_FINITE = "non_finite"
+    SEPARATION = "perfect_separation"
 
     def __str__(self) -> str:
         return self.value
@@ -121,6 +129,8 @@ _MESSAGES = {
     Stop.CONVERGED: "converged at step {step}: the gradient norm fell to tol = {tol:g}",
     Stop.EARLY_STOPPING: "stopped early at step {step}: no better validation NLL in {patience} evaluations",
     Stop.NON_FINITE: "stopped at step {step}: the loss was {loss} (not finite); returning {returned}",
+    Stop.SEPARATION: "{separation} (every example's label has fitted probability above 1/2, the smallest "
+                     "{smallest:.6g}; the loss falls towards 0 as the parameters grow); the loop itself: {stopped}",
 }
 
 LEGACY = ("epochs", "batch_size", "eval_every", "patience", "chunk_size", "callback", "checkpoint_dir",

@@ -2,12 +2,16 @@
 
     phi_{t+1} = phi_t + optimizer.update(grad_phi L_batch(phi_t))
 
-One compiled program runs ``n`` steps in a ``lax.while_loop`` whose trip count is
-an argument: the losses go into a buffer whose length (the program's capacity,
-a power of two) is the only size it is compiled for, so a fit of 300 steps and
-one of 400 run the same program. Its carry holds only what the fit's options
-need (``None`` carries nothing): a plain fit carries exactly what a hand-written
-scan does, the trained parameters and the optimizer state.
+One compiled program runs ``n <= CAPACITY`` steps in a ``lax.while_loop`` whose trip
+count is an argument: the losses go into a buffer of ``CAPACITY`` entries, the only
+length the program is compiled for, and the host runs longer chunks as several calls
+(dispatched without waiting, read back once). The validation schedule, the patience
+and ``tol`` are arguments too (a ``Schedule`` of traced scalars); only whether each is
+given is compiled in. So fits that differ only in their number of steps (50, 1500 or
+10**6), their ``eval_every``, ``patience`` or ``tol`` run one program, compiled once.
+Its carry holds only what the fit's options need (``None`` carries nothing): a plain
+fit carries exactly what a hand-written scan does, the trained parameters and the
+optimizer state.
 
 Programs are cached on the recipe (``recipe.programs``, the newest
 ``PROGRAMS_KEPT``), so they, and the optimizers they were built for, live no
@@ -26,10 +30,12 @@ from .params import Parts, with_state
 from .recipe import Recipe
 
 PROGRAMS_KEPT = 8
+CAPACITY = 1024  # the steps one call of a program can run: the length of its loss buffer
 
 
 class StepOptions(NamedTuple):
-    """What the compiled step depends on besides the recipe and the optimizer (hashable, static)."""
+    """The fit's step options as given (hashable). The program is compiled for ``compiled``:
+    the values of ``eval_every``, ``patience`` and ``tol`` reach it as a ``Schedule``."""
 
     n: int
     batch_size: int | None
@@ -38,6 +44,26 @@ class StepOptions(NamedTuple):
     patience: int | None
     tol: float | None
     keyed: bool  # the model takes a key: a fresh one every step
+
+    @property
+    def compiled(self) -> StepOptions:
+        """The options with ``eval_every``, ``patience`` and ``tol`` reduced to whether each is given."""
+        given = lambda v: None if v is None else True  # noqa: E731
+        return self._replace(eval_every=given(self.eval_every), patience=given(self.patience), tol=given(self.tol))
+
+    def schedule(self) -> Schedule:
+        """The values the program reads at run time (unused ones are placeholders)."""
+        return Schedule(jnp.asarray(self.eval_every or 1, jnp.int32), jnp.asarray(self.patience or 1, jnp.int32),
+                        jnp.asarray(self.tol or 0.0, jnp.result_type(float)))
+
+
+class Schedule(NamedTuple):
+    """The traced settings of a program: validate every ``every`` steps, stop after ``patience``
+    evaluations without improvement, converged when the gradient norm is <= ``tol``."""
+
+    every: jax.Array
+    patience: jax.Array
+    tol: jax.Array
 
 
 class Watch(NamedTuple):
@@ -82,11 +108,6 @@ def initial_carry(parts: Parts, opt_state, opts: StepOptions) -> Carry:
     return carry
 
 
-def capacity(length: int) -> int:
-    """The smallest power of two >= ``length``: the size a program is compiled for."""
-    return 1 << max(0, int(length) - 1).bit_length()
-
-
 def _cached(recipe: Recipe, key, build):
     programs = recipe.programs
     if key in programs:
@@ -104,9 +125,11 @@ def opt_init(recipe: Recipe, optimizer):
     return _cached(recipe, ("init", optimizer), lambda: jax.jit(optimizer.init))
 
 
-def program(recipe: Recipe, optimizer, opts: StepOptions, size: int):
-    """The jitted ``(carry, n, keys, data, val) -> (carry, (losses, val_nlls))`` running ``n <= size`` steps."""
-    return _cached(recipe, ("run", optimizer, opts, size), lambda: _build(recipe, optimizer, opts, size))
+def program(recipe: Recipe, optimizer, opts: StepOptions):
+    """The jitted ``(carry, n, keys, data, val, schedule) -> (carry, (losses, val_nlls))`` running
+    ``n <= CAPACITY`` steps; one per recipe, optimizer and ``opts.compiled``."""
+    opts = opts.compiled
+    return _cached(recipe, ("run", optimizer, opts), lambda: _build(recipe, optimizer, opts, CAPACITY))
 
 
 def _take(tree, idx):
@@ -136,7 +159,7 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
         params = parts.replace(trained=trained).params()
         return recipe.objective(params, x, y, w, m, "loss", opts.reduction, key, train=True)
 
-    def one_step(carry: Carry, keys: Keys, data, val):
+    def one_step(carry: Carry, keys: Keys, data, val, schedule: Schedule):
         perm, (x, y, w, m) = _batch(opts, carry, keys.shuffle, data)
         key = jax.random.fold_in(keys.model, carry.step) if opts.keyed else None  # type: ignore[arg-type]
         parts = carry.params
@@ -153,45 +176,42 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
         new = carry._replace(params=new_parts, opt_state=opt_state,
                              step=None if carry.step is None else carry.step + 1, perm=perm)
         if opts.tol is not None:  # converged: the gradient norm at this step's parameters is <= tol
-            done = optax.tree_utils.tree_norm(grads) <= opts.tol
+            done = optax.tree_utils.tree_norm(grads) <= schedule.tol
             new = new._replace(params=jax.lax.cond(done, lambda: carry.params, lambda: new.params),
                                converged_at=jnp.where(done, carry.step, -1))  # type: ignore[arg-type]
-        new, val_nll = _evaluate(opts, recipe, new, jnp.isfinite(loss), val)
+        new, val_nll = _evaluate(opts, schedule, recipe, new, jnp.isfinite(loss), val)
         return new, (loss.astype(jnp.float32), val_nll)
 
-    def until_converged(carry: Carry, keys, data, val):
-        """With ``tol``: once converged, every remaining step is skipped (a cond), not computed."""
-        def skip(c):
-            nan = jnp.float32(jnp.nan)
-            return c._replace(step=c.step + 1), (nan, None if val is None else nan)
-        converged = carry.converged_at
-        assert converged is not None  # carried with tol
-        return jax.lax.cond(converged >= 0, skip, lambda c: one_step(c, keys, data, val), carry)
+    def running(carry: Carry):
+        """False once the gradient norm fell to tol or patience ran out: no further step is computed."""
+        going = jnp.bool_(True)
+        if opts.tol is not None:
+            going &= carry.converged_at < 0  # type: ignore[operator]
+        if opts.patience is not None:
+            going &= carry.watch.stopped_at < 0  # type: ignore[union-attr]
+        return going
 
-    def run(carry: Carry, n, keys: Keys, data, val):
-        if carry.opt_state is None:  # a fit of one chunk initialises the optimizer in the same program
-            carry = carry._replace(opt_state=optimizer.init(carry.params.trained))
-        body = one_step if opts.tol is None else until_converged
+    def run(carry: Carry, n, keys: Keys, data, val, schedule: Schedule):
         buffer = jnp.full((size,), jnp.nan, jnp.float32)
 
         def loop(state):
             i, c, losses, vals = state
-            c, (loss, val_nll) = body(c, keys, data, val)
+            c, (loss, val_nll) = one_step(c, keys, data, val, schedule)
             return i + 1, c, losses.at[i].set(loss), None if vals is None else vals.at[i].set(val_nll)
 
         start = (jnp.int32(0), carry, buffer, None if val is None else buffer)
-        _, carry, losses, vals = jax.lax.while_loop(lambda s: s[0] < n, loop, start)
+        _, carry, losses, vals = jax.lax.while_loop(lambda s: (s[0] < n) & running(s[1]), loop, start)
         return carry, (losses, vals)
 
     return jax.jit(run)
 
 
-def _evaluate(opts: StepOptions, recipe: Recipe, carry: Carry, finite, val):
-    """Every ``eval_every`` steps: the validation mean NLL (evaluation mode), the best parameters, patience."""
+def _evaluate(opts: StepOptions, schedule: Schedule, recipe: Recipe, carry: Carry, finite, val):
+    """Every ``schedule.every`` steps: the validation mean NLL (evaluation mode), the best parameters, patience."""
     if val is None:
         return carry, None
-    watch, step, every = carry.watch, carry.step, opts.eval_every
-    assert watch is not None and step is not None and every is not None  # carried with validation data
+    watch, step, every = carry.watch, carry.step, schedule.every
+    assert watch is not None and step is not None  # carried with validation data
     ok = watch.alive & finite
     due = ok & (step % every == 0)
 
@@ -201,7 +221,7 @@ def _evaluate(opts: StepOptions, recipe: Recipe, carry: Carry, finite, val):
     val_nll = jax.lax.cond(due, evaluate, lambda: jnp.float32(jnp.nan))
     improved = due & (val_nll < watch.best_val)
     bad = jnp.where(due, jnp.where(improved, 0, watch.bad_evals + 1), watch.bad_evals)
-    patient = True if opts.patience is None else bad < opts.patience
+    patient = True if opts.patience is None else bad < schedule.patience
     alive = ok & patient
     return carry._replace(watch=Watch(
         best=jax.lax.cond(improved, lambda: carry.params, lambda: watch.best),
