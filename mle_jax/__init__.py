@@ -20,7 +20,7 @@ from .families import (
 )
 from .fit import FitResult, fit
 from .fit_options import Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation
-from .inference import InferenceResult, inference, lr_test
+from .inference import InferenceResult, PerfectSeparationWarning, inference, lr_test
 from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .models import mlp
@@ -42,6 +42,6 @@ __all__ = [
     "quantile", "recipe", "reduce_terms", "sample", "variance",
     "Checkpoints", "FitEvent", "Minibatches", "Progress", "Stop", "Validation",
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
-    "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
+    "Calibration", "InferenceResult", "PerfectSeparationWarning", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
     "pit",
 ]

@@ -346,9 +346,13 @@ def _program(recipe, fn):
 
 def _covariance(cov, recipe, v, parts, data, chosen, labels, sizes, max_params):
     k = sizes.k
+    quasi = labels is not None and not labels.complete and labels.confident.any()
+    strong_data = data._replace(m=data.m & ~labels.confident) if quasi else None
+    if cov == "diagonal" or (cov == "hvp" and quasi):
+        diag = _diagonal(recipe, v, parts, data, sizes)
+        if quasi:
+            _quasi_separation_diagonal(labels, diag, _diagonal(recipe, v, parts, strong_data, sizes))
     if cov == "diagonal":
-        diag = np.asarray(_program(recipe, curvature.hessian_diagonal)(
-            v, parts, data, size=sizes.rows(sizes.batch), batch=sizes.batch))
         if np.any(diag <= 0) or not np.all(np.isfinite(diag)):
             bad = np.flatnonzero(~(diag > 0))[:10].tolist()
             raise ValueError(f"inference: the Hessian has non-positive or non-finite diagonal entries at flat "
@@ -361,15 +365,19 @@ def _covariance(cov, recipe, v, parts, data, chosen, labels, sizes, max_params):
     information = _information(cov, recipe, v, parts, data, sizes)
     what = ("expected Fisher information" if cov == "expected"
             else "observed information (the Hessian of the NLL)")
-    hint = None
-    if labels is not None and not labels.complete and labels.confident.any():
-        strong = _information(cov, recipe, v, parts, data._replace(m=data.m & ~labels.confident), sizes)
-        hint = _quasi_separation(labels, information, strong)
+    hint = _quasi_separation(labels, information, _information(cov, recipe, v, parts, strong_data, sizes)) \
+        if quasi else None
     inv = _inverse(information, what, hint)
     if cov == "robust":
         meat = np.asarray(_program(recipe, curvature.meat)(v, parts, data, size=sizes.rows(k)), np.float64)
         inv = inv @ meat @ inv
     return inv, np.diag(inv).copy()
+
+
+def _diagonal(recipe, v, parts, data, sizes) -> np.ndarray:
+    """``H_jj`` for every j, by Hessian-vector products."""
+    fn = _program(recipe, curvature.hessian_diagonal)
+    return np.asarray(fn(v, parts, data, size=sizes.rows(sizes.batch), batch=sizes.batch), np.float64)
 
 
 def _information(cov, recipe, v, parts, data, sizes) -> np.ndarray:
@@ -422,7 +430,7 @@ def _singular_tol(eig) -> float:
 # ----------------------------------------------------------------------------- separation
 
 SEPARABLE = (dist.Bernoulli, dist.Categorical)
-SEPARATION_TOL = 1e-6  # an example is fitted "perfectly" when Pr(its observed label) > 1 - SEPARATION_TOL
+SEPARATION_TOL = 1e-3  # an example is fitted "perfectly" when Pr(its observed label) > 1 - SEPARATION_TOL
 
 
 class _Labels(NamedTuple):
@@ -464,23 +472,38 @@ def _label_fit(recipe, params, data: Data) -> _Labels | None:
     return _Labels(counted, correct, confident, float(np.min(observed.reshape(n, -1)[counted])))
 
 
+def _confident(labels: _Labels) -> str:
+    return (f"{int(labels.confident.sum())} of {int(labels.counted.sum())} examples are fitted with probability "
+            f"above 1 - {SEPARATION_TOL:g} for their observed label")
+
+
+_DIVERGE = ("whose estimates grow without bound as the fit runs longer (quasi-complete separation); the MLE "
+            "does not exist and their standard errors are meaningless. Remove or merge the separating "
+            "covariates, or fit with a penalty")
+
+
 def _quasi_separation(labels: _Labels, information, strong) -> str | None:
-    """A sentence when the examples fitted with probability above 1 - tol alone identify some direction
-    of the parameters (without them the information matrix loses rank): quasi-complete separation.
-    Where the information matrix is itself singular, the sentence only says what the labels show."""
+    """A sentence when the confidently fitted examples alone identify some direction of the parameters
+    (without them the information matrix loses rank): quasi-complete separation. Where the information
+    matrix is itself singular, the sentence only says what the labels show."""
     eig, eig_strong = np.linalg.eigvalsh(information), np.linalg.eigvalsh(strong)
     tol = _singular_tol(eig)
     rank, rank_strong = int(np.sum(eig > tol)), int(np.sum(eig_strong > tol))
-    few = (f"{int(labels.confident.sum())} of {int(labels.counted.sum())} examples are fitted with "
-           f"probability above 1 - {SEPARATION_TOL:g} for their observed label")
     if rank_strong < rank:
-        return (f"{few}, and without them the information matrix loses rank ({rank_strong} < {rank}): those "
-                f"examples alone identify some parameters, whose estimates grow without bound as the fit "
-                f"runs longer (quasi-complete separation); the MLE does not exist and their standard errors "
-                f"are meaningless. Remove or merge the separating covariates, or fit with a penalty")
+        return (f"{_confident(labels)}, and without them the information matrix loses rank ({rank_strong} < "
+                f"{rank}): those examples alone identify some parameters, {_DIVERGE}")
     if eig[0] <= tol:
-        return f"{few}: the classes may be (quasi-)separated, in which case the MLE does not exist"
+        return f"{_confident(labels)}: the classes may be (quasi-)separated, in which case the MLE does not exist"
     return None
+
+
+def _quasi_separation_diagonal(labels: _Labels, diag, strong) -> None:
+    """Without a dense matrix: warn when some parameter's curvature ``H_jj`` comes only from the
+    confidently fitted examples (the other examples' ``H_jj`` is 0: a dummy column, say)."""
+    alone = np.flatnonzero((diag > 0) & (np.abs(strong) <= 1e-10 * diag))
+    if alone.size:
+        warnings.warn(f"inference: {_confident(labels)}, and only they inform the parameters at flat indices "
+                      f"{alone[:10].tolist()}, {_DIVERGE}", PerfectSeparationWarning, stacklevel=4)
 
 
 # ----------------------------------------------------------------------------- likelihood-ratio test
