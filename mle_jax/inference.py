@@ -255,7 +255,7 @@ def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask
                 f"and {k} gradient evaluations), above max_params={max_params}; use cov='diagonal' "
                 f"(1 / diag(H), k Hessian-vector products) or cov='hvp' with index=[...] (exact variances "
                 f"of chosen parameters by conjugate gradients), or raise max_params")
-        theta = jax.eval_shape(recipe.predict, params, x)  # the theta type, without compiling anything
+        theta = jax.eval_shape(lambda p, x: recipe.predict(p.params(), x), parts, x)  # its type; nothing compiles
         if cov == "expected" and not has_theta_fisher(theta):
             raise NotImplementedError(
                 f"inference: no closed-form expected information for {type(theta).__name__}; "
