@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from . import distributions as dist
@@ -152,6 +153,12 @@ def inverse_diagonal(recipe, v, parts, data: Data, js, *, size: int, batch: int)
         z, _ = jax.scipy.sparse.linalg.cg(apply, e, tol=CG_TOL, maxiter=10 * k)
         return z[j], jnp.linalg.norm(z) * jnp.linalg.norm(apply(z) - e)
     return jax.lax.map(column, js, batch_size=batch)
+
+
+def singular_tol(eig) -> float:
+    """The numerical rank's threshold for ascending eigenvalues ``eig`` of a symmetric matrix: 1e-10 of
+    the largest (a matrix of zeros has rank 0)."""
+    return 1e-10 * max(abs(float(eig[-1])), float(np.finfo(np.float64).tiny))
 
 
 # ----------------------------------------------------------------------------- expected information

@@ -39,9 +39,11 @@ from . import curvature
 from . import distributions as dist
 from .boundary import as_array
 from .checks import check_batch, check_weights
-from .curvature import Data, has_theta_fisher
+from .curvature import Data, has_theta_fisher, singular_tol
 from .params import Params, is_trained, split, trained_mask
 from .recipe import Recipe
+from .separation import (SEPARABLE, Labels, PerfectSeparationWarning, label_fit, quasi_separation,
+                         quasi_separation_diagonal)
 
 COV_TYPES = ("observed", "expected", "robust", "diagonal", "hvp")
 MAX_DENSE_PARAMS = 4096  # a dense k x k Hessian: 4096^2 float64 = 128 MiB and k gradient evaluations
@@ -197,12 +199,6 @@ def _normal_quantile(p):
     return statistics.NormalDist().inv_cdf(p)
 
 
-class PerfectSeparationWarning(RuntimeWarning):
-    """The classes are (quasi-)perfectly separated at the fitted params: the likelihood keeps rising
-    as some estimates grow without bound, so the MLE does not exist and their standard errors are
-    meaningless (statsmodels' ``PerfectSeparationWarning``)."""
-
-
 def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask=None,
               max_params: int = MAX_DENSE_PARAMS, index=None, batch_size: int = 64,
               chunk_size: int | None = None) -> InferenceResult:
@@ -266,7 +262,7 @@ def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask
             raise ValueError(f"inference: the log-likelihood at params is {loglik}; is params the fitted MLE?")
         data = Data(x, y, jnp.ones(n) if weights is None else weights,
                     jnp.ones(n, bool) if mask is None else jnp.asarray(mask) != 0)
-        labels = _label_fit(recipe, params, data) if isinstance(theta, SEPARABLE) else None
+        labels = label_fit(recipe, params, data) if isinstance(theta, SEPARABLE) else None
         if labels is not None and labels.complete:
             warnings.warn(labels.complete_message(), PerfectSeparationWarning, stacklevel=2)
         matrix, variance = _covariance(cov, recipe, v, parts, data, chosen, labels,
@@ -344,34 +340,37 @@ def _program(recipe, fn):
     return jitted
 
 
-def _covariance(cov, recipe, v, parts, data, chosen, labels, sizes, max_params):
-    k = sizes.k
-    quasi = labels is not None and not labels.complete and labels.confident.any()
-    strong_data = data._replace(m=data.m & ~labels.confident) if quasi else None
-    if cov == "diagonal" or (cov == "hvp" and quasi):
-        diag = _diagonal(recipe, v, parts, data, sizes)
-        if quasi:
-            _quasi_separation_diagonal(labels, diag, _diagonal(recipe, v, parts, strong_data, sizes))
-    if cov == "diagonal":
-        if np.any(diag <= 0) or not np.all(np.isfinite(diag)):
-            bad = np.flatnonzero(~(diag > 0))[:10].tolist()
-            raise ValueError(f"inference: the Hessian has non-positive or non-finite diagonal entries at flat "
-                             f"indices {bad}; params is not a strict minimum")
-        return (np.diag(1.0 / diag) if k <= max_params else None), 1.0 / diag
-    if cov == "hvp":
-        var = np.full(k, np.nan)
-        var[chosen] = _cg_variances(recipe, v, parts, data, chosen, sizes)
-        return (np.diag(var) if k <= max_params else None), var
+def _covariance(cov, recipe, v, parts, data, chosen, labels: Labels | None, sizes, max_params):
+    """``(cov matrix or None, variances)``; with a separation check where ``labels`` shows confidently
+    fitted examples (``strong``: the data without them)."""
+    strong = data._replace(m=data.m & ~labels.confident) if labels is not None and labels.quasi else None
+    if cov in ("diagonal", "hvp"):
+        diag = _diagonal(recipe, v, parts, data, sizes) if cov == "diagonal" or strong is not None else None
+        if labels is not None and strong is not None and diag is not None:
+            quasi_separation_diagonal(labels, diag, _diagonal(recipe, v, parts, strong, sizes))
+        variance = (_cg_variances(recipe, v, parts, data, chosen, sizes) if diag is None or cov == "hvp"
+                    else _reciprocal(diag))
+        return (np.diag(variance) if sizes.k <= max_params else None), variance
     information = _information(cov, recipe, v, parts, data, sizes)
     what = ("expected Fisher information" if cov == "expected"
             else "observed information (the Hessian of the NLL)")
-    hint = _quasi_separation(labels, information, _information(cov, recipe, v, parts, strong_data, sizes)) \
-        if quasi else None
+    hint = None
+    if labels is not None and strong is not None:
+        hint = quasi_separation(labels, information, _information(cov, recipe, v, parts, strong, sizes))
     inv = _inverse(information, what, hint)
     if cov == "robust":
-        meat = np.asarray(_program(recipe, curvature.meat)(v, parts, data, size=sizes.rows(k)), np.float64)
+        meat = np.asarray(_program(recipe, curvature.meat)(v, parts, data, size=sizes.rows(sizes.k)), np.float64)
         inv = inv @ meat @ inv
     return inv, np.diag(inv).copy()
+
+
+def _reciprocal(diag) -> np.ndarray:
+    """``1 / H_jj`` (``cov="diagonal"``), refused where ``H_jj`` is not > 0."""
+    if not np.all(diag > 0) or not np.all(np.isfinite(diag)):
+        bad = np.flatnonzero(~(diag > 0) | ~np.isfinite(diag))[:10].tolist()
+        raise ValueError(f"inference: the Hessian has non-positive or non-finite diagonal entries at flat "
+                         f"indices {bad}; params is not a strict minimum")
+    return 1.0 / diag
 
 
 def _diagonal(recipe, v, parts, data, sizes) -> np.ndarray:
@@ -387,8 +386,9 @@ def _information(cov, recipe, v, parts, data, sizes) -> np.ndarray:
 
 
 def _cg_variances(recipe, v, parts, data, chosen, sizes) -> np.ndarray:
-    """``(H^-1)_jj`` for the chosen j by conjugate gradients; NaN, with a warning, where CG did not
-    converge to a relative error below 1e-6 (H singular or indefinite along e_j) or gave a variance <= 0."""
+    """``(H^-1)_jj`` for the chosen j by conjugate gradients (NaN for the others); NaN, with a warning,
+    where CG did not converge to a relative error below 1e-6 (H singular or indefinite along e_j) or
+    gave a variance <= 0."""
     fn = _program(recipe, curvature.inverse_diagonal)
     var, error = (np.asarray(a, np.float64) for a in fn(v, parts, data, jnp.asarray(chosen),
                                                          size=sizes.rows(sizes.batch), batch=sizes.batch))
@@ -401,14 +401,16 @@ def _cg_variances(recipe, v, parts, data, chosen, sizes) -> np.ndarray:
             f"them (a parameter that is not identified, such as a collinear column or one logit per class "
             f"in a softmax) or params is not a minimum; their variances are NaN",
             RuntimeWarning, stacklevel=4)
-    return np.where(failed, np.nan, var)
+    variance = np.full(sizes.k, np.nan)  # the parameters not chosen by index are NaN
+    variance[chosen] = np.where(failed, np.nan, var)
+    return variance
 
 
 def _inverse(matrix, what, hint=None):
     """The inverse by a Cholesky solve; a warning and the pseudo-inverse when it is (near) singular.
     ``hint``, a sentence on separated classes, makes the warning a ``PerfectSeparationWarning``."""
     eig = np.linalg.eigvalsh(matrix)
-    if eig[0] <= _singular_tol(eig):
+    if eig[0] <= singular_tol(eig):
         warnings.warn(
             f"inference: the {what} is singular or not positive definite (smallest eigenvalue {eig[0]:.3g}, "
             f"largest {eig[-1]:.3g}): some parameters are not identified (a redundant parameter, such as "
@@ -421,89 +423,6 @@ def _inverse(matrix, what, hint=None):
         warnings.warn(f"inference: {hint}", PerfectSeparationWarning, stacklevel=4)
     inv_factor = np.linalg.solve(np.linalg.cholesky(matrix), np.eye(matrix.shape[0]))  # L^-1 with H = L L'
     return inv_factor.T @ inv_factor
-
-
-def _singular_tol(eig) -> float:
-    return 1e-10 * max(abs(eig[-1]), np.finfo(np.float64).tiny)
-
-
-# ----------------------------------------------------------------------------- separation
-
-SEPARABLE = (dist.Bernoulli, dist.Categorical)
-SEPARATION_TOL = 1e-3  # an example is fitted "perfectly" when Pr(its observed label) > 1 - SEPARATION_TOL
-
-
-class _Labels(NamedTuple):
-    """How well a classifier's fit predicts the observed labels of the counted examples."""
-
-    counted: np.ndarray    # (N,) m_i w_i > 0
-    correct: np.ndarray    # (N,) the observed label is the strictly most probable one (every entry)
-    confident: np.ndarray  # (N,) counted, and Pr(observed label) > 1 - SEPARATION_TOL (every entry)
-    smallest: float        # the smallest fitted probability of an observed label
-
-    @property
-    def complete(self) -> bool:
-        return bool(np.all(self.correct[self.counted]))
-
-    def complete_message(self) -> str:
-        return (f"inference: every example's observed label is the fitted model's most probable one (the "
-                f"smallest fitted probability of an observed label is {self.smallest:.6g}): the classes are "
-                f"perfectly separated, so the likelihood rises toward its supremum as the estimates grow "
-                f"without bound; the MLE does not exist and these standard errors are meaningless (they "
-                f"grow with the fit's length). Remove or merge the separating covariates, or fit with a "
-                f"penalty (a prior)")
-
-
-def _label_fit(recipe, params, data: Data) -> _Labels | None:
-    """For Bernoulli and Categorical predictions of hard labels, which counted examples the fit
-    predicts correctly and which with probability above ``1 - SEPARATION_TOL``; None for soft labels."""
-    p = np.asarray(dist.probs(recipe.predict(params, data.x)), np.float64)  # (N, ..., K)
-    labels = np.asarray(data.y, np.float64)
-    classes = p.shape[-1]
-    if labels.shape != p.shape[:-1] or not np.all(np.isin(labels, np.arange(classes))):
-        return None
-    at = labels.astype(np.int64)[..., None]
-    observed = np.take_along_axis(p, at, -1)[..., 0]
-    others = np.max(np.where(np.arange(classes) == at, -np.inf, p), -1)
-    n = labels.shape[0]
-    counted = np.asarray(data.m) & (np.asarray(data.w) > 0)
-    correct = (observed > others).reshape(n, -1).all(1)
-    confident = counted & (observed > 1.0 - SEPARATION_TOL).reshape(n, -1).all(1)
-    return _Labels(counted, correct, confident, float(np.min(observed.reshape(n, -1)[counted])))
-
-
-def _confident(labels: _Labels) -> str:
-    return (f"{int(labels.confident.sum())} of {int(labels.counted.sum())} examples are fitted with probability "
-            f"above 1 - {SEPARATION_TOL:g} for their observed label")
-
-
-_DIVERGE = ("whose estimates grow without bound as the fit runs longer (quasi-complete separation); the MLE "
-            "does not exist and their standard errors are meaningless. Remove or merge the separating "
-            "covariates, or fit with a penalty")
-
-
-def _quasi_separation(labels: _Labels, information, strong) -> str | None:
-    """A sentence when the confidently fitted examples alone identify some direction of the parameters
-    (without them the information matrix loses rank): quasi-complete separation. Where the information
-    matrix is itself singular, the sentence only says what the labels show."""
-    eig, eig_strong = np.linalg.eigvalsh(information), np.linalg.eigvalsh(strong)
-    tol = _singular_tol(eig)
-    rank, rank_strong = int(np.sum(eig > tol)), int(np.sum(eig_strong > tol))
-    if rank_strong < rank:
-        return (f"{_confident(labels)}, and without them the information matrix loses rank ({rank_strong} < "
-                f"{rank}): those examples alone identify some parameters, {_DIVERGE}")
-    if eig[0] <= tol:
-        return f"{_confident(labels)}: the classes may be (quasi-)separated, in which case the MLE does not exist"
-    return None
-
-
-def _quasi_separation_diagonal(labels: _Labels, diag, strong) -> None:
-    """Without a dense matrix: warn when some parameter's curvature ``H_jj`` comes only from the
-    confidently fitted examples (the other examples' ``H_jj`` is 0: a dummy column, say)."""
-    alone = np.flatnonzero((diag > 0) & (np.abs(strong) <= 1e-10 * diag))
-    if alone.size:
-        warnings.warn(f"inference: {_confident(labels)}, and only they inform the parameters at flat indices "
-                      f"{alone[:10].tolist()}, {_DIVERGE}", PerfectSeparationWarning, stacklevel=4)
 
 
 # ----------------------------------------------------------------------------- likelihood-ratio test
