@@ -29,9 +29,12 @@ SEPARATION = "perfect separation: the maximum-likelihood estimate does not exist
 LOG_HALF = -math.log(2.0)
 
 
-class PerfectSeparationWarning(UserWarning):
-    """The fitted model gives every example's discrete label a probability above 1/2: the
-    maximum-likelihood estimate does not exist (see ``mle_jax.diagnostics``)."""
+class PerfectSeparationWarning(RuntimeWarning):
+    """The classes are (quasi-)perfectly separated by the fitted model: the likelihood keeps rising
+    as some parameters grow without bound, so the maximum-likelihood estimate does not exist and
+    standard errors are meaningless (statsmodels' ``PerfectSeparationWarning``). ``fit`` warns when
+    every example's discrete label has fitted probability above 1/2; ``inference`` also detects
+    quasi-complete separation (``mle_jax.separation``)."""
 
 
 class ValidationWarning(UserWarning):

@@ -1,37 +1,49 @@
 """After the fit: the covariance of the MLE, standard errors, Wald intervals, AIC / BIC, LR tests.
 
-With the summed NLL ``L(v) = -sum_i w_i log Pr(y_i | x_i, v)`` over the trained parameters v
+With the summed NLL ``L(v) = -sum_i m_i w_i log Pr(y_i | x_i, v)`` over the trained parameters v
 (the inexact-array leaves of ``params``, in ``jax.flatten_util.ravel_pytree`` order):
 
     observed   cov = H^-1,          H = grad^2 L(v_hat)                   (observed Fisher information)
     expected   cov = I^-1,          I = sum_i w_i J_i' F(theta_i) J_i     (F: the Fisher information of
                                     theta per example, J_i = d theta_i / d v; canonical links give H = I)
-    robust     cov = H^-1 B H^-1,   B = sum_i (w_i s_i)(w_i s_i)'         (HC0 sandwich; s_i the score of example i)
+    robust     cov = H^-1 B H^-1,   B = sum_i w_i s_i s_i'                (HC0 sandwich; s_i the score of example i;
+                                                                           w_i a frequency: HC0 on the expanded rows)
     diagonal   var_j = 1 / H_jj                                           (k Hessian-vector products, no k x k matrix)
     hvp        var_j = (H^-1)_jj    by conjugate gradients on H z = e_j   (Hessian-vector products only)
 
 ``diagonal`` ignores the correlations between parameters and so gives a lower bound on each
 variance (``(H^-1)_jj >= 1 / H_jj`` for a positive definite H); ``hvp`` is exact for the
 parameters it is asked about (``index``) and costs a few Hessian-vector products per parameter.
+Every matrix is a sum over examples, computed chunk by chunk (``mle_jax.curvature``): memory is
+linear in the number of examples, and the meat is formed only for ``"robust"``.
 Everything is computed in float64. Reference: Pawitan, *In All Likelihood* (2001), ch. 8-9;
-White (1980), Econometrica 48, for the sandwich.
+White (1980), Econometrica 48, for the sandwich; Albert and Anderson (1984), Biometrika 71, for
+separation (the MLE of a logistic regression exists iff the classes overlap).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from . import curvature
 from . import distributions as dist
-from .params import Params, is_trained, trained_mask
+from .boundary import as_array
+from .checks import check_batch, check_weights
+from .curvature import Data, has_theta_fisher, singular_tol
+from .params import Params, is_trained, split, trained_mask
+from .recipe import Recipe
+from .separation import (SEPARABLE, Labels, PerfectSeparationWarning, label_fit, quasi_separation,
+                         quasi_separation_diagonal)
 
 COV_TYPES = ("observed", "expected", "robust", "diagonal", "hvp")
 MAX_DENSE_PARAMS = 4096  # a dense k x k Hessian: 4096^2 float64 = 128 MiB and k gradient evaluations
@@ -188,7 +200,8 @@ def _normal_quantile(p):
 
 
 def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask=None,
-              max_params: int = MAX_DENSE_PARAMS, index=None, batch_size: int = 64) -> InferenceResult:
+              max_params: int = MAX_DENSE_PARAMS, index=None, batch_size: int = 64,
+              chunk_size: int | None = None) -> InferenceResult:
     """Fit statistics at ``params`` (the MLE): log-likelihood, AIC, BIC, covariance, SEs, Wald intervals.
 
     Args:
@@ -196,212 +209,220 @@ def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask
       cov: ``"observed"`` (inverse Hessian of the NLL), ``"expected"`` (inverse expected Fisher
         information; Normal, Poisson, Gamma, Beta, Bernoulli, Categorical and Independent of the
         first four), ``"robust"`` (HC0 sandwich), ``"diagonal"`` or ``"hvp"`` (no dense k x k matrix).
-      weights, mask: as in ``recipe.nll``; weights multiply each example's log-likelihood
-        (frequency weights: ``nobs = sum_i m_i w_i``).
+      weights, mask: as in ``recipe.nll``; weights are frequencies: a row of weight 3 counts as three
+        rows (``nobs = sum_i m_i w_i``, and the robust meat is HC0 on the rows so expanded).
       max_params: the largest k for which a dense k x k Hessian is formed (default 4096).
-      index: for ``cov="hvp"``, the flat indices whose variances to solve for (default all);
-        the others are reported as NaN.
+      index: for ``cov="hvp"``, the flat indices (integers in [0, k)) whose variances to solve for
+        (default all); the others are reported as NaN.
       batch_size: Hessian-vector products evaluated at once for ``"diagonal"`` and ``"hvp"``.
+      chunk_size: examples differentiated at once (default: about 2^21 / (k or batch_size)); every
+        quantity is summed chunk by chunk, so memory grows linearly in N.
 
     Returns:
-      An ``InferenceResult``; a singular (or numerically singular) information matrix gives a
-      warning naming the cause and the Moore-Penrose pseudo-inverse, whose standard errors are
-      meaningful only for the identified directions.
+      An ``InferenceResult``. A singular (or numerically singular) information matrix gives a
+      ``RuntimeWarning`` naming the cause and the Moore-Penrose pseudo-inverse, whose standard errors
+      are meaningful only for the identified directions; conjugate gradients that do not converge
+      (``"hvp"``) give a ``RuntimeWarning`` and NaN variances. Bernoulli and Categorical fits whose
+      classes are separated give a ``PerfectSeparationWarning``.
     """
-    if cov not in COV_TYPES:
-        raise ValueError(f"inference: cov must be one of {COV_TYPES}; got {cov!r}")
+    _check_options(cov, max_params, batch_size, chunk_size, index)
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"inference: recipe must be an mle_jax Recipe (mj.recipe(model, family)); "
+                        f"got {type(recipe).__name__}")
     with jax.enable_x64(True):
+        x, y, weights, mask = (as_array("inference", what, a) for what, a in
+                               (("x", x), ("y", y), ("weights", weights), ("mask", mask)))
+        n = check_batch("inference", x, y, ("weights", weights), ("mask", mask))
+        check_weights("inference", weights, mask)
+        nobs = y_count(y, weights, mask)
+        if not nobs > 0:
+            raise ValueError("inference: the weights and mask leave no example (sum_i m_i w_i = 0): there is "
+                             "no likelihood to differentiate and log(nobs) in the BIC is undefined")
         params, x, y, weights = _to64(params, numbers=False), _to64(x), _to64(y), _to64(weights)
-        v, unravel = ravel_trained(params)
+        parts = split(params)
+        v = ravel_pytree(parts.trained)[0]
         k = int(v.size)
         if k == 0:
             raise ValueError("inference: params hold no inexact-array leaves to infer")
+        chosen = _chosen(index, k)
         if cov in ("observed", "expected", "robust") and k > max_params:
             raise ValueError(
                 f"inference: {k} parameters would need a dense {k} x {k} Hessian ({8 * k * k / 2**20:.0f} MiB "
                 f"and {k} gradient evaluations), above max_params={max_params}; use cov='diagonal' "
                 f"(1 / diag(H), k Hessian-vector products) or cov='hvp' with index=[...] (exact variances "
                 f"of chosen parameters by conjugate gradients), or raise max_params")
+        theta = jax.eval_shape(lambda p, x: recipe.predict(p.params(), x), parts, x)  # its type; nothing compiles
+        if cov == "expected" and not has_theta_fisher(theta):
+            raise NotImplementedError(
+                f"inference: no closed-form expected information for {type(theta).__name__}; "
+                f"use cov='observed' or cov='robust'")
 
         loglik = -float(recipe.nll(params, x, y, weights, mask))  # checks the data's values once
         if not math.isfinite(loglik):
             raise ValueError(f"inference: the log-likelihood at params is {loglik}; is params the fitted MLE?")
-        nobs = float(y_count(y, weights, mask))
-        leaves, treedef = jax.tree_util.tree_flatten(params)
-        structure = (treedef, tuple((a.shape, a.dtype) for a in leaves)) if all(_mask(params)) else None
-        matrix, variance = _covariance(cov, recipe, v, unravel, structure, (x, y, weights, mask), index,
-                                       batch_size, max_params)
+        data = Data(x, y, jnp.ones(n) if weights is None else weights,
+                    jnp.ones(n, bool) if mask is None else jnp.asarray(mask) != 0)
+        labels = label_fit(recipe, params, data) if isinstance(theta, SEPARABLE) else None
+        if labels is not None and labels.complete:
+            warnings.warn(labels.complete_message(), PerfectSeparationWarning, stacklevel=2)
+        matrix, variance = _covariance(cov, recipe, v, parts, data, chosen, labels,
+                                       _Sizes(n, k, batch_size, chunk_size), max_params)
     title = f"Maximum-likelihood fit: {getattr(recipe.family, 'name', 'family')}"
     return InferenceResult(loglik, nobs, k, cov, np.asarray(v, np.float64), variance, matrix,
                            tuple(parameter_names(params)), title, _numpy_unravel(params))
 
 
+def _check_options(cov, max_params, batch_size, chunk_size, index) -> None:
+    """The settings, before anything is computed."""
+    if cov not in COV_TYPES:
+        raise ValueError(f"inference: cov must be one of {COV_TYPES}; got {cov!r}")
+    for name, value in (("max_params", max_params), ("batch_size", batch_size), ("chunk_size", chunk_size)):
+        if value is None and name == "chunk_size":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"inference: {name} must be an integer >= 1; got {value!r}")
+    if index is not None and cov != "hvp":
+        raise ValueError(f"inference: index chooses the parameters of cov='hvp'; with cov={cov!r} every "
+                         f"variance is computed (pass index=None)")
+
+
+def _chosen(index, k: int) -> np.ndarray:
+    """The flat indices of ``index`` (default all), checked: integers in [0, k), at least one."""
+    if index is None:
+        return np.arange(k)
+    chosen = np.asarray(index).reshape(-1)
+    if chosen.dtype == np.bool_ or not np.issubdtype(chosen.dtype, np.integer):
+        raise ValueError(f"inference: index must hold integer flat indices in [0, {k}); got {index!r}")
+    if chosen.size == 0 or np.any((chosen < 0) | (chosen >= k)):
+        raise ValueError(f"inference: index must hold at least one flat index in [0, {k}) (the model has "
+                         f"{k} trained parameters); got {index!r}")
+    return np.unique(chosen)
+
+
 def y_count(y, weights, mask) -> float:
     """``sum_i m_i w_i``: the number of examples the NLL counts."""
-    n = jax.tree_util.tree_leaves(y)[0].shape[0]
+    n = np.shape(y)[0]
     w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
-    return float(np.sum(w if mask is None else np.where(np.asarray(mask), w, 0.0)))
+    return float(np.sum(w if mask is None else np.where(np.asarray(mask) != 0, w, 0.0)))
 
+
+# ----------------------------------------------------------------------------- compiled programs
 
 _ONE_SHOT = {"xla_backend_optimization_level": 0}  # run once per fit: compile fast (about 40% less) over run fast
-_COMPILED: dict = {}  # (what, recipe, params structure) -> jitted function of (v, data): one trace per shape
+ROWS_TIMES_LANES = 2**21  # a chunk's rows times the derivatives each row carries (k, or batch_size HVPs)
 
 
-def _compiled(what, recipe, structure, build):
-    """A jitted ``build()`` reused across calls with the same recipe and params structure (where the
-    params carry no untrained leaves, which the unravel function would otherwise close over)."""
-    if structure is None:
-        return jax.jit(build(), compiler_options=_ONE_SHOT)
-    key = (what, recipe, structure)
-    if key not in _COMPILED:
-        if len(_COMPILED) >= 32:
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = jax.jit(build(), compiler_options=_ONE_SHOT)
-    return _COMPILED[key]
+class _Sizes(NamedTuple):
+    n: int
+    k: int
+    batch: int
+    chunk: int | None
+
+    def rows(self, lanes: int) -> int:
+        """Examples per chunk: ``chunk_size``, or as many as keep ``rows * lanes`` near 2^21."""
+        return min(self.n, self.chunk or max(1, ROWS_TIMES_LANES // lanes))
 
 
-def _summed_nll(recipe, unravel):
-    def nll(u, x, y, w, m):
-        return recipe.reduce(unravel(u), x, y, w, m)
-    return nll
+_STATIC = {"hessian": ("size",), "meat": ("size",), "expected_information": ("size",),
+           "hessian_diagonal": ("size", "batch"), "inverse_diagonal": ("size", "batch")}
 
 
-def _dense(recipe, unravel):
-    """``(H, B)``: the Hessian of the summed NLL and the sandwich's meat, in one trace."""
-    nll = _summed_nll(recipe, unravel)
+def _program(recipe, fn):
+    """``fn(recipe, v, parts, data, ...)`` jitted once per recipe and kept on it (``recipe._jitted``, which
+    dies with the recipe; a module-level cache would keep every recipe alive). The params' structure
+    and the chunk sizes are static arguments of the one jitted function, so a new shape, structure or
+    size compiles once and the same ones never again."""
+    key = ("inference", fn.__name__)
+    jitted = recipe._jitted.get(key)
+    if jitted is None:
+        jitted = recipe._jitted[key] = jax.jit(functools.partial(fn, recipe), static_argnames=_STATIC[fn.__name__],
+                                               compiler_options=_ONE_SHOT)
+    return jitted
 
-    def fn(u, x, y, w, m):
-        return jax.hessian(nll)(u, x, y, w, m), _meat(recipe, u, unravel, x, y, w, m)
-    return fn
 
-
-def _covariance(cov, recipe, v, unravel, structure, data, index, batch_size, max_params):
-    k = v.size
-    nll = _summed_nll(recipe, unravel)
-    if cov == "diagonal":
-        fn = _compiled("diagonal", recipe, structure, lambda: lambda u, *d: jax.lax.map(
-            lambda j: _hvp(lambda t: nll(t, *d), u, _unit(u.size, j))[j], jnp.arange(u.size), batch_size=batch_size))
-        diag = np.asarray(fn(v, *data))
-        if np.any(diag <= 0):
-            raise ValueError(f"inference: the Hessian has non-positive diagonal entries at flat indices "
-                             f"{np.flatnonzero(diag <= 0)[:10].tolist()}; params is not a strict minimum")
-        return (np.diag(1.0 / diag) if k <= max_params else None), 1.0 / diag
-    if cov == "hvp":
-        chosen = np.arange(k) if index is None else np.asarray(index, int).reshape(-1)
-        fn = _compiled("hvp", recipe, structure, lambda: lambda u, js, *d: jax.lax.map(
-            lambda j: _cg_column(lambda t: nll(t, *d), u, j)[j], js, batch_size=batch_size))
-        var = np.full(k, np.nan)
-        var[chosen] = np.asarray(fn(v, jnp.asarray(chosen), *data))
-        return (np.diag(var) if k <= max_params else None), var
-    if cov == "expected":
-        fn = _compiled("expected", recipe, structure, lambda: lambda u, *d: _expected_information(recipe, u, unravel, *d))
-        inv = _inverse(np.asarray(fn(v, *data), np.float64), "expected Fisher information")
-        return inv, np.diag(inv).copy()
-    hessian, meat = _compiled("dense", recipe, structure, lambda: _dense(recipe, unravel))(v, *data)
-    inv = _inverse(np.asarray(hessian, np.float64), "observed information (the Hessian of the NLL)")
+def _covariance(cov, recipe, v, parts, data, chosen, labels: Labels | None, sizes, max_params):
+    """``(cov matrix or None, variances)``; with a separation check where ``labels`` shows confidently
+    fitted examples (``strong``: the data without them)."""
+    strong = data._replace(m=data.m & ~labels.confident) if labels is not None and labels.quasi else None
+    if cov in ("diagonal", "hvp"):
+        diag = _diagonal(recipe, v, parts, data, sizes) if cov == "diagonal" or strong is not None else None
+        if labels is not None and strong is not None and diag is not None:
+            quasi_separation_diagonal(labels, diag, _diagonal(recipe, v, parts, strong, sizes))
+        variance = (_cg_variances(recipe, v, parts, data, chosen, sizes) if diag is None or cov == "hvp"
+                    else _reciprocal(diag))
+        return (np.diag(variance) if sizes.k <= max_params else None), variance
+    information = _information(cov, recipe, v, parts, data, sizes)
+    what = ("expected Fisher information" if cov == "expected"
+            else "observed information (the Hessian of the NLL)")
+    hint = None
+    if labels is not None and strong is not None:
+        hint = quasi_separation(labels, information, _information(cov, recipe, v, parts, strong, sizes))
+    inv = _inverse(information, what, hint)
     if cov == "robust":
-        inv = inv @ np.asarray(meat, np.float64) @ inv
+        meat = np.asarray(_program(recipe, curvature.meat)(v, parts, data, size=sizes.rows(sizes.k)), np.float64)
+        inv = inv @ meat @ inv
     return inv, np.diag(inv).copy()
 
 
-def _unit(k, j):
-    return jnp.zeros(k, jnp.float64).at[j].set(1.0)
+def _reciprocal(diag) -> np.ndarray:
+    """``1 / H_jj`` (``cov="diagonal"``), refused where ``H_jj`` is not > 0."""
+    if not np.all(diag > 0) or not np.all(np.isfinite(diag)):
+        bad = np.flatnonzero(~(diag > 0) | ~np.isfinite(diag))[:10].tolist()
+        raise ValueError(f"inference: the Hessian has non-positive or non-finite diagonal entries at flat "
+                         f"indices {bad}; params is not a strict minimum")
+    return 1.0 / diag
 
 
-def _hvp(f, v, t):
-    """``H t`` by forward-over-reverse differentiation."""
-    return jax.jvp(jax.grad(f), (v,), (t,))[1]
+def _diagonal(recipe, v, parts, data, sizes) -> np.ndarray:
+    """``H_jj`` for every j, by Hessian-vector products."""
+    fn = _program(recipe, curvature.hessian_diagonal)
+    return np.asarray(fn(v, parts, data, size=sizes.rows(sizes.batch), batch=sizes.batch), np.float64)
 
 
-def _cg_column(nll, v, j):
-    """Column j of ``H^-1`` by conjugate gradients, ``H`` applied only as Hessian-vector products."""
-    solution, _ = jax.scipy.sparse.linalg.cg(lambda t: _hvp(nll, v, t), _unit(v.size, j), tol=1e-12,
-                                             maxiter=10 * v.size)
-    return solution
+def _information(cov, recipe, v, parts, data, sizes) -> np.ndarray:
+    """The k x k information matrix: expected Fisher information, or the Hessian of the NLL."""
+    fn = curvature.expected_information if cov == "expected" else curvature.hessian
+    return np.asarray(_program(recipe, fn)(v, parts, data, size=sizes.rows(sizes.k)), np.float64)
 
 
-def _inverse(matrix, what):
-    """The inverse by a Cholesky solve; a warning and the pseudo-inverse when it is (near) singular."""
+def _cg_variances(recipe, v, parts, data, chosen, sizes) -> np.ndarray:
+    """``(H^-1)_jj`` for the chosen j by conjugate gradients (NaN for the others); NaN, with a warning,
+    where CG did not converge to a relative error below 1e-6 (H singular or indefinite along e_j) or
+    gave a variance <= 0."""
+    fn = _program(recipe, curvature.inverse_diagonal)
+    var, error = (np.asarray(a, np.float64) for a in fn(v, parts, data, jnp.asarray(chosen),
+                                                         size=sizes.rows(sizes.batch), batch=sizes.batch))
+    failed = ~(error <= 1e-6 * np.abs(var)) | ~(var > 0)
+    if failed.any():
+        warnings.warn(
+            f"inference: conjugate gradients did not solve H z = e_j for flat indices "
+            f"{chosen[failed][:10].tolist()} (error bound {np.max(np.nan_to_num(error[failed], nan=np.inf)):.3g}, "
+            f"variance {var[failed][:3].tolist()}): the Hessian is singular or not positive definite along "
+            f"them (a parameter that is not identified, such as a collinear column or one logit per class "
+            f"in a softmax) or params is not a minimum; their variances are NaN",
+            RuntimeWarning, stacklevel=4)
+    variance = np.full(sizes.k, np.nan)  # the parameters not chosen by index are NaN
+    variance[chosen] = np.where(failed, np.nan, var)
+    return variance
+
+
+def _inverse(matrix, what, hint=None):
+    """The inverse by a Cholesky solve; a warning and the pseudo-inverse when it is (near) singular.
+    ``hint``, a sentence on separated classes, makes the warning a ``PerfectSeparationWarning``."""
     eig = np.linalg.eigvalsh(matrix)
-    tol = 1e-10 * max(abs(eig[-1]), np.finfo(np.float64).tiny)
-    if eig[0] <= tol:
+    if eig[0] <= singular_tol(eig):
         warnings.warn(
             f"inference: the {what} is singular or not positive definite (smallest eigenvalue {eig[0]:.3g}, "
             f"largest {eig[-1]:.3g}): some parameters are not identified (a redundant parameter, such as "
             f"one logit per class in a softmax, or a constant column) or params is not a maximum; using "
-            f"the pseudo-inverse, whose standard errors hold only for the identified directions",
-            RuntimeWarning, stacklevel=4)
+            f"the pseudo-inverse, whose standard errors hold only for the identified directions"
+            + ("" if hint is None else f". {hint}"),
+            RuntimeWarning if hint is None else PerfectSeparationWarning, stacklevel=4)
         return np.linalg.pinv(matrix, rcond=1e-10, hermitian=True)
+    if hint is not None:
+        warnings.warn(f"inference: {hint}", PerfectSeparationWarning, stacklevel=4)
     inv_factor = np.linalg.solve(np.linalg.cholesky(matrix), np.eye(matrix.shape[0]))  # L^-1 with H = L L'
     return inv_factor.T @ inv_factor
-
-
-def _example_weights(n, weights, mask):
-    w = jnp.ones(n, jnp.float64) if weights is None else jnp.asarray(weights, jnp.float64)
-    return w if mask is None else jnp.where(jnp.asarray(mask), w, 0.0)
-
-
-def _meat(recipe, v, unravel, x, y, weights=None, mask=None):
-    """``B = sum_i (w_i s_i)(w_i s_i)'`` with ``s_i = grad_v log Pr(y_i | x_i, v)``; masked-out rows add 0."""
-    def log_probs(u):  # the recipe's own reduction on one example at a time
-        one = jax.tree_util.Partial(jax.tree_util.tree_map, lambda a: a[None])
-        return jax.vmap(lambda x_i, y_i: -recipe.reduce(unravel(u), one(x_i), one(y_i)))(x, y)
-
-    scores = jax.jacrev(log_probs)(v)
-    w = _example_weights(scores.shape[0], weights, mask)
-    weighted = jnp.where(w[:, None] != 0, w[:, None] * scores, 0.0)
-    return weighted.T @ weighted
-
-
-# ----------------------------------------------------------------------------- expected information
-
-_ENUMERATED = (dist.Bernoulli, dist.Categorical)
-_POLYNOMIAL = (dist.Normal,)  # the Hessian in theta: a polynomial of degree 2 in y
-_Y_FREE = (dist.Poisson, dist.Gamma, dist.Beta)  # the Hessian in theta does not involve y
-
-
-def _theta_fisher(theta, y_like):
-    """``F(theta) = -E_y[grad^2_theta log Pr(y | theta)]`` for ONE example, in closed form, as a matrix
-    over the flattened theta fields. Discrete families sum over their outcomes; for the others the
-    Hessian is free of y (Poisson, Gamma, Beta) or, for the Normal, a polynomial of degree 2 in y, so
-    ``E f(y) = f(mu) + 1/2 sum_d f_dd(mu) Var(y_d)``."""
-    flat, unflat = ravel_pytree(theta)
-
-    def hessian_at(y):
-        return jax.hessian(lambda u: dist.log_prob(unflat(u), y))(flat)
-
-    base = theta.base if isinstance(theta, dist.Independent) else theta
-    if isinstance(theta, _ENUMERATED):
-        p = dist.probs(theta)
-        outcomes = jnp.arange(p.shape[-1]).astype(y_like.dtype)
-        return -jnp.tensordot(p, jax.vmap(hessian_at)(outcomes), axes=1)
-    if isinstance(base, _Y_FREE):  # evaluated at a point of the support: 0 for counts, the mean otherwise
-        point = jnp.zeros_like(dist.mean(theta)) if isinstance(base, dist.Poisson) else dist.mean(theta)
-        return -hessian_at(point)
-    if isinstance(base, _POLYNOMIAL):
-        mu = jnp.asarray(dist.mean(theta), jnp.float64)
-        var = jnp.asarray(dist.variance(theta), jnp.float64)
-        curvature = jax.hessian(hessian_at)(mu)  # d^2/dy^2 of each Hessian entry
-        if mu.ndim == 0:
-            return -(hessian_at(mu) + 0.5 * curvature * var)
-        return -(hessian_at(mu) + 0.5 * jnp.einsum("abdd,d->ab", curvature, var))
-    raise NotImplementedError(
-        f"inference: no closed-form expected information for {type(base).__name__}; "
-        f"use cov='observed' or cov='robust'")
-
-
-def _expected_information(recipe, v, unravel, x, y, weights, mask):
-    """``I = sum_i w_i J_i' F(theta_i) J_i`` with ``J_i = d theta_i / d v`` (jacfwd through predict)."""
-    def thetas(u):
-        return recipe.predict(unravel(u), x)
-
-    theta = thetas(v)
-    n = jax.tree_util.tree_leaves(theta)[0].shape[0]
-    jac = jax.jacfwd(lambda u: jax.vmap(lambda t: ravel_pytree(t)[0])(thetas(u)))(v)  # (N, d, k)
-    y_like = jnp.asarray(jax.tree_util.tree_leaves(y)[0])
-    fisher = jax.vmap(lambda t: _theta_fisher(t, y_like))(theta)  # (N, d, d)
-    w = _example_weights(n, weights, mask)
-    return jnp.einsum("n,nda,nde,neb->ab", w, jac, fisher, jac)
 
 
 # ----------------------------------------------------------------------------- likelihood-ratio test
