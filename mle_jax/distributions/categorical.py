@@ -128,12 +128,18 @@ def event_shape(theta: Categorical):
     return jnp.shape(theta.logits)[:-1]
 
 
+def batch_shape(theta):
+    """The examples' axes: every axis of the fields but the last (one example's components)."""
+    return jnp.shape(theta.logits)[:-1]
+
+
 registry.register(Categorical, registry.Ops(
     log_prob=log_prob,
     mode=mode,
     mean=mean,
     sample=sample,
     entropy=discrete.entropy_of(log_probs),
+    batch_shape=batch_shape,
     event_shape=event_shape,
     probs=probs,
 ))
