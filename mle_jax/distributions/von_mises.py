@@ -126,8 +126,14 @@ def sample(key, theta: VonMises):
     draw = _rejection_draw(key, _safe(~(normal | invalid), k, 1.0), shape, dtype)
     draw = jnp.where(normal, jax.random.normal(normal_key, shape, dtype) / jnp.sqrt(_safe(normal, k, 1.0)),
                      draw)
-    draw = jnp.where(invalid, jnp.nan, draw)
-    return jnp.mod(theta.loc + draw + math.pi, 2 * math.pi) - math.pi
+    return _wrap(theta.loc + jnp.where(invalid, jnp.nan, draw))
+
+
+def _wrap(angle):
+    """``angle`` in [-pi, pi]: moved by a multiple of 2 pi only where it lies outside (adding pi to
+    every draw would round a draw of width 1e-6 to float32's spacing at pi, 2.4e-7)."""
+    outside = jnp.abs(angle) > math.pi
+    return jnp.where(outside, jnp.mod(angle + math.pi, 2 * math.pi) - math.pi, angle)
 
 
 def _rejection_draw(key, k, shape, dtype):
