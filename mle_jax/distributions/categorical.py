@@ -111,7 +111,8 @@ def probs(theta: Categorical):
 def mean(theta: Categorical):
     """``E[y] = sum_k k p_k`` (the expected 0-based label); see ``probs`` for the vector."""
     p = probs(theta)
-    return jnp.sum(p * jnp.arange(p.shape[-1], dtype=p.dtype), axis=-1)
+    labels = jax.lax.broadcasted_iota(p.dtype, p.shape, p.ndim - 1)  # k along the class axis of each example
+    return jnp.sum(p * labels, axis=-1)
 
 
 def mode(theta: Categorical):
