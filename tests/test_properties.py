@@ -7,7 +7,8 @@ float64 at the rounded parameters; the tolerances are ``cases.TOL`` / ``cases.CD
 Checked: log_prob, log_cdf, log_sf, entropy and mean against the references; KL >= 0 and
 CE = H + KL; finite gradients wherever the value is finite; eager == jit. Samples pass a KS test
 at fixed seeds. Every function is compiled once per type and dtype (``cases.evaluate``), so each
-example costs only the reference.
+example costs only the reference. A batched theta (B examples on leading axes) of every type gives
+what ``jax.vmap`` over its examples gives, for every generic function the type has.
 """
 
 import math

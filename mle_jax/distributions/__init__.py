@@ -145,6 +145,6 @@ def event_shape(theta):
 __all__ = [
     "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
-    "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob", "probs",
-    "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
+    "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
+    "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
 ]
