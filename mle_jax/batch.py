@@ -51,15 +51,17 @@ def take(theta, index):
 
 
 def _batch_size(theta) -> int:
-    shapes = [np.shape(a) for a in jax.tree.leaves(theta)]
-    if any(not shape for shape in shapes):
-        raise ValueError(f"take: {type(theta).__name__} has a scalar field, so it holds one example, "
-                         f"not a batch; batched thetas come from r.predict or jax.vmap")
-    sizes = {int(shape[0]) for shape in shapes}
-    if len(sizes) != 1:
-        raise ValueError(f"take: the fields of {type(theta).__name__} disagree on the number of examples: "
-                         f"{sorted(sizes)}")
-    return sizes.pop()
+    """N, the first of the theta's example axes (``registry.batch_shape``: a Categorical's classes,
+    a mixture's components and a multivariate Normal's dimensions are not example axes)."""
+    shape = registry.batch_shape(theta)
+    if not shape:
+        raise ValueError(f"take: this {type(theta).__name__} holds one example, not a batch (its fields "
+                         f"have no example axis); batched thetas come from r.predict or jax.vmap")
+    leading = [np.shape(leaf)[:1] for leaf in jax.tree.leaves(theta)]
+    if any(size != shape[:1] for size in leading):
+        raise ValueError(f"take: the fields of {type(theta).__name__} disagree on the number of examples "
+                         f"(leading axes {leading}); give every field the same leading axis of N")
+    return int(shape[0])
 
 
 __all__ = ["take"]

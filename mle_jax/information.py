@@ -66,20 +66,31 @@ def empirical(y, num_classes: int | None = None):
       y: integer class labels (shape (I,)) or real values (shape (I, ...)).
       num_classes: K for labels (default ``max(y) + 1``).
 
+    Integer labels must be concrete and lie in ``[0, K)``: a ValueError names the first that does
+    not (``-1`` is never counted as class 0).
+
     Returns:
       ``Categorical(log(counts / I))`` for labels, classes never seen at ``-inf``;
       ``Empirical(y)`` (a sum of Dirac deltas) for real values.
     """
-    y = jnp.asarray(y)
-    if y.shape[:1] == (0,) or y.ndim == 0:
+    y = y if isinstance(y, jax.Array) else np.asarray(y)
+    if y.ndim == 0 or y.shape[:1] == (0,):
         raise ValueError("empirical: y must hold at least one example along its leading axis")
     if jnp.issubdtype(y.dtype, jnp.integer):
-        k = int(np.max(np.asarray(y))) + 1 if num_classes is None else int(num_classes)
-        counts = jnp.bincount(y, length=k)
-        if int(jnp.sum(counts)) != y.shape[0]:
-            raise ValueError(f"empirical: labels must lie in [0, {k})")
-        return Categorical(jnp.log(counts / y.shape[0]))
-    return Empirical(y)
+        return Categorical(jnp.log(_class_frequencies(np.asarray(y), num_classes)))
+    return Empirical(jnp.asarray(y))
+
+
+def _class_frequencies(labels: np.ndarray, num_classes: int | None) -> np.ndarray:
+    """``counts_k / I`` for integer labels in ``[0, K)``, counted in NumPy (int64, so a label of
+    2**32 + 1 is never wrapped into range); a ValueError names the first label outside it."""
+    if labels.ndim != 1:
+        raise ValueError(f"empirical: labels must have shape (I,); got {labels.shape}")
+    k = int(labels.max()) + 1 if num_classes is None else int(num_classes)
+    outside = (labels < 0) | (labels >= k)
+    if outside.any():
+        raise ValueError(f"empirical: labels must lie in [0, {k}); got {labels[outside][0]}")
+    return np.bincount(labels.astype(np.int64), minlength=k) / labels.shape[0]
 
 
 def _empirical_cross_entropy(p: Empirical, q):
@@ -103,7 +114,8 @@ def kl_mc(key, p, q, num_samples: int = 10_000):
     if num_samples < 2:
         raise ValueError("kl_mc: num_samples must be >= 2 for a standard error")
     keys = jax.random.split(key, num_samples)
-    p_ops, q_ops = registry.ops(p), registry.ops(q)
+    p, q = registry.promote(p), registry.promote(q)
+    p_ops = registry.ops(p)
     if type(p) is type(q) and p_ops.sample_log is not None and p_ops.log_prob_log is not None:
         draw, density = p_ops.sample_log, p_ops.log_prob_log
     else:

@@ -35,7 +35,7 @@ def log_prob(theta, y):
     Equals scipy.stats' ``logpdf`` / ``logpmf``; ``-inf`` off the support. The
     target must have exactly the shape of one example's event: no broadcasting.
     """
-    return registry.op(theta, "log_prob")(theta, y)
+    return registry.op(theta, "log_prob")(theta, registry.target(y))
 
 
 def prob(theta, y):
@@ -98,29 +98,36 @@ def quantile(theta, q):
 
 def log_cdf(theta, y):
     """``log Pr(Y <= y | theta)`` in a stable form (scipy's ``logcdf``)."""
-    return registry.op(theta, "log_cdf")(theta, y)
+    return registry.op(theta, "log_cdf")(theta, registry.target(y))
 
 
 def log_sf(theta, y):
     """``log Pr(Y > y | theta)`` (the survival function) in a stable form (scipy's ``logsf``)."""
-    return registry.op(theta, "log_sf")(theta, y)
+    return registry.op(theta, "log_sf")(theta, registry.target(y))
 
 
 def log_tail(theta, y, upper):
     """``log Pr(Y > y)`` where ``upper`` is true and ``log Pr(Y <= y)`` elsewhere (a censored
     observation's log likelihood on either side), from one evaluation where the type has one."""
-    own = registry.ops(theta).log_tail
-    if own is not None:
-        return own(theta, y, upper)
+    y = registry.target(y)
+    if registry.ops(theta).log_tail is not None:
+        return registry.op(theta, "log_tail")(theta, y, upper)
     return jnp.where(upper, log_sf(theta, y), log_cdf(theta, y))
 
 
+def isf(theta, p):
+    """The upper quantile ``F^{-1}(1 - p)`` (scipy's ``isf``), exact where the type has its own form
+    (Normal, Laplace) even for p so small that ``1 - p`` rounds to 1; else ``quantile(theta, 1 - p)``."""
+    return registry.isf(theta, p)
+
+
 def interval(theta, coverage: float = 0.95):
-    """The central predictive interval ``(F^{-1}(a/2), F^{-1}(1 - a/2))`` with ``a = 1 - coverage``."""
+    """The central predictive interval ``(F^{-1}(a/2), F^{-1}(1 - a/2))`` with ``a = 1 - coverage``;
+    the upper end is ``isf(theta, a/2)``, so a coverage of ``1 - 1e-9`` is finite in float32."""
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"interval: coverage must lie in (0, 1); got {coverage}")
     alpha = 1.0 - coverage
-    return quantile(theta, 0.5 * alpha), quantile(theta, 1.0 - 0.5 * alpha)
+    return quantile(theta, 0.5 * alpha), isf(theta, 0.5 * alpha)
 
 
 def probs(theta):
@@ -138,6 +145,6 @@ def event_shape(theta):
 __all__ = [
     "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
-    "event_shape", "interval", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob", "probs",
-    "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
+    "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
+    "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
 ]

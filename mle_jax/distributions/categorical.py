@@ -111,7 +111,8 @@ def probs(theta: Categorical):
 def mean(theta: Categorical):
     """``E[y] = sum_k k p_k`` (the expected 0-based label); see ``probs`` for the vector."""
     p = probs(theta)
-    return jnp.sum(p * jnp.arange(p.shape[-1], dtype=p.dtype), axis=-1)
+    labels = jax.lax.broadcasted_iota(p.dtype, p.shape, p.ndim - 1)  # k along the class axis of each example
+    return jnp.sum(p * labels, axis=-1)
 
 
 def mode(theta: Categorical):
@@ -128,12 +129,18 @@ def event_shape(theta: Categorical):
     return jnp.shape(theta.logits)[:-1]
 
 
+def batch_shape(theta):
+    """The examples' axes: every axis of the fields but the last (one example's components)."""
+    return jnp.shape(theta.logits)[:-1]
+
+
 registry.register(Categorical, registry.Ops(
     log_prob=log_prob,
     mode=mode,
     mean=mean,
     sample=sample,
     entropy=discrete.entropy_of(log_probs),
+    batch_shape=batch_shape,
     event_shape=event_shape,
     probs=probs,
 ))

@@ -25,43 +25,58 @@ class Independent(NamedTuple):
     base: Any
 
 
+def _base(theta: Independent):
+    """The base theta, checked to hold the D outputs on its last example axis."""
+    if not registry.batch_shape(theta.base):
+        raise ValueError(f"Independent needs a base theta whose fields have an output axis of length D "
+                         f"(e.g. Independent(mj.Normal(jnp.zeros(D), jnp.ones(D)))); got a single "
+                         f"{type(theta.base).__name__} with scalar fields")
+    return theta.base
+
+
 def _per_output(name):
     """``name`` of the base theta, one value per output (mode, mean, variance, quantile)."""
     def fn(theta: Independent, *args):
-        return registry.op(theta.base, name)(theta.base, *args)
+        return registry.op(theta.base, name)(_base(theta), *args)
     fn.__name__ = f"independent_{name}"
     return fn
 
 
 def log_prob(theta: Independent, y):
     """``sum_d log Pr(y_d | theta_d)``."""
-    return jnp.sum(registry.op(theta.base, "log_prob")(theta.base, y), axis=-1)
+    return jnp.sum(registry.op(theta.base, "log_prob")(_base(theta), y), axis=-1)
 
 
 def entropy(theta: Independent):
     """``sum_d H(theta_d)``."""
-    return jnp.sum(registry.op(theta.base, "entropy")(theta.base), axis=-1)
+    return jnp.sum(registry.op(theta.base, "entropy")(_base(theta)), axis=-1)
 
 
 def sample(key, theta: Independent):
-    return registry.op(theta.base, "sample")(key, theta.base)
+    return registry.op(theta.base, "sample")(key, _base(theta))
 
 
 def kl(p: Independent, q: Independent):
     """``sum_d KL(p_d || q_d)``."""
-    return jnp.sum(registry.kl(p.base, q.base), axis=-1)
+    return jnp.sum(registry.kl(_base(p), _base(q)), axis=-1)
 
 
 def cross_entropy(p: Independent, q: Independent):
     """``sum_d CE(p_d, q_d)``: the base pair's closed form, else its ``H + KL``."""
-    return jnp.sum(registry.cross_entropy(p.base, q.base), axis=-1)
+    return jnp.sum(registry.cross_entropy(_base(p), _base(q)), axis=-1)
 
 
 def _event_shape(theta: Independent):
-    shape = registry.op(theta.base, "event_shape")(theta.base)
-    if not shape:
-        raise ValueError("Independent needs a base with a leading output axis")
-    return shape
+    return registry.op(theta.base, "event_shape")(_base(theta))
+
+
+def _batch_shape(theta: Independent):
+    """The base's example axes less the last, which holds the D outputs of one example."""
+    return registry.batch_shape(_base(theta))[:-1]
+
+
+def _isf(theta: Independent, p):
+    return registry.isf(_base(theta), p)
 
 
 registry.register(Independent, registry.Ops(
@@ -72,7 +87,9 @@ registry.register(Independent, registry.Ops(
     sample=sample,
     entropy=entropy,
     quantile=_per_output("quantile"),
+    isf=_isf,
     event_shape=_event_shape,
+    batch_shape=_batch_shape,
 ))
 registry.register_kl(Independent, Independent, kl)
 registry.register_cross_entropy(Independent, Independent, cross_entropy)

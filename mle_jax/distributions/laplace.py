@@ -52,9 +52,24 @@ def log_sf(theta: Laplace, y):
     return log_cdf(Laplace(-theta.loc, theta.scale), -y)
 
 
+def standard_quantile(q):
+    """The standard Laplace's ``F^{-1}(q)``: ``log(2q)`` for ``q <= 1/2``, ``-log(2(1 - q))`` above.
+
+    ``2q`` and ``1 - q`` (for q >= 1/2) are exact, so the lower tail is right to the smallest
+    positive q (``-log1p(-2|q - 1/2|)`` rounds ``|q - 1/2|`` to 1/2 below q = 1e-17: -inf)."""
+    lower = q <= 0.5
+    return jnp.where(lower, jnp.log(2 * jnp.where(lower, q, 0.5)), -jnp.log(2 * (1 - jnp.where(lower, 0.5, q))))
+
+
 def quantile(theta: Laplace, q):
-    """``mu - b sign(q - 1/2) log(1 - 2|q - 1/2|)``; ``laplace.ppf``."""
-    return theta.loc - theta.scale * jnp.sign(q - 0.5) * jnp.log1p(-2 * jnp.abs(q - 0.5))
+    """``mu + b F^{-1}(q)`` with the standard ``F^{-1}`` above; ``laplace.ppf``."""
+    return theta.loc + theta.scale * standard_quantile(q)
+
+
+def isf(theta: Laplace, p):
+    """The upper quantile ``F^{-1}(1 - p) = mu - b F^{-1}(p)`` (symmetry), exact for tiny p where
+    ``1 - p`` rounds to 1; ``laplace.isf``."""
+    return theta.loc - theta.scale * standard_quantile(p)
 
 
 def kl(p: Laplace, q: Laplace):
@@ -94,6 +109,7 @@ registry.register(Laplace, registry.Ops(
     sample=sample,
     entropy=entropy,
     quantile=quantile,
+    isf=isf,
     log_cdf=log_cdf,
     log_sf=log_sf,
     event_shape=loc_shape,

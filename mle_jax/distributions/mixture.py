@@ -10,6 +10,7 @@ Reference: Bishop (1994), *Mixture Density Networks*; Prince, *Understanding Dee
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -70,8 +71,13 @@ def variance(theta: MixtureNormal):
 
 
 def mode(theta: MixtureNormal, grid_size: int = 512, newton_steps: int = 4):
-    """``argmax_y Pr(y)``, found numerically: the best of a grid over the components' +-4 s
-    ranges (plus each component mean), then Newton steps on the log density."""
+    """``argmax_y Pr(y)``, found numerically for each example: the best of a grid over the components'
+    +-4 s ranges (plus each component mean), then Newton steps on the log density."""
+    one = partial(_mode_one, grid_size=grid_size, newton_steps=newton_steps)
+    return jnp.vectorize(lambda *fields: one(MixtureNormal(*fields)), signature="(k),(k),(k)->()")(*theta)
+
+
+def _mode_one(theta: MixtureNormal, grid_size: int, newton_steps: int):
     lo = jnp.min(theta.loc - 4 * theta.scale)
     hi = jnp.max(theta.loc + 4 * theta.scale)
     grid = jnp.concatenate([jnp.linspace(lo, hi, grid_size, dtype=theta.loc.dtype), theta.loc])
@@ -91,12 +97,22 @@ def mode(theta: MixtureNormal, grid_size: int = 512, newton_steps: int = 4):
 
 
 def sample(key, theta: MixtureNormal):
+    """A component ``k ~ softmax(logits)``, then ``mu_k + s_k eps``; one draw per example."""
     k1, k2 = jax.random.split(key)
-    k = jax.random.categorical(k1, _log_weights(theta))
-    return theta.loc[k] + theta.scale[k] * jax.random.normal(k2, (), theta.loc.dtype)
+    dtype = jnp.result_type(theta.loc, theta.scale)
+    shape = jnp.broadcast_shapes(*(jnp.shape(field) for field in theta))
+    k = jax.random.categorical(k1, jnp.broadcast_to(_log_weights(theta), shape), axis=-1)[..., None]
+    loc = jnp.take_along_axis(jnp.broadcast_to(theta.loc, shape), k, axis=-1)[..., 0]
+    scale = jnp.take_along_axis(jnp.broadcast_to(theta.scale, shape), k, axis=-1)[..., 0]
+    return loc + scale * jax.random.normal(k2, shape[:-1], dtype)
 
 
 def event_shape(theta: MixtureNormal):
+    return jnp.shape(theta.loc)[:-1]
+
+
+def batch_shape(theta):
+    """The examples' axes: every axis of the fields but the last (one example's components)."""
     return jnp.shape(theta.loc)[:-1]
 
 
@@ -108,5 +124,6 @@ registry.register(MixtureNormal, registry.Ops(
     sample=sample,
     log_cdf=log_cdf,
     log_sf=log_sf,
+    batch_shape=batch_shape,
     event_shape=event_shape,
 ))

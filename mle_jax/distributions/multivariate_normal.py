@@ -21,6 +21,7 @@ from jax.scipy.linalg import solve_triangular
 from . import registry
 from ..checks import check_event_shape
 from .normal import loc, loc_shape
+from .special import expm1mx
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -33,14 +34,24 @@ class MultivariateNormal(NamedTuple):
     scale_tril: Param
 
 
+def _log_diagonal(scale_tril):
+    return jnp.log(jnp.diagonal(scale_tril, axis1=-2, axis2=-1))
+
+
 def _half_log_det(scale_tril):
-    return jnp.sum(jnp.log(jnp.diagonal(scale_tril, axis1=-2, axis2=-1)), axis=-1)
+    """``log det Sigma / 2 = sum_d log L_dd``."""
+    return jnp.sum(_log_diagonal(scale_tril), axis=-1)
+
+
+def _solve(scale_tril, b):
+    """``L^{-1} b`` for vectors ``b`` (..., D), by a triangular solve; batched L and b alike."""
+    return solve_triangular(scale_tril, b[..., None], lower=True)[..., 0]
 
 
 def log_prob(theta: MultivariateNormal, y):
     """``-||L^{-1}(y - mu)||^2 / 2 - sum_d log L_dd - D log(2 pi) / 2``; ``multivariate_normal.logpdf``."""
     check_event_shape("MultivariateNormal", y, jnp.shape(theta.loc))
-    z = solve_triangular(theta.scale_tril, y - theta.loc, lower=True)
+    z = _solve(theta.scale_tril, y - theta.loc)
     d = theta.loc.shape[-1]
     return -0.5 * jnp.sum(jnp.square(z), axis=-1) - _half_log_det(theta.scale_tril) - d * HALF_LOG_2PI
 
@@ -51,22 +62,40 @@ def entropy(theta: MultivariateNormal):
 
 
 def kl(p: MultivariateNormal, q: MultivariateNormal):
-    """``(tr(Sq^-1 Sp) + ||Lq^-1 (mu_q - mu_p)||^2 - D + log det Sq - log det Sp) / 2`` by triangular solves."""
+    """``(tr(Sq^-1 Sp) + ||Lq^-1 (mu_q - mu_p)||^2 - D + log det Sq - log det Sp) / 2``.
+
+    With ``M = Lq^-1 Lp`` (lower triangular, diagonal ``exp(r_d)``, ``r_d = log Lp_dd - log Lq_dd``):
+    ``tr(Sq^-1 Sp) = ||M||_F^2`` and ``log det Sq - log det Sp = -2 sum_d r_d``, so
+
+        KL = (sum_{i > j} M_ij^2 + sum_d (exp(2 r_d) - 1 - 2 r_d) + ||Lq^-1 (mu_q - mu_p)||^2) / 2,
+
+    a sum of terms >= 0 (``expm1mx``: no cancellation near 0; never the ratio of the diagonals).
+    Where the diagonal part overflows (scales 1e20 against 1e-20 in float32) the KL is +inf (the
+    triangular solve would give ``0 * inf = NaN`` off the diagonal). Batched thetas give one KL each.
+    """
     m = solve_triangular(q.scale_tril, p.scale_tril, lower=True)
-    z = solve_triangular(q.scale_tril, q.loc - p.loc, lower=True)
-    d = p.loc.shape[-1]
-    return 0.5 * (jnp.sum(jnp.square(m)) + jnp.sum(jnp.square(z)) - d) + _half_log_det(q.scale_tril) \
-        - _half_log_det(p.scale_tril)
+    z = _solve(q.scale_tril, q.loc - p.loc)
+    r = _log_diagonal(p.scale_tril) - _log_diagonal(q.scale_tril)
+    diagonal = jnp.sum(expm1mx(2 * r), axis=-1)
+    below = jnp.sum(jnp.square(jnp.tril(m, -1)), axis=(-2, -1))
+    value = 0.5 * (below + diagonal + jnp.sum(jnp.square(z), axis=-1))
+    return jnp.where(jnp.isposinf(diagonal), jnp.inf, value)
 
 
 def sample(key, theta: MultivariateNormal):
-    eps = jax.random.normal(key, jnp.shape(theta.loc), jnp.result_type(theta.loc))
-    return theta.loc + theta.scale_tril @ eps
+    """``mu + L eps`` with ``eps ~ N(0, I_D)``; one draw per example."""
+    eps = jax.random.normal(key, jnp.shape(theta.loc), jnp.result_type(theta.loc, theta.scale_tril))
+    return theta.loc + jnp.einsum("...ij,...j->...i", theta.scale_tril, eps)
 
 
 def variance(theta: MultivariateNormal):
     """The diagonal of ``Sigma = L L^T``."""
     return jnp.sum(jnp.square(theta.scale_tril), axis=-1)
+
+
+def batch_shape(theta):
+    """The examples' axes: every axis of the fields but the last (one example's components)."""
+    return jnp.shape(theta.loc)[:-1]
 
 
 registry.register(MultivariateNormal, registry.Ops(
@@ -76,6 +105,7 @@ registry.register(MultivariateNormal, registry.Ops(
     variance=variance,
     sample=sample,
     entropy=entropy,
+    batch_shape=batch_shape,
     event_shape=loc_shape,
 ))
 registry.register_kl(MultivariateNormal, MultivariateNormal, kl)

@@ -63,8 +63,15 @@ def log_sf(theta: Normal, y):
 
 
 def quantile(theta: Normal, q):
-    """``mu + sigma Phi^{-1}(q)``; ``norm.ppf``."""
+    """``mu + sigma Phi^{-1}(q)``; ``norm.ppf``. Right down to the dtype's smallest normal q (1.2e-38
+    in float32; XLA flushes smaller, subnormal, q to 0, where the quantile is -inf)."""
     return theta.loc + theta.scale * ndtri(q)
+
+
+def isf(theta: Normal, p):
+    """The upper quantile ``F^{-1}(1 - p) = mu - sigma Phi^{-1}(p)`` (symmetry), exact for tiny p
+    where ``1 - p`` rounds to 1; ``norm.isf``."""
+    return theta.loc - theta.scale * ndtri(p)
 
 
 def sample(key, theta: Normal):
@@ -118,6 +125,7 @@ registry.register(Normal, registry.Ops(
     sample=sample,
     entropy=entropy,
     quantile=quantile,
+    isf=isf,
     log_cdf=log_cdf,
     log_sf=log_sf,
     event_shape=loc_shape,

@@ -12,11 +12,21 @@ function (no closed form, or no meaning), and calling it raises a
 ``NotImplementedError`` naming the type, the function and, where given, the
 type's own ``missing`` explanation. A distribution object of another library
 (TensorFlow Probability, distrax) gets a ``TypeError`` naming the converter.
+
+Every function looked up here (``op``, ``kl``, ``cross_entropy``) receives its thetas through
+``promote``: integer and boolean fields (``Normal(0, 1)``, ``Poisson(1)``) become JAX's default float
+dtype once, at the dispatch, so no per-type function ever casts a target to an integer dtype
+(``log_prob(Normal(0, 1), 0.5)`` is -1.044, not the density at 0). Floating fields keep their dtype
+(float16 and bfloat16 stay as given); Python floats become arrays (weakly typed, as JAX makes them).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, TypeAlias
+
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 #: A theta field: a jax.Array, a NumPy array or a Python number (array-likes are accepted as given).
 Param: TypeAlias = Any
@@ -29,6 +39,11 @@ class Ops(NamedTuple):
     underflow (Gamma and Beta at tiny concentrations): a draw's logs, and the log density at it.
     ``log_tail(theta, y, upper)`` is ``log_sf`` where ``upper`` and ``log_cdf`` elsewhere from one
     evaluation (one incomplete-function loop, not two); without it both are evaluated and selected.
+    ``isf(theta, p)`` is the upper quantile ``F^{-1}(1 - p)`` (scipy's ``isf``), for p so small that
+    ``1 - p`` rounds to 1; without it ``quantile(theta, 1 - p)`` is used.
+    ``batch_shape(theta)`` is the shape of the examples a theta holds (its fields' leading axes, before
+    any axis that belongs to one example, such as a Categorical's classes); without it, the
+    broadcast shape of the fields (every field of one example is a scalar).
     ``missing`` is a sentence added to the error for every function left ``None``.
     """
 
@@ -38,12 +53,14 @@ class Ops(NamedTuple):
     sample: Callable[[Any, Any], Any] | None = None
     entropy: Callable[[Any], Any] | None = None
     quantile: Callable[[Any, Any], Any] | None = None
+    isf: Callable[[Any, Any], Any] | None = None
     log_cdf: Callable[[Any, Any], Any] | None = None
     log_sf: Callable[[Any, Any], Any] | None = None
     log_tail: Callable[[Any, Any, Any], Any] | None = None
     event_shape: Callable[[Any], tuple[int, ...]] | None = None
     variance: Callable[[Any], Any] | None = None
     probs: Callable[[Any], Any] | None = None
+    batch_shape: Callable[[Any], tuple[int, ...]] | None = None
     sample_log: Callable[[Any, Any], Any] | None = None
     log_prob_log: Callable[[Any, Any], Any] | None = None
     missing: str = ""
@@ -54,7 +71,8 @@ _KL: dict[tuple[type, type], Callable[[Any, Any], Any]] = {}
 _CE: dict[tuple[type, type], Callable[[Any, Any], Any]] = {}
 
 _FOREIGN = {"tensorflow_probability": "convert it with mj.from_tfp(dist)",
-            "distrax": "convert it with mj.from_tfp(dist)",
+            "distrax": ("build the matching mle_jax theta from its parameters (e.g. mj.Normal(d.loc, d.scale)); "
+                        "mj.from_tfp converts TensorFlow Probability distributions only"),
             "numpyro": "build the matching mle_jax theta (e.g. mj.Normal(loc, scale))",
             "torch": "build the matching mle_jax theta (e.g. mj.Normal(loc, scale))"}
 
@@ -80,6 +98,51 @@ def _unknown(theta: Any) -> TypeError:
     return TypeError(f"{kind.__name__} is not a theta type of mle_jax; known: {sorted(t.__name__ for t in _OPS)}")
 
 
+def _float_field(x):
+    """One theta field as an array: integer and boolean values in JAX's default float dtype."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_:
+        return x.astype(jnp.result_type(float))
+    return x
+
+
+def promote(theta: Any) -> Any:
+    """``theta`` with every integer or boolean field in JAX's default float dtype (float32, or float64
+    under ``jax_enable_x64``) and every field an array; floating fields keep their dtype.
+
+    Applied once by every dispatch of this module, so per-type functions may take their working
+    dtype from the theta's fields. A TypeError for anything that is not a registered theta.
+    """
+    ops(theta)
+    return jax.tree.map(_float_field, theta)
+
+
+def target(y: Any) -> Any:
+    """``y`` as given, except NumPy or Python integers that JAX's integer dtype (int32 unless
+    ``jax_enable_x64``) cannot hold: those become float64 NumPy values, so that a label of
+    ``2**32 + 1`` stays out of every support instead of wrapping to 1 (``jnp.asarray`` would wrap it)."""
+    if isinstance(y, (jax.Array, float)) or y is None:
+        return y
+    values = np.asarray(y)
+    if values.dtype == object:
+        return values.astype(np.float64)
+    if values.dtype.kind not in "iu" or values.size == 0:
+        return y
+    limits = jnp.iinfo(jax.dtypes.canonicalize_dtype(values.dtype))
+    if values.min() < limits.min or values.max() > limits.max:
+        return values.astype(np.float64)
+    return y
+
+
+def _promoting(fn: Callable) -> Callable:
+    """``fn`` with every registered theta among its arguments passed through ``promote``."""
+    def call(*args):
+        return fn(*(promote(a) if type(a) in _OPS else a for a in args))
+    call.__name__ = getattr(fn, "__name__", "op")
+    call.__doc__ = fn.__doc__
+    return call
+
+
 def ops(theta: Any) -> Ops:
     """The `Ops` table of ``type(theta)``; a TypeError for anything that is not a theta."""
     try:
@@ -95,7 +158,29 @@ def op(theta: Any, name: str) -> Callable:
     if fn is None:
         note = f"; {table.missing}" if table.missing else ""
         raise NotImplementedError(f"{type(theta).__name__} has no closed-form {name}{note}")
-    return fn
+    return _promoting(fn)
+
+
+def batch_shape(theta: Any) -> tuple[int, ...]:
+    """The leading axes of ``theta`` that index examples: ``()`` for one example, ``(N,)`` for the
+    theta ``r.predict`` returns."""
+    own = ops(theta).batch_shape
+    if own is not None:
+        return tuple(own(theta))
+    shapes = [np.shape(leaf) for leaf in jax.tree.leaves(theta)]
+    try:
+        return tuple(jnp.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(f"the fields of {type(theta).__name__} disagree on the number of examples: "
+                         f"shapes {shapes}") from None
+
+
+def isf(theta: Any, p: Any):
+    """The upper quantile ``F^{-1}(1 - p)``: the type's own ``isf`` where it has one, else
+    ``quantile(theta, 1 - p)``."""
+    if ops(theta).isf is not None:
+        return op(theta, "isf")(theta, p)
+    return op(theta, "quantile")(theta, 1 - jnp.asarray(p))
 
 
 def kl_fn(p: Any, q: Any) -> Callable[[Any, Any], Any] | None:
@@ -117,12 +202,12 @@ def kl(p: Any, q: Any):
     if fn is None:
         raise NotImplementedError(
             f"no closed-form KL({type(p).__name__} || {type(q).__name__}); use mle_jax.kl_mc")
-    return fn(p, q)
+    return _promoting(fn)(p, q)
 
 
 def cross_entropy(p: Any, q: Any):
     """``CE(p, q)`` from the registered closed form, else ``H(p) + KL(p || q)``."""
     fn = ce_fn(p, q)
     if fn is not None:
-        return fn(p, q)
+        return _promoting(fn)(p, q)
     return op(p, "entropy")(p) + kl(p, q)
