@@ -30,10 +30,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaincc
 
 from . import distributions as dist
-from ._crps import CLOSED_FORM, _nb_cdf
+from ._crps import CLOSED_FORM, nb_cdf, poisson_cdf
 from .checks import is_concrete
 from .families import _support as supports
 
@@ -206,9 +205,9 @@ def _crps_sample(key, theta, y, num_samples):
 def _discrete_cdf(theta, y):
     """``Pr(Y <= y)`` for the count and binary families (left-continuous steps at the integers)."""
     if isinstance(theta, dist.Poisson):
-        return jnp.where(y >= 0, gammaincc(jnp.floor(jnp.maximum(y, 0)) + 1, jnp.exp(theta.log_rate)), 0.0)
+        return poisson_cdf(theta, y)
     if isinstance(theta, dist.NegativeBinomial):
-        return _nb_cdf(theta.total_count, jax.nn.sigmoid(-theta.logits), y)
+        return nb_cdf(theta, y)
     return jnp.where(y >= 1, 1.0, jnp.where(y >= 0, jax.nn.sigmoid(-theta.logits), 0.0))  # Bernoulli
 
 
