@@ -23,7 +23,7 @@ from fractions import Fraction
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import digamma, gammaln, i0e, i1e, ndtr, polygamma
+from jax.scipy.special import gammaln, i0e, i1e, ndtr, polygamma
 
 from . import distributions as dist
 from .distributions import special
@@ -92,8 +92,8 @@ def _log1p_square(w):
 
 
 def _student_t_excess(nu, z):
-    """``E(nu, z) = 2 f(z) (nu + z^2)/(nu - 1) - C(nu)``, ``C = 2 sqrt(nu) B(1/2, nu - 1/2) / ((nu - 1) B(1/2, nu/2)^2)``
-    and f the standard t density: the two terms of the t CRPS that each have a pole at nu = 1, for every nu > 1/2.
+    """``E(nu, z) = 2 f(z) (nu + z^2)/(nu - 1) - C(nu)``,
+    ``C = 2 sqrt(nu) B(1/2, nu - 1/2) / ((nu - 1) B(1/2, nu/2)^2)`` and f the standard t density: the two terms of the t CRPS that each have a pole at nu = 1, for every nu > 1/2.
 
     With ``A = log(2 f (nu + z^2))`` and ``B = log((nu - 1) C)``,
     ``A - B = G(nu - 1/2) - G(nu/2) - (nu - 1)/2 log(1 + z^2/nu)`` (``_half_gamma_slope``) vanishes at nu = 1,
@@ -207,7 +207,8 @@ def _crps_negative_binomial(t, y):
 
 
 def poisson_cdf(theta, y):
-    """``Pr(Y <= y) = Pr(Gamma(floor(y) + 1, 1) > lambda)`` (scipy's ``poisson.cdf``), by the Gamma's ``log_sf``; 0 below 0."""
+    """``Pr(Y <= y) = Pr(Gamma(floor(y) + 1, 1) > lambda)`` (scipy's ``poisson.cdf``), by the Gamma's
+    ``log_sf``; 0 below 0."""
     k = jnp.floor(jnp.maximum(y, 0.0))
     lam = jnp.exp(theta.log_rate)
     return jnp.where(y >= 0, jnp.exp(dist.log_sf(dist.Gamma(k + 1.0, jnp.ones_like(lam)), lam)), 0.0)
@@ -217,7 +218,8 @@ def nb_cdf(theta, y):
     """``Pr(Y <= y) = I_p(n, floor(y) + 1) = Pr(Beta(floor(y) + 1, n) > q)`` with p = ``sig(-logits)`` the success
     and q = ``sig(logits)`` the failure probability (scipy's ``nbinom.cdf``), by the Beta's ``log_sf``; 0 below 0."""
     k = jnp.floor(jnp.maximum(y, 0.0))
-    upper = dist.log_sf(dist.Beta(k + 1.0, jnp.broadcast_to(theta.total_count, jnp.shape(k))), jax.nn.sigmoid(theta.logits))
+    beta = dist.Beta(k + 1.0, jnp.broadcast_to(theta.total_count, jnp.shape(k)))
+    upper = dist.log_sf(beta, jax.nn.sigmoid(theta.logits))
     return jnp.where(y >= 0, jnp.exp(upper), 0.0)
 
 

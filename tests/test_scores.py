@@ -275,4 +275,5 @@ def test_evaluate_refuses_bins_below_one_and_scores_soft_labels_by_expected_agre
     soft = jnp.array([0.2, 0.9, 0.6])  # modes 0, 1, 1: agreement 0.8, 0.9, 0.6
     m = scores.evaluate(binary, params, x, soft)
     np.testing.assert_allclose(m["accuracy"], np.mean([0.8, 0.9, 0.6]), rtol=1e-12)
-    np.testing.assert_allclose(m["brier"], np.mean((special.expit(3.0 * np.asarray(x)) - np.asarray(soft)) ** 2), rtol=1e-12)
+    lam = special.expit(3.0 * np.asarray(x))
+    np.testing.assert_allclose(m["brier"], np.mean((lam - np.asarray(soft)) ** 2), rtol=1e-12)

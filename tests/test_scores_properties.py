@@ -12,7 +12,6 @@ import math
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -34,11 +33,12 @@ def _definition(dist, y):
     cuts = sorted(set(dist.ppf([0.001, 0.25, 0.5, 0.75, 0.999]).tolist()) | {y})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", integrate.IntegrationWarning)
-        total = integrate.quad(lambda t: dist.cdf(t) ** 2, -np.inf, cuts[0], epsabs=0, epsrel=1e-12, limit=200)[0] if cuts[0] <= y else 0.0
-        total += integrate.quad(lambda t: dist.sf(t) ** 2, cuts[-1], np.inf, epsabs=0, epsrel=1e-12, limit=200)[0] if cuts[-1] >= y else 0.0
+        quad = lambda f, a, b: integrate.quad(f, a, b, epsabs=0, epsrel=1e-12, limit=200)[0]  # noqa: E731
+        total = quad(lambda t: dist.cdf(t) ** 2, -np.inf, cuts[0]) if cuts[0] <= y else 0.0
+        total += quad(lambda t: dist.sf(t) ** 2, cuts[-1], np.inf) if cuts[-1] >= y else 0.0
         for a, b in zip(cuts[:-1], cuts[1:]):
             f = (lambda t: dist.cdf(t) ** 2) if b <= y else (lambda t: dist.sf(t) ** 2)
-            total += integrate.quad(f, a, b, epsabs=0, epsrel=1e-12, limit=200)[0]
+            total += quad(f, a, b)
     return total
 
 
