@@ -277,3 +277,10 @@ def test_evaluate_refuses_bins_below_one_and_scores_soft_labels_by_expected_agre
     np.testing.assert_allclose(m["accuracy"], np.mean([0.8, 0.9, 0.6]), rtol=1e-12)
     lam = special.expit(3.0 * np.asarray(x))
     np.testing.assert_allclose(m["brier"], np.mean((lam - np.asarray(soft)) ** 2), rtol=1e-12)
+
+
+def test_integer_theta_fields_do_not_truncate_the_target():
+    """``Normal(0, 1)`` with Python ints: y = 0.5 was cast to the fields' int dtype (pit 0.5)."""
+    np.testing.assert_allclose(scores.pit(mj.Normal(0, 1), 0.5), stats.norm.cdf(0.5), rtol=1e-6)
+    np.testing.assert_allclose(scores.crps(mj.Normal(0, 1), 0.5), ps.crps_gaussian(0.5, 0.0, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(scores.crps(mj.Gamma(2, 1), 0.5), sr.crps_gamma(0.5, 2.0, rate=1.0), rtol=1e-5)
