@@ -167,11 +167,11 @@ def crps_sample(key, theta, y, num_samples: int = 1000) -> SampleEstimate:
     ``d(a, b) = |a - b|``; for a von Mises theta the angular distance ``|angle(a - b)|`` in [0, pi]
     (the circular CRPS of Grimit et al., 2006), so that y and y + 2 pi score the same."""
     _scalar_only("crps_sample", theta)
-    if not isinstance(num_samples, int) or num_samples < 2:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
         raise ValueError(f"crps_sample: num_samples must be an integer >= 2; got {num_samples!r}")
     check_targets("crps_sample", theta, y)
     theta, y, out = _promoted(theta, y)
-    estimate, error = _crps_sample(key, theta, y, num_samples)
+    estimate, error = _crps_sample(key, theta, y, int(num_samples))
     return SampleEstimate(estimate.astype(out), error.astype(out))
 
 
