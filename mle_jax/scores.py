@@ -7,10 +7,18 @@
     coverage(theta, y)     = the fraction of y inside the central predictive interval
 
 Each function works on one example or on a batch (theta's fields and y with the same leading axes)
-and returns the per-example score; average it yourself. A calibrated model has PIT values
-uniform on [0, 1] and a reliability diagram on the diagonal. References: Gneiting and Raftery
-(2007), JASA 102; Jordan, Krueger and Lerch (2019), J. Stat. Softw. 90 (the closed forms);
-Czado, Gneiting and Held (2009), Biometrics 65 (randomised PIT); Guo et al. (2017), ICML (ECE).
+and returns the per-example score; average it yourself. ``y`` must have exactly the theta's batch x
+event shape (no broadcasting: a (N, 1) target for N scalar predictions is a ValueError naming both
+shapes), at least one example, and, where its values can be read (not inside a caller's ``jit``),
+lie on the theta's support (the family's: counts for a Poisson, 0/1 for a Bernoulli, labels in
+[0, K) for a Categorical, y > 0 for a Gamma; NaN and inf are refused); every failure is a
+ValueError raised before anything is compiled. bfloat16 and float16 thetas are scored in float32
+and the score returned in their dtype.
+
+A calibrated model has PIT values uniform on [0, 1] and a reliability diagram on the diagonal.
+References: Gneiting and Raftery (2007), JASA 102; Jordan, Krueger and Lerch (2019), J. Stat.
+Softw. 90 (the closed forms); Czado, Gneiting and Held (2009), Biometrics 65 (randomised PIT);
+Grimit et al. (2006), QJRMS 132 (the CRPS on the circle); Guo et al. (2017), ICML (ECE).
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import betainc, betaln, gammainc, gammaincc, gammaln, i0e, i1e, ndtr
 
 from . import distributions as dist
+from ._crps import CLOSED_FORM, nb_cdf, poisson_cdf
 from .checks import is_concrete
+from .families import _support as supports
+
 
 def _jit(fn: Any = None, *, static_argnums: tuple | int = ()) -> Any:
     """``fn`` compiled (fast to compile: metrics run once per evaluation, not in a training loop)
@@ -40,103 +50,77 @@ def _jit(fn: Any = None, *, static_argnums: tuple | int = ()) -> Any:
     return call
 
 
-_INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+CRPS_CLOSED_FORM = {kind: _jit(fn) for kind, fn in CLOSED_FORM.items()}
+
+# ----------------------------------------------------------------------------- targets
+
+_SUPPORT = {
+    dist.Normal: supports.real, dist.Laplace: supports.real, dist.StudentT: supports.real,
+    dist.MixtureNormal: supports.real, dist.VonMises: supports.angle, dist.Gamma: supports.positive,
+    dist.Beta: supports.unit_interval, dist.Poisson: supports.nonnegative_integer,
+    dist.NegativeBinomial: supports.nonnegative_integer, dist.Bernoulli: supports.binary,
+}
+_TRAILING = (dist.Categorical, dist.MixtureNormal)  # fields with a trailing axis of classes / components
+VECTOR = (dist.MultivariateNormal, dist.Independent)  # targets are vectors: no cdf, no CRPS
+DISCRETE = (dist.Poisson, dist.NegativeBinomial, dist.Bernoulli)
 
 
-def _normal_abs_mean(m, s):
-    """``E|X| for X ~ N(m, s^2)``: ``m (2 Phi(m/s) - 1) + 2 s phi(m/s)``."""
-    z = m / s
-    return m * (2.0 * ndtr(z) - 1.0) + 2.0 * s * _INV_SQRT_2PI * jnp.exp(-0.5 * z * z)
+def _target_shape(name, theta) -> tuple[int, ...]:
+    """The shape y must have: the theta's batch shape (its fields broadcast together, less the trailing
+    class / component axis of a Categorical or mixture) times one example's event shape."""
+    if isinstance(theta, VECTOR):
+        return tuple(dist.event_shape(theta))
+    shapes = [np.shape(f) for f in jax.tree_util.tree_leaves(theta)]
+    if isinstance(theta, _TRAILING):
+        shapes = [s[:-1] for s in shapes]
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(f"{name}: the fields of {type(theta).__name__} have shapes {shapes} that do not "
+                         f"broadcast together") from None
 
 
-def _crps_normal(t, y):
-    return _normal_abs_mean(y - t.loc, t.scale) - t.scale * _INV_SQRT_PI
+def _support(theta):
+    if isinstance(theta, dist.Categorical):
+        return supports.labels(int(np.shape(theta.logits)[-1]))
+    if isinstance(theta, dist.Independent):
+        return _support(theta.base)
+    return _SUPPORT.get(type(theta), supports.real)
 
 
-def _crps_laplace(t, y):
-    a = jnp.abs(y - t.loc)
-    return a + t.scale * jnp.exp(-a / t.scale) - 0.75 * t.scale
+def check_targets(name: str, theta, y) -> None:
+    """Raise a ValueError unless ``y`` has exactly the theta's batch x event shape, holds at least one
+    example, and (when its values are concrete) lies on the theta's support (``families._support``)."""
+    dist.registry.ops(theta)  # a TypeError naming the theta types for anything else
+    want, shape = _target_shape(name, theta), tuple(np.shape(y))
+    if shape != want:
+        raise ValueError(
+            f"{name}: y has shape {shape} but {type(theta).__name__} predicts targets of shape {want} "
+            f"(its batch x event shape); scores never broadcast y against theta: pass y with shape {want}")
+    if math.prod(want) == 0:
+        raise ValueError(f"{name}: there are no examples (y and theta have shape {want})")
+    if is_concrete(y):
+        supports.validate(name, _support(theta), np.atleast_1d(np.asarray(y)))
 
 
-def _crps_student_t(t, y):
-    """``s [z (2F(z) - 1) + 2 f(z) (nu + z^2)/(nu - 1) - 2 sqrt(nu) B(1/2, nu - 1/2) / ((nu - 1) B(1/2, nu/2)^2)]``;
-    infinite for nu <= 1 (no mean)."""
-    nu, z = t.df, (y - t.loc) / t.scale
-    tail = 0.5 * betainc(0.5 * nu, 0.5, nu / (nu + z * z))  # Pr(T > |z|)
-    cdf = jnp.where(z < 0, tail, 1.0 - tail)
-    log_pdf = gammaln(0.5 * (nu + 1)) - gammaln(0.5 * nu) - 0.5 * jnp.log(nu * math.pi) \
-        - 0.5 * (nu + 1) * jnp.log1p(z * z / nu)
-    const = 2.0 * jnp.sqrt(nu) * jnp.exp(betaln(0.5, nu - 0.5) - 2.0 * betaln(0.5, 0.5 * nu)) / (nu - 1)
-    value = t.scale * (z * (2 * cdf - 1) + 2 * jnp.exp(log_pdf) * (nu + z * z) / (nu - 1) - const)
-    return jnp.where(nu > 1, value, jnp.inf)
+def _promoted(theta, y, *, labels: bool = False):
+    """theta's fields in a float dtype (integers promoted; bfloat16 / float16 computed in float32) and
+    broadcast to the batch shape, y in that dtype (labels stay integers), and the dtype to return."""
+    out = jnp.result_type(*jax.tree_util.tree_leaves(theta), float)
+    compute = jnp.promote_types(out, jnp.float32)
+    batch = _target_shape("score", theta)
+
+    def field(f):
+        f = jnp.asarray(f, compute)
+        trailing = np.shape(f)[-1:] if isinstance(theta, _TRAILING) else ()
+        return jnp.broadcast_to(f, batch + trailing)
+    if not isinstance(theta, VECTOR):
+        theta = jax.tree_util.tree_map(field, theta)
+    y = jnp.asarray(y) if labels else jnp.asarray(y, compute)
+    return theta, y, out
 
 
-def _crps_gamma(t, y):
-    """``y (2 F_a(y) - 1) - (a/b)(2 F_{a+1}(y) - 1) - 1 / (b B(1/2, a))`` with ``F_a`` the Gamma(a, b) cdf."""
-    a, b = t.concentration, t.rate
-    by = b * jnp.maximum(y, 0.0)
-    return (y * (2 * gammainc(a, by) - 1) - a / b * (2 * gammainc(a + 1, by) - 1)
-            - jnp.exp(-betaln(0.5, a)) / b)
-
-
-def _crps_poisson(t, y):
-    """``(y - l)(2F(y) - 1) + 2 l f(floor y) - l e^{-2l} (I_0(2l) + I_1(2l))``."""
-    lam, k = jnp.exp(t.log_rate), jnp.floor(y)
-    cdf = jnp.where(y >= 0, gammaincc(jnp.maximum(k, 0) + 1, lam), 0.0)
-    pmf = jnp.where(y >= 0, jnp.exp(k * t.log_rate - lam - gammaln(jnp.maximum(k, 0) + 1)), 0.0)
-    return (y - lam) * (2 * cdf - 1) + 2 * lam * pmf - lam * (i0e(2 * lam) + i1e(2 * lam))
-
-
-def _nb_cdf(r, success, y):
-    """``Pr(Y <= y) = I_p(r, floor(y) + 1)`` with p the success probability (scipy's ``nbinom.cdf``)."""
-    return jnp.where(y >= 0, betainc(r, jnp.floor(jnp.maximum(y, 0)) + 1, success), 0.0)
-
-
-_T = np.arange(-150, 151) * 0.03  # exp-sinh nodes in float64: s from e^-70 to e^70, step 0.03 in t
-
-
-def _hyp2f1_nb(n, z_abs):
-    """``2F1(n + 1, 1/2; 2; -z)`` for z >= 0, from ``(2/pi) int_0^inf (1 + s^2)^-2 ((1 + s^2)/(1 + (1 + z) s^2))^(n+1)
-    2 ds`` (Euler's integral with t = sin^2, s = tan), by the exp-sinh rule, exact to double precision."""
-    n, z_abs = jnp.asarray(n)[..., None], jnp.asarray(z_abs)[..., None]
-    t = jnp.asarray(_T, n.dtype).reshape((1,) * (n.ndim - 1) + (-1,))
-    s = jnp.exp(0.5 * math.pi * jnp.sinh(t))
-    ds = s * 0.5 * math.pi * jnp.cosh(t) * 0.03
-    log_s2 = jnp.log1p(s * s)
-    log_g = -2.0 * log_s2 + (n + 1) * (log_s2 - jnp.log1p((1 + z_abs) * s * s))
-    return (4.0 / math.pi) * jnp.sum(jnp.exp(log_g) * ds, axis=-1)
-
-
-def _crps_negative_binomial(t, y):
-    """``y (2F(y) - 1) - n(1-p)/p^2 [p (2 F_{n+1}(y - 1) - 1) + 2F1(n + 1, 1/2; 2; -4(1-p)/p^2)]``,
-    p the success probability ``sig(-logits)``."""
-    n, p = t.total_count, jax.nn.sigmoid(-t.logits)
-    q = jax.nn.sigmoid(t.logits)
-    hyp = _hyp2f1_nb(n, 4.0 * q / (p * p))
-    return (y * (2 * _nb_cdf(n, p, y) - 1)
-            - n * q / (p * p) * (p * (2 * _nb_cdf(n + 1, p, y - 1) - 1) + hyp))
-
-
-def _crps_mixture(t, y):
-    """``sum_i w_i A(y - mu_i, s_i) - 1/2 sum_ij w_i w_j A(mu_i - mu_j, sqrt(s_i^2 + s_j^2))``, A = E|N(m, s^2)|."""
-    w = jax.nn.softmax(t.logits, axis=-1)
-    first = jnp.sum(w * _normal_abs_mean(jnp.asarray(y)[..., None] - t.loc, t.scale), axis=-1)
-    pair = _normal_abs_mean(t.loc[..., :, None] - t.loc[..., None, :],
-                            jnp.sqrt(jnp.square(t.scale[..., :, None]) + jnp.square(t.scale[..., None, :])))
-    return first - 0.5 * jnp.sum(w[..., :, None] * w[..., None, :] * pair, axis=(-2, -1))
-
-
-def _crps_bernoulli(t, y):
-    return jnp.square(jax.nn.sigmoid(t.logits) - y)
-
-
-CRPS_CLOSED_FORM = {kind: _jit(fn) for kind, fn in {
-    dist.Normal: _crps_normal, dist.Laplace: _crps_laplace, dist.StudentT: _crps_student_t,
-    dist.Gamma: _crps_gamma, dist.Poisson: _crps_poisson, dist.NegativeBinomial: _crps_negative_binomial,
-    dist.MixtureNormal: _crps_mixture, dist.Bernoulli: _crps_bernoulli,
-}.items()}
-
+# ----------------------------------------------------------------------------- CRPS
 
 class SampleEstimate(NamedTuple):
     """A Monte Carlo estimate and its standard error."""
@@ -145,44 +129,75 @@ class SampleEstimate(NamedTuple):
     standard_error: jax.Array
 
 
-def crps(theta, y, *, key=None, num_samples: int = 1000):
-    """The continuous ranked probability score ``int (F(t) - 1{y <= t})^2 dt`` per example.
+def _scalar_only(name, theta):
+    if isinstance(theta, VECTOR):
+        raise TypeError(f"{name}: the CRPS is defined for scalar targets; {type(theta).__name__} has vector "
+                        f"targets (its multivariate generalisation, the energy score, is not provided)")
+    if isinstance(theta, dist.Categorical):
+        raise TypeError(f"{name}: a Categorical's classes have no order, so it has no CRPS; use brier(theta, y)")
 
-    Closed forms for Normal, Laplace, Student t, Gamma, Poisson, negative binomial, mixture of
-    Normals and Bernoulli (where it is the Brier score). Any other theta with a ``sample``
-    (scalar targets) needs ``key`` and returns ``crps_sample``'s ``SampleEstimate``.
+
+def crps(theta, y, *, key=None, num_samples: int = 1000):
+    """The continuous ranked probability score ``int (F(t) - 1{y <= t})^2 dt`` per example, >= 0.
+
+    Closed forms (``mle_jax._crps``) for Normal, Laplace, Student t, Gamma, Poisson, negative
+    binomial, mixture of Normals and Bernoulli (where it is the Brier score). Any other theta with
+    scalar targets and a ``sample`` (Beta, von Mises) needs ``key`` and returns ``crps_sample``'s
+    ``SampleEstimate``. Vector targets (MultivariateNormal, Independent) and Categorical (no order)
+    are a TypeError. Support: y as ``check_targets`` requires (exact shape, on the theta's support).
     scoringrules: ``crps_normal``, ``crps_laplace``, ``crps_t``, ``crps_gamma``, ``crps_poisson``,
     ``crps_negbinom``, ``crps_mixnorm``.
     """
+    _scalar_only("crps", theta)
     fn = CRPS_CLOSED_FORM.get(type(theta))
-    if fn is not None:
-        return fn(theta, jnp.asarray(y, jnp.result_type(*jax.tree_util.tree_leaves(theta), float)))
-    if key is None:
-        raise ValueError(f"crps: no closed form for {type(theta).__name__}; pass key= for the sample-based "
-                         f"estimate with its standard error")
-    return crps_sample(key, theta, y, num_samples)
+    if fn is None:
+        if key is None:
+            raise ValueError(f"crps: no closed form for {type(theta).__name__}; pass key= for the sample-based "
+                             f"estimate with its standard error")
+        return crps_sample(key, theta, y, num_samples)
+    check_targets("crps", theta, y)
+    theta, y, out = _promoted(theta, y)
+    return fn(theta, y).astype(out)
 
 
 def crps_sample(key, theta, y, num_samples: int = 1000) -> SampleEstimate:
-    """``1/m sum_i |x_i - y| - 1/(2 m (m-1)) sum_{i != j} |x_i - x_j|`` from m draws per example (unbiased),
-    with the standard error of its first-order (Hoeffding) projection ``h_i = |x_i - y| - mean_j |x_i - x_j|``."""
-    if num_samples < 2:
-        raise ValueError(f"crps_sample: num_samples must be >= 2; got {num_samples}")
-    return SampleEstimate(*_crps_sample(key, theta, jnp.asarray(y), num_samples))
+    """``1/m sum_i d(x_i, y) - 1/(2 m (m-1)) sum_{i != j} d(x_i, x_j)`` from m draws per example (unbiased),
+    with the standard error of its first-order (Hoeffding) projection ``h_i = d(x_i, y) - mean_j d(x_i, x_j)``.
+
+    ``d(a, b) = |a - b|``; for a von Mises theta the angular distance ``|angle(a - b)|`` in [0, pi]
+    (the circular CRPS of Grimit et al., 2006), so that y and y + 2 pi score the same."""
+    _scalar_only("crps_sample", theta)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
+        raise ValueError(f"crps_sample: num_samples must be an integer >= 2; got {num_samples!r}")
+    check_targets("crps_sample", theta, y)
+    theta, y, out = _promoted(theta, y)
+    estimate, error = _crps_sample(key, theta, y, int(num_samples))
+    return SampleEstimate(estimate.astype(out), error.astype(out))
+
+
+def _angle(d):
+    """``d`` wrapped to [-pi, pi]: the signed angular difference."""
+    return jnp.arctan2(jnp.sin(d), jnp.cos(d))
+
+
+def _distance(theta):
+    circular = isinstance(theta, dist.VonMises)
+    return (lambda a, b: jnp.abs(_angle(a - b))) if circular else (lambda a, b: jnp.abs(a - b))
 
 
 @_jit(static_argnums=3)
 def _crps_sample(key, theta, y, num_samples):
+    d = _distance(theta)
 
     def one(k, t, y_i):
-        xs = jax.vmap(dist.sample, in_axes=(0, None))(jax.random.split(k, num_samples), t).astype(jnp.result_type(float))
-        pair = jnp.abs(xs[:, None] - xs[None, :])
-        h = jnp.abs(xs - y_i) - jnp.sum(pair, axis=1) / (num_samples - 1)
-        estimate = jnp.mean(jnp.abs(xs - y_i)) - 0.5 * jnp.sum(pair) / (num_samples * (num_samples - 1))
+        xs = jax.vmap(dist.sample, in_axes=(0, None))(jax.random.split(k, num_samples), t).astype(y_i.dtype)
+        pair = d(xs[:, None], xs[None, :])
+        h = d(xs, y_i) - jnp.sum(pair, axis=1) / (num_samples - 1)
+        estimate = jnp.mean(d(xs, y_i)) - 0.5 * jnp.sum(pair) / (num_samples * (num_samples - 1))
         return estimate, jnp.std(h, ddof=1) / math.sqrt(num_samples)
-    if y.ndim == 0:
-        return one(key, theta, y)
-    return jax.vmap(one)(jax.random.split(key, y.shape[0]), theta, y)
+    flat = jax.tree_util.tree_map(lambda f: f.reshape(-1), theta)
+    est, err = jax.vmap(one)(jax.random.split(key, y.size), flat, y.reshape(-1))
+    return est.reshape(y.shape), err.reshape(y.shape)
 
 
 # ----------------------------------------------------------------------------- PIT and coverage
@@ -190,13 +205,10 @@ def _crps_sample(key, theta, y, num_samples):
 def _discrete_cdf(theta, y):
     """``Pr(Y <= y)`` for the count and binary families (left-continuous steps at the integers)."""
     if isinstance(theta, dist.Poisson):
-        return jnp.where(y >= 0, gammaincc(jnp.floor(jnp.maximum(y, 0)) + 1, jnp.exp(theta.log_rate)), 0.0)
+        return poisson_cdf(theta, y)
     if isinstance(theta, dist.NegativeBinomial):
-        return _nb_cdf(theta.total_count, jax.nn.sigmoid(-theta.logits), y)
+        return nb_cdf(theta, y)
     return jnp.where(y >= 1, 1.0, jnp.where(y >= 0, jax.nn.sigmoid(-theta.logits), 0.0))  # Bernoulli
-
-
-DISCRETE = (dist.Poisson, dist.NegativeBinomial, dist.Bernoulli)
 
 
 @_jit
@@ -211,27 +223,32 @@ def _continuous_pit(theta, y):
 
 
 def pit(theta, y, *, key=None):
-    """The probability integral transform ``F(y | theta)``: uniform on [0, 1] when y ~ theta.
+    """The probability integral transform ``F(y | theta)`` in [0, 1]: uniform when y ~ theta.
 
     For counts and binary targets (Poisson, negative binomial, Bernoulli) F jumps, so the
     randomised PIT ``F(y - 1) + V (F(y) - F(y - 1))`` with ``V ~ U(0, 1)`` drawn from ``key``
-    (required) is exactly uniform. Continuous families use their ``log_cdf``.
+    (required) is exactly uniform. Continuous families use ``exp(log_cdf)`` (scipy's ``cdf``);
+    a theta type without a ``log_cdf`` (von Mises, MultivariateNormal) is a TypeError.
     """
-    if isinstance(theta, DISCRETE):
-        if key is None:
-            raise ValueError(f"pit: {type(theta).__name__} is discrete; pass key= for the randomised PIT")
-        return _randomised_pit(theta, jnp.asarray(y, jnp.result_type(*jax.tree_util.tree_leaves(theta), float)), key)
     if isinstance(theta, dist.Categorical):
         raise TypeError("pit: a Categorical's classes have no order; use calibration(theta, y)")
-    try:
-        return _continuous_pit(theta, y)
-    except (KeyError, NotImplementedError, TypeError, AttributeError) as error:
-        raise TypeError(f"pit: {type(theta).__name__} has no log_cdf") from error
+    if not isinstance(theta, DISCRETE) and dist.registry.ops(theta).log_cdf is None:
+        raise TypeError(f"pit: {type(theta).__name__} has no log_cdf, so no PIT")
+    if isinstance(theta, DISCRETE) and key is None:
+        raise ValueError(f"pit: {type(theta).__name__} is discrete; pass key= for the randomised PIT")
+    check_targets("pit", theta, y)
+    theta, y, out = _promoted(theta, y)
+    u = _randomised_pit(theta, y, key) if isinstance(theta, DISCRETE) else _continuous_pit(theta, y)
+    return u.astype(out)
 
 
 def coverage(theta, y, level: float = 0.95):
     """Whether each y lies in the central ``level`` predictive interval ``[F^-1(a/2), F^-1(1 - a/2)]``;
-    its mean is the empirical coverage, which should be near ``level``."""
+    its mean is the empirical coverage, which should be near ``level``. Needs a ``quantile``."""
+    if dist.registry.ops(theta).quantile is None:
+        raise TypeError(f"coverage: {type(theta).__name__} has no quantile function, so no central interval")
+    check_targets("coverage", theta, y)
+    theta, y, _ = _promoted(theta, y)
     return _coverage(theta, y, float(level))
 
 
@@ -243,18 +260,24 @@ def _coverage(theta, y, level):
 
 # ----------------------------------------------------------------------------- classification
 
-def _class_probs(theta):
+def _classification(name, theta, y):
     if not isinstance(theta, (dist.Bernoulli, dist.Categorical)):
-        raise TypeError(f"brier / calibration need a Bernoulli or Categorical theta; got {type(theta).__name__}")
-    return dist.probs(theta)
+        raise TypeError(f"{name} needs a Bernoulli or Categorical theta; got {type(theta).__name__}")
+    check_targets(name, theta, y)
+    return _promoted(theta, y, labels=isinstance(theta, dist.Categorical))
+
+
+def brier(theta, y):
+    """The Brier score ``sum_k (p_k - 1{y = k})^2`` per example, y a label (0/1 for a Bernoulli,
+    an integer in [0, K) for a Categorical). For a Bernoulli this is ``2 (lambda - y)^2`` summed
+    over both classes; we report the usual binary form ``(lambda - y)^2`` (sklearn's ``brier_score_loss``)."""
+    theta, y, out = _classification("brier", theta, y)
+    return _brier(theta, y).astype(out)
 
 
 @_jit
-def brier(theta, y):
-    """The Brier score ``sum_k (p_k - 1{y = k})^2`` per example. For a Bernoulli this is
-    ``2 (lambda - y)^2`` summed over both classes; we report the usual binary form ``(lambda - y)^2``
-    (sklearn's ``brier_score_loss``)."""
-    p = _class_probs(theta)
+def _brier(theta, y):
+    p = dist.probs(theta)
     if isinstance(theta, dist.Bernoulli):
         return jnp.square(p[..., 1] - y)
     onehot = jax.nn.one_hot(y, p.shape[-1], dtype=p.dtype)
@@ -272,6 +295,11 @@ class Calibration(NamedTuple):
     counts: jax.Array
 
 
+def _check_bins(name, bins):
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"{name}: bins must be a positive integer; got {bins!r}")
+
+
 def calibration(theta, y, bins: int = 15) -> Calibration:
     """Expected calibration error over ``bins`` equal-width bins of [0, 1].
 
@@ -279,14 +307,14 @@ def calibration(theta, y, bins: int = 15) -> Calibration:
     ``calibration_curve``). Categorical: top-label, the confidence ``max_k p_k`` and the frequency
     the accuracy of the argmax. ``ECE = sum_b (n_b / N) |mean confidence_b - frequency_b|``.
     """
-    if not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"calibration: bins must be a positive integer; got {bins!r}")
-    return Calibration(*_calibration(theta, y, bins))
+    _check_bins("calibration", bins)
+    theta, y, _ = _classification("calibration", theta, y)
+    return Calibration(*_calibration(theta, y, int(bins)))
 
 
 @_jit(static_argnums=2)
 def _calibration(theta, y, bins):
-    p = _class_probs(theta)
+    p = dist.probs(theta)
     if isinstance(theta, dist.Bernoulli):
         conf, hit = p[..., 1], jnp.asarray(y, p.dtype)
     else:
@@ -309,22 +337,28 @@ def evaluate(recipe, params, x, y, *, key=None, level: float = 0.95, bins: int =
     """Held-out metrics that fit the recipe's family, as plain floats.
 
     Always ``nll`` (mean NLL per example) and ``n``. Bernoulli / Categorical: ``accuracy``,
-    ``brier``, ``ece``. Scalar targets: ``crps`` (closed form, or sampled with ``key``), ``mae``
-    and ``rmse`` of the predictive mean, ``coverage`` of the central ``level`` interval where a
-    quantile function exists, and ``pit_ks`` (the Kolmogorov distance of the PIT values from
-    uniform; discrete families need ``key``).
+    ``brier``, ``ece``; with soft Bernoulli labels y in [0, 1] the accuracy is the expected
+    agreement ``y`` where the mode is 1 and ``1 - y`` where it is 0 (the hard accuracy for 0/1
+    labels), and the Brier score ``(lambda - y)^2``. Scalar targets: ``crps`` (closed form, or
+    sampled with ``key``), ``mae`` and ``rmse`` of the predictive mean (for a von Mises the
+    angular error ``angle(y - mean)`` in [-pi, pi]), ``coverage`` of the central ``level`` interval
+    where a quantile function exists, and ``pit_ks`` (the Kolmogorov distance of the PIT values
+    from uniform; discrete families need ``key``).
     """
+    _check_bins("evaluate", bins)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"evaluate: level must lie in (0, 1); got {level!r}")
+    out = {"n": int(np.shape(y)[0]) if np.ndim(y) else 1, "nll": float(recipe.mean_nll(params, x, y))}
     theta = recipe.predict(params, x)
-    y = jnp.asarray(y)
-    out = {"n": int(y.shape[0]), "nll": float(recipe.mean_nll(params, x, y))}
-    if isinstance(theta, (dist.Bernoulli, dist.Categorical)):
-        names, fn = ("accuracy", "brier", "ece"), _classification_metrics
-    elif y.ndim == 1:
-        names = _scalar_metric_names(theta, key is not None)
-        fn = _scalar_metrics
-    else:
+    is_class = isinstance(theta, (dist.Bernoulli, dist.Categorical))
+    if not is_class and (np.ndim(y) != 1 or isinstance(theta, VECTOR)):
         return out
-    values = fn(theta, y, key if key is not None else jax.random.PRNGKey(0), names, level, bins)
+    theta, y, _ = _promoted(theta, y, labels=isinstance(theta, dist.Categorical))
+    if is_class:
+        names, fn = ("accuracy", "brier", "ece"), _classification_metrics
+    else:
+        names, fn = _scalar_metric_names(theta, key is not None), _scalar_metrics
+    values = fn(theta, y, key if key is not None else jax.random.PRNGKey(0), names, level, int(bins))
     out.update((name, float(value)) for name, value in zip(names, values))
     return out
 
@@ -343,8 +377,12 @@ def _scalar_metric_names(theta, keyed):
 
 @_jit(static_argnums=(3, 4, 5))
 def _classification_metrics(theta, y, key, names, level, bins):
-    hits = (jax.vmap(dist.mode)(theta) == y).astype(jnp.result_type(theta.logits, float))
-    return jnp.mean(hits), jnp.mean(brier(theta, y)), _calibration(theta, y, bins)[0]
+    mode = jax.vmap(dist.mode)(theta)
+    if isinstance(theta, dist.Bernoulli):  # expected agreement with a (possibly soft) label
+        hits = jnp.where(mode == 1, y, 1.0 - y)
+    else:
+        hits = (mode == y).astype(theta.logits.dtype)
+    return jnp.mean(hits), jnp.mean(_brier(theta, y)), _calibration(theta, y, bins)[0]
 
 
 @_jit(static_argnums=(3, 4, 5))
@@ -352,16 +390,16 @@ def _scalar_metrics(theta, y, key, names, level, bins):
     """The metrics in ``names``, in one compiled function."""
     crps_key, pit_key = jax.random.split(key)
     error = y - jax.vmap(dist.mean)(theta)
+    if isinstance(theta, dist.VonMises):
+        error = _angle(error)
     values = {"mae": jnp.mean(jnp.abs(error)), "rmse": jnp.sqrt(jnp.mean(jnp.square(error)))}
     if "crps" in names:
         fn = CRPS_CLOSED_FORM.get(type(theta))
-        values["crps"] = jnp.mean(fn(theta, y.astype(error.dtype)) if fn is not None
-                                  else _crps_sample(crps_key, theta, y, 1000)[0])
+        values["crps"] = jnp.mean(fn(theta, y) if fn is not None else _crps_sample(crps_key, theta, y, 1000)[0])
     if "coverage" in names:
-        values["coverage"] = jnp.mean(coverage(theta, y, level))
+        values["coverage"] = jnp.mean(_coverage(theta, y, level))
     if "pit_ks" in names:
-        u = (_randomised_pit(theta, y.astype(error.dtype), pit_key) if isinstance(theta, DISCRETE)
-             else _continuous_pit(theta, y))
+        u = _randomised_pit(theta, y, pit_key) if isinstance(theta, DISCRETE) else _continuous_pit(theta, y)
         values["pit_ks"] = ks_uniform(u)
     return tuple(values[name] for name in names)
 

@@ -173,3 +173,114 @@ def test_evaluate_gives_the_metrics_that_fit_the_family(x64):
     labels = (x > 0).astype(jnp.int32)
     m = scores.evaluate(binary, binary.init(jnp.float64(3.0)), x, labels)
     assert set(m) == {"n", "nll", "accuracy", "brier", "ece"} and m["accuracy"] == 1.0
+
+
+# ----------------------------------------------------------------------------- targets: shapes, supports, empties
+
+N3 = mj.Normal(jnp.zeros(3), jnp.ones(3))
+
+
+@pytest.mark.parametrize("call", [
+    lambda y: scores.crps(N3, y), lambda y: scores.pit(N3, y), lambda y: scores.coverage(N3, y),
+    lambda y: scores.crps_sample(jax.random.PRNGKey(0), N3, y, 10),
+])
+def test_targets_must_have_the_thetas_shape_exactly(call):
+    """(3, 1) targets for 3 scalar predictions were broadcast to a (3, 3) score; a scalar to (3,)."""
+    for y in (jnp.zeros((3, 1)), jnp.zeros(()), jnp.zeros(4)):
+        with pytest.raises(ValueError, match=r"y has shape .* but Normal predicts targets of shape \(3,\)"):
+            call(y)
+
+
+@pytest.mark.parametrize("theta, bad, rule", [
+    (mj.Bernoulli(jnp.zeros(3)), [0.0, 1.7, 1.0], "0 or 1"),
+    (mj.Bernoulli(jnp.zeros(3)), [0, -1, 1], "0 or 1"),
+    (mj.Bernoulli(jnp.zeros(3)), [0, 2, 1], "0 or 1"),
+    (mj.Categorical(jnp.zeros((3, 4))), [0, 4, 1], r"in \[0, 4\)"),
+    (mj.Categorical(jnp.zeros((3, 4))), [0, -1, 1], r"in \[0, 4\)"),
+])
+def test_labels_off_the_support_are_refused_by_every_classification_score(theta, bad, rule):
+    y = jnp.asarray(bad)
+    for score in (scores.brier, scores.calibration):
+        with pytest.raises(ValueError, match=rule):
+            score(theta, y)
+    if isinstance(theta, mj.Bernoulli):
+        with pytest.raises(ValueError, match=rule):
+            scores.crps(theta, y)
+
+
+@pytest.mark.parametrize("theta, y, rule", [
+    (mj.Poisson(jnp.zeros(2)), [1.0, 2.5], "a count"),
+    (mj.Poisson(jnp.zeros(2)), [1.0, -1.0], "a count"),
+    (mj.NegativeBinomial(jnp.ones(2), jnp.zeros(2)), [0.5, 1.0], "a count"),
+    (mj.Gamma(jnp.ones(2), jnp.ones(2)), [1.0, -0.5], "> 0"),
+    (mj.Normal(jnp.zeros(2), jnp.ones(2)), [np.nan, 0.0], "finite"),
+    (mj.StudentT(jnp.full(2, 3.0), jnp.zeros(2), jnp.ones(2)), [np.inf, 0.0], "finite"),
+])
+def test_real_targets_off_the_support_are_refused(theta, y, rule):
+    with pytest.raises(ValueError, match=rule):
+        scores.crps(theta, jnp.asarray(y))
+    if not isinstance(theta, (mj.Poisson, mj.NegativeBinomial)):
+        with pytest.raises(ValueError, match=rule):
+            scores.pit(theta, jnp.asarray(y))
+
+
+def test_empty_inputs_and_vector_thetas_are_refused_clearly():
+    with pytest.raises(ValueError, match="no examples"):
+        scores.calibration(mj.Bernoulli(jnp.zeros(0)), jnp.zeros(0, jnp.int32))
+    with pytest.raises(ValueError, match="no examples"):
+        scores.crps(mj.Normal(jnp.zeros(0), jnp.ones(0)), jnp.zeros(0))
+    mvn = mj.MultivariateNormal(jnp.zeros(2), jnp.eye(2))
+    with pytest.raises(TypeError, match="defined for scalar targets.*energy score"):
+        scores.crps(mvn, jnp.zeros(2), key=jax.random.PRNGKey(0))
+    with pytest.raises(TypeError, match="no order"):
+        scores.crps(mj.Categorical(jnp.zeros(3)), 1)
+    with pytest.raises(TypeError, match="no log_cdf"):
+        scores.pit(mvn, jnp.zeros(2))
+    with pytest.raises(TypeError, match="no quantile"):
+        scores.coverage(mj.Gamma(1.0, 1.0), 1.0)
+    with pytest.raises(ValueError, match="bins"):
+        scores.calibration(mj.Bernoulli(jnp.zeros(2)), jnp.array([0, 1]), bins=True)
+
+
+def test_poisson_zero_rate_is_the_point_mass_at_zero(x64):
+    """``log_rate = -inf``: CRPS = |y| (was NaN from 0 * log 0)."""
+    np.testing.assert_array_equal(scores.crps(mj.Poisson(jnp.full(3, -jnp.inf)), jnp.array([0.0, 1.0, 4.0])), [0, 1, 4])
+
+
+def test_von_mises_sample_crps_and_mae_use_the_angular_distance(x64):
+    """A circular target: y and y + 2 pi are the same angle, so they score the same."""
+    theta = mj.VonMises(jnp.zeros(2), jnp.full(2, 4.0))
+    y = jnp.array([0.3, 0.3 + 2 * np.pi])
+    est = scores.crps_sample(jax.random.PRNGKey(0), theta, y, num_samples=200)
+    # the exact circular CRPS of VM(0, 4) at 0.3, E d(X, y) - E d(X, X')/2, on a periodic grid (scipy's density)
+    t = np.linspace(-np.pi, np.pi, 1024, endpoint=False)
+    w = stats.vonmises(4.0).pdf(t) * (2 * np.pi / 1024)
+    angle = lambda d: np.abs(np.angle(np.exp(1j * d)))  # noqa: E731
+    first = np.sum(angle(t - 0.3) * w)
+    pair = np.sum(angle(t[:, None] - t[None, :]) * w[:, None] * w[None, :])
+    exact = first - pair / 2
+    assert np.all(np.abs(np.asarray(est.estimate) - exact) < 4 * np.asarray(est.standard_error))
+    r = mj.recipe(lambda p, x: jnp.stack([p + 0.0 * x, 4.0 + 0.0 * x]), mj.von_mises())
+    x = jnp.zeros(2)
+    m = scores.evaluate(r, r.init(jnp.float64(0.0)), x, jnp.array([0.1, 0.1 + 2 * np.pi]))
+    np.testing.assert_allclose([m["mae"], m["rmse"]], [0.1, 0.1], rtol=1e-12)
+
+
+def test_evaluate_refuses_bins_below_one_and_scores_soft_labels_by_expected_agreement(x64):
+    binary = mj.recipe(lambda p, x: p * x, mj.bernoulli(soft_labels=True))
+    x = jnp.array([-1.0, 1.0, 2.0])
+    params = binary.init(jnp.float64(3.0))
+    with pytest.raises(ValueError, match="bins"):
+        scores.evaluate(binary, params, x, jnp.array([0.0, 1.0, 1.0]), bins=0)
+    soft = jnp.array([0.2, 0.9, 0.6])  # modes 0, 1, 1: agreement 0.8, 0.9, 0.6
+    m = scores.evaluate(binary, params, x, soft)
+    np.testing.assert_allclose(m["accuracy"], np.mean([0.8, 0.9, 0.6]), rtol=1e-12)
+    lam = special.expit(3.0 * np.asarray(x))
+    np.testing.assert_allclose(m["brier"], np.mean((lam - np.asarray(soft)) ** 2), rtol=1e-12)
+
+
+def test_integer_theta_fields_do_not_truncate_the_target():
+    """``Normal(0, 1)`` with Python ints: y = 0.5 was cast to the fields' int dtype (pit 0.5)."""
+    np.testing.assert_allclose(scores.pit(mj.Normal(0, 1), 0.5), stats.norm.cdf(0.5), rtol=1e-6)
+    np.testing.assert_allclose(scores.crps(mj.Normal(0, 1), 0.5), ps.crps_gaussian(0.5, 0.0, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(scores.crps(mj.Gamma(2, 1), 0.5), sr.crps_gamma(0.5, 2.0, rate=1.0), rtol=1e-5)
