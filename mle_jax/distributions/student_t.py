@@ -135,13 +135,22 @@ def _log_lower_tail(df, t, log_abs_t):
     return log_betainc(0.5 * df, jnp.full_like(df, 0.5), log_x, log_1mx) - LOG_2
 
 
-def _fisher(z, df):
-    """Fisher's (1925) expansion ``F(z) = Phi(z) - phi(z) (g1(z)/nu + g2(z)/nu^2)`` in log space
-    (Abramowitz and Stegun 26.7.5), ``g1 = (z^3 + z)/4``, ``g2 = (5z^7 + 16z^5 + 3z^3 - 3z)/96``."""
-    g = (z ** 3 + z) / 4 / df + (5 * z ** 7 + 16 * z ** 5 + 3 * z ** 3 - 3 * z) / 96 / jnp.square(df)
+def _fisher(z, df, terms):
+    """Fisher's (1925) expansion ``F(z) = Phi(z) - phi(z) sum_k g_k(z)/nu^k`` in log space (Abramowitz
+    and Stegun 26.7.5), ``g1 = (z^3 + z)/4``, ``g2 = (5z^7 + 16z^5 + 3z^3 - 3z)/96``,
+    ``g3 = (3z^11 + 19z^9 + 17z^7 - 15z^5 - 45z^3)/384``; the first ``terms`` of them."""
+    g = [(z ** 3 + z) / 4, (5 * z ** 7 + 16 * z ** 5 + 3 * z ** 3 - 3 * z) / 96,
+         (3 * z ** 11 + 19 * z ** 9 + 17 * z ** 7 - 15 * z ** 5 - 45 * z ** 3) / 384]
+    total = sum(g[k] / df ** (k + 1) for k in range(terms))
     log_phi = -0.5 * jnp.square(z) - HALF_LOG_2PI
     log_big_phi = log_ndtr(z)
-    return log_big_phi + jnp.log1p(-jnp.exp(log_phi - log_big_phi) * g)
+    return log_big_phi + jnp.log1p(-jnp.exp(log_phi - log_big_phi) * total)
+
+
+# Fisher's expansion replaces the incomplete beta where nu / (nu + z^2) is within rounding of 1 (float32)
+# or where the fraction converges slowly (float64: x near its threshold 1 - 3/nu takes over 1e6 steps
+# at nu = 1e11): (min nu, max z^4 / nu, terms); the omitted term is below (z^4/nu)^(terms + 1) relative.
+_FISHER = {jnp.dtype("float32"): (1e4, 1e-2, 2), jnp.dtype("float64"): (1e7, 1e-3, 3)}
 
 
 def log_cdf(theta: StudentT, y):
@@ -149,8 +158,9 @@ def log_cdf(theta: StudentT, y):
 
     At ``z = 0`` exactly (where ``log|z|`` has no derivative) the value is ``log 1/2`` and the
     derivative ``2 f(0)``, written out. In float32 with ``nu >= 1e4`` and ``z^4 / nu < 1e-2`` the
-    incomplete beta's argument ``nu / (nu + z^2)`` rounds to 1, so Fisher's expansion is used there
-    (its error is below 1e-5 relative in that region; see docs/reliability.md).
+    incomplete beta's argument ``nu / (nu + z^2)`` rounds to 1, and in float64 with ``nu >= 1e7`` and
+    ``z^4 / nu < 1e-3`` its fraction converges slowly, so Fisher's expansion is used there (``_FISHER``;
+    its error is below 1e-5 and 1e-12 relative in those regions; see docs/reliability.md).
     """
     z = _z(theta, y)
     log_abs_z = _log_abs_z(z, _gap(theta, y, z), theta.scale)
@@ -163,10 +173,11 @@ def log_cdf(theta: StudentT, y):
     t = _safe(regular, z, 1.0) / jnp.sqrt(df)
     lower = _log_lower_tail(df, t, _safe(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df))
     general = jnp.where(t < 0, lower, log1mexp(lower))
-    if z.dtype == jnp.float32:
-        near_normal = (df >= 1e4) & (jnp.square(jnp.square(z)) < 1e-2 * df)
-        general = jnp.where(near_normal, _fisher(_safe(near_normal, z, 0.0), _safe(near_normal, df, 1e4)),
-                            general)
+    if z.dtype in _FISHER:
+        min_df, max_ratio, terms = _FISHER[z.dtype]
+        near_normal = (df >= min_df) & (jnp.square(jnp.square(z)) < max_ratio * df)
+        fisher = _fisher(_safe(near_normal, z, 0.0), _safe(near_normal, df, min_df), terms)
+        general = jnp.where(near_normal, fisher, general)
     at_zero = -LOG_2 + 2 * jnp.exp(standard_log_prob(jnp.zeros_like(z), df)) * _safe(zero, z, 0.0)
     value = jnp.where(zero, at_zero, jnp.where(limit, jnp.where(z < 0, -jnp.inf, 0.0), general))
     return jnp.where(normal, log_ndtr(z), value)
