@@ -275,32 +275,37 @@ def test_gamma_uses_log_rate_plus_log_y(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_infinite_and_nan_arguments(dtype):
+    """Student t and Gamma CDFs at +-inf were NaN, ``log_prob(StudentT(4, 0, 1e-30), -1e30)`` NaN,
+    ``StudentT(inf, ...)`` NaN, ``log_cdf(Beta, nan)`` 0 and ``pit(Beta, nan)`` 1.0."""
+    normal = stats.norm(0.5, 2.0)
+    z = np.array([-40.0, -3.0, 0.0, 0.7, 5.0])
     with jax.enable_x64(dtype == "float64"):
         f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-        ys = f([-np.inf, np.inf])
-        t = mj.StudentT(f(4.0), f(0.0), f(1.0))
-        g = mj.Gamma(f(2.0), f(1.0))
-        for theta in (mj.StudentT(f([4.0, 4.0]), f([0.0, 0.0]), f([1.0, 1.0])), mj.Gamma(f([2.0, 2.0]), f([1.0, 1.0]))):
-            np.testing.assert_array_equal(mj.log_cdf(theta, ys), [-np.inf, 0.0])
-            np.testing.assert_array_equal(mj.log_sf(theta, ys), [0.0, -np.inf])
-        # z = -1e60 overflows float32; log|y - mu| - log s does not
-        got = mj.log_prob(mj.StudentT(f(4.0), f(0.0), f(1e-30)), f(-1e30))
-        scale, y = mp.mpf(float(f(1e-30))), mp.mpf(float(f(-1e30)))
-        nu = mp.mpf(4)
-        ref = (mp.loggamma((nu + 1) / 2) - mp.loggamma(nu / 2) - mp.log(mp.sqrt(nu * mp.pi) * scale)
-               - (nu + 1) / 2 * mp.log1p((y / scale) ** 2 / nu))
-        np.testing.assert_allclose(got, float(ref), **TOL[dtype])
-        # df = inf is the Normal
-        z = f([-40.0, -3.0, 0.0, 0.7, 5.0])
-        inf_t = mj.StudentT(f([np.inf] * 5), f([0.5] * 5), f([2.0] * 5))
-        normal = stats.norm(0.5, 2.0)
-        np.testing.assert_allclose(mj.log_prob(inf_t, z), normal.logpdf(np.asarray(z, float)), **TOL[dtype])
-        np.testing.assert_allclose(mj.log_cdf(inf_t, z), normal.logcdf(np.asarray(z, float)), **CDF_TOL[dtype])
-        np.testing.assert_allclose(mj.entropy(inf_t), np.full(5, normal.entropy()), **TOL[dtype])
-        # NaN targets stay NaN (the Beta CDF was 0 and its PIT 1.0)
-        nan = f(np.nan)
-        beta = mj.Beta(f(2.0), f(3.0))
-        for value in (mj.log_cdf(beta, nan), mj.log_sf(beta, nan), mj.pit(beta, nan), mj.log_prob(beta, nan),
-                      mj.log_cdf(g, nan), mj.log_sf(g, nan), mj.log_prob(g, nan), mj.log_cdf(t, nan),
-                      mj.log_prob(mj.Poisson(f(1.0)), nan), mj.log_prob(mj.NegativeBinomial(f(3.0), f(0.0)), nan)):
-            assert np.isnan(value)
+
+        def run(ys, tiny_scale, far, z, nan, key):
+            two = lambda v: f([v, v])  # noqa: E731
+            tails = [fn(theta, ys) for theta in (mj.StudentT(two(4.0), two(0.0), two(1.0)), mj.Gamma(two(2.0), two(1.0)))
+                     for fn in (mj.log_cdf, mj.log_sf)]
+            t, g, beta = mj.StudentT(f(4.0), f(0.0), f(1.0)), mj.Gamma(f(2.0), f(1.0)), mj.Beta(f(2.0), f(3.0))
+            inf_t = mj.StudentT(jnp.full(5, jnp.inf, dtype), jnp.full(5, 0.5, dtype), jnp.full(5, 2.0, dtype))
+            nans = jnp.stack([mj.log_cdf(beta, nan), mj.log_sf(beta, nan), mj.pit(beta, nan), mj.log_prob(beta, nan),
+                              mj.log_cdf(g, nan), mj.log_sf(g, nan), mj.log_prob(g, nan), mj.log_cdf(t, nan),
+                              mj.log_prob(mj.Poisson(f(1.0)), nan), mj.log_prob(mj.NegativeBinomial(f(3.0), f(0.0)), nan)])
+            draws = mj.sample(key, mj.StudentT(jnp.full(2000, jnp.inf, dtype), jnp.zeros(2000, dtype), jnp.ones(2000, dtype)))
+            return dict(tails=jnp.stack(tails), overflow=mj.log_prob(mj.StudentT(f(4.0), f(0.0), tiny_scale), far),
+                        pdf=mj.log_prob(inf_t, z), cdf=mj.log_cdf(inf_t, z), entropy=mj.entropy(inf_t),
+                        variance=mj.variance(inf_t), nans=nans, draws=draws)
+        got = jax.jit(run)(f([-np.inf, np.inf]), f(1e-30), f(-1e30), f(z), f(np.nan), jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(got["tails"], [[-np.inf, 0.0], [0.0, -np.inf]] * 2)
+    # z = -1e60 overflows float32; log|y - mu| - log s does not
+    scale, y, nu = mp.mpf(float(np.asarray(1e-30, dtype))), mp.mpf(float(np.asarray(-1e30, dtype))), mp.mpf(4)
+    ref = (mp.loggamma((nu + 1) / 2) - mp.loggamma(nu / 2) - mp.log(mp.sqrt(nu * mp.pi) * scale)
+           - (nu + 1) / 2 * mp.log1p((y / scale) ** 2 / nu))
+    np.testing.assert_allclose(got["overflow"], float(ref), **TOL[dtype])
+    # df = inf is the Normal
+    np.testing.assert_allclose(got["pdf"], normal.logpdf(z), **TOL[dtype])
+    np.testing.assert_allclose(got["cdf"], normal.logcdf(z), **CDF_TOL[dtype])
+    np.testing.assert_allclose(got["entropy"], np.full(5, normal.entropy()), **TOL[dtype])
+    np.testing.assert_allclose(got["variance"], np.full(5, 4.0), **TOL[dtype])
+    assert np.isfinite(got["draws"]).all() and stats.kstest(np.asarray(got["draws"], float), "norm").pvalue > 1e-4
+    assert np.isnan(got["nans"]).all()

@@ -205,12 +205,16 @@ def mean(theta: StudentT):
 
 def variance(theta: StudentT):
     """``s^2 nu / (nu - 2)`` for nu > 2, inf for 1 < nu <= 2, NaN otherwise; ``t.var``."""
-    t = theta
-    return jnp.where(t.df > 2, jnp.square(t.scale) * t.df / (t.df - 2), jnp.where(t.df > 1, jnp.inf, jnp.nan))
+    t = theta  # nu / (nu - 2) as 1 / (1 - 2/nu): the Normal's s^2 at nu = inf, not inf / inf
+    return jnp.where(t.df > 2, jnp.square(t.scale) / (1 - 2 / t.df), jnp.where(t.df > 1, jnp.inf, jnp.nan))
 
 
 def sample(key, theta: StudentT):
-    return theta.loc + theta.scale * jax.random.t(key, theta.df, jnp.shape(theta.loc), jnp.result_type(theta.loc))
+    """``mu + s T``, ``T ~ t(nu)``; a standard normal draw at ``nu = inf``."""
+    shape, dtype = jnp.shape(theta.loc), jnp.result_type(theta.loc)
+    normal = theta.df == jnp.inf
+    draw = jax.random.t(key, _safe(normal, 1.0, theta.df), shape, dtype)
+    return theta.loc + theta.scale * jnp.where(normal, jax.random.normal(key, shape, dtype), draw)
 
 
 registry.register(StudentT, registry.Ops(
