@@ -293,7 +293,9 @@ def test_infinite_and_nan_arguments(dtype):
                               mj.log_cdf(g, nan), mj.log_sf(g, nan), mj.log_prob(g, nan), mj.log_cdf(t, nan),
                               mj.log_prob(mj.Poisson(f(1.0)), nan), mj.log_prob(mj.NegativeBinomial(f(3.0), f(0.0)), nan)])
             draws = mj.sample(key, mj.StudentT(jnp.full(2000, jnp.inf, dtype), jnp.zeros(2000, dtype), jnp.ones(2000, dtype)))
+            overflow_grad = jax.grad(lambda s: mj.log_prob(mj.StudentT(f(4.0), f(0.0), s), far))(tiny_scale)
             return dict(tails=jnp.stack(tails), overflow=mj.log_prob(mj.StudentT(f(4.0), f(0.0), tiny_scale), far),
+                        overflow_grad=overflow_grad,
                         pdf=mj.log_prob(inf_t, z), cdf=mj.log_cdf(inf_t, z), entropy=mj.entropy(inf_t),
                         variance=mj.variance(inf_t), nans=nans, draws=draws)
         got = jax.jit(run)(f([-np.inf, np.inf]), f(1e-30), f(-1e30), f(z), f(np.nan), jax.random.PRNGKey(0))
@@ -303,6 +305,8 @@ def test_infinite_and_nan_arguments(dtype):
     ref = (mp.loggamma((nu + 1) / 2) - mp.loggamma(nu / 2) - mp.log(mp.sqrt(nu * mp.pi) * scale)
            - (nu + 1) / 2 * mp.log1p((y / scale) ** 2 / nu))
     np.testing.assert_allclose(got["overflow"], float(ref), **TOL[dtype])
+    # d/ds [-(nu + 1)/2 log(z^2/nu) - log s] = nu/s, finite where z is not (was NaN through inf * 0)
+    np.testing.assert_allclose(got["overflow_grad"], 4 / float(scale), rtol=1e-5)
     # df = inf is the Normal
     np.testing.assert_allclose(got["pdf"], normal.logpdf(z), **TOL[dtype])
     np.testing.assert_allclose(got["cdf"], normal.logcdf(z), **CDF_TOL[dtype])

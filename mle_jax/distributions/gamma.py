@@ -96,9 +96,9 @@ def log_tail(theta: Gamma, y, upper):
     at ``x = b y`` with ``log x = log b + log y`` (``b y`` underflows at ``b = 1e-8``, ``y = 1e-30``)."""
     b = theta.rate
     y = jnp.asarray(y, jnp.result_type(theta.concentration, b))
-    pos = y > 0
+    pos = (y > 0) & (y < jnp.inf)
     safe = _safe(pos, y, 1.0)
-    x = jnp.where(pos, b * safe, jnp.where(jnp.isnan(y), jnp.nan, 0.0))
+    x = jnp.where(pos, b * safe, jnp.where(jnp.isnan(y), jnp.nan, jnp.where(y > 0, jnp.inf, 0.0)))
     log_x = jnp.where(pos, jnp.log(b) + jnp.log(safe), jnp.log(x))
     return log_gammainc_tail(theta.concentration, x, upper, log_x)
 

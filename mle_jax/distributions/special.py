@@ -190,4 +190,6 @@ def _standardize_jvp(primals, tangents):
     y, loc, scale = primals
     dy, dloc, dscale = tangents
     z = (y - loc) / scale
-    return z, (dy - dloc - z * dscale) / scale
+    # where z overflows (y = 1e30, s = 1e-30 in float32) the caller works from log|y - loc| - log s;
+    # a zero cotangent must not meet z = inf (inf * 0 = NaN in the scale's gradient)
+    return z, (dy - dloc - jnp.where(jnp.isfinite(z), z, 0.0) * dscale) / scale

@@ -53,12 +53,11 @@ def _log_abs_z(z, gap=None, scale=None):
 
 
 def _log1p_square(t, log_abs_t):
-    """``log(1 + t^2)``: ``log1p(t^2)`` for ``|t| <= 1``, ``2 log|t| + log1p(1/t^2)`` above (``t^2``
-    overflows at 1e20, and ``t`` itself may be infinite where ``log|t|`` is not)."""
-    small = jnp.abs(t) <= 1.0
-    ts, tl = _safe(small, t, 0.0), _safe(~small, t, 2.0)
-    return jnp.where(small, jnp.log1p(jnp.square(ts)),
-                     2 * _safe(~small, log_abs_t, 1.0) + jnp.log1p(1 / jnp.square(tl)))
+    """``log(1 + t^2)``: ``log1p(t^2)`` for ``|t| <= 1``, ``2 log|t| + log1p(exp(-2 log|t|))`` above, from
+    ``log|t|`` alone (``t^2`` overflows at 1e20, and ``t`` itself may be infinite where ``log|t|`` is not)."""
+    small = log_abs_t <= 0
+    ts, big = _safe(small, t, 0.0), _safe(~small, log_abs_t, 1.0)
+    return jnp.where(small, jnp.log1p(jnp.square(ts)), 2 * big + jnp.log1p(jnp.exp(-2 * big)))
 
 
 def _log1p_over(q):
@@ -85,11 +84,11 @@ def standard_log_prob(z, df, log_abs_z=None):
     term is ``z^2/2 (1 + 1/nu) log1p(q)/q``, ``q = z^2/nu``: the Normal's ``z^2/2`` at ``nu = inf``."""
     log_abs_z = _log_abs_z(z) if log_abs_z is None else log_abs_z
     half = 0.5 * df
-    t = z / jnp.sqrt(df)
-    near = jnp.abs(t) <= 1.0
-    zn, tn = _safe(near, z, 0.0), _safe(near, t, 0.0)
-    body = 0.5 * jnp.square(zn) * (1 + 1 / df) * _log1p_over(jnp.square(tn))
-    tail = (half + 0.5) * _log1p_square(_safe(~near, t, 2.0), _safe(~near, log_abs_z - 0.5 * jnp.log(df), 1.0))
+    log_abs_t = log_abs_z - 0.5 * jnp.log(df)
+    near = log_abs_t <= 0  # |t| <= 1, t = z / sqrt(nu)
+    zn = _safe(near, z, 0.0)
+    body = 0.5 * jnp.square(zn) * (1 + 1 / df) * _log1p_over(jnp.square(zn / jnp.sqrt(df)))
+    tail = (half + 0.5) * _log1p_square(jnp.zeros_like(zn), _safe(~near, log_abs_t, 1.0))
     return _normaliser(half) - HALF_LOG_2PI - jnp.where(near, body, tail)
 
 
@@ -170,9 +169,9 @@ def log_cdf(theta: StudentT, y):
     zero = z == 0
     limit = jnp.isinf(log_abs_z)  # y = +-inf: the limits 0 and -inf
     regular = ~(zero | limit)
-    t = _safe(regular, z, 1.0) / jnp.sqrt(df)
+    t = _safe(regular & jnp.isfinite(z), z, 1.0) / jnp.sqrt(df)  # only where |t| <= 1; log|t| beyond
     lower = _log_lower_tail(df, t, _safe(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df))
-    general = jnp.where(t < 0, lower, log1mexp(lower))
+    general = jnp.where(z < 0, lower, log1mexp(lower))
     if z.dtype in _FISHER:
         min_df, max_ratio, terms = _FISHER[z.dtype]
         near_normal = (df >= min_df) & (jnp.square(jnp.square(z)) < max_ratio * df)
@@ -180,7 +179,7 @@ def log_cdf(theta: StudentT, y):
         general = jnp.where(near_normal, fisher, general)
     at_zero = -LOG_2 + 2 * jnp.exp(standard_log_prob(jnp.zeros_like(z), df)) * _safe(zero, z, 0.0)
     value = jnp.where(zero, at_zero, jnp.where(limit, jnp.where(z < 0, -jnp.inf, 0.0), general))
-    return jnp.where(normal, log_ndtr(z), value)
+    return jnp.where(normal, log_ndtr(_safe(normal, z, 0.0)), value)
 
 
 def log_sf(theta: StudentT, y):
