@@ -49,16 +49,18 @@ def _log_density(a, b, y):
     inside = (y >= 0) & (y <= 1)
     safe = _safe(inside, y, 0.5)
     value = xlogy(a - 1, safe) + xlog1py(b - 1, -safe) - betaln(a, b)
-    return jnp.where(inside, value, -jnp.inf)
+    return jnp.where(inside, value, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
 
 
-def _digamma_gap(x, s):
-    """``psi(s) - psi(x)`` for ``s >= x``: ``log(s/x) + D(s) - D(x)`` with ``D = psi - log`` above 10."""
+def _digamma_gap(x, d):
+    """``psi(x + d) - psi(x)`` for ``d > 0``: ``log1p(d/x) + D(x + d) - D(x)`` with ``D = psi - log``
+    above 10, from the increment ``d`` itself (``1e8 + 1`` rounds to ``1e8`` in float32, ``1e17 + 1``
+    in float64, but ``log1p(1e-8)`` does not)."""
     big = x >= STIRLING_MIN
-    xb, sb = _safe(big, x, STIRLING_MIN), _safe(big, s, STIRLING_MIN)
-    xs, ss = _safe(~big, x, 1.0), _safe(~big, s, 1.0)
-    return jnp.where(big, jnp.log(sb / xb) + digamma_minus_log(sb) - digamma_minus_log(xb),
-                     digamma(ss) - digamma(xs))
+    xb, db = _safe(big, x, STIRLING_MIN), _safe(big, d, 1.0)
+    xs, ds = _safe(~big, x, 1.0), _safe(~big, d, 1.0)
+    return jnp.where(big, jnp.log1p(db / xb) + digamma_minus_log(xb + db) - digamma_minus_log(xb),
+                     digamma(xs + ds) - digamma(xs))
 
 
 def entropy(theta: Beta):
@@ -78,19 +80,28 @@ def entropy(theta: Beta):
                 - (ab - 1) * digamma_minus_log(ab) - (bb - 1) * digamma_minus_log(bb)
                 + (sb - 2) * digamma_minus_log(sb))
     as_, bs = _safe(~both, a, 1.0), _safe(~both, b, 1.0)
-    direct = betaln(as_, bs) + (as_ - 1) * _digamma_gap(as_, as_ + bs) + (bs - 1) * _digamma_gap(bs, as_ + bs)
+    direct = betaln(as_, bs) + (as_ - 1) * _digamma_gap(as_, bs) + (bs - 1) * _digamma_gap(bs, as_)
     return jnp.where(both, stirling, direct)
 
 
 def kl(p: Beta, q: Beta):
     """``log B(a_q, b_q) - log B(a_p, b_p) + (a_p - a_q) psi(a_p) + (b_p - b_q) psi(b_p)
-    + (a_q - a_p + b_q - b_p) psi(a_p + b_p)``, regrouped as
-    ``B(a_q - a_p, a_p) + B(b_q - b_p, b_p) - B(a_q + b_q - a_p - b_p, a_p + b_p)`` with the
-    Bregman terms ``B(d, x) = lnG(x + d) - lnG(x) - d psi(x)`` (``special.lgamma_bregman``)."""
+    + (a_q - a_p + b_q - b_p) psi(a_p + b_p)``; ``scipy.stats`` has no Beta KL.
+
+    Two groupings, each exact where the other cancels; the one whose terms are smaller is used (the
+    rounding error is eps times their size):
+    Bregman terms ``B(a_q - a_p, a_p) + B(b_q - b_p, b_p) - B(a_q + b_q - a_p - b_p, a_p + b_p)``,
+    ``B(d, x) = lnG(x + d) - lnG(x) - d psi(x)`` (``special.lgamma_bregman``: Beta(1e5, 1e5) against
+    Beta(1.001e5, 1e5), where each ``log B`` is -1.4e5), or gaps
+    ``log B(a_q, b_q) - log B(a_p, b_p) + (a_q - a_p) G(a_p, b_p) + (b_q - b_p) G(b_p, a_p)``,
+    ``G(x, d) = psi(x + d) - psi(x)`` (Beta(0.001, 1e4) against Beta(0.001, 2), where each Bregman
+    term is 1e4 and the KL 0.0078)."""
     ap, bp, aq, bq = p.concentration1, p.concentration0, q.concentration1, q.concentration0
-    value = (lgamma_bregman(aq - ap, ap) + lgamma_bregman(bq - bp, bp)
-             - lgamma_bregman((aq - ap) + (bq - bp), ap + bp))
-    return jnp.maximum(value, 0.0)  # >= 0 exactly; rounding must not make it negative
+    bregman = (lgamma_bregman(aq - ap, ap, aq), lgamma_bregman(bq - bp, bp, bq),
+               -lgamma_bregman((aq - ap) + (bq - bp), ap + bp, aq + bq))
+    gaps = (betaln(aq, bq), -betaln(ap, bp), (aq - ap) * _digamma_gap(ap, bp), (bq - bp) * _digamma_gap(bp, ap))
+    size = sum(jnp.abs(t) for t in bregman) <= sum(jnp.abs(t) for t in gaps)
+    return jnp.maximum(jnp.where(size, sum(bregman), sum(gaps)), 0.0)  # >= 0 exactly
 
 
 def mode(theta: Beta):
@@ -114,7 +125,8 @@ def _log_tail_at(a, b, y, upper):
                         jnp.where(upper, log_1my, log_y), jnp.where(upper, log_y, log_1my))
     below = jnp.where(upper, 0.0, -jnp.inf)   # y <= 0: all the mass is above y
     above = jnp.where(upper, -jnp.inf, 0.0)   # y >= 1: none of it is
-    return jnp.where(inside, value, jnp.where(y <= 0, below, above))
+    edge = jnp.where(y <= 0, below, jnp.where(jnp.isnan(y), jnp.nan, above))
+    return jnp.where(inside, value, edge)
 
 
 def log_cdf(theta: Beta, y):
@@ -138,8 +150,9 @@ def mean(theta: Beta):
 
 
 def variance(theta: Beta):
+    """``p (1 - p) / (a + b + 1)`` with ``p = a / (a + b)`` (``(a + b)^2`` overflows float32 at 1e20)."""
     a, b = theta.concentration1, theta.concentration0
-    return a * b / (jnp.square(a + b) * (a + b + 1))
+    return (a / (a + b)) * (b / (a + b)) / (a + b + 1)
 
 
 def sample(key, theta: Beta):

@@ -22,7 +22,7 @@ from jax.scipy.special import gammaln
 
 from . import registry
 from ..checks import check_event_shape
-from .incomplete import gamma_prefix, log_gammainc, log_gammainc_tail, log_gammaincc
+from .incomplete import gamma_prefix, log_gammainc_tail
 from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, digamma_minus_log, expm1mx, lgamma_bregman,
                       stirling_corr)
 
@@ -45,12 +45,15 @@ def log_prob(theta: Gamma, y):
 
 
 def _log_density(a, b, y):
+    """``P(a, b y) - log y`` with ``log(b y) = log b + log y``: ``b y`` itself underflows at
+    ``b = y = 1e-30`` and overflows at ``1e30`` where its log does not. NaN stays NaN."""
     y = jnp.asarray(y, jnp.result_type(a, b))
-    pos = y > 0
+    pos = (y > 0) & (y < jnp.inf)
     safe = _safe(pos, y, 1.0)
-    inside = gamma_prefix(a, b * safe) - jnp.log(safe)
+    inside = gamma_prefix(a, b * safe, jnp.log(b) + jnp.log(safe)) - jnp.log(safe)
     at_zero = jnp.where(a == 1, jnp.log(b), jnp.where(a < 1, jnp.inf, -jnp.inf))
-    return jnp.where(pos, inside, jnp.where(y == 0, at_zero, -jnp.inf))
+    edge = jnp.where(y == 0, at_zero, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
+    return jnp.where(pos, inside, edge)
 
 
 def _lgamma_plus_linear(a):
@@ -74,24 +77,30 @@ def kl(p: Gamma, q: Gamma):
     and ``B(d, a) = lnG(a + d) - lnG(a) - d psi(a) >= 0`` (``special.lgamma_bregman``)."""
     ap, aq = p.concentration, q.concentration
     u = jnp.log(q.rate) - jnp.log(p.rate)
-    return jnp.maximum(lgamma_bregman(aq - ap, ap) - (aq - ap) * u + ap * expm1mx(u), 0.0)  # >= 0 exactly
+    bregman = lgamma_bregman(aq - ap, ap, aq)  # aq itself, not ap + (aq - ap): 1e7 + (1e-3 - 1e7) is 0
+    return jnp.maximum(bregman - (aq - ap) * u + ap * expm1mx(u), 0.0)  # >= 0 exactly
 
 
 def log_cdf(theta: Gamma, y):
     """``log P(a, b y)`` (regularised lower incomplete gamma) in log space; ``gamma.logcdf``."""
-    a = theta.concentration
-    x = theta.rate * jnp.maximum(y, 0)
-    return log_gammainc(a, x)
+    return log_tail(theta, y, False)
 
 
 def log_sf(theta: Gamma, y):
     """``log Q(a, b y)`` (regularised upper incomplete gamma) in log space; ``gamma.logsf``."""
-    return log_gammaincc(theta.concentration, theta.rate * jnp.maximum(y, 0))
+    return log_tail(theta, y, True)
 
 
 def log_tail(theta: Gamma, y, upper):
-    """``log_sf`` where ``upper``, ``log_cdf`` elsewhere: ``log P`` and ``log Q`` come from one evaluation."""
-    return log_gammainc_tail(theta.concentration, theta.rate * jnp.maximum(y, 0), upper)
+    """``log_sf`` where ``upper``, ``log_cdf`` elsewhere: ``log P`` and ``log Q`` come from one evaluation,
+    at ``x = b y`` with ``log x = log b + log y`` (``b y`` underflows at ``b = 1e-8``, ``y = 1e-30``)."""
+    b = theta.rate
+    y = jnp.asarray(y, jnp.result_type(theta.concentration, b))
+    pos = (y > 0) & (y < jnp.inf)
+    safe = _safe(pos, y, 1.0)
+    x = jnp.where(pos, b * safe, jnp.where(jnp.isnan(y), jnp.nan, jnp.where(y > 0, jnp.inf, 0.0)))
+    log_x = jnp.where(pos, jnp.log(b) + jnp.log(safe), jnp.log(x))
+    return log_gammainc_tail(theta.concentration, x, upper, log_x)
 
 
 def mode(theta: Gamma):
@@ -104,7 +113,8 @@ def mean(theta: Gamma):
 
 
 def variance(theta: Gamma):
-    return theta.concentration / jnp.square(theta.rate)
+    """``a / b^2``, as ``(a / b) / b`` (``b^2`` overflows float32 at b = 1e20)."""
+    return theta.concentration / theta.rate / theta.rate
 
 
 def sample(key, theta: Gamma):

@@ -62,7 +62,8 @@ def log_prob(theta: Poisson, y):
     direct = y_log(ys, z) - jnp.exp(z) - jnp.where(ys < 2, 0.0, gammaln(ys + 1))
     # an infinite rate puts no mass on any finite count (inf - inf in the formulas above)
     finite_rate = z < jnp.inf
-    return jnp.where(count_on_support(y) & finite_rate, jnp.where(big, stirling, direct), -jnp.inf)
+    value = jnp.where(count_on_support(y) & finite_rate, jnp.where(big, stirling, direct), -jnp.inf)
+    return jnp.where(jnp.isnan(y), jnp.nan, value)
 
 
 def kl(p: Poisson, q: Poisson):
@@ -74,8 +75,12 @@ def kl(p: Poisson, q: Poisson):
     regular = ~(p_zero | q_zero)
     u = _safe(regular, lp - lq, 0.0)
     far = jnp.abs(u) > 1.0
-    g = jnp.where(far, 1.0 - jnp.exp(u) * (1.0 - u), u * jnp.expm1(u) - expm1mx(u))
-    return jnp.where(p_zero, jnp.exp(lq), jnp.where(q_zero, jnp.inf, jnp.exp(lq) * jnp.maximum(g, 0.0)))
+    # far from u = 0 nothing cancels: lambda_q + lambda_p (u - 1), without e^u (e^90 overflows float32
+    # where lambda_p u, at log rates 40 and -50, does not)
+    far_value = jnp.exp(_safe(far, lq, 0.0)) + jnp.exp(_safe(far, lp, 0.0)) * (u - 1.0)
+    near_value = jnp.exp(lq) * (u * jnp.expm1(u) - expm1mx(u))
+    value = jnp.maximum(jnp.where(far, far_value, near_value), 0.0)
+    return jnp.where(p_zero, jnp.exp(lq), jnp.where(q_zero, jnp.inf, value))
 
 
 def mode(theta: Poisson):

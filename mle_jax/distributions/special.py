@@ -67,6 +67,13 @@ def log1pmx_series(t):
     return -t * s + 2.0 * s ** 3 * _poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
 
 
+def log1pmx_ratio(t):
+    """``(log(1 + t) - t) / t^2`` for ``|t| < 1/4``: ``-1/(2 + t) + 2 t P(s^2)/(2 + t)^3`` (the series
+    of ``log1pmx_series`` divided by ``t^2``), smooth through ``t = 0`` where it is ``-1/2``."""
+    s = t / (2.0 + t)
+    return -1.0 / (2.0 + t) + 2.0 * t / (2.0 + t) ** 3 * _poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
+
+
 def expm1mx(u):
     """``exp(u) - 1 - u`` without cancellation (a series for ``|u| < 0.1``)."""
     small = jnp.abs(u) < 0.1
@@ -74,6 +81,16 @@ def expm1mx(u):
     series = jnp.square(us) * _poly([1 / math.factorial(n) for n in range(2, 10)], us)
     ul = _safe(~small, u, 1.0)
     return jnp.where(small, series, jnp.expm1(ul) - ul)
+
+
+def deviance(k, m, log_m):
+    """``k log(k/m) - k + m >= 0`` (a Poisson deviance term) for ``k >= 10``, ``m > 0``: ``-k log1pmx(w)``,
+    ``w = (m - k)/k``, within a quarter of ``k``, where its terms would cancel; ``k (log k - log m)
+    - (k - m)`` elsewhere, from the caller's ``log m`` (``m`` may underflow)."""
+    w = (m - k) / k
+    near = jnp.abs(w) < 0.25
+    far = k * (jnp.log(k) - _safe(~near, log_m, 0.0)) - (k - _safe(~near, m, 0.0))
+    return jnp.where(near, -k * log1pmx_series(_safe(near, w, 0.0)), far)
 
 
 def log1mexp(x):
@@ -119,14 +136,17 @@ def lgamma_diff(d, a):
     return jnp.where(big, stirling, gammaln(as_ + ds) - gammaln(as_))
 
 
-def lgamma_bregman(d, a):
+def lgamma_bregman(d, a, a_plus_d):
     """``lgamma(a + d) - lgamma(a) - d psi(a)`` (>= 0, the Bregman divergence of lgamma), never by
-    subtracting huge values: the building block of the Gamma and Beta KL divergences."""
+    subtracting huge values: the building block of the Gamma and Beta KL divergences.
+
+    ``a_plus_d`` is ``a + d`` as the caller knows it best (a concentration itself): in float32
+    ``1e7 + (1e-3 - 1e7)`` is 0, and ``lgamma`` of it inf."""
     big = _both_large(d, a)
     ab, db = _safe(big, a, STIRLING_MIN), _safe(big, d, 0.0)
     stirling = _stirling_rest(db, ab) - db * digamma_minus_log(ab)
-    as_, ds = _safe(~big, a, 1.0), _safe(~big, d, 0.0)
-    direct = gammaln(as_ + ds) - gammaln(as_) - ds * digamma(as_)
+    as_, ds, ts = _safe(~big, a, 1.0), _safe(~big, d, 0.0), _safe(~big, a_plus_d, 1.0)
+    direct = gammaln(ts) - gammaln(as_) - ds * digamma(as_)
     return jnp.where(big, stirling, direct)
 
 
@@ -170,4 +190,6 @@ def _standardize_jvp(primals, tangents):
     y, loc, scale = primals
     dy, dloc, dscale = tangents
     z = (y - loc) / scale
-    return z, (dy - dloc - z * dscale) / scale
+    # where z overflows (y = 1e30, s = 1e-30 in float32) the caller works from log|y - loc| - log s;
+    # a zero cotangent must not meet z = inf (inf * 0 = NaN in the scale's gradient)
+    return z, (dy - dloc - jnp.where(jnp.isfinite(z), z, 0.0) * dscale) / scale

@@ -26,8 +26,8 @@ from . import registry
 from ..checks import check_event_shape
 from .incomplete import log_betainc
 from .normal import _z, loc_shape
-from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, digamma_minus_log, log1mexp, log1pmx_series,
-                      stirling_corr)
+from .special import (_PSI, HALF_LOG_2PI, STIRLING_MIN, _poly, _safe, digamma_minus_log, log1mexp,
+                      log1pmx_ratio, stirling_corr)
 
 LOG_2 = math.log(2.0)
 
@@ -40,60 +40,116 @@ class StudentT(NamedTuple):
     scale: Param
 
 
-def _log1p_square(t):
-    """``log(1 + t^2) = 2 log m + log1p(1/m^2 - 1 + (t/m)^2)`` with ``m = max(|t|, 1)``: finite for
-    ``|t|`` up to float max (``t^2`` itself overflows at 1e20), ``log1p(t^2)`` exactly for ``|t| <= 1``."""
-    m = jnp.maximum(jnp.abs(t), 1.0)
-    return 2 * jnp.log(m) + jnp.log1p((1 / jnp.square(m) - 1) + jnp.square(t / m))
+def _log_abs_z(z, gap=None, scale=None):
+    """``log|z|`` (``-inf`` at 0), from ``log|y - mu| - log s`` where ``z`` itself overflows (``y = -1e30``,
+    ``s = 1e-30``) and ``gap = y - mu`` is given; every branch double-where'd (finite gradients)."""
+    nonzero = z != 0
+    finite = jnp.isfinite(z) | jnp.isnan(z)
+    value = jnp.log(jnp.abs(_safe(nonzero & finite, z, 1.0)))
+    if gap is not None:
+        wide = jnp.log(jnp.abs(_safe(finite, 1.0, gap))) - jnp.log(scale)
+        value = jnp.where(finite, value, wide)
+    return jnp.where(nonzero, value, -jnp.inf)
+
+
+def _log1p_square(t, log_abs_t):
+    """``log(1 + t^2)``: ``log1p(t^2)`` for ``|t| <= 1``, ``2 log|t| + log1p(exp(-2 log|t|))`` above, from
+    ``log|t|`` alone (``t^2`` overflows at 1e20, and ``t`` itself may be infinite where ``log|t|`` is not)."""
+    small = log_abs_t <= 0
+    ts, big = _safe(small, t, 0.0), _safe(~small, log_abs_t, 1.0)
+    return jnp.where(small, jnp.log1p(jnp.square(ts)), 2 * big + jnp.log1p(jnp.exp(-2 * big)))
+
+
+def _log1p_over(q):
+    """``log1p(q) / q`` for ``0 <= q <= 1``, 1 at ``q = 0`` (a short series below 1e-4)."""
+    small = q < 1e-4
+    qs, ql = _safe(small, q, 0.0), _safe(~small, q, 1.0)
+    return jnp.where(small, 1 - qs / 2 + jnp.square(qs) / 3 - qs ** 3 / 4, jnp.log1p(ql) / ql)
 
 
 def _normaliser(h):
     """``R(h) = lgamma(h + 1/2) - lgamma(h) - log(h)/2``; for h >= 10 Stirling's
-    ``h log1pmx(1/(2h)) + corr(h + 1/2) - corr(h)``, which tends to 0 (no ``log h`` to cancel)."""
+    ``h log1pmx(t) + corr(h + 1/2) - corr(h)``, ``t = 1/(2h)``, with ``h log1pmx(t) = t/2 log1pmx(t)/t^2``:
+    it tends to 0 as h grows, and is 0 at ``h = inf`` (the Normal), not ``inf * 0``."""
     big = h >= STIRLING_MIN
     hb, hs = _safe(big, h, STIRLING_MIN), _safe(~big, h, 1.0)
-    stirling = hb * log1pmx_series(0.5 / hb) + stirling_corr(hb + 0.5) - stirling_corr(hb)
+    t = 0.5 / hb
+    stirling = 0.5 * t * log1pmx_ratio(t) + stirling_corr(hb + 0.5) - stirling_corr(hb)
     return jnp.where(big, stirling, gammaln(hs + 0.5) - gammaln(hs) - 0.5 * jnp.log(hs))
 
 
-def standard_log_prob(z, df):
+def standard_log_prob(z, df, log_abs_z=None):
     """``log Pr`` of the standard t at ``z``, without ``-log s``:
-    ``R(nu/2) - log(2 pi)/2 - (nu + 1)/2 log(1 + z^2/nu)`` (``_normaliser``)."""
+    ``R(nu/2) - log(2 pi)/2 - (nu + 1)/2 log(1 + z^2/nu)`` (``_normaliser``). For ``z^2 <= nu`` the last
+    term is ``z^2/2 (1 + 1/nu) log1p(q)/q``, ``q = z^2/nu``: the Normal's ``z^2/2`` at ``nu = inf``."""
+    log_abs_z = _log_abs_z(z) if log_abs_z is None else log_abs_z
     half = 0.5 * df
-    return _normaliser(half) - HALF_LOG_2PI - (half + 0.5) * _log1p_square(z / jnp.sqrt(df))
+    log_abs_t = log_abs_z - 0.5 * jnp.log(df)
+    near = log_abs_t <= 0  # |t| <= 1, t = z / sqrt(nu)
+    zn = _safe(near, z, 0.0)
+    body = 0.5 * jnp.square(zn) * (1 + 1 / df) * _log1p_over(jnp.square(zn / jnp.sqrt(df)))
+    tail = (half + 0.5) * _log1p_square(jnp.zeros_like(zn), _safe(~near, log_abs_t, 1.0))
+    return _normaliser(half) - HALF_LOG_2PI - jnp.where(near, body, tail)
 
 
 def log_prob(theta: StudentT, y):
-    """``scipy.stats.t.logpdf(y, df, loc, scale)``."""
+    """``scipy.stats.t.logpdf(y, df, loc, scale)``; ``df = inf`` is the Normal."""
     check_event_shape("StudentT", y, jnp.shape(theta.loc))
-    return standard_log_prob(_z(theta, y), theta.df) - jnp.log(theta.scale)
+    z = _z(theta, y)
+    return standard_log_prob(z, theta.df, _log_abs_z(z, _gap(theta, y, z), theta.scale)) - jnp.log(theta.scale)
+
+
+def _gap(theta, y, z):
+    return jnp.asarray(y, z.dtype) - theta.loc
+
+
+def _x_digamma_minus_log(x):
+    """``x (psi(x) - log x)`` for ``x >= 10``: ``-1/2 - r sum_n _PSI[n] r^(2n)``, ``r = 1/x`` (finite at inf)."""
+    r = 1.0 / x
+    return -0.5 - r * _poly(_PSI, jnp.square(r))
 
 
 def entropy(theta: StudentT):
     """``(nu+1)/2 [psi((nu+1)/2) - psi(nu/2)] + log(sqrt(nu) B(nu/2, 1/2)) + log s``, written with
     ``h = nu/2`` as ``(h + 1/2) [log1p(1/(2h)) + D(h + 1/2) - D(h)] + log(2 pi)/2 - R(h) + log s``,
-    ``D(x) = psi(x) - log x``: every term bounded as nu grows (the limit is the Normal's entropy)."""
+    ``D(x) = psi(x) - log x``: every term bounded as nu grows (the limit is the Normal's entropy); for
+    h >= 10 ``(h + 1/2) log1p(t) = (1 + t)/2 log1p(t)/t``, ``t = 1/(2h)``, and ``(h + 1/2) D(h + 1/2) -
+    h D(h) - D(h)/2`` from ``x D(x)``, so ``nu = inf`` gives the Normal's, not ``inf * 0``."""
     h = 0.5 * theta.df
-    digamma_gap = jnp.log1p(0.5 / h) + digamma_minus_log(h + 0.5) - digamma_minus_log(h)
-    return (h + 0.5) * digamma_gap + HALF_LOG_2PI - _normaliser(h) + jnp.log(theta.scale)
+    big = h >= STIRLING_MIN
+    hb, hs = _safe(big, h, STIRLING_MIN), _safe(~big, h, 1.0)
+    t = 0.5 / hb
+    large = (0.5 * (1 + t) * _log1p_over(t) + _x_digamma_minus_log(hb + 0.5) - _x_digamma_minus_log(hb)
+             - 0.5 * digamma_minus_log(hb))
+    small = (hs + 0.5) * (jnp.log1p(0.5 / hs) + digamma_minus_log(hs + 0.5) - digamma_minus_log(hs))
+    return jnp.where(big, large, small) + HALF_LOG_2PI - _normaliser(h) + jnp.log(theta.scale)
 
 
-def _log_lower_tail(df, t):
+def _log_lower_tail(df, t, log_abs_t):
     """``log Pr(T <= -|t| sqrt(nu))`` for the standard t at ``z = t sqrt(nu)``:
     ``log I_x(nu/2, 1/2) - log 2`` with ``x = 1/(1 + t^2)``, from ``log x`` and ``log(1 - x)``."""
-    log1p_sq = _log1p_square(t)
+    log1p_sq = _log1p_square(t, log_abs_t)
     log_x = -log1p_sq
-    log_1mx = 2 * jnp.log(jnp.abs(t)) - log1p_sq
+    log_1mx = 2 * log_abs_t - log1p_sq
     return log_betainc(0.5 * df, jnp.full_like(df, 0.5), log_x, log_1mx) - LOG_2
 
 
-def _fisher(z, df):
-    """Fisher's (1925) expansion ``F(z) = Phi(z) - phi(z) (g1(z)/nu + g2(z)/nu^2)`` in log space
-    (Abramowitz and Stegun 26.7.5), ``g1 = (z^3 + z)/4``, ``g2 = (5z^7 + 16z^5 + 3z^3 - 3z)/96``."""
-    g = (z ** 3 + z) / 4 / df + (5 * z ** 7 + 16 * z ** 5 + 3 * z ** 3 - 3 * z) / 96 / jnp.square(df)
+def _fisher(z, df, terms):
+    """Fisher's (1925) expansion ``F(z) = Phi(z) - phi(z) sum_k g_k(z)/nu^k`` in log space (Abramowitz
+    and Stegun 26.7.5), ``g1 = (z^3 + z)/4``, ``g2 = (5z^7 + 16z^5 + 3z^3 - 3z)/96``,
+    ``g3 = (3z^11 + 19z^9 + 17z^7 - 15z^5 - 45z^3)/384``; the first ``terms`` of them."""
+    g = [(z ** 3 + z) / 4, (5 * z ** 7 + 16 * z ** 5 + 3 * z ** 3 - 3 * z) / 96,
+         (3 * z ** 11 + 19 * z ** 9 + 17 * z ** 7 - 15 * z ** 5 - 45 * z ** 3) / 384]
+    total = sum(g[k] / df ** (k + 1) for k in range(terms))
     log_phi = -0.5 * jnp.square(z) - HALF_LOG_2PI
     log_big_phi = log_ndtr(z)
-    return log_big_phi + jnp.log1p(-jnp.exp(log_phi - log_big_phi) * g)
+    return log_big_phi + jnp.log1p(-jnp.exp(log_phi - log_big_phi) * total)
+
+
+# Fisher's expansion replaces the incomplete beta where nu / (nu + z^2) is within rounding of 1 (float32)
+# or where the fraction converges slowly (float64: x near its threshold 1 - 3/nu takes over 1e6 steps
+# at nu = 1e11): (min nu, max z^4 / nu, terms); the omitted term is below (z^4/nu)^(terms + 1) relative.
+_FISHER = {jnp.dtype("float32"): (1e4, 1e-2, 2), jnp.dtype("float64"): (1e7, 1e-3, 3)}
 
 
 def log_cdf(theta: StudentT, y):
@@ -101,21 +157,29 @@ def log_cdf(theta: StudentT, y):
 
     At ``z = 0`` exactly (where ``log|z|`` has no derivative) the value is ``log 1/2`` and the
     derivative ``2 f(0)``, written out. In float32 with ``nu >= 1e4`` and ``z^4 / nu < 1e-2`` the
-    incomplete beta's argument ``nu / (nu + z^2)`` rounds to 1, so Fisher's expansion is used there
-    (its error is below 1e-5 relative in that region; see docs/reliability.md).
+    incomplete beta's argument ``nu / (nu + z^2)`` rounds to 1, and in float64 with ``nu >= 1e7`` and
+    ``z^4 / nu < 1e-3`` its fraction converges slowly, so Fisher's expansion is used there (``_FISHER``;
+    its error is below 1e-5 and 1e-12 relative in those regions; see docs/reliability.md).
     """
     z = _z(theta, y)
+    log_abs_z = _log_abs_z(z, _gap(theta, y, z), theta.scale)
     df = jnp.broadcast_to(theta.df, jnp.shape(z)).astype(z.dtype)
+    normal = df == jnp.inf
+    df = _safe(normal, 1.0, df)
     zero = z == 0
-    t = _safe(~zero, z, 1.0) / jnp.sqrt(df)
-    lower = _log_lower_tail(df, t)
-    general = jnp.where(t < 0, lower, log1mexp(lower))
-    if z.dtype == jnp.float32:
-        near_normal = (df >= 1e4) & (jnp.square(jnp.square(z)) < 1e-2 * df)
-        general = jnp.where(near_normal, _fisher(_safe(near_normal, z, 0.0), _safe(near_normal, df, 1e4)),
-                            general)
+    limit = jnp.isinf(log_abs_z)  # y = +-inf: the limits 0 and -inf
+    regular = ~(zero | limit)
+    t = _safe(regular & jnp.isfinite(z), z, 1.0) / jnp.sqrt(df)  # only where |t| <= 1; log|t| beyond
+    lower = _log_lower_tail(df, t, _safe(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df))
+    general = jnp.where(z < 0, lower, log1mexp(lower))
+    if z.dtype in _FISHER:
+        min_df, max_ratio, terms = _FISHER[z.dtype]
+        near_normal = (df >= min_df) & (jnp.square(jnp.square(z)) < max_ratio * df)
+        fisher = _fisher(_safe(near_normal, z, 0.0), _safe(near_normal, df, min_df), terms)
+        general = jnp.where(near_normal, fisher, general)
     at_zero = -LOG_2 + 2 * jnp.exp(standard_log_prob(jnp.zeros_like(z), df)) * _safe(zero, z, 0.0)
-    return jnp.where(zero, at_zero, general)
+    value = jnp.where(zero, at_zero, jnp.where(limit, jnp.where(z < 0, -jnp.inf, 0.0), general))
+    return jnp.where(normal, log_ndtr(_safe(normal, z, 0.0)), value)
 
 
 def log_sf(theta: StudentT, y):
@@ -140,12 +204,16 @@ def mean(theta: StudentT):
 
 def variance(theta: StudentT):
     """``s^2 nu / (nu - 2)`` for nu > 2, inf for 1 < nu <= 2, NaN otherwise; ``t.var``."""
-    t = theta
-    return jnp.where(t.df > 2, jnp.square(t.scale) * t.df / (t.df - 2), jnp.where(t.df > 1, jnp.inf, jnp.nan))
+    t = theta  # nu / (nu - 2) as 1 / (1 - 2/nu): the Normal's s^2 at nu = inf, not inf / inf
+    return jnp.where(t.df > 2, jnp.square(t.scale) / (1 - 2 / t.df), jnp.where(t.df > 1, jnp.inf, jnp.nan))
 
 
 def sample(key, theta: StudentT):
-    return theta.loc + theta.scale * jax.random.t(key, theta.df, jnp.shape(theta.loc), jnp.result_type(theta.loc))
+    """``mu + s T``, ``T ~ t(nu)``; a standard normal draw at ``nu = inf``."""
+    shape, dtype = jnp.shape(theta.loc), jnp.result_type(theta.loc)
+    normal = theta.df == jnp.inf
+    draw = jax.random.t(key, _safe(normal, 1.0, theta.df), shape, dtype)
+    return theta.loc + theta.scale * jnp.where(normal, jax.random.normal(key, shape, dtype), draw)
 
 
 registry.register(StudentT, registry.Ops(

@@ -1,0 +1,322 @@
+"""Special functions and the Gamma, Beta, Student t, Poisson and negative binomial types at extreme
+parameters (issue 19): huge shapes, tiny and huge rates, infinite df and targets, NaN targets.
+
+References are independent of mle_jax: mpmath at 40 digits, scipy, closed forms (Beta(a, a) at 1/2
+is 1/2; the t CDF by quadrature of its density), and Temme's coefficients
+derived again here in exact rational arithmetic. Each function is evaluated once per dtype on a
+batch of points (one compiled call)."""
+
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+from scipy import special, stats
+
+import mle_jax as mj
+from mle_jax.distributions import incomplete
+
+mp.mp.dps = 40
+DTYPES = ["float32", "float64"]
+TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-10)}
+CDF_TOL = {"float32": dict(rtol=1e-4, atol=1e-5), "float64": dict(rtol=1e-9, atol=1e-10)}
+
+
+def _rounded(values, dtype):
+    """The points as the dtype under test holds them (references are taken there)."""
+    return np.asarray(values, dtype)
+
+
+# --- Temme's coefficients, derived again ------------------------------------------------------------
+
+def _temme_rows(rows, terms):
+    """``c_k(eta)`` power series (DLMF 8.12.9-8.12.11) by exact series arithmetic: ``lambda - 1 = eps(eta)``
+    reverts ``eta^2/2 = eps - log(1 + eps)``; ``c_0 = 1/eps - 1/eta``, ``c_k = c_{k-1}'/eta + (-1)^k g_k/eps``."""
+    size = terms + 2 * rows + 4
+
+    def mul(a, b):
+        return [sum(a[i] * b[n - i] for i in range(n + 1)) for n in range(size)]
+
+    def inv(a):
+        out = [1 / a[0]]
+        for n in range(1, size):
+            out.append(-sum(a[k] * out[n - k] for k in range(1, n + 1)) / a[0])
+        return out
+
+    def sqrt1(a):
+        out = [Fraction(1)]
+        for n in range(1, size):
+            out.append((a[n] - sum(out[k] * out[n - k] for k in range(1, n))) / 2)
+        return out
+
+    def compose(a, e):
+        out, power = [Fraction(0)] * size, [Fraction(1)] + [Fraction(0)] * (size - 1)
+        for n in range(size):
+            out = [o + a[n] * p for o, p in zip(out, power)]
+            power = mul(power, e)
+        return out
+
+    q = [Fraction(2 * (-1) ** n, n) for n in range(2, size + 2)]  # 2 (e - log(1 + e)) / e^2
+    inv_sqrt_q = inv(sqrt1(q))
+    eps = [Fraction(0), Fraction(1)] + [Fraction(0)] * (size - 2)
+    for _ in range(size):
+        eps = [Fraction(0)] + compose(inv_sqrt_q, eps)[:size - 1]
+    inv_r = inv(eps[1:] + [Fraction(0)])
+    # Stirling's Gamma*(a) ~ sum g_k a^-k = exp(sum_n B_2n / (2n (2n - 1) a^(2n - 1)))
+    bern = [Fraction(1, 6), Fraction(-1, 30), Fraction(1, 42), Fraction(-1, 30), Fraction(5, 66)]
+    log_g = [Fraction(0)] * (rows + 1)
+    for n, b in enumerate(bern, start=1):
+        if 2 * n - 1 <= rows:
+            log_g[2 * n - 1] = b / (2 * n * (2 * n - 1))
+    g = [Fraction(1)] + [Fraction(0)] * rows
+    for k in range(1, rows + 1):  # g' = (log g)' g
+        g[k] = sum(j * log_g[j] * g[k - j] for j in range(1, k + 1)) / k
+    c, out = inv_r[1:], [inv_r[1:]]
+    for k in range(1, rows):
+        assert c[1] + (-1) ** k * g[k] * inv_r[0] == 0  # the pole at eta = 0 cancels
+        c = [(m + 2) * c[m + 2] + (-1) ** k * g[k] * inv_r[m + 1] for m in range(len(c) - 3)]
+        out.append(c)
+    return [[float(v) for v in row[:terms]] for row in out]
+
+
+def test_temme_coefficients_are_derived_exactly():
+    rows = _temme_rows(5, 12)
+    np.testing.assert_allclose([row[:12] for row in incomplete._TEMME[:5]], rows, rtol=1e-14, atol=1e-300)
+    assert incomplete._TEMME[0][:3] == (-1 / 3, 1 / 12, -4 / 270)  # DLMF 8.12.10 (c_0 = -1/3 + eta/12 - ...)
+    assert incomplete._TEMME[1][0] == pytest.approx(-1 / 540, rel=1e-15)
+
+
+# --- cause 2: the incomplete gamma at huge a ---------------------------------------------------------
+
+GAMMA_POINTS = [(1e8, 1e8), (1e8, 1e8 + 1e4), (1e8, 1e8 - 3e4), (1e12, 1e12 + 2e6), (1e30, 1e30),
+                (1e4, 1.04e4), (1e4, 0.96e4), (100.0, 100.0), (100.0, 80.0), (150.0, 180.0), (99.0, 99.0),
+                (50.0, 70.0), (1e3, 1.3e3), (1e3, 700.0)]
+
+
+def _gamma_reference(a, x):
+    """``(log P, log Q)``: mpmath where it converges (a <= 1e4), scipy's own asymptotic code above."""
+    if a <= 1e4:
+        a_, x_ = mp.mpf(float(a)), mp.mpf(float(x))
+        return (float(mp.log(mp.gammainc(a_, 0, x_, regularized=True))),
+                float(mp.log(mp.gammainc(a_, x_, mp.inf, regularized=True))))
+    return float(np.log(special.gammainc(a, x))), float(np.log(special.gammaincc(a, x)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_incomplete_gamma_at_huge_shapes(dtype):
+    """x64 ``log_cdf(Gamma(1e8, 1), 1e8)`` was -1.0749 (10,000 terms of a series needing 90,000)."""
+    with jax.enable_x64(dtype == "float64"):
+        a = _rounded([p[0] for p in GAMMA_POINTS], dtype)
+        x = _rounded([p[1] for p in GAMMA_POINTS], dtype)
+        theta = mj.Gamma(jnp.asarray(a), jnp.ones_like(jnp.asarray(a)))
+        got_cdf, got_sf = jax.jit(lambda t, y: (mj.log_cdf(t, y), mj.log_sf(t, y)))(theta, jnp.asarray(x))
+    ref = np.array([_gamma_reference(ai, xi) for ai, xi in zip(a.astype(float), x.astype(float))])
+    np.testing.assert_allclose(got_cdf, ref[:, 0], **CDF_TOL[dtype])
+    np.testing.assert_allclose(got_sf, ref[:, 1], **CDF_TOL[dtype])
+
+
+def test_incomplete_gamma_gradients_through_temme(x64):
+    """The expansion is closed form: its derivatives are JAX's, checked against mpmath's."""
+    a, x = 400.0, 410.0
+    got = jax.grad(lambda a, x: incomplete.log_gammainc(a, x), argnums=(0, 1))(jnp.float64(a), jnp.float64(x))
+
+    def ref(a_, x_):
+        return mp.log(mp.gammainc(a_, 0, x_, regularized=True))
+    want = (mp.diff(lambda v: ref(v, mp.mpf(x)), mp.mpf(a)), mp.diff(lambda v: ref(mp.mpf(a), v), mp.mpf(x)))
+    np.testing.assert_allclose(got, [float(w) for w in want], rtol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_incomplete_gamma_loops_stay_far_inside_their_budget(dtype, monkeypatch):
+    """With Temme's expansion near x = a for a >= 100, the series and the fraction converge within a
+    few hundred terms everywhere: a budget of 400 (the library's is 2,000) leaves no NaN on a grid of
+    a from 1e-3 to 1e12 and x/a from 1e-3 to 1e3."""
+    monkeypatch.setattr(incomplete, "_MAX_TERMS", 400)
+    ratios = np.concatenate([np.geomspace(1e-3, 1e3, 31), [0.76, 0.99, 1.0, 1.01, 1.26]])
+    a, ratio = np.meshgrid(np.geomspace(1e-3, 1e12, 46), ratios)
+    with jax.enable_x64(dtype == "float64"):
+        a_, x_ = jnp.asarray(a.ravel(), dtype), jnp.asarray((a * ratio).ravel(), dtype)
+        x_ = jnp.where(jnp.isfinite(x_), x_, jnp.finfo(dtype).max)
+        log_p, log_q = jax.jit(lambda a, x: (incomplete.log_gammainc(a, x), incomplete.log_gammaincc(a, x)))(a_, x_)
+    assert not np.isnan(log_p).any() and not np.isnan(log_q).any()
+
+
+def test_a_loop_that_does_not_converge_is_nan(monkeypatch):
+    """A series or fraction stopped by its budget is NaN, never a truncated sum."""
+    monkeypatch.setattr(incomplete, "_MAX_TERMS", 3)
+    monkeypatch.setattr(incomplete, "_BETA_MAX_TERMS", 3)
+    assert np.isnan(incomplete.log_gammainc(jnp.float32(50.0), jnp.float32(50.0)))
+    assert np.isnan(mj.log_cdf(mj.Beta(jnp.float32(50.0), jnp.float32(50.0)), jnp.float32(0.5)))
+
+
+# --- cause 3: the incomplete beta at huge concentrations (float64) ----------------------------------
+
+def test_float32_incomplete_beta_is_nan_where_its_fraction_cannot_converge():
+    """float32 Beta(1e10, 1e10) at 1/2 was -0.384 (the fraction's ``a + 2m`` cannot be told apart)."""
+    a = jnp.array([1e8, 1e10], jnp.float32)
+    assert np.isnan(jax.jit(lambda a: mj.log_cdf(mj.Beta(a, a), jnp.full_like(a, 0.5)))(a)).all()
+
+
+def test_incomplete_beta_at_huge_concentrations(x64):
+    """Beta(a, a) at 1/2 is 1/2 exactly (symmetry); Beta(1e10, 1e10) was off by 1.4e-6 (docs: 1e-9)."""
+    a = jnp.array([1e4, 1e6, 1e8, 1e10])
+    got = jax.jit(lambda a: mj.log_cdf(mj.Beta(a, a), jnp.full_like(a, 0.5)))(a)
+    np.testing.assert_allclose(got, np.full(4, -np.log(2.0)), rtol=1e-10)
+
+
+def _t_log_cdf(z, df):
+    """``log F(z)`` of the standard t from mpmath's incomplete beta (40 digits):
+    ``F(-|z|) = I_x(nu/2, 1/2)/2``, ``x = nu/(nu + z^2)``."""
+    nu, z = mp.mpf(df), mp.mpf(z)
+    tail = mp.betainc(nu / 2, mp.mpf(0.5), 0, nu / (nu + z * z), regularized=True) / 2
+    return float(mp.log(tail) if z < 0 else mp.log1p(-tail))
+
+
+def test_student_t_cdf_at_huge_df(x64):
+    """x64 Student t CDF at df 1e10 was off by 4e-7 relative (``1 - (a + b) x/(a + 1)`` kept 7 digits)
+    and at 1e12 by 5.7e-4 (the fraction stopped at 10,000 steps near its threshold)."""
+    df = np.array([1e10, 1e10, 1e10, 1e12, 1e12, 1e8, 1e11, 1e6, 1e9])
+    z = np.array([-1.0, 2.5, -6.0, -1.0, 3.0, -4.0, -1.7, -30.0, -25.0])
+    theta = mj.StudentT(jnp.asarray(df), jnp.zeros(9), jnp.ones(9))
+    got = jax.jit(mj.log_cdf)(theta, jnp.asarray(z))
+    np.testing.assert_allclose(got, [_t_log_cdf(zi, di) for zi, di in zip(z, df)], rtol=1e-11)
+
+
+# --- cause 13 / 25: cancellations in float32 and float64 ---------------------------------------------
+
+def _beta_entropy(a, b):
+    a, b = mp.mpf(a), mp.mpf(b)
+    return float(mp.log(mp.beta(a, b)) - (a - 1) * mp.digamma(a) - (b - 1) * mp.digamma(b)
+                 + (a + b - 2) * mp.digamma(a + b))
+
+
+def _beta_kl(ap, bp, aq, bq):
+    ap, bp, aq, bq = (mp.mpf(v) for v in (ap, bp, aq, bq))
+    return float(mp.log(mp.beta(aq, bq)) - mp.log(mp.beta(ap, bp)) + (ap - aq) * mp.digamma(ap)
+                 + (bp - bq) * mp.digamma(bp) + (aq - ap + bq - bp) * mp.digamma(ap + bp))
+
+
+def _gamma_kl(ap, bp, aq, bq):
+    ap, bp, aq, bq = (mp.mpf(v) for v in (ap, bp, aq, bq))
+    return float((ap - aq) * mp.digamma(ap) - mp.loggamma(ap) + mp.loggamma(aq)
+                 + aq * (mp.log(bp) - mp.log(bq)) + ap * (bq - bp) / bp)
+
+
+def _poisson_kl(lp, lq):
+    lp, lq = mp.mpf(lp), mp.mpf(lq)
+    return float(mp.exp(lp) * (lp - lq) - mp.exp(lp) + mp.exp(lq))
+
+
+def _nb_log_pmf(r, z, y):
+    r, z, y = mp.mpf(r), mp.mpf(z), mp.mpf(y)
+    return float(mp.loggamma(y + r) - mp.loggamma(r) - mp.loggamma(y + 1)
+                 - r * mp.log1p(mp.exp(z)) + y * (z - mp.log1p(mp.exp(z))))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_entropy_and_kl_where_terms_cancel(dtype):
+    """f32 ``entropy(Beta(1, 1e8))`` was -18.42 (truth -17.42: a + b rounded to b), KL Gamma(1e7) to
+    Gamma(1e-3) inf, KL Beta(0.001, 1e4) to Beta(0.001, 2) 0.0156 (truth 0.0078), KL Poisson(40) to
+    Poisson(-50) inf; x64 Beta entropy was off by the small shape from 1e16 on."""
+    big = 1e8 if dtype == "float32" else 1e17
+    ent = _rounded([[1.0, big], [2.5, 1e12], [0.3, 1e6], [1e5, 1e5], [20.0, 3e7]], dtype)
+    beta_kl = _rounded([[0.001, 1e4, 0.001, 2.0], [1e5, 1e5, 1.001e5, 1e5], [2.0, 3.0, 0.5, 0.5],
+                        [0.5, 1e6, 3.0, 1e6]], dtype)
+    gamma_kl = _rounded([[1e7, 1.0, 1e-3, 1.0], [1e-3, 1.0, 1e7, 1.0], [1e5, 1.0, 1.001e5, 2.0],
+                         [3.0, 1e-20, 4.0, 1e-20]], dtype)
+    poisson_kl = _rounded([[40.0, -50.0], [-50.0, 40.0], [3.0, 3.5], [0.0, -20.0]], dtype)
+    with jax.enable_x64(dtype == "float64"):
+        args = [jnp.asarray(v) for v in (ent, beta_kl, gamma_kl, poisson_kl)]
+
+        def run(ent, bk, gk, pk):
+            return (mj.entropy(mj.Beta(ent[:, 0], ent[:, 1])),
+                    mj.kl(mj.Beta(bk[:, 0], bk[:, 1]), mj.Beta(bk[:, 2], bk[:, 3])),
+                    mj.kl(mj.Gamma(gk[:, 0], gk[:, 1]), mj.Gamma(gk[:, 2], gk[:, 3])),
+                    mj.kl(mj.Poisson(pk[:, 0]), mj.Poisson(pk[:, 1])))
+        got = jax.jit(run)(*args)
+    refs = ([_beta_entropy(*r) for r in ent.astype(float)], [_beta_kl(*r) for r in beta_kl.astype(float)],
+            [_gamma_kl(*r) for r in gamma_kl.astype(float)], [_poisson_kl(*r) for r in poisson_kl.astype(float)])
+    for g, r in zip(got, refs):
+        np.testing.assert_allclose(g, r, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_negative_binomial_with_large_count_and_total(dtype):
+    """f32 NB(1e6, 0) at 1e6 was -8.125 (truth -8.1733): terms of 1.4e6 cancelled."""
+    pts = _rounded([[1e6, 0.0, 1e6], [1e6, 0.0, 1.002e6], [5e4, 1.0, 1.4e5], [12.0, 3.0, 300.0],
+                    [1e3, -2.0, 200.0], [40.0, 0.5, 10.0]], dtype)
+    with jax.enable_x64(dtype == "float64"):
+        p = jnp.asarray(pts)
+        got = jax.jit(lambda p: mj.log_prob(mj.NegativeBinomial(p[:, 0], p[:, 1]), p[:, 2]))(p)
+    ref = [_nb_log_pmf(*row) for row in pts.astype(float)]
+    # float32: the deviance's log(n pi) carries eps log(n) ~ 1e-6 per unit of y (1e3 at y = 200: 4e-5)
+    tol = TOL[dtype] if dtype == "float64" else dict(rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got, ref, **tol)
+
+
+# --- cause 14: Gamma at tiny and huge rates -------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gamma_uses_log_rate_plus_log_y(dtype):
+    """``b y`` underflows at 1e-8 * 1e-30 and 1e-30 * 1e-30 in float32; ``log b + log y`` does not."""
+    cdf_pts = _rounded([[2.5, 1e-8, 1e-30], [0.5, 1e-20, 1e-25], [3.0, 1e20, 1e-19]], dtype)
+    pdf_pts = _rounded([[1e-3, 1e-30, 1e-30], [2.0, 1e-20, 1e-20], [40.0, 1e-30, 3e31]], dtype)
+    with jax.enable_x64(dtype == "float64"):
+        c, d = jnp.asarray(cdf_pts), jnp.asarray(pdf_pts)
+        got_cdf, got_pdf = jax.jit(lambda c, d: (mj.log_cdf(mj.Gamma(c[:, 0], c[:, 1]), c[:, 2]),
+                                                 mj.log_prob(mj.Gamma(d[:, 0], d[:, 1]), d[:, 2])))(c, d)
+        overflow = mj.log_prob(mj.Gamma(jnp.asarray(2.0, dtype), jnp.asarray(1e30, dtype)), jnp.asarray(1e30, dtype))
+    ref_cdf = [float(mp.log(mp.gammainc(mp.mpf(a), 0, mp.mpf(b) * mp.mpf(y), regularized=True)))
+               for a, b, y in cdf_pts.astype(float)]
+    ref_pdf = [float(a * mp.log(b) + (a - 1) * mp.log(y) - b * y - mp.loggamma(a))
+               for a, b, y in (map(mp.mpf, row) for row in pdf_pts.astype(float))]
+    np.testing.assert_allclose(got_cdf, ref_cdf, **CDF_TOL[dtype])
+    np.testing.assert_allclose(got_pdf, ref_pdf, **TOL[dtype])
+    expected = -np.inf if dtype == "float32" else 2 * np.log(1e30) + np.log(1e30) - 1e60
+    np.testing.assert_allclose(overflow, expected, rtol=1e-12)  # -1e60 is below float32's range: -inf
+
+
+# --- cause 16: non-finite arguments --------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_infinite_and_nan_arguments(dtype):
+    """Student t and Gamma CDFs at +-inf were NaN, ``log_prob(StudentT(4, 0, 1e-30), -1e30)`` NaN,
+    ``StudentT(inf, ...)`` NaN, ``log_cdf(Beta, nan)`` 0 and ``pit(Beta, nan)`` 1.0."""
+    normal = stats.norm(0.5, 2.0)
+    z = np.array([-40.0, -3.0, 0.0, 0.7, 5.0])
+    with jax.enable_x64(dtype == "float64"):
+        f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+
+        def run(ys, tiny_scale, far, z, nan, key):
+            two = lambda v: f([v, v])  # noqa: E731
+            tails = [fn(theta, ys) for theta in (mj.StudentT(two(4.0), two(0.0), two(1.0)), mj.Gamma(two(2.0), two(1.0)))
+                     for fn in (mj.log_cdf, mj.log_sf)]
+            t, g, beta = mj.StudentT(f(4.0), f(0.0), f(1.0)), mj.Gamma(f(2.0), f(1.0)), mj.Beta(f(2.0), f(3.0))
+            inf_t = mj.StudentT(jnp.full(5, jnp.inf, dtype), jnp.full(5, 0.5, dtype), jnp.full(5, 2.0, dtype))
+            nans = jnp.stack([mj.log_cdf(beta, nan), mj.log_sf(beta, nan), mj.pit(beta, nan), mj.log_prob(beta, nan),
+                              mj.log_cdf(g, nan), mj.log_sf(g, nan), mj.log_prob(g, nan), mj.log_cdf(t, nan),
+                              mj.log_prob(mj.Poisson(f(1.0)), nan), mj.log_prob(mj.NegativeBinomial(f(3.0), f(0.0)), nan)])
+            draws = mj.sample(key, mj.StudentT(jnp.full(2000, jnp.inf, dtype), jnp.zeros(2000, dtype), jnp.ones(2000, dtype)))
+            overflow_grad = jax.grad(lambda s: mj.log_prob(mj.StudentT(f(4.0), f(0.0), s), far))(tiny_scale)
+            return dict(tails=jnp.stack(tails), overflow=mj.log_prob(mj.StudentT(f(4.0), f(0.0), tiny_scale), far),
+                        overflow_grad=overflow_grad,
+                        pdf=mj.log_prob(inf_t, z), cdf=mj.log_cdf(inf_t, z), entropy=mj.entropy(inf_t),
+                        variance=mj.variance(inf_t), nans=nans, draws=draws)
+        got = jax.jit(run)(f([-np.inf, np.inf]), f(1e-30), f(-1e30), f(z), f(np.nan), jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(got["tails"], [[-np.inf, 0.0], [0.0, -np.inf]] * 2)
+    # z = -1e60 overflows float32; log|y - mu| - log s does not
+    scale, y, nu = mp.mpf(float(np.asarray(1e-30, dtype))), mp.mpf(float(np.asarray(-1e30, dtype))), mp.mpf(4)
+    ref = (mp.loggamma((nu + 1) / 2) - mp.loggamma(nu / 2) - mp.log(mp.sqrt(nu * mp.pi) * scale)
+           - (nu + 1) / 2 * mp.log1p((y / scale) ** 2 / nu))
+    np.testing.assert_allclose(got["overflow"], float(ref), **TOL[dtype])
+    # d/ds [-(nu + 1)/2 log(z^2/nu) - log s] = nu/s, finite where z is not (was NaN through inf * 0)
+    np.testing.assert_allclose(got["overflow_grad"], 4 / float(scale), rtol=1e-5)
+    # df = inf is the Normal
+    np.testing.assert_allclose(got["pdf"], normal.logpdf(z), **TOL[dtype])
+    np.testing.assert_allclose(got["cdf"], normal.logcdf(z), **CDF_TOL[dtype])
+    np.testing.assert_allclose(got["entropy"], np.full(5, normal.entropy()), **TOL[dtype])
+    np.testing.assert_allclose(got["variance"], np.full(5, 4.0), **TOL[dtype])
+    assert np.isfinite(got["draws"]).all() and stats.kstest(np.asarray(got["draws"], float), "norm").pvalue > 1e-4
+    assert np.isnan(got["nans"]).all()
