@@ -365,7 +365,7 @@ def _beta_fraction(a, b, x, y):
     d0 = 1.0 / guard(first)
     flags = jnp.ones(d0.shape, bool)
     init = (jnp.asarray(1.0, dtype), jnp.ones_like(d0), d0, d0, flags, ~flags, jnp.zeros_like(d0))
-    *_, h, _, done, steps = jax.lax.while_loop(lambda state: jnp.any(state[4]), body, init)
+    *_, h, _, done, steps = jax.lax.while_loop(lambda state: jnp.any(state[4]) & (state[0] < _BETA_MAX_TERMS), body, init)
     # an entry that stopped at its budget, not at convergence, is NaN (never a truncated fraction); so
     # is a long one whose rounding exceeds 1e-3 relative: each step rounds ``a + 2m`` (error about
     # eps sqrt(a + b) near the mean, 7e-4 at a = b = 1e8 in float32), and beyond ~8,000 float32 steps

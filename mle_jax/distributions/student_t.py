@@ -41,12 +41,14 @@ class StudentT(NamedTuple):
 
 
 def _log_abs_z(z, gap=None, scale=None):
-    """``log|z|`` (``-inf`` at 0), from ``log|y - mu| - log s`` where ``z`` itself overflows (``y = -1e30``,
+    """``log|z|`` (``-inf`` at 0, ``+inf`` at an infinite z), from ``log|y - mu| - log s`` where ``z`` itself overflows (``y = -1e30``,
     ``s = 1e-30``) and ``gap = y - mu`` is given; every branch double-where'd (finite gradients)."""
     nonzero = z != 0
     finite = jnp.isfinite(z) | jnp.isnan(z)
     value = jnp.log(jnp.abs(_safe(nonzero & finite, z, 1.0)))
-    if gap is not None:
+    if gap is None:  # an infinite z (y = +-inf) is log|z| = +inf
+        value = jnp.where(finite, value, jnp.inf)
+    else:
         wide = jnp.log(jnp.abs(_safe(finite, 1.0, gap))) - jnp.log(scale)
         value = jnp.where(finite, value, wide)
     return jnp.where(nonzero, value, -jnp.inf)
