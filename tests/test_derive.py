@@ -15,6 +15,7 @@ FAMILIES = [mj.normal(0.5), mj.normal("learned"), mj.normal("softplus"), mj.norm
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+@pytest.mark.deep
 def test_derivation_matches_stable_nll(family):
     d = derive(family)
     result = d.check(num=6)

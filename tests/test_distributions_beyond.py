@@ -54,6 +54,7 @@ def test_poisson_large_counts_in_float64(x64):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.deep
 def test_moments_mode_and_samples(name):
     theta, ref, _, discrete = CASES[name]
     if name != "von_mises":
@@ -94,6 +95,7 @@ PAIRS = {
 
 
 @pytest.mark.parametrize("name", sorted(PAIRS))
+@pytest.mark.deep
 def test_kl_closed_form_against_monte_carlo(name):
     p, q = PAIRS[name]
     estimate, se = mj.kl_mc(jax.random.PRNGKey(3), p, q, 40_000)
@@ -118,6 +120,7 @@ def test_von_mises_stable_for_large_concentration():
                                rtol=1e-4)
 
 
+@pytest.mark.deep
 def test_negative_binomial_against_scipy_and_moments():
     theta = mj.NegativeBinomial(jnp.float32(2.5), jnp.float32(0.4))
     ref = stats.nbinom(2.5, special.expit(-0.4))
@@ -187,6 +190,7 @@ def test_multivariate_normal_against_scipy():
     (mj.Laplace(jnp.float32(0.5), jnp.float32(1.5)), stats.laplace(0.5, 1.5), [-20.0, 0.0, 0.5, 3.0]),
     (mj.Normal(jnp.float32(0.5), jnp.float32(1.5)), stats.norm(0.5, 1.5), [-20.0, 0.0, 0.5, 12.0]),
 ], ids=["student_t", "gamma", "beta", "laplace", "normal"])
+@pytest.mark.deep
 def test_log_cdf_and_log_sf_against_scipy(theta, ref, grid):
     for v in grid:
         np.testing.assert_allclose(mj.log_cdf(theta, jnp.float32(v)), ref.logcdf(v), rtol=1e-4, atol=1e-6)

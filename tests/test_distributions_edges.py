@@ -88,6 +88,7 @@ def _mp_log_betainc(a, b, x):
 
 
 @pytest.mark.parametrize("a, b, y", [(2.0, 3.0, 0.3), (0.5, 4.0, 0.9), (40.0, 7.5, 0.8)])
+@pytest.mark.deep
 def test_beta_cdf_gradients_in_both_concentrations(a, b, y):
     mp.mp.dps = 30
     with jax.enable_x64(True):
@@ -99,6 +100,7 @@ def test_beta_cdf_gradients_in_both_concentrations(a, b, y):
     np.testing.assert_allclose(got_sf, [float(r) for r in ref_sf], rtol=1e-8)
 
 
+@pytest.mark.deep
 def test_student_t_cdf_gradient_in_df_and_hessian():
     mp.mp.dps = 30
 
@@ -124,6 +126,7 @@ def test_gamma_cdf_gradient_in_concentration():
                                rtol=1e-8)
 
 
+@pytest.mark.deep
 def test_kl_mc_with_draws_that_underflow():
     p, q = mj.Gamma(f32(0.01), f32(1)), mj.Gamma(f32(0.02), f32(1))
     estimate, se = mj.kl_mc(jax.random.PRNGKey(0), p, q, 20_000)
@@ -175,6 +178,7 @@ def test_zero_rate_puts_all_mass_on_zero_exactly(dtype):
     (mj.Gamma, lambda a, rate: stats.gamma(a, scale=1 / rate), (2.2, 1.5)),
     (mj.Normal, lambda loc, scale: stats.norm(loc, scale), (0.3, 2.0)),
 ])
+@pytest.mark.deep
 def test_log_tail_is_the_survival_where_upper_and_the_cdf_elsewhere(kind, ref, params):
     """One evaluation for both sides of a censored observation: scipy's logsf / logcdf per side, and
     its gradient in every parameter against central differences of scipy's functions."""

@@ -53,6 +53,7 @@ def _right_censored(draws, cut):
     return np.stack([np.minimum(draws, cut), side], axis=1).astype(np.float32), side
 
 
+@pytest.mark.deep
 def test_censored_beta_is_fittable():
     draws = np.random.default_rng(8).beta(2.0, 5.0, size=500)
     y, side = _right_censored(draws, 0.45)
@@ -63,6 +64,7 @@ def test_censored_beta_is_fittable():
     np.testing.assert_allclose([theta.concentration1[0], theta.concentration0[0]], np.exp(want), rtol=2e-2)
 
 
+@pytest.mark.deep
 def test_censored_student_t_with_learned_df_is_fittable():
     draws = stats.t(4.0, 0.5, 1.3).rvs(size=500, random_state=9)
     y, side = _right_censored(draws, 2.0)

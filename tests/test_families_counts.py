@@ -1,6 +1,7 @@
 """mle_jax.families.counts: poisson and negative_binomial as families."""
 
 import jax.numpy as jnp
+import pytest
 import numpy as np
 from scipy import stats
 
@@ -14,6 +15,7 @@ def test_poisson_fit_is_the_sample_mean():
     np.testing.assert_allclose(np.exp(res.params.model), counts.mean(), rtol=1e-3)
 
 
+@pytest.mark.deep
 def test_negative_binomial_fit_recovers_dispersion():
     rng = np.random.default_rng(2)
     r_true, mean_true = 2.0, 5.0

@@ -62,6 +62,7 @@ def test_families_are_hashable_and_compare_by_identity():
 @pytest.mark.parametrize("family", [mj.laplace(0.5), mj.laplace("softplus"), mj.student_t(3.0, "learned"),
                                     mj.student_t("learned", "softplus"), mj.gamma(), mj.beta(), mj.von_mises(),
                                     mj.poisson()], ids=lambda f: f.name)
+@pytest.mark.deep
 def test_family_log_prob_equals_theta_log_prob_and_grads(family):
     raw = jnp.array([0.3, -0.2], jnp.float32)[:family.raw_shape[0]] if family.raw_shape else jnp.float32(0.3)
     fp = family.init(jnp.float32)

@@ -8,6 +8,7 @@ import mle_jax as mj
 from family_fits import fit_constant
 
 
+@pytest.mark.deep
 def test_mvn_cholesky_family_recovers_a_covariance():
     rng = np.random.default_rng(3)
     a = rng.normal(size=(2, 2))

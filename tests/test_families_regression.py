@@ -20,6 +20,7 @@ def test_laplace_learned_scale_fit_is_median_and_mean_absolute_deviation():
     np.testing.assert_allclose(theta.scale[0], np.mean(np.abs(v - np.median(v))), rtol=0.01)
 
 
+@pytest.mark.deep
 def test_gamma_and_beta_fits_match_scipy_maximum_likelihood():
     rng = np.random.default_rng(1)
     g = rng.gamma(3.0, 1 / 2.0, size=4000).astype(np.float32)

@@ -121,6 +121,7 @@ def _check(name, dtype):
 
 
 @pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.deep
 def test_kernel_is_the_theta_log_prob_on_and_off_the_support(name):
     _check(name, jnp.float32)
 
@@ -132,6 +133,7 @@ FLOAT64 = ["normal-fixed", "normal-tiny-fixed", "normal-learned", "normal-softpl
 
 
 @pytest.mark.parametrize("name", FLOAT64)
+@pytest.mark.deep
 def test_kernel_is_the_theta_log_prob_in_float64(name, x64):
     _check(name, jnp.float64)
 

@@ -149,6 +149,7 @@ def test_weighted_fit_matches_duplicated_data():
     np.testing.assert_allclose(a.params.model["w"], b.params.model["w"], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.deep
 def test_tol_stops_at_convergence_and_skips_the_rest(x64):
     x, y, ref, r = _logistic_and_statsmodels()
     params = r.init({"w": jnp.zeros(3, jnp.float64), "b": jnp.float64(0.0)})

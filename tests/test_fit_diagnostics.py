@@ -51,6 +51,7 @@ def _fit_warns(r, x, y, dtype, **kwargs):
 
 
 @pytest.mark.parametrize("x64_on", [False, True])
+@pytest.mark.deep
 def test_separation_is_said_exactly_when_a_linear_program_separates_the_labels(x64_on):
     r = _RECIPE
     verdicts = []
@@ -69,6 +70,7 @@ def test_separation_is_said_exactly_when_a_linear_program_separates_the_labels(x
     assert True in verdicts and False in verdicts  # both kinds of data were checked
 
 
+@pytest.mark.deep
 def test_separation_in_other_discrete_families_and_not_under_label_smoothing():
     """Closed forms: three classes cut from a line by two thresholds are separated by a linear
     softmax and by an ordinal model; counts all 0 have Poisson MLE rate 0 (log-rate -> -inf)."""

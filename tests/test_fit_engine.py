@@ -127,6 +127,7 @@ SHARDED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.deep
 def test_sharded_fit_equals_single_device_fit():
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     # the timeout guards against a hang, never a slow machine (see test_derive)

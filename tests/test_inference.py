@@ -86,6 +86,7 @@ def test_poisson_against_statsmodels(x64):
     _against(sm.Poisson, mj.poisson(), X, yv, method="newton")
 
 
+@pytest.mark.deep
 def test_negative_binomial_nb2_against_statsmodels(x64):
     """mj.negative_binomial(): mean exp(x b), total_count r = 1 / alpha: statsmodels' NB2."""
     X, rng = _design(300, 2)
@@ -149,6 +150,7 @@ def test_gaussian_against_statsmodels_ols(x64):
     np.testing.assert_allclose(inference(r, params, x, y, cov="expected").cov, s.cov, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.deep
 def test_probit_expected_and_observed_against_statsmodels_glm(x64):
     """A non-canonical link: IRLS's SEs are the expected information's, Newton's the observed's."""
     X, rng = _design(200, 4)

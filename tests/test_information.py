@@ -28,6 +28,7 @@ def test_identities(name):
 
 
 @pytest.mark.parametrize("name", sorted(PAIRS))
+@pytest.mark.deep
 def test_monte_carlo_kl_within_four_standard_errors(name):
     p, q = PAIRS[name]
     estimate, se = mj.kl_mc(jax.random.PRNGKey(1), p, q, 20_000)

@@ -56,6 +56,7 @@ def foreign(fn, *args):
 
 
 @pytest.mark.parametrize("name", THETAS)
+@pytest.mark.deep
 def test_twins_have_the_same_log_prob(name):
     theta, y, in_distrax = THETAS[name]
 

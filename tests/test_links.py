@@ -69,6 +69,7 @@ def test_sigmoid_softmax_identity_links():
 @pytest.mark.parametrize("family", [mj.normal("softplus"), mj.normal("exp"), mj.normal("square"),
                                     mj.laplace("softplus"), mj.student_t(4.0, "softplus"),
                                     mj.student_t("learned", "exp")], ids=lambda f: f.name)
+@pytest.mark.deep
 def test_written_out_derivative_matches_autodiff(family, x64):
     # The location-scale kernel's custom JVP against autodiff of the generic log density of its theta:
     # value, gradient in raw, y and the family's own parameters, and second derivatives both ways.

@@ -132,6 +132,7 @@ def _information(p, q):
 @pytest.mark.parametrize("name", sorted(PAIRS))
 @SETTINGS
 @given(data=st.data())
+@pytest.mark.deep
 def test_kl_nonnegative_and_cross_entropy_identity(name, dtype, data):
     params_st, build = PAIRS[name]
     a, b = data.draw(params_st), data.draw(params_st)
@@ -153,6 +154,7 @@ def _value_and_grads(theta, y):
 @pytest.mark.parametrize("name", ["Normal", "Laplace", "StudentT", "Gamma", "Beta", "VonMises"])
 @SETTINGS
 @given(data=st.data())
+@pytest.mark.deep
 def test_gradients_finite_where_the_value_is(name, data):
     params_st, build, _, targets_of = TYPES[name]
     params = _rounded(data.draw(params_st), np.dtype("float32"))
@@ -179,6 +181,7 @@ KS_CASES = [
 
 
 @pytest.mark.parametrize("index", range(len(KS_CASES)))
+@pytest.mark.deep
 def test_samples_pass_a_ks_test(index):
     theta, cdf = KS_CASES[index]
     theta = jax.tree_util.tree_map(jnp.float32, theta)
@@ -190,6 +193,7 @@ def test_samples_pass_a_ks_test(index):
 @pytest.mark.parametrize("theta", [mj.Poisson(jnp.float32(2.0)), mj.Poisson(jnp.float32(25.0)),
                                    mj.NegativeBinomial(jnp.float32(4.0), jnp.float32(0.5))],
                          ids=["poisson-2", "poisson-e25", "nbinom"])
+@pytest.mark.deep
 def test_counts_are_float_and_match_their_mean(theta):
     """Counts are floats of the parameters' dtype, never a saturated int32; their mean is right."""
     keys = jax.random.split(jax.random.PRNGKey(3), 4000)
@@ -295,6 +299,7 @@ def _batched_and_looped(theta, other, q, upper):
                          + [("float64", name) for name in sorted(_EVENT_AXES)])
 @settings(max_examples=2, deadline=None, derandomize=True)
 @given(data=st.data())
+@pytest.mark.deep
 def test_batched_theta_equals_vmap_over_its_examples(name, dtype, data):
     rows_st, build = BATCHED[name]
     with jax.enable_x64(dtype == "float64"):

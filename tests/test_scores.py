@@ -98,6 +98,7 @@ Z = np.linspace(-2, 2, 2000)
      lambda rng: rng.negative_binomial(1.5, special.expit(-Z)), True),
     (mj.Bernoulli(jnp.asarray(Z)), lambda rng: (rng.uniform(size=2000) < special.expit(Z)).astype(int), True),
 ])
+@pytest.mark.deep
 def test_pit_is_uniform_on_data_drawn_from_the_model(theta, draw, discrete, x64):
     """Data drawn (by NumPy) from the model: the KS statistic of the PIT values stays below the 0.1% critical value."""
     y = jnp.asarray(draw(np.random.default_rng(7)))

@@ -145,6 +145,7 @@ def _x64(request, bits):
 
 @pytest.mark.parametrize("bits", [32, 64])
 @pytest.mark.parametrize("name", list(TABLE))
+@pytest.mark.deep
 def test_crps_at_extreme_parameters(name, bits, request):
     dtype = _x64(request, bits)
     make, reference, rows = TABLE[name]

@@ -79,6 +79,7 @@ def _rounded(params, dtype):
 
 @pytest.mark.parametrize("bits", [32, 64])
 @pytest.mark.parametrize("name", list(CONTINUOUS))
+@pytest.mark.deep
 def test_crps_is_nonnegative_and_equals_its_definition(name, bits, request):
     dtype = _dtype(request, bits)
     strategy, make, ref = CONTINUOUS[name]
@@ -100,6 +101,7 @@ def test_crps_is_nonnegative_and_equals_its_definition(name, bits, request):
 
 @pytest.mark.parametrize("bits", [32, 64])
 @pytest.mark.parametrize("name", list(COUNTS))
+@pytest.mark.deep
 def test_count_crps_equals_the_sum_over_the_integers(name, bits, request):
     dtype = _dtype(request, bits)
     strategy, make, ref = COUNTS[name]
@@ -155,6 +157,7 @@ def test_pit_is_the_cdf_and_lies_in_the_unit_interval(bits, request):
 
 @pytest.mark.parametrize("bits", [32, 64])
 @pytest.mark.parametrize("name", list(COUNTS))
+@pytest.mark.deep
 def test_randomised_pit_lies_between_the_cdf_steps(name, bits, request):
     dtype = _dtype(request, bits)
     strategy, make, ref = COUNTS[name]

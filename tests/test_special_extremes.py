@@ -105,6 +105,7 @@ def _gamma_reference(a, x):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.deep
 def test_incomplete_gamma_at_huge_shapes(dtype):
     """x64 ``log_cdf(Gamma(1e8, 1), 1e8)`` was -1.0749 (10,000 terms of a series needing 90,000)."""
     with jax.enable_x64(dtype == "float64"):
@@ -281,6 +282,7 @@ def test_gamma_uses_log_rate_plus_log_y(dtype):
 # --- cause 16: non-finite arguments --------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.deep
 def test_infinite_and_nan_arguments(dtype):
     """Student t and Gamma CDFs at +-inf were NaN, ``log_prob(StudentT(4, 0, 1e-30), -1e30)`` NaN,
     ``StudentT(inf, ...)`` NaN, ``log_cdf(Beta, nan)`` 0 and ``pit(Beta, nan)`` 1.0."""
