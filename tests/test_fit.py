@@ -7,6 +7,7 @@ import optax
 import pytest
 
 import mle_jax as mj
+from compiles import compiles
 
 
 def linear(p, x):
@@ -28,16 +29,6 @@ def _logistic_and_statsmodels():
     return x, y, sm.Logit(y, sm.add_constant(x)).fit(disp=0), mj.recipe(linear, mj.bernoulli())
 
 
-def _compile_counter():
-    count = {"n": 0}
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            count["n"] += 1
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    return count, listener
-
-
 def test_second_fit_does_not_compile():
     x, y = _logistic_data()
     x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y)
@@ -45,12 +36,9 @@ def test_second_fit_does_not_compile():
     opt = optax.adam(0.05)
     params = r.init({"w": jnp.zeros(3), "b": jnp.float32(0.0)})
     first = mj.fit(r, params, x, y, opt, steps=50)
-    count, listener = _compile_counter()
-    try:
+    with compiles() as count:
         second = mj.fit(r, params, x, y, opt, steps=50)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    assert count["n"] == 0
+    assert count.n == 0
     np.testing.assert_array_equal(first.history, second.history)
     assert first.history.shape == (50,) and first.history[-1] < first.history[0]
 

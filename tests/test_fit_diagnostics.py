@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings, strategies as st
 from scipy import optimize, special
 
 import mle_jax as mj
+from compiles import compiles
 from mle_jax.diagnostics import PerfectSeparationWarning, ValidationWarning, separated
 
 
@@ -93,16 +94,6 @@ def test_separation_in_other_discrete_families_and_not_under_label_smoothing():
     assert res.stopped == "completed"
 
 
-def _count_compiles():
-    count = {"n": 0}
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            count["n"] += 1
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    return count, listener
-
-
 def test_step_counts_eval_every_patience_and_tol_do_not_recompile():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 2)).astype(np.float32)
@@ -112,15 +103,12 @@ def test_step_counts_eval_every_patience_and_tol_do_not_recompile():
     short = mj.fit(r, start, x, y, opt, steps=40)
     with_val = mj.fit(r, start, x, y, opt, steps=40, validation=mj.Validation(x, y, every=5, patience=3), tol=1e-9)
     r.log_prob(start, x, y)  # compiled once per recipe: fit reads it to diagnose separation
-    count, listener = _count_compiles()
-    try:
+    with compiles() as count:
         long = mj.fit(r, start, x, y, opt, steps=1500)  # more steps than one call's buffer holds
         mj.fit(r, start, x, y, opt, steps=3)
         mj.fit(r, start, x, y, opt, steps=700, validation=mj.Validation(x, y, every=7, patience=50), tol=1e-3)
         mj.fit(r, start, x, y, opt, steps=123, validation=(x, y), patience=2, tol=0.5)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    assert count["n"] == 0
+    assert count.n == 0
     np.testing.assert_array_equal(long.history[:40], short.history)  # the same steps, whatever the count
     assert long.history.shape == (1500,) and np.all(np.isfinite(long.history))
     assert with_val.best_step is not None
@@ -136,15 +124,12 @@ def test_validation_that_never_happens_is_refused_before_compiling():
     x, y = _noisy()
     r = mj.recipe(linear, mj.bernoulli())
     start, key = r.init({"w": jnp.zeros(2), "b": jnp.float32(0.0)}), jax.random.key(0)
-    count, listener = _count_compiles()
-    try:
+    with compiles() as count:
         for kwargs in (dict(steps=50, validation=mj.Validation(x, y, every=51)),
                        dict(epochs=2, batch_size=16, key=key, validation=(x, y), eval_every=7)):
             with pytest.raises(ValueError, match="never happens"):
                 mj.fit(r, start, x, y, optax.adam(0.1), **kwargs)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    assert count["n"] == 0
+    assert count.n == 0
 
 
 def test_validation_that_keeps_nothing_is_said_and_the_parameters_match_the_history():

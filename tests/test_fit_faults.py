@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import mle_jax as mj
+from compiles import compiles
 
 X = jnp.linspace(-1.0, 1.0, 32)
 Y = 3.0 * X
@@ -145,17 +146,9 @@ def test_more_steps_do_not_compile_again_and_programs_die_with_the_recipe():
     r = mj.recipe(lambda p, x_i: p * x_i, mj.normal(1.0))
     opt = optax.adam(0.1)
     mj.fit(r, r.init(jnp.float32(0.0)), X, Y, opt, steps=30)
-    compiles = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(event)
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with compiles() as count:
         longer = mj.fit(r, r.init(jnp.float32(0.0)), X, Y, opt, steps=70)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    assert compiles == [] and longer.history.shape == (70,)
+    assert count.n == 0 and longer.history.shape == (70,)
     dead_recipe, dead_optimizer = weakref.ref(r), weakref.ref(opt.update)
     del r, opt, longer
     gc.collect()
