@@ -46,7 +46,7 @@ def _log_abs_z(z, gap=None, scale=None):
     nonzero = z != 0
     finite = jnp.isfinite(z) | jnp.isnan(z)
     value = jnp.log(jnp.abs(_safe(nonzero & finite, z, 1.0)))
-    if gap is None:  # an infinite z (y = +-inf) is log|z| = +inf
+    if gap is None or scale is None:  # an infinite z (y = +-inf) is log|z| = +inf
         value = jnp.where(finite, value, jnp.inf)
     else:
         wide = jnp.log(jnp.abs(_safe(finite, 1.0, gap))) - jnp.log(scale)
