@@ -45,6 +45,18 @@ def pytest_configure(config):
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+@pytest.fixture(autouse=True)
+def _mpmath_precision():
+    """A test that sets mpmath's working precision (``mp.mp.dps = 30``) sets it for itself only: the
+    precision the reference modules set at import comes back after it (a later test's 40-digit
+    reference was once computed at 30 digits in a one-process run)."""
+    mp = sys.modules.get("mpmath")
+    saved = mp.mp.dps if mp is not None else None
+    yield
+    if mp is not None:
+        mp.mp.dps = saved
+
+
 @pytest.fixture
 def x64():
     """Run a test with float64 enabled."""
