@@ -63,6 +63,16 @@ class Ops(NamedTuple):
     batch_shape: Callable[[Any], tuple[int, ...]] | None = None
     sample_log: Callable[[Any, Any], Any] | None = None
     log_prob_log: Callable[[Any, Any], Any] | None = None
+    # inference: the expected Fisher information of ONE example in theta, a (d, d) matrix over
+    # jax.flatten_util.ravel_pytree(theta) order (fallback: a "not available" error naming cov="observed")
+    fisher: Callable[[Any], Any] | None = None
+    # library twins (mle_jax.interop): theta -> the TFP (JAX substrate) / distrax distribution with the same
+    # log_prob; tfp_names: the TFP class names this type converts from, and from_tfp(tfp_dist) -> theta
+    to_tfp: Callable[[Any], Any] | None = None
+    to_distrax: Callable[[Any], Any] | None = None
+    tfp_names: tuple[str, ...] = ()
+    from_tfp: Callable[[Any], Any] | None = None
+    # scores (mle_jax.scores) and target checks: entries added by the one-home change go below this line
     missing: str = ""
 
 
