@@ -109,14 +109,7 @@ def initial_carry(parts: Parts, opt_state, opts: StepOptions) -> Carry:
 
 
 def _cached(recipe: Recipe, key, build):
-    programs = recipe.programs
-    if key in programs:
-        programs[key] = programs.pop(key)  # the newest last
-    else:
-        programs[key] = build()
-        while len(programs) > PROGRAMS_KEPT:
-            programs.pop(next(iter(programs)))
-    return programs[key]
+    return recipe.programs.get(("fit",) + key, build)
 
 
 def opt_init(recipe: Recipe, optimizer):

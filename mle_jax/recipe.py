@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import distributions as dist
+from ._cache import Programs
 from .boundary import CheckMemory, as_array, check_nnx_modules, keywords
 from .checks import check_batch, check_finite, check_weights, is_concrete
 from .families import Family, as_raw
@@ -101,7 +102,7 @@ class Recipe:
         self.name = f"recipe({getattr(model, '__name__', 'model')}, {family.name})"
         self.memory = CheckMemory()
         self._jitted: dict = {}   # compiled methods, per recipe (they die with it)
-        self.programs: dict = {}  # compiled fit programs (mle_jax.fit_step), per recipe, bounded
+        self.programs = Programs()  # every compiled program of this recipe (mle_jax._cache): bounded, dies with it
 
     def __repr__(self) -> str:
         return self.name
