@@ -365,3 +365,54 @@ def test_bad_calls_raise_clearly(name):
 def test_shape_errors_also_inside_jit():
     with pytest.raises(ValueError, match=r"raw has shape \(4, 2\) and y has shape \(4, 1\)"):
         jax.jit(lambda r, y: mj.losses.normal(r, y))(jnp.zeros((4, 2)), jnp.zeros((4, 1)))
+
+
+def test_one_function_per_family_of_the_table_and_nothing_else():
+    """mj.losses is generated from mle_jax.families.FAMILIES: one function per family, plus nll and
+    loss; no helper (cast, fail_entries, is_concrete, jnp, ...) is a public attribute."""
+    from mle_jax.families import FAMILIES
+    public = {name for name in vars(mj.losses) if not name.startswith("_")}
+    assert public == set(mj.losses.__all__) == set(FAMILIES) | {"nll", "loss"}
+    assert all(getattr(mj, name) is FAMILIES[name].make for name in FAMILIES)  # the public constructors
+
+
+def test_no_import_of_the_package_root():
+    import ast
+    import inspect as inspect_
+    from mle_jax import _losses
+    for module in (mj.losses, _losses):
+        for node in ast.walk(ast.parse(inspect_.getsource(module))):
+            if isinstance(node, ast.Import):
+                assert all(alias.name.split(".")[0] != "mle_jax" for alias in node.names), module.__name__
+            if isinstance(node, ast.ImportFrom):
+                assert node.level > 0 or not (node.module or "").startswith("mle_jax"), module.__name__
+
+
+SIGNATURES = {  # the constructor's options, less its sizes (read from shapes) and init_* values
+    "normal": "(raw, y, scale='softplus', *, beta=None, validate=True)",
+    "student_t": "(raw, y, df=4.0, scale='softplus', *, validate=True)",
+    "bernoulli": "(logits, labels, *, soft_labels=False, validate=True)",
+    "categorical": "(logits, labels, *, label_smoothing=0.0, class_weights=None, validate=True)",
+    "poisson": "(log_rate, counts, *, validate=True)",
+    "negative_binomial": "(raw, y, *, total_count, validate=True)",
+    "ordinal": "(raw, y, *, cutpoints, validate=True)",
+    "mvn_cholesky": "(raw, y, *, validate=True)",
+    "independent": "(raw, y, family, fparams=None, *, shared=True, validate=True)",
+    "censored": "(raw, y, family, fparams=None, *, validate=True)",
+}
+
+
+@pytest.mark.parametrize("name", SIGNATURES)
+def test_signature_and_docstring_come_from_the_constructor(name):
+    import inspect as inspect_
+    fn = getattr(mj.losses, name)
+    plain = inspect_.Signature([p.replace(annotation=p.empty) for p in inspect_.signature(fn).parameters.values()])
+    assert str(plain) == SIGNATURES[name]
+    assert fn.__name__ == name and inspect_.cleandoc(getattr(mj, name).__doc__).splitlines()[0] in fn.__doc__
+
+
+def test_a_value_option_given_as_learned_asks_for_the_value():
+    with pytest.raises(ValueError, match=r"mj.losses.negative_binomial: total_count='learned' needs the value"):
+        mj.losses.negative_binomial(jnp.zeros(2), jnp.zeros(2), total_count="learned")
+    with pytest.raises(TypeError, match="positional"):
+        mj.losses.negative_binomial(jnp.zeros(2), jnp.zeros(2), 3.0)  # keyword-only, as before

@@ -18,8 +18,10 @@ The modules are grouped by the domain of y:
 
 and the private pieces they share: ``_family.py`` (``Family``, ``Spec``, ``Density``,
 ``Training`` and the keyword-only ``build``), ``_support.py`` (the named supports and the
-one ``validate``), ``_arguments.py`` (constructor argument checks and the one scale-spec
-parser) and ``_location_scale.py`` (the location-scale builder).
+one ``validate``), ``_table.py`` (``FAMILIES``: every constructor by name, with how a per-example
+loss builds it from a call; ``mle_jax.losses`` is generated from it), ``_arguments.py``
+(constructor argument checks and the one scale-spec parser) and ``_location_scale.py`` (the
+location-scale builder).
 """
 
 from ._family import Density, Family, Spec, Training, as_raw, build
@@ -30,9 +32,10 @@ from .counts import negative_binomial, poisson
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
+from ._table import FAMILIES, Entry
 
 __all__ = [
-    "Density", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
+    "Density", "Entry", "FAMILIES", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
     "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "mixture_normal",
     "mvn_cholesky", "negative_binomial", "normal", "ordinal", "poisson", "student_t", "von_mises",
 ]

@@ -1,0 +1,162 @@
+"""The table of families: each public constructor by name, with what a per-example loss needs to
+build it from a call instead of from the constructor's arguments (``mle_jax.losses`` is generated
+from this table; add a family here and it gets its ``mj.losses`` function).
+
+    FAMILIES["categorical"] = Entry(categorical, inputs=("logits", "labels"),
+                                    sizes=(Size("num_classes", "logits", "(N, K)", ...),))
+
+- ``sizes``: a constructor argument read from the shape of an input (the K of ``categorical`` is
+  ``logits.shape[-1]``; the K of ``ordinal`` is one more than the number of cutpoints).
+- ``values``: an option that a call may also give as a value in natural units (``scale=sigma``, an
+  array you learn or know): the family is built with that option ``"learned"`` and the value enters
+  as its own parameter, through the inverse of its link (softplus + eps).
+- ``init_*`` options (starting values of learned parameters) have no meaning for a loss, which is
+  given the values; a family option (``family=`` of the combinators) comes with its ``fparams``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import links
+from .._cache import is_concrete
+from ..checks import fail_entries
+from ._family import Family
+from .classification import bernoulli, categorical, ordinal
+from .combinators import censored, independent
+from .counts import negative_binomial, poisson
+from .directional import von_mises
+from .multivariate import mvn_cholesky
+from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
+
+
+class Size(NamedTuple):
+    """Constructor argument ``param`` read from the shape of input ``source``: ``read(shape)``, or
+    None when the shape does not have the form ``rule`` (then a ValueError shows both)."""
+
+    param: str
+    source: str
+    rule: str
+    read: Callable[[tuple[int, ...]], int | None]
+
+
+class Value(NamedTuple):
+    """Keyword ``keyword`` of a loss given as a value: ``to_params(label, value)`` is the family's own
+    parameters in raw form. ``option`` is the constructor argument then set to ``"learned"`` (None:
+    none), ``fixed`` whether a Python number is instead that option's fixed setting, and a string
+    (not ``"learned"``) is passed to ``option`` as is."""
+
+    keyword: str
+    option: str | None
+    fixed: bool
+    to_params: Callable[[str, Any], dict]
+    required: bool = False
+
+
+class Entry(NamedTuple):
+    """A family in the table: its constructor and how a loss on ``inputs`` builds it."""
+
+    make: Callable[..., Family]
+    inputs: tuple[str, str] = ("raw", "y")
+    sizes: tuple[Size, ...] = ()
+    values: tuple[Value, ...] = ()
+    note: str = ""
+
+
+def is_number(value: Any) -> bool:
+    """A real Python or NumPy number that is not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def positive_raw(label: str, what: str, value: Any) -> jax.Array:
+    """A positive value (an array, traced or not) as the raw parameter of a softplus + eps link;
+    a concrete value must exceed the link's floor ``finfo(dtype).eps``."""
+    kind = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype  # None, bools: not numbers
+    if not (jnp.issubdtype(kind, jnp.integer) or jnp.issubdtype(kind, jnp.floating)):
+        raise TypeError(f"mj.losses.{label}: {what} must be a positive number or a real array; got {value!r}")
+    value = jnp.asarray(value)
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        value = value.astype(jnp.result_type(float))
+    if is_concrete(value):
+        array = np.asarray(value)
+        floor = links.floor(value.dtype)
+        fail_entries(label, f"finite and > {floor:.3g} (the floor finfo(dtype).eps of the link)",
+                     ~(np.isfinite(array) & (array > floor)), np.atleast_1d(array), what)
+    return links.softplus_inverse(value)
+
+
+def _positive(keyword: str, param: str, option: str | None = None, *, fixed: bool = True,
+              required: bool = False) -> Value:
+    """A positive option whose learned form is ``softplus(fparams[param]) + eps``."""
+    return Value(keyword, keyword if option is None else option, fixed,
+                 lambda label, value: {param: positive_raw(label, keyword, value)}, required)
+
+
+def _cutpoints(label: str, value: Any) -> dict:
+    """K - 1 increasing cutpoints as ``ordinal``'s parameters: the first, and softplus-linked gaps."""
+    c = jnp.asarray(value)
+    if not jnp.issubdtype(c.dtype, jnp.floating):
+        c = c.astype(jnp.result_type(float))
+    return {"first_cut": c[0], "gaps": positive_raw(label, "cutpoint gaps", jnp.diff(c))}
+
+
+def _last(shape: tuple[int, ...]) -> int | None:
+    return shape[-1] if len(shape) >= 2 else None
+
+
+def _second(shape: tuple[int, ...]) -> int | None:
+    return shape[1] if len(shape) >= 2 else None
+
+
+def _thirds(shape: tuple[int, ...]) -> int | None:
+    return shape[1] // 3 if len(shape) == 2 and shape[1] and shape[1] % 3 == 0 else None
+
+
+def _one_more(shape: tuple[int, ...]) -> int | None:
+    return shape[0] + 1 if len(shape) == 1 and shape[0] >= 1 else None
+
+
+def _columns(shape: tuple[int, ...]) -> int | None:
+    return shape[1] if len(shape) == 2 else None
+
+
+_SCALE = _positive("scale", "scale")
+
+FAMILIES: dict[str, Entry] = {
+    "normal": Entry(normal, values=(_SCALE,), note=(
+        "With scale=1: ``optax.losses.squared_error(mu, y) / 2 + log(2 pi) / 2``; with an array sigma, "
+        "torch's ``GaussianNLLLoss(full=True)`` at variance sigma^2.")),
+    "laplace": Entry(laplace, values=(_SCALE,)),
+    "student_t": Entry(student_t, values=(_positive("df", "df"), _SCALE)),
+    "mixture_normal": Entry(mixture_normal, sizes=(Size("num_components", "raw", "(N, 3K)", _thirds),)),
+    "gamma": Entry(gamma),
+    "beta": Entry(beta),
+    "bernoulli": Entry(bernoulli, inputs=("logits", "labels"), note=(
+        "Equals ``optax.losses.sigmoid_binary_cross_entropy(logits, labels)``, exact at logits of "
+        "+-1e4 and +-inf.")),
+    "categorical": Entry(categorical, inputs=("logits", "labels"),
+                         sizes=(Size("num_classes", "logits", "(N, K)", _last),), note=(
+        "Equals ``optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels)``; with class "
+        "weights w, term i is ``w[y_i]`` times the loss, and the recipe's weighted mean is "
+        "``sum(loss) / sum(w[y])``.")),
+    "ordinal": Entry(ordinal, sizes=(Size("num_classes", "cutpoints", "(K - 1,) with K >= 2", _one_more),),
+                     values=(Value("cutpoints", None, False, _cutpoints, required=True),), note=(
+        "``cutpoints``: the K - 1 increasing cutpoints c (an array, traced or not); consecutive gaps "
+        "must exceed the link's floor ``finfo(dtype).eps``.")),
+    "poisson": Entry(poisson, inputs=("log_rate", "counts"), note=(
+        "Equals torch's ``poisson_nll_loss(log_rate, counts, log_input=True, full=False)`` plus ``log y!``.")),
+    "negative_binomial": Entry(negative_binomial, values=(
+        _positive("total_count", "total_count", "dispersion", fixed=False, required=True),), note=(
+        "``total_count``: the dispersion r as a value (a number, or an array of shape () or (N,); raw is "
+        "the log-mean), or ``\"per_example\"`` (raw (N, 2) = (log-mean, raw r)).")),
+    "von_mises": Entry(von_mises),
+    "mvn_cholesky": Entry(mvn_cholesky, sizes=(Size("dim", "y", "(N, D)", _columns),)),
+    "independent": Entry(independent, sizes=(Size("dim", "raw", "(N, D, ...)", _second),)),
+    "censored": Entry(censored),
+}
+"""Every public family constructor by name, with how ``mj.losses.<name>`` builds it from a call."""
