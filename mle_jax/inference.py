@@ -327,17 +327,15 @@ _STATIC = {"hessian": ("size",), "meat": ("size",), "expected_information": ("si
            "hessian_diagonal": ("size", "batch"), "inverse_diagonal": ("size", "batch")}
 
 
-def _program(recipe, fn):
-    """``fn(recipe, v, parts, data, ...)`` jitted once per recipe and kept on it (``recipe._jitted``, which
-    dies with the recipe; a module-level cache would keep every recipe alive). The params' structure
-    and the chunk sizes are static arguments of the one jitted function, so a new shape, structure or
-    size compiles once and the same ones never again."""
-    key = ("inference", fn.__name__)
-    jitted = recipe._jitted.get(key)
-    if jitted is None:
-        jitted = recipe._jitted[key] = jax.jit(functools.partial(fn, recipe), static_argnames=_STATIC[fn.__name__],
-                                               compiler_options=_ONE_SHOT)
-    return jitted
+def _program(recipe: Recipe, fn: Callable) -> Callable:
+    """``fn(recipe, v, parts, data, ...)`` jitted once per recipe and kept in ``recipe.programs`` under
+    ``("inference", fn name)`` (bounded, and dying with the recipe). The params' structure and the chunk
+    sizes are static arguments of the one jitted function, so a new shape, structure or size compiles
+    once and the same ones never again."""
+    def build():
+        return jax.jit(functools.partial(fn, recipe), static_argnames=_STATIC[fn.__name__],
+                       compiler_options=_ONE_SHOT)
+    return recipe.programs.get(("inference", fn.__name__), build)
 
 
 def _covariance(cov, recipe, v, parts, data, chosen, labels: Labels | None, sizes, max_params):

@@ -5,7 +5,11 @@
 ``recipe(model, family)`` composes a model with a family ``raw -> theta`` and
 gives the batched, reduced, jitted functions as methods of a ``Recipe``:
 ``nll``, ``mean_nll``, ``loss``, ``log_prob``, ``predict``, ``point``, ...
-This is the only module that ``vmap``s over examples, reduces, and ``jit``s.
+Here the model meets the family: the recipe ``vmap``s both over the examples and reduces the
+per-example terms (``mj.losses`` gives the same terms unreduced, for a step of your own). The
+programs compiled for a recipe live on it, in ``recipe.programs`` (one bounded
+``mle_jax._cache.Programs``): its own methods' under ``("recipe", name)``, those of ``fit`` and
+``inference`` under ``("fit", ...)`` and ``("inference", ...)``; all are freed with the recipe.
 
 Models (see ``docs`` in README, "Models from flax and equinox"):
 
@@ -33,21 +37,28 @@ import functools
 import inspect
 import math
 import warnings
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeAlias, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import distributions as dist
-from ._cache import Programs
+from ._cache import Programs, is_concrete
 from .boundary import CheckMemory, as_array, check_nnx_modules, keywords
-from .checks import check_batch, check_finite, check_weights, is_concrete
+from .checks import check_batch, check_finite, check_weights
 from .families import Family, as_raw
 from .params import Params, Parts, float_dtype, split
-from .reductions import reduce_terms
+from .reductions import Reduction, reduce_terms
 
-__all__ = ["Params", "Recipe", "recipe", "reduce_terms"]
+__all__ = ["Params", "Recipe", "Reduction", "Theta", "recipe", "reduce_terms"]
+
+Theta: TypeAlias = Any
+"""A batched theta: one registered theta type (``mj.Normal``, ``mj.Bernoulli``, ..., or your own),
+every leaf with a leading axis N; which one is fixed by the recipe's family (``recipe.predict``)."""
+
+Kind: TypeAlias = Literal["nll", "loss"]
+"""What a recipe reduces: ``"nll"``, or ``"loss"``, the training objective (``Recipe.loss``)."""
 
 
 def _batched_raw(family: Family, out, n: int):
@@ -65,18 +76,17 @@ _Method = TypeVar("_Method", bound=Callable)
 
 
 def _compiled(method: _Method) -> _Method:
-    """``method`` compiled (once per recipe, cached on it) when called on concrete arrays; inlined
-    as is inside a caller's trace, where a nested jit boundary would only keep XLA from fusing."""
+    """``method`` jitted once per recipe and kept in ``recipe.programs`` under ``("recipe", name)``
+    when called on concrete arrays; inlined as is inside a caller's trace, where a nested jit
+    boundary would only keep XLA from fusing. Its keyword arguments are static."""
     name = method.__name__
 
     @functools.wraps(method)
     def call(self, *args, **static):
         if not is_concrete(args):
             return method(self, *args, **static)
-        jitted = self._jitted.get(name)
-        if jitted is None:
-            jitted = self._jitted[name] = jax.jit(functools.partial(method, self), static_argnames=tuple(static))
-        return jitted(*args, **static)
+        build = lambda: jax.jit(functools.partial(method, self), static_argnames=tuple(static))  # noqa: E731
+        return self.programs.get(("recipe", name), build)(*args, **static)
     return call  # type: ignore[return-value]
 
 
@@ -101,7 +111,6 @@ class Recipe:
                              "-> (raw, new_state)")
         self.name = f"recipe({getattr(model, '__name__', 'model')}, {family.name})"
         self.memory = CheckMemory()
-        self._jitted: dict = {}   # compiled methods, per recipe (they die with it)
         self.programs = Programs()  # every compiled program of this recipe (mle_jax._cache): bounded, dies with it
 
     def __repr__(self) -> str:
@@ -132,7 +141,7 @@ class Recipe:
         one = lambda x_i, k: as_raw(self.family, self.model(params.model, x_i, key=k))  # noqa: E731
         return jax.vmap(one)(x, jax.random.split(key, n)), None
 
-    def objective(self, params: Params, x, y, weights=None, mask=None, kind: str = "nll",
+    def objective(self, params: Params, x, y, weights=None, mask=None, kind: Kind = "nll",
                   reduction: str = "sum", key=None, train: bool = False):
         """``(value, new_state)``: the reduction of ``kind`` (``"nll"`` or ``"loss"``). Unchecked, unjitted."""
         if kind not in ("nll", "loss"):
@@ -149,8 +158,8 @@ class Recipe:
         kernels = jax.vmap(family.kernel, in_axes=(None, 0, 0))(params.family, raw, y)
         return -reduce_terms(kernels, weights, mask, reduction, family.affine(params.family)), state
 
-    def reduce(self, params: Params, x, y, weights=None, mask=None, kind: str = "nll",
-               reduction: str = "sum", *, key=None):
+    def reduce(self, params: Params, x, y, weights=None, mask=None, kind: Kind = "nll",
+               reduction: Reduction = "sum", *, key=None):
         """The unchecked, unjitted reduction (evaluation mode), for composing inside your own jitted code."""
         return self.objective(params, x, y, weights, mask, kind, reduction, key)[0]
 
@@ -182,13 +191,13 @@ class Recipe:
         args = self._boundary(params, x, y, weights, mask, key, mean=True)
         return self._reduce(*args, kind="nll", reduction="mean", train=False)[0]
 
-    def loss(self, params: Params, x: Any, y: Any, weights=None, mask=None, reduction: str = "mean",
+    def loss(self, params: Params, x: Any, y: Any, weights=None, mask=None, reduction: Reduction = "mean",
              *, key=None) -> jax.Array:
         """The training objective: ``mean_nll`` unless the family reweights (beta-NLL, class weights)."""
         args = self._boundary(params, x, y, weights, mask, key, mean=reduction == "mean")
         return self._reduce(*args, kind="loss", reduction=reduction, train=False)[0]
 
-    def train_loss(self, params: Params, x: Any, y: Any, weights=None, mask=None, reduction: str = "mean",
+    def train_loss(self, params: Params, x: Any, y: Any, weights=None, mask=None, reduction: Reduction = "mean",
                    *, key=None) -> tuple[jax.Array, Any]:
         """``(loss, new_state)`` in training mode (``train=True``): what ``fit`` differentiates.
 
@@ -204,7 +213,7 @@ class Recipe:
         parts, x, y, _, _, key = self._boundary(params, x, y, None, None, key)
         return self._log_prob(parts, x, y, key)
 
-    def predict(self, params: Params, x: Any):
+    def predict(self, params: Params, x: Any) -> Theta:
         """The batched theta (deterministic evaluation): the full predictive distribution."""
         parts, x = self._inputs(params, x)
         return self._predict(parts, x)

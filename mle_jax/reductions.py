@@ -13,7 +13,12 @@ Terms in bfloat16 / float16 are accumulated in float32.
 
 from __future__ import annotations
 
+from typing import Literal, TypeAlias
+
 import jax.numpy as jnp
+
+Reduction: TypeAlias = Literal["sum", "mean"]
+"""``"sum"``: ``sum_i m_i w_i t_i``; ``"mean"``: that over ``sum_i m_i w_i``."""
 
 
 def _accumulate(terms):

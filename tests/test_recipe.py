@@ -272,3 +272,31 @@ def test_raw_output_of_wrong_shape():
     r = mj.recipe(lambda p, xi: jnp.stack([p, p, p]), mj.normal("softplus"))
     with pytest.raises(ValueError, match=r"raw output.*\(3,\).*\(2,\)"):
         r.nll(r.init(jnp.float32(0.0)), jnp.zeros((2, 1)), jnp.zeros(2))
+
+
+def test_programs_are_namespaced_bounded_and_die_with_the_recipe():
+    """nll, inference and fit keep what they compile in ``recipe.programs`` (mle_jax._cache), under
+    ("recipe", ...), ("inference", ...) and ("fit", ...): never more than its limit (the oldest is
+    dropped and rebuilt when needed again), and freed with the recipe."""
+    import gc
+    import weakref
+
+    from mle_jax._cache import Programs
+    x, y = _data(16)
+    r = mj.recipe(linear, mj.normal(0.7))
+    r.programs = Programs(limit=2)
+    params = r.init(_params())
+    reference = -np.sum(stats.norm.logpdf(np.asarray(y, np.float64), np.asarray(x, np.float64) @ np.full(3, 0.1) + 0.05,
+                                          0.7))
+    seen = set()
+    for use in (lambda: r.nll(params, x, y), lambda: mj.inference(r, params, x, y),
+                lambda: mj.fit(r, params, x, y, optax.sgd(1e-4), steps=2), lambda: r.nll(params, x, y)):
+        use()
+        assert 1 <= len(r.programs) <= 2
+        seen |= {key[0] for key in r.programs.keys()}
+    assert seen == {"recipe", "inference", "fit"} and ("recipe", "_reduce") in r.programs  # rebuilt at the end
+    np.testing.assert_allclose(r.nll(params, x, y), reference, rtol=1e-5)
+    alive = weakref.ref(r)
+    del r, use
+    gc.collect()
+    assert alive() is None
