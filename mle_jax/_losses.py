@@ -58,12 +58,13 @@ def loss(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.
     then ``sum(loss) / sum(w[y])``. Arguments as for ``nll``.
     """
     raw, y, fp, axes = _prepared(family, raw, y, fparams, validate)
-    if family.loss is None:
+    term, weight = family.training.term, family.training.weight
+    if term is None:
         terms = -jax.vmap(family.log_prob, in_axes=(axes, 0, 0))(fp, raw, y)
     else:
-        terms = jax.vmap(family.loss, in_axes=(axes, 0, 0))(fp, raw, y)
-    if family.loss_weight is not None:
-        terms = terms * jax.vmap(family.loss_weight)(y).astype(terms.dtype)
+        terms = jax.vmap(term, in_axes=(axes, 0, 0))(fp, raw, y)
+    if weight is not None:
+        terms = terms * jax.vmap(weight)(y).astype(terms.dtype)
     return terms
 
 

@@ -49,7 +49,7 @@ def bounded_likelihood(family) -> bool:
     support = family.support
     columns = support.columns or (support,)
     discrete = all(c.integer or c.values is not None for c in columns)
-    return discrete and family.training.loss is None
+    return discrete and family.training.term is None
 
 
 def separated(log_probs, weights=None, mask=None) -> tuple[bool, float]:

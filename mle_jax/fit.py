@@ -36,7 +36,7 @@ from .fit_loop import Hooks, Job, Start, progress_bar, replay, run_chunks
 from .fit_options import (Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation, count,
                           groups)
 from .fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
-from .params import Params, split
+from .params import Params, partition
 from .boundary import as_array
 from .recipe import Recipe
 
@@ -115,7 +115,7 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
                                                                      ("mask", mask)))
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
     total, opts = _plan(recipe, n, steps, minibatches, validation, key, reduction, tol)
-    parts = split(params)
+    parts = partition(params)
     if opt_state is not None:
         _check_opt_state(optimizer, parts.trained, opt_state)
     val = None if validation is None else (as_array("fit", "x_val", validation.x),

@@ -28,7 +28,7 @@ import math
 import statistics
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Literal, NamedTuple, TypeAlias, get_args
 
 import jax
 import jax.numpy as jnp
@@ -40,12 +40,14 @@ from . import distributions as dist
 from .boundary import as_array
 from .checks import check_batch, check_weights
 from .curvature import Data, has_theta_fisher, singular_tol
-from .params import Params, is_trained, split, trained_mask
+from .params import Params, is_trained, partition, trained_mask
 from .recipe import Recipe
 from .separation import (SEPARABLE, Labels, PerfectSeparationWarning, label_fit, quasi_separation,
                          quasi_separation_diagonal)
 
-COV_TYPES = ("observed", "expected", "robust", "diagonal", "hvp")
+CovType: TypeAlias = Literal["observed", "expected", "robust", "diagonal", "hvp"]
+"""The covariance ``inference`` computes (see the module docstring)."""
+COV_TYPES: tuple[str, ...] = get_args(CovType)
 MAX_DENSE_PARAMS = 4096  # a dense k x k Hessian: 4096^2 float64 = 128 MiB and k gradient evaluations
 
 
@@ -126,7 +128,7 @@ class InferenceResult:
     loglik: float
     nobs: float
     num_params: int
-    cov_type: str
+    cov_type: CovType
     estimate: np.ndarray
     variance: np.ndarray
     cov: np.ndarray | None
@@ -199,7 +201,7 @@ def _normal_quantile(p):
     return statistics.NormalDist().inv_cdf(p)
 
 
-def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask=None,
+def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "observed", *, weights=None, mask=None,
               max_params: int = MAX_DENSE_PARAMS, index=None, batch_size: int = 64,
               chunk_size: int | None = None) -> InferenceResult:
     """Fit statistics at ``params`` (the MLE): log-likelihood, AIC, BIC, covariance, SEs, Wald intervals.
@@ -239,7 +241,7 @@ def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask
             raise ValueError("inference: the weights and mask leave no example (sum_i m_i w_i = 0): there is "
                              "no likelihood to differentiate and log(nobs) in the BIC is undefined")
         params, x, y, weights = _to64(params, numbers=False), _to64(x), _to64(y), _to64(weights)
-        parts = split(params)
+        parts = partition(params)
         v = ravel_pytree(parts.trained)[0]
         k = int(v.size)
         if k == 0:

@@ -8,7 +8,7 @@
     mj.losses.nll(family, raw, y, fparams)           any family, e.g. with the family parameters a recipe trained
 
 Every function here is ONE generic per-example term, ``-family.log_prob(fparams, raw_i, y_i)``
-(or ``family.loss`` where the family trains on something else), ``vmap``-ed over the leading
+(or ``family.training.term`` where the family trains on something else), ``vmap``-ed over the leading
 axis: the families' own fused, stable forms (log-sigmoid logits, gathered log-softmax, ``log
 sigma`` straight from the link), so the values and gradients are the recipe's, term by term.
 The result has shape (N,); reduce it as you like (``jnp.mean``, or ``mj.reduce_terms`` for

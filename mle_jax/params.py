@@ -15,7 +15,7 @@ BatchNorm statistics, that state. Its leaves fall in three kinds:
 - **static**: leaves that are not arrays (functions, strings, Python numbers):
   part of the compiled program, like a ``static_argnum``.
 
-``split(params)`` separates them into a ``Parts`` pytree whose children are the
+``partition(params)`` separates them into a ``Parts`` pytree whose children are the
 arrays and whose static data is the ``Layout``; ``Parts.params()`` puts them back.
 """
 
@@ -115,7 +115,7 @@ class Parts:
                      self.carried if carried is None else list(carried), self.layout)
 
 
-def split(params) -> Parts:
+def partition(params) -> Parts:
     """``params`` (a ``Params``) as trained arrays, carried arrays and a static layout."""
     if not isinstance(params, Params):
         raise TypeError(
@@ -163,7 +163,7 @@ def _trainable_positions(params, n: int) -> list[bool]:
 
 def with_state(parts: Parts, state) -> Parts:
     """``parts`` whose state leaves are replaced by ``state`` (of the same structure)."""
-    new = split(parts.params()._replace(state=state))
+    new = partition(parts.params()._replace(state=state))
     if new.layout != parts.layout:
         raise ValueError("the model returned a state whose structure differs from the state it was given")
     return parts.replace(carried=new.carried)

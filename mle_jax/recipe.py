@@ -48,7 +48,7 @@ from ._cache import Programs, is_concrete
 from .boundary import CheckMemory, as_array, check_nnx_modules, keywords
 from .checks import check_batch, check_finite, check_weights
 from .families import Family, as_raw
-from .params import Params, Parts, float_dtype, split
+from .params import Params, Parts, float_dtype, partition
 from .reductions import Reduction, reduce_terms
 
 __all__ = ["Params", "Recipe", "Reduction", "Theta", "recipe", "reduce_terms"]
@@ -148,11 +148,12 @@ class Recipe:
             raise ValueError(f"kind must be 'nll' or 'loss'; got {kind!r}")
         family = self.family
         raw, state = self.raw(params, x, key, train)
-        if kind == "loss" and family.loss_weight is not None:  # class weights join the example weights
-            class_weights = jax.vmap(family.loss_weight)(y)
+        term, class_weight = family.training.term, family.training.weight
+        if kind == "loss" and class_weight is not None:  # class weights join the example weights
+            class_weights = jax.vmap(class_weight)(y)
             weights = class_weights if weights is None else weights * class_weights
-        if kind == "loss" and family.loss is not None:
-            terms = jax.vmap(family.loss, in_axes=(None, 0, 0))(params.family, raw, y)
+        if kind == "loss" and term is not None:
+            terms = jax.vmap(term, in_axes=(None, 0, 0))(params.family, raw, y)
             return reduce_terms(terms, weights, mask, reduction), state
         # -sum_i (a k_i + b) = -(a sum_i k_i + b sum_i w_i): scale, shift and sign once, not per example
         kernels = jax.vmap(family.kernel, in_axes=(None, 0, 0))(params.family, raw, y)
@@ -269,25 +270,26 @@ class Recipe:
             what = " and ".join(n for n, v in (("weights", weights), ("mask", mask)) if v is not None)
             return (f"the {what} leave no example (every weight is 0 or masked out); "
                     f"a mean NLL over no example is 0/0")
-        if self.family.loss_weight is not None:
-            class_weights = np.asarray(jax.vmap(self.family.loss_weight)(jnp.asarray(y)), np.float64)
+        class_weight = self.family.training.weight
+        if class_weight is not None:
+            class_weights = np.asarray(jax.vmap(class_weight)(jnp.asarray(y)), np.float64)
             if not (w * class_weights).any():
                 return ("the class weights give every example of this data set weight 0; "
                         "the training loss would be 0/0")
         return ""
 
     def _inputs(self, params, x) -> tuple[Parts, Any]:
-        """The params split for the compiled kernels and the inputs (a list made an array), checked."""
+        """The params partitioned for the compiled kernels and the inputs (a list made an array), checked."""
         x = as_array(self.name, "x", x)
         check_batch(self.name, x, jax.tree_util.tree_leaves(x)[0])
-        return split(params), x
+        return partition(params), x
 
     def _boundary(self, params, x, y, weights=None, mask=None, key=None, mean=False) -> tuple:
         """Shape checks always; value checks once per data set on concrete arrays.
 
-        Returns the params split for the compiled kernels and the data (lists made arrays).
+        Returns the params partitioned for the compiled kernels and the data (lists made arrays).
         """
-        parts = split(params)
+        parts = partition(params)
         name = self.name
         x = as_array(name, "x", x)
         y, weights, mask = (as_array(name, what, v) for what, v in (("y", y), ("weights", weights), ("mask", mask)))

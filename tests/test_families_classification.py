@@ -66,7 +66,7 @@ def test_training_options_are_apart_from_the_distribution():
     assert smoothed.spec == plain.spec
     assert dict(smoothed.training.options) == {"label_smoothing": 0.1, "class_weights": (1.0, 2.0, 0.5)}
     assert smoothed.name == "categorical(3, label_smoothing=0.1, class_weights=(1.0, 2.0, 0.5))"
-    assert plain.loss is None and plain.loss_weight is None
+    assert plain.training.term is None and plain.training.weight is None
 
 
 def test_ordinal_and_categorical_share_the_labels_support():

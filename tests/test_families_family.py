@@ -27,7 +27,7 @@ def test_build_defaults_to_the_theta_log_prob_and_checks_the_target_shape():
 
     family = build(spec=Spec("toy"), support=_support.real, theta=theta)
     assert isinstance(family, Family) and family.name == "toy()" and repr(family) == "Family(toy())"
-    assert family.init(jnp.float32) == {} and family.loss is None and family.loss_weight is None
+    assert family.init(jnp.float32) == {} and family.training.term is None and family.training.weight is None
     np.testing.assert_allclose(family.log_prob({}, jnp.float32(0.5), jnp.float32(1.0)), stats.norm(0.5, 2.0).logpdf(1.0),
                                rtol=1e-6)
     with pytest.raises(ValueError, match=r"toy\(\): one example's target has shape \(1,\)"):

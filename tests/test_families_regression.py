@@ -82,9 +82,9 @@ def test_beta_nll_is_a_training_option_with_the_stop_gradient_weight():
     sigma = float(np.log1p(np.exp(1.2)) + np.finfo(np.float32).eps)
     nll = -stats.norm(0.3, sigma).logpdf(1.1)
     np.testing.assert_allclose(weighted.log_prob({}, raw, y), -nll, rtol=1e-5)  # the density is untouched
-    np.testing.assert_allclose(weighted.loss({}, raw, y), sigma ** 1.0 * nll, rtol=1e-5)
+    np.testing.assert_allclose(weighted.training.term({}, raw, y), sigma ** 1.0 * nll, rtol=1e-5)
     # the weight is held constant: d loss / d raw = sigma^(2 beta) d NLL / d raw
-    grad_loss = jax.grad(weighted.loss, argnums=1)({}, raw, y)
+    grad_loss = jax.grad(weighted.training.term, argnums=1)({}, raw, y)
     grad_nll = jax.grad(lambda r: -plain.log_prob({}, r, y))(raw)
     np.testing.assert_allclose(grad_loss, sigma * grad_nll, rtol=1e-5)
 

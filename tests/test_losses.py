@@ -156,7 +156,7 @@ def test_equals_scipy_and_the_recipe(name):
     family, fparams = family(), fparams and fparams()
     r = mj.recipe(lambda p, x: x, family, validate=False)
     params = mj.Params({}, family.init(jnp.float32) if fparams is None else fparams)
-    trains_otherwise = family.loss is not None or family.loss_weight is not None
+    trains_otherwise = family.training.term is not None or family.training.weight is not None
 
     @jax.jit  # one compilation for all of them
     def together(params, raw, y):

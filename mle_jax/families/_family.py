@@ -72,12 +72,13 @@ class Training(NamedTuple):
     """How the training objective departs from the NLL (the NLL itself never changes).
 
     options: the settings, rendered into the family's name (``beta=0.5``, ``label_smoothing=0.1``).
-    loss: the per-example training loss ``(fparams, raw, y)``, or None for the NLL.
-    weight: ``y -> weight`` multiplying each example (class weights), or None.
+    term: the per-example term ``(fparams, raw, y)`` of the training loss where it is not the NLL
+      (beta-NLL, label smoothing), or None: the loss is the NLL.
+    weight: ``y -> weight`` multiplying each example's term (class weights), or None.
     """
 
     options: tuple[tuple[str, Any], ...] = ()
-    loss: PerExample | None = None
+    term: PerExample | None = None
     weight: Callable[[jax.Array], jax.Array] | None = None
 
 
@@ -98,8 +99,7 @@ class Family:
     raw output; ``()`` and ``(1,)`` are interchangeable for one value), ``event_shape`` (one
     example's y), ``theta(fparams, raw)``, ``init(dtype) -> fparams`` (``{}`` if none),
     ``density`` (the fused log density and its factorisation) and ``training`` (loss options).
-    The properties ``name``, ``log_prob``, ``kernel``, ``affine``, ``loss``, ``loss_weight``
-    and ``check`` read them.
+    The properties ``name``, ``log_prob``, ``kernel`` and ``affine``, and ``check``, read them.
     """
 
     spec: Spec
@@ -128,16 +128,6 @@ class Family:
     @property
     def affine(self) -> Callable[[Any], tuple[Any, Any]]:
         return self.density.affine
-
-    @property
-    def loss(self) -> PerExample | None:
-        """The per-example training loss where it is not the NLL (beta-NLL, label smoothing)."""
-        return self.training.loss
-
-    @property
-    def loss_weight(self) -> Callable[[jax.Array], jax.Array] | None:
-        """``y -> weight`` folded into the example weights of the training loss (class weights)."""
-        return self.training.weight
 
     def check(self, y: Any) -> None:
         """Eager value check of all examples' targets against the support (ValueError)."""

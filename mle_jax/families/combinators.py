@@ -31,7 +31,7 @@ def independent(family: Family, dim: int, *, shared: bool = True) -> Family:
     dim = whole_number("independent", "dim", dim, 1)
     if not isinstance(shared, (bool, np.bool_)):
         raise ValueError(f"independent: shared must be True or False; got {shared!r}")
-    if family.loss_weight is not None:
+    if family.training.weight is not None:
         raise ValueError(f"independent: {family.name} weighs examples by class, which has no meaning "
                          f"for D outputs at once; weight the examples with fit(..., weights=...)")
     from ..distributions import Independent
@@ -66,7 +66,7 @@ def independent(family: Family, dim: int, *, shared: bool = True) -> Family:
             return 1.0, jnp.sum(jax.vmap(lambda f: family.affine(f)[1], axis_size=dim)(fp))
         affine = summed_shift
 
-    training = Training(family.training.options, None if family.loss is None else summed(family.loss))
+    training = Training(family.training.options, None if family.training.term is None else summed(family.training.term))
     spec = Spec("independent", args=(family.spec, dim), options=() if shared else (("shared", False),))
     return build(spec=spec, support=family.support, theta=theta, raw_shape=raw_shape,
                  event_shape=(dim,) + family.event_shape, kernel=kernel, affine=affine, init=init,

@@ -141,7 +141,7 @@ def beta_nll(family: Family, link: links.Link, beta: Any) -> Training:
         weight = jnp.exp(2.0 * value * jax.lax.stop_gradient(log_forward(unstack(raw)[1])))
         return -weight * family.log_prob(fp, raw, y)
 
-    return Training(options=(("beta", value),), loss=loss)
+    return Training(options=(("beta", value),), term=loss)
 
 
 # ----------------------------------------------------------------------------- Laplace, Student t
