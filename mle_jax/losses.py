@@ -7,10 +7,13 @@
     mj.losses.normal(mu, y, scale=sigma)             sigma an array: learned in your own step, or known per example
     mj.losses.nll(family, raw, y, fparams)           any family, e.g. with the family parameters a recipe trained
 
-Every function here is ONE generic per-example term, ``-family.log_prob(fparams, raw_i, y_i)``
-(or ``family.training.term`` where the family trains on something else), ``vmap``-ed over the leading
-axis: the families' own fused, stable forms (log-sigmoid logits, gathered log-softmax, ``log
-sigma`` straight from the link), so the values and gradients are the recipe's, term by term.
+There is one function per family of ``mle_jax.families.FAMILIES``, generated from it: the family's
+constructor options are its keyword options, less the sizes read from the shapes (K from the
+logits); its docstring is the constructor's. Each is ONE generic per-example term,
+``-family.log_prob(fparams, raw_i, y_i)`` (or ``family.training.term`` where the family trains on
+something else), ``vmap``-ed over the leading axis: the families' own fused, stable forms
+(log-sigmoid logits, gathered log-softmax, ``log sigma`` straight from the link), so the values and
+gradients are the recipe's, term by term.
 The result has shape (N,); reduce it as you like (``jnp.mean``, or ``mj.reduce_terms`` for
 weights and masks). Nothing is jitted here: call these inside your own ``jit``/``grad``.
 
@@ -39,6 +42,16 @@ instead (``params.family`` of a recipe). In your own jitted step, with a learned
 
 Precision follows raw: bfloat16 in, bfloat16 out, with that dtype's link floor (2^-7 in
 bfloat16, so sigma = softplus + 0.0078); cast raw to float32 first for a float32 loss.
+
+Example (the values: ``log 2``, ``softplus(2)``; ``1/2 + log(2 pi)/2``, ``log(2 pi)/2``; ``log 3``):
+
+    >>> import jax.numpy as jnp, mle_jax as mj
+    >>> mj.losses.bernoulli(jnp.array([0.0, 2.0]), jnp.array([1, 0]))
+    Array([0.6931472, 2.126928 ], dtype=float32)
+    >>> mj.losses.normal(jnp.array([0.0, 1.0]), jnp.array([1.0, 1.0]), scale=1.0)
+    Array([1.4189385, 0.9189385], dtype=float32)
+    >>> mj.losses.categorical(jnp.zeros((1, 3)), jnp.array([2]))
+    Array([1.0986123], dtype=float32)
 
 Reference: Prince, *Understanding Deep Learning*, ch. 5; optax ``losses`` for the calling style.
 """
