@@ -36,14 +36,23 @@ def _sections(text):
     return "\n".join(intro), [(title, "\n".join(body)) for title, body in sections]
 
 
+def _outside_fences(text):
+    """The lines of ``text`` with whether each lies outside a code fence."""
+    fence = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        yield line, not fence and not line.startswith("```")
+
+
 def _anchors(sections):
     """Each heading's anchor -> the page (and the anchor there, or None) that holds it."""
     where = {}
     for title, body in sections:
         page = f"guide/{slugify(title, '-')}.md"
         where[slugify(title, "-")] = (page, None)
-        for line in body.splitlines():
-            if line.startswith("### "):
+        for line, prose in _outside_fences(body):
+            if prose and line.startswith("### "):
                 where[slugify(line[4:].strip(), "-")] = (page, slugify(line[4:].strip(), "-"))
     return where
 
@@ -77,7 +86,8 @@ def on_files(files, config):
     pages = {"index.md": _relink(intro, "index.md", where, url)}
     for title, body in sections:
         page = f"guide/{slugify(title, '-')}.md"
-        body = re.sub(r"^### ", "## ", body, flags=re.M)
+        body = "\n".join(line[1:] if prose and line.startswith("### ") else line
+                         for line, prose in _outside_fences(body))
         pages[page] = _relink(f"# {title}\n{body}", page, where, url)
     with open(os.path.join(root, "CHANGELOG.md"), encoding="utf-8") as f:
         pages["changelog.md"] = _relink(f.read(), "changelog.md", where, url)
