@@ -3,7 +3,7 @@
 README's text before its first ``## `` heading becomes ``index.md``; each ``## `` section becomes
 ``guide/<slug>.md`` (its ``### `` headings one level up); CHANGELOG.md becomes ``changelog.md``.
 Links are rewritten for the site: ``docs/X`` -> ``X`` relative to the page, ``#anchor`` -> the page
-that holds that heading. A README section missing from mkdocs.yml's nav is a warning, so that
+that holds that heading, any other file of the repository -> its page under ``repo_url``. A README section missing from mkdocs.yml's nav is a warning, so that
 ``mkdocs build --strict`` fails until the nav lists it.
 """
 
