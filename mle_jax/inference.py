@@ -39,7 +39,7 @@ from . import curvature
 from . import distributions as dist
 from .boundary import as_array
 from .checks import check_batch, check_weights
-from .curvature import Data, has_theta_fisher, singular_tol
+from .curvature import Data, singular_tol
 from .params import Params, is_trained, split, trained_mask
 from .recipe import Recipe
 from .separation import (SEPARABLE, Labels, PerfectSeparationWarning, label_fit, quasi_separation,
@@ -252,10 +252,8 @@ def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask
                 f"(1 / diag(H), k Hessian-vector products) or cov='hvp' with index=[...] (exact variances "
                 f"of chosen parameters by conjugate gradients), or raise max_params")
         theta = jax.eval_shape(lambda p, x: recipe.predict(p.params(), x), parts, x)  # its type; nothing compiles
-        if cov == "expected" and not has_theta_fisher(theta):
-            raise NotImplementedError(
-                f"inference: no closed-form expected information for {type(theta).__name__}; "
-                f"use cov='observed' or cov='robust'")
+        if cov == "expected" and not dist.registry.has_fisher(theta):
+            raise dist.registry.no_fisher(theta, "inference")
 
         loglik = -float(recipe.nll(params, x, y, weights, mask))  # checks the data's values once
         if not math.isfinite(loglik):

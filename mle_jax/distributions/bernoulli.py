@@ -111,6 +111,12 @@ def event_shape(theta: Bernoulli):
     return jnp.shape(theta.logits)
 
 
+def fisher(theta: Bernoulli):
+    """The expected information in the logit, ``F = lambda (1 - lambda) = sig(z) sig(-z)`` (the variance
+    of y), a (1, 1) matrix; 0 at ``z = +-inf``. Reference: McCullagh and Nelder (1989), section 4.4."""
+    return jnp.reshape(variance(theta), (1, 1))
+
+
 registry.register(Bernoulli, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -121,6 +127,7 @@ registry.register(Bernoulli, registry.Ops(
     quantile=quantile,
     event_shape=event_shape,
     probs=probs,
+    fisher=fisher,
 ))
 registry.register_kl(Bernoulli, Bernoulli, discrete.kl_of(log_probs))
 registry.register_cross_entropy(Bernoulli, Bernoulli, discrete.cross_entropy_of(log_probs))

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import jax
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import digamma, xlog1py, xlogy
+from jax.scipy.special import digamma, polygamma, xlog1py, xlogy
 
 from . import registry
 from ..checks import check_event_shape
@@ -181,6 +181,14 @@ def event_shape(theta: Beta):
     return jnp.shape(theta.concentration1)
 
 
+def fisher(theta: Beta):
+    """The expected information in ``(concentration1 a, concentration0 b)``:
+    ``[[psi'(a) - psi'(a+b), -psi'(a+b)], [-psi'(a+b), psi'(b) - psi'(a+b)]]`` (free of y)."""
+    a, b = theta.concentration1, theta.concentration0
+    both = polygamma(1, a + b)
+    return jnp.array([[polygamma(1, a) - both, -both], [-both, polygamma(1, b) - both]])
+
+
 registry.register(Beta, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -194,5 +202,6 @@ registry.register(Beta, registry.Ops(
     event_shape=event_shape,
     sample_log=sample_log,
     log_prob_log=log_prob_log,
+    fisher=fisher,
 ))
 registry.register_kl(Beta, Beta, kl)

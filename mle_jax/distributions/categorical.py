@@ -134,6 +134,13 @@ def batch_shape(theta):
     return jnp.shape(theta.logits)[:-1]
 
 
+def fisher(theta: Categorical):
+    """The expected information in the K logits, ``F = diag(p) - p p'`` with ``p = softmax(z)`` (the
+    covariance of the one-hot y), a (K, K) matrix of rank K - 1."""
+    p = probs(theta)
+    return jnp.diag(p) - jnp.outer(p, p)
+
+
 registry.register(Categorical, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -143,6 +150,7 @@ registry.register(Categorical, registry.Ops(
     batch_shape=batch_shape,
     event_shape=event_shape,
     probs=probs,
+    fisher=fisher,
 ))
 registry.register_kl(Categorical, Categorical, discrete.kl_of(log_probs))
 registry.register_cross_entropy(Categorical, Categorical, discrete.cross_entropy_of(log_probs))

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import jax
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import gammaln
+from jax.scipy.special import gammaln, polygamma
 
 from . import registry
 from ..checks import check_event_shape
@@ -138,6 +138,13 @@ def event_shape(theta: Gamma):
     return jnp.shape(theta.concentration)
 
 
+def fisher(theta: Gamma):
+    """The expected information in ``(concentration a, rate b)``:
+    ``[[psi'(a), -1/b], [-1/b, a / b^2]]`` (the Hessian of log_prob is free of y)."""
+    a, b = theta.concentration, theta.rate
+    return jnp.array([[polygamma(1, a), -1.0 / b], [-1.0 / b, a / jnp.square(b)]])
+
+
 registry.register(Gamma, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -151,5 +158,6 @@ registry.register(Gamma, registry.Ops(
     event_shape=event_shape,
     sample_log=sample_log,
     log_prob_log=log_prob_log,
+    fisher=fisher,
 ))
 registry.register_kl(Gamma, Gamma, kl)

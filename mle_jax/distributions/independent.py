@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import registry
 
@@ -79,6 +81,24 @@ def _isf(theta: Independent, p):
     return registry.isf(_base(theta), p)
 
 
+def fisher(theta: Independent):
+    """``F = sum_d P_d' F(theta_d) P_d``: each output's information (the base's ``fisher``) placed at its
+    own fields' entries of ``ravel_pytree(theta)``; a field shared by every output (a scalar) adds the
+    D blocks' entries at its one place."""
+    base = _base(theta)
+    (outputs,) = registry.batch_shape(base)[-1:]
+    leaves = [jnp.asarray(leaf) for leaf in jax.tree.leaves(base)]
+    index, offset = [], 0
+    for leaf in leaves:  # the place in ravel_pytree(theta) of output d's entries of this field
+        own = np.arange(leaf.size).reshape(leaf.shape) if leaf.ndim else np.zeros(outputs, int)
+        index.append(offset + own.reshape(outputs, -1))
+        offset += leaf.size
+    at = np.concatenate(index, axis=1)  # (D, m)
+    wide = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (outputs,)) if jnp.ndim(leaf) == 0 else leaf, base)
+    blocks = jax.vmap(registry.fisher)(wide)  # (D, m, m)
+    return jnp.zeros((offset, offset), blocks.dtype).at[at[:, :, None], at[:, None, :]].add(blocks)
+
+
 registry.register(Independent, registry.Ops(
     log_prob=log_prob,
     mode=_per_output("mode"),
@@ -90,6 +110,7 @@ registry.register(Independent, registry.Ops(
     isf=_isf,
     event_shape=_event_shape,
     batch_shape=_batch_shape,
+    fisher=fisher,
 ))
 registry.register_kl(Independent, Independent, kl)
 registry.register_cross_entropy(Independent, Independent, cross_entropy)

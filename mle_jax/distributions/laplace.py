@@ -101,6 +101,13 @@ def sample(key, theta: Laplace):
     return theta.loc + theta.scale * jax.random.laplace(key, jnp.shape(theta.loc), jnp.result_type(theta.loc))
 
 
+def fisher(theta: Laplace):
+    """The expected information in ``(loc, scale)``: ``diag(1 / b^2, 1 / b^2)``, as ``E[s s']`` of the score
+    ``s`` (log_prob has no second derivative in loc at y = loc; the score's variance is ``1 / b^2``)."""
+    precision = 1.0 / jnp.square(theta.scale)
+    return jnp.array([[precision, jnp.zeros_like(precision)], [jnp.zeros_like(precision), precision]])
+
+
 registry.register(Laplace, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -113,5 +120,6 @@ registry.register(Laplace, registry.Ops(
     log_cdf=log_cdf,
     log_sf=log_sf,
     event_shape=loc_shape,
+    fisher=fisher,
 ))
 registry.register_kl(Laplace, Laplace, kl)

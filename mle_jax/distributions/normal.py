@@ -117,6 +117,13 @@ def variance(theta: Normal):
     return jnp.square(theta.scale)
 
 
+def fisher(theta: Normal):
+    """The expected information in ``(loc, scale)``: ``diag(1 / sigma^2, 2 / sigma^2)``.
+    Reference: Casella and Berger, *Statistical Inference*, example 7.3.14."""
+    precision = 1.0 / jnp.square(theta.scale)
+    return jnp.array([[precision, jnp.zeros_like(precision)], [jnp.zeros_like(precision), 2.0 * precision]])
+
+
 registry.register(Normal, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -129,6 +136,7 @@ registry.register(Normal, registry.Ops(
     log_cdf=log_cdf,
     log_sf=log_sf,
     event_shape=loc_shape,
+    fisher=fisher,
 ))
 registry.register_kl(Normal, Normal, kl)
 registry.register_cross_entropy(Normal, Normal, cross_entropy)

@@ -115,6 +115,12 @@ def event_shape(theta: Poisson):
     return jnp.shape(theta.log_rate)
 
 
+def fisher(theta: Poisson):
+    """The expected information in the log-rate, ``F = lambda = exp(log_rate)`` (the variance of y), a
+    (1, 1) matrix. Reference: McCullagh and Nelder (1989), section 6.2."""
+    return jnp.reshape(mean(theta), (1, 1))
+
+
 registry.register(Poisson, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -122,5 +128,6 @@ registry.register(Poisson, registry.Ops(
     variance=mean,
     sample=sample,
     event_shape=event_shape,
+    fisher=fisher,
 ))
 registry.register_kl(Poisson, Poisson, kl)
