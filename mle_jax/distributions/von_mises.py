@@ -176,7 +176,7 @@ def fisher(theta: VonMises):
     inv = 1.0 / _safe(big, k, _ASYMPTOTIC_MIN)
     series = inv * _poly(tuple(n * c for n, c in enumerate(_ONE_MINUS_A)), inv)
     tiny = k < 1e-4
-    a_over_k = jnp.where(tiny, 0.5 - jnp.square(k) / 16, (1 - u) / _safe(tiny, k, 1.0))
+    a_over_k = jnp.where(tiny, 0.5 - jnp.square(k) / 16, (1 - u) / _safe(~tiny, k, 1.0))
     k_k = jnp.where(big, series, u * (2 - u) - a_over_k)
     zero = jnp.zeros_like(k_k)
     return jnp.array([[k * (1 - u), zero], [zero, k_k]])
