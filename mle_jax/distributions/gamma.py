@@ -20,7 +20,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, polygamma
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .incomplete import gamma_prefix, log_gammainc_tail
 from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, digamma_minus_log, expm1mx, lgamma_bregman,
@@ -145,6 +145,23 @@ def fisher(theta: Gamma):
     return jnp.array([[polygamma(1, a), -1.0 / b], [-1.0 / b, a / jnp.square(b)]])
 
 
+def to_tfp(theta: Gamma):
+    """TFP's twin: ``tfd.Gamma(concentration, rate)``."""
+    return _twins.tfd().Gamma(theta.concentration, theta.rate)
+
+
+def to_distrax(theta: Gamma):
+    """distrax's twin: ``distrax.Gamma(concentration, rate)``."""
+    return _twins.distrax().Gamma(theta.concentration, theta.rate)
+
+
+def from_tfp(dist) -> Gamma:
+    """From the rate or the log-rate."""
+    full = _twins.full(dist)
+    rate = jnp.exp(dist.log_rate) if dist.rate is None else dist.rate
+    return Gamma(full(dist.concentration), full(rate))
+
+
 registry.register(Gamma, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -159,5 +176,9 @@ registry.register(Gamma, registry.Ops(
     sample_log=sample_log,
     log_prob_log=log_prob_log,
     fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Gamma',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Gamma, Gamma, kl)

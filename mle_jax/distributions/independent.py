@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import registry
+from . import _twins, registry
 
 
 class Independent(NamedTuple):
@@ -99,6 +99,25 @@ def fisher(theta: Independent):
     return jnp.zeros((offset, offset), blocks.dtype).at[at[:, :, None], at[:, None, :]].add(blocks)
 
 
+def to_tfp(theta: Independent):
+    """TFP's twin: ``tfd.Independent(twin of base, reinterpreted_batch_ndims=1)``."""
+    return _twins.tfd().Independent(_twins.to_tfp(_base(theta)), reinterpreted_batch_ndims=1)
+
+
+def to_distrax(theta: Independent):
+    """distrax's twin: ``distrax.Independent(twin of base, reinterpreted_batch_ndims=1)``."""
+    return _twins.distrax().Independent(_twins.to_distrax(_base(theta)), reinterpreted_batch_ndims=1)
+
+
+def from_tfp(dist) -> Independent:
+    """From an ``Independent`` of one reinterpreted axis (counted from the static shapes: the count
+    itself may be traced)."""
+    axes = len(dist.distribution.batch_shape) - len(dist.batch_shape)
+    if axes != 1:
+        raise _twins.unconvertible(dist, f" of {axes} reinterpreted axes (Independent(base) reinterprets one)")
+    return Independent(_twins.from_tfp(dist.distribution))
+
+
 registry.register(Independent, registry.Ops(
     log_prob=log_prob,
     mode=_per_output("mode"),
@@ -111,6 +130,10 @@ registry.register(Independent, registry.Ops(
     event_shape=_event_shape,
     batch_shape=_batch_shape,
     fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Independent',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Independent, Independent, kl)
 registry.register_cross_entropy(Independent, Independent, cross_entropy)

@@ -15,7 +15,7 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .normal import _z, loc, loc_shape
 from .special import expm1mx
@@ -108,6 +108,21 @@ def fisher(theta: Laplace):
     return jnp.array([[precision, jnp.zeros_like(precision)], [jnp.zeros_like(precision), precision]])
 
 
+def to_tfp(theta: Laplace):
+    """TFP's twin: ``tfd.Laplace(loc, scale)``."""
+    return _twins.tfd().Laplace(theta.loc, theta.scale)
+
+
+def to_distrax(theta: Laplace):
+    """distrax's twin: ``distrax.Laplace(loc, scale)``."""
+    return _twins.distrax().Laplace(theta.loc, theta.scale)
+
+
+def from_tfp(dist) -> Laplace:
+    full = _twins.full(dist)
+    return Laplace(full(dist.loc), full(dist.scale))
+
+
 registry.register(Laplace, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -121,5 +136,9 @@ registry.register(Laplace, registry.Ops(
     log_sf=log_sf,
     event_shape=loc_shape,
     fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Laplace',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Laplace, Laplace, kl)

@@ -207,12 +207,13 @@ def fisher(theta: Any):
     """The expected Fisher information ``F(theta) = -E_y[grad^2_theta log Pr(y | theta)]`` of ONE example,
     a (d, d) matrix over ``jax.flatten_util.ravel_pytree(theta)`` order, from the type's closed form;
     NotImplementedError naming cov="observed" and cov="robust" where it has none."""
-    if not has_fisher(theta):
+    own = ops(theta).fisher
+    if own is None or not has_fisher(theta):
         raise no_fisher(theta)
     if batch_shape(theta):
         raise ValueError(f"fisher takes one example's {type(theta).__name__}; got a batch of shape "
                          f"{batch_shape(theta)} (vmap over the examples)")
-    return _promoting(ops(theta).fisher)(theta)
+    return _promoting(own)(theta)
 
 
 def has_fisher(theta: Any) -> bool:

@@ -22,7 +22,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, log_ndtr, polygamma
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .incomplete import log_betainc
 from .normal import _z, loc_shape
@@ -250,6 +250,16 @@ def fisher(theta: StudentT):
                       [df_scale, zero, 2 / (1 + 3 * t) * inv_s2]])
 
 
+def to_tfp(theta: StudentT):
+    """TFP's twin: ``tfd.StudentT(df, loc, scale)`` (distrax has no Student t)."""
+    return _twins.tfd().StudentT(theta.df, theta.loc, theta.scale)
+
+
+def from_tfp(dist) -> StudentT:
+    full = _twins.full(dist)
+    return StudentT(full(dist.df), full(dist.loc), full(dist.scale))
+
+
 registry.register(StudentT, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -262,4 +272,7 @@ registry.register(StudentT, registry.Ops(
     log_tail=log_tail,
     event_shape=loc_shape,
     fisher=fisher,
+    to_tfp=to_tfp,
+    tfp_names=('StudentT',),
+    from_tfp=from_tfp,
 ))

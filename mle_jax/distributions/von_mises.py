@@ -22,7 +22,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .normal import loc, loc_shape
 from .special import _poly, _safe
@@ -182,6 +182,21 @@ def fisher(theta: VonMises):
     return jnp.array([[k * (1 - u), zero], [zero, k_k]])
 
 
+def to_tfp(theta: VonMises):
+    """TFP's twin: ``tfd.VonMises(loc, concentration)``."""
+    return _twins.tfd().VonMises(theta.loc, theta.concentration)
+
+
+def to_distrax(theta: VonMises):
+    """distrax's twin: ``distrax.VonMises(loc, concentration)``."""
+    return _twins.distrax().VonMises(theta.loc, theta.concentration)
+
+
+def from_tfp(dist) -> VonMises:
+    full = _twins.full(dist)
+    return VonMises(full(dist.loc), full(dist.concentration))
+
+
 registry.register(VonMises, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -191,5 +206,9 @@ registry.register(VonMises, registry.Ops(
     entropy=entropy,
     event_shape=loc_shape,
     fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('VonMises',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(VonMises, VonMises, kl)
