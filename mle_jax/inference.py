@@ -207,8 +207,9 @@ def inference(recipe, params, x, y, cov: str = "observed", *, weights=None, mask
     Args:
       recipe, params, x, y: the fitted recipe, its parameters and the data the fit used.
       cov: ``"observed"`` (inverse Hessian of the NLL), ``"expected"`` (inverse expected Fisher
-        information; Normal, Poisson, Gamma, Beta, Bernoulli, Categorical and Independent of the
-        first four), ``"robust"`` (HC0 sandwich), ``"diagonal"`` or ``"hvp"`` (no dense k x k matrix).
+        information, where the theta type registers a closed form (``registry.fisher``): Normal, Laplace,
+        StudentT, Poisson, Gamma, Beta, VonMises, Bernoulli, Categorical and Independent of these),
+        ``"robust"`` (HC0 sandwich), ``"diagonal"`` or ``"hvp"`` (no dense k x k matrix).
       weights, mask: as in ``recipe.nll``; weights are frequencies: a row of weight 3 counts as three
         rows (``nobs = sum_i m_i w_i``, and the robust meat is HC0 on the rows so expanded).
       max_params: the largest k for which a dense k x k Hessian is formed (default 4096).

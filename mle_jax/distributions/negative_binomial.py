@@ -102,6 +102,8 @@ def from_tfp(dist) -> NegativeBinomial:
     return NegativeBinomial(full(dist.total_count), full(dist.logits_parameter()))
 
 
+# no fisher: the total_count entry of the expected information, psi'(r) - E[psi'(y + r)], is an infinite
+# series (the families learn r), so inference(cov="expected") gives the registry's NotImplementedError
 registry.register(NegativeBinomial, registry.Ops(
     log_prob=log_prob,
     mode=mode,

@@ -219,7 +219,13 @@ def fisher(theta: Any):
 def has_fisher(theta: Any) -> bool:
     """Whether ``fisher(theta)`` has a closed form: the type registers one, and so does every theta among
     its fields (an ``Independent``'s base). Reads types only: ``theta`` may hold ``jax.ShapeDtypeStruct``."""
-    return ops(theta).fisher is not None and all(has_fisher(f) for f in theta if type(f) in _OPS)
+    return ops(theta).fisher is not None and all(has_fisher(part) for part in _parts(theta))
+
+
+def _parts(theta: Any) -> list:
+    """The thetas among ``theta``'s fields (an ``Independent``'s base), at any depth of its pytree."""
+    leaves = jax.tree.leaves(theta, is_leaf=lambda x: x is not theta and type(x) in _OPS)
+    return [leaf for leaf in leaves if type(leaf) in _OPS]
 
 
 def no_fisher(theta: Any, where: str = "") -> NotImplementedError:
@@ -230,7 +236,7 @@ def no_fisher(theta: Any, where: str = "") -> NotImplementedError:
 
 def _name(theta: Any) -> str:
     """``Independent(MixtureNormal)`` for nested thetas; the type's name otherwise."""
-    inner = [_name(f) for f in theta if type(f) in _OPS] if type(theta) in _OPS else []
+    inner = [_name(part) for part in _parts(theta)] if type(theta) in _OPS else []
     return type(theta).__name__ + (f"({', '.join(inner)})" if inner else "")
 
 
