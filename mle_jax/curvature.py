@@ -4,7 +4,8 @@ With ``L(v) = -sum_i m_i w_i log Pr(y_i | x_i, v)`` over the flat trained parame
 
     hessian     H = grad^2 L(v)
     meat        B = sum_i m_i w_i s_i s_i'         s_i = grad_v log Pr(y_i | x_i, v), the score of example i
-    expected    I = sum_i m_i w_i J_i' F(theta_i) J_i    (J_i = d theta_i / d v, F the Fisher information of theta)
+    expected    I = sum_i m_i w_i J_i' F(theta_i) J_i    (J_i = d theta_i / d v, F the Fisher information of theta,
+                                                      each type's own closed form: registry.fisher)
     diagonal    H_jj for every j                   (Hessian-vector products H e_j)
     columns     (H^-1)_jj for chosen j             (conjugate gradients on H z = e_j)
 
@@ -28,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from . import distributions as dist
+from .distributions import registry
 
 CG_TOL = 1e-12  # conjugate gradients stop at ||H z - e_j|| <= CG_TOL
 
@@ -113,7 +114,7 @@ def expected_information(recipe, v, parts, data: Data, *, size: int):
             return jax.vmap(lambda t: ravel_pytree(t)[0])(recipe.predict(at(u), c.x))
 
         jac = jax.jacfwd(flat_thetas)(v)  # (size, d, k)
-        fisher = jax.vmap(lambda t: theta_fisher(t, c.y))(recipe.predict(at(v), c.x))  # (size, d, d)
+        fisher = jax.vmap(registry.fisher)(recipe.predict(at(v), c.x))  # (size, d, d)
         w = jnp.where(c.m, c.w, 0.0)
         fisher = jnp.where(c.m[:, None, None], fisher, 0.0)
         return jnp.einsum("n,nda,nde,neb->ab", w, jac, fisher, jac)
@@ -159,46 +160,3 @@ def singular_tol(eig) -> float:
     """The numerical rank's threshold for ascending eigenvalues ``eig`` of a symmetric matrix: 1e-10 of
     the largest (a matrix of zeros has rank 0)."""
     return 1e-10 * max(abs(float(eig[-1])), float(np.finfo(np.float64).tiny))
-
-
-# ----------------------------------------------------------------------------- expected information
-
-_ENUMERATED = (dist.Bernoulli, dist.Categorical)
-_POLYNOMIAL = (dist.Normal,)  # the Hessian in theta: a polynomial of degree 2 in y
-_Y_FREE = (dist.Poisson, dist.Gamma, dist.Beta)  # the Hessian in theta does not involve y
-
-
-def theta_fisher(theta, y_like):
-    """``F(theta) = -E_y[grad^2_theta log Pr(y | theta)]`` for ONE example, in closed form, as a matrix
-    over the flattened theta fields. Discrete families sum over their outcomes; for the others the
-    Hessian is free of y (Poisson, Gamma, Beta) or, for the Normal, a polynomial of degree 2 in y, so
-    ``E f(y) = f(mu) + 1/2 sum_d f_dd(mu) Var(y_d)``."""
-    flat, unflat = ravel_pytree(theta)
-
-    def hessian_at(y):
-        return jax.hessian(lambda u: dist.log_prob(unflat(u), y))(flat)
-
-    base = theta.base if isinstance(theta, dist.Independent) else theta
-    if isinstance(theta, _ENUMERATED):
-        p = dist.probs(theta)
-        outcomes = jnp.arange(p.shape[-1]).astype(jnp.asarray(y_like).dtype)
-        return -jnp.tensordot(p, jax.vmap(hessian_at)(outcomes), axes=1)
-    if isinstance(base, _Y_FREE):  # evaluated at a point of the support: 0 for counts, the mean otherwise
-        point = jnp.zeros_like(dist.mean(theta)) if isinstance(base, dist.Poisson) else dist.mean(theta)
-        return -hessian_at(point)
-    if isinstance(base, _POLYNOMIAL):
-        mu = jnp.asarray(dist.mean(theta), jnp.float64)
-        var = jnp.asarray(dist.variance(theta), jnp.float64)
-        curvature = jax.hessian(hessian_at)(mu)  # d^2/dy^2 of each Hessian entry
-        if mu.ndim == 0:
-            return -(hessian_at(mu) + 0.5 * curvature * var)
-        return -(hessian_at(mu) + 0.5 * jnp.einsum("abdd,d->ab", curvature, var))
-    raise NotImplementedError(
-        f"inference: no closed-form expected information for {type(base).__name__}; "
-        f"use cov='observed' or cov='robust'")
-
-
-def has_theta_fisher(theta) -> bool:
-    """Whether ``theta_fisher`` has a closed form for this theta type (checked before compiling)."""
-    base = theta.base if isinstance(theta, dist.Independent) else theta
-    return isinstance(theta, _ENUMERATED) or isinstance(base, _Y_FREE + _POLYNOMIAL)

@@ -39,7 +39,7 @@ from . import curvature
 from . import distributions as dist
 from .boundary import as_array
 from .checks import check_batch, check_weights
-from .curvature import Data, has_theta_fisher, singular_tol
+from .curvature import Data, singular_tol
 from .params import Params, is_trained, partition, trained_mask
 from .recipe import Recipe
 from .separation import (SEPARABLE, Labels, PerfectSeparationWarning, label_fit, quasi_separation,
@@ -209,8 +209,9 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
     Args:
       recipe, params, x, y: the fitted recipe, its parameters and the data the fit used.
       cov: ``"observed"`` (inverse Hessian of the NLL), ``"expected"`` (inverse expected Fisher
-        information; Normal, Poisson, Gamma, Beta, Bernoulli, Categorical and Independent of the
-        first four), ``"robust"`` (HC0 sandwich), ``"diagonal"`` or ``"hvp"`` (no dense k x k matrix).
+        information, where the theta type registers a closed form (``registry.fisher``): Normal, Laplace,
+        StudentT, Poisson, Gamma, Beta, VonMises, Bernoulli, Categorical and Independent of these),
+        ``"robust"`` (HC0 sandwich), ``"diagonal"`` or ``"hvp"`` (no dense k x k matrix).
       weights, mask: as in ``recipe.nll``; weights are frequencies: a row of weight 3 counts as three
         rows (``nobs = sum_i m_i w_i``, and the robust meat is HC0 on the rows so expanded).
       max_params: the largest k for which a dense k x k Hessian is formed (default 4096).
@@ -254,10 +255,8 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
                 f"(1 / diag(H), k Hessian-vector products) or cov='hvp' with index=[...] (exact variances "
                 f"of chosen parameters by conjugate gradients), or raise max_params")
         theta = jax.eval_shape(lambda p, x: recipe.predict(p.params(), x), parts, x)  # its type; nothing compiles
-        if cov == "expected" and not has_theta_fisher(theta):
-            raise NotImplementedError(
-                f"inference: no closed-form expected information for {type(theta).__name__}; "
-                f"use cov='observed' or cov='robust'")
+        if cov == "expected" and not dist.registry.has_fisher(theta):
+            raise dist.registry.no_fisher(theta, "inference")
 
         loglik = -float(recipe.nll(params, x, y, weights, mask))  # checks the data's values once
         if not math.isfinite(loglik):

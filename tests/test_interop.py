@@ -1,4 +1,5 @@
-"""mj.to_tfp, mj.to_distrax, mj.from_tfp against TFP's and distrax's own log_prob; mj.take."""
+"""mj.to_tfp, mj.to_distrax, mj.from_tfp (each type's own twins, found through the registry) against TFP's
+and distrax's own log_prob; mj.take."""
 
 import sys
 
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 
 import mle_jax as mj
-from mle_jax import interop
+from mle_jax.distributions import _twins, registry
 
-tfd = interop._tfd()  # imported once through the library, which scopes the substrate's import warnings
-distrax = interop._distrax()
+tfd = _twins.tfd()  # imported once through the library, which scopes the substrate's import warnings
+distrax = _twins.distrax()
 
 N = 3
 RNG = np.random.default_rng(1)
@@ -129,6 +130,33 @@ def test_unconvertible_raise_clearly():
         mj.to_distrax(THETAS["Poisson"][0])
     with pytest.raises(TypeError, match="no TFP twin for tuple"):
         mj.to_tfp((1.0, 2.0))
+
+
+def test_every_twin_is_registered_in_both_directions():
+    """Every type with a TFP twin converts back from the TFP class names it registers, and the names
+    the registry dispatches on are TFP's own classes."""
+    tables = {kind: table for kind, table in registry._OPS.items() if table.to_tfp is not None}
+    assert {kind.__name__ for kind in tables} == {name.split("-")[0] for name in THETAS}
+    for kind, table in tables.items():
+        assert table.from_tfp is not None and table.tfp_names, kind
+        assert all(isinstance(getattr(tfd, name), type) for name in table.tfp_names), kind
+
+
+def test_missing_twins_use_the_documented_fallback():
+    with pytest.raises(TypeError, match="mj.to_tfp: no TFP twin for Empirical"):
+        mj.to_tfp(mj.empirical(jnp.array([0.5, 1.0])))
+    with pytest.raises(TypeError, match="mj.to_distrax: no distrax twin for Empirical"):
+        mj.to_distrax(mj.empirical(jnp.array([0.5, 1.0])))
+    with pytest.raises(TypeError, match="distrax has no Poisson; use mj.to_tfp"):  # inside an Independent too
+        mj.to_distrax(mj.Independent(mj.Poisson(jnp.zeros(2))))
+    with pytest.raises(TypeError, match="no TFP twin for Normal .Normal is a tensorflow_probability distribution"):
+        mj.to_tfp(tfd.Normal(0.0, 1.0))
+    with pytest.raises(TypeError, match="no mle_jax theta for distrax Normal"):  # a name alone does not convert
+        mj.from_tfp(distrax.Normal(0.0, 1.0))
+    with pytest.raises(TypeError, match="MixtureSameFamily of Laplace components; convertible: .*MixtureSameFamily"):
+        mj.from_tfp(tfd.MixtureSameFamily(tfd.Categorical(logits=jnp.zeros(2)), tfd.Laplace(jnp.zeros(2), 1.0)))
+    with pytest.raises(TypeError, match="Independent of 2 reinterpreted axes"):
+        mj.from_tfp(tfd.Independent(tfd.Normal(jnp.zeros((2, 3)), 1.0), 2))
 
 
 def test_missing_extra_names_it(monkeypatch):

@@ -18,7 +18,7 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import discrete, registry
+from . import _twins, discrete, registry
 from ..checks import check_event_shape
 
 
@@ -111,6 +111,27 @@ def event_shape(theta: Bernoulli):
     return jnp.shape(theta.logits)
 
 
+def fisher(theta: Bernoulli):
+    """The expected information in the logit, ``F = lambda (1 - lambda) = sig(z) sig(-z)`` (the variance
+    of y), a (1, 1) matrix; 0 at ``z = +-inf``. Reference: McCullagh and Nelder (1989), section 4.4."""
+    return jnp.reshape(variance(theta), (1, 1))
+
+
+def to_tfp(theta: Bernoulli):
+    """TFP's twin: ``tfd.Bernoulli(logits=logits)``."""
+    return _twins.tfd().Bernoulli(logits=theta.logits)
+
+
+def to_distrax(theta: Bernoulli):
+    """distrax's twin: ``distrax.Bernoulli(logits=logits)``."""
+    return _twins.distrax().Bernoulli(logits=theta.logits)
+
+
+def from_tfp(dist) -> Bernoulli:
+    """From logits or probs (``logits_parameter``)."""
+    return Bernoulli(_twins.full(dist)(dist.logits_parameter()))
+
+
 registry.register(Bernoulli, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -121,6 +142,11 @@ registry.register(Bernoulli, registry.Ops(
     quantile=quantile,
     event_shape=event_shape,
     probs=probs,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Bernoulli',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Bernoulli, Bernoulli, discrete.kl_of(log_probs))
 registry.register_cross_entropy(Bernoulli, Bernoulli, discrete.cross_entropy_of(log_probs))

@@ -18,9 +18,9 @@ from typing import NamedTuple
 import jax
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import digamma, xlog1py, xlogy
+from jax.scipy.special import digamma, polygamma, xlog1py, xlogy
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .incomplete import log_betainc
 from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, digamma_minus_log, lgamma_bregman,
@@ -181,6 +181,29 @@ def event_shape(theta: Beta):
     return jnp.shape(theta.concentration1)
 
 
+def fisher(theta: Beta):
+    """The expected information in ``(concentration1 a, concentration0 b)``:
+    ``[[psi'(a) - psi'(a+b), -psi'(a+b)], [-psi'(a+b), psi'(b) - psi'(a+b)]]`` (free of y)."""
+    a, b = theta.concentration1, theta.concentration0
+    both = polygamma(1, a + b)
+    return jnp.array([[polygamma(1, a) - both, -both], [-both, polygamma(1, b) - both]])
+
+
+def to_tfp(theta: Beta):
+    """TFP's twin: ``tfd.Beta(concentration1, concentration0)``."""
+    return _twins.tfd().Beta(theta.concentration1, theta.concentration0)
+
+
+def to_distrax(theta: Beta):
+    """distrax's twin: ``distrax.Beta(alpha=concentration1, beta=concentration0)``."""
+    return _twins.distrax().Beta(theta.concentration1, theta.concentration0)
+
+
+def from_tfp(dist) -> Beta:
+    full = _twins.full(dist)
+    return Beta(full(dist.concentration1), full(dist.concentration0))
+
+
 registry.register(Beta, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -194,5 +217,10 @@ registry.register(Beta, registry.Ops(
     event_shape=event_shape,
     sample_log=sample_log,
     log_prob_log=log_prob_log,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Beta',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Beta, Beta, kl)

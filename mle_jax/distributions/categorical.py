@@ -18,7 +18,7 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import discrete, registry
+from . import _twins, discrete, registry
 from ..checks import check_event_shape
 
 
@@ -134,6 +134,29 @@ def batch_shape(theta):
     return jnp.shape(theta.logits)[:-1]
 
 
+def fisher(theta: Categorical):
+    """The expected information in the K logits, ``F = diag(p) - p p'`` with ``p = softmax(z)`` (the
+    covariance of the one-hot y), a (K, K) matrix of rank K - 1."""
+    p = probs(theta)
+    return jnp.diag(p) - jnp.outer(p, p)
+
+
+def to_tfp(theta: Categorical):
+    """TFP's twin: ``tfd.Categorical(logits=logits)``."""
+    return _twins.tfd().Categorical(logits=theta.logits)
+
+
+def to_distrax(theta: Categorical):
+    """distrax's twin: ``distrax.Categorical(logits=logits)``."""
+    return _twins.distrax().Categorical(logits=theta.logits)
+
+
+def from_tfp(dist) -> Categorical:
+    """From logits or probs (``logits_parameter``)."""
+    logits = dist.logits_parameter()
+    return Categorical(_twins.full(dist)(logits, logits.shape[-1:]))
+
+
 registry.register(Categorical, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -143,6 +166,11 @@ registry.register(Categorical, registry.Ops(
     batch_shape=batch_shape,
     event_shape=event_shape,
     probs=probs,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Categorical',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Categorical, Categorical, discrete.kl_of(log_probs))
 registry.register_cross_entropy(Categorical, Categorical, discrete.cross_entropy_of(log_probs))

@@ -18,9 +18,9 @@ from typing import NamedTuple
 import jax
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import gammaln
+from jax.scipy.special import gammaln, polygamma
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .incomplete import gamma_prefix, log_gammainc_tail
 from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, digamma_minus_log, expm1mx, lgamma_bregman,
@@ -138,6 +138,30 @@ def event_shape(theta: Gamma):
     return jnp.shape(theta.concentration)
 
 
+def fisher(theta: Gamma):
+    """The expected information in ``(concentration a, rate b)``:
+    ``[[psi'(a), -1/b], [-1/b, a / b^2]]`` (the Hessian of log_prob is free of y)."""
+    a, b = theta.concentration, theta.rate
+    return jnp.array([[polygamma(1, a), -1.0 / b], [-1.0 / b, a / jnp.square(b)]])
+
+
+def to_tfp(theta: Gamma):
+    """TFP's twin: ``tfd.Gamma(concentration, rate)``."""
+    return _twins.tfd().Gamma(theta.concentration, theta.rate)
+
+
+def to_distrax(theta: Gamma):
+    """distrax's twin: ``distrax.Gamma(concentration, rate)``."""
+    return _twins.distrax().Gamma(theta.concentration, theta.rate)
+
+
+def from_tfp(dist) -> Gamma:
+    """From the rate or the log-rate."""
+    full = _twins.full(dist)
+    rate = jnp.exp(dist.log_rate) if dist.rate is None else dist.rate
+    return Gamma(full(dist.concentration), full(rate))
+
+
 registry.register(Gamma, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -151,5 +175,10 @@ registry.register(Gamma, registry.Ops(
     event_shape=event_shape,
     sample_log=sample_log,
     log_prob_log=log_prob_log,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Gamma',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Gamma, Gamma, kl)

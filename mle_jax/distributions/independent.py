@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
-from . import registry
+from . import _twins, registry
 
 
 class Independent(NamedTuple):
@@ -79,6 +81,43 @@ def _isf(theta: Independent, p):
     return registry.isf(_base(theta), p)
 
 
+def fisher(theta: Independent):
+    """``F = sum_d P_d' F(theta_d) P_d``: each output's information (the base's ``fisher``) placed at its
+    own fields' entries of ``ravel_pytree(theta)``; a field shared by every output (a scalar) adds the
+    D blocks' entries at its one place."""
+    base = _base(theta)
+    (outputs,) = registry.batch_shape(base)[-1:]
+    leaves = [jnp.asarray(leaf) for leaf in jax.tree.leaves(base)]
+    index, offset = [], 0
+    for leaf in leaves:  # the place in ravel_pytree(theta) of output d's entries of this field
+        own = np.arange(leaf.size).reshape(leaf.shape) if leaf.ndim else np.zeros(outputs, int)
+        index.append(offset + own.reshape(outputs, -1))
+        offset += leaf.size
+    at = np.concatenate(index, axis=1)  # (D, m)
+    wide = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (outputs,)) if jnp.ndim(leaf) == 0 else leaf, base)
+    blocks = jax.vmap(registry.fisher)(wide)  # (D, m, m)
+    return jnp.zeros((offset, offset), blocks.dtype).at[at[:, :, None], at[:, None, :]].add(blocks)
+
+
+def to_tfp(theta: Independent):
+    """TFP's twin: ``tfd.Independent(twin of base, reinterpreted_batch_ndims=1)``."""
+    return _twins.tfd().Independent(_twins.to_tfp(_base(theta)), reinterpreted_batch_ndims=1)
+
+
+def to_distrax(theta: Independent):
+    """distrax's twin: ``distrax.Independent(twin of base, reinterpreted_batch_ndims=1)``."""
+    return _twins.distrax().Independent(_twins.to_distrax(_base(theta)), reinterpreted_batch_ndims=1)
+
+
+def from_tfp(dist) -> Independent:
+    """From an ``Independent`` of one reinterpreted axis (counted from the static shapes: the count
+    itself may be traced)."""
+    axes = len(dist.distribution.batch_shape) - len(dist.batch_shape)
+    if axes != 1:
+        raise _twins.unconvertible(dist, f" of {axes} reinterpreted axes (Independent(base) reinterprets one)")
+    return Independent(_twins.from_tfp(dist.distribution))
+
+
 registry.register(Independent, registry.Ops(
     log_prob=log_prob,
     mode=_per_output("mode"),
@@ -90,6 +129,11 @@ registry.register(Independent, registry.Ops(
     isf=_isf,
     event_shape=_event_shape,
     batch_shape=_batch_shape,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Independent',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Independent, Independent, kl)
 registry.register_cross_entropy(Independent, Independent, cross_entropy)

@@ -15,7 +15,7 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .normal import _z, loc, loc_shape
 from .special import expm1mx
@@ -101,6 +101,28 @@ def sample(key, theta: Laplace):
     return theta.loc + theta.scale * jax.random.laplace(key, jnp.shape(theta.loc), jnp.result_type(theta.loc))
 
 
+def fisher(theta: Laplace):
+    """The expected information in ``(loc, scale)``: ``diag(1 / b^2, 1 / b^2)``, as ``E[s s']`` of the score
+    ``s`` (log_prob has no second derivative in loc at y = loc; the score's variance is ``1 / b^2``)."""
+    precision = 1.0 / jnp.square(theta.scale)
+    return jnp.array([[precision, jnp.zeros_like(precision)], [jnp.zeros_like(precision), precision]])
+
+
+def to_tfp(theta: Laplace):
+    """TFP's twin: ``tfd.Laplace(loc, scale)``."""
+    return _twins.tfd().Laplace(theta.loc, theta.scale)
+
+
+def to_distrax(theta: Laplace):
+    """distrax's twin: ``distrax.Laplace(loc, scale)``."""
+    return _twins.distrax().Laplace(theta.loc, theta.scale)
+
+
+def from_tfp(dist) -> Laplace:
+    full = _twins.full(dist)
+    return Laplace(full(dist.loc), full(dist.scale))
+
+
 registry.register(Laplace, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -113,5 +135,10 @@ registry.register(Laplace, registry.Ops(
     log_cdf=log_cdf,
     log_sf=log_sf,
     event_shape=loc_shape,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Laplace',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Laplace, Laplace, kl)

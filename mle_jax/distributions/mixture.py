@@ -18,7 +18,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, logsumexp
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .categorical import log_probs as _weights_log_probs, Categorical
 from .normal import standard_log_prob
@@ -116,6 +116,29 @@ def batch_shape(theta):
     return jnp.shape(theta.loc)[:-1]
 
 
+def to_tfp(theta: MixtureNormal):
+    """TFP's twin: ``tfd.MixtureSameFamily(tfd.Categorical(logits=logits), tfd.Normal(loc, scale))``."""
+    tfd = _twins.tfd()
+    return tfd.MixtureSameFamily(tfd.Categorical(logits=theta.logits), tfd.Normal(theta.loc, theta.scale))
+
+
+def to_distrax(theta: MixtureNormal):
+    """distrax's twin: ``distrax.MixtureSameFamily`` of the same Categorical and Normal."""
+    lib = _twins.distrax()
+    return lib.MixtureSameFamily(lib.Categorical(logits=theta.logits), lib.Normal(theta.loc, theta.scale))
+
+
+def from_tfp(dist) -> MixtureNormal:
+    """From a ``MixtureSameFamily`` of a Categorical and Normal components only."""
+    tfd = _twins.tfd()
+    if not (isinstance(dist.mixture_distribution, tfd.Categorical)
+            and isinstance(dist.components_distribution, tfd.Normal)):
+        raise _twins.unconvertible(dist, f" of {type(dist.components_distribution).__name__} components")
+    mixture, parts = _twins.from_tfp(dist.mixture_distribution), _twins.from_tfp(dist.components_distribution)
+    full, k = _twins.full(dist), (parts.loc.shape[-1],)
+    return MixtureNormal(full(mixture.logits, k), full(parts.loc, k), full(parts.scale, k))
+
+
 registry.register(MixtureNormal, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -126,4 +149,8 @@ registry.register(MixtureNormal, registry.Ops(
     log_sf=log_sf,
     batch_shape=batch_shape,
     event_shape=event_shape,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('MixtureSameFamily',),
+    from_tfp=from_tfp,
 ))

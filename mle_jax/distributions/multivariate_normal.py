@@ -18,7 +18,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .normal import loc, loc_shape
 from .special import expm1mx
@@ -98,6 +98,30 @@ def batch_shape(theta):
     return jnp.shape(theta.loc)[:-1]
 
 
+def to_tfp(theta: MultivariateNormal):
+    """TFP's twin: ``tfd.MultivariateNormalTriL(loc, scale_tril)``."""
+    return _twins.tfd().MultivariateNormalTriL(theta.loc, theta.scale_tril)
+
+
+def to_distrax(theta: MultivariateNormal):
+    """distrax's twin: ``distrax.MultivariateNormalTri(loc, scale_tril, is_lower=True)``."""
+    return _twins.distrax().MultivariateNormalTri(theta.loc, theta.scale_tril, is_lower=True)
+
+
+def from_tfp(dist) -> MultivariateNormal:
+    """From any TFP multivariate normal with a lower triangular (or diagonal) scale; a scale with
+    negative diagonal entries becomes the equal covariance's Cholesky factor (columns flipped)."""
+    linalg = _twins.linalg()
+    if not isinstance(dist.scale, (linalg.LinearOperatorLowerTriangular, linalg.LinearOperatorDiag)):
+        raise TypeError(f"mj.from_tfp: {_twins.describe(dist)} has a {type(dist.scale).__name__} scale; "
+                        f"mle_jax needs a lower triangular one (MultivariateNormalTriL or ...Diag)")
+    scale = dist.scale.to_dense()
+    d, full = scale.shape[-1], _twins.full(dist)
+    sign = jnp.where(jnp.diagonal(scale, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(scale.dtype)
+    loc = jnp.zeros(scale.shape[:-1], scale.dtype) if dist.loc is None else dist.loc
+    return MultivariateNormal(full(loc, (d,)), full(scale * sign[..., None, :], (d, d)))
+
+
 registry.register(MultivariateNormal, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -107,5 +131,9 @@ registry.register(MultivariateNormal, registry.Ops(
     entropy=entropy,
     batch_shape=batch_shape,
     event_shape=loc_shape,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('MultivariateNormalTriL', 'MultivariateNormalDiag', 'MultivariateNormalLinearOperator'),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(MultivariateNormal, MultivariateNormal, kl)

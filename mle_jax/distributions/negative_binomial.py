@@ -21,7 +21,7 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .poisson import count_on_support, draw_count, y_log
 from .special import HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, deviance, log_add_small, stirling_corr
@@ -90,6 +90,20 @@ def event_shape(theta: NegativeBinomial):
     return jnp.shape(theta.logits)
 
 
+def to_tfp(theta: NegativeBinomial):
+    """TFP's twin: ``tfd.NegativeBinomial(total_count, logits=logits)``, the same convention (successes
+    of probability ``sigmoid(logits)``); distrax has no negative binomial."""
+    return _twins.tfd().NegativeBinomial(theta.total_count, logits=theta.logits)
+
+
+def from_tfp(dist) -> NegativeBinomial:
+    """From logits or probs (``logits_parameter``)."""
+    full = _twins.full(dist)
+    return NegativeBinomial(full(dist.total_count), full(dist.logits_parameter()))
+
+
+# no fisher: the total_count entry of the expected information, psi'(r) - E[psi'(y + r)], is an infinite
+# series (the families learn r), so inference(cov="expected") gives the registry's NotImplementedError
 registry.register(NegativeBinomial, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -97,4 +111,7 @@ registry.register(NegativeBinomial, registry.Ops(
     variance=variance,
     sample=sample,
     event_shape=event_shape,
+    to_tfp=to_tfp,
+    tfp_names=('NegativeBinomial',),
+    from_tfp=from_tfp,
 ))

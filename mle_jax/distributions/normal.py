@@ -16,7 +16,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtri
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .special import expm1mx, standardize
 
@@ -117,6 +117,28 @@ def variance(theta: Normal):
     return jnp.square(theta.scale)
 
 
+def fisher(theta: Normal):
+    """The expected information in ``(loc, scale)``: ``diag(1 / sigma^2, 2 / sigma^2)``.
+    Reference: Casella and Berger, *Statistical Inference*, example 7.3.14."""
+    precision = 1.0 / jnp.square(theta.scale)
+    return jnp.array([[precision, jnp.zeros_like(precision)], [jnp.zeros_like(precision), 2.0 * precision]])
+
+
+def to_tfp(theta: Normal):
+    """TFP's twin: ``tfd.Normal(loc, scale)``."""
+    return _twins.tfd().Normal(theta.loc, theta.scale)
+
+
+def to_distrax(theta: Normal):
+    """distrax's twin: ``distrax.Normal(loc, scale)``."""
+    return _twins.distrax().Normal(theta.loc, theta.scale)
+
+
+def from_tfp(dist) -> Normal:
+    full = _twins.full(dist)
+    return Normal(full(dist.loc), full(dist.scale))
+
+
 registry.register(Normal, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -129,6 +151,11 @@ registry.register(Normal, registry.Ops(
     log_cdf=log_cdf,
     log_sf=log_sf,
     event_shape=loc_shape,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('Normal',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Normal, Normal, kl)
 registry.register_cross_entropy(Normal, Normal, cross_entropy)

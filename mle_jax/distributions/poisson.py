@@ -20,7 +20,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .special import HALF_LOG_2PI, STIRLING_MIN, _safe, expm1mx, stirling_corr
 
@@ -115,6 +115,22 @@ def event_shape(theta: Poisson):
     return jnp.shape(theta.log_rate)
 
 
+def fisher(theta: Poisson):
+    """The expected information in the log-rate, ``F = lambda = exp(log_rate)`` (the variance of y), a
+    (1, 1) matrix. Reference: McCullagh and Nelder (1989), section 6.2."""
+    return jnp.reshape(mean(theta), (1, 1))
+
+
+def to_tfp(theta: Poisson):
+    """TFP's twin: ``tfd.Poisson(log_rate=log_rate)`` (distrax has no Poisson)."""
+    return _twins.tfd().Poisson(log_rate=theta.log_rate)
+
+
+def from_tfp(dist) -> Poisson:
+    """From the rate or the log-rate (``log_rate_parameter``)."""
+    return Poisson(_twins.full(dist)(dist.log_rate_parameter()))
+
+
 registry.register(Poisson, registry.Ops(
     log_prob=log_prob,
     mode=mode,
@@ -122,5 +138,9 @@ registry.register(Poisson, registry.Ops(
     variance=mean,
     sample=sample,
     event_shape=event_shape,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    tfp_names=('Poisson',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(Poisson, Poisson, kl)

@@ -18,6 +18,16 @@ Every function looked up here (``op``, ``kl``, ``cross_entropy``) receives its t
 dtype once, at the dispatch, so no per-type function ever casts a target to an integer dtype
 (``log_prob(Normal(0, 1), 0.5)`` is -1.044, not the density at 0). Floating fields keep their dtype
 (float16 and bfloat16 stay as given); Python floats become arrays (weakly typed, as JAX makes them).
+
+Fallbacks where a type leaves an entry ``None`` (the same for built-in types and for a user's own):
+
+- ``fisher`` (the expected information of ``mle_jax.inference(..., cov="expected")``, through
+  ``fisher(theta)``): a ``NotImplementedError`` "no closed-form expected information for X; use
+  cov='observed' or cov='robust'", raised before anything compiles (``has_fisher``). A type made of
+  thetas (``Independent``) has it where each of its parts has it.
+- ``to_tfp`` / ``to_distrax`` / ``from_tfp`` (``mle_jax.interop``): a ``TypeError`` "no TFP twin for X"
+  (or "distrax has no X; use mj.to_tfp(theta)"); ``from_tfp`` finds the type whose ``tfp_names`` holds
+  the TFP class's name (or a base class's) and raises "no mle_jax theta for tensorflow_probability Y".
 """
 
 from __future__ import annotations
@@ -191,6 +201,43 @@ def isf(theta: Any, p: Any):
     if ops(theta).isf is not None:
         return op(theta, "isf")(theta, p)
     return op(theta, "quantile")(theta, 1 - jnp.asarray(p))
+
+
+def fisher(theta: Any):
+    """The expected Fisher information ``F(theta) = -E_y[grad^2_theta log Pr(y | theta)]`` of ONE example,
+    a (d, d) matrix over ``jax.flatten_util.ravel_pytree(theta)`` order, from the type's closed form;
+    NotImplementedError naming cov="observed" and cov="robust" where it has none."""
+    own = ops(theta).fisher
+    if own is None or not has_fisher(theta):
+        raise no_fisher(theta)
+    if batch_shape(theta):
+        raise ValueError(f"fisher takes one example's {type(theta).__name__}; got a batch of shape "
+                         f"{batch_shape(theta)} (vmap over the examples)")
+    return _promoting(own)(theta)
+
+
+def has_fisher(theta: Any) -> bool:
+    """Whether ``fisher(theta)`` has a closed form: the type registers one, and so does every theta among
+    its fields (an ``Independent``'s base). Reads types only: ``theta`` may hold ``jax.ShapeDtypeStruct``."""
+    return ops(theta).fisher is not None and all(has_fisher(part) for part in _parts(theta))
+
+
+def _parts(theta: Any) -> list:
+    """The thetas among ``theta``'s fields (an ``Independent``'s base), at any depth of its pytree."""
+    leaves = jax.tree.leaves(theta, is_leaf=lambda x: x is not theta and type(x) in _OPS)
+    return [leaf for leaf in leaves if type(leaf) in _OPS]
+
+
+def no_fisher(theta: Any, where: str = "") -> NotImplementedError:
+    """The one error for a theta without a closed-form Fisher information (``where``: the caller's name)."""
+    return NotImplementedError(f"{where + ': ' if where else ''}no closed-form expected information for "
+                               f"{_name(theta)}; use cov='observed' or cov='robust'")
+
+
+def _name(theta: Any) -> str:
+    """``Independent(MixtureNormal)`` for nested thetas; the type's name otherwise."""
+    inner = [_name(part) for part in _parts(theta)] if type(theta) in _OPS else []
+    return type(theta).__name__ + (f"({', '.join(inner)})" if inner else "")
 
 
 def kl_fn(p: Any, q: Any) -> Callable[[Any, Any], Any] | None:

@@ -22,7 +22,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
-from . import registry
+from . import _twins, registry
 from ..checks import check_event_shape
 from .normal import loc, loc_shape
 from .special import _poly, _safe
@@ -164,6 +164,39 @@ def variance(theta: VonMises):
     return one_minus_resultant(theta.concentration)
 
 
+def fisher(theta: VonMises):
+    """The expected information in ``(loc mu, concentration k)``: ``diag(k A(k), A'(k))`` with
+    ``A = I1/I0`` and ``A'(k) = 1 - A/k - A^2`` (the variance of ``cos(y - mu)``), from ``1 - A``
+    (``one_minus_resultant``), by the derivative of its series for large k, where the direct form
+    cancels (``A' ~ 1/(2k^2)``); ``A/k`` is ``1/2 - k^2/16`` below k = 1e-4. Reference: Mardia and
+    Jupp, *Directional Statistics* (2000), section 5.3."""
+    k = jnp.asarray(theta.concentration)
+    u = one_minus_resultant(k)
+    big = k >= (_ASYMPTOTIC_MIN if k.dtype == jnp.float64 else _ASYMPTOTIC_MIN_F32)
+    inv = 1.0 / _safe(big, k, _ASYMPTOTIC_MIN)
+    series = inv * _poly(tuple(n * c for n, c in enumerate(_ONE_MINUS_A)), inv)
+    tiny = k < 1e-4
+    a_over_k = jnp.where(tiny, 0.5 - jnp.square(k) / 16, (1 - u) / _safe(~tiny, k, 1.0))
+    k_k = jnp.where(big, series, u * (2 - u) - a_over_k)
+    zero = jnp.zeros_like(k_k)
+    return jnp.array([[k * (1 - u), zero], [zero, k_k]])
+
+
+def to_tfp(theta: VonMises):
+    """TFP's twin: ``tfd.VonMises(loc, concentration)``."""
+    return _twins.tfd().VonMises(theta.loc, theta.concentration)
+
+
+def to_distrax(theta: VonMises):
+    """distrax's twin: ``distrax.VonMises(loc, concentration)``."""
+    return _twins.distrax().VonMises(theta.loc, theta.concentration)
+
+
+def from_tfp(dist) -> VonMises:
+    full = _twins.full(dist)
+    return VonMises(full(dist.loc), full(dist.concentration))
+
+
 registry.register(VonMises, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -172,5 +205,10 @@ registry.register(VonMises, registry.Ops(
     sample=sample,
     entropy=entropy,
     event_shape=loc_shape,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    to_distrax=to_distrax,
+    tfp_names=('VonMises',),
+    from_tfp=from_tfp,
 ))
 registry.register_kl(VonMises, VonMises, kl)
