@@ -18,7 +18,7 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import discrete, registry
+from . import _support, discrete, registry
 from ..checks import check_event_shape
 
 
@@ -129,20 +129,17 @@ def event_shape(theta: Categorical):
     return jnp.shape(theta.logits)[:-1]
 
 
-def batch_shape(theta):
-    """The examples' axes: every axis of the fields but the last (one example's components)."""
-    return jnp.shape(theta.logits)[:-1]
-
-
 registry.register(Categorical, registry.Ops(
     log_prob=log_prob,
     mode=mode,
     mean=mean,
     sample=sample,
     entropy=discrete.entropy_of(log_probs),
-    batch_shape=batch_shape,
     event_shape=event_shape,
     probs=probs,
+    component_axes=1,  # the logits' last axis holds one example's classes
+    support=lambda theta: _support.labels(int(jnp.shape(theta.logits)[-1])),
+    unordered=True,
 ))
 registry.register_kl(Categorical, Categorical, discrete.kl_of(log_probs))
 registry.register_cross_entropy(Categorical, Categorical, discrete.cross_entropy_of(log_probs))

@@ -90,6 +90,8 @@ registry.register(Independent, registry.Ops(
     isf=_isf,
     event_shape=_event_shape,
     batch_shape=_batch_shape,
+    event_ndims=lambda theta: 1 + registry.event_ndims(theta.base),  # the D outputs: a vector target
+    support=lambda theta: registry.support(theta.base),
 ))
 registry.register_kl(Independent, Independent, kl)
 registry.register_cross_entropy(Independent, Independent, cross_entropy)

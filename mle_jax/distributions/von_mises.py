@@ -22,10 +22,10 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
-from . import registry
+from . import _support, registry
 from ..checks import check_event_shape
 from .normal import loc, loc_shape
-from .special import _poly, _safe
+from .special import poly, safe_where
 
 LOG_2PI = math.log(2 * math.pi)
 _ASYMPTOTIC_MIN = 50.0  # float64: the series' relative error is < 3e-15 from here
@@ -59,9 +59,9 @@ def one_minus_resultant(k):
     k = jnp.asarray(k)
     start = _ASYMPTOTIC_MIN if k.dtype == jnp.float64 else _ASYMPTOTIC_MIN_F32
     big = k >= start
-    kb = _safe(big, k, start)
-    ks = _safe(~big, k, 1.0)
-    return jnp.where(big, _poly(_ONE_MINUS_A, 1.0 / kb), 1.0 - i1e(ks) / i0e(ks))
+    kb = safe_where(big, k, start)
+    ks = safe_where(~big, k, 1.0)
+    return jnp.where(big, poly(_ONE_MINUS_A, 1.0 / kb), 1.0 - i1e(ks) / i0e(ks))
 
 
 def entropy(theta: VonMises):
@@ -123,8 +123,8 @@ def sample(key, theta: VonMises):
     normal = k >= 1 / jnp.finfo(dtype).eps
     invalid = jnp.isnan(k) | (k < 0)
     key, normal_key = jax.random.split(key)
-    draw = _rejection_draw(key, _safe(~(normal | invalid), k, 1.0), shape, dtype)
-    draw = jnp.where(normal, jax.random.normal(normal_key, shape, dtype) / jnp.sqrt(_safe(normal, k, 1.0)),
+    draw = _rejection_draw(key, safe_where(~(normal | invalid), k, 1.0), shape, dtype)
+    draw = jnp.where(normal, jax.random.normal(normal_key, shape, dtype) / jnp.sqrt(safe_where(normal, k, 1.0)),
                      draw)
     return _wrap(theta.loc + jnp.where(invalid, jnp.nan, draw))
 
@@ -164,6 +164,13 @@ def variance(theta: VonMises):
     return one_minus_resultant(theta.concentration)
 
 
+def distance(a, b):
+    """``|angle(a - b)|`` in [0, pi]: the angular distance, so that y and y + 2 pi are the same target (the
+    circular CRPS of Grimit et al., 2006, and the angular MAE)."""
+    d = a - b
+    return jnp.abs(jnp.arctan2(jnp.sin(d), jnp.cos(d)))
+
+
 registry.register(VonMises, registry.Ops(
     log_prob=log_prob,
     mode=loc,
@@ -172,5 +179,7 @@ registry.register(VonMises, registry.Ops(
     sample=sample,
     entropy=entropy,
     event_shape=loc_shape,
+    support=lambda theta: _support.angle,
+    distance=distance,
 ))
 registry.register_kl(VonMises, VonMises, kl)
