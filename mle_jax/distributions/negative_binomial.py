@@ -26,8 +26,8 @@ from . import _support, registry
 from ..checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_on_support, count_tail, draw_count, y_log
-from .special import (HALF_LOG_2PI, STIRLING_MIN, betaln, deviance, hyp2f1_half, log_add_small, safe_where,
-                      stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, betaln, deviance, hyp2f1_half, log1mexp, log_add_small,
+                      safe_where, stirling_corr)
 
 
 class NegativeBinomial(NamedTuple):
@@ -103,8 +103,10 @@ def log_tail(theta: NegativeBinomial, y, upper):
     log_p, log_q = jax.nn.log_sigmoid(-zs), jax.nn.log_sigmoid(zs)
 
     def tail(k1, up):
-        return log_betainc(jnp.where(up, k1, r), jnp.where(up, r, k1), jnp.where(up, log_q, log_p),
-                           jnp.where(up, log_p, log_q))
+        general = log_betainc(jnp.where(up, k1, r), jnp.where(up, r, k1), jnp.where(up, log_q, log_p),
+                              jnp.where(up, log_p, log_q))
+        at_zero = r * log_p  # Pr(Y <= 0) = p^r exactly (the fraction at b = 1 keeps 1e-9 of it at r = 1e8)
+        return jnp.where(k1 == 1, jnp.where(up, log1mexp(at_zero), at_zero), general)
     value = count_tail(jnp.broadcast_to(y, shape), upper, tail, dtype)
     limit = jnp.where((z < 0) == upper, -jnp.inf, 0.0)  # z = -inf: all mass at 0 (cdf 1); +inf: none finite
     return jnp.where(finite | (jnp.asarray(y) < 0) | jnp.isnan(jnp.asarray(y)), value, limit)
