@@ -8,7 +8,8 @@ KL divergences and cross-entropies are registered per ordered pair of types.
 A user's type joins the same registry (``mj.register(MyTheta, log_prob=..., **optional)``)
 and gets exactly what a built-in with the same entries gets.
 
-Every entry of `Ops` but ``log_prob`` is optional. A missing entry has ONE fallback, the same for
+Every entry of `Ops` is optional (``mj.register``'s keyword form requires ``log_prob``; an internal
+table such as the Empirical's leaves it out). A missing entry has ONE fallback, the same for
 built-ins and user types:
 
     log_tail     where(upper, log_sf, log_cdf)              isf          quantile(theta, 1 - p)
