@@ -275,9 +275,10 @@ def target_shape(theta: Any) -> tuple[int, ...]:
 
 
 def broadcast(theta: Any, dtype: Any) -> Any:
-    """``theta`` with every field an array of ``dtype`` and, for scalar targets, of shape ``batch_shape``
+    """``promote(theta)`` with every field an array of ``dtype`` and, for scalar targets, of shape ``batch_shape``
     plus the field's ``component_axes`` trailing axes (vector-target thetas are cast only): one example per
     batch index, the form in which the scores flatten and vmap a theta."""
+    theta = promote(theta)
     batch, k = batch_shape(theta), ops(theta).component_axes
 
     def field(f):
