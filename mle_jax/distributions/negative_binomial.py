@@ -109,7 +109,8 @@ def log_tail(theta: NegativeBinomial, y, upper):
         return jnp.where(k1 == 1, jnp.where(up, log1mexp(at_zero), at_zero), general)
     value = count_tail(jnp.broadcast_to(y, shape), upper, tail, dtype)
     limit = jnp.where((z < 0) == upper, -jnp.inf, 0.0)  # z = -inf: all mass at 0 (cdf 1); +inf: none finite
-    return jnp.where(finite | (jnp.asarray(y) < 0) | jnp.isnan(jnp.asarray(y)), value, limit)
+    value = jnp.where(finite | (jnp.asarray(y) < 0) | jnp.isnan(jnp.asarray(y)), value, limit)
+    return jnp.where(jnp.isnan(z), jnp.nan, value)
 
 
 def log_cdf(theta: NegativeBinomial, y):
