@@ -12,7 +12,7 @@ from . import links, models
 from .distributions import (
     Bernoulli, Beta, Categorical, Gamma, Independent, Laplace, MixtureNormal, MultivariateNormal, NegativeBinomial,
     Normal, Poisson, StudentT, VonMises, log_sf, log_tail, cross_entropy, entropy, event_shape, interval, kl,
-    log_cdf, log_prob, mean, mode, prob, probs, quantile, sample, variance,
+    log_cdf, log_prob, mean, mode, prob, probs, quantile, register, sample, variance,
 )
 from .families import (
     Family, bernoulli, beta, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
@@ -45,5 +45,5 @@ __all__ = [
     "PerfectSeparationWarning", "ValidationWarning",
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
-    "pit",
+    "pit", "register",
 ]

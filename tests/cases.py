@@ -75,6 +75,62 @@ def _nbinom(theta):
                                       + y * log_pi) for y in np.atleast_1d(ys)])
 
 
+def _mp_log(v):
+    return float(mp.log(v)) if v > 0 else -np.inf
+
+
+def _count_tails(cdf):
+    """``(log cdf, log sf)`` references of a count distribution from ``cdf(k)`` (60 digits) at integer k,
+    with the limits below 0 and at infinity; non-integer y is floored, as scipy does."""
+    def pair(y):
+        if np.isnan(y):
+            return np.nan, np.nan
+        if y < 0 or y == np.inf:
+            return (-np.inf, 0.0) if y < 0 else (0.0, -np.inf)
+        c, s = cdf(int(np.floor(y)))
+        return _mp_log(c), _mp_log(s)
+    return (lambda t: lambda ys: np.array([pair(y)[0] for y in np.atleast_1d(ys)]),
+            lambda t: lambda ys: np.array([pair(y)[1] for y in np.atleast_1d(ys)]))
+
+
+def _poisson_tails(theta):
+    """``Q(k + 1, lambda)`` and ``P(k + 1, lambda)`` in 60 digits (the series where it converges)."""
+    mp.mp.dps = 60
+    lam = mp.exp(mp.mpf(float(theta.log_rate)))
+
+    def cdf(k):
+        q = mp.gammainc(k + 1, lam, mp.inf, regularized=True)
+        return q, (1 - q if k + 1 <= lam else mp.gammainc(k + 1, 0, lam, regularized=True))
+    return cdf
+
+
+def _nbinom_tails(theta):
+    """The cdf as the sum of the masses in 60 digits (the grids reach y = 60), the sf as its complement."""
+    mp.mp.dps = 60
+    r, z = mp.mpf(float(theta.total_count)), mp.mpf(float(theta.logits))
+    log_p, log_q = -mp.log1p(mp.exp(z)), -mp.log1p(mp.exp(-z))
+
+    def cdf(k):
+        c = mp.fsum(mp.exp(mp.loggamma(j + r) - mp.loggamma(r) - mp.loggamma(j + 1) + r * log_p + j * log_q)
+                    for j in range(k + 1))
+        return c, 1 - c
+    return cdf
+
+
+def _tails(make):
+    return (lambda t: _count_tails(make(t))[0](t), lambda t: _count_tails(make(t))[1](t))
+
+
+_poisson_cdf, _poisson_sf = _tails(_poisson_tails)
+_nbinom_cdf, _nbinom_sf = _tails(_nbinom_tails)
+_bernoulli_refs = (lambda t: _bernoulli_tails(t)[0](t), lambda t: _bernoulli_tails(t)[1](t))
+
+
+def _bernoulli_tails(theta):
+    z = float(theta.logits)
+    return _count_tails(lambda k: (1.0, 0.0) if k >= 1 else (float(special.expit(-z)), float(special.expit(z))))
+
+
 def mp_entropy(theta) -> float:
     """Closed-form entropies in 40-digit arithmetic (scipy's lose digits at large parameters)."""
     mp.mp.dps = 40
@@ -168,20 +224,30 @@ CASES = {
     "beta-half": _case(mj.Beta(f(0.5), f(0.5)), _beta, [1e-6, 0.3, 0.999]),
     "beta-1e5": _case(mj.Beta(f(1e5), f(1e5)), _beta, [0.499, 0.5, 0.5005], atol32=3e-2),  # (a + b) 1.5e-7
     "poisson": Case(mj.Poisson(f(1.5)), _poisson,
-                    np.array([0, 1, 4, 30.0]), integer=True),
+                    np.array([0, 1, 4, 30.0]), integer=True, logcdf=_poisson_cdf, logsf=_poisson_sf),
     "poisson-zero-rate": Case(mj.Poisson(f(-np.inf)), _counts(lambda t: stats.poisson(0.0)), np.array([0, 1.0]),
-                              integer=True),
+                              integer=True, logcdf=lambda t: lambda y: np.zeros_like(y),
+                              logsf=lambda t: lambda y: np.full_like(y, -np.inf)),
     "poisson-large": Case(mj.Poisson(f(6)), _poisson,
-                          np.array([0, 380, 403, 1000.0]), integer=True, atol32=2e-4),
-    "negative-binomial": Case(mj.NegativeBinomial(f(3.5), f(0.3)), _nbinom, np.array([0, 1, 5, 60.0]), integer=True),
+                          np.array([0, 380, 403, 1000.0]), integer=True, atol32=2e-4, logcdf=_poisson_cdf,
+                          logsf=_poisson_sf),
+    "poisson-tiny-rate": Case(mj.Poisson(f(-30)), _poisson, np.array([0, 1, 3, 10.0]), integer=True,
+                              logcdf=_poisson_cdf, logsf=_poisson_sf),
+    "negative-binomial": Case(mj.NegativeBinomial(f(3.5), f(0.3)), _nbinom, np.array([0, 1, 5, 60.0]), integer=True,
+                              logcdf=_nbinom_cdf, logsf=_nbinom_sf),
     "negative-binomial-1e8": Case(mj.NegativeBinomial(f(1e8), f(1 - math.log(1e8))), _nbinom,
-                                  np.array([0, 1, 3, 10.0]), integer=True, atol32=2e-5),
+                                  np.array([0, 1, 3, 10.0]), integer=True, atol32=2e-5, logcdf=_nbinom_cdf,
+                                  logsf=_nbinom_sf),
     "negative-binomial-zero": Case(mj.NegativeBinomial(f(10), f(-np.inf)), lambda t: lambda y: np.where(y == 0, 0.0, -np.inf),
                                    np.array([0, 2.0]), integer=True),
-    "bernoulli-moderate": Case(mj.Bernoulli(f(0.7)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy),
-    "bernoulli-negative": Case(mj.Bernoulli(f(-3)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy),
-    "bernoulli-zero": Case(mj.Bernoulli(f(0)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy),
-    "bernoulli-inf": Case(mj.Bernoulli(f(np.inf)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy),
+    "bernoulli-moderate": Case(mj.Bernoulli(f(0.7)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy,
+                            *_bernoulli_refs),
+    "bernoulli-negative": Case(mj.Bernoulli(f(-3)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy,
+                            *_bernoulli_refs),
+    "bernoulli-zero": Case(mj.Bernoulli(f(0)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy,
+                            *_bernoulli_refs),
+    "bernoulli-inf": Case(mj.Bernoulli(f(np.inf)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy,
+                            *_bernoulli_refs),
     "categorical-3": Case(mj.Categorical(np.array([0.2, -1, 2])), _categorical_logpmf, np.array([0, 1, 2.0]),
                           True, mp_entropy),
     "categorical-wide": Case(mj.Categorical(np.array([30.0, -30, 0, 5])), _categorical_logpmf,

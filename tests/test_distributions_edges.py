@@ -177,6 +177,8 @@ def test_zero_rate_puts_all_mass_on_zero_exactly(dtype):
     (mj.StudentT, lambda df, loc, scale: stats.t(df, loc, scale), (3.5, 0.4, 1.7)),
     (mj.Gamma, lambda a, rate: stats.gamma(a, scale=1 / rate), (2.2, 1.5)),
     (mj.Normal, lambda loc, scale: stats.norm(loc, scale), (0.3, 2.0)),
+    (mj.Poisson, lambda z: stats.poisson(np.exp(z)), (1.2,)),
+    (mj.NegativeBinomial, lambda r, z: stats.nbinom(r, special.expit(-z)), (3.5, 0.3)),
 ])
 @pytest.mark.deep
 def test_log_tail_is_the_survival_where_upper_and_the_cdf_elsewhere(kind, ref, params):

@@ -131,7 +131,7 @@ def test_brier_against_sklearn_and_by_hand():
     p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     hand = [(0.7 - 1) ** 2 + 0.2**2 + 0.1**2, 0.1**2 + (0.1 - 1) ** 2 + 0.8**2]
     np.testing.assert_allclose(scores.brier(mj.Categorical(jnp.log(jnp.asarray(p))), jnp.array([0, 1])), hand, rtol=1e-6)
-    with pytest.raises(TypeError, match="Bernoulli or Categorical"):
+    with pytest.raises(TypeError, match="not available for Normal: it has no probs"):
         scores.brier(mj.Normal(0.0, 1.0), 0.0)
 
 

@@ -1,4 +1,4 @@
-"""mle_jax.families._support: the named supports and the one validator."""
+"""mle_jax.distributions._support: the named supports and the one validator (re-exported where the families import them)."""
 
 import math
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mle_jax.families import _support as S
+from mle_jax.distributions import _support as S
 from mle_jax.families import Support, validate
 
 # each support against an independent statement of its rule, on a grid with the edges
@@ -112,3 +112,8 @@ def test_a_new_support_is_data():
     np.testing.assert_array_equal(integer_interval.off(np.array([0.0, 1.0, 3.5, 6.0, 7.0])),
                                   [True, False, True, False, True])
     assert integer_interval.exact and not S.real.exact and math.isinf(S.real.upper)
+
+
+def test_the_families_import_the_same_supports():
+    from mle_jax.families import _support as families_support
+    assert families_support.real is S.real and families_support.validate is S.validate

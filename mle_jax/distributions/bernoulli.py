@@ -18,7 +18,7 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import _twins, discrete, registry
+from . import _support, _twins, discrete, registry
 from ..checks import check_event_shape
 
 
@@ -89,6 +89,29 @@ def quantile(theta: Bernoulli, q):
     return (q > jax.nn.sigmoid(-theta.logits)).astype(jnp.int32)
 
 
+def log_tail(theta: Bernoulli, y, upper):
+    """``log Pr(Y > y)`` where ``upper``, ``log Pr(Y <= y)`` elsewhere: the steps ``log_sigmoid(-z)`` (``Pr(Y = 0)``)
+    and ``log_sigmoid(z)`` on ``[0, 1)``, the limits 0 and -inf outside; ``bernoulli.logcdf`` / ``logsf``."""
+    z = theta.logits
+    y = jnp.asarray(y, jnp.result_type(z))
+    middle = jnp.where(upper, jax.nn.log_sigmoid(z), jax.nn.log_sigmoid(-z))
+    edge = jnp.where((y < 0) == jnp.asarray(upper), 0.0, -jnp.inf)
+    return jnp.where(jnp.isnan(y), jnp.nan, jnp.where((y >= 0) & (y < 1), middle, edge))
+
+
+def log_cdf(theta: Bernoulli, y):
+    return log_tail(theta, y, False)
+
+
+def log_sf(theta: Bernoulli, y):
+    return log_tail(theta, y, True)
+
+
+def crps(theta: Bernoulli, y):
+    """``(lambda - y)^2``: the CRPS of a binary target is its Brier score."""
+    return jnp.square(jax.nn.sigmoid(theta.logits) - y)
+
+
 def mode(theta: Bernoulli):
     """``argmax_y Pr(y)``: 1 where lambda > 1/2, i.e. z > 0 (the lecture's threshold at 0.5); int32."""
     return (theta.logits > 0).astype(jnp.int32)
@@ -147,6 +170,13 @@ registry.register(Bernoulli, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('Bernoulli',),
     from_tfp=from_tfp,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
+    log_tail=log_tail,
+    crps=crps,
+    support=lambda theta: _support.binary,
+    discrete=True,
+    binary=True,
 ))
 registry.register_kl(Bernoulli, Bernoulli, discrete.kl_of(log_probs))
 registry.register_cross_entropy(Bernoulli, Bernoulli, discrete.cross_entropy_of(log_probs))

@@ -20,10 +20,10 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import digamma, polygamma, xlog1py, xlogy
 
-from . import _twins, registry
+from . import _support, _twins, registry
 from ..checks import check_event_shape
 from .incomplete import log_betainc
-from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, digamma_minus_log, lgamma_bregman,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, safe_where, betaln, digamma_minus_log, lgamma_bregman,
                       stirling_corr)
 
 
@@ -47,7 +47,7 @@ def log_prob(theta: Beta, y):
 def _log_density(a, b, y):
     y = jnp.asarray(y, jnp.result_type(a, b))
     inside = (y >= 0) & (y <= 1)
-    safe = _safe(inside, y, 0.5)
+    safe = safe_where(inside, y, 0.5)
     value = xlogy(a - 1, safe) + xlog1py(b - 1, -safe) - betaln(a, b)
     return jnp.where(inside, value, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
 
@@ -57,8 +57,8 @@ def _digamma_gap(x, d):
     above 10, from the increment ``d`` itself (``1e8 + 1`` rounds to ``1e8`` in float32, ``1e17 + 1``
     in float64, but ``log1p(1e-8)`` does not)."""
     big = x >= STIRLING_MIN
-    xb, db = _safe(big, x, STIRLING_MIN), _safe(big, d, 1.0)
-    xs, ds = _safe(~big, x, 1.0), _safe(~big, d, 1.0)
+    xb, db = safe_where(big, x, STIRLING_MIN), safe_where(big, d, 1.0)
+    xs, ds = safe_where(~big, x, 1.0), safe_where(~big, d, 1.0)
     return jnp.where(big, jnp.log1p(db / xb) + digamma_minus_log(xb + db) - digamma_minus_log(xb),
                      digamma(xs + ds) - digamma(xs))
 
@@ -73,13 +73,13 @@ def entropy(theta: Beta):
     """
     a, b = theta.concentration1, theta.concentration0
     both = jnp.minimum(a, b) >= STIRLING_MIN
-    ab, bb = _safe(both, a, STIRLING_MIN), _safe(both, b, STIRLING_MIN)
+    ab, bb = safe_where(both, a, STIRLING_MIN), safe_where(both, b, STIRLING_MIN)
     sb = ab + bb
     stirling = (HALF_LOG_2PI + 0.5 * (jnp.log(ab / sb) + jnp.log(bb / sb) - jnp.log(sb))
                 + stirling_corr(ab) + stirling_corr(bb) - stirling_corr(sb)
                 - (ab - 1) * digamma_minus_log(ab) - (bb - 1) * digamma_minus_log(bb)
                 + (sb - 2) * digamma_minus_log(sb))
-    as_, bs = _safe(~both, a, 1.0), _safe(~both, b, 1.0)
+    as_, bs = safe_where(~both, a, 1.0), safe_where(~both, b, 1.0)
     direct = betaln(as_, bs) + (as_ - 1) * _digamma_gap(as_, bs) + (bs - 1) * _digamma_gap(bs, as_)
     return jnp.where(both, stirling, direct)
 
@@ -119,7 +119,7 @@ def _log_tail_at(a, b, y, upper):
     round to 1 for ``y < eps`` and lose the upper tail (``log_sf`` at ``y = 1e-9`` would be 0)."""
     y = jnp.asarray(y, jnp.result_type(a, b))
     inside = (y > 0) & (y < 1)
-    safe = _safe(inside, y, 0.5)
+    safe = safe_where(inside, y, 0.5)
     log_y, log_1my = jnp.log(safe), jnp.log1p(-safe)
     value = log_betainc(jnp.where(upper, b, a), jnp.where(upper, a, b),
                         jnp.where(upper, log_1my, log_y), jnp.where(upper, log_y, log_1my))
@@ -222,5 +222,6 @@ registry.register(Beta, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('Beta',),
     from_tfp=from_tfp,
+    support=lambda theta: _support.unit_interval,
 ))
 registry.register_kl(Beta, Beta, kl)

@@ -18,7 +18,7 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import _twins, discrete, registry
+from . import _support, _twins, discrete, registry
 from ..checks import check_event_shape
 
 
@@ -163,7 +163,6 @@ registry.register(Categorical, registry.Ops(
     mean=mean,
     sample=sample,
     entropy=discrete.entropy_of(log_probs),
-    batch_shape=batch_shape,
     event_shape=event_shape,
     probs=probs,
     fisher=fisher,
@@ -171,6 +170,9 @@ registry.register(Categorical, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('Categorical',),
     from_tfp=from_tfp,
+    component_axes=1,  # the logits' last axis holds one example's classes
+    support=lambda theta: _support.labels(int(jnp.shape(theta.logits)[-1])),
+    unordered=True,
 ))
 registry.register_kl(Categorical, Categorical, discrete.kl_of(log_probs))
 registry.register_cross_entropy(Categorical, Categorical, discrete.cross_entropy_of(log_probs))

@@ -13,6 +13,7 @@ Reference: Prince, *Understanding Deep Learning*, section 5.6 (choosing the dist
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -20,11 +21,11 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, polygamma
 
-from . import _twins, registry
+from . import _support, _twins, registry
 from ..checks import check_event_shape
 from .incomplete import gamma_prefix, log_gammainc_tail
-from .special import (HALF_LOG_2PI, STIRLING_MIN, _safe, digamma_minus_log, expm1mx, lgamma_bregman,
-                      stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, safe_where, digamma_minus_log, expm1mx, lgamma_bregman,
+                      lgamma_diff, stirling_corr)
 
 
 class Gamma(NamedTuple):
@@ -49,7 +50,7 @@ def _log_density(a, b, y):
     ``b = y = 1e-30`` and overflows at ``1e30`` where its log does not. NaN stays NaN."""
     y = jnp.asarray(y, jnp.result_type(a, b))
     pos = (y > 0) & (y < jnp.inf)
-    safe = _safe(pos, y, 1.0)
+    safe = safe_where(pos, y, 1.0)
     inside = gamma_prefix(a, b * safe, jnp.log(b) + jnp.log(safe)) - jnp.log(safe)
     at_zero = jnp.where(a == 1, jnp.log(b), jnp.where(a < 1, jnp.inf, -jnp.inf))
     edge = jnp.where(y == 0, at_zero, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
@@ -60,7 +61,7 @@ def _lgamma_plus_linear(a):
     """``lgamma(a) + a + (1 - a) psi(a)``: ``log(2 pi)/2 + corr(a) + log(a)/2 + (1 - a)(psi(a) - log a)``
     for ``a >= 10`` (the large terms cancel analytically), the plain sum below."""
     big = a >= STIRLING_MIN
-    ab, as_ = _safe(big, a, STIRLING_MIN), _safe(~big, a, 1.0)
+    ab, as_ = safe_where(big, a, STIRLING_MIN), safe_where(~big, a, 1.0)
     stirling = HALF_LOG_2PI + stirling_corr(ab) + 0.5 * jnp.log(ab) + (1 - ab) * digamma_minus_log(ab)
     direct = gammaln(as_) + as_ + (1 - as_) * (digamma_minus_log(as_) + jnp.log(as_))
     return jnp.where(big, stirling, direct)
@@ -97,7 +98,7 @@ def log_tail(theta: Gamma, y, upper):
     b = theta.rate
     y = jnp.asarray(y, jnp.result_type(theta.concentration, b))
     pos = (y > 0) & (y < jnp.inf)
-    safe = _safe(pos, y, 1.0)
+    safe = safe_where(pos, y, 1.0)
     x = jnp.where(pos, b * safe, jnp.where(jnp.isnan(y), jnp.nan, jnp.where(y > 0, jnp.inf, 0.0)))
     log_x = jnp.where(pos, jnp.log(b) + jnp.log(safe), jnp.log(x))
     return log_gammainc_tail(theta.concentration, x, upper, log_x)
@@ -132,6 +133,21 @@ def log_prob_log(theta: Gamma, log_y):
     """``log_prob`` at ``y = exp(log_y)``: ``a log b + (a - 1) log_y - b exp(log_y) - lgamma(a)``."""
     a, b = theta.concentration, theta.rate
     return a * jnp.log(b) + (a - 1) * log_y - b * jnp.exp(log_y) - gammaln(a)
+
+
+def crps(theta: Gamma, y):
+    """``(y - a/b)(2F(y) - 1) + (2 y f(y) - 1 / B(1/2, a)) / b``, F and f the Gamma(a, b) cdf and density.
+
+    This is Gneiting's ``y (2F_a(y) - 1) - (a/b)(2F_{a+1}(y) - 1) - 1/(b B(1/2, a))`` with
+    ``F_{a+1}(y) = F_a(y) - y f(y) / a`` (DLMF 8.8.5): no two terms of the size of the mean cancel (they did
+    at large shapes). ``1/B(1/2, a) = exp(lgamma(a + 1/2) - lgamma(a)) / sqrt(pi)`` by ``special.lgamma_diff``
+    (exact at a = 1e8). scoringrules' ``crps_gamma``; Jordan, Krueger and Lerch (2019), J. Stat. Softw. 90.
+    """
+    a, b = theta.concentration, theta.rate
+    centred = 2.0 * jnp.exp(log_cdf(theta, y)) - 1.0
+    y_density = jnp.exp(jnp.log(y) + log_prob(theta, y))
+    inv_beta = jnp.exp(lgamma_diff(0.5, a) - 0.5 * math.log(math.pi))
+    return (y - a / b) * centred + (2.0 * y_density - inv_beta) / b
 
 
 def event_shape(theta: Gamma):
@@ -180,5 +196,7 @@ registry.register(Gamma, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('Gamma',),
     from_tfp=from_tfp,
+    crps=crps,
+    support=lambda theta: _support.positive,
 ))
 registry.register_kl(Gamma, Gamma, kl)

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import gammaln, log_ndtr
 
-from .special import (HALF_LOG_2PI, STIRLING_MIN, _poly, _safe, betaln, log1mexp, log1pmx_ratio, log1pmx_series,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, log1mexp, log1pmx_ratio, log1pmx_series,
                       stirling_corr)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
@@ -135,15 +135,15 @@ def gamma_prefix(a, x, log_x=None):
     overflows where ``log b + log y`` does not (``b = 1e-30``, ``y = 1e-30``)."""
     log_x = jnp.log(x) if log_x is None else log_x
     big = a >= STIRLING_MIN
-    ab = _safe(big, a, STIRLING_MIN)
-    xb, log_xb = _safe(big, x, STIRLING_MIN), _safe(big, log_x, 0.0)
+    ab = safe_where(big, a, STIRLING_MIN)
+    xb, log_xb = safe_where(big, x, STIRLING_MIN), safe_where(big, log_x, 0.0)
     u = (xb - ab) / ab
     near = jnp.abs(u) < 0.25
-    linear = jnp.where(near, ab * log1pmx_series(_safe(near, u, 0.0)),
-                       ab * (_safe(~near, log_xb, 0.0) - jnp.log(ab)) - (_safe(~near, xb, 1.0) - ab))
+    linear = jnp.where(near, ab * log1pmx_series(safe_where(near, u, 0.0)),
+                       ab * (safe_where(~near, log_xb, 0.0) - jnp.log(ab)) - (safe_where(~near, xb, 1.0) - ab))
     stirling = linear + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab)
-    as_ = _safe(~big, a, 1.0)
-    xs, log_xs = _safe(~big, x, 1.0), _safe(~big, log_x, 0.0)
+    as_ = safe_where(~big, a, 1.0)
+    xs, log_xs = safe_where(~big, x, 1.0), safe_where(~big, log_x, 0.0)
     return jnp.where(big, stirling, as_ * log_xs - xs - gammaln(as_))
 
 
@@ -167,7 +167,7 @@ def _log_p_series(a, x, log_x):
     """``log P(a, x) = a log x - x - lgamma(a + 1) + log sum_n x^n / ((a+1) ... (a+n))``: with
     ``lgamma(a + 1)``, not ``lgamma(a) - log a``, nothing cancels at small ``a``."""
     big = a >= STIRLING_MIN
-    ab, as_ = _safe(big, a, STIRLING_MIN), _safe(~big, a, 1.0)
+    ab, as_ = safe_where(big, a, STIRLING_MIN), safe_where(~big, a, 1.0)
     prefix = jnp.where(big, gamma_prefix(ab, x, log_x) - jnp.log(ab), as_ * log_x - x - gammaln(as_ + 1.0))
     return prefix + _log_p_sum(a, x)
 
@@ -267,7 +267,7 @@ def _log_temme(a, u):
     inv_a = 1.0 / a
     total = jnp.zeros_like(eta)
     for row in reversed(_TEMME):
-        total = total * inv_a + _poly(row, eta)
+        total = total * inv_a + poly(row, eta)
     sign = jnp.where(eta >= 0, 1.0, -1.0)
     v = jnp.abs(eta) * jnp.sqrt(a)
     log_tail = log_ndtr(-v)
@@ -285,11 +285,11 @@ def _log_gamma_pq(a, x, log_x):
     temme = (a >= TEMME_MIN) & (jnp.abs(u) < 0.25)
     series = ~temme & (x < a + 1.0)
     fraction = ~temme & ~series
-    a_s, x_s, log_x_s = _safe(series, a, 1.0), _safe(series, x, 0.5), _safe(series, log_x, -0.5)
-    a_f, x_f, log_x_f = _safe(fraction, a, 1.0), _safe(fraction, x, 3.0), _safe(fraction, log_x, 1.0)
+    a_s, x_s, log_x_s = safe_where(series, a, 1.0), safe_where(series, x, 0.5), safe_where(series, log_x, -0.5)
+    a_f, x_f, log_x_f = safe_where(fraction, a, 1.0), safe_where(fraction, x, 3.0), safe_where(fraction, log_x, 1.0)
     log_p_s = _log_p_series(a_s, x_s, log_x_s)
     log_q_f = gamma_prefix(a_f, x_f, log_x_f) + _log_q_cf(a_f, x_f)
-    log_p_t, log_q_t = _log_temme(_safe(temme, a, TEMME_MIN), _safe(temme, u, 0.0))
+    log_p_t, log_q_t = _log_temme(safe_where(temme, a, TEMME_MIN), safe_where(temme, u, 0.0))
     log_p = jnp.where(temme, log_p_t, jnp.where(series, log_p_s, log1mexp(log_q_f)))
     log_q = jnp.where(temme, log_q_t, jnp.where(series, log1mexp(log_p_s), log_q_f))
     return log_p, log_q
@@ -312,7 +312,7 @@ def log_gammainc_tail(a, x, upper, log_x=None):
     At ``x <= 0`` the limits ``log P = -inf``, ``log Q = 0``; at ``x = +inf`` ``0`` and ``-inf``; NaN stays NaN."""
     log_x = jnp.log(jnp.maximum(x, 0)) if log_x is None else log_x
     inside = jnp.isfinite(log_x) & (x < jnp.inf)
-    log_p, log_q = _log_gamma_pq(a, _safe(inside, x, 1.0), _safe(inside, log_x, 0.0))
+    log_p, log_q = _log_gamma_pq(a, safe_where(inside, x, 1.0), safe_where(inside, log_x, 0.0))
     below = jnp.where(upper, 0.0, -jnp.inf)
     above = jnp.where(upper, -jnp.inf, 0.0)
     edge = jnp.where(jnp.isnan(x) | jnp.isnan(log_x), jnp.nan, jnp.where(log_x > 0, above, below))
@@ -383,14 +383,14 @@ def _log_beta_prefix(a, b, log_x, log_1mx):
     (``special.deviance`` at ``m = a x/p``): no terms of size ``a`` cancel (at a = b = 1e10 they are
     6.9e9, and float64 keeps 7 digits of their sum)."""
     both = jnp.minimum(a, b) >= STIRLING_MIN
-    ab, bb = _safe(both, a, STIRLING_MIN), _safe(both, b, STIRLING_MIN)
-    lx, l1x = _safe(both, log_x, -1.0), _safe(both, log_1mx, -1.0)
+    ab, bb = safe_where(both, a, STIRLING_MIN), safe_where(both, b, STIRLING_MIN)
+    lx, l1x = safe_where(both, log_x, -1.0), safe_where(both, log_1mx, -1.0)
     s = ab + bb
     log_p, log_q = jnp.log(ab / s), jnp.log(bb / s)
     stirling = (_log_likelihood_ratio(ab, bb, lx, l1x) + 0.5 * (log_p + log_q + jnp.log(s)) - HALF_LOG_2PI
                 - jnp.log(ab) - stirling_corr(ab) - stirling_corr(bb) + stirling_corr(s))
-    as_, bs = _safe(~both, a, 1.0), _safe(~both, b, 1.0)
-    lxs, l1xs = _safe(~both, log_x, -1.0), _safe(~both, log_1mx, -1.0)
+    as_, bs = safe_where(~both, a, 1.0), safe_where(~both, b, 1.0)
+    lxs, l1xs = safe_where(~both, log_x, -1.0), safe_where(~both, log_1mx, -1.0)
     direct = as_ * lxs + bs * l1xs - jnp.log(as_) - betaln(as_, bs)
     return jnp.where(both, stirling, direct)
 
@@ -404,8 +404,8 @@ def _log_likelihood_ratio(a, b, log_x, log_1mx):
     delta = jnp.where(x <= y, s * x - a, b - s * y)
     wa, wb = delta / a, -delta / b
     near_a, near_b = jnp.abs(wa) < 0.25, jnp.abs(wb) < 0.25
-    term_a = jnp.where(near_a, a * log1pmx_series(_safe(near_a, wa, 0.0)) + delta, a * (log_x - jnp.log(a / s)))
-    term_b = jnp.where(near_b, b * log1pmx_series(_safe(near_b, wb, 0.0)) - delta, b * (log_1mx - jnp.log(b / s)))
+    term_a = jnp.where(near_a, a * log1pmx_series(safe_where(near_a, wa, 0.0)) + delta, a * (log_x - jnp.log(a / s)))
+    term_b = jnp.where(near_b, b * log1pmx_series(safe_where(near_b, wb, 0.0)) - delta, b * (log_1mx - jnp.log(b / s)))
     return term_a + term_b
 
 

@@ -134,6 +134,8 @@ registry.register(Independent, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('Independent',),
     from_tfp=from_tfp,
+    event_ndims=lambda theta: 1 + registry.event_ndims(theta.base),  # the D outputs: a vector target
+    support=lambda theta: registry.support(theta.base),
 ))
 registry.register_kl(Independent, Independent, kl)
 registry.register_cross_entropy(Independent, Independent, cross_entropy)

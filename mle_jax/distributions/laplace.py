@@ -96,6 +96,13 @@ def variance(theta: Laplace):
     return 2 * jnp.square(theta.scale)
 
 
+def crps(theta: Laplace, y):
+    """``CRPS = |y - mu| + b exp(-|y - mu|/b) - 3b/4``; scoringrules' ``crps_laplace``.
+    Reference: Jordan, Krueger and Lerch (2019), J. Stat. Softw. 90."""
+    a = jnp.abs(y - theta.loc)
+    return a + theta.scale * jnp.exp(-a / theta.scale) - 0.75 * theta.scale
+
+
 def sample(key, theta: Laplace):
     """``mu + b e`` with ``e`` standard Laplace."""
     return theta.loc + theta.scale * jax.random.laplace(key, jnp.shape(theta.loc), jnp.result_type(theta.loc))
@@ -140,5 +147,6 @@ registry.register(Laplace, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('Laplace',),
     from_tfp=from_tfp,
+    crps=crps,
 ))
 registry.register_kl(Laplace, Laplace, kl)

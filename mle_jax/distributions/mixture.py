@@ -21,7 +21,7 @@ from jax.scipy.special import log_ndtr, logsumexp
 from . import _twins, registry
 from ..checks import check_event_shape
 from .categorical import log_probs as _weights_log_probs, Categorical
-from .normal import standard_log_prob
+from .normal import abs_mean, standard_log_prob
 from .special import standardize
 
 
@@ -107,6 +107,17 @@ def sample(key, theta: MixtureNormal):
     return loc + scale * jax.random.normal(k2, shape[:-1], dtype)
 
 
+def crps(theta: MixtureNormal, y):
+    """``sum_i w_i A(y - mu_i, s_i) - 1/2 sum_ij w_i w_j A(mu_i - mu_j, sqrt(s_i^2 + s_j^2))``, ``A(m, s) = E|N(m, s^2)|``
+    (``normal.abs_mean``), ``w = softmax(logits)`` with ``+inf`` logits at their limit; scoringrules'
+    ``crps_mixnorm``. Reference: Grimit et al. (2006), QJRMS 132."""
+    w = jnp.exp(_log_weights(theta))
+    first = jnp.sum(w * abs_mean(jnp.asarray(y)[..., None] - theta.loc, theta.scale), axis=-1)
+    pair = abs_mean(theta.loc[..., :, None] - theta.loc[..., None, :],
+                    jnp.sqrt(jnp.square(theta.scale[..., :, None]) + jnp.square(theta.scale[..., None, :])))
+    return first - 0.5 * jnp.sum(w[..., :, None] * w[..., None, :] * pair, axis=(-2, -1))
+
+
 def event_shape(theta: MixtureNormal):
     return jnp.shape(theta.loc)[:-1]
 
@@ -147,10 +158,11 @@ registry.register(MixtureNormal, registry.Ops(
     sample=sample,
     log_cdf=log_cdf,
     log_sf=log_sf,
-    batch_shape=batch_shape,
     event_shape=event_shape,
     to_tfp=to_tfp,
     to_distrax=to_distrax,
     tfp_names=('MixtureSameFamily',),
     from_tfp=from_tfp,
+    crps=crps,
+    component_axes=1,  # every field has one entry per component
 ))

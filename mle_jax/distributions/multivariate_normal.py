@@ -10,7 +10,6 @@ Reference: Prince, *Understanding Deep Learning*, section 5.5 and appendix C.3.2
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -21,9 +20,7 @@ from jax.scipy.linalg import solve_triangular
 from . import _twins, registry
 from ..checks import check_event_shape
 from .normal import loc, loc_shape
-from .special import expm1mx
-
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+from .special import HALF_LOG_2PI, expm1mx
 
 
 class MultivariateNormal(NamedTuple):
@@ -135,5 +132,6 @@ registry.register(MultivariateNormal, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('MultivariateNormalTriL', 'MultivariateNormalDiag', 'MultivariateNormalLinearOperator'),
     from_tfp=from_tfp,
+    event_ndims=lambda theta: 1,  # a vector target: no CRPS (its generalisation is the energy score)
 ))
 registry.register_kl(MultivariateNormal, MultivariateNormal, kl)

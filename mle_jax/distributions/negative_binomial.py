@@ -6,7 +6,8 @@ the Poisson whose rate is Gamma(r, (1 - pi)/pi) distributed: mean ``r e^logits``
 ``mean / (1 - pi)``, which is the Poisson's as r grows.
 
 The binomial coefficient is ``-log B(r, y + 1) - log(y + r)`` with the stable ``special.betaln``
-(``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every float32 digit). Counts (``mode``,
+(``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every float32 digit). The CDF is the regularised
+incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts (``mode``,
 ``sample``) are floats in the parameters' dtype, as for the Poisson.
 
 scipy equivalent: ``scipy.stats.nbinom(n=total_count, p=sigmoid(-logits))``.
@@ -21,10 +22,12 @@ import jax
 from .registry import Param
 import jax.numpy as jnp
 
-from . import _twins, registry
+from . import _support, _twins, registry
 from ..checks import check_event_shape
-from .poisson import count_on_support, draw_count, y_log
-from .special import HALF_LOG_2PI, STIRLING_MIN, _safe, betaln, deviance, log_add_small, stirling_corr
+from .incomplete import log_betainc
+from .poisson import count_on_support, count_tail, draw_count, y_log
+from .special import (HALF_LOG_2PI, STIRLING_MIN, betaln, deviance, hyp2f1_half, log1mexp, log_add_small,
+                      safe_where, stirling_corr)
 
 
 class NegativeBinomial(NamedTuple):
@@ -47,7 +50,7 @@ def log_prob(theta: NegativeBinomial, y):
     # at y = 0 the combinatorial factor -log B(r, 1) - log r is exactly 0: say so, not betaln's float32 error
     combinatorial = jnp.where(ys == 0, 0.0, -betaln(r, ys + 1) - log_add_small(jnp.maximum(ys, r), jnp.minimum(ys, r)))
     direct = combinatorial + r * jax.nn.log_sigmoid(-z) + y_log(ys, jax.nn.log_sigmoid(z))
-    value = jnp.where(big, _stirling(_safe(big, r, STIRLING_MIN), _safe(big, ys, STIRLING_MIN), z), direct)
+    value = jnp.where(big, _stirling(safe_where(big, r, STIRLING_MIN), safe_where(big, ys, STIRLING_MIN), z), direct)
     value = jnp.where(count_on_support(y), value, -jnp.inf)
     return jnp.where(jnp.isnan(y), jnp.nan, value)
 
@@ -86,6 +89,55 @@ def sample(key, theta: NegativeBinomial):
     return draw_count(k2, rate)
 
 
+def log_tail(theta: NegativeBinomial, y, upper):
+    """``log Pr(Y > y)`` where ``upper``, ``log Pr(Y <= y)`` elsewhere, from one incomplete beta: with
+    ``k = floor(y)`` and ``p = sig(-logits)`` (scipy's success probability), ``Pr(Y <= y) = I_p(r, k + 1)`` and
+    ``Pr(Y > y) = I_{1-p}(k + 1, r)``, from ``log p = log_sigmoid(-z)`` and ``log(1 - p) = log_sigmoid(z)``.
+    ``logits = -inf`` is the point mass at 0, ``+inf`` puts all mass at infinity. ``nbinom.logcdf`` / ``logsf``."""
+    r, z = theta.total_count, theta.logits
+    shape = jnp.broadcast_shapes(jnp.shape(y), jnp.shape(r), jnp.shape(z), jnp.shape(upper))
+    dtype = jnp.result_type(r, z)
+    r, z, upper = (jnp.broadcast_to(v, shape) for v in (r, z, upper))
+    finite = jnp.isfinite(z)
+    zs = safe_where(finite, z, 0.0)
+    log_p, log_q = jax.nn.log_sigmoid(-zs), jax.nn.log_sigmoid(zs)
+
+    def tail(k1, up):
+        general = log_betainc(jnp.where(up, k1, r), jnp.where(up, r, k1), jnp.where(up, log_q, log_p),
+                              jnp.where(up, log_p, log_q))
+        at_zero = r * log_p  # Pr(Y <= 0) = p^r exactly (the fraction at b = 1 keeps 1e-9 of it at r = 1e8)
+        return jnp.where(k1 == 1, jnp.where(up, log1mexp(at_zero), at_zero), general)
+    value = count_tail(jnp.broadcast_to(y, shape), upper, tail, dtype)
+    limit = jnp.where((z < 0) == upper, -jnp.inf, 0.0)  # z = -inf: all mass at 0 (cdf 1); +inf: none finite
+    value = jnp.where(finite | (jnp.asarray(y) < 0) | jnp.isnan(jnp.asarray(y)), value, limit)
+    return jnp.where(jnp.isnan(z), jnp.nan, value)
+
+
+def log_cdf(theta: NegativeBinomial, y):
+    """``log I_p(r, floor(y) + 1)``; ``nbinom.logcdf(y, r, sig(-logits))``."""
+    return log_tail(theta, y, False)
+
+
+def log_sf(theta: NegativeBinomial, y):
+    """``log I_{1-p}(floor(y) + 1, r)``; ``nbinom.logsf(y, r, sig(-logits))``."""
+    return log_tail(theta, y, True)
+
+
+def crps(theta: NegativeBinomial, y):
+    """``(y - mu)(2F(y) - 1) + 2 (q/p)(n + y) f(y) - (mu/p) H_n`` at a count y, ``H_n = 2F1(n + 1, 1/2; 2; -4q/p^2)``
+    (``special.hyp2f1_half``), p = ``sig(-logits)``, q = 1 - p, ``mu = n q/p`` the mean, F and f the cdf and mass.
+
+    This is Wei and Held's (2014, TEST 23) ``y (2F(y) - 1) - (mu/p) [p (2 F_{n+1}(y - 1) - 1) + H_n]`` with
+    ``F_{n+1}(y - 1) = F(y) - f(y)(n + y)/n``: the two terms of the size of the mean no longer cancel. At y = 0
+    it is ``(mu/p)(H_0 - H_n)`` (``H_0 = p``), summed from positive terms. scoringrules' ``crps_negbinom``."""
+    n, odds = theta.total_count, jnp.exp(theta.logits)
+    mu, p = n * odds, jax.nn.sigmoid(-theta.logits)
+    hyp, gap = hyp2f1_half(n, 4.0 * odds / p)
+    mass = jnp.exp(log_prob(theta, y))
+    general = (y - mu) * (2 * jnp.exp(log_cdf(theta, y)) - 1) + 2 * odds * (n + y) * mass - mu / p * hyp
+    return jnp.where(y == 0, mu / p * gap, general)
+
+
 def event_shape(theta: NegativeBinomial):
     return jnp.shape(theta.logits)
 
@@ -114,4 +166,10 @@ registry.register(NegativeBinomial, registry.Ops(
     to_tfp=to_tfp,
     tfp_names=('NegativeBinomial',),
     from_tfp=from_tfp,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
+    log_tail=log_tail,
+    crps=crps,
+    support=lambda theta: _support.nonnegative_integer,
+    discrete=True,
 ))

@@ -14,13 +14,14 @@ from typing import NamedTuple
 import jax
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import log_ndtr, ndtri
+from jax.scipy.special import log_ndtr, ndtr, ndtri
 
 from . import _twins, registry
 from ..checks import check_event_shape
-from .special import expm1mx, standardize
+from .special import HALF_LOG_2PI, expm1mx, standardize
 
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class Normal(NamedTuple):
@@ -103,6 +104,18 @@ def cross_entropy(p: Normal, q: Normal):
     return jnp.log(q.scale) + HALF_LOG_2PI + 0.5 * (jnp.exp(2 * r) + jnp.square((p.loc - q.loc) / q.scale))
 
 
+def abs_mean(m, s):
+    """``E|X|`` for ``X ~ N(m, s^2)``: ``m (2 Phi(m/s) - 1) + 2 s phi(m/s)`` (the Normal and mixture CRPS)."""
+    z = m / s
+    return m * (2.0 * ndtr(z) - 1.0) + 2.0 * s * _INV_SQRT_2PI * jnp.exp(-0.5 * z * z)
+
+
+def crps(theta: Normal, y):
+    """``CRPS = E|Y - y| - E|Y - Y'|/2 = s [z (2 Phi(z) - 1) + 2 phi(z) - 1/sqrt(pi)]``, ``z = (y - mu)/s``;
+    scoringrules' ``crps_normal``. Reference: Gneiting and Raftery (2007), JASA 102, eq. 21."""
+    return abs_mean(y - theta.loc, theta.scale) - theta.scale * _INV_SQRT_PI
+
+
 def loc(theta):
     """The location: mode, mean and median of every symmetric location-scale theta."""
     return theta.loc
@@ -156,6 +169,7 @@ registry.register(Normal, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('Normal',),
     from_tfp=from_tfp,
+    crps=crps,
 ))
 registry.register_kl(Normal, Normal, kl)
 registry.register_cross_entropy(Normal, Normal, cross_entropy)

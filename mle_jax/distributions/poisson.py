@@ -2,7 +2,8 @@
 
     Pr(y | lambda) = lambda^y exp(-lambda) / y!,   y in {0, 1, 2, ...},   lambda = exp(log_rate)
 
-For y >= 10 the density is written with Stirling's series, ``-y expm1mx(log_rate - log y)
+The CDF is the regularised upper incomplete gamma ``Q(floor(y) + 1, lambda)`` in log space
+(``incomplete``), exact in both tails. For y >= 10 the density is written with Stirling's series, ``-y expm1mx(log_rate - log y)
 - log(2 pi y)/2 - corr(y)``, so that ``y log lambda``, ``lambda`` and ``log y!`` (each 1e9 at
 y = 1e8) never cancel. Counts (``mode``, ``sample``) are floats in the parameters' dtype, as in
 TensorFlow Probability: an int32 saturates at 2^31 - 1 (the mode of Poisson(exp(25)) is 7.2e10).
@@ -18,11 +19,12 @@ from typing import NamedTuple
 import jax
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import gammaln
+from jax.scipy.special import gammaln, i0e, i1e
 
-from . import _twins, registry
+from . import _support, _twins, registry
 from ..checks import check_event_shape
-from .special import HALF_LOG_2PI, STIRLING_MIN, _safe, expm1mx, stirling_corr
+from .incomplete import log_gammainc_tail
+from .special import HALF_LOG_2PI, STIRLING_MIN, expm1mx, one_minus_bessel_tail, safe_where, stirling_corr
 
 # below this rate jax.random.poisson's int32 draws are exact; above it the count is drawn from the
 # Cornish-Fisher (skewness-corrected) normal approximation, whose CDF error is O(1/rate) < 1e-7
@@ -43,7 +45,7 @@ def count_on_support(y):
 def y_log(y, log_value):
     """``y * log_value`` with ``0 * log 0 = 0`` (a zero rate or probability at y = 0), double-where."""
     zero = y == 0
-    return jnp.where(zero, jnp.zeros_like(y), y * _safe(~zero, log_value, 0.0))
+    return jnp.where(zero, jnp.zeros_like(y), y * safe_where(~zero, log_value, 0.0))
 
 
 def log_prob(theta: Poisson, y):
@@ -55,9 +57,9 @@ def log_prob(theta: Poisson, y):
     z = theta.log_rate
     y = jnp.asarray(y, jnp.result_type(z))
     big = y >= STIRLING_MIN
-    yb = _safe(big, y, STIRLING_MIN)
+    yb = safe_where(big, y, STIRLING_MIN)
     stirling = -yb * expm1mx(z - jnp.log(yb)) - 0.5 * jnp.log(yb) - HALF_LOG_2PI - stirling_corr(yb)
-    ys = _safe(~big, y, 0.0)
+    ys = safe_where(~big, y, 0.0)
     # log 0! = log 1! = 0 exactly (jax's float32 gammaln(1) is 4.8e-7, which a zero rate would show)
     direct = y_log(ys, z) - jnp.exp(z) - jnp.where(ys < 2, 0.0, gammaln(ys + 1))
     # an infinite rate puts no mass on any finite count (inf - inf in the formulas above)
@@ -73,11 +75,11 @@ def kl(p: Poisson, q: Poisson):
     lp, lq = p.log_rate, q.log_rate
     p_zero, q_zero = jnp.isneginf(lp), jnp.isneginf(lq)
     regular = ~(p_zero | q_zero)
-    u = _safe(regular, lp - lq, 0.0)
+    u = safe_where(regular, lp - lq, 0.0)
     far = jnp.abs(u) > 1.0
     # far from u = 0 nothing cancels: lambda_q + lambda_p (u - 1), without e^u (e^90 overflows float32
     # where lambda_p u, at log rates 40 and -50, does not)
-    far_value = jnp.exp(_safe(far, lq, 0.0)) + jnp.exp(_safe(far, lp, 0.0)) * (u - 1.0)
+    far_value = jnp.exp(safe_where(far, lq, 0.0)) + jnp.exp(safe_where(far, lp, 0.0)) * (u - 1.0)
     near_value = jnp.exp(lq) * (u * jnp.expm1(u) - expm1mx(u))
     value = jnp.maximum(jnp.where(far, far_value, near_value), 0.0)
     return jnp.where(p_zero, jnp.exp(lq), jnp.where(q_zero, jnp.inf, value))
@@ -99,9 +101,9 @@ def draw_count(key, rate):
     dtype = jnp.result_type(rate)
     small = rate < EXACT_SAMPLE_RATE
     k1, k2 = jax.random.split(key)
-    exact = jax.random.poisson(k1, _safe(small, rate, 1.0), dtype=jnp.int32).astype(dtype)
+    exact = jax.random.poisson(k1, safe_where(small, rate, 1.0), dtype=jnp.int32).astype(dtype)
     e = jax.random.normal(k2, jnp.shape(rate), dtype)
-    big = _safe(~small, rate, EXACT_SAMPLE_RATE)
+    big = safe_where(~small, rate, EXACT_SAMPLE_RATE)
     approx = jnp.maximum(jnp.floor(big + jnp.sqrt(big) * e + (jnp.square(e) - 1) / 6 + 0.5), 0.0)
     return jnp.where(small, exact, approx)
 
@@ -109,6 +111,49 @@ def draw_count(key, rate):
 def sample(key, theta: Poisson):
     """A count ``y ~ Poisson(exp(log_rate))`` as a float in the parameters' dtype."""
     return draw_count(key, jnp.exp(theta.log_rate))
+
+
+def count_tail(y, upper, tail, dtype):
+    """``tail(k + 1, upper)`` at ``k = floor(y)`` for ``0 <= y < inf`` (a count's log cdf where not ``upper``, log
+    sf where ``upper``), with the limits ``log Pr(Y <= y) = -inf`` below 0 and ``0`` at ``y = inf``; NaN stays NaN."""
+    y = jnp.asarray(y, dtype)
+    inside = (y >= 0) & (y < jnp.inf)
+    value = tail(jnp.floor(safe_where(inside, y, 0.0)) + 1.0, upper)
+    edge = jnp.where((y < 0) == jnp.asarray(upper), 0.0, -jnp.inf)  # below 0: sf 0, cdf -inf; at inf: the reverse
+    return jnp.where(inside, value, jnp.where(jnp.isnan(y), jnp.nan, edge))
+
+
+def log_tail(theta: Poisson, y, upper):
+    """``log Pr(Y > y)`` where ``upper``, ``log Pr(Y <= y)`` elsewhere, from one incomplete gamma: with
+    ``k = floor(y)``, ``Pr(Y <= y) = Q(k + 1, lambda)`` and ``Pr(Y > y) = P(k + 1, lambda)`` (DLMF 8.4.10), at
+    ``log x = log_rate`` (lambda itself may underflow). ``poisson.logcdf`` / ``poisson.logsf``."""
+    z = theta.log_rate
+    shape = jnp.broadcast_shapes(jnp.shape(y), jnp.shape(z), jnp.shape(upper))
+    z = jnp.broadcast_to(z, shape)
+    return count_tail(jnp.broadcast_to(y, shape), jnp.broadcast_to(upper, shape),
+                      lambda a, up: log_gammainc_tail(a, jnp.exp(z), ~up, z), z.dtype)
+
+
+def log_cdf(theta: Poisson, y):
+    """``log Pr(Y <= y) = log Q(floor(y) + 1, lambda)``; ``poisson.logcdf``."""
+    return log_tail(theta, y, False)
+
+
+def log_sf(theta: Poisson, y):
+    """``log Pr(Y > y) = log P(floor(y) + 1, lambda)``; ``poisson.logsf``."""
+    return log_tail(theta, y, True)
+
+
+def crps(theta: Poisson, y):
+    """``(y - l)(2F(y) - 1) + 2 l f(y) - l e^{-2l} (I_0(2l) + I_1(2l))`` at a count y (Wei and Held, 2014, TEST
+    23); at y = 0 ``l (1 - e^{-2l} (I_0(2l) + I_1(2l)))`` (about ``l^2`` for small l, where the general form
+    cancels to a negative number; ``special.one_minus_bessel_tail``). ``l = 0`` (``log_rate = -inf``) is the
+    point mass at 0, whose CRPS is y. scoringrules' ``crps_poisson``."""
+    lam = jnp.exp(theta.log_rate)
+    cdf = jnp.exp(log_cdf(theta, y))
+    lam_pmf = jnp.where(lam > 0, lam * jnp.exp(log_prob(theta, y)), 0.0)
+    general = (y - lam) * (2 * cdf - 1) + 2 * lam_pmf - lam * (i0e(2 * lam) + i1e(2 * lam))
+    return jnp.where(y == 0, lam * one_minus_bessel_tail(2 * lam), general)
 
 
 def event_shape(theta: Poisson):
@@ -142,5 +187,11 @@ registry.register(Poisson, registry.Ops(
     to_tfp=to_tfp,
     tfp_names=('Poisson',),
     from_tfp=from_tfp,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
+    log_tail=log_tail,
+    crps=crps,
+    support=lambda theta: _support.nonnegative_integer,
+    discrete=True,
 ))
 registry.register_kl(Poisson, Poisson, kl)

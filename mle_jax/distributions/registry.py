@@ -2,32 +2,44 @@
 
 Each distribution module defines a NamedTuple theta type and registers an
 `Ops` table of pure functions for it; the generic functions of
-`mle_jax.distributions` (``log_prob(theta, y)``, ``mode(theta)``, ...) look the
-table up by ``type(theta)``. KL divergences and cross-entropies are registered
-per ordered pair of types. The registry is filled at import time and never
-changes afterwards.
+`mle_jax.distributions` (``log_prob(theta, y)``, ``mode(theta)``, ...) and of
+`mle_jax.scores` (``crps``, ``pit``, ...) look the table up by ``type(theta)``.
+KL divergences and cross-entropies are registered per ordered pair of types.
+A user's type joins the same registry (``mj.register(MyTheta, log_prob=..., **optional)``)
+and gets exactly what a built-in with the same entries gets.
 
-Every entry of `Ops` is optional: ``None`` means the theta type has no such
-function (no closed form, or no meaning), and calling it raises a
-``NotImplementedError`` naming the type, the function and, where given, the
-type's own ``missing`` explanation. A distribution object of another library
-(TensorFlow Probability, distrax) gets a ``TypeError`` naming the converter.
+Every entry of `Ops` is optional (``mj.register``'s keyword form requires ``log_prob``; an internal
+table such as the Empirical's leaves it out). A missing entry has ONE fallback, the same for
+built-ins and user types:
+
+    log_tail     where(upper, log_sf, log_cdf)              isf          quantile(theta, 1 - p)
+    batch_shape  the fields' broadcast shape, less their ``component_axes`` trailing axes
+    event_ndims  0 (scalar targets)                          support      the real line (``_support.real``)
+    distance     |a - b| (sample CRPS, MAE, RMSE)             discrete / unordered / binary   False
+    crps         scores.crps needs ``key=`` and returns the sample estimate with its standard error
+                 (``scores.crps_sample``, from ``sample``); without ``sample`` either, a TypeError
+    log_cdf      scores.pit / evaluate's pit_ks: a TypeError "not available for X: it has no log_cdf"
+    quantile     scores.coverage / evaluate's coverage: the same TypeError naming quantile
+    probs        scores.brier / calibration: the same TypeError naming probs
+    fisher       inference(cov="expected"): a NotImplementedError "no closed-form expected information
+                 for X; use cov='observed' or cov='robust'", raised before anything compiles
+                 (``has_fisher``); a type made of thetas (Independent) has it where each part has it
+    to_tfp / to_distrax / from_tfp   mle_jax.interop: a TypeError "no TFP twin for X" (or "distrax has
+                 no X; use mj.to_tfp(theta)"); ``from_tfp`` finds the type whose ``tfp_names`` holds the
+                 TFP class's name (or a base class's), else "no mle_jax theta for tensorflow_probability Y"
+    any other    calling the generic function (``mj.entropy``, ``mj.mean``, ...) is a
+                 ``NotImplementedError`` naming the type, the function and the type's ``missing`` note
+
+Scores leave out what they cannot compute (``evaluate`` reports no ``coverage`` without a quantile).
+A distribution object of another library (TensorFlow Probability, distrax) gets a ``TypeError``
+naming the converter.
 
 Every function looked up here (``op``, ``kl``, ``cross_entropy``) receives its thetas through
 ``promote``: integer and boolean fields (``Normal(0, 1)``, ``Poisson(1)``) become JAX's default float
 dtype once, at the dispatch, so no per-type function ever casts a target to an integer dtype
 (``log_prob(Normal(0, 1), 0.5)`` is -1.044, not the density at 0). Floating fields keep their dtype
 (float16 and bfloat16 stay as given); Python floats become arrays (weakly typed, as JAX makes them).
-
-Fallbacks where a type leaves an entry ``None`` (the same for built-in types and for a user's own):
-
-- ``fisher`` (the expected information of ``mle_jax.inference(..., cov="expected")``, through
-  ``fisher(theta)``): a ``NotImplementedError`` "no closed-form expected information for X; use
-  cov='observed' or cov='robust'", raised before anything compiles (``has_fisher``). A type made of
-  thetas (``Independent``) has it where each of its parts has it.
-- ``to_tfp`` / ``to_distrax`` / ``from_tfp`` (``mle_jax.interop``): a ``TypeError`` "no TFP twin for X"
-  (or "distrax has no X; use mj.to_tfp(theta)"); ``from_tfp`` finds the type whose ``tfp_names`` holds
-  the TFP class's name (or a base class's) and raises "no mle_jax theta for tensorflow_probability Y".
+``broadcast`` is the scores' form of the same promotion: every field in one dtype and of the batch shape.
 """
 
 from __future__ import annotations
@@ -37,6 +49,8 @@ from typing import Any, Callable, NamedTuple, TypeAlias
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from . import _support
 
 #: A theta field: a jax.Array, a NumPy array or a Python number (array-likes are accepted as given).
 Param: TypeAlias = Any
@@ -82,7 +96,24 @@ class Ops(NamedTuple):
     to_distrax: Callable[[Any], Any] | None = None
     tfp_names: tuple[str, ...] = ()
     from_tfp: Callable[[Any], Any] | None = None
-    # scores (mle_jax.scores) and target checks: entries added by the one-home change go below this line
+    # scores (mle_jax.scores) and target checks
+    # crps(theta, y): the closed-form CRPS, elementwise over a batch (fallback: the sampled estimate, key=)
+    crps: Callable[[Any, Any], Any] | None = None
+    # support(theta) -> the Support of one target (distributions._support; fallback: real)
+    support: Callable[[Any], Any] | None = None
+    # discrete: integer targets, so F jumps and the PIT is randomised (needs key=)
+    discrete: bool = False
+    # unordered: the targets are classes without an order: no CRPS, no PIT (brier / calibration instead)
+    unordered: bool = False
+    # binary: two classes reported through Pr(y = 1): brier (p - y)^2, calibration on Pr(y = 1), soft labels;
+    # otherwise a classification theta (one with probs) is scored top-label over probs(theta)
+    binary: bool = False
+    # distance(a, b) >= 0 between two targets (sample CRPS, MAE, RMSE; fallback |a - b|; angles: |angle(a - b)|)
+    distance: Callable[[Any, Any], Any] | None = None
+    # component_axes: trailing axes of EVERY field that belong to one example (a Categorical's classes)
+    component_axes: int = 0
+    # event_ndims(theta): the number of axes of one example's target (fallback 0; > 0: vector targets, no CRPS)
+    event_ndims: Callable[[Any], int] | None = None
     missing: str = ""
 
 
@@ -97,8 +128,25 @@ _FOREIGN = {"tensorflow_probability": "convert it with mj.from_tfp(dist)",
             "torch": "build the matching mle_jax theta (e.g. mj.Normal(loc, scale))"}
 
 
-def register(kind: type, ops: Ops) -> None:
-    _OPS[kind] = ops
+def register(kind: type, ops: Ops | None = None, /, **fields: Any) -> None:
+    """Register the theta type ``kind``: ``register(T, log_prob=..., mode=..., **optional)`` (the public
+    ``mj.register``) or ``register(T, Ops(...))``; keywords given with an ``Ops`` replace its entries.
+
+    Every generic function then dispatches on ``T`` as on a built-in; an entry left out has the fallback
+    of the module docstring. A TypeError for a ``kind`` that is not a class, an unknown entry name, a
+    missing ``log_prob`` (keyword form) or an entry that is not callable. Registering a type again replaces its table."""
+    if not isinstance(kind, type):
+        raise TypeError(f"register: the theta type must be a class (a NamedTuple); got {kind!r}")
+    unknown = sorted(set(fields) - set(Ops._fields))
+    if unknown:
+        raise TypeError(f"register: unknown entries {unknown} for {kind.__name__}; known: {list(Ops._fields)}")
+    table = (Ops() if ops is None else ops)._replace(**fields)
+    if ops is None and table.log_prob is None:  # an Ops table may leave it out (an Empirical has no density)
+        raise TypeError(f"register: {kind.__name__} needs log_prob (every other entry is optional)")
+    for name, value in zip(Ops._fields, table):
+        if Ops._field_defaults[name] is None and value is not None and not callable(value):  # a function entry
+            raise TypeError(f"register: {kind.__name__}'s {name} must be a function; got {value!r}")
+    _OPS[kind] = table
 
 
 def register_kl(p_kind: type, q_kind: type, fn: Callable[[Any, Any], Any]) -> None:
@@ -181,18 +229,69 @@ def op(theta: Any, name: str) -> Callable:
     return _promoting(fn)
 
 
+def require(theta: Any, name: str, purpose: str) -> Callable:
+    """The entry ``name`` of ``theta``'s type, promoting; a TypeError "``purpose``: not available for X:
+    it has no ``name``" where the type registered none (the scores' one message for a missing entry)."""
+    table = ops(theta)
+    if getattr(table, name) is None:
+        note = f"; {table.missing}" if table.missing else ""
+        kind = type(theta).__name__
+        raise TypeError(f"{purpose}: not available for {kind}: it has no {name} (register one with "
+                        f"mj.register({kind}, {name}=...)){note}")
+    return op(theta, name)
+
+
 def batch_shape(theta: Any) -> tuple[int, ...]:
     """The leading axes of ``theta`` that index examples: ``()`` for one example, ``(N,)`` for the
-    theta ``r.predict`` returns."""
-    own = ops(theta).batch_shape
-    if own is not None:
-        return tuple(own(theta))
-    shapes = [np.shape(leaf) for leaf in jax.tree.leaves(theta)]
+    theta ``r.predict`` returns: the type's own ``batch_shape``, else the broadcast shape of its fields
+    less their ``component_axes`` trailing axes."""
+    table = ops(theta)
+    if table.batch_shape is not None:
+        return tuple(table.batch_shape(theta))
+    k = table.component_axes
+    shapes = [np.shape(leaf)[:np.ndim(leaf) - k] for leaf in jax.tree.leaves(theta)]
     try:
         return tuple(jnp.broadcast_shapes(*shapes))
     except ValueError:
         raise ValueError(f"the fields of {type(theta).__name__} disagree on the number of examples: "
                          f"shapes {shapes}") from None
+
+
+def support(theta: Any) -> _support.Support:
+    """The `Support` of one example's target under ``theta`` (for the scores' target checks); the
+    real line unless the type registered its own."""
+    own = ops(theta).support
+    return _support.real if own is None else own(theta)
+
+
+def event_ndims(theta: Any) -> int:
+    """The number of axes of one example's target: 0 (scalar targets) unless the type says otherwise."""
+    own = ops(theta).event_ndims
+    return 0 if own is None else int(own(theta))
+
+
+def target_shape(theta: Any) -> tuple[int, ...]:
+    """The shape ``y`` must have under ``theta``: ``batch_shape`` times one example's event shape (the last
+    ``event_ndims`` axes of ``event_shape(theta)``)."""
+    batch, n = batch_shape(theta), event_ndims(theta)
+    if n == 0:
+        return batch
+    return batch + tuple(op(theta, "event_shape")(theta))[-n:]
+
+
+def broadcast(theta: Any, dtype: Any) -> Any:
+    """``promote(theta)`` with every field an array of ``dtype`` and, for scalar targets, of shape ``batch_shape``
+    plus the field's ``component_axes`` trailing axes (vector-target thetas are cast only): one example per
+    batch index, the form in which the scores flatten and vmap a theta."""
+    theta = promote(theta)
+    batch, k = batch_shape(theta), ops(theta).component_axes
+
+    def field(f):
+        f = jnp.asarray(f, dtype)
+        return jnp.broadcast_to(f, batch + np.shape(f)[np.ndim(f) - k:])
+    if event_ndims(theta):
+        return jax.tree.map(lambda f: jnp.asarray(f, dtype), theta)
+    return jax.tree.map(field, theta)
 
 
 def isf(theta: Any, p: Any):

@@ -15,7 +15,11 @@ and ``psi(x) - log x = -1/(2x) - 1/(12x^2) + ...``. Below 10 the plain differenc
 (their terms are below 15 in size). Every branch is a "double where": the unused branch is fed a
 harmless argument, so gradients stay finite.
 
-scipy equivalent: ``scipy.special.betaln``, ``gammaln``, ``digamma``, ``log1p``.
+The module also holds the constants and helpers every distribution module shares (``HALF_LOG_2PI``,
+``poly``, ``safe_where``) and the special functions of the closed-form CRPS (``one_minus_bessel_tail``,
+``hyp2f1_half``).
+
+scipy equivalent: ``scipy.special.betaln``, ``gammaln``, ``digamma``, ``log1p``, ``i0e``, ``hyp2f1``.
 Reference: Abramowitz and Stegun 6.1.40-6.1.42 and 6.3.18; DiDonato and Morris (1992) for log B.
 The accuracy promised for each function is in docs/reliability.md.
 """
@@ -23,11 +27,14 @@ The accuracy promised for each function is in docs/reliability.md.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import digamma, gammaln
+import numpy as np
+from jax.scipy.special import digamma, gammaln, i0e, i1e
 
+#: ``log(2 pi) / 2``, the Normal's constant: defined here only.
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 STIRLING_MIN = 10.0
 
@@ -36,7 +43,7 @@ _CORR = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360)
 _PSI = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760)
 
 
-def _poly(coeffs, x):
+def poly(coeffs, x):
     """``sum_n coeffs[n] x^n`` by Horner's rule."""
     out = jnp.zeros_like(x)
     for c in reversed(coeffs):
@@ -44,8 +51,9 @@ def _poly(coeffs, x):
     return out
 
 
-def _safe(use, x, fill):
-    """``x`` where ``use`` holds, else ``fill``: the input of a branch that ``where`` will discard."""
+def safe_where(use, x, fill):
+    """``x`` where ``use`` holds, else ``fill``: the input of a branch that ``where`` will discard (the
+    "double where": ``where(use, f(safe_where(use, x, 1.0)), g(...))`` keeps f's NaN out of the gradient)."""
     return jnp.where(use, x, jnp.asarray(fill, jnp.result_type(x)))
 
 
@@ -56,30 +64,30 @@ def log1pmx(t):
     ``log1pmx(t) = -t s + 2 s^3 (1/3 + s^2/5 + s^4/7 + ...)``, every term small and of one sign.
     """
     small = jnp.abs(t) < 0.25
-    series = log1pmx_series(_safe(small, t, 0.0))
-    tl = _safe(~small, t, 1.0)
+    series = log1pmx_series(safe_where(small, t, 0.0))
+    tl = safe_where(~small, t, 1.0)
     return jnp.where(small, series, jnp.log1p(tl) - tl)
 
 
 def log1pmx_series(t):
     """``log1pmx`` for ``|t| < 1/4`` only (the series; no branch)."""
     s = t / (2.0 + t)
-    return -t * s + 2.0 * s ** 3 * _poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
+    return -t * s + 2.0 * s ** 3 * poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
 
 
 def log1pmx_ratio(t):
     """``(log(1 + t) - t) / t^2`` for ``|t| < 1/4``: ``-1/(2 + t) + 2 t P(s^2)/(2 + t)^3`` (the series
     of ``log1pmx_series`` divided by ``t^2``), smooth through ``t = 0`` where it is ``-1/2``."""
     s = t / (2.0 + t)
-    return -1.0 / (2.0 + t) + 2.0 * t / (2.0 + t) ** 3 * _poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
+    return -1.0 / (2.0 + t) + 2.0 * t / (2.0 + t) ** 3 * poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
 
 
 def expm1mx(u):
     """``exp(u) - 1 - u`` without cancellation (a series for ``|u| < 0.1``)."""
     small = jnp.abs(u) < 0.1
-    us = _safe(small, u, 0.0)
-    series = jnp.square(us) * _poly([1 / math.factorial(n) for n in range(2, 10)], us)
-    ul = _safe(~small, u, 1.0)
+    us = safe_where(small, u, 0.0)
+    series = jnp.square(us) * poly([1 / math.factorial(n) for n in range(2, 10)], us)
+    ul = safe_where(~small, u, 1.0)
     return jnp.where(small, series, jnp.expm1(ul) - ul)
 
 
@@ -89,31 +97,31 @@ def deviance(k, m, log_m):
     - (k - m)`` elsewhere, from the caller's ``log m`` (``m`` may underflow)."""
     w = (m - k) / k
     near = jnp.abs(w) < 0.25
-    far = k * (jnp.log(k) - _safe(~near, log_m, 0.0)) - (k - _safe(~near, m, 0.0))
-    return jnp.where(near, -k * log1pmx_series(_safe(near, w, 0.0)), far)
+    far = k * (jnp.log(k) - safe_where(~near, log_m, 0.0)) - (k - safe_where(~near, m, 0.0))
+    return jnp.where(near, -k * log1pmx_series(safe_where(near, w, 0.0)), far)
 
 
 def log1mexp(x):
     """``log(1 - exp(x))`` for ``x <= 0`` (Maechler, 2012): exact near 0 and in the far tail."""
     near = x > -math.log(2.0)
-    xn = _safe(near, x, -1.0)
-    xf = _safe(~near, x, -1.0)
+    xn = safe_where(near, x, -1.0)
+    xf = safe_where(~near, x, -1.0)
     return jnp.where(near, jnp.log(-jnp.expm1(xn)), jnp.log1p(-jnp.exp(xf)))
 
 
 def stirling_corr(x):
     """``lgamma(x) - [(x - 1/2) log x - x + log(2 pi)/2]`` for ``x >= 10``."""
     r = 1.0 / x
-    return r * _poly(_CORR, jnp.square(r))
+    return r * poly(_CORR, jnp.square(r))
 
 
 def digamma_minus_log(x):
     """``psi(x) - log x``; the asymptotic series for ``x >= 10``, ``digamma(x) - log x`` below."""
     big = x >= STIRLING_MIN
-    xb = _safe(big, x, STIRLING_MIN)
+    xb = safe_where(big, x, STIRLING_MIN)
     r2 = jnp.square(1.0 / xb)
-    series = -0.5 / xb - r2 * _poly(_PSI, r2)
-    xs = _safe(~big, x, 1.0)
+    series = -0.5 / xb - r2 * poly(_PSI, r2)
+    xs = safe_where(~big, x, 1.0)
     return jnp.where(big, series, digamma(xs) - jnp.log(xs))
 
 
@@ -130,9 +138,9 @@ def _both_large(d, a):
 def lgamma_diff(d, a):
     """``lgamma(a + d) - lgamma(a)`` for ``a > 0``, ``a + d > 0``, exact for huge ``a`` (1e8 in float32)."""
     big = _both_large(d, a)
-    ab, db = _safe(big, a, STIRLING_MIN), _safe(big, d, 0.0)
+    ab, db = safe_where(big, a, STIRLING_MIN), safe_where(big, d, 0.0)
     stirling = db * jnp.log(ab) + _stirling_rest(db, ab)
-    as_, ds = _safe(~big, a, 1.0), _safe(~big, d, 0.0)
+    as_, ds = safe_where(~big, a, 1.0), safe_where(~big, d, 0.0)
     return jnp.where(big, stirling, gammaln(as_ + ds) - gammaln(as_))
 
 
@@ -143,9 +151,9 @@ def lgamma_bregman(d, a, a_plus_d):
     ``a_plus_d`` is ``a + d`` as the caller knows it best (a concentration itself): in float32
     ``1e7 + (1e-3 - 1e7)`` is 0, and ``lgamma`` of it inf."""
     big = _both_large(d, a)
-    ab, db = _safe(big, a, STIRLING_MIN), _safe(big, d, 0.0)
+    ab, db = safe_where(big, a, STIRLING_MIN), safe_where(big, d, 0.0)
     stirling = _stirling_rest(db, ab) - db * digamma_minus_log(ab)
-    as_, ds, ts = _safe(~big, a, 1.0), _safe(~big, d, 0.0), _safe(~big, a_plus_d, 1.0)
+    as_, ds, ts = safe_where(~big, a, 1.0), safe_where(~big, d, 0.0), safe_where(~big, a_plus_d, 1.0)
     direct = gammaln(ts) - gammaln(as_) - ds * digamma(as_)
     return jnp.where(big, stirling, direct)
 
@@ -159,13 +167,13 @@ def betaln(a, b):
     x, y = jnp.minimum(a, b), jnp.maximum(a, b)
     both = x >= STIRLING_MIN
     one = (y >= STIRLING_MIN) & ~both
-    xb, yb = _safe(both, x, STIRLING_MIN), _safe(both, y, STIRLING_MIN)
+    xb, yb = safe_where(both, x, STIRLING_MIN), safe_where(both, y, STIRLING_MIN)
     p = xb / (xb + yb)
     symmetric = (HALF_LOG_2PI + (xb - 0.5) * jnp.log(p) + (yb - 0.5) * jnp.log1p(-p)
                  - 0.5 * jnp.log(xb + yb) + stirling_corr(xb) + stirling_corr(yb) - stirling_corr(xb + yb))
-    xo, yo = _safe(one, x, 1.0), _safe(one, y, STIRLING_MIN)
+    xo, yo = safe_where(one, x, 1.0), safe_where(one, y, STIRLING_MIN)
     one_large = gammaln(xo) - lgamma_diff(xo, yo)
-    xs, ys = _safe(~(both | one), x, 1.0), _safe(~(both | one), y, 1.0)
+    xs, ys = safe_where(~(both | one), x, 1.0), safe_where(~(both | one), y, 1.0)
     small = gammaln(xs) + gammaln(ys) - gammaln(xs + ys)
     return jnp.where(both, symmetric, jnp.where(one, one_large, small))
 
@@ -193,3 +201,44 @@ def _standardize_jvp(primals, tangents):
     # where z overflows (y = 1e30, s = 1e-30 in float32) the caller works from log|y - loc| - log s;
     # a zero cotangent must not meet z = inf (inf * 0 = NaN in the scale's gradient)
     return z, (dy - dloc - jnp.where(jnp.isfinite(z), z, 0.0) * dscale) / scale
+
+
+def _kummer(a, b, n):
+    """The coefficient of x^n in ``M(a, b, -2x)``: ``(a)_n / ((b)_n n!) (-2)^n``, exactly."""
+    rising = lambda c: math.prod(Fraction(c) + k for k in range(n))  # noqa: E731
+    return rising(a) / (rising(b) * math.factorial(n)) * (-2) ** n
+
+
+# 1 - e^{-x} (I_0(x) + I_1(x)) = x sum_n _BESSEL_TAIL[n] x^n
+_BESSEL_TAIL = [float(-_kummer(Fraction(1, 2), 1, n + 1) - _kummer(Fraction(3, 2), 3, n) / 2) for n in range(20)]
+
+
+def one_minus_bessel_tail(x):
+    """``1 - e^{-x} (I_0(x) + I_1(x))`` for x >= 0 (``= x/2 - x^2/4 + ...``): below 1/2 its Taylor series, whose
+    coefficients come from Kummer's ``e^{-x} I_0(x) = M(1/2, 1, -2x)`` and ``e^{-x} I_1(x) = (x/2) M(3/2, 3, -2x)``."""
+    small = x < 0.5
+    xs = jnp.where(small, x, 0.0)
+    xl = jnp.where(small, 1.0, x)
+    return jnp.where(small, xs * poly(_BESSEL_TAIL, xs), 1.0 - i0e(xl) - i1e(xl))
+
+
+_T = np.arange(-150, 151) * 0.03  # exp-sinh nodes in float64: s from e^-70 to e^70, step 0.03 in t
+
+
+def hyp2f1_half(n, z):
+    """``H_n = 2F1(n + 1, 1/2; 2; -z)`` and ``H_0 - H_n`` for z >= 0 (``H_0 = 2 (sqrt(1 + z) - 1) / z``).
+
+    Euler's integral with t = sin^2, s = tan: ``H_n = (4/pi) int_0^inf (1 + s^2)^-2 r(s)^(n+1) ds`` with
+    ``r = 1 / (1 + z s^2/(1 + s^2))``, so ``H_0 - H_n = (4/pi) int (1 + s^2)^-2 r (1 - r^n) ds``, every term
+    positive (``1 - r^n = -expm1(n log r)``). By the exp-sinh rule (exact to double precision), in logs:
+    ``log(1 + s^2) = softplus(2 log s)`` (s reaches e^70, whose square overflows float32) and
+    ``log r = -log1p(z sig(2 log s))`` (not the difference of two logs, which (n + 1) = 1e6 would magnify).
+    scipy: ``hyp2f1(n + 1, 0.5, 2, -z)``."""
+    n, z = jnp.asarray(n)[..., None], jnp.asarray(z)[..., None]
+    t = jnp.asarray(_T, n.dtype).reshape((1,) * (n.ndim - 1) + (-1,))
+    log_s = 0.5 * math.pi * jnp.sinh(t)
+    log_weight = -2.0 * jax.nn.softplus(2.0 * log_s) + log_s + jnp.log(2.0 * 0.03 * jnp.cosh(t))  # (4/pi) ds
+    log_r = -jnp.log1p(z * jax.nn.sigmoid(2.0 * log_s))
+    hyp = jnp.sum(jnp.exp(log_weight + (n + 1) * log_r), axis=-1)
+    gap = jnp.sum(jnp.exp(log_weight + log_r) * -jnp.expm1(n * log_r), axis=-1)
+    return hyp, gap

@@ -22,10 +22,10 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
-from . import _twins, registry
+from . import _support, _twins, registry
 from ..checks import check_event_shape
 from .normal import loc, loc_shape
-from .special import _poly, _safe
+from .special import poly, safe_where
 
 LOG_2PI = math.log(2 * math.pi)
 _ASYMPTOTIC_MIN = 50.0  # float64: the series' relative error is < 3e-15 from here
@@ -59,9 +59,9 @@ def one_minus_resultant(k):
     k = jnp.asarray(k)
     start = _ASYMPTOTIC_MIN if k.dtype == jnp.float64 else _ASYMPTOTIC_MIN_F32
     big = k >= start
-    kb = _safe(big, k, start)
-    ks = _safe(~big, k, 1.0)
-    return jnp.where(big, _poly(_ONE_MINUS_A, 1.0 / kb), 1.0 - i1e(ks) / i0e(ks))
+    kb = safe_where(big, k, start)
+    ks = safe_where(~big, k, 1.0)
+    return jnp.where(big, poly(_ONE_MINUS_A, 1.0 / kb), 1.0 - i1e(ks) / i0e(ks))
 
 
 def entropy(theta: VonMises):
@@ -123,8 +123,8 @@ def sample(key, theta: VonMises):
     normal = k >= 1 / jnp.finfo(dtype).eps
     invalid = jnp.isnan(k) | (k < 0)
     key, normal_key = jax.random.split(key)
-    draw = _rejection_draw(key, _safe(~(normal | invalid), k, 1.0), shape, dtype)
-    draw = jnp.where(normal, jax.random.normal(normal_key, shape, dtype) / jnp.sqrt(_safe(normal, k, 1.0)),
+    draw = _rejection_draw(key, safe_where(~(normal | invalid), k, 1.0), shape, dtype)
+    draw = jnp.where(normal, jax.random.normal(normal_key, shape, dtype) / jnp.sqrt(safe_where(normal, k, 1.0)),
                      draw)
     return _wrap(theta.loc + jnp.where(invalid, jnp.nan, draw))
 
@@ -173,10 +173,10 @@ def fisher(theta: VonMises):
     k = jnp.asarray(theta.concentration)
     u = one_minus_resultant(k)
     big = k >= (_ASYMPTOTIC_MIN if k.dtype == jnp.float64 else _ASYMPTOTIC_MIN_F32)
-    inv = 1.0 / _safe(big, k, _ASYMPTOTIC_MIN)
-    series = inv * _poly(tuple(n * c for n, c in enumerate(_ONE_MINUS_A)), inv)
+    inv = 1.0 / safe_where(big, k, _ASYMPTOTIC_MIN)
+    series = inv * poly(tuple(n * c for n, c in enumerate(_ONE_MINUS_A)), inv)
     tiny = k < 1e-4
-    a_over_k = jnp.where(tiny, 0.5 - jnp.square(k) / 16, (1 - u) / _safe(~tiny, k, 1.0))
+    a_over_k = jnp.where(tiny, 0.5 - jnp.square(k) / 16, (1 - u) / safe_where(~tiny, k, 1.0))
     k_k = jnp.where(big, series, u * (2 - u) - a_over_k)
     zero = jnp.zeros_like(k_k)
     return jnp.array([[k * (1 - u), zero], [zero, k_k]])
@@ -195,6 +195,11 @@ def to_distrax(theta: VonMises):
 def from_tfp(dist) -> VonMises:
     full = _twins.full(dist)
     return VonMises(full(dist.loc), full(dist.concentration))
+def distance(a, b):
+    """``|angle(a - b)|`` in [0, pi]: the angular distance, so that y and y + 2 pi are the same target (the
+    circular CRPS of Grimit et al., 2006, and the angular MAE)."""
+    d = a - b
+    return jnp.abs(jnp.arctan2(jnp.sin(d), jnp.cos(d)))
 
 
 registry.register(VonMises, registry.Ops(
@@ -210,5 +215,7 @@ registry.register(VonMises, registry.Ops(
     to_distrax=to_distrax,
     tfp_names=('VonMises',),
     from_tfp=from_tfp,
+    support=lambda theta: _support.angle,
+    distance=distance,
 ))
 registry.register_kl(VonMises, VonMises, kl)
