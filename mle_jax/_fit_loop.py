@@ -1,7 +1,7 @@
 """The host side of ``fit``: the chunk loop, its hooks, and the replay after a non-finite loss.
 
-The device runs a chunk of steps in one compiled program (``fit_step``); between
-chunks the host reads the chunk's losses (one transfer), finds a non-finite loss,
+The device runs a chunk of steps in one compiled program (``_fit_step``); between
+chunks the host reads the chunk's losses and the loop's result code (one transfer),
 saves a checkpoint, moves the bar and calls the callback. Nothing here runs per step.
 """
 
@@ -14,8 +14,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from .fit_options import FitEvent
-from .fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, program
+from ._fit_options import RESULTS, FitEvent, Stop
+from ._fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, program
 from .recipe import Recipe
 
 
@@ -38,24 +38,25 @@ class Job(NamedTuple):
     schedule: Schedule
 
     def run(self, carry: Carry, n: int):
-        """``n`` steps on the device: ``(carry, losses[:n], val_nlls[:n])``, by calls of at most
-        ``CAPACITY`` steps each, dispatched without waiting and read back in one transfer."""
+        """Up to ``n`` steps on the device: ``(carry, losses, val_nlls, stop)``, the losses of the steps
+        computed (fewer than ``n`` when one ended the fit) and the ``Stop`` its carry's result code names
+        (``COMPLETED``: still running); by calls of at most ``CAPACITY`` steps each, dispatched without
+        waiting and read back in one transfer."""
         run, outputs = program(self.recipe, self.optimizer, self.opts), []
         for start in range(0, n, CAPACITY):
-            length = min(CAPACITY, n - start)
-            carry, out = run(carry, length, self.keys, self.data, self.val, self.schedule)
-            outputs.append((length, out))
-        outputs = jax.device_get(outputs)
-        losses = np.concatenate([out[0][:length] for length, out in outputs])
-        vals = (np.full(n, np.nan, np.float32) if self.val is None
-                else np.concatenate([out[1][:length] for length, out in outputs]))
-        return carry, losses, vals
+            carry, out, ran = run(carry, min(CAPACITY, n - start), self.keys, self.data, self.val, self.schedule)
+            outputs.append((ran, out))
+        outputs, result = jax.device_get((outputs, carry.result))
+        losses = np.concatenate([out[0][:ran] for ran, out in outputs] or [np.zeros(0, np.float32)])
+        vals = (np.full(len(losses), np.nan, np.float32) if self.val is None
+                else np.concatenate([out[1][:ran] for ran, out in outputs]))
+        return carry, losses, vals, RESULTS[int(result)]
 
 
 class Hooks(NamedTuple):
     """What the host does between chunks (each None when not asked for)."""
 
-    store: Any = None           # mle_jax.checkpoint.Store
+    store: Any = None           # mle_jax._checkpoint.Store
     every: int | None = None    # checkpoint every this many steps
     bar: Any = None             # a tqdm bar
     callback: Callable | None = None
@@ -75,53 +76,43 @@ def progress_bar(requested: bool | None, total: int):
     except ImportError:  # tqdm is the optional 'progress' extra
         if requested and not _warned_no_tqdm[0]:
             _warned_no_tqdm[0] = True
-            warnings.warn("fit(progress=True) needs tqdm: pip install 'mle_jax[progress]'; "
+            warnings.warn("fit: Run(progress=True) needs tqdm: pip install 'mle_jax[progress]'; "
                           "fitting without a bar", stacklevel=3)
         return None
     return tqdm(total=total, unit="step", desc="fit", leave=False)
 
 
 def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, history: list, hooks: Hooks):
-    """Run chunks until ``total`` steps, a non-finite loss, convergence or early stopping.
+    """Run chunks until ``total`` steps or a step that ends the fit (its code in the carry).
 
-    Returns ``(carry, history, bad_step, starts)``: ``bad_step`` is the first step whose loss
-    was not finite (None if none), ``starts`` the last two chunk starts (for the replay).
+    Returns ``(carry, history, stop, starts)``: ``history`` the (loss, validation NLL) rows of every
+    step computed, ``stop`` the loop's ``Stop`` (``COMPLETED`` when it ran every step), ``starts``
+    the last two chunk starts (for the replay after a non-finite loss).
     """
     starts: list = [None, None]
-    val_nll = None
-    while done < total:
+    val_nll, stop = None, Stop.COMPLETED
+    while done < total and stop is Stop.COMPLETED:
         length = min(chunk, total - done)
         if hooks.every is not None:  # chunks end on checkpoint boundaries
             length = min(length, hooks.every - done % hooks.every)
         starts = [starts[1], Start(done, carry)]
-        carry, losses, vals = job.run(carry, length)
-        ended = _ended(carry)
+        carry, losses, vals, stop = job.run(carry, length)
         history.append(np.stack([losses, vals], axis=-1))
-        ran = length if ended is None else max(0, min(length, ended - done))  # steps actually computed
-        bad = np.flatnonzero(~np.isfinite(losses[:ran]))
-        if bad.size:
-            return carry, history, done + int(bad[0]), starts
-        done += length
+        done += len(losses)
+        if stop is Stop.NON_FINITE:
+            break
         finite_vals = vals[np.isfinite(vals)]
         val_nll = float(finite_vals[-1]) if finite_vals.size else val_nll
-        _between_chunks(carry, done, total, losses, val_nll, history, hooks)
-        if ended is not None:
-            break
-    return carry, history, None, starts
+        _between_chunks(carry, done, total, stop, losses, val_nll, history, hooks)
+    return carry, history, stop, starts
 
 
-def _ended(carry: Carry) -> int | None:
-    """The number of steps after which the program stopped computing (converged: the converged
-    step's loss is the last; patience ran out: the update that ran it out is the last), or None."""
-    converged_at, stopped_at = jax.device_get(
-        (carry.converged_at, None if carry.watch is None else carry.watch.stopped_at))
-    ends = ([int(converged_at) + 1] if converged_at is not None and converged_at >= 0 else []) + (
-        [int(stopped_at)] if stopped_at is not None and stopped_at >= 0 else [])
-    return min(ends) if ends else None
-
-
-def _between_chunks(carry: Carry, done: int, total: int, losses, val_nll, history, hooks: Hooks) -> None:
-    if hooks.store is not None and (done == total or (hooks.every is not None and done % hooks.every == 0)):
+def _between_chunks(carry: Carry, done: int, total: int, stop: Stop, losses, val_nll, history,
+                    hooks: Hooks) -> None:
+    if not len(losses):  # resumed from the checkpoint of a fit that had ended: nothing new
+        return
+    at_end = done == total or stop is not Stop.COMPLETED
+    if hooks.store is not None and (at_end or (hooks.every is not None and done % hooks.every == 0)):
         hooks.store.save(done, carry, np.concatenate(history))
     if hooks.bar is not None:
         hooks.bar.update(len(losses))
@@ -145,5 +136,5 @@ def replay(job: Job, target: int, starts: list, store=None):
             start = Start(step, carry)
     carry, left = start.carry, target - start.step
     if left > 0:
-        carry, _, _ = job.run(carry, left)
+        carry, _, _, _ = job.run(carry, left)
     return carry.params
