@@ -172,7 +172,8 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
         if recipe.stateful:  # the model's new state (BatchNorm statistics) replaces the old, undifferentiated
             new_parts = with_state(new_parts, state)
         finite = jnp.isfinite(loss)
-        new = carry._replace(params=new_parts, opt_state=opt_state, result=_ends(carry.result, ~finite, Stop.NON_FINITE),
+        new = carry._replace(params=new_parts, opt_state=opt_state,
+                             result=_ends(carry.result, ~finite, Stop.NON_FINITE),
                              step=None if carry.step is None else carry.step + 1, perm=perm)
         if opts.tol is not None:  # converged: the gradient norm at this step's parameters is <= tol
             done = optax.tree_utils.tree_norm(grads) <= schedule.tol

@@ -311,7 +311,8 @@ def _result(carry: Carry, stop: Stop, last_finite, history, vals, opts: StepOpti
             params, returned = watch.best, (f"the parameters of step {best_step}, the best by validation NLL "
                                             f"({float(watch.best_val):.6g})")
         elif steps == 1:
-            params, returned = last_finite, "the starting parameters (their loss is not finite: check the data and the start)"
+            params, returned = last_finite, ("the starting parameters (their loss is not finite: check the data "
+                                             "and the start)")
         else:
             params, returned = last_finite, f"the parameters of step {steps - 2}, the last with a finite loss"
         facts["returned"] = returned
