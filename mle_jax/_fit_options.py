@@ -14,7 +14,7 @@ read by the step (``_fit_step``) and reported in the result (``fit``).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Literal, NamedTuple
 
 import numpy as np
@@ -70,6 +70,8 @@ class Objective:
         if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer))
                                 or not tol > 0):
             raise ValueError(f"Objective: tol must be a number > 0; got {tol!r}")
+        if tol is not None:
+            object.__setattr__(self, "tol", float(tol))
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,11 @@ class Run:
         """``progress`` as a ``Progress`` (a bool or None was made one when the group was made)."""
         assert isinstance(self.progress, Progress)
         return self.progress
+
+
+def settings(group) -> dict[str, Any]:
+    """A group's fields by name (what the step reads of it, named as the user names them)."""
+    return {field.name: getattr(group, field.name) for field in fields(group)}
 
 
 class FitEvent(NamedTuple):

@@ -39,15 +39,16 @@ TRACED = ("every", "patience", "tol")  # options whose values reach the program 
 
 class StepOptions(NamedTuple):
     """The step's options (hashable), named as the groups name them: ``Minibatches.batch_size``,
-    ``Objective.reduction`` and ``tol``, ``Validation.every`` (resolved) and ``patience``."""
+    ``Validation.every`` (resolved) and ``patience``, and every field of ``Objective`` (a new one
+    is a field here, filled by ``fit`` from the group by its name)."""
 
     n: int
+    keyed: bool  # the model takes a key: a fresh one every step
     batch_size: int | None
-    reduction: str
     every: int | None
     patience: int | None
+    reduction: str  # Objective's fields from here on
     tol: float | None
-    keyed: bool  # the model takes a key: a fresh one every step
 
     @property
     def compiled(self) -> StepOptions:

@@ -33,7 +33,7 @@ import optax
 from jax.typing import ArrayLike
 
 from ._fit_loop import Hooks, Job, Start, progress_bar, replay, run_chunks
-from ._fit_options import Minibatches, Objective, Run, Stop, Validation, count
+from ._fit_options import Minibatches, Objective, Run, Stop, Validation, count, settings
 from ._fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from .boundary import as_array
 from .checks import check_batch
@@ -247,8 +247,9 @@ def _plan(recipe: Recipe, n: int, steps, objective: Objective, validation: Valid
         if every > total:
             raise ValueError(f"fit: Validation every={every} never happens in a fit of {total} steps "
                              f"(no validation NLL, no best parameters); give every <= {total}")
-    return total, StepOptions(n, None if batches is None else batches.batch_size, objective.reduction, every,
-                              patience, None if objective.tol is None else float(objective.tol), recipe.takes_key)
+    size = None if batches is None else batches.batch_size
+    return total, StepOptions(n=n, keyed=recipe.takes_key, batch_size=size, every=every, patience=patience,
+                              **settings(objective))
 
 
 def _no_best(steps_run: int, every) -> str:

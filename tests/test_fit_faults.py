@@ -223,3 +223,20 @@ def test_a_minibatch_with_no_weight_adds_nothing_instead_of_nan():
     with pytest.warns(UserWarning, match="cannot be checked"):
         value, grad = traced(START)
     assert float(value) == 0.0 and float(grad.model) == 0.0
+
+
+def test_the_loop_stops_at_the_step_that_ends_it_and_says_why_in_one_table():
+    assert [s.value for s in mj.Stop] == ["completed", "converged", "early_stopping", "non_finite",
+                                          "perfect_separation"]
+    from mle_jax._fit_options import RESULTS, code
+    assert RESULTS[0] is mj.Stop.COMPLETED and all(RESULTS[code(s)] is s for s in RESULTS)
+    # adam counts its updates: the device ran exactly the steps in the history, none after the stop
+    bad = mj.fit(SLOPE, SLOPE.init(jnp.float32(jnp.inf)), X, Y, ADAM, steps=50)
+    assert bad.stopped == "non_finite" and bad.steps_run == 1 and int(bad.opt_state[0].count) == 1
+    val = mj.Validation(X[:8], -Y[:8], every=1, patience=2)  # slope -3: worse at every step towards 3
+    early = mj.fit(SLOPE, START, X, Y, ADAM, steps=50, validation=val)
+    assert early.stopped == "early_stopping" and early.best_step == 1
+    assert int(early.opt_state[0].count) == early.steps_run == 3  # evaluations at steps 2 and 3 were worse
+    ran = mj.fit(SLOPE, START, X, Y, optax.lbfgs(), steps=50, objective=mj.Objective(tol=1e-3))
+    assert ran.stopped == "converged" and len(ran.history) < 50
+    np.testing.assert_allclose(ran.params.model, 3.0, rtol=1e-3)  # the least-squares slope of Y = 3 X

@@ -29,6 +29,6 @@ def test_leaves_are_trained_carried_or_static():
 def test_plain_fit_carries_only_params_optimizer_state_and_result():
     params = mj.Params({"w": jnp.zeros(3), "b": jnp.float32(0.0)}, {})
     parts = split(params)
-    carry = initial_carry(parts, None, StepOptions(10, None, "mean", None, None, None, False))
+    carry = initial_carry(parts, None, StepOptions(10, False, None, None, None, "mean", None))
     assert (carry.step, carry.perm, carry.watch) == (None, None, None) and int(carry.result) == 0
     assert parts.carried == [] and jax.tree_util.tree_structure(parts.trained) == jax.tree_util.tree_structure(params)
