@@ -90,7 +90,7 @@ def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, histor
     the last two chunk starts (for the replay after a non-finite loss).
     """
     starts: list = [None, None]
-    val_nll, stop = None, Stop.COMPLETED
+    val_nll, stop = None, RESULTS[int(jax.device_get(carry.result))]  # not COMPLETED: resumed after the end
     while done < total and stop is Stop.COMPLETED:
         length = min(chunk, total - done)
         if hooks.every is not None:  # chunks end on checkpoint boundaries
@@ -109,8 +109,6 @@ def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, histor
 
 def _between_chunks(carry: Carry, done: int, total: int, stop: Stop, losses, val_nll, history,
                     hooks: Hooks) -> None:
-    if not len(losses):  # resumed from the checkpoint of a fit that had ended: nothing new
-        return
     at_end = done == total or stop is not Stop.COMPLETED
     if hooks.store is not None and (at_end or (hooks.every is not None and done % hooks.every == 0)):
         hooks.store.save(done, carry, np.concatenate(history))

@@ -240,3 +240,15 @@ def test_the_loop_stops_at_the_step_that_ends_it_and_says_why_in_one_table():
     ran = mj.fit(SLOPE, START, X, Y, optax.lbfgs(), steps=50, objective=mj.Objective(tol=1e-3))
     assert ran.stopped == "converged" and len(ran.history) < 50
     np.testing.assert_allclose(ran.params.model, 3.0, rtol=1e-3)  # the least-squares slope of Y = 3 X
+
+
+def test_a_fit_that_converged_resumes_from_its_checkpoint_as_converged(tmp_path):
+    pytest.importorskip("orbax.checkpoint")
+    kwargs = dict(steps=50, objective=mj.Objective(tol=1e-3), run=_saved(tmp_path, every=40))
+    first = mj.fit(SLOPE, START, X, Y, optax.lbfgs(), **kwargs)
+    assert first.stopped == "converged" and first.steps_run < 40
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit()) == [str(first.steps_run)]  # where it stopped
+    again = mj.fit(SLOPE, START, X, Y, optax.lbfgs(), **kwargs)
+    assert again.stopped == "converged" and again.message == first.message
+    np.testing.assert_array_equal(again.history, first.history)
+    np.testing.assert_array_equal(again.params.model, first.params.model)
