@@ -39,9 +39,9 @@ class Job(NamedTuple):
 
     def run(self, carry: Carry, n: int):
         """Up to ``n`` steps on the device: ``(carry, losses, val_nlls, stop)``, the losses of the steps
-        computed (fewer than ``n`` when one ended the fit) and the ``Stop`` its carry's result code names
-        (``COMPLETED``: still running); by calls of at most ``CAPACITY`` steps each, dispatched without
-        waiting and read back in one transfer."""
+        up to the one that ended the fit (all ``n`` if none did) and the ``Stop`` its carry's result code
+        names (``COMPLETED``: still running); by calls of at most ``CAPACITY`` steps each, dispatched
+        without waiting and read back in one transfer."""
         run, outputs = program(self.recipe, self.optimizer, self.opts), []
         for start in range(0, n, CAPACITY):
             carry, out, ran = run(carry, min(CAPACITY, n - start), self.keys, self.data, self.val, self.schedule)
@@ -50,7 +50,11 @@ class Job(NamedTuple):
         losses = np.concatenate([out[0][:ran] for ran, out in outputs] or [np.zeros(0, np.float32)])
         vals = (np.full(len(losses), np.nan, np.float32) if self.val is None
                 else np.concatenate([out[1][:ran] for ran, out in outputs]))
-        return carry, losses, vals, RESULTS[int(result)]
+        stop = RESULTS[int(result)]
+        if stop is Stop.NON_FINITE:  # a plain fit's loop ran on past it: the steps up to the first
+            last = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
+            losses, vals = losses[:last], vals[:last]
+        return carry, losses, vals, stop
 
 
 class Hooks(NamedTuple):

@@ -12,10 +12,13 @@ in. So fits that differ only in their number of steps (50, 1500 or 10**6), ``eve
 ``patience`` or ``tol`` run one program, compiled once.
 
 The loop's carry holds its result (optimistix's ``RESULTS``): an int32 code, 0 while it
-runs, set by the step that ends the fit (a non-finite loss, the gradient norm at ``tol``,
-patience run out; ``_fit_options.RESULTS`` maps it to a ``Stop``); the loop stops there.
-Otherwise the carry holds only what the fit's options need (``None`` carries nothing): a
-plain fit carries the trained parameters, the optimizer state and the code.
+runs, set by the step that ends the fit (the gradient norm at ``tol``, patience run out, a
+non-finite loss; ``_fit_options.RESULTS`` maps it to a ``Stop``), and the loop stops there.
+A fit that checks nothing else per step (no ``tol``, no validation) pays nothing per step
+for it: its call finds a non-finite loss once, in its loss buffer, after its last step
+(then the host cuts the history at the first). Otherwise the carry holds only what the
+fit's options need (``None`` carries nothing): a plain fit carries the trained parameters,
+the optimizer state and the code.
 
 Programs are cached on the recipe (``recipe.programs``, ``mle_jax._cache.Programs``), so
 they, and the optimizers they were built for, live no longer than the recipe does.
@@ -49,6 +52,11 @@ class StepOptions(NamedTuple):
     patience: int | None
     reduction: str  # Objective's fields from here on
     tol: float | None
+
+    @property
+    def watched(self) -> bool:
+        """Whether each step checks for an end (``tol`` or validation); else each call does, once."""
+        return self.tol is not None or self.every is not None
 
     @property
     def compiled(self) -> StepOptions:
@@ -174,8 +182,9 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
             new_parts = with_state(new_parts, state)
         finite = jnp.isfinite(loss)
         new = carry._replace(params=new_parts, opt_state=opt_state,
-                             result=_ends(carry.result, ~finite, Stop.NON_FINITE),
                              step=None if carry.step is None else carry.step + 1, perm=perm)
+        if opts.watched:  # this step's end, first of all a non-finite loss (no evaluation after it)
+            new = new._replace(result=_ends(carry.result, ~finite, Stop.NON_FINITE))
         if opts.tol is not None:  # converged: the gradient norm at this step's parameters is <= tol
             done = optax.tree_utils.tree_norm(grads) <= schedule.tol
             new = new._replace(params=jax.lax.cond(done, lambda: carry.params, lambda: new.params),
@@ -192,7 +201,12 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
             return i + 1, c, losses.at[i].set(loss), None if vals is None else vals.at[i].set(val_nll)
 
         start = (jnp.int32(0), carry, buffer, None if val is None else buffer)
-        ran, carry, losses, vals = jax.lax.while_loop(lambda s: (s[0] < n) & (s[1].result == 0), loop, start)
+        if opts.watched:
+            ran, carry, losses, vals = jax.lax.while_loop(lambda s: (s[0] < n) & (s[1].result == 0), loop, start)
+        else:  # nothing ends it early but a non-finite loss, found once after the last step
+            ran, carry, losses, vals = jax.lax.while_loop(lambda s: s[0] < n, loop, start)
+            bad = jnp.any(~jnp.isfinite(losses) & (jnp.arange(size) < ran))
+            carry = carry._replace(result=_ends(carry.result, bad, Stop.NON_FINITE))
         return carry, (losses, vals), ran
 
     return jax.jit(run)

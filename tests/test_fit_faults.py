@@ -230,9 +230,13 @@ def test_the_loop_stops_at_the_step_that_ends_it_and_says_why_in_one_table():
                                           "perfect_separation"]
     from mle_jax._fit_options import RESULTS, code
     assert RESULTS[0] is mj.Stop.COMPLETED and all(RESULTS[code(s)] is s for s in RESULTS)
-    # adam counts its updates: the device ran exactly the steps in the history, none after the stop
-    bad = mj.fit(SLOPE, SLOPE.init(jnp.float32(jnp.inf)), X, Y, ADAM, steps=50)
+    # adam counts its updates: a fit that checks each step (tol, validation) runs exactly the steps in
+    # its history, none after the stop; a plain one finds a non-finite loss after its call, at no cost per step
+    start = SLOPE.init(jnp.float32(jnp.inf))
+    bad = mj.fit(SLOPE, start, X, Y, ADAM, steps=50, objective=mj.Objective(tol=1e-9))
     assert bad.stopped == "non_finite" and bad.steps_run == 1 and int(bad.opt_state[0].count) == 1
+    plain = mj.fit(SLOPE, start, X, Y, ADAM, steps=50)
+    assert plain.stopped == "non_finite" and plain.message == bad.message and int(plain.opt_state[0].count) == 50
     val = mj.Validation(X[:8], -Y[:8], every=1, patience=2)  # slope -3: worse at every step towards 3
     early = mj.fit(SLOPE, START, X, Y, ADAM, steps=50, validation=val)
     assert early.stopped == "early_stopping" and early.best_step == 1
