@@ -3,10 +3,13 @@
 The device runs a chunk of steps in one compiled program (``_fit_step``); between
 chunks the host reads the chunk's losses and the loop's result code (one transfer),
 saves a checkpoint, moves the bar and calls the callback. Nothing here runs per step.
+``drive`` runs a fit's loop as its ``Run`` group says (bar, chunks, callback,
+checkpoints, mesh).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from typing import Any, Callable, NamedTuple
@@ -14,7 +17,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from ._fit_options import RESULTS, FitEvent, Stop
+from ._fit_options import RESULTS, FitEvent, Run, Stop
 from ._fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, program
 from .recipe import Recipe
 
@@ -84,6 +87,56 @@ def progress_bar(requested: bool | None, total: int):
                           "fitting without a bar", stacklevel=3)
         return None
     return tqdm(total=total, unit="step", desc="fit", leave=False)
+
+
+def drive(job: Job, carry: Carry, total: int, run: Run):
+    """``total`` steps (fewer if one ends the fit) from ``carry``, or from the latest checkpoint:
+    ``(carry, stop, history, last_finite)``, ``history`` the (loss, validation NLL) rows of the steps
+    run and ``last_finite`` the parameters before a non-finite loss (None unless one was replayed)."""
+    progress, checkpoints = run.report, run.checkpoints
+    bar, every = progress_bar(progress.bar, total), None if checkpoints is None else checkpoints.every
+    chunk = progress.chunk_size
+    if chunk is None:
+        chunked = bar is not None or job.opts.patience is not None or progress.callback is not None
+        chunk = max(1, math.ceil(total / 20)) if chunked else total
+    chunk = chunk if every is None else min(chunk, every)
+    starts, history, done, store = [Start(0, carry)], [], 0, None
+    try:
+        if checkpoints is not None:
+            from ._checkpoint import Store
+            store = Store(checkpoints.directory)
+            done, carry, history = _resume(store, carry, total)
+        if run.mesh is not None:
+            from .sharding import replicate, shard_batch
+            carry = replicate(run.mesh, carry)
+            job = job._replace(data=shard_batch(run.mesh, job.data), val=shard_batch(run.mesh, job.val))
+        if bar is not None:
+            bar.update(done)
+        carry, history, stop, chunk_starts = run_chunks(
+            job, carry, done, total, chunk, history, Hooks(store, every, bar, progress.callback))
+        both = np.concatenate(history) if history else np.zeros((0, 2), np.float32)
+        last_finite = None
+        if stop is Stop.NON_FINITE and (carry.watch is None or int(carry.watch.best_step) < 0):
+            last_finite = replay(job, max(len(both) - 2, 0), starts + chunk_starts, store)
+    finally:
+        if bar is not None:
+            bar.close()
+        if store is not None:
+            store.close()
+    return carry, stop, both, last_finite
+
+
+def _resume(store, carry: Carry, total: int) -> tuple[int, Carry, list]:
+    """``(steps done, carry, history)`` from the latest checkpoint in ``store``, or from the start."""
+    restored = store.restore(carry)
+    if restored is None:
+        return 0, carry, []
+    done, carry, past = restored
+    if done > total:
+        raise ValueError(f"fit: the checkpoint in {store.directory} is at step {done}, past the {total} steps "
+                         f"asked for; ask for at least {done} steps to resume it, or pass another "
+                         f"Checkpoints directory (or delete this one) to start afresh")
+    return done, carry, [past]
 
 
 def run_chunks(job: Job, carry: Carry, done: int, total: int, chunk: int, history: list, hooks: Hooks):

@@ -32,7 +32,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from ._fit_loop import Hooks, Job, Start, progress_bar, replay, run_chunks
+from ._fit_loop import Job, drive
 from ._fit_options import Minibatches, Objective, Run, Stop, Validation, count, settings
 from ._fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from .boundary import as_array
@@ -121,52 +121,13 @@ def fit(recipe: Recipe, params: P, x: ArrayLike, y: ArrayLike, optimizer: optax.
         recipe.check(x, y, weights, mask, mean=opts.reduction == "mean")
         if val is not None:
             recipe.check(*val, mean=True)
-    progress, checkpoints = run.report, run.checkpoints
-    chunk = progress.chunk_size
-    bar = progress_bar(progress.bar, total)
-    if chunk is None:
-        chunked = bar is not None or opts.patience is not None or progress.callback is not None
-        chunk = max(1, math.ceil(total / 20)) if chunked else total
-    every = None if checkpoints is None else checkpoints.every
-    chunk = chunk if every is None else min(chunk, every)
     if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
         opt_state = opt_init(recipe, optimizer)(parts.trained)
     key = cast("jax.Array | None", key)  # checked above
     keys = Keys(key if opts.batch_size is not None else None,
                 jax.random.split(key)[1] if opts.keyed and key is not None else None)
     job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, opts.schedule())
-    carry = initial_carry(parts, opt_state, opts)
-    starts, history, done, store = [Start(0, carry)], [], 0, None
-    try:
-        if checkpoints is not None:
-            from ._checkpoint import Store
-            store = Store(checkpoints.directory)
-            restored = store.restore(carry)
-            if restored is not None:
-                done, carry, past = restored
-                if done > total:
-                    raise ValueError(
-                        f"fit: the checkpoint in {store.directory} is at step {done}, past the {total} steps "
-                        f"asked for; ask for at least {done} steps to resume it, or pass another "
-                        f"Checkpoints directory (or delete this one) to start afresh")
-                history = [past]
-        if run.mesh is not None:
-            from .sharding import replicate, shard_batch
-            carry = replicate(run.mesh, carry)
-            job = job._replace(data=shard_batch(run.mesh, job.data), val=shard_batch(run.mesh, job.val))
-        if bar is not None:
-            bar.update(done)
-        carry, history, stop, chunk_starts = run_chunks(
-            job, carry, done, total, chunk, history, Hooks(store, every, bar, progress.callback))
-        both = np.concatenate(history) if history else np.zeros((0, 2), np.float32)
-        last_finite = None
-        if stop is Stop.NON_FINITE and (carry.watch is None or int(carry.watch.best_step) < 0):
-            last_finite = replay(job, max(len(both) - 2, 0), starts + chunk_starts, store)
-    finally:
-        if bar is not None:
-            bar.close()
-        if store is not None:
-            store.close()
+    carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
     result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
     return cast(FitResult[P], _diagnose(recipe, result, (x, y, weights, mask), opts.reduction, opts.batch_size or n))
 
