@@ -51,7 +51,7 @@ def _multinomial(p, x):
 
 
 def _fit(r, params, x, y, steps):
-    return mj.fit(r, params, x, y, optax.lbfgs(), steps=steps, reduction="sum").params
+    return mj.fit(r, params, x, y, optax.lbfgs(), steps=steps, objective=mj.Objective(reduction="sum")).params
 
 
 def _estimate(label, r, start, x, y, steps, quick, reference, checks):

@@ -18,9 +18,17 @@ from .families import (
     Family, bernoulli, beta, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
-from .fit import FitResult, fit
+from .fit import FitResult as FitResult
+from .fit import fit as fit
 from .diagnostics import PerfectSeparationWarning, ValidationWarning
-from .fit_options import Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation
+from ._fit_options import Checkpoints as Checkpoints
+from ._fit_options import FitEvent as FitEvent
+from ._fit_options import Minibatches as Minibatches
+from ._fit_options import Objective as Objective
+from ._fit_options import Progress as Progress
+from ._fit_options import Run as Run
+from ._fit_options import Stop as Stop
+from ._fit_options import Validation as Validation
 from .inference import InferenceResult, inference, lr_test
 from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
@@ -41,7 +49,7 @@ __all__ = [
     "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",
     "models", "nll_decomposition", "normal", "prob", "probs",
     "quantile", "recipe", "reduce_terms", "sample", "variance",
-    "Checkpoints", "FitEvent", "Minibatches", "Progress", "Stop", "Validation",
+    "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
     "PerfectSeparationWarning", "ValidationWarning",
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",

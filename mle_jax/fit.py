@@ -3,10 +3,11 @@
     phi_hat = argmin_phi  -sum_i log Pr(y_i | f[x_i, phi])
 
 ``fit`` is built from parts: the option groups and stop reasons
-(``fit_options``), the device side, the compiled loop of optimizer steps
-(``fit_step``), and the host side, the chunk loop with its hooks and the replay
-after a non-finite loss (``fit_loop``). Every argument is checked here, before
-anything compiles.
+(``_fit_options``: ``Minibatches``, ``Objective``, ``Validation``, ``Run`` with
+``Progress`` and ``Checkpoints``), the device side, the compiled loop of optimizer
+steps whose carry holds the loop's result code (``_fit_step``), and the host side,
+the chunk loop with its hooks and the replay after a non-finite loss (``_fit_loop``).
+Every argument is checked here, before anything compiles.
 
 Every step is guarded: when the loss is NaN or inf the fit stops, names the
 step, and returns the last parameters whose loss was finite (or, with
@@ -16,35 +17,37 @@ What a fit cannot deliver is said in its message and warned with a named class
 (``mle_jax.diagnostics``): perfect separation of a discrete family's data (the
 MLE does not exist: ``PerfectSeparationWarning``) and a validation that kept
 nothing (every validation NLL NaN or inf, or none computed: ``ValidationWarning``).
-Fits that differ only in their number of steps, ``eval_every``, ``patience`` or
-``tol`` run one compiled program (``fit_step``).
+Fits that differ only in their number of steps, ``Validation``'s ``every`` and
+``patience`` or ``Objective``'s ``tol`` run one compiled program (``_fit_step``).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import jax
 import numpy as np
 import optax
+from jax.typing import ArrayLike
 
+from ._fit_loop import Job, drive
+from ._fit_options import Minibatches, Objective, Run, Stop, Validation, count, settings
+from ._fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
+from .boundary import as_array
 from .checks import check_batch
 from .diagnostics import SEPARATION, PerfectSeparationWarning, ValidationWarning, bounded_likelihood, separated
-from .fit_loop import Hooks, Job, Start, progress_bar, replay, run_chunks
-from .fit_options import (Checkpoints, FitEvent, Minibatches, Progress, Stop, Validation, count,
-                          groups)
-from .fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from .params import Params, partition
-from .boundary import as_array
 from .recipe import Recipe
 
-__all__ = ["Checkpoints", "FitEvent", "FitResult", "Minibatches", "Progress", "Stop", "Validation", "fit"]
+__all__ = ["FitResult", "fit"]
+
+P = TypeVar("P", bound=Params)
 
 
-class FitResult(NamedTuple):
-    """What ``fit`` returns.
+class FitResult(NamedTuple, Generic[P]):
+    """What ``fit`` returns; ``FitResult[P]`` for params of type ``P``.
 
     Fields:
       params: the fitted parameters: the best by validation NLL when validation
@@ -61,11 +64,11 @@ class FitResult(NamedTuple):
       epoch_history: the mean training loss per epoch (minibatch fits), or None.
     """
 
-    params: Any
+    params: P
     history: np.ndarray
     stopped: Stop
     message: str
-    opt_state: Any
+    opt_state: optax.OptState
     val_history: np.ndarray | None = None
     best_step: int | None = None
     epoch_history: np.ndarray | None = None
@@ -75,11 +78,10 @@ class FitResult(NamedTuple):
         return int(self.history.shape[0])
 
 
-def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransformation, steps: int | None = None,
-        *, key=None, weights=None, mask=None, reduction: str = "mean", tol: float | None = None,
-        minibatches: Minibatches | None = None, validation: Validation | tuple | None = None,
-        checkpoints: Checkpoints | None = None, progress: Progress | bool | None = None,
-        mesh=None, opt_state=None, **keywords) -> FitResult:
+def fit(recipe: Recipe, params: P, x: ArrayLike, y: ArrayLike, optimizer: optax.GradientTransformation,
+        steps: int | Minibatches | None = None, *, key: ArrayLike | None = None, weights: ArrayLike | None = None,
+        mask: ArrayLike | None = None, objective: Objective | None = None,
+        validation: Validation | tuple[ArrayLike, ArrayLike] | None = None, run: Run | None = None) -> FitResult[P]:
     """Fit ``params`` by minimising the recipe's loss with an optax optimizer.
 
     Args:
@@ -88,91 +90,68 @@ def fit(recipe: Recipe, params: Params, x, y, optimizer: optax.GradientTransform
       x, y: the training data (leading axis = examples); validated once here.
       optimizer: any optax ``GradientTransformation`` (called: ``optax.adam(1e-3)``);
         ``optax.lbfgs()`` works full-batch (it receives the value and a ``value_fn``).
-      steps: the number of optimizer updates (or ``Minibatches(batch_size, epochs)``).
+      steps: the number of full-batch optimizer updates, or ``Minibatches(batch_size, epochs=...)``
+        (or ``steps=...``): shuffled minibatches.
       key: a PRNG key: draws the minibatch shuffles and, for a model with a ``key``,
         a fresh model key every step (``fold_in(split(key)[1], step)``), reproducibly.
       weights, mask: per-example weights and mask (see ``recipe``).
-      reduction: ``"mean"`` (default; learning rates do not scale with N) or ``"sum"``.
-      tol: stop when the gradient norm of the loss falls to ``tol`` (``Stop.CONVERGED``);
-        the remaining steps are skipped, not computed.
-      minibatches, validation, checkpoints, progress: the option groups
-        (``Minibatches``, ``Validation`` or ``(x_val, y_val)``, ``Checkpoints``,
-        ``Progress`` or a bool for the bar); see ``mle_jax.fit_options``.
-      mesh: a ``jax.sharding.Mesh``: the data are split along the batch axis over its
-        first axis and the parameters replicated (see ``mle_jax.sharding``).
-      opt_state: start from this optimizer state (default ``optimizer.init`` of the trained leaves);
-        its tree, shapes and dtypes must be those of ``optimizer.init`` (a named ValueError otherwise),
-        e.g. the ``opt_state`` of an earlier ``FitResult`` with the same optimizer and parameters.
-      **keywords: today's flat form: ``epochs``, ``batch_size``, ``eval_every``,
-        ``patience``, ``chunk_size``, ``callback``, ``checkpoint_dir``, ``checkpoint_every``.
+      objective: ``Objective(reduction="mean", tol=None)``: the mean or summed NLL, and the gradient
+        norm at which the fit has converged (``Stop.CONVERGED``).
+      validation: ``Validation(x_val, y_val, every=None, patience=None)`` or ``(x_val, y_val)``: keep
+        the best parameters by validation NLL, stop early after ``patience`` evaluations.
+      run: ``Run(progress=None, checkpoints=None, mesh=None, opt_state=None)``: the bar and callback,
+        orbax checkpoints, data-parallel devices and the starting optimizer state (see ``Run``).
 
     Returns:
-      A ``FitResult`` with ``.params``, ``.history`` (loss per step), ``.stopped``, ``.message``.
+      A ``FitResult[P]`` with ``.params``, ``.history`` (loss per step), ``.stopped``, ``.message``.
     """
-    minibatches, validation, checkpoints, progress = groups(minibatches, validation, checkpoints, progress, keywords)
-    _check_arguments(recipe, params, optimizer, key, reduction, tol)
-    x, y, weights, mask = (as_array("fit", what, v) for what, v in (("x", x), ("y", y), ("weights", weights),
-                                                                     ("mask", mask)))
+    objective, validation, run = _groups(objective, validation, run)
+    _check_arguments(recipe, params, optimizer, key)
+    x, y = as_array("fit", "x", x), as_array("fit", "y", y)
+    weights, mask = as_array("fit", "weights", weights), as_array("fit", "mask", mask)
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
-    total, opts = _plan(recipe, n, steps, minibatches, validation, key, reduction, tol)
+    total, opts = _plan(recipe, n, steps, objective, validation, key)
     parts = partition(params)
+    opt_state = run.opt_state
     if opt_state is not None:
         _check_opt_state(optimizer, parts.trained, opt_state)
     val = None if validation is None else (as_array("fit", "x_val", validation.x),
                                            as_array("fit", "y_val", validation.y))
     if recipe.validate:  # once per data set: the recipe remembers the arrays it has checked
-        recipe.check(x, y, weights, mask, mean=reduction == "mean")
+        recipe.check(x, y, weights, mask, mean=opts.reduction == "mean")
         if val is not None:
             recipe.check(*val, mean=True)
-    chunk = progress.chunk_size
-    bar = progress_bar(progress.bar, total)
-    if chunk is None:
-        chunked = bar is not None or opts.patience is not None or progress.callback is not None
-        chunk = max(1, math.ceil(total / 20)) if chunked else total
-    every = None if checkpoints is None else checkpoints.every
-    chunk = chunk if every is None else min(chunk, every)
     if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
         opt_state = opt_init(recipe, optimizer)(parts.trained)
+    key = cast("jax.Array | None", key)  # checked above
     keys = Keys(key if opts.batch_size is not None else None,
                 jax.random.split(key)[1] if opts.keyed and key is not None else None)
     job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, opts.schedule())
-    carry = initial_carry(parts, opt_state, opts)
-    starts, history, done, store = [Start(0, carry)], [], 0, None
-    try:
-        if checkpoints is not None:
-            from .checkpoint import Store
-            store = Store(checkpoints.directory)
-            restored = store.restore(carry)
-            if restored is not None:
-                done, carry, past = restored
-                if done > total:
-                    raise ValueError(
-                        f"fit: the checkpoint in {store.directory} is at step {done}, past the {total} steps "
-                        f"asked for; ask for at least {done} steps to resume it, or pass another "
-                        f"checkpoint_dir (or delete this one) to start afresh")
-                history = [past]
-        if mesh is not None:
-            from .sharding import replicate, shard_batch
-            carry = replicate(mesh, carry)
-            job = job._replace(data=shard_batch(mesh, job.data), val=shard_batch(mesh, job.val))
-        if bar is not None:
-            bar.update(done)
-        carry, history, bad_step, chunk_starts = run_chunks(
-            job, carry, done, total, chunk, history, Hooks(store, every, bar, progress.callback))
-        both = np.concatenate(history) if history else np.zeros((0, 2), np.float32)
-        last_finite = None
-        if bad_step is not None and (carry.watch is None or int(carry.watch.best_step) < 0):
-            last_finite = replay(job, max(bad_step - 1, 0), starts + chunk_starts, store)
-    finally:
-        if bar is not None:
-            bar.close()
-        if store is not None:
-            store.close()
-    result = _result(carry, bad_step, last_finite, both[:, 0], both[:, 1], opts, total)
-    return _diagnose(recipe, result, (x, y, weights, mask), reduction, opts.batch_size or n)
+    carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
+    result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
+    return cast(FitResult[P], _diagnose(recipe, result, (x, y, weights, mask), opts.reduction, opts.batch_size or n))
 
 
-def _check_arguments(recipe, params, optimizer, key, reduction, tol) -> None:
+def _groups(objective, validation, run) -> tuple[Objective, Validation | None, Run]:
+    """The option groups, defaults made and kinds checked (each group checks its own fields)."""
+    if objective is None:
+        objective = Objective()
+    elif not isinstance(objective, Objective):
+        raise TypeError(f"fit: objective must be Objective(reduction=..., tol=...); got {type(objective).__name__}")
+    if validation is not None and not isinstance(validation, Validation):
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TypeError("fit: validation must be Validation(x_val, y_val, ...) or a pair (x_val, y_val); "
+                            f"got {type(validation).__name__}")
+        validation = Validation(*validation)
+    if run is None:
+        run = Run()
+    elif not isinstance(run, Run):
+        raise TypeError(f"fit: run must be Run(progress=..., checkpoints=..., mesh=..., opt_state=...); "
+                        f"got {type(run).__name__}")
+    return objective, validation, run
+
+
+def _check_arguments(recipe, params, optimizer, key) -> None:
     """Named errors for arguments of the wrong kind, before anything is traced."""
     if not isinstance(recipe, Recipe):
         raise TypeError(f"fit: recipe must come from mj.recipe(model, family); got {type(recipe).__name__}")
@@ -186,11 +165,6 @@ def _check_arguments(recipe, params, optimizer, key, reduction, tol) -> None:
                         f"got {type(optimizer).__name__}{hint}")
     if key is not None and not (isinstance(key, jax.Array) or isinstance(key, np.ndarray)):
         raise TypeError(f"fit: key must be a PRNG key (jax.random.key(0) or PRNGKey(0)); got {type(key).__name__}")
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"fit: reduction must be 'mean' or 'sum'; got {reduction!r}")
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer))
-                            or not tol > 0):
-        raise ValueError(f"fit: tol must be a number > 0; got {tol!r}")
 
 
 def _check_opt_state(optimizer, trained, opt_state) -> None:
@@ -211,32 +185,32 @@ def _check_opt_state(optimizer, trained, opt_state) -> None:
                              f"opt_state of a fit with the same optimizer and parameters, or None)")
 
 
-def _plan(recipe: Recipe, n: int, steps, minibatches, validation, key, reduction, tol):
+def _plan(recipe: Recipe, n: int, steps, objective: Objective, validation: Validation | None, key):
     """The number of steps and the compiled step's options, from checked arguments."""
-    steps = count("steps", steps)
-    if minibatches is not None:
-        if not minibatches.batch_size <= n:
-            raise ValueError(f"fit: batch_size must lie in [1, {n}]; got {minibatches.batch_size}")
+    batches = steps if isinstance(steps, Minibatches) else None
+    if batches is not None:
+        if not batches.batch_size <= n:
+            raise ValueError(f"fit: Minibatches batch_size must lie in [1, {n}] (the examples); "
+                             f"got {batches.batch_size}")
         if key is None:
-            raise ValueError("fit: minibatches need an explicit PRNG key for the shuffles (key=...)")
-        if (steps is None) == (minibatches.epochs is None):
-            raise ValueError("fit: give exactly one of steps or epochs")
-        total = steps if steps is not None else minibatches.epochs * (n // minibatches.batch_size)
+            raise ValueError("fit: Minibatches need an explicit PRNG key for the shuffles (key=...)")
+        total = batches.total(n)
     elif steps is None:
-        raise ValueError("fit: give the number of steps")
+        raise ValueError("fit: give the number of steps (steps=500, or steps=Minibatches(batch_size, epochs=...))")
     else:
-        total = steps
+        total = cast(int, count("fit", "steps", steps))  # not None: steps is not
     if recipe.takes_key and key is None:
         raise ValueError("fit: the model takes a key (dropout or other noise); pass fit(..., key=jax.random.key(0)) "
                          "to draw a fresh one every step")
-    eval_every = patience = None
+    every = patience = None
     if validation is not None:
-        eval_every, patience = validation.every or max(1, total // 100), validation.patience
-        if eval_every > total:
-            raise ValueError(f"fit: validation every {eval_every} steps never happens in a fit of {total} steps "
+        every, patience = validation.every or max(1, total // 100), validation.patience
+        if every > total:
+            raise ValueError(f"fit: Validation every={every} never happens in a fit of {total} steps "
                              f"(no validation NLL, no best parameters); give every <= {total}")
-    return total, StepOptions(n, None if minibatches is None else minibatches.batch_size, reduction,
-                              eval_every, patience, None if tol is None else float(tol), recipe.takes_key)
+    size = None if batches is None else batches.batch_size
+    return total, StepOptions(n=n, keyed=recipe.takes_key, batch_size=size, every=every, patience=patience,
+                              **settings(objective))
 
 
 def _no_best(steps_run: int, every) -> str:
@@ -288,47 +262,36 @@ def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str, size: int
     return result._replace(stopped=stopped, message=message)
 
 
-def _result(carry: Carry, bad_step, last_finite, losses, vals, opts: StepOptions, total) -> FitResult:
-    watch = carry.watch
-    stopped_at = -1 if watch is None else int(watch.stopped_at)
+def _result(carry: Carry, stop: Stop, last_finite, history, vals, opts: StepOptions) -> FitResult:
+    """The ``FitResult`` of a loop that ended with ``stop`` after ``len(history)`` steps."""
+    watch, params, steps = carry.watch, carry.params, len(history)
     best_step = None if watch is None or int(watch.best_step) < 0 else int(watch.best_step)
-    params = carry.params
-    if bad_step is not None:
-        history, stopped = losses[:bad_step + 1], Stop.NON_FINITE
+    facts: dict[str, Any] = dict(steps=steps, last=steps - 1, tol=opts.tol, patience=opts.patience,
+                 loss=history[-1] if steps else math.nan)
+    if stop is Stop.NON_FINITE:
         if best_step is not None and watch is not None:
-            params = watch.best
-            returned = (f"the parameters of step {best_step}, the best by validation NLL "
-                        f"({float(watch.best_val):.6g})")
-        elif bad_step == 0:
-            params = last_finite
-            returned = "the starting parameters (their loss is not finite: check the data and the start)"
+            params, returned = watch.best, (f"the parameters of step {best_step}, the best by validation NLL "
+                                            f"({float(watch.best_val):.6g})")
+        elif steps == 1:
+            params, returned = last_finite, ("the starting parameters (their loss is not finite: check the data "
+                                             "and the start)")
         else:
-            params = last_finite
-            returned = f"the parameters of step {bad_step - 1}, the last with a finite loss"
-        message = stopped.message(step=bad_step, loss=history[-1], returned=returned)
-    elif carry.converged_at is not None and int(carry.converged_at) >= 0:
-        at = int(carry.converged_at)
-        history, stopped = losses[:at + 1], Stop.CONVERGED
-        message = stopped.message(step=at, tol=opts.tol)
-    elif stopped_at >= 0:
-        history, stopped = losses[:stopped_at], Stop.EARLY_STOPPING
-        message = stopped.message(step=stopped_at, patience=opts.patience)
-    else:
-        history, stopped = losses[:total], Stop.COMPLETED
-        message = stopped.message(steps=len(history))
+            params, returned = last_finite, f"the parameters of step {steps - 2}, the last with a finite loss"
+        facts["returned"] = returned
+    message = stop.message(**facts)
     val_history = None
     if watch is not None:
-        idx = np.flatnonzero(np.isfinite(vals[:len(history)]))
+        idx = np.flatnonzero(np.isfinite(vals))
         val_history = np.stack([idx + 1, vals[idx]], axis=1) if len(idx) else np.zeros((0, 2))
-        if best_step is not None and stopped != Stop.NON_FINITE:  # type: ignore[union-attr]
+        if best_step is not None and stop is not Stop.NON_FINITE:
             params = watch.best
             message += f"; kept the best validation NLL {float(watch.best_val):.6g} (step {best_step})"
-        elif stopped != Stop.NON_FINITE:
-            message += "; " + _no_best(len(history), opts.eval_every)
+        elif stop is not Stop.NON_FINITE:
+            message += "; " + _no_best(steps, opts.every)
     epoch_history = None
     if opts.batch_size is not None:
         per_epoch = opts.n // opts.batch_size
-        whole = len(history) // per_epoch * per_epoch
+        whole = steps // per_epoch * per_epoch
         epoch_history = history[:whole].astype(np.float64).reshape(-1, per_epoch).mean(axis=1)
-    return FitResult(params.params(), history, stopped, message, carry.opt_state, val_history, best_step,
+    return FitResult(params.params(), history, stop, message, carry.opt_state, val_history, best_step,
                      epoch_history)

@@ -1,6 +1,6 @@
 """Data-parallel placement with JAX's own sharding: the batch axis split over a device mesh.
 
-``fit(..., mesh=mesh)`` places x, y (and weights, masks, validation data) with
+``fit(..., run=Run(mesh=mesh))`` places x, y (and weights, masks, validation data) with
 ``NamedSharding(mesh, P(axis))`` along their leading axis and replicates the
 parameters and optimizer state; the jitted scan then runs SPMD on every device
 and XLA reduces the gradient across them. Arrays already sharded along the

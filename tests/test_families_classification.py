@@ -33,7 +33,7 @@ def test_ordinal_probabilities_and_fit_against_statsmodels():
     with jax.enable_x64(True):
         r = mj.recipe(lambda p, x_i: p * x_i[0], family)
         res = mj.fit(r, r.init(jnp.float64(0.0)), jnp.asarray(x[:, None]), jnp.asarray(y), optax.lbfgs(),
-                     steps=200, tol=1e-10)
+                     steps=200, objective=mj.Objective(tol=1e-10))
         loglik = -float(r.nll(res.params, jnp.asarray(x[:, None]), jnp.asarray(y)))
     assert abs(loglik - ref.llf) <= 1e-6 * abs(ref.llf)
     np.testing.assert_allclose(float(res.params.model), ref.params[0], rtol=1e-4)

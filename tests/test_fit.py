@@ -46,7 +46,8 @@ def test_second_fit_does_not_compile():
 def test_logistic_regression_reaches_statsmodels_maximum(x64):
     x, y, ref, r = _logistic_and_statsmodels()
     params = r.init({"w": jnp.zeros(3, jnp.float64), "b": jnp.float64(0.0)})
-    res = mj.fit(r, params, jnp.asarray(x), jnp.asarray(y), optax.lbfgs(), steps=50, reduction="sum")
+    res = mj.fit(r, params, jnp.asarray(x), jnp.asarray(y), optax.lbfgs(), steps=50,
+                 objective=mj.Objective(reduction="sum"))
     loglik = -float(r.nll(res.params, jnp.asarray(x), jnp.asarray(y)))
     assert abs(loglik - ref.llf) <= 1e-6 * abs(ref.llf)
     np.testing.assert_allclose(res.params.model["w"], ref.params[1:], rtol=1e-4)
@@ -81,9 +82,9 @@ def test_minibatch_epochs_and_reproducible_shuffles():
     r = mj.recipe(linear, mj.bernoulli())
     params = r.init({"w": jnp.zeros(3), "b": jnp.float32(0.0)})
     opt = optax.sgd(0.1)
-    a = mj.fit(r, params, x, y, opt, epochs=3, batch_size=32, key=jax.random.PRNGKey(1))
-    b = mj.fit(r, params, x, y, opt, epochs=3, batch_size=32, key=jax.random.PRNGKey(1))
-    c = mj.fit(r, params, x, y, opt, epochs=3, batch_size=32, key=jax.random.PRNGKey(2))
+    a = mj.fit(r, params, x, y, opt, mj.Minibatches(32, epochs=3), key=jax.random.PRNGKey(1))
+    b = mj.fit(r, params, x, y, opt, mj.Minibatches(32, epochs=3), key=jax.random.PRNGKey(1))
+    c = mj.fit(r, params, x, y, opt, mj.Minibatches(32, epochs=3), key=jax.random.PRNGKey(2))
     assert a.history.shape == (24,) and a.epoch_history.shape == (3,)
     np.testing.assert_array_equal(a.history, b.history)
     assert not np.array_equal(a.history, c.history)
@@ -92,7 +93,7 @@ def test_minibatch_epochs_and_reproducible_shuffles():
     perm = jax.random.permutation(jax.random.fold_in(jax.random.PRNGKey(1), 0), 256)[:32]
     np.testing.assert_allclose(a.history[0], r.mean_nll(params, x[perm], y[perm]), rtol=1e-6)
     with pytest.raises(ValueError, match="key"):
-        mj.fit(r, params, x, y, opt, epochs=1, batch_size=32)
+        mj.fit(r, params, x, y, opt, mj.Minibatches(32, epochs=1))
 
 
 def test_early_stopping_keeps_best_validation_step():
@@ -104,7 +105,8 @@ def test_early_stopping_keeps_best_validation_step():
     r = mj.recipe(lambda p, xi: p @ xi, mj.normal(0.3))
     params = r.init(jnp.zeros(12))
     train, val = (feats[:20], ys[:20]), (jnp.asarray(feats[20:]), jnp.asarray(ys[20:]))
-    res = mj.fit(r, params, *train, optax.adam(0.05), steps=4000, validation=val, eval_every=10, patience=20)
+    res = mj.fit(r, params, *train, optax.adam(0.05), steps=4000,
+                 validation=mj.Validation(*val, every=10, patience=20))
     assert res.stopped == "early_stopping"
     vals = res.val_history
     best = int(vals[np.argmin(vals[:, 1]), 0])
@@ -121,8 +123,10 @@ def test_fit_rejects_bad_data_and_options():
         mj.fit(r, params, x, jnp.array([0, 1, 2, 0]), optax.sgd(0.1), steps=1)
     with pytest.raises(ValueError, match="steps"):
         mj.fit(r, params, x, jnp.array([0, 1, 1, 0]), optax.sgd(0.1))
-    with pytest.raises(ValueError, match="validation"):
-        mj.fit(r, params, x, jnp.array([0, 1, 1, 0]), optax.sgd(0.1), steps=3, patience=2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'patience'"):
+        mj.fit(r, params, x, jnp.array([0, 1, 1, 0]), optax.sgd(0.1), steps=3, patience=2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'stepz'"):
+        mj.fit(r, params, x, jnp.array([0, 1, 1, 0]), optax.sgd(0.1), stepz=3)  # type: ignore[call-arg]
 
 
 def test_weighted_fit_matches_duplicated_data():
@@ -142,11 +146,11 @@ def test_tol_stops_at_convergence_and_skips_the_rest(x64):
     x, y, ref, r = _logistic_and_statsmodels()
     params = r.init({"w": jnp.zeros(3, jnp.float64), "b": jnp.float64(0.0)})
     xj, yj = jnp.asarray(x), jnp.asarray(y)
-    res = mj.fit(r, params, xj, yj, optax.lbfgs(), steps=500, tol=1e-9)
+    res = mj.fit(r, params, xj, yj, optax.lbfgs(), steps=500, objective=mj.Objective(tol=1e-9))
     assert res.stopped == "converged" and "converged at step" in res.message
     assert len(res.history) < 100
     grad = jax.grad(lambda p: r.mean_nll(p, xj, yj))(res.params)
     assert float(optax.tree_utils.tree_norm(grad)) <= 1e-9
     assert abs(-float(r.nll(res.params, xj, yj)) - ref.llf) <= 1e-9 * abs(ref.llf)
-    with pytest.raises(ValueError, match="tol"):
-        mj.fit(r, params, xj, yj, optax.lbfgs(), steps=5, tol=0.0)
+    with pytest.raises(ValueError, match="Objective: tol must be a number > 0"):
+        mj.Objective(tol=0.0)

@@ -47,7 +47,8 @@ def _fit_warns(r, x, y, dtype, **kwargs):
     start = r.init({"w": jnp.zeros(2, dtype), "b": jnp.zeros((), dtype)})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = mj.fit(r, start, jnp.asarray(x, dtype), jnp.asarray(y), optax.lbfgs(), steps=100, tol=1e-6, **kwargs)
+        res = mj.fit(r, start, jnp.asarray(x, dtype), jnp.asarray(y), optax.lbfgs(), steps=100,
+                     objective=mj.Objective(tol=1e-6), **kwargs)
     return res, [w for w in caught if issubclass(w.category, PerfectSeparationWarning)]
 
 
@@ -94,20 +95,23 @@ def test_separation_in_other_discrete_families_and_not_under_label_smoothing():
     assert res.stopped == "completed"
 
 
-def test_step_counts_eval_every_patience_and_tol_do_not_recompile():
+def test_step_counts_every_patience_and_tol_do_not_recompile():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 2)).astype(np.float32)
     y = (x[:, 0] + rng.logistic(size=64) > 0).astype(np.int32)  # overlapping classes: no separation
     r, opt = mj.recipe(linear, mj.bernoulli()), optax.adam(0.01)
     start = r.init({"w": jnp.zeros(2), "b": jnp.float32(0.0)})
     short = mj.fit(r, start, x, y, opt, steps=40)
-    with_val = mj.fit(r, start, x, y, opt, steps=40, validation=mj.Validation(x, y, every=5, patience=3), tol=1e-9)
+    with_val = mj.fit(r, start, x, y, opt, steps=40, validation=mj.Validation(x, y, every=5, patience=3),
+                      objective=mj.Objective(tol=1e-9))
     r.log_prob(start, x, y)  # compiled once per recipe: fit reads it to diagnose separation
     with compiles() as count:
         long = mj.fit(r, start, x, y, opt, steps=1500)  # more steps than one call's buffer holds
         mj.fit(r, start, x, y, opt, steps=3)
-        mj.fit(r, start, x, y, opt, steps=700, validation=mj.Validation(x, y, every=7, patience=50), tol=1e-3)
-        mj.fit(r, start, x, y, opt, steps=123, validation=(x, y), patience=2, tol=0.5)
+        mj.fit(r, start, x, y, opt, steps=700, validation=mj.Validation(x, y, every=7, patience=50),
+               objective=mj.Objective(tol=1e-3))
+        mj.fit(r, start, x, y, opt, steps=123, validation=mj.Validation(x, y, patience=2),
+               objective=mj.Objective(tol=0.5))
     assert count.n == 0
     np.testing.assert_array_equal(long.history[:40], short.history)  # the same steps, whatever the count
     assert long.history.shape == (1500,) and np.all(np.isfinite(long.history))
@@ -126,7 +130,7 @@ def test_validation_that_never_happens_is_refused_before_compiling():
     start, key = r.init({"w": jnp.zeros(2), "b": jnp.float32(0.0)}), jax.random.key(0)
     with compiles() as count:
         for kwargs in (dict(steps=50, validation=mj.Validation(x, y, every=51)),
-                       dict(epochs=2, batch_size=16, key=key, validation=(x, y), eval_every=7)):
+                       dict(steps=mj.Minibatches(16, epochs=2), key=key, validation=mj.Validation(x, y, every=7))):
             with pytest.raises(ValueError, match="never happens"):
                 mj.fit(r, start, x, y, optax.adam(0.1), **kwargs)
     assert count.n == 0
@@ -153,7 +157,8 @@ def test_validation_that_keeps_nothing_is_said_and_the_parameters_match_the_hist
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # converged before the first evaluation
     with pytest.warns(ValidationWarning, match="before the first validation"):
-        res = mj.fit(r, start, x, y, opt, steps=60, validation=mj.Validation(x, y, every=50), tol=10.0)
+        res = mj.fit(r, start, x, y, opt, steps=60, validation=mj.Validation(x, y, every=50),
+                     objective=mj.Objective(tol=10.0))
     assert res.stopped == "converged" and res.best_step is None
 
 
@@ -163,14 +168,14 @@ def test_opt_state_is_checked_against_the_optimizer_and_params():
     start = r.init({"w": jnp.zeros(2), "b": jnp.float32(0.0)})
     opt = optax.adam(0.05)
     with pytest.raises(ValueError, match="opt_state does not match"):
-        mj.fit(r, start, x, y, opt, steps=5, opt_state=optax.sgd(0.1).init({"w": jnp.zeros(2)}))
+        mj.fit(r, start, x, y, opt, steps=5, run=mj.Run(opt_state=optax.sgd(0.1).init({"w": jnp.zeros(2)})))
     other = mj.fit(mj.recipe(linear, mj.bernoulli()), r.init({"w": jnp.zeros(3), "b": jnp.float32(0.0)}),
                    np.zeros((4, 3), np.float32), np.array([0, 1, 0, 1], np.int32), opt, steps=1)
     with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(2,\)"):
-        mj.fit(r, start, x, y, opt, steps=5, opt_state=other.opt_state)
+        mj.fit(r, start, x, y, opt, steps=5, run=mj.Run(opt_state=other.opt_state))
     # the right state continues the fit exactly: 20 + 20 steps are the 40 steps of one fit
     first = mj.fit(r, start, x, y, opt, steps=20)
-    second = mj.fit(r, r.init(first.params.model), x, y, opt, steps=20, opt_state=first.opt_state)
+    second = mj.fit(r, r.init(first.params.model), x, y, opt, steps=20, run=mj.Run(opt_state=first.opt_state))
     whole = mj.fit(r, start, x, y, opt, steps=40)
     np.testing.assert_array_equal(np.concatenate([first.history, second.history]), whole.history)
 
@@ -180,7 +185,7 @@ def test_separation_of_a_minibatch_fit_is_read_batch_by_batch_with_weights_and_m
     x = x.astype(np.float32)
     r = mj.recipe(linear, mj.bernoulli())
     start = r.init({"w": jnp.zeros(2), "b": jnp.float32(0.0)})
-    kwargs = dict(minibatches=mj.Minibatches(batch_size=8, epochs=60), key=jax.random.key(1))
+    kwargs = dict(steps=mj.Minibatches(batch_size=8, epochs=60), key=jax.random.key(1))
     with pytest.warns(PerfectSeparationWarning):
         res = mj.fit(r, start, x, y, optax.adam(0.1), **kwargs)
     assert res.stopped == "perfect_separation"

@@ -31,8 +31,9 @@ def _same(a, b):
 def test_chunking_does_not_change_the_fit():
     r, p, x, y = _problem()
     opt = optax.adam(0.01)
-    whole = mj.fit(r, p, x, y, opt, epochs=6, batch_size=16, key=jax.random.PRNGKey(3))
-    chunked = mj.fit(r, p, x, y, opt, epochs=6, batch_size=16, key=jax.random.PRNGKey(3), chunk_size=7)
+    whole = mj.fit(r, p, x, y, opt, mj.Minibatches(16, epochs=6), key=jax.random.PRNGKey(3))
+    chunked = mj.fit(r, p, x, y, opt, mj.Minibatches(16, epochs=6), key=jax.random.PRNGKey(3),
+                     run=mj.Run(progress=mj.Progress(chunk_size=7)))
     _same(whole.params, chunked.params)
     np.testing.assert_array_equal(whole.history, chunked.history)
 
@@ -40,8 +41,8 @@ def test_chunking_does_not_change_the_fit():
 def test_callback_sees_every_chunk():
     r, p, x, y = _problem()
     seen = []
-    res = mj.fit(r, p, x, y, optax.adam(0.01), steps=100, chunk_size=30,
-                 callback=lambda event: seen.append((event.step, len(event.history))))
+    log = mj.Progress(chunk_size=30, callback=lambda event: seen.append((event.step, len(event.history))))
+    res = mj.fit(r, p, x, y, optax.adam(0.01), steps=100, run=mj.Run(progress=log))
     assert seen == [(30, 30), (60, 60), (90, 90), (100, 100)]
     assert res.history.shape == (100,)
 
@@ -49,10 +50,10 @@ def test_callback_sees_every_chunk():
 def test_progress_bar_reports_steps(capsys):
     pytest.importorskip("tqdm")
     r, p, x, y = _problem()
-    mj.fit(r, p, x, y, optax.adam(0.01), steps=200, progress=True)
+    mj.fit(r, p, x, y, optax.adam(0.01), steps=200, run=mj.Run(progress=True))
     err = capsys.readouterr().err
     assert "200/200" in err and "loss=" in err
-    mj.fit(r, p, x, y, optax.adam(0.01), steps=200, progress=False)
+    mj.fit(r, p, x, y, optax.adam(0.01), steps=200, run=mj.Run(progress=False))
     assert capsys.readouterr().err == ""
 
 
@@ -64,9 +65,12 @@ def test_killed_fit_resumes_to_the_same_parameters(tmp_path):
     pytest.importorskip("orbax.checkpoint")
     r, p, x, y = _problem()
     opt = optax.adam(0.01)
-    kwargs = dict(epochs=10, batch_size=16, key=jax.random.PRNGKey(4), checkpoint_every=24)
-    uninterrupted = mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "a")
-    plain = mj.fit(r, p, x, y, opt, epochs=10, batch_size=16, key=jax.random.PRNGKey(4))
+    batches, key = mj.Minibatches(16, epochs=10), jax.random.PRNGKey(4)
+
+    def run(folder, callback=None):
+        return mj.Run(progress=mj.Progress(callback=callback), checkpoints=mj.Checkpoints(tmp_path / folder, every=24))
+    uninterrupted = mj.fit(r, p, x, y, opt, batches, key=key, run=run("a"))
+    plain = mj.fit(r, p, x, y, opt, batches, key=key)
     _same(uninterrupted.params, plain.params)
 
     def kill(event):
@@ -74,10 +78,9 @@ def test_killed_fit_resumes_to_the_same_parameters(tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "b", callback=kill)
+        mj.fit(r, p, x, y, opt, batches, key=key, run=run("b", kill))
     calls = []
-    resumed = mj.fit(r, p, x, y, opt, **kwargs, checkpoint_dir=tmp_path / "b",
-                     callback=lambda event: calls.append(event.step))
+    resumed = mj.fit(r, p, x, y, opt, batches, key=key, run=run("b", lambda event: calls.append(event.step)))
     assert calls[0] == 52  # it started from the checkpoint at step 48 (chunks of 80 / 20 = 4 steps)
     _same(resumed.params, uninterrupted.params)
     np.testing.assert_array_equal(resumed.history, uninterrupted.history)
@@ -99,9 +102,9 @@ SHARDED = textwrap.dedent("""
     p = r.init(net.init(jax.random.PRNGKey(0)))
     mesh = batch_mesh()
     gaps = []
-    for kw in (dict(steps=200), dict(epochs=4, batch_size=32, key=jax.random.PRNGKey(1))):
+    for kw in (dict(steps=200), dict(steps=mj.Minibatches(32, epochs=4), key=jax.random.PRNGKey(1))):
         single = mj.fit(r, p, x, y, optax.adam(0.01), **kw)
-        sharded = mj.fit(r, p, x, y, optax.adam(0.01), mesh=mesh, **kw)
+        sharded = mj.fit(r, p, x, y, optax.adam(0.01), run=mj.Run(mesh=mesh), **kw)
         leaf = jax.tree_util.tree_leaves(sharded.params)[0]
         assert len(leaf.sharding.device_set) == 8, leaf.sharding
         gaps.append(max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
@@ -113,7 +116,8 @@ SHARDED = textwrap.dedent("""
         return p["act"](p["w"] @ x_i) * p["sign"] + (0.0 if key is None else 0.1 * jax.random.normal(key))
     re = mj.recipe(noisy, mj.bernoulli())
     start = re.init({"w": jnp.zeros(3), "act": jnp.tanh, "sign": jnp.array(1, jnp.int32)})
-    single, sharded = (mj.fit(re, start, x, y, optax.adam(0.05), mesh=m, steps=20, key=jax.random.key(2))
+    single, sharded = (mj.fit(re, start, x, y, optax.adam(0.05), steps=20, key=jax.random.key(2),
+                                run=mj.Run(mesh=m))
                        for m in (None, mesh))
     gaps.append(float(np.max(np.abs(single.history - sharded.history))))
     assert sharded.params.model["act"] is jnp.tanh and int(sharded.params.model["sign"]) == 1

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import mle_jax as mj
-from mle_jax.fit_step import StepOptions, initial_carry
+from mle_jax._fit_step import StepOptions, initial_carry
 from mle_jax.params import partition
 
 
@@ -26,9 +26,9 @@ def test_leaves_are_trained_carried_or_static():
     assert partition(params._replace(model={**model, "rate": 0.25})).layout != parts.layout
 
 
-def test_plain_fit_carries_only_params_and_optimizer_state():
+def test_plain_fit_carries_only_params_optimizer_state_and_result():
     params = mj.Params({"w": jnp.zeros(3), "b": jnp.float32(0.0)}, {})
     parts = partition(params)
-    carry = initial_carry(parts, None, StepOptions(10, None, "mean", None, None, None, False))
-    assert (carry.step, carry.perm, carry.watch, carry.converged_at) == (None, None, None, None)
+    carry = initial_carry(parts, None, StepOptions(10, False, None, None, None, "mean", None))
+    assert (carry.step, carry.perm, carry.watch) == (None, None, None) and int(carry.result) == 0
     assert parts.carried == [] and jax.tree_util.tree_structure(parts.trained) == jax.tree_util.tree_structure(params)

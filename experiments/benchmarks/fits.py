@@ -63,7 +63,7 @@ def _contenders(net, r, phi, x, y, opt, steps, loop_steps, kind):
 
     params = r.init(phi)
     return {
-        "mle_jax.fit": (lambda: mj.fit(r, params, x, y, opt, steps=steps, progress=False).history, steps),
+        "mle_jax.fit": (lambda: mj.fit(r, params, x, y, opt, steps=steps, run=mj.Run(progress=False)).history, steps),
         "hand lax.scan": (lambda: scan(phi, x, y), steps),
         "python loop": (loop, loop_steps),
     }

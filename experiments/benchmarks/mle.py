@@ -64,7 +64,8 @@ def run(n: int = 100_000, d: int = 20, reps: int = 5, steps: int = 100, tol: flo
         params = r.init({"w": jnp.zeros(d), "b": jnp.float64(0.0)})
         xj, yj = jnp.asarray(x), jnp.asarray(y)
         opt = optax.lbfgs()
-        fit = lambda: mj.fit(r, params, xj, yj, opt, steps=steps, tol=tol, progress=False)
+        fit = lambda: mj.fit(r, params, xj, yj, opt, steps=steps, objective=mj.Objective(tol=tol),
+                             run=mj.Run(progress=False))
         t0 = time.perf_counter()
         fit()  # compiles
         t_cold = time.perf_counter() - t0

@@ -51,7 +51,7 @@ class Store:
     def __init__(self, directory, keep: int = 2):
         self.directory = Path(directory).absolute()
         if self.directory.exists() and not self.directory.is_dir():
-            raise ValueError(f"fit: checkpoint_dir {self.directory} is a file, not a directory; "
+            raise ValueError(f"fit: Checkpoints directory {self.directory} is a file, not a directory; "
                              f"pass a directory (a new one starts afresh)")
         ocp = _orbax()
         self._ocp = ocp
@@ -104,7 +104,7 @@ class Store:
 
     def _refusal(self, step: int, reason: str) -> ValueError:
         return ValueError(f"fit: cannot resume from the checkpoint at step {step} in {self.directory}: {reason}; "
-                          f"delete that directory or pass another checkpoint_dir to start afresh")
+                          f"delete that directory or pass another Checkpoints directory to start afresh")
 
     def close(self) -> None:
         self._manager.close()

@@ -5,17 +5,23 @@
 One compiled program runs ``n <= CAPACITY`` steps in a ``lax.while_loop`` whose trip
 count is an argument: the losses go into a buffer of ``CAPACITY`` entries, the only
 length the program is compiled for, and the host runs longer chunks as several calls
-(dispatched without waiting, read back once). The validation schedule, the patience
-and ``tol`` are arguments too (a ``Schedule`` of traced scalars); only whether each is
-given is compiled in. So fits that differ only in their number of steps (50, 1500 or
-10**6), their ``eval_every``, ``patience`` or ``tol`` run one program, compiled once.
-Its carry holds only what the fit's options need (``None`` carries nothing): a plain
-fit carries exactly what a hand-written scan does, the trained parameters and the
-optimizer state.
+(dispatched without waiting, read back once). The values of the options named in
+``TRACED`` (``Validation``'s ``every`` and ``patience``, ``Objective``'s ``tol``) are
+arguments too (a ``Schedule`` of traced scalars); only whether each is given is compiled
+in. So fits that differ only in their number of steps (50, 1500 or 10**6), ``every``,
+``patience`` or ``tol`` run one program, compiled once.
 
-Programs are cached on the recipe (``recipe.programs``, the newest
-``PROGRAMS_KEPT``), so they, and the optimizers they were built for, live no
-longer than the recipe does.
+The loop's carry holds its result (optimistix's ``RESULTS``): an int32 code, 0 while it
+runs, set by the step that ends the fit (the gradient norm at ``tol``, patience run out, a
+non-finite loss; ``_fit_options.RESULTS`` maps it to a ``Stop``), and the loop stops there.
+A fit that checks nothing else per step (no ``tol``, no validation) pays nothing per step
+for it: its call finds a non-finite loss once, in its loss buffer, after its last step
+(then the host cuts the history at the first). Otherwise the carry holds only what the
+fit's options need (``None`` carries nothing): a plain fit carries the trained parameters,
+the optimizer state and the code.
+
+Programs are cached on the recipe (``recipe.programs``, ``mle_jax._cache.Programs``), so
+they, and the optimizers they were built for, live no longer than the recipe does.
 """
 
 from __future__ import annotations
@@ -26,39 +32,45 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._fit_options import Stop, code
 from .params import Parts, with_state
 from .recipe import Recipe
 
-PROGRAMS_KEPT = 8
 CAPACITY = 1024  # the steps one call of a program can run: the length of its loss buffer
+TRACED = ("every", "patience", "tol")  # options whose values reach the program as arguments
 
 
 class StepOptions(NamedTuple):
-    """The fit's step options as given (hashable). The program is compiled for ``compiled``:
-    the values of ``eval_every``, ``patience`` and ``tol`` reach it as a ``Schedule``."""
+    """The step's options (hashable), named as the groups name them: ``Minibatches.batch_size``,
+    ``Validation.every`` (resolved) and ``patience``, and every field of ``Objective`` (a new one
+    is a field here, filled by ``fit`` from the group by its name)."""
 
     n: int
-    batch_size: int | None
-    reduction: str
-    eval_every: int | None
-    patience: int | None
-    tol: float | None
     keyed: bool  # the model takes a key: a fresh one every step
+    batch_size: int | None
+    every: int | None
+    patience: int | None
+    reduction: str  # Objective's fields from here on
+    tol: float | None
+
+    @property
+    def watched(self) -> bool:
+        """Whether each step checks for an end (``tol`` or validation); else each call does, once."""
+        return self.tol is not None or self.every is not None
 
     @property
     def compiled(self) -> StepOptions:
-        """The options with ``eval_every``, ``patience`` and ``tol`` reduced to whether each is given."""
-        given = lambda v: None if v is None else True  # noqa: E731
-        return self._replace(eval_every=given(self.eval_every), patience=given(self.patience), tol=given(self.tol))
+        """What the program is compiled for: the ``TRACED`` options reduced to whether each is given."""
+        return self._replace(**{name: None if getattr(self, name) is None else True for name in TRACED})
 
     def schedule(self) -> Schedule:
         """The values the program reads at run time (unused ones are placeholders)."""
-        return Schedule(jnp.asarray(self.eval_every or 1, jnp.int32), jnp.asarray(self.patience or 1, jnp.int32),
+        return Schedule(jnp.asarray(self.every or 1, jnp.int32), jnp.asarray(self.patience or 1, jnp.int32),
                         jnp.asarray(self.tol or 0.0, jnp.result_type(float)))
 
 
 class Schedule(NamedTuple):
-    """The traced settings of a program: validate every ``every`` steps, stop after ``patience``
+    """The traced values of ``TRACED``: validate every ``every`` steps, stop after ``patience``
     evaluations without improvement, converged when the gradient norm is <= ``tol``."""
 
     every: jax.Array
@@ -73,19 +85,17 @@ class Watch(NamedTuple):
     best_val: jax.Array
     best_step: jax.Array  # updates applied when the best was seen, or -1
     bad_evals: jax.Array  # evaluations since the last improvement
-    alive: jax.Array      # False once the loss was not finite or patience ran out
-    stopped_at: jax.Array  # updates applied when patience ran out, or -1
 
 
 class Carry(NamedTuple):
-    """The loop's state. Non-finite losses are found by the host in the returned losses."""
+    """The loop's state."""
 
     params: Parts
     opt_state: Any
+    result: jax.Array               # int32: 0 while running, else the code of the Stop that ended it
     step: jax.Array | None = None   # updates so far (shuffles, model keys, validation schedule)
     perm: jax.Array | None = None   # this epoch's shuffle (minibatch fits)
     watch: Watch | None = None
-    converged_at: jax.Array | None = None  # the step whose gradient norm fell to tol, or -1
 
 
 class Keys(NamedTuple):
@@ -94,18 +104,21 @@ class Keys(NamedTuple):
 
 
 def initial_carry(parts: Parts, opt_state, opts: StepOptions) -> Carry:
-    carry = Carry(params=parts, opt_state=opt_state)
-    if opts.batch_size is not None or opts.eval_every is not None or opts.tol is not None or opts.keyed:
+    carry = Carry(params=parts, opt_state=opt_state, result=jnp.array(0, jnp.int32))
+    if opts.batch_size is not None or opts.every is not None or opts.keyed:
         carry = carry._replace(step=jnp.array(0, jnp.int32))
-    if opts.tol is not None:
-        carry = carry._replace(converged_at=jnp.array(-1, jnp.int32))
     if opts.batch_size is not None:
         carry = carry._replace(perm=jnp.arange(opts.n, dtype=jnp.int32))
-    if opts.eval_every is not None:
+    if opts.every is not None:
         carry = carry._replace(watch=Watch(
             best=parts, best_val=jnp.array(jnp.inf, jnp.float32), best_step=jnp.array(-1, jnp.int32),
-            bad_evals=jnp.array(0, jnp.int32), alive=jnp.array(True), stopped_at=jnp.array(-1, jnp.int32)))
+            bad_evals=jnp.array(0, jnp.int32)))
     return carry
+
+
+def _ends(result, condition, stop: Stop):
+    """``result``, or ``stop``'s code where the loop was still running and ``condition`` holds."""
+    return jnp.where((result == 0) & condition, jnp.int32(code(stop)), result)
 
 
 def _cached(recipe: Recipe, key, build):
@@ -119,8 +132,9 @@ def opt_init(recipe: Recipe, optimizer):
 
 
 def program(recipe: Recipe, optimizer, opts: StepOptions):
-    """The jitted ``(carry, n, keys, data, val, schedule) -> (carry, (losses, val_nlls))`` running
-    ``n <= CAPACITY`` steps; one per recipe, optimizer and ``opts.compiled``."""
+    """The jitted ``(carry, n, keys, data, val, schedule) -> (carry, (losses, val_nlls), ran)``
+    running ``ran <= n <= CAPACITY`` steps (fewer when a step ends the fit); one per recipe,
+    optimizer and ``opts.compiled``."""
     opts = opts.compiled
     return _cached(recipe, ("run", optimizer, opts), lambda: _build(recipe, optimizer, opts, CAPACITY))
 
@@ -166,23 +180,17 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
         new_parts = parts.replace(trained=optax.apply_updates(parts.trained, updates))
         if recipe.stateful:  # the model's new state (BatchNorm statistics) replaces the old, undifferentiated
             new_parts = with_state(new_parts, state)
+        finite = jnp.isfinite(loss)
         new = carry._replace(params=new_parts, opt_state=opt_state,
                              step=None if carry.step is None else carry.step + 1, perm=perm)
+        if opts.watched:  # this step's end, first of all a non-finite loss (no evaluation after it)
+            new = new._replace(result=_ends(carry.result, ~finite, Stop.NON_FINITE))
         if opts.tol is not None:  # converged: the gradient norm at this step's parameters is <= tol
             done = optax.tree_utils.tree_norm(grads) <= schedule.tol
             new = new._replace(params=jax.lax.cond(done, lambda: carry.params, lambda: new.params),
-                               converged_at=jnp.where(done, carry.step, -1))  # type: ignore[arg-type]
-        new, val_nll = _evaluate(opts, schedule, recipe, new, jnp.isfinite(loss), val)
+                               result=_ends(new.result, done, Stop.CONVERGED))
+        new, val_nll = _evaluate(opts, schedule, recipe, new, finite, val)
         return new, (loss.astype(jnp.float32), val_nll)
-
-    def running(carry: Carry):
-        """False once the gradient norm fell to tol or patience ran out: no further step is computed."""
-        going = jnp.bool_(True)
-        if opts.tol is not None:
-            going &= carry.converged_at < 0  # type: ignore[operator]
-        if opts.patience is not None:
-            going &= carry.watch.stopped_at < 0  # type: ignore[union-attr]
-        return going
 
     def run(carry: Carry, n, keys: Keys, data, val, schedule: Schedule):
         buffer = jnp.full((size,), jnp.nan, jnp.float32)
@@ -193,8 +201,13 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
             return i + 1, c, losses.at[i].set(loss), None if vals is None else vals.at[i].set(val_nll)
 
         start = (jnp.int32(0), carry, buffer, None if val is None else buffer)
-        _, carry, losses, vals = jax.lax.while_loop(lambda s: (s[0] < n) & running(s[1]), loop, start)
-        return carry, (losses, vals)
+        if opts.watched:
+            ran, carry, losses, vals = jax.lax.while_loop(lambda s: (s[0] < n) & (s[1].result == 0), loop, start)
+        else:  # nothing ends it early but a non-finite loss, found once after the last step
+            ran, carry, losses, vals = jax.lax.while_loop(lambda s: s[0] < n, loop, start)
+            bad = jnp.any(~jnp.isfinite(losses) & (jnp.arange(size) < ran))
+            carry = carry._replace(result=_ends(carry.result, bad, Stop.NON_FINITE))
+        return carry, (losses, vals), ran
 
     return jax.jit(run)
 
@@ -203,10 +216,9 @@ def _evaluate(opts: StepOptions, schedule: Schedule, recipe: Recipe, carry: Carr
     """Every ``schedule.every`` steps: the validation mean NLL (evaluation mode), the best parameters, patience."""
     if val is None:
         return carry, None
-    watch, step, every = carry.watch, carry.step, schedule.every
+    watch, step = carry.watch, carry.step
     assert watch is not None and step is not None  # carried with validation data
-    ok = watch.alive & finite
-    due = ok & (step % every == 0)
+    due = finite & (step % schedule.every == 0)
 
     def evaluate():
         value, _ = recipe.objective(carry.params.params(), *val, kind="nll", reduction="mean")
@@ -214,11 +226,10 @@ def _evaluate(opts: StepOptions, schedule: Schedule, recipe: Recipe, carry: Carr
     val_nll = jax.lax.cond(due, evaluate, lambda: jnp.float32(jnp.nan))
     improved = due & (val_nll < watch.best_val)
     bad = jnp.where(due, jnp.where(improved, 0, watch.bad_evals + 1), watch.bad_evals)
-    patient = True if opts.patience is None else bad < schedule.patience
-    alive = ok & patient
-    return carry._replace(watch=Watch(
+    result = carry.result if opts.patience is None else _ends(carry.result, bad >= schedule.patience,
+                                                               Stop.EARLY_STOPPING)
+    return carry._replace(result=result, watch=Watch(
         best=jax.lax.cond(improved, lambda: carry.params, lambda: watch.best),
         best_val=jnp.where(improved, val_nll, watch.best_val),
         best_step=jnp.where(improved, step, watch.best_step),
-        bad_evals=bad, alive=alive,
-        stopped_at=jnp.where(ok & ~patient, step, watch.stopped_at))), val_nll
+        bad_evals=bad)), val_nll
