@@ -35,7 +35,7 @@ from .information import Decomposition, Empirical, empirical, kl_mc, nll_decompo
 from .models import mlp
 from .recipe import Params, Recipe, recipe, reduce_terms
 from . import losses
-from .batch import take
+from ._batch import take
 from .interop import from_tfp, to_distrax, to_tfp
 
 __version__ = "0.1.0"

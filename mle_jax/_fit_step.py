@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import optax
 
 from ._fit_options import Stop, code
-from .params import Parts, with_state
+from ._params import Parts, with_state
 from .recipe import Recipe
 
 CAPACITY = 1024  # the steps one call of a program can run: the length of its loss buffer

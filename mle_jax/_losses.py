@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._cache import is_concrete
-from .checks import one_array
+from ._checks import one_array
 from .families import Family
 from .families._table import FAMILIES, Entry, Size, Value, is_number
 

@@ -34,7 +34,7 @@ class PerfectSeparationWarning(RuntimeWarning):
     as some parameters grow without bound, so the maximum-likelihood estimate does not exist and
     standard errors are meaningless (statsmodels' ``PerfectSeparationWarning``). ``fit`` warns when
     every example's discrete label has fitted probability above 1/2; ``inference`` also detects
-    quasi-complete separation (``mle_jax.separation``)."""
+    quasi-complete separation (``mle_jax._separation``)."""
 
 
 class ValidationWarning(UserWarning):

@@ -35,10 +35,10 @@ from jax.typing import ArrayLike
 from ._fit_loop import Job, drive
 from ._fit_options import Minibatches, Objective, Run, Stop, Validation, count, settings
 from ._fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
-from .boundary import as_array
-from .checks import check_batch
+from ._boundary import as_array
+from ._checks import check_batch
 from .diagnostics import SEPARATION, PerfectSeparationWarning, ValidationWarning, bounded_likelihood, separated
-from .params import Params, partition
+from ._params import Params, partition
 from .recipe import Recipe
 
 __all__ = ["FitResult", "fit"]

@@ -14,7 +14,7 @@ With the summed NLL ``L(v) = -sum_i m_i w_i log Pr(y_i | x_i, v)`` over the trai
 ``diagonal`` ignores the correlations between parameters and so gives a lower bound on each
 variance (``(H^-1)_jj >= 1 / H_jj`` for a positive definite H); ``hvp`` is exact for the
 parameters it is asked about (``index``) and costs a few Hessian-vector products per parameter.
-Every matrix is a sum over examples, computed chunk by chunk (``mle_jax.curvature``): memory is
+Every matrix is a sum over examples, computed chunk by chunk (``mle_jax._curvature``): memory is
 linear in the number of examples, and the meat is formed only for ``"robust"``.
 Everything is computed in float64. Reference: Pawitan, *In All Likelihood* (2001), ch. 8-9;
 White (1980), Econometrica 48, for the sandwich; Albert and Anderson (1984), Biometrika 71, for
@@ -35,14 +35,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from . import curvature
+from . import _curvature as curvature
 from . import distributions as dist
-from .boundary import as_array
-from .checks import check_batch, check_weights
-from .curvature import Data, singular_tol
-from .params import Params, is_trained, partition, trained_mask
+from ._boundary import as_array
+from ._checks import check_batch, check_weights
+from ._curvature import Data, singular_tol
+from ._params import Params, is_trained, partition, trained_mask
 from .recipe import Recipe
-from .separation import (SEPARABLE, Labels, PerfectSeparationWarning, label_fit, quasi_separation,
+from ._separation import (SEPARABLE, Labels, PerfectSeparationWarning, label_fit, quasi_separation,
                          quasi_separation_diagonal)
 
 CovType: TypeAlias = Literal["observed", "expected", "robust", "diagonal", "hvp"]
@@ -52,7 +52,7 @@ MAX_DENSE_PARAMS = 4096  # a dense k x k Hessian: 4096^2 float64 = 128 MiB and k
 
 
 def _mask(params) -> list[bool]:
-    """Per leaf, whether a fit trains it (``mle_jax.params.trained_mask``; for a bare pytree, its
+    """Per leaf, whether a fit trains it (``mle_jax._params.trained_mask``; for a bare pytree, its
     inexact arrays): the leaves inference counts."""
     if isinstance(params, Params):
         return trained_mask(params)

@@ -23,7 +23,7 @@ Models (see ``docs`` in README, "Models from flax and equinox"):
   (``train_loss`` and ``fit``) runs it with ``train=True`` and keeps the new
   state, evaluation with ``train=False`` (running averages).
 
-Params are any pytree (see ``mle_jax.params``): inexact arrays are trained,
+Params are any pytree (see ``mle_jax._params``): inexact arrays are trained,
 every other leaf is carried unchanged and never differentiated.
 
 Checks: shapes at trace time on every call (free under jit); values eagerly,
@@ -45,11 +45,11 @@ import numpy as np
 
 from . import distributions as dist
 from ._cache import Programs, is_concrete
-from .boundary import CheckMemory, as_array, check_nnx_modules, keywords
-from .checks import check_batch, check_finite, check_weights
+from ._boundary import CheckMemory, as_array, check_nnx_modules, keywords
+from ._checks import check_batch, check_finite, check_weights
 from .families import Family, as_raw
-from .params import Params, Parts, float_dtype, partition
-from .reductions import Reduction, reduce_terms
+from ._params import Params, Parts, float_dtype, partition
+from ._reductions import Reduction, reduce_terms
 
 __all__ = ["Params", "Recipe", "Reduction", "Theta", "recipe", "reduce_terms"]
 

@@ -1,4 +1,4 @@
-"""mle_jax.checks: value checks of x, weights and masks as the computation sees them; batch checks."""
+"""mle_jax._checks: value checks of x, weights and masks as the computation sees them; batch checks."""
 
 import jax
 import jax.numpy as jnp

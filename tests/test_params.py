@@ -6,7 +6,7 @@ import numpy as np
 
 import mle_jax as mj
 from mle_jax._fit_step import StepOptions, initial_carry
-from mle_jax.params import partition
+from mle_jax._params import partition
 
 
 def test_leaves_are_trained_carried_or_static():

@@ -6,7 +6,7 @@ targets such as ``(value, side)``, one support per column. ``validate`` is the o
 function that checks concrete targets; every family's ``check(y)`` calls it. It checks,
 in order: the dtype, finiteness, the support on the values as given, and the support on
 the values as the computation will see them (cast to the dtype JAX uses, subnormals
-flushed: ``mle_jax.checks.check_cast``). Every failure is a ValueError naming the
+flushed: ``mle_jax._checks.check_cast``). Every failure is a ValueError naming the
 family, the rule, the count of bad entries, and the first index and value.
 
     real, angle               any finite number          normal, laplace, student_t, mixture_normal, von_mises, mvn_cholesky
@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from ..checks import as_float64, check_cast, fail_entries, is_float
+from .._checks import as_float64, check_cast, fail_entries, is_float
 
 _DTYPE_RULES = {
     frozenset({"float", "int"}): "real numbers (an integer or floating dtype)",

@@ -19,7 +19,7 @@ from .registry import Param
 import jax.numpy as jnp
 
 from . import _support, _twins, discrete, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 
 
 class Bernoulli(NamedTuple):

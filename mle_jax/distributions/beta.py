@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jax.scipy.special import digamma, polygamma, xlog1py, xlogy
 
 from . import _support, _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .special import (HALF_LOG_2PI, STIRLING_MIN, safe_where, betaln, digamma_minus_log, lgamma_bregman,
                       stirling_corr)

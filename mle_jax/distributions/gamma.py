@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.scipy.special import gammaln, polygamma
 
 from . import _support, _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .incomplete import gamma_prefix, log_gammainc_tail
 from .special import (HALF_LOG_2PI, STIRLING_MIN, safe_where, digamma_minus_log, expm1mx, lgamma_bregman,
                       lgamma_diff, stirling_corr)

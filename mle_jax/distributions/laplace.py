@@ -16,7 +16,7 @@ from .registry import Param
 import jax.numpy as jnp
 
 from . import _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .normal import _z, loc, loc_shape
 from .special import expm1mx
 

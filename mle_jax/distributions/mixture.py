@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, logsumexp
 
 from . import _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .categorical import log_probs as _weights_log_probs, Categorical
 from .normal import abs_mean, standard_log_prob
 from .special import standardize

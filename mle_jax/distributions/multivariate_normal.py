@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
 from . import _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .normal import loc, loc_shape
 from .special import HALF_LOG_2PI, expm1mx
 

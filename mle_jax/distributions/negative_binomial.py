@@ -23,7 +23,7 @@ from .registry import Param
 import jax.numpy as jnp
 
 from . import _support, _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_on_support, count_tail, draw_count, y_log
 from .special import (HALF_LOG_2PI, STIRLING_MIN, betaln, deviance, hyp2f1_half, log1mexp, log_add_small,

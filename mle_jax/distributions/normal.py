@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
 from . import _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .special import HALF_LOG_2PI, expm1mx, standardize
 
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.scipy.special import gammaln, i0e, i1e
 
 from . import _support, _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .incomplete import log_gammainc_tail
 from .special import HALF_LOG_2PI, STIRLING_MIN, expm1mx, one_minus_bessel_tail, safe_where, stirling_corr
 

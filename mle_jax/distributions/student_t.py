@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax.scipy.special import gammaln, log_ndtr, polygamma
 
 from . import _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .normal import _z, loc_shape
 from .special import (_PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,

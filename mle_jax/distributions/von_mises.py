@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
 from . import _support, _twins, registry
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from .normal import loc, loc_shape
 from .special import poly, safe_where
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Union
 import numpy as np
 
 from .. import links
-from ..checks import is_float
+from .._checks import is_float
 
 
 def _number(value: Any) -> float | None:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..checks import check_event_shape
+from .._checks import check_event_shape
 from ._support import Support, validate
 
 PerExample = Callable[[Any, jax.Array, jax.Array], jax.Array]

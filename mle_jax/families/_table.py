@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import links
 from .._cache import is_concrete
-from ..checks import fail_entries
+from .._checks import fail_entries
 from ._family import Family
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent

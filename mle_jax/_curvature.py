@@ -16,7 +16,7 @@ k x k (or k) total: memory O(size k + k^2) whatever N is, never the (N, k) score
 score by ``w_i``, not ``w_i^2``: weights are frequencies, so a row of weight 3 is three rows, each
 adding ``s_i s_i'`` (HC0 on the expanded data).
 
-Every function is pure in ``(v, parts, data)`` (``parts``: ``mle_jax.params.partition`` of the params,
+Every function is pure in ``(v, parts, data)`` (``parts``: ``mle_jax._params.partition`` of the params,
 whose trained leaves v replaces), so one jitted copy per recipe serves every call.
 """
 

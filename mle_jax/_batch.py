@@ -16,7 +16,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from .checks import is_concrete
+from ._checks import is_concrete
 from .distributions import registry
 
 

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import distributions as dist
-from .curvature import Data, singular_tol
+from ._curvature import Data, singular_tol
 from .diagnostics import PerfectSeparationWarning
 
 
