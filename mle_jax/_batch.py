@@ -35,7 +35,7 @@ def take(theta, index):
       >>> mj.take(mj.Normal(jnp.array([0.0, 1.0]), jnp.array([1.0, 2.0])), 1)
       Normal(loc=Array(1., dtype=float32), scale=Array(2., dtype=float32))
     """
-    registry.ops(theta)  # a TypeError naming the known thetas unless theta is one
+    registry.entries(theta)  # a TypeError naming the known thetas unless theta is one
     n = _batch_size(theta)
     if isinstance(index, slice):
         return jax.tree.map(lambda a: a[index], theta)

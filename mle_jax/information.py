@@ -115,7 +115,7 @@ def kl_mc(key, p, q, num_samples: int = 10_000):
         raise ValueError("kl_mc: num_samples must be >= 2 for a standard error")
     keys = jax.random.split(key, num_samples)
     p, q = registry.promote(p), registry.promote(q)
-    p_ops = registry.ops(p)
+    p_ops = registry.entries(p)
     if type(p) is type(q) and p_ops.sample_log is not None and p_ops.log_prob_log is not None:
         draw, density = p_ops.sample_log, p_ops.log_prob_log
     else:

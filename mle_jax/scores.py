@@ -84,7 +84,7 @@ def _cast(theta, y):
     float32), y in that dtype (class labels of an ``unordered`` type stay integers), and the dtype to return."""
     out = jnp.result_type(*jax.tree_util.tree_leaves(theta), float)
     compute = jnp.promote_types(out, jnp.float32)
-    labels = registry.ops(theta).unordered
+    labels = registry.entries(theta).unordered
     return registry.broadcast(theta, compute), (jnp.asarray(y) if labels else jnp.asarray(y, compute)), out
 
 
@@ -106,7 +106,7 @@ def _scalar_only(name, theta):
     if registry.event_ndims(theta):
         raise TypeError(f"{name}: the CRPS is defined for scalar targets; {_name(theta)} has vector "
                         f"targets (its multivariate generalisation, the energy score, is not provided)")
-    if registry.ops(theta).unordered:
+    if registry.entries(theta).unordered:
         raise TypeError(f"{name}: {_name(theta)}'s classes have no order, so it has no CRPS; use brier(theta, y)")
 
 
@@ -122,7 +122,7 @@ def crps(theta, y, *, key=None, num_samples: int = 1000):
     ``crps_negbinom``, ``crps_mixnorm``.
     """
     _scalar_only("crps", theta)
-    if registry.ops(theta).crps is None:
+    if registry.entries(theta).crps is None:
         if key is None:
             raise ValueError(f"crps: no closed form for {_name(theta)}; pass key= for the sample-based "
                              f"estimate with its standard error")
@@ -133,7 +133,7 @@ def crps(theta, y, *, key=None, num_samples: int = 1000):
 
 @_compiled
 def _closed_crps(theta, y):
-    return registry.op(theta, "crps")(theta, y)
+    return registry.function(theta, "crps")(theta, y)
 
 
 def crps_sample(key, theta, y, num_samples: int = 1000) -> SampleEstimate:
@@ -152,7 +152,7 @@ def crps_sample(key, theta, y, num_samples: int = 1000) -> SampleEstimate:
 
 
 def _distance(theta):
-    return registry.ops(theta).distance or (lambda a, b: jnp.abs(a - b))
+    return registry.entries(theta).distance or (lambda a, b: jnp.abs(a - b))
 
 
 @_compiled(static_argnums=3)
@@ -185,7 +185,7 @@ def _continuous_pit(theta, y):
 
 
 def _pit(theta, y, key):
-    return _randomised_pit(theta, y, key) if registry.ops(theta).discrete else _continuous_pit(theta, y)
+    return _randomised_pit(theta, y, key) if registry.entries(theta).discrete else _continuous_pit(theta, y)
 
 
 def pit(theta, y, *, key=None):
@@ -196,10 +196,10 @@ def pit(theta, y, *, key=None):
     uniform. Others use ``exp(log_cdf)`` (scipy's ``cdf``); a theta type without a ``log_cdf`` (von Mises,
     MultivariateNormal) is a TypeError, unordered classes (Categorical) too.
     """
-    if registry.ops(theta).unordered:
+    if registry.entries(theta).unordered:
         raise TypeError(f"pit: {_name(theta)}'s classes have no order; use calibration(theta, y)")
     registry.require(theta, "log_cdf", "pit")
-    if registry.ops(theta).discrete and key is None:
+    if registry.entries(theta).discrete and key is None:
         raise ValueError(f"pit: {_name(theta)} is discrete; pass key= for the randomised PIT")
     theta, y, out = _prepared("pit", theta, y)
     return _pit(theta, y, key).astype(out)
@@ -233,7 +233,7 @@ def brier(theta, y):
 @_compiled
 def _brier(theta, y):
     p = dist.probs(theta)
-    if registry.ops(theta).binary:
+    if registry.entries(theta).binary:
         return jnp.square(p[..., 1] - y)
     onehot = jax.nn.one_hot(y, p.shape[-1], dtype=p.dtype)
     return jnp.sum(jnp.square(p - onehot), axis=-1)
@@ -271,7 +271,7 @@ def calibration(theta, y, bins: int = 15) -> Calibration:
 @_compiled(static_argnums=2)
 def _calibration(theta, y, bins):
     p = dist.probs(theta)
-    if registry.ops(theta).binary:
+    if registry.entries(theta).binary:
         conf, hit = p[..., 1], jnp.asarray(y, p.dtype)
     else:
         conf, hit = jnp.max(p, axis=-1), (jnp.argmax(p, axis=-1) == y).astype(p.dtype)
@@ -306,7 +306,7 @@ def evaluate(recipe, params, x, y, *, key=None, level: float = 0.95, bins: int =
         raise ValueError(f"evaluate: level must lie in (0, 1); got {level!r}")
     out = {"n": int(np.shape(y)[0]) if np.ndim(y) else 1, "nll": float(recipe.mean_nll(params, x, y))}
     theta = recipe.predict(params, x)
-    is_class = registry.ops(theta).probs is not None
+    is_class = registry.entries(theta).probs is not None
     if not is_class and (np.ndim(y) != 1 or registry.event_ndims(theta)):
         return out
     theta, y, _ = _cast(theta, y)
@@ -320,7 +320,7 @@ def evaluate(recipe, params, x, y, *, key=None, level: float = 0.95, bins: int =
 
 
 def _scalar_metric_names(theta, keyed):
-    table = registry.ops(theta)
+    table = registry.entries(theta)
     names = ["mae", "rmse"]
     if table.crps is not None or (keyed and table.sample is not None):
         names.insert(0, "crps")
@@ -334,7 +334,7 @@ def _scalar_metric_names(theta, keyed):
 @_compiled(static_argnums=(3, 4, 5))
 def _classification_metrics(theta, y, key, names, level, bins):
     mode = jax.vmap(dist.mode)(theta)
-    if registry.ops(theta).binary:  # expected agreement with a (possibly soft) label
+    if registry.entries(theta).binary:  # expected agreement with a (possibly soft) label
         hits = jnp.where(mode == 1, y, 1.0 - y)
     else:
         hits = (mode == y).astype(dist.probs(theta).dtype)
@@ -348,7 +348,7 @@ def _scalar_metrics(theta, y, key, names, level, bins):
     error = _distance(theta)(y, jax.vmap(dist.mean)(theta))
     values = {"mae": jnp.mean(error), "rmse": jnp.sqrt(jnp.mean(jnp.square(error)))}
     if "crps" in names:
-        closed = registry.ops(theta).crps is not None
+        closed = registry.entries(theta).crps is not None
         values["crps"] = jnp.mean(_closed_crps(theta, y) if closed else _crps_sample(crps_key, theta, y, 1000)[0])
     if "coverage" in names:
         values["coverage"] = jnp.mean(_coverage(theta, y, level))

@@ -283,7 +283,7 @@ def scipy_entropy(theta):
 @jax.jit
 def evaluate(theta, grid):
     """Every function a theta type has, in one compiled program per type, dtype and grid length."""
-    table = registry.ops(theta)
+    table = registry.entries(theta)
     out = {"log_prob": jax.vmap(mj.log_prob, in_axes=(None, 0))(theta, grid)}
     for name in ("log_cdf", "log_sf"):
         if getattr(table, name) is not None:

@@ -123,7 +123,7 @@ PAIRS = {
 @jax.jit
 def _information(p, q):
     out = {"kl": mj.kl(p, q), "kl_pp": mj.kl(p, p)}
-    if mj.distributions.registry.ops(p).entropy is not None:
+    if mj.distributions.registry.entries(p).entropy is not None:
         out["h"], out["ce"] = mj.entropy(p), mj.cross_entropy(p, q)
     return out
 
@@ -260,7 +260,7 @@ _LOOPED_TAILS = {"Beta", "Gamma", "NegativeBinomial", "Poisson", "StudentT"}
 def _generic(theta, other, y, q, upper):
     """Every generic function the type has, at one theta (or one batch of them); ``log_tail`` is
     ``log_sf`` where ``upper`` and ``log_cdf`` elsewhere (one incomplete-function loop, not two)."""
-    table = mj.distributions.registry.ops(theta)
+    table = mj.distributions.registry.entries(theta)
     out = {"log_prob": mj.log_prob(theta, y)}
     if table.log_cdf is not None and type(theta).__name__ not in _LOOPED_TAILS:
         out["log_tail"] = mj.log_tail(theta, y, upper)

@@ -35,7 +35,7 @@ def log_prob(theta, y):
     Equals scipy.stats' ``logpdf`` / ``logpmf``; ``-inf`` off the support. The
     target must have exactly the shape of one example's event: no broadcasting.
     """
-    return registry.op(theta, "log_prob")(theta, registry.target(y))
+    return registry.function(theta, "log_prob")(theta, registry.target(y))
 
 
 def prob(theta, y):
@@ -46,22 +46,22 @@ def prob(theta, y):
 def mode(theta):
     """``argmax_y Pr(y | theta)``: the lecture's point prediction (mean for a Normal,
     1 where lambda > 1/2 for a Bernoulli, the argmax class for a Categorical)."""
-    return registry.op(theta, "mode")(theta)
+    return registry.function(theta, "mode")(theta)
 
 
 def mean(theta):
     """``E[y | theta]``."""
-    return registry.op(theta, "mean")(theta)
+    return registry.function(theta, "mean")(theta)
 
 
 def variance(theta):
     """``Var[y | theta]``."""
-    return registry.op(theta, "variance")(theta)
+    return registry.function(theta, "variance")(theta)
 
 
 def sample(key, theta):
     """One draw ``y ~ Pr(y | theta)`` from an explicit PRNG key."""
-    return registry.op(theta, "sample")(key, theta)
+    return registry.function(theta, "sample")(key, theta)
 
 
 def entropy(theta, base: float = math.e):
@@ -73,7 +73,7 @@ def entropy(theta, base: float = math.e):
     if not isinstance(base, numbers.Real) or not math.isfinite(base) or base <= 0 or base == 1:
         raise ValueError(f"entropy: base must be a finite number > 0 other than 1 (the logarithm's "
                          f"base: math.e for nats, 2 for bits); got {base!r}")
-    nats = registry.op(theta, "entropy")(theta)
+    nats = registry.function(theta, "entropy")(theta)
     return nats if base == math.e else nats / math.log(base)
 
 
@@ -93,25 +93,25 @@ def cross_entropy(p, q):
 
 def quantile(theta, q):
     """The ``q``-quantile ``F^{-1}(q)`` of ``Pr(y | theta)`` (scipy's ``ppf``)."""
-    return registry.op(theta, "quantile")(theta, q)
+    return registry.function(theta, "quantile")(theta, q)
 
 
 def log_cdf(theta, y):
     """``log Pr(Y <= y | theta)`` in a stable form (scipy's ``logcdf``)."""
-    return registry.op(theta, "log_cdf")(theta, registry.target(y))
+    return registry.function(theta, "log_cdf")(theta, registry.target(y))
 
 
 def log_sf(theta, y):
     """``log Pr(Y > y | theta)`` (the survival function) in a stable form (scipy's ``logsf``)."""
-    return registry.op(theta, "log_sf")(theta, registry.target(y))
+    return registry.function(theta, "log_sf")(theta, registry.target(y))
 
 
 def log_tail(theta, y, upper):
     """``log Pr(Y > y)`` where ``upper`` is true and ``log Pr(Y <= y)`` elsewhere (a censored
     observation's log likelihood on either side), from one evaluation where the type has one."""
     y = registry.target(y)
-    if registry.ops(theta).log_tail is not None:
-        return registry.op(theta, "log_tail")(theta, y, upper)
+    if registry.entries(theta).log_tail is not None:
+        return registry.function(theta, "log_tail")(theta, y, upper)
     return jnp.where(upper, log_sf(theta, y), log_cdf(theta, y))
 
 
@@ -132,14 +132,14 @@ def interval(theta, coverage: float = 0.95):
 
 def probs(theta):
     """Class probabilities: ``softmax(logits)`` (Categorical) or ``[1 - lambda, lambda]`` (Bernoulli)."""
-    if registry.ops(theta).probs is None:
+    if registry.entries(theta).probs is None:
         raise TypeError(f"probs is defined for discrete thetas (Bernoulli, Categorical), not {type(theta).__name__}")
-    return registry.op(theta, "probs")(theta)
+    return registry.function(theta, "probs")(theta)
 
 
 def event_shape(theta):
     """The shape of one example's target under ``theta``."""
-    return registry.op(theta, "event_shape")(theta)
+    return registry.function(theta, "event_shape")(theta)
 
 
 __all__ = [

@@ -39,23 +39,23 @@ def _base(theta: Independent):
 def _per_output(name):
     """``name`` of the base theta, one value per output (mode, mean, variance, quantile)."""
     def fn(theta: Independent, *args):
-        return registry.op(theta.base, name)(_base(theta), *args)
+        return registry.function(theta.base, name)(_base(theta), *args)
     fn.__name__ = f"independent_{name}"
     return fn
 
 
 def log_prob(theta: Independent, y):
     """``sum_d log Pr(y_d | theta_d)``."""
-    return jnp.sum(registry.op(theta.base, "log_prob")(_base(theta), y), axis=-1)
+    return jnp.sum(registry.function(theta.base, "log_prob")(_base(theta), y), axis=-1)
 
 
 def entropy(theta: Independent):
     """``sum_d H(theta_d)``."""
-    return jnp.sum(registry.op(theta.base, "entropy")(_base(theta)), axis=-1)
+    return jnp.sum(registry.function(theta.base, "entropy")(_base(theta)), axis=-1)
 
 
 def sample(key, theta: Independent):
-    return registry.op(theta.base, "sample")(key, _base(theta))
+    return registry.function(theta.base, "sample")(key, _base(theta))
 
 
 def kl(p: Independent, q: Independent):
@@ -69,7 +69,7 @@ def cross_entropy(p: Independent, q: Independent):
 
 
 def _event_shape(theta: Independent):
-    return registry.op(theta.base, "event_shape")(_base(theta))
+    return registry.function(theta.base, "event_shape")(_base(theta))
 
 
 def _batch_shape(theta: Independent):

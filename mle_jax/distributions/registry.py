@@ -34,7 +34,7 @@ Scores leave out what they cannot compute (``evaluate`` reports no ``coverage`` 
 A distribution object of another library (TensorFlow Probability, distrax) gets a ``TypeError``
 naming the converter.
 
-Every function looked up here (``op``, ``kl``, ``cross_entropy``) receives its thetas through
+Every function looked up here (``function``, ``kl``, ``cross_entropy``) receives its thetas through
 ``promote``: integer and boolean fields (``Normal(0, 1)``, ``Poisson(1)``) become JAX's default float
 dtype once, at the dispatch, so no per-type function ever casts a target to an integer dtype
 (``log_prob(Normal(0, 1), 0.5)`` is -1.044, not the density at 0). Floating fields keep their dtype
@@ -181,7 +181,7 @@ def promote(theta: Any) -> Any:
     Applied once by every dispatch of this module, so per-type functions may take their working
     dtype from the theta's fields. A TypeError for anything that is not a registered theta.
     """
-    ops(theta)
+    entries(theta)
     return jax.tree.map(_float_field, theta)
 
 
@@ -211,7 +211,7 @@ def _promoting(fn: Callable) -> Callable:
     return call
 
 
-def ops(theta: Any) -> Ops:
+def entries(theta: Any) -> Ops:
     """The `Ops` table of ``type(theta)``; a TypeError for anything that is not a theta."""
     try:
         return _OPS[type(theta)]
@@ -219,9 +219,9 @@ def ops(theta: Any) -> Ops:
         raise _unknown(theta) from None
 
 
-def op(theta: Any, name: str) -> Callable:
+def function(theta: Any, name: str) -> Callable:
     """The function ``name`` of ``theta``'s type; NotImplementedError where it has none."""
-    table = ops(theta)
+    table = entries(theta)
     fn = getattr(table, name)
     if fn is None:
         note = f"; {table.missing}" if table.missing else ""
@@ -232,20 +232,20 @@ def op(theta: Any, name: str) -> Callable:
 def require(theta: Any, name: str, purpose: str) -> Callable:
     """The entry ``name`` of ``theta``'s type, promoting; a TypeError "``purpose``: not available for X:
     it has no ``name``" where the type registered none (the scores' one message for a missing entry)."""
-    table = ops(theta)
+    table = entries(theta)
     if getattr(table, name) is None:
         note = f"; {table.missing}" if table.missing else ""
         kind = type(theta).__name__
         raise TypeError(f"{purpose}: not available for {kind}: it has no {name} (register one with "
                         f"mj.register({kind}, {name}=...)){note}")
-    return op(theta, name)
+    return function(theta, name)
 
 
 def batch_shape(theta: Any) -> tuple[int, ...]:
     """The leading axes of ``theta`` that index examples: ``()`` for one example, ``(N,)`` for the
     theta ``r.predict`` returns: the type's own ``batch_shape``, else the broadcast shape of its fields
     less their ``component_axes`` trailing axes."""
-    table = ops(theta)
+    table = entries(theta)
     if table.batch_shape is not None:
         return tuple(table.batch_shape(theta))
     k = table.component_axes
@@ -260,13 +260,13 @@ def batch_shape(theta: Any) -> tuple[int, ...]:
 def support(theta: Any) -> _support.Support:
     """The `Support` of one example's target under ``theta`` (for the scores' target checks); the
     real line unless the type registered its own."""
-    own = ops(theta).support
+    own = entries(theta).support
     return _support.real if own is None else own(theta)
 
 
 def event_ndims(theta: Any) -> int:
     """The number of axes of one example's target: 0 (scalar targets) unless the type says otherwise."""
-    own = ops(theta).event_ndims
+    own = entries(theta).event_ndims
     return 0 if own is None else int(own(theta))
 
 
@@ -276,7 +276,7 @@ def target_shape(theta: Any) -> tuple[int, ...]:
     batch, n = batch_shape(theta), event_ndims(theta)
     if n == 0:
         return batch
-    return batch + tuple(op(theta, "event_shape")(theta))[-n:]
+    return batch + tuple(function(theta, "event_shape")(theta))[-n:]
 
 
 def broadcast(theta: Any, dtype: Any) -> Any:
@@ -284,7 +284,7 @@ def broadcast(theta: Any, dtype: Any) -> Any:
     plus the field's ``component_axes`` trailing axes (vector-target thetas are cast only): one example per
     batch index, the form in which the scores flatten and vmap a theta."""
     theta = promote(theta)
-    batch, k = batch_shape(theta), ops(theta).component_axes
+    batch, k = batch_shape(theta), entries(theta).component_axes
 
     def field(f):
         f = jnp.asarray(f, dtype)
@@ -297,16 +297,16 @@ def broadcast(theta: Any, dtype: Any) -> Any:
 def isf(theta: Any, p: Any):
     """The upper quantile ``F^{-1}(1 - p)``: the type's own ``isf`` where it has one, else
     ``quantile(theta, 1 - p)``."""
-    if ops(theta).isf is not None:
-        return op(theta, "isf")(theta, p)
-    return op(theta, "quantile")(theta, 1 - jnp.asarray(p))
+    if entries(theta).isf is not None:
+        return function(theta, "isf")(theta, p)
+    return function(theta, "quantile")(theta, 1 - jnp.asarray(p))
 
 
 def fisher(theta: Any):
     """The expected Fisher information ``F(theta) = -E_y[grad^2_theta log Pr(y | theta)]`` of ONE example,
     a (d, d) matrix over ``jax.flatten_util.ravel_pytree(theta)`` order, from the type's closed form;
     NotImplementedError naming cov="observed" and cov="robust" where it has none."""
-    own = ops(theta).fisher
+    own = entries(theta).fisher
     if own is None or not has_fisher(theta):
         raise no_fisher(theta)
     if batch_shape(theta):
@@ -318,7 +318,7 @@ def fisher(theta: Any):
 def has_fisher(theta: Any) -> bool:
     """Whether ``fisher(theta)`` has a closed form: the type registers one, and so does every theta among
     its fields (an ``Independent``'s base). Reads types only: ``theta`` may hold ``jax.ShapeDtypeStruct``."""
-    return ops(theta).fisher is not None and all(has_fisher(part) for part in _parts(theta))
+    return entries(theta).fisher is not None and all(has_fisher(part) for part in _parts(theta))
 
 
 def _parts(theta: Any) -> list:
@@ -340,15 +340,15 @@ def _name(theta: Any) -> str:
 
 
 def kl_fn(p: Any, q: Any) -> Callable[[Any, Any], Any] | None:
-    ops(p)
-    ops(q)
+    entries(p)
+    entries(q)
     return _KL.get((type(p), type(q)))
 
 
 def ce_fn(p: Any, q: Any) -> Callable[[Any, Any], Any] | None:
     """The cross-entropy of the pair; ``(type(p), object)`` registers one for any q."""
-    ops(p)
-    ops(q)
+    entries(p)
+    entries(q)
     return _CE.get((type(p), type(q))) or _CE.get((type(p), object))
 
 
@@ -366,4 +366,4 @@ def cross_entropy(p: Any, q: Any):
     fn = ce_fn(p, q)
     if fn is not None:
         return _promoting(fn)(p, q)
-    return op(p, "entropy")(p) + kl(p, q)
+    return function(p, "entropy")(p) + kl(p, q)
