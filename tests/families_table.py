@@ -61,6 +61,24 @@ def side_off(y):
     return ~np.isin(np.asarray(y)[:, 1], [-1.0, 0.0, 1.0])
 
 
+def positive_refused(y, kind=None):
+    return y <= 0
+
+
+def unit_refused(y, kind=None):
+    return (y <= 0) | (y >= 1)
+
+
+def censored_refused(inner):
+    """A side off {-1, 0, +1}, or a value off the inner support (its density is still defined there)."""
+    return lambda y, kind: side_off(y) | inner(np.asarray(y)[:, 0])
+
+
+def labels_refused(k):
+    """Labels must have an integer (or boolean) dtype: every float target is refused."""
+    return lambda y, kind: np.ones(len(y), bool) if kind == "float" else labels_off(k)(y)
+
+
 class Entry(NamedTuple):
     """One family configuration and what the tests need of it."""
 
@@ -70,8 +88,14 @@ class Entry(NamedTuple):
     off: Callable                    # targets (float64, as the computation sees them) -> off the support
     valid: Any = 0.9                 # one valid target (one example)
     float64: bool = False            # the fused kernel is written apart from the theta: checked in float64 too
+    #                                  (with the first kind of targets)
     grads: bool = False              # second-order gradient check of the fused kernel (deep)
     derive: bool = False             # mle_jax.derive.derive covers it
+    refused: Callable | None = None  # (targets, kind) -> what the recipe's checks refuse, where that is more than
+    #                                  ``off``: an open support's ends, a dtype it does not take, a censored value
+
+    def refuses(self, y, kind):
+        return self.off(y) if self.refused is None else self.refused(y, kind)
 
     @property
     def censored(self) -> bool:
@@ -107,9 +131,9 @@ FAMILIES = {
     # The ends of an open support (y = 0 for the Gamma, 0 and 1 for the Beta) are where the density has
     # a limit (+inf below a shape of 1, -inf above): there the kernel is held to the theta only.
     "gamma": Entry(mj.gamma(), mj.Gamma, {"float": [0.5, 3.0, 1e-30, -1.0, -1e-30, 0.0, INF]}, lambda y: y < 0,
-                   valid=1.2, grads=True),
+                   valid=1.2, grads=True, refused=positive_refused),
     "beta": Entry(mj.beta(), mj.Beta, {"float": [0.5, 0.01, 0.999, -0.5, 1.5, 0.0, 1.0]}, unit_off, valid=0.3,
-                  grads=True),
+                  grads=True, refused=unit_refused),
     # angles
     "von_mises": Entry(mj.von_mises(), mj.VonMises, _REAL, nowhere, grads=True),
     # counts
@@ -120,13 +144,14 @@ FAMILIES = {
                                            {"float": COUNTS}, counts_off, valid=2.0),
     # labels
     "bernoulli": Entry(mj.bernoulli(), mj.Bernoulli, {"float": [0.0, 1.0, 2.0, -1.0, 1.5, 1e-8 + 1.0],
-                                                       "int": [0, 1, 2, -1, 5, 1]}, unit_off, valid=1, derive=True),
+                                                       "int": [0, 1, 2, -1, 5, 1]}, unit_off, valid=1, float64=True,
+                       derive=True),
     "bernoulli-soft": Entry(mj.bernoulli(soft_labels=True), mj.Bernoulli,
                             {"float": [0.0, 0.3, 1.0, -0.2, 1.2, NAN]}, unit_off, valid=0.3, float64=True),
     "categorical": Entry(mj.categorical(3), mj.Categorical, {"int": LABELS3, "float": [0.0, 2.0, 1.5, 3.0, -1.0, 1.0]},
-                         labels_off(3), valid=2, derive=True),
+                         labels_off(3), valid=2, derive=True, refused=labels_refused(3)),
     "categorical-training": Entry(mj.categorical(3, label_smoothing=0.1, class_weights=[1.0, 0.0, 2.0]),
-                                  mj.Categorical, {"int": LABELS3}, labels_off(3), valid=2),
+                                  mj.Categorical, {"int": LABELS3}, labels_off(3), valid=2, float64=True),
     "ordinal": Entry(mj.ordinal(4), mj.Categorical, {"int": LABELS4}, labels_off(4), valid=3, float64=True),
     # vectors
     "mvn_cholesky": Entry(mj.mvn_cholesky(2), mj.MultivariateNormal,
@@ -137,7 +162,8 @@ FAMILIES = {
                                    valid=[1.0, 0.0], float64=True),
     "independent-gamma-unshared": Entry(mj.independent(mj.gamma(), 2, shared=False), mj.Independent,
                                         {"float": [[0.5, 1.0], [-1.0, 1.0], [1.0, 0.0], [2.0, 3.0]]},
-                                        any_output(lambda y: y < 0), valid=[0.5, 1.0]),
+                                        any_output(lambda y: y < 0), valid=[0.5, 1.0],
+                                        refused=lambda y, kind: any_output(positive_refused)(y)),
     "independent-normal-learned": Entry(mj.independent(mj.normal("learned"), 2, shared=False), mj.Independent,
                                         {"float": PAIRS}, nowhere, valid=[0.5, 1.0], float64=True),
     "independent-normal-learned-shared": Entry(mj.independent(mj.normal("learned"), 2), mj.Independent,
@@ -149,8 +175,10 @@ FAMILIES = {
                                    valid=[0.7, 1.0]),
     "censored-normal-softplus": Entry(mj.censored(mj.normal("softplus")), mj.Normal, {"float": CENSORED}, side_off,
                                       valid=[0.7, 1.0], float64=True),
-    "censored-gamma": Entry(mj.censored(mj.gamma()), mj.Gamma, {"float": CENSORED}, side_off, valid=[0.7, -1.0]),
-    "censored-beta": Entry(mj.censored(mj.beta()), mj.Beta, {"float": CENSORED}, side_off, valid=[0.7, 0.0]),
+    "censored-gamma": Entry(mj.censored(mj.gamma()), mj.Gamma, {"float": CENSORED}, side_off, valid=[0.7, -1.0],
+                             refused=censored_refused(positive_refused)),
+    "censored-beta": Entry(mj.censored(mj.beta()), mj.Beta, {"float": CENSORED}, side_off, valid=[0.7, 0.0],
+                           refused=censored_refused(unit_refused)),
 }
 
 # the per-family compiled checks of these run in the deep phase only (a compile of an incomplete-function
