@@ -112,7 +112,8 @@ _REAL = {"float": REAL}
 FAMILIES = {
     # regression: real, positive and unit-interval targets
     "normal-fixed": Entry(mj.normal(0.7), mj.Normal, _REAL, nowhere, float64=True, derive=True),
-    "normal-tiny-fixed": Entry(mj.normal(1e-20), mj.Normal, _REAL, nowhere, valid=1e-20, float64=True),
+    "normal-tiny-fixed": Entry(mj.normal(1e-20), mj.Normal, _REAL, nowhere, valid=1e-20, float64=True,
+                               derive=True),
     "normal-learned": Entry(mj.normal("learned"), mj.Normal, _REAL, nowhere, float64=True, derive=True),
     "normal-softplus": Entry(mj.normal("softplus"), mj.Normal, _REAL, nowhere, float64=True, derive=True),
     "normal-exp": Entry(mj.normal("exp"), mj.Normal, _REAL, nowhere, derive=True),
@@ -147,7 +148,8 @@ FAMILIES = {
                                                        "int": [0, 1, 2, -1, 5, 1]}, unit_off, valid=1, float64=True,
                        derive=True),
     "bernoulli-soft": Entry(mj.bernoulli(soft_labels=True), mj.Bernoulli,
-                            {"float": [0.0, 0.3, 1.0, -0.2, 1.2, NAN]}, unit_off, valid=0.3, float64=True),
+                            {"float": [0.0, 0.3, 1.0, -0.2, 1.2, NAN]}, unit_off, valid=0.3, float64=True,
+                            derive=True),
     "categorical": Entry(mj.categorical(3), mj.Categorical, {"int": LABELS3, "float": [0.0, 2.0, 1.5, 3.0, -1.0, 1.0]},
                          labels_off(3), valid=2, derive=True, refused=labels_refused(3)),
     "categorical-training": Entry(mj.categorical(3, label_smoothing=0.1, class_weights=[1.0, 0.0, 2.0]),
