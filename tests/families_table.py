@@ -12,6 +12,7 @@ support's mathematics, not read from the library's ``Support``). The tests that 
     test_derive.py            entries with ``derive``: the symbolic derivation; the others refuse
     test_properties.py        the theta types the entries give (batched thetas)
 
+The theta types have their own table, tests/cases.py (a reference for each registered type).
 A new family (or a new option value) joins every one of these by an entry here:
 ``test_families_table.py`` fails until it has one.
 """
@@ -84,7 +85,7 @@ class Entry(NamedTuple):
 
     family: Any                      # the constructor call's Family
     theta: type                      # the theta type family.theta gives
-    targets: dict                    # target dtype kind ("float" / "int") -> one example's targets, on and off
+    targets: dict                    # target dtype kind ("float" / "int") -> targets, one per example, on and off
     off: Callable                    # targets (float64, as the computation sees them) -> off the support
     valid: Any = 0.9                 # one valid target (one example)
     float64: bool = False            # the fused kernel is written apart from the theta: checked in float64 too
