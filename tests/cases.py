@@ -243,4 +243,4 @@ VECTOR_CASES = {
                                entropy=lambda t: stats.norm(t.base.loc, t.base.scale).entropy().sum()),
 }
 # registered theta types with no case, and why (test_families_table.py: every other type has one)
-NO_CASE = {"Empirical": "a data set's sum of Dirac deltas: no density; its mean and cross-entropy in test_information.py"}
+NO_CASE = {"Empirical": "Dirac deltas at the data: no density; its mean and cross-entropy in test_information.py"}

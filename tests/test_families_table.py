@@ -43,7 +43,8 @@ def test_every_option_value_has_an_entry():
     assert _options("independent", "shared") >= {False}
     trained = {k for e in FAMILIES.values() for k, _ in e.family.training.options}
     assert trained >= {"beta", "label_smoothing", "class_weights"}
-    assert any(e.family.spec.kind == "independent" and e.family.spec.args[0].kind == "normal" for e in FAMILIES.values())
+    assert any(e.family.spec.kind == "independent" and e.family.spec.args[0].kind == "normal"
+               for e in FAMILIES.values())
 
 
 @pytest.mark.parametrize("name", FAMILIES)
