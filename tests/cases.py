@@ -291,3 +291,22 @@ def evaluate(theta, grid):
     if table.entropy is not None:
         out["entropy"] = mj.entropy(theta)
     return out
+
+
+# theta types whose targets are vectors (padded() pads scalar grids): grids of GRID rows, for test_properties.py
+def _mvn_frozen(t):
+    return stats.multivariate_normal(t.loc, t.scale_tril @ t.scale_tril.T)
+
+
+_VECTORS = np.array([[0.0, 0.0], [0.5, -1.0], [3.0, -4.0], [-20.0, 10.0], [1e3, 1e3], [0.1, 0.2], [-1.0, 2.0],
+                     [7.0, 0.0]])
+VECTOR_CASES = {
+    "multivariate-normal": Case(mj.MultivariateNormal(np.array([0.5, -1.0]), np.array([[1.5, 0.0], [0.3, 0.4]])),
+                                lambda t: lambda ys: _mvn_frozen(t).logpdf(ys), _VECTORS,
+                                entropy=lambda t: _mvn_frozen(t).entropy()),
+    "independent-normal": Case(mj.Independent(mj.Normal(np.array([0.2, -1.0]), np.array([1.0, 3.0]))),
+                               lambda t: lambda ys: stats.norm(t.base.loc, t.base.scale).logpdf(ys).sum(-1), _VECTORS,
+                               entropy=lambda t: stats.norm(t.base.loc, t.base.scale).entropy().sum()),
+}
+# registered theta types with no case, and why (test_families_table.py: every other type has one)
+NO_CASE = {"Empirical": "Dirac deltas at the data: no density; its mean and cross-entropy in test_information.py"}

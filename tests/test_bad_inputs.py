@@ -3,7 +3,10 @@
 For every built-in family, targets off its support, NaN / inf, wrong dtypes, wrong shapes, an
 empty or mismatched batch, values that the cast to JAX's dtype would change, and the recipe's own
 checks (x, weights, mask), each expecting a named ValueError from ``mj.recipe(model, family).nll``
-before anything is compiled. A new family or support joins the table by being listed in FAMILIES.
+before anything is compiled; and the targets that tests/families_table.py states the checks refuse
+(off the support, an open support's ends) raise it too, while the others pass. The families are that
+table's (one entry per configuration of every public constructor; test_families_table.py checks that
+none is missing). One test per family runs all of its cases and lists every one that fails.
 """
 
 import functools
@@ -15,16 +18,11 @@ import numpy as np
 import pytest
 
 import mle_jax as mj
+from mle_jax.families import _support
+from families_table import FAMILIES as TABLE, constructors, kinds
 
 N = 4
-FAMILIES = [
-    mj.normal(1.0), mj.normal("learned"), mj.normal("softplus"), mj.normal("exp", beta=0.5),
-    mj.laplace(2.0), mj.laplace("learned"), mj.student_t(4.0, "softplus"), mj.student_t("learned", "learned"),
-    mj.mixture_normal(2), mj.gamma(), mj.beta(), mj.von_mises(), mj.poisson(), mj.negative_binomial(),
-    mj.negative_binomial("per_example"), mj.bernoulli(), mj.bernoulli(soft_labels=True), mj.categorical(3),
-    mj.ordinal(3), mj.mvn_cholesky(2), mj.independent(mj.normal("learned"), 2), mj.independent(mj.poisson(), 3),
-    mj.censored(mj.normal(1.0)), mj.censored(mj.gamma()), mj.censored(mj.beta()),
-]
+FAMILIES = {name: entry.family for name, entry in TABLE.items()}  # every configuration of every family
 
 
 def _columns(support):
@@ -96,7 +94,26 @@ def _cases(family):
     yield "a mask of 2s", x, y, {"mask": 2 * weights}, r"mask.*boolean"
 
 
-CASES = [(family, *case) for family in FAMILIES for case in _cases(family)]
+def _stated(name):
+    """The table's own targets, one example at a time in row 1 of valid targets: those it states the
+    checks refuse (finite ones, as the computation sees them: off the support, an open support's ends)
+    must raise, the others must pass."""
+    entry = TABLE[name]
+    x = np.zeros((N, 1), np.float32)
+    for kind, values in entry.targets.items():
+        dtype = np.float32 if kind == "float" else np.int32
+        rows = np.asarray(values, dtype)
+        off = entry.refuses(rows.astype(np.float64), kind)
+        finite = np.isfinite(rows.astype(np.float64)).reshape(len(rows), -1).all(axis=1)
+        for row, is_off, is_finite in zip(rows, off, finite):
+            if is_finite:
+                y = _valid(entry.family).astype(dtype)
+                y[1] = row
+                yield f"stated {'refused' if is_off else 'valid'}: {kind} {row.tolist()}", x, y, is_off
+
+
+CASES = [(name, FAMILIES[name], *case) for name in FAMILIES for case in _cases(FAMILIES[name])]
+STATED = [(name, *case) for name in TABLE for case in _stated(name)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -105,28 +122,50 @@ def _recipe(family):
     return r, r.init(jnp.zeros(family.raw_shape, jnp.float32))
 
 
-@pytest.mark.parametrize("family, label, x, y, kwargs, match", CASES,
-                         ids=[f"{c[0].name}-{c[1]}" for c in CASES])
-def test_bad_input_is_a_named_error(family, label, x, y, kwargs, match):
-    r, params = _recipe(family)
-    with pytest.raises(ValueError, match=match):
-        r.nll(params, x, y, **kwargs)
+@pytest.mark.parametrize("name", FAMILIES)
+def test_bad_input_is_a_named_error(name):
+    """Every case of the family (one test per family: the checks cost about a millisecond each, a test
+    item four), each error matched against its regex; every case that fails is listed."""
+    r, params = _recipe(FAMILIES[name])
+    wrong = []
+    for case_name, _, label, x, y, kwargs, match in CASES:
+        if case_name != name:
+            continue
+        try:
+            r.nll(params, x, y, **kwargs)
+            wrong.append(f"{label}: no error")
+        except ValueError as error:
+            if not re.search(match, str(error)):
+                wrong.append(f"{label}: {error!r} does not match {match!r}")
+    assert not wrong, f"{FAMILIES[name].name}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("name", TABLE)
+def test_the_tables_refused_targets_are_named_errors_and_its_valid_ones_pass(name):
+    r, _ = _recipe(TABLE[name].family)
+    for _, label, x, y, refused in [c for c in STATED if c[0] == name]:
+        if refused:
+            with pytest.raises(ValueError, match=re.escape(TABLE[name].family.name)):
+                r.check(x, y)
+                pytest.fail(f"{name}: {label} passed")
+        else:
+            r.check(x, y)  # no error
 
 
 def test_every_family_and_support_is_in_the_table():
-    names = {c[0].name for c in CASES}
-    assert len(names) == len(FAMILIES)
-    kinds = {f.spec.kind for f in FAMILIES} | {f.spec.args[0].kind for f in FAMILIES if f.spec.kind == "independent"}
-    public = {n for n in mj.__all__ if isinstance(getattr(mj, n), type(mj.normal)) and n.islower()}
-    families = {n for n in public if isinstance(getattr(mj, n).__module__, str)
-                and getattr(mj, n).__module__.startswith("mle_jax.families")}
-    assert families <= kinds, families - kinds
-    assert len(CASES) > 400
+    assert {c[0] for c in CASES} == set(FAMILIES) == {c[0] for c in STATED}  # every entry yields cases
+    public = constructors()
+    assert public <= set().union(*(kinds(f.spec) for f in FAMILIES.values())), public
+    named = {v.name for v in vars(_support).values() if isinstance(v, _support.Support)}  # every named support
+    used = {s.name for f in FAMILIES.values() for s in (f.support, *f.support.columns)}
+    assert named <= used, named - used
+    assert len(CASES) > 600 and sum(c[-1] for c in STATED) > 40
 
 
 def test_valid_bfloat16_targets_are_accepted():
-    accepted = [f for f in FAMILIES if "float" in _columns(f.support)[0].dtypes]
-    assert len(accepted) == len(FAMILIES) - 2  # all but the label families
+    accepted = [f for f in FAMILIES.values() if "float" in _columns(f.support)[0].dtypes]
+    refused = {f.spec.kind for f in FAMILIES.values() if f not in accepted}
+    assert refused == {"categorical", "ordinal"}  # all but the label families
     x = np.zeros((N, 1), np.float32)
     for family in accepted:
         r, _ = _recipe(family)

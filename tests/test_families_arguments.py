@@ -1,5 +1,6 @@
 """mle_jax.families._arguments: every constructor rejects a bad start with a named ValueError."""
 
+import inspect
 import math
 
 import jax.numpy as jnp
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 import mle_jax as mj
+from families_table import constructors
 
 NOT_POSITIVE = [0.0, -1.0, math.nan, math.inf, -math.inf, True, None, [1.0, 2.0], "2"]
 NOT_WHOLE = [0, -1, 2.5, 3.0, True, None, "3", np.float32(3)]
@@ -50,26 +52,50 @@ def test_whole_number_arguments(what, value):
         COUNTS[what](value)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: mj.normal("softplus", beta=1.5), r"beta must lie in \[0\.0, 1\.0\]"),
-    (lambda: mj.normal("softplus", beta=math.nan), "beta must lie in"),
-    (lambda: mj.normal("softplus", beta=True), "beta must lie in"),
-    (lambda: mj.normal(0.5, beta=0.5), "beta .* needs a heteroscedastic scale link"),
-    (lambda: mj.normal("cube"), "scale must be a positive number or one of 'learned'"),
-    (lambda: mj.student_t("many"), "df must be a positive number or 'learned'"),
-    (lambda: mj.negative_binomial("global"), "dispersion must be 'learned' or 'per_example'"),
-    (lambda: mj.categorical(3, label_smoothing=1.0), r"label_smoothing must lie in \[0\.0, 1\.0\)"),
-    (lambda: mj.categorical(3, label_smoothing=-0.1), "label_smoothing"),
-    (lambda: mj.categorical(3, label_smoothing=math.nan), "label_smoothing"),
-    (lambda: mj.categorical(3, class_weights=[1.0, math.nan, 1.0]), "class_weights must be 3 finite numbers"),
-    (lambda: mj.categorical(3, class_weights=[1.0, 1.0]), "class_weights"),
-    (lambda: mj.categorical(3, class_weights=[True, False, True]), "class_weights"),
-    (lambda: mj.bernoulli(soft_labels="yes"), "soft_labels must be True or False"),
-    (lambda: mj.independent(mj.normal(1.0), 2, shared=None), "shared must be True or False"),
-])
-def test_other_bad_options(make, match):
-    with pytest.raises(ValueError, match=match):
+OTHER = [  # (constructor argument, a constructor call with a bad value, what the error says)
+    ("normal beta", lambda: mj.normal("softplus", beta=1.5), r"beta must lie in \[0\.0, 1\.0\]"),
+    ("normal beta", lambda: mj.normal("softplus", beta=math.nan), "beta must lie in"),
+    ("normal beta", lambda: mj.normal("softplus", beta=True), "beta must lie in"),
+    ("normal beta", lambda: mj.normal(0.5, beta=0.5), "beta .* needs a heteroscedastic scale link"),
+    ("normal scale", lambda: mj.normal("cube"), "scale must be a positive number or one of 'learned'"),
+    ("student_t df", lambda: mj.student_t("many"), "df must be a positive number or 'learned'"),
+    ("negative_binomial dispersion", lambda: mj.negative_binomial("global"),
+     "dispersion must be 'learned' or 'per_example'"),
+    ("categorical label_smoothing", lambda: mj.categorical(3, label_smoothing=1.0),
+     r"label_smoothing must lie in \[0\.0, 1\.0\)"),
+    ("categorical label_smoothing", lambda: mj.categorical(3, label_smoothing=-0.1), "label_smoothing"),
+    ("categorical label_smoothing", lambda: mj.categorical(3, label_smoothing=math.nan), "label_smoothing"),
+    ("categorical class_weights", lambda: mj.categorical(3, class_weights=[1.0, math.nan, 1.0]),
+     "class_weights must be 3 finite numbers"),
+    ("categorical class_weights", lambda: mj.categorical(3, class_weights=[1.0, 1.0]), "class_weights"),
+    ("categorical class_weights", lambda: mj.categorical(3, class_weights=[True, False, True]), "class_weights"),
+    ("bernoulli soft_labels", lambda: mj.bernoulli(soft_labels="yes"), "soft_labels must be True or False"),
+    ("independent shared", lambda: mj.independent(mj.normal(1.0), 2, shared=None), "shared must be True or False"),
+]
+
+
+@pytest.mark.parametrize("what, make, match", OTHER, ids=[f"{w}-{i}" for i, (w, _, _) in enumerate(OTHER)])
+def test_other_bad_options(what, make, match):
+    with pytest.raises(ValueError, match=rf"^{what.split()[0]}.*{match}"):
         make()
+
+
+FAMILY_ARGUMENTS = {"censored family": lambda v: mj.censored(v), "independent family": lambda v: mj.independent(v, 2)}
+
+
+@pytest.mark.parametrize("value", ["normal", mj.Normal(0.0, 1.0), None], ids=repr)
+@pytest.mark.parametrize("what", sorted(FAMILY_ARGUMENTS))
+def test_family_arguments_must_be_families(what, value):
+    with pytest.raises(TypeError, match=rf"^{what.split()[0]}.*family must be an mle_jax Family"):
+        FAMILY_ARGUMENTS[what](value)
+
+
+def test_every_constructor_argument_has_a_bad_value_test():
+    """Every argument of every public family constructor (tests/families_table.py's list) is given a
+    bad value above: a new argument without one fails here."""
+    tested = {*CONSTRUCTORS, *COUNTS, *(w for w, _, _ in OTHER), *FAMILY_ARGUMENTS}
+    arguments = {f"{c} {a}" for c in constructors() for a in inspect.signature(getattr(mj.families, c)).parameters}
+    assert arguments <= tested, sorted(arguments - tested)
 
 
 def test_valid_starts_give_finite_parameters(x64):

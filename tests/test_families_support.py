@@ -5,70 +5,25 @@ every target, including targets off the support, where both are ``-inf`` (an NLL
 a finite NLL for an impossible target). Checked where nothing validates the targets: under ``jit``
 with the targets traced, through the family, ``mj.losses`` with ``validate=False`` and a recipe
 built with ``validate=False``; in float32 and float64, one compiled program per family and dtype.
-Which targets are off the support is stated independently here (``OFF``), from each support's rule.
+The families, their targets and which of them are off the support (stated independently of the
+library's ``Support``) are tests/families_table.py's. The raw outputs are drawn (hypothesis) besides
+the fixed ones: every draw has the same shapes, so each family and dtype is compiled once.
 """
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 import mle_jax as mj
+from families_table import FAMILIES as TABLE, DEEP_ONLY
 
-INF, NAN = np.inf, np.nan
-REAL = [-3.0, 0.0, 0.4, 7.5, INF, -INF, NAN]                 # no finite value is off the real line
-COUNTS = [0.0, 3.0, 2.5, -1.0, 1e-3, INF]                      # off: 2.5, -1, 1e-3
-LABELS3 = [0, 2, 1, 3, -1, 7]                                  # labels(3), off: 3, -1, 7
-LABELS4 = [0, 3, 1, 4, -1, 2]                                  # labels(4), off: 4, -1
-
-
-def _real_off(y):
-    return np.zeros(np.shape(y), bool)
-
-
-# name: (family, targets, where the targets are impossible (finite ones), target dtype kind). The ends of an
-# open support (y = 0 for the Gamma, 0 and 1 for the Beta) are where the density has a limit (scipy's
-# logpdf gives it: +inf below a shape of 1, -inf above): there the kernel is held to the theta only.
-FAMILIES = {
-    "normal-fixed": (lambda: mj.normal(0.7), REAL, _real_off, "float"),
-    "normal-tiny-fixed": (lambda: mj.normal(1e-20), REAL, _real_off, "float"),
-    "normal-learned": (lambda: mj.normal("learned"), REAL, _real_off, "float"),
-    "normal-softplus": (lambda: mj.normal("softplus"), REAL, _real_off, "float"),
-    "normal-exp-beta": (lambda: mj.normal("exp", beta=0.5), REAL, _real_off, "float"),
-    "laplace-fixed": (lambda: mj.laplace(2.0), REAL, _real_off, "float"),
-    "laplace-learned": (lambda: mj.laplace("learned"), REAL, _real_off, "float"),
-    "student_t-learned": (lambda: mj.student_t("learned", "learned"), REAL, _real_off, "float"),
-    "student_t-softplus": (lambda: mj.student_t(), REAL, _real_off, "float"),
-    "mixture_normal": (lambda: mj.mixture_normal(2), REAL, _real_off, "float"),
-    "von_mises": (lambda: mj.von_mises(), REAL, _real_off, "float"),
-    "gamma": (lambda: mj.gamma(), [0.5, 3.0, 1e-30, -1.0, -1e-30, 0.0, INF],
-              lambda y: y < 0, "float"),
-    "beta": (lambda: mj.beta(), [0.5, 0.01, 0.999, -0.5, 1.5, 0.0, 1.0],
-             lambda y: (y < 0) | (y > 1), "float"),
-    "poisson": (lambda: mj.poisson(), COUNTS, lambda y: (y < 0) | (y != np.floor(y)), "float"),
-    "negative_binomial": (lambda: mj.negative_binomial(), COUNTS, lambda y: (y < 0) | (y != np.floor(y)), "float"),
-    "bernoulli": (lambda: mj.bernoulli(), [0.0, 1.0, 2.0, -1.0, 1.5, 1e-8 + 1.0],
-                  lambda y: (y < 0) | (y > 1), "float"),
-    "bernoulli-int": (lambda: mj.bernoulli(), [0, 1, 2, -1, 5, 1], lambda y: (y < 0) | (y > 1), "int"),
-    "bernoulli-soft": (lambda: mj.bernoulli(soft_labels=True), [0.0, 0.3, 1.0, -0.2, 1.2, NAN],
-                       lambda y: (y < 0) | (y > 1), "float"),
-    "categorical": (lambda: mj.categorical(3), LABELS3, lambda y: (y < 0) | (y >= 3), "int"),
-    "categorical-float": (lambda: mj.categorical(3), [0.0, 2.0, 1.5, 3.0, -1.0, 1.0],
-                          lambda y: (y < 0) | (y >= 3) | (y != np.floor(y)), "float"),
-    "categorical-training": (lambda: mj.categorical(3, label_smoothing=0.1, class_weights=[1.0, 0.0, 2.0]),
-                             LABELS3, lambda y: (y < 0) | (y >= 3), "int"),
-    "ordinal": (lambda: mj.ordinal(4), LABELS4, lambda y: (y < 0) | (y >= 4), "int"),
-    "mvn_cholesky": (lambda: mj.mvn_cholesky(2), [[0.0, 1.0], [INF, 0.0], [2.0, NAN], [-1.0, -2.0]],
-                     lambda y: np.zeros(len(y), bool), "float"),
-    "independent-bernoulli": (lambda: mj.independent(mj.bernoulli(), 2),
-                              [[0.0, 1.0], [2.0, 1.0], [1.0, -1.0], [1.0, 1.0]],
-                              lambda y: ((y < 0) | (y > 1)).any(axis=1), "float"),
-    "independent-gamma-unshared": (lambda: mj.independent(mj.gamma(), 2, shared=False),
-                                   [[0.5, 1.0], [-1.0, 1.0], [1.0, 0.0], [2.0, 3.0]],
-                                   lambda y: (y < 0).any(axis=1), "float"),
-    "independent-normal-learned": (lambda: mj.independent(mj.normal("learned"), 2, shared=False),
-                                   [[0.5, 1.0], [INF, 1.0], [1.0, 0.0]], lambda y: np.zeros(len(y), bool), "float"),
-}
+FAMILIES = {name: entry for name, entry in TABLE.items() if not entry.censored}
+CENSORED = {name: entry for name, entry in TABLE.items() if entry.censored}
+SETTINGS = settings(max_examples=3, deadline=None, derandomize=True)
 
 
 def _raw(family, n, dtype):
@@ -85,6 +40,7 @@ def _target(values, kind, dtype):
     return jnp.asarray(np.asarray(values), jnp.int32 if kind == "int" else dtype)
 
 
+@functools.cache
 def _everything(family):
     """One compiled program: the family's log_prob, the theta's, mj.losses and a recipe, y traced."""
     recipe = mj.recipe(lambda p, x: x, family, validate=False)
@@ -100,11 +56,22 @@ def _everything(family):
     return run
 
 
-def _check(name, dtype):
-    make, values, off_rule, kind = FAMILIES[name]
-    family = make()
+def _drawn(family, n, dtype, draw):
+    """Raw outputs and family parameters drawn by hypothesis, or the fixed ones where ``draw`` is None."""
+    if draw is None:
+        return _fparams(family, dtype), _raw(family, n, dtype)
+    size = n * int(np.prod(family.raw_shape, dtype=int))
+    raw = np.asarray(draw(st.lists(st.floats(-4, 4), min_size=size, max_size=size)), np.float64)
+    shift = draw(st.floats(-1, 1))
+    fp = jax.tree.map(lambda a: a + jnp.asarray(shift, a.dtype), family.init(dtype))
+    return fp, jnp.asarray(raw.reshape((n,) + family.raw_shape), dtype)
+
+
+def _check(name, kind, dtype, draw=None):
+    entry = FAMILIES[name]
+    family, values, off_rule = entry.family, entry.targets[kind], entry.off
     y = _target(values, kind, dtype)
-    fp, raw = _fparams(family, dtype), _raw(family, len(values), dtype)
+    fp, raw = _drawn(family, len(values), dtype, draw)
     fused, theta, nll, training, from_recipe = _everything(family)(fp, raw, y)
     assert fused.dtype == dtype and fused.shape == (len(values),)
     rtol = 2e-6 if dtype == jnp.float32 else 1e-13
@@ -120,49 +87,57 @@ def _check(name, dtype):
     assert not np.isnan(np.asarray(fused)[on]).any() and not np.isnan(np.asarray(training)[on]).any(), name
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+KINDS = [(name, kind) for name, entry in FAMILIES.items() for kind in entry.targets]
+
+
+@pytest.mark.parametrize("name, kind", KINDS, ids=[f"{n}-{k}" for n, k in KINDS])
+@SETTINGS
+@given(data=st.data())
+@example(data=None)
 @pytest.mark.deep
-def test_kernel_is_the_theta_log_prob_on_and_off_the_support(name):
-    _check(name, jnp.float32)
+def test_kernel_is_the_theta_log_prob_on_and_off_the_support(name, kind, data):
+    _check(name, kind, jnp.float32, data and data.draw)
 
 
 # float64 for the families whose kernel is written apart from the theta (the others' is the theta's own)
-FLOAT64 = ["normal-fixed", "normal-tiny-fixed", "normal-learned", "normal-softplus", "laplace-learned",
-           "student_t-learned", "student_t-softplus", "negative_binomial", "bernoulli", "bernoulli-soft",
-           "categorical-training", "ordinal", "independent-bernoulli", "independent-normal-learned"]
+FLOAT64 = [(name, next(iter(entry.targets))) for name, entry in FAMILIES.items() if entry.float64]
 
 
-@pytest.mark.parametrize("name", FLOAT64)
+@pytest.mark.parametrize("name, kind", FLOAT64, ids=[f"{n}-{k}" for n, k in FLOAT64])
+@SETTINGS
+@given(data=st.data())
+@example(data=None)
 @pytest.mark.deep
-def test_kernel_is_the_theta_log_prob_in_float64(name, x64):
-    _check(name, jnp.float64)
+def test_kernel_is_the_theta_log_prob_in_float64(name, kind, data):
+    with jax.enable_x64(True):
+        _check(name, kind, jnp.float64, data and data.draw)
 
 
-CENSORED = {"gamma": mj.gamma, "normal-softplus": lambda: mj.normal("softplus")}
+CENSORED_DTYPES = [pytest.param(name, dtype, marks=[pytest.mark.deep] if name in DEEP_ONLY else [])
+                   for name, entry in CENSORED.items() for dtype in ["float32"] + ["float64"] * entry.float64]
 
 
-@pytest.mark.parametrize("inner, dtype", [("gamma", "float32"), ("normal-softplus", "float32"),
-                                          ("normal-softplus", "float64")])
-def test_censored_kernel_is_the_density_or_the_tail_and_inf_off_the_sides(inner, dtype):
+@pytest.mark.parametrize("name, dtype", CENSORED_DTYPES)
+def test_censored_kernel_is_the_density_or_the_tail_and_inf_off_the_sides(name, dtype):
     """side 0: log_prob; -1: log_cdf; +1: log_sf, of the inner theta; any other side (2, 0.5, -3):
     -inf, with the targets traced and not validated."""
-    make = CENSORED[inner]
+    entry = CENSORED[name]
+    family = entry.family
     with jax.enable_x64(dtype == "float64"):
         dt = jnp.dtype(dtype)
-        family = mj.censored(make())
-        values = jnp.asarray([0.7, 0.7, 0.7, 0.7, 0.7, 0.7, -1.0, 2.0], dt)
-        sides = jnp.asarray([0.0, -1.0, 1.0, 2.0, 0.5, -3.0, -1.0, 1.0], dt)
-        raw = _raw(family, len(values), dt)
+        y = jnp.asarray(entry.targets["float"], dt)
+        fp, raw = family.init(dt), _raw(family, len(y), dt)
 
         @jax.jit
-        def run(raw, y):
-            fused = -mj.losses.nll(family, raw, y, validate=False)
-            thetas = jax.vmap(lambda r: family.theta({}, r))(raw)
+        def run(fp, raw, y):
+            fused = -mj.losses.nll(family, raw, y, fp or None, validate=False)
+            thetas = jax.vmap(lambda r: family.theta(fp, r))(raw)
             return fused, mj.log_prob(thetas, y[:, 0]), mj.log_cdf(thetas, y[:, 0]), mj.log_sf(thetas, y[:, 0])
 
-        fused, density, cdf, sf = map(np.asarray, run(raw, jnp.stack([values, sides], axis=1)))
-    side = np.asarray(sides)
+        fused, density, cdf, sf = map(np.asarray, run(fp, raw, y))
+    side = np.asarray(y, np.float64)[:, 1]
     want = np.select([side == 0, side == -1, side == 1], [density, cdf, sf], -np.inf)
     rtol = 2e-6 if dtype == "float32" else 1e-13
     np.testing.assert_allclose(fused, want, rtol=rtol, atol=rtol)
-    assert np.all(np.isneginf(fused[~np.isin(side, [-1, 0, 1])]))
+    off = entry.off(np.asarray(y, np.float64))
+    assert off.sum() == 3 and np.all(np.isneginf(fused[off]))

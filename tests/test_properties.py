@@ -21,7 +21,9 @@ from hypothesis import given, settings, strategies as st
 from scipy import special, stats
 
 import mle_jax as mj
-from cases import CDF_TOL, GRID, TOL, evaluate, mp_entropy, quiet
+from cases import CDF_TOL, GRID, NO_CASE, TOL, VECTOR_CASES, evaluate, mp_entropy, quiet
+from families_table import FAMILIES
+from mle_jax.distributions import registry
 
 SETTINGS = settings(max_examples=3, deadline=None, derandomize=True)
 
@@ -203,6 +205,23 @@ def test_counts_are_float_and_match_their_mean(theta):
     assert abs(float(np.mean(np.asarray(draws, np.float64))) - mean) < 5 * math.sqrt(var / 4000)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(VECTOR_CASES))
+@pytest.mark.deep
+def test_vector_cases_against_references(name, dtype):
+    """The theta types whose targets are vectors (tests/cases.py's VECTOR_CASES): log_prob on a grid of
+    GRID rows and entropy, against scipy at the rounded parameters."""
+    case = VECTOR_CASES[name]
+    with jax.enable_x64(dtype == "float64"):
+        theta = jax.tree.map(lambda a: jnp.asarray(a, dtype), case.theta)
+        grid = jnp.asarray(case.grid, dtype)
+        values = evaluate(theta, grid)
+    rounded = jax.tree.map(lambda a: np.asarray(a, np.float64), theta)
+    ys = np.asarray(grid, np.float64)
+    _close(values["log_prob"], case.logpdf(rounded)(ys), TOL[dtype], f"log_prob {name}")
+    _close(values["entropy"], case.entropy(rounded), TOL[dtype], f"entropy {name}")
+
+
 # ----------------------------------------------------------------------------- batched thetas
 # A batched theta (every field with a leading axis of B examples, as r.predict returns) must give
 # exactly what jax.vmap of the same generic function over the B examples gives: one value per example,
@@ -295,12 +314,25 @@ def _batched_and_looped(theta, other, q, upper):
     return _generic(theta, other, y, q, upper), jax.vmap(_generic)(theta, other, y, q, upper)
 
 
-@pytest.mark.parametrize("dtype,name", [("float32", name) for name in sorted(BATCHED)]
+# every registered theta type (tests/cases.py's NO_CASE aside): one without an entry in BATCHED fails
+REGISTERED = sorted(t.__name__ for t in registry._OPS if t.__name__ not in NO_CASE)
+
+
+def test_every_theta_type_has_its_properties_checked():
+    """BATCHED holds every registered theta type, those the family table's families give included; the
+    reference and KL tables hold no type the registry does not."""
+    assert set(BATCHED) == set(REGISTERED), set(REGISTERED) ^ set(BATCHED)
+    assert {e.theta.__name__ for e in FAMILIES.values()} <= set(BATCHED)
+    assert set(TYPES) | set(PAIRS) | set(_EVENT_AXES) <= set(REGISTERED)
+
+
+@pytest.mark.parametrize("dtype,name", [("float32", name) for name in REGISTERED]
                          + [("float64", name) for name in sorted(_EVENT_AXES)])
 @settings(max_examples=2, deadline=None, derandomize=True)
 @given(data=st.data())
 @pytest.mark.deep
 def test_batched_theta_equals_vmap_over_its_examples(name, dtype, data):
+    assert name in BATCHED, f"{name}: a registered theta type with no batched strategy in BATCHED"
     rows_st, build = BATCHED[name]
     with jax.enable_x64(dtype == "float64"):
         theta = jax.tree.map(lambda a: jnp.asarray(a, dtype), build(data.draw(rows_st)))
