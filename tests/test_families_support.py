@@ -23,6 +23,7 @@ from families_table import FAMILIES as TABLE, DEEP_ONLY
 
 FAMILIES = {name: entry for name, entry in TABLE.items() if not entry.censored}
 CENSORED = {name: entry for name, entry in TABLE.items() if entry.censored}
+TABLE_THETA = {entry.family: entry.theta for entry in TABLE.values()}
 SETTINGS = settings(max_examples=3, deadline=None, derandomize=True)
 
 
@@ -47,6 +48,8 @@ def _everything(family):
 
     @jax.jit
     def run(fp, raw, y):
+        theta_type = type(family.theta(fp, raw[0]))  # known when traced: the table states it
+        assert theta_type is TABLE_THETA[family], (family.name, theta_type)
         fused = jax.vmap(family.log_prob, in_axes=(None, 0, 0))(fp, raw, y)
         theta = jax.vmap(lambda r, t: mj.log_prob(family.theta(fp, r), t))(raw, y)
         nll = mj.losses.nll(family, raw, y, fp or None, validate=False)
@@ -130,6 +133,7 @@ def test_censored_kernel_is_the_density_or_the_tail_and_inf_off_the_sides(name, 
 
         @jax.jit
         def run(fp, raw, y):
+            assert type(family.theta(fp, raw[0])) is entry.theta, family.name  # known when traced
             fused = -mj.losses.nll(family, raw, y, fp or None, validate=False)
             thetas = jax.vmap(lambda r: family.theta(fp, r))(raw)
             return fused, mj.log_prob(thetas, y[:, 0]), mj.log_cdf(thetas, y[:, 0]), mj.log_sf(thetas, y[:, 0])
