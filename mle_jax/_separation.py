@@ -30,9 +30,6 @@ from ._curvature import Data, singular_tol
 from .diagnostics import PerfectSeparationWarning
 
 
-
-
-SEPARABLE = (dist.Bernoulli, dist.Categorical)
 SEPARATION_TOL = 1e-3  # an example is fitted "perfectly" when Pr(its observed label) > 1 - SEPARATION_TOL
 
 
@@ -63,7 +60,8 @@ class Labels(NamedTuple):
 
 
 def label_fit(recipe, params, data: Data) -> Labels | None:
-    """For Bernoulli and Categorical predictions of hard labels, which counted examples the fit
+    """For predictions with class probabilities (a theta type registering ``probs``: Bernoulli,
+    Categorical) of hard labels, which counted examples the fit
     predicts correctly and which with probability above ``1 - SEPARATION_TOL``; None for soft labels."""
     p = np.asarray(dist.probs(recipe.predict(params, data.x)), np.float64)  # (N, ..., K)
     labels = np.asarray(data.y, np.float64)

@@ -42,7 +42,7 @@ from ._checks import check_batch, check_weights
 from ._curvature import Data, singular_tol
 from ._params import Params, is_trained, partition, trained_mask
 from .recipe import Recipe
-from ._separation import (SEPARABLE, Labels, PerfectSeparationWarning, label_fit, quasi_separation,
+from ._separation import (Labels, PerfectSeparationWarning, label_fit, quasi_separation,
                          quasi_separation_diagonal)
 
 CovType: TypeAlias = Literal["observed", "expected", "robust", "diagonal", "hvp"]
@@ -263,7 +263,7 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
             raise ValueError(f"inference: the log-likelihood at params is {loglik}; is params the fitted MLE?")
         data = Data(x, y, jnp.ones(n) if weights is None else weights,
                     jnp.ones(n, bool) if mask is None else jnp.asarray(mask) != 0)
-        labels = label_fit(recipe, params, data) if isinstance(theta, SEPARABLE) else None
+        labels = label_fit(recipe, params, data) if dist.registry.entries(theta).probs is not None else None
         if labels is not None and labels.complete:
             warnings.warn(labels.complete_message(), PerfectSeparationWarning, stacklevel=2)
         matrix, variance = _covariance(cov, recipe, v, parts, data, chosen, labels,
