@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mle_jax import checks
+from mle_jax import _checks as checks
 
 
 def test_check_finite_sees_bfloat16_nan_and_inf():
