@@ -255,6 +255,8 @@ def _columns(kind, rows, *groups):
 BATCHED = {
     "Normal": (_fields(_unit, _log_uniform(1e-3, 1e3)), lambda r: _columns(mj.Normal, r, 1, 1)),
     "Laplace": (_fields(_unit, _log_uniform(1e-3, 1e3)), lambda r: _columns(mj.Laplace, r, 1, 1)),
+    "AsymmetricLaplace": (_fields(_unit, _log_uniform(1e-3, 1e3), st.floats(0.05, 0.95)),
+                          lambda r: _columns(mj.AsymmetricLaplace, r, 1, 1, 1)),
     "StudentT": (_fields(_log_uniform(0.5, 100), _unit, _log_uniform(0.1, 10)),
                  lambda r: _columns(mj.StudentT, r, 1, 1, 1)),
     "Gamma": (_fields(_log_uniform(0.1, 100), _log_uniform(0.1, 10)), lambda r: _columns(mj.Gamma, r, 1, 1)),
