@@ -141,6 +141,10 @@ FAMILIES = {
                    valid=1.2, grads=True, refused=positive_refused),
     "beta": Entry(mj.beta(), mj.Beta, {"float": [0.5, 0.01, 0.999, -0.5, 1.5, 0.0, 1.0]}, unit_off, valid=0.3,
                   grads=True, refused=unit_refused),
+    "gamma-mean": Entry(mj.gamma("mean"), mj.Gamma, {"float": [0.5, 3.0, 1e-30, -1.0, -1e-30, 0.0, INF]},
+                        lambda y: y < 0, valid=1.2, grads=True, refused=positive_refused),
+    "beta-mean": Entry(mj.beta("mean"), mj.Beta, {"float": [0.5, 0.01, 0.999, -0.5, 1.5, 0.0, 1.0]}, unit_off,
+                       valid=0.3, grads=True, refused=unit_refused),
     # angles
     "von_mises": Entry(mj.von_mises(), mj.VonMises, _REAL, nowhere, grads=True),
     # counts
