@@ -142,6 +142,8 @@ def mp_entropy(theta) -> float:
         return float(mp.log(f(theta.scale)) + f(0.5) + mp.log(2 * mp.pi) / 2)
     if isinstance(theta, mj.Laplace):
         return float(1 + mp.log(2 * f(theta.scale)))
+    if isinstance(theta, mj.AsymmetricLaplace):
+        return float(1 - mp.log(f(theta.q)) - mp.log1p(-f(theta.q)) + mp.log(f(theta.scale)))
     if isinstance(theta, mj.StudentT):
         nu = f(theta.df)
         return float((nu + 1) / 2 * (mp.digamma((nu + 1) / 2) - mp.digamma(nu / 2))
@@ -214,7 +216,7 @@ CASES = {
     "laplace": _case(mj.Laplace(f(0.5), f(2)), _laplace, [-1e3, -3, 0.5, 1, 40]),
     "laplace-tiny-scale": _case(mj.Laplace(f(0), f(1e-30)), _laplace, [-3e-30, 0, 3e-30]),
     "asymmetric-laplace": Case(mj.AsymmetricLaplace(f(0.5), f(2), f(0.25)), _ald[0], np.array([-1e3, -3, 0.5, 1, 40]),
-                               entropy=lambda t: 1 - np.log(t.q * (1 - t.q)) + np.log(t.scale), logcdf=_ald[1],
+                               entropy=mp_entropy, logcdf=_ald[1],
                                logsf=_ald[2]),
     "student-t-3": _case(mj.StudentT(f(3), f(0.5), f(2)), _t, [-1e4, -20, -1, 0.5, 2, 1e3]),
     "student-t-2-far-tail": _case(mj.StudentT(f(2), f(0), f(1)), _t, [-1e20, -1e6, -3, 0, 3, 1e6]),

@@ -59,6 +59,7 @@ def test_mean_forms_against_scipy():
     np.testing.assert_allclose(mean_b, special.expit(e), rtol=1e-5)
     np.testing.assert_allclose(lg, stats.gamma.logpdf(np.asarray(y_pos, np.float64), a, scale=np.exp(e) / a),
                                rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mj.losses.nll(g, eta, y_pos, fg), -lg, rtol=1e-6)  # the loss of the generic call
     mu = special.expit(e)
     np.testing.assert_allclose(lb, stats.beta.logpdf(np.asarray(y_unit, np.float64), mu * p, (1 - mu) * p),
                                rtol=1e-5, atol=1e-5)
