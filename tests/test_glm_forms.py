@@ -49,9 +49,10 @@ def test_mean_forms_against_scipy():
     def values(fg, fb, eta, yp, yu):
         tg, tb = jax.vmap(g.theta, (None, 0))(fg, eta), jax.vmap(b.theta, (None, 0))(fb, eta)
         return (jax.vmap(g.log_prob, (None, 0, 0))(fg, eta, yp), jax.vmap(b.log_prob, (None, 0, 0))(fb, eta, yu),
-                mj.mean(tg), mj.mean(tb), tg.concentration, tb.concentration1 + tb.concentration0)
+                mj.mean(tg), mj.mean(tb), tg.concentration, tb.concentration1 + tb.concentration0,
+                mj.losses.nll(g, eta, yp, fg))
 
-    lg, lb, mean_g, mean_b, shape, phi = values(fg, fb, eta, y_pos, y_unit)
+    lg, lb, mean_g, mean_b, shape, phi, nll = values(fg, fb, eta, y_pos, y_unit)
     a, p = float(shape[0]), float(phi[0])
     assert a == pytest.approx(2.5, rel=1e-5) and p == pytest.approx(6.0, rel=1e-5)
     e = np.asarray(eta, np.float64)
@@ -59,7 +60,7 @@ def test_mean_forms_against_scipy():
     np.testing.assert_allclose(mean_b, special.expit(e), rtol=1e-5)
     np.testing.assert_allclose(lg, stats.gamma.logpdf(np.asarray(y_pos, np.float64), a, scale=np.exp(e) / a),
                                rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(mj.losses.nll(g, eta, y_pos, fg), -lg, rtol=1e-6)  # the loss of the generic call
+    np.testing.assert_allclose(nll, -lg, rtol=1e-6)  # the loss of the generic call
     mu = special.expit(e)
     np.testing.assert_allclose(lb, stats.beta.logpdf(np.asarray(y_unit, np.float64), mu * p, (1 - mu) * p),
                                rtol=1e-5, atol=1e-5)
