@@ -10,12 +10,12 @@ The lecture's four steps (Prince, *Understanding Deep Learning*, ch. 5):
 
 from . import links, models
 from .distributions import (
-    Bernoulli, Beta, Categorical, Gamma, Independent, Laplace, MixtureNormal, MultivariateNormal, NegativeBinomial,
+    AsymmetricLaplace, Bernoulli, Beta, Categorical, Gamma, Independent, Laplace, MixtureNormal, MultivariateNormal, NegativeBinomial,
     Normal, Poisson, StudentT, VonMises, log_sf, log_tail, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, register, sample, variance,
 )
 from .families import (
-    Family, bernoulli, beta, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
+    Family, asymmetric_laplace, bernoulli, beta, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
 from .fit import FitResult as FitResult
@@ -41,7 +41,7 @@ from .interop import from_tfp, to_distrax, to_tfp
 __version__ = "0.1.0"
 
 __all__ = [
-    "Beta", "Gamma", "Laplace", "MixtureNormal", "NegativeBinomial", "Poisson", "StudentT", "VonMises", "beta",
+    "AsymmetricLaplace", "asymmetric_laplace", "Beta", "Gamma", "Laplace", "MixtureNormal", "NegativeBinomial", "Poisson", "StudentT", "VonMises", "beta",
     "gamma", "laplace", "mixture_normal", "negative_binomial", "poisson", "student_t", "von_mises",
     "MultivariateNormal", "censored", "log_sf", "log_tail", "mvn_cholesky", "ordinal",
     "Bernoulli", "Categorical", "Decomposition", "Empirical", "Family", "FitResult", "Independent", "Normal", "Params", "Recipe",

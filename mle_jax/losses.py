@@ -62,6 +62,7 @@ from ._losses import loss, nll
 # one function per family of mle_jax.families.FAMILIES (tests/test_losses.py checks the two agree)
 normal = _family_loss("normal")
 laplace = _family_loss("laplace")
+asymmetric_laplace = _family_loss("asymmetric_laplace")
 student_t = _family_loss("student_t")
 mixture_normal = _family_loss("mixture_normal")
 gamma = _family_loss("gamma")
@@ -77,7 +78,7 @@ independent = _family_loss("independent")
 censored = _family_loss("censored")
 
 __all__ = [
-    "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "loss",
+    "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "loss",
     "mixture_normal", "mvn_cholesky", "negative_binomial", "nll", "normal", "ordinal", "poisson",
     "student_t", "von_mises",
 ]

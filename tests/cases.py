@@ -62,6 +62,7 @@ _laplace = _frozen(lambda t: stats.laplace(t.loc, t.scale))
 _t = _frozen(lambda t: stats.t(t.df, t.loc, t.scale))
 _gamma = _frozen(lambda t: stats.gamma(t.concentration, scale=1 / t.rate))
 _beta = _frozen(lambda t: stats.beta(t.concentration1, t.concentration0))
+_ald = _frozen(lambda t: stats.laplace_asymmetric(np.sqrt(t.q / (1 - t.q)), t.loc, t.scale / np.sqrt(t.q * (1 - t.q))))
 _poisson = _counts(lambda t: stats.poisson(np.exp(t.log_rate)))  # noqa: E731
 
 
@@ -141,6 +142,8 @@ def mp_entropy(theta) -> float:
         return float(mp.log(f(theta.scale)) + f(0.5) + mp.log(2 * mp.pi) / 2)
     if isinstance(theta, mj.Laplace):
         return float(1 + mp.log(2 * f(theta.scale)))
+    if isinstance(theta, mj.AsymmetricLaplace):
+        return float(1 - mp.log(f(theta.q)) - mp.log1p(-f(theta.q)) + mp.log(f(theta.scale)))
     if isinstance(theta, mj.StudentT):
         nu = f(theta.df)
         return float((nu + 1) / 2 * (mp.digamma((nu + 1) / 2) - mp.digamma(nu / 2))
@@ -212,6 +215,9 @@ CASES = {
     "normal-tiny-scale": _case(mj.Normal(f(0), f(1e-30)), _norm, [-3e-30, 0, 1e-30, 3e-30]),
     "laplace": _case(mj.Laplace(f(0.5), f(2)), _laplace, [-1e3, -3, 0.5, 1, 40]),
     "laplace-tiny-scale": _case(mj.Laplace(f(0), f(1e-30)), _laplace, [-3e-30, 0, 3e-30]),
+    "asymmetric-laplace": Case(mj.AsymmetricLaplace(f(0.5), f(2), f(0.25)), _ald[0], np.array([-1e3, -3, 0.5, 1, 40]),
+                               entropy=mp_entropy, logcdf=_ald[1],
+                               logsf=_ald[2]),
     "student-t-3": _case(mj.StudentT(f(3), f(0.5), f(2)), _t, [-1e4, -20, -1, 0.5, 2, 1e3]),
     "student-t-2-far-tail": _case(mj.StudentT(f(2), f(0), f(1)), _t, [-1e20, -1e6, -3, 0, 3, 1e6]),
     "student-t-1e8": _case(mj.StudentT(f(1e8), f(0), f(1)), _t, [-30, -3, 0, 0.5, 3]),

@@ -123,6 +123,11 @@ FAMILIES = {
     "laplace-fixed": Entry(mj.laplace(0.5), mj.Laplace, _REAL, nowhere, grads=True),
     "laplace-learned": Entry(mj.laplace("learned"), mj.Laplace, _REAL, nowhere, float64=True),
     "laplace-softplus": Entry(mj.laplace("softplus"), mj.Laplace, _REAL, nowhere, grads=True),
+    "asymmetric_laplace-fixed": Entry(mj.asymmetric_laplace(0.8), mj.AsymmetricLaplace, _REAL, nowhere, grads=True),
+    "asymmetric_laplace-learned": Entry(mj.asymmetric_laplace(0.3, "learned"), mj.AsymmetricLaplace, _REAL, nowhere,
+                                        float64=True),
+    "asymmetric_laplace-softplus": Entry(mj.asymmetric_laplace(0.5, "softplus"), mj.AsymmetricLaplace, _REAL, nowhere,
+                                         float64=True),
     "student_t-softplus": Entry(mj.student_t(), mj.StudentT, _REAL, nowhere, float64=True),
     "student_t-learned": Entry(mj.student_t("learned", "learned"), mj.StudentT, _REAL, nowhere, float64=True),
     "student_t-fixed-df-learned-scale": Entry(mj.student_t(3.0, "learned"), mj.StudentT, _REAL, nowhere,
@@ -136,6 +141,10 @@ FAMILIES = {
                    valid=1.2, grads=True, refused=positive_refused),
     "beta": Entry(mj.beta(), mj.Beta, {"float": [0.5, 0.01, 0.999, -0.5, 1.5, 0.0, 1.0]}, unit_off, valid=0.3,
                   grads=True, refused=unit_refused),
+    "gamma-mean": Entry(mj.gamma("mean"), mj.Gamma, {"float": [0.5, 3.0, 1e-30, -1.0, -1e-30, 0.0, INF]},
+                        lambda y: y < 0, valid=1.2, grads=True, refused=positive_refused),
+    "beta-mean": Entry(mj.beta("mean"), mj.Beta, {"float": [0.5, 0.01, 0.999, -0.5, 1.5, 0.0, 1.0]}, unit_off,
+                       valid=0.3, grads=True, refused=unit_refused),
     # angles
     "von_mises": Entry(mj.von_mises(), mj.VonMises, _REAL, nowhere, grads=True),
     # counts

@@ -19,6 +19,7 @@ from .independent import Independent
 from .normal import Normal
 from .poisson import Poisson
 from .laplace import Laplace
+from .asymmetric_laplace import AsymmetricLaplace
 from .student_t import StudentT
 from .gamma import Gamma
 from .beta import Beta
@@ -143,7 +144,7 @@ def event_shape(theta):
 
 
 __all__ = [
-    "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
+    "AsymmetricLaplace", "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
     "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
     "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",

@@ -32,6 +32,7 @@ from .combinators import censored, independent
 from .counts import negative_binomial, poisson
 from .directional import von_mises
 from .multivariate import mvn_cholesky
+from .quantile import asymmetric_laplace
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
 
 
@@ -132,6 +133,8 @@ FAMILIES: dict[str, Entry] = {
         "With scale=1: ``optax.losses.squared_error(mu, y) / 2 + log(2 pi) / 2``; with an array sigma, "
         "torch's ``GaussianNLLLoss(full=True)`` at variance sigma^2.")),
     "laplace": Entry(laplace, values=(_SCALE,)),
+    "asymmetric_laplace": Entry(asymmetric_laplace, values=(_SCALE,), note=(
+        "With scale=1: the check (pinball) loss ``max(q (y - mu), (q - 1)(y - mu))`` minus ``log(q (1 - q))``.")),
     "student_t": Entry(student_t, values=(_positive("df", "df"), _SCALE)),
     "mixture_normal": Entry(mixture_normal, sizes=(Size("num_components", "raw", "(N, 3K)", _thirds),)),
     "gamma": Entry(gamma),

@@ -7,7 +7,9 @@
     mj.student_t(df=4.0, scale=...)    raw: mu (and s)     heavy tails; df fixed or "learned"
     mj.mixture_normal(K)               raw: 3K values      a mixture density network's head
     mj.gamma()                         raw: (a, b)         y > 0
+    mj.gamma(parameterization="mean")  raw: log mu         the Gamma GLM (log link), one global shape
     mj.beta()                          raw: (a, b)         0 < y < 1
+    mj.beta(parameterization="mean")   raw: logit mu       beta regression, one global precision phi
 
 ``scale`` is parsed by one function for every location-scale family (``_arguments.parse_scale``):
 a positive float, ``"learned"``, or a positive link's name.
@@ -246,16 +248,79 @@ def _two_positive(spec: Spec, support: Support, make_theta: Callable[[jax.Array,
     return build(spec=spec, support=support, theta=theta, raw_shape=(2,))
 
 
-def gamma() -> Family:
-    """Gamma family for y > 0: the model emits raw (a, b), ``concentration = softplus(a) + eps``,
-    ``rate = softplus(b) + eps``; ``log Pr = a log b + (a - 1) log y - b y - log Gamma(a)``.
-    scipy: ``gamma.logpdf(y, a, scale=1/b)``. Reference: McCullagh and Nelder, *GLMs*, ch. 8."""
-    return _two_positive(Spec("gamma"), positive, Gamma)
+_PARAMETERIZATIONS = ("default", "mean")
 
 
-def beta() -> Family:
-    """Beta family for 0 < y < 1: the model emits raw (a, b) through softplus;
-    ``log Pr = (a - 1) log y + (b - 1) log(1 - y) - log B(a, b)``. scipy: ``beta.logpdf(y, a, b)``.
-    Reference: Ferrari and Cribari-Neto (2004), beta regression."""
-    return _two_positive(Spec("beta"), unit_interval, Beta)
+def _parameterization(label: str, value: object) -> str:
+    if not isinstance(value, str) or value not in _PARAMETERIZATIONS:
+        raise ValueError(f"{label}: parameterization must be one of {_PARAMETERIZATIONS}; got {value!r}")
+    return value
 
+
+def gamma(parameterization: str = "default", *, init_shape: float = 1.0) -> Family:
+    """Gamma family for y > 0; ``log Pr = a log b + (a - 1) log y - b y - log Gamma(a)``
+    (concentration a, rate b). scipy: ``gamma.logpdf(y, a, scale=1/b)``.
+
+    Args:
+      parameterization: ``"default"``: the model emits raw (a, b), ``concentration = softplus(a) + eps``,
+        ``rate = softplus(b) + eps``. ``"mean"``: the Gamma GLM with a log link; the model emits ONE
+        raw value, the log-mean ``eta = log E[y]``, and the shape ``a = softplus(s) + eps`` is one global
+        family parameter ``s`` (``fparams["shape"]``) learned jointly, as ``normal(scale="learned")``;
+        the theta is ``Gamma(a, a / mu)`` with ``mu = exp(eta)``.
+      init_shape: the starting shape a of ``"mean"`` (1: the exponential).
+
+    With ``"mean"`` a linear model's coefficients are the MLE of statsmodels'
+    ``GLM(y, X, family=sm.families.Gamma(sm.families.links.Log()))`` (the mean's score equations do not
+    involve the shape). The shape is the MLE too (``log a - psi(a) = mean(y/mu - log(y/mu) - 1)``);
+    statsmodels instead reports ``scale = 1/a`` estimated by Pearson's chi2 over the residual degrees
+    of freedom, which is not the MLE: compare the shape with a direct likelihood maximisation.
+    Reference: McCullagh and Nelder, *Generalized Linear Models*, ch. 8.
+    """
+    label = f"gamma(parameterization={parameterization!r})"
+    if _parameterization(label, parameterization) == "default":
+        return _two_positive(Spec("gamma"), positive, Gamma)
+    start = positive_number(label, "init_shape", init_shape)
+
+    def init(dtype):
+        return {"shape": links.softplus_inverse(jnp.asarray(start, dtype))}
+
+    def theta(fp, raw):
+        shape = links.softplus.forward(fp["shape"]).astype(jnp.result_type(raw))
+        return Gamma(shape, shape * jnp.exp(-raw))
+
+    return build(spec=Spec("gamma", options=(("parameterization", "mean"),)), support=positive, theta=theta,
+                 init=init)
+
+
+def beta(parameterization: str = "default", *, init_precision: float = 2.0) -> Family:
+    """Beta family for 0 < y < 1; ``log Pr = (a - 1) log y + (b - 1) log(1 - y) - log B(a, b)``.
+    scipy: ``beta.logpdf(y, a, b)``.
+
+    Args:
+      parameterization: ``"default"``: the model emits raw (a, b), each through softplus + eps.
+        ``"mean"``: beta regression (Ferrari and Cribari-Neto, 2004); the model emits ONE raw value,
+        the logit of the mean ``mu = E[y]``, and the precision ``phi = softplus(s) + eps`` is one
+        global family parameter ``s`` (``fparams["precision"]``) learned jointly; the theta is
+        ``Beta(mu phi, (1 - mu) phi)`` (``Var y = mu (1 - mu) / (1 + phi)``), with ``mu phi`` and
+        ``(1 - mu) phi`` as ``phi sigmoid(+-eta)`` (no cancellation in ``1 - mu``).
+      init_precision: the starting phi of ``"mean"`` (2: the uniform at mu = 1/2).
+
+    With ``"mean"`` a linear model's coefficients, precision and log-likelihood are those of
+    statsmodels' ``statsmodels.othermod.betareg.BetaModel(y, X)`` (logit mean link; its precision
+    has a log link, ``exp(params["precision"])``: the same MLE of phi under another link).
+    Reference: Ferrari and Cribari-Neto (2004), J. Applied Statistics 31, beta regression.
+    """
+    label = f"beta(parameterization={parameterization!r})"
+    if _parameterization(label, parameterization) == "default":
+        return _two_positive(Spec("beta"), unit_interval, Beta)
+    start = positive_number(label, "init_precision", init_precision)
+
+    def init(dtype):
+        return {"precision": links.softplus_inverse(jnp.asarray(start, dtype))}
+
+    def theta(fp, raw):
+        phi = links.softplus.forward(fp["precision"]).astype(jnp.result_type(raw))
+        return Beta(phi * jax.nn.sigmoid(raw), phi * jax.nn.sigmoid(-raw))
+
+    return build(spec=Spec("beta", options=(("parameterization", "mean"),)), support=unit_interval, theta=theta,
+                 init=init)
