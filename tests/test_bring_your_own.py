@@ -141,7 +141,6 @@ BAD = [
 ]
 
 
-@pytest.mark.deep
 @pytest.mark.parametrize("entry, wrong, message", BAD, ids=[b[0] for b in BAD])
 def test_register_reports_each_entry_that_disagrees_with_log_prob(entry, wrong, message):
     with pytest.raises(ValueError, match=rf"register\(Gumbel\): {message}"):
