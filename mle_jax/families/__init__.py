@@ -15,7 +15,7 @@ The modules are grouped by the domain of y:
     directional.py      angles: von_mises
     multivariate.py     vectors: mvn_cholesky
     combinators.py      families of families: independent, censored
-    custom.py           a user's family from a registered theta type: family
+    _custom.py          a user's family from a registered theta type: family (mj.family)
 
 and the private pieces they share: ``_family.py`` (``Family``, ``Spec``, ``Density``,
 ``Training`` and the keyword-only ``build``), ``_support.py`` (the named supports and the
@@ -30,7 +30,7 @@ from ._support import Support, validate
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
 from .counts import negative_binomial, poisson
-from .custom import family
+from ._custom import family
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
