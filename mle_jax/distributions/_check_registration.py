@@ -15,7 +15,8 @@ At one example theta with scalar targets, eagerly, in NumPy/SciPy over the regis
     log_cdf, log_sf, quantile  agree with the numeric CDF at the draws' 5/25/50/75/95% points (probability
                    scale, ``TOL``); a discrete quantile is the smallest k with ``F(k) >= q``
 
-Each failure is a ValueError naming the type, the entry and the numbers. Location and scale come from
+An integer or finite support needs ``discrete=True`` (or ``unordered=True``: classes). Each failure is a
+ValueError naming the type, the entry and the numbers. Location and scale come from
 the draws' median and interquartile range where ``sample`` is given, else from ``mean`` or ``mode`` and
 ``variance`` (else 0 and 1). Vector targets (``event_ndims > 0``) and structured supports are not
 integrated: only that ``log_prob`` is finite at a draw is checked there.
@@ -63,7 +64,11 @@ def check(kind: type, table: Any, example: Any) -> None:
             if draws is not None and not np.isfinite(np.asarray(table.log_prob(theta, draws[0]))):
                 raise _fail(kind, "log_prob", "is not finite at a draw of sample")
             return
-        numeric = _Numeric(kind, table, theta, registry.support(theta), draws)
+        support = registry.support(theta)
+        if (support.integer or support.values is not None) and not (table.discrete or table.unordered):
+            raise _fail(kind, "support", f"{support.name} holds whole numbers only, but discrete=False: register "
+                        f"discrete=True (the PIT of integer targets is randomised)")
+        numeric = _Numeric(kind, table, theta, support, draws)
         numeric.normalisation()
         if draws is not None:
             numeric.sample_agrees()
