@@ -150,10 +150,13 @@ def test_register_reports_each_entry_that_disagrees_with_log_prob(entry, wrong, 
 @pytest.mark.deep
 @pytest.mark.parametrize("example", [
     mj.Normal(1.0, 0.01), mj.Gamma(0.5, 2.0), mj.Gamma(30.0, 0.1), mj.Laplace(0.0, 2.0), mj.StudentT(1.5, 0.0, 1.0),
-    mj.Beta(0.5, 3.0), mj.Poisson(3.5), mj.NegativeBinomial(2.0, 0.3), mj.Bernoulli(0.3)], ids=lambda t: type(t).__name__)
+    mj.Beta(0.5, 3.0), mj.Poisson(3.5), mj.NegativeBinomial(2.0, 0.3), mj.Bernoulli(0.3), mj.VonMises(2.5, 2.0),
+    mj.Categorical(jnp.asarray([0.0, 1.0, -1.0])), mj.MultivariateNormal(jnp.zeros(2), jnp.eye(2))],
+    ids=lambda t: type(t).__name__)
 def test_the_checks_pass_every_builtin(example):
     """No false alarms: the built-ins' tables, at singular (Gamma(0.5), Beta(0.5, 3)), heavy-tailed (Student t
-    with df 1.5: infinite variance, not integrated), narrow and discrete examples."""
+    with df 1.5: infinite variance, not integrated), narrow, discrete, circular (one period around a mode near
+    pi) and vector-target examples."""
     mj.check_registration(example)
 
 

@@ -19,7 +19,9 @@ An integer or finite support needs ``discrete=True`` (or ``unordered=True``: cla
 ValueError naming the type, the entry and the numbers. Location and scale come from
 the draws' median and interquartile range where ``sample`` is given, else from ``mean`` or ``mode`` and
 ``variance`` (else 0 and 1). Vector targets (``event_ndims > 0``) and structured supports are not
-integrated: only that ``log_prob`` is finite at a draw is checked there.
+integrated: only that ``log_prob`` is finite at a draw is checked there. On the ``angle`` support the density
+is integrated over one period around the mode, and ``mean`` / ``variance`` (circular, not linear moments) are
+not compared.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ class _Numeric:
         self.kind, self.table, self.theta, self.draws, self.support = kind, table, theta, draws, support
         self._log_prob = jax.jit(jax.vmap(lambda y: table.log_prob(theta, y)))
         self.discrete = support.integer or support.values is not None
+        self.circular = support.name == "angle"
+        if self.circular:  # one period around the mode, the draws wrapped into it
+            self.centre = self._value("mode", 0.0)
+            if draws is not None:
+                self.draws = draws = np.mod(draws - self.centre + math.pi, 2 * math.pi) + self.centre - math.pi
         if draws is not None and np.isfinite(draws).all():
             q1, self.m, q3 = np.quantile(draws, [0.25, 0.5, 0.75])
             self.s = (q3 - q1) / 1.349
@@ -126,7 +133,8 @@ class _Numeric:
     # ---------------------------------------------------------------- continuous: the mesh
     def _edges(self):
         sup, m, s = self.support, self.m, self.s
-        lo, hi = (sup.lower - m) / s, (sup.upper - m) / s
+        lower, upper = (self.centre - math.pi, self.centre + math.pi) if self.circular else (sup.lower, sup.upper)
+        lo, hi = (lower - m) / s, (upper - m) / s
         outer = 30.0 * 1.15 ** np.arange(1, 1 + math.ceil(math.log(1e8 / 30) / math.log(1.15)))
         u = np.concatenate([-outer[::-1], np.linspace(-30.0, 30.0, 241), outer])
         graded = 0.25 * 2.0 ** -np.arange(1, 41)
@@ -214,7 +222,7 @@ class _Numeric:
                   "entropy": lambda: self._moment(lambda y: -self.lp(y))}
         scales = {"mean": self.s, "variance": self.s ** 2, "entropy": 1.0}
         for name, numeric in checks.items():
-            if getattr(self.table, name) is None:
+            if getattr(self.table, name) is None or (self.circular and name != "entropy"):
                 continue
             value = self._value(name, 0.0)
             if not math.isfinite(value):  # an infinite variance (Student t, df <= 2) is not integrated
