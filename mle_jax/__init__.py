@@ -14,8 +14,9 @@ from .distributions import (
     Normal, Poisson, StudentT, VonMises, log_sf, log_tail, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, register, sample, variance,
 )
+from .distributions.registry import check_registration
 from .families import (
-    Family, asymmetric_laplace, bernoulli, beta, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
+    asymmetric_laplace, bernoulli, beta, categorical, censored, Family, family, gamma, independent, laplace, mixture_normal, mvn_cholesky,
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
 from .fit import FitResult as FitResult
@@ -53,5 +54,5 @@ __all__ = [
     "PerfectSeparationWarning", "ValidationWarning",
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
-    "pit", "register",
+    "pit", "register", "check_registration", "family",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import jax
 import jax.numpy as jnp
 
 from . import registry
@@ -122,12 +123,23 @@ def isf(theta, p):
     return registry.isf(theta, p)
 
 
-def interval(theta, coverage: float = 0.95):
+def interval(theta, coverage: float = 0.95, *, key=None, num_samples: int = 10_000):
     """The central predictive interval ``(F^{-1}(a/2), F^{-1}(1 - a/2))`` with ``a = 1 - coverage``;
-    the upper end is ``isf(theta, a/2)``, so a coverage of ``1 - 1e-9`` is finite in float32."""
+    the upper end is ``isf(theta, a/2)``, so a coverage of ``1 - 1e-9`` is finite in float32.
+
+    A type without a ``quantile`` (a user's, registered with ``sample`` only) needs ``key``: the interval is
+    then the empirical quantiles of ``num_samples`` draws per example (``jnp.quantile``, linear interpolation)."""
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"interval: coverage must lie in (0, 1); got {coverage}")
     alpha = 1.0 - coverage
+    if registry.entries(theta).quantile is None:
+        registry.require(theta, "sample", "interval")
+        if key is None:
+            raise TypeError(f"interval: {type(theta).__name__} has no quantile; pass key= for the interval "
+                            f"from {num_samples} draws (or register a quantile with mj.register)")
+        draws = jax.vmap(sample, in_axes=(0, None))(jax.random.split(key, num_samples), theta)
+        ends = jnp.quantile(draws, jnp.asarray([0.5 * alpha, 1.0 - 0.5 * alpha], draws.dtype), axis=0)
+        return ends[0], ends[1]
     return quantile(theta, 0.5 * alpha), isf(theta, 0.5 * alpha)
 
 

@@ -5,8 +5,9 @@ Each distribution module defines a NamedTuple theta type and registers an
 `mle_jax.distributions` (``log_prob(theta, y)``, ``mode(theta)``, ...) and of
 `mle_jax.scores` (``crps``, ``pit``, ...) look the table up by ``type(theta)``.
 KL divergences and cross-entropies are registered per ordered pair of types.
-A user's type joins the same registry (``mj.register(MyTheta, log_prob=..., **optional)``)
-and gets exactly what a built-in with the same entries gets.
+A user's type joins the same registry (``mj.register(MyTheta, log_prob=..., example=MyTheta(...), **optional)``)
+and gets exactly what a built-in with the same entries gets; given an ``example``, what it registers is checked
+first (``_check_registration``: normalisation, sample against log_prob, moments, mode, CDF and quantile).
 
 Every entry of `Ops` is optional (``mj.register``'s keyword form requires ``log_prob``; an internal
 table such as the Empirical's leaves it out). A missing entry has ONE fallback, the same for
@@ -19,7 +20,8 @@ built-ins and user types:
     crps         scores.crps needs ``key=`` and returns the sample estimate with its standard error
                  (``scores.crps_sample``, from ``sample``); without ``sample`` either, a TypeError
     log_cdf      scores.pit / evaluate's pit_ks: a TypeError "not available for X: it has no log_cdf"
-    quantile     scores.coverage / evaluate's coverage: the same TypeError naming quantile
+    quantile     scores.coverage / evaluate's coverage: the same TypeError naming quantile; interval(theta, key=k):
+                 the empirical quantiles of num_samples draws (``sample``), a TypeError naming key= without one
     probs        scores.brier / calibration: the same TypeError naming probs
     fisher       inference(cov="expected"): a NotImplementedError "no closed-form expected information
                  for X; use cov='observed' or cov='robust'", raised before anything compiles
@@ -128,25 +130,79 @@ _FOREIGN = {"tensorflow_probability": "convert it with mj.from_tfp(dist)",
             "torch": "build the matching mle_jax theta (e.g. mj.Normal(loc, scale))"}
 
 
-def register(kind: type, ops: Ops | None = None, /, **fields: Any) -> None:
+def register(kind: type, ops: Ops | None = None, /, *, example: Any = None, check: bool | None = None,
+             **fields: Any) -> None:
     """Register the theta type ``kind``: ``register(T, log_prob=..., mode=..., **optional)`` (the public
     ``mj.register``) or ``register(T, Ops(...))``; keywords given with an ``Ops`` replace its entries.
 
     Every generic function then dispatches on ``T`` as on a built-in; an entry left out has the fallback
-    of the module docstring. A TypeError for a ``kind`` that is not a class, an unknown entry name, a
-    missing ``log_prob`` (keyword form) or an entry that is not callable. Registering a type again replaces its table."""
+    of the module docstring. ``log_prob(theta, y)`` is one example's log density (log mass), ``-inf`` off the
+    support; ``sample(key, theta)`` one draw; ``support=lambda theta: "positive"`` (a name of
+    ``distributions._support``'s table or a ``Support``) the domain of y.
+
+    ``example=T(...)``: one theta at which what is given is CHECKED before it is registered (``check``
+    defaults to on when an example is given; ``check=True`` without one is a TypeError): the density
+    integrates / sums to 1 over the support, ``sample`` agrees with ``log_prob`` (a Kolmogorov distance at
+    a one-in-a-million false-alarm rate), and ``mean`` / ``variance`` / ``mode`` / ``entropy`` / ``log_cdf`` /
+    ``log_sf`` / ``quantile`` agree with their numeric values (``_check_registration``: what and to what
+    tolerance). A failed check is a ValueError naming the entry and the numbers, and nothing is registered.
+    The checks are errors, not warnings: a density that does not normalise makes every loss, score and
+    standard error built on it wrong. Built-ins register without an example (nothing runs at import).
+
+    A TypeError for a ``kind`` that is not a class, an unknown entry name, a missing ``log_prob``
+    (keyword form) or an entry that is not callable. Registering a type again replaces its table."""
     if not isinstance(kind, type):
         raise TypeError(f"register: the theta type must be a class (a NamedTuple); got {kind!r}")
     unknown = sorted(set(fields) - set(Ops._fields))
     if unknown:
         raise TypeError(f"register: unknown entries {unknown} for {kind.__name__}; known: {list(Ops._fields)}")
+    if isinstance(fields.get("support"), (str, _support.Support)):
+        fields["support"] = _constant_support(as_support(fields["support"], kind.__name__))
     table = (Ops() if ops is None else ops)._replace(**fields)
     if ops is None and table.log_prob is None:  # an Ops table may leave it out (an Empirical has no density)
         raise TypeError(f"register: {kind.__name__} needs log_prob (every other entry is optional)")
     for name, value in zip(Ops._fields, table):
         if Ops._field_defaults[name] is None and value is not None and not callable(value):  # a function entry
             raise TypeError(f"register: {kind.__name__}'s {name} must be a function; got {value!r}")
+    if check and example is None:
+        raise TypeError(f"register({kind.__name__}): check=True needs example=, one {kind.__name__} to check at")
+    if example is not None and check is not False:
+        from ._check_registration import check as run_checks
+        previous = _OPS.get(kind)
+        _OPS[kind] = table  # the checks dispatch through the registry (promote, support)
+        try:
+            run_checks(kind, table, example)
+        except BaseException:
+            _OPS.pop(kind) if previous is None else _OPS.__setitem__(kind, previous)
+            raise
     _OPS[kind] = table
+
+
+def check_registration(example: Any) -> None:
+    """Run ``register``'s checks on the table registered for ``type(example)`` at ``example`` (a built-in's
+    too); a ValueError naming the entry and the numbers where one fails."""
+    from ._check_registration import check as run_checks
+    run_checks(type(example), entries(example), example)
+
+
+_NAMED = ("real", "angle", "positive", "unit_interval", "probability", "binary", "nonnegative_integer")
+
+
+def as_support(value: Any, who: str = "support") -> _support.Support:
+    """A ``Support`` from itself or its name: ``"real"``, ``"angle"``, ``"positive"`` (y > 0), ``"unit_interval"``
+    (0 < y < 1), ``"probability"`` (0 <= y <= 1), ``"binary"`` ({0, 1}), ``"nonnegative_integer"`` (counts); other
+    domains as objects (``_support.labels(K)``, or ``_support.Support(name, rule, lower=..., upper=...)``)."""
+    if isinstance(value, _support.Support):
+        return value
+    if isinstance(value, str) and value in _NAMED:
+        return getattr(_support, value)
+    raise ValueError(f"{who}: support must be a Support or one of {list(_NAMED)}; got {value!r}")
+
+
+def _constant_support(support: _support.Support) -> Callable[[Any], _support.Support]:
+    def own(theta):
+        return support
+    return own
 
 
 def register_kl(p_kind: type, q_kind: type, fn: Callable[[Any, Any], Any]) -> None:

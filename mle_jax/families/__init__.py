@@ -16,6 +16,7 @@ The modules are grouped by the domain of y:
     multivariate.py     vectors: mvn_cholesky
     quantile.py         quantile regression: asymmetric_laplace
     combinators.py      families of families: independent, censored
+    _custom.py          a user's family from a registered theta type: family (mj.family)
 
 and the private pieces they share: ``_family.py`` (``Family``, ``Spec``, ``Density``,
 ``Training`` and the keyword-only ``build``), ``_support.py`` (the named supports and the
@@ -30,6 +31,7 @@ from ._support import Support, validate
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
 from .counts import negative_binomial, poisson
+from ._custom import family
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .quantile import asymmetric_laplace
@@ -38,6 +40,6 @@ from ._table import FAMILIES, Entry
 
 __all__ = [
     "Density", "Entry", "FAMILIES", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
-    "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "mixture_normal",
+    "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "family", "gamma", "independent", "laplace", "mixture_normal",
     "mvn_cholesky", "negative_binomial", "normal", "ordinal", "poisson", "student_t", "von_mises",
 ]
