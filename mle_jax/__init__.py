@@ -14,10 +14,14 @@ from .distributions import (
     Normal, Poisson, StudentT, VonMises, log_sf, log_tail, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, register, sample, variance,
 )
+from .distributions import Dirichlet, PlackettLuce
+
 from .families import (
     Family, bernoulli, beta, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
+from .families import dirichlet, plackett_luce
+
 from .fit import FitResult as FitResult
 from .fit import fit as fit
 from .diagnostics import PerfectSeparationWarning, ValidationWarning
@@ -54,4 +58,5 @@ __all__ = [
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
     "pit", "register",
+    "Dirichlet", "PlackettLuce", "dirichlet", "plackett_luce",
 ]

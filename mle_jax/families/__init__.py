@@ -14,6 +14,8 @@ The modules are grouped by the domain of y:
     counts.py           counts: poisson, negative_binomial
     directional.py      angles: von_mises
     multivariate.py     vectors: mvn_cholesky
+    compositions.py     shares on the simplex: dirichlet
+    ranking.py          rankings (permutations): plackett_luce
     combinators.py      families of families: independent, censored
 
 and the private pieces they share: ``_family.py`` (``Family``, ``Spec``, ``Density``,
@@ -28,9 +30,11 @@ from ._family import Density, Family, Spec, Training, as_raw, build
 from ._support import Support, validate
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
+from .compositions import dirichlet
 from .counts import negative_binomial, poisson
 from .directional import von_mises
 from .multivariate import mvn_cholesky
+from .ranking import plackett_luce
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
 from ._table import FAMILIES, Entry
 
@@ -38,4 +42,5 @@ __all__ = [
     "Density", "Entry", "FAMILIES", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
     "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "mixture_normal",
     "mvn_cholesky", "negative_binomial", "normal", "ordinal", "poisson", "student_t", "von_mises",
+    "dirichlet", "plackett_luce",
 ]
