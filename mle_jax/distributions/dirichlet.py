@@ -6,7 +6,7 @@
 ``concentration`` a has shape (K,), K >= 2, every a_k > 0. The target is a vector of K shares: one
 example's event shape is (K,) (``event_ndims`` 1: a vector target, so no CDF, quantile or CRPS, like the
 multivariate Normal). ``log B`` is a sum of ``lgamma`` (never a product of Gamma functions); ``(a_k - 1)
-log y_k`` is ``xlogy``, so a share of exactly 0 gives the density's limit (0 where a_k = 1). A target is
+log y_k`` is ``xlogy``, so a share of exactly 0 gives the density's limit (see ``log_prob``). A target is
 on the simplex when its entries lie in [0, 1] and sum to 1 within ``sum_tolerance(K, dtype)`` (1e-4,
 or ``4 K eps`` where that is larger); elsewhere the log density is ``-inf``. The families' eager check
 (`Simplex`) asks more: every share strictly inside (0, 1).
@@ -99,14 +99,18 @@ def on_simplex(y, k: int):
 
 def log_prob(theta: Dirichlet, y):
     """``sum_k (a_k - 1) log y_k - log B(a)``; ``dirichlet.logpdf``. ``-inf`` off the simplex, NaN for a
-    NaN share."""
+    NaN share. On the boundary (a share of exactly 0) the density's limit: 0 (``-inf``) where a zero share
+    has a_k > 1, even if another zero share with a_k < 1 would drive it to ``+inf`` (no limit there),
+    ``+inf`` where only shares with a_k < 1 vanish, and the ``a_k = 1`` shares contribute 0."""
     a = theta.concentration
     check_event_shape("Dirichlet", y, jnp.shape(a))
     y = jnp.asarray(y, jnp.result_type(a, float))
     a = jnp.asarray(a, y.dtype)
     inside = on_simplex(y, a.shape[-1])
     safe = jnp.where(inside[..., None], y, jnp.full_like(y, 1.0 / a.shape[-1]))
-    value = jnp.sum(xlogy(a - 1, safe), axis=-1) - log_beta(a)
+    terms = xlogy(a - 1, safe)
+    vanishes = jnp.any(jnp.isneginf(terms), axis=-1)  # a zero share whose a_k > 1: the density is 0 there
+    value = jnp.where(vanishes, -jnp.inf, jnp.sum(terms, axis=-1) - log_beta(a))
     nan = jnp.any(jnp.isnan(y), axis=-1)
     return jnp.where(inside, value, jnp.where(nan, jnp.nan, -jnp.inf))
 

@@ -79,7 +79,8 @@ def permutations(k: int) -> Permutation:
 def is_permutation(y, k: int):
     """True where the row ``y`` (last axis) holds each of ``0, ..., K-1`` exactly once."""
     y = jnp.asarray(y)
-    return jnp.all(jnp.sort(y, axis=-1) == jnp.arange(k, dtype=y.dtype), axis=-1)
+    items = jnp.arange(k, dtype=y.dtype).reshape((1,) * (y.ndim - 1) + (k,))
+    return jnp.all(jnp.sort(y, axis=-1) == items, axis=-1)
 
 
 def _log_prob_of(s, pi):
