@@ -157,10 +157,12 @@ def batch_shape(theta):
 
 
 def to_tfp(theta: PlackettLuce):
-    """TFP's twin: ``tfd.PlackettLuce(scores=exp(s - max s))`` (positive scores; the shift changes nothing
-    and keeps ``exp`` finite)."""
+    """TFP's twin: ``tfd.PlackettLuce(scores=exp(s - c))`` (positive scores), ``c = max(max s - 64, 0)``: the
+    shift changes no probability, keeps ``exp`` finite for logits of 1e4, and is 0 for moderate logits (so
+    ``mj.from_tfp`` gives the same logits back)."""
     s = theta.logits
-    scores = jnp.exp(s - jax.lax.stop_gradient(jnp.max(s, axis=-1, keepdims=True)))
+    shift = jnp.maximum(jnp.max(s, axis=-1, keepdims=True) - 64.0, 0.0)
+    scores = jnp.exp(s - jax.lax.stop_gradient(shift))
     return _twins.tfd().PlackettLuce(scores=scores)
 
 
