@@ -62,7 +62,8 @@ class Permutation(_support.Support):
             row = np.any(ranks != np.arange(self.size), axis=1)
         return np.broadcast_to(row[:, None], y.shape).copy()
 
-    def inside(self):  # a whole ranking (np.full broadcasts it along the examples)
+    def inside(self):  # pyright: ignore[reportIncompatibleMethodOverride]
+        """A value on the support: a whole ranking (no single number is one; ``np.full`` broadcasts a row)."""
         return np.arange(self.size)[::-1].copy()
 
     def outside(self) -> tuple[float, ...]:
