@@ -52,6 +52,26 @@ def test_enumeration_against_the_product_formula(dtype):
     np.testing.assert_array_equal(out["mode"], np.argsort(-LOGITS))
 
 
+@pytest.mark.deep  # a Hessian per ranking: seconds of compiling
+def test_fisher_is_the_expected_negative_hessian():
+    """The enumerated Fisher information (outer products of scores) equals ``-sum_pi Pr(pi) H_pi`` (the Hessians
+    of the product formula by autodiff: the information equality), is symmetric with the constant direction
+    in its null space."""
+    with jax.enable_x64(True):
+        s = jnp.asarray(LOGITS)
+
+        @jax.jit
+        def both(s):
+            hessians = jax.vmap(lambda r: jax.hessian(lambda z: mj.log_prob(mj.PlackettLuce(z), r))(s))(
+                jnp.asarray(RANKINGS))
+            p = jnp.exp(jax.vmap(mj.log_prob, in_axes=(None, 0))(mj.PlackettLuce(s), jnp.asarray(RANKINGS)))
+            return mj.distributions.registry.fisher(mj.PlackettLuce(s)), -jnp.einsum("n,nij->ij", p, hessians)
+
+        ours, expected = map(np.asarray, both(s))
+    np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours @ np.ones(K), 0.0, atol=1e-12)
+
+
 def test_non_permutations_and_extreme_logits():
     theta = mj.PlackettLuce(jnp.asarray(LOGITS, jnp.float32))
     for bad in ([0, 0, 1, 2], [0, 1, 2, 4], [-1, 0, 1, 2], [3, 2, 1, 1]):

@@ -12,7 +12,8 @@ Adding a constant to every logit changes nothing. ``-inf`` for any target that i
 Mode: the items sorted by logit, descending (each factor is largest when the best remaining item comes
 first). Sample: ``argsort(s + Gumbel noise)``, descending (Yellott 1977: the Gumbel-max trick). Entropy
 and KL have no closed form: they are sums over all K! rankings; they are computed by exact enumeration
-for K <= ``ENUMERATE_MAX`` (8!, 40320 rankings) and are not available above (``mj.kl_mc`` estimates the KL).
+for K <= ``ENUMERATE_MAX`` (8!, 40320 rankings) and are not available above (``mj.kl_mc`` estimates the KL);
+so is the expected (Fisher) information.
 
 scipy has no Plackett-Luce; the reference is the product formula over all K! permutations
 (tests/test_plackett_luce.py) and TFP's ``tfd.PlackettLuce(scores=exp(s))`` (positive scores, the same
@@ -148,6 +149,23 @@ def kl(p: PlackettLuce, q: PlackettLuce):
     return jnp.maximum(jnp.sum(jnp.exp(lp) * (lp - lq), axis=-1), 0.0)
 
 
+def fisher(theta: PlackettLuce):
+    """The expected information in the K logits, ``F = sum_pi Pr(pi) g_pi g_pi'`` over all K! rankings (exact
+    enumeration, K <= 8), with the score ``g_pi`` in closed form: for the item at position p,
+    ``d log Pr / d s_{pi_p} = 1 - sum_{j <= p} exp(s_{pi_p} - L_j)`` (``L_j`` the reverse cumulative logsumexp),
+    one (K!, K) array per example. A (K, K) matrix of rank K - 1 (a constant added to every logit changes nothing)."""
+    s = theta.logits
+    k = s.shape[-1]
+    rankings = jnp.asarray(_all_rankings(k))                                   # (K!, K)
+    ordered = s[rankings]
+    tails = jax.lax.cumlogsumexp(ordered, axis=1, reverse=True)               # L_j
+    log_p = jnp.sum(ordered - tails, axis=1)
+    seen = jax.lax.cumlogsumexp(-tails, axis=1)                               # log sum_{j <= p} exp(-L_j)
+    score_ordered = 1.0 - jnp.exp(ordered + seen)
+    scores = jnp.zeros_like(ordered).at[jnp.arange(rankings.shape[0])[:, None], rankings].set(score_ordered)
+    return jnp.einsum("n,ni,nj->ij", jnp.exp(log_p), scores, scores)
+
+
 def event_shape(theta: PlackettLuce):
     return jnp.shape(theta.logits)
 
@@ -180,6 +198,7 @@ registry.register(PlackettLuce, registry.Ops(
     entropy=entropy,
     event_shape=event_shape,
     batch_shape=batch_shape,
+    fisher=fisher,
     to_tfp=to_tfp,
     tfp_names=("PlackettLuce",),
     from_tfp=from_tfp,
@@ -188,6 +207,6 @@ registry.register(PlackettLuce, registry.Ops(
     discrete=True,
     event_ndims=lambda theta: 1,  # a ranking is a vector target: no CDF, quantile or CRPS
     missing=("a Plackett-Luce target is a ranking (a permutation): no mean, variance, CDF or quantile; "
-             f"entropy and KL by enumeration of the K! rankings for K <= {ENUMERATE_MAX} only"),
+             f"entropy, KL and Fisher information by enumeration of the K! rankings for K <= {ENUMERATE_MAX} only"),
 ))
 registry.register_kl(PlackettLuce, PlackettLuce, kl)
