@@ -15,10 +15,14 @@ from .distributions import (
     log_cdf, log_prob, mean, mode, prob, probs, quantile, register, sample, variance,
 )
 from .distributions.registry import check_registration
+from .distributions import Dirichlet, PlackettLuce
+
 from .families import (
     asymmetric_laplace, bernoulli, beta, categorical, censored, Family, family, gamma, independent, laplace, mixture_normal, mvn_cholesky,
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
+from .families import dirichlet, plackett_luce
+
 from .fit import FitResult as FitResult
 from .fit import fit as fit
 from .diagnostics import PerfectSeparationWarning, ValidationWarning
@@ -55,4 +59,5 @@ __all__ = [
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
     "pit", "register", "check_registration", "family",
+    "Dirichlet", "PlackettLuce", "dirichlet", "plackett_luce",
 ]

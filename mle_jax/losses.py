@@ -76,9 +76,12 @@ von_mises = _family_loss("von_mises")
 mvn_cholesky = _family_loss("mvn_cholesky")
 independent = _family_loss("independent")
 censored = _family_loss("censored")
+dirichlet = _family_loss("dirichlet")
+plackett_luce = _family_loss("plackett_luce")
 
 __all__ = [
     "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "loss",
     "mixture_normal", "mvn_cholesky", "negative_binomial", "nll", "normal", "ordinal", "poisson",
     "student_t", "von_mises",
+    "dirichlet", "plackett_luce",
 ]

@@ -314,5 +314,36 @@ VECTOR_CASES = {
                                lambda t: lambda ys: stats.norm(t.base.loc, t.base.scale).logpdf(ys).sum(-1), _VECTORS,
                                entropy=lambda t: stats.norm(t.base.loc, t.base.scale).entropy().sum()),
 }
+
+
+def _pl_logpmf(t):
+    """The Plackett-Luce product formula in float64: prod_j exp(s_{pi_j}) / sum_{m >= j} exp(s_{pi_m})."""
+    w = np.exp(np.asarray(t.logits, np.float64) - np.max(t.logits))
+    return lambda ys: np.array([sum(math.log(w[int(y[j])] / w[np.asarray(y[j:], int)].sum()) for j in range(len(y)))
+                                for y in np.asarray(ys)])
+
+
+def _pl_entropy(t):
+    import itertools
+    lp = _pl_logpmf(t)(np.array(list(itertools.permutations(range(len(t.logits))))))
+    return float(-np.sum(np.exp(lp) * lp))
+
+
+def _dirichlet_logpdf(t):
+    """``dirichlet.logpdf`` at the rows renormalised in float64 (scipy asks |sum - 1| < 1e-9; a float32 row
+    is off by 1e-8, which moves the log density by (a_0 - K) 1e-8 only)."""
+    return lambda ys: stats.dirichlet(t.concentration).logpdf((np.asarray(ys) / np.sum(ys, axis=1)[:, None]).T)
+
+
+_SIMPLEX = np.array([[0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3], [1e-6, 0.5, 0.5 - 1e-6], [0.98, 0.01, 0.01],
+                     [0.05, 0.9, 0.05], [0.6, 0.2, 0.2], [0.25, 0.25, 0.5], [0.1, 0.7, 0.2]])
+_RANKINGS = np.array([[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2], [0, 2, 1, 3], [3, 0, 1, 2],
+                      [2, 1, 0, 3], [1, 0, 3, 2]])
+VECTOR_CASES["dirichlet"] = Case(mj.Dirichlet(np.array([0.7, 2.5, 4.0])),
+                                 _dirichlet_logpdf,
+                                 _SIMPLEX, entropy=lambda t: stats.dirichlet(t.concentration).entropy())
+VECTOR_CASES["plackett-luce"] = Case(mj.PlackettLuce(np.array([0.3, -1.2, 2.0, 0.5])), _pl_logpmf, _RANKINGS,
+                                     integer=True, entropy=_pl_entropy)
+
 # registered theta types with no case, and why (test_families_table.py: every other type has one)
 NO_CASE = {"Empirical": "Dirac deltas at the data: no density; its mean and cross-entropy in test_information.py"}

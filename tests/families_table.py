@@ -62,6 +62,24 @@ def side_off(y):
     return ~np.isin(np.asarray(y)[:, 1], [-1.0, 0.0, 1.0])
 
 
+def simplex_off(y):
+    """Off the (closed) simplex: a share below 0 or above 1, or shares not summing to 1 (within 1e-4)."""
+    y = np.asarray(y)
+    return ((y < 0) | (y > 1)).any(axis=1) | (np.abs(y.sum(axis=1) - 1) > 1e-4)
+
+
+def simplex_refused(y, kind=None):
+    """The checks ask for the open simplex: every share strictly inside (0, 1)."""
+    y = np.asarray(y)
+    return simplex_off(y) | ((y <= 0) | (y >= 1)).any(axis=1)
+
+
+def permutation_off(y):
+    """Not a permutation of range(K): a value outside it, a fraction or a repeated item."""
+    y = np.asarray(y)
+    return (np.sort(y, axis=1) != np.arange(y.shape[1])).any(axis=1)
+
+
 def positive_refused(y, kind=None):
     return y <= 0
 
@@ -168,6 +186,19 @@ FAMILIES = {
     # vectors
     "mvn_cholesky": Entry(mj.mvn_cholesky(2), mj.MultivariateNormal,
                           {"float": [[0.0, 1.0], [INF, 0.0], [2.0, NAN], [-1.0, -2.0]]}, nowhere, valid=[0.5, -1.0]),
+    # compositions and rankings (the Dirichlet's K = 4: 1/4 is exact in bfloat16, the checks' valid target there)
+    "dirichlet": Entry(mj.dirichlet(4), mj.Dirichlet,
+                       {"float": [[0.1, 0.2, 0.3, 0.4], [0.0, 0.5, 0.5, 0.0], [0.5, 0.6, -0.1, 0.0],
+                                  [0.3, 0.3, 0.3, 0.3], [1.0, 0.0, 0.0, 0.0], [0.7, 0.1, 0.1, 0.1],
+                                  [1e-30, 0.5, 0.25, 0.25], [0.25, 0.25, 0.25, 0.26]]},
+                       simplex_off, valid=[0.1, 0.2, 0.3, 0.4], float64=True, refused=simplex_refused),
+    "dirichlet-exp": Entry(mj.dirichlet(2, link="exp"), mj.Dirichlet,
+                           {"float": [[0.2, 0.8], [0.5, 0.6], [1.0, 0.0], [1e-3, 0.999]]}, simplex_off,
+                           valid=[0.2, 0.8], refused=simplex_refused),
+    "plackett_luce": Entry(mj.plackett_luce(3), mj.PlackettLuce,
+                           {"int": [[2, 0, 1], [0, 1, 2], [0, 0, 1], [1, 2, 3], [-1, 0, 1], [2, 1, 0]],
+                            "float": [[2.0, 0.0, 1.0], [0.5, 1.0, 2.0], [1.0, 0.0, 2.0], [0.0, 1.0, 1.0]]},
+                           permutation_off, valid=[2, 0, 1], float64=True),
     # families of families
     "independent-bernoulli": Entry(mj.independent(mj.bernoulli(), 2), mj.Independent,
                                    {"float": [[0.0, 1.0], [2.0, 1.0], [1.0, -1.0], [1.0, 1.0]]}, any_output(unit_off),

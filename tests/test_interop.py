@@ -47,6 +47,8 @@ THETAS = {
     "MultivariateNormal": (mj.MultivariateNormal(real(3), TRIL), real(3), True),
     "Independent": (mj.Independent(mj.Normal(real(2), pos(2))), real(2), True),
     "Independent-Categorical": (mj.Independent(mj.Categorical(real(2, 3))), jnp.array([[0, 2], [1, 1], [2, 0]]), True),
+    "Dirichlet": (mj.Dirichlet(pos(3)), jnp.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.05, 0.05, 0.9]]), True),
+    "PlackettLuce": (mj.PlackettLuce(pos(4)), jnp.array([[0, 1, 2, 3], [3, 1, 0, 2], [2, 0, 3, 1]]), False),
 }
 
 

@@ -278,6 +278,9 @@ BATCHED = {
     "MultivariateNormal": (_fields(_unit, _unit, _unit, _unit, _unit), _mvn),
     "Independent": (_fields(_unit, _unit, _log_uniform(0.1, 10), _log_uniform(0.1, 10)),
                     lambda r: mj.Independent(_columns(mj.Normal, r, 2, 2))),
+    "Dirichlet": (_fields(_log_uniform(0.5, 50), _log_uniform(0.5, 50), _log_uniform(0.5, 50)),
+                  lambda r: _columns(mj.Dirichlet, r, 3)),
+    "PlackettLuce": (_fields(_unit, _unit, _unit), lambda r: _columns(mj.PlackettLuce, r, 3)),
 }
 
 
@@ -303,8 +306,8 @@ def _generic(theta, other, y, q, upper):
 
 
 # float64 as well for the types whose fields carry axes of one example (classes, components, outputs)
-_EVENT_AXES = {"Categorical", "MixtureNormal", "MultivariateNormal", "Independent"}
-_COUNTS_AND_LABELS = {"Bernoulli", "Categorical", "NegativeBinomial", "Poisson"}
+_EVENT_AXES = {"Categorical", "MixtureNormal", "MultivariateNormal", "Independent", "Dirichlet", "PlackettLuce"}
+_COUNTS_AND_LABELS = {"Bernoulli", "Categorical", "NegativeBinomial", "Poisson", "PlackettLuce"}
 
 
 def _target(theta):

@@ -28,6 +28,8 @@ from .von_mises import VonMises
 from .negative_binomial import NegativeBinomial
 from .mixture import MixtureNormal
 from .multivariate_normal import MultivariateNormal
+from .dirichlet import Dirichlet
+from .plackett_luce import PlackettLuce
 from .registry import Ops, register, register_cross_entropy, register_kl
 
 
@@ -160,4 +162,5 @@ __all__ = [
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
     "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
     "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
+    "Dirichlet", "PlackettLuce",
 ]

@@ -15,6 +15,8 @@ The modules are grouped by the domain of y:
     directional.py      angles: von_mises
     multivariate.py     vectors: mvn_cholesky
     quantile.py         quantile regression: asymmetric_laplace
+    compositions.py     shares on the simplex: dirichlet
+    ranking.py          rankings (permutations): plackett_luce
     combinators.py      families of families: independent, censored
     _custom.py          a user's family from a registered theta type: family (mj.family)
 
@@ -30,11 +32,13 @@ from ._family import Density, Family, Spec, Training, as_raw, build
 from ._support import Support, validate
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
+from .compositions import dirichlet
 from .counts import negative_binomial, poisson
 from ._custom import family
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .quantile import asymmetric_laplace
+from .ranking import plackett_luce
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
 from ._table import FAMILIES, Entry
 
@@ -42,4 +46,5 @@ __all__ = [
     "Density", "Entry", "FAMILIES", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
     "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "family", "gamma", "independent", "laplace", "mixture_normal",
     "mvn_cholesky", "negative_binomial", "normal", "ordinal", "poisson", "student_t", "von_mises",
+    "dirichlet", "plackett_luce",
 ]

@@ -29,10 +29,12 @@ from .._checks import fail_entries
 from ._family import Family
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
+from .compositions import dirichlet
 from .counts import negative_binomial, poisson
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .quantile import asymmetric_laplace
+from .ranking import plackett_luce
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
 
 
@@ -159,6 +161,9 @@ FAMILIES: dict[str, Entry] = {
         "the log-mean), or ``\"per_example\"`` (raw (N, 2) = (log-mean, raw r)).")),
     "von_mises": Entry(von_mises),
     "mvn_cholesky": Entry(mvn_cholesky, sizes=(Size("dim", "y", "(N, D)", _columns),)),
+    "dirichlet": Entry(dirichlet, sizes=(Size("num_components", "raw", "(N, K)", _columns),)),
+    "plackett_luce": Entry(plackett_luce, inputs=("scores", "rankings"),
+                           sizes=(Size("num_items", "scores", "(N, K)", _columns),)),
     "independent": Entry(independent, sizes=(Size("dim", "raw", "(N, D, ...)", _second),)),
     "censored": Entry(censored),
 }

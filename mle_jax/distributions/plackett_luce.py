@@ -1,0 +1,212 @@
+"""The Plackett-Luce distribution over rankings: permutations of K items, best first.
+
+    Pr(pi | s) = prod_{j=1}^{K} exp(s_{pi_j}) / sum_{m=j}^{K} exp(s_{pi_m})
+
+``logits`` s has shape (K,): item k's score. The target ``pi`` is a permutation of ``range(K)`` (shape
+(K,)), ``pi[0]`` the item ranked first: the ranking is built by drawing the best item with probabilities
+``softmax(s)``, then the best of the rest, and so on (Luce's choice axiom). The log probability is
+``sum_j s_{pi_j} - L_j`` with ``L_j = logsumexp(s_{pi_j}, ..., s_{pi_K})``, the reverse cumulative
+logsumexp (``jax.lax.cumlogsumexp``): never a log of a sum that can underflow, exact for logits of 1e4.
+Adding a constant to every logit changes nothing. ``-inf`` for any target that is not a permutation.
+
+Mode: the items sorted by logit, descending (each factor is largest when the best remaining item comes
+first). Sample: ``argsort(s + Gumbel noise)``, descending (Yellott 1977: the Gumbel-max trick). Entropy
+and KL have no closed form: they are sums over all K! rankings; they are computed by exact enumeration
+for K <= ``ENUMERATE_MAX`` (8!, 40320 rankings) and are not available above (``mj.kl_mc`` estimates the KL);
+so is the expected (Fisher) information.
+
+scipy has no Plackett-Luce; the reference is the product formula over all K! permutations
+(tests/test_plackett_luce.py) and TFP's ``tfd.PlackettLuce(scores=exp(s))`` (positive scores, the same
+best-first convention).
+Reference: Plackett (1975), *The analysis of permutations*; Luce (1959), *Individual choice behavior*;
+Hunter (2004), *MM algorithms for generalized Bradley-Terry models*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _support, _twins, registry
+from .._checks import check_event_shape
+from .registry import Param
+
+#: entropy and KL enumerate every ranking up to this many items (8! = 40320)
+ENUMERATE_MAX = 8
+
+
+class PlackettLuce(NamedTuple):
+    """Parameters of one example's Plackett-Luce ranking: ``logits`` (item scores) of shape (K,)."""
+
+    logits: Param
+
+
+@dataclasses.dataclass(frozen=True)
+class Permutation(_support.Support):
+    """Rankings of K items: each row a permutation of ``range(K)`` (whole numbers, each exactly once).
+    ``off`` flags every entry of a row that is not a permutation; a row of another shape is left to the
+    shape check."""
+
+    size: int = 2
+
+    def off(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 2 or y.shape[1] != self.size:
+            return np.zeros(y.shape, bool)
+        with np.errstate(invalid="ignore"):
+            ranks = np.sort(y, axis=1)
+            row = np.any(ranks != np.arange(self.size), axis=1)
+        return np.broadcast_to(row[:, None], y.shape).copy()
+
+    def inside(self):  # pyright: ignore[reportIncompatibleMethodOverride]
+        """A value on the support: a whole ranking (no single number is one; ``np.full`` broadcasts a row)."""
+        return np.arange(self.size)[::-1].copy()
+
+    def outside(self) -> tuple[float, ...]:
+        return (-1.0, float(self.size), 0.5)
+
+
+def permutations(k: int) -> Permutation:
+    """The support of a Plackett-Luce over K items: permutations of ``range(K)``, integer or whole floats."""
+    return Permutation(f"permutations({k})", f"a permutation of range({k}) (each item 0..{k - 1} exactly once, "
+                       f"best first)", frozenset({"float", "int"}), lower=0.0, upper=float(k - 1), integer=True,
+                       what="ranking", size=k)
+
+
+def is_permutation(y, k: int):
+    """True where the row ``y`` (last axis) holds each of ``0, ..., K-1`` exactly once."""
+    y = jnp.asarray(y)
+    items = jnp.arange(k, dtype=y.dtype).reshape((1,) * (y.ndim - 1) + (k,))
+    return jnp.all(jnp.sort(y, axis=-1) == items, axis=-1)
+
+
+def _log_prob_of(s, pi):
+    """``sum_j s_{pi_j} - logsumexp(s_{pi_j..K})`` for a valid permutation ``pi`` (last axes)."""
+    ordered = jnp.take_along_axis(s, pi, axis=-1)
+    return jnp.sum(ordered - jax.lax.cumlogsumexp(ordered, axis=ordered.ndim - 1, reverse=True), axis=-1)
+
+
+def log_prob(theta: PlackettLuce, y):
+    """``log Pr(pi | s) = sum_j [s_{pi_j} - logsumexp(s_{pi_j}, ..., s_{pi_K})]``; ``-inf`` where ``y`` is
+    not a permutation of ``range(K)`` (NaN where it holds a NaN)."""
+    s = theta.logits
+    check_event_shape("PlackettLuce", y, jnp.shape(s))
+    k = s.shape[-1]
+    y = jnp.asarray(y)
+    valid = is_permutation(y, k)
+    default = jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32), y.shape)
+    pi = jnp.where(valid[..., None], y.astype(jnp.int32) if jnp.issubdtype(y.dtype, jnp.floating) else y,
+                   default).astype(jnp.int32)
+    value = _log_prob_of(s, pi)
+    nan = jnp.any(jnp.isnan(y), axis=-1) if jnp.issubdtype(y.dtype, jnp.floating) else False
+    return jnp.where(valid, value, jnp.where(nan, jnp.nan, -jnp.inf))
+
+
+def mode(theta: PlackettLuce):
+    """The most probable ranking: items by logit, descending (int32; ties by index)."""
+    return jnp.argsort(-theta.logits, axis=-1, stable=True).astype(jnp.int32)
+
+
+def sample(key, theta: PlackettLuce):
+    """One ranking per example: ``argsort(s + g)`` descending, ``g`` standard Gumbel noise (int32)."""
+    s = theta.logits
+    g = jax.random.gumbel(key, jnp.shape(s), jnp.result_type(s, float))
+    return jnp.argsort(-(s + g), axis=-1).astype(jnp.int32)
+
+
+def _all_rankings(k: int) -> np.ndarray:
+    if k > ENUMERATE_MAX:
+        raise NotImplementedError(
+            f"PlackettLuce over {k} items: entropy and KL enumerate all K! rankings, available for "
+            f"K <= {ENUMERATE_MAX}; estimate a KL with mj.kl_mc")
+    return np.array(list(itertools.permutations(range(k))), np.int32)
+
+
+def log_probs(theta: PlackettLuce):
+    """The log probability of every ranking of ``range(K)`` (in ``itertools.permutations`` order), on a
+    last axis of K! entries; K <= ``ENUMERATE_MAX``."""
+    s = theta.logits
+    rankings = jnp.asarray(_all_rankings(s.shape[-1]))
+    expanded = jnp.broadcast_to(s[..., None, :], s.shape[:-1] + rankings.shape)
+    return _log_prob_of(expanded, jnp.broadcast_to(rankings, expanded.shape))
+
+
+def entropy(theta: PlackettLuce):
+    """``-sum_pi Pr(pi) log Pr(pi)`` over all K! rankings (exact enumeration, K <= 8)."""
+    lp = log_probs(theta)
+    return -jnp.sum(jnp.exp(lp) * lp, axis=-1)
+
+
+def kl(p: PlackettLuce, q: PlackettLuce):
+    """``sum_pi Pr_p(pi) (log Pr_p(pi) - log Pr_q(pi))`` over all K! rankings (exact enumeration, K <= 8),
+    clamped at 0."""
+    lp, lq = log_probs(p), log_probs(q)
+    return jnp.maximum(jnp.sum(jnp.exp(lp) * (lp - lq), axis=-1), 0.0)
+
+
+def fisher(theta: PlackettLuce):
+    """The expected information in the K logits, ``F = sum_pi Pr(pi) g_pi g_pi'`` over all K! rankings (exact
+    enumeration, K <= 8), with the score ``g_pi`` in closed form: for the item at position p,
+    ``d log Pr / d s_{pi_p} = 1 - sum_{j <= p} exp(s_{pi_p} - L_j)`` (``L_j`` the reverse cumulative logsumexp),
+    one (K!, K) array per example. A (K, K) matrix of rank K - 1 (a constant added to every logit changes nothing)."""
+    s = theta.logits
+    k = s.shape[-1]
+    rankings = jnp.asarray(_all_rankings(k))                                   # (K!, K)
+    ordered = s[rankings]
+    tails = jax.lax.cumlogsumexp(ordered, axis=1, reverse=True)               # L_j
+    log_p = jnp.sum(ordered - tails, axis=1)
+    seen = jax.lax.cumlogsumexp(-tails, axis=1)                               # log sum_{j <= p} exp(-L_j)
+    score_ordered = 1.0 - jnp.exp(ordered + seen)
+    scores = jnp.zeros_like(ordered).at[jnp.arange(rankings.shape[0])[:, None], rankings].set(score_ordered)
+    return jnp.einsum("n,ni,nj->ij", jnp.exp(log_p), scores, scores)
+
+
+def event_shape(theta: PlackettLuce):
+    return jnp.shape(theta.logits)
+
+
+def batch_shape(theta):
+    """The examples' axes: every axis of the logits but the last (one example's items)."""
+    return jnp.shape(theta.logits)[:-1]
+
+
+def to_tfp(theta: PlackettLuce):
+    """TFP's twin: ``tfd.PlackettLuce(scores=exp(s - c))`` (positive scores), ``c = max(max s - 64, 0)``: the
+    shift changes no probability, keeps ``exp`` finite for logits of 1e4, and is 0 for moderate logits (so
+    ``mj.from_tfp`` gives the same logits back)."""
+    s = theta.logits
+    shift = jnp.maximum(jnp.max(s, axis=-1, keepdims=True) - 64.0, 0.0)
+    scores = jnp.exp(s - jax.lax.stop_gradient(shift))
+    return _twins.tfd().PlackettLuce(scores=scores)
+
+
+def from_tfp(dist) -> PlackettLuce:
+    """``logits = log(scores)``."""
+    s = jnp.log(dist.scores)
+    return PlackettLuce(_twins.full(dist)(s, s.shape[-1:]))
+
+
+registry.register(PlackettLuce, registry.Ops(
+    log_prob=log_prob,
+    mode=mode,
+    sample=sample,
+    entropy=entropy,
+    event_shape=event_shape,
+    batch_shape=batch_shape,
+    fisher=fisher,
+    to_tfp=to_tfp,
+    tfp_names=("PlackettLuce",),
+    from_tfp=from_tfp,
+    component_axes=1,  # the logits' last axis holds one example's items
+    support=lambda theta: permutations(int(jnp.shape(theta.logits)[-1])),
+    discrete=True,
+    event_ndims=lambda theta: 1,  # a ranking is a vector target: no CDF, quantile or CRPS
+    missing=("a Plackett-Luce target is a ranking (a permutation): no mean, variance, CDF or quantile; "
+             f"entropy, KL and Fisher information by enumeration of the K! rankings for K <= {ENUMERATE_MAX} only"),
+))
+registry.register_kl(PlackettLuce, PlackettLuce, kl)
