@@ -2,7 +2,7 @@
 
 from . import (
     angles, binary, counts, cross_entropy_kl, entropy, heteroscedastic, least_squares, mixture_density, multiclass,
-    multiple_outputs, real_calibration, real_glm, variance, why_logs,
+    multiple_outputs, own_density, real_calibration, real_glm, variance, why_logs,
 )
 
 ALL = [
@@ -20,4 +20,5 @@ ALL = [
     angles.EXPERIMENT,
     real_glm.EXPERIMENT,
     real_calibration.EXPERIMENT,
+    own_density.EXPERIMENT,
 ]
