@@ -38,8 +38,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import sympy as sp
-from sympy.codegen.cfunctions import expm1, log1p
+import sympy as _sympy
+from sympy.codegen import cfunctions as _cfunctions
 
 from . import links as _links
 from .distributions import _support
@@ -47,6 +47,11 @@ from .distributions import registry
 from .families._family import Family, Spec, build, unstack
 
 __all__ = ["DensityDerivation", "DensityFamily", "from_density"]
+
+# sympy's stubs type expressions as Basic (no arithmetic, no indexing): read sympy loosely, as derive.py does
+sp: Any = _sympy
+expm1: Any = _cfunctions.expm1
+log1p: Any = _cfunctions.log1p
 
 
 # ---------------------------------------------------------------- the stable forms, as sympy functions
