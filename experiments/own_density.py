@@ -43,7 +43,7 @@ def run(out, quick: bool) -> Outcome:
     nll = float(r.nll(res.params, x, y))
     ref_nll = float(-stats.gumbel_r.logpdf(y.astype(np.float64), ref_mu, ref_beta).sum())
     grid = np.linspace(float(y.min()) - 5, float(y.max()) + 5, 400)
-    ours = np.exp(np.asarray(mj.log_prob(theta, jnp.asarray(grid, jnp.float32))))
+    ours = np.exp(np.asarray(fam.log_density(theta, jnp.asarray(grid, jnp.float32))))
     fig = _figure(out, y, grid, ours, stats.gumbel_r.pdf(grid, ref_mu, ref_beta), mu, beta)
     steps = "\n".join(f"{k}. {s.title}: {sp.sstr(s.expr)}" for k, s in enumerate(d.steps, 1))
     notes = "\n".join(f"note: {note}" for note in d.notes)

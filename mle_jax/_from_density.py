@@ -149,9 +149,15 @@ class DensityDerivation(NamedTuple):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class DensityFamily(Family):
-    """A Family made by ``from_density``: a ``Family`` with its ``derivation`` attached."""
+    """A Family made by ``from_density``: a ``Family`` with its ``derivation`` and ``theta_type`` attached.
+
+    ``log_density(theta, y)`` is the generated log density at a theta of ``theta_type`` (what
+    ``mj.log_prob(theta, y)`` gives once the type is registered: ``from_density(..., register=True)``).
+    """
 
     derivation: Any = None
+    theta_type: Any = None
+    log_density: Any = None
 
 
 def _numpy_namespace() -> dict:
@@ -182,7 +188,7 @@ class _Generated(NamedTuple):
 
 # ---------------------------------------------------------------- the public function
 def from_density(expr: Any, y: Any, links: dict, *, support: Any = "real", name: str = "density",
-                 draws: int = 3, seed: int = 0, rtol: float = 1e-6) -> DensityFamily:
+                 draws: int = 3, seed: int = 0, rtol: float = 1e-6, register: bool = False) -> DensityFamily:
     """A Family from a sympy density ``expr`` in the target symbol ``y``, derived and checked.
 
     Args:
@@ -197,10 +203,13 @@ def from_density(expr: Any, y: Any, links: dict, *, support: Any = "real", name:
       name: the family's name (``from_density('gumbel', mu='identity', beta='softplus')``).
       draws, seed, rtol: the checks: ``draws`` random raw outputs (uniform in (-1, 1)), the
         tolerance on |integral - 1| and on the relative gradient gap.
+      register: also register the theta type with the registry (``mle_jax.distributions.registry``)
+        so that the generic ``mj.log_prob(theta, y)`` and the scores that need only ``log_prob``
+        accept it; it stays registered for the session. Without it, ``fam.log_density(theta, y)``.
 
     Returns a ``DensityFamily`` (a ``Family``: ``mj.recipe(model, fam)``, ``mj.fit``, ``mj.losses.nll``)
-    whose ``derivation`` holds the steps, the loss, the notes and the checks' result. Its theta is a
-    NamedTuple type named after ``name``, with the parameters as fields and only ``log_prob``.
+    whose ``derivation`` holds the steps, the loss, the notes and the checks' result. Its theta
+    (``fam.theta_type``) is a NamedTuple named after ``name`` with the parameters as fields.
 
     Raises ValueError for a symbol without a link, an unknown link or support, a density that does not
     integrate / sum to 1, or generated code that disagrees with sympy.
@@ -228,7 +237,7 @@ def from_density(expr: Any, y: Any, links: dict, *, support: Any = "real", name:
     gen = _Generated(name, expr, y, params, link_objs, sup, inputs, fn, fused)
     checks = _verify(gen, draws, seed, rtol, raise_on_failure=True)
     derivation = _derivation(gen, log_expanded, stable, rewrites, checks)
-    return _family(gen, derivation)
+    return _family(gen, derivation, register)
 
 
 def _arguments(label, expr, y, links, support):
@@ -395,7 +404,7 @@ def _symbolic_log_link(link, f):
 
 
 # ---------------------------------------------------------------- the Family
-def _family(gen: _Generated, derivation: DensityDerivation) -> DensityFamily:
+def _family(gen: _Generated, derivation: DensityDerivation, register: bool) -> DensityFamily:
     fields = [(_identifier(p.name, j), Any) for j, p in enumerate(gen.params)]
     theta_type = NamedTuple(_identifier(gen.name.title().replace("_", ""), 0) or "Density", fields)  # type: ignore[misc]
     theta_type.__doc__ = f"The theta of from_density({gen.name!r}): {', '.join(f for f, _ in fields)}."
@@ -406,9 +415,10 @@ def _family(gen: _Generated, derivation: DensityDerivation) -> DensityFamily:
         dtype = jnp.result_type(*values)
         return gen.fn(jnp.asarray(y, dtype), *_theta_inputs(gen, values))
 
-    registry.register(theta_type, registry.Ops(
-        log_prob=log_prob, support=lambda theta: sup, discrete=sup.integer,
-        missing="a from_density theta has only log_prob"))
+    if register:
+        registry.register(theta_type, registry.Ops(
+            log_prob=log_prob, support=lambda theta: sup, discrete=sup.integer,
+            missing="a from_density theta has only log_prob"))
     k = len(gen.params)
 
     def raws_of(raw):
@@ -425,7 +435,7 @@ def _family(gen: _Generated, derivation: DensityDerivation) -> DensityFamily:
     spec = Spec("from_density", args=(gen.name,), options=options)
     base = build(spec=spec, support=sup, theta=theta, raw_shape=(k,) if k > 1 else (), kernel=kernel)
     return DensityFamily(**{f.name: getattr(base, f.name) for f in dataclasses.fields(Family)},
-                         derivation=derivation)
+                         derivation=derivation, theta_type=theta_type, log_density=log_prob)
 
 
 def _identifier(text: str, j: int) -> str:

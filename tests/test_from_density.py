@@ -12,6 +12,7 @@ from scipy import stats
 import mle_jax as mj
 from mle_jax._from_density import expm1, log1mexp, log1p, logaddexp, logsumexp, softplus
 from mle_jax.derive import from_density
+from mle_jax.distributions import registry
 
 y = sp.Symbol("y", real=True)
 k = sp.Symbol("k", integer=True, nonnegative=True)
@@ -22,13 +23,17 @@ z = (y - mu) / beta
 
 @pytest.fixture(scope="module")
 def families():
-    return {
-        "gumbel": from_density(sp.exp(-z - sp.exp(-z)) / beta, y, {mu: "identity", beta: "softplus"}, name="gumbel"),
+    made = {
+        "gumbel": from_density(sp.exp(-z - sp.exp(-z)) / beta, y, {mu: "identity", beta: "softplus"}, name="gumbel",
+                               register=True),
         "rayleigh": from_density(y / sigma**2 * sp.exp(-y**2 / (2 * sigma**2)), y, {sigma: "exp"},
-                                 support="positive", name="rayleigh"),
+                                 support="positive", name="rayleigh", register=True),
         "geometric": from_density(p * (1 - p)**k, k, {p: "sigmoid"}, support="nonnegative_integer",
-                                  name="geometric"),
+                                  name="geometric", register=True),
     }
+    yield made
+    for fam in made.values():  # the registry is otherwise fixed at import (tests/cases.py covers it)
+        registry._OPS.pop(fam.theta_type, None)
 
 
 def _scipy(name, theta, yv):
@@ -65,6 +70,17 @@ def test_log_density_matches_scipy(families, name, dtype):
     rtol = 2e-5 if dtype == jnp.float32 else 1e-12
     np.testing.assert_allclose(np.asarray(got, np.float64), ref, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(np.asarray(via_theta, np.float64), ref, rtol=rtol, atol=rtol)
+    with jax.enable_x64(dtype == jnp.float64):
+        direct = fam.log_density(theta, jnp.asarray(TARGET[name], dtype))
+    np.testing.assert_allclose(np.asarray(direct, np.float64), ref, rtol=rtol, atol=rtol)
+
+
+def test_unregistered_by_default():
+    fam = from_density(sp.exp(-(y - mu)**2 / 2) / sp.sqrt(2 * sp.pi), y, {mu: "identity"},
+                       name="unit_normal", draws=1)
+    assert fam.theta_type not in registry._OPS
+    theta = fam.theta({}, jnp.float32(0.5))
+    np.testing.assert_allclose(fam.log_density(theta, 1.0), stats.norm.logpdf(1.0, 0.5), rtol=1e-6)
 
 
 def test_recipe_nll_is_scipys(families):
