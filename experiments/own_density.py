@@ -60,7 +60,8 @@ def run(out, quick: bool) -> Outcome:
         [fig],
         [
             holds("the derived density integrates to 1 and its gradient is sympy's", d.checks.passed,
-                  [d.checks.value_difference, d.checks.gradient_difference], "integral within 1e-6 of 1, gradient gap <= 1e-8"),
+                  [d.checks.value_difference, d.checks.gradient_difference],
+                  "integral within 1e-6 of 1, gradient gap <= 1e-8"),
             close("location mu equals scipy.stats.gumbel_r.fit", mu, ref_mu, rtol=1e-3),
             close("scale beta equals scipy.stats.gumbel_r.fit", beta, ref_beta, rtol=1e-3),
             close("NLL at the fit equals scipy's at its MLE", nll, ref_nll, rtol=1e-5),

@@ -406,7 +406,8 @@ def _symbolic_log_link(link, f):
 # ---------------------------------------------------------------- the Family
 def _family(gen: _Generated, derivation: DensityDerivation, register: bool) -> DensityFamily:
     fields = [(_identifier(p.name, j), Any) for j, p in enumerate(gen.params)]
-    theta_type = NamedTuple(_identifier(gen.name.title().replace("_", ""), 0) or "Density", fields)  # type: ignore[misc]
+    type_name = _identifier(gen.name.title().replace("_", ""), 0) or "Density"
+    theta_type = NamedTuple(type_name, fields)  # type: ignore[misc]
     theta_type.__doc__ = f"The theta of from_density({gen.name!r}): {', '.join(f for f, _ in fields)}."
     sup = gen.support
 
