@@ -2,7 +2,7 @@
 
 from . import (
     angles, binary, counts, cross_entropy_kl, entropy, heteroscedastic, least_squares, mixture_density, multiclass,
-    multiple_outputs, rankings, real_calibration, real_glm, variance, why_logs,
+    multiple_outputs, own_density, rankings, real_calibration, real_glm, variance, why_logs,
 )
 
 ALL = [
@@ -20,5 +20,5 @@ ALL = [
     angles.EXPERIMENT,
     real_glm.EXPERIMENT,
     real_calibration.EXPERIMENT,
-    rankings.EXPERIMENT,
+    own_density.EXPERIMENT, rankings.EXPERIMENT,
 ]

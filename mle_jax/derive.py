@@ -32,6 +32,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     raise ImportError("mle_jax.derive needs sympy: pip install 'mle_jax[derive]'") from error
 
 from .families import Family
+from ._from_density import from_density  # noqa: F401,E402  (re-exported: mle_jax.derive.from_density)
 
 i = sp.Idx("i")
 k = sp.Idx("k")
