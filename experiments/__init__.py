@@ -20,5 +20,6 @@ ALL = [
     angles.EXPERIMENT,
     real_glm.EXPERIMENT,
     real_calibration.EXPERIMENT,
-    own_density.EXPERIMENT, rankings.EXPERIMENT,
+    rankings.EXPERIMENT,
+    own_density.EXPERIMENT,
 ]
