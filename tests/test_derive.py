@@ -109,9 +109,9 @@ def test_derive_dispatches_on_the_spec_and_refuses_training_losses():
 def test_the_table_says_which_families_derive_covers():
     """Every entry of the family table without ``derive`` is refused by name: NotImplementedError for a
     kind with no symbolic model, ValueError for a training loss that is not the NLL (no sympy work)."""
-    from mle_jax.derive import _MODELS
+    from mle_jax.derive import MODELS
 
-    assert {FAMILIES[n].family.spec.kind for n in DERIVED} <= set(_MODELS)
+    assert {FAMILIES[n].family.spec.kind for n in DERIVED} <= set(MODELS)
     for name, entry in FAMILIES.items():
         if not entry.derive:
             error = ValueError if entry.family.training.options else NotImplementedError
