@@ -41,7 +41,7 @@ Reference: the lecture, Examples 1-3 and "Heteroscedastic regression"; Prince,
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -53,9 +53,10 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError("mle_jax.derive needs sympy: pip install 'mle_jax[derive]'") from error
 
-from ._derivations.symbols import (C, C0, D, F, F1, F2, G, I, K, LEFT, NU, OBS, RIGHT, SIGMA, T, S, Y,
+# the symbols and the table are re-exported: derivations are read and tested in their terms
+from ._derivations.symbols import (C, C0, D, F, F1, F2, G, I, K, LEFT, NU, OBS, RIGHT, SIGMA, T, S, Y,  # noqa: F401
                                    Model, d, i, k, softplus)
-from ._derivations.table import MODELS, model
+from ._derivations.table import MODELS, model  # noqa: F401
 from .families import Family
 
 # from_density (issue 21, the "density" helper's module mle_jax/_from_density.py) is re-exported here:

@@ -184,3 +184,15 @@ def test_censored_uses_the_cdf_and_sf_by_side():
     d = derive(mj.censored(mj.normal("softplus")))
     assert d.loss.has(sp.erfc) and d.loss.has(sp.IndexedBase("l", nonnegative=True)[i])
     assert "log CDF" in d.reduces_to and "log SF" in d.reduces_to
+
+
+@pytest.mark.deep
+def test_a_wrong_step_fails_the_check_for_the_structured_families():
+    from mle_jax.derive import LEFT, RIGHT
+
+    censored = derive(mj.censored(mj.normal("softplus")))
+    swapped = censored.loss.xreplace({LEFT: RIGHT, RIGHT: LEFT})  # the CDF on the right-censored side
+    assert not censored._replace(loss=swapped).check(num=6).passed
+    ordinal = derive(mj.ordinal(4))
+    flipped = ordinal.loss.xreplace({F[i]: -F[i]})  # sig(f - c) for sig(c - f): the classic sign error
+    assert not ordinal._replace(loss=flipped).check(num=6).passed

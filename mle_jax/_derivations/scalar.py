@@ -8,8 +8,7 @@ from typing import Any, Callable, NamedTuple
 import sympy as sp
 
 from ..families._family import Spec
-from .symbols import (C0, F, F1, F2, LINK_TEXT, LINKS, NU, S, SIGMA, T, Y, Model, indexed, i, k, K,
-                      softplus)
+from .symbols import F, F1, F2, K, LINK_TEXT, LINKS, NU, S, SIGMA, T, Y, Model, i, indexed, k, softplus
 
 # ----------------------------------------------------------------------------- location-scale families
 
@@ -54,8 +53,8 @@ def _location_scale(spec: Spec, density, cdf=None, reduces=("", "")) -> Model:
     cdfs = cdf(sc.loc, sc.scale) if cdf else (None, None)
     fixed = not isinstance(spec.option("scale"), str)
     return Model(density(sc.loc, sc.scale), sc.phi, sc.raw,
-                  lambda rng: (rng.normal(), sc.draw_raw(rng), sc.draw_fp(rng)), sc.fparams, sc.constants,
-                  cdf=cdfs[0], sf=cdfs[1], where=sc.where, reduces_to=reduces[0] if fixed else reduces[1])
+                 lambda rng: (rng.normal(), sc.draw_raw(rng), sc.draw_fp(rng)), sc.fparams, sc.constants,
+                 cdf=cdfs[0], sf=cdfs[1], where=sc.where, reduces_to=reduces[0] if fixed else reduces[1])
 
 
 def normal(spec: Spec) -> Model:
@@ -92,7 +91,7 @@ def student_t(spec: Spec) -> Model:
         return 2 * rng.normal(), sc.draw_raw(rng), fp
 
     return Model(density, phi, sc.raw, draw, fparams, constants, where=sc.where + (df_where,),
-                  reduces_to="the robust loss (nu + 1)/2 log(1 + r^2 / (nu s^2)) + log s, r = y - mu")
+                 reduces_to="the robust loss (nu + 1)/2 log(1 + r^2 / (nu s^2)) + log s, r = y - mu")
 
 
 # ----------------------------------------------------------------------------- positive, unit, angle
@@ -105,29 +104,29 @@ def gamma(spec: Spec) -> Model:
     a, b = softplus(F1[i]), softplus(F2[i])
     density = b**a * Y[i] ** (a - 1) * sp.exp(-b * Y[i]) / sp.gamma(a)
     return Model(density, (F1[i], F2[i]), (F1[i], F2[i]), lambda rng: (rng.gamma(2.0) + 0.05, _two_raw(rng), {}),
-                  cdf=sp.lowergamma(a, b * Y[i]) / sp.gamma(a), sf=sp.uppergamma(a, b * Y[i]) / sp.gamma(a),
-                  where=("f_1[i], f_2[i]: the model's raw outputs", "concentration a = log(1 + exp(f_1[i])), "
-                         "rate b = log(1 + exp(f_2[i]))"),
-                  reduces_to="b y - a log b - (a - 1) log y + log Gamma(a), with log y dropped")
+                 cdf=sp.lowergamma(a, b * Y[i]) / sp.gamma(a), sf=sp.uppergamma(a, b * Y[i]) / sp.gamma(a),
+                 where=("f_1[i], f_2[i]: the model's raw outputs", "concentration a = log(1 + exp(f_1[i])), "
+                        "rate b = log(1 + exp(f_2[i]))"),
+                 reduces_to="b y - a log b - (a - 1) log y + log Gamma(a), with log y dropped")
 
 
 def beta(spec: Spec) -> Model:
     a, b = softplus(F1[i]), softplus(F2[i])
     density = Y[i] ** (a - 1) * (1 - Y[i]) ** (b - 1) * sp.gamma(a + b) / (sp.gamma(a) * sp.gamma(b))
     return Model(density, (F1[i], F2[i]), (F1[i], F2[i]), lambda rng: (rng.uniform(0.05, 0.95), _two_raw(rng), {}),
-                  cdf=sp.betainc_regularized(a, b, 0, Y[i]), sf=sp.betainc_regularized(a, b, Y[i], 1),
-                  where=("f_1[i], f_2[i]: the model's raw outputs",
-                         "a = log(1 + exp(f_1[i])), b = log(1 + exp(f_2[i]))"),
-                  reduces_to="log B(a, b) - (a - 1) log y - (b - 1) log(1 - y), log y and log(1 - y) dropped")
+                 cdf=sp.betainc_regularized(a, b, 0, Y[i]), sf=sp.betainc_regularized(a, b, Y[i], 1),
+                 where=("f_1[i], f_2[i]: the model's raw outputs",
+                        "a = log(1 + exp(f_1[i])), b = log(1 + exp(f_2[i]))"),
+                 reduces_to="log B(a, b) - (a - 1) log y - (b - 1) log(1 - y), log y and log(1 - y) dropped")
 
 
 def von_mises(spec: Spec) -> Model:
     kappa = softplus(F2[i])
     density = sp.exp(kappa * sp.cos(Y[i] - F1[i])) / (2 * sp.pi * sp.besseli(0, kappa))
     return Model(density, (F1[i], F2[i]), (F1[i], F2[i]), lambda rng: (3 * rng.normal(), _two_raw(rng), {}),
-                  where=("f_1[i], f_2[i]: the model's raw outputs",
-                         "the mean direction mu = f_1[i], the concentration kappa = log(1 + exp(f_2[i]))"),
-                  reduces_to="-kappa cos(y - mu) + log I0(kappa), the normaliser log(2 pi I0(kappa)) less log 2 pi")
+                 where=("f_1[i], f_2[i]: the model's raw outputs",
+                        "the mean direction mu = f_1[i], the concentration kappa = log(1 + exp(f_2[i]))"),
+                 reduces_to="-kappa cos(y - mu) + log I0(kappa), the normaliser log(2 pi I0(kappa)) less log 2 pi")
 
 
 # ----------------------------------------------------------------------------- counts
@@ -135,8 +134,8 @@ def von_mises(spec: Spec) -> Model:
 def poisson(spec: Spec) -> Model:
     density = sp.exp(F[i]) ** Y[i] * sp.exp(-sp.exp(F[i])) / sp.factorial(Y[i])
     return Model(density, (F[i],), (F[i],), lambda rng: (int(rng.integers(0, 9)), [rng.normal()], {}),
-                  where=("f[i]: the model's raw output, the log-rate: lambda = exp(f[i])",),
-                  reduces_to="exp(f) - y f, the Poisson deviance up to constants (log y! dropped)")
+                 where=("f[i]: the model's raw output, the log-rate: lambda = exp(f[i])",),
+                 reduces_to="exp(f) - y f, the Poisson deviance up to constants (log y! dropped)")
 
 
 def negative_binomial(spec: Spec) -> Model:
@@ -153,7 +152,7 @@ def negative_binomial(spec: Spec) -> Model:
     density = (sp.gamma(Y[i] + r) / (sp.gamma(r) * sp.factorial(Y[i]))
                * (mu / (mu + r)) ** Y[i] * (r / (mu + r)) ** r)
     return Model(density, phi, raw, draw, fparams, where=where,
-                  reduces_to="(y + r) log(mu + r) - y log mu - r log r - log Gamma(y + r) + log Gamma(r)")
+                 reduces_to="(y + r) log(mu + r) - y log mu - r log r - log Gamma(y + r) + log Gamma(r)")
 
 
 # ----------------------------------------------------------------------------- labels
@@ -164,8 +163,8 @@ def bernoulli(spec: Spec) -> Model:
     draw = ((lambda rng: (float(rng.uniform()), [3 * rng.normal()], {})) if soft
             else (lambda rng: (int(rng.integers(0, 2)), [3 * rng.normal()], {})))
     return Model((1 - lam) ** (1 - Y[i]) * lam ** Y[i], (F[i],), (F[i],), draw,
-                  where=("f[i]: the model's raw output, the logit: lambda = sig(f[i])",),
-                  reduces_to="binary cross-entropy")
+                 where=("f[i]: the model's raw output, the logit: lambda = sig(f[i])",),
+                 reduces_to="binary cross-entropy")
 
 
 def _label(y):
@@ -178,9 +177,9 @@ def categorical(spec: Spec) -> Model:
     density = sp.exp(Fk[i, Y[i]]) / sp.Sum(sp.exp(Fk[i, k]), (k, 0, K - 1))
     raw = tuple(Fk[i, j] for j in range(n_classes))
     return Model(density, (Fk,), raw,
-                  lambda rng: (int(rng.integers(0, n_classes)), list(2 * rng.normal(size=n_classes)), {}),
-                  constants={K: n_classes}, bind=_label,
-                  where=("f[i, k]: the model's K raw outputs, the logits: Pr(y = k) = softmax(f[i])_k",),
-                  reduces_to="cross-entropy -f_y + log sum_k exp(f_k)")
+                 lambda rng: (int(rng.integers(0, n_classes)), list(2 * rng.normal(size=n_classes)), {}),
+                 constants={K: n_classes}, bind=_label,
+                 where=("f[i, k]: the model's K raw outputs, the logits: Pr(y = k) = softmax(f[i])_k",),
+                 reduces_to="cross-entropy -f_y + log sum_k exp(f_k)")
 
 

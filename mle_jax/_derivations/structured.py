@@ -18,11 +18,11 @@ def mixture_normal(spec: Spec) -> Model:
                / (sp.sqrt(2 * sp.pi) * sp.Sum(sp.exp(W[i, k]), (k, 0, K - 1))))
     raw = tuple(B[i, j] for B in (W, M, R) for j in range(n))
     return Model(density, (W, M, R), raw, lambda rng: (2 * rng.normal(), list(rng.normal(size=3 * n)), {}),
-                  constants={K: n},
-                  where=("w[i, k], m[i, k], r[i, k]: the model's 3K raw outputs (logits, means, raw scales)",
-                         "weights softmax(w[i]), scales s_k = log(1 + exp(r[i, k]))"),
-                  reduces_to="log-sum-exp over components: -log sum_k exp(w_k - z_k^2/2 - log s_k) "
-                             "+ log sum_k exp(w_k)")
+                 constants={K: n},
+                 where=("w[i, k], m[i, k], r[i, k]: the model's 3K raw outputs (logits, means, raw scales)",
+                        "weights softmax(w[i]), scales s_k = log(1 + exp(r[i, k]))"),
+                 reduces_to="log-sum-exp over components: -log sum_k exp(w_k - z_k^2/2 - log s_k) "
+                            "+ log sum_k exp(w_k)")
 
 
 def ordinal(spec: Spec) -> Model:
@@ -40,11 +40,11 @@ def ordinal(spec: Spec) -> Model:
                                                              "gaps": rng.normal(size=n - 2)}
 
     return Model(density, (F[i], C), (F[i],), draw, {C0: ("first_cut", None), **{G[j]: ("gaps", j)
-                                                                                for j in range(n - 2)}},
-                  bind=bind,
-                  where=("f[i]: the model's raw output, a score", "c_k = c_0 + sum_{j<k} log(1 + exp(g_j)): "
-                         "the family's K - 1 learned ordered cutpoints; c_{-1} = -oo, c_{K-1} = +oo"),
-                  reduces_to="-log(sig(c_y - f) - sig(c_{y-1} - f)), a difference of sigmoids")
+                                                                               for j in range(n - 2)}},
+                 bind=bind,
+                 where=("f[i]: the model's raw output, a score", "c_k = c_0 + sum_{j<k} log(1 + exp(g_j)): "
+                        "the family's K - 1 learned ordered cutpoints; c_{-1} = -oo, c_{K-1} = +oo"),
+                 reduces_to="-log(sig(c_y - f) - sig(c_{y-1} - f)), a difference of sigmoids")
 
 
 # ----------------------------------------------------------------------------- vectors
@@ -65,11 +65,11 @@ def mvn_cholesky(spec: Spec) -> Model:
         return (), {Y[i, a]: float(y[a]) for a in range(n)}
 
     return Model(density, (M, Lr), raw,
-                  lambda rng: (rng.normal(size=n), list(rng.normal(size=len(raw))), {}), bind=bind,
-                  where=("m[i, a]: the mean; l[i, a, b] (a >= b): the raw Cholesky factor, row by row",
-                         "L[a, b] = l[i, a, b] below the diagonal, L[a, a] = log(1 + exp(l[i, a, a])); "
-                         "Sigma = L L^T, z = L^-1 (y - m)"),
-                  reduces_to="the quadratic form z^T z / 2 plus the log det, sum_a log L[a, a]")
+                 lambda rng: (rng.normal(size=n), list(rng.normal(size=len(raw))), {}), bind=bind,
+                 where=("m[i, a]: the mean; l[i, a, b] (a >= b): the raw Cholesky factor, row by row",
+                        "L[a, b] = l[i, a, b] below the diagonal, L[a, a] = log(1 + exp(l[i, a, a])); "
+                        "Sigma = L L^T, z = L^-1 (y - m)"),
+                 reduces_to="the quadratic form z^T z / 2 plus the log det, sum_a log L[a, a]")
 
 
 # ----------------------------------------------------------------------------- combinators
@@ -103,9 +103,9 @@ def independent(spec: Spec) -> Model:
         return (), {Y[i, j]: float(y[j]) for j in range(dim)}
 
     return Model(density, phi, raw, draw, fparams, {**inner.constants, D: dim}, bind,
-                  where=inner.where + ("d = 0..D-1: the independent outputs, raw outputs of output d indexed "
-                                       f"[i, d]; the family's parameters {'shared' if shared else 'one set per output'}",),
-                  reduces_to=f"a sum over the D outputs of: {inner.reduces_to}")
+                 where=inner.where + ("d = 0..D-1: the independent outputs, raw outputs of output d indexed [i, d]; "
+                                      f"the family's parameters {'shared' if shared else 'one set per output'}",),
+                 reduces_to=f"a sum over the D outputs of: {inner.reduces_to}")
 
 
 def censored(spec: Spec) -> Model:
@@ -126,9 +126,9 @@ def censored(spec: Spec) -> Model:
         return np.asarray([value, rng.integers(-1, 2)], float), raw, fp
 
     return Model(density, inner.phi, inner.raw, draw, inner.fparams, inner.constants, bind, data=(OBS, LEFT, RIGHT),
-                  where=inner.where + ("o[i], l[i], u[i]: 1 where example i is observed, left-censored "
-                                       "(y <= value), right-censored (y >= value); 0 otherwise",),
-                  reduces_to="the inner NLL where observed, -log CDF where left-censored, -log SF where "
-                             "right-censored")
+                 where=inner.where + ("o[i], l[i], u[i]: 1 where example i is observed, left-censored "
+                                      "(y <= value), right-censored (y >= value); 0 otherwise",),
+                 reduces_to="the inner NLL where observed, -log CDF where left-censored, -log SF where "
+                            "right-censored")
 
 
