@@ -100,6 +100,8 @@ def test_derive_dispatches_on_the_spec_and_refuses_training_losses():
     # a kind with no entry in the table is named; so is a censored family with no symbolic CDF
     with pytest.raises(NotImplementedError, match=r"gumbel\(\).*'gumbel'"):
         derive(dataclasses.replace(mj.poisson(), spec=Spec("gumbel")))
+    with pytest.raises(NotImplementedError, match=r"gamma\(parameterization='mean'\)"):  # a form with no entry
+        derive(dataclasses.replace(mj.gamma(), spec=Spec("gamma", options=(("parameterization", "mean"),))))
     with pytest.raises(NotImplementedError, match=r"censored\(student_t.*no symbolic CDF for student_t"):
         derive(mj.censored(mj.student_t()))
     # the spec, not the display name, decides: a fixed sigma keeps its value as a constant
