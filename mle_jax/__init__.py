@@ -14,6 +14,8 @@ from .distributions import (
     Normal, Poisson, StudentT, VonMises, log_sf, log_tail, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, register, sample, variance,
 )
+from .distributions import Exponential, LogNormal, Weibull
+from .families import exponential, log_normal, weibull
 from .families import (
     Family, bernoulli, beta, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
@@ -54,4 +56,5 @@ __all__ = [
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
     "pit", "register",
+    "Exponential", "LogNormal", "Weibull", "exponential", "log_normal", "weibull",
 ]

@@ -75,9 +75,13 @@ von_mises = _family_loss("von_mises")
 mvn_cholesky = _family_loss("mvn_cholesky")
 independent = _family_loss("independent")
 censored = _family_loss("censored")
+exponential = _family_loss("exponential")
+weibull = _family_loss("weibull")
+log_normal = _family_loss("log_normal")
 
 __all__ = [
     "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "loss",
     "mixture_normal", "mvn_cholesky", "negative_binomial", "nll", "normal", "ordinal", "poisson",
     "student_t", "von_mises",
+    "exponential", "log_normal", "weibull",
 ]

@@ -26,6 +26,9 @@ from .von_mises import VonMises
 from .negative_binomial import NegativeBinomial
 from .mixture import MixtureNormal
 from .multivariate_normal import MultivariateNormal
+from .exponential import Exponential
+from .weibull import Weibull
+from .log_normal import LogNormal
 from .registry import Ops, register, register_cross_entropy, register_kl
 
 
@@ -147,4 +150,5 @@ __all__ = [
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
     "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
     "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
+    "Exponential", "LogNormal", "Weibull",
 ]

@@ -14,6 +14,7 @@ The modules are grouped by the domain of y:
     counts.py           counts: poisson, negative_binomial
     directional.py      angles: von_mises
     multivariate.py     vectors: mvn_cholesky
+    survival.py         positive magnitudes and survival times: exponential, weibull, log_normal
     combinators.py      families of families: independent, censored
 
 and the private pieces they share: ``_family.py`` (``Family``, ``Spec``, ``Density``,
@@ -32,10 +33,12 @@ from .counts import negative_binomial, poisson
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
+from .survival import exponential, log_normal, weibull
 from ._table import FAMILIES, Entry
 
 __all__ = [
     "Density", "Entry", "FAMILIES", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
     "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "mixture_normal",
     "mvn_cholesky", "negative_binomial", "normal", "ordinal", "poisson", "student_t", "von_mises",
+    "exponential", "log_normal", "weibull",
 ]

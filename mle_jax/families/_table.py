@@ -33,6 +33,7 @@ from .counts import negative_binomial, poisson
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
+from .survival import exponential, log_normal, weibull
 
 
 class Size(NamedTuple):
@@ -158,5 +159,8 @@ FAMILIES: dict[str, Entry] = {
     "mvn_cholesky": Entry(mvn_cholesky, sizes=(Size("dim", "y", "(N, D)", _columns),)),
     "independent": Entry(independent, sizes=(Size("dim", "raw", "(N, D, ...)", _second),)),
     "censored": Entry(censored),
+    "exponential": Entry(exponential, inputs=("log_rate", "y")),
+    "weibull": Entry(weibull, values=(_positive("concentration", "concentration"),)),
+    "log_normal": Entry(log_normal, values=(_SCALE,)),
 }
 """Every public family constructor by name, with how ``mj.losses.<name>`` builds it from a call."""
