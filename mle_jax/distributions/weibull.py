@@ -150,12 +150,14 @@ def entropy(theta: Weibull):
 
 def kl(p: Weibull, q: Weibull):
     """Bauckhage (2013): ``log(k1/s1^k1) - log(k2/s2^k2) + (k1 - k2)(log s1 - gamma/k1) + (s1/s2)^k2
-    Gamma(k2/k1 + 1) - 1``, written with ``r = k2/k1``, ``u = k2 (log s1 - log s2) + lgamma(1 + r)`` as
-    ``(exp(u) - 1 - u) + [lgamma(r) - (r - 1) psi(1)]``: two non-negative terms (the second the Bregman
-    divergence of lgamma at 1), with nothing cancelling at p = q."""
-    r = q.concentration / p.concentration
-    u = q.concentration * (jnp.log(p.scale) - jnp.log(q.scale)) + gammaln(1.0 + r)
-    return jnp.maximum(expm1mx(u) + lgamma1_bregman(r - 1.0), 0.0)
+    Gamma(k2/k1 + 1) - 1``, written with ``d = (k2 - k1)/k1`` (``k2/k1 - 1``, not rounded through the ratio)
+    and ``u = k2 (log s1 - log s2) + lgamma(2 + d)`` as ``(exp(u) - 1 - u) + [lgamma(1 + d) + gamma d]``: two
+    non-negative terms (the second the Bregman divergence of lgamma at 1), nothing cancelling at p = q;
+    ``lgamma(2 + d) = log1p(d) + lgamma(1 + d)``."""
+    d = (q.concentration - p.concentration) / p.concentration
+    bregman = lgamma1_bregman(d)
+    u = q.concentration * (jnp.log(p.scale) - jnp.log(q.scale)) + jnp.log1p(d) + bregman - _EULER * d
+    return jnp.maximum(expm1mx(u) + bregman, 0.0)
 
 
 def event_shape(theta: Weibull):
