@@ -47,6 +47,9 @@ THETAS = {
     "MultivariateNormal": (mj.MultivariateNormal(real(3), TRIL), real(3), True),
     "Independent": (mj.Independent(mj.Normal(real(2), pos(2))), real(2), True),
     "Independent-Categorical": (mj.Independent(mj.Categorical(real(2, 3))), jnp.array([[0, 2], [1, 1], [2, 0]]), True),
+    "Exponential": (mj.Exponential(pos()), targets(0.1, 1.0, 4.0), False),
+    "Weibull": (mj.Weibull(pos(), pos()), targets(0.1, 1.0, 4.0), False),
+    "LogNormal": (mj.LogNormal(real(), pos()), targets(0.1, 1.0, 4.0), False),
 }
 
 
