@@ -156,6 +156,7 @@ def test_crps_against_numerical_integration(name, x64):
         np.testing.assert_allclose(g, reference, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.deep  # Monte Carlo
 def test_weibull_crps_is_the_sampled_estimate():
     """No closed form: ``crps`` needs ``key`` and returns the sample estimate, within 5 standard errors of
     the quadrature (k = 1 checks it against the Exponential's closed form too)."""
@@ -192,6 +193,7 @@ def test_fisher_is_the_expected_negative_hessian(name, x64):
     np.testing.assert_allclose(registry.fisher(theta), ref, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.deep  # Monte Carlo
 @pytest.mark.parametrize("name", sorted(THETAS))
 def test_sample_follows_the_distribution(name):
     """A Kolmogorov-Smirnov test of 2000 float32 draws against scipy's cdf (p > 1e-4), and their mean
