@@ -17,6 +17,8 @@ from .distributions import (
 from .distributions.registry import check_registration
 from .distributions import Dirichlet, PlackettLuce
 
+from .distributions import Exponential, LogNormal, Weibull
+from .families import exponential, log_normal, weibull
 from .families import (
     asymmetric_laplace, bernoulli, beta, categorical, censored, Family, family, gamma, independent, laplace, mixture_normal, mvn_cholesky,
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
@@ -60,4 +62,5 @@ __all__ = [
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
     "pit", "register", "check_registration", "family",
     "Dirichlet", "PlackettLuce", "dirichlet", "plackett_luce",
+    "Exponential", "LogNormal", "Weibull", "exponential", "log_normal", "weibull",
 ]

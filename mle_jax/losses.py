@@ -78,10 +78,13 @@ independent = _family_loss("independent")
 censored = _family_loss("censored")
 dirichlet = _family_loss("dirichlet")
 plackett_luce = _family_loss("plackett_luce")
+exponential = _family_loss("exponential")
+weibull = _family_loss("weibull")
+log_normal = _family_loss("log_normal")
 
 __all__ = [
     "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "loss",
     "mixture_normal", "mvn_cholesky", "negative_binomial", "nll", "normal", "ordinal", "poisson",
     "student_t", "von_mises",
-    "dirichlet", "plackett_luce",
+    "dirichlet", "exponential", "log_normal", "plackett_luce", "weibull",
 ]

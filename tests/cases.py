@@ -64,6 +64,9 @@ _gamma = _frozen(lambda t: stats.gamma(t.concentration, scale=1 / t.rate))
 _beta = _frozen(lambda t: stats.beta(t.concentration1, t.concentration0))
 _ald = _frozen(lambda t: stats.laplace_asymmetric(np.sqrt(t.q / (1 - t.q)), t.loc, t.scale / np.sqrt(t.q * (1 - t.q))))
 _poisson = _counts(lambda t: stats.poisson(np.exp(t.log_rate)))  # noqa: E731
+_expon = _frozen(lambda t: stats.expon(scale=1 / t.rate))
+_weibull = _frozen(lambda t: stats.weibull_min(t.concentration, scale=t.scale))
+_lognorm = _frozen(lambda t: stats.lognorm(t.scale, scale=np.exp(t.loc)))
 
 
 def _nbinom(theta):
@@ -151,6 +154,13 @@ def mp_entropy(theta) -> float:
     if isinstance(theta, mj.Gamma):
         a = f(theta.concentration)
         return float(a - mp.log(f(theta.rate)) + mp.loggamma(a) + (1 - a) * mp.digamma(a))
+    if isinstance(theta, mj.Exponential):
+        return float(1 - mp.log(f(theta.rate)))
+    if isinstance(theta, mj.Weibull):
+        k = f(theta.concentration)
+        return float(mp.euler * (1 - 1 / k) + mp.log(f(theta.scale) / k) + 1)
+    if isinstance(theta, mj.LogNormal):
+        return float(f(theta.loc) + f(0.5) + mp.log(f(theta.scale)) + mp.log(2 * mp.pi) / 2)
     if isinstance(theta, mj.Beta):
         a, b = f(theta.concentration1), f(theta.concentration0)
         return float(mp.log(mp.beta(a, b)) - (a - 1) * mp.digamma(a) - (b - 1) * mp.digamma(b)
@@ -225,6 +235,14 @@ CASES = {
     "gamma-1-at-0": _case(mj.Gamma(f(1), f(1)), _gamma, [0, 1e-3, 1, 30]),
     "gamma-small": _case(mj.Gamma(f(0.5), f(3)), _gamma, [1e-20, 0.1, 2, 20]),
     "gamma-1e5": _case(mj.Gamma(f(1e5), f(1)), _gamma, [9.9e4, 1e5, 1.01e5]),
+    "exponential": _case(mj.Exponential(f(2)), _expon, [0, 1e-30, 0.5, 10, 300]),
+    "exponential-tiny-rate": _case(mj.Exponential(f(1e-20)), _expon, [1e-30, 1, 1e20, 1e22]),
+    "weibull": _case(mj.Weibull(f(1.5), f(2)), _weibull, [0, 1e-30, 0.3, 2, 40]),
+    "weibull-1-at-0": _case(mj.Weibull(f(1), f(0.5)), _weibull, [0, 1e-3, 1, 30]),
+    "weibull-small-shape": _case(mj.Weibull(f(0.3), f(1)), _weibull, [0, 1e-20, 0.5, 1e4]),
+    "weibull-large-shape": _case(mj.Weibull(f(50), f(1)), _weibull, [0.5, 0.9, 1, 1.05, 1.2]),
+    "log-normal": _case(mj.LogNormal(f(0.5), f(0.8)), _lognorm, [0, 1e-30, 0.01, 1, 5, 1e6]),
+    "log-normal-narrow": _case(mj.LogNormal(f(0), f(1e-3)), _lognorm, [0.996, 1, 1.001, 1.01]),
     "beta-2-3": _case(mj.Beta(f(2), f(3)), _beta, [1e-30, 0.01, 0.4, 0.9, 1 - 1e-6]),
     "beta-1-2-at-0": _case(mj.Beta(f(1), f(2)), _beta, [0, 0.25, 0.5]),
     "beta-half": _case(mj.Beta(f(0.5), f(0.5)), _beta, [1e-6, 0.3, 0.999]),
@@ -277,6 +295,9 @@ OFF_SUPPORT = {
     "poisson": (mj.Poisson(f(0.5)), [-1, 2.5]),
     "negative-binomial": (mj.NegativeBinomial(f(3), f(0.2)), [-1, 0.5]),
     "gamma": (mj.Gamma(f(2), f(1)), [-1e-30, -3]),
+    "exponential": (mj.Exponential(f(2)), [-1e-30, -3]),
+    "weibull": (mj.Weibull(f(1.5), f(2)), [-1e-30, -3]),
+    "log-normal": (mj.LogNormal(f(0), f(1)), [0, -1e-30, -3]),
     "beta": (mj.Beta(f(2), f(3)), [-0.1, 1.5]),
 }
 

@@ -128,6 +128,7 @@ def raw_example(family, dtype=np.float32):
 
 
 _REAL = {"float": REAL}
+_POSITIVE = {"float": [0.5, 3.0, 1e-30, -1.0, -1e-30, 0.0, INF]}
 FAMILIES = {
     # regression: real, positive and unit-interval targets
     "normal-fixed": Entry(mj.normal(0.7), mj.Normal, _REAL, nowhere, float64=True, derive=True),
@@ -164,6 +165,21 @@ FAMILIES = {
                         lambda y: y < 0, valid=1.2, grads=True, refused=positive_refused),
     "beta-mean": Entry(mj.beta("mean"), mj.Beta, {"float": [0.5, 0.01, 0.999, -0.5, 1.5, 0.0, 1.0]}, unit_off,
                        valid=0.3, grads=True, refused=unit_refused),
+    # survival: positive magnitudes (y = 0 is the end of the support: held to the theta only)
+    "exponential": Entry(mj.exponential(), mj.Exponential, _POSITIVE, lambda y: y < 0, valid=1.2, float64=True,
+                         grads=True, refused=positive_refused),
+    "weibull-learned": Entry(mj.weibull(), mj.Weibull, _POSITIVE, lambda y: y < 0, valid=1.2, float64=True,
+                             grads=True, refused=positive_refused),
+    "weibull-per_example": Entry(mj.weibull("per_example"), mj.Weibull, _POSITIVE, lambda y: y < 0, valid=1.2,
+                                 float64=True, refused=positive_refused),
+    "weibull-fixed": Entry(mj.weibull(1.5), mj.Weibull, _POSITIVE, lambda y: y < 0, valid=1.2, float64=True,
+                           refused=positive_refused),
+    "log_normal-softplus": Entry(mj.log_normal(), mj.LogNormal, _POSITIVE, lambda y: y < 0, valid=1.2,
+                                 grads=True, refused=positive_refused),
+    "log_normal-learned": Entry(mj.log_normal("learned"), mj.LogNormal, _POSITIVE, lambda y: y < 0, valid=1.2,
+                                refused=positive_refused),
+    "log_normal-fixed": Entry(mj.log_normal(0.5), mj.LogNormal, _POSITIVE, lambda y: y < 0, valid=1.2,
+                              refused=positive_refused),
     # angles
     "von_mises": Entry(mj.von_mises(), mj.VonMises, _REAL, nowhere, grads=True, derive=True),
     # counts
@@ -223,6 +239,12 @@ FAMILIES = {
                                       valid=[0.7, 1.0], float64=True, derive=True),
     "censored-gamma": Entry(mj.censored(mj.gamma()), mj.Gamma, {"float": CENSORED}, side_off, valid=[0.7, -1.0],
                              refused=censored_refused(positive_refused), derive=True),
+    "censored-exponential": Entry(mj.censored(mj.exponential()), mj.Exponential, {"float": CENSORED}, side_off,
+                                  valid=[0.7, 1.0], refused=censored_refused(positive_refused)),
+    "censored-weibull": Entry(mj.censored(mj.weibull()), mj.Weibull, {"float": CENSORED}, side_off,
+                              valid=[0.7, 1.0], refused=censored_refused(positive_refused)),
+    "censored-log_normal": Entry(mj.censored(mj.log_normal("learned")), mj.LogNormal, {"float": CENSORED}, side_off,
+                                 valid=[0.7, 1.0], refused=censored_refused(positive_refused)),
     "censored-beta": Entry(mj.censored(mj.beta()), mj.Beta, {"float": CENSORED}, side_off, valid=[0.7, 0.0],
                            refused=censored_refused(unit_refused), derive=True),
 }

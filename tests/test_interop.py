@@ -49,6 +49,9 @@ THETAS = {
     "Independent-Categorical": (mj.Independent(mj.Categorical(real(2, 3))), jnp.array([[0, 2], [1, 1], [2, 0]]), True),
     "Dirichlet": (mj.Dirichlet(pos(3)), jnp.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.05, 0.05, 0.9]]), True),
     "PlackettLuce": (mj.PlackettLuce(pos(4)), jnp.array([[0, 1, 2, 3], [3, 1, 0, 2], [2, 0, 3, 1]]), False),
+    "Exponential": (mj.Exponential(pos()), targets(0.1, 1.0, 4.0), False),
+    "Weibull": (mj.Weibull(pos(), pos()), targets(0.1, 1.0, 4.0), False),
+    "LogNormal": (mj.LogNormal(real(), pos()), targets(0.1, 1.0, 4.0), False),
 }
 
 

@@ -30,6 +30,9 @@ from .mixture import MixtureNormal
 from .multivariate_normal import MultivariateNormal
 from .dirichlet import Dirichlet
 from .plackett_luce import PlackettLuce
+from .exponential import Exponential
+from .weibull import Weibull
+from .log_normal import LogNormal
 from .registry import Ops, register, register_cross_entropy, register_kl
 
 
@@ -162,5 +165,5 @@ __all__ = [
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
     "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
     "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
-    "Dirichlet", "PlackettLuce",
+    "Dirichlet", "Exponential", "LogNormal", "PlackettLuce", "Weibull",
 ]

@@ -17,6 +17,7 @@ The modules are grouped by the domain of y:
     quantile.py         quantile regression: asymmetric_laplace
     compositions.py     shares on the simplex: dirichlet
     ranking.py          rankings (permutations): plackett_luce
+    survival.py         positive magnitudes and survival times: exponential, weibull, log_normal
     combinators.py      families of families: independent, censored
     _custom.py          a user's family from a registered theta type: family (mj.family)
 
@@ -40,11 +41,12 @@ from .multivariate import mvn_cholesky
 from .quantile import asymmetric_laplace
 from .ranking import plackett_luce
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
+from .survival import exponential, log_normal, weibull
 from ._table import FAMILIES, Entry
 
 __all__ = [
     "Density", "Entry", "FAMILIES", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
     "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "family", "gamma", "independent", "laplace", "mixture_normal",
     "mvn_cholesky", "negative_binomial", "normal", "ordinal", "poisson", "student_t", "von_mises",
-    "dirichlet", "plackett_luce",
+    "dirichlet", "exponential", "log_normal", "plackett_luce", "weibull",
 ]

@@ -36,6 +36,7 @@ from .multivariate import mvn_cholesky
 from .quantile import asymmetric_laplace
 from .ranking import plackett_luce
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
+from .survival import exponential, log_normal, weibull
 
 
 class Size(NamedTuple):
@@ -166,5 +167,8 @@ FAMILIES: dict[str, Entry] = {
                            sizes=(Size("num_items", "scores", "(N, K)", _columns),)),
     "independent": Entry(independent, sizes=(Size("dim", "raw", "(N, D, ...)", _second),)),
     "censored": Entry(censored),
+    "exponential": Entry(exponential, inputs=("log_rate", "y")),
+    "weibull": Entry(weibull, values=(_positive("concentration", "concentration"),)),
+    "log_normal": Entry(log_normal, values=(_SCALE,)),
 }
 """Every public family constructor by name, with how ``mj.losses.<name>`` builds it from a call."""

@@ -1,0 +1,149 @@
+"""Families for positive magnitudes and survival times: y > 0, censorable (``mj.censored``).
+
+    mj.exponential()                       raw: z = log rate                     log Pr = z - exp(z) y
+    mj.weibull()                           raw: log scale; one global shape k learned
+    mj.weibull("per_example")              raw: (log scale, raw k), k = softplus(raw k) + eps
+    mj.weibull(1.5)                        raw: log scale; k fixed
+    mj.log_normal(scale=...)               raw: mu of log y (and the raw scale), ``scale`` as for mj.normal
+
+The scale (or rate) is log-linked: a linear model of the raw output is the accelerated-failure-time
+(Weibull, log-normal) or proportional-hazards (exponential) regression of survival analysis, and
+``mj.censored(mj.weibull())`` takes right-censored times as ``(time, +1)``.
+Reference: Klein and Moeschberger, *Survival Analysis* (2003), ch. 12; Lawless (2003), ch. 6.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from .. import links
+from ..distributions import Exponential, LogNormal, Weibull
+from ..distributions import weibull as _weibull
+from ._arguments import Fixed, Learned, positive_number, parse_scale, scale_option
+from ._family import Family, Spec, build, unstack
+from ._support import positive
+
+
+# ----------------------------------------------------------------------------- Exponential
+
+def _exponential_theta(fp, raw):
+    return Exponential(jnp.exp(raw))
+
+
+def _exponential_kernel(fp, raw, y):
+    """``z - exp(z + log y)`` for y >= 0 (``exp(z) y`` without overflowing ``exp(z)``), -inf below."""
+    y = jnp.asarray(y, jnp.result_type(raw))
+    nonneg = y >= 0
+    inside = raw - jnp.exp(raw + jnp.log(jnp.where(nonneg, y, 1.0)))
+    return jnp.where(nonneg, inside, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
+
+
+def exponential() -> Family:
+    """Exponential family on the log-rate: ``log Pr = z - exp(z) y`` with z the model's raw output
+    (the rate is ``exp(z)``, the mean ``exp(-z)``).
+
+    Support: y > 0. scipy: ``expon.logpdf(y, scale=exp(-z))``.
+    Reference: Lawless (2003), section 6.2 (exponential regression).
+    """
+    return build(spec=Spec("exponential"), support=positive, theta=_exponential_theta, kernel=_exponential_kernel)
+
+
+# ----------------------------------------------------------------------------- Weibull
+
+def weibull(concentration: float | str = "learned", *, init_concentration: float = 1.0) -> Family:
+    """Weibull family on the log-scale: the model emits ``log s``; the shape k is
+
+    - ``"learned"``: one global ``k = softplus(fp["concentration"]) + eps``, starting at ``init_concentration``;
+    - ``"per_example"``: the model emits ``(log s, raw k)``, ``k = softplus(raw k) + eps``;
+    - a positive number: k fixed (1 is the exponential with rate ``1/s``).
+
+    ``log Pr = log k - log s + (k - 1)(log y - log s) - exp(k (log y - log s))``, ``log s`` never
+    exponentiated. Support: y > 0. scipy: ``weibull_min.logpdf(y, k, scale=exp(raw))``.
+    Reference: Lawless (2003), section 6.3 (Weibull regression as an accelerated failure time model).
+    """
+    label = f"weibull(concentration={concentration!r})"
+    start = positive_number(label, "init_concentration", init_concentration)
+    if isinstance(concentration, str):
+        if concentration == "learned":
+            return _weibull_learned(Spec("weibull", options=(("concentration", "learned"),)), start)
+        if concentration == "per_example":
+            return _weibull_per_example(Spec("weibull", options=(("concentration", "per_example"),)))
+        raise ValueError(f"{label}: concentration must be a positive number, 'learned' or 'per_example'; "
+                         f"got {concentration!r}")
+    k = positive_number(label, "concentration", concentration)
+    spec = Spec("weibull", options=(("concentration", k),))
+
+    def theta(fp, raw):
+        return Weibull(jnp.asarray(k, jnp.result_type(raw)), jnp.exp(raw))
+
+    def kernel(fp, raw, y):
+        return _weibull.log_density(jnp.asarray(k, jnp.result_type(raw)), raw, y)
+
+    return build(spec=spec, support=positive, theta=theta, kernel=kernel)
+
+
+def _weibull_learned(spec: Spec, start: float) -> Family:
+    def init(dtype):
+        return {"concentration": links.softplus_inverse(jnp.asarray(start, dtype))}
+
+    def shape(fp, raw):
+        return links.softplus.forward(fp["concentration"]).astype(jnp.result_type(raw))
+
+    def theta(fp, raw):
+        return Weibull(shape(fp, raw), jnp.exp(raw))
+
+    def kernel(fp, raw, y):
+        return _weibull.log_density(shape(fp, raw), raw, y)
+
+    return build(spec=spec, support=positive, theta=theta, kernel=kernel, init=init)
+
+
+def _weibull_per_example(spec: Spec) -> Family:
+    def theta(fp, raw):
+        log_s, raw_k = unstack(raw)
+        return Weibull(links.softplus.forward(raw_k), jnp.exp(log_s))
+
+    def kernel(fp, raw, y):
+        log_s, raw_k = unstack(raw)
+        return _weibull.log_density(links.softplus.forward(raw_k), log_s, y)
+
+    return build(spec=spec, support=positive, theta=theta, raw_shape=(2,), kernel=kernel)
+
+
+# ----------------------------------------------------------------------------- log-normal
+
+def log_normal(scale: float | str = "softplus", *, init_scale: float = 1.0) -> Family:
+    """Log-normal family: ``log y ~ N(mu, sigma)``; the model emits mu (and, per example, the raw sigma).
+
+    ``scale`` as for ``mj.normal``: a positive float (sigma fixed), ``"learned"`` (one global
+    ``sigma = softplus(fp["scale"]) + eps``, the accelerated-failure-time model's), or a positive link's
+    name (``"softplus"``, ``"exp"``, ``"square"``: the model emits ``(mu, s)``, ``sigma = link(s)``).
+    ``log Pr = -z^2/2 - log sigma - log(2 pi)/2 - log y``, ``z = (log y - mu)/sigma``. Support: y > 0.
+    scipy: ``lognorm.logpdf(y, sigma, scale=exp(mu))``. Reference: Lawless (2003), section 6.4.
+    """
+    label = f"log_normal(scale={scale!r})"
+    parsed = parse_scale(label, scale, init_scale)
+    spec = Spec("log_normal", options=(("scale", scale_option(parsed)),))
+    if isinstance(parsed, Fixed):
+        sigma = parsed.value
+
+        def fixed_theta(fp, raw):
+            return LogNormal(raw, jnp.asarray(sigma, jnp.result_type(raw)))
+        return build(spec=spec, support=positive, theta=fixed_theta)
+    if isinstance(parsed, Learned):
+        start = parsed.init
+
+        def init(dtype):
+            return {"scale": links.softplus_inverse(jnp.asarray(start, dtype))}
+
+        def learned_theta(fp, raw):
+            return LogNormal(raw, links.softplus.forward(fp["scale"]).astype(jnp.result_type(raw)))
+        return build(spec=spec, support=positive, theta=learned_theta, init=init)
+    link = parsed.link
+
+    def linked_theta(fp: Any, raw):
+        loc, raw_scale = unstack(raw)
+        return LogNormal(loc, link.forward(raw_scale))
+    return build(spec=spec, support=positive, theta=linked_theta, raw_shape=(2,))
