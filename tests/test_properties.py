@@ -272,7 +272,8 @@ BATCHED = {
 }
 
 
-# tails by incomplete-function loops (elementwise; each compile of their loops costs seconds): left out here
+# tails and quantiles by incomplete-function loops (elementwise; each compile of their loops costs seconds): left
+# out here (tests/test_count_quantiles.py checks the count quantiles)
 _LOOPED_TAILS = {"Beta", "Gamma", "NegativeBinomial", "Poisson", "StudentT"}
 
 
@@ -283,7 +284,7 @@ def _generic(theta, other, y, q, upper):
     out = {"log_prob": mj.log_prob(theta, y)}
     if table.log_cdf is not None and type(theta).__name__ not in _LOOPED_TAILS:
         out["log_tail"] = mj.log_tail(theta, y, upper)
-    if table.quantile is not None:
+    if table.quantile is not None and type(theta).__name__ not in _LOOPED_TAILS:
         out["quantile"] = mj.quantile(theta, q)
     for name in ("mean", "mode", "variance", "entropy"):
         if getattr(table, name) is not None:
