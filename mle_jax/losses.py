@@ -75,9 +75,11 @@ von_mises = _family_loss("von_mises")
 mvn_cholesky = _family_loss("mvn_cholesky")
 independent = _family_loss("independent")
 censored = _family_loss("censored")
+binomial = _family_loss("binomial")
 
 __all__ = [
     "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "loss",
     "mixture_normal", "mvn_cholesky", "negative_binomial", "nll", "normal", "ordinal", "poisson",
     "student_t", "von_mises",
+    "binomial",
 ]

@@ -123,6 +123,8 @@ def _tails(make):
 
 _poisson_cdf, _poisson_sf = _tails(_poisson_tails)
 _nbinom_cdf, _nbinom_sf = _tails(_nbinom_tails)
+_binom = _frozen(lambda t: stats.binom(t.total_count, special.expit(t.logits)))
+_binom = (lambda t: lambda y: quiet(stats.binom(t.total_count, special.expit(t.logits)).logpmf, y),) + _binom[1:]
 _bernoulli_refs = (lambda t: _bernoulli_tails(t)[0](t), lambda t: _bernoulli_tails(t)[1](t))
 
 
@@ -240,6 +242,10 @@ CASES = {
                                   logsf=_nbinom_sf),
     "negative-binomial-zero": Case(mj.NegativeBinomial(f(10), f(-np.inf)), lambda t: lambda y: np.where(y == 0, 0.0, -np.inf),
                                    np.array([0, 2.0]), integer=True),
+    "binomial": Case(mj.Binomial(f(10), f(0.3)), _binom[0], np.array([0, 1, 4, 10.0]), integer=True,
+                     logcdf=_binom[1], logsf=_binom[2]),
+    "binomial-1e6": Case(mj.Binomial(f(1e6), f(0)), _binom[0], np.array([499_000, 500_000, 500_123, 1e6]), integer=True,
+                         atol32=2e-4, logcdf=_binom[1], logsf=_binom[2]),
     "bernoulli-moderate": Case(mj.Bernoulli(f(0.7)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy,
                             *_bernoulli_refs),
     "bernoulli-negative": Case(mj.Bernoulli(f(-3)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy,
@@ -270,6 +276,7 @@ OFF_SUPPORT = {
     "bernoulli": (mj.Bernoulli(f(0.3)), [-1, 2, 1.5]),
     "poisson": (mj.Poisson(f(0.5)), [-1, 2.5]),
     "negative-binomial": (mj.NegativeBinomial(f(3), f(0.2)), [-1, 0.5]),
+    "binomial": (mj.Binomial(f(10), f(0.2)), [-1, 0.5, 11]),
     "gamma": (mj.Gamma(f(2), f(1)), [-1e-30, -3]),
     "beta": (mj.Beta(f(2), f(3)), [-0.1, 1.5]),
 }

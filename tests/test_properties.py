@@ -261,6 +261,8 @@ BATCHED = {
     "Beta": (_fields(_log_uniform(0.1, 100), _log_uniform(0.1, 100)), lambda r: _columns(mj.Beta, r, 1, 1)),
     "Poisson": (_fields(_unit), lambda r: _columns(mj.Poisson, r, 1)),
     "NegativeBinomial": (_fields(_log_uniform(0.5, 100), _unit), lambda r: _columns(mj.NegativeBinomial, r, 1, 1)),
+    "Binomial": (_fields(_log_uniform(1, 100), _unit),
+                 lambda r: _columns(mj.Binomial, [(math.floor(a), b) for a, b in r], 1, 1)),
     "VonMises": (_fields(_unit, _log_uniform(1e-3, 100)), lambda r: _columns(mj.VonMises, r, 1, 1)),
     "Bernoulli": (_fields(_unit), lambda r: _columns(mj.Bernoulli, r, 1)),
     "Categorical": (_fields(_unit, _unit, _unit), lambda r: _columns(mj.Categorical, r, 3)),
@@ -274,7 +276,7 @@ BATCHED = {
 
 # tails and quantiles by incomplete-function loops (elementwise; each compile of their loops costs seconds): left
 # out here (tests/test_count_quantiles.py checks the count quantiles)
-_LOOPED_TAILS = {"Beta", "Gamma", "NegativeBinomial", "Poisson", "StudentT"}
+_LOOPED_TAILS = {"Beta", "Binomial", "Gamma", "NegativeBinomial", "Poisson", "StudentT"}
 
 
 def _generic(theta, other, y, q, upper):
@@ -296,7 +298,7 @@ def _generic(theta, other, y, q, upper):
 
 # float64 as well for the types whose fields carry axes of one example (classes, components, outputs)
 _EVENT_AXES = {"Categorical", "MixtureNormal", "MultivariateNormal", "Independent"}
-_COUNTS_AND_LABELS = {"Bernoulli", "Categorical", "NegativeBinomial", "Poisson"}
+_COUNTS_AND_LABELS = {"Bernoulli", "Binomial", "Categorical", "NegativeBinomial", "Poisson"}
 
 
 def _target(theta):

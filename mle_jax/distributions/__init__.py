@@ -24,6 +24,7 @@ from .gamma import Gamma
 from .beta import Beta
 from .von_mises import VonMises
 from .negative_binomial import NegativeBinomial
+from .binomial import Binomial
 from .mixture import MixtureNormal
 from .multivariate_normal import MultivariateNormal
 from .registry import Ops, register, register_cross_entropy, register_kl
@@ -143,7 +144,7 @@ def event_shape(theta):
 
 
 __all__ = [
-    "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
+    "Bernoulli", "Beta", "Binomial", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
     "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
     "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",

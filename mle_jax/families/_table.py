@@ -29,7 +29,7 @@ from .._checks import fail_entries
 from ._family import Family
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
-from .counts import negative_binomial, poisson
+from .counts import binomial, negative_binomial, poisson
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
@@ -154,6 +154,8 @@ FAMILIES: dict[str, Entry] = {
         _positive("total_count", "total_count", "dispersion", fixed=False, required=True),), note=(
         "``total_count``: the dispersion r as a value (a number, or an array of shape () or (N,); raw is "
         "the log-mean), or ``\"per_example\"`` (raw (N, 2) = (log-mean, raw r)).")),
+    "binomial": Entry(binomial, inputs=("logits", "y"), note=(
+        "``y``: (N, 2) rows (successes, trials); statsmodels' binomial GLM on ``column_stack([k, n - k])``.")),
     "von_mises": Entry(von_mises),
     "mvn_cholesky": Entry(mvn_cholesky, sizes=(Size("dim", "y", "(N, D)", _columns),)),
     "independent": Entry(independent, sizes=(Size("dim", "raw", "(N, D, ...)", _second),)),

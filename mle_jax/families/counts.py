@@ -3,6 +3,7 @@
     mj.poisson()                              raw: the log-rate z
     mj.negative_binomial()                    raw: the log-mean m; one global dispersion learned
     mj.negative_binomial("per_example")       raw: (m, raw dispersion)
+    mj.binomial()                             raw: the logit z; target (successes, trials)
 
 Counts may come as integers or as whole floats; either way they are checked as the
 computation sees them (an int64 count beyond int32, or beyond float32's whole numbers,
@@ -17,11 +18,12 @@ import jax
 import jax.numpy as jnp
 
 from .. import links
-from ..distributions import NegativeBinomial, Poisson
+from ..distributions import Binomial, NegativeBinomial, Poisson
+from ..distributions import binomial as _binomial
 from ..distributions import negative_binomial as _nb
 from ._arguments import positive_number
 from ._family import Family, PerExample, Spec, build, unstack
-from ._support import nonnegative_integer
+from ._support import binomial_pair, nonnegative_integer
 
 
 def _poisson_theta(fp, raw):
@@ -82,3 +84,27 @@ def _nb_kernel(theta: Callable[[Any, jax.Array], NegativeBinomial]) -> PerExampl
     def kernel(fp, raw, y):
         return _nb.log_prob(theta(fp, raw), jnp.asarray(y, jnp.result_type(raw)))
     return kernel
+
+
+def _binomial_theta(fp, raw):
+    return Binomial(jnp.ones_like(raw), raw)
+
+
+def _binomial_kernel(fp, raw, y):
+    y = jnp.asarray(y, jnp.result_type(raw))
+    return _binomial.log_prob(Binomial(y[1], raw), y[0])
+
+
+def binomial() -> Family:
+    """Binomial family on the logit: successes out of a known number of trials per example.
+
+    Each target is ``(successes, trials)``, shape (2,): ``log Pr = log C(n, k) + k log_sigmoid(z)
+    + (n - k) log_sigmoid(-z)``, z the model's one raw output (the log-odds of one trial's success).
+    ``family.theta`` (and ``r.predict``) gives one trial's ``Binomial(1, z)``: ``mj.Binomial(n, theta.logits)``
+    is the distribution of n trials. Support: whole numbers with ``0 <= successes <= trials``; a
+    pair off it is refused by name before anything compiles (``-inf`` where targets are not validated).
+    scipy: ``binom.logpmf(k, n, sigmoid(z))``. statsmodels: ``GLM(np.column_stack([k, n - k]), X,
+    family=Binomial())``. Reference: McCullagh and Nelder, *GLMs*, ch. 4.
+    """
+    return build(spec=Spec("binomial"), support=binomial_pair, theta=_binomial_theta, event_shape=(2,),
+                 kernel=_binomial_kernel)
