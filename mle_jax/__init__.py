@@ -10,12 +10,12 @@ The lecture's four steps (Prince, *Understanding Deep Learning*, ch. 5):
 
 from . import links, models
 from .distributions import (
-    Bernoulli, Beta, Binomial, Categorical, Gamma, Independent, Laplace, MixtureNormal, MultivariateNormal, NegativeBinomial,
+    Bernoulli, Beta, Binomial, Categorical, ZeroInflated, Gamma, Independent, Laplace, MixtureNormal, MultivariateNormal, NegativeBinomial,
     Normal, Poisson, StudentT, VonMises, log_sf, log_tail, cross_entropy, entropy, event_shape, interval, kl,
     log_cdf, log_prob, mean, mode, prob, probs, quantile, register, sample, variance,
 )
 from .families import (
-    Family, bernoulli, beta, binomial, categorical, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
+    Family, bernoulli, beta, binomial, categorical, zero_inflated, censored, gamma, independent, laplace, mixture_normal, mvn_cholesky,
     negative_binomial, normal, ordinal, poisson, student_t, von_mises,
 )
 from .fit import FitResult as FitResult
@@ -54,5 +54,5 @@ __all__ = [
     "losses", "take", "from_tfp", "to_distrax", "to_tfp",
     "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
     "pit", "register",
-    "Binomial", "binomial",
+    "Binomial", "binomial", "ZeroInflated", "zero_inflated",
 ]

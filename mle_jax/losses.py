@@ -76,10 +76,11 @@ mvn_cholesky = _family_loss("mvn_cholesky")
 independent = _family_loss("independent")
 censored = _family_loss("censored")
 binomial = _family_loss("binomial")
+zero_inflated = _family_loss("zero_inflated")
 
 __all__ = [
     "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "loss",
     "mixture_normal", "mvn_cholesky", "negative_binomial", "nll", "normal", "ordinal", "poisson",
     "student_t", "von_mises",
-    "binomial",
+    "binomial", "zero_inflated",
 ]

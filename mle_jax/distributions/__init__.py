@@ -25,6 +25,7 @@ from .beta import Beta
 from .von_mises import VonMises
 from .negative_binomial import NegativeBinomial
 from .binomial import Binomial
+from .zero_inflated import ZeroInflated
 from .mixture import MixtureNormal
 from .multivariate_normal import MultivariateNormal
 from .registry import Ops, register, register_cross_entropy, register_kl
@@ -145,6 +146,7 @@ def event_shape(theta):
 
 __all__ = [
     "Bernoulli", "Beta", "Binomial", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
+    "ZeroInflated",
     "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
     "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
     "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",

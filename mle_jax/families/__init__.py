@@ -11,7 +11,7 @@ The modules are grouped by the domain of y:
     regression.py       real, positive, unit-interval y: normal, laplace, student_t,
                         mixture_normal, gamma, beta
     classification.py   labels: bernoulli, categorical, ordinal
-    counts.py           counts: poisson, negative_binomial, binomial
+    counts.py           counts: poisson, negative_binomial, binomial, zero_inflated
     directional.py      angles: von_mises
     multivariate.py     vectors: mvn_cholesky
     combinators.py      families of families: independent, censored
@@ -28,7 +28,7 @@ from ._family import Density, Family, Spec, Training, as_raw, build
 from ._support import Support, validate
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
-from .counts import binomial, negative_binomial, poisson
+from .counts import binomial, negative_binomial, poisson, zero_inflated
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
@@ -36,6 +36,6 @@ from ._table import FAMILIES, Entry
 
 __all__ = [
     "Density", "Entry", "FAMILIES", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
-    "bernoulli", "beta", "binomial", "categorical", "censored", "gamma", "independent", "laplace", "mixture_normal",
+    "bernoulli", "beta", "binomial", "zero_inflated", "categorical", "censored", "gamma", "independent", "laplace", "mixture_normal",
     "mvn_cholesky", "negative_binomial", "normal", "ordinal", "poisson", "student_t", "von_mises",
 ]

@@ -29,7 +29,7 @@ from .._checks import fail_entries
 from ._family import Family
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
-from .counts import binomial, negative_binomial, poisson
+from .counts import binomial, negative_binomial, poisson, zero_inflated
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .regression import beta, gamma, laplace, mixture_normal, normal, student_t
@@ -160,5 +160,6 @@ FAMILIES: dict[str, Entry] = {
     "mvn_cholesky": Entry(mvn_cholesky, sizes=(Size("dim", "y", "(N, D)", _columns),)),
     "independent": Entry(independent, sizes=(Size("dim", "raw", "(N, D, ...)", _second),)),
     "censored": Entry(censored),
+    "zero_inflated": Entry(zero_inflated),
 }
 """Every public family constructor by name, with how ``mj.losses.<name>`` builds it from a call."""

@@ -4,6 +4,7 @@
     mj.negative_binomial()                    raw: the log-mean m; one global dispersion learned
     mj.negative_binomial("per_example")       raw: (m, raw dispersion)
     mj.binomial()                             raw: the logit z; target (successes, trials)
+    mj.zero_inflated(mj.poisson())            raw: (z, gate logit); also around mj.negative_binomial(...)
 
 Counts may come as integers or as whole floats; either way they are checked as the
 computation sees them (an int64 count beyond int32, or beyond float32's whole numbers,
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import links
-from ..distributions import Binomial, NegativeBinomial, Poisson
+from ..distributions import Binomial, NegativeBinomial, Poisson, ZeroInflated
 from ..distributions import binomial as _binomial
 from ..distributions import negative_binomial as _nb
 from ._arguments import positive_number
@@ -108,3 +109,32 @@ def binomial() -> Family:
     """
     return build(spec=Spec("binomial"), support=binomial_pair, theta=_binomial_theta, event_shape=(2,),
                  kernel=_binomial_kernel)
+
+
+def zero_inflated(family: Family) -> Family:
+    """Excess zeros: a structural zero with probability ``g = sigmoid(gate)``, else a count of ``family``
+    (``mj.poisson()`` or ``mj.negative_binomial(...)``).
+
+    The model emits the base family's raw output followed by one gate logit: raw of shape (2,) for the
+    Poisson and the learned-dispersion negative binomial (``(log-mean, gate)``), (3,) for
+    ``negative_binomial("per_example")``. ``log Pr(0) = logaddexp(log g, log(1 - g) + log p(0))``,
+    ``log Pr(y) = log(1 - g) + log p(y)`` for y > 0; theta is ``ZeroInflated(gate, base theta)``. The base's own
+    parameters (a learned dispersion) stay the family's. Support: counts. statsmodels:
+    ``ZeroInflatedPoisson(y, X, exog_infl=Z, inflation="logit")``, ``ZeroInflatedNegativeBinomialP(..., p=2)``.
+    Reference: Lambert, "Zero-inflated Poisson regression" (Technometrics, 1992).
+    """
+    if not isinstance(family, Family):
+        raise TypeError(f"zero_inflated: family must be an mle_jax Family (mj.poisson() or "
+                        f"mj.negative_binomial()); got {type(family).__name__}")
+    if family.spec.kind not in ("poisson", "negative_binomial") or family.training.options:
+        raise ValueError(f"zero_inflated: the base must be mj.poisson() or mj.negative_binomial(...); got {family.name}")
+    base_size = max(1, int(family.raw_shape[0]) if family.raw_shape else 1)
+    base_shape = family.raw_shape
+
+    def theta(fp, raw):
+        parts = unstack(raw)
+        base_raw = parts[0] if base_shape == () else jnp.stack(parts[:base_size])
+        return ZeroInflated(parts[base_size], family.theta(fp, base_raw))
+
+    return build(spec=Spec("zero_inflated", args=(family.spec,)), support=nonnegative_integer, theta=theta,
+                 raw_shape=(base_size + 1,), init=family.init)
