@@ -154,6 +154,10 @@ FAMILIES = {
                                            {"float": COUNTS}, counts_off, valid=2.0),
     "binomial": Entry(mj.binomial(), mj.Binomial, {"float": BINOMIAL, "int": BINOMIAL}, binomial_off, valid=[3.0, 10.0],
                       float64=True),
+    "zero_inflated-poisson": Entry(mj.zero_inflated(mj.poisson()), mj.ZeroInflated, {"float": COUNTS}, counts_off,
+                                   valid=2.0),
+    "zero_inflated-negative_binomial": Entry(mj.zero_inflated(mj.negative_binomial()), mj.ZeroInflated,
+                                             {"float": COUNTS}, counts_off, valid=2.0),
     # labels
     "bernoulli": Entry(mj.bernoulli(), mj.Bernoulli, {"float": [0.0, 1.0, 2.0, -1.0, 1.5, 1e-8 + 1.0],
                                                        "int": [0, 1, 2, -1, 5, 1]}, unit_off, valid=1, float64=True,

@@ -261,6 +261,8 @@ BATCHED = {
     "Beta": (_fields(_log_uniform(0.1, 100), _log_uniform(0.1, 100)), lambda r: _columns(mj.Beta, r, 1, 1)),
     "Poisson": (_fields(_unit), lambda r: _columns(mj.Poisson, r, 1)),
     "NegativeBinomial": (_fields(_log_uniform(0.5, 100), _unit), lambda r: _columns(mj.NegativeBinomial, r, 1, 1)),
+    "ZeroInflated": (_fields(_unit, _unit), lambda r: mj.ZeroInflated(np.array([a for a, _ in r]),
+                                                                     mj.Poisson(np.array([b for _, b in r])))),
     "Binomial": (_fields(_log_uniform(1, 100), _unit),
                  lambda r: _columns(mj.Binomial, [(math.floor(a), b) for a, b in r], 1, 1)),
     "VonMises": (_fields(_unit, _log_uniform(1e-3, 100)), lambda r: _columns(mj.VonMises, r, 1, 1)),
@@ -276,7 +278,7 @@ BATCHED = {
 
 # tails and quantiles by incomplete-function loops (elementwise; each compile of their loops costs seconds): left
 # out here (tests/test_count_quantiles.py checks the count quantiles)
-_LOOPED_TAILS = {"Beta", "Binomial", "Gamma", "NegativeBinomial", "Poisson", "StudentT"}
+_LOOPED_TAILS = {"Beta", "Binomial", "Gamma", "NegativeBinomial", "Poisson", "StudentT", "ZeroInflated"}
 
 
 def _generic(theta, other, y, q, upper):
@@ -298,7 +300,7 @@ def _generic(theta, other, y, q, upper):
 
 # float64 as well for the types whose fields carry axes of one example (classes, components, outputs)
 _EVENT_AXES = {"Categorical", "MixtureNormal", "MultivariateNormal", "Independent"}
-_COUNTS_AND_LABELS = {"Bernoulli", "Binomial", "Categorical", "NegativeBinomial", "Poisson"}
+_COUNTS_AND_LABELS = {"Bernoulli", "Binomial", "Categorical", "NegativeBinomial", "Poisson", "ZeroInflated"}
 
 
 def _target(theta):
