@@ -8,26 +8,28 @@ The lecture's four steps (Prince, *Understanding Deep Learning*, ch. 5):
 4. infer the full distribution or its peak        -> ``recipe.predict``, ``recipe.point``
 """
 
-from . import links, models
+from . import links, losses, models
+# step 1: theta types and the pure functions of theta (one module each in distributions/)
 from .distributions import (
-    AsymmetricLaplace, Bernoulli, Beta, Categorical, Gamma, Independent, Laplace, MixtureNormal, MultivariateNormal, NegativeBinomial,
-    Normal, Poisson, StudentT, VonMises, log_sf, log_tail, cross_entropy, entropy, event_shape, interval, kl,
-    log_cdf, log_prob, mean, mode, prob, probs, quantile, register, sample, variance,
+    AsymmetricLaplace, Bernoulli, Beta, Binomial, Categorical, Dirichlet, Exponential, Gamma, Independent, Laplace,
+    LogNormal, MixtureNormal, MultivariateNormal, NegativeBinomial, Normal, PlackettLuce, Poisson, StudentT, VonMises,
+    Weibull, ZeroInflated,
+    cross_entropy, entropy, event_shape, interval, kl, log_cdf, log_prob, log_sf, log_tail, mean, mode, prob, probs,
+    quantile, register, sample, variance,
 )
 from .distributions.registry import check_registration
-from .distributions import Dirichlet, PlackettLuce
-
-from .distributions import Exponential, LogNormal, Weibull
-from .families import exponential, log_normal, weibull
+# step 2: families (raw model output -> theta), grouped by the domain of y
 from .families import (
-    asymmetric_laplace, bernoulli, beta, categorical, censored, Family, family, gamma, independent, laplace, mixture_normal, mvn_cholesky,
-    negative_binomial, normal, ordinal, poisson, student_t, von_mises,
+    Family, asymmetric_laplace, bernoulli, beta, binomial, categorical, censored, dirichlet, exponential, family, gamma,
+    independent, laplace, log_normal, mixture_normal, mvn_cholesky, negative_binomial, normal, ordinal, plackett_luce,
+    poisson, student_t, von_mises, weibull, zero_inflated,
 )
-from .families import dirichlet, plackett_luce
-
+# step 3: the recipe and the fit
+from .recipe import Params, Recipe, recipe, reduce_terms
+from .models import mlp
+from ._batch import take
 from .fit import FitResult as FitResult
 from .fit import fit as fit
-from .diagnostics import PerfectSeparationWarning, ValidationWarning
 from ._fit_options import Checkpoints as Checkpoints
 from ._fit_options import FitEvent as FitEvent
 from ._fit_options import Minibatches as Minibatches
@@ -36,31 +38,35 @@ from ._fit_options import Progress as Progress
 from ._fit_options import Run as Run
 from ._fit_options import Stop as Stop
 from ._fit_options import Validation as Validation
+from .diagnostics import PerfectSeparationWarning, ValidationWarning
+# step 4 and after: inference, scores, information theory, other libraries
 from .inference import InferenceResult, inference, lr_test
 from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
-from .models import mlp
-from .recipe import Params, Recipe, recipe, reduce_terms
-from . import losses
-from ._batch import take
 from .interop import from_tfp, to_distrax, to_tfp
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AsymmetricLaplace", "asymmetric_laplace", "Beta", "Gamma", "Laplace", "MixtureNormal", "NegativeBinomial", "Poisson", "StudentT", "VonMises", "beta",
-    "gamma", "laplace", "mixture_normal", "negative_binomial", "poisson", "student_t", "von_mises",
-    "MultivariateNormal", "censored", "log_sf", "log_tail", "mvn_cholesky", "ordinal",
-    "Bernoulli", "Categorical", "Decomposition", "Empirical", "Family", "FitResult", "Independent", "Normal", "Params", "Recipe",
-    "bernoulli", "categorical", "cross_entropy", "empirical", "entropy", "event_shape", "fit",
-    "independent", "interval", "kl", "kl_mc", "links", "log_cdf", "log_prob", "mean", "mlp", "mode",
-    "models", "nll_decomposition", "normal", "prob", "probs",
-    "quantile", "recipe", "reduce_terms", "sample", "variance",
+    # theta types and their functions
+    "AsymmetricLaplace", "Bernoulli", "Beta", "Binomial", "Categorical", "Dirichlet", "Exponential", "Gamma",
+    "Independent", "Laplace", "LogNormal", "MixtureNormal", "MultivariateNormal", "NegativeBinomial", "Normal",
+    "PlackettLuce", "Poisson", "StudentT", "VonMises", "Weibull", "ZeroInflated",
+    "check_registration", "cross_entropy", "entropy", "event_shape", "interval", "kl", "log_cdf", "log_prob", "log_sf",
+    "log_tail", "mean", "mode", "prob", "probs", "quantile", "register", "sample", "variance",
+    # families
+    "Family", "asymmetric_laplace", "bernoulli", "beta", "binomial", "categorical", "censored", "dirichlet",
+    "exponential", "family", "gamma", "independent", "laplace", "log_normal", "mixture_normal", "mvn_cholesky",
+    "negative_binomial", "normal", "ordinal", "plackett_luce", "poisson", "student_t", "von_mises", "weibull",
+    "zero_inflated",
+    # the recipe and the fit
+    "Params", "Recipe", "recipe", "reduce_terms", "mlp", "take", "FitResult", "fit",
     "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
     "PerfectSeparationWarning", "ValidationWarning",
-    "losses", "take", "from_tfp", "to_distrax", "to_tfp",
-    "Calibration", "InferenceResult", "brier", "calibration", "coverage", "crps", "evaluate", "inference", "lr_test",
-    "pit", "register", "check_registration", "family",
-    "Dirichlet", "PlackettLuce", "dirichlet", "plackett_luce",
-    "Exponential", "LogNormal", "Weibull", "exponential", "log_normal", "weibull",
+    # after the fit
+    "InferenceResult", "inference", "lr_test",
+    "Calibration", "brier", "calibration", "coverage", "crps", "evaluate", "pit",
+    "Decomposition", "Empirical", "empirical", "kl_mc", "nll_decomposition",
+    "from_tfp", "to_distrax", "to_tfp",
+    "links", "losses", "models",
 ]

@@ -81,10 +81,12 @@ plackett_luce = _family_loss("plackett_luce")
 exponential = _family_loss("exponential")
 weibull = _family_loss("weibull")
 log_normal = _family_loss("log_normal")
+binomial = _family_loss("binomial")
+zero_inflated = _family_loss("zero_inflated")
 
 __all__ = [
     "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "gamma", "independent", "laplace", "loss",
     "mixture_normal", "mvn_cholesky", "negative_binomial", "nll", "normal", "ordinal", "poisson",
     "student_t", "von_mises",
-    "dirichlet", "exponential", "log_normal", "plackett_luce", "weibull",
+    "binomial", "dirichlet", "exponential", "log_normal", "plackett_luce", "weibull", "zero_inflated",
 ]

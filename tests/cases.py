@@ -127,6 +127,26 @@ def _tails(make):
 
 _poisson_cdf, _poisson_sf = _tails(_poisson_tails)
 _nbinom_cdf, _nbinom_sf = _tails(_nbinom_tails)
+_binom = _frozen(lambda t: stats.binom(t.total_count, special.expit(t.logits)))
+_binom = (lambda t: lambda y: quiet(stats.binom(t.total_count, special.expit(t.logits)).logpmf, y),) + _binom[1:]
+def _zip(kind):
+    """Zero-inflated Poisson references: ``log(g [y = 0] + (1 - g) p(y))``, its log CDF and log SF, by scipy."""
+    def make(t):
+        log_g, log_1mg = -np.logaddexp(0, -float(t.gate_logits)), -np.logaddexp(0, float(t.gate_logits))
+        base = stats.poisson(np.exp(float(t.base.log_rate)))
+
+        def at(y):
+            y = np.asarray(y, np.float64)
+            with np.errstate(divide="ignore"):
+                if kind == "pmf":
+                    return np.where(y == 0, np.logaddexp(log_g, log_1mg + base.logpmf(y)), log_1mg + base.logpmf(y))
+                if kind == "cdf":
+                    return np.where(y >= 0, np.logaddexp(log_g, log_1mg + base.logcdf(y)), -np.inf)
+                return np.where(y >= 0, log_1mg + base.logsf(y), 0.0)
+        return at
+    return make
+
+
 _bernoulli_refs = (lambda t: _bernoulli_tails(t)[0](t), lambda t: _bernoulli_tails(t)[1](t))
 
 
@@ -264,6 +284,12 @@ CASES = {
                                   logsf=_nbinom_sf),
     "negative-binomial-zero": Case(mj.NegativeBinomial(f(10), f(-np.inf)), lambda t: lambda y: np.where(y == 0, 0.0, -np.inf),
                                    np.array([0, 2.0]), integer=True),
+    "binomial": Case(mj.Binomial(f(10), f(0.3)), _binom[0], np.array([0, 1, 4, 10.0]), integer=True,
+                     logcdf=_binom[1], logsf=_binom[2]),
+    "binomial-1e6": Case(mj.Binomial(f(1e6), f(0)), _binom[0], np.array([499_000, 500_000, 500_123, 1e6]), integer=True,
+                         atol32=2e-4, logcdf=_binom[1], logsf=_binom[2]),
+    "zero-inflated-poisson": Case(mj.ZeroInflated(f(0.4), mj.Poisson(f(1.2))), _zip("pmf"), np.array([0, 1, 5, 30.0]),
+                                  integer=True, logcdf=_zip("cdf"), logsf=_zip("sf")),
     "bernoulli-moderate": Case(mj.Bernoulli(f(0.7)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy,
                             *_bernoulli_refs),
     "bernoulli-negative": Case(mj.Bernoulli(f(-3)), _bernoulli_logpmf, np.array([0, 1.0]), True, mp_entropy,
@@ -294,6 +320,8 @@ OFF_SUPPORT = {
     "bernoulli": (mj.Bernoulli(f(0.3)), [-1, 2, 1.5]),
     "poisson": (mj.Poisson(f(0.5)), [-1, 2.5]),
     "negative-binomial": (mj.NegativeBinomial(f(3), f(0.2)), [-1, 0.5]),
+    "binomial": (mj.Binomial(f(10), f(0.2)), [-1, 0.5, 11]),
+    "zero-inflated": (mj.ZeroInflated(f(0.3), mj.Poisson(f(0.5))), [-1, 2.5]),
     "gamma": (mj.Gamma(f(2), f(1)), [-1e-30, -3]),
     "exponential": (mj.Exponential(f(2)), [-1e-30, -3]),
     "weibull": (mj.Weibull(f(1.5), f(2)), [-1e-30, -3]),

@@ -32,6 +32,8 @@ LABELS3 = [0, 2, 1, 3, -1, 7]                                  # labels(3), off:
 LABELS4 = [0, 3, 1, 4, -1, 2]                                  # labels(4), off: 4, -1
 PAIRS = [[0.5, 1.0], [INF, 1.0], [1.0, 0.0]]                   # two real outputs
 # (value, side): side 0 observed, -1 left-censored (y <= value), +1 right-censored; any other side is off
+# (successes, trials); off: successes > trials, negative or fractional entries
+BINOMIAL = [[3.0, 10.0], [0.0, 0.0], [5.0, 5.0], [6.0, 5.0], [-1.0, 3.0], [1.0, -1.0], [1.5, 3.0], [2.0, 2.5]]
 CENSORED = [[0.7, 0.0], [0.7, -1.0], [0.7, 1.0], [0.7, 2.0], [0.7, 0.5], [0.7, -3.0], [-1.0, -1.0], [2.0, 1.0]]
 
 
@@ -39,6 +41,12 @@ def nowhere(y):
     """No finite target is off the support (the real line, angles, vectors of reals)."""
     y = np.asarray(y)
     return np.zeros(y.shape[:1], bool)
+
+
+def binomial_off(y):
+    """(successes, trials): whole numbers with 0 <= successes <= trials."""
+    y = np.asarray(y)
+    return counts_off(y).any(axis=1) | (y[:, 0] > y[:, 1])
 
 
 def counts_off(y):
@@ -188,6 +196,12 @@ FAMILIES = {
                                float64=True, derive=True),
     "negative_binomial-per_example": Entry(mj.negative_binomial("per_example"), mj.NegativeBinomial,
                                            {"float": COUNTS}, counts_off, valid=2.0, derive=True),
+    "binomial": Entry(mj.binomial(), mj.Binomial, {"float": BINOMIAL, "int": BINOMIAL}, binomial_off, valid=[3.0, 10.0],
+                      float64=True),
+    "zero_inflated-poisson": Entry(mj.zero_inflated(mj.poisson()), mj.ZeroInflated, {"float": COUNTS}, counts_off,
+                                   valid=2.0),
+    "zero_inflated-negative_binomial": Entry(mj.zero_inflated(mj.negative_binomial()), mj.ZeroInflated,
+                                             {"float": COUNTS}, counts_off, valid=2.0),
     # labels
     "bernoulli": Entry(mj.bernoulli(), mj.Bernoulli, {"float": [0.0, 1.0, 2.0, -1.0, 1.5, 1e-8 + 1.0],
                                                        "int": [0, 1, 2, -1, 5, 1]}, unit_off, valid=1, float64=True,

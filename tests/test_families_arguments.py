@@ -71,6 +71,7 @@ OTHER = [  # (constructor argument, a constructor call with a bad value, what th
     ("categorical class_weights", lambda: mj.categorical(3, class_weights=[True, False, True]), "class_weights"),
     ("bernoulli soft_labels", lambda: mj.bernoulli(soft_labels="yes"), "soft_labels must be True or False"),
     ("independent shared", lambda: mj.independent(mj.normal(1.0), 2, shared=None), "shared must be True or False"),
+    ("zero_inflated family", lambda: mj.zero_inflated(mj.normal(1.0)), "the base must be mj.poisson"),
 ]
 
 
@@ -80,7 +81,8 @@ def test_other_bad_options(what, make, match):
         make()
 
 
-FAMILY_ARGUMENTS = {"censored family": lambda v: mj.censored(v), "independent family": lambda v: mj.independent(v, 2)}
+FAMILY_ARGUMENTS = {"censored family": lambda v: mj.censored(v), "independent family": lambda v: mj.independent(v, 2),
+                    "zero_inflated family": lambda v: mj.zero_inflated(v)}
 
 
 @pytest.mark.parametrize("value", ["normal", mj.Normal(0.0, 1.0), None], ids=repr)

@@ -41,6 +41,14 @@ def _target(values, kind, dtype):
     return jnp.asarray(np.asarray(values), jnp.int32 if kind == "int" else dtype)
 
 
+def _theta_log_prob(family, fp, raw, y):
+    """The theta's log_prob at one example's target; binomial: family.theta is one trial's, y = (k, n)."""
+    theta = family.theta(fp, raw)
+    if family.spec.kind == "binomial":
+        return mj.log_prob(mj.Binomial(y[1], theta.logits), y[0])
+    return mj.log_prob(theta, y)
+
+
 @functools.cache
 def _everything(family):
     """One compiled program: the family's log_prob, the theta's, mj.losses and a recipe, y traced."""
@@ -51,7 +59,7 @@ def _everything(family):
         theta_type = type(family.theta(fp, raw[0]))  # known when traced: the table states it
         assert theta_type is TABLE_THETA[family], (family.name, theta_type)
         fused = jax.vmap(family.log_prob, in_axes=(None, 0, 0))(fp, raw, y)
-        theta = jax.vmap(lambda r, t: mj.log_prob(family.theta(fp, r), t))(raw, y)
+        theta = jax.vmap(lambda r, t: _theta_log_prob(family, fp, r, t))(raw, y)
         nll = mj.losses.nll(family, raw, y, fp or None, validate=False)
         training = mj.losses.loss(family, raw, y, fp or None, validate=False)
         from_recipe = recipe.log_prob(mj.Params({}, fp), raw, y)

@@ -43,6 +43,7 @@ THETAS = {
     "Beta": (mj.Beta(pos(), pos()), targets(0.01, 0.5, 0.9), True),
     "VonMises": (mj.VonMises(real(), pos()), targets(0.5, -3.0, 3.1), True),
     "NegativeBinomial": (mj.NegativeBinomial(pos(), real()), targets(0.0, 2.0, 11.0), False),
+    "Binomial": (mj.Binomial(jnp.array([3.0, 10.0, 12.0]), real()), targets(0.0, 2.0, 12.0), False),
     "MixtureNormal": (mj.MixtureNormal(real(2), real(2), pos(2)), targets(0.5, -2.0, 7.0), True),
     "MultivariateNormal": (mj.MultivariateNormal(real(3), TRIL), real(3), True),
     "Independent": (mj.Independent(mj.Normal(real(2), pos(2))), real(2), True),

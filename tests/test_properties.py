@@ -286,6 +286,10 @@ BATCHED = {
     "Weibull": (_fields(_log_uniform(0.2, 20), _log_uniform(0.1, 10)), lambda r: _columns(mj.Weibull, r, 1, 1)),
     "LogNormal": (_fields(_unit, _log_uniform(0.1, 10)), lambda r: _columns(mj.LogNormal, r, 1, 1)),
     "NegativeBinomial": (_fields(_log_uniform(0.5, 100), _unit), lambda r: _columns(mj.NegativeBinomial, r, 1, 1)),
+    "ZeroInflated": (_fields(_unit, _unit), lambda r: mj.ZeroInflated(np.array([a for a, _ in r]),
+                                                                     mj.Poisson(np.array([b for _, b in r])))),
+    "Binomial": (_fields(_log_uniform(1, 100), _unit),
+                 lambda r: _columns(mj.Binomial, [(math.floor(a), b) for a, b in r], 1, 1)),
     "VonMises": (_fields(_unit, _log_uniform(1e-3, 100)), lambda r: _columns(mj.VonMises, r, 1, 1)),
     "Bernoulli": (_fields(_unit), lambda r: _columns(mj.Bernoulli, r, 1)),
     "Categorical": (_fields(_unit, _unit, _unit), lambda r: _columns(mj.Categorical, r, 3)),
@@ -300,8 +304,9 @@ BATCHED = {
 }
 
 
-# tails by incomplete-function loops (elementwise; each compile of their loops costs seconds): left out here
-_LOOPED_TAILS = {"Beta", "Gamma", "NegativeBinomial", "Poisson", "StudentT"}
+# tails and quantiles by incomplete-function loops (elementwise; each compile of their loops costs seconds): left
+# out here (tests/test_count_quantiles.py checks the count quantiles)
+_LOOPED_TAILS = {"Beta", "Binomial", "Gamma", "NegativeBinomial", "Poisson", "StudentT", "ZeroInflated"}
 
 
 def _generic(theta, other, y, q, upper):
@@ -311,7 +316,7 @@ def _generic(theta, other, y, q, upper):
     out = {"log_prob": mj.log_prob(theta, y)}
     if table.log_cdf is not None and type(theta).__name__ not in _LOOPED_TAILS:
         out["log_tail"] = mj.log_tail(theta, y, upper)
-    if table.quantile is not None:
+    if table.quantile is not None and type(theta).__name__ not in _LOOPED_TAILS:
         out["quantile"] = mj.quantile(theta, q)
     for name in ("mean", "mode", "variance", "entropy"):
         if getattr(table, name) is not None:
@@ -324,6 +329,8 @@ def _generic(theta, other, y, q, upper):
 # float64 as well for the types whose fields carry axes of one example (classes, components, outputs)
 _EVENT_AXES = {"Categorical", "MixtureNormal", "MultivariateNormal", "Independent", "Dirichlet", "PlackettLuce"}
 _COUNTS_AND_LABELS = {"Bernoulli", "Categorical", "NegativeBinomial", "Poisson", "PlackettLuce"}
+_EVENT_AXES = {"Categorical", "MixtureNormal", "MultivariateNormal", "Independent"}
+_COUNTS_AND_LABELS = {"Bernoulli", "Binomial", "Categorical", "NegativeBinomial", "Poisson", "ZeroInflated"}
 
 
 def _target(theta):

@@ -26,6 +26,8 @@ from .gamma import Gamma
 from .beta import Beta
 from .von_mises import VonMises
 from .negative_binomial import NegativeBinomial
+from .binomial import Binomial
+from .zero_inflated import ZeroInflated
 from .mixture import MixtureNormal
 from .multivariate_normal import MultivariateNormal
 from .dirichlet import Dirichlet
@@ -161,9 +163,10 @@ def event_shape(theta):
 
 
 __all__ = [
-    "AsymmetricLaplace", "Bernoulli", "Beta", "Categorical", "Gamma", "Independent", "Laplace", "Normal", "Poisson", "StudentT",
-    "VonMises", "NegativeBinomial", "MixtureNormal", "MultivariateNormal", "Ops", "cross_entropy", "entropy",
-    "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf", "log_tail", "mean", "mode", "prob",
-    "probs", "quantile", "register", "register_cross_entropy", "register_kl", "sample", "variance",
-    "Dirichlet", "Exponential", "LogNormal", "PlackettLuce", "Weibull",
+    "AsymmetricLaplace", "Bernoulli", "Beta", "Binomial", "Categorical", "Dirichlet", "Exponential", "Gamma",
+    "Independent", "Laplace", "LogNormal", "MixtureNormal", "MultivariateNormal", "NegativeBinomial", "Normal",
+    "PlackettLuce", "Poisson", "StudentT", "VonMises", "Weibull", "ZeroInflated",
+    "Ops", "cross_entropy", "entropy", "event_shape", "interval", "isf", "kl", "log_cdf", "log_prob", "log_sf",
+    "log_tail", "mean", "mode", "prob", "probs", "quantile", "register", "register_cross_entropy", "register_kl",
+    "sample", "variance",
 ]

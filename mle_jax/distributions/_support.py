@@ -17,12 +17,14 @@ family, the rule, the count of bad entries, and the first index and value.
     nonnegative_integer       y in {0, 1, 2, ...}        poisson, negative_binomial
     labels(K)                 integer y in [0, K)        categorical, ordinal
     censored_pair(support)    (value, side), side in {-1, 0, +1}   censored
+    binomial_pair             (successes, trials), 0 <= successes <= trials   binomial
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -59,6 +61,9 @@ class Support:
     what: str = "y"
     hint: str = ""
     columns: tuple[Support, ...] = ()
+    # a rule across the columns of one row (successes <= trials): its text, and rows (N, k) -> off
+    row_rule: str = ""
+    row_off: Callable[[np.ndarray], np.ndarray] | None = None
 
     def off(self, y: np.ndarray) -> np.ndarray:
         """Where the (finite) entries of ``y`` lie off the support."""
@@ -121,6 +126,8 @@ def validate(name: str, support: Support, y) -> None:
                              f"got {y.shape}")
         for j, column in enumerate(support.columns):
             validate(name, column, y[:, j])
+        if support.row_off is not None:
+            fail_entries(name, support.row_rule, support.row_off(as_float64(y)), y, support.what)
         return
     kind = _category(y.dtype)
     if kind not in support.dtypes:
@@ -151,6 +158,15 @@ def labels(num_classes: int) -> Support:
     """Class labels: integers in ``[0, K)`` (booleans count as 0 and 1)."""
     return Support(f"labels({num_classes})", f"in [0, {num_classes})", frozenset({"int", "bool"}),
                    lower=0.0, upper=float(num_classes), open_upper=True, integer=True, what="label")
+
+
+def _successes_above_trials(y: np.ndarray) -> np.ndarray:
+    return y[:, 0] > y[:, 1]
+
+
+binomial_pair = Support("binomial_pair", "(successes, trials)", columns=(
+    dataclasses.replace(nonnegative_integer, what="successes"), dataclasses.replace(nonnegative_integer, what="trials")),
+    row_rule="a pair with successes <= trials", row_off=_successes_above_trials, what="(successes, trials)")
 
 
 def censored_pair(inner: Support) -> Support:

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
-from .poisson import count_on_support, count_tail, draw_count, y_log
+from .poisson import count_on_support, count_quantile, count_tail, draw_count, log_probabilities, y_log
 from .special import (HALF_LOG_2PI, STIRLING_MIN, betaln, deviance, hyp2f1_half, log1mexp, log_add_small,
                       safe_where, stirling_corr)
 
@@ -123,6 +123,34 @@ def log_sf(theta: NegativeBinomial, y):
     return log_tail(theta, y, True)
 
 
+def _search(theta: NegativeBinomial, q, lower_first):
+    """``poisson.count_quantile`` at ``q`` (``lower_first``: q is the lower-tail probability, else the upper)."""
+    r, z = theta.total_count, theta.logits
+    shape = jnp.broadcast_shapes(jnp.shape(r), jnp.shape(z), jnp.shape(q))
+    dtype = jnp.result_type(r, z)
+    r, z = jnp.broadcast_to(r, shape), jnp.broadcast_to(z, shape)
+    log_a, log_b = log_probabilities(jnp.broadcast_to(jnp.asarray(q, dtype), shape), dtype)
+    log_q, log_p = (log_a, log_b) if lower_first else (log_b, log_a)
+    m = r * jnp.exp(z)
+    pi = jax.nn.sigmoid(z)
+    value = count_quantile(lambda k, up: log_tail(NegativeBinomial(r, z), k, up), log_q, log_p, m,
+                           jnp.sqrt(m / jax.nn.sigmoid(-z)), (1 + pi) / jnp.sqrt(jnp.maximum(r * pi, 1e-30)))
+    inner = (log_q > -jnp.inf) & (log_p > -jnp.inf)  # 0 < q < 1; -1 at q = 0 and inf at q = 1 as scipy
+    edge = jnp.where(z == jnp.inf, jnp.inf, 0.0)  # logits -inf: all mass at 0; +inf: none on a finite count
+    return jnp.where(jnp.isinf(z) & inner, edge, value)
+
+
+def quantile(theta: NegativeBinomial, q):
+    """The smallest count k with ``Pr(Y <= k) >= q`` (``poisson.count_quantile``); ``nbinom.ppf``: -1 at q = 0,
+    inf at q = 1, NaN outside [0, 1]; exact in both tails."""
+    return _search(theta, q, True)
+
+
+def isf(theta: NegativeBinomial, p):
+    """The smallest count k with ``Pr(Y > k) <= p``; ``nbinom.isf``, exact for p far below float epsilon."""
+    return _search(theta, p, False)
+
+
 def crps(theta: NegativeBinomial, y):
     """``(y - mu)(2F(y) - 1) + 2 (q/p)(n + y) f(y) - (mu/p) H_n`` at a count y, ``H_n = 2F1(n + 1, 1/2; 2; -4q/p^2)``
     (``special.hyp2f1_half``), p = ``sig(-logits)``, q = 1 - p, ``mu = n q/p`` the mean, F and f the cdf and mass.
@@ -169,6 +197,8 @@ registry.register(NegativeBinomial, registry.Ops(
     log_cdf=log_cdf,
     log_sf=log_sf,
     log_tail=log_tail,
+    quantile=quantile,
+    isf=isf,
     crps=crps,
     support=lambda theta: _support.nonnegative_integer,
     discrete=True,

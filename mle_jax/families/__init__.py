@@ -11,7 +11,7 @@ The modules are grouped by the domain of y:
     regression.py       real, positive, unit-interval y: normal, laplace, student_t,
                         mixture_normal, gamma, beta
     classification.py   labels: bernoulli, categorical, ordinal
-    counts.py           counts: poisson, negative_binomial
+    counts.py           counts: poisson, negative_binomial, binomial, zero_inflated
     directional.py      angles: von_mises
     multivariate.py     vectors: mvn_cholesky
     quantile.py         quantile regression: asymmetric_laplace
@@ -34,7 +34,7 @@ from ._support import Support, validate
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
 from .compositions import dirichlet
-from .counts import negative_binomial, poisson
+from .counts import binomial, negative_binomial, poisson, zero_inflated
 from ._custom import family
 from .directional import von_mises
 from .multivariate import mvn_cholesky
@@ -46,7 +46,7 @@ from ._table import FAMILIES, Entry
 
 __all__ = [
     "Density", "Entry", "FAMILIES", "Family", "Spec", "Support", "Training", "as_raw", "build", "validate",
-    "asymmetric_laplace", "bernoulli", "beta", "categorical", "censored", "family", "gamma", "independent", "laplace", "mixture_normal",
-    "mvn_cholesky", "negative_binomial", "normal", "ordinal", "poisson", "student_t", "von_mises",
-    "dirichlet", "exponential", "log_normal", "plackett_luce", "weibull",
+    "asymmetric_laplace", "bernoulli", "beta", "binomial", "categorical", "censored", "dirichlet", "exponential",
+    "family", "gamma", "independent", "laplace", "log_normal", "mixture_normal", "mvn_cholesky", "negative_binomial",
+    "normal", "ordinal", "plackett_luce", "poisson", "student_t", "von_mises", "weibull", "zero_inflated",
 ]

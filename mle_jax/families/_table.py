@@ -31,6 +31,7 @@ from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
 from .compositions import dirichlet
 from .counts import negative_binomial, poisson
+from .counts import binomial, negative_binomial, poisson, zero_inflated
 from .directional import von_mises
 from .multivariate import mvn_cholesky
 from .quantile import asymmetric_laplace
@@ -160,6 +161,8 @@ FAMILIES: dict[str, Entry] = {
         _positive("total_count", "total_count", "dispersion", fixed=False, required=True),), note=(
         "``total_count``: the dispersion r as a value (a number, or an array of shape () or (N,); raw is "
         "the log-mean), or ``\"per_example\"`` (raw (N, 2) = (log-mean, raw r)).")),
+    "binomial": Entry(binomial, inputs=("logits", "y"), note=(
+        "``y``: (N, 2) rows (successes, trials); statsmodels' binomial GLM on ``column_stack([k, n - k])``.")),
     "von_mises": Entry(von_mises),
     "mvn_cholesky": Entry(mvn_cholesky, sizes=(Size("dim", "y", "(N, D)", _columns),)),
     "dirichlet": Entry(dirichlet, sizes=(Size("num_components", "raw", "(N, K)", _columns),)),
@@ -170,5 +173,6 @@ FAMILIES: dict[str, Entry] = {
     "exponential": Entry(exponential, inputs=("log_rate", "y")),
     "weibull": Entry(weibull, values=(_positive("concentration", "concentration"),)),
     "log_normal": Entry(log_normal, values=(_SCALE,)),
+    "zero_inflated": Entry(zero_inflated),
 }
 """Every public family constructor by name, with how ``mj.losses.<name>`` builds it from a call."""

@@ -3,6 +3,8 @@
     mj.poisson()                              raw: the log-rate z
     mj.negative_binomial()                    raw: the log-mean m; one global dispersion learned
     mj.negative_binomial("per_example")       raw: (m, raw dispersion)
+    mj.binomial()                             raw: the logit z; target (successes, trials)
+    mj.zero_inflated(mj.poisson())            raw: (z, gate logit); also around mj.negative_binomial(...)
 
 Counts may come as integers or as whole floats; either way they are checked as the
 computation sees them (an int64 count beyond int32, or beyond float32's whole numbers,
@@ -17,11 +19,12 @@ import jax
 import jax.numpy as jnp
 
 from .. import links
-from ..distributions import NegativeBinomial, Poisson
+from ..distributions import Binomial, NegativeBinomial, Poisson, ZeroInflated
+from ..distributions import binomial as _binomial
 from ..distributions import negative_binomial as _nb
 from ._arguments import positive_number
 from ._family import Family, PerExample, Spec, build, unstack
-from ._support import nonnegative_integer
+from ._support import binomial_pair, nonnegative_integer
 
 
 def _poisson_theta(fp, raw):
@@ -82,3 +85,56 @@ def _nb_kernel(theta: Callable[[Any, jax.Array], NegativeBinomial]) -> PerExampl
     def kernel(fp, raw, y):
         return _nb.log_prob(theta(fp, raw), jnp.asarray(y, jnp.result_type(raw)))
     return kernel
+
+
+def _binomial_theta(fp, raw):
+    return Binomial(jnp.ones_like(raw), raw)
+
+
+def _binomial_kernel(fp, raw, y):
+    y = jnp.asarray(y, jnp.result_type(raw))
+    return _binomial.log_prob(Binomial(y[1], raw), y[0])
+
+
+def binomial() -> Family:
+    """Binomial family on the logit: successes out of a known number of trials per example.
+
+    Each target is ``(successes, trials)``, shape (2,): ``log Pr = log C(n, k) + k log_sigmoid(z)
+    + (n - k) log_sigmoid(-z)``, z the model's one raw output (the log-odds of one trial's success).
+    ``family.theta`` (and ``r.predict``) gives one trial's ``Binomial(1, z)``: ``mj.Binomial(n, theta.logits)``
+    is the distribution of n trials. Support: whole numbers with ``0 <= successes <= trials``; a
+    pair off it is refused by name before anything compiles (``-inf`` where targets are not validated).
+    scipy: ``binom.logpmf(k, n, sigmoid(z))``. statsmodels: ``GLM(np.column_stack([k, n - k]), X,
+    family=Binomial())``. Reference: McCullagh and Nelder, *GLMs*, ch. 4.
+    """
+    return build(spec=Spec("binomial"), support=binomial_pair, theta=_binomial_theta, event_shape=(2,),
+                 kernel=_binomial_kernel)
+
+
+def zero_inflated(family: Family) -> Family:
+    """Excess zeros: a structural zero with probability ``g = sigmoid(gate)``, else a count of ``family``
+    (``mj.poisson()`` or ``mj.negative_binomial(...)``).
+
+    The model emits the base family's raw output followed by one gate logit: raw of shape (2,) for the
+    Poisson and the learned-dispersion negative binomial (``(log-mean, gate)``), (3,) for
+    ``negative_binomial("per_example")``. ``log Pr(0) = logaddexp(log g, log(1 - g) + log p(0))``,
+    ``log Pr(y) = log(1 - g) + log p(y)`` for y > 0; theta is ``ZeroInflated(gate, base theta)``. The base's own
+    parameters (a learned dispersion) stay the family's. Support: counts. statsmodels:
+    ``ZeroInflatedPoisson(y, X, exog_infl=Z, inflation="logit")``, ``ZeroInflatedNegativeBinomialP(..., p=2)``.
+    Reference: Lambert, "Zero-inflated Poisson regression" (Technometrics, 1992).
+    """
+    if not isinstance(family, Family):
+        raise TypeError(f"zero_inflated: family must be an mle_jax Family (mj.poisson() or "
+                        f"mj.negative_binomial()); got {type(family).__name__}")
+    if family.spec.kind not in ("poisson", "negative_binomial") or family.training.options:
+        raise ValueError(f"zero_inflated: the base must be mj.poisson() or mj.negative_binomial(...); got {family.name}")
+    base_size = max(1, int(family.raw_shape[0]) if family.raw_shape else 1)
+    base_shape = family.raw_shape
+
+    def theta(fp, raw):
+        parts = unstack(raw)
+        base_raw = parts[0] if base_shape == () else jnp.stack(parts[:base_size])
+        return ZeroInflated(parts[base_size], family.theta(fp, base_raw))
+
+    return build(spec=Spec("zero_inflated", args=(family.spec,)), support=nonnegative_integer, theta=theta,
+                 raw_shape=(base_size + 1,), init=family.init)

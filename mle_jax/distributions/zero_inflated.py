@@ -1,0 +1,111 @@
+"""Zero inflation of a count distribution: a structural zero with probability ``g = sigmoid(gate_logits)``,
+else a draw of the base (a ``Poisson`` or ``NegativeBinomial`` theta).
+
+    Pr(0) = g + (1 - g) p(0),   Pr(y) = (1 - g) p(y) for y = 1, 2, ...
+
+``log Pr(0) = logaddexp(log_sigmoid(gate), log_sigmoid(-gate) + log p(0))`` and ``log Pr(y) =
+log_sigmoid(-gate) + log p(y)``: no ``log`` of a sum that underflows, no ``log(1 - sigmoid)``. The CDF is
+``g + (1 - g) F(y)`` (log-sum-exp of the two logs), the survival function ``(1 - g) S(y)``, from the base's
+own ``log_tail``. The mean is ``(1 - g) mu`` and the variance ``(1 - g)(sigma^2 + g mu^2)``.
+
+scipy equivalent: none; ``g * (y == 0) + (1 - g) * scipy.stats.poisson.pmf(y, mu)``.
+statsmodels: ``ZeroInflatedPoisson`` / ``ZeroInflatedNegativeBinomialP`` (``inflation="logit"``).
+Reference: Lambert, "Zero-inflated Poisson regression" (Technometrics, 1992).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _support, registry
+from .registry import Param
+
+
+class ZeroInflated(NamedTuple):
+    """``gate_logits`` (the log-odds of a structural zero) and the ``base`` count theta."""
+
+    gate_logits: Param
+    base: Any
+
+
+def _base(theta: ZeroInflated, name: str):
+    return registry.function(theta.base, name)
+
+
+def log_prob(theta: ZeroInflated, y):
+    """``log(g + (1 - g) p(0))`` at 0 and ``log(1 - g) + log p(y)`` elsewhere; -inf off the base's support."""
+    g = theta.gate_logits
+    base = _base(theta, "log_prob")(theta.base, y)
+    y = jnp.asarray(y, jnp.result_type(g, base))
+    at_zero = jnp.logaddexp(jax.nn.log_sigmoid(g), jax.nn.log_sigmoid(-g) + base)
+    return jnp.where(y == 0, at_zero, jax.nn.log_sigmoid(-g) + base)
+
+
+def mean(theta: ZeroInflated):
+    return jax.nn.sigmoid(-theta.gate_logits) * _base(theta, "mean")(theta.base)
+
+
+def variance(theta: ZeroInflated):
+    """``(1 - g)(sigma^2 + g mu^2)``, sigma^2 and mu the base's."""
+    g = theta.gate_logits
+    mu = _base(theta, "mean")(theta.base)
+    return jax.nn.sigmoid(-g) * (_base(theta, "variance")(theta.base) + jax.nn.sigmoid(g) * jnp.square(mu))
+
+
+def mode(theta: ZeroInflated):
+    """0 or the base's mode m (the largest mass off 0 of a unimodal base): whichever has the larger mass."""
+    m = _base(theta, "mode")(theta.base)
+    at_m = log_prob(theta, m)
+    at_zero = log_prob(theta, jnp.zeros_like(m))
+    return jnp.where((m == 0) | (at_zero >= at_m), jnp.zeros_like(m), m)
+
+
+def sample(key, theta: ZeroInflated):
+    """0 with probability g, else a draw of the base (a float count)."""
+    k1, k2 = jax.random.split(key)
+    draw = _base(theta, "sample")(k2, theta.base)
+    zero = jax.random.bernoulli(k1, jax.nn.sigmoid(theta.gate_logits), jnp.shape(draw))
+    return jnp.where(zero, jnp.zeros_like(draw), draw)
+
+
+def log_tail(theta: ZeroInflated, y, upper):
+    """``log Pr(Y > y) = log(1 - g) + log S(y)`` where ``upper``; ``log Pr(Y <= y) = logaddexp(log g, log(1 - g)
+    + log F(y))`` for y >= 0 (-inf below 0) elsewhere; F, S the base's."""
+    g = theta.gate_logits
+    base = _base(theta, "log_tail")(theta.base, y, upper)
+    y = jnp.asarray(y, jnp.result_type(g, base))
+    lower = jnp.where(y >= 0, jnp.logaddexp(jax.nn.log_sigmoid(g), jax.nn.log_sigmoid(-g) + base), -jnp.inf)
+    upper_value = jnp.where(y >= 0, jax.nn.log_sigmoid(-g) + base, 0.0)
+    value = jnp.where(upper, upper_value, lower)
+    return jnp.where(jnp.isnan(y) | jnp.isnan(g), jnp.nan, value)
+
+
+def log_cdf(theta: ZeroInflated, y):
+    return log_tail(theta, y, False)
+
+
+def log_sf(theta: ZeroInflated, y):
+    return log_tail(theta, y, True)
+
+
+def event_shape(theta: ZeroInflated):
+    return jnp.shape(theta.gate_logits)
+
+
+registry.register(ZeroInflated, registry.Ops(
+    log_prob=log_prob,
+    mode=mode,
+    mean=mean,
+    variance=variance,
+    sample=sample,
+    event_shape=event_shape,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
+    log_tail=log_tail,
+    support=lambda theta: _support.nonnegative_integer,
+    discrete=True,
+    missing="no closed form for a zero-inflated count (the CRPS is the sampled estimate, key=)",
+))

@@ -1,0 +1,121 @@
+"""The Binomial theta (successes out of n trials, on the logits) and the ``mj.binomial()`` family.
+
+References: scipy.stats.binom (logpmf, logcdf, logsf, ppf, moments), the sum over the support (KL, the
+expected information), and statsmodels' binomial GLM on ``column_stack([k, n - k])``.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from scipy import stats
+from scipy.special import expit
+
+import mle_jax as mj
+
+_PARAMS = [(10, 0.3), (1, -2.0), (50, -4.0), (1e6, 0.1), (1e4, 8.0), (0, 1.0), (20, -30.0), (8, np.inf),
+           (8, -np.inf), (1e6, 0.0)]
+
+
+def _grid():
+    rows = [(n, z, y) for n, z in _PARAMS for y in [0, 1, 3, n // 2, n - 1, n, n + 1, -1, 2.5, 500_123]]
+    return [np.array(c) for c in zip(*rows)]
+
+
+@jax.jit
+def _moments(theta, y):
+    d = mj.distributions
+    return d.log_prob(theta, y), d.mean(theta), d.variance(theta), d.mode(theta)
+
+
+@jax.jit
+def _tails(theta, y, q):
+    d = mj.distributions
+    return d.log_cdf(theta, y), d.log_sf(theta, y), d.quantile(theta, q)
+
+
+def test_binomial_log_prob_and_moments_against_scipy():
+    """float32; pi = 0 / 1 are the point masses at 0 / n; at n = 1e6 (y = 500123) the saddle-point form
+    keeps float32's digits where the plain form adds terms of 7e5."""
+    n, z, y = (a.astype(np.float32) for a in _grid())
+    got = [np.asarray(v, np.float64) for v in _moments(mj.Binomial(n, z), y)]
+    n, z, y = (a.astype(np.float64) for a in (n, z, y))  # the reference at the rounded inputs
+    ref = stats.binom(n, expit(z))
+    np.testing.assert_allclose(got[0], ref.logpmf(y), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[1], ref.mean(), rtol=1e-5)
+    np.testing.assert_allclose(got[2], ref.var(), rtol=1e-5, atol=1e-30)
+    # a mode: no count has a larger mass
+    support = np.arange(0, 60)
+    small = n <= 50
+    best = stats.binom.logpmf(support[None, :], n[small, None], expit(z[small, None])).max(axis=1)
+    np.testing.assert_allclose(ref.logpmf(got[3])[small], best, rtol=1e-12)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binomial_tails_and_quantile_against_scipy(dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    n, z, y = (a.astype(dtype) for a in _grid())
+    q = np.resize(np.array([0, 1e-20, 0.01, 0.3, 0.5, 0.9, 1 - 1e-4, 1]), len(y)).astype(dtype)
+    got = [np.asarray(v, np.float64) for v in _tails(mj.Binomial(n, z), y, q)]
+    n, z, y, q = (a.astype(np.float64) for a in (n, z, y, q))
+    ref = stats.binom(n, expit(z))
+    # float32: the incomplete beta at a = b = 5e5 (n = 1e6) holds the log CDF to 1e-4
+    rtol, atol = (1e-4, np.where(n >= 1e6, 2e-4, 1e-5)) if dtype == "float32" else (1e-9, np.full_like(n, 1e-10))
+    for value, expected in [(got[0], ref.logcdf(y)), (got[1], ref.logsf(y))]:
+        finite = np.isfinite(expected)  # scipy underflows below 1e-308 (log -7e5 at n = 1e6)
+        gap = np.abs(value[finite] - expected[finite])
+        assert (gap <= atol[finite] + rtol * np.abs(expected[finite])).all(), (value, expected)
+        assert ((value[~finite] < -700) | (value[~finite] == expected[~finite])).all()
+    np.testing.assert_array_equal(got[2], ref.ppf(q))
+
+
+@pytest.mark.deep
+def test_binomial_kl_fisher_and_twin(x64):
+    """KL(same n) and the expected information in the logits against sums over the support."""
+    p, q = mj.Binomial(jnp.float64(12.0), jnp.float64(0.7)), mj.Binomial(jnp.float64(12.0), jnp.float64(-1.1))
+    k = np.arange(13)
+    lp, lq = stats.binom.logpmf(k, 12, expit(0.7)), stats.binom.logpmf(k, 12, expit(-1.1))
+    np.testing.assert_allclose(mj.kl(p, q), np.sum(np.exp(lp) * (lp - lq)), rtol=1e-12)
+    assert np.isinf(mj.kl(mj.Binomial(jnp.float64(13.0), jnp.float64(0.7)), q))
+    # -E[d^2/dz^2 log Pr(k)] by the sum over k
+    hess = jax.vmap(jax.hessian(lambda z, k: mj.log_prob(mj.Binomial(12.0, z), k)), in_axes=(None, 0))
+    expected = -np.sum(np.exp(lp) * np.asarray(hess(jnp.float64(0.7), jnp.asarray(k, jnp.float64))))
+    np.testing.assert_allclose(mj.distributions.registry.fisher(p)[1, 1], expected, rtol=1e-12)
+    tfd = pytest.importorskip("tensorflow_probability.substrates.jax").distributions
+    np.testing.assert_allclose(mj.to_tfp(p).log_prob(5.0), stats.binom.logpmf(5, 12, expit(0.7)), rtol=1e-12)
+    assert isinstance(mj.from_tfp(tfd.Binomial(12.0, probs=0.3)), mj.Binomial)
+
+
+def test_binomial_family_loss_and_refused_targets():
+    logits = jnp.array([0.2, -1.0, 3.0])
+    y = np.array([[3, 10], [0, 0], [5, 5]], np.float32)
+    np.testing.assert_allclose(mj.losses.binomial(logits, y),
+                               -stats.binom.logpmf(y[:, 0], y[:, 1], expit(np.asarray(logits, np.float64))),
+                               rtol=2e-6, atol=1e-7)
+    for bad, word in [([[3, 2]], "successes <= trials"), ([[1.5, 3]], "successes 1.5"), ([[-1, 3]], "successes -1"),
+                      ([[1, -1]], "trials -1"), ([[1, 2.5]], "trials 2.5")]:
+        with pytest.raises(ValueError, match=word):
+            mj.losses.binomial(jnp.array([0.2]), np.array(bad, np.float32))
+    # traced targets off the support: -inf, never a finite log-likelihood
+    family = mj.binomial()
+    off = jax.jit(jax.vmap(family.log_prob, in_axes=(None, 0, 0)))({}, jnp.zeros(2), jnp.array([[3.0, 2], [1, 2.5]]))
+    np.testing.assert_array_equal(off, [-np.inf, -np.inf])
+
+
+@pytest.mark.deep
+def test_binomial_glm_matches_statsmodels(x64):
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(21)
+    x = np.column_stack([np.ones(400), rng.normal(size=(400, 2))])
+    trials = rng.integers(1, 30, size=400)
+    succ = rng.binomial(trials, expit(x @ np.array([-0.4, 0.8, -1.2])))
+    ref = sm.GLM(np.column_stack([succ, trials - succ]), x, family=sm.families.Binomial()).fit()
+    y = np.column_stack([succ, trials]).astype(np.float64)
+    r = mj.recipe(lambda w, x_i: x_i @ w, mj.binomial())
+    res = mj.fit(r, r.init(jnp.zeros(3)), jnp.asarray(x), jnp.asarray(y), optax.lbfgs(), steps=300,
+                 objective=mj.Objective(tol=1e-10))
+    np.testing.assert_allclose(res.params.model, ref.params, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(-float(r.nll(res.params, jnp.asarray(x), jnp.asarray(y))), ref.llf, rtol=1e-10)
