@@ -23,6 +23,14 @@ CONSTRUCTORS = {  # name -> (argument, a constructor taking the bad value, what 
     "student_t scale": lambda v: mj.student_t(4.0, v),
     "student_t init_scale": lambda v: mj.student_t(4.0, "learned", init_scale=v),
     "negative_binomial init_total_count": lambda v: mj.negative_binomial(init_total_count=v),
+    "log_normal scale": lambda v: mj.log_normal(v),
+    "log_normal init_scale": lambda v: mj.log_normal("learned", init_scale=v),
+    "asymmetric_laplace scale": lambda v: mj.asymmetric_laplace(0.5, v),
+    "asymmetric_laplace init_scale": lambda v: mj.asymmetric_laplace(0.5, "learned", init_scale=v),
+    "weibull concentration": lambda v: mj.weibull(v),
+    "weibull init_concentration": lambda v: mj.weibull("learned", init_concentration=v),
+    "gamma init_shape": lambda v: mj.gamma("mean", init_shape=v),
+    "beta init_precision": lambda v: mj.beta("mean", init_precision=v),
 }
 COUNTS = {
     "categorical num_classes": lambda v: mj.categorical(v),
@@ -30,6 +38,8 @@ COUNTS = {
     "mixture_normal num_components": lambda v: mj.mixture_normal(v),
     "mvn_cholesky dim": lambda v: mj.mvn_cholesky(v),
     "independent dim": lambda v: mj.independent(mj.normal(1.0), v),
+    "dirichlet num_components": lambda v: mj.dirichlet(v),
+    "plackett_luce num_items": lambda v: mj.plackett_luce(v),
 }
 
 
@@ -72,6 +82,12 @@ OTHER = [  # (constructor argument, a constructor call with a bad value, what th
     ("bernoulli soft_labels", lambda: mj.bernoulli(soft_labels="yes"), "soft_labels must be True or False"),
     ("independent shared", lambda: mj.independent(mj.normal(1.0), 2, shared=None), "shared must be True or False"),
     ("zero_inflated family", lambda: mj.zero_inflated(mj.normal(1.0)), "the base must be mj.poisson"),
+    ("asymmetric_laplace q", lambda: mj.asymmetric_laplace(1.5), r"q \(the quantile level\) must lie in the open"),
+    ("asymmetric_laplace q", lambda: mj.asymmetric_laplace(0.0), "must lie in the open interval"),
+    ("asymmetric_laplace q", lambda: mj.asymmetric_laplace(math.nan), "must lie in the open interval"),
+    ("gamma parameterization", lambda: mj.gamma("median"), r"parameterization must be one of \('default', 'mean'\)"),
+    ("beta parameterization", lambda: mj.beta("median"), r"parameterization must be one of \('default', 'mean'\)"),
+    ("dirichlet link", lambda: mj.dirichlet(3, link="cube"), "link must be one of"),
 ]
 
 
