@@ -317,7 +317,11 @@ def all_families() -> list[Family]:
             fam.mixture_normal(2), fam.gamma(), fam.beta(), fam.von_mises(), fam.poisson(),
             fam.negative_binomial(), fam.negative_binomial("per_example"), fam.ordinal(4), fam.mvn_cholesky(2),
             fam.independent(fam.poisson(), 3), fam.independent(fam.normal("learned"), 2, shared=False),
-            fam.censored(fam.normal("softplus")), fam.censored(fam.gamma())]
+            fam.censored(fam.normal("softplus")), fam.censored(fam.gamma()),
+            fam.exponential(), fam.log_normal(), fam.weibull(), fam.weibull("per_example"), fam.weibull(1.5),
+            fam.asymmetric_laplace(0.9), fam.asymmetric_laplace(0.3, "learned"), fam.gamma("mean"),
+            fam.beta("mean"), fam.dirichlet(3), fam.plackett_luce(3), fam.censored(fam.exponential()),
+            fam.censored(fam.weibull()), fam.censored(fam.log_normal("learned"))]
 
 
 def all_derivations() -> list[Derivation]:
