@@ -226,3 +226,14 @@ def test_censored_survival_families_use_closed_form_survival_functions():
     u = sp.IndexedBase("u", nonnegative=True)[i]
     assert d.loss.has(u) and not d.loss.has(sp.erfc) and not d.loss.has(sp.uppergamma)
     assert derive(mj.censored(mj.log_normal("learned"))).loss.has(sp.erfc)
+
+
+@pytest.mark.deep
+def test_a_wrong_step_fails_the_check_for_the_new_families():
+    pl = derive(mj.plackett_luce(3))
+    s = sp.IndexedBase("s", real=True)
+    reversed_ranking = pl.loss.xreplace({s[i, Y[i, j]]: s[i, Y[i, 2 - j]] for j in range(3)})
+    assert not pl._replace(loss=reversed_ranking).check(num=6).passed
+    weibull = derive(mj.weibull(1.5))  # the scale's log dropped from the density's k / s
+    from mle_jax._derivations.survival import KAPPA
+    assert not weibull._replace(loss=weibull.loss - KAPPA * F[i] + F[i]).check(num=6).passed
