@@ -30,7 +30,15 @@ in terms of the raw outputs, the links and the family's own parameters); what ea
     ordinal        -log(sig(c_y - f) - sig(c_{y-1} - f)), cutpoints the family's parameters
     mvn_cholesky   the quadratic form z^T z / 2, z = L^-1 (y - mu), plus log det L
     independent    a sum over the D outputs of the inner family's loss
-    censored       the inner density, log CDF or log SF by the side of each example
+    censored       the inner density, log CDF or log SF by the side of each example (Normal, Gamma,
+                   Beta; Exponential, Weibull, log-normal by their closed-form survival functions)
+    exponential    exp(f) y - f (f the log-rate)
+    log_normal     the Normal's loss in log y (log y dropped), scale options as the Normal's
+    weibull        (y / s)^k - log k + k log s - (k - 1) log y, s = exp(f); k learned, fixed or per example
+    asymmetric_laplace  fixed scale: the check loss rho_q(y - f) of quantile regression
+    gamma, beta (parameterization="mean")  the Gamma GLM (log link) and beta regression (logit link)
+    dirichlet      sum_k log Gamma(a_k) - log Gamma(sum_k a_k) - sum_k (a_k - 1) log y_k
+    plackett_luce  sum_j [logsumexp(s_{y_j}, ..., s_{y_K}) - s_{y_j}], for a concrete K
 
 A family kind without an entry raises ``NotImplementedError`` naming it; a kind added
 later joins by one entry in that table.
@@ -317,7 +325,11 @@ def all_families() -> list[Family]:
             fam.mixture_normal(2), fam.gamma(), fam.beta(), fam.von_mises(), fam.poisson(),
             fam.negative_binomial(), fam.negative_binomial("per_example"), fam.ordinal(4), fam.mvn_cholesky(2),
             fam.independent(fam.poisson(), 3), fam.independent(fam.normal("learned"), 2, shared=False),
-            fam.censored(fam.normal("softplus")), fam.censored(fam.gamma())]
+            fam.censored(fam.normal("softplus")), fam.censored(fam.gamma()),
+            fam.exponential(), fam.log_normal(), fam.weibull(), fam.weibull("per_example"), fam.weibull(1.5),
+            fam.asymmetric_laplace(0.9), fam.asymmetric_laplace(0.3, "learned"), fam.gamma("mean"),
+            fam.beta("mean"), fam.dirichlet(3), fam.plackett_luce(3), fam.censored(fam.exponential()),
+            fam.censored(fam.weibull()), fam.censored(fam.log_normal("learned"))]
 
 
 def all_derivations() -> list[Derivation]:

@@ -100,8 +100,8 @@ def test_derive_dispatches_on_the_spec_and_refuses_training_losses():
     # a kind with no entry in the table is named; so is a censored family with no symbolic CDF
     with pytest.raises(NotImplementedError, match=r"gumbel\(\).*'gumbel'"):
         derive(dataclasses.replace(mj.poisson(), spec=Spec("gumbel")))
-    with pytest.raises(NotImplementedError, match=r"gamma\(parameterization='mean'\)"):  # a form with no entry
-        derive(dataclasses.replace(mj.gamma(), spec=Spec("gamma", options=(("parameterization", "mean"),))))
+    with pytest.raises(NotImplementedError, match=r"gamma\(parameterization='median'\)"):  # a form with no entry
+        derive(dataclasses.replace(mj.gamma(), spec=Spec("gamma", options=(("parameterization", "median"),))))
     with pytest.raises(NotImplementedError, match=r"censored\(student_t.*no symbolic CDF for student_t"):
         derive(mj.censored(mj.student_t()))
     # the spec, not the display name, decides: a fixed sigma keeps its value as a constant
@@ -198,3 +198,42 @@ def test_a_wrong_step_fails_the_check_for_the_structured_families():
     ordinal = derive(mj.ordinal(4))
     flipped = ordinal.loss.xreplace({F[i]: -F[i]})  # sig(f - c) for sig(c - f): the classic sign error
     assert not ordinal._replace(loss=flipped).check(num=6).passed
+
+
+def test_exponential_is_rate_times_y_minus_log_rate_and_the_quantile_loss_is_the_check_loss():
+    from mle_jax._derivations.survival import Q
+
+    d = derive(mj.exponential())
+    assert _same(d.loss, sp.exp(F[i]) * Y[i] - F[i]) and d.constant == 0
+    q = derive(mj.asymmetric_laplace(0.9))  # fixed scale b = 1: rho_q(y - f), the quantile-regression loss
+    u = Y[i] - F[i]
+    assert _same(q.loss * q.factor, (sp.Abs(u) + (2 * Q - 1) * u) / (2 * SIGMA))
+    assert q.spec.constants[Q] == 0.9 and "check loss" in q.reduces_to
+
+
+def test_log_normal_is_the_normal_in_log_y_and_plackett_luce_a_sum_of_logsumexps():
+    d = derive(mj.log_normal(0.5))
+    assert _same(d.loss, (sp.log(Y[i]) - F[i]) ** 2)
+    assert d.constant.has(sp.log(Y[i]))  # the Jacobian log y, dropped
+    pl = derive(mj.plackett_luce(3))
+    s, y = sp.IndexedBase("s", real=True), lambda j: Y[i, j]
+    expected = sum(sp.log(sum(sp.exp(s[i, y(m)]) for m in range(j, 3))) - s[i, y(j)] for j in range(3))
+    assert _same(pl.loss, expected)
+
+
+def test_censored_survival_families_use_closed_form_survival_functions():
+    d = derive(mj.censored(mj.weibull()))
+    u = sp.IndexedBase("u", nonnegative=True)[i]
+    assert d.loss.has(u) and not d.loss.has(sp.erfc) and not d.loss.has(sp.uppergamma)
+    assert derive(mj.censored(mj.log_normal("learned"))).loss.has(sp.erfc)
+
+
+@pytest.mark.deep
+def test_a_wrong_step_fails_the_check_for_the_new_families():
+    pl = derive(mj.plackett_luce(3))
+    s = sp.IndexedBase("s", real=True)
+    reversed_ranking = pl.loss.xreplace({s[i, Y[i, j]]: s[i, Y[i, 2 - j]] for j in range(3)})
+    assert not pl._replace(loss=reversed_ranking).check(num=6).passed
+    weibull = derive(mj.weibull(1.5))  # the scale's log dropped from the density's k / s
+    from mle_jax._derivations.survival import KAPPA
+    assert not weibull._replace(loss=weibull.loss - KAPPA * F[i] + F[i]).check(num=6).passed

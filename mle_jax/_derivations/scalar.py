@@ -100,16 +100,10 @@ def _two_raw(rng):
     return [rng.normal(), rng.normal()]
 
 
-def _plain_only(spec: Spec) -> None:
-    """The models below are for the option-free form (raw outputs through softplus); another form
-    (a mean parameterisation) needs its own entry."""
-    if spec.options:
-        raise NotImplementedError(f"derive: no symbolic derivation for {spec.render()} yet (only "
-                                  f"{spec.kind}() with no options)")
-
-
 def gamma(spec: Spec) -> Model:
-    _plain_only(spec)
+    if spec.options:
+        from .survival import gamma_mean
+        return gamma_mean(spec)
     a, b = softplus(F1[i]), softplus(F2[i])
     density = b**a * Y[i] ** (a - 1) * sp.exp(-b * Y[i]) / sp.gamma(a)
     return Model(density, (F1[i], F2[i]), (F1[i], F2[i]), lambda rng: (rng.gamma(2.0) + 0.05, _two_raw(rng), {}),
@@ -120,7 +114,9 @@ def gamma(spec: Spec) -> Model:
 
 
 def beta(spec: Spec) -> Model:
-    _plain_only(spec)
+    if spec.options:
+        from .survival import beta_mean
+        return beta_mean(spec)
     a, b = softplus(F1[i]), softplus(F2[i])
     density = Y[i] ** (a - 1) * (1 - Y[i]) ** (b - 1) * sp.gamma(a + b) / (sp.gamma(a) * sp.gamma(b))
     return Model(density, (F1[i], F2[i]), (F1[i], F2[i]), lambda rng: (rng.uniform(0.05, 0.95), _two_raw(rng), {}),

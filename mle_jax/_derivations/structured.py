@@ -132,3 +132,40 @@ def censored(spec: Spec) -> Model:
                             "right-censored")
 
 
+
+
+# ----------------------------------------------------------------------------- compositions and rankings
+
+def dirichlet(spec: Spec) -> Model:
+    n = spec.args[0]
+    link = spec.option("link", "softplus")
+    A = indexed("a", real=True)
+    alpha = [softplus(A[i, j]) if link == "softplus" else sp.exp(A[i, j]) for j in range(n)]
+    density = (sp.gamma(sp.Add(*alpha)) / sp.Mul(*[sp.gamma(a) for a in alpha])
+               * sp.Mul(*[Y[i, j] ** (alpha[j] - 1) for j in range(n)]))
+    raw = tuple(A[i, j] for j in range(n))
+
+    def bind(y):
+        return (), {Y[i, j]: float(y[j]) for j in range(n)}
+
+    return Model(density, (A,), raw, lambda rng: (rng.dirichlet(np.ones(n)), list(rng.normal(size=n)), {}),
+                 bind=bind,
+                 where=("a[i, k]: the model's K raw outputs", f"the concentrations alpha_k = "
+                        f"{'log(1 + exp(a[i, k]))' if link == 'softplus' else 'exp(a[i, k])'}"),
+                 reduces_to="log Gamma of each alpha_k less log Gamma(sum_k alpha_k) - sum_k (alpha_k - 1) log y_k, "
+                            "log y_k dropped")
+
+
+def plackett_luce(spec: Spec) -> Model:
+    n = spec.args[0]
+    Sc = indexed("s", real=True)
+    picked = [Sc[i, Y[i, j]] for j in range(n)]
+    density = sp.Mul(*[sp.exp(picked[j]) / sp.Add(*[sp.exp(p) for p in picked[j:]]) for j in range(n)])
+
+    def bind(y):
+        return tuple((Y[i, j], int(y[j])) for j in range(n)), {}
+
+    return Model(density, (Sc,), tuple(Sc[i, j] for j in range(n)),
+                 lambda rng: (rng.permutation(n).astype(float), list(2 * rng.normal(size=n)), {}), bind=bind,
+                 where=("s[i, k]: the model's K raw scores", "y[i, j]: the item ranked j-th (j = 0 first)"),
+                 reduces_to="sum_j [logsumexp(s_{y_j}, ..., s_{y_K}) - s_{y_j}], the exploded logit")

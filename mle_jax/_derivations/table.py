@@ -5,25 +5,31 @@ from __future__ import annotations
 from typing import Callable
 
 from ..families._family import Spec
-from . import scalar, structured
+from . import scalar, structured, survival
 from .symbols import Model
 
 MODELS: dict[str, Callable[[Spec], Model]] = {
+    "asymmetric_laplace": survival.asymmetric_laplace,
     "bernoulli": scalar.bernoulli,
     "beta": scalar.beta,
     "categorical": scalar.categorical,
     "censored": structured.censored,
+    "exponential": survival.exponential,
+    "dirichlet": structured.dirichlet,
     "gamma": scalar.gamma,
     "independent": structured.independent,
     "laplace": scalar.laplace,
+    "log_normal": survival.log_normal,
     "mixture_normal": structured.mixture_normal,
     "mvn_cholesky": structured.mvn_cholesky,
     "negative_binomial": scalar.negative_binomial,
     "normal": scalar.normal,
     "ordinal": structured.ordinal,
+    "plackett_luce": structured.plackett_luce,
     "poisson": scalar.poisson,
     "student_t": scalar.student_t,
     "von_mises": scalar.von_mises,
+    "weibull": survival.weibull,
 }
 """Family kind -> its symbolic model. A family added later joins ``derive`` by one entry here."""
 
