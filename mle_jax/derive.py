@@ -39,6 +39,8 @@ in terms of the raw outputs, the links and the family's own parameters); what ea
     gamma, beta (parameterization="mean")  the Gamma GLM (log link) and beta regression (logit link)
     dirichlet      sum_k log Gamma(a_k) - log Gamma(sum_k a_k) - sum_k (a_k - 1) log y_k
     plackett_luce  sum_j [logsumexp(s_{y_j}, ..., s_{y_K}) - s_{y_j}], for a concrete K
+    binomial       -k log sig(f) - (n - k) log sig(-f), y = (k, n) (log C(n, k) dropped)
+    zero_inflated  -log(g + (1 - g) p(0)) at y = 0, -log(1 - g) - log p(y) elsewhere; g = sig(h), p the base
 
 A family kind without an entry raises ``NotImplementedError`` naming it; a kind added
 later joins by one entry in that table.
@@ -324,6 +326,7 @@ def all_families() -> list[Family]:
             fam.laplace(0.5), fam.laplace("softplus"), fam.student_t(), fam.student_t("learned", "learned"),
             fam.mixture_normal(2), fam.gamma(), fam.beta(), fam.von_mises(), fam.poisson(),
             fam.negative_binomial(), fam.negative_binomial("per_example"), fam.ordinal(4), fam.mvn_cholesky(2),
+            fam.binomial(), fam.zero_inflated(fam.poisson()), fam.zero_inflated(fam.negative_binomial()),
             fam.independent(fam.poisson(), 3), fam.independent(fam.normal("learned"), 2, shared=False),
             fam.censored(fam.normal("softplus")), fam.censored(fam.gamma()),
             fam.exponential(), fam.log_normal(), fam.weibull(), fam.weibull("per_example"), fam.weibull(1.5),

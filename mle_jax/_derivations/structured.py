@@ -169,3 +169,50 @@ def plackett_luce(spec: Spec) -> Model:
                  lambda rng: (rng.permutation(n).astype(float), list(2 * rng.normal(size=n)), {}), bind=bind,
                  where=("s[i, k]: the model's K raw scores", "y[i, j]: the item ranked j-th (j = 0 first)"),
                  reduces_to="sum_j [logsumexp(s_{y_j}, ..., s_{y_K}) - s_{y_j}], the exploded logit")
+
+
+def binomial(spec: Spec) -> Model:
+    """k successes in n trials of probability lambda = sig(f): ``C(n, k) lambda^k (1 - lambda)^(n - k)``."""
+    lam = 1 / (1 + sp.exp(-F[i]))
+    successes, trials = Y[i, 0], Y[i, 1]
+    density = sp.binomial(trials, successes) * lam ** successes * (1 - lam) ** (trials - successes)
+
+    def bind(y):
+        return (), {successes: int(y[0]), trials: int(y[1])}
+
+    def draw(rng):
+        n = int(rng.integers(1, 12))
+        return np.asarray([rng.integers(0, n + 1), n], float), [3 * rng.normal()], {}
+
+    return Model(density, (F[i],), (F[i],), draw, bind=bind,
+                 where=("f[i]: the model's raw output, the log-odds of one trial: lambda = sig(f[i])",
+                        "y[i, 0], y[i, 1]: the successes k and the trials n of example i"),
+                 reduces_to="the binary cross-entropy of each trial, summed: -k log sig(f) - (n - k) log sig(-f) "
+                            "(log C(n, k) dropped)")
+
+
+ZERO = indexed("z", nonnegative=True)  # 1 where the count is 0
+GATE = indexed("h", real=True)         # the gate logit: a structural zero with probability sig(h)
+
+
+def zero_inflated(spec: Spec) -> Model:
+    """A structural zero with probability g = sig(h), else the base count:
+    ``(g + (1 - g) p(0))^z ((1 - g) p(y))^(1 - z)`` with ``z = 1{y = 0}``."""
+    from .table import model
+    inner = model(spec.args[0])
+    g = 1 / (1 + sp.exp(-GATE[i]))
+    density = (g + (1 - g) * inner.density.subs(Y[i], 0)) ** ZERO[i] * ((1 - g) * inner.density) ** (1 - ZERO[i])
+
+    def bind(y):
+        return ((ZERO[i], int(int(y) == 0)),), {Y[i]: int(y)}
+
+    def draw(rng):
+        y, raw, fp = inner.draw(rng)
+        return (0 if rng.uniform() < 0.4 else y), [*raw, rng.normal()], fp
+
+    return Model(density, inner.phi + (GATE[i],), inner.raw + (GATE[i],), draw, inner.fparams, inner.constants, bind,
+                 data=(ZERO,),
+                 where=inner.where + ("h[i]: the gate logit, the model's last raw output: g = sig(h[i])",
+                                      "z[i]: 1 where y[i] = 0, else 0"),
+                 reduces_to="-log(g + (1 - g) p(0)) at a zero, -log(1 - g) - log p(y) elsewhere, "
+                            f"p the base: {inner.reduces_to}")

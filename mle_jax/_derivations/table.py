@@ -11,6 +11,7 @@ from .symbols import Model
 MODELS: dict[str, Callable[[Spec], Model]] = {
     "asymmetric_laplace": survival.asymmetric_laplace,
     "bernoulli": scalar.bernoulli,
+    "binomial": structured.binomial,
     "beta": scalar.beta,
     "categorical": scalar.categorical,
     "censored": structured.censored,
@@ -30,6 +31,7 @@ MODELS: dict[str, Callable[[Spec], Model]] = {
     "student_t": scalar.student_t,
     "von_mises": scalar.von_mises,
     "weibull": survival.weibull,
+    "zero_inflated": structured.zero_inflated,
 }
 """Family kind -> its symbolic model. A family added later joins ``derive`` by one entry here."""
 
