@@ -89,6 +89,7 @@ def test_binomial_kl_fisher_and_twin(x64):
     assert isinstance(mj.from_tfp(tfd.Binomial(12.0, probs=0.3)), mj.Binomial)
 
 
+@pytest.mark.deep
 def test_binomial_family_loss_and_refused_targets():
     logits = jnp.array([0.2, -1.0, 3.0])
     y = np.array([[3, 10], [0, 0], [5, 5]], np.float32)

@@ -105,6 +105,7 @@ def test_a_registered_type_works_with_every_generic_function(x64):
     assert abs(float(estimate) - kl) < 4 * float(error)
 
 
+@pytest.mark.deep
 def test_interval_by_sampling_where_there_is_no_quantile(x64):
     theta = Rayleigh(jnp.asarray([0.5, 2.0]))
     with pytest.raises(TypeError, match="Rayleigh has no quantile; pass key="):
@@ -184,6 +185,7 @@ def _numeric_hessian(fn, v, h=1e-4):
     return out
 
 
+@pytest.mark.deep
 def test_a_user_family_at_scipys_mle_nll_inference_and_predict(x64):
     fam = mj.family("gumbel", theta=_gumbel_theta, raw_shape=(2,))
     assert fam.name == "gumbel()" and repr(fam) == "Family(gumbel())"

@@ -119,6 +119,7 @@ def test_family_loss_and_checks():
         mj.dirichlet(1)
 
 
+@pytest.mark.deep
 def test_twins():
     pytest.importorskip("tensorflow_probability")
     theta = mj.Dirichlet(jnp.array([0.7, 2.5, 4.0]))

@@ -100,7 +100,10 @@ CASES = {  # name: (theta, reference as a function of the theta)
 }
 
 
-@pytest.mark.parametrize("name", CASES)
+_DEEP_CASES = {"Beta", "StudentT", "StudentT heavy"}  # the slowest quadratures: CI's deep phase
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.deep) if n in _DEEP_CASES else n for n in CASES])
 def test_fisher_equals_the_expected_negative_hessian(name, x64):
     make, reference = CASES[name]
     theta = make()
@@ -116,6 +119,7 @@ def _joint(theta, outcomes, pmf):
     return _enumerated(theta, outcomes, pmf)
 
 
+@pytest.mark.deep
 def test_independent_categorical_by_enumerating_the_joint_outcomes(x64):
     logits = jnp.array([[0.3, -1.0, 2.0], [1.0, 0.0, -0.5]])
     theta = mj.Independent(mj.Categorical(logits))

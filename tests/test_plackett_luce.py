@@ -115,6 +115,7 @@ def test_family_loss_and_checks():
         mj.plackett_luce(1)
 
 
+@pytest.mark.deep
 def test_tfp_twin():
     pytest.importorskip("tensorflow_probability")
     theta = mj.PlackettLuce(jnp.asarray(LOGITS, jnp.float32))

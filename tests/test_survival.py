@@ -82,6 +82,7 @@ def test_quantile_isf_and_moments_against_scipy(name, dtype):
             close(got["variance"], frozen.var())
 
 
+@pytest.mark.deep
 def test_weibull_variance_at_large_shapes_without_cancelling():
     """``s^2 [Gamma(1 + 2/k) - Gamma(1 + 1/k)^2]`` against 40-digit mpmath, in float32, at k up to 1e7
     (scipy's float64 ``var`` loses 1% at 1e7; the limit is ``(pi s / k)^2 / 6``)."""

@@ -65,6 +65,7 @@ def test_zero_inflated_tails(x64):
         np.testing.assert_allclose(mj.log_sf(theta, y), np.log(sf), rtol=1e-10)
 
 
+@pytest.mark.deep
 def test_zero_inflated_family_loss_and_refused_targets():
     family = mj.zero_inflated(mj.poisson())
     assert family.raw_shape == (2,) and mj.zero_inflated(mj.negative_binomial("per_example")).raw_shape == (3,)
