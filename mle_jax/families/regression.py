@@ -279,17 +279,8 @@ def gamma(parameterization: str = "default", *, init_shape: float = 1.0) -> Fami
     label = f"gamma(parameterization={parameterization!r})"
     if _parameterization(label, parameterization) == "default":
         return _two_positive(Spec("gamma"), positive, Gamma)
-    start = positive_number(label, "init_shape", init_shape)
-
-    def init(dtype):
-        return {"shape": links.softplus_inverse(jnp.asarray(start, dtype))}
-
-    def theta(fp, raw):
-        shape = links.softplus.forward(fp["shape"]).astype(jnp.result_type(raw))
-        return Gamma(shape, shape * jnp.exp(-raw))
-
-    return build(spec=Spec("gamma", options=(("parameterization", "mean"),)), support=positive, theta=theta,
-                 init=init)
+    return _mean_form("gamma", positive, "shape", positive_number(label, "init_shape", init_shape),
+                      lambda shape, raw: Gamma(shape, shape * jnp.exp(-raw)))
 
 
 def beta(parameterization: str = "default", *, init_precision: float = 2.0) -> Family:
@@ -313,14 +304,17 @@ def beta(parameterization: str = "default", *, init_precision: float = 2.0) -> F
     label = f"beta(parameterization={parameterization!r})"
     if _parameterization(label, parameterization) == "default":
         return _two_positive(Spec("beta"), unit_interval, Beta)
-    start = positive_number(label, "init_precision", init_precision)
+    return _mean_form("beta", unit_interval, "precision", positive_number(label, "init_precision", init_precision),
+                      lambda phi, raw: Beta(phi * jax.nn.sigmoid(raw), phi * jax.nn.sigmoid(-raw)))
 
+
+def _mean_form(kind: str, support, name: str, start: float, theta_of) -> Family:
+    """A GLM form: the model emits ONE raw value (the linked mean) and ``theta_of(p, raw)`` builds the theta
+    with ``p = softplus(fparams[name])``, one global positive family parameter learned with phi."""
     def init(dtype):
-        return {"precision": links.softplus_inverse(jnp.asarray(start, dtype))}
+        return {name: links.softplus_inverse(jnp.asarray(start, dtype))}
 
     def theta(fp, raw):
-        phi = links.softplus.forward(fp["precision"]).astype(jnp.result_type(raw))
-        return Beta(phi * jax.nn.sigmoid(raw), phi * jax.nn.sigmoid(-raw))
+        return theta_of(links.softplus.forward(fp[name]).astype(jnp.result_type(raw)), raw)
 
-    return build(spec=Spec("beta", options=(("parameterization", "mean"),)), support=unit_interval, theta=theta,
-                 init=init)
+    return build(spec=Spec(kind, options=(("parameterization", "mean"),)), support=support, theta=theta, init=init)
