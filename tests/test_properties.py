@@ -336,7 +336,7 @@ _COUNTS_AND_LABELS = {"Bernoulli", "Binomial", "Categorical", "NegativeBinomial"
 def _target(theta):
     """A point of the support for one example (no draw: compiling the samplers costs seconds):
     the mode for labels and counts, else the mean where it is finite and the mode where it is not."""
-    if type(theta).__name__ in _COUNTS_AND_LABELS:
+    if type(theta).__name__ in _COUNTS_AND_LABELS or registry.entries(theta).mean is None:  # rankings: no mean
         return mj.mode(theta)
     return jnp.where(jnp.isfinite(mj.mean(theta)), mj.mean(theta), mj.mode(theta))
 
