@@ -98,6 +98,7 @@ def _von_mises_draws(keys, loc, concentration):
     return jax.vmap(lambda k: mj.sample(k, mj.VonMises(loc, concentration)))(keys)
 
 
+@pytest.mark.deep
 def test_von_mises_sampling_at_nan_inf_and_huge_concentrations():
     keys = jax.random.split(jax.random.PRNGKey(0), 4)
     k = jnp.array([np.nan, np.inf, 1e19, 1e30, -1.0, 2.0], jnp.float32)

@@ -16,6 +16,7 @@ import mle_jax as mj
 from mle_jax import links
 
 
+@pytest.mark.deep
 def test_ordinal_probabilities_and_fit_against_statsmodels():
     from statsmodels.miscmodels.ordinal_model import OrderedModel
     family = mj.ordinal(4)

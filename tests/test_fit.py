@@ -129,6 +129,7 @@ def test_fit_rejects_bad_data_and_options():
         mj.fit(r, params, x, jnp.array([0, 1, 1, 0]), optax.sgd(0.1), stepz=3)  # type: ignore[call-arg]
 
 
+@pytest.mark.deep
 def test_weighted_fit_matches_duplicated_data():
     x, y = _logistic_data(n=50)
     x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y)

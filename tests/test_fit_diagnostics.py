@@ -215,6 +215,7 @@ def test_separated_counts_only_examples_with_weight_and_mask():
 @settings(max_examples=8, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**31 - 1), noise=st.sampled_from([0.0, 0.05, 0.3, 1.0]),
        scale=st.sampled_from([1e-3, 1.0, 1e3]))
+@pytest.mark.deep
 def test_separation_verdict_matches_the_fitted_probabilities_and_the_linear_program(seed, noise, scale):
     """Property: fit's verdict equals "every label has probability > 1/2" recomputed with scipy's
     expit at the returned parameters, and it is never given for data a linear program cannot

@@ -80,6 +80,7 @@ def test_logistic_observed_expected_robust_aic_bic_against_statsmodels(x64):
         lr_test(s, s_r)
 
 
+@pytest.mark.deep
 def test_poisson_against_statsmodels(x64):
     X, rng = _design(200, 1)
     yv = rng.poisson(np.exp(X @ np.array([0.3, 0.5, -0.4])))
@@ -116,6 +117,7 @@ def _multinomial(p, x):
     return jnp.concatenate([jnp.zeros(1, x.dtype), x @ p["b"]])
 
 
+@pytest.mark.deep
 def test_multinomial_against_statsmodels_mnlogit(x64):
     X, rng = _design(300, 3)
     logits = np.concatenate([np.zeros((300, 1)), X @ np.array([[0.5, -0.5], [1.0, 0.2], [-0.3, 0.8]])], 1)

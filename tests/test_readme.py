@@ -9,6 +9,11 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+# the two slowest blocks (a checkpointed minibatch fit, a float64 GLM's inference) run in CI's deep phase
+HEAVY = {i for i, block in enumerate(BLOCKS) if "Checkpoints(" in block or "enable_x64" in block}
+
+
+@pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.deep) if i in HEAVY else i
+                                   for i in range(len(BLOCKS))])
 def test_readme_example_runs(index):
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {})

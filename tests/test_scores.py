@@ -29,6 +29,7 @@ def _check(make, y, settings, reference):
     np.testing.assert_allclose(scores.crps(make(*map(jnp.asarray, fields)), ys), want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.deep
 def test_crps_closed_forms_against_scoringrules(x64):
     _check(mj.Normal, Y_REAL, [(0.5, 1.3), (-2.0, 1e-3)], lambda y, m, s: ps.crps_gaussian(y, m, s))
     _check(mj.Laplace, Y_REAL, [(0.5, 1.3), (3.0, 20.0)], lambda y, m, s: sr.crps_laplace(y, m, s))
