@@ -118,7 +118,7 @@ def _numeric(name: str, what: str, dtype, column) -> None:
     dtype = np.dtype(dtype)
     if dtype.kind in "biufc":
         return
-    where = f"{what}" if column is None else f"{what}'s column {column!r}"
+    where = _where(what, column)
     if dtype.kind == "O":
         raise ValueError(f"{name}: {where} has dtype object (Python objects, or a mix of types); convert it to "
                          f"numbers first (.astype(float) if its values are numbers)")
@@ -137,9 +137,14 @@ def _frame(name: str, what: str, columns: list, read) -> np.ndarray:
     return remember_names(np.stack([a.astype(dtype, copy=False) for a in arrays], axis=1), [c for c, _ in columns])
 
 
+def _where(what: str, column) -> str:
+    """``x's column 'age'``, or ``y`` for an unnamed series."""
+    return what if column is None else f"{what}'s column {column!r}"
+
+
 def _missing(name: str, what: str, column, count: int, n: int, hint: str) -> None:
     if count:
-        raise ValueError(f"{name}: {what}'s column {column!r} has {count} missing value{'s' * (count > 1)} "
+        raise ValueError(f"{name}: {_where(what, column)} has {count} missing value{'s' * (count > 1)} "
                          f"(of {n}); drop or fill them first ({hint})")
 
 
@@ -148,12 +153,12 @@ def _pandas_column(name: str, what: str, column, series) -> np.ndarray:
 
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        raise ValueError(f"{name}: {what}'s column {column!r} is categorical; encode it with a formula, "
+        raise ValueError(f"{name}: {_where(what, column)} is categorical; encode it with a formula, "
                          f"mj.formula('y ~ C({column}) + ...', data, family), which also names the coefficients "
                          f"(or pass its integer codes: {what}[{column!r}].cat.codes)")
     if not isinstance(dtype, np.dtype):  # an extension dtype: nullable Int64 / Float64 / boolean, str, ...
         if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
-            raise ValueError(f"{name}: {what}'s column {column!r} has the non-numeric dtype {dtype}; only numbers "
+            raise ValueError(f"{name}: {_where(what, column)} has the non-numeric dtype {dtype}; only numbers "
                              f"and booleans can be fitted: encode text and categories with "
                              f"mj.formula('y ~ C({column}) + ...', data, family)")
         _missing(name, what, column, int(series.isna().sum()), len(series), ".dropna() or .fillna(value)")
@@ -168,11 +173,11 @@ def _polars_column(name: str, what: str, column, series) -> np.ndarray:
 
     dtype = series.dtype
     if isinstance(dtype, (pl.Categorical, pl.Enum)) or dtype in (pl.Categorical, pl.Enum):
-        raise ValueError(f"{name}: {what}'s column {column!r} is categorical; encode it with a formula, "
+        raise ValueError(f"{name}: {_where(what, column)} is categorical; encode it with a formula, "
                          f"mj.formula('y ~ C({column}) + ...', data, family), which also names the coefficients "
                          f"(or pass its integer codes: .to_physical())")
     if not (dtype.is_numeric() or dtype == pl.Boolean):
-        raise ValueError(f"{name}: {what}'s column {column!r} has the non-numeric polars dtype {dtype}; only "
+        raise ValueError(f"{name}: {_where(what, column)} has the non-numeric polars dtype {dtype}; only "
                          f"numbers and booleans can be fitted: encode text and categories with "
                          f"mj.formula('y ~ C(g) + ...', data, family)")
     _missing(name, what, column, int(series.null_count()), len(series), ".drop_nulls() or .fill_null(value)")
