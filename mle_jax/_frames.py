@@ -79,8 +79,8 @@ def to_array(name: str, what: str, value):
 def _leaf(name: str, what: str, value):
     if value is None or isinstance(value, (jax.Array, jax.core.Tracer, int, float, bool, complex, np.generic)):
         return value
-    if isinstance(value, np.ndarray):
-        _numeric(name, what, value.dtype, None)
+    if isinstance(value, np.ndarray):  # other dtypes (text, dates) are named by the recipe's checks
+        _not_object(name, what, value.dtype)
         return value
     kind = _kind(value)
     if kind == "pandas.DataFrame":
@@ -109,8 +109,13 @@ def _host(name: str, what: str, value):
         if not hasattr(value, "__dlpack__"):
             raise
         return jnp.from_dlpack(value)
-    _numeric(name, what, array.dtype, None)
+    _not_object(name, what, array.dtype)
     return array
+
+
+def _not_object(name: str, what: str, dtype) -> None:
+    if np.dtype(dtype).kind == "O":
+        _numeric(name, what, dtype, None)
 
 
 def _numeric(name: str, what: str, dtype, column) -> None:
