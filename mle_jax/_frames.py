@@ -45,6 +45,9 @@ def names_of(x) -> tuple[str, ...] | None:
     if columns is not None:
         return columns
     for leaf in jax.tree_util.tree_leaves(x):
+        columns = _frame_columns(leaf)
+        if columns is not None:
+            return columns
         found = _NAMES.get(id(leaf))
         if found is not None and found[0]() is leaf:
             return found[1]
