@@ -82,7 +82,8 @@ def test_fit_scores_and_losses_take_frames(data, linear):
                                   mj.losses.normal(theta.loc, y_np, scale=1.0))
     probs = pd.Series(np.linspace(-2, 2, N))
     labels = pd.Series((y_np > 0).astype(np.int32))
-    np.testing.assert_array_equal(mj.losses.bernoulli(probs, labels), mj.losses.bernoulli(probs.to_numpy(), labels.to_numpy()))
+    np.testing.assert_array_equal(mj.losses.bernoulli(probs, labels),
+                                  mj.losses.bernoulli(probs.to_numpy(), labels.to_numpy()))
     theta_b = mj.Bernoulli(jnp.asarray(probs.to_numpy(), jnp.float32))
     np.testing.assert_array_equal(mj.brier(theta_b, labels), mj.brier(theta_b, labels.to_numpy()))
     assert float(mj.calibration(theta_b, labels).ece) == float(mj.calibration(theta_b, labels.to_numpy()).ece)
