@@ -87,10 +87,11 @@ def _solve_many(target, parts, data, js, ts, means, roots, pinvs, starts, constr
 
 
 class Profile:
-    """The constrained re-fits of one fit (a ``mle_jax.inference._Fit``), one compiled program per
-    recipe and shapes (kept in the recipe's ``programs``)."""
+    """The constrained re-fits of one fit (a ``mle_jax.inference._Fit``; ``nll_hat`` its NLL at ``v_hat``),
+    one compiled program per recipe and shapes (kept in the recipe's ``programs``)."""
 
-    def __init__(self, fit, parts, v_hat, cov: np.ndarray | None, variance: np.ndarray, problems: int):
+    def __init__(self, fit, parts, v_hat, nll_hat: float, cov: np.ndarray | None, variance: np.ndarray,
+                 problems: int):
         self.cov = np.diag(variance) if cov is None else np.asarray(cov, np.float64)
         program = fit.recipe.programs.get(("inference", "profile"),
                                           lambda: jax.jit(functools.partial(_solve_many, fit.recipe)))
@@ -105,7 +106,7 @@ class Profile:
                               jnp.asarray(many(root)), jnp.asarray(many(pinv)), jnp.asarray(many(v_hat)),
                               jnp.zeros(problems, bool))
         value = np.asarray(value, np.float64)
-        start = float(fit.nll()(jnp.asarray(v_hat)))
+        start = float(nll_hat)  # the NLL at v_hat, as inference computed it
         best = int(np.argmin(value))
         if value[best] < start:
             self.v_hat, self.nll_min = np.asarray(v[best], np.float64), float(value[best])

@@ -241,7 +241,8 @@ class InferenceResult:
             raise ValueError(f"conf_int(method='profile'): flat indices {bad[:10].tolist()} have no finite "
                              f"positive variance to start the search from (cov_type={self.cov_type!r})")
         with jax.enable_x64(True):
-            profile = Profile(fit, _partition(fit.params, fit.keep), self.estimate, self.cov, self.variance,
+            profile = Profile(fit, _partition(fit.params, fit.keep), self.estimate, -self.loglik, self.cov,
+                              self.variance,
                               problems=2 * chosen.size)
             return profile.bounds(chosen, _normal_quantile(0.5 + 0.5 * level))
 
