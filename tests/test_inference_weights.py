@@ -39,6 +39,7 @@ def _data(seed, n=60):
     return X, w, rng
 
 
+@pytest.mark.deep
 def test_normal_learned_sigma_frequency_against_analytic_weights(x64):
     """One weighted Normal fit, two readings. Frequency: sigma^2 = sum w r^2 / sum w, nobs = sum w, SEs as
     statsmodels' GLM(freq_weights=w). Analytic: sigma^2 = sum w r^2 / N (re-fitted by inference from the
