@@ -40,6 +40,8 @@ from ._fit_options import Stop as Stop
 from ._fit_options import Validation as Validation
 from .solver import History as History
 from .solver import solver as solver
+from .bootstrap import BootstrapResult as BootstrapResult
+from .bootstrap import bootstrap as bootstrap
 from .diagnostics import PerfectSeparationWarning, ValidationWarning
 # step 4 and after: inference, scores, information theory, other libraries
 from .inference import InferenceResult, inference, lr_test
@@ -66,7 +68,7 @@ __all__ = [
     "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
     "PerfectSeparationWarning", "ValidationWarning",
     # simulation studies: a pure fit
-    "History", "solver",
+    "History", "solver", "BootstrapResult", "bootstrap",
     # after the fit
     "InferenceResult", "inference", "lr_test",
     "Calibration", "brier", "calibration", "coverage", "crps", "evaluate", "pit",

@@ -51,6 +51,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from ._boundary import as_array
+from ._cache import concrete_or_inline
 from ._checks import check_batch, is_concrete
 from ._fit_options import Minibatches, Objective, Stop, code, count
 from ._fit_step import Keys, StepOptions, _ends, initial_carry, make_step
@@ -99,7 +100,8 @@ class Solve(Generic[P]):
 
     def __init__(self, recipe: Recipe, optimizer, steps: int | Minibatches, tol: float | None, reduction: str):
         self.recipe, self.optimizer, self.steps, self.tol, self.reduction = recipe, optimizer, steps, tol, reduction
-        self._core = jax.jit(self._run)
+        jitted = recipe.programs.get(("solve", optimizer, steps, tol, reduction), lambda: jax.jit(self._run))
+        self._core = concrete_or_inline(self._run, jitted)  # one compile per recipe and settings; inlined in a trace
 
     def __repr__(self) -> str:
         return f"solver({self.recipe.name}, steps={self.steps}, tol={self.tol}, reduction={self.reduction!r})"
