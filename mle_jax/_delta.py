@@ -44,16 +44,17 @@ def natural_values(fparams: Any, extra: dict[str, Callable] | None = None) -> di
     out: dict[str, jax.Array] = {}
 
     def walk(node, prefix):
-        items = (node.items() if isinstance(node, dict)
-                 else enumerate(node) if isinstance(node, (list, tuple)) else ())
-        items = list(items)
-        keys = {k for k, _ in items}
-        ordinal = {"first_cut", "gaps"} <= keys
-        if ordinal:
-            gaps = links.softplus.forward(node["gaps"])
-            first = jnp.asarray(node["first_cut"])
-            zero = jnp.zeros(first.shape + (1,), gaps.dtype)
-            out[prefix + "cutpoints"] = first[..., None] + jnp.concatenate([zero, jnp.cumsum(gaps, -1)], -1)
+        if isinstance(node, dict):
+            items, ordinal = list(node.items()), "first_cut" in node and "gaps" in node
+            if ordinal:
+                gaps = links.softplus.forward(node["gaps"])
+                first = jnp.asarray(node["first_cut"])
+                zero = jnp.zeros(first.shape + (1,), gaps.dtype)
+                out[prefix + "cutpoints"] = first[..., None] + jnp.concatenate([zero, jnp.cumsum(gaps, -1)], -1)
+        elif isinstance(node, (list, tuple)):
+            items, ordinal = list(enumerate(node)), False
+        else:
+            return
         for key, value in items:
             name = f"{prefix}{key}"
             if ordinal and key in ("first_cut", "gaps"):

@@ -53,7 +53,7 @@ def minimise(g: Callable, w0: jax.Array):
         w, state, step, _ = carry
         value, grad = value_and_grad(w, state=state)
         updates, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=g)
-        norm = jnp.where(jnp.isfinite(value), jnp.max(jnp.abs(grad)), 0.0)  # NaN: stop, reported as NaN
+        norm = jnp.where(jnp.isfinite(value), jnp.max(jnp.abs(jnp.asarray(grad))), 0.0)  # NaN: stop, reported as NaN
         return optax.apply_updates(w, updates), state, step + 1, norm
 
     w, _, steps, _ = jax.lax.while_loop(cond, body, (w0, opt.init(w0), 0, jnp.inf))

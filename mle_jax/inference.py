@@ -635,7 +635,7 @@ _STATIC = {"hessian": ("size",), "meat": ("size",), "expected_information": ("si
            "hessian_diagonal": ("size", "batch"), "inverse_diagonal": ("size", "batch")}
 
 
-def _program(recipe: Recipe, fn: Callable) -> Callable:
+def _program(recipe: Recipe | _Analytic, fn: Callable) -> Callable:
     """``fn(recipe, v, parts, data, ...)`` jitted once per recipe and kept in ``recipe.programs`` under
     ``("inference", fn name)`` (bounded, and dying with the recipe). The params' structure and the chunk
     sizes are static arguments of the one jitted function, so a new shape, structure or size compiles
