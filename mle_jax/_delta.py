@@ -20,6 +20,7 @@ stays inside the mean's range (a probability in (0, 1)); ``method="delta"`` is `
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -96,21 +97,51 @@ def _plain(a):
     return float(a) if a.shape == () else a
 
 
-def mean_interval(recipe, at: Callable, v, cov, variance, x_new, z: float, method: str, rows: int = 1024):
-    """``(mean, lower, upper)`` of E[y | x_new] per row (see the module docstring)."""
+def _raw_one(recipe, at, u, x_i):
+    """The model's raw output for one example at flat parameters u."""
+    one = jax.tree_util.tree_map(lambda a: a[None], x_i)
+    return recipe.raw(at(u), one)[0][0]
+
+
+def _mean_of(family, fp, raw):
+    return jnp.reshape(dist.mean(family.theta(fp, raw)), ())
+
+
+def _intervals(recipe, parts, v, c, x_new, z, *, method: str, dense: bool, rows: int):
+    """The compiled body of ``mean_interval``: per row the centre (eta or the mean) and its delta-method SE
+    (``c`` the covariance, or the variances where not ``dense``), then the interval."""
+    unravel = ravel_pytree(parts.trained)[1]
+    at = lambda u: parts.replace(trained=unravel(u)).params()  # noqa: E731
     family = recipe.family
 
-    def raw_one(u, x_i):
-        one = jax.tree_util.tree_map(lambda a: a[None], x_i)
-        return recipe.raw(at(u), one)[0][0]
+    def quad(g):
+        return g @ (c @ g) if dense else (g * g) @ c
 
-    def mean_of(fp, raw):
-        m = dist.mean(family.theta(fp, raw))
-        return jnp.reshape(m, ())
+    def row(x_i):
+        if method == "endpoint":
+            value, g = jax.value_and_grad(lambda u: jnp.reshape(_raw_one(recipe, at, u, x_i), ()))(v)
+        else:
+            value, g = jax.value_and_grad(lambda u: _mean_of(family, at(u).family, _raw_one(recipe, at, u, x_i)))(v)
+        return value, jnp.sqrt(quad(g))
 
+    center, se = jax.lax.map(row, x_new, batch_size=rows)
+    if method == "delta":
+        return center, center - z * se, center + z * se
+    fp, shape = at(v).family, family.raw_shape
+    mean_at = jax.vmap(lambda e: _mean_of(family, fp, jnp.reshape(e, shape)))
+    lower, upper = mean_at(center - z * se), mean_at(center + z * se)
+    return mean_at(center), jnp.minimum(lower, upper), jnp.maximum(lower, upper)
+
+
+def mean_interval(recipe, parts, v, cov, variance, x_new, z: float, method: str, rows: int = 1024):
+    """``(mean, lower, upper)`` of E[y | x_new] per row (see the module docstring); one compiled program per
+    recipe, method and shapes (kept in ``recipe.programs``)."""
+    family = recipe.family
+    unravel = ravel_pytree(parts.trained)[1]
+    at = lambda u: parts.replace(trained=unravel(u)).params()  # noqa: E731
     first = jax.tree_util.tree_map(lambda a: a[0], x_new)
-    raw_shape = jax.eval_shape(raw_one, v, first).shape
-    mean_shape = jax.eval_shape(lambda u, x_i: dist.mean(family.theta(at(u).family, raw_one(u, x_i))),
+    raw_shape = jax.eval_shape(functools.partial(_raw_one, recipe, at), v, first).shape
+    mean_shape = jax.eval_shape(lambda u, x_i: dist.mean(family.theta(at(u).family, _raw_one(recipe, at, u, x_i))),
                                 v, first).shape
     if int(np.prod(mean_shape)) != 1:
         raise ValueError(f"mean_interval: E[y | x] of {family.name} has shape {mean_shape} per example; "
@@ -119,28 +150,12 @@ def mean_interval(recipe, at: Callable, v, cov, variance, x_new, z: float, metho
         raise ValueError(f"mean_interval: method='endpoint' maps an interval of the model's one raw output "
                          f"(the linear predictor) through the mean, but {family.name} takes raw of shape "
                          f"{raw_shape}; use method='delta'")
-    c = None if cov is None else jnp.asarray(cov)
-    var_v = jnp.asarray(np.nan_to_num(variance))
+    program = recipe.programs.get(("inference", "mean_interval"), lambda: jax.jit(
+        functools.partial(_intervals, recipe), static_argnames=("method", "dense", "rows")))
+    c = jnp.asarray(np.nan_to_num(variance) if cov is None else cov)
+    out = program(parts, v, c, x_new, z, method=method, dense=cov is not None, rows=min(rows, _rows(x_new)))
+    return tuple(np.asarray(a, np.float64) for a in out)
 
-    def quad(g):
-        return g @ (c @ g) if c is not None else (g * g) @ var_v
 
-    def row(x_i):
-        if method == "endpoint":
-            eta_of = lambda u: jnp.reshape(raw_one(u, x_i), ())  # noqa: E731
-            eta, g = jax.value_and_grad(eta_of)(v)
-            return eta, jnp.sqrt(quad(g))
-        m, g = jax.value_and_grad(lambda u: mean_of(at(u).family, raw_one(u, x_i)))(v)
-        return m, jnp.sqrt(quad(g))
-
-    @jax.jit
-    def run(x):
-        center, se = jax.lax.map(row, x, batch_size=rows)
-        if method == "delta":
-            return center, center - z * se, center + z * se
-        fp = at(v).family
-        shape = raw_shape
-        ends = [jax.vmap(lambda e: mean_of(fp, jnp.reshape(e, shape)))(center + s * z * se) for s in (-1.0, 1.0)]
-        mean = jax.vmap(lambda e: mean_of(fp, jnp.reshape(e, shape)))(center)
-        return mean, jnp.minimum(*ends), jnp.maximum(*ends)
-    return tuple(np.asarray(a, np.float64) for a in run(x_new))
+def _rows(x) -> int:
+    return int(jax.tree_util.tree_leaves(x)[0].shape[0])
