@@ -75,21 +75,27 @@ def natural(at: Callable, v, cov, variance, extra=None) -> dict[str, tuple[Any, 
 
     ``cov`` the k x k covariance of v (None: only the variances ``variance`` are used, as if v's
     entries were uncorrelated)."""
-    names = list(natural_values(at(v).family, extra))
-    if not names:
+    shapes = jax.eval_shape(lambda u: natural_values(at(u).family, extra), v)  # nothing runs yet
+    if not shapes:
         return {}
 
     def flat(u):
-        return ravel_pytree(natural_values(at(u).family, extra))
+        return ravel_pytree(natural_values(at(u).family, extra))[0]
 
-    values, unravel = flat(v)
-    jac = np.asarray(jax.jacrev(lambda u: flat(u)[0])(v), np.float64)  # (d, k): d natural numbers
+    values, jac = jax.jit(lambda u: (flat(u), jax.jacrev(flat)(u)))(v)  # one program, not op by op
+    jac = np.asarray(jac, np.float64)  # (d, k): d natural numbers
     if cov is not None:
         var = np.einsum("dk,kl,dl->d", jac, cov, jac)
     else:
         var = (jac ** 2) @ np.nan_to_num(variance)
-    estimate, se = unravel(values), unravel(jnp.sqrt(jnp.asarray(np.maximum(var, 0.0))))
-    return {n: (_plain(estimate[n]), _plain(se[n])) for n in names}
+    values, se = np.asarray(values, np.float64), np.sqrt(np.maximum(var, 0.0))
+    out, start = {}, 0
+    for name in sorted(shapes):  # ravel_pytree's order: a dict's keys sorted
+        size = int(np.prod(shapes[name].shape))
+        out[name] = (_plain(values[start:start + size].reshape(shapes[name].shape)),
+                     _plain(se[start:start + size].reshape(shapes[name].shape)))
+        start += size
+    return {name: out[name] for name in shapes}
 
 
 def _plain(a):
