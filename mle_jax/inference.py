@@ -204,7 +204,9 @@ class InferenceResult:
         (``mle_jax._profile``). It follows the likelihood where it is not quadratic (small samples, a
         parameter near a boundary) and is invariant to reparametrisation; an infinite bound (with a
         warning) means the profile never falls by chi2_1(level) / 2 on that side (separated classes).
-        Memory: one re-fit holds the NLL of all N rows per parameter and side (2 |index| N).
+        Memory: one re-fit holds the NLL of all N rows per parameter and side (2 |index| N). The profile is
+        of the likelihood (with analytic weights, theirs) whatever ``cov_type``; the covariance only
+        preconditions the re-fits and sets the first trial points.
 
         >>> import jax, jax.numpy as jnp, numpy as np, mle_jax as mj
         >>> with jax.enable_x64(True):
