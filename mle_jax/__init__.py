@@ -38,6 +38,10 @@ from ._fit_options import Progress as Progress
 from ._fit_options import Run as Run
 from ._fit_options import Stop as Stop
 from ._fit_options import Validation as Validation
+from .solver import History as History
+from .solver import solver as solver
+from .bootstrap import BootstrapResult as BootstrapResult
+from .bootstrap import bootstrap as bootstrap
 from .diagnostics import PerfectSeparationWarning, ValidationWarning
 # step 4 and after: inference, scores, information theory, other libraries
 from .inference import InferenceResult, inference, lr_test
@@ -66,6 +70,8 @@ __all__ = [
     "Params", "Recipe", "recipe", "reduce_terms", "mlp", "take", "FitResult", "fit",
     "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
     "PerfectSeparationWarning", "ValidationWarning",
+    # simulation studies: a pure fit
+    "History", "solver", "BootstrapResult", "bootstrap",
     # after the fit
     "InferenceResult", "inference", "lr_test",
     "Calibration", "brier", "calibration", "coverage", "crps", "evaluate", "pit",
