@@ -499,6 +499,108 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
                            recipe, _Fit(target, params, keep, seen, weight_kind))
 
 
+def _keep(trained, params) -> list[bool] | None:
+    """Per leaf of ``params``, whether ``trained=`` (a pytree of bools, a prefix of params, or a function
+    of params) counts it; None: every leaf."""
+    if trained is None:
+        return None
+    if callable(trained):
+        trained = trained(params)
+
+    def spread(flag, sub):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"inference: trained= must hold True / False leaves (an optax mask); got {flag!r}")
+        return np.full(len(jax.tree_util.tree_leaves(sub)), bool(flag))
+    try:
+        spread_tree = jax.tree_util.tree_map(spread, trained, params)
+    except (ValueError, TypeError) as error:
+        if "trained=" in str(error):
+            raise
+        raise ValueError(f"inference: trained= must be a pytree of bools shaped like params (or a prefix of "
+                         f"it, e.g. Params(model=True, family=False)): {error}") from None
+    keep = [bool(flag) for flags in jax.tree_util.tree_leaves(spread_tree) for flag in flags]
+    if len(keep) != len(jax.tree_util.tree_leaves(params)):
+        raise ValueError("inference: trained= does not match params' leaves")
+    return keep
+
+
+def _partition(params, keep: list[bool] | None) -> Parts:
+    """``partition(params)`` with the leaves ``keep`` holds fixed moved from trained to carried."""
+    parts = partition(params)
+    if keep is None:
+        return parts
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    kinds, trained, carried = [], [], []
+    for leaf, kind, counted in zip(leaves, parts.layout.kinds, keep):
+        if kind is TRAINED and counted:
+            kinds.append(TRAINED)
+            trained.append(leaf)
+            continue
+        trained.append(None)
+        if kind is TRAINED or kind is CARRIED:
+            kinds.append(CARRIED)
+            carried.append(leaf)
+        else:
+            kinds.append(kind)
+    return Parts(jax.tree_util.tree_unflatten(treedef, trained), carried, Layout(treedef, tuple(kinds)))
+
+
+def _owns_parameters(parts: Parts) -> bool:
+    """Whether the family has trained parameters of its own."""
+    return bool(jax.tree_util.tree_leaves(parts.trained.family))
+
+
+def row_count(weights, mask, n: int) -> float:
+    """The rows the NLL sees: unmasked, with a nonzero weight (analytic weights' nobs)."""
+    rows = np.ones(n, bool) if weights is None else np.asarray(weights) != 0
+    return float(np.sum(rows if mask is None else rows & (np.asarray(mask) != 0)))
+
+
+class _Analytic:
+    """The recipe's NLL with analytic (precision) weights: x is ``(x, a)`` with a the weights, and
+
+        -log L = -sum_i m_i w_i [a_i s(f) k_i + b(f)]   (the family's density s(f) k_i + b(f), ``Density``)
+
+    i.e. ``recipe.reduce`` at weights ``w a`` plus ``sum_i m_i w_i (a_i - 1) b(f)``: the shift b once per
+    row. Kept in ``recipe.programs``, so its compiled programs live (and die) with the recipe."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe, self.family, self.programs = recipe, recipe.family, type(recipe.programs)()
+
+    def reduce(self, params, xa, y, weights=None, mask=None):
+        x, a = xa
+        base = jnp.ones_like(a) if weights is None else jnp.asarray(weights, a.dtype)
+        value = self.recipe.reduce(params, x, y, base * a, mask)
+        m = jnp.ones(a.shape, bool) if mask is None else mask
+        shift = self.recipe.family.affine(params.family)[1]
+        return value + jnp.sum(jnp.where(m, base * (a - 1.0), 0.0)) * shift
+
+    def predict(self, params, xa):
+        return self.recipe.predict(params, xa[0])
+
+
+def _refit(target: _Analytic, params, keep, data: Data, dense: bool):
+    """``params`` re-fitted (L-BFGS, preconditioned by the Hessian) at ``target``'s NLL: the maximum of the
+    analytic likelihood, from the frequency fit's."""
+    from ._profile import _sqrt_psd, minimise
+    v, at = ravel_trained(params, keep)
+    parts = _partition(params, keep)
+    sizes = _Sizes(int(data.m.shape[0]), int(v.size), 64, None)
+    if dense:
+        hess = np.asarray(_program(target, curvature.hessian)(v, parts, data, size=sizes.rows(sizes.k)), np.float64)
+        root = _sqrt_psd(np.linalg.pinv(hess, hermitian=True))[0]
+    else:
+        root = np.diag(1.0 / np.sqrt(np.maximum(_diagonal(target, v, parts, data, sizes), 1e-300)))
+    root = jnp.asarray(root)
+
+    def nll(w):
+        return target.reduce(at(v + root @ w), data.x, data.y, data.w, data.m)
+    w, value, _ = jax.jit(lambda w0: minimise(nll, w0))(jnp.zeros(v.size))
+    if not bool(jnp.isfinite(value)):
+        raise ValueError("inference: the re-fit at the analytic weights' likelihood failed (a non-finite NLL)")
+    return at(v + root @ w)
+
+
 def _check_options(cov, max_params, batch_size, chunk_size, index) -> None:
     """The settings, before anything is computed."""
     if cov not in COV_TYPES:
