@@ -93,7 +93,7 @@ def _numpy_unravel(params, keep: list[bool] | None = None):
     return unravel
 
 
-def parameter_names(params, keep: list[bool] | None = None, columns=None) -> list[str]:
+def parameter_names(params, columns=None, keep: list[bool] | None = None) -> list[str]:
     """One readable name per trained scalar, in ravel order: ``model.w[0, 1]``, ``family.scale``.
 
     ``keep``: per leaf, whether ``inference(..., trained=)`` counts it. With ``columns`` (x's column
@@ -495,7 +495,7 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
     if weight_kind == "analytic":
         title += " (analytic weights)"
     return InferenceResult(loglik, nobs, k, cov, np.asarray(v, np.float64), variance, matrix,
-                           tuple(parameter_names(params, keep, columns)), title, _numpy_unravel(params, keep),
+                           tuple(parameter_names(params, columns, keep)), title, _numpy_unravel(params, keep),
                            recipe, _Fit(target, params, keep, seen, weight_kind))
 
 
