@@ -227,9 +227,11 @@ def _log_lower(k, a):
     linear = math.pi * _DECAY / (ks * jnp.maximum(jnp.sin(a), jnp.finfo(dtype).tiny))
     width = jnp.minimum(math.pi - a, jnp.where(positive, jnp.minimum(linear, 2 * jnp.sqrt(_DECAY / ks)), jnp.inf))
     width = jnp.maximum(width, 0.0)
-    s = width[..., None] * jnp.asarray(_GL_NODES, dtype)
+    nodes = jnp.reshape(jnp.asarray(_GL_NODES, dtype), (1,) * a.ndim + (-1,))
+    log_weights = jnp.reshape(jnp.asarray(_GL_LOG_WEIGHTS, dtype), (1,) * a.ndim + (-1,))
+    s = width[..., None] * nodes
     exponent = -2 * k[..., None] * jnp.sin(0.5 * s) * jnp.sin(a[..., None] + 0.5 * s)
-    log_integral = jax.scipy.special.logsumexp(exponent + jnp.asarray(_GL_LOG_WEIGHTS, dtype), axis=-1)
+    log_integral = jax.scipy.special.logsumexp(exponent + log_weights, axis=-1)
     empty = width <= 0
     log_width = jnp.log(safe_where(empty, 1.0, width))
     value = -2 * k * jnp.square(jnp.sin(0.5 * a)) + log_width + log_integral - LOG_2PI - jnp.log(i0e(k))
