@@ -174,3 +174,126 @@ def test_quantile_and_isf_match_scipy_in_both_tails_float32(name):
 @pytest.mark.parametrize("name", sorted(set(CASES) - CHEAP))
 def test_quantile_and_isf_of_the_looped_tails_in_float32(name):
     _check_against_references(name, np.float32)
+
+
+class Gumbel(NamedTuple):
+    """A user's theta: the Gumbel (scipy's ``gumbel_r``) with log_prob, log_cdf and log_sf only."""
+
+    loc: jax.Array
+    scale: jax.Array
+
+
+def _gumbel_z(theta, y):
+    return (y - theta.loc) / theta.scale
+
+
+def _gumbel_log_prob(theta, y):
+    z = _gumbel_z(theta, y)
+    return -z - jnp.exp(-z) - jnp.log(theta.scale)
+
+
+def _gumbel_log_cdf(theta, y):
+    return -jnp.exp(-_gumbel_z(theta, y))
+
+
+def _gumbel_log_sf(theta, y):
+    return jnp.log(-jnp.expm1(-jnp.exp(-_gumbel_z(theta, y))))
+
+
+@pytest.fixture
+def gumbel():
+    registry.register(Gumbel, log_prob=_gumbel_log_prob, log_cdf=_gumbel_log_cdf, log_sf=_gumbel_log_sf)
+    yield Gumbel
+    registry._OPS.pop(Gumbel, None)
+
+
+def test_a_user_type_with_tails_gets_the_quantile_fallback(gumbel, x64):
+    theta = Gumbel(jnp.asarray([0.5, -1.0]), jnp.asarray([2.0, 1e-3]))
+    table = registry.entries(theta)
+    assert getattr(table.quantile, "fallback", False) and getattr(table.isf, "fallback", False)
+    ref = stats.gumbel_r(np.array([0.5, -1.0]), np.array([2.0, 1e-3]))
+    for p in (1e-30, 1e-10, 0.5):
+        ps = jnp.full(2, p)
+        np.testing.assert_allclose(mj.quantile(theta, ps), ref.ppf(p), rtol=_RTOL[np.float64])
+        np.testing.assert_allclose(mj.distributions.isf(theta, ps), ref.isf(p), rtol=_RTOL[np.float64])
+    lo, hi = mj.interval(theta, 0.9)
+    np.testing.assert_allclose(np.stack([lo, hi]), np.stack(ref.interval(0.9)), rtol=_RTOL[np.float64])
+    # the implicit function's derivative: y = loc - scale log(-log q)
+    grad = jax.grad(lambda t: mj.quantile(t, 0.3))(Gumbel(jnp.float64(0.5), jnp.float64(2.0)))
+    np.testing.assert_allclose([grad.loc, grad.scale], [1.0, -math.log(-math.log(0.3))], rtol=1e-12)
+    dq = jax.grad(lambda q: mj.quantile(Gumbel(jnp.float64(0.5), jnp.float64(2.0)), q))(0.3)
+    np.testing.assert_allclose(dq, 1 / ref.pdf(ref.ppf(0.3))[0] / 1, rtol=1e-10)
+    # edges as scipy: the support's ends at 0 and 1, NaN outside [0, 1]
+    edges = mj.quantile(Gumbel(jnp.zeros(4), jnp.ones(4)), jnp.asarray([0.0, 1.0, -0.1, np.nan]))
+    np.testing.assert_array_equal(np.asarray(edges), [-np.inf, np.inf, np.nan, np.nan])
+    # registering again with another log_cdf rebuilds the fallback from it
+    registry.register(Gumbel, registry.entries(theta)._replace(log_cdf=lambda t, y: _gumbel_log_cdf(t, y) * 1.0))
+    assert registry.entries(theta).quantile is not table.quantile
+
+
+def test_batched_and_vmapped_thetas_agree(x64):
+    """A batch of mixtures (fields (3, 2)) against a vmap over the same examples and the brentq reference."""
+    loc = jnp.asarray([[-2.0, 3.0], [0.0, 1.0], [5.0, 5.5]])
+    scale = jnp.asarray([[1.0, 0.5], [0.1, 10.0], [2.0, 0.2]])
+    logits = jnp.log(jnp.broadcast_to(jnp.asarray(W), (3, 2)))
+    theta = mj.MixtureNormal(logits, loc, scale)
+    q = jnp.asarray([1e-12, 0.5, 0.99])
+    batched = mj.quantile(theta, q)
+    mapped = jax.vmap(mj.quantile)(theta, q)
+    np.testing.assert_array_equal(batched, mapped)
+    want = [_mixture_reference(W, np.asarray(loc[i]), np.asarray(scale[i]), float(q[i]), False) for i in range(3)]
+    np.testing.assert_allclose(batched, want, rtol=_RTOL[np.float64])
+    # one theta, many q: the theta is broadcast to q's shape; monotone in q
+    many = mj.quantile(mj.MixtureNormal(logits[0], loc[0], scale[0]), jnp.linspace(0.01, 0.99, 7))
+    assert np.all(np.diff(np.asarray(many)) > 0)
+
+
+def test_scalar_types_have_tails_and_quantiles_vector_types_report_none():
+    """Every ordered scalar type has all four; the vector-target and unordered types have no univariate CDF."""
+    vector = {"MultivariateNormal", "Dirichlet", "PlackettLuce", "Independent", "Categorical", "Empirical"}
+    for kind, table in list(registry._OPS.items()):
+        if kind.__module__.startswith("tests") or kind.__name__ in vector:
+            continue
+        missing = [n for n in ("log_cdf", "log_sf", "quantile") if getattr(table, n) is None]
+        assert not missing, f"{kind.__name__} has no {missing}"
+        assert table.isf is not None or kind.__name__ == "Bernoulli", kind.__name__
+    for name in ("MultivariateNormal", "Dirichlet", "PlackettLuce", "Categorical"):
+        table = next(t for k, t in registry._OPS.items() if k.__name__ == name)
+        assert table.log_cdf is None and table.quantile is None
+
+
+def test_von_mises_tails_match_mpmath_in_both_dtypes():
+    """log Pr(X <= -a) against mpmath's quadrature: an absolute error of the log (a relative error of the
+    probability) below 1e-12 (float64) and 2e-6 (float32) times ``1 + |log Pr|``, away from the cut at pi, where
+    the float's own rounding of pi - a dominates."""
+    from mle_jax.distributions import von_mises
+    ks = [0.0, 1e-3, 0.5, 10.0, 300.0, 1e4, 1e6]
+    angles = [0.0, 1e-6, 0.3, 1.0, 2.0, 3.1]
+    grid = np.array([(k, a) for k in ks for a in angles])
+    with mp.workdps(30):
+        want = np.array([float(mp.log(_von_mises_lower(k, a))) for k, a in grid])
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-6)):
+        with jax.enable_x64(dtype == np.float64):
+            got = np.asarray(jax.jit(von_mises._log_lower)(jnp.asarray(grid[:, 0], dtype), jnp.asarray(grid[:, 1], dtype)))
+        # the rounding of k and a (or of -2k sin^2(a/2) itself) moves log Pr by about eps |log Pr|
+        scale = 1 + np.abs(want)
+        assert np.all(np.abs(got - want) <= tol * scale), (dtype, grid[np.argmax(np.abs(got - want) / scale)])
+    # scipy's series (k < 50) in the bulk, to its absolute 1e-12; log_cdf and log_sf add up to one
+    y = np.linspace(-3.0, 3.0, 7)
+    with jax.enable_x64(True):
+        theta = mj.VonMises(jnp.asarray(0.7), jnp.asarray(2.0))
+        cdf = np.exp(np.asarray(mj.log_cdf(theta, jnp.asarray(y + 0.7))))
+        sf = np.exp(np.asarray(mj.log_sf(theta, jnp.asarray(y + 0.7 + 4 * np.pi))))  # any turn of the angle
+    np.testing.assert_allclose(cdf, stats.vonmises(2.0, loc=0.7).cdf(y + 0.7), atol=1e-11)
+    np.testing.assert_allclose(cdf + sf, 1.0, atol=1e-14)
+
+
+@pytest.mark.deep
+def test_the_zero_inflated_quantile_is_the_smallest_count(x64):
+    """Brute force over the counts at many q, and monotone in q (``_zero_inflated_reference``)."""
+    q = np.concatenate([[1e-300, 0.2], np.linspace(0.3, 0.999, 40)])
+    theta = mj.ZeroInflated(jnp.full(q.shape, 0.3), mj.Poisson(jnp.full(q.shape, np.log(2.5))))
+    got = np.asarray(mj.quantile(theta, jnp.asarray(q)))
+    want = [_zero_inflated_reference(special.expit(0.3), 2.5, p, False) for p in q]
+    np.testing.assert_array_equal(got, want)
+    assert np.all(np.diff(got) >= 0)
