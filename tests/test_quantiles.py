@@ -297,3 +297,13 @@ def test_the_zero_inflated_quantile_is_the_smallest_count(x64):
     want = [_zero_inflated_reference(special.expit(0.3), 2.5, p, False) for p in q]
     np.testing.assert_array_equal(got, want)
     assert np.all(np.diff(got) >= 0)
+
+
+@pytest.mark.deep
+def test_von_mises_coverage_counts_any_turn_of_the_angle(x64):
+    """The central interval around mu covers draws given in [-pi, pi] (not around mu) at its level."""
+    theta = mj.VonMises(jnp.full(4000, 3.0), jnp.full(4000, 2.0))
+    y = jax.vmap(mj.sample)(jax.random.split(jax.random.PRNGKey(0), 4000), theta)
+    covered = float(jnp.mean(mj.scores.coverage(theta, y, 0.8)))
+    # the binomial standard error at n = 4000 is 0.0063; 5 of them
+    assert abs(covered - 0.8) < 5 * math.sqrt(0.8 * 0.2 / 4000)

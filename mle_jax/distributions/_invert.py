@@ -200,20 +200,21 @@ def pair(table: registry.Ops, solve: Callable[[Any, Any, Any], Any]) -> tuple[Ca
 
     def parts(theta, q):
         dtype = _dtype(theta)
+        work = jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype  # float16 / bfloat16: in float32
         q = jnp.asarray(q)
         shape = jnp.broadcast_shapes(registry.batch_shape(theta), jnp.shape(q))
-        return _broadcast(theta, table, shape, dtype), jnp.broadcast_to(q.astype(dtype), shape), dtype
+        return _broadcast(theta, table, shape, work), jnp.broadcast_to(q.astype(work), shape), dtype
 
     def quantile(theta, q):
         """The smallest y with ``F(y) >= q`` by bisection of the type's tails (``_invert``); scipy's ``ppf``."""
         theta, q, dtype = parts(theta, q)
-        return solve(theta, *log_probabilities(q, dtype))
+        return solve(theta, *log_probabilities(q, q.dtype)).astype(dtype)
 
     def isf(theta, p):
         """The smallest y with ``Pr(Y > y) <= p`` by bisection of the type's upper tail (``_invert``);
         scipy's ``isf``, exact for p far below the dtype's epsilon."""
         theta, p, dtype = parts(theta, p)
-        log_p, log_q = log_probabilities(p, dtype)
-        return solve(theta, log_q, log_p)
+        log_p, log_q = log_probabilities(p, p.dtype)
+        return solve(theta, log_q, log_p).astype(dtype)
 
     return quantile, isf

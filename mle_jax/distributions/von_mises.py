@@ -5,7 +5,10 @@
 ``log I0(k)`` is ``log(i0e(k)) + k`` and the density is written ``-2 k sin^2((y - mu)/2) - log(2 pi)
 - log i0e(k)``: no ``k cos - k`` cancellation at k = 1e6. Entropy, KL and the circular variance use
 ``1 - A(k)`` with ``A = I1/I0``, from its asymptotic series for k >= 50 (15 in float32; relative error < 3e-15),
-never ``1 - A`` of a rounded A.
+never ``1 - A`` of a rounded A. The CDF is that of the angle ``mu + x``, ``x`` in ``[-pi, pi)`` (the circle cut at
+``mu - pi``, as scipy's ``vonmises(k, loc=mu)`` on ``[mu - pi, mu + pi]``): the tail beyond ``|x|`` by quadrature in
+log space (``_log_lower``; relative error below 1e-12 in float64 where the tail is 1e-300), its quantile the
+bisection of the tails (``_invert``).
 
 scipy equivalent: ``scipy.stats.vonmises(kappa=concentration, loc=loc)`` on [-pi, pi].
 Reference: Prince, *Understanding Deep Learning*, problem 5.6; Best and Fisher (1979) for sampling;
