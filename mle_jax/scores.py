@@ -39,7 +39,7 @@ import numpy as np
 from . import distributions as dist
 from ._boundary import as_array
 from ._cache import Programs, concrete_or_inline, is_concrete
-from .distributions import registry
+from .distributions import _support, registry
 from .distributions._support import validate
 
 #: The module's compiled programs (scores run once per evaluation: compiled fast, at optimisation level 0).
@@ -218,6 +218,8 @@ def coverage(theta, y, level: float = 0.95):
 @_compiled(static_argnums=2)
 def _coverage(theta, y, level):
     lower, upper = dist.interval(theta, level)
+    if registry.support(theta) is _support.angle:  # the angle's turn that starts at the interval's lower end
+        y = lower + jnp.mod(y - lower, 2 * jnp.pi)
     return (lower <= y) & (y <= upper)
 
 

@@ -239,7 +239,7 @@ def test_empty_inputs_and_vector_thetas_are_refused_clearly():
     with pytest.raises(TypeError, match="no log_cdf"):
         scores.pit(mvn, jnp.zeros(2))
     with pytest.raises(TypeError, match="no quantile"):
-        scores.coverage(mj.Gamma(1.0, 1.0), 1.0)
+        scores.coverage(mvn, jnp.zeros(2))
     with pytest.raises(ValueError, match="bins"):
         scores.calibration(mj.Bernoulli(jnp.zeros(2)), jnp.array([0, 1]), bins=True)
 

@@ -165,6 +165,30 @@ def isf(theta: Binomial, p):
     return _search(theta, p, False)
 
 
+_ENTROPY_TERMS = 1024  # counts summed by ``entropy``: every count for n < 1024
+
+
+def entropy(theta: Binomial):
+    """``H = -sum_y Pr(y) log Pr(y)``, summed over ``_ENTROPY_TERMS`` = 1024 counts: every count up to n for
+    n < 1024, else the 1024 counts centred on the mean; where the standard deviation s exceeds 12, every
+    h-th count with ``h = ceil(s / 12)``, times h (the trapezoid rule on a lattice of step ``s / h >= 6``,
+    whose error ``exp(-2 pi^2 (s / h)^2)`` is below 1e-300; the window is +-40 s wide). ``binom.entropy``."""
+    n, z = theta.total_count, theta.logits
+    dtype = jnp.result_type(n, z)
+    shape = jnp.broadcast_shapes(jnp.shape(n), jnp.shape(z))
+    n, z = jnp.broadcast_to(n, shape).astype(dtype), jnp.broadcast_to(z, shape).astype(dtype)
+    sd = jnp.sqrt(variance(Binomial(n, z)))
+    step = jnp.maximum(jnp.ceil(sd / 12), 1.0)
+    half = _ENTROPY_TERMS // 2
+    start = jnp.clip(jnp.floor(mean(Binomial(n, z))) - half * step, 0.0,
+                     jnp.maximum(n - (_ENTROPY_TERMS - 1) * step, 0.0))
+    j = jnp.reshape(jnp.arange(_ENTROPY_TERMS, dtype=dtype), (1,) * len(shape) + (-1,))
+    y = start[..., None] + step[..., None] * j
+    lp = log_prob(Binomial(jnp.broadcast_to(n[..., None], y.shape), jnp.broadcast_to(z[..., None], y.shape)), y)
+    term = jnp.where(lp > -jnp.inf, -jnp.exp(lp) * jnp.where(lp > -jnp.inf, lp, 0.0), 0.0)
+    return step * jnp.sum(term, axis=-1)
+
+
 def kl(p: Binomial, q: Binomial):
     """``n KL(Bernoulli(pi_p) || Bernoulli(pi_q)) = n [pi_p (z_p - z_q) + softplus(z_q) - softplus(z_p)]``
     for the same n (written in logits: ``log pi = z - softplus(z)``); NaN where the two n differ (no
@@ -205,6 +229,7 @@ registry.register(Binomial, registry.Ops(
     mean=mean,
     variance=variance,
     sample=sample,
+    entropy=entropy,
     event_shape=event_shape,
     fisher=fisher,
     to_tfp=to_tfp,
@@ -217,6 +242,6 @@ registry.register(Binomial, registry.Ops(
     isf=isf,
     support=lambda theta: _support.nonnegative_integer,
     discrete=True,
-    missing="the entropy is a sum over n + 1 counts (no closed form); the CRPS is the sampled estimate (key=)",
+    missing="the CRPS is the sampled estimate (key=)",
 ))
 registry.register_kl(Binomial, Binomial, kl)

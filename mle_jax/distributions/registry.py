@@ -14,13 +14,15 @@ table such as the Empirical's leaves it out). A missing entry has ONE fallback, 
 built-ins and user types:
 
     log_tail     where(upper, log_sf, log_cdf)              isf          quantile(theta, 1 - p)
+    quantile, isf  with a log_cdf or log_sf: bisection of the tails to the float (``_invert``: exact in both
+                 tails, q = 1e-30 and isf(1e-30); counts: the smallest k with F(k) >= q), stored in the table
     batch_shape  the fields' broadcast shape, less their ``component_axes`` trailing axes
     event_ndims  0 (scalar targets)                          support      the real line (``_support.real``)
     distance     |a - b| (sample CRPS, MAE, RMSE)             discrete / unordered / binary   False
     crps         scores.crps needs ``key=`` and returns the sample estimate with its standard error
                  (``scores.crps_sample``, from ``sample``); without ``sample`` either, a TypeError
     log_cdf      scores.pit / evaluate's pit_ks: a TypeError "not available for X: it has no log_cdf"
-    quantile     scores.coverage / evaluate's coverage: the same TypeError naming quantile; interval(theta, key=k):
+    quantile     (no tail either) scores.coverage / evaluate's coverage: the same TypeError naming quantile; interval(theta, key=k):
                  the empirical quantiles of num_samples draws (``sample``), a TypeError naming key= without one
     probs        scores.brier / calibration: the same TypeError naming probs
     fisher       inference(cov="expected"): a NotImplementedError "no closed-form expected information
@@ -175,7 +177,17 @@ def register(kind: type, ops: Ops | None = None, /, *, example: Any = None, chec
         except BaseException:
             _OPS.pop(kind) if previous is None else _OPS.__setitem__(kind, previous)
             raise
-    _OPS[kind] = table
+    _OPS[kind] = _with_fallbacks(table)
+
+
+def _with_fallbacks(table: Ops) -> Ops:
+    """``table`` with the fallbacks that are entries of their own: ``quantile`` and ``isf`` by bisection of the
+    tails (``_invert.fallbacks``) where it has a ``log_cdf`` / ``log_sf`` and no quantile. A fallback kept from
+    an earlier table (``entries(x)._replace(log_cdf=...)``) is rebuilt from the new tails."""
+    from . import _invert
+    own = {name: None for name in ("quantile", "isf") if getattr(getattr(table, name), "fallback", False)}
+    table = table._replace(**own)
+    return table._replace(**_invert.fallbacks(table))
 
 
 def check_registration(example: Any) -> None:

@@ -5,7 +5,10 @@
 ``log I0(k)`` is ``log(i0e(k)) + k`` and the density is written ``-2 k sin^2((y - mu)/2) - log(2 pi)
 - log i0e(k)``: no ``k cos - k`` cancellation at k = 1e6. Entropy, KL and the circular variance use
 ``1 - A(k)`` with ``A = I1/I0``, from its asymptotic series for k >= 50 (15 in float32; relative error < 3e-15),
-never ``1 - A`` of a rounded A.
+never ``1 - A`` of a rounded A. The CDF is that of the angle ``mu + x``, ``x`` in ``[-pi, pi)`` (the circle cut at
+``mu - pi``, as scipy's ``vonmises(k, loc=mu)`` on ``[mu - pi, mu + pi]``): the tail beyond ``|x|`` by quadrature in
+log space (``_log_lower``; relative error below 1e-12 in float64 where the tail is 1e-300), its quantile the
+bisection of the tails (``_invert``).
 
 scipy equivalent: ``scipy.stats.vonmises(kappa=concentration, loc=loc)`` on [-pi, pi].
 Reference: Prince, *Understanding Deep Learning*, problem 5.6; Best and Fisher (1979) for sampling;
@@ -18,14 +21,15 @@ import math
 from typing import NamedTuple
 
 import jax
+import numpy as np
 from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
-from . import _support, _twins, registry
+from . import _invert, _support, _twins, registry
 from .._checks import check_event_shape
 from .normal import loc, loc_shape
-from .special import poly, safe_where
+from .special import log1mexp, poly, safe_where
 
 LOG_2PI = math.log(2 * math.pi)
 _ASYMPTOTIC_MIN = 50.0  # float64: the series' relative error is < 3e-15 from here
@@ -195,6 +199,91 @@ def to_distrax(theta: VonMises):
 def from_tfp(dist) -> VonMises:
     full = _twins.full(dist)
     return VonMises(full(dist.loc), full(dist.concentration))
+# Gauss-Legendre nodes and weights on [0, 1] for the tail integral (``_log_lower``)
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(48)
+_GL_NODES, _GL_LOG_WEIGHTS = 0.5 * (_GL_NODES + 1), np.log(0.5 * _GL_WEIGHTS)
+_DECAY = 60.0  # the window ends where the density has fallen by e^-60 (below float64's eps relative)
+
+
+def centre(theta: VonMises, y):
+    """``y - mu`` on the circle ``[-pi, pi)`` (moved by a multiple of 2 pi only where it lies outside, so that
+    a small difference keeps its digits)."""
+    d = jnp.asarray(y, jnp.result_type(theta.loc, theta.concentration)) - theta.loc
+    inside = jnp.abs(d) <= math.pi
+    return jnp.where(inside, d, jnp.mod(safe_where(inside, 0.0, d) + math.pi, 2 * math.pi) - math.pi)
+
+
+def _log_lower(k, a):
+    """``log Pr(X <= -a)`` for the centred von Mises ``X`` (mu = 0) and ``0 <= a <= pi``, relative to the float:
+
+        Pr(X <= -a) = int_a^pi exp(-2k sin^2(t/2)) dt / (2 pi i0e(k))
+
+    by 48-point Gauss-Legendre quadrature over the window ``[a, a + W]`` where the integrand falls by ``e^60``
+    from its value at ``a`` (``W = min(pi - a, pi 60/(k sin a), 2 sqrt(60/k))``), in log space: the integrand
+    over its value at a is ``exp(-2k sin(s/2) sin(a + s/2))`` at ``t = a + s`` (no cancellation), so the
+    far tail (``k = 1e6``, ``a = 3``: ``log Pr = -2e6``) is exact where the series of Hill (1977) and scipy's
+    normal approximation are exact to an absolute eps only."""
+    k, a = jnp.broadcast_arrays(k, a)
+    dtype = a.dtype
+    positive = k > 0
+    ks = safe_where(positive, k, 1.0)
+    linear = math.pi * _DECAY / (ks * jnp.maximum(jnp.sin(a), jnp.finfo(dtype).tiny))
+    width = jnp.minimum(math.pi - a, jnp.where(positive, jnp.minimum(linear, 2 * jnp.sqrt(_DECAY / ks)), jnp.inf))
+    width = jnp.maximum(width, 0.0)
+    nodes = jnp.reshape(jnp.asarray(_GL_NODES, dtype), (1,) * a.ndim + (-1,))
+    log_weights = jnp.reshape(jnp.asarray(_GL_LOG_WEIGHTS, dtype), (1,) * a.ndim + (-1,))
+    s = width[..., None] * nodes
+    exponent = -2 * k[..., None] * jnp.sin(0.5 * s) * jnp.sin(a[..., None] + 0.5 * s)
+    log_integral = jax.scipy.special.logsumexp(exponent + log_weights, axis=-1)
+    empty = width <= 0
+    log_width = jnp.log(safe_where(empty, 1.0, width))
+    value = -2 * k * jnp.square(jnp.sin(0.5 * a)) + log_width + log_integral - LOG_2PI - jnp.log(i0e(k))
+    return jnp.where(empty, -jnp.inf, value)
+
+
+def log_tail(theta: VonMises, y, upper):
+    """``log Pr(X > x)`` where ``upper``, ``log Pr(X <= x)`` elsewhere, for ``x = y - mu`` on ``[-pi, pi)``
+    (``centre``): the distribution of the angle ``mu + x`` on the circle cut at ``mu - pi`` (scipy's
+    ``vonmises(k, loc=mu).cdf`` on ``[mu - pi, mu + pi]``). The tail beyond ``|x|`` is ``_log_lower``; the other
+    side ``log1mexp`` of it (by symmetry, ``Pr(X > x) = Pr(X <= -x)``)."""
+    x = centre(theta, y)
+    k = jnp.broadcast_to(jnp.asarray(theta.concentration, x.dtype), jnp.shape(x))
+    lower = _log_lower(k, jnp.abs(x))
+    near = jnp.where(upper, x > 0, x <= 0)  # the side of the tail beyond |x|
+    return jnp.where(near, lower, log1mexp(lower))
+
+
+def log_cdf(theta: VonMises, y):
+    """``log Pr(mu - pi <= Y <= y)`` on the circle cut at ``mu - pi`` (``log_tail``); ``vonmises.logcdf``
+    for ``y`` in ``[mu - pi, mu + pi]``."""
+    return log_tail(theta, y, False)
+
+
+def log_sf(theta: VonMises, y):
+    """``log Pr(y < Y < mu + pi)`` (``log_tail``); ``vonmises.logsf`` on ``[mu - pi, mu + pi]``."""
+    return log_tail(theta, y, True)
+
+
+def _centred_tail(theta: VonMises, x, upper):
+    return log_tail(VonMises(jnp.zeros_like(x), theta.concentration), x, upper)
+
+
+_quantile_pair = _invert.pair(registry.Ops(), _invert.solver(
+    registry.Ops(), _centred_tail, lambda theta: (-math.pi, math.pi, True)))
+
+
+def quantile(theta: VonMises, q):
+    """``mu + x`` with ``x`` in ``[-pi, pi]`` the ``q``-quantile of the centred angle (bisection of ``log_tail``,
+    ``_invert``); ``vonmises.ppf``: ``mu - pi`` at q = 0, ``mu + pi`` at q = 1."""
+    x = _quantile_pair[0](theta, q)
+    return theta.loc + x
+
+
+def isf(theta: VonMises, p):
+    """``mu + x``, x the upper ``p`` point of the centred angle; ``vonmises.isf``, exact for tiny p."""
+    return theta.loc + _quantile_pair[1](theta, p)
+
+
 def distance(a, b):
     """``|angle(a - b)|`` in [0, pi]: the angular distance, so that y and y + 2 pi are the same target (the
     circular CRPS of Grimit et al., 2006, and the angular MAE)."""
@@ -217,5 +306,10 @@ registry.register(VonMises, registry.Ops(
     from_tfp=from_tfp,
     support=lambda theta: _support.angle,
     distance=distance,
+    log_cdf=log_cdf,
+    log_sf=log_sf,
+    log_tail=log_tail,
+    quantile=quantile,
+    isf=isf,
 ))
 registry.register_kl(VonMises, VonMises, kl)
