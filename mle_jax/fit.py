@@ -94,7 +94,11 @@ def fit(recipe: Recipe, params: P, x: ArrayLike, y: ArrayLike, optimizer: optax.
         (or ``steps=...``): shuffled minibatches.
       key: a PRNG key: draws the minibatch shuffles and, for a model with a ``key``,
         a fresh model key every step (``fold_in(split(key)[1], step)``), reproducibly.
-      weights, mask: per-example weights and mask (see ``recipe``).
+      weights, mask: per-example weights and mask (see ``recipe``). Weights are frequency weights in the
+        objective, ``-sum_i m_i w_i log Pr(y_i)`` (a row of weight 3 counts as three rows); for the
+        coefficients of a GLM that is the same as precision weights, but what they mean matters after the
+        fit: ``mj.inference(..., weights=w, weight_kind="frequency" | "analytic")`` (nobs, a learned
+        sigma, the robust SEs).
       objective: ``Objective(reduction="mean", tol=None)``: the mean or summed NLL, and the gradient
         norm at which the fit has converged (``Stop.CONVERGED``).
       validation: ``Validation(x_val, y_val, every=None, patience=None)`` or ``(x_val, y_val)``: keep

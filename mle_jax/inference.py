@@ -40,7 +40,7 @@ from . import distributions as dist
 from ._boundary import as_array
 from ._checks import check_batch, check_weights
 from ._curvature import Data, singular_tol
-from ._params import Params, is_trained, partition, trained_mask
+from ._params import CARRIED, TRAINED, Layout, Params, Parts, is_trained, partition, trained_mask
 from .recipe import Recipe
 from ._separation import (Labels, PerfectSeparationWarning, label_fit, quasi_separation,
                          quasi_separation_diagonal)
@@ -51,19 +51,22 @@ COV_TYPES: tuple[str, ...] = get_args(CovType)
 MAX_DENSE_PARAMS = 4096  # a dense k x k Hessian: 4096^2 float64 = 128 MiB and k gradient evaluations
 
 
-def _mask(params) -> list[bool]:
+def _mask(params, keep: list[bool] | None = None) -> list[bool]:
     """Per leaf, whether a fit trains it (``mle_jax._params.trained_mask``; for a bare pytree, its
-    inexact arrays): the leaves inference counts."""
+    inexact arrays) and, with ``keep`` (per leaf, from ``inference(..., trained=)``), the user counts
+    it: the leaves inference counts."""
     if isinstance(params, Params):
-        return trained_mask(params)
-    return [is_trained(a) for a in jax.tree_util.tree_leaves(params)]
+        mask = trained_mask(params)
+    else:
+        mask = [is_trained(a) for a in jax.tree_util.tree_leaves(params)]
+    return mask if keep is None else [m and k for m, k in zip(mask, keep)]
 
 
-def ravel_trained(params) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
+def ravel_trained(params, keep: list[bool] | None = None) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
     """``(v, unravel)``: the trained leaves as one flat vector (ravel_pytree order) and the inverse,
-    which puts every other leaf (ints, keys, callables, state) back unchanged."""
+    which puts every other leaf (ints, keys, callables, state, leaves ``keep`` holds fixed) back unchanged."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    trained = _mask(params)
+    trained = _mask(params, keep)
     flat, unravel_trained = ravel_pytree([a for a, t in zip(leaves, trained) if t])
 
     def unravel(v):
@@ -72,10 +75,10 @@ def ravel_trained(params) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
     return flat, unravel
 
 
-def _numpy_unravel(params):
+def _numpy_unravel(params, keep: list[bool] | None = None):
     """Like ``ravel_trained``'s inverse, but into NumPy float64 arrays (results outlive float64 mode)."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    shapes = [np.shape(a) if t else None for a, t in zip(leaves, _mask(params))]
+    shapes = [np.shape(a) if t else None for a, t in zip(leaves, _mask(params, keep))]
 
     def unravel(v):
         v, out, start = np.asarray(v, np.float64), [], 0
@@ -90,10 +93,10 @@ def _numpy_unravel(params):
     return unravel
 
 
-def parameter_names(params) -> list[str]:
+def parameter_names(params, keep: list[bool] | None = None) -> list[str]:
     """One readable name per trained scalar, in ravel order: ``model.w[0, 1]``, ``family.scale``."""
     names = []
-    for (path, leaf), trained in zip(jax.tree_util.tree_flatten_with_path(params)[0], _mask(params)):
+    for (path, leaf), trained in zip(jax.tree_util.tree_flatten_with_path(params)[0], _mask(params, keep)):
         if not trained:
             continue
         base = ".".join(_key_name(k) for k in path) or "param"
@@ -121,6 +124,31 @@ def _to64(tree, numbers: bool = True):
     return jax.tree_util.tree_map(cast, tree)
 
 
+class _Fit(NamedTuple):
+    """What the methods that look back at the fit need: the float64 params at the MLE, the leaves
+    counted (``keep``), the data as the curvature saw them and the recipe whose ``reduce`` is the NLL
+    (for analytic weights, ``_Analytic``)."""
+
+    recipe: Any
+    params: Any
+    keep: list[bool] | None
+    data: Data
+    weight_kind: str
+
+    def at(self):
+        """``v -> params``, the trained leaves from the flat vector v."""
+        return ravel_trained(self.params, self.keep)[1]
+
+    def nll(self):
+        """``v -> -log L(v)`` over all the data (float64; memory linear in N)."""
+        at, d = self.at(), self.data
+        return lambda v: self.recipe.reduce(at(v), d.x, d.y, d.w, d.m)
+
+
+ConfIntMethod: TypeAlias = Literal["wald", "profile"]
+MeanIntervalMethod: TypeAlias = Literal["endpoint", "delta"]
+
+
 @dataclass(frozen=True)
 class InferenceResult:
     """What ``inference`` found; ``cov`` is None only where a dense k x k matrix was not formed."""
@@ -135,6 +163,8 @@ class InferenceResult:
     names: tuple[str, ...]
     title: str
     unravel: Callable[[Any], Any]
+    recipe: Any = None
+    fit: Any = None  # a _Fit: what conf_int(method="profile"), natural and mean_interval look back at
 
     @property
     def aic(self) -> float:
@@ -164,19 +194,115 @@ class InferenceResult:
         """Two-sided Wald p-values ``2 (1 - Phi(|z|))``."""
         return np.array([math.erfc(abs(z) / math.sqrt(2.0)) for z in self.zvalues])
 
-    def conf_int(self, level: float = 0.95):
-        """Wald intervals ``v_hat -+ z_{(1+level)/2} se`` as ``(lower, upper)`` pytrees shaped like params."""
-        lower, upper = self._bounds(level)
+    def conf_int(self, level: float = 0.95, method: ConfIntMethod = "wald", index=None):
+        """Confidence intervals as ``(lower, upper)`` pytrees shaped like params.
+
+        ``method="wald"`` (the default): ``v_hat -+ z_{(1+level)/2} se``. ``method="profile"``: the
+        profile-likelihood interval ``{t : 2 (l(v_hat) - max_{v_j = t} l(v)) <= chi2_1(level)}`` of
+        each flat parameter j in ``index`` (flat indices or names from ``names``; default all; the
+        others are NaN), by constrained re-fits vmapped over parameters and trial points
+        (``mle_jax._profile``). It follows the likelihood where it is not quadratic (small samples, a
+        parameter near a boundary) and is invariant to reparametrisation; an infinite bound (with a
+        warning) means the profile never falls by chi2_1(level) / 2 on that side (separated classes).
+        Memory: one re-fit holds the NLL of all N rows per parameter and side (2 |index| N).
+
+        >>> import jax, jax.numpy as jnp, numpy as np, mle_jax as mj
+        >>> with jax.enable_x64(True):
+        ...     r = mj.recipe(lambda p, x: p["b"] + 0.0 * x, mj.poisson())
+        ...     x, y = np.zeros(5), np.array([0, 1, 0, 2, 0])
+        ...     s = mj.inference(r, r.init({"b": jnp.log(0.6)}), x, y)
+        ...     lo, hi = s.conf_int(0.95, method="profile")
+        >>> bool(hi.model["b"] - np.log(0.6) < np.log(0.6) - lo.model["b"])   # skewed, unlike Wald
+        True
+        """
+        if method == "wald":
+            if index is not None:
+                raise ValueError("conf_int: index chooses the parameters of method='profile'; Wald intervals "
+                                 "come for every parameter at once (pass index=None)")
+            lower, upper = self._bounds(level)
+        elif method == "profile":
+            lower, upper = self._profile(level, index)
+        else:
+            raise ValueError(f"conf_int: method must be 'wald' or 'profile'; got {method!r}")
         return self.unravel(lower), self.unravel(upper)
 
     def _bounds(self, level):
-        if not 0.0 < level < 1.0:
-            raise ValueError(f"conf_int: level must lie in (0, 1); got {level}")
+        _check_level("conf_int", level)
         half = _normal_quantile(0.5 + 0.5 * level) * np.sqrt(self.variance)
         return self.estimate - half, self.estimate + half
 
+    def _profile(self, level, index):
+        from ._profile import Profile
+        _check_level("conf_int", level)
+        fit = self._needs_fit("conf_int(method='profile')")
+        chosen = _chosen(_flat_index(index, self.names), self.num_params)
+        bad = chosen[~(self.variance[chosen] > 0) | ~np.isfinite(self.variance[chosen])]
+        if bad.size:
+            raise ValueError(f"conf_int(method='profile'): flat indices {bad[:10].tolist()} have no finite "
+                             f"positive variance to start the search from (cov_type={self.cov_type!r})")
+        with jax.enable_x64(True):
+            profile = Profile(fit, _partition(fit.params, fit.keep), self.estimate, -self.loglik, self.cov,
+                              self.variance,
+                              problems=2 * chosen.size)
+            return profile.bounds(chosen, _normal_quantile(0.5 + 0.5 * level))
+
+    def _needs_fit(self, what):
+        if self.fit is None:
+            raise ValueError(f"{what}: this InferenceResult was built without its fit (recipe, params, data); "
+                             f"use the one mj.inference returns")
+        return self.fit
+
+    def natural(self, links: dict[str, Callable] | None = None) -> dict[str, tuple[Any, Any]]:
+        """The family's own parameters on their natural scale: ``{name: (estimate, se)}``.
+
+        ``sigma = softplus(s) + eps`` and the family's other positive parameters (``df``,
+        ``total_count``, ``concentration``, ``shape``, ``precision``) through their links, an ordinal
+        family's ``cutpoints``; standard errors by the delta method, ``sqrt(J C J')`` with J the
+        links' derivative (``jax.jacrev``) and C this result's covariance. ``links`` maps another
+        leaf name of ``params.family`` to its inverse link (a family of your own); a family's leaves
+        held fixed by ``trained=`` keep their value with SE 0. Empty for a family without parameters.
+
+        >>> import jax, jax.numpy as jnp, numpy as np, mle_jax as mj
+        >>> with jax.enable_x64(True):
+        ...     y = np.random.default_rng(0).normal(1.0, 0.5, 400)
+        ...     r = mj.recipe(lambda p, x: p["mu"] + 0.0 * x, mj.normal(scale="learned"))
+        ...     p = r.init({"mu": jnp.asarray(y.mean())})
+        ...     p = p._replace(family={"scale": mj.links.softplus_inverse(jnp.asarray(y.std()))})
+        ...     sigma, se = mj.inference(r, p, np.zeros(400), y).natural()["scale"]
+        >>> bool(abs(sigma - y.std()) < 1e-12 and abs(se - y.std() / np.sqrt(800)) < 1e-9)
+        True
+        """
+        from ._delta import natural
+        fit = self._needs_fit("natural")
+        with jax.enable_x64(True):
+            return natural(fit.at(), jnp.asarray(self.estimate), self.cov, self.variance, links)
+
+    def mean_interval(self, x_new: Any, level: float = 0.95, method: MeanIntervalMethod = "endpoint"):
+        """``(mean, lower, upper)``: E[y | x_new] per row and its confidence interval at ``level``.
+
+        ``method="endpoint"`` (the default, statsmodels' for a GLM: ``get_prediction(x).conf_int()``,
+        its ``summary_frame``'s ``mean_ci_lower`` / ``mean_ci_upper``): the Wald interval of the
+        model's raw output eta (the linear predictor; one number per example) mapped through the
+        mean, ``m(eta -+ z se_eta)``, inside the mean's range. ``method="delta"``: ``m -+ z se_m``
+        (statsmodels' ``conf_int(method="delta")``). Both by the delta method with this result's
+        covariance; with another ``cov`` (``"robust"``) the intervals are statsmodels' of that
+        ``cov_type``. This is the interval of the mean, not of y (``recipe.interval``).
+        """
+        from ._delta import mean_interval
+        _check_level("mean_interval", level)
+        if method not in get_args(MeanIntervalMethod):
+            raise ValueError(f"mean_interval: method must be 'endpoint' or 'delta'; got {method!r}")
+        fit = self._needs_fit("mean_interval")
+        with jax.enable_x64(True):
+            x_new = _to64(as_array("mean_interval", "x_new", x_new))
+            if not jax.tree_util.tree_leaves(x_new) or np.ndim(jax.tree_util.tree_leaves(x_new)[0]) < 1:
+                raise ValueError("mean_interval: x_new must hold at least one example (a leading batch axis)")
+            return mean_interval(self.recipe, fit.at(), jnp.asarray(self.estimate), self.cov, self.variance,
+                                 x_new, _normal_quantile(0.5 + 0.5 * level), method)
+
     def summary(self, level: float = 0.95) -> str:
-        """A text table like statsmodels' ``summary()``: the fit's statistics, then one row per parameter."""
+        """A text table like statsmodels' ``summary()``: the fit's statistics, then one row per parameter,
+        then (for a family with parameters of its own) those on their natural scale (``natural``)."""
         lower, upper = self._bounds(level)
         a = (1.0 - level) / 2
         width = max([12] + [len(n) + 2 for n in self.names])
@@ -190,7 +316,43 @@ class InferenceResult:
         rows = [f"{n:<{width}}{c:>11.4f}{s:>11.4f}{z:>11.3f}{p:>11.3f}{lo:>11.4f}{hi:>11.4f}"
                 for n, c, s, z, p, lo, hi in zip(self.names, self.estimate, np.sqrt(self.variance),
                                                  self.zvalues, self.pvalues, lower, upper)]
-        return "\n".join(head + rows + [rule])
+        return "\n".join(head + rows + self._natural_rows(width, rule) + [rule])
+
+    def _natural_rows(self, width, rule) -> list[str]:
+        """The natural-scale block of ``summary``: each family parameter through its link, delta-method SE."""
+        if self.fit is None:
+            return []
+        natural = self.natural()
+        if not natural:
+            return []
+        rows = ["-" * len(rule), f"{'natural scale (family, delta method)':<{width + 22}}",
+                f"{'':<{width}}{'value':>11}{'std err':>11}"]
+        for name, (value, se) in natural.items():
+            for i in np.ndindex(np.shape(value)):
+                label = f"family.{name}" + (f"[{', '.join(map(str, i))}]" if i else "")
+                rows.append(f"{label:<{width}}{np.asarray(value)[i]:>11.4f}{np.asarray(se)[i]:>11.4f}")
+        return rows
+
+
+def _check_level(what, level):
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"{what}: level must lie in (0, 1); got {level}")
+
+
+def _flat_index(index, names):
+    """``index`` with names (``"model.b[1]"``) turned into flat indices."""
+    if index is None:
+        return None
+    items = [index] if isinstance(index, (str, int, np.integer)) else list(np.asarray(index, object).reshape(-1))
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            if item not in names:
+                raise ValueError(f"conf_int: no parameter named {item!r}; the names are {list(names)[:20]}")
+            out.append(names.index(item))
+        else:
+            out.append(item)
+    return np.asarray(out) if all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in out) else index
 
 
 def _num(n):
@@ -201,7 +363,12 @@ def _normal_quantile(p):
     return statistics.NormalDist().inv_cdf(p)
 
 
+WeightKind: TypeAlias = Literal["frequency", "analytic"]
+"""What ``inference``'s weights mean (see its docstring)."""
+
+
 def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "observed", *, weights=None, mask=None,
+              weight_kind: WeightKind = "frequency", trained=None,
               max_params: int = MAX_DENSE_PARAMS, index=None, batch_size: int = 64,
               chunk_size: int | None = None) -> InferenceResult:
     """Fit statistics at ``params`` (the MLE): log-likelihood, AIC, BIC, covariance, SEs, Wald intervals.
@@ -212,8 +379,24 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
         information, where the theta type registers a closed form (``registry.fisher``): Normal, Laplace,
         StudentT, Poisson, Gamma, Beta, VonMises, Bernoulli, Categorical and Independent of these),
         ``"robust"`` (HC0 sandwich), ``"diagonal"`` or ``"hvp"`` (no dense k x k matrix).
-      weights, mask: as in ``recipe.nll``; weights are frequencies: a row of weight 3 counts as three
-        rows (``nobs = sum_i m_i w_i``, and the robust meat is HC0 on the rows so expanded).
+      weights, mask: as in ``recipe.nll``.
+      weight_kind: what the weights are. ``"frequency"`` (the default; what ``fit`` minimises): a row
+        of weight 3 counts as three rows: ``nobs = sum_i m_i w_i``, the NLL ``-sum_i w_i log Pr(y_i)``
+        and the robust meat HC0 on the rows so expanded (statsmodels' GLM ``freq_weights``).
+        ``"analytic"``: precision weights, row i measured w_i times as precisely (a Normal's variance
+        ``sigma^2 / w_i``): ``nobs`` is the number of rows with a nonzero weight, the family's affine
+        shift (its ``-log sigma``) counts once per row, ``-sum_i [w_i a(f) k_i + b(f)]`` for a
+        density ``a(f) k_i + b(f)``, the robust meat is ``sum_i s_i s_i'`` of the rows' weighted scores
+        (statsmodels' GLM ``var_weights``, WLS). A family whose own parameters enter the shift (a
+        learned sigma) is re-fitted at this likelihood (L-BFGS from ``params``): its sigma is the
+        scale of a row of weight 1, ``sqrt(sum_i w_i r_i^2 / N)``, not the frequency fit's
+        ``sqrt(sum_i w_i r_i^2 / sum_i w_i)``. For a family without parameters of its own (Poisson,
+        Bernoulli) the two kinds share estimates and covariance and differ only in nobs (the BIC) and
+        in the robust meat. ``cov="expected"`` with analytic weights needs such a family.
+      trained: which leaves are parameters: a pytree of bools shaped like ``params`` or a prefix of it
+        (an optax mask: ``Params(model={"b": True, "c": False}, family=True)``), or a function of
+        ``params`` returning one. A False leaf (frozen in the fit, e.g. by ``optax.masked``) is held at its
+        value: left out of the covariance, ``num_params``, AIC and BIC (default: every inexact leaf).
       max_params: the largest k for which a dense k x k Hessian is formed (default 4096).
       index: for ``cov="hvp"``, the flat indices (integers in [0, k)) whose variances to solve for
         (default all); the others are reported as NaN.
@@ -229,24 +412,28 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
       classes are separated give a ``PerfectSeparationWarning``.
     """
     _check_options(cov, max_params, batch_size, chunk_size, index)
+    if weight_kind not in get_args(WeightKind):
+        raise ValueError(f"inference: weight_kind must be 'frequency' or 'analytic'; got {weight_kind!r}")
     if not isinstance(recipe, Recipe):
         raise TypeError(f"inference: recipe must be an mle_jax Recipe (mj.recipe(model, family)); "
                         f"got {type(recipe).__name__}")
+    keep = _keep(trained, params)
     with jax.enable_x64(True):
         x, y, weights, mask = (as_array("inference", what, a) for what, a in
                                (("x", x), ("y", y), ("weights", weights), ("mask", mask)))
         n = check_batch("inference", x, y, ("weights", weights), ("mask", mask))
         check_weights("inference", weights, mask)
-        nobs = y_count(y, weights, mask)
+        nobs = y_count(y, weights, mask) if weight_kind == "frequency" else row_count(weights, mask, n)
         if not nobs > 0:
             raise ValueError("inference: the weights and mask leave no example (sum_i m_i w_i = 0): there is "
                              "no likelihood to differentiate and log(nobs) in the BIC is undefined")
         params, x, y, weights = _to64(params, numbers=False), _to64(x), _to64(y), _to64(weights)
-        parts = partition(params)
+        parts = _partition(params, keep)
         v = ravel_pytree(parts.trained)[0]
         k = int(v.size)
         if k == 0:
-            raise ValueError("inference: params hold no inexact-array leaves to infer")
+            raise ValueError("inference: params hold no inexact-array leaves to infer"
+                             + ("" if keep is None else " (trained= holds every one fixed)"))
         chosen = _chosen(index, k)
         if cov in ("observed", "expected", "robust") and k > max_params:
             raise ValueError(
@@ -257,6 +444,11 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
         theta = jax.eval_shape(lambda p, x: recipe.predict(p.params(), x), parts, x)  # its type; nothing compiles
         if cov == "expected" and not dist.registry.has_fisher(theta):
             raise dist.registry.no_fisher(theta, "inference")
+        own = _owns_parameters(parts)
+        if cov == "expected" and weight_kind == "analytic" and own:
+            raise ValueError(f"inference: cov='expected' with weight_kind='analytic' has no closed form for "
+                             f"{recipe.family.name}, whose own parameters enter every row's density; use "
+                             f"cov='observed'")
 
         loglik = -float(recipe.nll(params, x, y, weights, mask))  # checks the data's values once
         if not math.isfinite(loglik):
@@ -266,11 +458,126 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
         labels = label_fit(recipe, params, data) if dist.registry.entries(theta).probs is not None else None
         if labels is not None and labels.complete:
             warnings.warn(labels.complete_message(), PerfectSeparationWarning, stacklevel=2)
-        matrix, variance = _covariance(cov, recipe, v, parts, data, chosen, labels,
+        target, seen = recipe, data
+        if weight_kind == "analytic" and cov != "expected":
+            target = recipe.programs.get(("inference", "analytic"), lambda: _Analytic(recipe))
+            seen = Data((x, data.w), y, jnp.ones(n), data.m & (data.w != 0))
+            if own:
+                params = _refit(target, params, keep, seen, k <= max_params)
+                parts = _partition(params, keep)
+                v = ravel_pytree(parts.trained)[0]
+            loglik = -float(target.reduce(params, seen.x, seen.y, seen.w, seen.m))
+        matrix, variance = _covariance(cov, target, v, parts, seen, chosen, labels,
                                        _Sizes(n, k, batch_size, chunk_size), max_params)
     title = f"Maximum-likelihood fit: {getattr(recipe.family, 'name', 'family')}"
+    if weight_kind == "analytic":
+        title += " (analytic weights)"
     return InferenceResult(loglik, nobs, k, cov, np.asarray(v, np.float64), variance, matrix,
-                           tuple(parameter_names(params)), title, _numpy_unravel(params))
+                           tuple(parameter_names(params, keep)), title, _numpy_unravel(params, keep),
+                           recipe, _Fit(target, params, keep, seen, weight_kind))
+
+
+def _keep(trained, params) -> list[bool] | None:
+    """Per leaf of ``params``, whether ``trained=`` (a pytree of bools, a prefix of params, or a function
+    of params) counts it; None: every leaf."""
+    if trained is None:
+        return None
+    if callable(trained):
+        trained = trained(params)
+
+    def spread(flag, sub):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"inference: trained= must hold True / False leaves (an optax mask); got {flag!r}")
+        return [bool(flag)] * len(jax.tree_util.tree_leaves(sub))
+    try:
+        spread_tree = jax.tree_util.tree_map(spread, trained, params)
+    except (ValueError, TypeError) as error:
+        if "trained=" in str(error):
+            raise
+        raise ValueError(f"inference: trained= must be a pytree of bools shaped like params (or a prefix of "
+                         f"it, e.g. Params(model=True, family=False)): {error}") from None
+    keep = [flag for flags in jax.tree_util.tree_leaves(spread_tree, is_leaf=lambda a: isinstance(a, list))
+            for flag in flags]
+    if len(keep) != len(jax.tree_util.tree_leaves(params)):
+        raise ValueError("inference: trained= does not match params' leaves")
+    return keep
+
+
+def _partition(params, keep: list[bool] | None) -> Parts:
+    """``partition(params)`` with the leaves ``keep`` holds fixed moved from trained to carried."""
+    parts = partition(params)
+    if keep is None:
+        return parts
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    kinds, trained, carried = [], [], []
+    for leaf, kind, counted in zip(leaves, parts.layout.kinds, keep):
+        if kind is TRAINED and counted:
+            kinds.append(TRAINED)
+            trained.append(leaf)
+            continue
+        trained.append(None)
+        if kind is TRAINED or kind is CARRIED:
+            kinds.append(CARRIED)
+            carried.append(leaf)
+        else:
+            kinds.append(kind)
+    return Parts(jax.tree_util.tree_unflatten(treedef, trained), carried, Layout(treedef, tuple(kinds)))
+
+
+def _owns_parameters(parts: Parts) -> bool:
+    """Whether the family has trained parameters of its own."""
+    return bool(jax.tree_util.tree_leaves(parts.trained.family))
+
+
+def row_count(weights, mask, n: int) -> float:
+    """The rows the NLL sees: unmasked, with a nonzero weight (analytic weights' nobs)."""
+    rows = np.ones(n, bool) if weights is None else np.asarray(weights) != 0
+    return float(np.sum(rows if mask is None else rows & (np.asarray(mask) != 0)))
+
+
+class _Analytic:
+    """The recipe's NLL with analytic (precision) weights: x is ``(x, a)`` with a the weights, and
+
+        -log L = -sum_i m_i w_i [a_i s(f) k_i + b(f)]   (the family's density s(f) k_i + b(f), ``Density``)
+
+    i.e. ``recipe.reduce`` at weights ``w a`` plus ``sum_i m_i w_i (a_i - 1) b(f)``: the shift b once per
+    row. Kept in ``recipe.programs``, so its compiled programs live (and die) with the recipe."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe, self.family, self.programs = recipe, recipe.family, type(recipe.programs)()
+
+    def reduce(self, params, xa, y, weights=None, mask=None):
+        x, a = xa
+        base = jnp.ones_like(a) if weights is None else jnp.asarray(weights, a.dtype)
+        value = self.recipe.reduce(params, x, y, base * a, mask)
+        m = jnp.ones(a.shape, bool) if mask is None else mask
+        shift = self.recipe.family.affine(params.family)[1]
+        return value + jnp.sum(jnp.where(m, base * (a - 1.0), 0.0)) * shift
+
+    def predict(self, params, xa):
+        return self.recipe.predict(params, xa[0])
+
+
+def _refit(target: _Analytic, params, keep, data: Data, dense: bool):
+    """``params`` re-fitted (L-BFGS, preconditioned by the Hessian) at ``target``'s NLL: the maximum of the
+    analytic likelihood, from the frequency fit's."""
+    from ._profile import _sqrt_psd, minimise
+    v, at = ravel_trained(params, keep)
+    parts = _partition(params, keep)
+    sizes = _Sizes(int(data.m.shape[0]), int(v.size), 64, None)
+    if dense:
+        hess = np.asarray(_program(target, curvature.hessian)(v, parts, data, size=sizes.rows(sizes.k)), np.float64)
+        root = _sqrt_psd(np.linalg.pinv(hess, hermitian=True))[0]
+    else:
+        root = np.diag(1.0 / np.sqrt(np.maximum(_diagonal(target, v, parts, data, sizes), 1e-300)))
+    root = jnp.asarray(root)
+
+    def nll(w):
+        return target.reduce(at(v + root @ w), data.x, data.y, data.w, data.m)
+    w, value, _ = jax.jit(lambda w0: minimise(nll, w0))(jnp.zeros(v.size))
+    if not bool(jnp.isfinite(value)):
+        raise ValueError("inference: the re-fit at the analytic weights' likelihood failed (a non-finite NLL)")
+    return at(v + root @ w)
 
 
 def _check_options(cov, max_params, batch_size, chunk_size, index) -> None:
