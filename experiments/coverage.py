@@ -256,7 +256,7 @@ def _figure(out, results):
                             label=m if j == 0 else None)
         ax.axhline(0.95, color="k", ls=":", lw=1)
         ax.set_xticks(range(len(rows)), [f"N = {r['n']}" for r in rows])
-        ax.set(ylabel="coverage of b1 (+- 2 MC SE)", title=f"{model} regression: 95% intervals", ylim=(0.8, 1.0))
+        ax.set(ylabel="coverage of b1 (+- 2 MC SE)", title=f"{model} regression: 95% intervals", ylim=(0.75, 1.0))
         ax.legend(fontsize=8, loc="lower right")
     names = [f"{r['model'][:4]} {r['n']}" for r in results]
     pos = np.arange(len(results))
