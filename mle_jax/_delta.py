@@ -20,6 +20,7 @@ stays inside the mean's range (a probability in (0, 1)); ``method="delta"`` is `
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -44,16 +45,17 @@ def natural_values(fparams: Any, extra: dict[str, Callable] | None = None) -> di
     out: dict[str, jax.Array] = {}
 
     def walk(node, prefix):
-        items = (node.items() if isinstance(node, dict)
-                 else enumerate(node) if isinstance(node, (list, tuple)) else ())
-        items = list(items)
-        keys = {k for k, _ in items}
-        ordinal = {"first_cut", "gaps"} <= keys
-        if ordinal:
-            gaps = links.softplus.forward(node["gaps"])
-            first = jnp.asarray(node["first_cut"])
-            zero = jnp.zeros(first.shape + (1,), gaps.dtype)
-            out[prefix + "cutpoints"] = first[..., None] + jnp.concatenate([zero, jnp.cumsum(gaps, -1)], -1)
+        if isinstance(node, dict):
+            items, ordinal = list(node.items()), "first_cut" in node and "gaps" in node
+            if ordinal:
+                gaps = links.softplus.forward(node["gaps"])
+                first = jnp.asarray(node["first_cut"])
+                zero = jnp.zeros(first.shape + (1,), gaps.dtype)
+                out[prefix + "cutpoints"] = first[..., None] + jnp.concatenate([zero, jnp.cumsum(gaps, -1)], -1)
+        elif isinstance(node, (list, tuple)):
+            items, ordinal = list(enumerate(node)), False
+        else:
+            return
         for key, value in items:
             name = f"{prefix}{key}"
             if ordinal and key in ("first_cut", "gaps"):
@@ -73,21 +75,27 @@ def natural(at: Callable, v, cov, variance, extra=None) -> dict[str, tuple[Any, 
 
     ``cov`` the k x k covariance of v (None: only the variances ``variance`` are used, as if v's
     entries were uncorrelated)."""
-    names = list(natural_values(at(v).family, extra))
-    if not names:
+    shapes = jax.eval_shape(lambda u: natural_values(at(u).family, extra), v)  # nothing runs yet
+    if not shapes:
         return {}
 
     def flat(u):
-        return ravel_pytree(natural_values(at(u).family, extra))
+        return ravel_pytree(natural_values(at(u).family, extra))[0]
 
-    values, unravel = flat(v)
-    jac = np.asarray(jax.jacrev(lambda u: flat(u)[0])(v), np.float64)  # (d, k): d natural numbers
+    values, jac = jax.jit(lambda u: (flat(u), jax.jacrev(flat)(u)))(v)  # one program, not op by op
+    jac = np.asarray(jac, np.float64)  # (d, k): d natural numbers
     if cov is not None:
         var = np.einsum("dk,kl,dl->d", jac, cov, jac)
     else:
         var = (jac ** 2) @ np.nan_to_num(variance)
-    estimate, se = unravel(values), unravel(jnp.sqrt(jnp.asarray(np.maximum(var, 0.0))))
-    return {n: (_plain(estimate[n]), _plain(se[n])) for n in names}
+    values, se = np.asarray(values, np.float64), np.sqrt(np.maximum(var, 0.0))
+    out, start = {}, 0
+    for name in sorted(shapes):  # ravel_pytree's order: a dict's keys sorted
+        size = int(np.prod(shapes[name].shape))
+        out[name] = (_plain(values[start:start + size].reshape(shapes[name].shape)),
+                     _plain(se[start:start + size].reshape(shapes[name].shape)))
+        start += size
+    return {name: out[name] for name in shapes}
 
 
 def _plain(a):
@@ -95,21 +103,51 @@ def _plain(a):
     return float(a) if a.shape == () else a
 
 
-def mean_interval(recipe, at: Callable, v, cov, variance, x_new, z: float, method: str, rows: int = 1024):
-    """``(mean, lower, upper)`` of E[y | x_new] per row (see the module docstring)."""
+def _raw_one(recipe, at, u, x_i):
+    """The model's raw output for one example at flat parameters u."""
+    one = jax.tree_util.tree_map(lambda a: a[None], x_i)
+    return recipe.raw(at(u), one)[0][0]
+
+
+def _mean_of(family, fp, raw):
+    return jnp.reshape(dist.mean(family.theta(fp, raw)), ())
+
+
+def _intervals(recipe, parts, v, c, x_new, z, *, method: str, dense: bool, rows: int):
+    """The compiled body of ``mean_interval``: per row the centre (eta or the mean) and its delta-method SE
+    (``c`` the covariance, or the variances where not ``dense``), then the interval."""
+    unravel = ravel_pytree(parts.trained)[1]
+    at = lambda u: parts.replace(trained=unravel(u)).params()  # noqa: E731
     family = recipe.family
 
-    def raw_one(u, x_i):
-        one = jax.tree_util.tree_map(lambda a: a[None], x_i)
-        return recipe.raw(at(u), one)[0][0]
+    def quad(g):
+        return g @ (c @ g) if dense else (g * g) @ c
 
-    def mean_of(fp, raw):
-        m = dist.mean(family.theta(fp, raw))
-        return jnp.reshape(m, ())
+    def row(x_i):
+        if method == "endpoint":
+            value, g = jax.value_and_grad(lambda u: jnp.reshape(_raw_one(recipe, at, u, x_i), ()))(v)
+        else:
+            value, g = jax.value_and_grad(lambda u: _mean_of(family, at(u).family, _raw_one(recipe, at, u, x_i)))(v)
+        return value, jnp.sqrt(quad(g))
 
+    center, se = jax.lax.map(row, x_new, batch_size=rows)
+    if method == "delta":
+        return center, center - z * se, center + z * se
+    fp, shape = at(v).family, family.raw_shape
+    mean_at = jax.vmap(lambda e: _mean_of(family, fp, jnp.reshape(e, shape)))
+    lower, upper = mean_at(center - z * se), mean_at(center + z * se)
+    return mean_at(center), jnp.minimum(lower, upper), jnp.maximum(lower, upper)
+
+
+def mean_interval(recipe, parts, v, cov, variance, x_new, z: float, method: str, rows: int = 1024):
+    """``(mean, lower, upper)`` of E[y | x_new] per row (see the module docstring); one compiled program per
+    recipe, method and shapes (kept in ``recipe.programs``)."""
+    family = recipe.family
+    unravel = ravel_pytree(parts.trained)[1]
+    at = lambda u: parts.replace(trained=unravel(u)).params()  # noqa: E731
     first = jax.tree_util.tree_map(lambda a: a[0], x_new)
-    raw_shape = jax.eval_shape(raw_one, v, first).shape
-    mean_shape = jax.eval_shape(lambda u, x_i: dist.mean(family.theta(at(u).family, raw_one(u, x_i))),
+    raw_shape = jax.eval_shape(functools.partial(_raw_one, recipe, at), v, first).shape
+    mean_shape = jax.eval_shape(lambda u, x_i: dist.mean(family.theta(at(u).family, _raw_one(recipe, at, u, x_i))),
                                 v, first).shape
     if int(np.prod(mean_shape)) != 1:
         raise ValueError(f"mean_interval: E[y | x] of {family.name} has shape {mean_shape} per example; "
@@ -118,28 +156,12 @@ def mean_interval(recipe, at: Callable, v, cov, variance, x_new, z: float, metho
         raise ValueError(f"mean_interval: method='endpoint' maps an interval of the model's one raw output "
                          f"(the linear predictor) through the mean, but {family.name} takes raw of shape "
                          f"{raw_shape}; use method='delta'")
-    c = None if cov is None else jnp.asarray(cov)
-    var_v = jnp.asarray(np.nan_to_num(variance))
+    program = recipe.programs.get(("inference", "mean_interval"), lambda: jax.jit(
+        functools.partial(_intervals, recipe), static_argnames=("method", "dense", "rows")))
+    c = jnp.asarray(np.nan_to_num(variance) if cov is None else cov)
+    out = program(parts, v, c, x_new, z, method=method, dense=cov is not None, rows=min(rows, _rows(x_new)))
+    return tuple(np.asarray(a, np.float64) for a in out)
 
-    def quad(g):
-        return g @ (c @ g) if c is not None else (g * g) @ var_v
 
-    def row(x_i):
-        if method == "endpoint":
-            eta_of = lambda u: jnp.reshape(raw_one(u, x_i), ())  # noqa: E731
-            eta, g = jax.value_and_grad(eta_of)(v)
-            return eta, jnp.sqrt(quad(g))
-        m, g = jax.value_and_grad(lambda u: mean_of(at(u).family, raw_one(u, x_i)))(v)
-        return m, jnp.sqrt(quad(g))
-
-    @jax.jit
-    def run(x):
-        center, se = jax.lax.map(row, x, batch_size=rows)
-        if method == "delta":
-            return center, center - z * se, center + z * se
-        fp = at(v).family
-        shape = raw_shape
-        ends = [jax.vmap(lambda e: mean_of(fp, jnp.reshape(e, shape)))(center + s * z * se) for s in (-1.0, 1.0)]
-        mean = jax.vmap(lambda e: mean_of(fp, jnp.reshape(e, shape)))(center)
-        return mean, jnp.minimum(*ends), jnp.maximum(*ends)
-    return tuple(np.asarray(a, np.float64) for a in run(x_new))
+def _rows(x) -> int:
+    return int(jax.tree_util.tree_leaves(x)[0].shape[0])

@@ -53,7 +53,7 @@ def minimise(g: Callable, w0: jax.Array):
         w, state, step, _ = carry
         value, grad = value_and_grad(w, state=state)
         updates, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=g)
-        norm = jnp.where(jnp.isfinite(value), jnp.max(jnp.abs(grad)), 0.0)  # NaN: stop, reported as NaN
+        norm = jnp.where(jnp.isfinite(value), jnp.max(jnp.abs(jnp.asarray(grad))), 0.0)  # NaN: stop, reported as NaN
         return optax.apply_updates(w, updates), state, step + 1, norm
 
     w, _, steps, _ = jax.lax.while_loop(cond, body, (w0, opt.init(w0), 0, jnp.inf))
@@ -92,7 +92,11 @@ class Profile:
 
     def __init__(self, fit, parts, v_hat, nll_hat: float, cov: np.ndarray | None, variance: np.ndarray,
                  problems: int):
-        self.cov = np.diag(variance) if cov is None else np.asarray(cov, np.float64)
+        cov = np.diag(variance) if cov is None else np.asarray(cov, np.float64)
+        if not np.all(np.isfinite(cov)):  # cov="hvp": NaN for the variances not solved for; unit scales there
+            diag = np.diag(cov)
+            cov = np.diag(np.where(np.isfinite(diag) & (diag > 0), diag, 1.0))
+        self.cov = cov  # preconditions the re-fits (whatever the cov_type: the profile is of the likelihood)
         program = fit.recipe.programs.get(("inference", "profile"),
                                           lambda: jax.jit(functools.partial(_solve_many, fit.recipe)))
         self.solve = functools.partial(program, parts, fit.data)

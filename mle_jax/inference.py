@@ -204,7 +204,9 @@ class InferenceResult:
         (``mle_jax._profile``). It follows the likelihood where it is not quadratic (small samples, a
         parameter near a boundary) and is invariant to reparametrisation; an infinite bound (with a
         warning) means the profile never falls by chi2_1(level) / 2 on that side (separated classes).
-        Memory: one re-fit holds the NLL of all N rows per parameter and side (2 |index| N).
+        Memory: one re-fit holds the NLL of all N rows per parameter and side (2 |index| N). The profile is
+        of the likelihood (with analytic weights, theirs) whatever ``cov_type``; the covariance only
+        preconditions the re-fits and sets the first trial points.
 
         >>> import jax, jax.numpy as jnp, numpy as np, mle_jax as mj
         >>> with jax.enable_x64(True):
@@ -297,8 +299,8 @@ class InferenceResult:
             x_new = _to64(as_array("mean_interval", "x_new", x_new))
             if not jax.tree_util.tree_leaves(x_new) or np.ndim(jax.tree_util.tree_leaves(x_new)[0]) < 1:
                 raise ValueError("mean_interval: x_new must hold at least one example (a leading batch axis)")
-            return mean_interval(self.recipe, fit.at(), jnp.asarray(self.estimate), self.cov, self.variance,
-                                 x_new, _normal_quantile(0.5 + 0.5 * level), method)
+            return mean_interval(self.recipe, _partition(fit.params, fit.keep), jnp.asarray(self.estimate),
+                                 self.cov, self.variance, x_new, _normal_quantile(0.5 + 0.5 * level), method)
 
     def summary(self, level: float = 0.95) -> str:
         """A text table like statsmodels' ``summary()``: the fit's statistics, then one row per parameter,
@@ -488,7 +490,7 @@ def _keep(trained, params) -> list[bool] | None:
     def spread(flag, sub):
         if not isinstance(flag, (bool, np.bool_)):
             raise ValueError(f"inference: trained= must hold True / False leaves (an optax mask); got {flag!r}")
-        return [bool(flag)] * len(jax.tree_util.tree_leaves(sub))
+        return np.full(len(jax.tree_util.tree_leaves(sub)), bool(flag))
     try:
         spread_tree = jax.tree_util.tree_map(spread, trained, params)
     except (ValueError, TypeError) as error:
@@ -496,8 +498,7 @@ def _keep(trained, params) -> list[bool] | None:
             raise
         raise ValueError(f"inference: trained= must be a pytree of bools shaped like params (or a prefix of "
                          f"it, e.g. Params(model=True, family=False)): {error}") from None
-    keep = [flag for flags in jax.tree_util.tree_leaves(spread_tree, is_leaf=lambda a: isinstance(a, list))
-            for flag in flags]
+    keep = [bool(flag) for flags in jax.tree_util.tree_leaves(spread_tree) for flag in flags]
     if len(keep) != len(jax.tree_util.tree_leaves(params)):
         raise ValueError("inference: trained= does not match params' leaves")
     return keep
@@ -635,7 +636,7 @@ _STATIC = {"hessian": ("size",), "meat": ("size",), "expected_information": ("si
            "hessian_diagonal": ("size", "batch"), "inverse_diagonal": ("size", "batch")}
 
 
-def _program(recipe: Recipe, fn: Callable) -> Callable:
+def _program(recipe: Recipe | _Analytic, fn: Callable) -> Callable:
     """``fn(recipe, v, parts, data, ...)`` jitted once per recipe and kept in ``recipe.programs`` under
     ``("inference", fn name)`` (bounded, and dying with the recipe). The params' structure and the chunk
     sizes are static arguments of the one jitted function, so a new shape, structure or size compiles

@@ -70,6 +70,7 @@ def test_normal_learned_sigma_frequency_against_analytic_weights(x64):
     assert "analytic weights" in a.summary() and a.bic == pytest.approx(4 * np.log(59) - 2 * a.loglik)
 
 
+@pytest.mark.deep
 def test_poisson_weights_share_covariance_and_differ_in_nobs(x64):
     """Without a dispersion of its own, a Poisson's two kinds give the same estimates and SEs (statsmodels'
     freq_weights and var_weights agree); nobs differs (sum w against the rows), and the analytic HC0 is
