@@ -142,3 +142,27 @@ def test_bad_inputs_are_named_before_anything_runs():
         solve(p, x, ys[0].at[0].set(-1.0))
     with pytest.raises(TypeError, match="Params"):
         solve({"w": jnp.zeros(2)}, x, ys[0])
+
+
+@pytest.mark.deep
+def test_vmapped_wald_and_robust_covariances_equal_statsmodels():
+    """experiments/coverage's per-data-set intervals: mj.inference's Hessian and meat, vmapped over data
+    sets fitted by one vmapped solve, give statsmodels' GLM observed and HC0 standard errors."""
+    sm = pytest.importorskip("statsmodels.api")
+    from experiments.coverage import simulate, wald_and_robust
+
+    with jax.enable_x64(True):
+        for model, family, sm_family in (("logistic", mj.bernoulli(), sm.families.Binomial()),
+                                         ("Poisson", mj.poisson(), sm.families.Poisson())):
+            x, y = simulate(model, 3, 50, seed=7)
+            r = mj.recipe(lambda p, x_i: x_i @ p["b"], family)
+            solve = mj.solver(r, optax.lbfgs(), 100, tol=1e-10)
+            params, history = jax.vmap(solve, in_axes=(None, 0, 0))(r.init({"b": jnp.zeros(2)}), x, y)
+            assert bool(history.converged.all())
+            cov, robust = wald_and_robust(r, params, jnp.asarray(x), jnp.asarray(y))
+            for i in range(3):
+                ref = sm.GLM(y[i], x[i], family=sm_family)
+                np.testing.assert_allclose(np.asarray(params.model["b"][i]), ref.fit(tol=1e-12).params, atol=1e-7)
+                np.testing.assert_allclose(np.sqrt(np.diag(cov[i])), ref.fit(tol=1e-12).bse, rtol=1e-6)
+                np.testing.assert_allclose(np.sqrt(np.diag(robust[i])), ref.fit(tol=1e-12, cov_type="HC0").bse,
+                                           rtol=1e-6)
