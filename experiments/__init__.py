@@ -2,7 +2,8 @@
 
 from . import (
     angles, binary, counts, coverage, cross_entropy_kl, entropy, formula_data, heteroscedastic, least_squares,
-    mixture_density, multiclass, multiple_outputs, own_density, rankings, real_calibration, real_glm, variance, why_logs,
+    mixture_density, multiclass, multiple_outputs, own_density, rankings, real_calibration, real_glm, variance,
+    why_logs,
 )
 
 ALL = [
