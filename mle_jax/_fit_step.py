@@ -153,7 +153,7 @@ def _batch(opts: StepOptions, carry: Carry, key, data):
     b = step % per_epoch
     perm = jax.lax.cond(
         b == 0,
-        lambda: jax.random.permutation(jax.random.fold_in(key, step // per_epoch), opts.n),
+        lambda: jax.random.permutation(jax.random.fold_in(key, step // per_epoch), opts.n).astype(jnp.int32),
         lambda: carry.perm)
     idx = jax.lax.dynamic_slice(perm, (b * opts.batch_size,), (opts.batch_size,))
     return perm, tuple(_take(d, idx) for d in data)

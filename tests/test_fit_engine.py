@@ -139,3 +139,19 @@ def test_sharded_fit_equals_single_device_fit():
     assert out.returncode == 0, out.stdout + out.stderr
     gap = float(out.stdout.split("GAPS")[1])
     assert gap < 1e-5, gap
+
+
+def test_minibatches_run_with_64_bit_mode_on(x64):
+    """A minibatch fit with jax's 64-bit mode on: the epoch's shuffle keeps the carried int32 type
+    (it failed with "cond branches must have equal output types"); its steps equal the same fit's
+    in float32 mode to float32 precision (the same shuffles from the same key)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 2)), rng.normal(size=64)
+    r = mj.recipe(lambda p, xi: xi @ p["w"], mj.normal(scale=1.0))
+    steps = mj.Minibatches(16, steps=12)
+    wide = mj.fit(r, r.init({"w": np.zeros(2)}), x, y, optax.sgd(0.05), steps=steps, key=jax.random.key(3))
+    with jax.enable_x64(False):
+        narrow = mj.fit(r, r.init({"w": np.zeros(2, np.float32)}), x.astype(np.float32), y.astype(np.float32),
+                        optax.sgd(0.05), steps=steps, key=jax.random.key(3))
+    assert wide.params.model["w"].dtype == np.float64
+    np.testing.assert_allclose(wide.params.model["w"], narrow.params.model["w"], rtol=1e-5, atol=1e-6)
