@@ -36,6 +36,7 @@ from ._fit_loop import Job, drive
 from ._fit_options import Minibatches, Objective, Run, Stop, Validation, count, settings
 from ._fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from ._boundary import as_array
+from ._stream import fit_stream, is_stream
 from ._checks import check_batch
 from .diagnostics import SEPARATION, PerfectSeparationWarning, ValidationWarning, bounded_likelihood, separated
 from ._params import Params, partition
@@ -107,6 +108,12 @@ def fit(recipe: Recipe, params: P, x: ArrayLike, y: ArrayLike, optimizer: optax.
     """
     objective, validation, run = _groups(objective, validation, run)
     _check_arguments(recipe, params, optimizer, key)
+    if is_stream(x):  # an iterable of (x_b, y_b[, w_b]) batches: mle_jax._stream
+        if y is not None:
+            raise ValueError(f"fit: x is a stream of batches ({type(x).__name__}), whose batches carry their "
+                             f"targets: pass y=None, fit(r, params, batches, None, optimizer, steps=K)")
+        return fit_stream(recipe, params, x, optimizer, steps, key=key, weights=weights, mask=mask,
+                          objective=objective, validation=validation, run=run)
     x, y = as_array("fit", "x", x), as_array("fit", "y", y)
     weights, mask = as_array("fit", "weights", weights), as_array("fit", "mask", mask)
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
