@@ -36,6 +36,20 @@ def check_event_shape(name: str, y, expected: tuple[int, ...]) -> None:
             f"against predictions (reshape y so that y[i] has shape {tuple(expected)})")
 
 
+def local(value):
+    """The values this process can read: ``value`` itself, or, for a global ``jax.Array`` split over
+    several processes (``jax.distributed``; ``is_fully_addressable`` False), this process's rows as
+    one NumPy array: its ``addressable_shards`` in order along the leading (batch) axis, a shard
+    replicated on several local devices taken once. Each process checks the values of its own rows."""
+    if not isinstance(value, jax.Array) or value.is_fully_addressable:
+        return value
+    parts = {}
+    for shard in value.addressable_shards:
+        rows = shard.index[0] if shard.index else slice(None)
+        parts.setdefault(rows.start or 0, shard.data)
+    return np.concatenate([np.asarray(parts[start]) for start in sorted(parts)])
+
+
 def is_concrete(*arrays) -> bool:
     """True when no argument is a tracer, so its values can be read."""
     leaves = jax.tree_util.tree_leaves(arrays)

@@ -37,7 +37,7 @@ from ._fit_options import Minibatches, Objective, Run, Stop, Validation, count, 
 from ._fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from ._boundary import as_array
 from ._stream import fit_stream, is_stream
-from ._checks import check_batch
+from ._checks import check_batch, local
 from .diagnostics import SEPARATION, PerfectSeparationWarning, ValidationWarning, bounded_likelihood, separated
 from ._params import Params, partition
 from .recipe import Recipe
@@ -239,11 +239,26 @@ def _separation(recipe: Recipe, params, data, size: int) -> tuple[bool, float]:
     n, smallest = jax.tree_util.tree_leaves(data[1])[0].shape[0], math.inf
     for start in range(0, n, size):
         part = data if size >= n else jax.tree_util.tree_map(lambda a: a[start:start + size], data)
-        is_separated, least = separated(jax.device_get(recipe.log_prob(params, part[0], part[1])), *part[2:])
+        log_probs = recipe.log_prob(params, part[0], part[1])
+        is_separated, least = _everywhere(separated(local(log_probs), *map(local, part[2:])), log_probs)
         if not is_separated and not math.isnan(least):  # nan: no example counted in this slice
             return False, least
         smallest = min(smallest, least) if not math.isnan(least) else smallest
     return smallest < math.inf, smallest
+
+
+def _everywhere(verdict: tuple[bool, float], log_probs) -> tuple[bool, float]:
+    """``separated``'s verdict over every process's rows: on arrays split over several processes
+    (``jax.distributed``) each process judged its own rows (``local``); the verdicts are gathered
+    (``process_allgather``), so that every process takes the same branch."""
+    if not isinstance(log_probs, jax.Array) or log_probs.is_fully_addressable:
+        return verdict
+    from jax.experimental import multihost_utils
+    rows = np.asarray(multihost_utils.process_allgather(np.array(verdict, np.float64))).reshape(-1, 2)
+    counted = ~np.isnan(rows[:, 1])
+    if not counted.any():
+        return False, math.nan
+    return bool(np.all(rows[counted, 0] == 1.0)), float(np.min(rows[counted, 1]))
 
 
 def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str, size: int) -> FitResult:
