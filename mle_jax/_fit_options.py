@@ -190,7 +190,7 @@ class Stop(str, enum.Enum):
     EARLY_STOPPING = "early_stopping"
     NON_FINITE = "non_finite"
     SEPARATION = "perfect_separation"
-    EXHAUSTED = "exhausted"  # a stream of batches ended (host-side: no device code)
+    EXHAUSTED = "exhausted"  # a stream of batches ended (found on the host: no device code)
 
     def __str__(self) -> str:
         return self.value
