@@ -38,6 +38,8 @@ from ._fit_options import Progress as Progress
 from ._fit_options import Run as Run
 from ._fit_options import Stop as Stop
 from ._fit_options import Validation as Validation
+from .solver import History as History
+from .solver import solver as solver
 from .diagnostics import PerfectSeparationWarning, ValidationWarning
 # step 4 and after: inference, scores, information theory, other libraries
 from .inference import InferenceResult, inference, lr_test
@@ -65,6 +67,8 @@ __all__ = [
     "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
     "PerfectSeparationWarning", "ValidationWarning",
     "Batches", "batches",  # streams of batches for fit and inference (mle_jax.streams)
+    # simulation studies: a pure fit
+    "History", "solver",
     # after the fit
     "InferenceResult", "inference", "lr_test",
     "Calibration", "brier", "calibration", "coverage", "crps", "evaluate", "pit",

@@ -159,7 +159,11 @@ def _batch(opts: StepOptions, carry: Carry, key, data):
     return perm, tuple(_take(d, idx) for d in data)
 
 
-def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
+def make_step(recipe: Recipe, optimizer, opts: StepOptions):
+    """The one optimizer step ``(carry, keys, data, val, schedule) -> (carry, (loss, val_nll))`` that
+    ``fit``'s compiled loop (``program``) and ``mle_jax.solver`` both run: this step's batch, the loss
+    and its gradient at ``carry.params``, the optimizer update, and the step's end (a non-finite loss
+    when ``opts.watched``, the gradient norm at ``tol``, validation). Pure; traced, never run, here."""
     extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
     def objective(trained, parts: Parts, x, y, w, m, key):
@@ -191,6 +195,12 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
                                result=_ends(new.result, done, Stop.CONVERGED))
         new, val_nll = _evaluate(opts, schedule, recipe, new, finite, val)
         return new, (loss.astype(jnp.float32), val_nll)
+
+    return one_step
+
+
+def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
+    one_step = make_step(recipe, optimizer, opts)
 
     def run(carry: Carry, n, keys: Keys, data, val, schedule: Schedule):
         buffer = jnp.full((size,), jnp.nan, jnp.float32)
