@@ -40,7 +40,7 @@ resb = mj.fit(rb, rb.init({"w": np.zeros(3, np.float32), "b": np.float32(0.0)}),
 np.savez(os.path.join(os.environ["OUT"], f"{jax.process_index()}.npz"), w=np.asarray(res.params.model["w"]),
          b=np.asarray(res.params.model["b"]), scale=np.asarray(res.params.family["scale"]), history=res.history,
          variance=s.variance, loglik=s.loglik, nobs=s.nobs, found=found, b_w=np.asarray(resb.params.model["w"]),
-         b_stopped=str(resb.stopped), b_history=resb.history)
+         b_stopped=str(resb.stopped), b_history=resb.history, solved_w=np.asarray(solved.model["w"]))
 '''
 
 
@@ -95,5 +95,6 @@ def test_readme_multi_host_script_on_two_processes(tmp_path):
         assert str(g["b_stopped"]) == str(resb.stopped) == "completed"
         np.testing.assert_allclose(g["b_w"], resb.params.model["w"], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(g["b_history"], resb.history, rtol=1e-5)
+        np.testing.assert_allclose(g["solved_w"], res.params.model["w"], rtol=1e-5, atol=1e-6)  # fit's steps
     assert str(got[0]["found"]) == ""  # process 0's rows are clean
     assert "index 3" in str(got[1]["found"]) and "finite" in str(got[1]["found"])
