@@ -244,7 +244,8 @@ def _loop(feed: Prefetch, step, state, keys, val, schedule, chunk: int, done: in
         del batch
         feed.pull()  # the host reads the next batch while the device runs this step
         if len(outputs) >= chunk or not feed.queue:
-            (losses, vals, ran), result = jax.device_get((tuple(map(jnp.stack, zip(*outputs))), state[0].result))
+            outputs, result = jax.device_get((outputs, state[0].result))  # one transfer
+            losses, vals, ran = (np.asarray(column) for column in zip(*outputs))
             outputs = []
             losses, vals = losses[ran == 1], vals[ran == 1]
             history.append(np.stack([losses, vals], axis=-1).astype(np.float32))
