@@ -38,7 +38,7 @@ import numpy as np
 
 from ._fit_loop import Hooks, _between_chunks, _resume, progress_bar
 from ._fit_options import RESULTS, Minibatches, Stop, count, settings
-from ._fit_step import Keys, StepOptions, initial_carry, opt_init, program
+from ._fit_step import Keys, StepOptions, _ends, initial_carry, make_step, opt_init
 from ._params import partition
 
 PREFETCH = 2        # batches on the device ahead of the step that runs
@@ -127,23 +127,23 @@ class Prefetch:
 
 def _stream_step(recipe, optimizer, opts: StepOptions):
     """The jitted ``((carry, keep), keys, batch, val, schedule) -> ((carry, keep), loss, val_nll, ran)``:
-    one step of the in-memory program on one batch (``_fit_step.program`` with ``n = 1``) once the loop
-    is still running (nothing otherwise, ``ran = 0``); ``keep`` holds the last parameters whose loss
-    was finite."""
-    run = program(recipe, optimizer, opts)
+    ``fit``'s own step (``_fit_step.make_step``) on one batch, its result code set by a non-finite
+    loss too. Once a step has ended the loop the state no longer changes (``ran = 0``), by a select,
+    not a branch: no loop or branch in the program, so a GPU never hands a predicate back to the host
+    and steps queue up behind each other. ``keep`` holds the last parameters whose loss was finite."""
+    one_step = make_step(recipe, optimizer, opts)
 
     def step(state, keys, batch, val, schedule):
         carry, keep = state
-
-        def go():
-            new, (losses, vals), ran = run(carry, 1, keys, batch, val, schedule)
-            loss = losses[0]
-            kept = jax.tree_util.tree_map(lambda a, b: jnp.where(jnp.isfinite(loss), a, b), carry.params, keep)
-            return (new, kept), loss, jnp.float32(jnp.nan) if vals is None else vals[0], ran
-
-        def idle():
-            return (carry, keep), jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.int32(0)
-        return jax.lax.cond(carry.result == 0, go, idle)
+        running = carry.result == 0
+        new, (loss, val_nll) = one_step(carry, keys, batch, val, schedule)
+        finite = jnp.isfinite(loss)
+        new = new._replace(result=_ends(new.result, ~finite, Stop.NON_FINITE))
+        kept = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), carry.params, keep)
+        state = jax.tree_util.tree_map(lambda a, b: jnp.where(running, a, b), (new, kept), (carry, keep))
+        nan = jnp.float32(jnp.nan)
+        return (state, jnp.where(running, loss, nan), nan if val_nll is None else jnp.where(running, val_nll, nan),
+                running.astype(jnp.int32))
     return recipe.programs.get(("fit", "stream", optimizer, opts.compiled), lambda: jax.jit(step))
 
 

@@ -3,6 +3,7 @@
 Contenders, each K optimizer steps over the same K batches of B rows of an on-disk ``np.memmap``:
 
 - ``stream``: ``mj.fit(r, params, mj.batches(x, y, B), None, adam, steps=K)`` (prefetched, one program);
+- ``stream_unchecked``: the same with ``recipe(..., validate=False)`` (no value check of each batch);
 - ``jit_loop`` (the anchor): a hand-written ``jax.jit`` step (value_and_grad, optax update) in a Python
   loop over the same batches, each read and passed as NumPy (no prefetch);
 - ``fit_per_batch``: ``fit(r, params, x_b, y_b, adam, steps=1, run=Run(opt_state=...))`` per batch,
@@ -50,6 +51,11 @@ def run(reps: int = 5, quick: bool = False) -> dict:
     def stream():
         return mj.fit(r, params, mj.batches(x, y, b), None, adam, steps=k).params
 
+    unchecked = mj.recipe(net.apply, mj.normal("softplus"), validate=False)
+
+    def stream_unchecked():  # the same without the host's value check of each batch
+        return mj.fit(unchecked, params, mj.batches(x, y, b), None, adam, steps=k).params
+
     def jit_loop():
         p, state = params, adam.init(params)
         for xb, yb in mj.batches(x, y, b):
@@ -70,7 +76,7 @@ def run(reps: int = 5, quick: bool = False) -> dict:
     def in_memory():
         return mj.fit(r, params, x_mem, y_mem, adam, steps=mj.Minibatches(b, steps=k), key=jax.random.key(0)).params
 
-    contenders = {"stream": stream, "jit_loop": jit_loop, "fit_per_batch": fit_per_batch, "in_memory": in_memory}
+    contenders = {"stream": stream, "stream_unchecked": stream_unchecked, "jit_loop": jit_loop, "fit_per_batch": fit_per_batch, "in_memory": in_memory}
     timings = round_robin(contenders, reps=reps, warmup=1)
     return {"n": n, "d": d, "batch": b, "steps": k, "device": str(jax.devices()[0]),
             "per_step_s": {name: t["median_s"] / k for name, t in timings.items()},
