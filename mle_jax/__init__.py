@@ -47,6 +47,9 @@ from .streams import Batches, batches
 from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .interop import from_tfp, to_distrax, to_tfp
+# data in: formulas (formulaic, the formula extra)
+from .formula import Design as Design
+from .formula import formula as formula
 
 __version__ = "0.1.0"
 
@@ -75,4 +78,5 @@ __all__ = [
     "Decomposition", "Empirical", "empirical", "kl_mc", "nll_decomposition",
     "from_tfp", "to_distrax", "to_tfp",
     "links", "losses", "models",
+    "Design", "formula",
 ]

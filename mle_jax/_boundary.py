@@ -2,7 +2,10 @@
 anything is traced, and what the recipe remembers between calls.
 
 - ``keywords(model)``: the model's keyword names (``key`` makes it random, ``state`` stateful);
-- ``as_array``: a Python list of numbers is read as an array (one entry per example);
+- ``as_array``: the one converter every public boundary calls (``fit``, the recipe's methods,
+  ``inference``, ``mj.losses``, the scores): a Python list of numbers, a pandas or polars frame or
+  series, a torch tensor or any array-like read as an array, once (``mle_jax._frames``), and
+  ``names_of`` the column names it remembers;
 - ``CheckMemory``: the data sets whose values were checked (each is checked once);
 - ``check_nnx_modules``: an nnx module hands its BatchNorm statistics to the recipe as state, and takes
   its dropout key at call time rather than storing an RNG stream.
@@ -16,6 +19,10 @@ import weakref
 
 import jax
 import jax.numpy as jnp
+
+from ._frames import names_of, remember_names, to_array
+
+__all__ = ["CheckMemory", "as_array", "check_nnx_modules", "keywords", "names_of", "remember_names"]
 
 
 class CheckMemory:
@@ -46,9 +53,14 @@ def keywords(model) -> set:
 
 
 def as_array(name: str, what: str, value):
-    """A Python list becomes an array (one entry per example); anything else is left as is."""
+    """``value`` read as an array, once, before anything is traced: a Python list (one entry per
+    example), a pandas / polars DataFrame ((N, p), its column names remembered: ``names_of``) or
+    Series, a torch tensor (detached, on the host), anything with ``__array__`` or ``__dlpack__``;
+    a pytree has each leaf read. jax and NumPy arrays, tracers and None come back unchanged.
+    What cannot be read is a ``ValueError`` naming ``name``, ``what`` and the column (non-numeric,
+    categorical, object, or nullable with missing values, counted); see ``mle_jax._frames``."""
     if not isinstance(value, list):
-        return value
+        return to_array(name, what, value)
     try:
         array = jnp.asarray(value)
     except (TypeError, ValueError) as error:

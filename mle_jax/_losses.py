@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._boundary import as_array
 from ._cache import is_concrete
 from ._checks import one_array
 from .families import Family
@@ -72,8 +73,9 @@ def _prepared(family, raw, y, fparams, validate):
     """Check the shapes (and concrete target values); return raw, y, fparams, their vmap axes."""
     if not isinstance(family, Family):
         raise TypeError(f"mj.losses: family must be an mle_jax Family (e.g. mj.normal()); got {type(family).__name__}")
-    one_array(f"mj.losses.{family.name}", "y", y)
-    raw = jnp.asarray(raw)
+    name = f"mj.losses.{family.name}"
+    one_array(name, "y", y)
+    raw, y = jnp.asarray(as_array(name, "raw", raw)), as_array(name, "y", y)  # frames, tensors: read once
     if not jnp.issubdtype(raw.dtype, jnp.floating):
         raise TypeError(f"mj.losses.{family.name}: raw outputs must be floating point; got dtype {raw.dtype}")
     want_raw, want_y = family.raw_shape, family.event_shape

@@ -79,16 +79,17 @@ class FitResult(NamedTuple, Generic[P]):
         return int(self.history.shape[0])
 
 
-def fit(recipe: Recipe, params: P, x: ArrayLike, y: ArrayLike, optimizer: optax.GradientTransformation,
-        steps: int | Minibatches | None = None, *, key: ArrayLike | None = None, weights: ArrayLike | None = None,
-        mask: ArrayLike | None = None, objective: Objective | None = None,
+def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTransformation,
+        steps: int | Minibatches | None = None, *, key: ArrayLike | None = None, weights: Any = None,
+        mask: Any = None, objective: Objective | None = None,
         validation: Validation | tuple[ArrayLike, ArrayLike] | None = None, run: Run | None = None) -> FitResult[P]:
     """Fit ``params`` by minimising the recipe's loss with an optax optimizer.
 
     Args:
       recipe: from ``mj.recipe(model, family)``.
       params: ``recipe.init(model_params)``: any pytree; its inexact arrays are trained.
-      x, y: the training data (leading axis = examples); validated once here.
+      x, y: the training data (leading axis = examples): arrays, pandas / polars frames and series,
+        torch tensors or any array-like (read once: ``mle_jax._boundary.as_array``); validated once here.
       optimizer: any optax ``GradientTransformation`` (called: ``optax.adam(1e-3)``);
         ``optax.lbfgs()`` works full-batch (it receives the value and a ``value_fn``).
       steps: the number of full-batch optimizer updates, or ``Minibatches(batch_size, epochs=...)``

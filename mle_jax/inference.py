@@ -37,7 +37,7 @@ from jax.flatten_util import ravel_pytree
 
 from . import _curvature as curvature
 from . import distributions as dist
-from ._boundary import as_array
+from ._boundary import as_array, names_of
 from ._checks import check_batch, check_weights
 from ._curvature import Data, singular_tol
 from ._params import Params, is_trained, partition, trained_mask
@@ -91,16 +91,34 @@ def _numpy_unravel(params):
     return unravel
 
 
-def parameter_names(params) -> list[str]:
-    """One readable name per trained scalar, in ravel order: ``model.w[0, 1]``, ``family.scale``."""
-    names = []
-    for (path, leaf), trained in zip(jax.tree_util.tree_flatten_with_path(params)[0], _mask(params)):
+def parameter_names(params, columns=None) -> list[str]:
+    """One readable name per trained scalar, in ravel order: ``model.w[0, 1]``, ``family.scale``.
+
+    With ``columns`` (x's column names: ``mle_jax._boundary.names_of``), the one trained model leaf
+    of shape (p,) or (p, k) with p = len(columns), if exactly one has it, is named by the columns
+    (``x1``, or ``x1[0]`` ... for k outputs): a model linear in the columns."""
+    names, linear = [], _linear_leaf(params, columns)
+    for i, ((path, leaf), trained) in enumerate(zip(jax.tree_util.tree_flatten_with_path(params)[0], _mask(params))):
         if not trained:
             continue
         base = ".".join(_key_name(k) for k in path) or "param"
         shape = np.shape(leaf)
+        if i == linear and columns is not None:
+            names += list(columns) if len(shape) == 1 else [f"{c}[{j}]" for c in columns for j in range(shape[1])]
+            continue
         names += [base] if shape == () else [f"{base}[{', '.join(map(str, i))}]" for i in np.ndindex(shape)]
     return names
+
+
+def _linear_leaf(params, columns) -> int | None:
+    """The index of the only trained model leaf with one row per column, or None."""
+    if columns is None or not isinstance(params, Params):
+        return None
+    paths = jax.tree_util.tree_flatten_with_path(params)[0]
+    found = [i for i, ((path, leaf), t) in enumerate(zip(paths, _mask(params)))
+             if t and path and _key_name(path[0]) == "model" and np.ndim(leaf) in (1, 2)
+             and np.shape(leaf)[0] == len(columns)]
+    return found[0] if len(found) == 1 else None
 
 
 def _key_name(key) -> str:
@@ -238,6 +256,7 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
         return stream_inference(recipe, params, x, cov, weights=weights, mask=mask, max_params=max_params,
                                 index=index, batch_size=batch_size, chunk_size=chunk_size)
     with jax.enable_x64(True):
+        columns = names_of(x)  # a DataFrame's columns (or a formula design's) name a linear model's rows
         x, y, weights, mask = (as_array("inference", what, a) for what, a in
                                (("x", x), ("y", y), ("weights", weights), ("mask", mask)))
         n = check_batch("inference", x, y, ("weights", weights), ("mask", mask))
@@ -275,7 +294,7 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
                                        _Sizes(n, k, batch_size, chunk_size), max_params)
     title = f"Maximum-likelihood fit: {getattr(recipe.family, 'name', 'family')}"
     return InferenceResult(loglik, nobs, k, cov, np.asarray(v, np.float64), variance, matrix,
-                           tuple(parameter_names(params)), title, _numpy_unravel(params))
+                           tuple(parameter_names(params, columns)), title, _numpy_unravel(params))
 
 
 def _check_options(cov, max_params, batch_size, chunk_size, index) -> None:

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import distributions as dist
+from ._boundary import as_array
 from ._cache import Programs, concrete_or_inline, is_concrete
 from .distributions import registry
 from .distributions._support import validate
@@ -89,6 +90,7 @@ def _cast(theta, y):
 
 
 def _prepared(name, theta, y):
+    y = as_array(name, "y", y)  # a pandas / polars Series, a torch tensor, ... read once (mle_jax._frames)
     check_targets(name, theta, y)
     return _cast(theta, y)
 
@@ -302,6 +304,7 @@ def evaluate(recipe, params, x, y, *, key=None, level: float = 0.95, bins: int =
     discrete families need ``key``). What a type cannot give is left out.
     """
     _check_bins("evaluate", bins)
+    x, y = as_array("evaluate", "x", x), as_array("evaluate", "y", y)
     if not 0.0 < level < 1.0:
         raise ValueError(f"evaluate: level must lie in (0, 1); got {level!r}")
     out = {"n": int(np.shape(y)[0]) if np.ndim(y) else 1, "nll": float(recipe.mean_nll(params, x, y))}
