@@ -12,7 +12,9 @@ DataLoader, ``mle_jax.batches`` over a memmap); step t is one optimizer update o
 - Prefetched: each batch is checked on the host (``recipe.check``, once per batch) and put on the
   device (``jax.device_put``, asynchronous) ``prefetch`` steps ahead of the step that uses it, while
   the device runs the steps before it (JAX dispatches asynchronously, as flax's
-  ``prefetch_to_device`` relies on). At most ``prefetch + 2`` batches are alive at once.
+  ``prefetch_to_device`` relies on). The host waits for step t - 1 once it has dispatched step t, so
+  at most two steps are in flight and ``PREFETCH + 2`` batches alive at once (four), however far
+  the host could run ahead of the device.
 - The same guards as an in-memory fit (``_fit_step``: the loop's result code): a non-finite loss
   stops the fit and returns the last parameters whose loss was finite; ``Objective.tol``,
   ``Validation`` and ``patience`` stop it as they do in memory. The host reads the losses and the
@@ -242,6 +244,8 @@ def _loop(feed: Prefetch, step, state, keys, val, schedule, chunk: int, done: in
         state, *out = step(state, keys, batch, val, schedule)  # dispatched, not waited for
         outputs.append(out)
         del batch
+        if len(outputs) >= 2:  # back-pressure: at most two steps (and their batches) in flight, however
+            jax.block_until_ready(outputs[-2][0])  # far the host could run ahead of the device
         feed.pull()  # the host reads the next batch while the device runs this step
         if len(outputs) >= chunk or not feed.queue:
             outputs, result = jax.device_get((outputs, state[0].result))  # one transfer
