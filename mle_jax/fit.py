@@ -57,7 +57,8 @@ class FitResult(NamedTuple, Generic[P]):
       history: the training loss at every step run (float32 or better), shape (steps_run,).
       stopped: a ``Stop`` (a str: ``"completed"``, ``"converged"``, ``"early_stopping"``, ``"non_finite"``,
         ``"perfect_separation"``: a discrete family's fit that separates the data, whose
-        maximum-likelihood estimate does not exist; see ``mle_jax.diagnostics``).
+        maximum-likelihood estimate does not exist; see ``mle_jax.diagnostics``; ``"exhausted"``: a
+        stream of batches ended first).
       message: a sentence saying why the fit stopped and what it returned.
       opt_state: the optimizer state after the last step run (not finite after a non-finite stop).
       val_history: ``(steps, validation mean NLL)`` at each evaluation, shape (E, 2), or None.
@@ -90,6 +91,9 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
       params: ``recipe.init(model_params)``: any pytree; its inexact arrays are trained.
       x, y: the training data (leading axis = examples): arrays, pandas / polars frames and series,
         torch tensors or any array-like (read once: ``mle_jax._boundary.as_array``); validated once here.
+        Or ``x`` an iterable of ``(x_b, y_b)`` / ``(x_b, y_b, w_b)`` batches and ``y=None`` (a generator,
+        a torch / grain DataLoader, ``mj.batches`` over a memmap): one step per batch, prefetched
+        (``mle_jax._stream``); ``stopped == "exhausted"`` when it ends before ``steps`` (``None``: one pass).
       optimizer: any optax ``GradientTransformation`` (called: ``optax.adam(1e-3)``);
         ``optax.lbfgs()`` works full-batch (it receives the value and a ``value_fn``).
       steps: the number of full-batch optimizer updates, or ``Minibatches(batch_size, epochs=...)``
