@@ -30,7 +30,7 @@ DataLoader, ``mle_jax.batches`` over a memmap); step t is one optimizer update o
 from __future__ import annotations
 
 import collections
-import math
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -70,7 +70,8 @@ class Batch:
     """Reads the items of a stream as ``(x, y, w)`` of one fixed shape (the first item's)."""
 
     def __init__(self, name: str):
-        self.name, self.size, self.signature = name, None, None
+        self.name, self.size, self.signature = name, 0, None  # size 0: no batch read yet
+        self.signature: Any
 
     def read(self, item, index: int):
         """``((x, y, w, mask), rows)``: item ``index`` checked, padded to the first item's rows."""
@@ -79,11 +80,14 @@ class Batch:
                             f"be a pair (x, y) or a triple (x, y, weights)")
         x = jax.tree_util.tree_map(host, item[0])
         y, w = host(item[1]), host(item[2]) if len(item) == 3 else None
+        if y is None:
+            raise TypeError(f"{self.name}: batch {index} of the stream has y None; each batch must be (x, y) or "
+                            f"(x, y, weights) with y an array of targets")
         leaves = jax.tree_util.tree_leaves((x, y))
         rows = int(np.shape(y)[0]) if np.ndim(y) else 0
         signature = (jax.tree_util.tree_structure((x, y, w)),
                      [(np.shape(a)[1:], np.dtype(a.dtype).name) for a in leaves + ([] if w is None else [w])])
-        if self.size is None:
+        if not self.size:
             self.size, self.signature = rows, signature
         if signature != self.signature:
             raise ValueError(f"{self.name}: batch {index} of the stream has the trailing shapes and dtypes "
@@ -186,7 +190,8 @@ def fit_stream(recipe, params, batches, optimizer, steps, *, key, weights, mask,
 
     progress, checkpoints = run.report, run.checkpoints
     every_ckpt = None if checkpoints is None else checkpoints.every
-    chunk = min(progress.chunk_size or READ_EVERY, every_ckpt or math.inf)
+    chunk = progress.chunk_size or READ_EVERY
+    chunk = chunk if every_ckpt is None else min(chunk, every_ckpt)
     store = None
     parts = partition(params)
     opt_state = run.opt_state
@@ -209,7 +214,7 @@ def fit_stream(recipe, params, batches, optimizer, steps, *, key, weights, mask,
                            patience=patience, **settings(objective))
         carry = initial_carry(parts, opt_state, opts)
         if store is not None:
-            done, carry, history = _resume(store, carry, total if total is not None else math.inf)
+            done, carry, history = _resume(store, carry, total if total is not None else sys.maxsize)
         feed.want, feed.size = None if total is None else total - done, PREFETCH
         if feed.want is not None and feed.want <= 0:  # resumed at the last step: nothing left to run
             feed.queue.clear()

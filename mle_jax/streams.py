@@ -14,7 +14,7 @@ step s, pass ``start=s``), and ``len`` is the number of batches it yields.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import jax
 import numpy as np
@@ -35,9 +35,9 @@ class Batches:
 
     def __init__(self, x, y, batch_size: int, weights=None, *, shuffle: bool = False, key: Any = None,
                  epochs: int = 1, drop_last: bool = False, start: int = 0):
-        self.batch_size = count("batches", "batch_size", batch_size)
-        self.epochs = count("batches", "epochs", epochs)
-        self.start = count("batches", "start", start, minimum=0)
+        self.batch_size = cast(int, count("batches", "batch_size", batch_size))  # not None: given
+        self.epochs = cast(int, count("batches", "epochs", epochs))
+        self.start = cast(int, count("batches", "start", start, minimum=0))
         arrays = jax.tree_util.tree_leaves(x) + [y] + ([] if weights is None else [weights])
         sizes = {_length("x, y and weights", a) for a in arrays}
         if len(sizes) != 1:
