@@ -53,7 +53,7 @@ def torch_loader():
     return DataLoader(data, batch_size=B, shuffle=False)
 
 
-@pytest.mark.parametrize("source", ["generator", "batches", "torch"])
+@pytest.mark.parametrize("source", ["generator", "batches", pytest.param("torch", marks=pytest.mark.deep)])
 def test_a_stream_fit_is_a_plain_optax_loop_over_the_same_batches(source):
     stream = {"generator": lambda: chunks(epochs=2), "batches": lambda: mj.batches(X, Y, B, epochs=2),
               "torch": lambda: (b for _ in range(2) for b in torch_loader())}[source]
@@ -146,6 +146,7 @@ def test_memory_holds_a_few_batches_and_a_memmap_is_read_by_batch(tmp_path):
     close(res.params, optax_loop(chunks(epochs=2)))
 
 
+@pytest.mark.deep  # orbax: as README's checkpointed block
 def test_checkpoints_resume_when_the_caller_reseeks_the_stream(tmp_path):
     pytest.importorskip("orbax.checkpoint")
     run = mj.Run(checkpoints=mj.Checkpoints(tmp_path, every=3))
