@@ -1,8 +1,8 @@
 """The lecture's examples as experiments; ``python -m experiments --out DIR`` runs them all."""
 
 from . import (
-    angles, binary, counts, cross_entropy_kl, entropy, formula_data, heteroscedastic, least_squares, mixture_density, multiclass,
-    multiple_outputs, own_density, rankings, real_calibration, real_glm, variance, why_logs,
+    angles, binary, counts, cross_entropy_kl, entropy, formula_data, heteroscedastic, least_squares, mixture_density,
+    multiclass, multiple_outputs, own_density, rankings, real_calibration, real_glm, variance, why_logs,
 )
 
 ALL = [

@@ -45,6 +45,9 @@ def names_of(x) -> tuple[str, ...] | None:
     if columns is not None:
         return columns
     for leaf in jax.tree_util.tree_leaves(x):
+        columns = _frame_columns(leaf)
+        if columns is not None:
+            return columns
         found = _NAMES.get(id(leaf))
         if found is not None and found[0]() is leaf:
             return found[1]
@@ -73,14 +76,16 @@ def _kind(value) -> str | None:
 def to_array(name: str, what: str, value):
     """``value`` as a NumPy (or, for bfloat16 tensors, jax) array; arrays, tracers, None, Python and
     NumPy scalars come back unchanged; a pytree (dict, tuple) has each leaf converted."""
+    if value is None or isinstance(value, jax.Array) or (type(value) is np.ndarray and value.dtype.kind != "O"):
+        return value  # the common case, first: a few hundred nanoseconds per call
     return jax.tree_util.tree_map(lambda leaf: _leaf(name, what, leaf), value)
 
 
 def _leaf(name: str, what: str, value):
     if value is None or isinstance(value, (jax.Array, jax.core.Tracer, int, float, bool, complex, np.generic)):
         return value
-    if isinstance(value, np.ndarray):
-        _numeric(name, what, value.dtype, None)
+    if isinstance(value, np.ndarray):  # other dtypes (text, dates) are named by the recipe's checks
+        _not_object(name, what, value.dtype)
         return value
     kind = _kind(value)
     if kind == "pandas.DataFrame":
@@ -109,8 +114,13 @@ def _host(name: str, what: str, value):
         if not hasattr(value, "__dlpack__"):
             raise
         return jnp.from_dlpack(value)
-    _numeric(name, what, array.dtype, None)
+    _not_object(name, what, array.dtype)
     return array
+
+
+def _not_object(name: str, what: str, dtype) -> None:
+    if np.dtype(dtype).kind == "O":
+        _numeric(name, what, dtype, None)
 
 
 def _numeric(name: str, what: str, dtype, column) -> None:

@@ -192,3 +192,18 @@ def test_minibatches_cut_the_offset_with_the_design():
     assert f.steps_run == 4
     # with a zero learning rate every step sees the same params: the 4 batch means average to the full mean
     np.testing.assert_allclose(np.mean(f.history), np.mean(terms), rtol=1e-5)
+
+
+def test_polars_frames_and_dicts_give_the_pandas_design():
+    import polars as pl
+
+    data = sm.datasets.spector.load_pandas().data
+    spec = "GRADE ~ GPA + np.log(TUCE) + C(PSI)"
+    want = mj.formula(spec, data, mj.bernoulli())
+    for other in (pl.DataFrame({c: data[c].to_numpy() for c in data.columns}),
+                  {c: data[c].to_numpy() for c in data.columns}):
+        d = mj.formula(spec, other, mj.bernoulli())
+        assert d.names == want.names == ("Intercept", "GPA", "np.log(TUCE)", "C(PSI)[T.1.0]")
+        np.testing.assert_array_equal(d.x, want.x)
+        np.testing.assert_array_equal(d.y, want.y)
+        np.testing.assert_array_equal(d.x_for(other), want.x)

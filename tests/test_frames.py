@@ -13,6 +13,7 @@ import pytest
 
 import mle_jax as mj
 from mle_jax._boundary import as_array, names_of
+from mle_jax.inference import parameter_names
 
 N = 24
 
@@ -69,8 +70,9 @@ def test_fit_scores_and_losses_take_frames(data, linear):
     frame, y = data
     r, params = linear
     x_np, y_np = _plain(frame), y.to_numpy()
-    a = mj.fit(r, params, frame, y, optax.adam(0.05), steps=5, weights=pd.Series(np.ones(N)))
-    b = mj.fit(r, params, x_np, y_np, optax.adam(0.05), steps=5, weights=np.ones(N))
+    adam = optax.adam(0.05)  # one optimizer: both fits run one compiled program
+    a = mj.fit(r, params, frame, y, adam, steps=5, weights=pd.Series(np.ones(N)))
+    b = mj.fit(r, params, x_np, y_np, adam, steps=5, weights=np.ones(N))
     np.testing.assert_array_equal(a.history, b.history)
     theta = r.predict(params, x_np)
     np.testing.assert_array_equal(mj.crps(theta, y), mj.crps(theta, y_np))
@@ -80,7 +82,8 @@ def test_fit_scores_and_losses_take_frames(data, linear):
                                   mj.losses.normal(theta.loc, y_np, scale=1.0))
     probs = pd.Series(np.linspace(-2, 2, N))
     labels = pd.Series((y_np > 0).astype(np.int32))
-    np.testing.assert_array_equal(mj.losses.bernoulli(probs, labels), mj.losses.bernoulli(probs.to_numpy(), labels.to_numpy()))
+    np.testing.assert_array_equal(mj.losses.bernoulli(probs, labels),
+                                  mj.losses.bernoulli(probs.to_numpy(), labels.to_numpy()))
     theta_b = mj.Bernoulli(jnp.asarray(probs.to_numpy(), jnp.float32))
     np.testing.assert_array_equal(mj.brier(theta_b, labels), mj.brier(theta_b, labels.to_numpy()))
     assert float(mj.calibration(theta_b, labels).ece) == float(mj.calibration(theta_b, labels.to_numpy()).ece)
@@ -98,16 +101,19 @@ def test_torch_tensors_detached_on_the_host(data, linear):
     assert half.dtype == jnp.bfloat16 and half.shape == x_np.shape
 
 
-def _mle(r, params, x, y):
-    """Near the MLE (inference warns elsewhere: the Hessian need not be positive definite)."""
-    return mj.fit(r, params, x, y, optax.lbfgs(), steps=40, objective=mj.Objective(reduction="sum")).params
+def _mle(r, x, y):
+    """The closed-form MLE of the linear Normal model: least squares, sigma^2 = SSR / N."""
+    design = np.column_stack([x, np.ones(len(y))])
+    coef, ssr = np.linalg.lstsq(design, y, rcond=None)[:2]
+    return mj.Params({"w": jnp.asarray(coef[:-1]), "b": jnp.asarray(coef[-1])},
+                     {"scale": mj.links.softplus.inverse(jnp.asarray(np.sqrt(ssr[0] / len(y))))})
 
 
 def test_inference_rows_named_by_the_columns(data, linear):
     frame, y = data
-    r, params = linear
+    r, _ = linear
     with jax.enable_x64(True):
-        params = _mle(r, params, frame, y)
+        params = _mle(r, _plain(frame), y.to_numpy())
         s = mj.inference(r, params, frame, y)
         plain = mj.inference(r, params, _plain(frame), y.to_numpy())
     assert s.names == ("model.b", "a", "b", "c", "family.scale")  # ravel order: the dict sorted
@@ -118,14 +124,16 @@ def test_inference_rows_named_by_the_columns(data, linear):
     assert names_of(np.zeros((2, 2))) is None
 
 
-def test_a_weight_matrix_with_one_row_per_column_is_named(data):
-    frame, y = data
+def test_a_weight_matrix_with_one_row_per_column_is_named():
+    """One trained model leaf with a row per column is named by the columns; two such leaves (an
+    ambiguous match, as an MLP whose hidden width equals p) leave the default names."""
+    columns = ("a", "b", "c")
     r = mj.recipe(lambda p, x: x @ p["w"], mj.normal(scale="softplus"))  # (mu, raw sigma) linear in x
-    params = r.init({"w": jnp.full((3, 2), 0.1)})
-    with jax.enable_x64(True):
-        params = _mle(r, params, frame, y)
-        s = mj.inference(r, params, frame, y)
-    assert s.names == ("a[0]", "a[1]", "b[0]", "b[1]", "c[0]", "c[1]")
+    assert parameter_names(r.init({"w": jnp.zeros((3, 2))}), columns) == [
+        "a[0]", "a[1]", "b[0]", "b[1]", "c[0]", "c[1]"]
+    two = r.init({"w": jnp.zeros((3, 2)), "v": jnp.zeros(3)})
+    assert parameter_names(two, columns) == parameter_names(two)
+    assert parameter_names(two)[:2] == ["model.v[0]", "model.v[1]"]
 
 
 def _bad(frame, column, values):
