@@ -45,6 +45,7 @@ from .bootstrap import bootstrap as bootstrap
 from .diagnostics import PerfectSeparationWarning, ValidationWarning
 # step 4 and after: inference, scores, information theory, other libraries
 from .inference import InferenceResult, inference, lr_test
+from .streams import Batches, batches
 from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
 from .information import Decomposition, Empirical, empirical, kl_mc, nll_decomposition
 from .interop import from_tfp, to_distrax, to_tfp
@@ -70,6 +71,7 @@ __all__ = [
     "Params", "Recipe", "recipe", "reduce_terms", "mlp", "take", "FitResult", "fit",
     "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
     "PerfectSeparationWarning", "ValidationWarning",
+    "Batches", "batches",  # streams of batches for fit and inference (mle_jax.streams)
     # simulation studies: a pure fit
     "History", "solver", "BootstrapResult", "bootstrap",
     # after the fit

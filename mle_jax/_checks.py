@@ -36,6 +36,20 @@ def check_event_shape(name: str, y, expected: tuple[int, ...]) -> None:
             f"against predictions (reshape y so that y[i] has shape {tuple(expected)})")
 
 
+def local(value):
+    """The values this process can read: ``value`` itself, or, for a global ``jax.Array`` split over
+    several processes (``jax.distributed``; ``is_fully_addressable`` False), this process's rows as
+    one NumPy array: its ``addressable_shards`` in order along the leading (batch) axis, a shard
+    replicated on several local devices taken once. Each process checks the values of its own rows."""
+    if not isinstance(value, jax.Array) or value.is_fully_addressable:
+        return value
+    parts = {}
+    for shard in value.addressable_shards:
+        rows = shard.index[0] if shard.index else slice(None)
+        parts.setdefault(rows.start or 0, shard.data)
+    return np.concatenate([np.asarray(parts[start]) for start in sorted(parts)])
+
+
 def is_concrete(*arrays) -> bool:
     """True when no argument is a tracer, so its values can be read."""
     leaves = jax.tree_util.tree_leaves(arrays)
@@ -134,8 +148,13 @@ def check_finite(name: str, values, what: str) -> None:
     dtype JAX computes in overflows a float or wraps an integer (``check_cast``)."""
     arr = np.asarray(values)
     if is_float(arr.dtype):
-        fail_entries(name, "finite (no NaN or inf)", ~np.isfinite(as_float64(arr)), arr, what)
-    if jnp.issubdtype(arr.dtype, jnp.number):
+        native = arr.dtype in (np.float16, np.float32, np.float64)  # else bfloat16: viewed in float64
+        finite = np.isfinite(arr if native else as_float64(arr))
+        if not finite.all():
+            fail_entries(name, "finite (no NaN or inf)", ~finite, arr, what)
+    # a value the cast can change only if there is a cast: same dtype, no overflow, no wrap (one pass saved
+    # for data already in the dtype JAX computes in: a stream checks each of its batches)
+    if jnp.issubdtype(arr.dtype, jnp.number) and jax.dtypes.canonicalize_dtype(arr.dtype) != arr.dtype:
         check_cast(name, arr, what)
 
 

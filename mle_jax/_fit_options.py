@@ -178,6 +178,8 @@ class FitEvent(NamedTuple):
 class Stop(str, enum.Enum):
     """Why a fit stopped; each reason has one message (``Stop.X.message(**facts)``).
 
+    ``EXHAUSTED``: a stream of batches (``fit(r, params, batches, None, ...)``) ended before the
+    steps asked for, or, with ``steps=None``, at all; the loop ran one step per batch it gave.
     ``SEPARATION`` replaces ``COMPLETED`` or ``CONVERGED`` when a discrete family's fitted model
     gives every example's label a probability above 1/2: the loss still falls as the parameters
     grow, so neither reaching the last step nor a small gradient means a maximum was found.
@@ -188,6 +190,7 @@ class Stop(str, enum.Enum):
     EARLY_STOPPING = "early_stopping"
     NON_FINITE = "non_finite"
     SEPARATION = "perfect_separation"
+    EXHAUSTED = "exhausted"  # a stream of batches ended (found on the host: no device code)
 
     def __str__(self) -> str:
         return self.value
@@ -203,6 +206,7 @@ _MESSAGES = {
     Stop.CONVERGED: "converged at step {last}: the gradient norm fell to tol = {tol:g}",
     Stop.EARLY_STOPPING: "stopped early at step {steps}: no better validation NLL in {patience} evaluations",
     Stop.NON_FINITE: "stopped at step {last}: the loss was {loss} (not finite); returning {returned}",
+    Stop.EXHAUSTED: "the stream of batches ran out after {steps} steps",
     Stop.SEPARATION: "{separation} (every example's label has fitted probability above 1/2, the smallest "
                      "{smallest:.6g}; the loss falls towards 0 as the parameters grow); the loop itself: {stopped}",
 }

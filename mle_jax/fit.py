@@ -36,7 +36,8 @@ from ._fit_loop import Job, drive
 from ._fit_options import Minibatches, Objective, Run, Stop, Validation, count, settings
 from ._fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from ._boundary import as_array
-from ._checks import check_batch
+from ._stream import fit_stream, is_stream
+from ._checks import check_batch, local
 from .diagnostics import SEPARATION, PerfectSeparationWarning, ValidationWarning, bounded_likelihood, separated
 from ._params import Params, partition
 from .recipe import Recipe
@@ -56,7 +57,8 @@ class FitResult(NamedTuple, Generic[P]):
       history: the training loss at every step run (float32 or better), shape (steps_run,).
       stopped: a ``Stop`` (a str: ``"completed"``, ``"converged"``, ``"early_stopping"``, ``"non_finite"``,
         ``"perfect_separation"``: a discrete family's fit that separates the data, whose
-        maximum-likelihood estimate does not exist; see ``mle_jax.diagnostics``).
+        maximum-likelihood estimate does not exist; see ``mle_jax.diagnostics``; ``"exhausted"``: a
+        stream of batches ended first).
       message: a sentence saying why the fit stopped and what it returned.
       opt_state: the optimizer state after the last step run (not finite after a non-finite stop).
       val_history: ``(steps, validation mean NLL)`` at each evaluation, shape (E, 2), or None.
@@ -89,6 +91,9 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
       params: ``recipe.init(model_params)``: any pytree; its inexact arrays are trained.
       x, y: the training data (leading axis = examples): arrays, pandas / polars frames and series,
         torch tensors or any array-like (read once: ``mle_jax._boundary.as_array``); validated once here.
+        Or ``x`` an iterable of ``(x_b, y_b)`` / ``(x_b, y_b, w_b)`` batches and ``y=None`` (a generator,
+        a torch / grain DataLoader, ``mj.batches`` over a memmap): one step per batch, prefetched
+        (``mle_jax._stream``); ``stopped == "exhausted"`` when it ends before ``steps`` (``None``: one pass).
       optimizer: any optax ``GradientTransformation`` (called: ``optax.adam(1e-3)``);
         ``optax.lbfgs()`` works full-batch (it receives the value and a ``value_fn``).
       steps: the number of full-batch optimizer updates, or ``Minibatches(batch_size, epochs=...)``
@@ -112,6 +117,12 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     """
     objective, validation, run = _groups(objective, validation, run)
     _check_arguments(recipe, params, optimizer, key)
+    if is_stream(x):  # an iterable of (x_b, y_b[, w_b]) batches: mle_jax._stream
+        if y is not None:
+            raise ValueError(f"fit: x is a stream of batches ({type(x).__name__}), whose batches carry their "
+                             f"targets: pass y=None, fit(r, params, batches, None, optimizer, steps=K)")
+        return fit_stream(recipe, params, x, optimizer, steps, key=key, weights=weights, mask=mask,
+                          objective=objective, validation=validation, run=run)
     x, y = as_array("fit", "x", x), as_array("fit", "y", y)
     weights, mask = as_array("fit", "weights", weights), as_array("fit", "mask", mask)
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
@@ -237,11 +248,26 @@ def _separation(recipe: Recipe, params, data, size: int) -> tuple[bool, float]:
     n, smallest = jax.tree_util.tree_leaves(data[1])[0].shape[0], math.inf
     for start in range(0, n, size):
         part = data if size >= n else jax.tree_util.tree_map(lambda a: a[start:start + size], data)
-        is_separated, least = separated(jax.device_get(recipe.log_prob(params, part[0], part[1])), *part[2:])
+        log_probs = recipe.log_prob(params, part[0], part[1])
+        is_separated, least = _everywhere(separated(local(log_probs), *map(local, part[2:])), log_probs)
         if not is_separated and not math.isnan(least):  # nan: no example counted in this slice
             return False, least
         smallest = min(smallest, least) if not math.isnan(least) else smallest
     return smallest < math.inf, smallest
+
+
+def _everywhere(verdict: tuple[bool, float], log_probs) -> tuple[bool, float]:
+    """``separated``'s verdict over every process's rows: on arrays split over several processes
+    (``jax.distributed``) each process judged its own rows (``local``); the verdicts are gathered
+    (``process_allgather``), so that every process takes the same branch."""
+    if not isinstance(log_probs, jax.Array) or log_probs.is_fully_addressable:
+        return verdict
+    from jax.experimental import multihost_utils
+    rows = np.asarray(multihost_utils.process_allgather(np.array(verdict, np.float64))).reshape(-1, 2)
+    counted = ~np.isnan(rows[:, 1])
+    if not counted.any():
+        return False, math.nan
+    return bool(np.all(rows[counted, 0] == 1.0)), float(np.min(rows[counted, 1]))
 
 
 def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str, size: int) -> FitResult:

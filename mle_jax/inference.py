@@ -42,6 +42,7 @@ from ._checks import check_batch, check_weights
 from ._curvature import Data, singular_tol
 from ._params import CARRIED, TRAINED, Layout, Params, Parts, is_trained, partition, trained_mask
 from .recipe import Recipe
+from ._stream import is_stream
 from ._separation import (Labels, PerfectSeparationWarning, label_fit, quasi_separation,
                          quasi_separation_diagonal)
 
@@ -438,6 +439,13 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
     if not isinstance(recipe, Recipe):
         raise TypeError(f"inference: recipe must be an mle_jax Recipe (mj.recipe(model, family)); "
                         f"got {type(recipe).__name__}")
+    if y is None and is_stream(x):  # an iterable of (x_b, y_b[, w_b]) batches: sums over them
+        if weight_kind != "frequency" or trained is not None:
+            raise ValueError("inference: a stream of batches takes frequency weights and every trained leaf; "
+                             "weight_kind='analytic' and trained= need the data in memory")
+        from ._stream_inference import stream_inference
+        return stream_inference(recipe, params, x, cov, weights=weights, mask=mask, max_params=max_params,
+                                index=index, batch_size=batch_size, chunk_size=chunk_size)
     keep = _keep(trained, params)
     with jax.enable_x64(True):
         columns = names_of(x)  # a DataFrame's columns (or a formula design's) name a linear model's rows

@@ -46,7 +46,7 @@ import numpy as np
 from . import distributions as dist
 from ._cache import Programs, is_concrete
 from ._boundary import CheckMemory, as_array, check_nnx_modules, keywords
-from ._checks import check_batch, check_finite, check_weights
+from ._checks import check_batch, check_finite, check_weights, local
 from .families import Family, as_raw
 from ._params import Params, Parts, float_dtype, partition
 from ._reductions import Reduction, reduce_terms
@@ -251,6 +251,7 @@ class Recipe:
         immutable = all(isinstance(a, jax.Array) for a in leaves)
         problem = self.memory.recall(leaves) if immutable else None
         if problem is None:
+            x, y, weights, mask = jax.tree_util.tree_map(local, (x, y, weights, mask))  # a process's own rows
             for leaf in jax.tree_util.tree_leaves(x):
                 check_finite(name, leaf, "x")
             self.family.check(y)

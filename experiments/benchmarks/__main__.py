@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-SUITES = ("losses", "fits", "scaling", "mle")
+SUITES = ("losses", "fits", "scaling", "mle", "streams")
 
 
 def main(argv=None) -> int:
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    from . import fits, losses, mle, scaling
+    from . import fits, losses, mle, scaling, streams
 
     chosen = args.only or list(SUITES)
     quick = args.quick
@@ -50,6 +50,7 @@ def main(argv=None) -> int:
                                         (10_000, 100_000, 1_000_000, 10_000_000), reps=5 if quick else 15),
                     _print_scaling),
         "mle": (lambda: mle.run(n=20_000 if quick else 100_000, reps=3 if quick else 5), _print_mle),
+        "streams": (lambda: streams.run(reps=5 if quick else 11, quick=quick), _print_streams),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     failed = []
@@ -105,6 +106,14 @@ def _print_mle(res):
             print(f"{name:<42} {row['median_s']:8.3f} s   gap {row['relative_gap_to_statsmodels']:.1e}")
     print(f"mle_jax is {res['speedup_vs_sklearn']:.2f}x scikit-learn and {res['speedup_vs_statsmodels']:.2f}x "
           f"statsmodels")
+
+
+def _print_streams(res):
+    print(f"\nfit on a stream of {res['steps']} batches of {res['batch']} rows from a memmap, per step (median ms)")
+    print(", ".join(f"{k} {v * 1e3:.3f}" for k, v in res["per_step_s"].items()))
+    print(f"stream / hand-written jit loop = {res['ratio_stream_to_jit_loop']:.3f} (paired "
+          f"{res['paired_stream_to_jit_loop']:.3f}); stream / in memory = {res['ratio_stream_to_in_memory']:.3f}; "
+          f"fit per batch / stream = {res['speedup_stream_over_fit_per_batch']:.1f}")
 
 
 def _plot(results, path):
