@@ -39,6 +39,7 @@ from ._fit_options import Run as Run
 from ._fit_options import Stop as Stop
 from ._fit_options import Validation as Validation
 from .diagnostics import PerfectSeparationWarning, ValidationWarning
+from .newton import newton, scale_by_newton
 # step 4 and after: inference, scores, information theory, other libraries
 from .inference import InferenceResult, inference, lr_test
 from .scores import Calibration, brier, calibration, coverage, crps, evaluate, pit
@@ -62,7 +63,7 @@ __all__ = [
     # the recipe and the fit
     "Params", "Recipe", "recipe", "reduce_terms", "mlp", "take", "FitResult", "fit",
     "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
-    "PerfectSeparationWarning", "ValidationWarning",
+    "PerfectSeparationWarning", "ValidationWarning", "newton", "scale_by_newton",
     # after the fit
     "InferenceResult", "inference", "lr_test",
     "Calibration", "brier", "calibration", "coverage", "crps", "evaluate", "pit",
