@@ -149,3 +149,31 @@ def test_newton_glms_against_statsmodels_at_scale(x64, kind):
     assert llf == pytest.approx(ref.llf, rel=1e-10)
     lbfgs = mj.fit(r, params, x, y, optax.lbfgs(), steps=100, objective=mj.Objective(tol=1e-10))
     assert -float(r.nll(lbfgs.params, x, y)) <= llf + 1e-9 * abs(llf)
+
+
+@pytest.mark.deep
+def test_inference_hessian_split_is_jax_hessian(x64):
+    """``_curvature.hessian``'s Gauss-Newton split (one X'WX product for a GLM) against ``jax.hessian``: a
+    GLM with a learned family parameter, a categorical, and a nonlinear network; weights, a mask, chunks."""
+    from jax.flatten_util import ravel_pytree
+
+    from mle_jax import _curvature as C
+    from mle_jax._params import partition
+    rng = np.random.default_rng(8)
+    n, x = 23, jnp.asarray(rng.normal(size=(23, 3)))
+    net = mj.mlp([3, 4, 2], jnp.tanh)
+    cases = [(mj.recipe(_linear, mj.gamma("mean")), {"w": jnp.array([0.3, -0.2, 0.1]), "b": jnp.array(0.1)},
+              rng.gamma(2.0, size=n)),
+             (mj.recipe(_linear, mj.categorical(3)), {"w": jnp.asarray(rng.normal(size=(3, 3))), "b": jnp.zeros(3)},
+              rng.integers(0, 3, n)),
+             (mj.recipe(net.apply, mj.normal("softplus")),
+              jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), net.init(jax.random.PRNGKey(0))), rng.normal(size=n))]
+    data_w, data_m = jnp.asarray(rng.uniform(0.5, 2, n)), jnp.asarray(rng.uniform(size=n) < 0.8)
+    for r, p0, y in cases:
+        parts = partition(r.init(p0))
+        v = ravel_pytree(parts.trained)[0]
+        data = C.Data(x, jnp.asarray(y), data_w, data_m)
+        both = jax.jit(lambda v, parts, data, r=r: (jax.hessian(C._nll(r, parts))(v, data),
+                                                    C.hessian(r, v, parts, data, size=10)))
+        ref, h = both(v, parts, data)
+        np.testing.assert_allclose(h, ref, rtol=1e-10, atol=1e-10 * float(jnp.max(jnp.abs(ref))))
