@@ -67,6 +67,7 @@ def chunk_sum(term, data: Data, size: int):
     if rest:
         tail = jax.tree_util.tree_map(lambda a: a[count * size:], data)
         total = term(tail) if total is None else jax.tree_util.tree_map(jnp.add, total, term(tail))
+    assert total is not None  # n >= 1 rows: a whole chunk or a rest
     return total
 
 

@@ -110,7 +110,7 @@ def scale_by_newton(*, batch_size: int | None = None) -> optax.GradientTransform
 class NewtonState(NamedTuple):
     """``newton``'s state: the direction's (the damping) and the line search's."""
 
-    direction: ScaleByNewtonState
+    direction: Any  # ScaleByNewtonState
     linesearch: Any
 
 
@@ -157,7 +157,7 @@ def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30) -> 
             raise ValueError("newton: update needs the extra arguments value and value_fn (mj.fit passes them)")
         grad = updates if grad is None else grad
         d, direction_state = direction.update(updates, state.direction, params, value_fn=value_fn)
-        decrement = -optax.tree.vdot(d, grad)
+        decrement = -jnp.asarray(optax.tree.vdot(d, grad))
         at_rounding = decrement <= 16 * jnp.finfo(jnp.result_type(value)).eps * jnp.abs(value)
         d, search_state = jax.lax.cond(
             at_rounding, lambda: (d, state.linesearch),
