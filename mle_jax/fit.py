@@ -95,7 +95,10 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
         a torch / grain DataLoader, ``mj.batches`` over a memmap): one step per batch, prefetched
         (``mle_jax._stream``); ``stopped == "exhausted"`` when it ends before ``steps`` (``None``: one pass).
       optimizer: any optax ``GradientTransformation`` (called: ``optax.adam(1e-3)``);
-        ``optax.lbfgs()`` works full-batch (it receives the value and a ``value_fn``).
+        ``optax.lbfgs()`` works full-batch (it receives the value and a ``value_fn``), and so does
+        ``mj.newton()`` (exact Hessian, Cholesky, line search): pick Newton for few parameters (a GLM,
+        k up to a few hundred) on a full batch, above all on badly scaled designs, where L-BFGS
+        stalls short of the MLE; L-BFGS for many parameters or cheap steps; Adam for minibatches.
       steps: the number of full-batch optimizer updates, or ``Minibatches(batch_size, epochs=...)``
         (or ``steps=...``): shuffled minibatches.
       key: a PRNG key: draws the minibatch shuffles and, for a model with a ``key``,

@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-SUITES = ("losses", "fits", "scaling", "mle", "streams")
+SUITES = ("losses", "fits", "scaling", "glm", "streams")
 
 
 def main(argv=None) -> int:
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    from . import fits, losses, mle, scaling, streams
+    from . import fits, glm, losses, scaling, streams
 
     chosen = args.only or list(SUITES)
     quick = args.quick
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         "scaling": (lambda: scaling.run(sizes=(10_000, 100_000, 1_000_000) if quick else
                                         (10_000, 100_000, 1_000_000, 10_000_000), reps=5 if quick else 15),
                     _print_scaling),
-        "mle": (lambda: mle.run(n=20_000 if quick else 100_000, reps=3 if quick else 5), _print_mle),
+        "glm": (lambda: glm.run(quick=quick), _print_glm),
         "streams": (lambda: streams.run(reps=5 if quick else 11, quick=quick), _print_streams),
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -99,13 +99,15 @@ def _print_scaling(res):
               f"temp {row['temp_bytes_per_example']} bytes/example")
 
 
-def _print_mle(res):
-    print("\ntime to the logistic-regression MLE (median s; log-likelihood gap to statsmodels)")
-    for name, row in res.items():
-        if isinstance(row, dict):
-            print(f"{name:<42} {row['median_s']:8.3f} s   gap {row['relative_gap_to_statsmodels']:.1e}")
-    print(f"mle_jax is {res['speedup_vs_sklearn']:.2f}x scikit-learn and {res['speedup_vs_statsmodels']:.2f}x "
-          f"statsmodels")
+def _print_glm(res):
+    print(f"\ntime to the GLM MLE (median s, warm; ratio to the fastest contender within {res['rel_tol']:g} "
+          f"relative of the best log-likelihood; BLAS threads {res['blas_threads']})")
+    from .glm import format_row
+    for row in res["rows"]:
+        print(format_row(row))
+    inf = res["inference"]
+    print(f"covariance at the MLE, {inf['n']:,} x {inf['d']} logistic (median s): " + "; ".join(
+        f"{name} {c['median_s']:.3g} (cold {c['cold_s']:.3g})" for name, c in inf["contenders"].items()))
 
 
 def _print_streams(res):
