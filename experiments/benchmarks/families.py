@@ -284,7 +284,7 @@ def ordinal(n, rng):
 
     def tfp_nll(raw, fp, y):
         return -jnp.sum(_tfd().OrderedLogistic(cuts_of(fp), raw).log_prob(y))
-    return Workload(fam, np.array(0.1), fp, False, x, y, jnp_nll, tfp_nll, None, None)
+    return Workload(fam, np.array(0.1), fp, True, x, y, jnp_nll, tfp_nll, None, None)
 
 
 def _censored(side):
