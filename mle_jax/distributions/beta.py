@@ -49,9 +49,6 @@ def log_prob(theta: Beta, y):
     return _log_density_fast(*(jnp.broadcast_to(jnp.asarray(v, dtype), shape) for v in (a, b, y)))
 
 
-@jax.custom_jvp
-def _log_density_fast(a, b, y):
-    return _log_density(a, b, y)
 
 
 def _log_density_jvp(primals, tangents):
@@ -75,7 +72,6 @@ def _log_density_jvp(primals, tangents):
     return value, tangent
 
 
-_log_density_fast.defjvp(_log_density_jvp, symbolic_zeros=True)
 
 
 def _log_density(a, b, y):
@@ -84,6 +80,10 @@ def _log_density(a, b, y):
     safe = safe_where(inside, y, 0.5)
     value = xlogy(a - 1, safe) + xlog1py(b - 1, -safe) - betaln(a, b)
     return jnp.where(inside, value, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
+
+
+_log_density_fast = jax.custom_jvp(_log_density)
+_log_density_fast.defjvp(_log_density_jvp, symbolic_zeros=True)
 
 
 def _digamma_gap(x, d):

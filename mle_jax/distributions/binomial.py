@@ -72,9 +72,7 @@ def _log_prob_value(n, z, y):
     return jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value)
 
 
-@jax.custom_jvp
-def _log_prob(n, z, y):
-    return _log_prob_value(n, z, y)
+_log_prob = jax.custom_jvp(_log_prob_value)
 
 
 def _log_prob_jvp(primals, tangents):

@@ -50,9 +50,6 @@ def log_prob(theta: Gamma, y):
     return _log_density_fast(*(jnp.broadcast_to(jnp.asarray(v, dtype), shape) for v in (a, b, y)))
 
 
-@jax.custom_jvp
-def _log_density_fast(a, b, y):
-    return _log_density(a, b, y)
 
 
 def _log_density_jvp(primals, tangents):
@@ -76,7 +73,6 @@ def _log_density_jvp(primals, tangents):
     return value, tangent
 
 
-_log_density_fast.defjvp(_log_density_jvp, symbolic_zeros=True)
 
 
 def _log_density(a, b, y):
@@ -89,6 +85,10 @@ def _log_density(a, b, y):
     at_zero = jnp.where(a == 1, jnp.log(b), jnp.where(a < 1, jnp.inf, -jnp.inf))
     edge = jnp.where(y == 0, at_zero, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
     return jnp.where(pos, inside, edge)
+
+
+_log_density_fast = jax.custom_jvp(_log_density)
+_log_density_fast.defjvp(_log_density_jvp, symbolic_zeros=True)
 
 
 def _lgamma_plus_linear(a):

@@ -65,9 +65,7 @@ def _log_prob_value(r, z, y):
     return jnp.where(jnp.isnan(y), jnp.nan, value)
 
 
-@jax.custom_jvp
-def _log_prob(r, z, y):
-    return _log_prob_value(r, z, y)
+_log_prob = jax.custom_jvp(_log_prob_value)
 
 
 def _log_prob_jvp(primals, tangents):
