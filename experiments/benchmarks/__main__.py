@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-SUITES = ("losses", "fits", "scaling", "glm", "streams")
+SUITES = ("losses", "fits", "scaling", "glm", "streams", "families")
 
 
 def main(argv=None) -> int:
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    from . import fits, glm, losses, scaling, streams
+    from . import families, fits, glm, losses, scaling, streams
 
     chosen = args.only or list(SUITES)
     quick = args.quick
@@ -51,6 +51,8 @@ def main(argv=None) -> int:
                     _print_scaling),
         "glm": (lambda: glm.run(quick=quick), _print_glm),
         "streams": (lambda: streams.run(reps=5 if quick else 11, quick=quick), _print_streams),
+        "families": (lambda: families.run(sizes=(1_000, 100_000) if quick else (100, 10_000, 1_000_000, 10_000_000),
+                                          reps=7 if quick else 20), families.show),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     failed = []

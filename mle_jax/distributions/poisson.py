@@ -19,7 +19,7 @@ from typing import NamedTuple
 import jax
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import gammaln, i0e, i1e
+from jax.scipy.special import digamma, i0e, i1e
 
 from . import _support, _twins, registry
 from .._checks import check_event_shape
@@ -48,24 +48,65 @@ def y_log(y, log_value):
     return jnp.where(zero, jnp.zeros_like(y), y * safe_where(~zero, log_value, 0.0))
 
 
+def log_factorial_small(y):
+    """``log y!`` for a whole ``0 <= y < 10`` as the log of the exact product ``2 * 3 * ... * y`` (9! = 362880 is
+    exact in float32): one log, not a log-gamma, and exact where jax's float32 ``gammaln(1)`` is 4.8e-7."""
+    product = jnp.ones_like(y)
+    for k in range(2, STIRLING_MIN_INT):
+        product = product * jnp.where(y >= k, jnp.asarray(k, y.dtype), jnp.ones_like(y))
+    return jnp.log(product)
+
+
+STIRLING_MIN_INT = int(STIRLING_MIN)
+
+
+def _log_prob_and_rate(z, y):
+    """``(log Pr(y), lambda)``: for ``y >= 10`` Stirling's series ``-y expm1mx(z - log y) - log(2 pi y)/2 -
+    corr(y)``, below it ``y z - lambda - log y!`` with the exact small factorial; -inf off the support."""
+    big = y >= STIRLING_MIN
+    yb = safe_where(big, y, STIRLING_MIN)
+    log_y = jnp.log(yb)
+    stirling = -yb * expm1mx(z - log_y) - 0.5 * log_y - HALF_LOG_2PI - stirling_corr(yb)
+    rate = jnp.exp(z)
+    ys = safe_where(~big, y, 0.0)
+    # 0 * log 0 = 0: a zero rate (z = -inf) at y = 0 has probability 1
+    direct = jnp.where(ys == 0, jnp.zeros_like(ys), ys * z) - rate - log_factorial_small(ys)
+    # an infinite rate puts no mass on any finite count (inf - inf in the formulas above)
+    value = jnp.where(count_on_support(y) & (z < jnp.inf), jnp.where(big, stirling, direct), -jnp.inf)
+    return jnp.where(jnp.isnan(y), jnp.nan, value), rate
+
+
+@jax.custom_jvp
+def _log_prob(z, y):
+    return _log_prob_and_rate(z, y)[0]
+
+
+@_log_prob.defjvp
+def _log_prob_jvp(primals, tangents):
+    """``d/dz = y - lambda`` on the support (0 off it), ``d/dy = z - psi(y + 1)``: written out, since autodiff
+    would differentiate both branches under their ``where``s and the data-only terms (``log y!``, Stirling's
+    correction), which do not depend on the rate. The rule is itself differentiable (Hessians)."""
+    z, y = primals
+    dz, dy = tangents
+    value, rate = _log_prob_and_rate(z, y)
+    valid = count_on_support(y) & (z < jnp.inf)
+    d_z = jnp.where(valid, y - rate, jnp.zeros_like(rate))
+    d_y = jnp.where(valid, z - digamma(y + 1), jnp.zeros_like(rate))
+    return value, d_z * dz + d_y * dy
+
+
 def log_prob(theta: Poisson, y):
     """``y log lambda - lambda - log y!``; equals ``scipy.stats.poisson.logpmf``; -inf off the support.
 
-    ``log_rate = -inf`` (a zero rate) gives 0 at y = 0 and -inf elsewhere; ``+inf`` gives -inf.
+    ``log_rate = -inf`` (a zero rate) gives 0 at y = 0 and -inf elsewhere; ``+inf`` gives -inf. The
+    derivative in the log-rate is written out, ``y - lambda`` (``_log_prob_jvp``).
     """
     check_event_shape("Poisson", y, jnp.shape(theta.log_rate))
     z = theta.log_rate
-    y = jnp.asarray(y, jnp.result_type(z))
-    big = y >= STIRLING_MIN
-    yb = safe_where(big, y, STIRLING_MIN)
-    stirling = -yb * expm1mx(z - jnp.log(yb)) - 0.5 * jnp.log(yb) - HALF_LOG_2PI - stirling_corr(yb)
-    ys = safe_where(~big, y, 0.0)
-    # log 0! = log 1! = 0 exactly (jax's float32 gammaln(1) is 4.8e-7, which a zero rate would show)
-    direct = y_log(ys, z) - jnp.exp(z) - jnp.where(ys < 2, 0.0, gammaln(ys + 1))
-    # an infinite rate puts no mass on any finite count (inf - inf in the formulas above)
-    finite_rate = z < jnp.inf
-    value = jnp.where(count_on_support(y) & finite_rate, jnp.where(big, stirling, direct), -jnp.inf)
-    return jnp.where(jnp.isnan(y), jnp.nan, value)
+    dtype = jnp.result_type(z)
+    y = jnp.asarray(y, dtype)
+    shape = jnp.broadcast_shapes(jnp.shape(z), jnp.shape(y))
+    return _log_prob(jnp.broadcast_to(jnp.asarray(z, dtype), shape), jnp.broadcast_to(y, shape))
 
 
 def kl(p: Poisson, q: Poisson):

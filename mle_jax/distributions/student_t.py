@@ -18,6 +18,7 @@ import math
 from typing import NamedTuple
 
 import jax
+from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, log_ndtr, polygamma
@@ -82,11 +83,68 @@ def _normaliser(h):
     return jnp.where(big, stirling, gammaln(hs + 0.5) - gammaln(hs) - 0.5 * jnp.log(hs))
 
 
+# |t| above which t^2 would overflow: log(1 + t^2) is then taken at t 2^-SHIFT (exact scaling), see _kernel
+_BIG_T = {jnp.dtype(jnp.float32): (2.0 ** 62, 66), jnp.dtype(jnp.float64): (2.0 ** 510, 514)}
+
+
+def _kernel_value(z, df):
+    """``-(nu + 1)/2 log(1 + q)``, ``q = t^2``, ``t = z / sqrt(nu)``, with one transcendental per example:
+    ``log1p(q)`` where ``q < 1e-4`` is replaced by the series ``z^2/2 (1 + 1/nu) (1 - q/2 + q^2/3 - q^3/4)``
+    (the Normal's ``z^2/2`` at ``nu = inf``, no subnormal q at nu = 1e38); where t^2 would overflow,
+    ``log(1 + t^2) = log1p(a^2 - 1 + (a t)^2) - 2 log a`` with ``a = 2^-SHIFT`` (an exact scaling)."""
+    limit, shift = _BIG_T.get(jnp.dtype(z.dtype), _BIG_T[jnp.dtype(jnp.float32)])
+    t = z * (1 / jnp.sqrt(df))  # one square root and division per family where nu is the family's
+    big = jnp.abs(t) > limit
+    a = jnp.where(big, jnp.asarray(2.0 ** -shift, z.dtype), jnp.ones_like(t))
+    at = a * t
+    q = jnp.square(at)
+    log1p_q = jnp.log1p(q + (jnp.square(a) - 1)) - jnp.where(big, jnp.asarray(-shift * LOG_2, z.dtype), 0.0) * 2
+    small = q < 1e-4
+    qs = safe_where(small, q, 0.0)
+    series = 0.5 * jnp.square(safe_where(small, z, 0.0)) * (1 + 1 / df) * (1 - qs * (0.5 - qs * (1 / 3 - qs / 4)))
+    general = 0.5 * (df + 1) * safe_where(~small, log1p_q, 1.0)
+    return -jnp.where(small, series, general), t, q, log1p_q
+
+
+@jax.custom_jvp
+def _kernel(z, df):
+    """The part of the standard t's log density that depends on z: ``-(nu + 1)/2 log(1 + z^2/nu)``."""
+    return _kernel_value(z, df)[0]
+
+
+def _kernel_jvp(primals, tangents):
+    """``d/dz = -(1 + 1/nu) z / (1 + z^2/nu)`` (0 at an infinite z, ``-z`` at nu = inf), and
+    ``d/dnu = -log(1 + q)/2 + (1 + 1/nu)/2 q/(1 + q)``, written out: autodiff of the branches under their
+    ``where``s costs several times the value. The rule is itself differentiable."""
+    z, df = primals
+    dz, ddf = tangents
+    value, t, q, log1p_q = _kernel_value(z, df)
+    inv = 1 / df
+    tangent = jnp.zeros_like(value)
+    if not isinstance(dz, SymbolicZero):  # 1 + t^2 may overflow to inf (a zero derivative), never at an infinite z
+        d_z = jnp.where(jnp.isinf(z), jnp.zeros_like(z), -(1 + inv) * z / (1 + jnp.square(t)))
+        tangent = tangent + d_z * dz
+    if not isinstance(ddf, SymbolicZero):  # a fixed df (the families' df=5.0) skips this
+        d_df = 0.5 * ((1 + inv) / (1 + 1 / q) - jnp.where(q < 1e-4, q * (1 - q / 2), log1p_q))
+        tangent = tangent + d_df * ddf
+    return value, tangent
+
+
+_kernel.defjvp(_kernel_jvp, symbolic_zeros=True)
+
+
 def standard_log_prob(z, df, log_abs_z=None):
     """``log Pr`` of the standard t at ``z``, without ``-log s``:
     ``R(nu/2) - log(2 pi)/2 - (nu + 1)/2 log(1 + z^2/nu)`` (``_normaliser``). For ``z^2 <= nu`` the last
-    term is ``z^2/2 (1 + 1/nu) log1p(q)/q``, ``q = z^2/nu``: the Normal's ``z^2/2`` at ``nu = inf``."""
-    log_abs_z = _log_abs_z(z) if log_abs_z is None else log_abs_z
+    term is ``z^2/2 (1 + 1/nu) log1p(q)/q``, ``q = z^2/nu``: the Normal's ``z^2/2`` at ``nu = inf``.
+
+    Without ``log_abs_z`` (the families' kernel: z finite or infinite, never from an overflowed ``y - mu``)
+    the z-dependent part is ``_kernel``, one ``log1p`` per example and its derivative written out; the
+    normaliser depends on nu alone (once per family where nu is the family's)."""
+    if log_abs_z is None:
+        z = jnp.asarray(z)
+        df = jnp.asarray(df, z.dtype)
+        return _normaliser(0.5 * df) - HALF_LOG_2PI + _kernel(z, df)
     half = 0.5 * df
     log_abs_t = log_abs_z - 0.5 * jnp.log(df)
     near = log_abs_t <= 0  # |t| <= 1, t = z / sqrt(nu)

@@ -166,10 +166,28 @@ def ordinal(num_classes: int) -> Family:
         return {"first_cut": jnp.asarray(-(k - 2) / 2, dtype),
                 "gaps": links.softplus_inverse(jnp.ones((k - 2,), dtype))}
 
-    def theta(fp, raw):
-        dtype = jnp.result_type(raw)
+    def cuts_and_gaps(fp, dtype):
         gaps = links.softplus.forward(fp["gaps"]).astype(dtype)
         cuts = jnp.asarray(fp["first_cut"], dtype) + jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(gaps)])
-        return Categorical(interval_log_probs(cuts, gaps, raw))
+        return cuts, gaps
 
-    return build(spec=Spec("ordinal", args=(k,)), support=labels(k), theta=theta, init=init)
+    def theta(fp, raw):
+        return Categorical(interval_log_probs(*cuts_and_gaps(fp, jnp.result_type(raw)), raw))
+
+    def kernel(fp, raw, y):
+        """``interval_log_probs`` at the observed class only: ``log_sigmoid(c_y - f) + log_sigmoid(f - c_{y-1})
+        + log(1 - exp(-g_y))``, the last term once per class (it depends on the cutpoints alone), where the
+        theta's log_prob computes all K classes and normalises them again; -inf off the labels."""
+        dtype = jnp.result_type(raw)
+        cuts, gaps = cuts_and_gaps(fp, dtype)
+        inf = jnp.full((1,), jnp.inf, dtype)
+        width_term = log1mexp(-jnp.concatenate([inf, gaps, inf]))  # 0 for the first and last classes
+        inside = _categorical.on_support(y, k)
+        label = jnp.where(inside, jnp.asarray(y), jnp.zeros_like(jnp.asarray(y))).astype(jnp.int32)
+        padded = jnp.concatenate([cuts, cuts[-1:]])  # c_y for y < K - 1; the last class's is replaced by +inf
+        upper = jnp.where(label == k - 1, jnp.inf, jnp.take(padded, label) - raw)
+        lower = jnp.where(label == 0, -jnp.inf, jnp.take(padded, jnp.maximum(label - 1, 0)) - raw)
+        value = jax.nn.log_sigmoid(upper) + jax.nn.log_sigmoid(-lower) + jnp.take(width_term, label)
+        return jnp.where(inside, value, -jnp.inf)
+
+    return build(spec=Spec("ordinal", args=(k,)), support=labels(k), theta=theta, init=init, kernel=kernel)

@@ -59,7 +59,9 @@ def asymmetric_laplace(q: float, scale: float | str = 1.0, *, init_scale: float 
         return AsymmetricLaplace(loc, b, jnp.asarray(level, jnp.result_type(loc)))
 
     def standard_log_prob(fp, z):
-        return -jnp.maximum(level * z, (level - 1) * z)
+        # rho_q(z) = max(q z, (q - 1) z) as (q - 1/2) z + |z|/2: the same value and the same derivative at z = 0
+        # (q - 1/2, where max splits its tie), one abs where max's gradient took two compares and selects
+        return -((level - 0.5) * z + 0.5 * jnp.abs(z))
 
     def constant(fp):
         return shift
