@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-SUITES = ("losses", "fits", "scaling", "mle")
+SUITES = ("losses", "fits", "scaling", "mle", "compile")
 
 
 def main(argv=None) -> int:
@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
+    from . import compile as compile_times
     from . import fits, losses, mle, scaling
 
     chosen = args.only or list(SUITES)
@@ -50,6 +51,7 @@ def main(argv=None) -> int:
                                         (10_000, 100_000, 1_000_000, 10_000_000), reps=5 if quick else 15),
                     _print_scaling),
         "mle": (lambda: mle.run(n=20_000 if quick else 100_000, reps=3 if quick else 5), _print_mle),
+        "compile": (lambda: compile_times.run(reps=1 if quick else 3), compile_times.show),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     failed = []
