@@ -3,6 +3,11 @@
     python -m experiments --out runs/demo            # everything, embedded defaults
     python -m experiments --out runs/demo --only entropy
     python -m experiments --out runs/quick --quick   # smaller fits (what the tests run)
+
+Between experiments the driver lets go of what the last one left behind (``common.release``): its
+figures, JAX's compiled programs and traces, and the heap pages they freed, so that the process's
+peak is the largest single experiment's, not the sum of all of them (.ci/run fails a main job that
+peaks over 2 GB).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import ALL
+from .common import release, resident_mb
 from .report import write_outputs
 
 
@@ -34,8 +40,10 @@ def main(argv=None) -> int:
         outcome.metrics["seconds"] = round(time.perf_counter() - t0, 2)
         outcomes.append(outcome)
         failed = [c.name for c in outcome.checks if not c.passed]
+        held = resident_mb()
+        release()
         print(f"{'PASS' if not failed else 'FAIL'} ({len(outcome.checks)} checks, "
-              f"{outcome.metrics['seconds']:.1f} s)", flush=True)
+              f"{outcome.metrics['seconds']:.1f} s, {held:.0f} -> {resident_mb():.0f} MB resident)", flush=True)
         for name in failed:
             print(f"    FAIL: {name}", flush=True)
     write_outputs(args.out, outcomes)

@@ -348,6 +348,33 @@ def evaluate(theta, grid):
     return out
 
 
+@jax.jit
+def evaluate_many(thetas, grids):
+    """``evaluate`` over a stack of thetas of one type (leading axis) and their grids: one compiled program
+    serves every case of a type and dtype (``groups``), instead of one per case and test worker."""
+    return jax.vmap(evaluate)(thetas, grids)
+
+
+def groups(names):
+    """The case names grouped by theta type and field shapes (the cases ``evaluate_many`` can stack),
+    as ``{label: [names]}``; the label is the type's name, with the shapes where a type has two groups."""
+    by_key: dict = {}
+    for name in sorted(names):
+        theta = CASES[name].theta
+        shapes = tuple(np.shape(leaf) for leaf in jax.tree_util.tree_leaves(theta))
+        by_key.setdefault((type(theta).__name__, shapes), []).append(name)
+    counts: dict = {}
+    for kind, _ in by_key:
+        counts[kind] = counts.get(kind, 0) + 1
+    return {(kind if counts[kind] == 1 else f"{kind}-{'x'.join(str(s) for s in shapes[0]) or 'scalar'}"): names
+            for (kind, shapes), names in by_key.items()}
+
+
+def stack(thetas):
+    """Thetas of one type and shapes stacked along a new leading axis."""
+    return jax.tree_util.tree_map(lambda *fields: np.stack(fields), *thetas)
+
+
 # theta types whose targets are vectors (padded() pads scalar grids): grids of GRID rows, for test_properties.py
 def _mvn_frozen(t):
     return stats.multivariate_normal(t.loc, t.scale_tril @ t.scale_tril.T)

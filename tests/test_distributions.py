@@ -10,7 +10,7 @@ from jax.test_util import check_grads
 from scipy import integrate, special, stats
 
 import mle_jax as mj
-from cases import CASES, CDF_TOL, OFF_SUPPORT, TOL, evaluate, padded
+from cases import CASES, CDF_TOL, OFF_SUPPORT, TOL, evaluate_many, groups, padded, stack
 
 
 def _f32(theta):
@@ -38,28 +38,38 @@ _DEEP_FLOAT64 = {"AsymmetricLaplace", "Binomial", "Dirichlet", "Exponential", "L
                  "ZeroInflated"}
 
 
-@pytest.mark.parametrize("name, dtype", [
-    pytest.param(name, dtype, marks=pytest.mark.deep)
-    if dtype == "float64" and type(CASES[name].theta).__name__ in _DEEP_FLOAT64 else (name, dtype)
-    for name in sorted(CASES) for dtype in ("float32", "float64")])
-def test_case_table_against_references(name, dtype):
-    """log_prob, log_cdf, log_sf and entropy of every case, on its grid, within the dtype's tolerance."""
-    case = CASES[name]
+_GROUPS = groups(CASES)
+
+
+@pytest.mark.parametrize("group, dtype", [
+    pytest.param(group, dtype, marks=pytest.mark.deep)
+    if dtype == "float64" and type(CASES[names[0]].theta).__name__ in _DEEP_FLOAT64 else (group, dtype)
+    for group, names in sorted(_GROUPS.items()) for dtype in ("float32", "float64")])
+def test_case_table_against_references(group, dtype):
+    """log_prob, log_cdf, log_sf and entropy of every case, on its grid, within the dtype's tolerance: the
+    cases of one type in one compiled program (``cases.evaluate_many``), each case checked on its own."""
+    names = _GROUPS[group]
     with jax.enable_x64(dtype == "float64"):
-        theta, grid, rounded, ys = _cast(case, getattr(jnp, dtype))
-        values = evaluate(theta, grid)
-        got = values["log_prob"]
-        assert got.dtype == getattr(jnp, dtype)
-        extra = case.atol32 if dtype == "float32" else 0.0
-        _check(got, case.logpdf(rounded)(ys), TOL[dtype], extra)
-        if case.logcdf is not None:
-            _check(values["log_cdf"], case.logcdf(rounded)(ys), CDF_TOL[dtype], extra)
-            _check(values["log_sf"], case.logsf(rounded)(ys), CDF_TOL[dtype], extra)
-        if case.entropy is not None:
-            _check(values["entropy"], case.entropy(rounded), TOL[dtype])
-            _check(mj.entropy(theta, base=2), case.entropy(rounded) / math.log(2), TOL[dtype])
-        eager = np.array([mj.log_prob(theta, y) for y in grid[:2]])
-        np.testing.assert_allclose(eager, np.asarray(got)[:2], rtol=TOL[dtype][0], atol=TOL[dtype][1])
+        cast = [_cast(CASES[name], getattr(jnp, dtype)) for name in names]
+        batch = evaluate_many(stack([c[0] for c in cast]), jnp.stack([c[1] for c in cast]))
+        for k, (name, (theta, grid, rounded, ys)) in enumerate(zip(names, cast)):
+            case = CASES[name]
+            values = jax.tree_util.tree_map(lambda v: v[k], batch)
+            got = values["log_prob"]
+            assert got.dtype == getattr(jnp, dtype), name
+            extra = case.atol32 if dtype == "float32" else 0.0
+            try:
+                _check(got, case.logpdf(rounded)(ys), TOL[dtype], extra)
+                if case.logcdf is not None:
+                    _check(values["log_cdf"], case.logcdf(rounded)(ys), CDF_TOL[dtype], extra)
+                    _check(values["log_sf"], case.logsf(rounded)(ys), CDF_TOL[dtype], extra)
+                if case.entropy is not None:
+                    _check(values["entropy"], case.entropy(rounded), TOL[dtype])
+                    _check(mj.entropy(theta, base=2), case.entropy(rounded) / math.log(2), TOL[dtype])
+                eager = np.array([mj.log_prob(theta, y) for y in grid[:2]])
+                np.testing.assert_allclose(eager, np.asarray(got)[:2], rtol=TOL[dtype][0], atol=TOL[dtype][1])
+            except AssertionError as error:
+                raise AssertionError(f"case {name!r} ({dtype}): {error}") from None
 
 
 @pytest.mark.parametrize("name", sorted(OFF_SUPPORT))

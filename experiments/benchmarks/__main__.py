@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-SUITES = ("losses", "fits", "scaling", "glm", "streams", "families")
+SUITES = ("losses", "fits", "scaling", "glm", "streams", "families", "compile")
 
 
 def main(argv=None) -> int:
@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
+    from . import compile as compile_times
     from . import families, fits, glm, losses, scaling, streams
 
     chosen = args.only or list(SUITES)
@@ -53,6 +54,7 @@ def main(argv=None) -> int:
         "streams": (lambda: streams.run(reps=5 if quick else 11, quick=quick), _print_streams),
         "families": (lambda: families.run(sizes=(1_000, 100_000) if quick else (100, 10_000, 1_000_000, 10_000_000),
                                           reps=7 if quick else 20), families.show),
+        "compile": (lambda: compile_times.run(reps=1 if quick else 3), compile_times.show),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     failed = []

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import gammaln, log_ndtr
 
-from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, log1mexp, log1pmx_ratio, log1pmx_series,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, safe_where, betaln, log1mexp, log1pmx_ratio, log1pmx_series,
                       stirling_corr)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
@@ -126,13 +127,15 @@ def _lentz(first, coefficient, dtype):
     return _converged(state[3], state)
 
 
-def gamma_prefix(a, x, log_x=None):
+def gamma_prefix(a, x, log_x=None, over_a=False):
     """``a log x - x - lgamma(a)``; for ``a >= 10`` as ``a log1pmx(u) + log(a)/2 - log(2 pi)/2 - corr(a)``,
     ``u = (x - a)/a`` (no cancellation of huge terms), with ``a log1pmx(u) = a log(x/a) - (x - a)``
     written out where ``|u| >= 1/4`` (``x = 1e-22`` would round ``u`` to -1).
 
     ``log_x`` (default ``log x``) may be passed separately: a Gamma's ``x = b y`` underflows or
-    overflows where ``log b + log y`` does not (``b = 1e-30``, ``y = 1e-30``)."""
+    overflows where ``log b + log y`` does not (``b = 1e-30``, ``y = 1e-30``). Where ``over_a`` (a bool
+    or bool array) holds, the prefix less ``log a``: ``a log x - x - lgamma(a + 1)`` below 10, with
+    ``lgamma(a + 1)``, not ``lgamma(a) + log a``, so that nothing cancels at small ``a``."""
     log_x = jnp.log(x) if log_x is None else log_x
     big = a >= STIRLING_MIN
     ab = safe_where(big, a, STIRLING_MIN)
@@ -141,10 +144,10 @@ def gamma_prefix(a, x, log_x=None):
     near = jnp.abs(u) < 0.25
     linear = jnp.where(near, ab * log1pmx_series(safe_where(near, u, 0.0)),
                        ab * (safe_where(~near, log_xb, 0.0) - jnp.log(ab)) - (safe_where(~near, xb, 1.0) - ab))
-    stirling = linear + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab)
+    stirling = linear + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab) - jnp.where(over_a, jnp.log(ab), 0.0)
     as_ = safe_where(~big, a, 1.0)
     xs, log_xs = safe_where(~big, x, 1.0), safe_where(~big, log_x, 0.0)
-    return jnp.where(big, stirling, as_ * log_xs - xs - gammaln(as_))
+    return jnp.where(big, stirling, as_ * log_xs - xs - gammaln(as_ + jnp.where(over_a, 1.0, 0.0)))
 
 
 @forward_grad
@@ -161,15 +164,6 @@ def _log_p_sum(a, x):
     init = (jnp.asarray(1.0, dtype), one, one, jnp.ones(one.shape, bool))
     state = jax.lax.while_loop(_running, body, init)
     return _converged(jnp.log(state[2]), state)
-
-
-def _log_p_series(a, x, log_x):
-    """``log P(a, x) = a log x - x - lgamma(a + 1) + log sum_n x^n / ((a+1) ... (a+n))``: with
-    ``lgamma(a + 1)``, not ``lgamma(a) - log a``, nothing cancels at small ``a``."""
-    big = a >= STIRLING_MIN
-    ab, as_ = safe_where(big, a, STIRLING_MIN), safe_where(~big, a, 1.0)
-    prefix = jnp.where(big, gamma_prefix(ab, x, log_x) - jnp.log(ab), as_ * log_x - x - gammaln(as_ + 1.0))
-    return prefix + _log_p_sum(a, x)
 
 
 def _q_fraction(a, x):
@@ -252,6 +246,29 @@ _TEMME = (
 )
 
 
+_TEMME_ARRAY = np.array(_TEMME)  # float64; cast to the arguments' dtype where used
+
+
+def _powers(t, n):
+    """``(t^0, t^1, ..., t^(n-1))`` along a new last axis, by doubling (``log2 n`` products)."""
+    out = jnp.ones(jnp.shape(t) + (1,), jnp.result_type(t))
+    step = t
+    while out.shape[-1] < n:
+        out = jnp.concatenate([out, out * step[..., None]], axis=-1)
+        step = step * step
+    return out[..., :n]
+
+
+def _temme_sum(eta, inv_a):
+    """``S = sum_k sum_n _TEMME[k][n] eta^n a^-k`` as one contraction of the coefficient table with the
+    powers of ``eta`` and ``1/a`` (every term is below the first in size: ``|eta| < 0.28``, ``1/a <= 0.01``),
+    a few dozen operations to compile instead of 160 unrolled Horner steps."""
+    table = jnp.asarray(_TEMME_ARRAY, jnp.result_type(eta))
+    rows, cols = table.shape
+    by_power = jnp.matmul(_powers(eta, cols), table.T, precision=jax.lax.Precision.HIGHEST)  # c_k(eta)
+    return jnp.sum(by_power * _powers(inv_a, rows), axis=-1)
+
+
 def _log_temme(a, u):
     """``(log P(a, x), log Q(a, x))`` at ``x = a (1 + u)`` by Temme's uniform expansion (DLMF 8.12.3-8.12.11):
     with ``eta = u sqrt(-2 log1pmx(u) / u^2)`` (the sign of ``u``) and ``v = |eta| sqrt(a)``, the smaller
@@ -265,9 +282,7 @@ def _log_temme(a, u):
     convergence ``2 sqrt(pi)``) both truncations are below 1e-17 relative."""
     eta = u * jnp.sqrt(-2.0 * log1pmx_ratio(u))
     inv_a = 1.0 / a
-    total = jnp.zeros_like(eta)
-    for row in reversed(_TEMME):
-        total = total * inv_a + poly(row, eta)
+    total = _temme_sum(eta, inv_a)
     sign = jnp.where(eta >= 0, 1.0, -1.0)
     v = jnp.abs(eta) * jnp.sqrt(a)
     log_tail = log_ndtr(-v)
@@ -285,13 +300,18 @@ def _log_gamma_pq(a, x, log_x):
     temme = (a >= TEMME_MIN) & (jnp.abs(u) < 0.25)
     series = ~temme & (x < a + 1.0)
     fraction = ~temme & ~series
-    a_s, x_s, log_x_s = safe_where(series, a, 1.0), safe_where(series, x, 0.5), safe_where(series, log_x, -0.5)
-    a_f, x_f, log_x_f = safe_where(fraction, a, 1.0), safe_where(fraction, x, 3.0), safe_where(fraction, log_x, 1.0)
-    log_p_s = _log_p_series(a_s, x_s, log_x_s)
-    log_q_f = gamma_prefix(a_f, x_f, log_x_f) + _log_q_cf(a_f, x_f)
+    # one prefix for both loops (each entry uses one of them): ``a log x - x - lgamma(a + 1)`` for the
+    # series of log P, ``a log x - x - lgamma(a)`` for the fraction of log Q
+    prefix = gamma_prefix(safe_where(~temme, a, 1.0), safe_where(~temme, x, 1.0), safe_where(~temme, log_x, 0.0),
+                          over_a=series)
+    a_s, x_s = safe_where(series, a, 1.0), safe_where(series, x, 0.5)
+    a_f, x_f = safe_where(fraction, a, 1.0), safe_where(fraction, x, 3.0)
+    # log P on the series' side, log Q on the fraction's; the other side by one log(1 - exp(.))
+    near = prefix + jnp.where(series, _log_p_sum(a_s, x_s), _log_q_cf(a_f, x_f))
+    far = log1mexp(near)
     log_p_t, log_q_t = _log_temme(safe_where(temme, a, TEMME_MIN), safe_where(temme, u, 0.0))
-    log_p = jnp.where(temme, log_p_t, jnp.where(series, log_p_s, log1mexp(log_q_f)))
-    log_q = jnp.where(temme, log_q_t, jnp.where(series, log1mexp(log_p_s), log_q_f))
+    log_p = jnp.where(temme, log_p_t, jnp.where(series, near, far))
+    log_q = jnp.where(temme, log_q_t, jnp.where(series, far, near))
     return log_p, log_q
 
 
