@@ -79,8 +79,9 @@ def test_the_hessian_is_jax_hessian():
         eta = x @ p["w"] + p["b"]
         return jnp.sum(jnp.exp(eta) - y * eta) + 0.1 * jnp.sum(p["w"] ** 4)
     p = {"w": jnp.array([0.1, -0.2, 0.3]), "b": jnp.array(0.2)}
-    h, *both = jax.jit(lambda p: (jax.hessian(lambda u: f({"b": u[0], "w": u[1:]}))(jnp.concatenate([p["b"][None], p["w"]])),
-                                  hessian(f, p), hessian(f, p, batch_size=2)))(p)  # all tangents at once, in batches
+    with jax.default_matmul_precision("highest"):  # full float32 products on GPUs too (their default: TF32)
+        h, *both = jax.jit(lambda p: (jax.hessian(lambda u: f({"b": u[0], "w": u[1:]}))(jnp.concatenate([p["b"][None], p["w"]])),
+                                      hessian(f, p), hessian(f, p, batch_size=2)))(p)  # all tangents at once, in batches
     np.testing.assert_allclose(both[0], h, rtol=1e-5)
     np.testing.assert_allclose(both[1], h, rtol=1e-5)
 

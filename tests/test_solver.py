@@ -24,6 +24,9 @@ def _close(a, b, rtol=1e-5, atol=1e-6):
 
 
 def test_vmapped_solve_equals_separate_fits():
+    """Equal to float32 rounding: on the CPU to 1e-5; a GPU sums the vmapped and the single problems in
+    other orders, which 60 Adam steps carry to about 5e-5 relative, hence 2e-4 (a wrong batching is off by
+    orders more)."""
     r, p, x, ys = _poisson()
     opt = optax.adam(0.05)
     solve = mj.solver(r, opt, steps=60)
@@ -31,8 +34,8 @@ def test_vmapped_solve_equals_separate_fits():
     assert history.loss.shape == (3, 60)
     for i in range(3):
         f = mj.fit(r, p, x, ys[i], opt, 60)
-        _close(jax.tree_util.tree_map(lambda a: a[i], params.model), f.params.model)
-        np.testing.assert_allclose(np.asarray(history.loss[i]), f.history, rtol=1e-5)
+        _close(jax.tree_util.tree_map(lambda a: a[i], params.model), f.params.model, rtol=2e-4)
+        np.testing.assert_allclose(np.asarray(history.loss[i]), f.history, rtol=2e-4)
         assert int(history.steps[i]) == f.steps_run == 60 and int(history.result[i]) == 0
 
 
