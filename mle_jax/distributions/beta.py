@@ -24,7 +24,7 @@ from jax.scipy.special import digamma, polygamma, xlog1py, xlogy
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
-from .special import (HALF_LOG_2PI, STIRLING_MIN, safe_where, betaln, digamma_minus_log, lgamma_bregman,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, betaln, digamma_minus_log, lgamma_bregman,
                       stirling_corr)
 
 
@@ -42,13 +42,7 @@ def log_prob(theta: Beta, y):
     ``log 2``, Beta(0.5, 2) at 0 is ``+inf``, Beta(2, 2) at 0 is ``-inf``).
     """
     check_event_shape("Beta", y, jnp.shape(theta.concentration1))
-    a, b = theta.concentration1, theta.concentration0
-    dtype = jnp.result_type(a, b)
-    y = jnp.asarray(y, dtype)
-    shape = jnp.broadcast_shapes(jnp.shape(a), jnp.shape(b), jnp.shape(y))
-    return _log_density_fast(*(jnp.broadcast_to(jnp.asarray(v, dtype), shape) for v in (a, b, y)))
-
-
+    return _log_density_fast(*aligned(theta.concentration1, theta.concentration0, y=y))
 
 
 def _log_density_jvp(primals, tangents):

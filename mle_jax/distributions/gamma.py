@@ -25,7 +25,7 @@ from jax.scipy.special import gammaln, polygamma
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import gamma_prefix, log_gammainc_tail
-from .special import (HALF_LOG_2PI, STIRLING_MIN, safe_where, digamma_minus_log, expm1mx, lgamma_bregman,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, digamma_minus_log, expm1mx, lgamma_bregman,
                       lgamma_diff, stirling_corr)
 
 
@@ -43,13 +43,7 @@ def log_prob(theta: Gamma, y):
     ``-inf`` for a > 1.
     """
     check_event_shape("Gamma", y, jnp.shape(theta.concentration))
-    a, b = theta.concentration, theta.rate
-    dtype = jnp.result_type(a, b)
-    y = jnp.asarray(y, dtype)
-    shape = jnp.broadcast_shapes(jnp.shape(a), jnp.shape(b), jnp.shape(y))
-    return _log_density_fast(*(jnp.broadcast_to(jnp.asarray(v, dtype), shape) for v in (a, b, y)))
-
-
+    return _log_density_fast(*aligned(theta.concentration, theta.rate, y=y))
 
 
 def _log_density_jvp(primals, tangents):

@@ -51,6 +51,14 @@ def poly(coeffs, x):
     return out
 
 
+def aligned(*params, y):
+    """The parameters and the target ``y`` broadcast to one shape in the parameters' dtype: a density's
+    arguments, elementwise from there on."""
+    dtype = jnp.result_type(*params)
+    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in params), jnp.shape(y))
+    return tuple(jnp.broadcast_to(jnp.asarray(v, dtype), shape) for v in (*params, y))
+
+
 def safe_where(use, x, fill):
     """``x`` where ``use`` holds, else ``fill``: the input of a branch that ``where`` will discard (the
     "double where": ``where(use, f(safe_where(use, x, 1.0)), g(...))`` keeps f's NaN out of the gradient)."""
