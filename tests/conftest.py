@@ -19,6 +19,10 @@ import pytest
 # After a test that leaves a worker above this resident size, the freed heap is handed back, and if
 # that is not enough, the compiled programs are released at once rather than at the end of the file.
 RELEASE_ABOVE_MB = 600
+# ... once it has grown by this much since the last release: a trim scans the whole heap (a few tenths of
+# a second in a worker of 600 MB and more), so trimming after every test cost more than the tests did
+GROWTH_MB = 60
+_after_release = [0.0]  # this process's resident MB after its last release
 
 
 def pytest_configure(config):
@@ -84,10 +88,12 @@ def _release_when_large():
     """A compile's working memory is freed when it ends but stays in the heap: trimming returns it
     without losing the programs; only a worker still over budget recompiles what comes next."""
     yield
-    if resident_mb() > RELEASE_ABOVE_MB:
+    now = resident_mb()
+    if now > RELEASE_ABOVE_MB and now > _after_release[0] + GROWTH_MB:
         trim_heap()
         if resident_mb() > RELEASE_ABOVE_MB:
             release_compiled_programs()
+        _after_release[0] = resident_mb()
 
 
 def resident_mb() -> float:
@@ -113,6 +119,7 @@ def release_compiled_programs():
         sys.modules["jax"].clear_caches()
     gc.collect()
     trim_heap()
+    _after_release[0] = resident_mb()
 
 
 @functools.lru_cache(maxsize=1)
