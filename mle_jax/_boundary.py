@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import sys
 import weakref
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +53,7 @@ def keywords(model) -> set:
     return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def as_array(name: str, what: str, value):
+def as_array(name: str, what: str, value) -> Any:
     """``value`` read as an array, once, before anything is traced: a Python list (one entry per
     example), a pandas / polars DataFrame ((N, p), its column names remembered: ``names_of``) or
     Series, a torch tensor (detached, on the host), anything with ``__array__`` or ``__dlpack__``;
