@@ -85,8 +85,9 @@ def _nll(recipe, parts):
 
 def hessian(recipe, v, parts, data: Data, *, size: int):
     """``H = grad^2 L(v)``, k x k: per chunk the Gauss-Newton split of ``_split_hessian`` where the
-    trained params are a ``Params`` (model and family), else ``jax.hessian``."""
-    if not isinstance(parts.trained, Params):
+    trained params are a ``Params`` (model and family) of a recipe whose NLL is its raw outputs'
+    kernels (``recipe.raw``), else ``jax.hessian`` (a pytree of params; inference's analytic-weights NLL)."""
+    if not isinstance(parts.trained, Params) or not hasattr(recipe, "raw"):
         nll = _nll(recipe, parts)
         return chunk_sum(lambda c: jax.hessian(nll)(v, c), data, size)
     family_cols = _family_columns(parts.trained)

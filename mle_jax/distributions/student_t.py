@@ -125,7 +125,10 @@ def _kernel_jvp(primals, tangents):
         d_z = jnp.where(jnp.isinf(z), jnp.zeros_like(z), -(1 + inv) * z / (1 + jnp.square(t)))
         tangent = tangent + d_z * dz
     if not isinstance(ddf, SymbolicZero):  # a fixed df (the families' df=5.0) skips this
-        d_df = 0.5 * ((1 + inv) / (1 + 1 / q) - jnp.where(q < 1e-4, q * (1 - q / 2), log1p_q))
+        high = q > 1  # q / (1 + q) without 1/q at q = 0 (a NaN second derivative) nor inf/inf at q = inf
+        lo = safe_where(high, 0.0, q)
+        share = jnp.where(high, 1 / (1 + 1 / safe_where(high, q, 2.0)), lo / (1 + lo))
+        d_df = 0.5 * ((1 + inv) * share - jnp.where(q < 1e-4, q * (1 - q / 2), log1p_q))
         tangent = tangent + d_df * ddf
     return value, tangent
 

@@ -61,7 +61,8 @@ def asymmetric_laplace(q: float, scale: float | str = 1.0, *, init_scale: float 
     def standard_log_prob(fp, z):
         # rho_q(z) = max(q z, (q - 1) z) as (q - 1/2) z + |z|/2: the same value and the same derivative at z = 0
         # (q - 1/2, where max splits its tie), one abs where max's gradient took two compares and selects
-        return -((level - 0.5) * z + 0.5 * jnp.abs(z))
+        # (at z = +-inf the two terms are inf - inf: rho_q is +inf there for 0 < q < 1)
+        return jnp.where(jnp.isinf(z), -jnp.inf, -((level - 0.5) * z + 0.5 * jnp.abs(z)))
 
     def constant(fp):
         return shift
