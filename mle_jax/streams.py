@@ -83,7 +83,7 @@ def batches(x, y, batch_size: int, weights=None, *, shuffle: bool = False, key: 
       shuffle, key: a fresh permutation of the rows each epoch, ``permutation(fold_in(key, epoch), N)``.
       epochs: passes over the rows; start: the first batch yielded (to resume at step ``start``).
 
-    Example:
+    Examples:
       >>> import numpy as np, mle_jax as mj
       >>> stream = mj.batches(np.arange(10.0)[:, None], np.arange(10.0), 4)
       >>> [b[1].tolist() for b in stream]
