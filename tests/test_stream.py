@@ -47,7 +47,8 @@ def close(a, b, rtol=1e-5):
 
 
 def torch_loader():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is in the bench extra, not the test extra (a multi-GB CUDA "
+                                                "build from PyPI); a generator and mj.batches are the same protocol")
     from torch.utils.data import DataLoader, TensorDataset
     data = TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
     return DataLoader(data, batch_size=B, shuffle=False)
