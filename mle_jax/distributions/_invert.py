@@ -19,7 +19,8 @@ cross ``q``, so its relative error is the tail's relative error divided by ``|d 
 1e-5 in float32 where ``y`` is a normal float (tests/test_quantiles.py checks it against scipy's ``ppf``
 and ``isf`` at q = 1e-30, 1e-10, 1/2 and 1 - 1e-10). A discrete type (``discrete=True`` with integer
 targets) gets the smallest count k with ``F(k) >= q``: its ``log_cdf`` is read at ``floor(y)``, and the
-smallest float with ``F(floor(y)) >= q`` is that integer. At q = 0 the result is the support's lower end
+smallest float with ``F(floor(y)) >= q`` is that integer. A continuous quantile beyond the dtype's floats
+rounds to the support's end (``_rounded_to_the_end``: -inf, or 0 below the smallest normal float). At q = 0 the result is the support's lower end
 (less 1 for counts), at q = 1 its upper end, as scipy; NaN outside [0, 1], and NaN where every tail
 evaluation was NaN (NaN parameters). The derivative in theta and q is the implicit function's,
 ``dy = (dt - d_theta log_tail . dtheta) / d_y log_tail`` with ``t`` the log probability that was matched
@@ -101,11 +102,31 @@ def invert(log_tail: Callable[[Any, Any], Any], log_q, log_p, lower, upper, *, d
         return good, jnp.isnan(value)
 
     y, all_nan = bisect(satisfied, lower, upper, dtype, open_lower)
+    if not discrete:
+        y = _rounded_to_the_end(lambda v: log_tail(v, False), y, log_q, upper_tail, lower, open_lower)
     zero = jnp.asarray(lower, dtype) - (1 if discrete else 0)
     y = jnp.where(log_q == -jnp.inf, zero, jnp.where(log_p == -jnp.inf, jnp.asarray(upper, dtype), y))
     inner = (log_q > -jnp.inf) & (log_p > -jnp.inf)
     bad = jnp.isnan(log_q) | jnp.isnan(log_p) | (inner & all_nan)
     return jnp.where(bad, jnp.nan, y)
+
+
+def _rounded_to_the_end(log_cdf, y, log_q, upper_tail, lower, open_lower):
+    """The support's open lower end where the quantile lies beyond the dtype's floats: the bisection stops on
+    the first float above that end (-max for -inf; the smallest normal float above 0, XLA:CPU flushing the
+    subnormals to 0) even where ``F`` there is far above ``q`` (a Student t with df 0.7 at q = 1e-30 in float32:
+    -1.4e42; a Gamma of shape 1/2 at q = 1e-30: 7.9e-61). The quantile rounds to the end itself (to -inf,
+    to 0, as the float64 quantile cast to float32 does) when ``log F(first) - log q`` is more than half the
+    step of ``log F`` to the next float."""
+    dtype = y.dtype
+    finfo = jnp.finfo(dtype)
+    first = jnp.where(lower == -jnp.inf, -finfo.max,
+                      jnp.where(lower == 0, finfo.tiny, jnp.nextafter(lower, jnp.asarray(jnp.inf, dtype))))
+    at_first = (y == first) & ~upper_tail & (open_lower | (lower == -jnp.inf))
+    a = log_cdf(first)
+    b = log_cdf(jnp.nextafter(first, jnp.asarray(jnp.inf, dtype)))
+    beyond = at_first & (a - log_q > 0.5 * (b - a))
+    return jnp.where(beyond, lower, y)
 
 
 def log_probabilities(q, dtype):
