@@ -159,12 +159,26 @@ def _batch(opts: StepOptions, carry: Carry, key, data):
     return perm, tuple(_take(d, idx) for d in data)
 
 
+def _from_line_search(loss_fn, trained, opt_state):
+    """``(loss, grads)`` at ``trained`` from the optimizer state's line search (``optax.value_and_grad_from_state``:
+    its stored value and gradient where the value is finite, else evaluated), or ``None`` where the state
+    keeps no single value and gradient (a first-order optimizer, or several line searches)."""
+    try:
+        return optax.value_and_grad_from_state(loss_fn)(trained, state=opt_state)
+    except (ValueError, KeyError):
+        return None
+
+
 def make_step(recipe: Recipe, optimizer, opts: StepOptions):
     """The one optimizer step ``(carry, keys, data, val, schedule) -> (carry, (loss, val_nll))`` that
     ``fit``'s compiled loop (``program``) and ``mle_jax.solver`` both run: this step's batch, the loss
     and its gradient at ``carry.params``, the optimizer update, and the step's end (a non-finite loss
     when ``opts.watched``, the gradient norm at ``tol``, validation). Pure; traced, never run, here."""
     extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
+    # a line search (optax.lbfgs's zoom) keeps the value and gradient at the point it accepted, which is this
+    # step's point: read them back rather than evaluate the loss again (half of L-BFGS's evaluations), where
+    # the loss is one function of the parameters (full batch, no model key, no model state)
+    reuse = extra_args and opts.batch_size is None and not opts.keyed and not recipe.stateful
 
     def objective(trained, parts: Parts, x, y, w, m, key):
         params = parts.replace(trained=trained).params()
@@ -174,7 +188,12 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
         perm, (x, y, w, m) = _batch(opts, carry, keys.shuffle, data)
         key = jax.random.fold_in(keys.model, carry.step) if opts.keyed else None  # type: ignore[arg-type]
         parts = carry.params
-        (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(parts.trained, parts, x, y, w, m, key)
+        cached = _from_line_search(lambda t: objective(t, parts, x, y, w, m, key)[0], parts.trained,
+                                   carry.opt_state) if reuse else None
+        if cached is not None:
+            (loss, grads), state = cached, None
+        else:
+            (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(parts.trained, parts, x, y, w, m, key)
         if extra_args:  # L-BFGS and other optimizers that use the value and a line search
             updates, opt_state = optimizer.update(
                 grads, carry.opt_state, parts.trained, value=loss, grad=grads,

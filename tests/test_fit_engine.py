@@ -155,3 +155,43 @@ def test_minibatches_run_with_64_bit_mode_on(x64):
                         optax.sgd(0.05), steps=steps, key=jax.random.key(3))
     assert wide.params.model["w"].dtype == np.float64
     np.testing.assert_allclose(wide.params.model["w"], narrow.params.model["w"], rtol=1e-5, atol=1e-6)
+
+
+def test_lbfgs_reads_the_line_search_value_back_rather_than_evaluating_again():
+    """An L-BFGS step of fit evaluates the loss as often as optax's own loop with ``value_and_grad_from_state``
+    (the zoom line search keeps the value and gradient at the point it accepts), not once more per step, and
+    lands where that loop lands. Evaluations are counted by a host callback in the (batched) model."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = rng.poisson(np.exp(x @ np.array([0.3, -0.2, 0.1]))).astype(np.float32)
+    calls = []
+
+    def model(p, x):
+        jax.debug.callback(lambda: calls.append(1))
+        return x @ p["w"]
+
+    r = mj.recipe(model, mj.poisson(), batched=True)
+    params = r.init({"w": jnp.zeros(3)})
+    res = mj.fit(r, params, x, y, optax.lbfgs(), steps=8, run=mj.Run(progress=False))
+    jax.block_until_ready(res.params)
+    fit_calls = len(calls)
+
+    def loss(p):
+        return r.reduce(p, x, y, None, kind="loss", reduction="mean")
+
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(loss)
+
+    @jax.jit
+    def plain(p):
+        def body(_, carry):
+            p, state = carry
+            value, grad = value_and_grad(p, state=state)
+            updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=loss)
+            return optax.apply_updates(p, updates), state
+        return jax.lax.fori_loop(0, 8, body, (p, opt.init(p)))[0]
+
+    calls.clear()
+    expected = jax.block_until_ready(plain(params))
+    assert fit_calls == len(calls) and len(calls) < 2 * 8, (fit_calls, len(calls))
+    np.testing.assert_allclose(np.asarray(res.params.model["w"]), np.asarray(expected.model["w"]), rtol=1e-5, atol=1e-6)
