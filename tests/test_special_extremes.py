@@ -322,3 +322,45 @@ def test_infinite_and_nan_arguments(dtype):
     np.testing.assert_allclose(got["variance"], np.full(5, 4.0), **TOL[dtype])
     assert np.isfinite(got["draws"]).all() and stats.kstest(np.asarray(got["draws"], float), "norm").pvalue > 1e-4
     assert np.isnan(got["nans"]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_betaln_forms_and_digamma_gaps_at_their_branch_edges(dtype):
+    """``betaln`` (Stirling above 10 in both, ``lgamma(x) - lgamma_diff(x, y)`` below), ``betaln_small`` (min <= 10,
+    up to x = 10 against y = 1e8), ``digamma_gap`` and the Beta score's shared ``_digamma_gaps`` against mpmath
+    at 40 digits, on both sides of 10; the negative binomial at y = 9 with r = 1e7 (``betaln_small`` at x = 10)
+    and r = 0.5 with y = 1e5, the binomial at y = 9 of n = 1e6."""
+    from mle_jax.distributions import beta as beta_module
+    from mle_jax.distributions import special as sp_module
+
+    pairs = _rounded([[0.3, 2.0], [9.5, 1e6], [10.0, 1e8], [1e-3, 5.0], [3.0, 9.0], [2.5, 40.0], [10.0, 10.0],
+                      [50.0, 1e4], [1e4, 1e4], [12.0, 0.7]], dtype)
+    small = pairs[np.minimum(pairs[:, 0], pairs[:, 1]) <= 10]
+    nb = _rounded([[1e7, 0.5, 9.0], [0.5, 3.0, 1e5], [7.0, -1.0, 9.0], [10.0, 0.0, 9.0]], dtype)
+    with jax.enable_x64(dtype == "float64"):
+        p, s, q = jnp.asarray(pairs), jnp.asarray(small), jnp.asarray(nb)
+        got = jax.jit(lambda p, s, q: (sp_module.betaln(p[:, 0], p[:, 1]), sp_module.betaln_small(s[:, 0], s[:, 1]),
+                                       sp_module.digamma_gap(p[:, 0], p[:, 1]),
+                                       beta_module._digamma_gaps(p[:, 0], p[:, 1]),
+                                       mj.log_prob(mj.NegativeBinomial(q[:, 0], q[:, 1]), q[:, 2]),
+                                       mj.log_prob(mj.Binomial(q[:, 2] * 0 + 1e6, q[:, 1]), q[:, 2])))(p, s, q)
+    got = jax.tree.map(lambda v: np.asarray(v, np.float64), got)
+
+    def betaln(a, b):
+        return float(mp.log(mp.beta(mp.mpf(a), mp.mpf(b))))
+
+    def gap(x, d):
+        return float(mp.digamma(mp.mpf(x) + mp.mpf(d)) - mp.digamma(mp.mpf(x)))
+
+    def binom(n, z, y):
+        n, z, y = mp.mpf(n), mp.mpf(z), mp.mpf(y)
+        return float(mp.log(mp.binomial(n, y)) - y * mp.log1p(mp.exp(-z)) - (n - y) * mp.log1p(mp.exp(z)))
+    pf = pairs.astype(float)
+    np.testing.assert_allclose(got[0], [betaln(a, b) for a, b in pf], **TOL[dtype])
+    np.testing.assert_allclose(got[1], [betaln(a, b) for a, b in small.astype(float)], **TOL[dtype])
+    np.testing.assert_allclose(got[2], [gap(a, b) for a, b in pf], **TOL[dtype])
+    np.testing.assert_allclose(got[3][0], [gap(a, b) for a, b in pf], **TOL[dtype])
+    np.testing.assert_allclose(got[3][1], [gap(b, a) for a, b in pf], **TOL[dtype])
+    tol = TOL[dtype] if dtype == "float64" else dict(rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got[4], [_nb_log_pmf(*row) for row in nb.astype(float)], **tol)
+    np.testing.assert_allclose(got[5], [binom(1e6, z, y) for _, z, y in nb.astype(float)], **tol)

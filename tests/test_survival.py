@@ -315,3 +315,43 @@ def test_right_censored_fits_match_scipy(x64):
     sigma = float(jax.nn.softplus(params.family["scale"]) + np.finfo(np.float64).eps)
     np.testing.assert_allclose([sigma, float(params.model["b"])], [s, math.log(scale)], rtol=1e-5, atol=1e-7)
     assert ll >= scipy_loglik(stats.lognorm(s, scale=scale)) - 1e-9 * abs(ll)
+
+
+EXP_EDGES = [(0.3, 1.7), (-2.0, 0.0), (100.0, 0.0), (200.0, 0.0), (100.0, 1e-30), (150.0, 1e-37), (-80.0, 1e30),
+             (1.0, -1.0), (1.0, -1e-30), (-3.0, np.inf), (1.0, np.nan)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exponential_family_kernel_at_extremes_against_the_closed_form(dtype, request):
+    """``mj.exponential()``'s fused ``z - exp(z) y`` (``((y e) e) e``, e = exp(z/3), with its written derivatives)
+    against the closed form in float64 log space, ``z - exp(z + log y)``: y = 0 at z = 100 and 200 (exp(z) is
+    inf in float32: no inf * 0), exp(z) y finite where exp(z) overflows (1e-30 at z = 100, 1e-37 at 150), -inf
+    below 0, NaN at NaN; d/dz = 1 - exp(z) y, d2/dz2 = -exp(z) y, d/dy = -exp(z); and a masked-out example
+    whose target is off the support (-1, NaN) leaves the summed gradient finite."""
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    dt = jnp.dtype(dtype)
+    family = mj.exponential()
+    z = np.array([e[0] for e in EXP_EDGES])
+    y = np.array([e[1] for e in EXP_EDGES])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(y > 0, np.exp(z + np.log(np.where(y > 0, y, 1.0))), 0.0)
+    expected = np.where(y >= 0, z - hazard, np.where(np.isnan(y), np.nan, -np.inf))
+    lp = jax.vmap(family.log_prob, in_axes=(None, 0, 0))
+    got = np.asarray(lp({}, jnp.asarray(z, dt), jnp.asarray(y, dt)), np.float64)
+    rtol = 3e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=rtol)
+    on = y >= 0
+    one = lambda r, t: family.log_prob({}, r, t)  # noqa: E731
+    d1 = jax.vmap(jax.grad(one))(jnp.asarray(z[on], dt), jnp.asarray(y[on], dt))
+    d2 = jax.vmap(jax.grad(jax.grad(one)))(jnp.asarray(z[on], dt), jnp.asarray(y[on], dt))
+    np.testing.assert_allclose(np.asarray(d1, np.float64), 1.0 - hazard[on], rtol=rtol)
+    np.testing.assert_allclose(np.asarray(d2, np.float64), -hazard[on], rtol=rtol)
+    small = on & (np.abs(z) < 50)
+    dy = jax.vmap(jax.grad(one, argnums=1))(jnp.asarray(z[small], dt), jnp.asarray(y[small], dt))
+    np.testing.assert_allclose(np.asarray(dy, np.float64), -np.exp(z[small]), rtol=rtol)
+    keep = np.isfinite(y) | np.isnan(y)  # y = inf is on the support: its -inf value has a -inf derivative
+    mask = jnp.asarray(np.isfinite(expected[keep]))
+    grad = jax.grad(lambda r: -jnp.sum(jnp.where(mask, lp({}, r, jnp.asarray(y[keep], dt)), 0.0)))(
+        jnp.asarray(z[keep], dt))
+    np.testing.assert_allclose(np.asarray(grad, np.float64), np.where(mask, hazard[keep] - 1.0, 0.0), rtol=rtol)

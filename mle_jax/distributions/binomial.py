@@ -2,7 +2,7 @@
 
     Pr(y | n, pi) = C(n, y) pi^y (1 - pi)^(n - y),   y in {0, 1, ..., n},   pi = sigmoid(logits)
 
-``log C(n, y) = -log(n + 1) - log B(n - y + 1, y + 1)`` with the stable ``special.betaln``, and
+``log C(n, y) = -log(n + 1) - log B(n - y + 1, y + 1)`` with the stable ``special.betaln_small``, and
 ``log pi = log_sigmoid(z)``, ``log(1 - pi) = log_sigmoid(-z)`` (no ``log(1 - sigmoid(z))``). Where both
 ``y`` and ``n - y`` are >= 10 the mass is Loader's (2000) saddle-point form
 ``log(n / (2 pi y (n - y)))/2 + corr(n) - corr(y) - corr(n - y) - dev(y, n pi) - dev(n - y, n (1 - pi))``,
@@ -29,7 +29,7 @@ from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_quantile, log_probabilities, y_log
 from .registry import Param
-from .special import HALF_LOG_2PI, STIRLING_MIN, betaln, deviance, log1mexp, safe_where, stirling_corr
+from .special import HALF_LOG_2PI, STIRLING_MIN, betaln_small, deviance, log1mexp, safe_where, stirling_corr
 
 
 class Binomial(NamedTuple):
@@ -64,7 +64,9 @@ def _log_prob_value(n, z, y):
     rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
     nn = ys + rest
     edge = (ys == 0) | (rest == 0)  # C(n, 0) = C(n, n) = 1 exactly
-    combinatorial = jnp.where(edge, 0.0, -jnp.log1p(nn) - betaln(jnp.maximum(rest, 1.0) + 1, jnp.maximum(ys, 1.0) + 1))
+    # min(y, n - y) < 10 wherever this branch is taken (both >= 10 is the saddle point form): betaln_small
+    combinatorial = jnp.where(edge, 0.0,
+                              -jnp.log1p(nn) - betaln_small(jnp.maximum(rest, 1.0) + 1, jnp.maximum(ys, 1.0) + 1))
     direct = combinatorial + y_log(ys, jax.nn.log_sigmoid(z)) + y_log(rest, jax.nn.log_sigmoid(-z))
     big = (ys >= STIRLING_MIN) & (rest >= STIRLING_MIN)
     value = jnp.where(big, _saddle(safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN), z), direct)

@@ -5,7 +5,7 @@
 the Poisson whose rate is Gamma(r, (1 - pi)/pi) distributed: mean ``r e^logits``, variance
 ``mean / (1 - pi)``, which is the Poisson's as r grows.
 
-The binomial coefficient is ``-log B(r, y + 1) - log(y + r)`` with the stable ``special.betaln``
+The binomial coefficient is ``-log B(r, y + 1) - log(y + r)`` with the stable ``special.betaln_small``
 (``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every float32 digit). The CDF is the regularised
 incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts (``mode``,
 ``sample``) are floats in the parameters' dtype, as for the Poisson.
@@ -28,8 +28,8 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_on_support, count_quantile, count_tail, draw_count, log_probabilities, y_log
-from .special import (HALF_LOG_2PI, STIRLING_MIN, betaln, deviance, digamma_minus_log, hyp2f1_half, log1mexp,
-                      log_add_small, safe_where, stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, betaln_small, deviance, digamma_gap,
+                      hyp2f1_half, log1mexp, log_add_small, safe_where, stirling_corr)
 
 
 class NegativeBinomial(NamedTuple):
@@ -58,7 +58,9 @@ def _log_prob_value(r, z, y):
     ys = jnp.where(count_on_support(y), y, jnp.zeros_like(y))
     big = (ys >= STIRLING_MIN) & (r >= STIRLING_MIN)
     # at y = 0 the combinatorial factor -log B(r, 1) - log r is exactly 0: say so, not betaln's float32 error
-    combinatorial = jnp.where(ys == 0, 0.0, -betaln(r, ys + 1) - log_add_small(jnp.maximum(ys, r), jnp.minimum(ys, r)))
+    # min(r, y + 1) <= 10 wherever this branch is taken (both >= 10 is the Stirling form): betaln_small
+    combinatorial = jnp.where(ys == 0, 0.0,
+                              -betaln_small(r, ys + 1) - log_add_small(jnp.maximum(ys, r), jnp.minimum(ys, r)))
     direct = combinatorial + r * jax.nn.log_sigmoid(-z) + y_log(ys, jax.nn.log_sigmoid(z))
     value = jnp.where(big, _stirling(safe_where(big, r, STIRLING_MIN), safe_where(big, ys, STIRLING_MIN), z), direct)
     value = jnp.where(count_on_support(y), value, -jnp.inf)
@@ -69,9 +71,9 @@ _log_prob = jax.custom_jvp(_log_prob_value)
 
 
 def _log_prob_jvp(primals, tangents):
-    """``d/dz = y sig(-z) - r sig(z)``, ``d/dr = psi(y + r) - psi(r) + log_sigmoid(-z)`` as
-    ``D(y + r) - D(r) + log1p(y/r) + log_sigmoid(-z)`` with ``D = psi - log`` (no cancellation at r = 1e6,
-    y = 1), ``d/dy = psi(y + r) - psi(y + 1) + log_sigmoid(z)``; 0 off the support. Autodiff would
+    """``d/dz = y sig(-z) - r sig(z)``, ``d/dr = psi(y + r) - psi(r) + log_sigmoid(-z)`` by ``special.digamma_gap``
+    (``D(y + r) - D(r) + log1p(y/r)`` with ``D = psi - log`` for r >= 10: no cancellation at r = 1e6, y = 1),
+    ``d/dy = psi(y + r) - psi(y + 1) + log_sigmoid(z)``; 0 off the support. Autodiff would
     differentiate every branch of the value under its ``where`` (the Stirling form, ``betaln``'s three);
     a tangent that is a symbolic zero (a fixed r, a target) costs nothing. The rule is differentiable."""
     r, z, y = primals
@@ -85,8 +87,7 @@ def _log_prob_jvp(primals, tangents):
         d_z = ys * jax.nn.sigmoid(-z) - r * jax.nn.sigmoid(z)
         tangent = tangent + jnp.where(valid, d_z, zero) * dz
     if not isinstance(dr, SymbolicZero):
-        d_r = (digamma_minus_log(ys + r) - digamma_minus_log(r) + jnp.log1p(ys / r)
-               + jax.nn.log_sigmoid(-z))
+        d_r = digamma_gap(r, ys) + jax.nn.log_sigmoid(-z)
         tangent = tangent + jnp.where(valid, d_r, zero) * dr
     if not isinstance(dy, SymbolicZero):
         d_y = digamma(ys + r) - digamma(ys + 1) + jax.nn.log_sigmoid(z)
