@@ -10,7 +10,7 @@ With ``L(v) = -sum_i m_i w_i log Pr(y_i | x_i, v)`` over the flat trained parame
     columns     (H^-1)_jj for chosen j             (conjugate gradients on H z = e_j)
 
 Each is a sum over examples, so the data are cut into chunks of ``size`` rows (sliced in place; the
-rows after the last whole chunk are one more call) and a ``lax.scan`` adds one chunk's term at a time
+last chunk is the last ``size`` rows, those already counted masked out) and a ``lax.scan`` adds one chunk's term at a time
 to a k x k (or k) total: memory O(size k + k^2) whatever N is, never the (N, k) score matrix, the
 (N, d, k) Jacobian or the N x N Jacobian of the per-example log-likelihoods. The meat weighs each
 score by ``w_i``, not ``w_i^2``: weights are frequencies, so a row of weight 3 is three rows, each
@@ -47,28 +47,25 @@ class Data(NamedTuple):
 
 
 def chunk_sum(term, data: Data, size: int):
-    """``sum_c term(chunk_c)`` over the chunks of ``size`` rows: a scan over the whole chunks, each
-    sliced in place (``dynamic_slice``: no padded copy of the data), plus one call on the rest."""
+    """``sum_c term(chunk_c)`` over the chunks of ``size`` rows: a scan over the chunks, each sliced in
+    place (``dynamic_slice``: no padded copy of the data). Where ``size`` does not divide N the last
+    chunk is the last ``size`` rows, with the rows an earlier chunk counted masked out: every chunk has
+    one shape, so ``term`` is traced and compiled once."""
     n = data.m.shape[0]
-    count, rest = divmod(n, size)
-    if count <= 1 and rest == 0:  # one chunk: no scan
+    size = min(size, n)
+    count = -(-n // size)
+    if count == 1:  # one chunk: no scan
         return term(data)
+    first = jnp.arange(size)
 
-    def rows(start, length):
-        return jax.tree_util.tree_map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, length), data)
-    total = None
-    if count > 0:
-        first = rows(0, size)
-        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(term, first))
-
-        def add(total, i):
-            return jax.tree_util.tree_map(jnp.add, total, term(rows(i * size, size))), None
-        total = jax.lax.scan(add, zeros, jnp.arange(count))[0]
-    if rest:
-        tail = jax.tree_util.tree_map(lambda a: a[count * size:], data)
-        total = term(tail) if total is None else jax.tree_util.tree_map(jnp.add, total, term(tail))
-    assert total is not None  # n >= 1 rows: a whole chunk or a rest
-    return total
+    def add(total, i):
+        start = jnp.minimum(i * size, n - size)  # the last chunk ends at row n
+        chunk = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), data)
+        chunk = chunk._replace(m=chunk.m & (start + first >= i * size))  # rows counted already add nothing
+        return jax.tree_util.tree_map(jnp.add, total, term(chunk)), None
+    shapes = jax.eval_shape(term, jax.tree_util.tree_map(lambda a: a[:size], data))
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return jax.lax.scan(add, zeros, jnp.arange(count))[0]
 
 
 def _params_at(parts):
