@@ -15,7 +15,9 @@ With the summed NLL ``L(v) = -sum_i m_i w_i log Pr(y_i | x_i, v)`` over the trai
 variance (``(H^-1)_jj >= 1 / H_jj`` for a positive definite H); ``hvp`` is exact for the
 parameters it is asked about (``index``) and costs a few Hessian-vector products per parameter.
 Every matrix is a sum over examples, computed chunk by chunk (``mle_jax._curvature``): memory is
-linear in the number of examples, and the meat is formed only for ``"robust"``.
+linear in the number of examples, and the meat is formed only for ``"robust"`` (in the same pass as
+H: each example's gradient and curvature in its raw outputs, then ``X' W X`` and ``S' U S`` as one
+matrix product each for a GLM).
 Everything is computed in float64. Reference: Pawitan, *In All Likelihood* (2001), ch. 8-9;
 White (1980), Econometrica 48, for the sandwich; Albert and Anderson (1984), Biometrika 71, for
 separation (the MLE of a logistic regression exists iff the classes overlap).
@@ -431,8 +433,9 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
       index: for ``cov="hvp"``, the flat indices (integers in [0, k)) whose variances to solve for
         (default all); the others are reported as NaN.
       batch_size: Hessian-vector products evaluated at once for ``"diagonal"`` and ``"hvp"``.
-      chunk_size: examples differentiated at once (default: about 2^21 / (k or batch_size)); every
-        quantity is summed chunk by chunk, so memory grows linearly in N.
+      chunk_size: examples differentiated at once (default: about 2^18 / k for the dense k x k sums,
+        whose matrix products then run from cache, and 2^21 / batch_size for Hessian-vector products);
+        every quantity is summed chunk by chunk, so memory grows linearly in N.
 
     Returns:
       An ``InferenceResult``. A singular (or numerically singular) information matrix gives a
