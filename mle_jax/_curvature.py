@@ -10,7 +10,7 @@ With ``L(v) = -sum_i m_i w_i log Pr(y_i | x_i, v)`` over the flat trained parame
     columns     (H^-1)_jj for chosen j             (conjugate gradients on H z = e_j)
 
 Each is a sum over examples, so the data are cut into chunks of ``size`` rows (sliced in place; the
-rows after the last whole chunk are one more call) and a ``lax.scan`` adds one chunk's term at a time
+last chunk is the last ``size`` rows, those already counted masked out) and a ``lax.scan`` adds one chunk's term at a time
 to a k x k (or k) total: memory O(size k + k^2) whatever N is, never the (N, k) score matrix, the
 (N, d, k) Jacobian or the N x N Jacobian of the per-example log-likelihoods. The meat weighs each
 score by ``w_i``, not ``w_i^2``: weights are frequencies, so a row of weight 3 is three rows, each
@@ -22,6 +22,7 @@ whose trained leaves v replaces), so one jitted copy per recipe serves every cal
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -30,7 +31,6 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._params import Params
-from ._reductions import reduce_terms
 from .distributions import registry
 
 CG_TOL = 1e-12  # conjugate gradients stop at ||H z - e_j|| <= CG_TOL
@@ -47,28 +47,25 @@ class Data(NamedTuple):
 
 
 def chunk_sum(term, data: Data, size: int):
-    """``sum_c term(chunk_c)`` over the chunks of ``size`` rows: a scan over the whole chunks, each
-    sliced in place (``dynamic_slice``: no padded copy of the data), plus one call on the rest."""
+    """``sum_c term(chunk_c)`` over the chunks of ``size`` rows: a scan over the chunks, each sliced in
+    place (``dynamic_slice``: no padded copy of the data). Where ``size`` does not divide N the last
+    chunk is the last ``size`` rows, with the rows an earlier chunk counted masked out: every chunk has
+    one shape, so ``term`` is traced and compiled once."""
     n = data.m.shape[0]
-    count, rest = divmod(n, size)
-    if count <= 1 and rest == 0:  # one chunk: no scan
+    size = min(size, n)
+    count = -(-n // size)
+    if count == 1:  # one chunk: no scan
         return term(data)
+    first = jnp.arange(size)
 
-    def rows(start, length):
-        return jax.tree_util.tree_map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, length), data)
-    total = None
-    if count > 0:
-        first = rows(0, size)
-        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(term, first))
-
-        def add(total, i):
-            return jax.tree_util.tree_map(jnp.add, total, term(rows(i * size, size))), None
-        total = jax.lax.scan(add, zeros, jnp.arange(count))[0]
-    if rest:
-        tail = jax.tree_util.tree_map(lambda a: a[count * size:], data)
-        total = term(tail) if total is None else jax.tree_util.tree_map(jnp.add, total, term(tail))
-    assert total is not None  # n >= 1 rows: a whole chunk or a rest
-    return total
+    def add(total, i):
+        start = jnp.minimum(i * size, n - size)  # the last chunk ends at row n
+        chunk = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), data)
+        chunk = chunk._replace(m=chunk.m & (start + first >= i * size))  # rows counted already add nothing
+        return jax.tree_util.tree_map(jnp.add, total, term(chunk)), None
+    shapes = jax.eval_shape(term, jax.tree_util.tree_map(lambda a: a[:size], data))
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return jax.lax.scan(add, zeros, jnp.arange(count))[0]
 
 
 def _params_at(parts):
@@ -84,14 +81,38 @@ def _nll(recipe, parts):
 
 
 def hessian(recipe, v, parts, data: Data, *, size: int):
-    """``H = grad^2 L(v)``, k x k: per chunk the Gauss-Newton split of ``_split_hessian`` where the
-    trained params are a ``Params`` (model and family) of a recipe whose NLL is its raw outputs'
-    kernels (``recipe.raw``), else ``jax.hessian`` (a pytree of params; inference's analytic-weights NLL)."""
-    if not isinstance(parts.trained, Params) or not hasattr(recipe, "raw"):
+    """``H = grad^2 L(v)``, k x k: per chunk the Gauss-Newton split of ``_split`` where the trained
+    params are a ``Params`` (model and family) of a recipe whose NLL is its raw outputs' kernels
+    (``recipe.raw``), else ``jax.hessian`` (a pytree of params; inference's analytic-weights NLL)."""
+    if not _splits(recipe, parts):
         nll = _nll(recipe, parts)
         return chunk_sum(lambda c: jax.hessian(nll)(v, c), data, size)
     family_cols = _family_columns(parts.trained)
-    return chunk_sum(lambda c: _split_hessian(recipe, v, parts, c, family_cols), data, size)
+    return chunk_sum(lambda c: _split(recipe, v, parts, c, family_cols, hessian=True, meat=False)[0], data, size)
+
+
+def meat(recipe, v, parts, data: Data, *, size: int):
+    """``B = sum_i m_i w_i s_i s_i'``, k x k; masked rows add 0. Per-example scores from ``_split``'s
+    raw-space gradients where it applies, else ``vmap(grad)`` of each example's NLL."""
+    if not _splits(recipe, parts):
+        return chunk_sum(lambda c: _meat_by_grad(recipe, v, parts, c), data, size)
+    family_cols = _family_columns(parts.trained)
+    return chunk_sum(lambda c: _split(recipe, v, parts, c, family_cols, hessian=False, meat=True)[1], data, size)
+
+
+def sandwich(recipe, v, parts, data: Data, *, size: int):
+    """``(H, B)``: the Hessian and the meat in one pass over the data (the per-example Jacobian of the
+    raw outputs and their gradients computed once for both)."""
+    if not _splits(recipe, parts):
+        nll = _nll(recipe, parts)
+        return chunk_sum(lambda c: (jax.hessian(nll)(v, c), _meat_by_grad(recipe, v, parts, c)), data, size)
+    family_cols = _family_columns(parts.trained)
+    return chunk_sum(lambda c: _split(recipe, v, parts, c, family_cols, hessian=True, meat=True), data, size)
+
+
+def _splits(recipe, parts) -> bool:
+    """Whether ``_split`` applies: a recipe with raw outputs and ``Params`` (not a bare pytree)."""
+    return isinstance(parts.trained, Params) and hasattr(recipe, "raw")
 
 
 def _family_columns(trained) -> np.ndarray:
@@ -101,61 +122,79 @@ def _family_columns(trained) -> np.ndarray:
     return np.flatnonzero(np.concatenate(flags)) if flags else np.zeros(0, int)
 
 
-def _split_hessian(recipe, v, parts, c: Data, family_cols):
-    """One chunk's Hessian with ``L(v) = G(v, z(v))``, z the model's raw outputs (N x r) and G the
-    NLL given them (which depends on v only through the family's params):
+def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool):
+    """One chunk's ``(H or None, B or None)`` from one pass over its examples. With z_i the model's raw
+    outputs (r per example), ``l_i(f, z_i)`` example i's NLL given them (f: the family's params),
+    ``g_i = dl_i/dz_i`` (r), ``C_i = d^2 l_i/dz_i^2`` (r x r), ``J_i = dz_i/dv`` (r x k, by reverse
+    mode per example) and ``u_i = m_i w_i``:
 
-        H = sum_i J_i' (d^2 G / dz_i^2) J_i  +  grad^2_v sum_i c_i' z_i(v)  (c_i = dG/dz_i held fixed)
+        H = sum_i u_i J_i' C_i J_i  +  grad^2_v sum_i u_i g_i' z_i(v)  (g_i held fixed)
+        B = sum_i u_i s_i s_i'      s_i = J_i' g_i + dl_i/df          (the score, up to its sign)
 
-    on the model's columns (J_i = dz_i/dv by reverse mode, per example); the family's columns (and
-    rows) are Hessian-vector products of L itself. For a model linear in its params (a GLM) the
-    second term is a symbolic zero, so H costs one ``X' W X`` product instead of the two matrix
-    products of forward-over-reverse ``jax.hessian`` (half the time); for others it is exact too."""
+    on the model's columns; the family's columns (and rows) of H are Hessian-vector products of the
+    chunk's NLL. The first term of H and B are one matrix product each over the stacked rows
+    (``X' W X`` and ``S' U S`` for a GLM); for a model linear in its params the second term is a
+    symbolic zero, so a GLM's Hessian costs one product instead of forward-over-reverse ``jax.hessian``'s
+    k passes. Exact for any model."""
     at = _params_at(parts)
-    k = v.size
+    k, family = v.size, recipe.family
+    fam = at(v).family
 
     def raw(u, x):
         return recipe.raw(at(u), x)[0]
 
-    def nll_given(u, z):  # recipe.objective's "nll" with the raw outputs given
-        p = at(u)
-        kernels = jax.vmap(recipe.family.kernel, in_axes=(None, 0, 0))(p.family, z, c.y)
-        return -reduce_terms(kernels, c.w, c.m, "sum", recipe.family.affine(p.family))
-
     z = raw(v, c.x)
-    n, r = z.shape[0], int(np.prod(z.shape[1:], dtype=int))
+    n, shape = z.shape[0], z.shape[1:]
+    r = int(np.prod(shape, dtype=int))
+    flat = z.reshape(n, r)
+
+    def loss(f, z_i, y_i):  # one example's NLL given its raw outputs (flat): -(a k_i + b), Density's affine
+        scale, shift = family.affine(f)
+        return -(scale * family.kernel(f, z_i.reshape(shape), y_i) + shift)
+
+    def slope_curvature(z_i, y_i):  # (g_i, C_i): the gradient and (by forward over reverse) the Hessian in z_i
+        slope = functools.partial(jax.grad(loss, argnums=1), fam, y_i=y_i)
+        g, curv = jax.vmap(lambda e: jax.jvp(slope, (z_i,), (e,)))(jnp.eye(r, dtype=z.dtype))
+        return g[0], curv
+    g, curv = jax.vmap(slope_curvature)(flat, c.y)  # (n, r), (n, r, r)
+    live = c.m[:, None]
+    g, u = jnp.where(live, g, 0.0), jnp.where(c.m, c.w, 0.0)  # a masked row adds nothing, even a NaN
     one = jax.tree_util.Partial(jax.tree_util.tree_map, lambda a: a[None])
-    jac = jax.vmap(lambda x_i: jax.jacrev(lambda u: raw(u, one(x_i))[0])(v))(c.x).reshape(n, r, k)
-    jac = jnp.where(c.m[:, None, None], jac, 0.0)  # a masked row adds nothing, whatever its x
-    dz = jax.grad(nll_given, argnums=1)(v, z)
-    units = jnp.eye(r, dtype=z.dtype)
-    curv = jax.vmap(lambda e: jax.jvp(lambda z: jax.grad(nll_given, argnums=1)(v, z), (z,),
-                                      (jnp.broadcast_to(e.reshape(z.shape[1:]), z.shape),))[1].reshape(n, r))(units)
-    # curv[a, i, b] = d^2 G / dz_ia dz_ib (G is a sum over examples: its z-Hessian is block diagonal)
-    wj = jnp.einsum("aib,ibq->iaq", curv, jac)
-    h = jac.reshape(n * r, k).T @ wj.reshape(n * r, k)  # sum_i J_i' (d^2 G / dz_i^2) J_i: one matrix product
-    fixed = jax.lax.stop_gradient(dz)
-    h = h + jax.hessian(lambda u: jnp.vdot(fixed, raw(u, c.x)))(v)
-    if family_cols.size:
-        nll = _nll(recipe, parts)
-        cols = jax.vmap(lambda j: _hvp(nll, v, c, _unit(k, j).astype(v.dtype)))(jnp.asarray(family_cols))
-        h = h.at[family_cols, :].set(cols).at[:, family_cols].set(cols.T)
-    return 0.5 * (h + h.T)
+    jac = jax.vmap(lambda x_i: jax.jacrev(lambda w: raw(w, one(x_i))[0])(v))(c.x).reshape(n, r, k)
+    jac = jnp.where(live[:, :, None], jac, 0.0)
+    h = b = None
+    if hessian:
+        weighted = u[:, None, None] * jnp.where(live[:, :, None], curv, 0.0)
+        wj = weighted[:, :, 0, None] * jac if r == 1 else jnp.einsum("nab,nbk->nak", weighted, jac)
+        h = jac.reshape(n * r, k).T @ wj.reshape(n * r, k)  # sum_i u_i J_i' C_i J_i: one matrix product
+        fixed = jax.lax.stop_gradient(u[:, None] * g)
+        h = h + jax.hessian(lambda w: jnp.vdot(fixed, raw(w, c.x).reshape(n, r)))(v)
+        if family_cols.size:
+            nll = _nll(recipe, parts)
+            cols = jax.vmap(lambda j: _hvp(nll, v, c, _unit(k, j).astype(v.dtype)))(jnp.asarray(family_cols))
+            h = h.at[family_cols, :].set(cols).at[:, family_cols].set(cols.T)
+        h = 0.5 * (h + h.T)
+    if meat:
+        scores = g[:, 0, None] * jac[:, 0] if r == 1 else jnp.einsum("nr,nrk->nk", g, jac)  # J_i' g_i, (n, k)
+        if family_cols.size:  # dl_i/df at the raw outputs (which do not depend on f), in v's columns
+            own = jax.vmap(jax.grad(lambda w, z_i, y_i: loss(at(w).family, z_i, y_i)), in_axes=(None, 0, 0))
+            scores = scores + jnp.where(live, own(v, jax.lax.stop_gradient(flat), c.y), 0.0)
+        b = scores.T @ (u[:, None] * scores)
+    return h, b
 
 
-def meat(recipe, v, parts, data: Data, *, size: int):
-    """``B = sum_i m_i w_i s_i s_i'`` from per-example scores ``vmap(grad)``; masked rows add 0."""
+def _meat_by_grad(recipe, v, parts, c: Data):
+    """One chunk's ``sum_i m_i w_i s_i s_i'`` from per-example scores ``vmap(grad)`` of the recipe's
+    own reduction on one example (any recipe: inference's analytic-weights NLL)."""
     at = _params_at(parts)
 
-    def log_lik(u, x_i, y_i):  # the recipe's own reduction on one example
+    def log_lik(u, x_i, y_i):
         one = jax.tree_util.Partial(jax.tree_util.tree_map, lambda a: a[None])
         return -recipe.reduce(at(u), one(x_i), one(y_i))
 
-    def term(c):
-        scores = jax.vmap(jax.grad(log_lik), in_axes=(None, 0, 0))(v, c.x, c.y)  # (size, k)
-        scores = jnp.where(c.m[:, None], scores, 0.0)  # a masked row's score may be non-finite
-        return scores.T @ (jnp.where(c.m, c.w, 0.0)[:, None] * scores)
-    return chunk_sum(term, data, size)
+    scores = jax.vmap(jax.grad(log_lik), in_axes=(None, 0, 0))(v, c.x, c.y)  # (size, k)
+    scores = jnp.where(c.m[:, None], scores, 0.0)  # a masked row's score may be non-finite
+    return scores.T @ (jnp.where(c.m, c.w, 0.0)[:, None] * scores)
 
 
 def expected_information(recipe, v, parts, data: Data, *, size: int):

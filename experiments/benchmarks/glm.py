@@ -19,9 +19,9 @@ by a first call, what a repeated analysis pays); its cold time (compile included
 separately. ``ratio`` = a contender's median over the fastest median among the contenders that
 reached the MLE.
 
-Covariance (``inference_rows``): ``mj.inference`` at the MLE (observed information and the HC0
-sandwich) against statsmodels computing the same from the same coefficients (``model.hessian``
-inverted; ``score_obs`` for the meat).
+Covariance (``inference_row``; alone: ``python -m experiments.benchmarks.glm --inference``):
+``mj.inference`` at the MLE (observed information and the HC0 sandwich) against statsmodels computing
+the same from the same coefficients (``model.hessian`` inverted; ``score_obs`` for the meat).
 """
 
 from __future__ import annotations
@@ -293,3 +293,22 @@ def format_row(row: dict) -> str:
     cells = "; ".join(f"{name} {c['median_s']:.3g} s ({c['ratio']:.2f}{'' if c['reached'] else ', MISSED ' + format(c['rel_gap'], '.0e')})"
                       for name, c in sorted(row["contenders"].items(), key=lambda kv: kv[1]["median_s"]))
     return f"{row['model']:<18} {row['n']:>9,} x {row['d']:<4} {cells}"
+
+
+def run_inference(reps: int = 5, blas_threads: int | None = 1) -> dict:
+    """The covariance row alone (``python -m experiments.benchmarks.glm --inference``)."""
+    from threadpoolctl import threadpool_limits
+    with jax.enable_x64(True), threadpool_limits(blas_threads):
+        return inference_row(100_000, 100, reps)
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    parser = argparse.ArgumentParser(prog="python -m experiments.benchmarks.glm",
+                                     description="the covariance row: mj.inference against statsmodels at the MLE "
+                                                 "of a 100,000 x 100 logistic regression (BLAS at one thread)")
+    parser.add_argument("--inference", action="store_true", help="run the covariance row (the only mode here)")
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args()
+    print(json.dumps(run_inference(args.reps), indent=1))
