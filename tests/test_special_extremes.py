@@ -364,3 +364,42 @@ def test_betaln_forms_and_digamma_gaps_at_their_branch_edges(dtype):
     tol = TOL[dtype] if dtype == "float64" else dict(rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(got[4], [_nb_log_pmf(*row) for row in nb.astype(float)], **tol)
     np.testing.assert_allclose(got[5], [binom(1e6, z, y) for _, z, y in nb.astype(float)], **tol)
+# --- rounding that differs by device (a GPU's FMA contraction, fast exp/log, flush-to-zero) -----------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_temme_expansion_does_not_cancel_huge_exponents(dtype, monkeypatch):
+    """Temme's Mills ratio ``phi(v)/Phi(-v)`` was ``exp(-v^2/2 - log(2 pi)/2 - log Phi(-v))``: at a = 1e12,
+    x = 0.76 a (float32) the two exponents are -3e10 each and one rounding apart (4,096 there) is
+    ``exp(4096) = inf`` and a NaN log P, which an H200 produced where this CPU's rounding cancelled
+    exactly. Emulated here: ``log Phi(-v)`` one ulp lower, as another device's log or FMA may round it
+    (the old code NaN'd at a = 1e12 in float32); the values stay finite and within the dtype's
+    tolerance of the unperturbed ones (themselves checked against mpmath above)."""
+    a = np.array([1e3, 1e6, 1e9, 1e12])
+    x = 0.76 * a
+    with jax.enable_x64(dtype == "float64"):
+        args = jnp.asarray(a, dtype), jnp.asarray(x, dtype)
+        exact = jax.jit(lambda a, x: incomplete.log_gammainc(a, x))(*args)
+        unperturbed = incomplete._log_ndtr_mills
+
+        def one_ulp_lower(v):
+            log_tail, mills = unperturbed(v)
+            return jnp.nextafter(log_tail, -jnp.inf), mills
+        monkeypatch.setattr(incomplete, "_log_ndtr_mills", one_ulp_lower)
+        perturbed = jax.jit(lambda a, x: (incomplete.log_gammainc(a, x), incomplete.log_gammaincc(a, x)))(*args)
+    assert np.isfinite(perturbed[0]).all() and not np.isnan(perturbed[1]).any()
+    tol = dict(rtol=1e-5) if dtype == "float32" else dict(rtol=1e-12)
+    np.testing.assert_allclose(perturbed[0], exact, **tol)
+    np.testing.assert_allclose(exact[0], np.log(special.gammainc(a[0], x[0])), **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_ndtr_and_mills_ratio_on_both_sides_of_the_asymptotic_series(dtype):
+    """``(log Phi(-v), phi(v)/Phi(-v))`` against mpmath, across the switch to Mills' asymptotic series
+    (10 in float32, 20 in float64) and out to v = 2.6e5 (Temme's expansion at a = 1e12)."""
+    v = _rounded([0.0, 0.5, 5.0, 9.99, 10.0, 15.0, 19.99, 20.0, 1e3, 2.6e5], dtype)
+    want_log = [float(mp.log(mp.ncdf(-mp.mpf(float(t))))) for t in v]
+    want_mills = [float(mp.npdf(mp.mpf(float(t))) / mp.ncdf(-mp.mpf(float(t)))) for t in v]
+    with jax.enable_x64(dtype == "float64"):
+        log_tail, mills = jax.jit(incomplete._log_ndtr_mills)(jnp.asarray(v))
+    np.testing.assert_allclose(log_tail, want_log, **TOL[dtype])
+    np.testing.assert_allclose(mills, want_mills, **TOL[dtype])

@@ -27,9 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
-from jax.scipy.special import gammaln, log_ndtr
+from jax.scipy.special import erfc, gammaln, log_ndtr
 
-from .special import (HALF_LOG_2PI, STIRLING_MIN, safe_where, betaln, log1mexp, log1pmx_ratio, log1pmx_series,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, log1mexp, log1pmx_ratio, log1pmx_series,
                       stirling_corr)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
@@ -259,14 +259,58 @@ def _powers(t, n):
     return out[..., :n]
 
 
+# the table with its derivative tables: [S, dS/d eta, dS/d(1/a)] from one contraction
+_TEMME_D_ETA = np.zeros_like(_TEMME_ARRAY)
+_TEMME_D_ETA[:, :-1] = _TEMME_ARRAY[:, 1:] * np.arange(1, _TEMME_ARRAY.shape[1])
+_TEMME_D_INV = np.zeros_like(_TEMME_ARRAY)
+_TEMME_D_INV[:-1, :] = _TEMME_ARRAY[1:, :] * np.arange(1, _TEMME_ARRAY.shape[0])[:, None]
+_TEMME_TABLES = np.stack([_TEMME_ARRAY, _TEMME_D_ETA, _TEMME_D_INV])
+
+
+def _temme_contract(eta, inv_a):
+    """``[S, dS/d eta, dS/d(1/a)]`` along a new last axis: each ``sum_k sum_n T[k][n] eta^n a^-k`` as one
+    elementwise product and sum of the coefficient tables with the powers of ``eta`` and ``1/a`` (every
+    term below the first in size: ``|eta| < 0.28``, ``1/a <= 0.01``), a few dozen operations to compile
+    instead of 160 unrolled Horner steps and their reverse-mode transpose."""
+    tables = jnp.asarray(_TEMME_TABLES, jnp.result_type(eta))
+    _, rows, cols = tables.shape
+    tables = jnp.reshape(tables, (1,) * jnp.ndim(eta) + tables.shape)  # explicit rank (rank promotion may raise)
+    terms = _powers(eta, cols)[..., None, None, :] * tables * _powers(inv_a, rows)[..., None, :, None]
+    return jnp.sum(terms, axis=(-1, -2))
+
+
+@jax.custom_jvp
 def _temme_sum(eta, inv_a):
-    """``S = sum_k sum_n _TEMME[k][n] eta^n a^-k`` as one contraction of the coefficient table with the
-    powers of ``eta`` and ``1/a`` (every term is below the first in size: ``|eta| < 0.28``, ``1/a <= 0.01``),
-    a few dozen operations to compile instead of 160 unrolled Horner steps."""
-    table = jnp.asarray(_TEMME_ARRAY, jnp.result_type(eta))
-    rows, cols = table.shape
-    by_power = jnp.matmul(_powers(eta, cols), table.T, precision=jax.lax.Precision.HIGHEST)  # c_k(eta)
-    return jnp.sum(by_power * _powers(inv_a, rows), axis=-1)
+    """``S = sum_k sum_n _TEMME[k][n] eta^n a^-k``; its derivatives from the same contraction."""
+    return _temme_contract(eta, inv_a)[..., 0]
+
+
+@_temme_sum.defjvp
+def _temme_sum_jvp(primals, tangents):
+    out = _temme_contract(*primals)
+    return out[..., 0], out[..., 1] * tangents[0] + out[..., 2] * tangents[1]
+
+
+# v Phi(-v) / phi(v) = sum_n (-1)^n (2n - 1)!! / v^(2n) (the asymptotic series of Mills' ratio); from
+# _MILLS_MIN on, 12 terms leave an error below 1e-12 (float32, v >= 10) and 3e-19 (float64, v >= 20)
+_MILLS = tuple((-1) ** n * float(np.prod(np.arange(1, 2 * n, 2))) for n in range(12))
+SQRT_HALF = float(np.sqrt(0.5))
+_MILLS_MIN = {jnp.dtype("float32"): 10.0, jnp.dtype("float64"): 20.0}
+
+
+def _log_ndtr_mills(v):
+    """``(log Phi(-v), phi(v) / Phi(-v))`` for ``v >= 0``. Beyond ``_MILLS_MIN`` both come from the
+    asymptotic series of Mills' ratio, ``log Phi(-v) = -v^2/2 - log(2 pi)/2 - log v + log S``: the ratio
+    is never ``exp`` of the difference of two exponents of size ``v^2/2``, which one rounding apart (a
+    GPU's FMA or fast log: 4,096 at v = 2.6e5 in float32) is inf, and a NaN log P."""
+    limit = _MILLS_MIN.get(jnp.dtype(v.dtype), 20.0)
+    big = v >= limit
+    vb, vs = safe_where(big, v, limit), safe_where(big, 0.0, v)
+    series = poly(_MILLS, 1.0 / jnp.square(vb))
+    log_big = -0.5 * jnp.square(vb) - HALF_LOG_2PI - jnp.log(vb) + jnp.log(series)
+    log_small = jnp.log(0.5 * erfc(vs * SQRT_HALF))  # log_ndtr(-v): erfc is relative-exact up to the limit
+    mills_small = jnp.exp(-0.5 * jnp.square(vs) - HALF_LOG_2PI - log_small)
+    return jnp.where(big, log_big, log_small), jnp.where(big, vb / series, mills_small)
 
 
 def _log_temme(a, u):
@@ -285,9 +329,8 @@ def _log_temme(a, u):
     total = _temme_sum(eta, inv_a)
     sign = jnp.where(eta >= 0, 1.0, -1.0)
     v = jnp.abs(eta) * jnp.sqrt(a)
-    log_tail = log_ndtr(-v)
-    mills = jnp.exp(-0.5 * jnp.square(v) - HALF_LOG_2PI - log_tail)
-    small = log_tail + jnp.log1p(sign * total * jnp.sqrt(inv_a) * mills)
+    log_tail, mills = _log_ndtr_mills(v)
+    small = jnp.minimum(log_tail + jnp.log1p(sign * total * jnp.sqrt(inv_a) * mills), 0.0)
     large = log1mexp(small)
     return jnp.where(eta >= 0, large, small), jnp.where(eta >= 0, small, large)
 
@@ -307,7 +350,8 @@ def _log_gamma_pq(a, x, log_x):
     a_s, x_s = safe_where(series, a, 1.0), safe_where(series, x, 0.5)
     a_f, x_f = safe_where(fraction, a, 1.0), safe_where(fraction, x, 3.0)
     # log P on the series' side, log Q on the fraction's; the other side by one log(1 - exp(.))
-    near = prefix + jnp.where(series, _log_p_sum(a_s, x_s), _log_q_cf(a_f, x_f))
+    # near <= 0 (a probability): rounding on another device may put it an ulp above 0, log1mexp's NaN
+    near = jnp.minimum(prefix + jnp.where(series, _log_p_sum(a_s, x_s), _log_q_cf(a_f, x_f)), 0.0)
     far = log1mexp(near)
     log_p_t, log_q_t = _log_temme(safe_where(temme, a, TEMME_MIN), safe_where(temme, u, 0.0))
     log_p = jnp.where(temme, log_p_t, jnp.where(series, near, far))
@@ -396,12 +440,15 @@ def _beta_fraction(a, b, x, y):
 _log_beta_cf = forward_grad(_with_shadow(_beta_fraction, 1))
 
 
-def _log_beta_prefix(a, b, log_x, log_1mx):
+def _log_beta_prefix(a, b, log_x, log_1mx, stirling=True):
     """``a log x + b log(1 - x) - log a - log B(a, b)``. For ``a, b >= 10`` with Stirling's ``log B``
     and ``p = a/(a + b)``: ``a log(x/p) + b log((1 - x)/(1 - p)) + log(p (1 - p)(a + b))/2 - log(2 pi)/2
     - log a - corr(a) - corr(b) + corr(a + b)``, where ``a log(x/p) + b log((1-x)/(1-p)) = -dev_a - dev_b``
     (``special.deviance`` at ``m = a x/p``): no terms of size ``a`` cancel (at a = b = 1e10 they are
-    6.9e9, and float64 keeps 7 digits of their sum)."""
+    6.9e9, and float64 keeps 7 digits of their sum). ``stirling=False`` (one of ``a, b`` below 10 for
+    every entry, as a Student t's 1/2) compiles the direct form alone."""
+    if not stirling:
+        return a * log_x + b * log_1mx - jnp.log(a) - betaln(a, b)
     both = jnp.minimum(a, b) >= STIRLING_MIN
     ab, bb = safe_where(both, a, STIRLING_MIN), safe_where(both, b, STIRLING_MIN)
     lx, l1x = safe_where(both, log_x, -1.0), safe_where(both, log_1mx, -1.0)
@@ -429,13 +476,15 @@ def _log_likelihood_ratio(a, b, log_x, log_1mx):
     return term_a + term_b
 
 
-def log_betainc(a, b, log_x, log_1mx):
+def log_betainc(a, b, log_x, log_1mx, stirling=True):
     """``log I_x(a, b)`` from ``log x`` and ``log(1 - x)`` (pass both, each computed stably by the
-    caller: a Student t tail has ``x = 1e-40``, below float32's range; at df 1e10 ``1 - x = 1e-10``)."""
+    caller: a Student t tail has ``x = 1e-40``, below float32's range; at df 1e10 ``1 - x = 1e-10``).
+    ``stirling=False`` (a Python bool) where ``min(a, b) < 10`` for every entry (a Student t's ``b = 1/2``):
+    the prefix's Stirling branch, never taken there, is not compiled."""
     direct = jnp.exp(log_x) < (a + 1.0) / (a + b + 2.0)
     # one loop for both sides: I_x(a, b) directly, or 1 - I_{1-x}(b, a) where the fraction converges
     first, second = jnp.where(direct, a, b), jnp.where(direct, b, a)
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
-    value = (_log_beta_prefix(first, second, log_near, log_far)
+    value = (_log_beta_prefix(first, second, log_near, log_far, stirling)
              + _log_beta_cf(first, second, jnp.exp(log_near), jnp.exp(log_far)))
     return jnp.where(direct, value, log1mexp(jnp.minimum(value, 0.0)))

@@ -196,18 +196,18 @@ def _log_lower_tail(df, t, log_abs_t):
     log1p_sq = _log1p_square(t, log_abs_t)
     log_x = -log1p_sq
     log_1mx = 2 * log_abs_t - log1p_sq
-    return log_betainc(0.5 * df, jnp.full_like(df, 0.5), log_x, log_1mx) - LOG_2
+    return log_betainc(0.5 * df, jnp.full_like(df, 0.5), log_x, log_1mx, stirling=False) - LOG_2  # b = 1/2 < 10
 
 
-def _fisher(z, df, terms):
+def _fisher(z, df, terms, log_big_phi):
     """Fisher's (1925) expansion ``F(z) = Phi(z) - phi(z) sum_k g_k(z)/nu^k`` in log space (Abramowitz
     and Stegun 26.7.5), ``g1 = (z^3 + z)/4``, ``g2 = (5z^7 + 16z^5 + 3z^3 - 3z)/96``,
-    ``g3 = (3z^11 + 19z^9 + 17z^7 - 15z^5 - 45z^3)/384``; the first ``terms`` of them."""
+    ``g3 = (3z^11 + 19z^9 + 17z^7 - 15z^5 - 45z^3)/384``; the first ``terms`` of them, from
+    ``log_big_phi = log Phi(z)`` (the caller's, shared with the Normal's branch)."""
     g = [(z ** 3 + z) / 4, (5 * z ** 7 + 16 * z ** 5 + 3 * z ** 3 - 3 * z) / 96,
          (3 * z ** 11 + 19 * z ** 9 + 17 * z ** 7 - 15 * z ** 5 - 45 * z ** 3) / 384]
     total = sum(g[k] / df ** (k + 1) for k in range(terms))
     log_phi = -0.5 * jnp.square(z) - HALF_LOG_2PI
-    log_big_phi = log_ndtr(z)
     return log_big_phi + jnp.log1p(-jnp.exp(log_phi - log_big_phi) * total)
 
 
@@ -237,14 +237,20 @@ def log_cdf(theta: StudentT, y):
     t = safe_where(regular & jnp.isfinite(z), z, 1.0) / jnp.sqrt(df)  # only where |t| <= 1; log|t| beyond
     lower = _log_lower_tail(df, t, safe_where(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df))
     general = jnp.where(z < 0, lower, log1mexp(lower))
+    near_normal = jnp.zeros_like(normal)
+    min_df, max_ratio, terms = _FISHER.get(jnp.dtype(z.dtype), (jnp.inf, 0.0, 0))
     if z.dtype in _FISHER:
-        min_df, max_ratio, terms = _FISHER[z.dtype]
-        near_normal = (df >= min_df) & (jnp.square(jnp.square(z)) < max_ratio * df)
-        fisher = _fisher(safe_where(near_normal, z, 0.0), safe_where(near_normal, df, min_df), terms)
+        near_normal = (df >= min_df) & (jnp.square(jnp.square(z)) < max_ratio * df)  # never where normal
+    gaussian = normal | near_normal
+    zg = safe_where(gaussian, z, 0.0)
+    log_big_phi = log_ndtr(zg)  # one log Phi(z) for the Normal (df = inf) and Fisher's expansion
+    if z.dtype in _FISHER:
+        fisher = _fisher(safe_where(near_normal, z, 0.0), safe_where(near_normal, df, min_df), terms,
+                         safe_where(near_normal, log_big_phi, -LOG_2))  # Phi(0): inputs of a discarded branch
         general = jnp.where(near_normal, fisher, general)
     at_zero = -LOG_2 + 2 * jnp.exp(standard_log_prob(jnp.zeros_like(z), df)) * safe_where(zero, z, 0.0)
     value = jnp.where(zero, at_zero, jnp.where(limit, jnp.where(z < 0, -jnp.inf, 0.0), general))
-    return jnp.where(normal, log_ndtr(safe_where(normal, z, 0.0)), value)
+    return jnp.where(normal, log_big_phi, value)
 
 
 def log_sf(theta: StudentT, y):
