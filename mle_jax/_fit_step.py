@@ -213,7 +213,7 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
             new = new._replace(params=jax.lax.cond(done, lambda: carry.params, lambda: new.params),
                                result=_ends(new.result, done, Stop.CONVERGED))
         new, val_nll = _evaluate(opts, schedule, recipe, new, finite, val)
-        return new, (loss.astype(jnp.float32), val_nll)
+        return new, (jnp.asarray(loss, jnp.float32), val_nll)
 
     return one_step
 
