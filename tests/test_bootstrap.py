@@ -51,6 +51,7 @@ def test_logistic_replicates_match_statsmodels_frequency_weighted_fits():
         np.testing.assert_allclose(np.asarray(b.params.model["w"][i]), ref, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_chunks_and_masks():
     """The chunk size does not change a replicate (each draws from its own key); masked rows are never drawn."""
     r, p, x, y = _normal_mean(n_rows=12)

@@ -118,6 +118,7 @@ def test_student_t_cdf_gradient_in_df_and_hessian():
     np.testing.assert_allclose(grad_at_zero, -stats.t(3).pdf(0) / 0.5, rtol=1e-12)
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_gamma_cdf_gradient_in_concentration():
     mp.mp.dps = 30
     with jax.enable_x64(True):

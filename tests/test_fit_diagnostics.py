@@ -136,6 +136,7 @@ def test_validation_that_never_happens_is_refused_before_compiling():
     assert count.n == 0
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_validation_that_keeps_nothing_is_said_and_the_parameters_match_the_history():
     x, y = _noisy()
     x_bad = x.copy()

@@ -52,6 +52,7 @@ def test_memory_is_linear_in_n_at_1e5_rows_against_the_closed_form(x64):
     np.testing.assert_allclose(robust.cov, H_inv @ B @ H_inv, rtol=1e-9)
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_chunks_with_weights_and_mask_against_the_closed_form(x64):
     """Chunks of 7 rows (the last one padded with masked rows) with weights and a mask: the expected
     information, the HC0 sandwich and CG's variances equal the closed forms with weights m_i w_i."""

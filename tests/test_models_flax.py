@@ -246,6 +246,7 @@ def test_nnx_float_buffers_outside_params_are_carried_not_trained():
     assert mj.inference(r, r.init(Net()), x, y).num_params == 2
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_nnx_batchnorm_by_the_split_pattern_matches_hand_written_loop():
     """The pattern r.init's refusal names: Param and BatchStat split apart, the statistics as the
     recipe's state, merged back in the model. It trains as an nnx loop written by hand does (no

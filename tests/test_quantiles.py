@@ -242,6 +242,7 @@ def test_a_user_type_with_tails_gets_the_quantile_fallback(gumbel, x64):
     assert registry.entries(theta).quantile is not table.quantile
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_batched_and_vmapped_thetas_agree(x64):
     """A batch of mixtures (fields (3, 2)) against a vmap over the same examples and the brentq reference."""
     loc = jnp.asarray([[-2.0, 3.0], [0.0, 1.0], [5.0, 5.5]])
@@ -273,6 +274,7 @@ def test_scalar_types_have_tails_and_quantiles_vector_types_report_none():
         assert table.log_cdf is None and table.quantile is None
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_von_mises_tails_match_mpmath_in_both_dtypes():
     """log Pr(X <= -a) against mpmath's quadrature: an absolute error of the log (a relative error of the
     probability) below 1e-12 (float64) and 2e-6 (float32) times ``1 + |log Pr|``, away from the cut at pi, where

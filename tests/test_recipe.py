@@ -52,6 +52,7 @@ def test_normal_minimiser_is_least_squares():
     np.testing.assert_allclose(res.params.model["b"], coef[3], atol=2e-5)
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_learned_sigma_converges_to_root_mean_squared_residual():
     x, y = _data(n=200)
     r = mj.recipe(linear, mj.normal("learned"))

@@ -118,6 +118,7 @@ def test_incomplete_gamma_at_huge_shapes(dtype):
     np.testing.assert_allclose(got_sf, ref[:, 1], **CDF_TOL[dtype])
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 def test_incomplete_gamma_gradients_through_temme(x64):
     """The expansion is closed form: its derivatives are JAX's, checked against mpmath's."""
     a, x = 400.0, 410.0
@@ -324,6 +325,7 @@ def test_infinite_and_nan_arguments(dtype):
     assert np.isnan(got["nans"]).all()
 
 
+@pytest.mark.deep  # 4-10 s of compiling: CI's deep phase, for README's 5-minute suite
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_betaln_forms_and_digamma_gaps_at_their_branch_edges(dtype):
     """``betaln`` (Stirling above 10 in both, ``lgamma(x) - lgamma_diff(x, y)`` below), ``betaln_small`` (min <= 10,
