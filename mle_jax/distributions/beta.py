@@ -46,7 +46,7 @@ def log_prob(theta: Beta, y):
 
 
 def _log_density_jvp(primals, tangents):
-    """``d/da = log y + psi(a + b) - psi(a)``, ``d/db = log(1 - y) + psi(a + b) - psi(b)`` (``_digamma_gap``:
+    """``d/da = log y + psi(a + b) - psi(a)``, ``d/db = log(1 - y) + psi(a + b) - psi(b)`` (``special.digamma_gap``:
     no cancellation at large a + b), ``d/dy = (a - 1)/y - (b - 1)/(1 - y)`` on [0, 1] (0 outside): written
     out, where autodiff would differentiate every branch of ``betaln``; a symbolic-zero tangent costs nothing."""
     a, b, y = primals
@@ -82,16 +82,10 @@ _log_density_fast = jax.custom_jvp(_log_density)
 _log_density_fast.defjvp(_log_density_jvp, symbolic_zeros=True)
 
 
-def _digamma_gap(x, d):
-    """``psi(x + d) - psi(x)`` for ``d > 0`` (``special.digamma_gap``: the series of ``D = psi - log`` above 10,
-    from the increment ``d`` itself; ``1e8 + 1`` rounds to ``1e8`` in float32, ``log1p(1e-8)`` does not)."""
-    return digamma_gap(x, d)
-
-
 def _digamma_gaps(a, b):
-    """``(psi(a + b) - psi(a), psi(a + b) - psi(b))``: ``_digamma_gap`` both ways with one ``digamma(a + b)``
+    """``(psi(a + b) - psi(a), psi(a + b) - psi(b))``: ``special.digamma_gap`` both ways with one ``digamma(a + b)``
     between them and the series ``D = psi - log`` without a ``digamma`` under its ``where``: three ``digamma``
-    per element, as autodiff of three ``lgamma``, where two ``_digamma_gap`` evaluated eight."""
+    per element, as autodiff of three ``lgamma``, where two ``digamma_gap`` evaluated eight."""
     big_a, big_b = a >= STIRLING_MIN, b >= STIRLING_MIN
     ab, bb = safe_where(big_a, a, STIRLING_MIN), safe_where(big_b, b, STIRLING_MIN)
     b_of_a, a_of_b = safe_where(big_a, b, 1.0), safe_where(big_b, a, 1.0)
@@ -121,7 +115,7 @@ def entropy(theta: Beta):
                 - (ab - 1) * digamma_minus_log(ab) - (bb - 1) * digamma_minus_log(bb)
                 + (sb - 2) * digamma_minus_log(sb))
     as_, bs = safe_where(~both, a, 1.0), safe_where(~both, b, 1.0)
-    direct = betaln(as_, bs) + (as_ - 1) * _digamma_gap(as_, bs) + (bs - 1) * _digamma_gap(bs, as_)
+    direct = betaln(as_, bs) + (as_ - 1) * digamma_gap(as_, bs) + (bs - 1) * digamma_gap(bs, as_)
     return jnp.where(both, stirling, direct)
 
 
@@ -140,7 +134,7 @@ def kl(p: Beta, q: Beta):
     ap, bp, aq, bq = p.concentration1, p.concentration0, q.concentration1, q.concentration0
     bregman = (lgamma_bregman(aq - ap, ap, aq), lgamma_bregman(bq - bp, bp, bq),
                -lgamma_bregman((aq - ap) + (bq - bp), ap + bp, aq + bq))
-    gaps = (betaln(aq, bq), -betaln(ap, bp), (aq - ap) * _digamma_gap(ap, bp), (bq - bp) * _digamma_gap(bp, ap))
+    gaps = (betaln(aq, bq), -betaln(ap, bp), (aq - ap) * digamma_gap(ap, bp), (bq - bp) * digamma_gap(bp, ap))
     size = sum(jnp.abs(t) for t in bregman) <= sum(jnp.abs(t) for t in gaps)
     return jnp.maximum(jnp.where(size, sum(bregman), sum(gaps)), 0.0)  # >= 0 exactly
 

@@ -196,8 +196,7 @@ def betaln(a, b):
     p = xb / (xb + yb)
     symmetric = (HALF_LOG_2PI + (xb - 0.5) * jnp.log(p) + (yb - 0.5) * jnp.log1p(-p)
                  - 0.5 * jnp.log(xb + yb) + stirling_corr(xb) + stirling_corr(yb) - stirling_corr(xb + yb))
-    xs, ys = safe_where(~both, x, 1.0), safe_where(~both, y, 1.0)
-    return jnp.where(both, symmetric, gammaln(xs) - lgamma_diff(xs, ys))
+    return jnp.where(both, symmetric, betaln_small(safe_where(~both, x, 1.0), safe_where(~both, y, 1.0)))
 
 
 def betaln_small(a, b):

@@ -59,9 +59,13 @@ def _exponential_hazard_jvp(primals, tangents):
 _exponential_hazard.defjvp(_exponential_hazard_jvp, symbolic_zeros=True)
 
 
+def _exponential_from_hazard(raw, y, hazard):
+    """``z - exp(z) y`` for y >= 0, -inf below, NaN at NaN, from ``hazard = exp(z) y``."""
+    return jnp.where(y >= 0, raw - hazard, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
+
+
 def _exponential_value(raw, y):
-    inside = raw - _exponential_hazard(raw, y)
-    return jnp.where(y >= 0, inside, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
+    return _exponential_from_hazard(raw, y, _exponential_hazard(raw, y))
 
 
 _exponential_fused = jax.custom_jvp(_exponential_value)
@@ -75,7 +79,7 @@ def _exponential_jvp(primals, tangents):
     raw, y = primals
     draw, dy = tangents
     hazard = _exponential_hazard(raw, y)
-    value = jnp.where(y >= 0, raw - hazard, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
+    value = _exponential_from_hazard(raw, y, hazard)
     tangent = jnp.zeros_like(value)
     if not isinstance(draw, SymbolicZero):
         tangent = tangent + (1.0 - hazard) * draw
