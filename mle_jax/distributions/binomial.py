@@ -2,7 +2,8 @@
 
     Pr(y | n, pi) = C(n, y) pi^y (1 - pi)^(n - y),   y in {0, 1, ..., n},   pi = sigmoid(logits)
 
-``log C(n, y) = -log(n + 1) - log B(n - y + 1, y + 1)`` with the stable ``special.betaln_small``, and
+Where the smaller count ``m = min(y, n - y)`` is below 10, ``log C(n, y)`` is the log of the exact product
+``prod_{k < m} (n - m + 1 + k)/(k + 1)`` (``special.log_rising_ratio_small``: no ``lgamma``), and
 ``log pi = log_sigmoid(z)``, ``log(1 - pi) = log_sigmoid(-z)`` (no ``log(1 - sigmoid(z))``). Where both
 ``y`` and ``n - y`` are >= 10 the mass is Loader's (2000) saddle-point form
 ``log(n / (2 pi y (n - y)))/2 + corr(n) - corr(y) - corr(n - y) - dev(y, n pi) - dev(n - y, n (1 - pi))``,

@@ -3,7 +3,8 @@
     Pr(y | a, b) = b^a y^(a-1) exp(-b y) / Gamma(a),   y > 0
 
 The density is ``P(a, b y) - log y`` with ``P(a, x) = a log x - x - lgamma(a)`` computed without
-cancelling huge terms (``incomplete.gamma_prefix``); entropy and KL go through Stirling-series
+cancelling huge terms (``_prefix``: Stirling's series from a = 10, Lanczos's rational ``lgamma`` below, no XLA
+``lgamma`` or ``digamma`` per example); entropy and KL go through Stirling-series
 differences (``special``), and the CDFs through log-space incomplete gamma functions, exact in the
 far tails (``log_sf(200)`` of Gamma(2, 1) is -194.70 in float32, not ``log 0``).
 

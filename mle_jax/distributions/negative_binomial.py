@@ -5,8 +5,10 @@
 the Poisson whose rate is Gamma(r, (1 - pi)/pi) distributed: mean ``r e^logits``, variance
 ``mean / (1 - pi)``, which is the Poisson's as r grows.
 
-The binomial coefficient is ``-log B(r, y + 1) - log(y + r)`` with the stable ``special.betaln_small``
-(``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every float32 digit). The CDF is the regularised
+The density branches once per example, on the count: below 10 the coefficient ``Gamma(y + r) / (Gamma(r) y!)`` is
+the log of an exact product of at most nine factors (``special.log_rising_ratio_small``), from 10 on the saddle-point
+form ``_stirling``, whose terms are not of the size of r or y (``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every
+float32 digit); no ``lgamma`` of the data, and the functions of r alone are one number when r is. The CDF is the regularised
 incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts (``mode``,
 ``sample``) are floats in the parameters' dtype, as for the Poisson.
 

@@ -316,11 +316,13 @@ def digamma_rise_small(r, y):
 
 def lgamma_minus_stirling(x):
     """``G(x) = lgamma(x) - [(x - 1/2) log x - x + log(2 pi)/2]`` for any ``x > 0``: Stirling's correction
-    ``corr(x)`` for ``x >= 10``, the plain difference below (terms below 70 at x = 1e-30 in float32). With it a
+    ``corr(x)`` for ``x >= 10``, the plain difference below with ``lgamma_digamma_lanczos`` (terms below 70 at
+    x = 1e-30 in float32; no XLA ``lgamma`` where x is one value per example). With it a
     saddle-point form written for two large arguments holds for a small one too."""
     big = x >= STIRLING_MIN
     xb, xs = safe_where(big, x, STIRLING_MIN), safe_where(~big, x, 1.0)
-    return jnp.where(big, stirling_corr(xb), gammaln(xs) - (xs - 0.5) * jnp.log(xs) + xs - HALF_LOG_2PI)
+    lgamma_small = lgamma_digamma_lanczos(xs)[0]
+    return jnp.where(big, stirling_corr(xb), lgamma_small - (xs - 0.5) * jnp.log(xs) + xs - HALF_LOG_2PI)
 
 
 def digamma_gap_large(x, d):
@@ -333,7 +335,7 @@ def digamma_gap_large(x, d):
     m = jnp.maximum(x, STIRLING_MIN)
     u = (d + jnp.minimum(x - STIRLING_MIN, 0.0)) / m
     xb, xs = safe_where(big, x, STIRLING_MIN), safe_where(~big, x, 1.0)
-    h = jnp.where(big, -digamma_minus_log_series(xb), math.log(STIRLING_MIN) - digamma(xs))
+    h = jnp.where(big, -digamma_minus_log_series(xb), math.log(STIRLING_MIN) - lgamma_digamma_lanczos(xs)[1])
     return jnp.log1p(u) + digamma_minus_log_series(x + d) + h
 
 
