@@ -8,8 +8,8 @@ the Poisson whose rate is Gamma(r, (1 - pi)/pi) distributed: mean ``r e^logits``
 The density branches once per example, on the count: below 10 the coefficient ``Gamma(y + r) / (Gamma(r) y!)`` is
 the log of an exact product of at most nine factors (``special.log_rising_ratio_small``), from 10 on the saddle-point
 form ``_stirling``, whose terms are not of the size of r or y (``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every
-float32 digit); no ``lgamma`` of the data, and the functions of r alone are one number when r is. The CDF is the regularised
-incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts (``mode``,
+float32 digit); no ``lgamma`` of the data, and the functions of r alone are one number when r is. The CDF is the
+regularised incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts (``mode``,
 ``sample``) are floats in the parameters' dtype, as for the Poisson.
 
 scipy equivalent: ``scipy.stats.nbinom(n=total_count, p=sigmoid(-logits))``.
@@ -75,7 +75,8 @@ def _log_prob_parts(r, z, y):
     direct = log_product + y_log(yl, log_s + log_pi) + r * log_1mpi
     yb = safe_where(big, ys, STIRLING_MIN)
     # r = 0 (the limit of a vanishing r): no mass beyond 0, as the direct branch's factor r says below 10
-    stirling = jnp.where(r == 0, jnp.where(z < jnp.inf, -jnp.inf, jnp.nan), _stirling(safe_where(r != 0, r, 1.0), yb, z, log_pi, log_1mpi))
+    stirling = jnp.where(r == 0, jnp.where(z < jnp.inf, -jnp.inf, jnp.nan),
+                         _stirling(safe_where(r != 0, r, 1.0), yb, z, log_pi, log_1mpi))
     value = jnp.where(big, stirling, direct)
     value = jnp.where(valid, value, -jnp.inf)
     return jnp.where(jnp.isnan(y), jnp.nan, value), valid, ys, log_1mpi

@@ -294,9 +294,10 @@ def sigmoid_pair(z):
 def log_rising_ratio_small(r, y):
     """``(log P, log s)`` with ``log[Gamma(y + r) / (Gamma(r) y!)] = y log s + log P`` for a whole ``0 <= y < 10`` and
     any ``r > 0`` (the negative binomial's and, at ``r = n - y + 1``, the binomial's coefficient): ``s = max(r, 1)``,
-    ``P = prod_{k < y} (r + k) / (s (k + 1))``, a product of at most nine factors in ``(0, 1]`` (``P >= min(r, 1) / 9!``:
-    no overflow at r = 1e30, none of ``lgamma(y + r) - lgamma(r)``'s cancellation at r = 1e8). Exact to about ``2 y``
-    roundings; no ``lgamma``. ``y log s`` is the caller's, to be added to its own ``y log pi`` (they cancel at large r)."""
+    ``P = prod_{k < y} (r + k) / (s (k + 1))``, a product of at most nine factors in ``(0, 1]``
+    (``P >= min(r, 1) / 9!``: no overflow at r = 1e30, none of ``lgamma(y + r) - lgamma(r)``'s cancellation at
+    r = 1e8). Exact to about ``2 y`` roundings; no ``lgamma``. ``y log s`` is the caller's, to be added to its own
+    ``y log pi`` (they cancel at large r)."""
     s = jnp.maximum(r, 1.0)
     inv = 1.0 / s
     product = jnp.ones(jnp.broadcast_shapes(jnp.shape(r), jnp.shape(y)), jnp.result_type(r, y))
