@@ -35,8 +35,8 @@ def _nb(r, z, y):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_special_speed_helpers_against_mpmath(dtype):
-    """``log_rising_ratio_small`` and ``digamma_rise_small`` for y = 0..9 at r from 1e-20 to 1e30 (no overflow, no
-    cancellation), ``lgamma_minus_stirling`` across 10, ``digamma_gap_large`` with x below and above 10 (x = 1e7,
+    """``log_rising_ratio_small``, ``digamma_rise_small`` and its ``D / P`` form for y = 0..9 at r from 1e-20 to
+    1e30 (no overflow, no cancellation), ``lgamma_minus_stirling`` across 10, ``digamma_gap_large`` with x below and above 10 (x = 1e7,
     d = 10: ``log1p`` of the increment), ``lgamma_digamma_lanczos`` on (0, 10] down to 1e-20 and at psi's root,
     and the shared ``log_sigmoid_pair`` / ``sigmoid_pair`` at +-30, +-100 and +-inf."""
     rs = [1e-20, 1e-3, 0.3, 1.0, 2.5, 9.99, 10.0, 1e4, 1e7, 1e30]
@@ -48,7 +48,8 @@ def test_special_speed_helpers_against_mpmath(dtype):
     with jax.enable_x64(dtype == "float64"):
         def run(r, y, xs, gaps, small, zs):
             log_p, log_s = special.log_rising_ratio_small(r, y)
-            return (y * log_s + log_p, special.digamma_rise_small(r, y), special.lgamma_minus_stirling(xs),
+            return (y * log_s + log_p, (special.digamma_rise_small(r, y), special.digamma_rise_small_ratio(r, y)),
+                    special.lgamma_minus_stirling(xs),
                     special.digamma_gap_large(gaps[:, 0], gaps[:, 1]), special.lgamma_digamma_lanczos(small),
                     special.log_sigmoid_pair(zs), special.sigmoid_pair(zs))
         got = jax.jit(run)(*(jnp.asarray(v, dtype) for v in (r, y, xs, gaps, small, zs)))
@@ -60,7 +61,8 @@ def test_special_speed_helpers_against_mpmath(dtype):
     err = np.abs(got[0] - ratio) / scale
     assert err.max() < (3e-6 if dtype == "float32" else 1e-13), (err.max(), r[err.argmax()], y[err.argmax()])
     rise = [float(mp.digamma(mp.mpf(a) + b) - mp.digamma(mp.mpf(a))) for a, b in zip(r, y)]
-    np.testing.assert_allclose(got[1], rise, rtol=TOL[dtype]["rtol"], atol=0)
+    np.testing.assert_allclose(got[1][0], rise, rtol=TOL[dtype]["rtol"], atol=0)
+    np.testing.assert_allclose(got[1][1], rise, rtol=TOL[dtype]["rtol"], atol=0)
     corr = [float(mp.loggamma(x) - ((mp.mpf(x) - 0.5) * mp.log(x) - x + mp.log(2 * mp.pi) / 2)) for x in xs]
     # below 10 the difference of lgamma and Stirling's terms, each up to -log x = 46 at x = 1e-20
     assert np.all(np.abs(got[2] - corr) <= TOL[dtype]["atol"] * np.maximum(1, -np.log(xs)))

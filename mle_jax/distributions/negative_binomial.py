@@ -9,8 +9,8 @@ The density branches once per example, on the count: below 10 the coefficient ``
 the log of an exact product of at most nine factors (``special.log_rising_ratio_small``), from 10 on the saddle-point
 form ``_stirling``, whose terms are not of the size of r or y (``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every
 float32 digit); no ``lgamma`` of the data, and the functions of r alone are one number when r is. The CDF is the
-regularised incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts (``mode``,
-``sample``) are floats in the parameters' dtype, as for the Poisson.
+regularised incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts
+(``mode``, ``sample``) are floats in the parameters' dtype, as for the Poisson.
 
 scipy equivalent: ``scipy.stats.nbinom(n=total_count, p=sigmoid(-logits))``.
 Reference: Prince, *Understanding Deep Learning*, section 5.6; Hilbe, *Negative Binomial Regression* (2011).
@@ -30,7 +30,7 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_on_support, count_quantile, count_tail, draw_count, log_probabilities, y_log
-from .special import (HALF_LOG_2PI, STIRLING_MIN, deviance, digamma_gap_large, digamma_rise_small, hyp2f1_half,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, deviance, digamma_gap_large, digamma_rise_small_ratio, hyp2f1_half,
                       lgamma_minus_stirling, log1mexp, log_rising_ratio_small, log_sigmoid_pair, safe_where,
                       sigmoid_pair, stirling_corr)
 
@@ -86,9 +86,10 @@ _log_prob = jax.custom_jvp(_log_prob_value)
 
 
 def _log_prob_jvp(primals, tangents):
-    """``d/dz = y sig(-z) - r sig(z)`` (``sig(+-z)`` from one ``exp``), ``d/dr = psi(y + r) - psi(r) + log_sigmoid(-z)``
-    (``special.digamma_rise_small`` below 10: a sum of reciprocals; ``special.digamma_gap_large`` from 10 on: no
-    cancellation at r = 1e6, y = 10), ``d/dy = psi(y + r) - psi(y + 1) + log_sigmoid(z)``; 0 off the support.
+    """``d/dz = y sig(-z) - r sig(z)`` (``sig(+-z)`` from one ``exp``), ``d/dr = psi(y + r) - psi(r) +
+    log_sigmoid(-z)`` (``special.digamma_rise_small_ratio`` below 10: the value's product and its derivative, one
+    division; ``special.digamma_gap_large`` from 10 on: no cancellation at r = 1e6, y = 10),
+    ``d/dy = psi(y + r) - psi(y + 1) + log_sigmoid(z)``; 0 off the support.
     Autodiff would differentiate both branches of the value under their ``where``; a tangent that is a symbolic
     zero (a fixed r, a target) costs nothing. The rule is differentiable."""
     r, z, y = primals
@@ -102,7 +103,7 @@ def _log_prob_jvp(primals, tangents):
     if not isinstance(dr, SymbolicZero):
         big = ys >= STIRLING_MIN
         gap = jnp.where(big, digamma_gap_large(r, safe_where(big, ys, STIRLING_MIN)),
-                        digamma_rise_small(r, safe_where(~big, ys, 0.0)))
+                        digamma_rise_small_ratio(r, safe_where(~big, ys, 0.0)))
         gap = jnp.where(jnp.isnan(r) | (r == 0), jnp.nan, gap)  # off the parameter space, as psi(r) says
         tangent = tangent + jnp.where(valid, gap + log_1mpi, zero) * dr
     if not isinstance(dy, SymbolicZero):
