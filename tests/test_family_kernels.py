@@ -77,3 +77,37 @@ def test_student_t_family_kernels_at_extremes_against_mpmath(dtype, request):
             size = np.array([abs(float(mp.log1p(mp.mpf(v) ** 2 / nu))) for v in z[finite]])
             err = np.abs(d_fp["df"][finite] - ref[finite, 3] * slope)
             np.testing.assert_array_less(err, 4 * rtol * (size + np.abs(ref[finite, 3])) + 1e-30)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_censored_normal_one_tail_evaluation_against_mpmath(dtype, request):
+    """``mj.censored(mj.normal(1.0))`` with the Normal's ``log_tail`` (one ``log_ndtr`` of ``-z`` or ``z`` per
+    example): observed, right- and left-censored values from z = -30 to 30 and at +-inf, and d/dmu
+    (``-z``, and ``+-phi(z)/Phi(-+z)``, the inverse Mills ratio), against mpmath; +-inf and an unknown side."""
+    dt = _setup(dtype, request)
+    rtol = 2e-5 if dtype == "float32" else 1e-12  # log_ndtr's asymptotic series below -10 (float32) / -20
+    family = mj.censored(mj.normal(1.0))
+    z = np.array([-30.0, -12.0, -3.0, -0.5, 0.0, 0.7, 4.0, 9.0, 30.0])
+    rows = [(v, s) for v in z for s in (0.0, 1.0, -1.0)]
+    y = jnp.asarray(rows, dt)
+    mu = jnp.zeros(len(rows), dt)
+    one = lambda r, t: family.log_prob({}, r, t)  # noqa: E731
+    value, d_mu = (np.asarray(a, np.float64) for a in jax.jit(jax.vmap(jax.value_and_grad(one)))(mu, y))
+
+    def reference(v, s):
+        v = mp.mpf(v)
+        if s == 0:
+            return float(-v * v / 2 - mp.log(2 * mp.pi) / 2), float(v)
+        w = -v if s > 0 else v  # Pr(Y >= v) = Phi(-v), Pr(Y <= v) = Phi(v)
+        log_tail = mp.log1p(-mp.ncdf(-w)) if w > 0 else mp.log(mp.ncdf(w))
+        return float(log_tail), float(s * mp.npdf(v) / mp.exp(log_tail))
+    ref = np.array([reference(v, s) for v, s in rows])
+    # log_ndtr takes log(1 - Phi(-w)) for 0 < w < 5 (float32) / 8: exact to round-off of 1, not relatively
+    atol = 1e-7 if dtype == "float32" else 1e-15
+    np.testing.assert_allclose(value, ref[:, 0], rtol=rtol, atol=atol)
+    # the Mills ratio exp(log phi - log Phi) carries log Phi's absolute error: log_ndtr's three-term asymptotic
+    # series at z = -30 is off by 7e-4 (float32) / 5e-9 (float64) of 450, the ratio by 2e-5 / 2e-10 relative
+    np.testing.assert_allclose(d_mu, ref[:, 1], rtol=5e-5 if dtype == "float32" else 1e-9, atol=1e-30)
+    edges = jnp.asarray([[np.inf, 1.0], [-np.inf, 1.0], [np.inf, -1.0], [-np.inf, -1.0], [0.0, 2.0]], dt)
+    got = np.asarray(jax.jit(jax.vmap(one))(jnp.zeros(5, dt), edges), np.float64)
+    np.testing.assert_array_equal(got, [-np.inf, 0.0, 0.0, -np.inf, -np.inf])
