@@ -111,3 +111,32 @@ def test_censored_normal_one_tail_evaluation_against_mpmath(dtype, request):
     edges = jnp.asarray([[np.inf, 1.0], [-np.inf, 1.0], [np.inf, -1.0], [-np.inf, -1.0], [0.0, 2.0]], dt)
     got = np.asarray(jax.jit(jax.vmap(one))(jnp.zeros(5, dt), edges), np.float64)
     np.testing.assert_array_equal(got, [-np.inf, 0.0, 0.0, -np.inf, -np.inf])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weibull_fixed_shape_kernel_against_mpmath(dtype, request):
+    """``mj.weibull(k)`` for a fixed k (k < 1, k = 1, k > 1): ``log k + (k - 1) log y - k z - (y e^-z)^k`` and
+    ``d/dz = k ((y e^-z)^k - 1)``, ``d2/dz2 = -k^2 (y e^-z)^k`` at y from 1e-30 to 1e30, against mpmath; the
+    limits at y = 0 (-z for k = 1, +inf for k < 1, -inf for k > 1), -inf at y < 0 and y = inf, NaN at NaN."""
+    dt = _setup(dtype, request)
+    rtol = RTOL[dtype] * 3
+    y = np.array([1e-30, 1e-3, 0.3, 1.0, 7.0, 1e30])
+    z = np.array([-2.0, 0.0, 0.5, 1.0, 3.0, 60.0])
+    for k in (0.5, 1.0, 1.5):
+        family = mj.weibull(k)
+        one = lambda r, t, family=family: family.log_prob({}, r, t)  # noqa: E731
+        grad = jax.grad(one)
+        fn = jax.jit(jax.vmap(lambda r, t: (one(r, t), grad(r, t), jax.grad(grad)(r, t))))
+        got = [np.asarray(a, np.float64) for a in fn(jnp.asarray(z, dt), jnp.asarray(y, dt))]
+        ref = []
+        for yi, zi in zip(y, z):
+            yi, zi, km = mp.mpf(float(jnp.asarray(yi, dt))), mp.mpf(zi), mp.mpf(k)
+            h = mp.exp(km * (mp.log(yi) - zi))
+            ref.append([float(mp.log(km) + (km - 1) * mp.log(yi) - km * zi - h), float(km * (h - 1)), float(-km * km * h)])
+        ref = np.array(ref)
+        for j, name in enumerate(("value", "d/dz", "d2/dz2")):
+            np.testing.assert_allclose(got[j], ref[:, j], rtol=rtol, atol=1e-30, err_msg=f"{name}, k={k}")
+        edges = jnp.asarray([0.0, -1.0, np.inf, np.nan], dt)
+        at_zero = {0.5: np.inf, 1.0: -0.5, 1.5: -np.inf}[k]
+        np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(one))(jnp.full(4, 0.5, dt), edges), np.float64),
+                                      [at_zero, -np.inf, -np.inf, np.nan])
