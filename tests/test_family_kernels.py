@@ -140,3 +140,46 @@ def test_weibull_fixed_shape_kernel_against_mpmath(dtype, request):
         at_zero = {0.5: np.inf, 1.0: -0.5, 1.5: -np.inf}[k]
         np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(one))(jnp.full(4, 0.5, dt), edges), np.float64),
                                       [at_zero, -np.inf, -np.inf, np.nan])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ordinal_interval_log_sigmoids_against_mpmath(dtype, request):
+    """The ordinal kernel's ``log sig(u) + log sig(-v)`` from two exps and one log1p (``_log_sigmoid_pair``), and
+    its derivatives ``sig(-u)``, ``-sig(v)`` and second derivatives, at u, v from -1e4 to 1e4 and the first and
+    last classes' infinite ends, against mpmath; and ``mj.ordinal(5)``'s log_prob against mpmath's
+    ``log(sig(c_y - f) - sig(c_{y-1} - f))`` at scores from -60 to 60."""
+    from mle_jax.families.classification import _log_sigmoid_pair
+    dt = _setup(dtype, request)
+    rtol = RTOL[dtype] * 3
+    pts = [(-1e4, -2e4), (-30.0, -31.0), (-1.0, -3.0), (0.0, -0.5), (0.0, 0.0), (2.0, 1.0), (40.0, 0.5),
+           (1e4, -1e4), (np.inf, 0.3), (0.3, -np.inf), (np.inf, -np.inf)]
+    u, v = (jnp.asarray([p[i] for p in pts], dt) for i in (0, 1))
+    f = _log_sigmoid_pair
+    fn = jax.jit(jax.vmap(lambda a, b: (f(a, b), jax.grad(f, (0, 1))(a, b), jax.hessian(f, (0, 1))(a, b))))
+    value, (du, dv), ((duu, _), (_, dvv)) = jax.tree.map(lambda t: np.asarray(t, np.float64), fn(u, v))
+
+    def sig(x):
+        return 1 / (1 + mp.exp(-x))
+    ref = []
+    for a, b in pts:
+        a, b = mp.mpf(a), mp.mpf(b)
+        ref.append([float(mp.log(sig(a)) + mp.log(sig(-b))), float(sig(-a)), float(-sig(b)),
+                    float(-sig(a) * sig(-a)), float(-sig(b) * sig(-b))])
+    ref = np.array(ref)
+    for j, got in enumerate((value, du, dv, duu, dvv)):
+        np.testing.assert_allclose(got, ref[:, j], rtol=rtol, atol=1e-30, err_msg=str(j))
+    family = mj.ordinal(5)
+    fp = family.init(dt)
+    scores = np.array([-60.0, -3.0, 0.2, 2.5, 60.0])
+    labels = np.arange(5)
+    got = np.asarray(jax.jit(jax.vmap(lambda r, t: family.log_prob(fp, r, t)))(
+        jnp.asarray(np.repeat(scores, 5), dt), jnp.asarray(np.tile(labels, 5))), np.float64)
+    cuts = [mp.mpf(float(c)) for c in np.asarray(fp["first_cut"], np.float64)
+            + np.concatenate([[0.0], np.cumsum(np.asarray(mj.links.softplus.forward(fp["gaps"]), np.float64))])]
+    want = []
+    for s in scores:
+        for y in labels:
+            up = sig(cuts[y] - mp.mpf(s)) if y < 4 else mp.mpf(1)
+            lo = sig(cuts[y - 1] - mp.mpf(s)) if y > 0 else mp.mpf(0)
+            want.append(float(mp.log(up - lo)))
+    np.testing.assert_allclose(got, want, rtol=rtol * 10)
