@@ -79,9 +79,10 @@ def _normaliser(h):
     it tends to 0 as h grows, and is 0 at ``h = inf`` (the Normal), not ``inf * 0``. A scalar h (a
     family's df) takes one branch (``lax.cond``): the two under a ``where``, and their derivatives, made
     some thirty scalar kernels of XLA:CPU per call."""
-    if jnp.ndim(h) == 0 and isinstance(h, jax.core.Tracer):
-        return jax.lax.cond(h >= STIRLING_MIN, _normaliser_stirling, _normaliser_direct, h)
     big = h >= STIRLING_MIN
+    if jnp.ndim(h) == 0:  # each branch's input made safe: vmap turns a batched cond into a select of both
+        return jax.lax.cond(big, lambda h: _normaliser_stirling(safe_where(h >= STIRLING_MIN, h, STIRLING_MIN)),
+                            lambda h: _normaliser_direct(safe_where(h >= STIRLING_MIN, 1.0, h)), h)
     hb, hs = safe_where(big, h, STIRLING_MIN), safe_where(~big, h, 1.0)
     return jnp.where(big, _normaliser_stirling(hb), _normaliser_direct(hs))
 
