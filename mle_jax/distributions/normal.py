@@ -63,6 +63,13 @@ def log_sf(theta: Normal, y):
     return log_ndtr(-_z(theta, y))
 
 
+def log_tail(theta: Normal, y, upper):
+    """``log_sf`` where ``upper``, ``log_cdf`` elsewhere, from one ``log_ndtr``: ``log Phi(-z)`` or ``log Phi(z)``
+    (a censored observation's log likelihood on either side)."""
+    z = _z(theta, y)
+    return log_ndtr(jnp.where(upper, -z, z))
+
+
 def quantile(theta: Normal, q):
     """``mu + sigma Phi^{-1}(q)``; ``norm.ppf``. Right down to the dtype's smallest normal q (1.2e-38
     in float32; XLA flushes smaller, subnormal, q to 0, where the quantile is -inf)."""
@@ -163,6 +170,7 @@ registry.register(Normal, registry.Ops(
     isf=isf,
     log_cdf=log_cdf,
     log_sf=log_sf,
+    log_tail=log_tail,
     event_shape=loc_shape,
     fisher=fisher,
     to_tfp=to_tfp,

@@ -14,6 +14,7 @@ Reference: Prince, *Understanding Deep Learning*, problem 5.9 (robust regression
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -27,7 +28,7 @@ from . import _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .normal import _z, loc_shape
-from .special import (_PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,
+from .special import (_CORR, _PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,
                       log1pmx_ratio, stirling_corr)
 
 LOG_2 = math.log(2.0)
@@ -75,65 +76,149 @@ def _log1p_over(q):
 def _normaliser(h):
     """``R(h) = lgamma(h + 1/2) - lgamma(h) - log(h)/2``; for h >= 10 Stirling's
     ``h log1pmx(t) + corr(h + 1/2) - corr(h)``, ``t = 1/(2h)``, with ``h log1pmx(t) = t/2 log1pmx(t)/t^2``:
-    it tends to 0 as h grows, and is 0 at ``h = inf`` (the Normal), not ``inf * 0``."""
+    it tends to 0 as h grows, and is 0 at ``h = inf`` (the Normal), not ``inf * 0``. A scalar h (a
+    family's df) takes one branch (``lax.cond``): the two under a ``where``, and their derivatives, made
+    some thirty scalar kernels of XLA:CPU per call."""
     big = h >= STIRLING_MIN
+    if jnp.ndim(h) == 0:  # each branch's input made safe: vmap turns a batched cond into a select of both
+        return jax.lax.cond(big, lambda h: _normaliser_stirling(safe_where(h >= STIRLING_MIN, h, STIRLING_MIN)),
+                            lambda h: _normaliser_direct(safe_where(h >= STIRLING_MIN, 1.0, h)), h)
     hb, hs = safe_where(big, h, STIRLING_MIN), safe_where(~big, h, 1.0)
-    t = 0.5 / hb
-    stirling = 0.5 * t * log1pmx_ratio(t) + stirling_corr(hb + 0.5) - stirling_corr(hb)
-    return jnp.where(big, stirling, gammaln(hs + 0.5) - gammaln(hs) - 0.5 * jnp.log(hs))
+    return jnp.where(big, _normaliser_stirling(hb), _normaliser_direct(hs))
 
 
-# |t| above which t^2 would overflow: log(1 + t^2) is then taken at t 2^-SHIFT (exact scaling), see _kernel
-_BIG_T = {jnp.dtype(jnp.float32): (2.0 ** 62, 66), jnp.dtype(jnp.float64): (2.0 ** 510, 514)}
+def _normaliser_stirling(h):
+    t = 0.5 / h
+    return 0.5 * t * log1pmx_ratio(t) + stirling_corr(h + 0.5) - stirling_corr(h)
 
 
-def _kernel_value(z, df):
-    """``-(nu + 1)/2 log(1 + q)``, ``q = t^2``, ``t = z / sqrt(nu)``, with one transcendental per example:
-    ``log1p(q)`` where ``q < 1e-4`` is replaced by the series ``z^2/2 (1 + 1/nu) (1 - q/2 + q^2/3 - q^3/4)``
-    (the Normal's ``z^2/2`` at ``nu = inf``, no subnormal q at nu = 1e38); where t^2 would overflow,
-    ``log(1 + t^2) = log1p(a^2 - 1 + (a t)^2) - 2 log a`` with ``a = 2^-SHIFT`` (an exact scaling)."""
-    limit, shift = _BIG_T.get(jnp.dtype(z.dtype), _BIG_T[jnp.dtype(jnp.float32)])
-    t = z * (1 / jnp.sqrt(df))  # one square root and division per family where nu is the family's
-    big = jnp.abs(t) > limit
-    a = jnp.where(big, jnp.asarray(2.0 ** -shift, z.dtype), jnp.ones_like(t))
-    at = a * t
-    q = jnp.square(at)
-    log1p_q = jnp.log1p(q + (jnp.square(a) - 1)) - jnp.where(big, jnp.asarray(-shift * LOG_2, z.dtype), 0.0) * 2
-    small = q < 1e-4
-    qs = safe_where(small, q, 0.0)
-    series = 0.5 * jnp.square(safe_where(small, z, 0.0)) * (1 + 1 / df) * (1 - qs * (0.5 - qs * (1 / 3 - qs / 4)))
-    general = 0.5 * (df + 1) * safe_where(~small, log1p_q, 1.0)
-    return -jnp.where(small, series, general), t, q, log1p_q
+def _normaliser_direct(h):
+    return gammaln(h + 0.5) - gammaln(h) - 0.5 * jnp.log(h)
+
+
+def log_normaliser(df):
+    """``log Gamma((nu+1)/2) - log Gamma(nu/2) - log(nu pi)/2``, the standard t's log density at 0:
+    ``R(nu/2) - log(2 pi)/2`` (a family's shift: once per reduction). A Python number gives a Python
+    float (``_normaliser_float``: it takes the dtype of what it is added to), an array an array."""
+    if isinstance(df, (int, float)):
+        return _normaliser_float(0.5 * df) - HALF_LOG_2PI
+    return _normaliser(0.5 * df) - HALF_LOG_2PI
+
+
+def _normaliser_float(h: float) -> float:
+    """``_normaliser`` in Python's float64 for a number h > 0: ``lgamma`` below 10, above it Stirling's
+    form with ``(log1p(t) - t)/t^2 = sum_k (-t)^k / (k + 2)`` (``t <= 1/20``: 30 terms reach 1e-39)."""
+    if h < STIRLING_MIN:
+        return math.lgamma(h + 0.5) - math.lgamma(h) - 0.5 * math.log(h)
+    if math.isinf(h):
+        return 0.0
+    t = 0.5 / h
+    ratio = -sum((-t) ** k / (k + 2) for k in range(30))
+    def corr(x):
+        return sum(c * (1 / x) ** (2 * n + 1) for n, c in enumerate(_CORR))
+    return 0.5 * t * ratio + corr(h + 0.5) - corr(h)
+
+
+def standard_kernel(z, df):
+    """``-(nu + 1)/2 log(1 + z^2/nu)``, the z-dependent part of the standard t's log density: for a df
+    known when the program is traced (a Python number), ``_fixed_kernel`` (no derivative in nu, its
+    constants folded), else ``_kernel``."""
+    z = jnp.asarray(z)
+    if isinstance(df, (int, float)) and 0 < df <= _DF_CAP:
+        return _fixed_kernel(z, float(df))
+    return _kernel(z, jnp.asarray(df, z.dtype))
+
+
+# |t| above which t^2 would overflow (float32 2^62, float64 2^510): there log(1 + t^2) = 2 log1p(|t|)
+_BIG_T = {jnp.dtype(jnp.float32): 2.0 ** 62, jnp.dtype(jnp.float64): 2.0 ** 510}
+_BIG_Q = 2.0 ** 100  # q/(1 + q) is 1 to round-off beyond (float32 and float64)
+
+
+def _half_log1p_square(t):
+    """``x = sqrt(1 + t^2) - 1``, whose ``log1p`` is ``log(1 + t^2) / 2``: ``t^2 / (1 + sqrt(1 + t^2))``
+    (no cancellation at small t; a square root and a division), and ``|t|`` where ``t^2`` would overflow
+    (there ``log1p(|t|) = log(1 + t^2)/2`` to round-off). Cheap arithmetic and one select, so that
+    XLA:CPU fuses it into one loop and takes the ``log1p`` and the sum to its vectorised library."""
+    a = jnp.abs(t)
+    q = jnp.square(t)
+    return jnp.where(a > _BIG_T.get(jnp.dtype(t.dtype), _BIG_T[jnp.dtype(jnp.float32)]), a, q / (1 + jnp.sqrt(1 + q)))
+
+
+def _kernel_terms(z, df):
+    """``nu = min(df, 1e30)`` (beyond, the kernel is the Normal's to round-off for any z whose square is finite
+    over 1e30; ``nu = inf`` included), ``t = z / sqrt(nu)``, ``q = t^2``, ``x = sqrt(1 + q) - 1``."""
+    nu = jnp.minimum(df, _DF_CAP)
+    t = z * jax.lax.rsqrt(nu)  # one square root and division per family where nu is the family's
+    return nu, t, jnp.square(t), _half_log1p_square(t)
 
 
 @jax.custom_jvp
 def _kernel(z, df):
-    """The part of the standard t's log density that depends on z: ``-(nu + 1)/2 log(1 + z^2/nu)``."""
-    return _kernel_value(z, df)[0]
+    """The part of the standard t's log density that depends on z: ``-(nu + 1)/2 log(1 + z^2/nu)``,
+    as ``-(nu + 1) log1p(x)``, ``x = sqrt(1 + z^2/nu) - 1`` (``_half_log1p_square``): one transcendental
+    per example. Exact for nu up to 1e30 (``_DF_CAP``); there, in float32, ``x`` is subnormal only where
+    the value is below 1e-8 (in absolute terms, under round-off of the normaliser it is added to)."""
+    nu, _, _, x = _kernel_terms(z, df)
+    return -(nu + 1) * jnp.log1p(x)
 
 
 def _kernel_jvp(primals, tangents):
-    """``d/dz = -(1 + 1/nu) z / (1 + z^2/nu)`` (0 at an infinite z, ``-z`` at nu = inf), and
-    ``d/dnu = -log(1 + q)/2 + (1 + 1/nu)/2 q/(1 + q)``, written out: autodiff of the branches under their
-    ``where``s costs several times the value. The rule is itself differentiable."""
+    """``d/dz = -(1 + 1/nu) z / (1 + z^2/nu)`` (0 at an infinite z and where ``z^2`` overflows), and
+    ``d/dnu = -log(1 + q)/2 + (1 + 1/nu)/2 q/(1 + q)`` (0 beyond 1e30), written out: autodiff of the
+    branches under their ``where``s costs several times the value. ``q/(1 + q)`` is taken at
+    ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0. The rule is itself differentiable."""
     z, df = primals
     dz, ddf = tangents
-    value, t, q, log1p_q = _kernel_value(z, df)
-    inv = 1 / df
+    nu, t, q, x = _kernel_terms(z, df)
+    log1p_x = jnp.log1p(x)
+    value = -(nu + 1) * log1p_x
+    inv = 1 / nu
     tangent = jnp.zeros_like(value)
-    if not isinstance(dz, SymbolicZero):  # 1 + t^2 may overflow to inf (a zero derivative), never at an infinite z
-        d_z = jnp.where(jnp.isinf(z), jnp.zeros_like(z), -(1 + inv) * z / (1 + jnp.square(t)))
+    if not isinstance(dz, SymbolicZero):  # z = +-inf fed as 0 to the discarded branch: no NaN second derivative
+        infinite = jnp.isinf(z)
+        zf = safe_where(infinite, 0.0, z)
+        d_z = jnp.where(infinite, jnp.zeros_like(z), -(1 + inv) * zf / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
         tangent = tangent + d_z * dz
     if not isinstance(ddf, SymbolicZero):  # a fixed df (the families' df=5.0) skips this
-        high = q > 1  # q / (1 + q) without 1/q at q = 0 (a NaN second derivative) nor inf/inf at q = inf
-        lo = safe_where(high, 0.0, q)
-        share = jnp.where(high, 1 / (1 + 1 / safe_where(high, q, 2.0)), lo / (1 + lo))
-        d_df = 0.5 * ((1 + inv) * share - jnp.where(q < 1e-4, q * (1 - q / 2), log1p_q))
+        qc = jnp.minimum(q, _BIG_Q)
+        d_df = jnp.where(df < _DF_CAP, 0.5 * (1 + inv) * (qc / (1 + qc)) - log1p_x, 0.0)
         tangent = tangent + d_df * ddf
     return value, tangent
 
 
 _kernel.defjvp(_kernel_jvp, symbolic_zeros=True)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _fixed_kernel(z, df: float):
+    """``_kernel`` for a df known when the program is traced (a Python number, ``0 < df <= 1e30``):
+    ``-(nu + 1)/2 log(1 + t^2) = -(nu + 1) log1p(x)``, ``t = z / sqrt(nu)``, with
+    ``x = sqrt(1 + t^2) - 1 = t^2 / (1 + sqrt(1 + t^2))`` (no cancellation at small t) and ``x = |t|``
+    where ``t^2`` would overflow (``|t| > 2^62``, float32; there ``log1p(|t|) = log(1 + t^2)/2`` to round-off).
+    One transcendental per example, after the last select: XLA:CPU computes x in one fused loop (a square
+    root and a division) and the log1p and the sum in its vectorised elementwise library."""
+    return -(df + 1) * jnp.log1p(_half_log1p_square(z * (1 / math.sqrt(df))))
+
+
+@_fixed_kernel.defjvp
+def _fixed_kernel_jvp(df, primals, tangents):
+    (z,), (dz,) = primals, tangents
+    return _fixed_kernel(z, df), _fixed_score(z, df) * dz
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _fixed_score(z, df: float):
+    """``d/dz _fixed_kernel = -(1 + 1/nu) z / (1 + z^2/nu)``: 0 at ``z = +-inf`` (not ``inf/inf``)."""
+    return jnp.where(jnp.isinf(z), jnp.zeros_like(z), -(1 + 1 / df) * z / (1 + jnp.square(z * (1 / math.sqrt(df)))))
+
+
+@_fixed_score.defjvp
+def _fixed_score_jvp(df, primals, tangents):
+    """``d^2/dz^2 = -(1 + 1/nu) w (2w - 1)``, ``w = 1 / (1 + z^2/nu)``: ``-(1 + 1/nu)`` at 0, 0 at +-inf
+    (and where ``z^2`` overflows), not ``inf/inf``."""
+    (z,), (dz,) = primals, tangents
+    w = 1 / (1 + jnp.square(z * (1 / math.sqrt(df))))
+    return _fixed_score(z, df), -(1 + 1 / df) * w * (2 * w - 1) * dz
 
 
 def standard_log_prob(z, df, log_abs_z=None):
@@ -146,8 +231,7 @@ def standard_log_prob(z, df, log_abs_z=None):
     normaliser depends on nu alone (once per family where nu is the family's)."""
     if log_abs_z is None:
         z = jnp.asarray(z)
-        df = jnp.asarray(df, z.dtype)
-        return _normaliser(0.5 * df) - HALF_LOG_2PI + _kernel(z, df)
+        return log_normaliser(df if isinstance(df, (int, float)) else jnp.asarray(df, z.dtype)) + standard_kernel(z, df)
     half = 0.5 * df
     log_abs_t = log_abs_z - 0.5 * jnp.log(df)
     near = log_abs_t <= 0  # |t| <= 1, t = z / sqrt(nu)

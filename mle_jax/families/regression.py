@@ -189,12 +189,16 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
     def theta_of(fp, loc, scale):
         return StudentT(jnp.asarray(df_of(fp), jnp.result_type(loc)), loc, scale)
 
-    def standard_log_prob(fp, z):
-        return _student_t.standard_log_prob(z, df_of(fp))
+    def standard_log_prob(fp, z):  # the z-dependent part; its normaliser is the shift, once per reduction
+        return _student_t.standard_kernel(z, df_of(fp))
+
+    def shift(fp):
+        return _student_t.log_normaliser(df_of(fp))
 
     spec = parse_scale(label, scale, init_scale)
     return location_scale(Spec("student_t", options=(("df", df_option), ("scale", scale_option(spec)))), spec,
-                          theta_of=theta_of, standard_log_prob=standard_log_prob, extra_init=extra_init)
+                          theta_of=theta_of, standard_log_prob=standard_log_prob, shift=shift,
+                          extra_init=extra_init)
 
 
 def _learned_df(start: float) -> tuple[Callable[[Any], dict], Callable[[Any], Any]]:
