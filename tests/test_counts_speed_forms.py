@@ -179,3 +179,43 @@ def test_gamma_density_and_score_across_the_concentration_edge(dtype):
     scale_a = np.maximum.reduce([np.ones_like(a), np.abs(np.log(b * y)), 1 / a])
     assert np.all(np.abs(d_a - ref_a) <= rtol * 4 * scale_a), np.max(np.abs(d_a - ref_a) / scale_a)
     assert np.all(np.abs(d_b - (a / b - y)) <= TOL[dtype]["rtol"] * np.maximum(a / b, y))  # a/b and y cancel
+
+
+@pytest.mark.parametrize("dtype", FAMILY_DTYPES)
+def test_beta_density_and_score_across_the_concentration_edges(dtype):
+    """``special.betaln_digamma_gaps`` through ``mj.log_prob(mj.Beta)``: a, b from 1e-6 to 1e8 on both sides of 10
+    (both below: Lanczos at a + b up to 20; one above: ``lgamma_diff``'s Stirling form and ``digamma_gap_large``; both
+    above: Stirling's series), y near both ends; the value against mpmath, d/da = log y + psi(a + b) - psi(a) and
+    d/db against the closed form with mpmath's digamma; at y = 0 and 1 the value against ``scipy.stats.beta``."""
+    import scipy.stats as st
+
+    conc = [1e-6, 1e-3, 0.3, 1.0, 9.99, 10.0, 19.0, 1e3, 1e8]
+    rows = _f([[a, b, y] for a in conc for b in conc for y in [1e-6, 0.3, 1 - 1e-6]], dtype)
+    edges = _f([[a, b, y] for a in [1e-3, 1.0, 2.0, 10.0] for b in [0.5, 1.0, 12.0] for y in [0.0, 1.0]], dtype)
+    with jax.enable_x64(dtype == "float64"):
+        def f(a, b, y):
+            return mj.log_prob(mj.Beta(a, b), y)
+
+        def run(p, e):
+            return (f(p[:, 0], p[:, 1], p[:, 2]), jax.vmap(jax.grad(f, argnums=(0, 1)))(p[:, 0], p[:, 1], p[:, 2]),
+                    f(e[:, 0], e[:, 1], e[:, 2]))
+        value, (d_a, d_b), edge = jax.jit(run)(jnp.asarray(rows, dtype), jnp.asarray(edges, dtype))
+    value, d_a, d_b, edge = (np.asarray(v, float) for v in (value, d_a, d_b, edge))
+    rtol = 2e-6 if dtype == "float32" else 1e-13
+    truth, ref_a, ref_b, scale, scale_a, scale_b = ([] for _ in range(6))
+    for p, q, t in rows.astype(float):
+        p, q, t = mp.mpf(p), mp.mpf(q), mp.mpf(t)
+        log_b = mp.loggamma(p) + mp.loggamma(q) - mp.loggamma(p + q)
+        truth.append(float((p - 1) * mp.log(t) + (q - 1) * mp.log1p(-t) - log_b))
+        ref_a.append(float(mp.log(t) + mp.digamma(p + q) - mp.digamma(p)))
+        ref_b.append(float(mp.log1p(-t) + mp.digamma(p + q) - mp.digamma(q)))
+        # the result is a sum of terms each rounded to its own size: the tolerance is relative to the largest
+        scale.append(float(max(1, abs((p - 1) * mp.log(t)), abs((q - 1) * mp.log1p(-t)), abs(log_b))))
+        psi_ab = abs(mp.digamma(p + q))
+        scale_a.append(float(max(1, abs(mp.log(t)), abs(mp.digamma(p)), psi_ab)))
+        scale_b.append(float(max(1, abs(mp.log1p(-t)), abs(mp.digamma(q)), psi_ab)))
+    for got, ref, size in ((value, truth, scale), (d_a, ref_a, scale_a), (d_b, ref_b, scale_b)):
+        err = np.abs(got - np.array(ref)) / np.array(size)
+        assert err.max() <= rtol, (err.max(), rows[err.argmax()])
+    a, b, y = edges.astype(float).T
+    np.testing.assert_allclose(edge, st.beta(a, b).logpdf(y), rtol=rtol, atol=rtol)  # +-inf exactly

@@ -2,7 +2,8 @@
 
     Pr(y | a, b) = y^(a-1) (1 - y)^(b-1) / B(a, b),   0 <= y <= 1
 
-``log B`` is ``special.betaln`` (float64 round-off; JAX's loses 1e-7); entropy and KL are written so
+``log B`` and the score's ``psi(a + b) - psi(a)`` are ``special.betaln_digamma_gaps`` (Lanczos's rational form
+below 10, Stirling's series above: no XLA ``lgamma``/``digamma`` per example, float64 round-off); entropy and KL are written so
 that concentrations of 1e5 cancel nothing large (KL through ``special.lgamma_bregman``, never a
 difference of two ``log B`` of size 1e5). The CDFs are ``log I_y(a, b)`` in log space
 (``incomplete.log_betainc``): exact in the far tails and differentiable in a and b.
@@ -19,13 +20,13 @@ import jax
 from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import digamma, polygamma, xlog1py, xlogy
+from jax.scipy.special import polygamma, xlog1py, xlogy
 
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
-from .special import (HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, betaln, digamma_gap, digamma_minus_log,
-                      digamma_minus_log_series, lgamma_bregman, stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, betaln, betaln_digamma_gaps, digamma_gap,
+                      digamma_minus_log, lgamma_bregman, stirling_corr)
 
 
 class Beta(NamedTuple):
@@ -74,7 +75,7 @@ def _log_density(a, b, y):
     y = jnp.asarray(y, jnp.result_type(a, b))
     inside = (y >= 0) & (y <= 1)
     safe = safe_where(inside, y, 0.5)
-    value = xlogy(a - 1, safe) + xlog1py(b - 1, -safe) - betaln(a, b)
+    value = xlogy(a - 1, safe) + xlog1py(b - 1, -safe) - betaln_digamma_gaps(a, b)[0]
     return jnp.where(inside, value, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
 
 
@@ -83,19 +84,9 @@ _log_density_fast.defjvp(_log_density_jvp, symbolic_zeros=True)
 
 
 def _digamma_gaps(a, b):
-    """``(psi(a + b) - psi(a), psi(a + b) - psi(b))``: ``special.digamma_gap`` both ways with one ``digamma(a + b)``
-    between them and the series ``D = psi - log`` without a ``digamma`` under its ``where``: three ``digamma``
-    per element, as autodiff of three ``lgamma``, where two ``digamma_gap`` evaluated eight."""
-    big_a, big_b = a >= STIRLING_MIN, b >= STIRLING_MIN
-    ab, bb = safe_where(big_a, a, STIRLING_MIN), safe_where(big_b, b, STIRLING_MIN)
-    b_of_a, a_of_b = safe_where(big_a, b, 1.0), safe_where(big_b, a, 1.0)
-    series_a = jnp.log1p(b_of_a / ab) + digamma_minus_log_series(ab + b_of_a) - digamma_minus_log_series(ab)
-    series_b = jnp.log1p(a_of_b / bb) + digamma_minus_log_series(bb + a_of_b) - digamma_minus_log_series(bb)
-    small = ~(big_a & big_b)
-    as_, bs = safe_where(small, a, 1.0), safe_where(small, b, 1.0)
-    psi_sum = digamma(as_ + bs)
-    return (jnp.where(big_a, series_a, psi_sum - digamma(safe_where(big_a, 1.0, as_))),
-            jnp.where(big_b, series_b, psi_sum - digamma(safe_where(big_b, 1.0, bs))))
+    """``(psi(a + b) - psi(a), psi(a + b) - psi(b))`` from ``special.betaln_digamma_gaps`` (the Lanczos form where
+    both are below 10, ``digamma_gap_large`` elsewhere; no XLA ``digamma`` per example)."""
+    return betaln_digamma_gaps(a, b)[1:]
 
 
 def entropy(theta: Beta):
