@@ -61,3 +61,22 @@ def test_student_t_log_cdf_gradient_in_the_far_tails(y):
         got = jax.grad(lambda m, s, d: mj.log_cdf(mj.StudentT(d, m, s), jnp.float64(y)), argnums=(0, 1, 2))(
             jnp.float64(loc), jnp.float64(scale), jnp.float64(df))
     np.testing.assert_allclose(got, [float(w) for w in want], rtol=1e-8)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("a", [0.3, 5.0, 500.0])
+def test_log_gammainc_slope_in_x_matches_the_density_ratio(a):
+    """Series (x < a + 1), Legendre's fraction and Temme's expansion (a = 500, |x/a - 1| < 1/4) alike:
+    d log P / dx = x^(a-1) e^-x / (Gamma(a) P), d log Q / dx = -x^(a-1) e^-x / (Gamma(a) Q), from ``x`` or
+    from the caller's ``log x``."""
+    mp.mp.dps = 40
+    for x in (1e-3 * a, 0.9 * a, 1.1 * a, 3.0 * a + 2):
+        density = mp.mpf(x) ** (a - 1) * mp.exp(-mp.mpf(x)) / mp.gamma(a)
+        ref_p = float(density / mp.gammainc(a, 0, x, regularized=True))
+        ref_q = float(-density / mp.gammainc(a, x, mp.inf, regularized=True))
+        with jax.enable_x64(True):
+            a_, x_ = jnp.float64(a), jnp.float64(x)
+            got = [jax.grad(lambda v: incomplete.log_gammainc_tail(a_, v, up))(x_) for up in (False, True)]
+            via_log = [jax.grad(lambda v: incomplete.log_gammainc_tail(a_, x_, up, v))(jnp.log(x_)) for up in (False, True)]
+        np.testing.assert_allclose(got, [ref_p, ref_q], rtol=1e-9)
+        np.testing.assert_allclose(via_log, [x * ref_p, x * ref_q], rtol=1e-9)
