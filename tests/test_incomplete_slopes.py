@@ -80,3 +80,11 @@ def test_log_gammainc_slope_in_x_matches_the_density_ratio(a):
             via_log = [jax.grad(lambda v: incomplete.log_gammainc_tail(a_, x_, up, v))(jnp.log(x_)) for up in (False, True)]
         np.testing.assert_allclose(got, [ref_p, ref_q], rtol=1e-9)
         np.testing.assert_allclose(via_log, [x * ref_p, x * ref_q], rtol=1e-9)
+
+
+def test_log1pmx_series_derivative_is_the_closed_form():
+    """``-t/(1 + t)`` written out for the prefixes' series: against mpmath across |t| < 1/4."""
+    with jax.enable_x64(True):
+        for t in (-0.249, -1e-5, 1e-7, 0.1, 0.249):
+            ref = float(mp.diff(lambda v: mp.log1p(v) - v, t))
+            np.testing.assert_allclose(jax.grad(incomplete._log1pmx_series)(jnp.float64(t)), ref, rtol=1e-12)

@@ -142,6 +142,19 @@ def _lentz(first, coefficient, dtype):
     return _converged(state[3], state)
 
 
+@jax.custom_jvp
+def _log1pmx_series(t):
+    """``special.log1pmx_series`` (``log(1 + t) - t`` for ``|t| < 1/4``) with its derivative written out,
+    ``-t/(1 + t)``: reverse mode does not unroll the 12-term polynomial."""
+    return log1pmx_series(t)
+
+
+@_log1pmx_series.defjvp
+def _log1pmx_series_jvp(primals, tangents):
+    (t,), (dt,) = primals, tangents
+    return _log1pmx_series(t), -t / (1.0 + t) * dt
+
+
 def gamma_prefix(a, x, log_x=None, over_a=False):
     """``a log x - x - lgamma(a)``; for ``a >= 10`` as ``a log1pmx(u) + log(a)/2 - log(2 pi)/2 - corr(a)``,
     ``u = (x - a)/a`` (no cancellation of huge terms), with ``a log1pmx(u) = a log(x/a) - (x - a)``
@@ -157,7 +170,7 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     xb, log_xb = safe_where(big, x, STIRLING_MIN), safe_where(big, log_x, 0.0)
     u = (xb - ab) / ab
     near = jnp.abs(u) < 0.25
-    linear = jnp.where(near, ab * log1pmx_series(safe_where(near, u, 0.0)),
+    linear = jnp.where(near, ab * _log1pmx_series(safe_where(near, u, 0.0)),
                        ab * (safe_where(~near, log_xb, 0.0) - jnp.log(ab)) - (safe_where(~near, xb, 1.0) - ab))
     stirling = linear + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab) - jnp.where(over_a, jnp.log(ab), 0.0)
     as_ = safe_where(~big, a, 1.0)
@@ -531,8 +544,8 @@ def _log_likelihood_ratio(a, b, log_x, log_1mx):
     delta = jnp.where(x <= y, s * x - a, b - s * y)
     wa, wb = delta / a, -delta / b
     near_a, near_b = jnp.abs(wa) < 0.25, jnp.abs(wb) < 0.25
-    term_a = jnp.where(near_a, a * log1pmx_series(safe_where(near_a, wa, 0.0)) + delta, a * (log_x - jnp.log(a / s)))
-    term_b = jnp.where(near_b, b * log1pmx_series(safe_where(near_b, wb, 0.0)) - delta, b * (log_1mx - jnp.log(b / s)))
+    term_a = jnp.where(near_a, a * _log1pmx_series(safe_where(near_a, wa, 0.0)) + delta, a * (log_x - jnp.log(a / s)))
+    term_b = jnp.where(near_b, b * _log1pmx_series(safe_where(near_b, wb, 0.0)) - delta, b * (log_1mx - jnp.log(b / s)))
     return term_a + term_b
 
 
