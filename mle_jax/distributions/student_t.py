@@ -274,13 +274,16 @@ def entropy(theta: StudentT):
     return jnp.where(big, large, small) + HALF_LOG_2PI - _normaliser(h) + jnp.log(theta.scale)
 
 
-def _log_lower_tail(df, t, log_abs_t):
+def _log_lower_tail(df, t, log_abs_t, normaliser):
     """``log Pr(T <= -|t| sqrt(nu))`` for the standard t at ``z = t sqrt(nu)``:
-    ``log I_x(nu/2, 1/2) - log 2`` with ``x = 1/(1 + t^2)``, from ``log x`` and ``log(1 - x)``."""
+    ``log I_x(nu/2, 1/2) - log 2`` with ``x = 1/(1 + t^2)``, from ``log x`` and ``log(1 - x)``;
+    ``normaliser`` is ``R(nu/2)`` (``_normaliser``), which gives ``log B(nu/2, 1/2)``."""
     log1p_sq = _log1p_square(t, log_abs_t)
     log_x = -log1p_sq
     log_1mx = 2 * log_abs_t - log1p_sq
-    return log_betainc(0.5 * df, jnp.full_like(df, 0.5), log_x, log_1mx, stirling=False) - LOG_2  # b = 1/2 < 10
+    half = 0.5 * df  # log B(h, 1/2) = log(pi)/2 - R(h) - log(h)/2: no betaln compiled beside the normaliser
+    log_beta = _LOG_SQRT_PI - normaliser - 0.5 * jnp.log(half)
+    return log_betainc(half, jnp.full_like(df, 0.5), log_x, log_1mx, stirling=False, log_beta=log_beta) - LOG_2
 
 
 def _fisher(z, df, terms, log_big_phi):
@@ -288,9 +291,10 @@ def _fisher(z, df, terms, log_big_phi):
     and Stegun 26.7.5), ``g1 = (z^3 + z)/4``, ``g2 = (5z^7 + 16z^5 + 3z^3 - 3z)/96``,
     ``g3 = (3z^11 + 19z^9 + 17z^7 - 15z^5 - 45z^3)/384``; the first ``terms`` of them, from
     ``log_big_phi = log Phi(z)`` (the caller's, shared with the Normal's branch)."""
-    g = [(z ** 3 + z) / 4, (5 * z ** 7 + 16 * z ** 5 + 3 * z ** 3 - 3 * z) / 96,
-         (3 * z ** 11 + 19 * z ** 9 + 17 * z ** 7 - 15 * z ** 5 - 45 * z ** 3) / 384]
-    total = sum(g[k] / df ** (k + 1) for k in range(terms))
+    s = jnp.square(z)  # g_k = z P_k(z^2), by Horner's rule; only the first ``terms`` are built
+    g = [(1, 1), (-3, 3, 16, 5), (0, -45, -15, 17, 19, 3)]
+    scale = (4, 96, 384)
+    total = z * sum(poly([c / scale[k] for c in g[k]], s) / df ** (k + 1) for k in range(terms))
     log_phi = -0.5 * jnp.square(z) - HALF_LOG_2PI
     return log_big_phi + jnp.log1p(-jnp.exp(log_phi - log_big_phi) * total)
 
@@ -319,7 +323,8 @@ def log_cdf(theta: StudentT, y):
     limit = jnp.isinf(log_abs_z)  # y = +-inf: the limits 0 and -inf
     regular = ~(zero | limit)
     t = safe_where(regular & jnp.isfinite(z), z, 1.0) / jnp.sqrt(df)  # only where |t| <= 1; log|t| beyond
-    lower = _log_lower_tail(df, t, safe_where(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df))
+    normaliser = _normaliser(0.5 * df)
+    lower = _log_lower_tail(df, t, safe_where(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df), normaliser)
     general = jnp.where(z < 0, lower, log1mexp(lower))
     near_normal = jnp.zeros_like(normal)
     min_df, max_ratio, terms = _FISHER.get(jnp.dtype(z.dtype), (jnp.inf, 0.0, 0))
@@ -332,7 +337,7 @@ def log_cdf(theta: StudentT, y):
         fisher = _fisher(safe_where(near_normal, z, 0.0), safe_where(near_normal, df, min_df), terms,
                          safe_where(near_normal, log_big_phi, -LOG_2))  # Phi(0): inputs of a discarded branch
         general = jnp.where(near_normal, fisher, general)
-    at_zero = -LOG_2 + 2 * jnp.exp(standard_log_prob(jnp.zeros_like(z), df)) * safe_where(zero, z, 0.0)
+    at_zero = -LOG_2 + 2 * jnp.exp(normaliser - HALF_LOG_2PI) * safe_where(zero, z, 0.0)  # 2 f(0) z
     value = jnp.where(zero, at_zero, jnp.where(limit, jnp.where(z < 0, -jnp.inf, 0.0), general))
     return jnp.where(normal, log_big_phi, value)
 

@@ -1,0 +1,90 @@
+"""The incomplete beta's closed-form derivative in x (incomplete._closed_form_in_x) against mpmath, in
+float64: on both sides of the fraction's switch point x = (a + 1)/(a + b + 2), in both far tails, with
+``log x`` and ``log(1 - x)`` tied to one variable (the smaller one's tangent) or only one of them live;
+and the Student t's log CDF gradient in its location, scale and df in the far tails, where the tangent
+of ``log(1 - x)`` is lost to rounding and the one of ``log x`` must be taken."""
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+
+import mle_jax as mj
+from mle_jax.distributions import incomplete
+
+
+def _slope(a, b, x):
+    """d log I_x(a, b) / dx = x^(a-1) (1-x)^(b-1) / (B(a, b) I_x(a, b))."""
+    a, b, x = mp.mpf(a), mp.mpf(b), mp.mpf(x)
+    return float(x ** (a - 1) * (1 - x) ** (b - 1) / (mp.beta(a, b) * mp.betainc(a, b, 0, x, regularized=True)))
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("a, b", [(0.5, 0.5), (2.0, 3.0), (30.0, 40.0), (1e3, 0.5), (0.2, 200.0)])
+def test_log_betainc_slope_in_x_matches_the_density_ratio(a, b):
+    mp.mp.dps = 40
+    switch = (a + 1) / (a + b + 2)
+    xs = [1e-6, switch * (1 - 1e-3), switch * (1 + 1e-3), 1 - 1e-9]
+    with jax.enable_x64(True):
+        def tied(x):
+            return incomplete.log_betainc(jnp.float64(a), jnp.float64(b), jnp.log(x), jnp.log1p(-x))
+
+        def in_log_x(log_x, log_1mx):
+            return incomplete.log_betainc(jnp.float64(a), jnp.float64(b), log_x, log_1mx)
+
+        for x in xs:
+            ref = _slope(a, b, x)
+            np.testing.assert_allclose(jax.grad(tied)(jnp.float64(x)), ref, rtol=1e-9)
+            # only one of the two live: d/d log x = x I'/I (log(1 - x) held), d/d log(1 - x) = -(1 - x) I'/I
+            log_x, log_1mx = jnp.log(jnp.float64(x)), jnp.log1p(-jnp.float64(x))
+            np.testing.assert_allclose(jax.grad(lambda v: in_log_x(v, log_1mx))(log_x), x * ref, rtol=1e-9)
+            np.testing.assert_allclose(jax.grad(lambda v: in_log_x(log_x, v))(log_1mx), -(1 - x) * ref, rtol=1e-9)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("y", [-1e6, -3.0, 0.5, 40.0, 1e8])
+def test_student_t_log_cdf_gradient_in_the_far_tails(y):
+    mp.mp.dps = 40
+    loc, scale, df = 0.2, 1.3, 4.0
+
+    def ref(loc, scale, df):
+        t = (mp.mpf(y) - loc) / scale
+        x = df / (df + t * t)
+        half = mp.betainc(df / 2, mp.mpf(0.5), 0, x, regularized=True) / 2
+        return mp.log(half if t < 0 else 1 - half)
+
+    want = [mp.diff(lambda v: ref(v, mp.mpf(scale), mp.mpf(df)), mp.mpf(loc)),
+            mp.diff(lambda v: ref(mp.mpf(loc), v, mp.mpf(df)), mp.mpf(scale)),
+            mp.diff(lambda v: ref(mp.mpf(loc), mp.mpf(scale), v), mp.mpf(df))]
+    with jax.enable_x64(True):
+        got = jax.grad(lambda m, s, d: mj.log_cdf(mj.StudentT(d, m, s), jnp.float64(y)), argnums=(0, 1, 2))(
+            jnp.float64(loc), jnp.float64(scale), jnp.float64(df))
+    np.testing.assert_allclose(got, [float(w) for w in want], rtol=1e-8)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("a", [0.3, 5.0, 500.0])
+def test_log_gammainc_slope_in_x_matches_the_density_ratio(a):
+    """Series (x < a + 1), Legendre's fraction and Temme's expansion (a = 500, |x/a - 1| < 1/4) alike:
+    d log P / dx = x^(a-1) e^-x / (Gamma(a) P), d log Q / dx = -x^(a-1) e^-x / (Gamma(a) Q), from ``x`` or
+    from the caller's ``log x``."""
+    mp.mp.dps = 40
+    for x in (1e-3 * a, 0.9 * a, 1.1 * a, 3.0 * a + 2):
+        density = mp.mpf(x) ** (a - 1) * mp.exp(-mp.mpf(x)) / mp.gamma(a)
+        ref_p = float(density / mp.gammainc(a, 0, x, regularized=True))
+        ref_q = float(-density / mp.gammainc(a, x, mp.inf, regularized=True))
+        with jax.enable_x64(True):
+            a_, x_ = jnp.float64(a), jnp.float64(x)
+            got = [jax.grad(lambda v: incomplete.log_gammainc_tail(a_, v, up))(x_) for up in (False, True)]
+            via_log = [jax.grad(lambda v: incomplete.log_gammainc_tail(a_, x_, up, v))(jnp.log(x_)) for up in (False, True)]
+        np.testing.assert_allclose(got, [ref_p, ref_q], rtol=1e-9)
+        np.testing.assert_allclose(via_log, [x * ref_p, x * ref_q], rtol=1e-9)
+
+
+def test_log1pmx_series_derivative_is_the_closed_form():
+    """``-t/(1 + t)`` written out for the prefixes' series: against mpmath across |t| < 1/4."""
+    with jax.enable_x64(True):
+        for t in (-0.249, -1e-5, 1e-7, 0.1, 0.249):
+            ref = float(mp.diff(lambda v: mp.log1p(v) - v, t))
+            np.testing.assert_allclose(jax.grad(incomplete._log1pmx_series)(jnp.float64(t)), ref, rtol=1e-12)
