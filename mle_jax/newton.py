@@ -136,12 +136,17 @@ def scale_by_newton(*, batch_size: int | None = None, curvature: str = "auto") -
         return ScaleByNewtonState(jnp.zeros((), ravel_pytree(params)[0].dtype))
 
     def update(updates, state, params=None, *, value_fn=None, hessian_fn=None, **extra):
-        split = curvature == "auto" and hessian_fn is not None
-        if params is None or (value_fn is None and not split):
+        if curvature == "hvp":
+            hessian_fn = None
+        if params is None or (value_fn is None and hessian_fn is None):
             raise ValueError("scale_by_newton: update needs params and the extra argument value_fn "
                              "(mj.fit passes both; by hand: update(g, state, params, value_fn=f))")
         g, unravel = ravel_pytree(updates)
-        h = hessian_fn(params) if split else hessian(value_fn, params, batch_size=batch_size)
+        if hessian_fn is not None:
+            h = hessian_fn(params)
+        else:
+            assert value_fn is not None
+            h = hessian(value_fn, params, batch_size=batch_size)
         d, lam = newton_direction(h.astype(g.dtype), g)
         return unravel(d.astype(g.dtype)), ScaleByNewtonState(lam.astype(state.damping.dtype))
 
@@ -237,5 +242,5 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
     count = jnp.where(count > 0, count, 1.0)  # a mean over no example is 0: so is its Hessian
 
     def hessian_fn(trained):
-        return _curvature.hessian(recipe, ravel_pytree(trained)[0], parts, data, size=size) / count
+        return jnp.asarray(_curvature.hessian(recipe, ravel_pytree(trained)[0], parts, data, size=size)) / count
     return hessian_fn
