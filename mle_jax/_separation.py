@@ -20,9 +20,12 @@ Here, at the fitted params (``inference``):
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import distributions as dist
@@ -62,20 +65,35 @@ class Labels(NamedTuple):
 def label_fit(recipe, params, data: Data) -> Labels | None:
     """For predictions with class probabilities (a theta type registering ``probs``: Bernoulli,
     Categorical) of hard labels, which counted examples the fit
-    predicts correctly and which with probability above ``1 - SEPARATION_TOL``; None for soft labels."""
-    p = np.asarray(dist.probs(recipe.predict(params, data.x)), np.float64)  # (N, ..., K)
-    labels = np.asarray(data.y, np.float64)
-    classes = p.shape[-1]
-    if labels.shape != p.shape[:-1] or not np.all(np.isin(labels, np.arange(classes))):
+    predicts correctly and which with probability above ``1 - SEPARATION_TOL``; None for soft labels.
+
+    One compiled pass over the examples (kept in ``recipe.programs``); the host receives three
+    boolean N-vectors and two scalars."""
+    stats = recipe.programs.get(("inference", "labels"), lambda: jax.jit(functools.partial(_label_stats, recipe)))
+    hard, counted, correct, confident, smallest = stats(params, data)
+    if not bool(hard):
         return None
-    at = labels.astype(np.int64)[..., None]
-    observed = np.take_along_axis(p, at, -1)[..., 0]
-    others = np.max(np.where(np.arange(classes) == at, -np.inf, p), -1)
+    return Labels(np.asarray(counted), np.asarray(correct), np.asarray(confident), float(smallest))
+
+
+def _label_stats(recipe, params, data: Data):
+    """``label_fit``'s reductions on the device: whether every label is a class index, and per example
+    whether it is counted, predicted correctly (strictly most probable) and confidently."""
+    p = dist.probs(recipe.predict(params, data.x))  # (N, ..., K)
+    classes = p.shape[-1]
+    labels = jnp.asarray(data.y)
+    if labels.shape != p.shape[:-1]:
+        return (jnp.asarray(False),) + (jnp.zeros(labels.shape[:1], bool),) * 3 + (jnp.asarray(jnp.nan),)
+    hard = jnp.all((labels == jnp.floor(labels)) & (labels >= 0) & (labels < classes))
+    at = jnp.clip(labels, 0, classes - 1).astype(jnp.int32)[..., None]
+    observed = jnp.take_along_axis(p, at, -1)[..., 0]
+    others = jnp.max(jnp.where(jnp.arange(classes).reshape((1,) * labels.ndim + (classes,)) == at, -jnp.inf, p), -1)
     n = labels.shape[0]
-    counted = np.asarray(data.m) & (np.asarray(data.w) > 0)
+    counted = data.m & (data.w > 0)
     correct = (observed > others).reshape(n, -1).all(1)
     confident = counted & (observed > 1.0 - SEPARATION_TOL).reshape(n, -1).all(1)
-    return Labels(counted, correct, confident, float(np.min(observed.reshape(n, -1)[counted])))
+    least = jnp.where(counted, observed.reshape(n, -1).min(1), jnp.inf).min()
+    return hard, counted, correct, confident, least
 
 
 def _confident(labels: Labels) -> str:

@@ -208,3 +208,38 @@ def test_random_glms_against_statsmodels(family, seed, b):
     np.testing.assert_allclose(observed.se.model["b"], ref.bse, rtol=1e-6)
     np.testing.assert_allclose(robust.se.model["b"], rob.bse, rtol=1e-6)
     np.testing.assert_allclose(observed.loglik, ref.llf, rtol=1e-9)
+
+
+def test_label_fit_against_a_numpy_reading_of_the_probabilities(x64):
+    """The separation check's per-example reading (observed label strictly most probable, fitted above
+    1 - SEPARATION_TOL, counted) equals numpy's on the same softmax probabilities; soft labels (not a
+    class index) and labels of the wrong shape give None."""
+    from mle_jax._curvature import Data
+    from mle_jax._separation import SEPARATION_TOL, label_fit
+    rng = np.random.default_rng(3)
+    n, k = 64, 3
+    X = rng.normal(size=(n, 2))
+    W = np.array([[9.0, -9.0, 0.0], [0.0, 2.0, -2.0]])
+    z = X @ W
+    z[:4] = [1.0, 1.0, 0.0]  # ties: the observed label is not strictly most probable
+    yv = np.argmax(z + rng.gumbel(size=z.shape), -1)
+    yv[:4] = 0
+    r = mj.recipe(lambda p, x: x, mj.categorical(k))
+    m = rng.uniform(size=n) < 0.8
+    w = rng.integers(0, 3, n).astype(np.float64)
+    data = Data(jnp.asarray(z), jnp.asarray(yv), jnp.asarray(w), jnp.asarray(m))
+    params = r.init({})
+    got = label_fit(r, params, data)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    observed = p[np.arange(n), yv]
+    others = np.where(np.arange(k) == yv[:, None], -np.inf, p).max(-1)
+    counted = m & (w > 0)
+    np.testing.assert_array_equal(got.counted, counted)
+    np.testing.assert_array_equal(got.correct, observed > others)
+    np.testing.assert_array_equal(got.confident, counted & (observed > 1 - SEPARATION_TOL))
+    np.testing.assert_allclose(got.smallest, observed[counted].min(), rtol=1e-6)
+    assert not got.correct[:4].any()
+    soft = data._replace(y=jnp.asarray(yv + 0.5))
+    assert label_fit(r, params, soft) is None
+    assert label_fit(r, params, data._replace(y=jnp.asarray(yv.reshape(n, 1)))) is None

@@ -2,7 +2,8 @@
 
     Pr(y | n, pi) = C(n, y) pi^y (1 - pi)^(n - y),   y in {0, 1, ..., n},   pi = sigmoid(logits)
 
-``log C(n, y) = -log(n + 1) - log B(n - y + 1, y + 1)`` with the stable ``special.betaln_small``, and
+Where the smaller count ``m = min(y, n - y)`` is below 10, ``log C(n, y)`` is the log of the exact product
+``prod_{k < m} (n - m + 1 + k)/(k + 1)`` (``special.log_rising_ratio_small``: no ``lgamma``), and
 ``log pi = log_sigmoid(z)``, ``log(1 - pi) = log_sigmoid(-z)`` (no ``log(1 - sigmoid(z))``). Where both
 ``y`` and ``n - y`` are >= 10 the mass is Loader's (2000) saddle-point form
 ``log(n / (2 pi y (n - y)))/2 + corr(n) - corr(y) - corr(n - y) - dev(y, n pi) - dev(n - y, n (1 - pi))``,
@@ -29,7 +30,8 @@ from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_quantile, log_probabilities, y_log
 from .registry import Param
-from .special import HALF_LOG_2PI, STIRLING_MIN, betaln_small, deviance, log1mexp, safe_where, stirling_corr
+from .special import (HALF_LOG_2PI, STIRLING_MIN, deviance, log1mexp, log_rising_ratio_small, log_sigmoid_pair,
+                      safe_where, sigmoid_pair, stirling_corr)
 
 
 class Binomial(NamedTuple):
@@ -59,39 +61,45 @@ def log_prob(theta: Binomial, y):
 
 
 def _log_prob_value(n, z, y):
+    return _log_prob_parts(n, z, y)[0]
+
+
+def _log_prob_parts(n, z, y):
+    """``(log Pr(y), y on the support, the successes, the failures)`` (0 off the support), one branch per example on
+    the data: where the smaller count ``m = min(y, n - y)`` is below 10 the coefficient ``C(M + m, m)``,
+    ``M = max(y, n - y)``, is the exact product ``special.log_rising_ratio_small(M + 1, m)`` (no ``lgamma``; exactly 0
+    at y = 0 and y = n); from 10 on Loader's saddle point ``_saddle``. ``log_sigmoid(+-z)`` share one ``exp``."""
     inside = on_support(n, y) & (n == jnp.floor(n))
     ys = jnp.where(inside, y, jnp.zeros_like(y))
     rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
-    nn = ys + rest
-    edge = (ys == 0) | (rest == 0)  # C(n, 0) = C(n, n) = 1 exactly
-    # min(y, n - y) < 10 wherever this branch is taken (both >= 10 is the saddle point form): betaln_small
-    combinatorial = jnp.where(edge, 0.0,
-                              -jnp.log1p(nn) - betaln_small(jnp.maximum(rest, 1.0) + 1, jnp.maximum(ys, 1.0) + 1))
-    direct = combinatorial + y_log(ys, jax.nn.log_sigmoid(z)) + y_log(rest, jax.nn.log_sigmoid(-z))
-    big = (ys >= STIRLING_MIN) & (rest >= STIRLING_MIN)
-    value = jnp.where(big, _saddle(safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN), z), direct)
+    log_pi, log_1mpi = log_sigmoid_pair(z)
+    small_count, large_count = jnp.minimum(ys, rest), jnp.maximum(ys, rest)
+    big = small_count >= STIRLING_MIN
+    ms = safe_where(~big, small_count, 0.0)
+    log_product, log_s = log_rising_ratio_small(large_count + 1, ms)
+    direct = log_product + y_log(ms, log_s) + y_log(ys, log_pi) + y_log(rest, log_1mpi)
+    value = jnp.where(big, _saddle(safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN), z,
+                                   log_pi, log_1mpi), direct)
     value = jnp.where(inside, value, -jnp.inf)
-    return jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value)
+    return jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value), inside, ys, rest
 
 
 _log_prob = jax.custom_jvp(_log_prob_value)
 
 
 def _log_prob_jvp(primals, tangents):
-    """``d/dz = y sig(-z) - (n - y) sig(z)``, ``d/dn = psi(n + 1) - psi(n - y + 1) + log_sigmoid(-z)``,
-    ``d/dy = psi(n - y + 1) - psi(y + 1) + z``, 0 off the support: written out, where autodiff would
-    differentiate the saddle-point and the direct branches under their ``where``s. Trials given as data
+    """``d/dz = y sig(-z) - (n - y) sig(z)`` (``sig(+-z)`` from one ``exp``), ``d/dn = psi(n + 1) - psi(n - y + 1)
+    + log_sigmoid(-z)``, ``d/dy = psi(n - y + 1) - psi(y + 1) + z``, 0 off the support: written out, where autodiff
+    would differentiate the saddle-point and the direct branches under their ``where``s. Trials given as data
     (the family's) are a symbolic zero and cost nothing. The rule is differentiable."""
     n, z, y = primals
     dn, dz, dy = tangents
-    value = _log_prob_value(n, z, y)
-    inside = on_support(n, y) & (n == jnp.floor(n))
-    ys = jnp.where(inside, y, jnp.zeros_like(y))
-    rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
+    value, inside, ys, rest = _log_prob_parts(n, z, y)
     zero = jnp.zeros_like(value)
     tangent = zero
     if not isinstance(dz, SymbolicZero):
-        tangent = tangent + jnp.where(inside, ys * jax.nn.sigmoid(-z) - rest * jax.nn.sigmoid(z), zero) * dz
+        sig, sig_neg = sigmoid_pair(z)
+        tangent = tangent + jnp.where(inside, ys * sig_neg - rest * sig, zero) * dz
     if not isinstance(dn, SymbolicZero):
         d_n = digamma(ys + rest + 1) - digamma(rest + 1) + jax.nn.log_sigmoid(-z)
         tangent = tangent + jnp.where(inside, d_n, zero) * dn
@@ -103,12 +111,13 @@ def _log_prob_jvp(primals, tangents):
 _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
 
 
-def _saddle(y, rest, z):
+def _saddle(y, rest, z, log_pi, log_1mpi):
     """Loader's saddle-point form of ``log Pr(y)`` for ``y, n - y >= 10`` (``n = y + rest``)."""
     n = y + rest
     log_n = jnp.log(n)
-    dev_y = deviance(y, n * jax.nn.sigmoid(z), log_n + jax.nn.log_sigmoid(z))
-    dev_rest = deviance(rest, n * jax.nn.sigmoid(-z), log_n + jax.nn.log_sigmoid(-z))
+    sig, sig_neg = sigmoid_pair(z)
+    dev_y = deviance(y, n * sig, log_n + log_pi)
+    dev_rest = deviance(rest, n * sig_neg, log_n + log_1mpi)
     return (0.5 * (log_n - jnp.log(y) - jnp.log(rest)) - HALF_LOG_2PI + stirling_corr(n) - stirling_corr(y)
             - stirling_corr(rest) - dev_y - dev_rest)
 

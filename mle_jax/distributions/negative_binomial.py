@@ -5,10 +5,12 @@
 the Poisson whose rate is Gamma(r, (1 - pi)/pi) distributed: mean ``r e^logits``, variance
 ``mean / (1 - pi)``, which is the Poisson's as r grows.
 
-The binomial coefficient is ``-log B(r, y + 1) - log(y + r)`` with the stable ``special.betaln_small``
-(``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every float32 digit). The CDF is the regularised
-incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts (``mode``,
-``sample``) are floats in the parameters' dtype, as for the Poisson.
+The density branches once per example, on the count: below 10 the coefficient ``Gamma(y + r) / (Gamma(r) y!)`` is
+the log of an exact product of at most nine factors (``special.log_rising_ratio_small``), from 10 on the saddle-point
+form ``_stirling``, whose terms are not of the size of r or y (``lgamma(y + r) - lgamma(r)`` at r = 1e8 cancels every
+float32 digit); no ``lgamma`` of the data, and the functions of r alone are one number when r is. The CDF is the
+regularised incomplete beta ``I_p(r, floor(y) + 1)``, ``p = sig(-logits)``, in log space (``incomplete``). Counts
+(``mode``, ``sample``) are floats in the parameters' dtype, as for the Poisson.
 
 scipy equivalent: ``scipy.stats.nbinom(n=total_count, p=sigmoid(-logits))``.
 Reference: Prince, *Understanding Deep Learning*, section 5.6; Hilbe, *Negative Binomial Regression* (2011).
@@ -28,8 +30,9 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_on_support, count_quantile, count_tail, draw_count, log_probabilities, y_log
-from .special import (HALF_LOG_2PI, STIRLING_MIN, betaln_small, deviance, digamma_gap,
-                      hyp2f1_half, log1mexp, log_add_small, safe_where, stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, deviance, digamma_gap_large, digamma_rise_small_ratio, hyp2f1_half,
+                      lgamma_minus_stirling, log1mexp, log_rising_ratio_small, log_sigmoid_pair, safe_where,
+                      sigmoid_pair, stirling_corr)
 
 
 class NegativeBinomial(NamedTuple):
@@ -55,40 +58,54 @@ def log_prob(theta: NegativeBinomial, y):
 
 
 def _log_prob_value(r, z, y):
-    ys = jnp.where(count_on_support(y), y, jnp.zeros_like(y))
-    big = (ys >= STIRLING_MIN) & (r >= STIRLING_MIN)
-    # at y = 0 the combinatorial factor -log B(r, 1) - log r is exactly 0: say so, not betaln's float32 error
-    # min(r, y + 1) <= 10 wherever this branch is taken (both >= 10 is the Stirling form): betaln_small
-    combinatorial = jnp.where(ys == 0, 0.0,
-                              -betaln_small(r, ys + 1) - log_add_small(jnp.maximum(ys, r), jnp.minimum(ys, r)))
-    direct = combinatorial + r * jax.nn.log_sigmoid(-z) + y_log(ys, jax.nn.log_sigmoid(z))
-    value = jnp.where(big, _stirling(safe_where(big, r, STIRLING_MIN), safe_where(big, ys, STIRLING_MIN), z), direct)
-    value = jnp.where(count_on_support(y), value, -jnp.inf)
-    return jnp.where(jnp.isnan(y), jnp.nan, value)
+    return _log_prob_parts(r, z, y)[0]
+
+
+def _log_prob_parts(r, z, y):
+    """``(log Pr(y), y on the support, the count (0 off it), log_sigmoid(-z))``, one branch per example on the data:
+    below 10 the coefficient is the exact product ``special.log_rising_ratio_small`` (no ``lgamma``), from 10 on the
+    saddle-point form ``_stirling`` (any r > 0). ``log_sigmoid(+-z)`` share one ``exp`` and one ``log1p``."""
+    valid = count_on_support(y)
+    ys = jnp.where(valid, y, jnp.zeros_like(y))
+    log_pi, log_1mpi = log_sigmoid_pair(z)
+    big = ys >= STIRLING_MIN
+    yl = safe_where(~big, ys, 0.0)
+    log_product, log_s = log_rising_ratio_small(r, yl)
+    # y log s + y log pi as one product (they cancel at large r); 0 at y = 0 even where log pi = -inf (pi = 0)
+    direct = log_product + y_log(yl, log_s + log_pi) + r * log_1mpi
+    yb = safe_where(big, ys, STIRLING_MIN)
+    # r = 0 (the limit of a vanishing r): no mass beyond 0, as the direct branch's factor r says below 10
+    stirling = jnp.where(r == 0, jnp.where(z < jnp.inf, -jnp.inf, jnp.nan),
+                         _stirling(safe_where(r != 0, r, 1.0), yb, z, log_pi, log_1mpi))
+    value = jnp.where(big, stirling, direct)
+    value = jnp.where(valid, value, -jnp.inf)
+    return jnp.where(jnp.isnan(y), jnp.nan, value), valid, ys, log_1mpi
 
 
 _log_prob = jax.custom_jvp(_log_prob_value)
 
 
 def _log_prob_jvp(primals, tangents):
-    """``d/dz = y sig(-z) - r sig(z)``, ``d/dr = psi(y + r) - psi(r) + log_sigmoid(-z)`` by ``special.digamma_gap``
-    (``D(y + r) - D(r) + log1p(y/r)`` with ``D = psi - log`` for r >= 10: no cancellation at r = 1e6, y = 1),
-    ``d/dy = psi(y + r) - psi(y + 1) + log_sigmoid(z)``; 0 off the support. Autodiff would
-    differentiate every branch of the value under its ``where`` (the Stirling form, ``betaln``'s three);
-    a tangent that is a symbolic zero (a fixed r, a target) costs nothing. The rule is differentiable."""
+    """``d/dz = y sig(-z) - r sig(z)`` (``sig(+-z)`` from one ``exp``), ``d/dr = psi(y + r) - psi(r) +
+    log_sigmoid(-z)`` (``special.digamma_rise_small_ratio`` below 10: the value's product and its derivative, one
+    division; ``special.digamma_gap_large`` from 10 on: no cancellation at r = 1e6, y = 10),
+    ``d/dy = psi(y + r) - psi(y + 1) + log_sigmoid(z)``; 0 off the support.
+    Autodiff would differentiate both branches of the value under their ``where``; a tangent that is a symbolic
+    zero (a fixed r, a target) costs nothing. The rule is differentiable."""
     r, z, y = primals
     dr, dz, dy = tangents
-    value = _log_prob_value(r, z, y)
-    valid = count_on_support(y)
-    ys = jnp.where(valid, y, jnp.zeros_like(y))
+    value, valid, ys, log_1mpi = _log_prob_parts(r, z, y)
     zero = jnp.zeros_like(value)
     tangent = zero
     if not isinstance(dz, SymbolicZero):
-        d_z = ys * jax.nn.sigmoid(-z) - r * jax.nn.sigmoid(z)
-        tangent = tangent + jnp.where(valid, d_z, zero) * dz
+        sig, sig_neg = sigmoid_pair(z)
+        tangent = tangent + jnp.where(valid, ys * sig_neg - r * sig, zero) * dz
     if not isinstance(dr, SymbolicZero):
-        d_r = digamma_gap(r, ys) + jax.nn.log_sigmoid(-z)
-        tangent = tangent + jnp.where(valid, d_r, zero) * dr
+        big = ys >= STIRLING_MIN
+        gap = jnp.where(big, digamma_gap_large(r, safe_where(big, ys, STIRLING_MIN)),
+                        digamma_rise_small_ratio(r, safe_where(~big, ys, 0.0)))
+        gap = jnp.where(jnp.isnan(r) | (r == 0), jnp.nan, gap)  # off the parameter space, as psi(r) says
+        tangent = tangent + jnp.where(valid, gap + log_1mpi, zero) * dr
     if not isinstance(dy, SymbolicZero):
         d_y = digamma(ys + r) - digamma(ys + 1) + jax.nn.log_sigmoid(z)
         tangent = tangent + jnp.where(valid, d_y, zero) * dy
@@ -98,16 +115,18 @@ def _log_prob_jvp(primals, tangents):
 _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
 
 
-def _stirling(r, y, z):
-    """``log Pr(y)`` for ``r, y >= 10`` by Stirling's series, without terms of size ``r`` or ``y``:
-    ``log(r / (y n))/2 - log(2 pi)/2 - corr(r) - corr(y) + corr(n) - dev(y, n pi) - dev(r, n (1 - pi))``,
-    ``n = r + y``, ``dev(k, m) = k log(k/m) - k + m`` (``special.deviance``). At r = y = 1e6, z = 0
-    the plain form adds terms of 1.4e6 (-8.125 in float32, truth -8.1733)."""
+def _stirling(r, y, z, log_pi, log_1mpi):
+    """``log Pr(y)`` for ``y >= 10`` and any ``r > 0`` by Stirling's series, without terms of size ``r`` or ``y``:
+    ``log(r / (y n))/2 - log(2 pi)/2 - G(r) - corr(y) + corr(n) - dev(y, n pi) - dev(r, n (1 - pi))``,
+    ``n = r + y``, ``dev(k, m) = k log(k/m) - k + m`` (``special.deviance``), ``G = special.lgamma_minus_stirling``
+    (``corr(r)`` for r >= 10; a function of r alone). At r = y = 1e6, z = 0 the plain form adds terms of 1.4e6
+    (-8.125 in float32, truth -8.1733)."""
     n = r + y
     log_n = jnp.log(n)
-    dev_y = deviance(y, n * jax.nn.sigmoid(z), log_n + jax.nn.log_sigmoid(z))
-    dev_r = deviance(r, n * jax.nn.sigmoid(-z), log_n + jax.nn.log_sigmoid(-z))
-    return (0.5 * (jnp.log(r) - jnp.log(y) - log_n) - HALF_LOG_2PI - stirling_corr(r) - stirling_corr(y)
+    sig, sig_neg = sigmoid_pair(z)
+    dev_y = deviance(y, n * sig, log_n + log_pi)
+    dev_r = deviance(r, n * sig_neg, log_n + log_1mpi)
+    return (0.5 * (jnp.log(r) - jnp.log(y) - log_n) - HALF_LOG_2PI - lgamma_minus_stirling(r) - stirling_corr(y)
             + stirling_corr(n) - dev_y - dev_r)
 
 

@@ -272,3 +272,118 @@ def hyp2f1_half(n, z):
     hyp = jnp.sum(jnp.exp(log_weight + (n + 1) * log_r), axis=-1)
     gap = jnp.sum(jnp.exp(log_weight + log_r) * -jnp.expm1(n * log_r), axis=-1)
     return hyp, gap
+
+
+def log_sigmoid_pair(z):
+    """``(log sig(z), log sig(-z))`` from one ``exp`` and one ``log1p``: ``min(+-z, 0) - log1p(exp(-|z|))``
+    (exact in both tails; ``(0, -inf)`` at z = inf, ``(-inf, 0)`` at -inf). ``jax.nn.log_sigmoid`` twice costs two
+    of each."""
+    t = jnp.log1p(jnp.exp(-jnp.abs(z)))
+    return jnp.minimum(z, 0.0) - t, jnp.minimum(-z, 0.0) - t
+
+
+def sigmoid_pair(z):
+    """``(sig(z), sig(-z))`` from one ``exp`` and one division: ``1/(1 + e)`` and ``e/(1 + e)``, ``e = exp(-|z|)``,
+    each exact to round-off in both tails (neither is ``1 - `` the other)."""
+    e = jnp.exp(-jnp.abs(z))
+    inv = 1.0 / (1.0 + e)
+    pos = z >= 0
+    return jnp.where(pos, inv, e * inv), jnp.where(pos, e * inv, inv)
+
+
+def log_rising_ratio_small(r, y):
+    """``(log P, log s)`` with ``log[Gamma(y + r) / (Gamma(r) y!)] = y log s + log P`` for a whole ``0 <= y < 10`` and
+    any ``r > 0`` (the negative binomial's and, at ``r = n - y + 1``, the binomial's coefficient): ``s = max(r, 1)``,
+    ``P = prod_{k < y} (r + k) / (s (k + 1))``, a product of at most nine factors in ``(0, 1]``
+    (``P >= min(r, 1) / 9!``: no overflow at r = 1e30, none of ``lgamma(y + r) - lgamma(r)``'s cancellation at
+    r = 1e8). Exact to about ``2 y`` roundings; no ``lgamma``. ``y log s`` is the caller's, to be added to its own
+    ``y log pi`` (they cancel at large r)."""
+    s = jnp.maximum(r, 1.0)
+    inv = 1.0 / s
+    product = jnp.ones(jnp.broadcast_shapes(jnp.shape(r), jnp.shape(y)), jnp.result_type(r, y))
+    for k in range(int(STIRLING_MIN) - 1):
+        product = product * jnp.where(y > k, (r + k) * (inv * (1.0 / (k + 1))), 1.0)
+    return jnp.log(product), jnp.log(s)
+
+
+def digamma_rise_small(r, y):
+    """``psi(r + y) - psi(r) = sum_{k < y} 1/(r + k)`` for a whole ``0 <= y < 10`` and ``r > 0``: at most nine terms,
+    all positive (exact to round-off for any r; reciprocals of r alone, computed once when r is one number)."""
+    total = jnp.zeros(jnp.broadcast_shapes(jnp.shape(r), jnp.shape(y)), jnp.result_type(r, y))
+    for k in range(int(STIRLING_MIN) - 1):
+        total = total + jnp.where(y > k, 1.0 / (r + k), 0.0)
+    return total
+
+
+def lgamma_minus_stirling(x):
+    """``G(x) = lgamma(x) - [(x - 1/2) log x - x + log(2 pi)/2]`` for any ``x > 0``: Stirling's correction
+    ``corr(x)`` for ``x >= 10``, the plain difference below with ``lgamma_digamma_lanczos`` (terms below 70 at
+    x = 1e-30 in float32; no XLA ``lgamma`` where x is one value per example). With it a
+    saddle-point form written for two large arguments holds for a small one too."""
+    big = x >= STIRLING_MIN
+    xb, xs = safe_where(big, x, STIRLING_MIN), safe_where(~big, x, 1.0)
+    lgamma_small = lgamma_digamma_lanczos(xs)[0]
+    return jnp.where(big, stirling_corr(xb), lgamma_small - (xs - 0.5) * jnp.log(xs) + xs - HALF_LOG_2PI)
+
+
+def digamma_gap_large(x, d):
+    """``psi(x + d) - psi(x)`` for ``x > 0`` and ``x + d >= 10``, ``d >= 0``: ``log1p(u) + D(x + d) + H(x)`` with
+    ``D = psi - log`` by its series, ``m = max(x, 10)``, ``u = (x + d - m)/m`` (exactly ``d/x`` for x >= 10: no
+    cancellation at x = 1e8, d = 10) and ``H(x) = log m - psi(x)``, a function of x alone: ``-D(x)`` for x >= 10,
+    ``log 10 - psi(x)`` below (one number when x is). The negative binomial's score (d = y >= 10); for x < 10 and a
+    small d the absolute error is that of ``psi(x)``, eps log 10."""
+    big = x >= STIRLING_MIN
+    m = jnp.maximum(x, STIRLING_MIN)
+    u = (d + jnp.minimum(x - STIRLING_MIN, 0.0)) / m
+    xb, xs = safe_where(big, x, STIRLING_MIN), safe_where(~big, x, 1.0)
+    h = jnp.where(big, -digamma_minus_log_series(xb), math.log(STIRLING_MIN) - lgamma_digamma_lanczos(xs)[1])
+    return jnp.log1p(u) + digamma_minus_log_series(x + d) + h
+
+
+# Godfrey's Lanczos sum (g = 7, n = 9: c_0 + sum_i c_i/(x + i), as in Numerical Recipes and XLA's own lgamma) as
+# one rational function P(x)/Q(x), Q = prod_{i=1..8} (x + i), and the numerator of its logarithmic derivative,
+# N = P'Q - PQ' (coefficients in ascending powers, expanded in 60-digit arithmetic from Godfrey's c_i): P and Q
+# have positive coefficients and N negative ones, so nothing cancels for x > 0
+_LANCZOS_G = 7.0
+_LANCZOS_P = (10619610.099075994, 11246929.484659927, 5210869.017760831, 1379496.2658786706, 228235.2154997145,
+              24165.510665029535, 1599.0425347220457, 60.45833333334203, 0.9999999999998099)
+_LANCZOS_Q = (40320.0, 109584.0, 118124.0, 67284.0, 22449.0, 4536.0, 546.0, 36.0, 1.0)
+_LANCZOS_N = (-710263156275.6554, -2088657169094.2717, -2734230097401.6694, -2127924102192.4543,
+              -1106051660614.7712, -407912161569.4256, -110444706773.79288, -22362101911.66238,
+              -3409838279.134236, -390371461.9948292, -33079889.113968924, -2014583.6298809226,
+              -83443.81324508008, -2106.0850694442993, -24.458333333348875)
+
+
+def lgamma_digamma_lanczos(x):
+    """``(lgamma(x), psi(x))`` for ``0 < x <= 10`` (Stirling's series takes over above; ``P Q`` overflows float32
+    beyond about 1e3) from Lanczos's approximation in rational form: ``lgamma(x + 1) = log(2 pi)/2 + (x + 1/2) log t
+    - t + log(P/Q)``, ``t = x + g + 1/2``, its derivative ``psi(x + 1) = log t + (x + 1/2)/t - 1 + N/(P Q)``, then
+    ``lgamma(x) = lgamma(x + 1) - log x`` and ``psi(x) = psi(x + 1) - 1/x`` (no reflection: exact as x -> 0, where
+    XLA's ``lgamma`` and ``digamma`` evaluate a sine for every element). Polynomials and one division each: the
+    pair costs about a third of XLA's ``lgamma`` alone. Error below that of ``jax.scipy.special.gammaln`` /
+    ``digamma`` on (0, 10] (1.1e-6 / 2.7e-7 relative in float32, 2e-15 / 8e-16 in float64).
+    Reference: Lanczos (1964), SIAM J. Numer. Anal. B 1; Press et al., *Numerical Recipes*, 6.1."""
+    p, q, n = poly(_LANCZOS_P, x), poly(_LANCZOS_Q, x), poly(_LANCZOS_N, x)
+    t = x + (_LANCZOS_G + 0.5)
+    log_t = jnp.log(t)
+    lgamma1 = HALF_LOG_2PI + (x + 0.5) * log_t - t + jnp.log(p / q)
+    digamma1 = log_t + (x + 0.5) / t - 1.0 + n / (p * q)
+    return lgamma1 - jnp.log(x), digamma1 - 1.0 / x
+
+
+def digamma_rise_small_ratio(r, y):
+    """``digamma_rise_small`` as ``D / P``: ``P`` the product of ``log_rising_ratio_small`` (the same factors
+    ``f_k = (r + k) c_k``, ``c_k = 1/(s (k + 1))``, shared with it) and ``D`` its derivative with the ``c_k`` held
+    fixed (``D <- D f_k + P c_k``), so that ``D / P = sum_{k < y} c_k / f_k = sum_{k < y} 1/(r + k)``: one division
+    per element and no reciprocal of r per term (nine scalar programs when r is one number)."""
+    s = jnp.maximum(r, 1.0)
+    inv = 1.0 / s
+    shape = jnp.broadcast_shapes(jnp.shape(r), jnp.shape(y))
+    product = jnp.ones(shape, jnp.result_type(r, y))
+    slope = jnp.zeros(shape, jnp.result_type(r, y))
+    for k in range(int(STIRLING_MIN) - 1):
+        c = inv * (1.0 / (k + 1))
+        use = y > k
+        slope = jnp.where(use, slope * ((r + k) * c) + product * c, slope)
+        product = product * jnp.where(use, (r + k) * c, 1.0)
+    return slope / product
