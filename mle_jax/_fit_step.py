@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import optax
 
 from ._fit_options import Stop, code
+from .newton import HESSIAN_FN, objective_hessian, takes_hessian
 from ._params import Parts, with_state
 from .recipe import Recipe
 
@@ -179,6 +180,8 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
     # step's point: read them back rather than evaluate the loss again (half of L-BFGS's evaluations), where
     # the loss is one function of the parameters (full batch, no model key, no model state)
     reuse = extra_args and opts.batch_size is None and not opts.keyed and not recipe.stateful
+    # Newton (mj.newton) takes the objective's Hessian assembled from the raw outputs (X'WX for a GLM), same condition
+    split = reuse and takes_hessian(optimizer)
 
     def objective(trained, parts: Parts, x, y, w, m, key):
         params = parts.replace(trained=trained).params()
@@ -194,12 +197,21 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
             (loss, grads), state = cached, None
         else:
             (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(parts.trained, parts, x, y, w, m, key)
-        if extra_args:  # L-BFGS and other optimizers that use the value and a line search
-            updates, opt_state = optimizer.update(
-                grads, carry.opt_state, parts.trained, value=loss, grad=grads,
-                value_fn=lambda t: objective(t, parts, x, y, w, m, key)[0])
+        def update():
+            if not extra_args:
+                return optimizer.update(grads, carry.opt_state, parts.trained)
+            # L-BFGS and other optimizers that use the value and a line search
+            hessian_fn = objective_hessian(recipe, parts, x, y, w, m, opts.reduction) if split else None
+            more = {} if hessian_fn is None else {HESSIAN_FN: hessian_fn}
+            return optimizer.update(grads, carry.opt_state, parts.trained, value=loss, grad=grads,
+                                    value_fn=lambda t: objective(t, parts, x, y, w, m, key)[0], **more)
+        done = None
+        if opts.tol is not None:  # converged at this step's parameters: no update is computed (nor its search)
+            done = optax.tree_utils.tree_norm(grads) <= schedule.tol
+            shapes = jax.eval_shape(update)
+            updates, opt_state = jax.lax.cond(done, lambda: _unchanged(carry.opt_state, shapes), update)
         else:
-            updates, opt_state = optimizer.update(grads, carry.opt_state, parts.trained)
+            updates, opt_state = update()
         new_parts = parts.replace(trained=optax.apply_updates(parts.trained, updates))
         if recipe.stateful:  # the model's new state (BatchNorm statistics) replaces the old, undifferentiated
             new_parts = with_state(new_parts, state)
@@ -208,14 +220,21 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
                              step=None if carry.step is None else carry.step + 1, perm=perm)
         if opts.watched:  # this step's end, first of all a non-finite loss (no evaluation after it)
             new = new._replace(result=_ends(carry.result, ~finite, Stop.NON_FINITE))
-        if opts.tol is not None:  # converged: the gradient norm at this step's parameters is <= tol
-            done = optax.tree_utils.tree_norm(grads) <= schedule.tol
+        if done is not None:  # converged: the gradient norm at this step's parameters is <= tol
             new = new._replace(params=jax.lax.cond(done, lambda: carry.params, lambda: new.params),
                                result=_ends(new.result, done, Stop.CONVERGED))
         new, val_nll = _evaluate(opts, schedule, recipe, new, finite, val)
         return new, (jnp.asarray(loss, jnp.float32), val_nll)
 
     return one_step
+
+
+def _unchanged(opt_state, shapes):
+    """The update of a converged step: zero updates and the optimizer state as it was, cast to the
+    types ``update`` would give (``shapes``: its ``jax.eval_shape``), so that both branches agree."""
+    updates, state = shapes
+    return (jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), updates),
+            jax.tree_util.tree_map(lambda a, s: jnp.asarray(a, s.dtype), opt_state, state))
 
 
 def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):

@@ -18,6 +18,22 @@ the last digits of float64 in 5-10 steps, each costing one Hessian, ``O(N k^2)``
 memory for k parameters (the tangents of the Hessian are taken ``batch_size`` at a time when given:
 ``O(N batch_size)``), and ``O(k^3)`` for the factorisation.
 
+Inside ``mj.fit`` (and ``mj.solver``), where the loss is the recipe's NLL and the params are a recipe's
+``Params`` on a full batch, the Hessian is assembled from the model's raw outputs instead
+(``mle_jax._curvature.hessian``, the split that ``mj.inference`` uses): with z_i the raw outputs,
+``C_i = d^2 l_i / dz_i^2`` each example's curvature in them and ``J_i = dz_i/dphi``,
+
+    H = (sum_i u_i J_i' C_i J_i + grad^2 sum_i u_i g_i' z_i) / normaliser     (u_i = m_i w_i)
+
+one ``X' W X`` product per chunk of rows for a GLM (the second term a symbolic zero for a linear
+model), the family's own parameters (a learned shape) by Hessian-vector products, and the
+normaliser ``sum_i u_i`` for the default ``"mean"`` objective (1 for ``"sum"``). It is the same
+matrix to rounding, but the per-example work is done once, not once per tangent. ``fit`` passes it
+as the extra argument ``hessian_fn`` (``curvature="auto"``, the default); ``curvature="hvp"`` keeps
+forward-over-reverse everywhere. The line search stores the value and gradient at the point it
+accepts (``store_grad``), which ``fit`` reads back (``optax.value_and_grad_from_state``) instead of
+evaluating them again: a step costs one Hessian, one value and gradient, and one value per halving.
+
 Fisher scoring is the same step with the expected information in place of H; for a canonical link
 (the logistic, multinomial, Poisson and binomial GLMs) the two coincide, so Newton IS Fisher scoring
 (statsmodels' IRLS). With another link (the log-link Gamma and negative binomial) the observed H is
@@ -31,6 +47,7 @@ Optimization* (2006), sections 3.1 (backtracking), 3.4 (Newton with Hessian modi
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -40,6 +57,8 @@ from jax.flatten_util import ravel_pytree
 
 DAMPING_START = 1e-8  # the first Marquardt damping tried where H is not positive definite ...
 DAMPING_TRIES = 12    # ... then x100 each time (up to 1e14, i.e. a scaled gradient step), then -g
+HESSIAN_FN = "hessian_fn"  # the extra argument by which fit hands an optimizer the objective's Hessian
+CURVATURES = ("auto", "hvp")
 
 
 class ScaleByNewtonState(NamedTuple):
@@ -84,24 +103,51 @@ def newton_direction(h: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.where(ok, d, -g), jnp.where(ok, lam, jnp.inf)
 
 
-def scale_by_newton(*, batch_size: int | None = None) -> optax.GradientTransformationExtraArgs:
+def _check_curvature(curvature: str) -> str:
+    if curvature not in CURVATURES:
+        raise ValueError(f"newton: curvature must be one of {CURVATURES}; got {curvature!r}")
+    return curvature
+
+
+def takes_hessian(optimizer) -> bool:
+    """Whether ``optimizer.update`` takes the extra argument ``hessian_fn`` (``newton``, ``scale_by_newton``):
+    then ``fit`` passes it the objective's Hessian from the raw outputs where the recipe allows."""
+    try:
+        return HESSIAN_FN in inspect.signature(optimizer.update).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def scale_by_newton(*, batch_size: int | None = None, curvature: str = "auto") -> optax.GradientTransformationExtraArgs:
     """The Newton direction ``-H^{-1} g`` of ``value_fn`` at ``params`` (see the module's docstring).
 
     An optax ``GradientTransformationExtraArgs``: its ``update(updates, state, params, *, value_fn,
-    **extra)`` reads the extra argument ``value_fn`` (the objective, as ``fit`` and optax's line
-    searches pass it) and returns the direction for a line search to scale; ``updates`` are the
-    gradient. Chain it with ``optax.scale_by_backtracking_linesearch`` (what ``newton`` does) or
+    hessian_fn, **extra)`` reads the extra argument ``value_fn`` (the objective, as ``fit`` and optax's
+    line searches pass it) and returns the direction for a line search to scale; ``updates`` are the
+    gradient. ``hessian_fn`` (``params -> k x k``, ``ravel_pytree`` order; ``fit`` passes the split
+    Hessian of the module's docstring where it applies) is used in place of forward-over-reverse
+    differentiation of ``value_fn`` when given and ``curvature="auto"``; ``curvature="hvp"`` ignores it.
+    Chain it with ``optax.scale_by_backtracking_linesearch`` (what ``newton`` does) or
     ``optax.scale_by_zoom_linesearch``.
     """
+    _check_curvature(curvature)
+
     def init(params):
         return ScaleByNewtonState(jnp.zeros((), ravel_pytree(params)[0].dtype))
 
-    def update(updates, state, params=None, *, value_fn=None, **extra):
-        if params is None or value_fn is None:
+    def update(updates, state, params=None, *, value_fn=None, hessian_fn=None, **extra):
+        if curvature == "hvp":
+            hessian_fn = None
+        if params is None or (value_fn is None and hessian_fn is None):
             raise ValueError("scale_by_newton: update needs params and the extra argument value_fn "
                              "(mj.fit passes both; by hand: update(g, state, params, value_fn=f))")
         g, unravel = ravel_pytree(updates)
-        d, lam = newton_direction(hessian(value_fn, params, batch_size=batch_size), g)
+        if hessian_fn is not None:
+            h = hessian_fn(params)
+        else:
+            assert value_fn is not None
+            h = hessian(value_fn, params, batch_size=batch_size)
+        d, lam = newton_direction(h.astype(g.dtype), g)
         return unravel(d.astype(g.dtype)), ScaleByNewtonState(lam.astype(state.damping.dtype))
 
     return optax.GradientTransformationExtraArgs(init, update)
@@ -114,7 +160,8 @@ class NewtonState(NamedTuple):
     linesearch: Any
 
 
-def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30) -> optax.GradientTransformationExtraArgs:
+def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30,
+           curvature: str = "auto") -> optax.GradientTransformationExtraArgs:
     """Newton's method with a backtracking line search: an optimizer for ``mj.fit`` (and ``mj.solver``).
 
         d_t = -H_t^{-1} g_t (Cholesky; Marquardt-damped or -g_t where H_t is not positive definite)
@@ -131,6 +178,9 @@ def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30) -> 
       batch_size: the Hessian's tangents taken this many at a time (memory ``O(N batch_size)``);
         None (default): all k at once, the fastest for k up to a few hundred.
       max_linesearch_steps: the most halvings of the step per iteration.
+      curvature: ``"auto"`` (default): inside ``fit``, the Hessian assembled from the model's raw outputs
+        where the loss is the recipe's NLL on a full batch (``X' W X`` for a GLM: the module's
+        docstring), else forward-over-reverse; ``"hvp"``: forward-over-reverse always.
 
     Use it on a full batch with few parameters (a GLM, a small parametric model: k up to a few hundred),
     with ``Objective(tol=...)`` to stop at a gradient norm; it converges in a handful of steps,
@@ -145,23 +195,52 @@ def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30) -> 
     >>> res.stopped == "converged", res.steps_run <= 6
     (True, True)
     """
-    direction = scale_by_newton(batch_size=batch_size)
+    direction = scale_by_newton(batch_size=batch_size, curvature=_check_curvature(curvature))
+    # store_grad: the accepted point's value and gradient stay in the state, where fit reads them back
     search = optax.scale_by_backtracking_linesearch(
-        max_backtracking_steps=max_linesearch_steps, decrease_factor=0.5, increase_factor=float("inf"))
+        max_backtracking_steps=max_linesearch_steps, decrease_factor=0.5, increase_factor=float("inf"),
+        store_grad=True)
 
     def init(params):
         return NewtonState(direction.init(params), search.init(params))
 
-    def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
-        if value is None:
+    def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, hessian_fn=None, **extra):
+        if value is None or value_fn is None:
             raise ValueError("newton: update needs the extra arguments value and value_fn (mj.fit passes them)")
         grad = updates if grad is None else grad
-        d, direction_state = direction.update(updates, state.direction, params, value_fn=value_fn)
+        d, direction_state = direction.update(updates, state.direction, params, value_fn=value_fn,
+                                              hessian_fn=hessian_fn)
         decrement = -jnp.asarray(optax.tree.vdot(d, grad))
         at_rounding = decrement <= 16 * jnp.finfo(jnp.result_type(value)).eps * jnp.abs(value)
+        # a full step without a search stores no value: inf makes value_and_grad_from_state evaluate it
+        unsearched = state.linesearch._replace(value=jnp.full_like(state.linesearch.value, jnp.inf))
         d, search_state = jax.lax.cond(
-            at_rounding, lambda: (d, state.linesearch),
+            at_rounding, lambda: (d, unsearched),
             lambda: search.update(d, state.linesearch, params, value=value, grad=grad, value_fn=value_fn))
         return d, NewtonState(direction_state, search_state)
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Callable[[Any], jax.Array] | None:
+    """``trained -> grad^2`` of fit's objective (the recipe's NLL, ``reduction`` over ``weights`` and ``mask``)
+    as a k x k matrix by ``mle_jax._curvature.hessian``'s split (``X' W X`` for a GLM), over chunks of about
+    2^18 / k rows; None where the split does not apply (the training loss is not the NLL, or the params
+    are not a recipe's ``Params``): then ``scale_by_newton`` differentiates ``value_fn`` itself."""
+    from . import _curvature
+    from .inference import DENSE_ELEMENTS
+    training = recipe.family.training
+    if training.term is not None or training.weight is not None or not _curvature._splits(recipe, parts):
+        return None
+    v = ravel_pytree(parts.trained)[0]
+    n = jax.tree_util.tree_leaves(x)[0].shape[0]
+    w = jnp.ones(n, v.dtype) if weights is None else jnp.asarray(weights, v.dtype)
+    m = jnp.ones(n, bool) if mask is None else jnp.asarray(mask, bool)
+    data = _curvature.Data(x, y, w, m)
+    size = min(n, max(1, DENSE_ELEMENTS // max(1, v.size)))
+    count = jnp.sum(jnp.where(m, w, 0.0)) if reduction == "mean" else jnp.ones((), v.dtype)
+    count = jnp.where(count > 0, count, 1.0)  # a mean over no example is 0: so is its Hessian
+
+    def hessian_fn(trained):
+        return jnp.asarray(_curvature.hessian(recipe, ravel_pytree(trained)[0], parts, data, size=size)) / count
+    return hessian_fn

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import mle_jax as mj
-from mle_jax.newton import hessian, newton_direction
+from mle_jax.newton import hessian, newton_direction, objective_hessian, takes_hessian
 
 
 def _linear(p, x_i):
@@ -116,8 +116,58 @@ def test_update_without_value_fn_is_named():
         mj.scale_by_newton().update(u, mj.scale_by_newton().init(u), u)
 
 
+def test_fit_hessian_split_is_jax_hessian_of_the_objective(x64):
+    """The Hessian fit hands Newton (``objective_hessian``: X'WX from the raw outputs, divided by the
+    objective's normaliser) against ``jax.hessian`` of fit's own objective, for a GLM with a learned shape
+    (its column by HVPs): the weighted, masked "mean" and the plain "sum". A wrong normaliser, weight or curvature fails it."""
+    from jax.flatten_util import ravel_pytree
+
+    from mle_jax._params import partition
+    rng = np.random.default_rng(9)
+    n, x = 17, jnp.asarray(rng.normal(size=(17, 3)))
+    w, m = jnp.asarray(rng.uniform(0.5, 3.0, n)), jnp.asarray(rng.uniform(size=n) < 0.7)
+    cases = [(mj.recipe(_linear, mj.gamma("mean")), {"w": jnp.array([0.3, -0.2, 0.1]), "b": jnp.array(0.1)},
+              jnp.asarray(rng.gamma(2.0, size=n)))]  # several raw outputs (a categorical): the deep split test
+    for r, p0, y in cases:
+        parts = partition(r.init(p0))
+        flat, unravel = ravel_pytree(parts.trained)
+        settings = (("mean", w, m), ("sum", None, None))
+
+        def both(parts, r=r, y=y, flat=flat, unravel=unravel):  # one program per case: the 3 settings
+            def objective(u, reduction, weights, mask):
+                return r.objective(parts.replace(trained=unravel(u)).params(), x, y, weights, mask, "loss", reduction)[0]
+            return [(jax.hessian(objective)(flat, *s), objective_hessian(r, parts, x, y, s[1], s[2], s[0])(parts.trained))
+                    for s in settings]
+        for ref, h in jax.jit(both)(parts):
+            np.testing.assert_allclose(h, ref, rtol=1e-10, atol=1e-12 * float(jnp.max(jnp.abs(ref))))
+    assert takes_hessian(mj.newton()) and takes_hessian(mj.scale_by_newton()) and not takes_hessian(optax.lbfgs())
+
+
+def test_newton_with_weights_and_mask_reaches_statsmodels(x64):
+    """A weighted, masked Poisson GLM (the split Hessian over u_i = m_i w_i, the "mean" normaliser) against
+    statsmodels' GLM with the same frequency weights on the unmasked rows."""
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(10)
+    n, d = 300, 3
+    x = rng.normal(size=(n, d))
+    y = rng.poisson(np.exp(0.2 + x @ np.array([0.4, -0.3, 0.2]))).astype(np.float64)
+    w, m = rng.integers(1, 4, n).astype(np.float64), rng.uniform(size=n) < 0.8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sm.GLM(y[m], sm.add_constant(x[m]), family=sm.families.Poisson(), freq_weights=w[m]).fit(tol=1e-14)
+    r = mj.recipe(_linear, mj.poisson())
+    params = r.init({"w": jnp.zeros(d), "b": jnp.zeros(())})
+    res = mj.fit(r, params, x, y, mj.newton(), steps=30, weights=w, mask=m, objective=mj.Objective(tol=1e-10))
+    beta = np.concatenate([[float(res.params.model["b"])], np.asarray(res.params.model["w"])])
+    assert res.stopped == "converged" and res.steps_run <= 10
+    assert -float(r.nll(res.params, x, y, w, m)) == pytest.approx(ref.llf, rel=1e-12)
+    np.testing.assert_allclose(beta, ref.params, rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="curvature"):
+        mj.newton(curvature="exact")
+
+
 @pytest.mark.deep
-@pytest.mark.parametrize("kind", ["logistic", "poisson", "gamma", "negative_binomial"])
+@pytest.mark.parametrize("kind", ["logistic", "poisson", "gamma", "negative_binomial", "binomial"])
 def test_newton_glms_against_statsmodels_at_scale(x64, kind):
     """20,000 x 20, columns on scales 1e-3 ... 1e4 (cond ~1e7): each GLM's MLE to statsmodels' log-likelihood,
     and optax's L-BFGS alone does worse (it stalls short of it on such designs)."""
@@ -132,6 +182,10 @@ def test_newton_glms_against_statsmodels_at_scale(x64, kind):
         y, family, fam = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int), mj.bernoulli(), sm.families.Binomial()
     elif kind == "poisson":
         y, family, fam = rng.poisson(np.exp(eta)).astype(float), mj.poisson(), sm.families.Poisson()
+    elif kind == "binomial":  # (successes, trials) against statsmodels' (successes, failures)
+        trials = 1 + rng.poisson(4.0, size=n)
+        k = rng.binomial(trials, 1 / (1 + np.exp(-eta)))
+        y, family, fam = np.column_stack([k, trials]).astype(float), mj.binomial(), sm.families.Binomial()
     elif kind == "negative_binomial":  # fixed alpha = 1/r = 0.5: the dispersion a static float, not trained
         y = rng.negative_binomial(2.0, 2.0 / (2.0 + np.exp(eta))).astype(float)
         family, fam = mj.negative_binomial(), sm.families.NegativeBinomial(alpha=0.5)
@@ -139,7 +193,8 @@ def test_newton_glms_against_statsmodels_at_scale(x64, kind):
         y, family, fam = rng.gamma(2.0, np.exp(eta) / 2.0), mj.gamma("mean"), sm.families.Gamma(links.Log())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = sm.GLM(y, sm.add_constant(x), family=fam).fit(tol=1e-14, maxiter=300, scale=0.5 if kind == "gamma" else None)
+        endog = np.column_stack([y[:, 0], y[:, 1] - y[:, 0]]) if kind == "binomial" else y
+        ref = sm.GLM(endog, sm.add_constant(x), family=fam).fit(tol=1e-14, maxiter=300, scale=0.5 if kind == "gamma" else None)
     r = mj.recipe(_linear, family)
     params = r.init({"w": jnp.zeros(d), "b": jnp.zeros(())})
     if kind in ("negative_binomial", "gamma"):  # a Python float is static: fixed at the truth, as statsmodels has it

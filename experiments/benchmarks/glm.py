@@ -40,6 +40,10 @@ import mle_jax as mj
 REL_TOL = 1e-8  # reaching the MLE: |loglik - best| <= REL_TOL |best|
 MODELS = ("logistic", "multinomial", "poisson", "negative_binomial", "gamma", "binomial", "logistic_scaled")
 ALPHA, SHAPE, K = 0.5, 2.0, 5
+# (model, features) -> contenders not run there, and why
+NOT_RUN = {("multinomial", 100): {"mle_jax newton": "dense Hessian of 404 coefficients over 5 raw outputs a row: "
+                                                    "N 5 404^2 multiply-adds a step (2 s at 1e4 rows here); L-BFGS is "
+                                                    "mle_jax's route there"}}
 
 
 # ----------------------------------------------------------------------------- data and log-likelihoods
@@ -190,11 +194,16 @@ def _timed(fn):
     return time.perf_counter() - t0, out
 
 
-def row(model: str, n: int, d: int, reps: int, budget_s: float) -> dict:
-    """One (model, n, d): each contender's cold time, median warm time, log-likelihood and gap."""
+def row(model: str, n: int, d: int, reps: int, budget_s: float, cap_s: float | None = None,
+        skip: dict | None = None) -> dict:
+    """One (model, n, d): each contender's cold time, median warm time, log-likelihood and gap. A contender
+    whose first call took over ``cap_s`` is not repeated (its one time is its median); one named in
+    ``skip`` (name -> why) is not run at all and reported with the reason."""
     x, y = data(model, n, d)
     contenders = {**_mle_jax(model, x, y, d), **_glum(model, x, y), **_statsmodels(model, x, y), **_sklearn(model, x, y)}
-    result = {"model": model, "n": n, "d": d, "contenders": {}}
+    skip = {name: why for name, why in (skip or {}).items() if name in contenders}
+    contenders = {name: fn for name, fn in contenders.items() if name not in skip}
+    result = {"model": model, "n": n, "d": d, "contenders": {}, "skipped": skip}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         times, lls = {}, {}
@@ -203,11 +212,15 @@ def row(model: str, n: int, d: int, reps: int, budget_s: float) -> dict:
             lls[name] = loglik(model, x, y, np.asarray(b), np.asarray(w))
             times[name] = [] if name.startswith("mle_jax") else [cold]
             result["contenders"][name] = {"cold_s": cold}
+        # too slow to repeat: its one time stands (mle_jax's first call compiles: one warm call is timed)
+        capped = {name for name, c in result["contenders"].items() if cap_s is not None and c["cold_s"] > cap_s}
+        for name in capped:
+            times[name] = [_timed(contenders[name])[0]] if name.startswith("mle_jax") else [result["contenders"][name]["cold_s"]]
         order = np.random.default_rng(0)
         start = time.perf_counter()
         for rep in range(reps):
             for name in order.permutation(list(contenders)):
-                if len(times[name]) < reps:
+                if name not in capped and len(times[name]) < reps:
                     times[name].append(_timed(contenders[name])[0])
             if time.perf_counter() - start > budget_s:
                 break
@@ -266,38 +279,62 @@ def inference_row(n: int, d: int, reps: int) -> dict:
     return {"n": n, "d": d, "contenders": out}
 
 
-def run(quick: bool = False, reps: int | None = None, models=MODELS, budget_s: float = 60.0,
-        blas_threads: int | None = 1) -> dict:
-    """Every row (``quick``: 1e4 and 1e5 rows only) and the covariance row. ``blas_threads``: OpenBLAS's
-    and OpenMP's threads (numpy, scipy, statsmodels, scikit-learn, glum, and the LAPACK behind
-    ``jnp.linalg``) for the run; 1 by default: on a loaded machine their spinning threads make
-    statsmodels 10-30x slower (0.12 s against 1-4 s for a 10,000 x 20 logistic GLM here), so one
-    thread is the contenders' best case. XLA keeps its own thread pool."""
-    from threadpoolctl import threadpool_limits
+def _load_contenders() -> None:
+    """Import glum, statsmodels and scikit-learn (and so load their OpenMP and BLAS libraries) before
+    ``threadpool_limits``, which limits only the libraries loaded when it is entered: imported inside it,
+    their OpenMP threads ran unlimited, and glum and scikit-learn took 30x longer (0.29 s against 0.008
+    s for a 10,000 x 5 Poisson GLM here)."""
+    import glum  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import statsmodels.api  # noqa: F401
+
+
+def grid(quick: bool = False, models=MODELS) -> list[tuple[str, int, int]]:
+    """The (model, rows, features) of a run: 1e4 and 1e5 rows (and 1e6 unless ``quick``) by 20 and 100
+    features; the badly scaled logistic at 1e5 x 20 only."""
     rows_n = (10_000, 100_000) if quick else (10_000, 100_000, 1_000_000)
+    return [(model, n, d) for model in models for d in (20, 100) for n in rows_n
+            if model != "logistic_scaled" or (d, n) == (20, 100_000)]
+
+
+def run(quick: bool = False, reps: int | None = None, models=MODELS, budget_s: float = 60.0,
+        blas_threads: int | None = 1, cap_s: float = 30.0, rows=None, inference: bool = True) -> dict:
+    """Every row of ``grid`` (``quick``: 1e4 and 1e5 rows only; or the ``rows`` given as (model, n, d)) and
+    the covariance row. ``blas_threads``: OpenBLAS's and OpenMP's threads (numpy, scipy, statsmodels,
+    scikit-learn, glum, and the LAPACK behind ``jnp.linalg``) for the run; 1 by default: on a loaded
+    machine their spinning threads make statsmodels 10-30x slower (0.12 s against 1-4 s for a
+    10,000 x 20 logistic GLM here), so one thread is the contenders' best case. XLA keeps its own
+    thread pool. ``cap_s``: a contender whose first call takes longer is timed once; one whose time at
+    a tenth of the rows (same model and features, earlier in the run) was over ``cap_s / 10`` is not run
+    (glum's logistic took 438 s at 1e6 x 20 once), and the row says so."""
+    from threadpoolctl import threadpool_limits
+    _load_contenders()
     reps = reps or (3 if quick else 5)
-    rows = []
+    out, seen = [], {}
     with jax.enable_x64(True), threadpool_limits(blas_threads):
-        for model in models:
-            for d in (20, 100):
-                for n in rows_n:
-                    if model == "logistic_scaled" and (d, n) != (20, 100_000):
-                        continue
-                    rows.append(row(model, n, d, reps if n < 1_000_000 else 3, budget_s))
-                    print(format_row(rows[-1]), flush=True)
-        inference = inference_row(100_000, 100, 3)
-    return {"rel_tol": REL_TOL, "blas_threads": blas_threads, "rows": rows, "inference": inference}
+        for model, n, d in rows or grid(quick, models):
+            before = seen.get((model, n // 10, d), {})
+            skip = {name: f"{t:.3g} s at {n // 10:,} rows: over cap_s / 10 = {cap_s / 10:.3g} s"
+                    for name, t in before.items() if t > cap_s / 10 and not name.startswith("mle_jax")}
+            skip.update(NOT_RUN.get((model, d), {}))
+            out.append(row(model, n, d, reps if n < 1_000_000 else 3, budget_s, cap_s, skip))
+            seen[(model, n, d)] = {name: c["median_s"] for name, c in out[-1]["contenders"].items()}
+            print(format_row(out[-1]), flush=True)
+        cov = inference_row(100_000, 100, 3) if inference else None
+    return {"rel_tol": REL_TOL, "blas_threads": blas_threads, "cap_s": cap_s, "rows": out, "inference": cov}
 
 
 def format_row(row: dict) -> str:
     cells = "; ".join(f"{name} {c['median_s']:.3g} s ({c['ratio']:.2f}{'' if c['reached'] else ', MISSED ' + format(c['rel_gap'], '.0e')})"
                       for name, c in sorted(row["contenders"].items(), key=lambda kv: kv[1]["median_s"]))
-    return f"{row['model']:<18} {row['n']:>9,} x {row['d']:<4} {cells}"
+    skipped = "".join(f"; {name} not run ({why})" for name, why in row.get("skipped", {}).items())
+    return f"{row['model']:<18} {row['n']:>9,} x {row['d']:<4} {cells}{skipped}"
 
 
 def run_inference(reps: int = 5, blas_threads: int | None = 1) -> dict:
     """The covariance row alone (``python -m experiments.benchmarks.glm --inference``)."""
     from threadpoolctl import threadpool_limits
+    _load_contenders()
     with jax.enable_x64(True), threadpool_limits(blas_threads):
         return inference_row(100_000, 100, reps)
 
@@ -306,9 +343,20 @@ if __name__ == "__main__":
     import argparse
     import json
     parser = argparse.ArgumentParser(prog="python -m experiments.benchmarks.glm",
-                                     description="the covariance row: mj.inference against statsmodels at the MLE "
-                                                 "of a 100,000 x 100 logistic regression (BLAS at one thread)")
-    parser.add_argument("--inference", action="store_true", help="run the covariance row (the only mode here)")
+                                     description="time to the GLM MLE for chosen rows (--rows model:n:d ...), or the "
+                                                 "covariance row (--inference): mj.inference against statsmodels at the "
+                                                 "MLE of a 100,000 x 100 logistic regression; BLAS at one thread")
+    parser.add_argument("--inference", action="store_true", help="run the covariance row")
+    parser.add_argument("--rows", nargs="+", metavar="MODEL:N:D", help=f"rows to time; models: {', '.join(MODELS)}")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--cap", type=float, default=30.0, help="cap_s of run(): a slower contender is timed once")
+    parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
-    print(json.dumps(run_inference(args.reps), indent=1))
+    if args.rows:
+        spec = [(m, int(float(n)), int(d)) for m, n, d in (a.split(":") for a in args.rows)]
+        res = run(reps=args.reps, cap_s=args.cap, rows=spec, inference=False)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=1)
+    if args.inference or not args.rows:
+        print(json.dumps(run_inference(args.reps), indent=1))
