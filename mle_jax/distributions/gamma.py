@@ -25,9 +25,9 @@ from jax.scipy.special import gammaln, polygamma
 
 from . import _support, _twins, registry
 from .._checks import check_event_shape
-from .incomplete import log_gammainc_tail
+from .incomplete import gamma_prefix_branches, log_gammainc_tail
 from .special import (HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, digamma_minus_log, digamma_minus_log_series,
-                      expm1mx, lgamma_bregman, lgamma_diff, lgamma_digamma_lanczos, log1pmx_series, stirling_corr)
+                      expm1mx, lgamma_bregman, lgamma_diff, lgamma_digamma_lanczos, stirling_corr)
 
 
 class Gamma(NamedTuple):
@@ -78,16 +78,7 @@ def _prefix(a, x, log_x):
     ``a log1pmx(u) + log(a)/2 - log(2 pi)/2 - corr(a)``, ``u = (x - a)/a`` (``a log(x/a) - (x - a)`` written out where
     ``|u| >= 1/4``), below it ``a log x - x - lgamma(a)`` with ``special.lgamma_digamma_lanczos`` (XLA's ``lgamma``
     costs three times as much)."""
-    big = a >= STIRLING_MIN
-    ab = safe_where(big, a, STIRLING_MIN)
-    xb, log_xb = safe_where(big, x, STIRLING_MIN), safe_where(big, log_x, 0.0)
-    u = (xb - ab) / ab
-    near = jnp.abs(u) < 0.25
-    linear = jnp.where(near, ab * log1pmx_series(safe_where(near, u, 0.0)),
-                       ab * (safe_where(~near, log_xb, 0.0) - jnp.log(ab)) - (safe_where(~near, xb, 1.0) - ab))
-    stirling = linear + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab)
-    as_ = safe_where(~big, a, 1.0)
-    xs, log_xs = safe_where(~big, x, 1.0), safe_where(~big, log_x, 0.0)
+    big, _, stirling, (as_, xs, log_xs) = gamma_prefix_branches(a, x, log_x)
     return jnp.where(big, stirling, as_ * log_xs - xs - lgamma_digamma_lanczos(as_)[0])
 
 

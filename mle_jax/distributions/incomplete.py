@@ -165,6 +165,16 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     or bool array) holds, the prefix less ``log a``: ``a log x - x - lgamma(a + 1)`` below 10, with
     ``lgamma(a + 1)``, not ``lgamma(a) + log a``, so that nothing cancels at small ``a``."""
     log_x = jnp.log(x) if log_x is None else log_x
+    big, ab, stirling, (as_, xs, log_xs) = gamma_prefix_branches(a, x, log_x)
+    stirling = stirling - jnp.where(over_a, jnp.log(ab), 0.0)
+    return jnp.where(big, stirling, as_ * log_xs - xs - gammaln(as_ + jnp.where(over_a, 1.0, 0.0)))
+
+
+def gamma_prefix_branches(a, x, log_x):
+    """``gamma_prefix``'s two branches: ``(big, a_big, stirling, (a_small, x_small, log_x_small))``, with
+    ``big = a >= 10``, Stirling's form of ``a log x - x - lgamma(a)`` on ``a_big`` (``a`` where big, 10
+    elsewhere) and the small branch's inputs made safe (1, 1, 0 where big), for the caller's
+    ``lgamma``: ``gammaln`` here, the Gamma density's Lanczos form in ``gamma.py``."""
     big = a >= STIRLING_MIN
     ab = safe_where(big, a, STIRLING_MIN)
     xb, log_xb = safe_where(big, x, STIRLING_MIN), safe_where(big, log_x, 0.0)
@@ -172,10 +182,9 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     near = jnp.abs(u) < 0.25
     linear = jnp.where(near, ab * _log1pmx_series(safe_where(near, u, 0.0)),
                        ab * (safe_where(~near, log_xb, 0.0) - jnp.log(ab)) - (safe_where(~near, xb, 1.0) - ab))
-    stirling = linear + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab) - jnp.where(over_a, jnp.log(ab), 0.0)
-    as_ = safe_where(~big, a, 1.0)
-    xs, log_xs = safe_where(~big, x, 1.0), safe_where(~big, log_x, 0.0)
-    return jnp.where(big, stirling, as_ * log_xs - xs - gammaln(as_ + jnp.where(over_a, 1.0, 0.0)))
+    stirling = linear + 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab)
+    small = (safe_where(~big, a, 1.0), safe_where(~big, x, 1.0), safe_where(~big, log_x, 0.0))
+    return big, ab, stirling, small
 
 
 @forward_grad

@@ -182,6 +182,15 @@ def lgamma_bregman(d, a, a_plus_d):
     return jnp.where(big, stirling, direct)
 
 
+def _betaln_stirling(x, y):
+    """``log B(x, y)`` by Stirling's series for all three ``lgamma`` (both arguments >= 10), with
+    ``p = x / (x + y)``: ``log(2 pi)/2 + (x - 1/2) log p + (y - 1/2) log(1 - p) - log(x + y)/2 + corr(x)
+    + corr(y) - corr(x + y)``."""
+    p = x / (x + y)
+    return (HALF_LOG_2PI + (x - 0.5) * jnp.log(p) + (y - 0.5) * jnp.log1p(-p)
+            - 0.5 * jnp.log(x + y) + stirling_corr(x) + stirling_corr(y) - stirling_corr(x + y))
+
+
 def betaln(a, b):
     """``log B(a, b) = lgamma(a) + lgamma(b) - lgamma(a + b)`` to float64 round-off for any ``a, b > 0``.
 
@@ -192,10 +201,7 @@ def betaln(a, b):
     """
     x, y = jnp.minimum(a, b), jnp.maximum(a, b)
     both = x >= STIRLING_MIN
-    xb, yb = safe_where(both, x, STIRLING_MIN), safe_where(both, y, STIRLING_MIN)
-    p = xb / (xb + yb)
-    symmetric = (HALF_LOG_2PI + (xb - 0.5) * jnp.log(p) + (yb - 0.5) * jnp.log1p(-p)
-                 - 0.5 * jnp.log(xb + yb) + stirling_corr(xb) + stirling_corr(yb) - stirling_corr(xb + yb))
+    symmetric = _betaln_stirling(safe_where(both, x, STIRLING_MIN), safe_where(both, y, STIRLING_MIN))
     return jnp.where(both, symmetric, betaln_small(safe_where(~both, x, 1.0), safe_where(~both, y, 1.0)))
 
 
@@ -405,10 +411,7 @@ def betaln_digamma_gaps(a, b):
     lg_ab, psi_ab = lgamma_digamma_lanczos(safe_where(small, a + b, 1.0))
     x, w = jnp.minimum(a, b), jnp.maximum(a, b)
     both = x >= STIRLING_MIN
-    xb, wb = safe_where(both, x, STIRLING_MIN), safe_where(both, w, STIRLING_MIN)
-    p = xb / (xb + wb)
-    symmetric = (HALF_LOG_2PI + (xb - 0.5) * jnp.log(p) + (wb - 0.5) * jnp.log1p(-p)
-                 - 0.5 * jnp.log(xb + wb) + stirling_corr(xb) + stirling_corr(wb) - stirling_corr(xb + wb))
+    symmetric = _betaln_stirling(safe_where(both, x, STIRLING_MIN), safe_where(both, w, STIRLING_MIN))
     mixed = ~small & ~both
     xm, wm = safe_where(mixed, x, 1.0), safe_where(mixed, w, STIRLING_MIN)
     one_large = jnp.where(a < b, lg_a, lg_b) - (xm * jnp.log(wm) + _stirling_rest(xm, wm))
