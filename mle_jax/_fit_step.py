@@ -208,8 +208,8 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
         done = None
         if opts.tol is not None:  # converged at this step's parameters: no update is computed (nor its search)
             done = optax.tree_utils.tree_norm(grads) <= schedule.tol
-            shapes = jax.eval_shape(update)
-            updates, opt_state = jax.lax.cond(done, lambda: _unchanged(carry.opt_state, shapes), update)
+            updates, opt_state = jax.lax.cond(done, lambda: _unchanged(grads, carry.opt_state),
+                                              lambda: _like(update(), grads, carry.opt_state))
         else:
             updates, opt_state = update()
         new_parts = parts.replace(trained=optax.apply_updates(parts.trained, updates))
@@ -229,12 +229,19 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
     return one_step
 
 
-def _unchanged(opt_state, shapes):
-    """The update of a converged step: zero updates and the optimizer state as it was, cast to the
-    types ``update`` would give (``shapes``: its ``jax.eval_shape``), so that both branches agree."""
-    updates, state = shapes
-    return (jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), updates),
-            jax.tree_util.tree_map(lambda a, s: jnp.asarray(a, s.dtype), opt_state, state))
+def _unchanged(grads, opt_state):
+    """The update of a converged step: zero updates and the optimizer state as it was."""
+    return jax.tree_util.tree_map(jnp.zeros_like, grads), opt_state
+
+
+def _like(update, grads, opt_state):
+    """A step's ``(updates, state)`` in the types of its converged twin (``_unchanged``): updates in the
+    gradients' dtypes, the state in the old state's, so that both branches of the ``lax.cond`` agree
+    with ``update`` traced once (the state is a loop carry, so only a weak type can differ)."""
+    updates, state = update
+    return (jax.tree_util.tree_map(lambda u, g: jnp.asarray(u, g.dtype), updates, grads),
+            jax.tree_util.tree_map(lambda a, o: jax.lax.convert_element_type(a, o.dtype) if hasattr(o, "dtype")
+                                   else a, state, opt_state))
 
 
 def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
