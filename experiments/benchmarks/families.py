@@ -446,6 +446,21 @@ def dirichlet(n, rng):
                     torch_nll)
 
 
+K_PL = 5
+
+
+def plackett_luce(n, rng):
+    k = K_PL
+    x = rng.normal(size=(n, k))
+    y = np.argsort(-(x + rng.gumbel(size=(n, k))), axis=1).astype(np.int32)  # rankings drawn at the scores
+
+    def jnp_nll(raw, fp, y):
+        ordered = jnp.take_along_axis(raw, y, axis=1)
+        return -jnp.sum(ordered - jax.lax.cumlogsumexp(ordered, axis=1, reverse=True))
+    return Workload(mj.plackett_luce(k), np.zeros(k), {}, False, x, y, jnp_nll,
+                    lambda raw, fp, y: -jnp.sum(_tfd().PlackettLuce(jnp.exp(raw)).log_prob(y)), None, None)
+
+
 WORKLOADS: dict[str, Callable] = {
     "poisson": poisson,
     "student_t_fixed_df": _student_t(False),
@@ -468,6 +483,7 @@ WORKLOADS: dict[str, Callable] = {
     "log_normal": log_normal,
     "asymmetric_laplace_q0.9": asymmetric_laplace,
     "dirichlet_k4": dirichlet,
+    "plackett_luce_k5": plackett_luce,
 }
 
 

@@ -6,7 +6,9 @@
 (K,)), ``pi[0]`` the item ranked first: the ranking is built by drawing the best item with probabilities
 ``softmax(s)``, then the best of the rest, and so on (Luce's choice axiom). The log probability is
 ``sum_j s_{pi_j} - L_j`` with ``L_j = logsumexp(s_{pi_j}, ..., s_{pi_K})``, the reverse cumulative
-logsumexp (``jax.lax.cumlogsumexp``): never a log of a sum that can underflow, exact for logits of 1e4.
+logsumexp, built from the back one item at a time (``ranked_log_prob``: ``o_j - L_j = log sig(o_j - L_{j+1})``,
+one ``exp`` and one ``log1p`` per item, its derivative written): never a log of a sum that can underflow,
+exact for logits of 1e4.
 Adding a constant to every logit changes nothing. ``-inf`` for any target that is not a permutation.
 
 Mode: the items sorted by logit, descending (each factor is largest when the best remaining item comes
@@ -78,17 +80,71 @@ def permutations(k: int) -> Permutation:
                        what="ranking", size=k)
 
 
+#: up to this many items a ranking is checked by counting each item (K^2 compares) and the chain of
+#: ``ranked_log_prob`` is unrolled; above, by a sort and a rolled scan
+SMALL_K = 32
+
+
 def is_permutation(y, k: int):
-    """True where the row ``y`` (last axis) holds each of ``0, ..., K-1`` exactly once."""
+    """True where the row ``y`` (last axis) holds each of ``0, ..., K-1`` exactly once: each item counted
+    (``K^2`` compares, no sort) for K <= ``SMALL_K``, the sorted row compared with ``range(K)`` above."""
     y = jnp.asarray(y)
-    items = jnp.arange(k, dtype=y.dtype).reshape((1,) * (y.ndim - 1) + (k,))
-    return jnp.all(jnp.sort(y, axis=-1) == items, axis=-1)
+    items = jnp.arange(k, dtype=y.dtype)
+    if k <= SMALL_K:
+        return jnp.all(jnp.sum(y[..., :, None] == items.reshape((1,) * y.ndim + (k,)), axis=-2) == 1, axis=-1)
+    return jnp.all(jnp.sort(y, axis=-1) == items.reshape((1,) * (y.ndim - 1) + (k,)), axis=-1)
+
+
+def _chain(o):
+    """The log probability of the ordered scores ``o`` (last axis) and, per position, ``a_j = exp(o_j - L_j)``
+    (the chance that item ``j`` wins among ``j..K``) and ``b_j = 1 - a_j = exp(L_{j+1} - L_j)``, from the back:
+    ``L_K = o_K``, ``d_j = o_j - L_{j+1}``, ``o_j - L_j = log sig(d_j) = min(d_j, 0) - t_j`` and
+    ``L_j = max(o_j, L_{j+1}) + t_j`` with ``t_j = log1p(exp(-|d_j|))``; ``a_j = sig(d_j)``, ``b_j = sig(-d_j)``
+    from the same ``exp`` (as ``special.sigmoid_pair``): one ``exp``, one ``log1p`` and one division per item,
+    each exact in both tails (a logit of 1e4 beside one of 0 loses nothing)."""
+    k = o.shape[-1]
+    items = jnp.moveaxis(o, -1, 0)
+
+    def back(lse, o_j):
+        d = o_j - lse
+        pos = d >= 0  # one branch per item, each smooth, so that every derivative is right at a tie (d = 0)
+        e = jnp.exp(jnp.where(pos, -d, d))
+        t = jnp.log1p(e)
+        inv = 1.0 / (1.0 + e)
+        return jnp.where(pos, o_j, lse) + t, (jnp.where(pos, 0.0, d) - t, jnp.where(pos, inv, e * inv),
+                                             jnp.where(pos, e * inv, inv))
+    last = items[-1]
+    _, (log_a, a, b) = jax.lax.scan(back, last, items[:-1], reverse=True, unroll=k <= SMALL_K)
+    return jnp.sum(log_a, axis=0), jnp.concatenate([a, jnp.ones_like(last)[None]]), b
+
+
+@jax.custom_jvp
+def ranked_log_prob(o):
+    """``sum_j [o_j - logsumexp(o_j, ..., o_K)]``: the Plackett-Luce log probability of scores already in
+    ranked order (last axis), by ``_chain``. Its derivative is written, ``d/do_m = 1 - a_m S_m`` with
+    ``S_m = sum_{j <= m} exp(L_m - L_j) = 1 + b_{m-1} S_{m-1}`` (``S_1 = 1``): a product and a sum per item
+    where autodiff would differentiate every step of the chain. A JVP, so Hessians (forward over reverse)
+    work too."""
+    return _chain(o)[0]
+
+
+@ranked_log_prob.defjvp
+def _ranked_jvp(primals, tangents):
+    (o,), (do,) = primals, tangents
+    value, a, b = _chain(o)
+
+    def forward(s_prev, ab):
+        a_m, b_prev = ab
+        s_m = 1.0 + b_prev * s_prev
+        return s_m, 1.0 - a_m * s_m
+    zero = jnp.zeros_like(a[0])
+    _, grad = jax.lax.scan(forward, zero, (a, jnp.concatenate([zero[None], b])), unroll=o.shape[-1] <= SMALL_K)
+    return value, jnp.sum(jnp.moveaxis(grad, 0, -1) * do, axis=-1)
 
 
 def _log_prob_of(s, pi):
     """``sum_j s_{pi_j} - logsumexp(s_{pi_j..K})`` for a valid permutation ``pi`` (last axes)."""
-    ordered = jnp.take_along_axis(s, pi, axis=-1)
-    return jnp.sum(ordered - jax.lax.cumlogsumexp(ordered, axis=ordered.ndim - 1, reverse=True), axis=-1)
+    return ranked_log_prob(jnp.take_along_axis(s, pi, axis=-1))
 
 
 def log_prob(theta: PlackettLuce, y):
