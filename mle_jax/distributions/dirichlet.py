@@ -27,12 +27,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import digamma, gammaln, polygamma, xlogy
+from jax.scipy.special import digamma, polygamma, xlogy
 
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .registry import Param
-from .special import lgamma_bregman
+from .special import lgamma_bregman, lgamma_digamma
 
 #: the least tolerance on ``|sum(y) - 1|`` (a float32 vector normalised in float32 is off by ~K eps)
 SUM_TOLERANCE = 1e-4
@@ -85,9 +85,24 @@ def simplex(k: int) -> Simplex:
                    frozenset({"float"}), lower=0.0, upper=1.0, what="y", size=k)
 
 
+@jax.custom_jvp
 def log_beta(a):
-    """``log B(a) = sum_k lgamma(a_k) - lgamma(a_0)`` over the last axis."""
-    return jnp.sum(gammaln(a), axis=-1) - gammaln(jnp.sum(a, axis=-1))
+    """``log B(a) = sum_k lgamma(a_k) - lgamma(a_0)`` over the last axis, each ``lgamma`` and its ``psi`` from
+    ``special.lgamma_digamma`` (two logs, no XLA ``lgamma``); its derivative written, ``psi(a_k) - psi(a_0)``,
+    from the same evaluation."""
+    return _log_beta_and_score(a)[0]
+
+
+def _log_beta_and_score(a):
+    lg, psi = lgamma_digamma(jnp.concatenate([a, jnp.sum(a, axis=-1, keepdims=True)], axis=-1))
+    return jnp.sum(lg[..., :-1], axis=-1) - lg[..., -1], psi[..., :-1] - psi[..., -1:]
+
+
+@log_beta.defjvp
+def _log_beta_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    value, score = _log_beta_and_score(a)
+    return value, jnp.sum(score * da, axis=-1)
 
 
 def on_simplex(y, k: int):
