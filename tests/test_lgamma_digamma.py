@@ -3,6 +3,8 @@ against scipy.special's gammaln / digamma, and the Dirichlet's ``log B`` built o
 written) against scipy and against autodiff of scipy-equal formulas; float32 and float64, from 1e-30 to
 1e30 and across the branch edge at 10."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,7 +36,7 @@ def test_lgamma_digamma_against_scipy(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_trigamma_and_second_derivatives_against_scipy(dtype):
     """``trigamma`` against scipy's polygamma(1, x) (inf where 1/x^2 overflows), and the second derivative of
-    each lgamma pair, and of the Gamma density in its shape, equal to it: autodiff of Lanczos's rational form
+    each lgamma pair, and of the Gamma and Beta densities in a shape, equal to it: autodiff of Lanczos's rational form
     read 0.0078 for -0.105 at a = 9.99 in float32 (the Gamma's curvature in a, so its standard errors)."""
     eps = np.finfo(dtype).eps
     with jax.enable_x64(dtype == "float64"):
@@ -44,15 +46,21 @@ def test_trigamma_and_second_derivatives_against_scipy(dtype):
         second = jax.jit(lambda small, wide: {
             "lanczos": jax.vmap(jax.grad(lambda v: lgamma_digamma_lanczos(v)[1]))(small),
             "pair": jax.vmap(jax.grad(jax.grad(lambda v: lgamma_digamma(v)[0])))(wide),
-            "gamma": -jax.vmap(jax.grad(jax.grad(lambda a: mj.log_prob(mj.Gamma(a, 2.0), 1.3))))(small)})(
+            "gamma": -jax.vmap(jax.grad(jax.grad(lambda a: mj.log_prob(mj.Gamma(a, 2.0), 1.3))))(small),
+            "beta": -jax.vmap(jax.grad(jax.grad(lambda a: mj.log_prob(mj.Beta(a, 2.0), 0.3))))(small)})(
             small, jnp.asarray(x[x > 1e-3]))
     want = sc.polygamma(1, x.astype(np.float64))
     finite = want < np.finfo(dtype).max
     np.testing.assert_allclose(tri[finite], want[finite], rtol=8 * eps)
     assert np.all(np.isinf(tri[~finite]))
+    beta = second.pop("beta")  # d2/da2 log Beta(a, 2) density = -(psi'(a) - psi'(a + 2)); main read NaN at 9.7
     for name, got in second.items():
         at = np.asarray(small if name != "pair" else x[x > 1e-3], np.float64)
         np.testing.assert_allclose(got, sc.polygamma(1, at), rtol=64 * eps, err_msg=name)
+    at = np.asarray(small, np.float64)
+    want_beta = sc.polygamma(1, at) - sc.polygamma(1, at + 2.0)
+    err = np.abs(np.asarray(beta, np.float64) - want_beta)  # a difference: error relative to its terms
+    assert np.all(err <= 64 * eps * sc.polygamma(1, at)), (at[np.argmax(err)], err.max())
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -106,3 +114,25 @@ def test_dirichlet_family_at_scale_matches_scipy():
     np.testing.assert_allclose(grad, want_grad, rtol=1e-9)
     per_row = [stats.dirichlet(a_i).logpdf(y_i) for a_i, y_i in zip(a[sub], y[sub])]
     np.testing.assert_allclose(mine, per_row, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_curvature_at_the_branch_edge_and_at_ties(dtype):
+    """The Hessians of the Beta density in (a, b) and of the negative binomial's in r against trigamma
+    closed forms, at a shape of exactly 10 (Stirling's edge) and at a == b: a max/min there has derivative
+    1/2, which had made these 9-93% wrong (Beta(10, 10), NB r = 10 at y = 10)."""
+    tri = functools.partial(sc.polygamma, 1)
+    beta_at = np.array([(2.0, 2.0), (10.0, 2.0), (10.0, 10.0), (12.0, 12.0), (10.0, 30.0)])
+    nb_at = np.array([(10.0, 10.0), (10.0, 12.0), (10.0, 3.0), (2.0, 10.0)])
+    with jax.enable_x64(dtype == "float64"):
+        beta_h, nb_h = jax.jit(lambda ab, ry: (
+            jax.vmap(jax.hessian(lambda v: mj.log_prob(mj.Beta(v[0], v[1]), 0.3)))(ab),
+            jax.vmap(lambda v: jax.grad(jax.grad(lambda r: mj.log_prob(mj.NegativeBinomial(r, 0.2), v[1])))(v[0]))(ry)))(
+            jnp.asarray(beta_at, dtype), jnp.asarray(nb_at, dtype))
+    a, b = beta_at.T
+    s = tri(a + b)
+    want_beta = np.stack([np.stack([s - tri(a), s], -1), np.stack([s, s - tri(b)], -1)], -2)
+    tol = 64 * np.finfo(dtype).eps
+    np.testing.assert_allclose(beta_h, want_beta, rtol=tol, atol=tol * np.abs(want_beta).max())
+    r, y = nb_at.T
+    np.testing.assert_allclose(nb_h, tri(r + y) - tri(r), rtol=tol * 8)

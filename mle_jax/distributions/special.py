@@ -339,8 +339,8 @@ def digamma_gap_large(x, d):
     ``log 10 - psi(x)`` below (one number when x is). The negative binomial's score (d = y >= 10); for x < 10 and a
     small d the absolute error is that of ``psi(x)``, eps log 10."""
     big = x >= STIRLING_MIN
-    m = jnp.maximum(x, STIRLING_MIN)
-    u = (d + jnp.minimum(x - STIRLING_MIN, 0.0)) / m
+    m = jnp.where(big, x, STIRLING_MIN)  # a select, not max/min: their derivative at x = 10 is 1/2
+    u = (d + jnp.where(big, 0.0, x - STIRLING_MIN)) / m
     xb, xs = safe_where(big, x, STIRLING_MIN), safe_where(~big, x, 1.0)
     h = jnp.where(big, -digamma_minus_log_series(xb), math.log(STIRLING_MIN) - lgamma_digamma_lanczos(xs)[1])
     return jnp.log1p(u) + digamma_minus_log_series(x + d) + h
