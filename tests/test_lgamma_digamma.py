@@ -116,7 +116,7 @@ def test_dirichlet_family_at_scale_matches_scipy():
     np.testing.assert_allclose(mine, per_row, rtol=1e-12)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.deep)])
 def test_curvature_at_the_branch_edge_and_at_ties(dtype):
     """The Hessians of the Beta density in (a, b) and of the negative binomial's in r against trigamma
     closed forms, at a shape of exactly 10 (Stirling's edge) and at a == b: a max/min there has derivative
