@@ -284,16 +284,17 @@ def log_sigmoid_pair(z):
     """``(log sig(z), log sig(-z))`` from one ``exp`` and one ``log1p``: ``min(+-z, 0) - log1p(exp(-|z|))``
     (exact in both tails; ``(0, -inf)`` at z = inf, ``(-inf, 0)`` at -inf). ``jax.nn.log_sigmoid`` twice costs two
     of each."""
-    t = jnp.log1p(jnp.exp(-jnp.abs(z)))
-    return jnp.minimum(z, 0.0) - t, jnp.minimum(-z, 0.0) - t
+    pos = z >= 0  # one smooth branch each side, chosen by a select: max/min/abs have the wrong slope at z = 0
+    t = jnp.log1p(jnp.exp(jnp.where(pos, -z, z)))
+    return jnp.where(pos, -t, z - t), jnp.where(pos, -z - t, -t)
 
 
 def sigmoid_pair(z):
     """``(sig(z), sig(-z))`` from one ``exp`` and one division: ``1/(1 + e)`` and ``e/(1 + e)``, ``e = exp(-|z|)``,
     each exact to round-off in both tails (neither is ``1 - `` the other)."""
-    e = jnp.exp(-jnp.abs(z))
-    inv = 1.0 / (1.0 + e)
     pos = z >= 0
+    e = jnp.exp(jnp.where(pos, -z, z))
+    inv = 1.0 / (1.0 + e)
     return jnp.where(pos, inv, e * inv), jnp.where(pos, e * inv, inv)
 
 
