@@ -34,6 +34,7 @@ from ._params import Params
 from .distributions import registry
 
 CG_TOL = 1e-12  # conjugate gradients stop at ||H z - e_j|| <= CG_TOL
+DENSE_ELEMENTS = 2**18  # a dense chunk's rows times k: its Jacobian (2 MiB in float64) stays in cache for X' W X
 
 
 class Data(NamedTuple):

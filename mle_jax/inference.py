@@ -41,7 +41,7 @@ from . import _curvature as curvature
 from . import distributions as dist
 from ._boundary import as_array, names_of
 from ._checks import check_batch, check_weights
-from ._curvature import Data, singular_tol
+from ._curvature import DENSE_ELEMENTS, Data, singular_tol
 from ._params import CARRIED, TRAINED, Layout, Params, Parts, is_trained, partition, trained_mask
 from .recipe import Recipe
 from ._stream import is_stream
@@ -655,7 +655,6 @@ def y_count(y, weights, mask) -> float:
 # ----------------------------------------------------------------------------- compiled programs
 
 ROWS_TIMES_LANES = 2**21  # a chunk's rows times the Hessian-vector products each row carries (batch_size)
-DENSE_ELEMENTS = 2**18  # a dense chunk's rows times k: its Jacobian (2 MiB in float64) stays in cache for X' W X
 QUICK_RUN = 2**28  # N k^2 below this (a run of ~10 ms): compile at XLA optimisation level 0 (~35% faster, runs slower)
 
 

@@ -55,6 +55,8 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from . import _curvature
+
 DAMPING_START = 1e-8  # the first Marquardt damping tried where H is not positive definite ...
 DAMPING_TRIES = 12    # ... then x100 each time (up to 1e14, i.e. a scaled gradient step), then -g
 HESSIAN_FN = "hessian_fn"  # the extra argument by which fit hands an optimizer the objective's Hessian
@@ -227,8 +229,6 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
     as a k x k matrix by ``mle_jax._curvature.hessian``'s split (``X' W X`` for a GLM), over chunks of about
     2^18 / k rows; None where the split does not apply (the training loss is not the NLL, or the params
     are not a recipe's ``Params``): then ``scale_by_newton`` differentiates ``value_fn`` itself."""
-    from . import _curvature
-    from .inference import DENSE_ELEMENTS
     training = recipe.family.training
     if training.term is not None or training.weight is not None or not _curvature._splits(recipe, parts):
         return None
@@ -237,7 +237,7 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
     w = jnp.ones(n, v.dtype) if weights is None else jnp.asarray(weights, v.dtype)
     m = jnp.ones(n, bool) if mask is None else jnp.asarray(mask, bool)
     data = _curvature.Data(x, y, w, m)
-    size = min(n, max(1, DENSE_ELEMENTS // max(1, v.size)))
+    size = min(n, max(1, _curvature.DENSE_ELEMENTS // max(1, v.size)))
     count = jnp.sum(jnp.where(m, w, 0.0)) if reduction == "mean" else jnp.ones((), v.dtype)
     count = jnp.where(count > 0, count, 1.0)  # a mean over no example is 0: so is its Hessian
 

@@ -298,7 +298,8 @@ def grid(quick: bool = False, models=MODELS) -> list[tuple[str, int, int]]:
 
 
 def run(quick: bool = False, reps: int | None = None, models=MODELS, budget_s: float = 60.0,
-        blas_threads: int | None = 1, cap_s: float = 30.0, rows=None, inference: bool = True) -> dict:
+        blas_threads: int | None = 1, cap_s: float = 30.0, rows=None, inference: bool = True,
+        skip: dict | None = None) -> dict:
     """Every row of ``grid`` (``quick``: 1e4 and 1e5 rows only; or the ``rows`` given as (model, n, d)) and
     the covariance row. ``blas_threads``: OpenBLAS's and OpenMP's threads (numpy, scipy, statsmodels,
     scikit-learn, glum, and the LAPACK behind ``jnp.linalg``) for the run; 1 by default: on a loaded
@@ -306,7 +307,8 @@ def run(quick: bool = False, reps: int | None = None, models=MODELS, budget_s: f
     10,000 x 20 logistic GLM here), so one thread is the contenders' best case. XLA keeps its own
     thread pool. ``cap_s``: a contender whose first call takes longer is timed once; one whose time at
     a tenth of the rows (same model and features, earlier in the run) was over ``cap_s / 10`` is not run
-    (glum's logistic took 438 s at 1e6 x 20 once), and the row says so."""
+    (glum's logistic took 438 s at 1e6 x 20 once), and the row says so. ``skip``: contender name -> why, not
+    run on any row (the CLI's ``--skip``: a row run alone has no earlier row to judge by)."""
     from threadpoolctl import threadpool_limits
     _load_contenders()
     reps = reps or (3 if quick else 5)
@@ -314,10 +316,11 @@ def run(quick: bool = False, reps: int | None = None, models=MODELS, budget_s: f
     with jax.enable_x64(True), threadpool_limits(blas_threads):
         for model, n, d in rows or grid(quick, models):
             before = seen.get((model, n // 10, d), {})
-            skip = {name: f"{t:.3g} s at {n // 10:,} rows: over cap_s / 10 = {cap_s / 10:.3g} s"
-                    for name, t in before.items() if t > cap_s / 10 and not name.startswith("mle_jax")}
-            skip.update(NOT_RUN.get((model, d), {}))
-            out.append(row(model, n, d, reps if n < 1_000_000 else 3, budget_s, cap_s, skip))
+            row_skip = {name: f"{t:.3g} s at {n // 10:,} rows: over cap_s / 10 = {cap_s / 10:.3g} s"
+                        for name, t in before.items() if t > cap_s / 10 and not name.startswith("mle_jax")}
+            row_skip.update(NOT_RUN.get((model, d), {}))
+            row_skip.update(skip or {})
+            out.append(row(model, n, d, reps if n < 1_000_000 else 3, budget_s, cap_s, row_skip))
             seen[(model, n, d)] = {name: c["median_s"] for name, c in out[-1]["contenders"].items()}
             print(format_row(out[-1]), flush=True)
         cov = inference_row(100_000, 100, 3) if inference else None
@@ -351,10 +354,13 @@ if __name__ == "__main__":
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--cap", type=float, default=30.0, help="cap_s of run(): a slower contender is timed once")
     parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--skip", nargs="+", default=[], metavar="NAME",
+                        help="contenders not run (e.g. statsmodels at 1e6 x 100: 29 s at 1e5 rows), reported as skipped")
     args = parser.parse_args()
     if args.rows:
         spec = [(m, int(float(n)), int(d)) for m, n, d in (a.split(":") for a in args.rows)]
-        res = run(reps=args.reps, cap_s=args.cap, rows=spec, inference=False)
+        res = run(reps=args.reps, cap_s=args.cap, rows=spec, inference=False,
+                  skip={name: "--skip" for name in args.skip})
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(res, f, indent=1)
