@@ -65,9 +65,11 @@ def log_sf(theta: Normal, y):
 
 def log_tail(theta: Normal, y, upper):
     """``log_sf`` where ``upper``, ``log_cdf`` elsewhere, from one ``log_ndtr``: ``log Phi(-z)`` or ``log Phi(z)``
-    (a censored observation's log likelihood on either side)."""
+    (a censored observation's log likelihood on either side). The side enters as a factor -1 or 1 of z, not as a
+    select between -z and z: XLA:CPU then fuses ``log_ndtr`` and its derivative as it does for a fixed side
+    (the select split it into 19 fusions, 1.3-1.5 times the time of the fixed-side form at N = 1e4)."""
     z = _z(theta, y)
-    return log_ndtr(jnp.where(upper, -z, z))
+    return log_ndtr(z * jnp.where(upper, -1.0, 1.0).astype(z.dtype))
 
 
 def quantile(theta: Normal, q):

@@ -24,8 +24,10 @@ from jax.custom_derivatives import SymbolicZero
 from .. import links
 from ..distributions import Exponential, LogNormal, Weibull
 from ..distributions import weibull as _weibull
+from ..distributions.special import HALF_LOG_2PI
 from ._arguments import Fixed, Learned, positive_number, parse_scale, scale_option
 from ._family import Family, Spec, build, unstack
+from ._location_scale import linked_kernel
 from ._support import positive
 
 
@@ -246,4 +248,28 @@ def log_normal(scale: float | str = "softplus", *, init_scale: float = 1.0) -> F
     def linked_theta(fp: Any, raw):
         loc, raw_scale = unstack(raw)
         return LogNormal(loc, link.forward(raw_scale))
-    return build(spec=spec, support=positive, theta=linked_theta, raw_shape=(2,))
+    return build(spec=spec, support=positive, theta=linked_theta, raw_shape=(2,),
+                 kernel=_log_normal_linked_kernel(link), affine=_log_normal_affine)
+
+
+def _log_normal_affine(fp):
+    return 1.0, -HALF_LOG_2PI
+
+
+def _log_normal_linked_kernel(link):
+    """The Normal's linked kernel (``linked_kernel``: ``-z^2/2 - log s`` with its derivatives written out) at
+    ``log y``, less ``log y``; ``log(2 pi)/2`` is the affine shift. Off ``0 < y < inf`` the log is of a safe 1 and
+    the value ``-(|y| + inf)``: -inf, NaN at NaN (one select). Autodiff of ``LogNormal.log_prob`` differentiated
+    the link and the selects: 1.05-1.2 times the hand-written jnp loss at N = 1e4; this form is at or under it."""
+    normal = linked_kernel(link, _half_square)
+
+    def kernel(fp, raw, y):
+        y = jnp.asarray(y, jnp.result_type(raw))
+        pos = (y > 0) & (y < jnp.inf)
+        log_y = jnp.log(jnp.where(pos, y, jnp.ones_like(y)))
+        return jnp.where(pos, normal(fp, raw, log_y) - log_y, -(jnp.abs(y) + jnp.inf))
+    return kernel
+
+
+def _half_square(fp, z):
+    return -0.5 * jnp.square(z)

@@ -1,0 +1,81 @@
+"""The Normal's ``log_tail`` with a per-example side (``z`` times -1 or 1, the form XLA:CPU fuses as it fuses a
+fixed side): values and d/dmu against scipy's ``norm.logsf`` / ``norm.logcdf`` and their closed-form derivatives,
+at the edges of ``log_ndtr``'s branches (|z| = 5, 8, 10, 20 in both tails), +-inf and NaN, float32 and float64."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import mle_jax as mj
+
+Z = np.array([-40.0, -20.0, -10.0, -8.0, -5.0, -1.0, 0.0, 1.0, 5.0, 8.0, 10.0, 20.0, 40.0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_normal_log_tail_mixed_sides_against_scipy(dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    dt = jnp.dtype(dtype)
+    z = np.concatenate([Z, Z])
+    upper = np.concatenate([np.ones_like(Z, bool), np.zeros_like(Z, bool)])
+    tail = lambda mu, y, up: mj.log_tail(mj.Normal(mu, jnp.ones_like(mu)), y, up)  # noqa: E731
+    f = jax.jit(jax.vmap(jax.value_and_grad(tail)))
+    value, d_mu = (np.asarray(a, np.float64) for a in f(jnp.zeros(len(z), dt), jnp.asarray(z, dt), jnp.asarray(upper)))
+    ref = np.where(upper, stats.norm.logsf(z), stats.norm.logcdf(z))
+    # d/dmu log Pr(Y > y) = phi(z) / Phi(-z); d/dmu log Pr(Y <= y) = -phi(z) / Phi(z); in log space
+    mills = np.exp(stats.norm.logpdf(z) - ref)
+    ref_d = np.where(upper, mills, -mills)
+    tiny = np.finfo(dtype).tiny
+    ok = np.abs(ref) > tiny  # log Phi(40) = -3.6e-350 underflows both dtypes: compare where representable
+    # jax's log_ndtr: log(1 - Phi(-w)) for 0 < w < 5 (float32) / 8, exact to round-off of 1, not relatively; its
+    # three-term asymptotic series from -20 on (float64) is 2e-11 off at z = -20
+    rtol, atol = (2e-5, 1e-7) if dtype == "float32" else (1e-10, 1e-15)
+    np.testing.assert_allclose(value[ok], ref[ok], rtol=rtol, atol=atol)
+    np.testing.assert_array_less(np.abs(value[~ok]), 10 * tiny)
+    big = np.abs(ref_d) > 1e-30
+    # the ratio exp(log phi - log Phi) carries log Phi's absolute error: 4e-9 relative at z = -20 (float64)
+    np.testing.assert_allclose(d_mu[big], ref_d[big], rtol=5e-5 if dtype == "float32" else 1e-8)
+    np.testing.assert_array_less(np.abs(d_mu[~big]), 1e-29)
+    # +-inf and NaN: Pr(Y > inf) = 0, Pr(Y > -inf) = 1, Pr(Y <= inf) = 1, Pr(Y <= -inf) = 0; NaN stays NaN
+    edges = jnp.asarray([np.inf, -np.inf, np.inf, -np.inf, np.nan, np.nan], dt)
+    sides = jnp.asarray([True, True, False, False, True, False])
+    got = np.asarray(jax.jit(jax.vmap(tail))(jnp.zeros(6, dt), edges, sides), np.float64)
+    np.testing.assert_array_equal(got[:4], [-np.inf, 0.0, 0.0, -np.inf])
+    assert np.isnan(got[4:]).all()
+
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scale", ["softplus", "exp", "square"])
+def test_log_normal_linked_kernel_against_scipy(scale, dtype, request):
+    """``mj.log_normal(link)``'s kernel (the Normal's linked kernel at log y, less log y): values against
+    ``scipy.stats.lognorm.logpdf`` from y = 1e-30 to 1e30, -inf off (0, inf), NaN at NaN; d/dmu and d/draw_scale
+    against the closed form ``d/dmu = z / s``, ``d/dr = (z^2 - 1) d log s / dr``; finite for every target."""
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    dt = jnp.dtype(dtype)
+    family = mj.log_normal(scale)
+    y = np.array([1e-30, 1e-3, 0.5, 1.0, 2.0, 1e3, 1e30, 0.0, -1.0, np.inf, np.nan])
+    mu = np.linspace(-1.0, 1.0, len(y))
+    r = np.linspace(-2.0, 2.0, len(y))
+    raw = jnp.asarray(np.stack([mu, r], 1), dt)
+    f = jax.jit(jax.vmap(jax.value_and_grad(lambda a, t: family.log_prob({}, a, t))))
+    value, grad = (np.asarray(a, np.float64) for a in f(raw, jnp.asarray(y, dt)))
+    s = np.asarray(jax.vmap(lambda a: family.theta({}, a).scale)(raw), np.float64)
+    pos = (y > 0) & np.isfinite(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = stats.lognorm.logpdf(y, s, scale=np.exp(mu))
+    ref = np.where(np.isnan(y), np.nan, np.where(pos, ref, -np.inf))
+    rtol = 2e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(value, ref, rtol=rtol)
+    assert np.isfinite(grad).all()
+    d_log_s = np.asarray(jax.vmap(jax.grad(lambda v: jnp.log(family.theta({}, jnp.stack([v, v])).scale)))(
+        jnp.asarray(r, dt)), np.float64)
+    z = (np.log(np.where(pos, y, 1.0)) - mu) / s
+    atol = 1e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(grad[pos, 0], (z / s)[pos], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad[pos, 1], ((z * z - 1.0) * d_log_s)[pos], rtol=rtol * 10, atol=atol)
