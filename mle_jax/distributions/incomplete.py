@@ -350,6 +350,37 @@ def _log_ndtr_mills(v):
     return jnp.where(big, log_big, log_small), jnp.where(big, vb / series, mills_small)
 
 
+# 1 - v / M = 1 - S(1/v^2) = z P1(z): Mills' ratio less v, M - v = P1(z) M z, without cancellation
+_MILLS_GAP = tuple(-c for c in _MILLS[1:])
+
+
+def _mills_gap(v, mills):
+    """``M - v`` for Mills' ratio ``M = phi(v)/Phi(-v)`` (from ``_log_ndtr_mills``): ``P1(z) M z``, ``z = 1/v^2``,
+    beyond ``_MILLS_MIN`` (where ``M - v ~ 1/v`` is 1e-10 of ``M``); the difference itself below."""
+    limit = _MILLS_MIN.get(jnp.dtype(v.dtype), 20.0)
+    big = v >= limit
+    z = 1.0 / jnp.square(safe_where(big, v, limit))
+    return jnp.where(big, poly(_MILLS_GAP, z) * mills * z, mills - v)
+
+
+def _temme_parts(a, u):
+    """The pieces of Temme's expansion that its value and its derivatives share."""
+    ratio = jnp.sqrt(-2.0 * log1pmx_ratio(u))  # eta / u > 0
+    eta = u * ratio
+    inv_a = 1.0 / a
+    sign = jnp.where(eta >= 0, 1.0, -1.0)
+    v = jnp.abs(eta) * jnp.sqrt(a)
+    log_tail, mills = _log_ndtr_mills(v)
+    return ratio, eta, inv_a, sign, v, log_tail, mills
+
+
+def _temme_sides(eta, log_tail, mills, w):
+    small = jnp.minimum(log_tail + jnp.log1p(w), 0.0)
+    large = log1mexp(small)
+    return small, large, jnp.where(eta >= 0, large, small), jnp.where(eta >= 0, small, large)
+
+
+@jax.custom_jvp
 def _log_temme(a, u):
     """``(log P(a, x), log Q(a, x))`` at ``x = a (1 + u)`` by Temme's uniform expansion (DLMF 8.12.3-8.12.11):
     with ``eta = u sqrt(-2 log1pmx(u) / u^2)`` (the sign of ``u``) and ``v = |eta| sqrt(a)``, the smaller
@@ -360,16 +391,35 @@ def _log_temme(a, u):
     the recursion ``c_0 = 1/(lambda - 1) - 1/eta``, ``c_k = c_{k-1}'(eta)/eta + (-1)^k g_k/(lambda - 1)``
     (``g_k`` the Stirling coefficients of ``Gamma*(a)``; tests/test_special_incomplete.py derives them
     again). For ``a >= TEMME_MIN = 100`` and ``|u| < 1/4`` (``|eta| < 0.28``, a tenth of the radius of
-    convergence ``2 sqrt(pi)``) both truncations are below 1e-17 relative."""
-    eta = u * jnp.sqrt(-2.0 * log1pmx_ratio(u))
-    inv_a = 1.0 / a
-    total = _temme_sum(eta, inv_a)
-    sign = jnp.where(eta >= 0, 1.0, -1.0)
-    v = jnp.abs(eta) * jnp.sqrt(a)
-    log_tail, mills = _log_ndtr_mills(v)
-    small = jnp.minimum(log_tail + jnp.log1p(sign * total * jnp.sqrt(inv_a) * mills), 0.0)
-    large = log1mexp(small)
-    return jnp.where(eta >= 0, large, small), jnp.where(eta >= 0, small, large)
+    convergence ``2 sqrt(pi)``) both truncations are below 1e-17 relative.
+
+    Its derivatives are written out (``_log_temme_jvp``), not traced through the polynomials."""
+    _, eta, inv_a, sign, _, log_tail, mills = _temme_parts(a, u)
+    w = sign * _temme_sum(eta, inv_a) * jnp.sqrt(inv_a) * mills
+    return _temme_sides(eta, log_tail, mills, w)[2:]
+
+
+@_log_temme.defjvp
+def _log_temme_jvp(primals, tangents):
+    """``d eta/du = 1/((1 + u) eta/u)`` (from ``eta^2/2 = u - log(1 + u)``), ``v = |eta| sqrt(a)``,
+    ``d log Phi(-v)/dv = -M`` and ``dM/dv = M (M - v)`` for Mills' ratio ``M`` (``_mills_gap``: ``M - v``
+    without cancellation), ``S``'s partials from its contraction; ``d log(1 - e^s) = -e^(s - log(1 - e^s)) ds``."""
+    a, u = primals
+    t_a, t_u = tangents
+    ratio, eta, inv_a, sign, v, log_tail, mills = _temme_parts(a, u)
+    out = _temme_contract(eta, inv_a)
+    total, d_total_eta, d_total_inv = out[..., 0], out[..., 1], out[..., 2]
+    root = jnp.sqrt(inv_a)
+    w = sign * total * root * mills
+    small, large, log_p, log_q = _temme_sides(eta, log_tail, mills, w)
+    d_eta = t_u / ((1.0 + u) * ratio)
+    d_v = sign * d_eta / root + 0.5 * v * inv_a * t_a
+    d_total = d_total_eta * d_eta - d_total_inv * inv_a * inv_a * t_a
+    d_mills = mills * _mills_gap(v, mills) * d_v
+    d_w = sign * ((d_total * mills + total * d_mills) * root - 0.5 * total * root * inv_a * mills * t_a)
+    d_small = jnp.where(log_tail + jnp.log1p(w) < 0.0, -mills * d_v + d_w / (1.0 + w), 0.0)
+    d_large = -jnp.exp(small - large) * d_small
+    return (log_p, log_q), (jnp.where(eta >= 0, d_large, d_small), jnp.where(eta >= 0, d_small, d_large))
 
 
 def _log_gamma_pq(a, x, log_x):
