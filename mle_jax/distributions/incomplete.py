@@ -27,10 +27,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
-from jax.scipy.special import erfc, gammaln, log_ndtr
+from jax.scipy.special import erfc
 
-from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, log1mexp, log1pmx_ratio, log1pmx_series,
-                      stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, lgamma_digamma_lanczos_shifted, log1mexp,
+                      log1pmx_ratio, log1pmx_series, stirling_corr)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
 # geometrically: the series at x ~ a < 100 needs about sqrt(2 a log(1/eps)) ~ 90 terms, a ratio
@@ -167,14 +167,32 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     log_x = jnp.log(x) if log_x is None else log_x
     big, ab, stirling, (as_, xs, log_xs) = gamma_prefix_branches(a, x, log_x)
     stirling = stirling - jnp.where(over_a, jnp.log(ab), 0.0)
-    return jnp.where(big, stirling, as_ * log_xs - xs - gammaln(as_ + jnp.where(over_a, 1.0, 0.0)))
+    return jnp.where(big, stirling, as_ * log_xs - xs - _lgamma_small(as_, jnp.where(over_a, 1.0, 0.0)))
+
+
+@jax.custom_jvp
+def _lgamma_small(a, shift):
+    """``lgamma(a + shift)`` for ``0 < a <= 10`` and ``shift`` 0 or 1 (held fixed), by Lanczos's form
+    (``special.lgamma_digamma_lanczos_shifted``: ``lgamma(a + 1)`` directly, ``- log a`` for ``shift = 0``) with
+    its derivative ``psi(a + shift)`` from the same polynomials: no XLA ``lgamma`` and ``digamma`` per element."""
+    lgamma1 = lgamma_digamma_lanczos_shifted(a)[0]
+    return jnp.where(shift > 0, lgamma1, lgamma1 - jnp.log(a))
+
+
+@_lgamma_small.defjvp
+def _lgamma_small_jvp(primals, tangents):
+    a, shift = primals
+    lgamma1, digamma1 = lgamma_digamma_lanczos_shifted(a)
+    one = shift > 0
+    value = jnp.where(one, lgamma1, lgamma1 - jnp.log(a))
+    return value, jnp.where(one, digamma1, digamma1 - 1.0 / a) * tangents[0]
 
 
 def gamma_prefix_branches(a, x, log_x):
     """``gamma_prefix``'s two branches: ``(big, a_big, stirling, (a_small, x_small, log_x_small))``, with
     ``big = a >= 10``, Stirling's form of ``a log x - x - lgamma(a)`` on ``a_big`` (``a`` where big, 10
     elsewhere) and the small branch's inputs made safe (1, 1, 0 where big), for the caller's
-    ``lgamma``: ``gammaln`` here, the Gamma density's Lanczos form in ``gamma.py``."""
+    ``lgamma``: ``_lgamma_small`` here, ``special.lgamma_digamma_lanczos`` in ``gamma.py``."""
     big = a >= STIRLING_MIN
     ab = safe_where(big, a, STIRLING_MIN)
     xb, log_xb = safe_where(big, x, STIRLING_MIN), safe_where(big, log_x, 0.0)
