@@ -14,7 +14,9 @@ Recipes, 3rd ed., 6.2 and 6.4, in the modified Lentz form). A ``while_loop`` can
 reverse-differentiated, so every partial derivative (in ``a`` and ``b`` as well as ``x``; JAX's own
 ``betainc`` has none in ``a`` and ``b``) of the loop's log is computed by forward mode through the
 same convergent loop and combined linearly (``forward_grad``), only in the arguments that carry a
-tangent; the closed-form prefix around the loop is differentiated as usual. ``grad``, ``jacrev`` and
+tangent; the closed-form prefix around the loop is differentiated as usual, except where a written
+derivative compiles to less: in ``x`` the density over the probability, Temme's expansion
+(``_log_temme_jvp``) and the prefix's ``lgamma`` (``_lgamma_small``). ``grad``, ``jacrev`` and
 ``hessian`` all work.
 
 scipy equivalent: ``log(scipy.special.gammainc / gammaincc / betainc)``; the accuracy is stated in
