@@ -113,7 +113,8 @@ def test_log_gammainc_gradients_at_the_branch_edges(dtype):
         lower = mp.gammainc(a_, 0, x_, regularized=True) < 0.5
 
         def log_small(av, xv):
-            return mp.log(mp.gammainc(av, 0, xv, regularized=True) if lower else mp.gammainc(av, xv, mp.inf, regularized=True))
+            lo, hi = (0, xv) if lower else (xv, mp.inf)
+            return mp.log(mp.gammainc(av, lo, hi, regularized=True))
         small = mp.exp(log_small(a_, x_))
         d_small = [mp.diff(lambda v: log_small(v, x_), a_), mp.diff(lambda v: log_small(a_, v), x_)]
         d_large = [-small / (1 - small) * d for d in d_small]
