@@ -88,3 +88,39 @@ def test_log1pmx_series_derivative_is_the_closed_form():
         for t in (-0.249, -1e-5, 1e-7, 0.1, 0.249):
             ref = float(mp.diff(lambda v: mp.log1p(v) - v, t))
             np.testing.assert_allclose(jax.grad(incomplete._log1pmx_series)(jnp.float64(t)), ref, rtol=1e-12)
+
+
+# (a, x) at the incomplete gamma's branch edges: Temme's expansion (a >= 100, |x/a - 1| < 1/4; x = a exactly;
+# Mills' asymptotic series from v = 10 in float32, 20 in float64: v = 42 at a = 3e4, u = 0.249) against the
+# series (x < a + 1) and Legendre's fraction on either side of each edge, and the prefix's switch to
+# Stirling's series at a = 10
+_GAMMA_EDGES = ([(a, a * (1.0 + u)) for a in (100.0, 3e4) for u in (-0.249, 0.0, 0.249)]
+                + [(99.9, 99.0), (100.0, 74.9), (100.0, 125.1), (2e3, 2e3 * 0.76), (9.99, 11.0), (10.0, 11.5),
+                   (0.5, 1.49), (0.5, 1.51), (5.0, 5.99), (5.0, 6.01)])
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_gammainc_gradients_at_the_branch_edges(dtype):
+    """d/da and d/dx of log P and log Q (Temme's written derivative, the loops' forward mode, the prefix's
+    written derivative) against mpmath's numerical derivatives at 40 digits, on each side of every switch."""
+    mp.mp.dps = 40
+    tol = dict(rtol=1e-9, atol=1e-300) if dtype == "float64" else dict(rtol=2e-3, atol=1e-30)
+    for a, x in _GAMMA_EDGES:
+        a_, x_ = mp.mpf(a), mp.mpf(x)
+        # the smaller side S by numerical derivatives; the other, 1 - S, by d log(1 - S) = -S/(1 - S) d log S
+        # (1 - S rounds to 1 at 40 digits where S = 1e-490)
+        lower = mp.gammainc(a_, 0, x_, regularized=True) < 0.5
+
+        def log_small(av, xv):
+            lo, hi = (0, xv) if lower else (xv, mp.inf)
+            return mp.log(mp.gammainc(av, lo, hi, regularized=True))
+        small = mp.exp(log_small(a_, x_))
+        d_small = [mp.diff(lambda v: log_small(v, x_), a_), mp.diff(lambda v: log_small(a_, v), x_)]
+        d_large = [-small / (1 - small) * d for d in d_small]
+        for upper in (False, True):
+            want = [float(d) for d in (d_small if upper != lower else d_large)]
+            with jax.enable_x64(dtype == "float64"):
+                got = jax.grad(lambda av, xv: incomplete.log_gammainc_tail(av, xv, upper), argnums=(0, 1))(
+                    jnp.asarray(a, dtype), jnp.asarray(x, dtype))
+            np.testing.assert_allclose(np.array(got, float), want, err_msg=f"a={a} x={x} upper={upper}", **tol)

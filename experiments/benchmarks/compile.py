@@ -10,6 +10,12 @@ The hand-written losses use the same maths in plain jnp: ``jax.scipy.special.gam
 ``x`` only), TFP-on-JAX's ``tfp.math.betainc`` for the Beta (JAX's ``betainc`` has no gradient in
 ``a`` and ``b``), ``log_ndtr`` and closed forms for the Normal, log-normal and Weibull.
 
+The hand-written losses are what a user would write, not the library's full maths: JAX's ``gammainc`` has
+the same series and continued fraction (and its own loop for the derivative in ``a``) but neither log space
+(its ``log P`` is ``-inf`` once ``P`` underflows, about 1e-38 in float32) nor Temme's expansion near
+``x = a`` (its loops take O(sqrt a) terms there); the hand-written Student t tail has no large-df branch.
+Part of a ratio above 1 pays for that accuracy.
+
     python -m experiments.benchmarks --only compile [--quick]
     python -m experiments.benchmarks.compile --one censored_gamma mle_jax   # one measurement, as JSON
 """

@@ -14,7 +14,9 @@ Recipes, 3rd ed., 6.2 and 6.4, in the modified Lentz form). A ``while_loop`` can
 reverse-differentiated, so every partial derivative (in ``a`` and ``b`` as well as ``x``; JAX's own
 ``betainc`` has none in ``a`` and ``b``) of the loop's log is computed by forward mode through the
 same convergent loop and combined linearly (``forward_grad``), only in the arguments that carry a
-tangent; the closed-form prefix around the loop is differentiated as usual. ``grad``, ``jacrev`` and
+tangent; the closed-form prefix around the loop is differentiated as usual, except where a written
+derivative compiles to less: in ``x`` the density over the probability, Temme's expansion
+(``_log_temme_jvp``) and the prefix's ``lgamma`` (``_lgamma_small``). ``grad``, ``jacrev`` and
 ``hessian`` all work.
 
 scipy equivalent: ``log(scipy.special.gammainc / gammaincc / betainc)``; the accuracy is stated in
@@ -27,10 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
-from jax.scipy.special import erfc, gammaln, log_ndtr
+from jax.scipy.special import erfc
 
-from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, log1mexp, log1pmx_ratio, log1pmx_series,
-                      stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, lgamma_digamma_lanczos_shifted, log1mexp,
+                      log1pmx_ratio, log1pmx_series, stirling_corr)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
 # geometrically: the series at x ~ a < 100 needs about sqrt(2 a log(1/eps)) ~ 90 terms, a ratio
@@ -167,14 +169,32 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     log_x = jnp.log(x) if log_x is None else log_x
     big, ab, stirling, (as_, xs, log_xs) = gamma_prefix_branches(a, x, log_x)
     stirling = stirling - jnp.where(over_a, jnp.log(ab), 0.0)
-    return jnp.where(big, stirling, as_ * log_xs - xs - gammaln(as_ + jnp.where(over_a, 1.0, 0.0)))
+    return jnp.where(big, stirling, as_ * log_xs - xs - _lgamma_small(as_, jnp.where(over_a, 1.0, 0.0)))
+
+
+@jax.custom_jvp
+def _lgamma_small(a, shift):
+    """``lgamma(a + shift)`` for ``0 < a <= 10`` and ``shift`` 0 or 1 (held fixed), by Lanczos's form
+    (``special.lgamma_digamma_lanczos_shifted``: ``lgamma(a + 1)`` directly, ``- log a`` for ``shift = 0``) with
+    its derivative ``psi(a + shift)`` from the same polynomials: no XLA ``lgamma`` and ``digamma`` per element."""
+    lgamma1 = lgamma_digamma_lanczos_shifted(a)[0]
+    return jnp.where(shift > 0, lgamma1, lgamma1 - jnp.log(a))
+
+
+@_lgamma_small.defjvp
+def _lgamma_small_jvp(primals, tangents):
+    a, shift = primals
+    lgamma1, digamma1 = lgamma_digamma_lanczos_shifted(a)
+    one = shift > 0
+    value = jnp.where(one, lgamma1, lgamma1 - jnp.log(a))
+    return value, jnp.where(one, digamma1, digamma1 - 1.0 / a) * tangents[0]
 
 
 def gamma_prefix_branches(a, x, log_x):
     """``gamma_prefix``'s two branches: ``(big, a_big, stirling, (a_small, x_small, log_x_small))``, with
     ``big = a >= 10``, Stirling's form of ``a log x - x - lgamma(a)`` on ``a_big`` (``a`` where big, 10
     elsewhere) and the small branch's inputs made safe (1, 1, 0 where big), for the caller's
-    ``lgamma``: ``gammaln`` here, the Gamma density's Lanczos form in ``gamma.py``."""
+    ``lgamma``: ``_lgamma_small`` here, ``special.lgamma_digamma_lanczos`` in ``gamma.py``."""
     big = a >= STIRLING_MIN
     ab = safe_where(big, a, STIRLING_MIN)
     xb, log_xb = safe_where(big, x, STIRLING_MIN), safe_where(big, log_x, 0.0)
@@ -350,6 +370,37 @@ def _log_ndtr_mills(v):
     return jnp.where(big, log_big, log_small), jnp.where(big, vb / series, mills_small)
 
 
+# 1 - v / M = 1 - S(1/v^2) = z P1(z): Mills' ratio less v, M - v = P1(z) M z, without cancellation
+_MILLS_GAP = tuple(-c for c in _MILLS[1:])
+
+
+def _mills_gap(v, mills):
+    """``M - v`` for Mills' ratio ``M = phi(v)/Phi(-v)`` (from ``_log_ndtr_mills``): ``P1(z) M z``, ``z = 1/v^2``,
+    beyond ``_MILLS_MIN`` (where ``M - v ~ 1/v`` is 1e-10 of ``M``); the difference itself below."""
+    limit = _MILLS_MIN.get(jnp.dtype(v.dtype), 20.0)
+    big = v >= limit
+    z = 1.0 / jnp.square(safe_where(big, v, limit))
+    return jnp.where(big, poly(_MILLS_GAP, z) * mills * z, mills - v)
+
+
+def _temme_parts(a, u):
+    """The pieces of Temme's expansion that its value and its derivatives share."""
+    ratio = jnp.sqrt(-2.0 * log1pmx_ratio(u))  # eta / u > 0
+    eta = u * ratio
+    inv_a = 1.0 / a
+    sign = jnp.where(eta >= 0, 1.0, -1.0)
+    v = jnp.abs(eta) * jnp.sqrt(a)
+    log_tail, mills = _log_ndtr_mills(v)
+    return ratio, eta, inv_a, sign, v, log_tail, mills
+
+
+def _temme_sides(eta, log_tail, mills, w):
+    small = jnp.minimum(log_tail + jnp.log1p(w), 0.0)
+    large = log1mexp(small)
+    return small, large, jnp.where(eta >= 0, large, small), jnp.where(eta >= 0, small, large)
+
+
+@jax.custom_jvp
 def _log_temme(a, u):
     """``(log P(a, x), log Q(a, x))`` at ``x = a (1 + u)`` by Temme's uniform expansion (DLMF 8.12.3-8.12.11):
     with ``eta = u sqrt(-2 log1pmx(u) / u^2)`` (the sign of ``u``) and ``v = |eta| sqrt(a)``, the smaller
@@ -360,16 +411,35 @@ def _log_temme(a, u):
     the recursion ``c_0 = 1/(lambda - 1) - 1/eta``, ``c_k = c_{k-1}'(eta)/eta + (-1)^k g_k/(lambda - 1)``
     (``g_k`` the Stirling coefficients of ``Gamma*(a)``; tests/test_special_incomplete.py derives them
     again). For ``a >= TEMME_MIN = 100`` and ``|u| < 1/4`` (``|eta| < 0.28``, a tenth of the radius of
-    convergence ``2 sqrt(pi)``) both truncations are below 1e-17 relative."""
-    eta = u * jnp.sqrt(-2.0 * log1pmx_ratio(u))
-    inv_a = 1.0 / a
-    total = _temme_sum(eta, inv_a)
-    sign = jnp.where(eta >= 0, 1.0, -1.0)
-    v = jnp.abs(eta) * jnp.sqrt(a)
-    log_tail, mills = _log_ndtr_mills(v)
-    small = jnp.minimum(log_tail + jnp.log1p(sign * total * jnp.sqrt(inv_a) * mills), 0.0)
-    large = log1mexp(small)
-    return jnp.where(eta >= 0, large, small), jnp.where(eta >= 0, small, large)
+    convergence ``2 sqrt(pi)``) both truncations are below 1e-17 relative.
+
+    Its derivatives are written out (``_log_temme_jvp``), not traced through the polynomials."""
+    _, eta, inv_a, sign, _, log_tail, mills = _temme_parts(a, u)
+    w = sign * _temme_sum(eta, inv_a) * jnp.sqrt(inv_a) * mills
+    return _temme_sides(eta, log_tail, mills, w)[2:]
+
+
+@_log_temme.defjvp
+def _log_temme_jvp(primals, tangents):
+    """``d eta/du = 1/((1 + u) eta/u)`` (from ``eta^2/2 = u - log(1 + u)``), ``v = |eta| sqrt(a)``,
+    ``d log Phi(-v)/dv = -M`` and ``dM/dv = M (M - v)`` for Mills' ratio ``M`` (``_mills_gap``: ``M - v``
+    without cancellation), ``S``'s partials from its contraction; ``d log(1 - e^s) = -e^(s - log(1 - e^s)) ds``."""
+    a, u = primals
+    t_a, t_u = tangents
+    ratio, eta, inv_a, sign, v, log_tail, mills = _temme_parts(a, u)
+    out = _temme_contract(eta, inv_a)
+    total, d_total_eta, d_total_inv = out[..., 0], out[..., 1], out[..., 2]
+    root = jnp.sqrt(inv_a)
+    w = sign * total * root * mills
+    small, large, log_p, log_q = _temme_sides(eta, log_tail, mills, w)
+    d_eta = t_u / ((1.0 + u) * ratio)
+    d_v = sign * d_eta / root + 0.5 * v * inv_a * t_a
+    d_total = d_total_eta * d_eta - d_total_inv * inv_a * inv_a * t_a
+    d_mills = mills * _mills_gap(v, mills) * d_v
+    d_w = sign * ((d_total * mills + total * d_mills) * root - 0.5 * total * root * inv_a * mills * t_a)
+    d_small = jnp.where(log_tail + jnp.log1p(w) < 0.0, -mills * d_v + d_w / (1.0 + w), 0.0)
+    d_large = -jnp.exp(small - large) * d_small
+    return (log_p, log_q), (jnp.where(eta >= 0, d_large, d_small), jnp.where(eta >= 0, d_small, d_large))
 
 
 def _log_gamma_pq(a, x, log_x):

@@ -481,3 +481,13 @@ def betaln_digamma_gaps(a, b):
     gap_a = jnp.where(small, psi_ab - psi_a, digamma_gap_large(a_l, safe_where(small, STIRLING_MIN, b)))
     gap_b = jnp.where(small, psi_ab - psi_b, digamma_gap_large(b_l, safe_where(small, STIRLING_MIN, a)))
     return value, gap_a, gap_b
+
+
+def lgamma_digamma_lanczos_shifted(x):
+    """``(lgamma(x + 1), psi(x + 1))`` for ``0 < x <= 10``: ``lgamma_digamma_lanczos`` before its last step
+    (``- log x``, ``- 1/x``), so that ``lgamma(1 + x) ~ -0.577 x`` keeps its relative precision at small x (the
+    series of the incomplete gamma's ``log P`` divides by ``Gamma(a + 1)``; ``x + 1`` itself would round x)."""
+    p, q, n = poly(_LANCZOS_P, x), poly(_LANCZOS_Q, x), poly(_LANCZOS_N, x)
+    t = x + (_LANCZOS_G + 0.5)
+    log_t = jnp.log(t)
+    return HALF_LOG_2PI + (x + 0.5) * log_t - t + jnp.log(p / q), log_t + (x + 0.5) / t - 1.0 + n / (p * q)
