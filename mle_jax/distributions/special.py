@@ -394,12 +394,20 @@ def lgamma_digamma_lanczos(x):
     ``digamma`` on (0, 10] (1.1e-6 / 2.7e-7 relative in float32, 2e-15 / 8e-16 in float64).
     Derivatives written (``_lgamma_pair_jvp``): ``psi`` for ``lgamma``, ``trigamma`` for ``psi``.
     Reference: Lanczos (1964), SIAM J. Numer. Anal. B 1; Press et al., *Numerical Recipes*, 6.1."""
+    lgamma1, digamma1 = lgamma_digamma_lanczos_shifted(x)
+    return lgamma1 - jnp.log(x), digamma1 - 1.0 / x
+
+
+@jax.custom_jvp
+def lgamma_digamma_lanczos_shifted(x):
+    """``(lgamma(x + 1), psi(x + 1))`` for ``0 < x <= 10``: ``lgamma_digamma_lanczos`` before its last step
+    (``- log x``, ``- 1/x``), so that ``lgamma(1 + x) ~ -0.577 x`` keeps its relative precision at small x (the
+    series of the incomplete gamma's ``log P`` divides by ``Gamma(a + 1)``; ``x + 1`` itself would round x).
+    Derivatives written, as ``lgamma_digamma_lanczos``'s (``trigamma(x + 1)``)."""
     p, q, n = poly(_LANCZOS_P, x), poly(_LANCZOS_Q, x), poly(_LANCZOS_N, x)
     t = x + (_LANCZOS_G + 0.5)
     log_t = jnp.log(t)
-    lgamma1 = HALF_LOG_2PI + (x + 0.5) * log_t - t + jnp.log(p / q)
-    digamma1 = log_t + (x + 0.5) / t - 1.0 + n / (p * q)
-    return lgamma1 - jnp.log(x), digamma1 - 1.0 / x
+    return HALF_LOG_2PI + (x + 0.5) * log_t - t + jnp.log(p / q), log_t + (x + 0.5) / t - 1.0 + n / (p * q)
 
 
 @jax.custom_jvp
@@ -423,19 +431,20 @@ def lgamma_digamma(x):
     return jnp.where(big, lgamma_big, lgamma_small), jnp.where(big, psi_big, psi_small)
 
 
-def _lgamma_pair_jvp(pair):
+def _lgamma_pair_jvp(pair, shift=0.0):
     """The JVP of a ``(lgamma(x), psi(x))`` pair: ``(psi dx, trigamma dx)``, the value's own ``psi`` and
     ``trigamma`` (only a second derivative evaluates it); ``pair`` the decorated function itself, so that a
     derivative of ``psi`` is this rule again, never autodiff of the rational form."""
     def jvp(primals, tangents):
         (x,), (dx,) = primals, tangents
         lg, psi = pair(x)
-        return (lg, psi), (psi * dx, trigamma(x) * dx)
+        return (lg, psi), (psi * dx, trigamma(x + shift) * dx)
     return jvp
 
 
 lgamma_digamma_lanczos.defjvp(_lgamma_pair_jvp(lgamma_digamma_lanczos))
 lgamma_digamma.defjvp(_lgamma_pair_jvp(lgamma_digamma))
+lgamma_digamma_lanczos_shifted.defjvp(_lgamma_pair_jvp(lgamma_digamma_lanczos_shifted, shift=1.0))
 
 
 def digamma_rise_small_ratio(r, y):
@@ -481,13 +490,3 @@ def betaln_digamma_gaps(a, b):
     gap_a = jnp.where(small, psi_ab - psi_a, digamma_gap_large(a_l, safe_where(small, STIRLING_MIN, b)))
     gap_b = jnp.where(small, psi_ab - psi_b, digamma_gap_large(b_l, safe_where(small, STIRLING_MIN, a)))
     return value, gap_a, gap_b
-
-
-def lgamma_digamma_lanczos_shifted(x):
-    """``(lgamma(x + 1), psi(x + 1))`` for ``0 < x <= 10``: ``lgamma_digamma_lanczos`` before its last step
-    (``- log x``, ``- 1/x``), so that ``lgamma(1 + x) ~ -0.577 x`` keeps its relative precision at small x (the
-    series of the incomplete gamma's ``log P`` divides by ``Gamma(a + 1)``; ``x + 1`` itself would round x)."""
-    p, q, n = poly(_LANCZOS_P, x), poly(_LANCZOS_Q, x), poly(_LANCZOS_N, x)
-    t = x + (_LANCZOS_G + 0.5)
-    log_t = jnp.log(t)
-    return HALF_LOG_2PI + (x + 0.5) * log_t - t + jnp.log(p / q), log_t + (x + 0.5) / t - 1.0 + n / (p * q)
