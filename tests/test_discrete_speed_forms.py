@@ -78,3 +78,78 @@ def test_mvn_cholesky_kernel_value_gradient_hessian(dtype, d):
         h_want = jax.jit(jax.hessian(lambda r: ref(r, y_j[i])))(raw_j[i])
         np.testing.assert_allclose(h_got, h_want, rtol=1e-3 if dtype == jnp.float32 else 1e-9,
                                    atol=1e-3 if dtype == jnp.float32 else 1e-9)
+
+
+# ----------------------------------------------------------------------------- ordinal
+
+def _ordinal_reference(k):
+    """All K interval log-probabilities by ``interval_log_probs`` (log-sigmoids, the theta's form), picked at
+    the label by a one-hot sum; -inf off the labels."""
+    from mle_jax.families.classification import interval_log_probs
+
+    def one(fp, f, y):
+        gaps = mj.links.softplus.forward(fp["gaps"])
+        cuts = fp["first_cut"] + jnp.concatenate([jnp.zeros((1,), gaps.dtype), jnp.cumsum(gaps)])
+        log_p = interval_log_probs(cuts, gaps, f)
+        inside = (y >= 0) & (y < k) & (y == jnp.floor(y))
+        picked = jnp.sum(jnp.where(jnp.arange(k) == y, log_p, 0.0))
+        return jnp.where(inside, picked, -jnp.inf)
+    return one
+
+
+@pytest.mark.parametrize("dtype, k", [(jnp.float32, 5), (jnp.float64, 5), (jnp.float64, 20)])
+def test_ordinal_kernel_value_gradient_hessian(dtype, k):
+    """k = 5 picks the class's cutpoints by the select chain, k = 20 by the gather (above SELECT_MAX_CLASSES)."""
+    from mle_jax.families.classification import SELECT_MAX_CLASSES
+    assert (k <= SELECT_MAX_CLASSES) == (k == 5)
+    with jax.enable_x64(dtype == jnp.float64):
+        family = mj.ordinal(k)
+        rng = np.random.default_rng(k)
+        fp = {"first_cut": jnp.asarray(-1.3, dtype), "gaps": jnp.asarray(rng.normal(size=k - 2), dtype)}
+        labels = np.concatenate([np.arange(k), np.arange(k), [0, k - 1, k // 2, 1]]).astype(np.float64)
+        scores = np.concatenate([rng.normal(size=k) * 2, rng.normal(size=k) * 2 + 1, [-100.0, 100.0, -60.0, 40.0]])
+        f, y = jnp.asarray(scores, dtype), jnp.asarray(labels, dtype)
+        ref = _ordinal_reference(k)
+        value = jax.jit(jax.vmap(lambda r, t: family.kernel(fp, r, t)))(f, y)
+        want = jax.jit(jax.vmap(lambda r, t: ref(fp, r, t)))(f, y)
+        np.testing.assert_allclose(value, want, **_tol(dtype))
+        # scipy's logistic CDF in float64 where the difference of CDFs does not cancel
+        gaps = np.log1p(np.exp(np.asarray(fp["gaps"], np.float64))) + np.finfo(np.dtype(dtype)).tiny
+        cuts = np.concatenate([[-1.3], -1.3 + np.cumsum(gaps)])
+        upper = np.concatenate([cuts, [np.inf]])[labels[:2 * k].astype(int)] - scores[:2 * k]
+        lower = np.concatenate([[-np.inf], cuts])[labels[:2 * k].astype(int)] - scores[:2 * k]
+        direct = np.log(stats.logistic.cdf(upper) - stats.logistic.cdf(lower))
+        np.testing.assert_allclose(value[:2 * k], direct, rtol=2e-5 if dtype == jnp.float32 else 1e-10)
+        assert np.all(np.isfinite(value))
+        g_got = jax.jit(jax.grad(lambda p, r: _summed(family, p, r, y), argnums=(0, 1)))(fp, f)
+        g_want = jax.jit(jax.grad(lambda p, r: jnp.sum(jax.vmap(lambda a, t: ref(p, a, t))(r, y)), argnums=(0, 1)))(fp, f)
+        for a, b in zip(jax.tree_util.tree_leaves(g_got), jax.tree_util.tree_leaves(g_want)):
+            np.testing.assert_allclose(a, b, **_tol(dtype))
+        h_got = jax.jit(jax.hessian(lambda p: _summed(family, p, f[:k], y[:k])))(fp)
+        h_want = jax.jit(jax.hessian(lambda p: jnp.sum(jax.vmap(lambda a, t: ref(p, a, t))(f[:k], y[:k]))))(fp)
+        for a, b in zip(jax.tree_util.tree_leaves(h_got), jax.tree_util.tree_leaves(h_want)):
+            np.testing.assert_allclose(a, b, rtol=1e-4 if dtype == jnp.float32 else 1e-9, atol=1e-4 if dtype == jnp.float32 else 1e-9)
+        d2f = jax.jit(jax.vmap(jax.grad(jax.grad(lambda r, t: family.kernel(fp, r, t)))))(f, y)
+        d2f_want = jax.jit(jax.vmap(jax.grad(jax.grad(lambda r, t: ref(fp, r, t)))))(f, y)
+        np.testing.assert_allclose(d2f, d2f_want, rtol=1e-4 if dtype == jnp.float32 else 1e-9, atol=1e-6 if dtype == jnp.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ordinal_kernel_off_the_labels(dtype):
+    """-inf (and a zero gradient, never NaN) for labels -1, K, 1.5 and NaN, next to valid labels 0 and K - 1."""
+    with jax.enable_x64(dtype == jnp.float64):
+        k = 5
+        family = mj.ordinal(k)
+        fp = family.init(dtype)
+        y = jnp.asarray([-1.0, k, 1.5, np.nan, 0.0, k - 1.0], dtype)
+        f = jnp.asarray([0.3, -0.2, 1.0, 0.0, 0.5, -0.5], dtype)
+        value = jax.jit(jax.vmap(lambda r, t: family.kernel(fp, r, t)))(f, y)
+        assert np.all(np.isneginf(np.asarray(value[:4]))) and np.all(np.isfinite(np.asarray(value[4:])))
+        per_example = jax.jit(jax.vmap(jax.grad(lambda a, t: family.kernel(fp, a, t))))(f, y)
+        np.testing.assert_array_equal(np.asarray(per_example[:4]), 0.0)
+        cut_grads = jax.jit(jax.vmap(jax.grad(lambda p, a, t: family.kernel(p, a, t)), in_axes=(None, 0, 0)))(fp, f, y)
+        for leaf in jax.tree_util.tree_leaves(cut_grads):
+            np.testing.assert_array_equal(np.asarray(leaf[:4]), 0.0)
+        ref = _ordinal_reference(k)
+        np.testing.assert_allclose(per_example[4:], jax.jit(jax.vmap(jax.grad(lambda a, t: ref(fp, a, t))))(f[4:], y[4:]),
+                                   **_tol(dtype))
