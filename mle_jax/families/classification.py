@@ -270,8 +270,13 @@ def ordinal(num_classes: int) -> Family:
 
     def cuts_and_gaps(fp, dtype):
         gaps = links.softplus.forward(fp["gaps"]).astype(dtype)
-        cuts = jnp.asarray(fp["first_cut"], dtype) + jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(gaps)])
-        return cuts, gaps
+        if k > SELECT_MAX_CLASSES:
+            return jnp.asarray(fp["first_cut"], dtype) + jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(gaps)]), gaps
+        # the running sum written out for a few classes: scalar adds fused with the rest, no reduce-window
+        running = [jnp.zeros((), dtype)]
+        for j in range(k - 2):
+            running.append(running[-1] + gaps[j])
+        return jnp.asarray(fp["first_cut"], dtype) + jnp.stack(running), gaps
 
     def theta(fp, raw):
         return Categorical(interval_log_probs(*cuts_and_gaps(fp, jnp.result_type(raw)), raw))

@@ -71,7 +71,10 @@ def _forward_substitution_kernel(d: int) -> PerExample:
             for j in range(i):
                 residual = residual - r[where[i, j]] * z[j]
             z.append(residual / diagonal[i])
-        value = -0.5 * sum(zi * zi for zi in z) - sum(jnp.log(li) for li in diagonal) - d * HALF_LOG_2PI
+        square, log_det = z[0] * z[0], jnp.log(diagonal[0])
+        for i in range(1, d):
+            square, log_det = square + z[i] * z[i], log_det + jnp.log(diagonal[i])
+        value = -0.5 * square - log_det - d * HALF_LOG_2PI
         return value, r, z, diagonal
 
     @jax.custom_jvp
