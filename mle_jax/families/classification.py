@@ -237,16 +237,14 @@ def _observed_interval_jvp(primals, tangents):
     if not isinstance(d_f, SymbolicZero):
         tangent = tangent + (sig_v - sig_minus_u) * d_f
     if not (isinstance(d_cuts, SymbolicZero) and isinstance(d_width, SymbolicZero)):
-        # one row per class, (dc_y, dc_{y-1}, dW_y) with 0 past the ends, gathered once at the label: its
-        # transpose is one scatter-add of (N, 3) rows (the cheapest sum by class on a CPU, against selects
-        # summed per class or a one-hot product)
-        k = width_term.shape[0]
+        # (dc_y, dc_{y-1}, dW_y), 0 past the ends, each gathered at the label: their transposes are scatter-adds
+        # (the cheapest sum by class on a CPU, against selects summed per class or a one-hot product)
         none = jnp.zeros((1,), value.dtype)
-        d_c = jnp.zeros((k - 1,), value.dtype) if isinstance(d_cuts, SymbolicZero) else d_cuts
-        d_w = jnp.zeros((k,), value.dtype) if isinstance(d_width, SymbolicZero) else d_width
-        rows = jnp.stack([jnp.concatenate([d_c, none]), jnp.concatenate([none, d_c]), d_w], axis=1)
-        picked = rows.at[label].get(mode="promise_in_bounds")  # label is in [0, K)
-        tangent = tangent + sig_minus_u * picked[0] - sig_v * picked[1] + jnp.where(inside, picked[2], zero)
+        if not isinstance(d_cuts, SymbolicZero):
+            tangent = (tangent + sig_minus_u * jnp.concatenate([d_cuts, none]).at[label].get(mode="promise_in_bounds")
+                       - sig_v * jnp.concatenate([none, d_cuts]).at[label].get(mode="promise_in_bounds"))
+        if not isinstance(d_width, SymbolicZero):
+            tangent = tangent + jnp.where(inside, d_width.at[label].get(mode="promise_in_bounds"), zero)
     return value, tangent
 
 
