@@ -35,13 +35,52 @@ def _base(theta: ZeroInflated, name: str):
     return registry.function(theta.base, name)
 
 
+def _gate_parts(g, base, zero):
+    """``(log Pr, sig(g), sig(-g), w, 1 - w)``: ``log sig(+-g)`` from one ``exp(-|g|)`` and one log1p,
+    ``log Pr = logaddexp(log sig(g), log sig(-g) + base)`` where ``zero``, ``log sig(-g) + base`` elsewhere;
+    ``w = exp(log sig(g) - log Pr)`` is the posterior probability of a structural zero (0 off ``zero``) and
+    ``1 - w = exp(log sig(-g) + base - log Pr)`` its complement, each from its own exp (no ``1 - w`` that
+    cancels at a gate of 30)."""
+    e = jnp.exp(-jnp.abs(g))
+    soft = jnp.log1p(e)
+    log_gate, log_open = jnp.minimum(g, 0.0) - soft, jnp.minimum(-g, 0.0) - soft
+    count = log_open + base
+    value = jnp.where(zero, jnp.logaddexp(log_gate, count), count)
+    sig_g, sig_minus_g = jnp.where(g >= 0, 1.0, e) / (1 + e), jnp.where(g >= 0, e, 1.0) / (1 + e)
+    at_zero = jnp.where(zero, value, 0.0)
+    w = jnp.where(zero, jnp.exp(log_gate - at_zero), 0.0)
+    rest = jnp.where(zero, jnp.exp(jnp.where(zero, count, 0.0) - at_zero), 1.0)
+    return value, sig_g, sig_minus_g, w, rest
+
+
+@jax.custom_jvp
+def _gated(g, base, zero):
+    """``log Pr(y)`` of the zero-inflated count from the gate logit g and the base's ``log p(y)``."""
+    return _gate_parts(g, base, zero)[0]
+
+
+@_gated.defjvp
+def _gated_jvp(primals, tangents):
+    """``d/dg = w sig(-g) - (1 - w) sig(g)``, ``d/d log p = 1 - w`` (``w`` the posterior probability of a
+    structural zero, 0 at y > 0): written out, where autodiff would differentiate two log-sigmoids and a
+    logaddexp. At a zero base probability (``log p = -inf``) ``w = 1`` and the base gets no gradient. The rule
+    is differentiable."""
+    g, base, zero = primals
+    d_g, d_base, _ = tangents
+    value, sig_g, sig_minus_g, w, rest = _gate_parts(g, base, zero)
+    return value, (w * sig_minus_g - rest * sig_g) * d_g + rest * d_base
+
+
 def log_prob(theta: ZeroInflated, y):
-    """``log(g + (1 - g) p(0))`` at 0 and ``log(1 - g) + log p(y)`` elsewhere; -inf off the base's support."""
+    """``log(g + (1 - g) p(0))`` at 0 and ``log(1 - g) + log p(y)`` elsewhere; -inf off the base's support.
+    The derivative in the gate and the base's log-probability is written out (``_gated``)."""
     g = theta.gate_logits
     base = _base(theta, "log_prob")(theta.base, y)
-    y = jnp.asarray(y, jnp.result_type(g, base))
-    at_zero = jnp.logaddexp(jax.nn.log_sigmoid(g), jax.nn.log_sigmoid(-g) + base)
-    return jnp.where(y == 0, at_zero, jax.nn.log_sigmoid(-g) + base)
+    dtype = jnp.result_type(g, base)
+    y = jnp.asarray(y, dtype)
+    shape = jnp.broadcast_shapes(jnp.shape(g), jnp.shape(base), jnp.shape(y))
+    return _gated(jnp.broadcast_to(jnp.asarray(g, dtype), shape), jnp.broadcast_to(jnp.asarray(base, dtype), shape),
+                  jnp.broadcast_to(y == 0, shape))
 
 
 def mean(theta: ZeroInflated):

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from .. import links
 from ..distributions import Bernoulli, Categorical
@@ -180,6 +181,76 @@ def _log_sigmoid_pair_jvp(primals, tangents):
     return value, sig_minus_u * du - sig_v * dv
 
 
+# up to this many classes the observed class's cutpoints are picked by a chain of K selects per example
+# (fused with the rest of the kernel); above it by a gather
+SELECT_MAX_CLASSES = 16
+
+
+def _pick(table, label, hits):
+    """``table[label]`` by selects on ``hits[j] = (label == j)`` (a static chain), or a gather without them."""
+    if hits is None:
+        return jnp.take(table, label)
+    value = table[0]
+    for j in range(1, table.shape[0]):
+        value = jnp.where(hits[j], table[j], value)
+    return value
+
+
+def _interval_parts(f, cuts, width_term, y):
+    """The observed class's ``log Pr(y | f)`` and the pieces of its derivative: ``u = c_y - f`` (+inf for the
+    last class), ``v = c_{y-1} - f`` (-inf for the first), ``a = exp(-|u|)``, ``b = exp(-|v|)``."""
+    k = width_term.shape[0]
+    inside = _categorical.on_support(y, k)
+    label = jnp.where(inside, jnp.asarray(y), jnp.zeros_like(jnp.asarray(y))).astype(jnp.int32)
+    hits = [label == j for j in range(k)] if k <= SELECT_MAX_CLASSES else None
+    padded = jnp.concatenate([cuts[:1], cuts])  # c_{y-1} at y for y >= 1; y = 0 is replaced by -inf
+    upper = jnp.where(label == k - 1, jnp.inf, _pick(jnp.concatenate([cuts, cuts[-1:]]), label, hits) - f)
+    lower = jnp.where(label == 0, -jnp.inf, _pick(padded, label, hits) - f)
+    a, b = _exp_minus_abs(upper), _exp_minus_abs(lower)
+    value = (-jnp.maximum(-upper, 0.0) - jnp.maximum(lower, 0.0) - jnp.log1p(a + b + a * b)
+             + _pick(width_term, label, hits))
+    return jnp.where(inside, value, -jnp.inf), inside, label, hits, upper, lower, a, b
+
+
+@jax.custom_jvp
+def _observed_interval(f, cuts, width_term, y):
+    """``log Pr(y | f) = log sig(u) + log sig(-v) + W_y`` (``interval_log_probs`` at the observed class:
+    ``u = c_y - f``, ``v = c_{y-1} - f``, ``W_y = log(1 - exp(-g_y))`` from ``width_term``) as
+    ``-max(-u, 0) - max(v, 0) - log1p(a + b + a b) + W_y``, ``a = exp(-|u|)``, ``b = exp(-|v|)``: two exps and one
+    log1p per example, exact at every u, v; -inf off the labels [0, K). The cutpoints and width of the class are
+    picked by selects (``_pick``), and the derivative is written out (``_observed_interval_jvp``)."""
+    return _interval_parts(f, cuts, width_term, y)[0]
+
+
+def _observed_interval_jvp(primals, tangents):
+    """``d/df = sig(v) - sig(-u)``, ``d/dc_j = [y = j] sig(-u) - [y = j + 1] sig(v)``, ``d/dW_j = [y = j]``, all 0
+    off the labels; the cutpoints' derivative is one (K - 1,) vector per example (a sum over the examples under
+    vmap), never a scatter. ``sig(-u)`` and ``sig(v)`` from ``a`` and ``b`` on the branches of ``_exp_minus_abs``,
+    so the rule is differentiable (Hessians)."""
+    f, cuts, width_term, y = primals
+    d_f, d_cuts, d_width, _ = tangents
+    value, inside, label, hits, upper, lower, a, b = _interval_parts(f, cuts, width_term, y)
+    zero = jnp.zeros_like(value)
+    sig_minus_u = jnp.where(inside, jnp.where(upper >= 0, a, 1.0) / (1 + a), zero)  # 0 for the last class
+    sig_v = jnp.where(inside, jnp.where(lower >= 0, 1.0, b) / (1 + b), zero)        # 0 for the first
+    tangent = zero
+    if not isinstance(d_f, SymbolicZero):
+        tangent = tangent + (sig_v - sig_minus_u) * d_f
+    if not (isinstance(d_cuts, SymbolicZero) and isinstance(d_width, SymbolicZero)):
+        # (dc_y, dc_{y-1}, dW_y), 0 past the ends, each gathered at the label: their transposes are scatter-adds
+        # (the cheapest sum by class on a CPU, against selects summed per class or a one-hot product)
+        none = jnp.zeros((1,), value.dtype)
+        if not isinstance(d_cuts, SymbolicZero):
+            tangent = (tangent + sig_minus_u * jnp.concatenate([d_cuts, none]).at[label].get(mode="promise_in_bounds")
+                       - sig_v * jnp.concatenate([none, d_cuts]).at[label].get(mode="promise_in_bounds"))
+        if not isinstance(d_width, SymbolicZero):
+            tangent = tangent + jnp.where(inside, d_width.at[label].get(mode="promise_in_bounds"), zero)
+    return value, tangent
+
+
+_observed_interval.defjvp(_observed_interval_jvp, symbolic_zeros=True)
+
+
 def ordinal(num_classes: int) -> Family:
     """Ordered categories by cumulative logits: ``Pr(y <= k | f) = sig(c_k - f)``, k = 0..K-2.
 
@@ -197,26 +268,23 @@ def ordinal(num_classes: int) -> Family:
 
     def cuts_and_gaps(fp, dtype):
         gaps = links.softplus.forward(fp["gaps"]).astype(dtype)
-        cuts = jnp.asarray(fp["first_cut"], dtype) + jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(gaps)])
-        return cuts, gaps
+        if k > SELECT_MAX_CLASSES:
+            return jnp.asarray(fp["first_cut"], dtype) + jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(gaps)]), gaps
+        # the running sum written out for a few classes: scalar adds fused with the rest, no reduce-window
+        running = [jnp.zeros((), dtype)]
+        for j in range(k - 2):
+            running.append(running[-1] + gaps[j])
+        return jnp.asarray(fp["first_cut"], dtype) + jnp.stack(running), gaps
 
     def theta(fp, raw):
         return Categorical(interval_log_probs(*cuts_and_gaps(fp, jnp.result_type(raw)), raw))
 
     def kernel(fp, raw, y):
-        """``interval_log_probs`` at the observed class only: ``log_sigmoid(c_y - f) + log_sigmoid(f - c_{y-1})
-        + log(1 - exp(-g_y))``, the last term once per class (it depends on the cutpoints alone), where the
-        theta's log_prob computes all K classes and normalises them again; -inf off the labels."""
+        """``interval_log_probs`` at the observed class only (``_observed_interval``); -inf off the labels."""
         dtype = jnp.result_type(raw)
         cuts, gaps = cuts_and_gaps(fp, dtype)
         inf = jnp.full((1,), jnp.inf, dtype)
         width_term = log1mexp(-jnp.concatenate([inf, gaps, inf]))  # 0 for the first and last classes
-        inside = _categorical.on_support(y, k)
-        label = jnp.where(inside, jnp.asarray(y), jnp.zeros_like(jnp.asarray(y))).astype(jnp.int32)
-        padded = jnp.concatenate([cuts, cuts[-1:]])  # c_y for y < K - 1; the last class's is replaced by +inf
-        upper = jnp.where(label == k - 1, jnp.inf, jnp.take(padded, label) - raw)
-        lower = jnp.where(label == 0, -jnp.inf, jnp.take(padded, jnp.maximum(label - 1, 0)) - raw)
-        value = _log_sigmoid_pair(upper, lower) + jnp.take(width_term, label)
-        return jnp.where(inside, value, -jnp.inf)
+        return _observed_interval(raw, cuts, width_term, y)
 
     return build(spec=Spec("ordinal", args=(k,)), support=labels(k), theta=theta, init=init, kernel=kernel)
