@@ -17,6 +17,8 @@ from scipy import stats
 import mle_jax as mj
 
 DTYPES = [jnp.float32, jnp.float64]
+# float64 in the deep phase where a test compiles Hessians (the README suite stays within its budget)
+DTYPES_DEEP64 = [jnp.float32, pytest.param(jnp.float64, marks=pytest.mark.deep)]
 
 
 def _tol(dtype):
@@ -43,7 +45,7 @@ def _mvn_reference(d):
     return one
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES_DEEP64)
 @pytest.mark.parametrize("d", [3])
 def test_mvn_cholesky_kernel_value_gradient_hessian(dtype, d):
     with jax.enable_x64(dtype == jnp.float64):
@@ -97,7 +99,8 @@ def _ordinal_reference(k):
     return one
 
 
-@pytest.mark.parametrize("dtype, k", [(jnp.float32, 5), (jnp.float64, 5), (jnp.float64, 20)])
+@pytest.mark.parametrize("dtype, k", [(jnp.float32, 5), (jnp.float64, 5),
+                                      pytest.param(jnp.float64, 20, marks=pytest.mark.deep)])
 def test_ordinal_kernel_value_gradient_hessian(dtype, k):
     """k = 5 picks the class's cutpoints by the select chain, k = 20 by the gather (above SELECT_MAX_CLASSES)."""
     from mle_jax.families.classification import SELECT_MAX_CLASSES
@@ -163,7 +166,7 @@ def _zero_inflated_reference(g, base, y):
     return jnp.where(y == 0, at_zero, jax.nn.log_sigmoid(-g) + base)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES_DEEP64)
 def test_zero_inflated_poisson_value_gradient_hessian(dtype):
     """Against scipy's mixture ``g [y = 0] + (1 - g) poisson.pmf`` (float64) and autodiff of the plain formula,
     at gates of +-30 and +-inf (w and 1 - w each from its own exp), rates 0 and inf, y = 0 and y > 0."""
@@ -197,7 +200,7 @@ def test_zero_inflated_poisson_value_gradient_hessian(dtype):
             np.testing.assert_allclose(a, b, rtol=1e-4 if dtype == jnp.float32 else 1e-9, atol=1e-6 if dtype == jnp.float32 else 1e-13)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES_DEEP64)
 def test_zero_inflated_negative_binomial_family_gradient(dtype):
     """The family around the learned-dispersion negative binomial: the gate's written derivative composes with the
     base's (d/dr through ``1 - w``); against autodiff of the plain formula on the base's log_prob."""
