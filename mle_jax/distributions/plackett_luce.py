@@ -37,6 +37,7 @@ import numpy as np
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .registry import Param
+from .special import log_sigmoid_pair, sigmoid_pair
 
 #: entropy and KL enumerate every ranking up to this many items (8! = 40320)
 ENUMERATE_MAX = 8
@@ -100,19 +101,17 @@ def _chain(o):
     (the chance that item ``j`` wins among ``j..K``) and ``b_j = 1 - a_j = exp(L_{j+1} - L_j)``, from the back:
     ``L_K = o_K``, ``d_j = o_j - L_{j+1}``, ``o_j - L_j = log sig(d_j) = min(d_j, 0) - t_j`` and
     ``L_j = max(o_j, L_{j+1}) + t_j`` with ``t_j = log1p(exp(-|d_j|))``; ``a_j = sig(d_j)``, ``b_j = sig(-d_j)``
-    from the same ``exp`` (as ``special.sigmoid_pair``): one ``exp``, one ``log1p`` and one division per item,
-    each exact in both tails (a logit of 1e4 beside one of 0 loses nothing)."""
+    (``special.log_sigmoid_pair`` and ``sigmoid_pair``, which share their ``exp``): one ``exp``, one ``log1p`` and
+    one division per item, each exact in both tails (a logit of 1e4 beside one of 0 loses nothing)."""
     k = o.shape[-1]
     items = jnp.moveaxis(o, -1, 0)
 
     def back(lse, o_j):
         d = o_j - lse
-        pos = d >= 0  # one branch per item, each smooth, so that every derivative is right at a tie (d = 0)
-        e = jnp.exp(jnp.where(pos, -d, d))
-        t = jnp.log1p(e)
-        inv = 1.0 / (1.0 + e)
-        return jnp.where(pos, o_j, lse) + t, (jnp.where(pos, 0.0, d) - t, jnp.where(pos, inv, e * inv),
-                                             jnp.where(pos, e * inv, inv))
+        log_a, log_b = log_sigmoid_pair(d)  # one exp between them and sigmoid_pair (XLA merges the two)
+        a, b = sigmoid_pair(d)
+        # L_j = o_j - log a_j = L_{j+1} - log b_j, each side where its term is the -t: no rounding of o_j - d
+        return jnp.where(d >= 0, o_j - log_a, lse - log_b), (log_a, a, b)
     last = items[-1]
     _, (log_a, a, b) = jax.lax.scan(back, last, items[:-1], reverse=True, unroll=k <= SMALL_K)
     return jnp.sum(log_a, axis=0), jnp.concatenate([a, jnp.ones_like(last)[None]]), b
