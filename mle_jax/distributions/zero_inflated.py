@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from . import _support, registry
 from .registry import Param
+from .special import log_sigmoid_pair, sigmoid_pair
 
 
 class ZeroInflated(NamedTuple):
@@ -36,17 +37,16 @@ def _base(theta: ZeroInflated, name: str):
 
 
 def _gate_parts(g, base, zero):
-    """``(log Pr, sig(g), sig(-g), w, 1 - w)``: ``log sig(+-g)`` from one ``exp(-|g|)`` and one log1p,
+    """``(log Pr, sig(g), sig(-g), w, 1 - w)``: ``log sig(+-g)`` and ``sig(+-g)`` from ``special.log_sigmoid_pair``
+    and ``sigmoid_pair`` (one ``exp`` between them, one log1p),
     ``log Pr = logaddexp(log sig(g), log sig(-g) + base)`` where ``zero``, ``log sig(-g) + base`` elsewhere;
     ``w = exp(log sig(g) - log Pr)`` is the posterior probability of a structural zero (0 off ``zero``) and
     ``1 - w = exp(log sig(-g) + base - log Pr)`` its complement, each from its own exp (no ``1 - w`` that
     cancels at a gate of 30)."""
-    e = jnp.exp(-jnp.abs(g))
-    soft = jnp.log1p(e)
-    log_gate, log_open = jnp.minimum(g, 0.0) - soft, jnp.minimum(-g, 0.0) - soft
+    log_gate, log_open = log_sigmoid_pair(g)
     count = log_open + base
     value = jnp.where(zero, jnp.logaddexp(log_gate, count), count)
-    sig_g, sig_minus_g = jnp.where(g >= 0, 1.0, e) / (1 + e), jnp.where(g >= 0, e, 1.0) / (1 + e)
+    sig_g, sig_minus_g = sigmoid_pair(g)
     at_zero = jnp.where(zero, value, 0.0)
     w = jnp.where(zero, jnp.exp(log_gate - at_zero), 0.0)
     rest = jnp.where(zero, jnp.exp(jnp.where(zero, count, 0.0) - at_zero), 1.0)
