@@ -57,6 +57,7 @@ def test_a_wrong_step_fails_the_check():
     assert not b._replace(loss=flipped).check(num=6).passed
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_verify_equivalences_all_pass_and_the_command_prints_them(capsys, monkeypatch):
     # one run of the equivalences serves both the API (its rows) and `python -m mle_jax.verify`'s main();
     # the derivation rows are cut to three families here (all of them: the deep test below)

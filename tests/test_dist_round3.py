@@ -110,6 +110,7 @@ def test_von_mises_sampling_at_nan_inf_and_huge_concentrations():
     assert np.isnan(np.asarray(_von_mises_draws(keys, jnp.float32(np.nan), jnp.float32(2.0)))).all()
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 @pytest.mark.parametrize("dtype,k", [("float32", 3e7), ("float32", 1e12), ("float64", 1e16)])
 def test_von_mises_at_huge_concentration_is_its_normal_limit(dtype, k):
     """For k >= 1/eps the draw is N(mu, 1/k) (total variation O(1/k)): a KS test of sqrt(k) (y - mu)."""

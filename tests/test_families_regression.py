@@ -49,6 +49,7 @@ def test_student_t_is_robust_to_outliers():
     assert abs(float(fits["normal"][0]) - 2.0) > abs(float(fits["t"][0]) - 2.0)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_mixture_normal_fit_recovers_components():
     rng = np.random.default_rng(3)
     data = np.where(rng.uniform(size=4000) < 0.3, rng.normal(-2, 0.5, 4000), rng.normal(1.5, 0.8, 4000))

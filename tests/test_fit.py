@@ -76,6 +76,7 @@ def test_nan_guard_keeps_last_finite_parameters():
     np.testing.assert_allclose(r.mean_nll(res.params, x, y), res.history[-2], rtol=1e-5)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_minibatch_epochs_and_reproducible_shuffles():
     x, y = _logistic_data(n=256)
     x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y)

@@ -181,6 +181,7 @@ def test_opt_state_is_checked_against_the_optimizer_and_params():
     np.testing.assert_array_equal(np.concatenate([first.history, second.history]), whole.history)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_separation_of_a_minibatch_fit_is_read_batch_by_batch_with_weights_and_mask():
     x, y = _logistic_sets()[0]  # separable
     x = x.astype(np.float32)

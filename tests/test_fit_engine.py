@@ -28,6 +28,7 @@ def _same(a, b):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_chunking_does_not_change_the_fit():
     r, p, x, y = _problem()
     opt = optax.adam(0.01)
@@ -61,6 +62,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_killed_fit_resumes_to_the_same_parameters(tmp_path):
     pytest.importorskip("orbax.checkpoint")
     r, p, x, y = _problem()
@@ -157,6 +159,7 @@ def test_minibatches_run_with_64_bit_mode_on(x64):
     np.testing.assert_allclose(wide.params.model["w"], narrow.params.model["w"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_lbfgs_reads_the_line_search_value_back_rather_than_evaluating_again():
     """An L-BFGS step of fit evaluates the loss as often as optax's own loop with ``value_and_grad_from_state``
     (the zoom line search keeps the value and gradient at the point it accepts), not once more per step, and

@@ -89,6 +89,7 @@ def test_fit_scores_and_losses_take_frames(data, linear):
     assert float(mj.calibration(theta_b, labels).ece) == float(mj.calibration(theta_b, labels.to_numpy()).ece)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_torch_tensors_detached_on_the_host(data, linear):
     torch = pytest.importorskip("torch", reason="torch is in the bench extra, not the test extra (a multi-GB "
                                                 "CUDA build from PyPI); the array protocols are tested above")

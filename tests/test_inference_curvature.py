@@ -51,6 +51,7 @@ W, M = RNG.uniform(0.5, 2, N), RNG.uniform(size=N) < 0.8
 
 @pytest.mark.parametrize("case", ["gamma", pytest.param("categorical", marks=pytest.mark.deep),
                                   pytest.param("mlp", marks=pytest.mark.deep)])
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_sandwich_is_the_brute_force_hessian_and_meat(x64, case):
     r, p0, y = CASES[case]
     parts = partition(r.init(jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), p0)))

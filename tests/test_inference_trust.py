@@ -104,6 +104,7 @@ def test_complete_separation_warns_for_every_cov_type(dtype):
             assert kinds <= {mj.PerfectSeparationWarning, RuntimeWarning}
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_quasi_separation_warns_and_overlapping_classes_do_not(x64):
     """A dummy column whose examples are all 1 (quasi-complete separation: its coefficient has no finite
     MLE) is flagged whether its estimate is 15 or 40; a categorical fit the same way. Strong but

@@ -47,6 +47,7 @@ def test_kl_is_nonnegative_on_random_pairs():
                                    rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_empirical_labels_and_decomposition():
     y = jnp.array([0, 2, 2, 1, 2, 0, 2, 2], jnp.int32)
     q = mj.empirical(y, 4)

@@ -234,6 +234,7 @@ def _torch_itself(var, e, logit, hard):
     }
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_torch_losses_where_they_overlap(x64):
     """Where torch.nn has the same loss: equal to its formula (and to torch itself where installed).
     torch's PoissonNLLLoss drops log y!, and its full=True form replaces it by Stirling's

@@ -35,6 +35,7 @@ def _plain_fit(start, x, y):
     return mj.fit(PLAIN, PLAIN.init(start), x, y, ADAM, steps=STEPS)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_equinox_module_as_params_matches_plain_pytree():
     eqx = pytest.importorskip("equinox")
     x, y = _data()
@@ -85,6 +86,7 @@ def test_nnx_module_matches_plain_pytree():
     np.testing.assert_allclose(res.history, ref.history, rtol=1e-5)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_nnx_dropout_fresh_key_every_step_reproducible():
     x, y = _data()
     net = _NnxNet.make(0.5)
@@ -154,6 +156,7 @@ def _linen_batchnorm():
     return Net()
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_linen_batchnorm_state_matches_hand_written_loop():
     x, y = _data()
     net = _linen_batchnorm()

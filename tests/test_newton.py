@@ -55,6 +55,7 @@ def test_newton_reaches_statsmodels_logistic_mle_in_few_steps(x64):
     np.testing.assert_allclose(beta, beta_sm, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_newton_reaches_the_mle_on_a_badly_scaled_design(x64):
     """Columns on scales 1e-4 ... 1e5 (cond(X) ~ 1e9): Newton is affine invariant, so it converges as on
     the standardised design; the log-likelihood is statsmodels' to 1e-10 and each coefficient its own."""
@@ -116,6 +117,7 @@ def test_update_without_value_fn_is_named():
         mj.scale_by_newton().update(u, mj.scale_by_newton().init(u), u)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_fit_hessian_split_is_jax_hessian_of_the_objective(x64):
     """The Hessian fit hands Newton (``objective_hessian``: X'WX from the raw outputs, divided by the
     objective's normaliser) against ``jax.hessian`` of fit's own objective, for a GLM with a learned shape

@@ -153,6 +153,7 @@ def test_dtype_follows_input(x64):
     assert r.nll(params32, x, y).dtype == jnp.float32
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_accumulation_precision_large_n_and_bfloat16():
     n = 10_000_000
     rng = np.random.default_rng(0)
@@ -168,6 +169,7 @@ def test_accumulation_precision_large_n_and_bfloat16():
     assert abs(acc - ref_bf) < 1e-4
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_independent_outputs_nll_is_sum_of_terms():
     rng = np.random.default_rng(4)
     x = jnp.asarray(rng.normal(size=(50, 2)), jnp.float32)

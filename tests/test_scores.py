@@ -249,6 +249,7 @@ def test_poisson_zero_rate_is_the_point_mass_at_zero(x64):
     np.testing.assert_array_equal(scores.crps(mj.Poisson(jnp.full(3, -jnp.inf)), jnp.array([0.0, 1.0, 4.0])), [0, 1, 4])
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_von_mises_sample_crps_and_mae_use_the_angular_distance(x64):
     """A circular target: y and y + 2 pi are the same angle, so they score the same."""
     theta = mj.VonMises(jnp.zeros(2), jnp.full(2, 4.0))

@@ -23,6 +23,7 @@ def _close(a, b, rtol=1e-5, atol=1e-6):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=atol)
 
 
+@pytest.mark.deep  # a few seconds of compiling: CI's deep phase, for README's 5-minute suite
 def test_vmapped_solve_equals_separate_fits():
     """Equal to float32 rounding: on the CPU to 1e-5; a GPU sums the vmapped and the single problems in
     other orders, which 60 Adam steps carry to about 5e-5 relative, hence 2e-4 (a wrong batching is off by
