@@ -79,3 +79,32 @@ def test_log_normal_linked_kernel_against_scipy(scale, dtype, request):
     atol = 1e-6 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(grad[pos, 0], (z / s)[pos], rtol=rtol, atol=atol)
     np.testing.assert_allclose(grad[pos, 1], ((z * z - 1.0) * d_log_s)[pos], rtol=rtol * 10, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_asymmetric_laplace_select_form_against_scipy(dtype, request):
+    """``mj.asymmetric_laplace(q)``'s fixed-scale kernel in its select form: values against
+    ``scipy.stats.laplace_asymmetric.logpdf`` across z = y - mu from -1e30 to 1e30 and 0 (both sides of the kink,
+    q = 0.1 and 0.9); d/dmu = q - 1{y < mu}, q - 1/2 at the kink, including y = +-inf; -inf at y = +-inf, NaN
+    value and NaN slope at NaN (as before: the slope is no finite number there); second derivative 0."""
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    dt = jnp.dtype(dtype)
+    u = np.array([-1e30, -1e3, -1.0, -1e-30, 0.0, 1e-30, 1.0, 1e3, 1e30])
+    for q in (0.1, 0.9):
+        family = mj.asymmetric_laplace(q)
+        one = lambda m, t: family.log_prob({}, m, t)  # noqa: E731
+        mu = jnp.full(len(u) + 3, 0.5, dt)
+        y = jnp.asarray(np.concatenate([u + 0.5, [np.inf, -np.inf, np.nan]]), dt)
+        value, d_mu = (np.asarray(a, np.float64) for a in jax.jit(jax.vmap(jax.value_and_grad(one)))(mu, y))
+        z = np.asarray(y, np.float64) - 0.5
+        kappa = np.sqrt(q / (1 - q))
+        ref = stats.laplace_asymmetric(kappa, 0.0, 1.0 / np.sqrt(q * (1 - q))).logpdf(z[:-3])
+        np.testing.assert_allclose(value[:-3], ref, rtol=1e-6 if dtype == "float32" else 1e-13)
+        np.testing.assert_array_equal(value[-3:-1], [-np.inf, -np.inf])
+        assert np.isnan(value[-1])
+        expected_d = np.where(z > 0, q, np.where(z < 0, q - 1, q - 0.5))
+        np.testing.assert_allclose(d_mu[:-1], expected_d[:-1], rtol=1e-6)
+        assert np.isnan(d_mu[-1])
+        d2 = jax.jit(jax.vmap(jax.grad(jax.grad(one))))(mu[:-3], y[:-3])
+        assert (np.asarray(d2) == 0).all()
