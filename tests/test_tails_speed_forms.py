@@ -108,3 +108,36 @@ def test_asymmetric_laplace_select_form_against_scipy(dtype, request):
         assert np.isnan(d_mu[-1])
         d2 = jax.jit(jax.vmap(jax.grad(jax.grad(one))))(mu[:-3], y[:-3])
         assert (np.asarray(d2) == 0).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_von_mises_log_prob_as_one_negated_sum_against_scipy(dtype, request):
+    """``VonMises.log_prob`` written ``-(log i0e(k) + log 2 pi + 2 k sin^2(d / 2))``: values against
+    ``scipy.stats.vonmises.logpdf`` for k from 0 to 1e6 and d = y - mu from 0 (and 1e-20) to pi and past 2 pi;
+    d/dmu = k sin d and d/dk = cos d - I1(k) / I0(k) (k > 0) against scipy's i0e / i1e."""
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    dt = jnp.dtype(dtype)
+    from scipy import special
+    k = np.array([0.0, 1e-6, 0.5, 1.0, 30.0, 1e3, 1e6])
+    d = np.array([0.0, 1e-20, 1e-3, 1.0, 3.0, np.pi, 7.0])
+    kk, dd = (a.ravel() for a in np.meshgrid(k, d))
+    mu = np.full_like(dd, 0.25)
+    one = lambda m, c, t: mj.log_prob(mj.VonMises(m, c), t)  # noqa: E731
+    f = jax.jit(jax.vmap(jax.value_and_grad(one, argnums=(0, 1))))
+    y = jnp.asarray(mu + dd, dt)
+    value, (d_mu, d_k) = f(jnp.asarray(mu, dt), jnp.asarray(kk, dt), y)
+    dy = np.asarray(y, np.float64) - mu  # the angle the dtype represents
+    ref = stats.vonmises.logpdf(dy, kk)
+    eps = 2e-6 if dtype == "float32" else 1e-12
+
+    def close(got, want, scale):  # relative, or absolute on the size of the terms (k |d| for the cosine term)
+        err = np.abs(np.asarray(got, np.float64) - want)
+        bad = ~(err <= eps * (np.abs(want) + scale))
+        assert not bad.any(), (kk[bad], dy[bad], np.asarray(got)[bad], want[bad])
+    close(value, ref, 1 + kk * np.abs(dy))
+    close(d_mu, kk * np.sin(dy), 1 + kk * np.abs(dy))
+    # d/dk for k > 0 (at k = 0, the support's edge, jax's i0e derivative takes sign(0) = 0: one side's slope)
+    pos = kk > 0
+    kk, dy = kk[pos], dy[pos]
+    close(np.asarray(d_k)[pos], np.cos(dy) - special.i1e(kk) / special.i0e(kk), 10.0)
