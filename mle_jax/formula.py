@@ -37,6 +37,7 @@ import numpy as np
 from ._boundary import as_array, remember_names
 from ._params import Params
 from .families import Family
+from .models import _linear_predictor
 from .recipe import Recipe, recipe
 
 __all__ = ["Design", "formula"]
@@ -44,12 +45,12 @@ __all__ = ["Design", "formula"]
 
 def linear(params, x_i):
     """``eta = x_i' beta``: one example's raw outputs, ``beta`` of shape (p, *raw_shape)."""
-    return jnp.tensordot(x_i, params["coef"], axes=1)
+    return _linear_predictor(x_i, params["coef"])
 
 
 def linear_with_offset(params, x_i):
     """``eta = x_i' beta + offset_i`` (the offset on the first raw output), ``x_i = {"design", "offset"}``."""
-    eta = jnp.tensordot(x_i["design"], params["coef"], axes=1)
+    eta = _linear_predictor(x_i["design"], params["coef"])
     return (eta.reshape(-1).at[0].add(x_i["offset"])).reshape(eta.shape)
 
 

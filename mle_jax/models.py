@@ -52,3 +52,81 @@ def mlp(sizes: Sequence[int], activation: Callable = jax.nn.relu, *, squeeze: bo
         return out[0] if squeeze and sizes[-1] == 1 else out
 
     return Model(init, apply)
+
+
+@jax.custom_jvp
+def _dot(x, w):
+    return x @ w
+
+
+@_dot.defjvp
+def _dot_jvp(primals, tangents):
+    x, w = primals
+    dx, dw = tangents
+    # the tangent as a multiply-reduce: its transpose (the gradient in w) is ``g_i * x_i``, which the
+    # batching vmap sums over the rows as one fused reduce instead of XLA:CPU's row-contracting dot
+    return x @ w, jnp.sum(x * dw) + jnp.sum(dx * w)
+
+
+def _linear_predictor(x, w):
+    """``x' w`` for one example: ``x`` of shape (d,), ``w`` of shape (d, *raw_shape).
+
+    The value is the dot product; for one raw output (``w`` of shape (d,)) its derivative is written
+    as ``sum(x * dw)`` (a ``custom_jvp``) so the batched gradient is a fused multiply-reduce. With
+    several raw outputs plain ``tensordot`` is kept (measured faster there: the multiply-reduce over an
+    (N, d, K) product is 5-10x slower than the dot).
+    """
+    if w.ndim == 1:
+        return _dot(x, w)
+    return jnp.tensordot(x, w, axes=1)
+
+
+def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, dtype=jnp.float32) -> Model:
+    """The linear predictor ``eta_i = x_i' w + b`` of a GLM, for one example ``x_i`` of shape ``(d,)``.
+
+    Params ``{"w": (d, *raw_shape), "b": raw_shape}`` (``{"w"}`` alone with ``intercept=False``),
+    all 0 at ``init`` (the key is accepted and unused). ``raw_shape=()`` gives one raw output (a
+    scalar: Bernoulli, Poisson, Gamma...); ``(K - 1,)`` the free logits of a multinomial with a
+    reference class (prepend the zero in a wrapper). The same as ``x_i @ w + b`` in value and every
+    derivative; statsmodels' ``GLM`` linear predictor ``exog @ params``.
+
+    Why a library form: differentiating the vmapped ``x_i @ w`` gives the gradient
+    ``sum_i g_i x_i`` as a dot contracting the rows (``dot(g, X)``, lhs_contracting_dims={0}), which
+    XLA:CPU runs at a third of the forward's speed. For one raw output the derivative here is written
+    as a multiply-reduce (a ``custom_jvp``), so the batched gradient is ``sum(g[:, None] * X, 0)``,
+    fused; the value stays the dot. Measured (CPU ms, value and value+grad of a Poisson NLL through
+    ``mj.recipe``, float64, 1e6 x 20): dot 33 / 95, this form 33 / 52 (float32: 10.5 / 23 and
+    10.5 / 21). With several raw outputs the dot is kept (the multiply-reduce was 5-10x slower).
+
+    >>> import jax.numpy as jnp, mle_jax as mj
+    >>> m = mj.models.linear(3)
+    >>> p = m.init(None)
+    >>> p = {"w": jnp.array([1.0, 2.0, 3.0]), "b": jnp.array(0.5)}
+    >>> float(m.apply(p, jnp.array([1.0, 1.0, 1.0])))
+    6.5
+    """
+    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        raise ValueError(f"linear: d (the number of columns) must be an int >= 1; got {d!r}")
+    try:
+        raw_shape = tuple(int(k) for k in raw_shape)
+    except TypeError:
+        raise ValueError(f"linear: raw_shape must be a tuple of ints (() for one raw output); got {raw_shape!r}")
+    if any(k < 1 for k in raw_shape):
+        raise ValueError(f"linear: raw_shape sizes must be >= 1; got {raw_shape}")
+
+    def init(key=None):
+        del key
+        p = {"w": jnp.zeros((d, *raw_shape), dtype)}
+        if intercept:
+            p["b"] = jnp.zeros(raw_shape, dtype)
+        return p
+
+    def apply(params, x):
+        if jnp.shape(x) != (d,):
+            raise ValueError(f"linear: one example must have shape ({d},); got {jnp.shape(x)}")
+        if jnp.shape(params["w"]) != (d, *raw_shape):
+            raise ValueError(f"linear: params['w'] must have shape {(d, *raw_shape)}; got {jnp.shape(params['w'])}")
+        eta = _linear_predictor(x, params["w"])
+        return eta + params["b"] if intercept else eta
+
+    return Model(init, apply)

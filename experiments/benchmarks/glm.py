@@ -101,12 +101,13 @@ def loglik(model: str, x, y, intercept, coef) -> float:
 def _mle_jax(model, x, y, d):
     """``{name: (fit, coefficients)}``: Newton and L-BFGS through ``mj.fit`` on device arrays."""
     if model == "multinomial":
+        eta = mj.models.linear(d, (K - 1,)).apply
+
         def linear(p, x_i):  # the first class is the reference: K - 1 linear predictors
-            return jnp.concatenate([jnp.zeros(1, x_i.dtype), x_i @ p["w"] + p["b"]])
+            return jnp.concatenate([jnp.zeros(1, x_i.dtype), eta(p, x_i)])
         family, shape = mj.categorical(K), (d, K - 1)
     else:
-        def linear(p, x_i):
-            return x_i @ p["w"] + p["b"]
+        linear = mj.models.linear(d).apply
         family = {"logistic": mj.bernoulli(), "logistic_scaled": mj.bernoulli(), "poisson": mj.poisson(),
                   "negative_binomial": mj.negative_binomial(), "gamma": mj.gamma("mean"),
                   "binomial": mj.binomial()}[model]
