@@ -74,7 +74,7 @@ def _linear_predictor(x, w):
     The value is the dot product; for one raw output (``w`` of shape (d,)) its derivative is written
     as ``sum(x * dw)`` (a ``custom_jvp``) so the batched gradient is a fused multiply-reduce. With
     several raw outputs plain ``tensordot`` is kept (measured faster there: the multiply-reduce over an
-    (N, d, K) product is 5-10x slower than the dot).
+    (N, d, K) product is 4-10x slower than the dot).
     """
     if w.ndim == 1:
         return _dot(x, w)
@@ -96,11 +96,10 @@ def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, dty
     as a multiply-reduce (a ``custom_jvp``), so the batched gradient is ``sum(g[:, None] * X, 0)``,
     fused; the value stays the dot. Measured (CPU ms, value and value+grad of a Poisson NLL through
     ``mj.recipe``, float64, 1e6 x 20): dot 33 / 95, this form 33 / 52 (float32: 10.5 / 23 and
-    10.5 / 21). With several raw outputs the dot is kept (the multiply-reduce was 5-10x slower).
+    10.5 / 21). With several raw outputs the dot is kept (the multiply-reduce was 4-10x slower).
 
     >>> import jax.numpy as jnp, mle_jax as mj
     >>> m = mj.models.linear(3)
-    >>> p = m.init(None)
     >>> p = {"w": jnp.array([1.0, 2.0, 3.0]), "b": jnp.array(0.5)}
     >>> float(m.apply(p, jnp.array([1.0, 1.0, 1.0])))
     6.5
