@@ -223,6 +223,7 @@ def test_batched_mvn_gives_one_kl_log_prob_and_draw_per_example():
     assert mj.sample(jax.random.PRNGKey(0), p).shape == (n, d)
 
 
+@pytest.mark.deep
 def test_batched_mixture_sample_and_mode():
     """Example i: equal weights on N(3i, 1), N(3i + 1, 1) and a far N(30i + 20, 1); the close pair is
     unimodal with its peak at 3i + 1/2 by symmetry (the far component adds < 1e-80 there)."""

@@ -25,6 +25,7 @@ def test_experiment_checks_hold_in_quick_mode(experiment, tmp_path):
     release_compiled_programs()  # each experiment compiles its own fits: none is needed by the next
 
 
+@pytest.mark.deep
 def test_main_writes_report_and_metrics(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--quick", "--only", "entropy", "--only", "why_logs"]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())

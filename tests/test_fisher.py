@@ -100,7 +100,7 @@ CASES = {  # name: (theta, reference as a function of the theta)
 }
 
 
-_DEEP_CASES = {"Beta", "StudentT", "StudentT heavy"}  # the slowest quadratures: CI's deep phase
+_DEEP_CASES = {"Beta", "StudentT", "StudentT heavy", "StudentT large df (series)"}  # the slowest quadratures: CI's deep phase
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.deep) if n in _DEEP_CASES else n for n in CASES])

@@ -66,6 +66,7 @@ def test_pandas_and_polars_give_the_numpy_numbers(data, linear):
     assert as_array("t", "x", frame[["c"]]).dtype == np.bool_
 
 
+@pytest.mark.deep
 def test_fit_scores_and_losses_take_frames(data, linear):
     frame, y = data
     r, params = linear

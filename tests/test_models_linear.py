@@ -9,7 +9,7 @@ import mle_jax as mj
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-@pytest.mark.parametrize("raw_shape", [(), (3,)])
+@pytest.mark.parametrize("raw_shape", [(), pytest.param((3,), marks=pytest.mark.deep)])  # several outputs: tensordot
 def test_value_and_gradient_match_the_dot(dtype, raw_shape):
     with jax.enable_x64(dtype == jnp.float64):
         _value_and_gradient(dtype, raw_shape)

@@ -145,6 +145,7 @@ def test_fit_hessian_split_is_jax_hessian_of_the_objective(x64):
     assert takes_hessian(mj.newton()) and takes_hessian(mj.scale_by_newton()) and not takes_hessian(optax.lbfgs())
 
 
+@pytest.mark.deep
 def test_newton_with_weights_and_mask_reaches_statsmodels(x64):
     """A weighted, masked Poisson GLM (the split Hessian over u_i = m_i w_i, the "mean" normaliser) against
     statsmodels' GLM with the same frequency weights on the unmasked rows."""

@@ -9,8 +9,10 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
-# the two slowest blocks (a checkpointed minibatch fit, a float64 GLM's inference) run in CI's deep phase
-HEAVY = {i for i, block in enumerate(BLOCKS) if "Checkpoints(" in block or "enable_x64" in block}
+# the slowest blocks (a checkpointed minibatch fit, a float64 GLM's inference, the flax and equinox models: 4-7 s
+# each) run in CI's deep phase
+HEAVY = {i for i, block in enumerate(BLOCKS)
+         if any(s in block for s in ("Checkpoints(", "enable_x64", "import flax", "from flax", "import equinox"))}
 
 
 @pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.deep) if i in HEAVY else i

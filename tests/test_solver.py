@@ -118,6 +118,7 @@ def test_non_finite_loss_returns_fits_last_finite_parameters():
         np.testing.assert_allclose(np.asarray(history.loss[i, :f.steps_run - 1]), f.history[:-1], rtol=1e-6)
 
 
+@pytest.mark.deep
 def test_minibatches_and_keyed_models_match_fit():
     r, p, x, ys = _poisson(b=1)
     steps, key = mj.Minibatches(8, epochs=3), jax.random.PRNGKey(4)

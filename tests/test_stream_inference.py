@@ -28,6 +28,7 @@ def _mle(x, y, w):
     return beta, sigma
 
 
+@pytest.mark.deep
 def test_stream_result_is_the_in_memory_result(x64):
     cov = "robust"  # the sandwich: natural() and mean_interval() read whichever covariance the result holds
     beta, sigma = _mle(X, Y, W)
