@@ -100,12 +100,8 @@ def loglik(model: str, x, y, intercept, coef) -> float:
 
 def _mle_jax(model, x, y, d):
     """``{name: (fit, coefficients)}``: Newton and L-BFGS through ``mj.fit`` on device arrays."""
-    if model == "multinomial":
-        eta = mj.models.linear(d, (K - 1,)).apply
-
-        def linear(p, x_i):  # the first class is the reference: K - 1 linear predictors
-            return jnp.concatenate([jnp.zeros(1, x_i.dtype), eta(p, x_i)])
-        family, shape = mj.categorical(K), (d, K - 1)
+    if model == "multinomial":  # the first class is the reference: K - 1 linear predictors, a 0 first
+        linear, family, shape = mj.models.linear(d, (K - 1,), reference=True).apply, mj.categorical(K), (d, K - 1)
     else:
         linear = mj.models.linear(d).apply
         family = {"logistic": mj.bernoulli(), "logistic_scaled": mj.bernoulli(), "poisson": mj.poisson(),
