@@ -222,34 +222,41 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool)
     live = c.m[:, None]
     g, u = jnp.where(live, g, 0.0), jnp.where(c.m, c.w, 0.0)  # a masked row adds nothing, even a NaN
     kron = _kronecker(recipe, parts)
-    if kron is None:
+    if kron is not None:  # a models.linear model: J_i = I_q (x) (1, x_i'), never formed
+        xt = jnp.where(live, _design(kron, c.x, z.dtype), 0.0)
+        q = kron.pos.shape[0]
+
+        def gauss_newton_kron(weighted):  # linear in v: the second term is exactly 0
+            return _kronecker_gram(kron, xt, weighted, k)
+
+        def scores_kron():  # J_i' g_i = g_i (x) (1, x_i'), placed at kron.pos
+            outer = (g[:, kron.first:kron.first + q, None] * xt[:, None, :]).reshape(n, -1)
+            return jnp.zeros((n, k), outer.dtype).at[:, kron.pos.reshape(-1)].set(outer)
+        gauss_newton, model_scores = gauss_newton_kron, scores_kron
+    else:
         one = jax.tree_util.Partial(jax.tree_util.tree_map, lambda a: a[None])
         jac = jax.vmap(lambda x_i: jax.jacrev(lambda w: raw(w, one(x_i))[0])(v))(c.x).reshape(n, r, k)
         jac = jnp.where(live[:, :, None], jac, 0.0)
-    else:
-        xt = jnp.where(live, _design(kron, c.x, z.dtype), 0.0)
-    h = b = None
-    if hessian:
-        weighted = u[:, None, None] * jnp.where(live[:, :, None], curv, 0.0)
-        if kron is not None:  # linear in v: the second term is exactly 0
-            h = _kronecker_gram(kron, xt, weighted, k)
-        else:
+
+        def gauss_newton_dense(weighted):
             wj = weighted[:, :, 0, None] * jac if r == 1 else jnp.einsum("nab,nbk->nak", weighted, jac)
             h = jac.reshape(n * r, k).T @ wj.reshape(n * r, k)  # sum_i u_i J_i' C_i J_i: one matrix product
             fixed = jax.lax.stop_gradient(u[:, None] * g)
-            h = h + jax.hessian(lambda w: jnp.vdot(fixed, raw(w, c.x).reshape(n, r)))(v)
+            return h + jax.hessian(lambda w: jnp.vdot(fixed, raw(w, c.x).reshape(n, r)))(v)
+
+        def scores_dense():  # J_i' g_i, (n, k)
+            return g[:, 0, None] * jac[:, 0] if r == 1 else jnp.einsum("nr,nrk->nk", g, jac)
+        gauss_newton, model_scores = gauss_newton_dense, scores_dense
+    h = b = None
+    if hessian:
+        h = gauss_newton(u[:, None, None] * jnp.where(live[:, :, None], curv, 0.0))
         if family_cols.size:
             nll = _nll(recipe, parts)
             cols = jax.vmap(lambda j: _hvp(nll, v, c, _unit(k, j).astype(v.dtype)))(jnp.asarray(family_cols))
             h = h.at[family_cols, :].set(cols).at[:, family_cols].set(cols.T)
         h = 0.5 * (h + h.T)
     if meat:
-        if kron is not None:  # J_i' g_i = g_i (x) (1, x_i'), placed at kron.pos
-            q = kron.pos.shape[0]
-            outer = (g[:, kron.first:kron.first + q, None] * xt[:, None, :]).reshape(n, -1)
-            scores = jnp.zeros((n, k), outer.dtype).at[:, kron.pos.reshape(-1)].set(outer)
-        else:
-            scores = g[:, 0, None] * jac[:, 0] if r == 1 else jnp.einsum("nr,nrk->nk", g, jac)  # J_i' g_i, (n, k)
+        scores = model_scores()
         if family_cols.size:  # dl_i/df at the raw outputs (which do not depend on f), in v's columns
             own = jax.vmap(jax.grad(lambda w, z_i, y_i: loss(at(w).family, z_i, y_i)), in_axes=(None, 0, 0))
             scores = scores + jnp.where(live, own(v, jax.lax.stop_gradient(flat), c.y), 0.0)
