@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from . import models
 from ._params import Params
 from .distributions import registry
 
@@ -123,6 +124,63 @@ def _family_columns(trained) -> np.ndarray:
     return np.flatnonzero(np.concatenate(flags)) if flags else np.zeros(0, int)
 
 
+class Kronecker(NamedTuple):
+    """Where a ``models.linear`` model's params sit in v: ``pos[a, j]`` is the flat index of the
+    coefficient of design column j (the intercept's 1 first where there is one) in raw output
+    ``a + first`` (``first`` = 1 with a reference output fixed at 0, else 0)."""
+
+    pos: np.ndarray  # (q, J) ints
+    intercept: bool
+    first: int
+
+
+def _kronecker(recipe, parts) -> Kronecker | None:
+    """The ``Kronecker`` layout where the recipe's model is an ``apply`` made by ``mj.models.linear``
+    (the model says so: ``models.linear_form``) and its trained params are exactly its ``w`` (and
+    ``b``) at their shapes; None otherwise (any other model, a frozen ``b``, a batched recipe)."""
+    form = models.linear_form(recipe.model)
+    if form is None or recipe.batched or recipe.takes_key or recipe.stateful:
+        return None
+    want = {"w": (form.d, *form.raw_shape), **({"b": form.raw_shape} if form.intercept else {})}
+    model = parts.trained.model
+    if (not isinstance(model, dict) or set(model) != set(want)
+            or any(model[name] is None or tuple(np.shape(model[name])) != shape for name, shape in want.items())):
+        return None
+    q = int(np.prod(form.raw_shape, dtype=int))
+    if int(np.prod(recipe.family.raw_shape, dtype=int)) != q + form.reference:
+        return None
+    leaves, treedef = jax.tree_util.tree_flatten(parts.trained)  # ravel_pytree's order
+    offsets = np.cumsum([0] + [int(np.size(a)) for a in leaves])
+    index = jax.tree_util.tree_unflatten(treedef, [np.arange(o, o + np.size(a)).reshape(np.shape(a))
+                                                   for o, a in zip(offsets, leaves)]).model
+    cols = [index["b"].reshape(q, 1)] if form.intercept else []
+    pos = np.concatenate(cols + [index["w"].reshape(form.d, q).T], axis=1)
+    return Kronecker(pos, form.intercept, int(form.reference))
+
+
+def _design(kron: Kronecker, x, dtype):
+    """``(1, x_i')`` per row (``x_i'`` without an intercept), (n, J) in ``dtype``."""
+    x = jnp.asarray(x, dtype)
+    return jnp.concatenate([jnp.ones((x.shape[0], 1), dtype), x], axis=1) if kron.intercept else x
+
+
+def _kronecker_gram(kron: Kronecker, xt, weighted, k: int):
+    """``sum_i J_i' C_i J_i`` (k x k, zero on the columns not in ``kron.pos``) for ``J_i = I_q (x) xt_i``:
+    block (a, b) is ``X' diag(C[:, a, b]) X``, one Gram per pair a <= b (C symmetric), all from one
+    contraction over the rows of ``[C_p x_i]_p`` (n, P, J) with X (measured 30% faster on XLA:CPU than
+    ``X' [C_p x_i']_p`` as one (J, n) x (n, P J) product); the block of (b, a) is the same Gram."""
+    q, cols = kron.pos.shape
+    first = kron.first
+    upper_a, upper_b = np.triu_indices(q)
+    pair = np.zeros((q, q), int)
+    pair[upper_a, upper_b] = pair[upper_b, upper_a] = np.arange(upper_a.size)
+    c = weighted[:, first + upper_a, first + upper_b]  # (n, P): u_i C_i[a, b] for a <= b
+    grams = jax.lax.dot_general(c[:, :, None] * xt[:, None, :], xt, (((0,), (0,)), ((), ())))  # (P, J, J)
+    blocks = jnp.transpose(grams[pair], (0, 2, 1, 3)).reshape(q * cols, q * cols)  # [(a, j), (b, l)]
+    flat = kron.pos.reshape(-1)
+    return jnp.zeros((k, k), blocks.dtype).at[flat[:, None], flat[None, :]].set(blocks)
+
+
 def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool):
     """One chunk's ``(H or None, B or None)`` from one pass over its examples. With z_i the model's raw
     outputs (r per example), ``l_i(f, z_i)`` example i's NLL given them (f: the family's params),
@@ -136,7 +194,10 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool)
     chunk's NLL. The first term of H and B are one matrix product each over the stacked rows
     (``X' W X`` and ``S' U S`` for a GLM); for a model linear in its params the second term is a
     symbolic zero, so a GLM's Hessian costs one product instead of forward-over-reverse ``jax.hessian``'s
-    k passes. Exact for any model."""
+    k passes. Exact for any model. For a ``models.linear`` model (``_kronecker``) the Jacobian is not
+    formed: ``J_i = I_q (x) (1, x_i')``, the first term is ``q (q + 1) / 2`` weighted Grams
+    (``_kronecker_gram``: ``N J^2 q (q + 1) / 2`` multiply-adds against the dense ``N r k^2`` with k = qJ),
+    the second is exactly zero, and the score is ``g_i (x) (1, x_i')``."""
     at = _params_at(parts)
     k, family = v.size, recipe.family
     fam = at(v).family
@@ -160,23 +221,42 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool)
     g, curv = jax.vmap(slope_curvature)(flat, c.y)  # (n, r), (n, r, r)
     live = c.m[:, None]
     g, u = jnp.where(live, g, 0.0), jnp.where(c.m, c.w, 0.0)  # a masked row adds nothing, even a NaN
-    one = jax.tree_util.Partial(jax.tree_util.tree_map, lambda a: a[None])
-    jac = jax.vmap(lambda x_i: jax.jacrev(lambda w: raw(w, one(x_i))[0])(v))(c.x).reshape(n, r, k)
-    jac = jnp.where(live[:, :, None], jac, 0.0)
+    kron = _kronecker(recipe, parts)
+    if kron is not None:  # a models.linear model: J_i = I_q (x) (1, x_i'), never formed
+        xt = jnp.where(live, _design(kron, c.x, z.dtype), 0.0)
+        q = kron.pos.shape[0]
+
+        def gauss_newton_kron(weighted):  # linear in v: the second term is exactly 0
+            return _kronecker_gram(kron, xt, weighted, k)
+
+        def scores_kron():  # J_i' g_i = g_i (x) (1, x_i'), placed at kron.pos
+            outer = (g[:, kron.first:kron.first + q, None] * xt[:, None, :]).reshape(n, -1)
+            return jnp.zeros((n, k), outer.dtype).at[:, kron.pos.reshape(-1)].set(outer)
+        gauss_newton, model_scores = gauss_newton_kron, scores_kron
+    else:
+        one = jax.tree_util.Partial(jax.tree_util.tree_map, lambda a: a[None])
+        jac = jax.vmap(lambda x_i: jax.jacrev(lambda w: raw(w, one(x_i))[0])(v))(c.x).reshape(n, r, k)
+        jac = jnp.where(live[:, :, None], jac, 0.0)
+
+        def gauss_newton_dense(weighted):
+            wj = weighted[:, :, 0, None] * jac if r == 1 else jnp.einsum("nab,nbk->nak", weighted, jac)
+            h = jac.reshape(n * r, k).T @ wj.reshape(n * r, k)  # sum_i u_i J_i' C_i J_i: one matrix product
+            fixed = jax.lax.stop_gradient(u[:, None] * g)
+            return h + jax.hessian(lambda w: jnp.vdot(fixed, raw(w, c.x).reshape(n, r)))(v)
+
+        def scores_dense():  # J_i' g_i, (n, k)
+            return g[:, 0, None] * jac[:, 0] if r == 1 else jnp.einsum("nr,nrk->nk", g, jac)
+        gauss_newton, model_scores = gauss_newton_dense, scores_dense
     h = b = None
     if hessian:
-        weighted = u[:, None, None] * jnp.where(live[:, :, None], curv, 0.0)
-        wj = weighted[:, :, 0, None] * jac if r == 1 else jnp.einsum("nab,nbk->nak", weighted, jac)
-        h = jac.reshape(n * r, k).T @ wj.reshape(n * r, k)  # sum_i u_i J_i' C_i J_i: one matrix product
-        fixed = jax.lax.stop_gradient(u[:, None] * g)
-        h = h + jax.hessian(lambda w: jnp.vdot(fixed, raw(w, c.x).reshape(n, r)))(v)
+        h = gauss_newton(u[:, None, None] * jnp.where(live[:, :, None], curv, 0.0))
         if family_cols.size:
             nll = _nll(recipe, parts)
             cols = jax.vmap(lambda j: _hvp(nll, v, c, _unit(k, j).astype(v.dtype)))(jnp.asarray(family_cols))
             h = h.at[family_cols, :].set(cols).at[:, family_cols].set(cols.T)
         h = 0.5 * (h + h.T)
     if meat:
-        scores = g[:, 0, None] * jac[:, 0] if r == 1 else jnp.einsum("nr,nrk->nk", g, jac)  # J_i' g_i, (n, k)
+        scores = model_scores()
         if family_cols.size:  # dl_i/df at the raw outputs (which do not depend on f), in v's columns
             own = jax.vmap(jax.grad(lambda w, z_i, y_i: loss(at(w).family, z_i, y_i)), in_axes=(None, 0, 0))
             scores = scores + jnp.where(live, own(v, jax.lax.stop_gradient(flat), c.y), 0.0)

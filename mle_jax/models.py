@@ -9,6 +9,7 @@ Bring any other pure function of the same shape (flax, equinox, haiku's
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Callable, NamedTuple, Sequence
 
 import jax
@@ -81,14 +82,46 @@ def _linear_predictor(x, w):
     return jnp.tensordot(x, w, axes=1)
 
 
-def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, dtype=jnp.float32) -> Model:
+class LinearForm(NamedTuple):
+    """What ``linear`` made an ``apply`` compute (``linear_form``): ``eta = x' w (+ b)`` with ``w`` of shape
+    ``(d, *raw_shape)``, and a zero raw output put first where ``reference``."""
+
+    d: int
+    raw_shape: tuple
+    intercept: bool
+    reference: bool
+
+
+_FORMS: "weakref.WeakKeyDictionary[Callable, LinearForm]" = weakref.WeakKeyDictionary()
+
+
+def linear_form(apply) -> LinearForm | None:
+    """The ``LinearForm`` of an ``apply`` made by ``linear`` (this very function object), else None.
+
+    Kept in a table keyed by the function itself, not as an attribute: a wrapper (even one made with
+    ``functools.wraps``, which copies attributes) computes something else and is not in the table.
+    ``mle_jax._curvature`` reads it to build a GLM's Hessian as weighted Gram blocks."""
+    try:
+        return _FORMS.get(apply)
+    except TypeError:  # not weak-referenceable (a builtin, a partial of one): not linear's
+        return None
+
+
+def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, reference: bool = False,
+           dtype=jnp.float32) -> Model:
     """The linear predictor ``eta_i = x_i' w + b`` of a GLM, for one example ``x_i`` of shape ``(d,)``.
 
     Params ``{"w": (d, *raw_shape), "b": raw_shape}`` (``{"w"}`` alone with ``intercept=False``),
     all 0 at ``init`` (the key is accepted and unused). ``raw_shape=()`` gives one raw output (a
     scalar: Bernoulli, Poisson, Gamma...); ``(K - 1,)`` the free logits of a multinomial with a
-    reference class (prepend the zero in a wrapper). The same as ``x_i @ w + b`` in value and every
-    derivative; statsmodels' ``GLM`` linear predictor ``exog @ params``.
+    reference class with ``reference=True``, which puts a raw output fixed at 0 first (K logits for
+    ``mj.categorical(K)``, class 0 the reference, as statsmodels' ``MNLogit``). The same as ``x_i @ w + b``
+    in value and every derivative; statsmodels' ``GLM`` linear predictor ``exog @ params``.
+
+    Newton and ``mj.inference`` recognise an ``apply`` made here (``linear_form``) and build the
+    Hessian ``sum_i J_i' C_i J_i`` from its structure ``J_i = I_q (x) (1, x_i')`` (q raw outputs,
+    ``C_i`` example i's curvature in them) as ``q (q + 1) / 2`` weighted Grams
+    ``X' diag(u C[a, b]) X``, instead of a dense product over the stacked Jacobians.
 
     Why a library form: differentiating the vmapped ``x_i @ w`` gives the gradient
     ``sum_i g_i x_i`` as a dot contracting the rows (``dot(g, X)``, lhs_contracting_dims={0}), which
@@ -112,6 +145,8 @@ def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, dty
         raise ValueError(f"linear: raw_shape must be a tuple of ints (() for one raw output); got {raw_shape!r}")
     if any(k < 1 for k in raw_shape):
         raise ValueError(f"linear: raw_shape sizes must be >= 1; got {raw_shape}")
+    if reference and len(raw_shape) != 1:
+        raise ValueError(f"linear: reference=True needs raw_shape = (K - 1,) (one axis); got {raw_shape}")
 
     def init(key=None):
         del key
@@ -126,6 +161,8 @@ def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, dty
         if jnp.shape(params["w"]) != (d, *raw_shape):
             raise ValueError(f"linear: params['w'] must have shape {(d, *raw_shape)}; got {jnp.shape(params['w'])}")
         eta = _linear_predictor(x, params["w"])
-        return eta + params["b"] if intercept else eta
+        eta = eta + params["b"] if intercept else eta
+        return jnp.concatenate([jnp.zeros((1,), eta.dtype), eta]) if reference else eta
 
+    _FORMS[apply] = LinearForm(d, raw_shape, bool(intercept), bool(reference))
     return Model(init, apply)

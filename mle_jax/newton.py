@@ -26,7 +26,8 @@ Inside ``mj.fit`` (and ``mj.solver``), where the loss is the recipe's NLL and th
     H = (sum_i u_i J_i' C_i J_i + grad^2 sum_i u_i g_i' z_i) / normaliser     (u_i = m_i w_i)
 
 one ``X' W X`` product per chunk of rows for a GLM (the second term a symbolic zero for a linear
-model), the family's own parameters (a learned shape) by Hessian-vector products, and the
+model; for a ``mj.models.linear`` model with q raw outputs, such as a multinomial, q (q + 1) / 2 weighted
+Grams ``X' diag(u C[a, b]) X`` and no Jacobian), the family's own parameters (a learned shape) by Hessian-vector products, and the
 normaliser ``sum_i u_i`` for the default ``"mean"`` objective (1 for ``"sum"``). It is the same
 matrix to rounding, but the per-example work is done once, not once per tangent. ``fit`` passes it
 as the extra argument ``hessian_fn`` (``curvature="auto"``, the default); ``curvature="hvp"`` keeps

@@ -40,10 +40,10 @@ import mle_jax as mj
 REL_TOL = 1e-8  # reaching the MLE: |loglik - best| <= REL_TOL |best|
 MODELS = ("logistic", "multinomial", "poisson", "negative_binomial", "gamma", "binomial", "logistic_scaled")
 ALPHA, SHAPE, K = 0.5, 2.0, 5
-# (model, features) -> contenders not run there, and why
-NOT_RUN = {("multinomial", 100): {"mle_jax newton": "dense Hessian of 404 coefficients over 5 raw outputs a row: "
-                                                    "N 5 404^2 multiply-adds a step (2 s at 1e4 rows here); L-BFGS is "
-                                                    "mle_jax's route there"}}
+# (model, features, rows) -> contenders not run there, and why
+NOT_RUN = {("multinomial", 100, 1_000_000): {"mle_jax newton": "404 coefficients over 5 raw outputs a row: 10 "
+                                                                "weighted Grams of 101^2 a row and step; L-BFGS is "
+                                                                "mle_jax's route there"}}
 
 
 # ----------------------------------------------------------------------------- data and log-likelihoods
@@ -100,12 +100,8 @@ def loglik(model: str, x, y, intercept, coef) -> float:
 
 def _mle_jax(model, x, y, d):
     """``{name: (fit, coefficients)}``: Newton and L-BFGS through ``mj.fit`` on device arrays."""
-    if model == "multinomial":
-        eta = mj.models.linear(d, (K - 1,)).apply
-
-        def linear(p, x_i):  # the first class is the reference: K - 1 linear predictors
-            return jnp.concatenate([jnp.zeros(1, x_i.dtype), eta(p, x_i)])
-        family, shape = mj.categorical(K), (d, K - 1)
+    if model == "multinomial":  # the first class is the reference: K - 1 linear predictors, a 0 first
+        linear, family, shape = mj.models.linear(d, (K - 1,), reference=True).apply, mj.categorical(K), (d, K - 1)
     else:
         linear = mj.models.linear(d).apply
         family = {"logistic": mj.bernoulli(), "logistic_scaled": mj.bernoulli(), "poisson": mj.poisson(),
@@ -319,7 +315,7 @@ def run(quick: bool = False, reps: int | None = None, models=MODELS, budget_s: f
             before = seen.get((model, n // 10, d), {})
             row_skip = {name: f"{t:.3g} s at {n // 10:,} rows: over cap_s / 10 = {cap_s / 10:.3g} s"
                         for name, t in before.items() if t > cap_s / 10 and not name.startswith("mle_jax")}
-            row_skip.update(NOT_RUN.get((model, d), {}))
+            row_skip.update(NOT_RUN.get((model, d, n), {}))
             row_skip.update(skip or {})
             out.append(row(model, n, d, reps if n < 1_000_000 else 3, budget_s, cap_s, row_skip))
             seen[(model, n, d)] = {name: c["median_s"] for name, c in out[-1]["contenders"].items()}
