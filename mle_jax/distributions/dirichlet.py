@@ -89,7 +89,7 @@ def simplex(k: int) -> Simplex:
 def log_beta(a):
     """``log B(a) = sum_k lgamma(a_k) - lgamma(a_0)`` over the last axis, each ``lgamma`` and its ``psi`` from
     ``special.lgamma_digamma`` (two logs, no XLA ``lgamma``); its derivative written, ``psi(a_k) - psi(a_0)``,
-    from the same evaluation."""
+    from an evaluation of its own (``_log_beta_jvp``)."""
     return _log_beta_and_score(a)[0]
 
 
