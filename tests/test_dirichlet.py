@@ -189,3 +189,27 @@ def test_fit_recovers_minkas_mle():
                         objective=mj.Objective("mean", tol=1e-12))
         fitted = np.asarray(r.predict(result.params, x[:1]).concentration[0])
     np.testing.assert_allclose(fitted, _minka(ys), rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_score_and_hessian_against_scipy(dtype):
+    """d/da_k log p = log y_k - psi(a_k) + psi(a_0) and the Hessian -diag(psi'(a_k)) + psi'(a_0), against
+    scipy.special in float64, at concentrations on both sides of the lgamma's branch point (10) and tiny ones
+    (log B's value and its psi are separate evaluations)."""
+    rng = np.random.default_rng(1)
+    alphas = np.array([[0.05, 0.3, 0.02, 1.0], [0.7, 2.5, 9.99, 10.0], [150.0, 300.0, 50.0, 1e3], [3.0, 11.0, 0.5, 40.0]])
+    ys = np.stack([rng.dirichlet(a + 0.5) for a in alphas])
+    with jax.enable_x64(dtype == "float64"):
+        a, y = jnp.asarray(alphas, dtype), jnp.asarray(ys, dtype)
+        one = lambda c, t: mj.log_prob(mj.Dirichlet(c), t)  # noqa: E731
+        grad = jax.jit(jax.vmap(jax.grad(one)))(a, y)
+        hess = jax.jit(jax.vmap(jax.hessian(one)))(a, y)
+        ar, yr = np.asarray(a, np.float64), np.asarray(y, np.float64)
+        a0 = ar.sum(1, keepdims=True)
+        want = np.log(yr) - special.digamma(ar) + special.digamma(a0)
+        tol = 2e-5 if dtype == "float32" else 1e-10
+        scale = 1 + np.abs(np.log(yr)) + np.abs(special.digamma(ar)) + np.abs(special.digamma(a0))  # the terms' size
+        assert np.all(np.abs(np.asarray(grad, np.float64) - want) <= tol * scale)
+        want_h = special.polygamma(1, a0)[:, :, None] - np.eye(4)[None] * special.polygamma(1, ar)[:, :, None]
+        scale_h = 1 + special.polygamma(1, a0)[:, :, None] + np.eye(4)[None] * special.polygamma(1, ar)[:, :, None]
+        assert np.all(np.abs(np.asarray(hess, np.float64) - want_h) <= 5 * tol * scale_h)

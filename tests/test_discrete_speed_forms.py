@@ -158,6 +158,63 @@ def test_ordinal_kernel_off_the_labels(dtype):
                                    **_tol(dtype))
 
 
+def _ordinal_mpmath(first, raw_gaps, f, label):
+    """log Pr(y = label | f) in 60-digit arithmetic from the family's raw parameters (softplus gaps plus the
+    dtype's tiny, as the family rounds them), and its derivatives in f, first_cut and each raw gap (mpmath.diff)."""
+    import mpmath as mp
+    mp.mp.dps = 60
+
+    def log_p(f, first, *raw):
+        cuts = [first]
+        for r in raw:
+            cuts.append(cuts[-1] + mp.log1p(mp.exp(r)))
+        upper = cuts[label] - f if label < len(cuts) else mp.inf
+        lower = cuts[label - 1] - f if label > 0 else -mp.inf
+        sig = lambda t: 1 / (1 + mp.exp(-t)) if t != mp.inf else mp.mpf(1)  # noqa: E731
+        return mp.log(sig(upper) - (sig(lower) if lower != -mp.inf else 0))
+    point = [mp.mpf(float(f)), mp.mpf(float(first))] + [mp.mpf(float(r)) for r in raw_gaps]
+    grads = [float(mp.diff(log_p, point, tuple(int(i == j) for j in range(len(point))))) for i in range(len(point))]
+    return float(log_p(*point)), grads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ordinal_kernel_edges_against_mpmath(dtype):
+    """Every class of K = 5 at scores +-100, +-60, 0.3 against mpmath (value, d/df, d/dfirst_cut, d/dgaps),
+    at f = +-inf the limits (value 0 or -inf, d/df in {-1, 0, 1}, finite cutpoint gradients), and a NaN score:
+    NaN on a label, -inf with exactly zero gradients off the labels."""
+    with jax.enable_x64(dtype == jnp.float64):
+        k = 5
+        family = mj.ordinal(k)
+        fp = {"first_cut": jnp.asarray(-0.7, dtype), "gaps": jnp.asarray([0.2, -1.5, 2.0], dtype)}
+        program = jax.jit(jax.vmap(jax.value_and_grad(lambda p, r, t: family.kernel(p, r, t), argnums=(0, 1)),
+                                   in_axes=(None, 0, 0)))
+        finite = [-100.0, -60.0, 0.3, 60.0, 100.0]
+        f = np.repeat(finite + [-np.inf, np.inf, np.nan], k + 1)
+        y = np.tile(np.arange(-1, k), len(finite) + 3).astype(np.float64)  # label -1 (off) and 0..K-1
+        value, (g_fp, g_f) = program(fp, jnp.asarray(f, dtype), jnp.asarray(y, dtype))
+        value, g_f = np.asarray(value, np.float64), np.asarray(g_f, np.float64)
+        g_first, g_gaps = np.asarray(g_fp["first_cut"], np.float64), np.asarray(g_fp["gaps"], np.float64)
+        tiny = float(np.finfo(np.dtype(dtype)).tiny)
+        raw_gaps = np.log(np.expm1(np.log1p(np.exp(np.asarray(fp["gaps"], np.float64))) + tiny))
+        rtol = 2e-5 if dtype == jnp.float32 else 1e-11
+        off = y < 0
+        np.testing.assert_array_equal(value[off], -np.inf)
+        np.testing.assert_array_equal(np.stack([g_f[off], g_first[off]]), 0.0)
+        np.testing.assert_array_equal(g_gaps[off], 0.0)
+        for i in np.flatnonzero(~off & np.isfinite(f)):
+            want, grads = _ordinal_mpmath(float(fp["first_cut"]), raw_gaps, f[i], int(y[i]))
+            got = [g_f[i], g_first[i], *g_gaps[i]]
+            np.testing.assert_allclose(value[i], want, rtol=rtol, atol=rtol)
+            np.testing.assert_allclose(got, grads, rtol=rtol, atol=rtol)
+        for i in np.flatnonzero(~off & np.isinf(f)):
+            end = 0 if f[i] < 0 else k - 1   # the class whose probability tends to 1
+            assert value[i] == (0.0 if y[i] == end else -np.inf)
+            assert g_f[i] == (0.0 if y[i] == end else np.sign(-f[i]))
+            assert np.isfinite(g_first[i]) and np.all(np.isfinite(g_gaps[i]))
+        nan_on = ~off & np.isnan(f)
+        assert np.all(np.isnan(value[nan_on])) and np.all(np.isnan(g_f[nan_on]))
+
+
 # ----------------------------------------------------------------------------- zero-inflated counts
 
 def _zero_inflated_reference(g, base, y):
