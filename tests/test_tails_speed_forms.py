@@ -54,7 +54,8 @@ def test_normal_log_tail_mixed_sides_against_scipy(dtype, request):
 def test_log_normal_linked_kernel_against_scipy(scale, dtype, request):
     """``mj.log_normal(link)``'s kernel (the Normal's linked kernel at log y, less log y): values against
     ``scipy.stats.lognorm.logpdf`` from y = 1e-30 to 1e30, -inf off (0, inf), NaN at NaN; d/dmu and d/draw_scale
-    against the closed form ``d/dmu = z / s``, ``d/dr = (z^2 - 1) d log s / dr``; finite for every target."""
+    against the closed form ``d/dmu = z / s``, ``d/dr = (z^2 - 1) d log s / dr``, ``d/dy = -(1 + z/s)/y``; finite for
+    every target, so a masked-out off-support example adds 0 to a summed gradient."""
     if dtype == "float64":
         request.getfixturevalue("x64")
     dt = jnp.dtype(dtype)
@@ -79,6 +80,14 @@ def test_log_normal_linked_kernel_against_scipy(scale, dtype, request):
     atol = 1e-6 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(grad[pos, 0], (z / s)[pos], rtol=rtol, atol=atol)
     np.testing.assert_allclose(grad[pos, 1], ((z * z - 1.0) * d_log_s)[pos], rtol=rtol * 10, atol=atol)
+    # d/dy = -(1 + z / s) / y; a masked-out off-support example (0, -1, inf, NaN) adds 0 to the summed gradient
+    d_y = np.asarray(jax.jit(jax.vmap(jax.grad(lambda a, t: family.log_prob({}, a, t), argnums=1)))(
+        raw[pos], jnp.asarray(y[pos], dt)), np.float64)
+    np.testing.assert_allclose(d_y, (-(1.0 + z / s) / np.where(pos, y, 1.0))[pos], rtol=rtol)
+    summed = jax.jit(jax.grad(lambda a: jnp.sum(jnp.where(jnp.asarray(pos), jax.vmap(
+        lambda b, t: family.log_prob({}, b, t))(a, jnp.asarray(y, dt)), 0.0))))(raw)
+    np.testing.assert_array_equal(np.asarray(summed)[~pos], 0.0)
+    np.testing.assert_allclose(np.asarray(summed, np.float64)[pos], grad[pos], rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -259,15 +259,43 @@ def _log_normal_affine(fp):
 def _log_normal_linked_kernel(link):
     """The Normal's linked kernel (``linked_kernel``: ``-z^2/2 - log s`` with its derivatives written out) at
     ``log y``, less ``log y``; ``log(2 pi)/2`` is the affine shift. Off ``0 < y < inf`` the log is of a safe 1 and
-    the value ``-(|y| + inf)``: -inf, NaN at NaN (one select). Autodiff of ``LogNormal.log_prob`` differentiated
-    the link and the selects: 1.05-1.2 times the hand-written jnp loss at N = 1e4; this form is at or under it."""
+    the value ``-(|y| + inf)``: -inf, NaN at NaN (one select). The derivative is the inner one at ``log y`` (the
+    safe ``log 1 = 0`` off the support: finite, so a masked-out example's zero cotangent gives 0), with
+    ``d log y / dy = 1/y``: no select in the tangent, whose transpose autodiff stored as an N-vector of its own
+    (10 -> 9 fusions, 1e4 temporaries 0.49 -> 0.41 MB in float64). Autodiff of ``LogNormal.log_prob``
+    differentiated the link and the selects: 1.05-1.2 times the hand-written jnp loss at N = 1e4."""
     normal = linked_kernel(link, _half_square)
 
-    def kernel(fp, raw, y):
-        y = jnp.asarray(y, jnp.result_type(raw))
+    def inner(fp, raw, log_y):
+        return normal(fp, raw, log_y) - log_y
+
+    def safe_log(y):
         pos = (y > 0) & (y < jnp.inf)
-        log_y = jnp.log(jnp.where(pos, y, jnp.ones_like(y)))
-        return jnp.where(pos, normal(fp, raw, log_y) - log_y, -(jnp.abs(y) + jnp.inf))
+        return pos, jnp.log(jnp.where(pos, y, jnp.ones_like(y)))
+
+    @jax.custom_jvp
+    def fused(fp, raw, y):
+        pos, log_y = safe_log(y)
+        return jnp.where(pos, inner(fp, raw, log_y), -(jnp.abs(y) + jnp.inf))
+
+    def fused_jvp(primals, tangents):
+        fp, raw, y = primals
+        dfp, draw, dy = tangents
+        pos, log_y = safe_log(y)
+        dfp = jax.tree.map(lambda a, t: jnp.zeros_like(a) if isinstance(t, SymbolicZero) else t, fp, dfp,
+                           is_leaf=lambda t: isinstance(t, SymbolicZero))
+        draw = jnp.zeros_like(raw) if isinstance(draw, SymbolicZero) else draw
+        if isinstance(dy, SymbolicZero):
+            dlog_y = jnp.zeros_like(log_y)
+        else:
+            dlog_y = jnp.where(pos, dy / jnp.where(pos, y, jnp.ones_like(y)), 0.0)
+        value, tangent = jax.jvp(inner, (fp, raw, log_y), (dfp, draw, dlog_y))
+        return jnp.where(pos, value, -(jnp.abs(y) + jnp.inf)), tangent
+
+    fused.defjvp(fused_jvp, symbolic_zeros=True)
+
+    def kernel(fp, raw, y):
+        return fused(fp, raw, jnp.asarray(y, jnp.result_type(raw)))
     return kernel
 
 
