@@ -76,8 +76,8 @@ def _linear_predictor(x, w):
     several raw outputs plain ``tensordot`` is kept (measured faster there: the multiply-reduce over an
     (N, d, K) product is 4-10x slower than the dot).
     """
-    if w.ndim == 1:
-        return _dot(x, w)
+    if w.ndim == 1:  # an int / bool x in the float dtype x @ w promotes to: its tangent is a float, never float0
+        return _dot(jnp.asarray(x, jnp.result_type(x, w)), w)
     return jnp.tensordot(x, w, axes=1)
 
 
