@@ -27,3 +27,38 @@ def test_linear_integer_and_bool_inputs_differentiate_like_the_dot(dtype):
     got, want = jax.grad(ours)(p), jax.grad(ref)(p)
     np.testing.assert_allclose(got["w"], want["w"], rtol=1e-6)
     np.testing.assert_allclose(got["b"], want["b"], rtol=1e-6)
+
+
+def _mills(t):
+    """phi(t) / Phi(t) in 40 digits."""
+    import mpmath as mp
+    mp.mp.dps = 40
+    t = mp.mpf(t)
+    return float(mp.npdf(t) / mp.ncdf(t))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(jnp.float32, 2e-6), (jnp.float64, 1e-12)])
+def test_censored_normal_gradient_in_the_far_tail(dtype, rtol):
+    """The written derivative's Mills ratio once came from exp(-z^2/2 - log(2 pi)/2 - v), which keeps only
+    rounding where v ~ -z^2/2 (float32 at z = -1e4: d/dmu 1490 for 5000; -1e3: 499.2 for 500.0).
+    Reference: d log Phi(s z)/d mu = -s M(s z) / sigma, d/d sigma = -s M(s z) z / sigma (mpmath)."""
+    with jax.enable_x64(dtype == jnp.float64):
+        _far_tail_case(dtype, rtol)
+
+
+def _far_tail_case(dtype, rtol):
+    mu, sigma = 0.5, 2.0
+    zs = np.array([-1e4, -1e3, -300.0, -25.0, -20.5, -19.5, -10.5, -9.5, -3.0, 0.0, 2.0])
+    for side in (-1.0, 1.0):
+        s = -1.0 if side > 0 else 1.0
+        z = zs * s  # the far tail of the side taken
+        y = jnp.asarray(mu + sigma * z, dtype)
+
+        def f(m, sg, yy):
+            return mj.distributions.normal.censored_log_prob(mj.Normal(m, sg), yy, jnp.asarray(side, dtype))
+
+        gm, gs = jax.vmap(jax.grad(f, (0, 1)), (None, None, 0))(jnp.asarray(mu, dtype), jnp.asarray(sigma, dtype), y)
+        zz = (np.asarray(y, np.float64) - mu) / sigma  # the z the dtype holds
+        m = np.array([_mills(s * v) for v in zz])
+        np.testing.assert_allclose(np.asarray(gm, np.float64), -s * m / sigma, rtol=rtol)
+        np.testing.assert_allclose(np.asarray(gs, np.float64), -s * m * zz / sigma, rtol=rtol, atol=rtol)
