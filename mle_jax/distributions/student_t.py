@@ -22,12 +22,12 @@ import jax
 from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import gammaln, log_ndtr, polygamma
+from jax.scipy.special import gammaln, polygamma
 
 from . import _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
-from .normal import _z, loc_shape
+from .normal import _z, loc_shape, log_ndtr
 from .special import (_CORR, _PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,
                       log1pmx_ratio, stirling_corr)
 
