@@ -121,10 +121,15 @@ def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, dty
         return p
 
     def apply(params, x):
+        if "w" not in params:
+            raise ValueError(f"linear: params need 'w' (shape {(d, *raw_shape)}); got keys {sorted(params)}")
         if jnp.shape(x) != (d,):
             raise ValueError(f"linear: one example must have shape ({d},); got {jnp.shape(x)}")
         if jnp.shape(params["w"]) != (d, *raw_shape):
             raise ValueError(f"linear: params['w'] must have shape {(d, *raw_shape)}; got {jnp.shape(params['w'])}")
+        if intercept and "b" not in params:
+            raise ValueError(f"linear: params need 'b' (intercept=True; params from linear(..., intercept=False) "
+                             f"have 'w' only); got keys {sorted(params)}")
         eta = _linear_predictor(x, params["w"])
         return eta + params["b"] if intercept else eta
 

@@ -62,3 +62,13 @@ def _far_tail_case(dtype, rtol):
         m = np.array([_mills(s * v) for v in zz])
         np.testing.assert_allclose(np.asarray(gm, np.float64), -s * m / sigma, rtol=rtol)
         np.testing.assert_allclose(np.asarray(gs, np.float64), -s * m * zz / sigma, rtol=rtol, atol=rtol)
+
+
+def test_linear_params_without_the_intercept_are_a_named_error():
+    """Params of linear(d, intercept=False) given to linear(d) were a bare KeyError('b')."""
+    r = mj.recipe(mj.models.linear(2).apply, mj.normal(1.0))
+    x, y = np.ones((3, 2), np.float32), np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="linear: params need 'b'"):
+        r.mean_nll(r.init(mj.models.linear(2, intercept=False).init()), x, y)
+    with pytest.raises(ValueError, match="linear: params need 'w'"):
+        r.mean_nll(r.init({"b": jnp.zeros(())}), x, y)
