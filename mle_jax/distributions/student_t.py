@@ -82,7 +82,7 @@ def _normaliser(h):
     big = h >= STIRLING_MIN
     if jnp.ndim(h) == 0:  # each branch's input made safe: vmap turns a batched cond into a select of both
         return jax.lax.cond(big, lambda h: _normaliser_stirling(safe_where(h >= STIRLING_MIN, h, STIRLING_MIN)),
-                            lambda h: _normaliser_direct(safe_where(h >= STIRLING_MIN, 1.0, h)), h)
+                            lambda h: _normaliser_direct(safe_where(h < STIRLING_MIN, h, 1.0)), h)
     hb, hs = safe_where(big, h, STIRLING_MIN), safe_where(~big, h, 1.0)
     return jnp.where(big, _normaliser_stirling(hb), _normaliser_direct(hs))
 
