@@ -98,3 +98,19 @@ def test_float32_thetas_stay_float32_under_x64():
                 lc = mj.log_cdf(theta, y)
                 assert lc.dtype == jnp.float32
                 np.testing.assert_allclose(float(lc), ref.logcdf(float(y)), rtol=2e-6)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(jnp.float32, 2e-6), (jnp.float64, 1e-12)])
+def test_normal_and_log_normal_tail_gradients_in_the_far_tail(dtype, rtol):
+    """JAX's log_ndtr derivative exp(log phi - log Phi) is rounding alone in the far lower tail (float32: 2981 at
+    -1e4 for 1e4); Normal log_cdf and LogNormal log_sf go through mle_jax's log_ndtr. Reference: mpmath."""
+    with jax.enable_x64(dtype == jnp.float64):
+        zs = jnp.asarray([-1e4, -1e3, -40.0, -20.5, -19.5, -10.5, -9.5, -1.0, 3.0], dtype)
+        one = jnp.asarray(1.0, dtype)
+        # d/dmu log Phi((y - mu)/1) at y = 0, mu = -z: -M(z)
+        got_n = jax.vmap(jax.grad(lambda m: mj.log_cdf(mj.Normal(m, one), jnp.zeros((), dtype))))(-zs)
+        # LogNormal(mu, 1) at y = 1: log_sf = log Phi(mu), d/dmu = M(mu)
+        got_ln = jax.vmap(jax.grad(lambda m: mj.log_sf(mj.LogNormal(m, one), one)))(zs)
+        want = np.array([_mills(float(v)) for v in np.asarray(zs, np.float64)])
+        np.testing.assert_allclose(np.asarray(got_n, np.float64), -want, rtol=rtol)
+        np.testing.assert_allclose(np.asarray(got_ln, np.float64), want, rtol=rtol)
