@@ -74,30 +74,36 @@ def test_linear_params_without_the_intercept_are_a_named_error():
         r.mean_nll(r.init({"b": jnp.zeros(())}), x, y)
 
 
-def test_float32_thetas_stay_float32_under_x64():
+_X64_CASES = {  # name: (theta, y, scipy reference, check log_cdf too)
+    "student_t": lambda f, stats: (mj.StudentT(f(3.5), f(0.3), f(2.0)), f(0.5), stats.t(3.5, 0.3, 2.0), False),
+    "student_t_tails": lambda f, stats: (mj.StudentT(f(3.5), f(0.3), f(2.0)), f(0.5), stats.t(3.5, 0.3, 2.0), True),
+    "beta": lambda f, stats: (mj.Beta(f(10.0), f(0.5)), f(0.5), stats.beta(10.0, 0.5), False),
+    "gamma": lambda f, stats: (mj.Gamma(f(10.0), f(2.0)), f(4.0), stats.gamma(10.0, scale=0.5), True),
+    "exponential": lambda f, stats: (mj.Exponential(f(2.0)), f(0.5), stats.expon(scale=0.5), True),
+    "poisson": lambda f, stats: (mj.Poisson(f(1.0)), f(2.0), stats.poisson(np.e), True),
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in ("student_t", "beta") else pytest.mark.deep)
+                                  for n in _X64_CASES])
+def test_float32_thetas_stay_float32_under_x64(name):
     """With x64 enabled, ``safe_where(use, 1.0, h)`` cast a float32 h to float64: Student t's log_prob was a
     TypeError (lax.cond branches float32 / float64), Beta's gradient a TypeError (custom JVP dtype), and the
     log_cdf of Gamma, Exponential, Weibull, VonMises, Poisson, ZeroInflated came back float64. Each value is
     checked against scipy, so a fix cannot trade the error for a wrong number."""
     from scipy import stats
-    f = jnp.float32
-    cases = [(mj.StudentT(f(3.5), f(0.3), f(2.0)), f(0.5), stats.t(3.5, 0.3, 2.0), True),
-             (mj.Beta(f(10.0), f(0.5)), f(0.5), stats.beta(10.0, 0.5), False),
-             (mj.Gamma(f(10.0), f(2.0)), f(4.0), stats.gamma(10.0, scale=0.5), True),
-             (mj.Exponential(f(2.0)), f(0.5), stats.expon(scale=0.5), True),
-             (mj.Poisson(f(1.0)), f(2.0), stats.poisson(np.e), True)]
     with jax.enable_x64(True):
-        for theta, y, ref, tails in cases:
-            lp = mj.log_prob(theta, y)
-            assert lp.dtype == jnp.float32
-            want = ref.logpmf(float(y)) if hasattr(ref, "logpmf") else ref.logpdf(float(y))
-            np.testing.assert_allclose(float(lp), want, rtol=2e-6)
-            grads = jax.grad(lambda t: mj.log_prob(t, y))(theta)
-            assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))
-            if tails:
-                lc = mj.log_cdf(theta, y)
-                assert lc.dtype == jnp.float32
-                np.testing.assert_allclose(float(lc), ref.logcdf(float(y)), rtol=2e-6)
+        theta, y, ref, tails = _X64_CASES[name](jnp.float32, stats)
+        lp = mj.log_prob(theta, y)
+        assert lp.dtype == jnp.float32
+        want = ref.logpmf(float(y)) if hasattr(ref, "logpmf") else ref.logpdf(float(y))
+        np.testing.assert_allclose(float(lp), want, rtol=2e-6)
+        grads = jax.grad(lambda t: mj.log_prob(t, y))(theta)
+        assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))
+        if tails:
+            lc = mj.log_cdf(theta, y)
+            assert lc.dtype == jnp.float32
+            np.testing.assert_allclose(float(lc), ref.logcdf(float(y)), rtol=2e-6)
 
 
 @pytest.mark.parametrize("dtype, rtol", [(jnp.float32, 2e-6), (jnp.float64, 1e-12)])
