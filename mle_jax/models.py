@@ -77,8 +77,8 @@ def _linear_predictor(x, w):
     several raw outputs plain ``tensordot`` is kept (measured faster there: the multiply-reduce over an
     (N, d, K) product is 4-10x slower than the dot).
     """
-    if w.ndim == 1:
-        return _dot(x, w)
+    if w.ndim == 1:  # an int / bool x in the float dtype x @ w promotes to: its tangent is a float, never float0
+        return _dot(jnp.asarray(x, jnp.result_type(x, w)), w)
     return jnp.tensordot(x, w, axes=1)
 
 
@@ -156,10 +156,15 @@ def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, ref
         return p
 
     def apply(params, x):
+        if "w" not in params:
+            raise ValueError(f"linear: params need 'w' (shape {(d, *raw_shape)}); got keys {sorted(params)}")
         if jnp.shape(x) != (d,):
             raise ValueError(f"linear: one example must have shape ({d},); got {jnp.shape(x)}")
         if jnp.shape(params["w"]) != (d, *raw_shape):
             raise ValueError(f"linear: params['w'] must have shape {(d, *raw_shape)}; got {jnp.shape(params['w'])}")
+        if intercept and "b" not in params:
+            raise ValueError(f"linear: params need 'b' (intercept=True; params from linear(..., intercept=False) "
+                             f"have 'w' only); got keys {sorted(params)}")
         eta = _linear_predictor(x, params["w"])
         eta = eta + params["b"] if intercept else eta
         return jnp.concatenate([jnp.zeros((1,), eta.dtype), eta]) if reference else eta

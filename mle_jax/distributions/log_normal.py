@@ -18,10 +18,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import log_ndtr, ndtr, ndtri
+from jax.scipy.special import ndtr, ndtri
 
 from . import _support, _twins, registry
 from . import normal as _normal
+from .normal import log_ndtr
 from .._checks import check_event_shape
 from .registry import Param
 from .special import HALF_LOG_2PI, safe_where

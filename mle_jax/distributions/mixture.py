@@ -16,12 +16,12 @@ from typing import NamedTuple
 import jax
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import log_ndtr, logsumexp
+from jax.scipy.special import logsumexp
 
 from . import _twins, registry
 from .._checks import check_event_shape
 from .categorical import log_probs as _weights_log_probs, Categorical
-from .normal import abs_mean, standard_log_prob
+from .normal import abs_mean, log_ndtr, standard_log_prob
 from .special import standardize
 
 

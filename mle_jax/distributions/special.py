@@ -62,6 +62,8 @@ def aligned(*params, y):
 def safe_where(use, x, fill):
     """``x`` where ``use`` holds, else ``fill``: the input of a branch that ``where`` will discard (the
     "double where": ``where(use, f(safe_where(use, x, 1.0)), g(...))`` keeps f's NaN out of the gradient)."""
+    if isinstance(x, (int, float)):  # a Python number takes fill's dtype: safe_where(small, 1.0, h) keeps a float32
+        return jnp.where(use, x, fill)  # h float32 under x64 (jnp.result_type(1.0) is float64 there)
     return jnp.where(use, x, jnp.asarray(fill, jnp.result_type(x)))
 
 

@@ -22,12 +22,12 @@ import jax
 from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import gammaln, log_ndtr, polygamma
+from jax.scipy.special import gammaln, polygamma
 
 from . import _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
-from .normal import _z, loc_shape
+from .normal import _z, loc_shape, log_ndtr
 from .special import (_CORR, _PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,
                       log1pmx_ratio, stirling_corr)
 
@@ -82,7 +82,7 @@ def _normaliser(h):
     big = h >= STIRLING_MIN
     if jnp.ndim(h) == 0:  # each branch's input made safe: vmap turns a batched cond into a select of both
         return jax.lax.cond(big, lambda h: _normaliser_stirling(safe_where(h >= STIRLING_MIN, h, STIRLING_MIN)),
-                            lambda h: _normaliser_direct(safe_where(h >= STIRLING_MIN, 1.0, h)), h)
+                            lambda h: _normaliser_direct(safe_where(h < STIRLING_MIN, h, 1.0)), h)
     hb, hs = safe_where(big, h, STIRLING_MIN), safe_where(~big, h, 1.0)
     return jnp.where(big, _normaliser_stirling(hb), _normaliser_direct(hs))
 
