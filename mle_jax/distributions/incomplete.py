@@ -14,7 +14,9 @@ Recipes, 3rd ed., 6.2 and 6.4, in the modified Lentz form). A ``while_loop`` can
 reverse-differentiated, so every partial derivative (in ``a`` and ``b`` as well as ``x``; JAX's own
 ``betainc`` has none in ``a`` and ``b``) of the loop's log is computed by forward mode through the
 same convergent loop and combined linearly (``forward_grad``), only in the arguments that carry a
-tangent; the closed-form prefix around the loop is differentiated as usual, except where a written
+tangent (the incomplete gamma's series and fraction instead carry their partial derivatives in the
+same loop as the value, by written recursions: ``_p_sum_loop``, ``_q_fraction_loop``; no JVP is traced
+through them); the closed-form prefix around the loop is differentiated as usual, except where a written
 derivative compiles to less: in ``x`` the density over the probability, Temme's expansion
 (``_log_temme_jvp``) and the prefix's ``lgamma`` (``_lgamma_small``). ``grad``, ``jacrev`` and
 ``hessian`` all work.
@@ -223,7 +225,7 @@ def _combine(value, partials, tangents):
     """``value`` and the JVP ``sum_k partial_k t_k`` over the live tangents (partials are primal values: the
     loops that made them need no transpose)."""
     live = [t for t in tangents if not isinstance(t, SymbolicZero)]
-    return value, sum(p * jnp.broadcast_to(t, value.shape) for p, t in zip(partials, live))
+    return value, sum((p * jnp.broadcast_to(t, value.shape) for p, t in zip(partials, live)), jnp.zeros_like(value))
 
 
 def _p_sum_loop(a, x, units):
@@ -571,7 +573,8 @@ def _log_gamma_tail_parts(a, upper, x, log_x):
 def _log_gamma_tail(a, upper, x, log_x):
     """``log Q`` where ``upper``, ``log P`` elsewhere; its derivative in ``x`` (or ``log x``, the same
     variable: the caller's ``log x`` where it carries a tangent) is the closed form ``+- x^a e^-x /
-    (Gamma(a) P or Q)``, in ``a`` forward mode through the loops (one direction, no ``vmap``)."""
+    (Gamma(a) P or Q)``, in ``a`` forward mode through the prefix and Temme's expansion, whose loops carry
+    their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``)."""
     return _log_gamma_tail_parts(a, upper, x, log_x)[0]
 
 
