@@ -124,3 +124,38 @@ def test_log_gammainc_gradients_at_the_branch_edges(dtype):
                 got = jax.grad(lambda av, xv: incomplete.log_gammainc_tail(av, xv, upper), argnums=(0, 1))(
                     jnp.asarray(a, dtype), jnp.asarray(x, dtype))
             np.testing.assert_allclose(np.array(got, float), want, err_msg=f"a={a} x={x} upper={upper}", **tol)
+
+
+# points where log P's series or log Q's fraction runs (not Temme): shapes 1e-3 .. 1e4, x tiny, near a, far
+# below and above it, an integer a (the fraction's zero numerator, where the shadow keeps the derivative going)
+_LOOP_POINTS = [(1e-3, 1e-30), (1e-3, 5.0), (0.5, 0.3), (0.5, 3.0), (3.0, 8.0), (7.0, 2.0), (50.0, 50.5),
+                (50.0, 52.0), (1e3, 10.0), (1e3, 5e3), (1e4, 10.0), (1e4, 2e4)]
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_gammainc_loops_written_derivatives_against_mpmath(dtype):
+    """The series' and fraction's written derivative loops: d/da, d/dx and the Hessian in (a, x) of the
+    smaller of log P and log Q against mpmath's numerical derivatives at 40 digits."""
+    mp.mp.dps = 40
+    tol = dict(rtol=1e-8, atol=1e-300) if dtype == "float64" else dict(rtol=3e-3, atol=1e-30)
+    for a, x in _LOOP_POINTS:
+        a_, x_ = mp.mpf(a), mp.mpf(x)
+        upper = x > a  # the smaller side, or both moderate (mpmath's lower series stalls at a = 1e6)
+
+        def log_small(av, xv):
+            lo, hi = (xv, mp.inf) if upper else (0, xv)
+            return mp.log(mp.gammainc(av, lo, hi, regularized=True))
+        want = [mp.diff(log_small, (a_, x_), order) for order in ((1, 0), (0, 1), (2, 0), (1, 1), (0, 2))]
+
+        def f(av, xv):
+            return incomplete.log_gammainc_tail(av, xv, upper)
+        with jax.enable_x64(dtype == "float64"):
+            args = (jnp.asarray(a, dtype), jnp.asarray(x, dtype))
+            grad = jax.grad(f, argnums=(0, 1))(*args)
+            hess = jax.hessian(f, argnums=(0, 1))(*args)
+        got = np.array([grad[0], grad[1], hess[0][0], hess[0][1], hess[1][1]], float)
+        want = np.array([float(w) for w in want])
+        fits = np.abs(want) < float(jnp.finfo(dtype).max)  # float32's d2/dx2 at x = 1e-30 is -1e57: -inf
+        np.testing.assert_allclose(got[fits], want[fits], err_msg=f"a={a} x={x} upper={upper}", **tol)
+        assert np.all(np.isinf(got[~fits]) & (np.sign(got[~fits]) == np.sign(want[~fits])))

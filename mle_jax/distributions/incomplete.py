@@ -14,7 +14,9 @@ Recipes, 3rd ed., 6.2 and 6.4, in the modified Lentz form). A ``while_loop`` can
 reverse-differentiated, so every partial derivative (in ``a`` and ``b`` as well as ``x``; JAX's own
 ``betainc`` has none in ``a`` and ``b``) of the loop's log is computed by forward mode through the
 same convergent loop and combined linearly (``forward_grad``), only in the arguments that carry a
-tangent; the closed-form prefix around the loop is differentiated as usual, except where a written
+tangent (the incomplete gamma's series and fraction instead carry their partial derivatives in the
+same loop as the value, by written recursions: ``_p_sum_loop``, ``_q_fraction_loop``; no JVP is traced
+through them); the closed-form prefix around the loop is differentiated as usual, except where a written
 derivative compiles to less: in ``x`` the density over the probability, Temme's expansion
 (``_log_temme_jvp``) and the prefix's ``lgamma`` (``_lgamma_small``). ``grad``, ``jacrev`` and
 ``hessian`` all work.
@@ -207,20 +209,59 @@ def gamma_prefix_branches(a, x, log_x):
     return big, ab, stirling, small
 
 
-@forward_grad
-def _log_p_sum(a, x):
-    """``log sum_n x^n / ((a+1) ... (a+n))``, the loop of ``log P``'s series."""
-    dtype = jnp.result_type(a, x)
+def _live(tangents):
+    """The unit directions ``(d a, d x)`` of the arguments whose tangent is not a symbolic zero."""
+    return [unit for unit, t in zip(((1.0, 0.0), (0.0, 1.0)), tangents) if not isinstance(t, SymbolicZero)]
+
+
+def _common(*args):
+    """The arguments broadcast to one shape and dtype."""
+    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in args))
+    dtype = jnp.result_type(*args)
+    return tuple(jnp.broadcast_to(jnp.asarray(v, dtype), shape) for v in args)
+
+
+def _combine(value, partials, tangents):
+    """``value`` and the JVP ``sum_k partial_k t_k`` over the live tangents (partials are primal values: the
+    loops that made them need no transpose)."""
+    live = [t for t in tangents if not isinstance(t, SymbolicZero)]
+    return value, sum((p * jnp.broadcast_to(t, value.shape) for p, t in zip(partials, live)), jnp.zeros_like(value))
+
+
+def _p_sum_loop(a, x, units):
+    """``log sum_n x^n / ((a+1) ... (a+n))`` and its partial derivatives along ``units`` (``(d a, d x)``
+    pairs), in one loop: term ``n``'s log slope is ``sum_(k<=n) (d x / x - d a / (a+k))``, summed with the
+    term's weight (no JVP traced through a loop)."""
+    dtype = a.dtype
+    zero = jnp.zeros_like(a)
 
     def body(state):
-        n, term, total, running = state
+        n, term, total, slopes, d_totals, running = state
         term = term * x / (a + n)
-        return n + 1, term, total + term, running & (jnp.abs(term) >= jnp.abs(total) * _eps(dtype))
+        step = 1.0 / (a + n)
+        slopes = tuple(s - u * step + (v / x if v else zero) for s, (u, v) in zip(slopes, units))
+        return (n + 1, term, total + term, slopes, tuple(d + term * s for d, s in zip(d_totals, slopes)),
+                running & (jnp.abs(term) >= jnp.abs(total) * _eps(dtype)))
 
-    one = jnp.ones(jnp.broadcast_shapes(jnp.shape(a), jnp.shape(x)), dtype)
-    init = (jnp.asarray(1.0, dtype), one, one, jnp.ones(one.shape, bool))
+    one = jnp.ones_like(a)
+    init = (jnp.asarray(1.0, dtype), one, one, (zero,) * len(units), (zero,) * len(units), jnp.ones(a.shape, bool))
     state = jax.lax.while_loop(_running, body, init)
-    return _converged(jnp.log(state[2]), state)
+    return _converged(jnp.log(state[2]), state), [_converged(d / state[2], state) for d in state[4]]
+
+
+@jax.custom_jvp
+def _log_p_sum(a, x):
+    """``log sum_n x^n / ((a+1) ... (a+n))``, the loop of ``log P``'s series."""
+    a, x = _common(a, x)
+    return _p_sum_loop(a, x, [])[0]
+
+
+def _log_p_sum_jvp(primals, tangents):
+    a, x = _common(*primals)
+    return _combine(*_p_sum_loop(a, x, _live(tangents)), tangents)
+
+
+_log_p_sum.defjvp(_log_p_sum_jvp, symbolic_zeros=True)
 
 
 def _q_fraction(a, x):
@@ -235,7 +276,58 @@ def _q_fraction(a, x):
     return jnp.log(_lentz(x + 1.0 - a, coefficient, dtype))
 
 
-_log_q_cf = forward_grad(_with_shadow(_q_fraction, 0))
+def _q_fraction_loop(a, x, units):
+    """``_q_fraction`` and its partial derivatives along ``units`` (``(d a, d x)`` pairs) in one Lentz loop:
+    with ``a_m = -m (m - a)``, ``b_m = x + 1 - a + 2m``, ``C_m = b_m + a_m / C_(m-1)`` and
+    ``D_m = a_m D'_(m-1) + b_m`` (``D' = 1/D``), ``log h`` gains ``log C_m - log D_m`` per step and its
+    derivative ``dC_m / C_m - dD_m / D_m``, with ``dC_m = db_m + (da_m - (a_m / C_(m-1)) dC_(m-1)) / C_(m-1)``
+    and ``dD_m = da_m D'_(m-1) + a_m dD'_(m-1) + db_m`` (a guarded entry's derivative is 0, as autodiff of
+    the guard gives)."""
+    dtype = a.dtype
+    eps, tiny = _eps(dtype), _tiny(dtype)
+
+    def guard(v):
+        return jnp.abs(v) < tiny, jnp.where(jnp.abs(v) < tiny, tiny, v)
+
+    def body(state):
+        m, c, d, h, dcs, dds, slopes, running = state
+        an = -m * (m - a)
+        bn = x + 1.0 - a + 2.0 * m
+        ratio = an / c
+        small_c, c_new = guard(bn + ratio)
+        small_d, big_d = guard(an * d + bn)
+        d_new = 1.0 / big_d
+        out = [], [], []
+        for (u, v), dc, dd, slope in zip(units, dcs, dds, slopes):
+            dc = jnp.where(small_c, 0.0, (v - u) + (m * u - ratio * dc) / c)
+            d_big_d = jnp.where(small_d, 0.0, m * u * d + an * dd + (v - u))
+            out[0].append(dc)
+            out[1].append(-d_big_d * d_new * d_new)
+            out[2].append(slope + dc / c_new - d_big_d * d_new)
+        delta = d_new * c_new
+        return (m + 1, c_new, d_new, h * delta, *map(tuple, out), running & (jnp.abs(delta - 1.0) >= eps))
+
+    small, first = guard(x + 1.0 - a)
+    d0 = 1.0 / first
+    d_first = [jnp.where(small, 0.0, v - u) for u, v in units]
+    init = (jnp.asarray(1, jnp.int32), jnp.full_like(d0, 1.0 / tiny), d0, d0, (jnp.zeros_like(d0),) * len(units),
+            tuple(-t * d0 * d0 for t in d_first), tuple(-t * d0 for t in d_first), jnp.ones(d0.shape, bool))
+    state = jax.lax.while_loop(_running, body, init)
+    return _converged(jnp.log(state[3]), state), [_converged(s, state) for s in state[6]]
+
+
+_log_q_cf = jax.custom_jvp(_with_shadow(_q_fraction, 0))
+
+
+def _log_q_cf_jvp(primals, tangents):
+    """The fraction and its partials from ``_q_fraction_loop``, run with the shadow copy (``a + 1/2``), which
+    keeps the loop going where an integer ``a`` makes the value final but not its derivative."""
+    a, x = _common(*primals)
+    value, partials = _q_fraction_loop(jnp.stack([a, a + 0.5]), jnp.stack([x, x]), _live(tangents))
+    return _combine(value[0], [p[0] for p in partials], tangents)
+
+
+_log_q_cf.defjvp(_log_q_cf_jvp, symbolic_zeros=True)
 
 
 # _TEMME[k][n]: the coefficient of eta^n in Temme's c_k(eta) (see _log_temme), exact fractions rounded
@@ -481,7 +573,8 @@ def _log_gamma_tail_parts(a, upper, x, log_x):
 def _log_gamma_tail(a, upper, x, log_x):
     """``log Q`` where ``upper``, ``log P`` elsewhere; its derivative in ``x`` (or ``log x``, the same
     variable: the caller's ``log x`` where it carries a tangent) is the closed form ``+- x^a e^-x /
-    (Gamma(a) P or Q)``, in ``a`` forward mode through the loops (one direction, no ``vmap``)."""
+    (Gamma(a) P or Q)``, in ``a`` forward mode through the prefix and Temme's expansion, whose loops carry
+    their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``)."""
     return _log_gamma_tail_parts(a, upper, x, log_x)[0]
 
 
