@@ -225,17 +225,33 @@ def _observed_interval(f, cuts, width_term, y):
     return _interval_parts(f, cuts, width_term, y)[0]
 
 
+@jax.custom_jvp
+def _sigmoid(x):
+    """``sig(x)`` (``jax.nn.sigmoid``) whose derivative is ``sig(x) sig(-x)``, two sigmoids: the logistic's own
+    rule, ``s (1 - s)``, keeps only rounding where ``s`` is near 1 (x = 30 in float64: 1e-3 off; x >= 37: 0 for
+    ``exp(-x)``), and the ordinal NLL's Hessian is that derivative. Without differentiation, ``jax.nn.sigmoid``."""
+    return jax.nn.sigmoid(x)
+
+
+@_sigmoid.defjvp
+def _sigmoid_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    value = _sigmoid(x)
+    return value, value * _sigmoid(-x) * dx
+
+
 def _observed_interval_jvp(primals, tangents):
     """``d/df = sig(v) - sig(-u)``, ``d/dc_j = [y = j] sig(-u) - [y = j + 1] sig(v)``, ``d/dW_j = [y = j]``, all 0
     off the labels. ``sig(-u)`` and ``sig(v)`` are two sigmoids of their own (not read from the value's
     ``exp(-|u|)``, ``exp(-|v|)``): XLA then computes each where it is read instead of storing two more per-example
     arrays, at two exps more per example. Exact at every u, v (a sigmoid is never a difference), and
-    differentiable (Hessians)."""
+    differentiable: each sigmoid's derivative is ``sig sig(-.)`` (``_sigmoid``), so Hessians are exact where the
+    observed class is far off (``f - c`` of 40 in float64, 15 in float32)."""
     f, cuts, width_term, y = primals
     d_f, d_cuts, d_width, _ = tangents
     value, label, upper, lower = _interval_parts(f, cuts, width_term, y)
-    sig_minus_u = jax.nn.sigmoid(-upper)  # 0 for the last class and off the labels
-    sig_v = jax.nn.sigmoid(lower)         # 0 for the first class and off the labels (label 0)
+    sig_minus_u = _sigmoid(-upper)  # 0 for the last class and off the labels
+    sig_v = _sigmoid(lower)         # 0 for the first class and off the labels (label 0)
     # The tangent is written as -(...), with the signs on the (K,) tables: the NLL's cotangent is -1, so the
     # transpose's cotangent folds to +1 and the per-example arrays XLA stores are sig(-u) and sig(v) as they are,
     # each read by the f-sum and its scatter (no sign-flipped copies, no stored cotangent): 28 MB of temporaries at
