@@ -55,8 +55,10 @@ def loss(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.
 
     ``nll`` unless the family trains on something else: beta-NLL (``mj.normal(..., beta=)``),
     label smoothing, and class weights, where example i's term is multiplied by ``w[y_i]`` (as
-    torch's ``CrossEntropyLoss(weight=w, reduction="none")``); the recipe's weighted mean is
-    then ``sum(loss) / sum(w[y])``. Arguments as for ``nll``.
+    torch's ``CrossEntropyLoss(weight=w, reduction="none")`` without label smoothing; with it, torch
+    weights each class's smoothing term by its own ``w_k``, and this is ``w[y_i]`` times torch's
+    unweighted smoothed loss); the recipe's weighted mean is then ``sum(loss) / sum(w[y])``.
+    Arguments as for ``nll``.
     """
     raw, y, fp, axes = _prepared(family, raw, y, fparams, validate)
     term, weight = family.training.term, family.training.weight

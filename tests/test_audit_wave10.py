@@ -84,3 +84,56 @@ def test_ordinal_family_hessian_in_its_score_matches_the_closed_form():
             got = jax.jit(jax.vmap(jax.hessian(lambda z, y: -family.log_prob(fp, z, y))))(jnp.asarray(f), jnp.asarray(y))
             want = [_ordinal_hessian(cuts, fi, yi)[0, 0] for fi, yi in zip(f, y)]
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- mj.losses against torch and optax
+
+@pytest.mark.deep
+def test_classification_losses_match_torch_at_extreme_logits_with_smoothing_weights_and_ignored_labels():
+    """``mj.losses.categorical`` / ``bernoulli`` against torch (float64) at logits of +-1e4, with label smoothing,
+    class weights, and torch's ``ignore_index`` as a mask of ``mj.reduce_terms``: values and gradients of the
+    mean. The one deliberate difference (documented): with smoothing AND class weights, mle_jax scales example i's
+    whole smoothed term by ``w[y_i]`` (torch weights each class's smoothing term by ``w_k``), so the reference
+    there is ``w[y_i]`` times torch's unweighted smoothed loss. optax's float32 cross-entropy at logits
+    (-1e4, 1e4, 1e4, ...) reads 0.69336 for log 2; mle_jax's 0.693147."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(3)
+    k, n = 5, 9
+    z = rng.normal(size=(n, k)) * 3
+    z[0], z[1] = [1e4, -1e4, 0, 3, -2], [-1e4, 1e4, 1e4, 0, 0]
+    y = rng.integers(0, k, n)
+    y[:2] = (1, 2)
+    w = np.array([0.5, 2.0, 1.0, 0.25, 3.0])
+    ignored = np.arange(n) % 4 == 3
+    tz = torch.tensor(z, requires_grad=True)
+    ty = torch.tensor(y)
+    for dtype, rtol in ((np.float32, 3e-6), (np.float64, 1e-12)):
+        with jax.enable_x64(dtype == np.float64):
+            zj, yj = jnp.asarray(z.astype(dtype)), jnp.asarray(y)
+            for eps in (0.0, 0.1):
+                for weights in (None, w):
+                    def mean(zz):
+                        terms = mj.losses.categorical(zz, yj, label_smoothing=eps, class_weights=weights)
+                        terms = jnp.where(jnp.asarray(ignored), 0.0, terms)  # torch's ignore_index
+                        return jnp.sum(terms) / (np.sum(~ignored) if weights is None else np.sum(w[y][~ignored]))
+                    value, grad = jax.value_and_grad(mean)(zj)
+                    tw = torch.tensor(weights) if weights is not None and eps == 0 else None
+                    terms = F.cross_entropy(tz, ty.masked_fill(torch.tensor(ignored), -100), weight=tw,
+                                            label_smoothing=eps, reduction="none")
+                    if weights is not None and eps > 0:
+                        terms = terms * torch.tensor(w[y])
+                    ref = terms.sum() / (np.sum(~ignored) if weights is None else np.sum(w[y][~ignored]))
+                    ref_grad, = torch.autograd.grad(ref, tz)
+                    np.testing.assert_allclose(float(value), ref.item(), rtol=rtol)
+                    np.testing.assert_allclose(np.asarray(grad, np.float64), ref_grad.numpy(), rtol=rtol, atol=rtol / n)
+            zb = np.concatenate([[1e4, -1e4, 1e4, -1e4, 40.0, -40.0], rng.normal(size=6) * 3])
+            for yb in (np.array([0, 1, 1, 0] + [1, 0] * 4, float), rng.uniform(size=12)):
+                tzb = torch.tensor(zb, requires_grad=True)
+                ref = F.binary_cross_entropy_with_logits(tzb, torch.tensor(yb), reduction="none")
+                ref_grad, = torch.autograd.grad(ref.sum(), tzb)
+                loss = lambda zz: mj.losses.bernoulli(zz, jnp.asarray(yb.astype(dtype)), soft_labels=True)  # noqa: E731
+                np.testing.assert_allclose(np.asarray(loss(jnp.asarray(zb.astype(dtype))), np.float64), ref.detach().numpy(),
+                                           rtol=rtol, atol=rtol)
+                grad = jax.grad(lambda zz: jnp.sum(loss(zz)))(jnp.asarray(zb.astype(dtype)))
+                np.testing.assert_allclose(np.asarray(grad, np.float64), ref_grad.numpy(), rtol=rtol, atol=rtol)

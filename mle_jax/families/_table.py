@@ -149,8 +149,9 @@ FAMILIES: dict[str, Entry] = {
     "categorical": Entry(categorical, inputs=("logits", "labels"),
                          sizes=(Size("num_classes", "logits", "(N, K)", _last),), note=(
         "Equals ``optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels)``; with class "
-        "weights w, term i is ``w[y_i]`` times the loss, and the recipe's weighted mean is "
-        "``sum(loss) / sum(w[y])``.")),
+        "weights w, term i is ``w[y_i]`` times the loss (with label smoothing too: torch's weighted, smoothed "
+        "cross-entropy weights each class's smoothing term by its own ``w_k`` instead), and the recipe's "
+        "weighted mean is ``sum(loss) / sum(w[y])``.")),
     "ordinal": Entry(ordinal, sizes=(Size("num_classes", "cutpoints", "(K - 1,) with K >= 2", _one_more),),
                      values=(Value("cutpoints", None, False, _cutpoints, required=True),), note=(
         "``cutpoints``: the K - 1 increasing cutpoints c (an array, traced or not); consecutive gaps "

@@ -74,7 +74,10 @@ def categorical(num_classes: int, *, label_smoothing: float = 0.0, class_weights
       label_smoothing: eps in [0, 1): the target becomes ``(1 - eps) onehot(y) + eps / K``,
         ``loss_i = -(1 - eps) log p_y - (eps / K) sum_k log p_k`` (Szegedy et al., 2016).
       class_weights: K weights >= 0; example i counts ``w[y_i]`` times, combined with the
-        per-example ``weights`` and ``mask`` and divided by the sum of the weights used.
+        per-example ``weights`` and ``mask`` and divided by the sum of the weights used. With label
+        smoothing too, the whole smoothed term of example i is scaled by ``w[y_i]``; torch's
+        ``cross_entropy(weight=w, label_smoothing=eps)`` weights each class's smoothing term by its own
+        ``w_k`` instead (the two agree without smoothing, or with equal weights).
     """
     k = whole_number("categorical", "num_classes", num_classes, 2)
     spec = Spec("categorical", args=(k,))
