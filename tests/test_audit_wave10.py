@@ -137,3 +137,122 @@ def test_classification_losses_match_torch_at_extreme_logits_with_smoothing_weig
                                            rtol=rtol, atol=rtol)
                 grad = jax.grad(lambda zz: jnp.sum(loss(zz)))(jnp.asarray(zb.astype(dtype)))
                 np.testing.assert_allclose(np.asarray(grad, np.float64), ref_grad.numpy(), rtol=rtol, atol=rtol)
+
+
+# ----------------------------------------------------------------------------- samplers against scipy
+
+_DRAWS = 20_000
+# Dvoretzky-Kiefer-Wolfowitz: Pr(sup |F_n - F| > eps) <= 2 exp(-2 n eps^2) for ANY distribution (discrete ones too),
+# so with eps below a false failure has probability < 1e-7 for every case, whatever the seed
+_KS_EPS = float(np.sqrt(np.log(2 / 1e-7) / (2 * _DRAWS)))  # 0.0205 at n = 20,000
+
+
+def _sampler_cases(stats):
+    """name: (theta maker (float -> theta), scipy reference, transform of the draws, support check). Extreme yet
+    representable parameters: no case puts more than ~1e-10 of its mass where the dtype rounds the draw to 0 or
+    inf (those cases draw ``sample_log`` instead, compared on the log scale)."""
+    from mle_jax.distributions import beta as _beta, gamma as _gamma
+    unit = lambda d: (d >= 0) & (d <= 1)  # noqa: E731
+    anyr = lambda d: ~np.isnan(d)  # noqa: E731
+    pos = lambda d: d >= 0  # noqa: E731
+    count = lambda d: (d >= 0) & (d == np.floor(d))  # noqa: E731
+    q = 1e-6
+    kappa = np.sqrt(q / (1 - q))
+    return {
+        "gamma(0.3, rate 1e-20)": (lambda: mj.Gamma(0.3, 1e-20), stats.gamma(0.3, scale=1e20), None, pos),
+        "gamma(1e7, rate 1e20)": (lambda: mj.Gamma(1e7, 1e20), stats.gamma(1e7, scale=1e-20), None, pos),
+        "log gamma(1e-3)": (lambda: mj.Gamma(1e-3, 1.0), stats.loggamma(1e-3), _gamma.sample_log, anyr),
+        "beta(1e3, 1e3)": (lambda: mj.Beta(1e3, 1e3), stats.beta(1e3, 1e3), None, unit),
+        "log beta(0.05, 5)": (lambda: mj.Beta(0.05, 5.0), stats.beta(0.05, 5.0), _beta.sample_log, anyr),
+        "poisson(e^-5)": (lambda: mj.Poisson(-5.0), stats.poisson(np.exp(-5.0)), None, count),
+        "poisson(e^12)": (lambda: mj.Poisson(12.0), stats.poisson(np.exp(12.0)), None, count),
+        "poisson(e^17), the normal branch": (lambda: mj.Poisson(17.0), stats.poisson(np.exp(17.0)), None, count),
+        "negative binomial(0.1, e^5)": (lambda: mj.NegativeBinomial(0.1, 5.0), stats.nbinom(0.1, 1 / (1 + np.exp(5.0))),
+                                        None, count),
+        "negative binomial(1e8, e^-16)": (lambda: mj.NegativeBinomial(1e8, -16.0),
+                                          stats.nbinom(1e8, 1 / (1 + np.exp(-16.0))), None, count),
+        "binomial(50, sig(3))": (lambda: mj.Binomial(50.0, 3.0), stats.binom(50, 1 / (1 + np.exp(-3.0))), None, count),
+        "binomial(1e5, sig(-9))": (lambda: mj.Binomial(1e5, -9.0), stats.binom(100000, 1 / (1 + np.exp(9.0))), None,
+                                   count),
+        "student t(0.5)": (lambda: mj.StudentT(0.5, 0.0, 1e-20), stats.t(0.5, 0.0, 1e-20), None, anyr),
+        "student t(1e30)": (lambda: mj.StudentT(1e30, 0.0, 1e30), stats.norm(0.0, 1e30), None, anyr),
+        "von mises(1e-8)": (lambda: mj.VonMises(0.0, 1e-8), stats.vonmises(1e-8), None, lambda d: np.abs(d) <= 3.1416),
+        "von mises(500) at 3.1": (lambda: mj.VonMises(3.1, 500.0), stats.vonmises(500.0, 3.1),
+                                  lambda key, theta: jnp.mod(mj.distributions.sample(key, theta), 2 * jnp.pi),
+                                  lambda d: (d >= 0) & (d < 6.2832)),
+        "weibull(0.2, 1e-3)": (lambda: mj.Weibull(0.2, 1e-3), stats.weibull_min(0.2, scale=1e-3), None, pos),
+        "weibull(1e4, 1)": (lambda: mj.Weibull(1e4, 1.0), stats.weibull_min(1e4), None, pos),
+        "exponential(1e-30)": (lambda: mj.Exponential(1e-30), stats.expon(scale=1e30), None, pos),
+        "laplace(1, 1e30)": (lambda: mj.Laplace(1.0, 1e30), stats.laplace(1.0, 1e30), None, anyr),
+        "log normal(0, 10)": (lambda: mj.LogNormal(0.0, 10.0), stats.lognorm(10.0), None, pos),
+        "asymmetric laplace(q 1e-6)": (lambda: mj.AsymmetricLaplace(0.0, 1.0, q),
+                                       stats.laplace_asymmetric(kappa, scale=kappa / q), None, anyr),
+    }
+
+
+def _check_sampler(name, dtype):
+    from scipy import stats
+    make, ref, draw, support = _sampler_cases(stats)[name]
+    with jax.enable_x64(dtype == np.float64):
+        theta = jax.tree.map(lambda a: jnp.full((_DRAWS,), a, dtype), make())
+        draw = draw or mj.distributions.sample
+        keys = jax.random.split(jax.random.key(20261205), _DRAWS)
+        d = np.asarray(jax.jit(jax.vmap(draw))(keys, theta), np.float64)
+    if d.ndim == 2:  # sample_log of the Beta: (log y, log(1 - y))
+        d = d[:, 0]
+        cdf = lambda t: ref.cdf(np.exp(t))  # noqa: E731
+    else:
+        cdf = ref.cdf
+    assert np.all(np.isfinite(d) & support(d)), f"{name}: {np.unique(d[~(np.isfinite(d) & support(d))])[:5]}"
+    xs = np.sort(d)
+    with np.errstate(over="ignore", under="ignore"):
+        f = cdf(xs)
+    # sup |F_n - F| over the draws, both sides of each step (ties: the last of equal values counts)
+    right = np.searchsorted(xs, xs, side="right") / _DRAWS
+    left = np.searchsorted(xs, xs, side="left") / _DRAWS
+    distance = max(np.max(np.abs(right - f)), np.max(np.abs(f - left)) if ref.dist.name in _CONTINUOUS else 0.0)
+    assert distance < _KS_EPS, f"{name}, {np.dtype(dtype).name}: sup |F_n - F| = {distance:.4f} >= {_KS_EPS:.4f}"
+
+
+_CONTINUOUS = {"gamma", "loggamma", "beta", "t", "norm", "vonmises", "weibull_min", "expon", "laplace", "lognorm",
+               "laplace_asymmetric"}
+
+
+@pytest.mark.parametrize("name", ["poisson(e^17), the normal branch", "log gamma(1e-3)"])
+def test_samplers_against_scipy_fast(name):
+    """Two of the cases of ``test_samplers_against_scipy`` in the README suite (float32)."""
+    _check_sampler(name, np.float32)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_samplers_against_scipy(dtype):
+    """Every theta type's sampler at extreme parameters (tiny and huge shapes, rates, scales, concentrations), in
+    float32 and float64: no NaN, inf or out-of-support draw, and the Kolmogorov distance of 20,000 draws to scipy's
+    CDF under the DKW bound ``sqrt(log(2 / 1e-7) / (2 n))`` = 0.0205, which a correct sampler exceeds with
+    probability < 1e-7 (any seed). Draws the dtype rounds to 0 or inf are avoided by choice of parameters (such
+    shapes are checked through ``sample_log``)."""
+    from scipy import stats
+    failures = []
+    for name in _sampler_cases(stats):
+        try:
+            _check_sampler(name, dtype)
+        except AssertionError as error:
+            failures.append(str(error))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.deep
+@pytest.mark.xfail(strict=True, reason="open: jax.random.binomial in float32 at n = 1e9 (variance 1.26-1.43x); "
+                                       "see /work/notes/s32-audit.md")
+def test_binomial_sampler_at_a_billion_trials_in_float32():
+    """``Binomial(1e9, 0.3)`` in float32: ``jax.random.binomial``'s float32 arithmetic at n = 1e9 gives draws whose
+    variance is 1.26x the binomial's (1.43x at p = 3e-7); float64 is right. Kept as a strict xfail until fixed."""
+    from scipy import stats
+    with jax.enable_x64(False):
+        theta = mj.Binomial(jnp.full((_DRAWS,), 1e9), jnp.full((_DRAWS,), float(np.log(0.3 / 0.7))))
+        d = np.asarray(jax.jit(jax.vmap(mj.distributions.sample))(jax.random.split(jax.random.key(1), _DRAWS), theta),
+                       np.float64)
+    xs = np.sort(d)
+    distance = np.max(np.abs(np.arange(1, _DRAWS + 1) / _DRAWS - stats.binom(10**9, 0.3).cdf(xs)))
+    assert distance < _KS_EPS, distance
