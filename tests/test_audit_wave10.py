@@ -243,17 +243,29 @@ def test_samplers_against_scipy(dtype):
 
 
 @pytest.mark.deep
-@pytest.mark.xfail(strict=True, reason="open: jax.random.binomial in float32 at n = 1e9 (variance 1.26-1.43x); "
-                                       "see /work/notes/s32-audit.md")
-@pytest.mark.parametrize("p", [0.3, 3e-7])
-def test_binomial_sampler_at_a_billion_trials_in_float32(p):
-    """``Binomial(1e9, p)`` in float32: ``jax.random.binomial``'s float32 arithmetic at n = 1e9 gives draws whose
-    variance is 1.26x the binomial's at p = 0.3 and 1.43x at p = 3e-7 (float64: 1.00). The sample variance of
-    20,000 draws of this (near-normal, excess kurtosis ~ 1/(n p q)) count has relative sd sqrt(2 / n) = 0.01, so
-    the bound 0.08 is 8 sd: a correct sampler fails it with probability < 1e-14. Kept as a strict xfail until
-    fixed."""
-    with jax.enable_x64(False):
-        theta = mj.Binomial(jnp.full((_DRAWS,), 1e9), jnp.full((_DRAWS,), float(np.log(p / (1 - p)))))
-        d = np.asarray(jax.jit(jax.vmap(mj.distributions.sample))(jax.random.split(jax.random.key(1), _DRAWS), theta),
-                       np.float64)
-    assert abs(d.var() / (1e9 * p * (1 - p)) - 1) < 0.08
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binomial_sampler_at_a_billion_trials_and_near_certain_trials(dtype):
+    """``jax.random.binomial``'s rejection test adds terms of the size of n: in float32 at n = 1e9 its draws had
+    1.26x the binomial's variance (p = 0.3) and 1.43x (p = 3e-7), 1.005-1.013x already at n = 4e6. And the failure
+    probability was ``1 - sigmoid(z)``, which float32 rounds: at z = 17 the failures of n = 1e6 trials averaged 0.0596
+    for 0.0414. Now n is halved exactly (Devroye's beta splitting) down to 2^19 trials and the rarer outcome is drawn
+    with ``sigmoid(-|z|)``. Bounds: 8 standard errors of 20,000 draws (the mean's ``sqrt(v / N)``; the near-normal
+    counts' variance ratio ``sqrt(2 / N)`` = 0.01), exceeded by a correct sampler with probability < 1e-14."""
+    cases = [(1e9, 0.3), (1e9, 3e-7), (4e6, 1e-4), (1e6, 1 / (1 + np.exp(-17.0)))]
+    with jax.enable_x64(dtype == np.float64):
+        n = np.repeat([c[0] for c in cases], _DRAWS)
+        z = np.repeat([np.log(c[1]) - np.log1p(-c[1]) if c[1] < 0.5 else 17.0 for c in cases], _DRAWS)
+        keys = jax.random.split(jax.random.key(7), len(n))
+        d = np.asarray(jax.jit(jax.vmap(mj.distributions.sample))(keys, mj.Binomial(jnp.asarray(n, dtype),
+                                                                                     jnp.asarray(z, dtype))),
+                       np.float64).reshape(len(cases), _DRAWS)
+    for (trials, p), draws in zip(cases, d):
+        assert np.all((draws >= 0) & (draws <= trials) & (draws == np.floor(draws)))
+        if p > 0.5:  # the failures: mean n (1 - p), Poisson-like
+            failures = trials - draws
+            mean = trials / (1 + np.exp(17.0))
+            assert abs(failures.mean() - mean) < 8 * np.sqrt(mean / _DRAWS), (failures.mean(), mean)
+            continue
+        mean, var = trials * p, trials * p * (1 - p)
+        assert abs(draws.mean() - mean) < 8 * np.sqrt(var / _DRAWS), (trials, p, draws.mean(), mean)
+        assert abs(draws.var() / var - 1) < 8 * np.sqrt(2 / _DRAWS), (trials, p, draws.var() / var)
