@@ -269,3 +269,23 @@ def test_binomial_sampler_at_a_billion_trials_and_near_certain_trials(dtype):
         mean, var = trials * p, trials * p * (1 - p)
         assert abs(draws.mean() - mean) < 8 * np.sqrt(var / _DRAWS), (trials, p, draws.mean(), mean)
         assert abs(draws.var() / var - 1) < 8 * np.sqrt(2 / _DRAWS), (trials, p, draws.var() / var)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, pytest.param(np.float64, marks=pytest.mark.deep)])
+def test_student_t_sampler_tail_at_small_df(dtype):
+    """``jax.random.t`` draws ``Z sqrt(nu / (2 G))`` with ``G ~ Gamma(nu / 2)`` itself, which underflows to 0 for small
+    nu: at nu = 0.05 in float32, 11% of the draws were inf, where ``Pr(|T| > 1e30) = 0.0284`` and ``Pr(|T| > 3.4e38)``
+    (float32's range) ``= 0.0106``. Now ``log G`` is drawn. The number of draws beyond each bound is binomial; the test
+    allows 8 of its standard deviations (a correct sampler fails with probability < 1e-14). Reference: the regularized
+    incomplete beta ``Pr(|T| > x) = I_{nu / (nu + x^2)}(nu / 2, 1 / 2)`` (scipy's ``t.sf``, checked against mpmath)."""
+    from scipy import stats
+    n, df = _DRAWS, 0.05
+    with jax.enable_x64(dtype == np.float64):
+        theta = mj.StudentT(jnp.full((n,), df, dtype), jnp.zeros((n,), dtype), jnp.ones((n,), dtype))
+        d = np.asarray(jax.jit(jax.vmap(mj.distributions.sample))(jax.random.split(jax.random.key(11), n), theta),
+                       np.float64)
+    assert not np.any(np.isnan(d))
+    for bound in (1e10, 1e30, float(np.finfo(dtype).max)):
+        p = 2 * stats.t(df).sf(bound)
+        beyond = np.sum(np.abs(d) > bound) if bound < np.finfo(dtype).max else np.sum(np.isinf(d))
+        assert abs(beyond - n * p) < 8 * np.sqrt(n * p * (1 - p)) + 1, (bound, beyond, n * p)

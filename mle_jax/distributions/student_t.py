@@ -369,11 +369,17 @@ def variance(theta: StudentT):
 
 
 def sample(key, theta: StudentT):
-    """``mu + s T``, ``T ~ t(nu)``; a standard normal draw at ``nu = inf``."""
+    """``mu + s T``, ``T = Z sqrt(nu / (2 G))``, ``Z ~ N(0, 1)``, ``G ~ Gamma(nu / 2)`` drawn as ``log G``
+    (``jax.random.loggamma``): ``jax.random.t`` divides by G itself, which underflows to 0 for small nu (an inf
+    draw 11% of the time at nu = 0.05 in float32, where the t exceeds float32's range 1% of the time); a standard
+    normal draw at ``nu = inf``."""
     shape, dtype = jnp.shape(theta.loc), jnp.result_type(theta.loc)
     normal = theta.df == jnp.inf
-    draw = jax.random.t(key, safe_where(normal, 1.0, theta.df), shape, dtype)
-    return theta.loc + theta.scale * jnp.where(normal, jax.random.normal(key, shape, dtype), draw)
+    half = 0.5 * safe_where(normal, 2.0, theta.df)
+    k_normal, k_gamma = jax.random.split(key)
+    z = jax.random.normal(k_normal, shape, dtype)
+    draw = z * jnp.exp(0.5 * (jnp.log(half) - jax.random.loggamma(k_gamma, half, shape, dtype)))
+    return theta.loc + theta.scale * jnp.where(normal, z, draw)
 
 
 # F_nu,nu = sum_k c_k / nu^k (k >= 4) for large nu, where the difference of trigammas cancels; from
