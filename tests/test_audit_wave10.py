@@ -81,7 +81,8 @@ def test_ordinal_family_hessian_in_its_score_matches_the_closed_form():
             cuts = np.asarray(fp["first_cut"] + np.concatenate([[0.0], np.cumsum(np.ones(k - 2))]))
             f = np.tile([-60.0, -38.0, 0.25, 41.0, 60.0], 3)
             y = np.repeat([0, 1, k - 1], 5)
-            got = jax.jit(jax.vmap(jax.hessian(lambda z, y: -family.log_prob(fp, z, y))))(jnp.asarray(f), jnp.asarray(y))
+            hessian = jax.jit(jax.vmap(jax.hessian(lambda z, y: -family.log_prob(fp, z, y))))
+            got = hessian(jnp.asarray(f), jnp.asarray(y))
             want = [_ordinal_hessian(cuts, fi, yi)[0, 0] for fi, yi in zip(f, y)]
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
 
@@ -133,8 +134,8 @@ def test_classification_losses_match_torch_at_extreme_logits_with_smoothing_weig
                 ref = F.binary_cross_entropy_with_logits(tzb, torch.tensor(yb), reduction="none")
                 ref_grad, = torch.autograd.grad(ref.sum(), tzb)
                 loss = lambda zz: mj.losses.bernoulli(zz, jnp.asarray(yb.astype(dtype)), soft_labels=True)  # noqa: E731
-                np.testing.assert_allclose(np.asarray(loss(jnp.asarray(zb.astype(dtype))), np.float64), ref.detach().numpy(),
-                                           rtol=rtol, atol=rtol)
+                got = np.asarray(loss(jnp.asarray(zb.astype(dtype))), np.float64)
+                np.testing.assert_allclose(got, ref.detach().numpy(), rtol=rtol, atol=rtol)
                 grad = jax.grad(lambda zz: jnp.sum(loss(zz)))(jnp.asarray(zb.astype(dtype)))
                 np.testing.assert_allclose(np.asarray(grad, np.float64), ref_grad.numpy(), rtol=rtol, atol=rtol)
 
@@ -307,3 +308,44 @@ def test_negative_binomial_cdf_at_a_large_total_count_in_float32():
     y = np.arange(8)
     got = np.exp(np.asarray(jax.vmap(mj.log_cdf, (None, 0))(theta, jnp.asarray(y, jnp.float32)), np.float64))
     np.testing.assert_allclose(got, stats.nbinom(1e8, 1 / (1 + np.exp(-17.0))).cdf(y), rtol=1e-4)
+
+
+@pytest.mark.deep
+def test_count_pmfs_sum_to_one_and_cdfs_are_their_partial_sums():
+    """Poisson, binomial and negative binomial at extreme parameters (rates e^-30 ... e^12, n up to 1e6 with logits
+    +-20, r from 1e-3 to 1e8), float64: ``sum_y Pr(y) = 1`` over the support (to 1e-10, the mass left off below
+    1e-25), ``Pr(Y <= y)`` equals the partial sums of the pmf (to 1e-10) and is monotone, and each ``log Pr(y)``
+    matches scipy where scipy is itself exact (to 1e-9 absolute, above 1e-300, logits within +-10: beyond, scipy's
+    ``1 - p`` is the less exact of the two, ``log Pr(0) = -599.99999899`` for ``30 log sig(-20) = -600.00000006``)."""
+    from scipy import stats
+    from scipy.special import logsumexp
+    cases = []
+    for lr in (-30.0, -3.0, 5.0, 12.0):
+        rate = np.exp(lr)
+        lo, hi = (int(rate - 9 * np.sqrt(rate)), int(rate + 9 * np.sqrt(rate))) if lr > 10 else (0, int(rate + 14 * np.sqrt(rate) + 60))
+        cases.append((mj.Poisson(lr), stats.poisson(rate), np.arange(lo, hi)))
+    for n, z in ((50.0, 3.0), (1e4, -2.0), (30.0, 20.0), (30.0, -20.0), (1e6, -14.0)):
+        p = 1 / (1 + np.exp(-z))
+        top = int(min(n, n * p + 14 * np.sqrt(n * p) + 60))
+        cases.append((mj.Binomial(n, z), stats.binom(int(n), p), np.arange(0, top + 1)))
+    for r, z in ((1e-3, 0.0), (0.5, 3.0), (1e3, -3.0), (1e8, -17.0), (2.0, 5.0)):
+        m = r * np.exp(z)
+        cases.append((mj.NegativeBinomial(r, z), stats.nbinom(r, 1 / (1 + np.exp(z))),
+                      np.arange(0, int(m + 25 * np.sqrt(m * (1 + np.exp(z))) + 400))))
+    with jax.enable_x64(True):
+        for theta, ref, ys in cases:
+            theta = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), theta)
+            assert len(ys) <= 8192
+            y = jnp.asarray(np.pad(ys, (0, 8192 - len(ys)), mode="edge"), jnp.float64)  # one shape: one compile a type
+            lp = np.asarray(jax.jit(jax.vmap(mj.log_prob, (None, 0)))(theta, y))[:len(ys)]
+            lc = np.asarray(jax.jit(jax.vmap(mj.log_cdf, (None, 0)))(theta, y))[:len(ys)]
+            label = f"{type(theta).__name__}{tuple(float(v) for v in theta)}"
+            if ys[0] == 0:
+                assert abs(np.exp(logsumexp(lp)) - 1) < 1e-10, label
+                np.testing.assert_allclose(np.exp(lc), np.exp(np.logaddexp.accumulate(lp)), atol=1e-10, err_msg=label)
+            assert np.all(np.diff(lc) >= -1e-12), label
+            if abs(float(theta[-1])) > 10:  # scipy forms 1 - p: its own error there is 1e-9 (30 x 20 logits)
+                continue
+            want = ref.logpmf(ys)
+            keep = want > -690
+            np.testing.assert_allclose(lp[keep], want[keep], atol=1e-9, rtol=1e-9, err_msg=label)
