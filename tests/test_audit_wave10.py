@@ -219,12 +219,6 @@ _CONTINUOUS = {"gamma", "loggamma", "beta", "t", "norm", "vonmises", "weibull_mi
                "laplace_asymmetric"}
 
 
-@pytest.mark.parametrize("name", ["poisson(e^17), the normal branch", "log gamma(1e-3)"])
-def test_samplers_against_scipy_fast(name):
-    """Two of the cases of ``test_samplers_against_scipy`` in the README suite (float32)."""
-    _check_sampler(name, np.float32)
-
-
 @pytest.mark.deep
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_samplers_against_scipy(dtype):
@@ -280,7 +274,7 @@ def test_student_t_sampler_tail_at_small_df(dtype):
     allows 8 of its standard deviations (a correct sampler fails with probability < 1e-14). Reference: the regularized
     incomplete beta ``Pr(|T| > x) = I_{nu / (nu + x^2)}(nu / 2, 1 / 2)`` (scipy's ``t.sf``, checked against mpmath)."""
     from scipy import stats
-    n, df = _DRAWS, 0.05
+    n, df = 4000, 0.05
     with jax.enable_x64(dtype == np.float64):
         theta = mj.StudentT(jnp.full((n,), df, dtype), jnp.zeros((n,), dtype), jnp.ones((n,), dtype))
         d = np.asarray(jax.jit(jax.vmap(mj.distributions.sample))(jax.random.split(jax.random.key(11), n), theta),
@@ -322,7 +316,8 @@ def test_count_pmfs_sum_to_one_and_cdfs_are_their_partial_sums():
     cases = []
     for lr in (-30.0, -3.0, 5.0, 12.0):
         rate = np.exp(lr)
-        lo, hi = (int(rate - 9 * np.sqrt(rate)), int(rate + 9 * np.sqrt(rate))) if lr > 10 else (0, int(rate + 14 * np.sqrt(rate) + 60))
+        width = 9 * np.sqrt(rate)
+        lo, hi = (int(rate - width), int(rate + width)) if lr > 10 else (0, int(rate + 14 * np.sqrt(rate) + 60))
         cases.append((mj.Poisson(lr), stats.poisson(rate), np.arange(lo, hi)))
     for n, z in ((50.0, 3.0), (1e4, -2.0), (30.0, 20.0), (30.0, -20.0), (1e6, -14.0)):
         p = 1 / (1 + np.exp(-z))
