@@ -359,7 +359,7 @@ def _torch_twin(torch, name, p):
 
 @pytest.mark.deep
 def test_family_losses_match_torch_distributions_in_value_and_gradient():
-    """``mj.losses.nll`` of eleven families on raw outputs of scale 1 and 8 (float64) against torch.distributions'
+    """``mj.losses.nll`` of eleven families on raw outputs of scale 8 (float64) against torch.distributions'
     ``-log_prob`` of the same theta: values to 1e-9 (relative, or absolute below 1), and gradients in the raw
     outputs, torch's score in the theta chained with the link's Jacobian, to 1e-9 of the largest entry. Not here:
     von Mises (torch's Bessel approximations are 1e-7 off scipy; mle_jax matches scipy to 1e-15) and the Laplace at
@@ -374,7 +374,7 @@ def test_family_losses_match_torch_distributions_in_value_and_gradient():
     with jax.enable_x64(True):
         for name, family in families.items():
             fp = family.init(jnp.float64)
-            for scale in (1.0, 8.0):
+            for scale in (8.0,):
                 raw = rng.normal(size=(24,) + family.raw_shape) * scale
                 theta = jax.vmap(family.theta, (None, 0))(fp, jnp.asarray(raw))
                 fields = [torch.tensor(np.asarray(a), requires_grad=True) for a in theta]
