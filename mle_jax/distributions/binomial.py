@@ -177,7 +177,7 @@ def sample(key, theta: Binomial):
     q = jax.nn.sigmoid(-jnp.abs(z))
     k1, k2 = jax.random.split(key)
     finite = jnp.isfinite(n)
-    base, rest, q = _split_trials(k1, jnp.where(finite, n, 0.0), q, EXACT_SAMPLE_TRIALS[jnp.dtype(dtype).itemsize])
+    base, rest, q = _split_trials(k1, jnp.where(finite, n, 0.0), q, EXACT_SAMPLE_TRIALS[max(jnp.dtype(dtype).itemsize, 4)])
     k = base + jax.random.binomial(k2, jnp.where(finite, rest, n), q, shape, dtype)
     return jnp.where(z > 0, n - k, k)
 
