@@ -33,8 +33,8 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import erfc
 
-from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, lgamma_digamma_lanczos_shifted, log1mexp,
-                      log1pmx_ratio, log1pmx_series, stirling_corr)
+from .special import (HALF_LOG_2PI, MILLS, STIRLING_MIN, poly, safe_where, betaln, lgamma_digamma_lanczos_shifted,
+                      log1mexp, log1pmx_ratio, log1pmx_series, mills_min, mills_series, stirling_corr)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
 # geometrically: the series at x ~ a < 100 needs about sqrt(2 a log(1/eps)) ~ 90 terms, a ratio
@@ -440,22 +440,18 @@ def _temme_sum_jvp(primals, tangents):
     return out[..., 0], out[..., 1] * tangents[0] + out[..., 2] * tangents[1]
 
 
-# v Phi(-v) / phi(v) = sum_n (-1)^n (2n - 1)!! / v^(2n) (the asymptotic series of Mills' ratio); from
-# _MILLS_MIN on, 12 terms leave an error below 1e-12 (float32, v >= 10) and 3e-19 (float64, v >= 20)
-_MILLS = tuple((-1) ** n * float(np.prod(np.arange(1, 2 * n, 2))) for n in range(12))
 SQRT_HALF = float(np.sqrt(0.5))
-_MILLS_MIN = {jnp.dtype("float32"): 10.0, jnp.dtype("float64"): 20.0}
 
 
 def _log_ndtr_mills(v):
-    """``(log Phi(-v), phi(v) / Phi(-v))`` for ``v >= 0``. Beyond ``_MILLS_MIN`` both come from the
-    asymptotic series of Mills' ratio, ``log Phi(-v) = -v^2/2 - log(2 pi)/2 - log v + log S``: the ratio
-    is never ``exp`` of the difference of two exponents of size ``v^2/2``, which one rounding apart (a
-    GPU's FMA or fast log: 4,096 at v = 2.6e5 in float32) is inf, and a NaN log P."""
-    limit = _MILLS_MIN.get(jnp.dtype(v.dtype), 20.0)
+    """``(log Phi(-v), phi(v) / Phi(-v))`` for ``v >= 0``. Beyond ``special.mills_min`` both come from the
+    asymptotic series of Mills' ratio (``special.mills_series``), ``log Phi(-v) = -v^2/2 - log(2 pi)/2 - log v
+    + log S``: the ratio is never ``exp`` of the difference of two exponents of size ``v^2/2``, which one rounding
+    apart (a GPU's FMA or fast log: 4,096 at v = 2.6e5 in float32) is inf, and a NaN log P."""
+    limit = mills_min(v.dtype)
     big = v >= limit
     vb, vs = safe_where(big, v, limit), safe_where(big, 0.0, v)
-    series = poly(_MILLS, 1.0 / jnp.square(vb))
+    series = mills_series(vb)
     log_big = -0.5 * jnp.square(vb) - HALF_LOG_2PI - jnp.log(vb) + jnp.log(series)
     log_small = jnp.log(0.5 * erfc(vs * SQRT_HALF))  # log_ndtr(-v): erfc is relative-exact up to the limit
     mills_small = jnp.exp(-0.5 * jnp.square(vs) - HALF_LOG_2PI - log_small)
@@ -463,13 +459,13 @@ def _log_ndtr_mills(v):
 
 
 # 1 - v / M = 1 - S(1/v^2) = z P1(z): Mills' ratio less v, M - v = P1(z) M z, without cancellation
-_MILLS_GAP = tuple(-c for c in _MILLS[1:])
+_MILLS_GAP = tuple(-c for c in MILLS[1:])
 
 
 def _mills_gap(v, mills):
     """``M - v`` for Mills' ratio ``M = phi(v)/Phi(-v)`` (from ``_log_ndtr_mills``): ``P1(z) M z``, ``z = 1/v^2``,
-    beyond ``_MILLS_MIN`` (where ``M - v ~ 1/v`` is 1e-10 of ``M``); the difference itself below."""
-    limit = _MILLS_MIN.get(jnp.dtype(v.dtype), 20.0)
+    beyond ``mills_min`` (where ``M - v ~ 1/v`` is 1e-10 of ``M``); the difference itself below."""
+    limit = mills_min(v.dtype)
     big = v >= limit
     z = 1.0 / jnp.square(safe_where(big, v, limit))
     return jnp.where(big, poly(_MILLS_GAP, z) * mills * z, mills - v)

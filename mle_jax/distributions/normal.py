@@ -19,7 +19,7 @@ from jax.scipy.special import log_ndtr as _jax_log_ndtr, ndtr, ndtri
 
 from . import _twins, registry
 from .._checks import check_event_shape
-from .special import HALF_LOG_2PI, expm1mx, safe_where, standardize
+from .special import HALF_LOG_2PI, expm1mx, mills_min, mills_series, safe_where, standardize
 
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -45,16 +45,14 @@ def standard_log_prob(z, log_scale):
 
 def mills_ratio(t, log_phi):
     """``M = phi(t) / Phi(t)`` given ``log_phi = log Phi(t)``: ``exp(-t^2/2 - log(2 pi)/2 - log_phi)``, except in the
-    far lower tail (t below -10 in float32, -20 in float64), where ``log_phi`` is within rounding of ``-t^2/2`` and
-    that difference keeps only its rounding (float32 at t = -1e4 gave 2981 for 1e4): there ``-t / S(t)`` with
-    Laplace's asymptotic series ``S(t) = 1 - 1/t^2 + 3/t^4 - ...`` to ``11!!/t^12`` (relative error below
-    ``13!!/t^14``: 1e-9 at -10, 1e-14 at -20). A ``log_phi`` of ``inf`` gives 0; ``t = -inf`` gives NaN."""
-    cut = -10.0 if jnp.dtype(t.dtype).itemsize < 8 else -20.0
+    far lower tail (t below ``-special.mills_min``: -10 in float32, -20 in float64), where ``log_phi`` is within
+    rounding of ``-t^2/2`` and that difference keeps only its rounding (float32 at t = -1e4 gave 2981 for 1e4): there
+    ``-t / S(t)`` with Laplace's asymptotic series ``S = 1 - 1/t^2 + 3/t^4 - ...`` (``special.mills_series``, the
+    incomplete gamma's too). A ``log_phi`` of ``inf`` gives 0; ``t = -inf`` gives NaN."""
+    cut = -mills_min(t.dtype)
     far = (t < cut) & jnp.isfinite(t) & (log_phi < jnp.inf)
     tf = safe_where(far, t, cut)
-    u = 1 / jnp.square(tf)
-    series = 1 + u * (-1 + u * (3 + u * (-15 + u * (105 + u * (-945 + u * 10395)))))
-    return jnp.where(far, -tf / series, jnp.exp(-0.5 * jnp.square(t) - HALF_LOG_2PI - log_phi))
+    return jnp.where(far, -tf / mills_series(tf), jnp.exp(-0.5 * jnp.square(t) - HALF_LOG_2PI - log_phi))
 
 
 @jax.custom_jvp

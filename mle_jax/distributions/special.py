@@ -16,8 +16,8 @@ and ``psi(x) - log x = -1/(2x) - 1/(12x^2) + ...``. Below 10 the plain differenc
 harmless argument, so gradients stay finite.
 
 The module also holds the constants and helpers every distribution module shares (``HALF_LOG_2PI``,
-``poly``, ``safe_where``) and the special functions of the closed-form CRPS (``one_minus_bessel_tail``,
-``hyp2f1_half``).
+``poly``, ``safe_where``, Mills' asymptotic series ``mills_series``) and the special functions of the closed-form
+CRPS (``one_minus_bessel_tail``, ``hyp2f1_half``).
 
 scipy equivalent: ``scipy.special.betaln``, ``gammaln``, ``digamma``, ``log1p``, ``i0e``, ``hyp2f1``.
 Reference: Abramowitz and Stegun 6.1.40-6.1.42 and 6.3.18; DiDonato and Morris (1992) for log B.
@@ -49,6 +49,24 @@ def poly(coeffs, x):
     for c in reversed(coeffs):
         out = out * x + c
     return out
+
+
+# Laplace's asymptotic series of Mills' ratio: v Phi(-v) / phi(v) = S(1/v^2), S(z) = sum_n (-1)^n (2n - 1)!! z^n.
+# From mills_min on, 12 terms leave a relative error below the first omitted term, 23!!/v^24: 3e-13 at v = 10
+# (float32), 2e-20 at v = 20 (float64)
+MILLS = tuple((-1) ** n * float(np.prod(np.arange(1, 2 * n, 2))) for n in range(12))
+
+
+def mills_min(dtype):
+    """Where Mills' asymptotic series takes over: ``v >= 10`` in float32 (and narrower), ``v >= 20`` in float64."""
+    return 20.0 if jnp.dtype(dtype).itemsize >= 8 else 10.0
+
+
+def mills_series(v):
+    """``S = v Phi(-v) / phi(v) = 1 - 1/v^2 + 3/v^4 - ... + (-1)^11 21!!/v^22`` for ``|v| >= mills_min`` (Laplace's
+    asymptotic series; Abramowitz and Stegun 26.2.12): Mills' ratio ``phi(v)/Phi(-v)`` is ``v / S`` there, never
+    ``exp`` of a difference of two exponents of size ``v^2/2`` (which keeps only their rounding)."""
+    return poly(MILLS, 1.0 / jnp.square(v))
 
 
 def aligned(*params, y):
