@@ -451,7 +451,7 @@ def _log_ndtr_mills(v):
     limit = mills_min(v.dtype)
     big = v >= limit
     vb, vs = safe_where(big, v, limit), safe_where(big, 0.0, v)
-    series = mills_series(vb)
+    series = mills_series(1.0 / jnp.square(vb))
     log_big = -0.5 * jnp.square(vb) - HALF_LOG_2PI - jnp.log(vb) + jnp.log(series)
     log_small = jnp.log(0.5 * erfc(vs * SQRT_HALF))  # log_ndtr(-v): erfc is relative-exact up to the limit
     mills_small = jnp.exp(-0.5 * jnp.square(vs) - HALF_LOG_2PI - log_small)

@@ -62,11 +62,11 @@ def mills_min(dtype):
     return 20.0 if jnp.dtype(dtype).itemsize >= 8 else 10.0
 
 
-def mills_series(v):
-    """``S = v Phi(-v) / phi(v) = 1 - 1/v^2 + 3/v^4 - ... + (-1)^11 21!!/v^22`` for ``|v| >= mills_min`` (Laplace's
-    asymptotic series; Abramowitz and Stegun 26.2.12): Mills' ratio ``phi(v)/Phi(-v)`` is ``v / S`` there, never
-    ``exp`` of a difference of two exponents of size ``v^2/2`` (which keeps only their rounding)."""
-    return poly(MILLS, 1.0 / jnp.square(v))
+def mills_series(u):
+    """``S = v Phi(-v) / phi(v) = 1 - u + 3 u^2 - ... + (-1)^11 21!! u^11`` at ``u = 1/v^2``, for ``|v| >= mills_min``
+    (Laplace's asymptotic series; Abramowitz and Stegun 26.2.12): Mills' ratio ``phi(v)/Phi(-v)`` is ``v / S``
+    there, never ``exp`` of a difference of two exponents of size ``v^2/2`` (which keeps only their rounding)."""
+    return poly(MILLS, u)
 
 
 def aligned(*params, y):
