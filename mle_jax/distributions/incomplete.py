@@ -536,11 +536,10 @@ def _log_q_small(a, x, log_x):
     ratio = jnp.where(near, lgamma1p_ratio(safe_where(near, a, 0.0)), _lgamma_small(a_far, jnp.ones_like(a)) / a_far)
     v = log_x - ratio
     w = a * v
-    # the sum as one contraction over n (its derivatives compile to a few operations, not 20 unrolled steps)
-    terms = 12 if jnp.dtype(x.dtype).itemsize < 8 else 20
-    n = np.arange(1, terms + 1).reshape((1,) * jnp.ndim(x) + (terms,))  # explicit rank (rank promotion may raise)
-    signed = jnp.asarray((-1.0) ** n / np.cumprod(n, axis=-1), x.dtype)  # (-1)^n / n!
-    total = jnp.sum(powers(x, terms + 1)[..., 1:] * signed / (a[..., None] + jnp.asarray(n, x.dtype)), axis=-1)
+    power, total = jnp.ones_like(x), jnp.zeros_like(x)
+    for n in range(1, 13 if jnp.dtype(x.dtype).itemsize < 8 else 21):
+        power = power * x * (-1.0 / n)  # (-x)^n / n!
+        total = total + power / (a + n)
     return jnp.log(-v * exprel(w) - jnp.exp(w) * total)
 
 
