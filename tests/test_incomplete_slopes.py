@@ -193,6 +193,7 @@ def _check_log_q(points, dtype, rtol):
         np.testing.assert_allclose(row, want[[0, 1, 2, 3, 4, 4, 5]], rtol=rtol, err_msg=f"a={a} x={x}")
 
 
+@pytest.mark.deep  # ~9 s: the Hessian's compile
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_log_gammaincc_hessian_at_a_tiny_shape_below_x_one(dtype):
     """log Q(1e-3, 1) (Q = 2.2e-4) on the series' side of x = a + 1: log(1 - P) kept 3.7 fewer digits (8e-4 of
