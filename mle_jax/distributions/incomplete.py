@@ -560,9 +560,12 @@ def _log_gamma_pq(a, x, log_x):
     fraction = ~temme & ~series
     small_q = series & (x <= _Q_SMALL_X) & jnp.where(x <= 0.5, -a * log_x <= 0.4, a <= _Q_SMALL_X * x)
     direct_p = series & ~small_q  # where the near side is log P
+    frac_small = fraction & (a < 1.0)  # log P = log1p(-a (Q/a)) there too (below)
+    over_a = series | frac_small
     # one prefix for both loops (each entry uses one of them): ``a log x - x - lgamma(a + 1)`` for the
-    # series of log P, ``a log x - x - lgamma(a)`` for the fraction of log Q and Temme's slope
-    prefix = gamma_prefix(a, x, log_x, over_a=series)
+    # series of log P (and the fraction at a < 1, less its log a), ``a log x - x - lgamma(a)`` for the fraction
+    # of log Q and Temme's slope
+    prefix = gamma_prefix(a, x, log_x, over_a=over_a)
     a_s, x_s = safe_where(series, a, 1.0), safe_where(series, x, 0.5)
     a_f, x_f = safe_where(fraction, a, 1.0), safe_where(fraction, x, 3.0)
     log_loop = jnp.where(series, _log_p_sum(a_s, x_s), _log_q_cf(a_f, x_f))
@@ -571,16 +574,19 @@ def _log_gamma_pq(a, x, log_x):
     log_a = jnp.log(a)
     # the near side: log P from the series, log Q from the fraction or _log_q_small; the other by log(1 - exp(.))
     # near <= 0 (a probability): rounding on another device may put it an ulp above 0, log1mexp's NaN
-    near = jnp.where(temme, -1.0, jnp.where(small_q, log_a + log_g, prefix + log_loop))
+    near = jnp.where(temme, -1.0, jnp.where(small_q, log_a + log_g, prefix + log_loop + jnp.where(frac_small, log_a,
+                                                                                                   0.0)))
     near = jnp.minimum(near, 0.0)  # Temme's: no log1mexp(0) in its gradient
     far = log1mexp(near)
     log_p_t, log_q_t = _log_temme(safe_where(temme, a, TEMME_MIN), safe_where(temme, u, 0.0))
-    # log P = log1p(-a Q/a) there, not log(1 - exp(log a + log(Q/a))), whose second derivative in a cancels two
-    # terms of Q/a^2 (3e-3 off at a = 1e-4, x = 1e-3 in float32)
-    log_p_small = jnp.log1p(-safe_where(small_q, a, 0.0) * jnp.exp(log_g))
-    log_p = jnp.where(temme, log_p_t, jnp.where(direct_p, near, jnp.where(small_q, log_p_small, far)))
+    # log P = log1p(-a Q/a) there and on the fraction's side at a < 1, not log(1 - exp(log a + log(Q/a))), whose
+    # second derivative in a cancels two terms of Q/a^2 (3e-3 off at a = 1e-4, x = 1e-3; 4e-4 at x = 2, float32)
+    tiny_a = small_q | frac_small
+    log_g_all = safe_where(tiny_a, jnp.where(small_q, log_g, prefix + log_loop), -1.0)
+    log_p_small = jnp.log1p(-safe_where(tiny_a, a, 0.0) * jnp.exp(log_g_all))
+    log_p = jnp.where(temme, log_p_t, jnp.where(direct_p, near, jnp.where(tiny_a, log_p_small, far)))
     log_q = jnp.where(temme, log_q_t, jnp.where(direct_p, far, near))
-    full = prefix + jnp.where(series, log_a, 0.0)  # a log x - x - lgamma(a)
+    full = prefix + jnp.where(over_a, log_a, 0.0)  # a log x - x - lgamma(a)
     ratio_p = jnp.where(series, log_a - log_loop, full - log_p)
     ratio_q = jnp.where(fraction, -log_loop, jnp.where(small_q, prefix - log_g, full - log_q))
     return log_p, log_q, ratio_p, ratio_q
