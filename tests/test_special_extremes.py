@@ -405,3 +405,59 @@ def test_log_ndtr_and_mills_ratio_on_both_sides_of_the_asymptotic_series(dtype):
         log_tail, mills = jax.jit(incomplete._log_ndtr_mills)(jnp.asarray(v))
     np.testing.assert_allclose(log_tail, want_log, **TOL[dtype])
     np.testing.assert_allclose(mills, want_mills, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_normal_mills_ratio_and_its_slope_across_the_series_cut_and_at_its_edges(dtype):
+    """``normal.mills_ratio(t, log Phi(t))`` (one compare: the series on t or the cut) and its derivative in t
+    (the second derivative of ``log Phi``: ``M' = -M (t + M)``) against mpmath on both sides of the cut (-10 / -20)
+    out to -1e4; at t = -inf NaN (0/0: an impossible tail, as jax's own log_ndtr gives), NaN at NaN, 0 at +inf;
+    ``log_phi = inf`` (a discarded entry) finite with a finite derivative on both sides of the cut."""
+    from mle_jax.distributions.normal import log_ndtr, mills_ratio
+    mp.mp.dps = 40
+    t = _rounded([-1e4, -1e3, -40.0, -20.5, -20.0, -19.99, -10.5, -10.0, -9.99, -5.0, 0.0, 3.0], dtype)
+    m_ref = [mp.npdf(mp.mpf(float(v))) / mp.ncdf(mp.mpf(float(v))) for v in t]
+    want = np.array([float(m) for m in m_ref])
+    want_slope = np.array([float(-m * (mp.mpf(float(v)) + m)) for v, m in zip(t, m_ref)])
+    with jax.enable_x64(dtype == "float64"):
+        def m(v):
+            return mills_ratio(v, log_ndtr(v))
+        got, slope = jax.jit(jax.vmap(jax.value_and_grad(m)))(jnp.asarray(t))
+        edges = jax.jit(jax.vmap(m))(jnp.asarray([-np.inf, np.nan, np.inf], dtype))
+        flagged = jax.jit(jax.vmap(jax.value_and_grad(lambda v: mills_ratio(v, jnp.asarray(np.inf, v.dtype)))))(
+            jnp.asarray([-1e3, -30.0, -5.0, 0.0, 4.0], dtype))
+    rtol = 2e-6 if dtype == "float32" else 1e-12
+    far = t <= (-10.0 if dtype == "float32" else -20.0)  # the series at and below the cut, as jax's log_ndtr's own
+    np.testing.assert_allclose(np.asarray(got, np.float64)[far], want[far], rtol=rtol)
+    # above it exp(-t^2/2 - log(2 pi)/2 - log Phi) carries log Phi's absolute rounding (2e-6 at -9.99 in float32)
+    np.testing.assert_allclose(np.asarray(got, np.float64)[~far], want[~far], rtol=5 * rtol)
+    # M' = -M (t + M) cancels (t + M ~ -1/t): the series keeps all of it (its derivative at the cut included: a
+    # min(t, cut) there gave half of it); above the cut autodiff of the exp form
+    np.testing.assert_allclose(np.asarray(slope, np.float64)[far], want_slope[far], rtol=10 * rtol)
+    np.testing.assert_allclose(np.asarray(slope, np.float64)[~far], want_slope[~far], rtol=1e-3 if dtype == "float32"
+                               else 1e-9, atol=1e-30)
+    edges = np.asarray(edges, np.float64)
+    assert np.isnan(edges[0]) and np.isnan(edges[1]) and edges[2] == 0.0
+    assert np.all(np.isfinite(flagged[0])) and np.all(np.isfinite(flagged[1]))
+    np.testing.assert_array_equal(np.asarray(flagged[0])[2:], 0.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lgamma1p_ratio_and_exprel_against_references(dtype):
+    """``special.lgamma1p_ratio`` (``lgamma(1 + a) / a`` by its Taylor series, a <= 0.2) against mpmath, relative,
+    down to a = 1e-30 (Lanczos's form is 2e-4 off at 1e-3 in float32), its slope ``(psi(1 + a) - lgamma(1 + a)/a)
+    / a`` included; ``special.exprel`` against ``scipy.special.exprel`` on both sides of its series' switch (0.1)."""
+    from mle_jax.distributions.special import exprel, lgamma1p_ratio
+    a = _rounded([1e-30, 1e-8, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.2], dtype)
+    with mp.workdps(80):  # 1 + 1e-30 at 40 digits would keep 10 of a's
+        want = [mp.loggamma(1 + mp.mpf(float(v))) / mp.mpf(float(v)) for v in a]
+        want_slope = [float((mp.digamma(1 + mp.mpf(float(v))) - w) / mp.mpf(float(v))) for v, w in zip(a, want)]
+        want = [float(v) for v in want]
+    w = _rounded([-30.0, -1.0, -0.1, -0.0999, -1e-3, 0.0, 1e-7, 0.0999, 0.1, 2.0, 50.0], dtype)
+    with jax.enable_x64(dtype == "float64"):
+        got, slope = jax.vmap(jax.value_and_grad(lgamma1p_ratio))(jnp.asarray(a))
+        rel = jax.vmap(exprel)(jnp.asarray(w))
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=rtol)
+    np.testing.assert_allclose(np.asarray(slope, np.float64), want_slope, rtol=100 * rtol)
+    np.testing.assert_allclose(np.asarray(rel, np.float64), special.exprel(np.asarray(w, np.float64)), rtol=rtol)

@@ -33,8 +33,9 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import erfc
 
-from .special import (HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, betaln, lgamma_digamma_lanczos_shifted, log1mexp,
-                      log1pmx_ratio, log1pmx_series, stirling_corr)
+from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln, exprel,
+                      lgamma1p_ratio, lgamma_digamma_lanczos_shifted, log1mexp, log1pmx_ratio, log1pmx_series,
+                      mills_min, mills_series, stirling_corr)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
 # geometrically: the series at x ~ a < 100 needs about sqrt(2 a log(1/eps)) ~ 90 terms, a ratio
@@ -398,16 +399,6 @@ _TEMME = (
 _TEMME_ARRAY = np.array(_TEMME)  # float64; cast to the arguments' dtype where used
 
 
-def _powers(t, n):
-    """``(t^0, t^1, ..., t^(n-1))`` along a new last axis, by doubling (``log2 n`` products)."""
-    out = jnp.ones(jnp.shape(t) + (1,), jnp.result_type(t))
-    step = t
-    while out.shape[-1] < n:
-        out = jnp.concatenate([out, out * step[..., None]], axis=-1)
-        step = step * step
-    return out[..., :n]
-
-
 # the table with its derivative tables: [S, dS/d eta, dS/d(1/a)] from one contraction
 _TEMME_D_ETA = np.zeros_like(_TEMME_ARRAY)
 _TEMME_D_ETA[:, :-1] = _TEMME_ARRAY[:, 1:] * np.arange(1, _TEMME_ARRAY.shape[1])
@@ -424,7 +415,7 @@ def _temme_contract(eta, inv_a):
     tables = jnp.asarray(_TEMME_TABLES, jnp.result_type(eta))
     _, rows, cols = tables.shape
     tables = jnp.reshape(tables, (1,) * jnp.ndim(eta) + tables.shape)  # explicit rank (rank promotion may raise)
-    terms = _powers(eta, cols)[..., None, None, :] * tables * _powers(inv_a, rows)[..., None, :, None]
+    terms = powers(eta, cols)[..., None, None, :] * tables * powers(inv_a, rows)[..., None, :, None]
     return jnp.sum(terms, axis=(-1, -2))
 
 
@@ -440,22 +431,18 @@ def _temme_sum_jvp(primals, tangents):
     return out[..., 0], out[..., 1] * tangents[0] + out[..., 2] * tangents[1]
 
 
-# v Phi(-v) / phi(v) = sum_n (-1)^n (2n - 1)!! / v^(2n) (the asymptotic series of Mills' ratio); from
-# _MILLS_MIN on, 12 terms leave an error below 1e-12 (float32, v >= 10) and 3e-19 (float64, v >= 20)
-_MILLS = tuple((-1) ** n * float(np.prod(np.arange(1, 2 * n, 2))) for n in range(12))
 SQRT_HALF = float(np.sqrt(0.5))
-_MILLS_MIN = {jnp.dtype("float32"): 10.0, jnp.dtype("float64"): 20.0}
 
 
 def _log_ndtr_mills(v):
-    """``(log Phi(-v), phi(v) / Phi(-v))`` for ``v >= 0``. Beyond ``_MILLS_MIN`` both come from the
-    asymptotic series of Mills' ratio, ``log Phi(-v) = -v^2/2 - log(2 pi)/2 - log v + log S``: the ratio
-    is never ``exp`` of the difference of two exponents of size ``v^2/2``, which one rounding apart (a
-    GPU's FMA or fast log: 4,096 at v = 2.6e5 in float32) is inf, and a NaN log P."""
-    limit = _MILLS_MIN.get(jnp.dtype(v.dtype), 20.0)
+    """``(log Phi(-v), phi(v) / Phi(-v))`` for ``v >= 0``. Beyond ``special.mills_min`` both come from the
+    asymptotic series of Mills' ratio (``special.mills_series``), ``log Phi(-v) = -v^2/2 - log(2 pi)/2 - log v
+    + log S``: the ratio is never ``exp`` of the difference of two exponents of size ``v^2/2``, which one rounding
+    apart (a GPU's FMA or fast log: 4,096 at v = 2.6e5 in float32) is inf, and a NaN log P."""
+    limit = mills_min(v.dtype)
     big = v >= limit
     vb, vs = safe_where(big, v, limit), safe_where(big, 0.0, v)
-    series = poly(_MILLS, 1.0 / jnp.square(vb))
+    series = mills_series(1.0 / jnp.square(vb))
     log_big = -0.5 * jnp.square(vb) - HALF_LOG_2PI - jnp.log(vb) + jnp.log(series)
     log_small = jnp.log(0.5 * erfc(vs * SQRT_HALF))  # log_ndtr(-v): erfc is relative-exact up to the limit
     mills_small = jnp.exp(-0.5 * jnp.square(vs) - HALF_LOG_2PI - log_small)
@@ -463,13 +450,13 @@ def _log_ndtr_mills(v):
 
 
 # 1 - v / M = 1 - S(1/v^2) = z P1(z): Mills' ratio less v, M - v = P1(z) M z, without cancellation
-_MILLS_GAP = tuple(-c for c in _MILLS[1:])
+_MILLS_GAP = tuple(-c for c in MILLS[1:])
 
 
 def _mills_gap(v, mills):
     """``M - v`` for Mills' ratio ``M = phi(v)/Phi(-v)`` (from ``_log_ndtr_mills``): ``P1(z) M z``, ``z = 1/v^2``,
-    beyond ``_MILLS_MIN`` (where ``M - v ~ 1/v`` is 1e-10 of ``M``); the difference itself below."""
-    limit = _MILLS_MIN.get(jnp.dtype(v.dtype), 20.0)
+    beyond ``mills_min`` (where ``M - v ~ 1/v`` is 1e-10 of ``M``); the difference itself below."""
+    limit = mills_min(v.dtype)
     big = v >= limit
     z = 1.0 / jnp.square(safe_where(big, v, limit))
     return jnp.where(big, poly(_MILLS_GAP, z) * mills * z, mills - v)
@@ -534,33 +521,74 @@ def _log_temme_jvp(primals, tangents):
     return (log_p, log_q), (jnp.where(eta >= 0, d_large, d_small), jnp.where(eta >= 0, d_small, d_large))
 
 
+def _log_q_small(a, x, log_x):
+    """``log(Q(a, x) / a)`` directly (DLMF 8.7.3, as scipy's ``igamc_series``) where the series' ``log P`` is close
+    to 0: ``Q / a = -v exprel(a v) - e^(a v) sum_(n >= 1) (-x)^n / (n! (a + n))``, ``v = log x - lgamma(1 + a) / a``,
+    every term of the size of ``Q / a`` (``E_1(x)`` as ``a -> 0``). ``1 - P`` kept 3.7 fewer digits at
+    ``Q(1e-3, 1) = 2.2e-4`` (8e-4 of ``log Q`` in float32) and forward mode of ``log(1 - P)`` multiplied ``d log P``'s
+    rounding by ``P/Q = 4,500`` (``d^2 log Q / da dx`` 1.24 and 2.03 for 0.748); ``log Q`` itself as ``log a + log(Q /
+    a)`` gave the slope ``log x - psi(a) - d log Q / da`` two terms of ``1/a`` that cancel (3e-3 off at a = 1e-4).
+    For ``x <= 1.1``: 12 terms (float32), 20 (float64) leave ``1.1^n / (n! n)`` below the dtype's rounding.
+    ``lgamma(1 + a) / a`` by its Taylor series to 0.2 (``special.lgamma1p_ratio``; Lanczos's form keeps only an
+    absolute 1e-7 in float32). Derivatives in ``a`` by autodiff (no loop)."""
+    near = a <= LGAMMA1P_MAX
+    a_far = safe_where(near, 1.0, a)
+    ratio = jnp.where(near, lgamma1p_ratio(safe_where(near, a, 0.0)), _lgamma_small(a_far, jnp.ones_like(a)) / a_far)
+    v = log_x - ratio
+    w = a * v
+    power, total = jnp.ones_like(x), jnp.zeros_like(x)
+    for n in range(1, 13 if jnp.dtype(x.dtype).itemsize < 8 else 21):
+        power = power * x * (-1.0 / n)  # (-x)^n / n!
+        total = total + power / (a + n)
+    return jnp.log(-v * exprel(w) - jnp.exp(w) * total)
+
+
+_Q_SMALL_X = 1.1
+
+
 def _log_gamma_pq(a, x, log_x):
     """``(log P(a, x), log Q(a, x), log(x P'(x) / P), log(x Q'(x) / Q) less its sign)`` for ``a > 0``, ``x > 0``:
     Temme's expansion for ``a >= 100`` within a quarter of ``a`` of ``x = a`` (where the series and the
-    fraction need O(sqrt(a)) terms), the series for ``x < a + 1`` and Legendre's fraction above it elsewhere.
-    ``x P'(x) = x^a e^-x / Gamma(a)``; on a loop's own side its log ratio is the loop's alone (the prefix
-    cancels exactly: in float32 a prefix of -9,210 rounds by 5e-4)."""
+    fraction need O(sqrt(a)) terms), the series for ``x < a + 1`` and Legendre's fraction above it elsewhere;
+    on the series' side, where P is close to 1 (``x <= 1.1`` and ``a <= 1.1 x``, or ``a <= -0.4 / log x``
+    below 1/2: scipy's ``igamc`` choice), ``log Q`` directly (``_log_q_small``) and ``log P = log1p(-Q)``. The
+    other side by one ``log(1 - exp(.))``. ``x P'(x) = x^a e^-x / Gamma(a)``; on a loop's own side its log ratio
+    is the loop's alone (the prefix cancels exactly: in float32 a prefix of -9,210 rounds by 5e-4)."""
     u = (x - a) / a
     temme = (a >= TEMME_MIN) & (jnp.abs(u) < 0.25)
     series = ~temme & (x < a + 1.0)
     fraction = ~temme & ~series
+    small_q = series & (x <= _Q_SMALL_X) & jnp.where(x <= 0.5, -a * log_x <= 0.4, a <= _Q_SMALL_X * x)
+    direct_p = series & ~small_q  # where the near side is log P
+    frac_small = fraction & (a < 1.0)  # log P = log1p(-a (Q/a)) there too (below)
+    over_a = series | frac_small
     # one prefix for both loops (each entry uses one of them): ``a log x - x - lgamma(a + 1)`` for the
-    # series of log P, ``a log x - x - lgamma(a)`` for the fraction of log Q and Temme's slope
-    prefix = gamma_prefix(a, x, log_x, over_a=series)
+    # series of log P (and the fraction at a < 1, less its log a), ``a log x - x - lgamma(a)`` for the fraction
+    # of log Q and Temme's slope
+    prefix = gamma_prefix(a, x, log_x, over_a=over_a)
     a_s, x_s = safe_where(series, a, 1.0), safe_where(series, x, 0.5)
     a_f, x_f = safe_where(fraction, a, 1.0), safe_where(fraction, x, 3.0)
-    # log P on the series' side, log Q on the fraction's; the other side by one log(1 - exp(.))
-    # near <= 0 (a probability): rounding on another device may put it an ulp above 0, log1mexp's NaN
     log_loop = jnp.where(series, _log_p_sum(a_s, x_s), _log_q_cf(a_f, x_f))
-    near = jnp.minimum(jnp.where(temme, -1.0, prefix + log_loop), 0.0)  # Temme's: no log1mexp(0) in its gradient
+    # log(Q / a) where P is close to 1: log Q = log a + log(Q / a), whose slope's log a is the prefix's (they cancel)
+    log_g = _log_q_small(safe_where(small_q, a, 0.5), safe_where(small_q, x, 0.5), safe_where(small_q, log_x, -0.5))
+    log_a = jnp.log(a)
+    # the near side: log P from the series, log Q from the fraction or _log_q_small; the other by log(1 - exp(.))
+    # near <= 0 (a probability): rounding on another device may put it an ulp above 0, log1mexp's NaN
+    near = jnp.where(temme, -1.0, jnp.where(small_q, log_a + log_g, prefix + log_loop + jnp.where(frac_small, log_a,
+                                                                                                   0.0)))
+    near = jnp.minimum(near, 0.0)  # Temme's: no log1mexp(0) in its gradient
     far = log1mexp(near)
     log_p_t, log_q_t = _log_temme(safe_where(temme, a, TEMME_MIN), safe_where(temme, u, 0.0))
-    log_p = jnp.where(temme, log_p_t, jnp.where(series, near, far))
-    log_q = jnp.where(temme, log_q_t, jnp.where(series, far, near))
-    log_a = jnp.log(a)
-    full = prefix + jnp.where(series, log_a, 0.0)  # a log x - x - lgamma(a)
+    # log P = log1p(-a Q/a) there and on the fraction's side at a < 1, not log(1 - exp(log a + log(Q/a))), whose
+    # second derivative in a cancels two terms of Q/a^2 (3e-3 off at a = 1e-4, x = 1e-3; 4e-4 at x = 2, float32)
+    tiny_a = small_q | frac_small
+    log_g_all = safe_where(tiny_a, jnp.where(small_q, log_g, prefix + log_loop), -1.0)
+    log_p_small = jnp.log1p(-safe_where(tiny_a, a, 0.0) * jnp.exp(log_g_all))
+    log_p = jnp.where(temme, log_p_t, jnp.where(direct_p, near, jnp.where(tiny_a, log_p_small, far)))
+    log_q = jnp.where(temme, log_q_t, jnp.where(direct_p, far, near))
+    full = prefix + jnp.where(over_a, log_a, 0.0)  # a log x - x - lgamma(a)
     ratio_p = jnp.where(series, log_a - log_loop, full - log_p)
-    ratio_q = jnp.where(fraction, -log_loop, full - log_q)
+    ratio_q = jnp.where(fraction, -log_loop, jnp.where(small_q, prefix - log_g, full - log_q))
     return log_p, log_q, ratio_p, ratio_q
 
 

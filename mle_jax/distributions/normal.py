@@ -19,7 +19,7 @@ from jax.scipy.special import log_ndtr as _jax_log_ndtr, ndtr, ndtri
 
 from . import _twins, registry
 from .._checks import check_event_shape
-from .special import HALF_LOG_2PI, expm1mx, safe_where, standardize
+from .special import HALF_LOG_2PI, expm1mx, mills_min, mills_series, standardize
 
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -45,16 +45,21 @@ def standard_log_prob(z, log_scale):
 
 def mills_ratio(t, log_phi):
     """``M = phi(t) / Phi(t)`` given ``log_phi = log Phi(t)``: ``exp(-t^2/2 - log(2 pi)/2 - log_phi)``, except in the
-    far lower tail (t below -10 in float32, -20 in float64), where ``log_phi`` is within rounding of ``-t^2/2`` and
-    that difference keeps only its rounding (float32 at t = -1e4 gave 2981 for 1e4): there ``-t / S(t)`` with
-    Laplace's asymptotic series ``S(t) = 1 - 1/t^2 + 3/t^4 - ...`` to ``11!!/t^12`` (relative error below
-    ``13!!/t^14``: 1e-9 at -10, 1e-14 at -20). A ``log_phi`` of ``inf`` gives 0; ``t = -inf`` gives NaN."""
-    cut = -10.0 if jnp.dtype(t.dtype).itemsize < 8 else -20.0
-    far = (t < cut) & jnp.isfinite(t) & (log_phi < jnp.inf)
-    tf = safe_where(far, t, cut)
-    u = 1 / jnp.square(tf)
-    series = 1 + u * (-1 + u * (3 + u * (-15 + u * (105 + u * (-945 + u * 10395)))))
-    return jnp.where(far, -tf / series, jnp.exp(-0.5 * jnp.square(t) - HALF_LOG_2PI - log_phi))
+    far lower tail (t at or below ``-special.mills_min``: -10 in float32, -20 in float64, as jax's ``log_ndtr``, whose
+    own three-term series there is 4e-9 off at -20 in float64), where ``log_phi`` is within rounding of ``-t^2/2``
+    and that difference keeps only its rounding (float32 at t = -1e4 gave 2981 for 1e4): there
+    ``-t / S = -r / (u S)``, ``r = 1/t``, ``u = r^2``, with Laplace's asymptotic series ``S = 1 - u + 3 u^2 - ...``
+    (``special.mills_series``, the incomplete gamma's too). ``t = -inf`` gives NaN (``0 / 0``, as the exp of
+    ``-inf + inf``), NaN gives NaN; a ``log_phi`` of ``inf``, a caller's mark for an entry it discards, gives 0
+    (above the cut) or the series (below): finite, with finite derivatives, either way.
+
+    One compare and two selects: the series runs on ``t`` where far, on the cut elsewhere (finite, no NaN in a
+    gradient; a select, not ``min(t, cut)``, whose derivative at ``t = cut`` is 1/2)."""
+    cut = -mills_min(t.dtype)
+    far = t <= cut
+    r = 1.0 / jnp.where(far, t, cut)
+    u = jnp.square(r)
+    return jnp.where(far, -r / (u * mills_series(u)), jnp.exp(-0.5 * jnp.square(t) - HALF_LOG_2PI - log_phi))
 
 
 @jax.custom_jvp
@@ -145,8 +150,9 @@ def _censored_jvp(primals, tangents):
     s = jnp.where(side > 0, -1.0, 1.0).astype(z.dtype)
     observed = side == 0
     tail = (side == -1) | (side == 1)
-    # the Mills ratio from the value alone; 0 where no tail is taken (an observed or unknown side's value would
-    # make it sigma or inf, which the selects drop but a second derivative would multiply by 0)
+    # the Mills ratio from the value alone; log_phi = inf where no tail is taken (an observed or unknown side's value
+    # would make it sigma or inf, which the selects drop but a second derivative would multiply by 0): 0, or the
+    # far tail's series, finite either way
     mills = mills_ratio(s * z, jnp.where(tail, value, jnp.inf))
     zero = jnp.zeros_like(z)
     c_mu = jnp.where(observed, z / sigma, jnp.where(tail, -s * mills / sigma, zero))
