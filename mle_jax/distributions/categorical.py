@@ -70,6 +70,35 @@ def _terms(z, y):
 
 
 @jax.custom_jvp
+def _softmax(z):
+    """``softmax(z)`` as ``exp(z - max z) / sum``, the value ``_terms`` computes (XLA shares it), whose derivative
+    ``dp_k = p_k ((1 - p_k) dz_k - sum_{j != k} p_j dz_j)`` takes ``1 - p_k`` as the sum of the other classes'
+    probabilities. The autodiff rule ``p_k (dz_k - p . dz)`` keeps only rounding where ``p_k`` is near 1: the
+    curvature ``diag(p) - p p'`` of ``-log softmax`` at logits (0, 40) in float64 had 0 for ``p_0 p_1 = 4.2e-18``,
+    at (0, 30) 9.348e-14 for 9.358e-14. Only first-order uses (``target_log_prob``'s gradient) read its value."""
+    top = jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
+    shifted = jnp.exp(z - top)
+    return shifted / jnp.sum(shifted, axis=-1, keepdims=True)
+
+
+@_softmax.defjvp
+def _softmax_jvp(primals, tangents):
+    """``1 - p_k``: ``(total - e_k) / total`` for every class but the largest (``p_k <= 1/2`` there, so the
+    subtraction is exact to rounding); for the largest (``e_k = 1``) the sum of the others' ``e_j``, summed apart.
+    ``sum_{j != k} p_j dz_j`` as ``p . dz - p_k dz_k`` is exact for the unit tangents of a Hessian."""
+    (z,), (dz,) = primals, tangents
+    top = jnp.max(z, axis=-1, keepdims=True)
+    shifted = jnp.exp(z - top)
+    total = jnp.sum(shifted, axis=-1, keepdims=True)
+    prob = shifted / total
+    largest = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1) == jnp.argmax(z, axis=-1)[..., None]
+    rest = jnp.sum(jnp.where(largest, jnp.zeros_like(shifted), shifted), axis=-1, keepdims=True)
+    complement = jnp.where(largest, rest, total - shifted) / total
+    others = jnp.sum(prob * dz, axis=-1, keepdims=True) - prob * dz
+    return prob, prob * (complement * dz - others)
+
+
+@jax.custom_jvp
 def target_log_prob(z, y):
     """``log softmax(z)[y]``, with its derivative ``onehot(y) - softmax(z)`` written out.
 
@@ -84,8 +113,8 @@ def target_log_prob(z, y):
 @target_log_prob.defjvp
 def _target_log_prob_jvp(primals, tangents):
     z, y = primals
-    value, shifted, total = _terms(z, y)
-    prob = shifted / total[..., None]
+    value = _terms(z, y)[0]
+    prob = _softmax(z)  # the same exponentials as the value's; its own derivative exact (Hessians)
     chosen = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1) == _label(y)[..., None]
     return value, jnp.sum(jnp.where(chosen, 1.0 - prob, -prob) * tangents[0], axis=-1)
 
