@@ -190,7 +190,7 @@ def _scalar_gram(kron: Kronecker, x, weight, live, k: int, extra=None):
     row ``sum_i c_i x_i`` and corner ``sum_i c_i`` by fused reductions, so the design with its column of
     ones is never formed (``_kronecker_gram`` forms it: two copies of the chunk fewer). ``live`` (n,) masks
     the rows of x (None: every row of x is counted or finite, so ``0 * x_i`` is 0). With ``extra`` (n, e),
-    also ``sum_i extra_i xt_i'`` (e, J; 0 where not counted) from the same contraction: ``(H, cross)``."""
+    also ``sum_i extra_i xt_i'`` (e, J; 0 where not counted) from the same contraction: ``(H, cross or None)``."""
     x = jnp.asarray(x, weight.dtype)
     if live is not None:
         x = jnp.where(live[:, None], x, 0.0)
@@ -204,7 +204,7 @@ def _scalar_gram(kron: Kronecker, x, weight, live, k: int, extra=None):
         cross = jnp.concatenate([sums[d:, None], cross], axis=1)
     flat = kron.pos.reshape(-1)
     h = jnp.zeros((k, k), gram.dtype).at[flat[:, None], flat[None, :]].set(gram)
-    return h if extra is None else (h, cross)
+    return h, (None if extra is None else cross)
 
 
 def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool, masked: bool = True):
@@ -256,7 +256,7 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool,
 
         def gauss_newton_kron(weighted):  # linear in v: the second term is exactly 0
             if q == 1:
-                return _scalar_gram(kron, c.x, weighted[:, kron.first, kron.first], c.m if masked else None, k)
+                return _scalar_gram(kron, c.x, weighted[:, kron.first, kron.first], c.m if masked else None, k)[0]
             return _kronecker_gram(kron, design(), weighted, k)
 
         def scores_kron():  # J_i' g_i = g_i (x) (1, x_i'), placed at kron.pos
