@@ -82,15 +82,18 @@ def _nll(recipe, parts):
     return lambda u, c: recipe.reduce(at(u), c.x, c.y, c.w, c.m)
 
 
-def hessian(recipe, v, parts, data: Data, *, size: int):
+def hessian(recipe, v, parts, data: Data, *, size: int, masked: bool = True):
     """``H = grad^2 L(v)``, k x k: per chunk the Gauss-Newton split of ``_split`` where the trained
     params are a ``Params`` (model and family) of a recipe whose NLL is its raw outputs' kernels
-    (``recipe.raw``), else ``jax.hessian`` (a pytree of params; inference's analytic-weights NLL)."""
+    (``recipe.raw``), else ``jax.hessian`` (a pytree of params; inference's analytic-weights NLL).
+    ``masked=False`` says that ``data.m`` is all True (no mask was given): a row's design then needs no
+    select (a non-finite row makes the loss non-finite anyway), one pass over the chunk fewer."""
     if not _splits(recipe, parts):
         nll = _nll(recipe, parts)
         return chunk_sum(lambda c: jax.hessian(nll)(v, c), data, size)
     family_cols = _family_columns(parts.trained)
-    return chunk_sum(lambda c: _split(recipe, v, parts, c, family_cols, hessian=True, meat=False)[0], data, size)
+    return chunk_sum(lambda c: _split(recipe, v, parts, c, family_cols, hessian=True, meat=False,
+                                      masked=masked)[0], data, size)
 
 
 def meat(recipe, v, parts, data: Data, *, size: int):
@@ -181,7 +184,30 @@ def _kronecker_gram(kron: Kronecker, xt, weighted, k: int):
     return jnp.zeros((k, k), blocks.dtype).at[flat[:, None], flat[None, :]].set(blocks)
 
 
-def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool):
+def _scalar_gram(kron: Kronecker, x, weight, live, k: int, extra=None):
+    """``sum_i c_i xt_i xt_i'`` (k x k, zero off ``kron.pos``) for one raw output (q = 1), ``xt_i = (1, x_i')``,
+    ``c_i = weight_i`` (0 on rows not counted): ``X' (c X)`` by one contraction over the rows, its intercept
+    row ``sum_i c_i x_i`` and corner ``sum_i c_i`` by fused reductions, so the design with its column of
+    ones is never formed (``_kronecker_gram`` forms it: two copies of the chunk fewer). ``live`` (n,) masks
+    the rows of x (None: every row of x is counted or finite, so ``0 * x_i`` is 0). With ``extra`` (n, e),
+    also ``sum_i extra_i xt_i'`` (e, J; 0 where not counted) from the same contraction: ``(H, cross or None)``."""
+    x = jnp.asarray(x, weight.dtype)
+    if live is not None:
+        x = jnp.where(live[:, None], x, 0.0)
+    d = x.shape[1]
+    lhs = weight[:, None] * x if extra is None else jnp.concatenate([weight[:, None] * x, extra], axis=1)
+    both = jax.lax.dot_general(lhs, x, (((0,), (0,)), ((), ())))  # (d + e, d)
+    gram, cross = both[:d], both[d:]
+    if kron.intercept:
+        sums = jnp.sum(lhs, axis=0)
+        gram = jnp.block([[jnp.sum(weight)[None, None], sums[None, :d]], [sums[:d, None], gram]])
+        cross = jnp.concatenate([sums[d:, None], cross], axis=1)
+    flat = kron.pos.reshape(-1)
+    h = jnp.zeros((k, k), gram.dtype).at[flat[:, None], flat[None, :]].set(gram)
+    return h, (None if extra is None else cross)
+
+
+def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool, masked: bool = True):
     """One chunk's ``(H or None, B or None)`` from one pass over its examples. With z_i the model's raw
     outputs (r per example), ``l_i(f, z_i)`` example i's NLL given them (f: the family's params),
     ``g_i = dl_i/dz_i`` (r), ``C_i = d^2 l_i/dz_i^2`` (r x r), ``J_i = dz_i/dv`` (r x k, by reverse
@@ -223,14 +249,18 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool)
     g, u = jnp.where(live, g, 0.0), jnp.where(c.m, c.w, 0.0)  # a masked row adds nothing, even a NaN
     kron = _kronecker(recipe, parts)
     if kron is not None:  # a models.linear model: J_i = I_q (x) (1, x_i'), never formed
-        xt = jnp.where(live, _design(kron, c.x, z.dtype), 0.0)
         q = kron.pos.shape[0]
 
+        def design():
+            return jnp.where(live, _design(kron, c.x, z.dtype), 0.0)
+
         def gauss_newton_kron(weighted):  # linear in v: the second term is exactly 0
-            return _kronecker_gram(kron, xt, weighted, k)
+            if q == 1:
+                return _scalar_gram(kron, c.x, weighted[:, kron.first, kron.first], c.m if masked else None, k)[0]
+            return _kronecker_gram(kron, design(), weighted, k)
 
         def scores_kron():  # J_i' g_i = g_i (x) (1, x_i'), placed at kron.pos
-            outer = (g[:, kron.first:kron.first + q, None] * xt[:, None, :]).reshape(n, -1)
+            outer = (g[:, kron.first:kron.first + q, None] * design()[:, None, :]).reshape(n, -1)
             return jnp.zeros((n, k), outer.dtype).at[:, kron.pos.reshape(-1)].set(outer)
         gauss_newton, model_scores = gauss_newton_kron, scores_kron
     else:
@@ -249,11 +279,20 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool)
         gauss_newton, model_scores = gauss_newton_dense, scores_dense
     h = b = None
     if hessian:
-        h = gauss_newton(u[:, None, None] * jnp.where(live[:, :, None], curv, 0.0))
-        if family_cols.size:
-            nll = _nll(recipe, parts)
-            cols = jax.vmap(lambda j: _hvp(nll, v, c, _unit(k, j).astype(v.dtype)))(jnp.asarray(family_cols))
-            h = h.at[family_cols, :].set(cols).at[:, family_cols].set(cols.T)
+        weighted = u[:, None, None] * jnp.where(live[:, :, None], curv, 0.0)
+        if family_cols.size and kron is not None and kron.pos.shape[0] == 1:  # cross terms in the Gram's contraction
+            mixed, own = _family_second(loss, at, v, family_cols, flat, c.y)
+            mixed = u[:, None] * jnp.where(live, mixed[:, kron.first], 0.0)  # (n, f): u_i d2 l_i / dz_i df
+            h, cross = _scalar_gram(kron, c.x, weighted[:, kron.first, kron.first], c.m if masked else None, k, mixed)
+            rows = (jnp.zeros((family_cols.size, k), h.dtype).at[:, kron.pos[0]].set(cross)
+                    .at[:, family_cols].set(jnp.sum(u[:, None, None] * jnp.where(live[:, :, None], own, 0.0), axis=0)))
+            h = h.at[family_cols, :].set(rows).at[:, family_cols].set(rows.T)
+        else:
+            h = gauss_newton(weighted)
+            if family_cols.size:  # the family's rows by Hessian-vector products of the chunk's NLL
+                nll = _nll(recipe, parts)
+                cols = jax.vmap(lambda j: _hvp(nll, v, c, _unit(k, j).astype(v.dtype)))(jnp.asarray(family_cols))
+                h = h.at[family_cols, :].set(cols).at[:, family_cols].set(cols.T)
         h = 0.5 * (h + h.T)
     if meat:
         scores = model_scores()
@@ -262,6 +301,24 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool)
             scores = scores + jnp.where(live, own(v, jax.lax.stop_gradient(flat), c.y), 0.0)
         b = scores.T @ (u[:, None] * scores)
     return h, b
+
+
+def _family_second(loss, at, v, family_cols, flat, y):
+    """Each example's second derivatives in the family's trained params f (their flat entries
+    ``v[family_cols]``, e of them): ``(d2 l_i / dz_i df (n, r, e), d2 l_i / df2 (n, e, e))`` at the raw
+    outputs ``flat`` (n, r), by forward over reverse of one example's NLL (elementwise: no pass over x).
+    With them the family's rows of H are ``sum_i u_i J_i' d2 l_i / dz_i df`` and ``sum_i u_i d2 l_i / df2``
+    (exact for a model linear in v), in place of Hessian-vector products of the whole NLL."""
+    cols = jnp.asarray(family_cols)
+
+    def one(f, z_i, y_i):  # z_i flat (r,): loss reshapes it
+        return loss(at(v.at[cols].set(f)).family, z_i, y_i)
+
+    def both(z_i, y_i):
+        f = v[cols]
+        return (jax.jacfwd(jax.grad(one, argnums=1), argnums=0)(f, z_i, y_i),
+                jax.hessian(one, argnums=0)(f, z_i, y_i))
+    return jax.vmap(both)(flat, y)
 
 
 def _meat_by_grad(recipe, v, parts, c: Data):

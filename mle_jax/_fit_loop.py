@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from ._fit_options import RESULTS, FitEvent, Run, Stop
-from ._fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, program
+from ._fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, constant, program
 from .recipe import Recipe
 
 
@@ -45,9 +45,10 @@ class Job(NamedTuple):
         up to the one that ended the fit (all ``n`` if none did) and the ``Stop`` its carry's result code
         names (``COMPLETED``: still running); by calls of at most ``CAPACITY`` steps each, dispatched
         without waiting and read back in one transfer."""
-        run, outputs = program(self.recipe, self.optimizer, self.opts), []
-        for start in range(0, n, CAPACITY):
-            carry, out, ran = run(carry, min(CAPACITY, n - start), self.keys, self.data, self.val, self.schedule)
+        run, outputs, count = program(self.recipe, self.optimizer, self.opts), [], jax.dtypes.canonicalize_dtype(int).name
+        for start in range(0, n, CAPACITY):  # the count a shared device scalar (_fit_step.constant): no transfer
+            carry, out, ran = run(carry, constant(min(CAPACITY, n - start), count), self.keys, self.data, self.val,
+                                  self.schedule)
             outputs.append((ran, out))
         outputs, result = jax.device_get((outputs, carry.result))
         losses = np.concatenate([out[0][:ran] for ran, out in outputs] or [np.zeros(0, np.float32)])

@@ -26,10 +26,12 @@ they, and the optimizers they were built for, live no longer than the recipe doe
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ._fit_options import Stop, code
@@ -65,9 +67,19 @@ class StepOptions(NamedTuple):
         return self._replace(**{name: None if getattr(self, name) is None else True for name in TRACED})
 
     def schedule(self) -> Schedule:
-        """The values the program reads at run time (unused ones are placeholders)."""
-        return Schedule(jnp.asarray(self.every or 1, jnp.int32), jnp.asarray(self.patience or 1, jnp.int32),
-                        jnp.asarray(self.tol or 0.0, jnp.result_type(float)))
+        """The values the program reads at run time (unused ones are placeholders); each a device scalar
+        made once per value and shared (``constant``), so a repeated fit puts nothing on the device."""
+        return Schedule(constant(self.every or 1, "int32"), constant(self.patience or 1, "int32"),
+                        constant(float(self.tol or 0.0), jax.dtypes.canonicalize_dtype(np.float64).name))
+
+
+@functools.lru_cache(maxsize=256, typed=True)
+def constant(value: int | float, dtype: str) -> jax.Array:
+    """The device scalar ``value`` in ``dtype``, made once (outside any trace) and shared by every fit:
+    a scalar made per call is a host-to-device transfer each, ~20 us of a tiny fit's fixed cost. Arrays
+    are immutable and no program donates its arguments, so sharing one is safe."""
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(value, dtype)
 
 
 class Schedule(NamedTuple):
@@ -105,15 +117,15 @@ class Keys(NamedTuple):
 
 
 def initial_carry(parts: Parts, opt_state, opts: StepOptions) -> Carry:
-    carry = Carry(params=parts, opt_state=opt_state, result=jnp.array(0, jnp.int32))
+    carry = Carry(params=parts, opt_state=opt_state, result=constant(0, "int32"))
     if opts.batch_size is not None or opts.every is not None or opts.keyed:
-        carry = carry._replace(step=jnp.array(0, jnp.int32))
+        carry = carry._replace(step=constant(0, "int32"))
     if opts.batch_size is not None:
         carry = carry._replace(perm=jnp.arange(opts.n, dtype=jnp.int32))
     if opts.every is not None:
         carry = carry._replace(watch=Watch(
-            best=parts, best_val=jnp.array(jnp.inf, jnp.float32), best_step=jnp.array(-1, jnp.int32),
-            bad_evals=jnp.array(0, jnp.int32)))
+            best=parts, best_val=constant(float("inf"), "float32"), best_step=constant(-1, "int32"),
+            bad_evals=constant(0, "int32")))
     return carry
 
 

@@ -243,5 +243,6 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
     count = jnp.where(count > 0, count, 1.0)  # a mean over no example is 0: so is its Hessian
 
     def hessian_fn(trained):
-        return jnp.asarray(_curvature.hessian(recipe, ravel_pytree(trained)[0], parts, data, size=size)) / count
+        return jnp.asarray(_curvature.hessian(recipe, ravel_pytree(trained)[0], parts, data, size=size,
+                                              masked=mask is not None)) / count
     return hessian_fn

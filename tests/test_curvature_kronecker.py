@@ -114,3 +114,31 @@ def test_multinomial_covariance_is_statsmodels_mnlogit(x64):
     order = [a if j == 0 else (k - 1) + (j - 1) * (k - 1) + a for a in range(k - 1) for j in range(d + 1)]
     np.testing.assert_allclose(res.cov[np.ix_(order, order)], np.asarray(fit.cov_params()), rtol=1e-8, atol=1e-12)
     assert res.loglik == pytest.approx(fit.llf, rel=1e-12)
+
+
+@pytest.mark.parametrize("family,intercept", [("poisson", True), ("gamma", True), ("gamma", False)])
+def test_one_output_gram_is_jax_hessian_unmasked_and_with_nan_in_masked_rows(x64, family, intercept):
+    """One raw output (``_scalar_gram``: ``X'(cX)`` and the intercept's sums, the design never formed; the
+    Gamma's shape row from each example's second derivatives in the same contraction): with no mask
+    (``masked=False``; chunks of 10 over 23 rows, so the last chunk's repeated rows must add nothing)
+    and with a mask whose masked rows hold NaN in x, against ``jax.hessian`` of the summed NLL over the
+    counted rows."""
+    model = mj.models.linear(D, intercept=intercept, dtype=jnp.float64)
+    fam, y = (mj.poisson(), RNG.poisson(1.5, N).astype(float)) if family == "poisson" else \
+        (mj.gamma("mean"), RNG.gamma(2.0, size=N))
+    r = mj.recipe(model.apply, fam)
+    p0 = jax.tree_util.tree_map(lambda a: jnp.asarray(RNG.normal(size=a.shape) * 0.3), model.init(None))
+    parts = partition(r.init(p0))
+    assert C._kronecker(r, parts) is not None  # the path under test is taken
+    v, at = ravel_pytree(parts.trained)[0], C._params_at(parts)
+    full = C.Data(jnp.asarray(X), jnp.asarray(y), jnp.asarray(W), jnp.ones(N, bool))
+    holes = C.Data(jnp.asarray(np.where(M[:, None], X, np.nan)), jnp.asarray(y), jnp.asarray(W), jnp.asarray(M))
+
+    def all_four(v):
+        ref_full = jax.hessian(lambda u: r.reduce(at(u), full.x, full.y, full.w))(v)
+        ref_live = jax.hessian(lambda u: r.reduce(at(u), jnp.asarray(X[M]), jnp.asarray(y[M]), jnp.asarray(W[M])))(v)
+        return ((C.hessian(r, v, parts, full, size=10, masked=False), ref_full),
+                (C.hessian(r, v, parts, holes, size=10), ref_live))
+    for got, ref in jax.jit(all_four)(v):
+        assert np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10 * float(jnp.max(jnp.abs(ref))))
