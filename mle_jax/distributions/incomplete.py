@@ -760,13 +760,15 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta):
     b = 2, x = sig(17) = 1 - 4.1e-8: both round to 1 - 6e-8 and 1, and the fraction ran on the wrong side)."""
     x, y = jnp.exp(log_x), jnp.exp(log_1mx)
     direct = jnp.where(x <= y, x < (a + 1.0) / (a + b + 2.0), y > (b + 1.0) / (a + b + 2.0))
-    # a >> b and x > 1/2: I_x(a, b) = Q(b, u), u = -(a + (b - 1)/2) log x, to relative 15 b^3/a^2 (the
-    # leading term of DiDonato & Morris's BGRAT; mpmath: 1.5e-4 at a = 1e4, b = 10, 7e-15 at a = 1e8, b = 2).
+    # a >> b and x > 1/2: I_x(a, b) = Q(b, u), u = -(a + (b - 1)/2) log x, to relative about
+    # 0.04 b (b + u)^2/a^2 (the leading term of DiDonato & Morris's BGRAT; mpmath: 1.5e-4 at a = 1e4, b = 10,
+    # u <= 200; 7e-15 at a = 1e8, b = 2; 1.7e-8 at a = 5e5, b = 1/2, u = 450).
     # There both fractions fail in float32: the direct one cancels 1 + d_odd D ~ b/a at every step (x rounds
     # within 6e-8 of 1, a + 2m by 8 at a = 1e8: log I at a = 1e8, b = 2, x = sig(17) read -2.443 for -2.503),
     # the complement subtracts I_{1-x}(b, a) ~ 1 (-inf at I_x = 1e-5). The fractions' own error there is
     # about eps a/10 (measured: 1e-4 at a = 1e4 in float32, 2e-9 at a = 1e8 in float64): Q where it is smaller.
-    gamma = (y < 0.5) & (150.0 * b ** 3 < _eps(x.dtype) * a ** 3)
+    u_est = (a + b) * y
+    gamma = (y < 0.5) & (0.4 * b * (b + u_est) ** 2 < _eps(x.dtype) * a ** 3)
     # one loop for both sides: I_x(a, b) directly, or 1 - I_{1-x}(b, a) where the fraction converges
     first, second = jnp.where(direct, a, b), jnp.where(direct, b, a)
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
