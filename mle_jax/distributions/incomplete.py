@@ -753,17 +753,40 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta):
     """``(log I_x(a, b), log(x (1 - x) I'(x) / I))``, ``x (1 - x) I'(x) = x^a (1 - x)^b / B(a, b)``: the value
     and its log slope, from one evaluation of the prefix and the fraction. On the fraction's own side
     the slope is ``log a - log CF`` (the prefix cancels exactly: in float32 a prefix of -9,210 rounds
-    by 5e-4)."""
-    direct = jnp.exp(log_x) < (a + 1.0) / (a + b + 2.0)
+    by 5e-4).
+
+    The side is chosen by ``x < (a + 1)/(a + b + 2)``, i.e. ``1 - x > (b + 1)/(a + b + 2)``, tested on the
+    smaller of ``x`` and ``1 - x``: near 1 neither ``x`` nor the threshold survives rounding (float32, a = 1e8,
+    b = 2, x = sig(17) = 1 - 4.1e-8: both round to 1 - 6e-8 and 1, and the fraction ran on the wrong side)."""
+    x, y = jnp.exp(log_x), jnp.exp(log_1mx)
+    direct = jnp.where(x <= y, x < (a + 1.0) / (a + b + 2.0), y > (b + 1.0) / (a + b + 2.0))
+    # a >> b and x > 1/2: I_x(a, b) = Q(b, u), u = -(a + (b - 1)/2) log x, to relative about
+    # 0.04 b (b + u)^2/a^2 (the leading term of DiDonato & Morris's BGRAT; mpmath: 1.5e-4 at a = 1e4, b = 10,
+    # u <= 200; 7e-15 at a = 1e8, b = 2; 1.7e-8 at a = 5e5, b = 1/2, u = 450).
+    # There both fractions fail in float32: the direct one cancels 1 + d_odd D ~ b/a at every step (x rounds
+    # within 6e-8 of 1, a + 2m by 8 at a = 1e8: log I at a = 1e8, b = 2, x = sig(17) read -2.443 for -2.503),
+    # the complement subtracts I_{1-x}(b, a) ~ 1 (-inf at I_x = 1e-5). The fractions' own error there is
+    # about eps a/10 (measured: 1e-4 at a = 1e4 in float32, 2e-9 at a = 1e8 in float64): Q where it is smaller.
+    u_est = (a + b) * y
+    gamma = (y < 0.5) & (0.4 * b * (b + u_est) ** 2 < _eps(x.dtype) * a ** 3)
     # one loop for both sides: I_x(a, b) directly, or 1 - I_{1-x}(b, a) where the fraction converges
     first, second = jnp.where(direct, a, b), jnp.where(direct, b, a)
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
     prefix = _log_beta_prefix(first, second, log_near, log_far, stirling, log_beta if with_beta else None)
-    log_cf = _log_beta_cf(first, second, jnp.exp(log_near), jnp.exp(log_far))
+    # the fraction sees harmless inputs where it is not used (a NaN there would reach the gradient as 0 * NaN)
+    log_cf = _log_beta_cf(safe_where(gamma, 1.0, first), safe_where(gamma, 1.0, second),
+                          safe_where(gamma, 0.5, jnp.exp(log_near)), safe_where(gamma, 0.5, jnp.exp(log_far)))
     value = prefix + log_cf
     far = log1mexp(jnp.minimum(value, 0.0))
     log_first = jnp.log(first)
-    return jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
+    fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
+    ag, bg = safe_where(gamma, a, 1.0), safe_where(gamma, b, 1.0)
+    minus_log_x = safe_where(gamma, -log_x, 1.0)
+    t = ag + 0.5 * (bg - 1.0)
+    log_u = jnp.log(t) + jnp.log(minus_log_x)
+    tail = log_gammainc_tail(bg, t * minus_log_x, True, log_u)
+    # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
+    return jnp.where(gamma, tail, fraction[0]), jnp.where(gamma, prefix + log_first - tail, fraction[1])
 
 
 def _closed_form_in_x(parts, n_params, signs):
