@@ -97,7 +97,8 @@ def test_classification_losses_match_torch_at_extreme_logits_with_smoothing_weig
     whole smoothed term by ``w[y_i]`` (torch weights each class's smoothing term by ``w_k``), so the reference
     there is ``w[y_i]`` times torch's unweighted smoothed loss. optax's float32 cross-entropy at logits
     (-1e4, 1e4, 1e4, ...) reads 0.69336 for log 2; mle_jax's 0.693147."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is in the bench extra, not the test extra (a multi-GB "
+                                                "CUDA build from PyPI): run with the bench extra installed")
     F = torch.nn.functional
     rng = np.random.default_rng(3)
     k, n = 5, 9
@@ -362,7 +363,8 @@ def test_family_losses_match_torch_distributions_in_value_and_gradient():
     outputs, torch's score in the theta chained with the link's Jacobian, to 1e-9 of the largest entry. Not here:
     von Mises (torch's Bessel approximations are 1e-7 off scipy; mle_jax matches scipy to 1e-15) and the Laplace at
     ``y = mu`` (mle_jax takes the subgradient ``-1/b``, torch 0)."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is in the bench extra, not the test extra (a multi-GB "
+                                                "CUDA build from PyPI): run with the bench extra installed")
     families = {"normal": mj.normal(), "laplace": mj.laplace(), "student_t": mj.student_t(), "gamma": mj.gamma(),
                 "beta": mj.beta(), "negative_binomial": mj.negative_binomial("per_example"),
                 "exponential": mj.exponential(), "log_normal": mj.log_normal(), "dirichlet": mj.dirichlet(3),
