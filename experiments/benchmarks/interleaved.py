@@ -9,7 +9,17 @@ Each block runs every contender ``k`` times back to back (``k`` chosen so that a
 mle_jax), the contenders in a fresh random order per block; a block's time is the median of its ``k``
 calls. Printed: the medians over blocks, the fastest anchor, and the median over blocks of the
 per-block ratio mle_jax / fastest anchor (with its minimum), which load that comes and goes between
-blocks disturbs less than a ratio of medians.
+blocks disturbs less than a ratio of medians; and the same ratio of CPU time (``time.process_time`` over a
+block's calls, all threads of this process): on a machine shared with other jobs a call's wall time includes
+the waits for a core, its CPU time does not (nor the thread pool's wake-up latency, which the wall ratio
+sees): a second reading of the same blocks, not a replacement for the wall ratio.
+
+torch's OpenMP workers keep their cores busy for a while after a torch call: on the 2-core machine the JAX
+contender that runs right after torch in a block took 2.3x its time after any other contender (exponential,
+float32, N = 1e6: 3.65 ms against 1.56 ms, medians of 12 and 48 blocks, load 7). Both mle_jax and the JAX
+anchors draw that seat at random, so it widens the per-block ratios without biasing them; where the
+fastest anchor is a JAX one, ``--no-torch`` measures the same ratio with less noise (with torch in the
+process the CPU ratio also counts torch's spinning workers).
 """
 
 from __future__ import annotations
@@ -40,22 +50,29 @@ def measure(name: str, dtype_name: str, n: int, *, blocks: int = 15, torch: bool
         k = max(1, min(2000, int(block_s / max(time.perf_counter() - t0, 1e-7))))
         rng = np.random.default_rng(0)
         per_block = {m: [] for m in fns}
-        ratios = []
+        cpu_block = {m: [] for m in fns}
+        ratios, cpu_ratios = [], []
         for _ in range(blocks):
-            block = {}
+            block, cpu = {}, {}
             for m in rng.permutation(list(fns)):
                 ts = []
+                c0 = time.process_time()
                 for _ in range(k):
                     t0 = time.perf_counter()
                     _block(fns[m]())
                     ts.append(time.perf_counter() - t0)
+                cpu[m] = (time.process_time() - c0) / k
                 block[m] = float(np.median(ts))
                 per_block[m].append(block[m])
+                cpu_block[m].append(cpu[m])
             ratios.append(block["mle_jax"] / min(v for m, v in block.items() if m != "mle_jax"))
+            cpu_ratios.append(cpu["mle_jax"] / min(v for m, v in cpu.items() if m != "mle_jax"))
     medians = {m: float(np.median(v)) for m, v in per_block.items()}
     best = min((m for m in medians if m != "mle_jax"), key=medians.__getitem__)
+    cpu_medians = {m: float(np.median(v)) for m, v in cpu_block.items()}
     return {"medians_s": medians, "fastest_anchor": best, "ratio": float(np.median(ratios)),
-            "ratio_min": float(min(ratios)), "calls_per_block": k, "blocks": blocks}
+            "ratio_min": float(min(ratios)), "cpu_medians_s": cpu_medians, "cpu_ratio": float(np.median(cpu_ratios)),
+            "calls_per_block": k, "blocks": blocks}
 
 
 def main(argv=None) -> None:
@@ -81,7 +98,8 @@ def main(argv=None) -> None:
                 r = measure(name, dtype_name, n, blocks=args.blocks, torch=not args.no_torch)
                 b = r["fastest_anchor"]
                 print(f"{name:<28} {dtype_name} N={n:>9,}: mle_jax {r['medians_s']['mle_jax'] * 1e6:10.1f} us  "
-                      f"{b} {r['medians_s'][b] * 1e6:10.1f} us  ratio {r['ratio']:.2f} (min {r['ratio_min']:.2f})",
+                      f"{b} {r['medians_s'][b] * 1e6:10.1f} us  ratio {r['ratio']:.2f} (min {r['ratio_min']:.2f})  "
+                      f"cpu ratio {r['cpu_ratio']:.2f}",
                       flush=True)
 
 
