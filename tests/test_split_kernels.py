@@ -47,18 +47,24 @@ def test_poisson_free_plus_data_is_the_log_pmf(dtype):
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_full_batch_fit_reports_the_true_nll_with_weights_and_mask(reduction):
-    """The history of a fit that sums the Poisson's ``log y!`` once per call is the weighted, masked NLL by
-    scipy at each step's parameters (first and last), and the fit reaches the same MLE as the unsplit kernel."""
+@pytest.mark.parametrize("family", ["poisson", "gamma"])
+def test_full_batch_fit_reports_the_true_nll_with_weights_and_mask(family, reduction):
+    """The history of a fit that sums the data-only terms (the Poisson's ``log y!``, the Gamma's ``-log y``)
+    once per call is the weighted, masked NLL by scipy at the first step's and the last step's parameters (the
+    Gamma's shape learned), and the fit reaches the MLE (its score equations)."""
     rng = np.random.default_rng(3)
     n, d = 400, 3
     x = rng.normal(size=(n, d))
-    y = rng.poisson(np.exp(x @ np.array([0.4, -0.3, 0.2]) + 1.0)).astype(np.float64)
-    y[:5] = [0.0, 10.0, 25.0, 9.0, 300.0]  # both sides of the Stirling edge
+    mu_true = np.exp(x @ np.array([0.4, -0.3, 0.2]) + 1.0)
+    if family == "poisson":
+        y = rng.poisson(mu_true).astype(np.float64)
+        y[:5] = [0.0, 10.0, 25.0, 9.0, 300.0]  # both sides of the Stirling edge
+    else:
+        y = rng.gamma(2.0, mu_true / 2.0)
     weights = rng.uniform(0.5, 2.0, size=n)
     mask = rng.uniform(size=n) > 0.2
     with jax.enable_x64(True):
-        r = mj.recipe(mj.models.linear(d).apply, mj.poisson())
+        r = mj.recipe(mj.models.linear(d).apply, mj.poisson() if family == "poisson" else mj.gamma("mean"))
         start = r.init({"w": jnp.full((d,), 0.1), "b": jnp.float64(0.5)})
         res = mj.fit(r, start, jnp.asarray(x), jnp.asarray(y), optax.lbfgs(), steps=200,
                      weights=jnp.asarray(weights), mask=jnp.asarray(mask),
@@ -68,12 +74,51 @@ def test_full_batch_fit_reports_the_true_nll_with_weights_and_mask(reduction):
 
     def nll(params):
         w, b = np.asarray(params.model["w"]), float(params.model["b"])
-        terms = -stats.poisson.logpmf(y, np.exp(x @ w + b)) * weights * mask
+        mu = np.exp(x @ w + b)
+        if family == "poisson":
+            terms = -stats.poisson.logpmf(y, mu) * weights * mask
+        else:
+            a = float(np.logaddexp(0.0, float(params.family["shape"]))) + np.finfo(np.float64).eps
+            terms = -stats.gamma.logpdf(y, a, scale=mu / a) * weights * mask
         return terms.sum() / ((weights * mask).sum() if reduction == "mean" else 1.0)
     assert res.stopped == "converged"
     np.testing.assert_allclose(one.history[0], nll(start), rtol=1e-6)  # the history is float32
     np.testing.assert_allclose(res.history[-1], nll(res.params), rtol=1e-6)
     # the MLE: the weighted, masked score equations X'(m w (y - mu)) = 0
     mu = np.exp(x @ np.asarray(res.params.model["w"]) + float(res.params.model["b"]))
-    score = np.column_stack([np.ones(n), x]).T @ (weights * mask * (y - mu))
-    assert np.max(np.abs(score)) <= 1e-6 * np.sum(weights * mask * y)
+    resid = y - mu if family == "poisson" else y / mu - 1.0  # the log link's score, per unit of the shape
+    score = np.column_stack([np.ones(n), x]).T @ (weights * mask * resid)
+    assert np.max(np.abs(score)) <= 1e-5 * np.sum(weights * mask * np.abs(resid))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gamma_glm_density_and_score_against_mpmath(dtype):
+    """``gamma.mean_log_prob`` (free part + ``-log y`` + the shape's shift) at shapes on both sides of the
+    Stirling edge (9.99 / 10) and far out (1e-3, 1e6), y / mu from 1e-6 to 1e6: the value and d/d eta, d/da
+    against mpmath; the free part plus the data term plus the shift is ``Gamma(a, a e^-eta)``'s log_prob."""
+    rows = np.array([[a, eta, y] for a in [1e-3, 0.5, 2.0, 9.99, 10.0, 1e6] for eta in [-2.0, 0.0, 3.0]
+                     for y in [1e-6 * np.exp(eta), np.exp(eta), 1.5 * np.exp(eta), 1e6 * np.exp(eta)]])
+    rows = rows.astype(dtype).astype(float)
+    with jax.enable_x64(dtype == "float64"):
+        from mle_jax.distributions import gamma as g
+
+        def run(a, eta, y):
+            grads = jax.vmap(jax.grad(g.mean_log_prob, argnums=(0, 1)))(a, eta, y)
+            return g.mean_log_prob(a, eta, y), grads, mj.log_prob(mj.Gamma(a, a * jnp.exp(-eta)), y)
+        value, (d_a, d_eta), theta_value = (jax.tree_util.tree_map(lambda v: np.asarray(v, float), out)
+                                            for out in jax.jit(run)(*(jnp.asarray(rows[:, j], dtype) for j in range(3))))
+
+    def ref(a, eta, y):
+        a, eta, y = mp.mpf(a), mp.mpf(eta), mp.mpf(y)
+        u = y * mp.exp(-eta)
+        return (float(a * mp.log(a) - a * eta + (a - 1) * mp.log(y) - a * u - mp.loggamma(a)),
+                float(mp.log(a) + 1 - eta + mp.log(y) - u - mp.digamma(a)), float(a * (u - 1)))
+    truth = np.array([ref(*row) for row in rows])
+    a, eta, y = rows.T
+    # the value's own scale: a (u - 1 - log u) and log y; float32 keeps 1e-6 of it
+    scale = np.abs(truth[:, 0]) + np.abs(np.log(y)) + 1.0
+    rtol = 3e-6 if dtype == "float32" else 1e-12
+    assert np.all(np.abs(value - truth[:, 0]) <= rtol * scale)
+    assert np.all(np.abs(d_a - truth[:, 1]) <= rtol * (np.abs(np.log(y / np.exp(eta))) + y / np.exp(eta) + 1.0 + np.abs(truth[:, 1])))
+    assert np.all(np.abs(d_eta - truth[:, 2]) <= rtol * a * (y / np.exp(eta) + 1.0))
+    assert np.all(np.abs(value - theta_value) <= 10 * rtol * scale)
