@@ -122,3 +122,34 @@ def test_gamma_glm_density_and_score_against_mpmath(dtype):
     assert np.all(np.abs(d_a - truth[:, 1]) <= rtol * (np.abs(np.log(y / np.exp(eta))) + y / np.exp(eta) + 1.0 + np.abs(truth[:, 1])))
     assert np.all(np.abs(d_eta - truth[:, 2]) <= rtol * a * (y / np.exp(eta) + 1.0))
     assert np.all(np.abs(value - theta_value) <= 10 * rtol * scale)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binomial_free_plus_data_is_the_log_pmf(dtype):
+    """The smaller count 9 / 10 of n = 19, 20 and 1e6 (the exact product below, Loader's saddle point above),
+    y = 0 and y = n, logits +-30: ``log_prob_free + data_term`` against mpmath, d/dz of the free part against
+    ``y sig(-z) - (n - y) sig(z)``; off the support -inf; a derivative in the counts is refused."""
+    from mle_jax.distributions import binomial as b
+    rows = np.array([[n, z, y] for n, ys in [(19.0, [0.0, 9.0, 10.0, 19.0]), (20.0, [9.0, 10.0, 11.0, 20.0]),
+                                             (1e6, [0.0, 9.0, 10.0, 5e5, 1e6 - 10.0, 1e6])]
+                     for y in ys for z in [-30.0, -2.0, 0.0, 1.5, 30.0]]).astype(dtype).astype(float)
+    with jax.enable_x64(dtype == "float64"):
+        def run(n, z, y):
+            return (b.log_prob_free(n, z, y) + b.data_term(n, y),
+                    jax.vmap(jax.grad(b.log_prob_free, argnums=1))(n, z, y))
+        value, d_z = (np.asarray(v, float) for v in jax.jit(run)(*(jnp.asarray(rows[:, j], dtype) for j in range(3))))
+        off = np.asarray(run(*(jnp.asarray(v, dtype) for v in ([5.0, 5.0], [0.0, 0.0], [6.0, 1.5])))[0])
+        with pytest.raises(ValueError, match="data"):
+            jax.grad(b.log_prob_free, argnums=2)(jnp.asarray(5.0, dtype), jnp.asarray(0.0, dtype), jnp.asarray(2.0, dtype))
+    n, z, y = rows.T
+
+    def ref(n, z, y):
+        n, z, y = mp.mpf(n), mp.mpf(z), mp.mpf(y)
+        return float(mp.log(mp.binomial(n, y)) - y * mp.log1p(mp.exp(-z)) - (n - y) * mp.log1p(mp.exp(z)))
+    truth = np.array([ref(*row) for row in rows])
+    scale = np.maximum(1.0, np.minimum(y, n - y) * np.log1p(n))  # the product form's cancelling m log(n - m + 1)
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype == "float32" else dict(rtol=1e-10, atol=1e-9)
+    assert np.all(np.abs(value - truth) <= tol["atol"] * scale + tol["rtol"] * np.abs(truth))
+    closed = y / (1 + np.exp(z)) - (n - y) / (1 + np.exp(-z))
+    assert np.all(np.abs(d_z - closed) <= (1e-5 if dtype == "float32" else 1e-10) * np.maximum(1, n))
+    np.testing.assert_array_equal(off, [-np.inf, -np.inf])

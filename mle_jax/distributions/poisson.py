@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import digamma, i0e, i1e
@@ -112,17 +113,24 @@ def _free_and_rate(z, y):
 @jax.custom_jvp
 def log_prob_free(z, y):
     """``log Pr(y | z) - data_term(y)``, the part of the log-pmf that depends on the log-rate z (same shapes,
-    float y); its derivative in z is ``y - lambda`` on the support (as ``log_prob``'s), none in y."""
+    float y); its derivative in z is ``y - lambda`` on the support (as ``log_prob``'s). The count is data: a
+    derivative in it is refused (``log_prob`` has one)."""
     return _free_and_rate(z, y)[0]
 
 
-@log_prob_free.defjvp
 def _log_prob_free_jvp(primals, tangents):
     z, y = primals
-    dz, _ = tangents
+    dz, dy = tangents
+    if not isinstance(dy, SymbolicZero):
+        raise ValueError("poisson.log_prob_free: the count y is data (no derivative in it); differentiate log_prob")
     value, rate = _free_and_rate(z, y)
+    if isinstance(dz, SymbolicZero):
+        return value, jnp.zeros_like(value)
     valid = count_on_support(y) & (z < jnp.inf)
     return value, jnp.where(valid, y - rate, jnp.zeros_like(rate)) * dz
+
+
+log_prob_free.defjvp(_log_prob_free_jvp, symbolic_zeros=True)
 
 
 def data_term(y):

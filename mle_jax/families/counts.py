@@ -107,6 +107,16 @@ def _binomial_kernel(fp, raw, y):
     return _binomial.log_prob(Binomial(y[1], raw), y[0])
 
 
+def _binomial_free(fp, raw, y):
+    y = jnp.asarray(y, jnp.result_type(raw))
+    return _binomial.log_prob_free(y[1], raw, y[0])
+
+
+def _binomial_data(y, dtype):
+    y = jnp.asarray(y, dtype)
+    return _binomial.data_term(y[1], y[0])
+
+
 def binomial() -> Family:
     """Binomial family on the logit: successes out of a known number of trials per example.
 
@@ -118,8 +128,9 @@ def binomial() -> Family:
     scipy: ``binom.logpmf(k, n, sigmoid(z))``. statsmodels: ``GLM(np.column_stack([k, n - k]), X,
     family=Binomial())``. Reference: McCullagh and Nelder, *GLMs*, ch. 4.
     """
+    # split: log C(n, y)'s product / Loader's terms in the counts apart, computed once per full-batch fit
     return build(spec=Spec("binomial"), support=binomial_pair, theta=_binomial_theta, event_shape=(2,),
-                 kernel=_binomial_kernel)
+                 kernel=_binomial_kernel, split=Split(_binomial_free, _binomial_data))
 
 
 def zero_inflated(family: Family) -> Family:
