@@ -131,12 +131,14 @@ def _free_parts(n, z, y):
     return jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value), inside, ys, rest
 
 
-@jax.custom_jvp
-def log_prob_free(n, z, y):
+def _free_value(n, z, y):
     """``log Pr(y | n, z) - data_term(n, y)``: the part of the log-pmf that moves with the logit z (float n, y;
     same shapes), no term of the size of ``n log n`` added; d/dz ``y sig(-z) - (n - y) sig(z)`` as ``log_prob``'s.
     The counts are data: a derivative in n or y is refused (``log_prob`` has them)."""
     return _free_parts(n, z, y)[0]
+
+
+log_prob_free = jax.custom_jvp(_free_value)
 
 
 def _log_prob_free_jvp(primals, tangents):
