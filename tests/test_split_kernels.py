@@ -46,8 +46,9 @@ def test_poisson_free_plus_data_is_the_log_pmf(dtype):
     np.testing.assert_array_equal(edge, [0.0, -np.inf, -np.inf, -np.inf])
 
 
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
-@pytest.mark.parametrize("family", ["poisson", "gamma"])
+@pytest.mark.parametrize("family, reduction", [  # each fit compiles for 3-5 s: one in README's suite, three in CI's deep phase
+    ("poisson", "mean"), pytest.param("poisson", "sum", marks=pytest.mark.deep),
+    pytest.param("gamma", "mean", marks=pytest.mark.deep), pytest.param("gamma", "sum", marks=pytest.mark.deep)])
 def test_full_batch_fit_reports_the_true_nll_with_weights_and_mask(family, reduction):
     """The history of a fit that sums the data-only terms (the Poisson's ``log y!``, the Gamma's ``-log y``)
     once per call is the weighted, masked NLL by scipy at the first step's and the last step's parameters (the
@@ -124,7 +125,7 @@ def test_gamma_glm_density_and_score_against_mpmath(dtype):
     assert np.all(np.abs(value - theta_value) <= 10 * rtol * scale)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.deep)])
 def test_binomial_free_plus_data_is_the_log_pmf(dtype):
     """The smaller count 9 / 10 of n = 19, 20 and 1e6 (the exact product below, Loader's saddle point above),
     y = 0 and y = n, logits +-30: ``log_prob_free + data_term`` against mpmath, d/dz of the free part against
