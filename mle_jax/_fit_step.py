@@ -36,7 +36,7 @@ import optax
 
 from ._fit_options import Stop, code
 from .newton import HESSIAN_FN, objective_hessian, takes_hessian
-from ._params import Parts, with_state
+from ._params import Parts, float_dtype, with_state
 from .recipe import Recipe
 
 CAPACITY = 1024  # the steps one call of a program can run: the length of its loss buffer
@@ -195,14 +195,15 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
     # Newton (mj.newton) takes the objective's Hessian assembled from the raw outputs (X'WX for a GLM), same condition
     split = reuse and takes_hessian(optimizer)
 
-    def objective(trained, parts: Parts, x, y, w, m, key):
-        params = parts.replace(trained=trained).params()
-        return recipe.objective(params, x, y, w, m, "loss", opts.reduction, key, train=True)
-
-    def one_step(carry: Carry, keys: Keys, data, val, schedule: Schedule):
+    def one_step(carry: Carry, keys: Keys, data, val, schedule: Schedule, fixed=None):
+        """``fixed``: ``data_term`` of the full batch (``_build``), or None: the objective's data-only part."""
         perm, (x, y, w, m) = _batch(opts, carry, keys.shuffle, data)
         key = jax.random.fold_in(keys.model, carry.step) if opts.keyed else None  # type: ignore[arg-type]
         parts = carry.params
+
+        def objective(trained, parts: Parts, x, y, w, m, key):
+            params = parts.replace(trained=trained).params()
+            return recipe.objective(params, x, y, w, m, "loss", opts.reduction, key, train=True, data=fixed)
         cached = _from_line_search(lambda t: objective(t, parts, x, y, w, m, key)[0], parts.trained,
                                    carry.opt_state) if reuse else None
         if cached is not None:
@@ -261,10 +262,14 @@ def _build(recipe: Recipe, optimizer, opts: StepOptions, size: int):
 
     def run(carry: Carry, n, keys: Keys, data, val, schedule: Schedule):
         buffer = jnp.full((size,), jnp.nan, jnp.float32)
+        # a full batch's data-only terms (the Poisson's log y!) are one number: summed here, once per call,
+        # not in every evaluation of the objective in the loop (``Recipe.objective``'s ``data``)
+        fixed = None if opts.batch_size is not None else recipe.data_term(
+            data[1], data[2], data[3], "loss", opts.reduction, float_dtype(carry.params.params().model))
 
         def loop(state):
             i, c, losses, vals = state
-            c, (loss, val_nll) = one_step(c, keys, data, val, schedule)
+            c, (loss, val_nll) = one_step(c, keys, data, val, schedule, fixed)
             return i + 1, c, losses.at[i].set(loss), None if vals is None else vals.at[i].set(val_nll)
 
         start = (jnp.int32(0), carry, buffer, None if val is None else buffer)

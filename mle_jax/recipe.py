@@ -142,8 +142,12 @@ class Recipe:
         return jax.vmap(one)(x, jax.random.split(key, n)), None
 
     def objective(self, params: Params, x, y, weights=None, mask=None, kind: Kind = "nll",
-                  reduction: str = "sum", key=None, train: bool = False):
-        """``(value, new_state)``: the reduction of ``kind`` (``"nll"`` or ``"loss"``). Unchecked, unjitted."""
+                  reduction: str = "sum", key=None, train: bool = False, data=None):
+        """``(value, new_state)``: the reduction of ``kind`` (``"nll"`` or ``"loss"``). Unchecked, unjitted.
+
+        ``data``: ``data_term(y, weights, mask, reduction, dtype)`` of these same arguments, computed once
+        by the caller (``fit``, for the steps of a full-batch fit): the family's split kernel's free part
+        is evaluated and ``data`` added, the same value to rounding. Ignored where ``data_term`` is None."""
         if kind not in ("nll", "loss"):
             raise ValueError(f"kind must be 'nll' or 'loss'; got {kind!r}")
         family = self.family
@@ -156,8 +160,30 @@ class Recipe:
             terms = jax.vmap(term, in_axes=(None, 0, 0))(params.family, raw, y)
             return reduce_terms(terms, weights, mask, reduction), state
         # -sum_i (a k_i + b) = -(a sum_i k_i + b sum_i w_i): scale, shift and sign once, not per example
+        split = family.density.split if data is not None and self._splits(kind) else None
+        if split is not None:  # k_i = free_i + data_i, the data's reduction given: a sum_i free_i + a data
+            scale, shift = family.affine(params.family)
+            frees = jax.vmap(split.free, in_axes=(None, 0, 0))(params.family, raw, y)
+            return -(reduce_terms(frees, weights, mask, reduction, (scale, shift))
+                     + scale * jnp.asarray(data, frees.dtype)), state
         kernels = jax.vmap(family.kernel, in_axes=(None, 0, 0))(params.family, raw, y)
         return -reduce_terms(kernels, weights, mask, reduction, family.affine(params.family)), state
+
+    def _splits(self, kind: Kind) -> bool:
+        """Whether ``kind``'s terms are the family's kernel with its data-only part apart (``Split``)."""
+        training = self.family.training
+        return self.family.density.split is not None and (kind == "nll" or (training.term is None
+                                                                           and training.weight is None))
+
+    def data_term(self, y, weights=None, mask=None, kind: Kind = "nll", reduction: str = "sum", dtype=None):
+        """``sum_i m_i w_i data(y_i)`` (``/ sum_i m_i w_i`` for ``"mean"``): the reduction of the family's
+        data-only terms (``families.Split``), or None where ``kind``'s terms have none. Unjitted."""
+        if not self._splits(kind):
+            return None
+        split = self.family.density.split
+        assert split is not None
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        return reduce_terms(jax.vmap(lambda y_i: split.data(y_i, dtype))(y), weights, mask, reduction)
 
     def reduce(self, params: Params, x, y, weights=None, mask=None, kind: Kind = "nll",
                reduction: Reduction = "sum", *, key=None):

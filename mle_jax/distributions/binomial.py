@@ -111,6 +111,68 @@ def _log_prob_jvp(primals, tangents):
 _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
 
 
+def _free_parts(n, z, y):
+    """``(free value, y on the support, successes, failures)``: ``_log_prob_parts``'s value less ``data_term``,
+    branch by branch. Below 10 ``m log s + y log pi + (n - y) log(1 - pi)`` (``m log s``, of the coefficient, stays
+    with the terms it cancels against at large n); from 10 on ``-dev(y, n pi) - dev(n - y, n (1 - pi))``."""
+    inside = on_support(n, y) & (n == jnp.floor(n))
+    ys = jnp.where(inside, y, jnp.zeros_like(y))
+    rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
+    log_pi, log_1mpi = log_sigmoid_pair(z)
+    small_count, large_count = jnp.minimum(ys, rest), jnp.maximum(ys, rest)
+    big = small_count >= STIRLING_MIN
+    ms = safe_where(~big, small_count, 0.0)
+    direct = y_log(ms, jnp.log(jnp.maximum(large_count + 1, 1.0))) + y_log(ys, log_pi) + y_log(rest, log_1mpi)
+    yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
+    sig, sig_neg = sigmoid_pair(z)
+    log_n = jnp.log(yb + rb)
+    saddle = -deviance(yb, (yb + rb) * sig, log_n + log_pi) - deviance(rb, (yb + rb) * sig_neg, log_n + log_1mpi)
+    value = jnp.where(inside, jnp.where(big, saddle, direct), -jnp.inf)
+    return jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value), inside, ys, rest
+
+
+def _free_value(n, z, y):
+    """``log Pr(y | n, z) - data_term(n, y)``: the part of the log-pmf that moves with the logit z (float n, y;
+    same shapes), no term of the size of ``n log n`` added; d/dz ``y sig(-z) - (n - y) sig(z)`` as ``log_prob``'s.
+    The counts are data: a derivative in n or y is refused (``log_prob`` has them)."""
+    return _free_parts(n, z, y)[0]
+
+
+log_prob_free = jax.custom_jvp(_free_value)
+
+
+def _log_prob_free_jvp(primals, tangents):
+    n, z, y = primals
+    dn, dz, dy = tangents
+    if not (isinstance(dn, SymbolicZero) and isinstance(dy, SymbolicZero)):
+        raise ValueError("binomial.log_prob_free: the counts are data (no derivative in them); differentiate log_prob")
+    value, inside, ys, rest = _free_parts(n, z, y)
+    if isinstance(dz, SymbolicZero):
+        return value, jnp.zeros_like(value)
+    sig, sig_neg = sigmoid_pair(z)
+    return value, jnp.where(inside, ys * sig_neg - rest * sig, jnp.zeros_like(value)) * dz
+
+
+log_prob_free.defjvp(_log_prob_free_jvp, symbolic_zeros=True)
+
+
+def data_term(n, y):
+    """The log-pmf's terms in the counts alone (float n, y), 0 off the support: ``log P`` of the coefficient's exact
+    product below 10 (``special.log_rising_ratio_small``, its ``m log s`` left to ``log_prob_free``), Loader's
+    ``log(n / (2 pi y (n - y)))/2 + corr(n) - corr(y) - corr(n - y)`` from 10 on. ``log_prob_free + data_term``
+    is ``log_prob``, each branch's value split in two."""
+    inside = on_support(n, y) & (n == jnp.floor(n))
+    ys = jnp.where(inside, y, jnp.zeros_like(y))
+    rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
+    small_count, large_count = jnp.minimum(ys, rest), jnp.maximum(ys, rest)
+    big = small_count >= STIRLING_MIN
+    log_product, _ = log_rising_ratio_small(large_count + 1, safe_where(~big, small_count, 0.0))
+    yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
+    saddle = (0.5 * (jnp.log(yb + rb) - jnp.log(yb) - jnp.log(rb)) - HALF_LOG_2PI + stirling_corr(yb + rb)
+              - stirling_corr(yb) - stirling_corr(rb))
+    return jnp.where(inside, jnp.where(big, saddle, log_product), jnp.zeros_like(y))
+
+
 def _saddle(y, rest, z, log_pi, log_1mpi):
     """Loader's saddle-point form of ``log Pr(y)`` for ``y, n - y >= 10`` (``n = y + rest``)."""
     n = y + rest

@@ -98,6 +98,70 @@ _log_density_fast = jax.custom_jvp(_log_density)
 _log_density_fast.defjvp(_log_density_jvp, symbolic_zeros=True)
 
 
+def mean_shift(a):
+    """``a log a - a - lgamma(a)``, the part of the mean-form density (``mean_log_prob``) in the shape alone:
+    ``log(a)/2 - log(2 pi)/2 - corr(a)`` for a >= 10 (Stirling: its terms of size ``a log a`` cancel
+    analytically), the plain sum below. Its derivative is ``log a - psi(a)``."""
+    big = a >= STIRLING_MIN
+    ab, as_ = safe_where(big, a, STIRLING_MIN), safe_where(~big, a, 1.0)
+    stirling = 0.5 * jnp.log(ab) - HALF_LOG_2PI - stirling_corr(ab)
+    return jnp.where(big, stirling, as_ * jnp.log(as_) - as_ - gammaln(as_))
+
+
+def _mean_free_value(a, eta, y):
+    pos = (y > 0) & (y < jnp.inf)
+    inside = -a * expm1mx(jnp.log(safe_where(pos, y, 1.0)) - eta)
+    # off (0, inf) the Gamma's own limits (log b = log a - eta at y = 0, a = 1; +inf for a < 1; -inf else; NaN at
+    # NaN), less the shift and data term added to it: the sum is Gamma(a, a e^-eta)'s log_prob there too
+    at_zero = jnp.where(a == 1, jnp.log(a) - eta, jnp.where(a < 1, jnp.inf, -jnp.inf))
+    edge = jnp.where(y == 0, at_zero, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf)) - mean_shift(a)
+    return jnp.where(pos, inside, edge)
+
+
+@jax.custom_jvp
+def mean_log_prob_free(a, eta, y):
+    """``-a expm1mx(log y - eta) = a (log(y / mu) - y / mu + 1)``, mu = exp(eta): the part of the Gamma GLM's
+    density (``mean_log_prob``) that moves with the log-mean eta; no term of the size of ``a log y``. Derivatives
+    written out: ``d/d eta = a expm1(log y - eta)``, ``d/da = -expm1mx(log y - eta)``, ``d/dy = a (1 - y / mu) / y``
+    on ``0 < y < inf`` (0 off it, where ``d/da`` cancels the shift's); differentiable (Hessians)."""
+    return _mean_free_value(a, eta, y)
+
+
+def _mean_log_prob_free_jvp(primals, tangents):
+    a, eta, y = primals
+    da, deta, dy = tangents
+    value = _mean_free_value(a, eta, y)
+    pos = (y > 0) & (y < jnp.inf)
+    safe = safe_where(pos, y, 1.0)
+    v = jnp.log(safe) - eta
+    zero = jnp.zeros_like(value)
+    tangent = zero
+    if not isinstance(da, SymbolicZero):
+        tangent = tangent + jnp.where(pos, -expm1mx(v), digamma_minus_log(a) + zero) * da
+    if not isinstance(deta, SymbolicZero):
+        tangent = tangent + jnp.where(pos, a * jnp.expm1(v), zero) * deta
+    if not isinstance(dy, SymbolicZero):
+        tangent = tangent + jnp.where(pos, -a * jnp.expm1(v) / safe, zero) * dy
+    return value, tangent
+
+
+mean_log_prob_free.defjvp(_mean_log_prob_free_jvp, symbolic_zeros=True)
+
+
+def mean_data_term(y):
+    """``-log y`` on ``0 < y < inf`` (0 off it): the Gamma GLM density's term in y alone."""
+    pos = (y > 0) & (y < jnp.inf)
+    return jnp.where(pos, -jnp.log(safe_where(pos, y, 1.0)), jnp.zeros_like(y))
+
+
+def mean_log_prob(a, eta, y):
+    """``log_prob(Gamma(a, a e^-eta), y) = a log a - a eta + (a - 1) log y - a y e^-eta - lgamma(a)``, the Gamma
+    GLM (mean ``mu = e^eta``, shape a), as ``mean_log_prob_free + mean_data_term + mean_shift``: ``-a (u - 1 - log
+    u) - log y + (a log a - a - lgamma(a))`` with ``u = y / mu``; one ``log y`` and one ``expm1`` per example, the
+    shape's terms (``lgamma``) once. ``gamma.logpdf(y, a, scale=mu / a)``. McCullagh and Nelder, *GLMs*, ch. 8."""
+    return mean_log_prob_free(a, eta, y) + mean_data_term(y) + mean_shift(a)
+
+
 def _lgamma_plus_linear(a):
     """``lgamma(a) + a + (1 - a) psi(a)``: ``log(2 pi)/2 + corr(a) + log(a)/2 + (1 - a)(psi(a) - log a)``
     for ``a >= 10`` (the large terms cancel analytically), the plain sum below."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import digamma, i0e, i1e
@@ -93,6 +94,53 @@ def _log_prob_jvp(primals, tangents):
     d_z = jnp.where(valid, y - rate, jnp.zeros_like(rate))
     d_y = jnp.where(valid, z - digamma(y + 1), jnp.zeros_like(rate))
     return value, d_z * dz + d_y * dy
+
+
+def _free_and_rate(z, y):
+    """``(log Pr(y) - data_term(y), lambda)``: the part of ``_log_prob_and_rate``'s value that moves with the
+    log-rate, branch by branch: ``-y expm1mx(z - log y)`` for ``y >= 10``, ``y z - lambda`` below; -inf off the
+    support, NaN at a NaN count."""
+    big = y >= STIRLING_MIN
+    yb = safe_where(big, y, STIRLING_MIN)
+    stirling = -yb * expm1mx(z - jnp.log(yb))
+    rate = jnp.exp(z)
+    ys = safe_where(~big, y, 0.0)
+    direct = jnp.where(ys == 0, jnp.zeros_like(ys), ys * z) - rate
+    value = jnp.where(count_on_support(y) & (z < jnp.inf), jnp.where(big, stirling, direct), -jnp.inf)
+    return jnp.where(jnp.isnan(y), jnp.nan, value), rate
+
+
+@jax.custom_jvp
+def log_prob_free(z, y):
+    """``log Pr(y | z) - data_term(y)``, the part of the log-pmf that depends on the log-rate z (same shapes,
+    float y); its derivative in z is ``y - lambda`` on the support (as ``log_prob``'s). The count is data: a
+    derivative in it is refused (``log_prob`` has one)."""
+    return _free_and_rate(z, y)[0]
+
+
+def _log_prob_free_jvp(primals, tangents):
+    z, y = primals
+    dz, dy = tangents
+    if not isinstance(dy, SymbolicZero):
+        raise ValueError("poisson.log_prob_free: the count y is data (no derivative in it); differentiate log_prob")
+    value, rate = _free_and_rate(z, y)
+    if isinstance(dz, SymbolicZero):
+        return value, jnp.zeros_like(value)
+    valid = count_on_support(y) & (z < jnp.inf)
+    return value, jnp.where(valid, y - rate, jnp.zeros_like(rate)) * dz
+
+
+log_prob_free.defjvp(_log_prob_free_jvp, symbolic_zeros=True)
+
+
+def data_term(y):
+    """The log-pmf's terms in y alone (float y): ``-log(2 pi y)/2 - corr(y)`` for ``y >= 10`` (Stirling's
+    series), ``-log y!`` below (the exact small factorial); 0 at y = 0. ``log_prob_free(z, y) + data_term(y)``
+    is ``log_prob``: each branch's value split in two, nothing that cancels."""
+    big = y >= STIRLING_MIN
+    yb = safe_where(big, y, STIRLING_MIN)
+    stirling = -0.5 * jnp.log(yb) - HALF_LOG_2PI - stirling_corr(yb)
+    return jnp.where(big, stirling, -log_factorial_small(safe_where(~big, y, 0.0)))
 
 
 def log_prob(theta: Poisson, y):

@@ -51,6 +51,20 @@ class Spec:
         return f"{self.kind}({', '.join(parts)})"
 
 
+class Split(NamedTuple):
+    """A kernel split into the part that moves with the parameters and the part that does not:
+
+        kernel(fparams, raw, y) = free(fparams, raw, y) + data(y, dtype)
+
+    (the Poisson's ``log y!``, the binomial's ``log C(n, y)``). ``data`` reads the target only (in the
+    raw outputs' float ``dtype``), so over a full-batch fit its reduction is one number: ``fit`` computes
+    it once per call and each evaluation of the objective reads ``free`` alone (``Recipe.objective``'s
+    ``data``). Each part is a stable form on its own (no new cancellation: the sum is the kernel's)."""
+
+    free: PerExample
+    data: Callable[[jax.Array, Any], jax.Array]
+
+
 class Density(NamedTuple):
     """The fused density of one example and its factorisation:
 
@@ -58,10 +72,12 @@ class Density(NamedTuple):
 
     ``(scale, shift)`` is the same for every example, so the recipe applies it once per
     reduction (for a Normal with fixed sigma: kernel = (y - mu)^2, scale = -1/(2 sigma^2)).
+    ``split`` (optional): the kernel as a ``Split``, its data-only part apart.
     """
 
     kernel: PerExample
     affine: Callable[[Any], tuple[Any, Any]]
+    split: Split | None = None
 
     def log_prob(self, fparams: Any, raw: jax.Array, y: jax.Array) -> jax.Array:
         scale, shift = self.affine(fparams)
@@ -140,9 +156,11 @@ class Family:
 def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any],
           raw_shape: tuple[int, ...] = (), event_shape: tuple[int, ...] = (),
           kernel: PerExample | None = None, affine: Callable[[Any], tuple[Any, Any]] | None = None,
-          init: Callable[[Any], Any] | None = None, training: Training = Training()) -> Family:
+          init: Callable[[Any], Any] | None = None, training: Training = Training(),
+          split: Split | None = None) -> Family:
     """Build a Family. ``kernel`` defaults to the theta's own ``log_prob``, ``affine`` to ``(1, 0)``;
-    the kernel is wrapped with the trace-time check of one example's target shape."""
+    the kernel (and ``split``'s free part) is wrapped with the trace-time check of one example's target
+    shape. ``split``: the kernel as ``free + data`` (``Split``), where the family has a data-only part."""
     name = spec.render(training.options)
     shape = tuple(event_shape)
     inner = kernel if kernel is not None else _theta_log_prob(theta)
@@ -151,8 +169,15 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
         check_event_shape(name, y, shape)
         return inner(fparams, raw, y)
 
+    if split is not None:
+        free = split.free
+
+        def checked_free(fparams, raw, y):
+            check_event_shape(name, y, shape)
+            return free(fparams, raw, y)
+        split = Split(checked_free, split.data)
     return Family(spec, support, tuple(raw_shape), shape, theta, init or no_params,
-                  Density(checked, affine or _unit_affine), training)
+                  Density(checked, affine or _unit_affine, split), training)
 
 
 def _theta_log_prob(theta: Callable[[Any, jax.Array], Any]) -> PerExample:

@@ -23,12 +23,21 @@ from ..distributions import Binomial, NegativeBinomial, Poisson, ZeroInflated
 from ..distributions import binomial as _binomial
 from ..distributions import negative_binomial as _nb
 from ._arguments import positive_number
-from ._family import Family, PerExample, Spec, build, unstack
+from ..distributions import poisson as _poisson
+from ._family import Family, PerExample, Spec, Split, build, unstack
 from ._support import binomial_pair, nonnegative_integer
 
 
 def _poisson_theta(fp, raw):
     return Poisson(raw)
+
+
+def _poisson_free(fp, raw, y):
+    return _poisson.log_prob_free(raw, jnp.asarray(y, jnp.result_type(raw)))
+
+
+def _poisson_data(y, dtype):
+    return _poisson.data_term(jnp.asarray(y, dtype))
 
 
 def poisson() -> Family:
@@ -38,7 +47,9 @@ def poisson() -> Family:
     scipy: ``poisson.logpmf(y, exp(z))``. Reference: McCullagh and Nelder, *GLMs*, ch. 6.
     """
     # the kernel is the theta's log_prob: a zero rate (z = -inf) gives 0 at y = 0, large counts use Stirling
-    return build(spec=Spec("poisson"), support=nonnegative_integer, theta=_poisson_theta)
+    # split: log y! (Stirling's data terms from y = 10) apart, computed once per full-batch fit
+    return build(spec=Spec("poisson"), support=nonnegative_integer, theta=_poisson_theta,
+                 split=Split(_poisson_free, _poisson_data))
 
 
 def negative_binomial(dispersion: str = "learned", *, init_total_count: float = 10.0) -> Family:
@@ -96,6 +107,16 @@ def _binomial_kernel(fp, raw, y):
     return _binomial.log_prob(Binomial(y[1], raw), y[0])
 
 
+def _binomial_free(fp, raw, y):
+    y = jnp.asarray(y, jnp.result_type(raw))
+    return _binomial.log_prob_free(y[1], raw, y[0])
+
+
+def _binomial_data(y, dtype):
+    y = jnp.asarray(y, dtype)
+    return _binomial.data_term(y[1], y[0])
+
+
 def binomial() -> Family:
     """Binomial family on the logit: successes out of a known number of trials per example.
 
@@ -107,8 +128,9 @@ def binomial() -> Family:
     scipy: ``binom.logpmf(k, n, sigmoid(z))``. statsmodels: ``GLM(np.column_stack([k, n - k]), X,
     family=Binomial())``. Reference: McCullagh and Nelder, *GLMs*, ch. 4.
     """
+    # split: log C(n, y)'s product / Loader's terms in the counts apart, computed once per full-batch fit
     return build(spec=Spec("binomial"), support=binomial_pair, theta=_binomial_theta, event_shape=(2,),
-                 kernel=_binomial_kernel)
+                 kernel=_binomial_kernel, split=Split(_binomial_free, _binomial_data))
 
 
 def zero_inflated(family: Family) -> Family:

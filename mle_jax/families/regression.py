@@ -25,12 +25,13 @@ import jax.numpy as jnp
 
 from .. import links
 from ..distributions import Beta, Gamma, Laplace, MixtureNormal, Normal, StudentT
+from ..distributions import gamma as _gamma
 from ..distributions import laplace as _laplace
 from ..distributions import mixture as _mixture
 from ..distributions import student_t as _student_t
 from ..distributions.normal import HALF_LOG_2PI
 from ._arguments import Learned, Linked, number_in, parse_scale, positive_number, scale_option, whole_number
-from ._family import Family, Spec, Training, build, no_params, split, unstack
+from ._family import Family, Spec, Split, Training, build, no_params, split, unstack
 from ._location_scale import location_scale
 from ._support import Support, positive, real, unit_interval
 
@@ -283,8 +284,33 @@ def gamma(parameterization: str = "default", *, init_shape: float = 1.0) -> Fami
     label = f"gamma(parameterization={parameterization!r})"
     if _parameterization(label, parameterization) == "default":
         return _two_positive(Spec("gamma"), positive, Gamma)
-    return _mean_form("gamma", positive, "shape", positive_number(label, "init_shape", init_shape),
-                      lambda shape, raw: Gamma(shape, shape * jnp.exp(-raw)))
+    family = _mean_form("gamma", positive, "shape", positive_number(label, "init_shape", init_shape),
+                        lambda shape, raw: Gamma(shape, shape * jnp.exp(-raw)))
+    return _gamma_glm_density(family)
+
+
+def _gamma_glm_density(family: Family) -> Family:
+    """The Gamma GLM's density ``-a expm1mx(log y - eta) - log y + (a log a - a - lgamma(a))``
+    (``distributions.gamma.mean_log_prob``): the shape's terms as the affine's shift, once per reduction, not
+    per example, and ``-log y`` apart (``Split``: once per full-batch fit)."""
+    def shape(fp, raw):
+        return links.softplus.forward(fp["shape"]).astype(jnp.result_type(raw))
+
+    def free(fp, raw, y):
+        return _gamma.mean_log_prob_free(shape(fp, raw), raw, jnp.asarray(y, jnp.result_type(raw)))
+
+    def data(y, dtype):
+        return _gamma.mean_data_term(jnp.asarray(y, dtype))
+
+    def kernel(fp, raw, y):
+        return free(fp, raw, y) + data(y, jnp.result_type(raw))
+
+    def affine(fp):
+        a = links.softplus.forward(fp["shape"])
+        return jnp.ones_like(a), _gamma.mean_shift(a)
+
+    return build(spec=family.spec, support=family.support, theta=family.theta, init=family.init, kernel=kernel,
+                 affine=affine, split=Split(free, data))
 
 
 def beta(parameterization: str = "default", *, init_precision: float = 2.0) -> Family:
