@@ -14,11 +14,11 @@ B_GRID = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
 LAMBDAS = (0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 3.5, 5.0, 8.0, 12.0, 20.0, 35.0, 60.0)
 
 
-def _cases(dtype):
+def _cases(dtype, b_grid=B_GRID):
     mp.mp.dps = 40
     rows = []
     for a in A_GRID:
-        for b in B_GRID:
+        for b in b_grid:
             for lam in LAMBDAS:
                 y = float(np.asarray(lam / (a + b), dtype))  # the input as the dtype holds it
                 log_1mx, log_x = np.log(y), np.log1p(-y)
@@ -69,3 +69,30 @@ def test_log_betainc_at_large_a_small_b_matches_mpmath(dtype):
     worst = np.unravel_index(np.argmax(rel / np.asarray(g_tol).reshape(-1, 1) if f32 else rel), rel.shape)
     assert np.all(rel < np.asarray(g_tol).reshape(-1, 1) if f32 else rel < g_tol), (
         a[worst[0]], b[worst[0]], y[worst[0]], worst[1], grads[worst], slopes[worst])
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_betainc_half_matches_mpmath(dtype):
+    """``half=True`` (the Student t's ``b = 1/2``): the a >> b form is the closed form ``erfc(sqrt(u))``, not the whole
+    incomplete gamma; the same grid, tolerances and slopes (in ``a`` and ``1 - x``) as the general form's test."""
+    with jax.enable_x64(dtype == np.float64):
+        rows = _cases(dtype, (0.5,))
+        a, b, y, lx, l1, ref, slopes = (np.array(c, dtype=np.float64) for c in zip(*rows))
+        cast = [jnp.asarray(v, dtype) for v in (a, y)]
+
+        def fn(a_, y_):
+            return log_betainc(a_, jnp.full_like(a_, 0.5), jnp.log1p(-y_), jnp.log(y_), half=True)
+        got = np.asarray(jax.vmap(fn)(*cast), np.float64)
+        grads = jax.vmap(jax.grad(fn, argnums=(0, 1)))(*cast)
+        grads = np.stack([np.asarray(g, np.float64) for g in grads], axis=1)
+    f32 = dtype == np.float32
+    small = a < 1e5
+    v_tol = np.where(small, 5e-4, 3e-5) if f32 else 1e-10
+    g_tol = np.where(small, 3e-3, 1e-3) if f32 else 1e-7
+    assert np.all(np.isfinite(got)) and np.all(np.isfinite(grads))
+    err = np.abs(got - ref)
+    assert np.all(err < v_tol), (a[np.argmax(err / v_tol)], got[np.argmax(err / v_tol)])
+    scale = np.stack([np.abs(slopes[:, 0]) + y, np.abs(slopes[:, 2]) + a / 1.5], 1)
+    rel = np.abs(grads - slopes[:, [0, 2]]) / scale
+    assert np.all(rel < np.asarray(g_tol).reshape(-1, 1)), np.unravel_index(np.argmax(rel), rel.shape)
