@@ -96,3 +96,18 @@ def test_log_betainc_half_matches_mpmath(dtype):
     scale = np.stack([np.abs(slopes[:, 0]) + y, np.abs(slopes[:, 2]) + a / 1.5], 1)
     rel = np.abs(grads - slopes[:, [0, 2]]) / scale
     assert np.all(rel < np.asarray(g_tol).reshape(-1, 1)), np.unravel_index(np.argmax(rel), rel.shape)
+
+
+@pytest.mark.deep
+def test_log_betainc_half_second_derivatives_match_the_general_form():
+    """The closed form's Hessian and forward Jacobian in (a, 1 - x) against the general form's (the whole incomplete
+    gamma, itself tested against mpmath above), float64, where the a >> b form is taken."""
+    with jax.enable_x64(True):
+        def fn(p, half):
+            return log_betainc(p[0], jnp.asarray(0.5), jnp.log1p(-p[1]), jnp.log(p[1]), half=half)
+        for a, lam in [(1e8, 0.3), (1e8, 30.0), (1e6, 5.0), (1e7, 300.0)]:
+            p = jnp.asarray([a, lam / (a + 0.5)])
+            for d in (jax.hessian, jax.jacfwd):
+                want, got = np.asarray(d(fn)(p, False)), np.asarray(d(fn)(p, True))
+                assert np.all(np.isfinite(got))
+                np.testing.assert_allclose(got, want, rtol=1e-9)
