@@ -111,3 +111,25 @@ def test_log_betainc_half_second_derivatives_match_the_general_form():
                 want, got = np.asarray(d(fn)(p, False)), np.asarray(d(fn)(p, True))
                 assert np.all(np.isfinite(got))
                 np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_betainc_half_near_one(dtype):
+    """Where ``I_x`` is within 1e-11 of 1 (``u = a (1 - x) ~ 1e-22``) the closed form keeps ``log I`` to its last digits
+    (``erfc(sqrt u)`` rounds to 1 there: ``log erfc`` read 0), the general form's too; at ``1 - x = 0`` the value is 0
+    and the slope in ``a`` 0 (the closed form's ``d log Q/du ~ u^(-1/2)`` times ``du/da = -log x = 0`` gave NaN)."""
+    mp.mp.dps = 40
+    with jax.enable_x64(dtype == np.float64):
+        for a, y in [(1e8, 1e-30), (1e6, 1e-20), (1e8, 1e-12)]:
+            ref = float(mp.log(mp.betainc(a, 0.5, 0, 1 - mp.mpf(float(np.asarray(y, dtype))), regularized=True)))
+            for half in (False, True):
+                got = float(log_betainc(jnp.asarray(a, dtype), jnp.asarray(0.5, dtype), jnp.log1p(-jnp.asarray(y, dtype)),
+                                        jnp.log(jnp.asarray(y, dtype)), half=half))
+                assert abs(got - ref) <= 1e-5 * abs(ref), (a, y, half, got, ref)
+        for half in (False, True):
+            def at_one(a_):
+                return log_betainc(a_, jnp.asarray(0.5, dtype), jnp.asarray(0.0, dtype), jnp.asarray(-np.inf, dtype),
+                                   half=half)
+            value, slope = jax.value_and_grad(at_one)(jnp.asarray(1e8, dtype))
+            assert float(value) == 0.0 and float(slope) == 0.0

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
-from jax.scipy.special import erfc
+from jax.scipy.special import erf, erfc
 
 from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln, exprel,
                       lgamma1p_ratio, lgamma_digamma_lanczos_shifted, log1mexp, log1pmx_ratio, log1pmx_series,
@@ -797,21 +797,33 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     return jnp.where(gamma, tail, fraction[0]), jnp.where(gamma, prefix + log_first - tail, fraction[1])
 
 
+def _log_q_half_parts(u):
+    """``(log Q(1/2, u), d log Q / du)`` for ``u >= 0`` (``_log_q_half``)."""
+    v = jnp.sqrt(2.0 * u)
+    log_tail, mills = _log_ndtr_mills(v)
+    root = jnp.sqrt(u)
+    near = root < 0.5
+    log_near = jnp.log1p(-erf(safe_where(near, root, 0.0)))
+    log_q = jnp.where(near, log_near, _LOG_2 + log_tail)
+    return log_q, jnp.where(u > 0, -mills / safe_where(u > 0, v, 1.0), 0.0)
+
+
 @jax.custom_jvp
 def _log_q_half(u):
-    """``log Q(1/2, u) = log erfc(sqrt(u)) = log 2 + log Phi(-v)``, ``v = sqrt(2 u)`` (``_log_ndtr_mills``: Mills'
-    series beyond ``special.mills_min``, no ``log(0)`` in the far tail), for ``u > 0``; its derivative
-    ``-e^-u / (sqrt(pi u) Q) = -M / v`` from Mills' ratio ``M = phi(v) / Phi(-v)``.
-    scipy equivalent: ``log(gammaincc(0.5, u))``."""
-    return _LOG_2 + _log_ndtr_mills(jnp.sqrt(2.0 * u))[0]
+    """``log Q(1/2, u) = log erfc(sqrt(u))`` for ``u >= 0``: ``log1p(-erf(sqrt(u)))`` below ``sqrt(u) = 1/2`` (``log Q``
+    to its last digit near 0: ``-1.128e-11`` at ``u = 1e-22``, where ``erfc`` rounds to 1), else ``log 2 + log Phi(-v)``,
+    ``v = sqrt(2 u)`` (``_log_ndtr_mills``: Mills' series beyond ``special.mills_min``, no ``log(0)`` in the far tail).
+    Its derivative ``-e^-u / (sqrt(pi u) Q) = -M / v`` from Mills' ratio ``M = phi(v) / Phi(-v)``; 0 at ``u = 0``,
+    where the caller's ``u = (a + (b - 1)/2)(-log x)`` moves in ``a`` as ``-log x = 0`` times a slope ``~ u^(-1/2)``
+    (the limit of the product is 0). scipy equivalent: ``log(gammaincc(0.5, u))``."""
+    return _log_q_half_parts(u)[0]
 
 
 @_log_q_half.defjvp
 def _log_q_half_jvp(primals, tangents):
     (u,), (t_u,) = primals, tangents
-    v = jnp.sqrt(2.0 * u)
-    log_tail, mills = _log_ndtr_mills(v)
-    return _LOG_2 + log_tail, -mills / v * t_u
+    value, slope = _log_q_half_parts(u)
+    return value, slope * t_u
 
 
 _LOG_2 = float(np.log(2.0))
