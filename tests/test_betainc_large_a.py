@@ -14,11 +14,11 @@ B_GRID = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
 LAMBDAS = (0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 3.5, 5.0, 8.0, 12.0, 20.0, 35.0, 60.0)
 
 
-def _cases(dtype):
+def _cases(dtype, b_grid=B_GRID):
     mp.mp.dps = 40
     rows = []
     for a in A_GRID:
-        for b in B_GRID:
+        for b in b_grid:
             for lam in LAMBDAS:
                 y = float(np.asarray(lam / (a + b), dtype))  # the input as the dtype holds it
                 log_1mx, log_x = np.log(y), np.log1p(-y)
@@ -69,3 +69,67 @@ def test_log_betainc_at_large_a_small_b_matches_mpmath(dtype):
     worst = np.unravel_index(np.argmax(rel / np.asarray(g_tol).reshape(-1, 1) if f32 else rel), rel.shape)
     assert np.all(rel < np.asarray(g_tol).reshape(-1, 1) if f32 else rel < g_tol), (
         a[worst[0]], b[worst[0]], y[worst[0]], worst[1], grads[worst], slopes[worst])
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_betainc_half_matches_mpmath(dtype):
+    """``half=True`` (the Student t's ``b = 1/2``): the a >> b form is the closed form ``erfc(sqrt(u))``, not the whole
+    incomplete gamma; the same grid, tolerances and slopes (in ``a`` and ``1 - x``) as the general form's test."""
+    with jax.enable_x64(dtype == np.float64):
+        rows = _cases(dtype, (0.5,))
+        a, b, y, lx, l1, ref, slopes = (np.array(c, dtype=np.float64) for c in zip(*rows))
+        cast = [jnp.asarray(v, dtype) for v in (a, y)]
+
+        def fn(a_, y_):
+            return log_betainc(a_, jnp.full_like(a_, 0.5), jnp.log1p(-y_), jnp.log(y_), half=True)
+        got = np.asarray(jax.vmap(fn)(*cast), np.float64)
+        grads = jax.vmap(jax.grad(fn, argnums=(0, 1)))(*cast)
+        grads = np.stack([np.asarray(g, np.float64) for g in grads], axis=1)
+    f32 = dtype == np.float32
+    small = a < 1e5
+    v_tol = np.where(small, 5e-4, 3e-5) if f32 else 1e-10
+    g_tol = np.where(small, 3e-3, 1e-3) if f32 else 1e-7
+    assert np.all(np.isfinite(got)) and np.all(np.isfinite(grads))
+    err = np.abs(got - ref)
+    assert np.all(err < v_tol), (a[np.argmax(err / v_tol)], got[np.argmax(err / v_tol)])
+    scale = np.stack([np.abs(slopes[:, 0]) + y, np.abs(slopes[:, 2]) + a / 1.5], 1)
+    rel = np.abs(grads - slopes[:, [0, 2]]) / scale
+    assert np.all(rel < np.asarray(g_tol).reshape(-1, 1)), np.unravel_index(np.argmax(rel), rel.shape)
+
+
+@pytest.mark.deep
+def test_log_betainc_half_second_derivatives_match_the_general_form():
+    """The closed form's Hessian and forward Jacobian in (a, 1 - x) against the general form's (the whole incomplete
+    gamma, itself tested against mpmath above), float64, where the a >> b form is taken."""
+    with jax.enable_x64(True):
+        def fn(p, half):
+            return log_betainc(p[0], jnp.asarray(0.5), jnp.log1p(-p[1]), jnp.log(p[1]), half=half)
+        for a, lam in [(1e8, 0.3), (1e8, 30.0), (1e6, 5.0), (1e7, 300.0)]:
+            p = jnp.asarray([a, lam / (a + 0.5)])
+            for d in (jax.hessian, jax.jacfwd):
+                want, got = np.asarray(d(fn)(p, False)), np.asarray(d(fn)(p, True))
+                assert np.all(np.isfinite(got))
+                np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_betainc_half_near_one(dtype):
+    """Where ``I_x`` is within 1e-11 of 1 (``u = a (1 - x) ~ 1e-22``) the closed form keeps ``log I`` to its last digits
+    (``erfc(sqrt u)`` rounds to 1 there: ``log erfc`` read 0), the general form's too; at ``1 - x = 0`` the value is 0
+    and the slope in ``a`` 0 (the closed form's ``d log Q/du ~ u^(-1/2)`` times ``du/da = -log x = 0`` gave NaN)."""
+    mp.mp.dps = 40
+    with jax.enable_x64(dtype == np.float64):
+        for a, y in [(1e8, 1e-30), (1e6, 1e-20), (1e8, 1e-12)]:
+            ref = float(mp.log(mp.betainc(a, 0.5, 0, 1 - mp.mpf(float(np.asarray(y, dtype))), regularized=True)))
+            for half in (False, True):
+                got = float(log_betainc(jnp.asarray(a, dtype), jnp.asarray(0.5, dtype), jnp.log1p(-jnp.asarray(y, dtype)),
+                                        jnp.log(jnp.asarray(y, dtype)), half=half))
+                assert abs(got - ref) <= 1e-5 * abs(ref), (a, y, half, got, ref)
+        for half in (False, True):
+            def at_one(a_):
+                return log_betainc(a_, jnp.asarray(0.5, dtype), jnp.asarray(0.0, dtype), jnp.asarray(-np.inf, dtype),
+                                   half=half)
+            value, slope = jax.value_and_grad(at_one)(jnp.asarray(1e8, dtype))
+            assert float(value) == 0.0 and float(slope) == 0.0

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
-from jax.scipy.special import erfc
+from jax.scipy.special import erf, erfc
 
 from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln, exprel,
                       lgamma1p_ratio, lgamma_digamma_lanczos_shifted, log1mexp, log1pmx_ratio, log1pmx_series,
@@ -749,7 +749,7 @@ def _log_likelihood_ratio(a, b, log_x, log_1mx):
     return term_a + term_b
 
 
-def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta):
+def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half=False):
     """``(log I_x(a, b), log(x (1 - x) I'(x) / I))``, ``x (1 - x) I'(x) = x^a (1 - x)^b / B(a, b)``: the value
     and its log slope, from one evaluation of the prefix and the fraction. On the fraction's own side
     the slope is ``log a - log CF`` (the prefix cancels exactly: in float32 a prefix of -9,210 rounds
@@ -757,7 +757,12 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta):
 
     The side is chosen by ``x < (a + 1)/(a + b + 2)``, i.e. ``1 - x > (b + 1)/(a + b + 2)``, tested on the
     smaller of ``x`` and ``1 - x``: near 1 neither ``x`` nor the threshold survives rounding (float32, a = 1e8,
-    b = 2, x = sig(17) = 1 - 4.1e-8: both round to 1 - 6e-8 and 1, and the fraction ran on the wrong side)."""
+    b = 2, x = sig(17) = 1 - 4.1e-8: both round to 1 - 6e-8 and 1, and the fraction ran on the wrong side).
+
+    ``half`` (a Python bool): ``b = 1/2`` for every entry (the Student t), and the a >> b form is the closed
+    form ``Q(1/2, u) = erfc(sqrt(u))`` (``_log_q_half``), not the whole incomplete gamma."""
+    if half:
+        b = jnp.full_like(a, 0.5)
     x, y = jnp.exp(log_x), jnp.exp(log_1mx)
     direct = jnp.where(x <= y, x < (a + 1.0) / (a + b + 2.0), y > (b + 1.0) / (a + b + 2.0))
     # a >> b and x > 1/2: I_x(a, b) = Q(b, u), u = -(a + (b - 1)/2) log x, to relative about
@@ -783,10 +788,45 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta):
     ag, bg = safe_where(gamma, a, 1.0), safe_where(gamma, b, 1.0)
     minus_log_x = safe_where(gamma, -log_x, 1.0)
     t = ag + 0.5 * (bg - 1.0)
-    log_u = jnp.log(t) + jnp.log(minus_log_x)
-    tail = log_gammainc_tail(bg, t * minus_log_x, True, log_u)
+    if half:
+        tail = _log_q_half(t * minus_log_x)
+    else:
+        log_u = jnp.log(t) + jnp.log(minus_log_x)
+        tail = log_gammainc_tail(bg, t * minus_log_x, True, log_u)
     # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
     return jnp.where(gamma, tail, fraction[0]), jnp.where(gamma, prefix + log_first - tail, fraction[1])
+
+
+def _log_q_half_parts(u):
+    """``(log Q(1/2, u), d log Q / du)`` for ``u >= 0`` (``_log_q_half``)."""
+    v = jnp.sqrt(2.0 * u)
+    log_tail, mills = _log_ndtr_mills(v)
+    root = jnp.sqrt(u)
+    near = root < 0.5
+    log_near = jnp.log1p(-erf(safe_where(near, root, 0.0)))
+    log_q = jnp.where(near, log_near, _LOG_2 + log_tail)
+    return log_q, jnp.where(u > 0, -mills / safe_where(u > 0, v, 1.0), 0.0)
+
+
+@jax.custom_jvp
+def _log_q_half(u):
+    """``log Q(1/2, u) = log erfc(sqrt(u))`` for ``u >= 0``: ``log1p(-erf(sqrt(u)))`` below ``sqrt(u) = 1/2`` (``log Q``
+    to its last digit near 0: ``-1.128e-11`` at ``u = 1e-22``, where ``erfc`` rounds to 1), else ``log 2 + log Phi(-v)``,
+    ``v = sqrt(2 u)`` (``_log_ndtr_mills``: Mills' series beyond ``special.mills_min``, no ``log(0)`` in the far tail).
+    Its derivative ``-e^-u / (sqrt(pi u) Q) = -M / v`` from Mills' ratio ``M = phi(v) / Phi(-v)``; 0 at ``u = 0``,
+    where the caller's ``u = (a + (b - 1)/2)(-log x)`` moves in ``a`` as ``-log x = 0`` times a slope ``~ u^(-1/2)``
+    (the limit of the product is 0). scipy equivalent: ``log(gammaincc(0.5, u))``."""
+    return _log_q_half_parts(u)[0]
+
+
+@_log_q_half.defjvp
+def _log_q_half_jvp(primals, tangents):
+    (u,), (t_u,) = primals, tangents
+    value, slope = _log_q_half_parts(u)
+    return value, slope * t_u
+
+
+_LOG_2 = float(np.log(2.0))
 
 
 def _closed_form_in_x(parts, n_params, signs):
@@ -827,19 +867,23 @@ def _closed_form_in_x(parts, n_params, signs):
     return wrapped
 
 
-_LOG_BETAINC = {(stirling, with_beta): _closed_form_in_x(
-    lambda a, b, lb, log_x, log_1mx, s=stirling, w=with_beta: _log_betainc_parts(a, b, log_x, log_1mx, lb, s, w),
-    3, (1.0, -1.0)) for stirling in (False, True) for with_beta in (False, True)}
+_LOG_BETAINC = {(stirling, with_beta, half): _closed_form_in_x(
+    lambda a, b, lb, log_x, log_1mx, s=stirling, w=with_beta, h=half: _log_betainc_parts(a, b, log_x, log_1mx, lb, s,
+                                                                                         w, h),
+    3, (1.0, -1.0)) for stirling in (False, True) for with_beta in (False, True) for half in (False, True)}
 
 
-def log_betainc(a, b, log_x, log_1mx, stirling=True, log_beta=None):
+def log_betainc(a, b, log_x, log_1mx, stirling=True, log_beta=None, half=False):
     """``log I_x(a, b)`` from ``log x`` and ``log(1 - x)`` (pass both, each computed stably by the
     caller: a Student t tail has ``x = 1e-40``, below float32's range; at df 1e10 ``1 - x = 1e-10``).
     ``stirling=False`` (a Python bool) where ``min(a, b) < 10`` for every entry (a Student t's ``b = 1/2``):
     the prefix's Stirling branch, never taken there, is not compiled; ``log_beta``, ``log B(a, b)`` as the
     caller already has it (used only with ``stirling=False``; the Student t's from its normaliser), saves
     compiling ``betaln`` again. The derivative in ``x`` is the closed form ``x^(a-1) (1-x)^(b-1) / (B I)``;
-    those in ``a`` and ``b`` by forward mode through the fraction."""
+    those in ``a`` and ``b`` by forward mode through the fraction. ``half=True`` (a Python bool) says ``b = 1/2``
+    for every entry (the Student t): ``b`` is then that constant (the argument is not read, and nothing is
+    differentiated in it), and at ``a >> b``, ``x`` near 1 the value is the closed form ``erfc(sqrt(u))``, not a
+    whole incomplete gamma (which compiles for seconds and runs for every entry under a ``where``)."""
     with_beta = log_beta is not None and not stirling
     lb = log_beta if with_beta else jnp.zeros((), jnp.result_type(a, b, log_x))
-    return _LOG_BETAINC[(bool(stirling), with_beta)](a, b, lb, log_x, log_1mx)
+    return _LOG_BETAINC[(bool(stirling), with_beta, bool(half))](a, b, lb, log_x, log_1mx)

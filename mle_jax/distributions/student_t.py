@@ -283,7 +283,8 @@ def _log_lower_tail(df, t, log_abs_t, normaliser):
     log_1mx = 2 * log_abs_t - log1p_sq
     half = 0.5 * df  # log B(h, 1/2) = log(pi)/2 - R(h) - log(h)/2: no betaln compiled beside the normaliser
     log_beta = _LOG_SQRT_PI - normaliser - 0.5 * jnp.log(half)
-    return log_betainc(half, jnp.full_like(df, 0.5), log_x, log_1mx, stirling=False, log_beta=log_beta) - LOG_2
+    return log_betainc(half, jnp.full_like(df, 0.5), log_x, log_1mx, stirling=False, log_beta=log_beta,
+                       half=True) - LOG_2
 
 
 def _fisher(z, df, terms, log_big_phi):
