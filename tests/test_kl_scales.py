@@ -72,3 +72,21 @@ def test_asymmetric_laplace_kl_against_quadrature(dtype):
             got = float(jax.jit(mj.kl)(mj.AsymmetricLaplace(*p32), mj.AsymmetricLaplace(*r32)))
             ref = float(_al_kl(p32, r32))
             assert abs(got - ref) <= rtol * ref, (dtype, p, r, got, ref)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weibull_at_extreme_scales_against_mpmath(dtype):
+    """``log(y/s)`` from the ratio: ``log y - log s`` kept ``eps |log s|``, times k in ``z^k`` (float32 k = 50,
+    s = 1e-30, y = 3e-30: log_prob and log_sf 1.2e-4 relative off, log_cdf at 1.01 s 3e-5)."""
+    rows = [(50.0, s, s * c) for s in (1e-30, 1e30) for c in (1.01, 3.0, 0.5)] + [(200.0, 1e10, 1.01e10), (1e-3, 1e-30, 1e-20)]
+    pts = np.asarray(rows, dtype)
+    with jax.enable_x64(dtype == "float64"):
+        k, s, y = (jnp.asarray(pts[:, i]) for i in range(3))
+        got = jax.jit(lambda k, s, y: [f(mj.Weibull(k, s), y) for f in (mj.log_prob, mj.log_cdf, mj.log_sf)])(k, s, y)
+    tol = 1e-12 if dtype == "float64" else 4e-6
+    for i, (kk, ss, yy) in enumerate(pts.astype(float)):
+        K, S, Y = (mp.mpf(v) for v in (kk, ss, yy))
+        z = (Y / S) ** K
+        refs = (L(K / S) + (K - 1) * L(Y / S) - z, L(-mp.expm1(-z)), -z)
+        for g, r in zip((float(a[i]) for a in got), refs):
+            assert abs(g - float(r)) <= tol * max(abs(float(r)), 1.0), (dtype, kk, ss, yy, g, float(r))
