@@ -295,7 +295,8 @@ class Recipe:
             w = w * (np.asarray(mask) != 0)
         if not w.any():
             what = " and ".join(n for n, v in (("weights", weights), ("mask", mask)) if v is not None)
-            return (f"the {what} leave no example (every weight is 0 or masked out); "
+            verb = "leaves" if what == "mask" else "leave"  # "the mask leaves", "the weights (and mask) leave"
+            return (f"the {what} {verb} no example (every weight is 0 or masked out); "
                     f"a mean NLL over no example is 0/0")
         class_weight = self.family.training.weight
         if class_weight is not None:

@@ -83,7 +83,7 @@ def test_non_finite_with_validation_says_it_returned_the_best():
 
 
 def test_weights_and_masks_that_leave_nothing_are_errors():
-    with pytest.raises(ValueError, match="mask leave no example"):
+    with pytest.raises(ValueError, match="the mask leaves no example"):
         mj.fit(SLOPE, START, X, Y, ADAM, steps=2, mask=jnp.zeros(32, bool))
     with pytest.raises(ValueError, match="weights leave no example"):
         SLOPE.mean_nll(START, X, Y, weights=jnp.zeros(32))

@@ -27,6 +27,7 @@ from . import registry
 from .._checks import check_event_shape
 from .normal import _z, loc, loc_shape
 from .registry import Param
+from .special import expm1mx, log1pmx, log_ratio
 
 
 class AsymmetricLaplace(NamedTuple):
@@ -154,12 +155,25 @@ def kl(p: AsymmetricLaplace, r: AsymmetricLaplace):
         log(q_p (1 - q_p) / b_p) - 1 - log(q_r (1 - q_r) / b_r) + E_p[rho_{q_r}(Y - mu_r)] / b_r,
         E_p[rho_tau(Y - m)] = tau (E_p[Y] - m) + b_p G_p((m - mu_p) / b_p)
 
-    (``rho_tau(v) = tau v + (-v)_+`` and ``E[(m - Y)_+] = int_{-inf}^m F_p``). Zero at p = r
-    (``E_p[rho_{q_p}(U)] = 1``); clamped at 0 against rounding."""
-    tau = r.q
+    (``rho_tau(v) = tau v + (-v)_+`` and ``E[(m - Y)_+] = int_{-inf}^m F_p``), written as terms that vanish at
+    p = r without cancelling (the plain sum kept 3e-16 of a KL of 5e-17 at scales 1 + 1e-8 apart): with ``q = q_p``,
+    ``delta = q_r - q``, ``s = log(b_p / b_r)`` (``special.log_ratio``), ``t = (mu_r - mu_p) / b_p``,
+
+        KL = -log1pmx(delta/q) - log1pmx(-delta/(1 - q)) + expm1mx(s) + expm1(s) delta E[U]
+             + e^s (H(t) - delta t),
+
+    ``H(t) = G(t) - q/(1 - q) - q t >= 0``: ``(1 - q)/q expm1mx(-q t)`` for t >= 0, ``q/(1 - q) expm1mx((1 - q) t)``
+    below (``E[U] = 1/q - 1/(1 - q)``). Clamped at 0 against rounding."""
+    q, tau = p.q, r.q
+    delta = tau - q
+    s = log_ratio(p.scale, r.scale)
     t = (r.loc - p.loc) / p.scale
-    expected = tau * (p.scale * _mean_u(p.q) - t * p.scale) + p.scale * _partial_expectation(t, p.q)
-    value = (_log_norm(p.q) - jnp.log(p.scale) - 1 - _log_norm(r.q) + jnp.log(r.scale)) + expected / r.scale
+    above = (1 - q) / q * expm1mx(-q * jnp.maximum(t, 0.0))
+    below = q / (1 - q) * expm1mx((1 - q) * jnp.minimum(t, 0.0))
+    rest = jnp.where(t >= 0, above, below) - delta * t
+    scaled = jnp.where(rest == 0, 0.0, jnp.exp(s) * rest)
+    value = (-log1pmx(delta / q) - log1pmx(-delta / (1 - q)) + expm1mx(s) + jnp.expm1(s) * delta * _mean_u(q)
+             + scaled)
     return jnp.maximum(value, 0.0)
 
 

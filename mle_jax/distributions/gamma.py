@@ -26,7 +26,7 @@ from jax.scipy.special import gammaln, polygamma
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import gamma_prefix_branches, log_gammainc_tail
-from .special import (HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, digamma_minus_log, digamma_minus_log_series,
+from .special import (HALF_LOG_2PI, log_ratio, STIRLING_MIN, aligned, safe_where, digamma_minus_log, digamma_minus_log_series,
                       expm1mx, lgamma_bregman, lgamma_diff, lgamma_digamma_lanczos, stirling_corr)
 
 
@@ -180,9 +180,10 @@ def entropy(theta: Gamma):
 def kl(p: Gamma, q: Gamma):
     """``(a_p - a_q) psi(a_p) - lnG(a_p) + lnG(a_q) + a_q (log b_p - log b_q) + a_p (b_q - b_p)/b_p``,
     written ``B(a_q - a_p, a_p) - (a_q - a_p) u + a_p (exp(u) - 1 - u)`` with ``u = log b_q - log b_p``
-    and ``B(d, a) = lnG(a + d) - lnG(a) - d psi(a) >= 0`` (``special.lgamma_bregman``)."""
+    and ``B(d, a) = lnG(a + d) - lnG(a) - d psi(a) >= 0`` (``special.lgamma_bregman``); ``u = log(b_q/b_p)`` by
+    ``special.log_ratio``, not a difference of two logs (2e-7 relative of a KL of 1.5e-16 at b = 1e-20)."""
     ap, aq = p.concentration, q.concentration
-    u = jnp.log(q.rate) - jnp.log(p.rate)
+    u = log_ratio(q.rate, p.rate)
     bregman = lgamma_bregman(aq - ap, ap, aq)  # aq itself, not ap + (aq - ap): 1e7 + (1e-3 - 1e7) is 0
     return jnp.maximum(bregman - (aq - ap) * u + ap * expm1mx(u), 0.0)  # >= 0 exactly
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from . import _twins, registry
 from .._checks import check_event_shape
 from .normal import _z, loc, loc_shape
-from .special import expm1mx
+from .special import expm1mx, log_ratio
 
 LOG_2 = math.log(2.0)
 
@@ -75,12 +75,12 @@ def isf(theta: Laplace, p):
 def kl(p: Laplace, q: Laplace):
     """``log(b_q/b_p) + |mu_p - mu_q|/b_q + (b_p/b_q) exp(-|mu_p - mu_q|/b_p) - 1``.
 
-    With ``r = log b_p - log b_q``, ``d = |mu_p - mu_q|`` and ``u = r - d/b_p``: ``exp(u) - 1 - r + d/b_q``,
+    With ``r = log(b_p/b_q)`` (``special.log_ratio``, not a difference of two logs), ``d = |mu_p - mu_q|`` and ``u = r - d/b_p``: ``exp(u) - 1 - r + d/b_q``,
     written ``expm1mx(u) + d (1/b_q - 1/b_p)`` where ``d/b_p < 1`` (no cancellation near KL = 0, and
     exactly ``expm1mx(r)`` at equal locations); never the ratio ``b_p/b_q`` itself.
     """
     d = jnp.abs(p.loc - q.loc)
-    r = jnp.log(p.scale) - jnp.log(q.scale)
+    r = log_ratio(p.scale, q.scale)
     u = r - d / p.scale
     near = d < p.scale
     value = jnp.where(near, expm1mx(u) + d * (1 / q.scale - 1 / p.scale), jnp.expm1(u) - r + d / q.scale)

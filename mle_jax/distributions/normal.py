@@ -19,7 +19,7 @@ from jax.scipy.special import log_ndtr as _jax_log_ndtr, ndtr, ndtri
 
 from . import _twins, registry
 from .._checks import check_event_shape
-from .special import HALF_LOG_2PI, expm1mx, mills_min, mills_series, standardize
+from .special import HALF_LOG_2PI, expm1mx, log_ratio, mills_min, mills_series, standardize
 
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -198,17 +198,18 @@ def entropy(theta: Normal):
 def kl(p: Normal, q: Normal):
     """``KL(N(m1, s1) || N(m2, s2)) = log(s2/s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2``.
 
-    With ``r = log s1 - log s2`` (never the ratio itself, which under- or overflows at 1e-30 / 1e30):
-    ``KL = (exp(2r) - 1 - 2r) / 2 + ((m1 - m2)/s2)^2 / 2``, a sum of two terms >= 0.
+    With ``r = log(s1/s2)`` (``special.log_ratio``: the ratio under- or overflows at 1e-30 / 1e30, and ``log s1 -
+    log s2`` at s = 1e-20 kept 2e-7 relative of a KL of 1e-16): ``KL = (exp(2r) - 1 - 2r) / 2 + ((m1 - m2)/s2)^2 /
+    2``, a sum of two terms >= 0.
     """
-    r = jnp.log(p.scale) - jnp.log(q.scale)
+    r = log_ratio(p.scale, q.scale)
     return 0.5 * expm1mx(2 * r) + 0.5 * jnp.square((p.loc - q.loc) / q.scale)
 
 
 def cross_entropy(p: Normal, q: Normal):
     """``CE(p, q) = H(p) + KL(p || q) = log s2 + (log 2 pi)/2 + (exp(2r) + ((m1 - m2)/s2)^2) / 2``,
-    ``r = log s1 - log s2``."""
-    r = jnp.log(p.scale) - jnp.log(q.scale)
+    ``r = log(s1/s2)`` (``special.log_ratio``)."""
+    r = log_ratio(p.scale, q.scale)
     return jnp.log(q.scale) + HALF_LOG_2PI + 0.5 * (jnp.exp(2 * r) + jnp.square((p.loc - q.loc) / q.scale))
 
 

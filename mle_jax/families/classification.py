@@ -22,7 +22,7 @@ from .. import links
 from ..distributions import Bernoulli, Categorical
 from ..distributions import bernoulli as _bernoulli
 from ..distributions import categorical as _categorical
-from ..distributions.special import log1mexp
+from ..distributions.special import log1mexp, sigmoid_pair
 from ._arguments import number_in, whole_number
 from ._family import Family, PerExample, Spec, Training, build
 from ._support import binary, labels, probability
@@ -272,17 +272,18 @@ def _observed_interval(f, cuts, width_term, y):
 
 @jax.custom_jvp
 def _sigmoid(x):
-    """``sig(x)`` (``jax.nn.sigmoid``) whose derivative is ``sig(x) sig(-x)``, two sigmoids: the logistic's own
-    rule, ``s (1 - s)``, keeps only rounding where ``s`` is near 1 (x = 30 in float64: 1e-3 off; x >= 37: 0 for
-    ``exp(-x)``), and the ordinal NLL's Hessian is that derivative. Without differentiation, ``jax.nn.sigmoid``."""
+    """``sig(x)`` (``jax.nn.sigmoid``) whose derivative is ``sig(x) sig(-x)``, both from one ``exp``
+    (``special.sigmoid_pair``; neither is ``1 - `` the other): the logistic's own rule, ``s (1 - s)``, keeps only
+    rounding where ``s`` is near 1 (x = 30 in float64: 1e-3 off; x >= 37: 0 for ``exp(-x)``), and the ordinal NLL's
+    Hessian is that derivative. Without differentiation, ``jax.nn.sigmoid``."""
     return jax.nn.sigmoid(x)
 
 
 @_sigmoid.defjvp
 def _sigmoid_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
-    value = _sigmoid(x)
-    return value, value * _sigmoid(-x) * dx
+    value, value_neg = sigmoid_pair(x)
+    return value, value * value_neg * dx
 
 
 def _observed_interval_jvp(primals, tangents):
