@@ -140,3 +140,21 @@ def test_ordinal_value_eager_equals_jitted_and_differentiated_bits():
         by_cuts = jax.vmap(jax.value_and_grad(family.log_prob, argnums=0), (None, 0, 0))(fp, f, y)[0]
     for other in (jitted, by_score, by_cuts):
         np.testing.assert_array_equal(np.asarray(other), eager)
+
+
+def test_newton_fits_float32_params_with_x64_enabled():
+    """``mj.newton()`` on float32 parameters while jax_enable_x64 is on (optax's line search transposes the value's
+    JVP at a Python 1.0, a float64 cotangent there, once refused with a TypeError): it fits, and its MLE solves the
+    Poisson score equations ``X'(y - mu) = 0`` to float32 precision, as the float64 fit's does."""
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(60, 2))
+    y = rng.poisson(np.exp(x @ np.array([0.4, -0.3]) + 1.0)).astype(np.float32)
+    with jax.enable_x64(True):
+        r = mj.recipe(mj.models.linear(2, dtype=jnp.float32).apply, mj.poisson())
+        start = r.init({"w": jnp.zeros(2, jnp.float32), "b": jnp.asarray(0.0, jnp.float32)})
+        res = mj.fit(r, start, jnp.asarray(x, jnp.float32), jnp.asarray(y), mj.newton(), steps=30,
+                     objective=mj.Objective(reduction="sum"), run=mj.Run(progress=False))
+    w, b = np.asarray(res.params.model["w"], np.float64), float(res.params.model["b"])
+    resid = y - np.exp(x @ w + b)
+    score = np.column_stack([np.ones(len(x)), x]).T @ resid
+    assert np.max(np.abs(score)) <= 1e-4 * np.sum(np.abs(resid) + y)
