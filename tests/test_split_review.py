@@ -142,6 +142,7 @@ def test_ordinal_value_eager_equals_jitted_and_differentiated_bits():
         np.testing.assert_array_equal(np.asarray(other), eager)
 
 
+@pytest.mark.deep  # ~3 s (a Newton fit compiles)
 def test_newton_fits_float32_params_with_x64_enabled():
     """``mj.newton()`` on float32 parameters while jax_enable_x64 is on (optax's line search transposes the value's
     JVP at a Python 1.0, a float64 cotangent there, once refused with a TypeError): it fits, and its MLE solves the
