@@ -65,7 +65,8 @@ def test_a_masked_row_off_the_support_adds_nothing_to_value_or_gradient(case):
         np.testing.assert_allclose(float(grad.model["b"]), score_b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("dtype, reduction", [  # ~1.5-4 s each (compiles): one in README's suite
+@pytest.mark.deep  # 1.5-4 s each (three families' programs compile)
+@pytest.mark.parametrize("dtype, reduction", [
     ("float64", "mean"), pytest.param("float64", "sum", marks=pytest.mark.deep),
     pytest.param("float32", "mean", marks=pytest.mark.deep), pytest.param("float32", "sum", marks=pytest.mark.deep)])
 def test_split_objective_is_the_weighted_masked_nll_for_every_split_family(dtype, reduction):
