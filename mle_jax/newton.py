@@ -199,13 +199,18 @@ def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30,
     (True, True)
     """
     direction = scale_by_newton(batch_size=batch_size, curvature=_check_curvature(curvature))
-    # store_grad: the accepted point's value and gradient stay in the state, where fit reads them back
-    search = optax.scale_by_backtracking_linesearch(
+    # store_grad: the accepted point's value and gradient stay in the state, where fit reads them back. optax gets
+    # that gradient by transposing the value's JVP at a Python 1.0, a cotangent of the default float: where the
+    # params' float is narrower (float32 under jax_enable_x64) it is refused, so there the state keeps no gradient
+    # (``grad`` None) and fit evaluates it at the accepted point
+    searches = {store: optax.scale_by_backtracking_linesearch(
         max_backtracking_steps=max_linesearch_steps, decrease_factor=0.5, increase_factor=float("inf"),
-        store_grad=True)
+        store_grad=store) for store in (True, False)}
 
     def init(params):
-        return NewtonState(direction.init(params), search.init(params))
+        leaf = jax.tree_util.tree_leaves(params)[0]
+        store = jnp.result_type(leaf) == jnp.result_type(float)
+        return NewtonState(direction.init(params), searches[bool(store)].init(params))
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, hessian_fn=None, **extra):
         if value is None or value_fn is None:
@@ -217,6 +222,7 @@ def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30,
         at_rounding = decrement <= 16 * jnp.finfo(jnp.result_type(value)).eps * jnp.abs(value)
         # a full step without a search stores no value: inf makes value_and_grad_from_state evaluate it
         unsearched = state.linesearch._replace(value=jnp.full_like(state.linesearch.value, jnp.inf))
+        search = searches[state.linesearch.grad is not None]
         d, search_state = jax.lax.cond(
             at_rounding, lambda: (d, unsearched),
             lambda: search.update(d, state.linesearch, params, value=value, grad=grad, value_fn=value_fn))

@@ -43,8 +43,8 @@ class Binomial(NamedTuple):
 
 
 def on_support(n, y):
-    """True where ``y`` is a count of successes out of ``n``: a whole number in ``[0, n]``."""
-    return (y >= 0) & (y <= n) & (y == jnp.floor(y))
+    """True where ``y`` is a count of successes out of ``n``: a whole number in ``[0, n]``, n finite."""
+    return (y >= 0) & (y <= n) & (y == jnp.floor(y)) & (n < jnp.inf)
 
 
 def log_prob(theta: Binomial, y):

@@ -39,8 +39,8 @@ class Poisson(NamedTuple):
 
 
 def count_on_support(y):
-    """True where ``y`` is a count: a non-negative integer value."""
-    return (y >= 0) & (y == jnp.floor(y))
+    """True where ``y`` is a count: a non-negative integer value (finite: +inf is its own floor)."""
+    return (y >= 0) & (y == jnp.floor(y)) & (y < jnp.inf)
 
 
 def y_log(y, log_value):
