@@ -419,7 +419,12 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
         ``sigma^2 / w_i``): ``nobs`` is the number of rows with a nonzero weight, the family's affine
         shift (its ``-log sigma``) counts once per row, ``-sum_i [w_i a(f) k_i + b(f)]`` for a
         density ``a(f) k_i + b(f)``, the robust meat is ``sum_i s_i s_i'`` of the rows' weighted scores
-        (statsmodels' GLM ``var_weights``, WLS). A family whose own parameters enter the shift (a
+        (statsmodels' GLM ``var_weights``, WLS, for the Normal and for families without parameters of
+        their own). The likelihood so defined follows the family's factorisation (``Family.density``):
+        for ``gamma("mean")`` it is ``-sum_i [w_i (-a expm1mx(log y_i - eta_i) - log y_i) + b(a)]``, the
+        shape's normaliser ``b(a) = a log a - a - lgamma(a)`` once per row; statsmodels' ``var_weights``
+        Gamma is the density at shape ``w_i a`` (and estimates ``1/a`` by Pearson's chi2): the
+        coefficients agree, the shape and so the standard errors do not. A family whose own parameters enter the shift (a
         learned sigma) is re-fitted at this likelihood (L-BFGS from ``params``): its sigma is the
         scale of a row of weight 1, ``sqrt(sum_i w_i r_i^2 / N)``, not the frequency fit's
         ``sqrt(sum_i w_i r_i^2 / sum_i w_i)``. For a family without parameters of its own (Poisson,

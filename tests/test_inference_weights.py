@@ -131,3 +131,34 @@ def test_weight_options_refuse_bad_input(x64):
     with pytest.raises(ValueError, match="expected"):
         inference(gauss, gauss.init({"b": jnp.zeros(3)}), X, rng.normal(size=20), "expected", weights=w,
                   weight_kind="analytic")
+
+
+@pytest.mark.deep
+def test_gamma_mean_analytic_weights_likelihood_is_the_documented_form(x64):
+    """``gamma("mean")`` with analytic weights: the log-likelihood at the re-fitted params is
+    ``sum_i [w_i (log Gamma(y_i; a, mu_i) - b(a)) + b(a)]`` over the rows with w_i > 0, ``b(a) = a log a - a -
+    lgamma(a)`` (the shape's normaliser once per row; inference's docstring), from scipy's density; the
+    coefficients are statsmodels' ``var_weights`` Gamma GLM's (the shape does not enter their score)."""
+    from scipy import special, stats
+    X, w, rng = _data(2)
+    mu = np.exp(X @ np.array([0.5, 0.3, -0.4]))
+    y = rng.gamma(3.0, mu / 3.0)
+    keep = w > 0
+    var = _quiet(sm.GLM(y[keep], X[keep], family=sm.families.Gamma(sm.families.links.Log()),
+                        var_weights=w[keep]).fit, tol=1e-13)
+    r = mj.recipe(_linear, mj.gamma(parameterization="mean"))
+    params = r.init({"b": jnp.asarray(var.params)})
+    a = inference(r, params, X, y, weights=w, weight_kind="analytic")
+    np.testing.assert_allclose(a.params.model["b"], var.params, rtol=1e-7)
+    shape = float(links.softplus.forward(a.params.family["shape"]))
+    mu_hat = np.exp(X[keep] @ np.asarray(a.params.model["b"]))
+    logpdf = stats.gamma.logpdf(y[keep], shape, scale=mu_hat / shape)
+    b = shape * np.log(shape) - shape - special.gammaln(shape)
+    np.testing.assert_allclose(a.loglik, np.sum(w[keep] * (logpdf - b) + b), rtol=1e-10)
+    # the shape maximises that likelihood: its derivative in a vanishes there
+    def documented(s):
+        lp = stats.gamma.logpdf(y[keep], s, scale=mu_hat / s)
+        bs = s * np.log(s) - s - special.gammaln(s)
+        return np.sum(w[keep] * (lp - bs) + bs)
+    h = 1e-5 * shape
+    assert abs(documented(shape + h) - documented(shape - h)) / (2 * h) < 1e-5 * abs(a.loglik)
