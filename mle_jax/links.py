@@ -31,7 +31,9 @@ import math
 from typing import Callable, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
+import numpy as np
 
 
 class Link(NamedTuple):
@@ -61,8 +63,18 @@ def _floored(fn):
 
 
 def softplus_inverse(scale):
-    """``raw`` with ``softplus(raw) + eps = scale``: ``raw = s + log(-expm1(-s))``, ``s = scale - eps``."""
-    s = scale - floor(jnp.result_type(scale))
+    """``raw`` with ``softplus(raw) + eps = scale``: ``raw = s + log(-expm1(-s))``, ``s = scale - eps``.
+
+    Defined for ``scale > eps`` (the floor of the scale's dtype): a concrete value at or below it (an
+    ``init_scale=1e-9`` in float32) is a ``ValueError``, where the formula would give NaN or -inf; a traced
+    one gives NaN there (NaN stays NaN)."""
+    eps = floor(jnp.result_type(scale))
+    if not isinstance(scale, jax.core.Tracer):
+        values = np.asarray(scale)
+        if np.any(values <= eps):
+            raise ValueError(f"softplus link: a positive parameter must exceed the link's floor eps = {eps:.3g} "
+                             f"(machine epsilon of {jnp.result_type(scale)}); got {values.min():.3g}")
+    s = scale - eps
     return s + jnp.log(-jnp.expm1(-s))
 
 

@@ -113,3 +113,25 @@ def test_accessors_name_the_link_without_the_function():
     with pytest.raises(ValueError, match="the identity link has no log_forward"):
         links.log_forward(links.identity)
     np.testing.assert_allclose(links.softplus.forward(links.softplus_inverse(jnp.float32(0.3))), 0.3, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, "float64"])
+def test_softplus_inverse_refuses_a_value_at_or_below_the_floor(dtype, x64):
+    """No raw value gives ``softplus(raw) + eps <= eps``: a learned family's ``init_shape=1e-9`` in float32 was a
+    silent NaN parameter (and ``init = eps`` a raw of -inf); now a ValueError naming the floor. Above it the
+    inverse is exact: ``softplus(raw) + eps`` gives the value back (scipy's ``log1p(exp)`` as the reference)."""
+    dtype = jnp.dtype(dtype)
+    eps = float(jnp.finfo(dtype).eps)
+    for bad in (1e-9 * eps, eps, -1.0, 0.0):
+        with pytest.raises(ValueError, match="floor"):
+            links.softplus_inverse(jnp.asarray(bad, dtype))
+    with pytest.raises(ValueError, match="floor"):
+        mj.gamma(parameterization="mean", init_shape=eps / 10).init(dtype)
+    with pytest.raises(ValueError, match="floor"):
+        mj.negative_binomial(init_total_count=eps / 10).init(dtype)
+    for good in (2.0 * eps, 1e-3, 1.0, 1e6):
+        raw = float(links.softplus_inverse(jnp.asarray(good, dtype)))
+        back = np.logaddexp(0.0, raw) + eps
+        assert back == pytest.approx(good, rel=8 * eps), (good, raw)
+    # traced: no check is possible, the formula's NaN (NaN in, NaN out)
+    assert np.isnan(jax.jit(links.softplus_inverse)(jnp.asarray(eps / 10, dtype)))
