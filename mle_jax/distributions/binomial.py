@@ -64,18 +64,25 @@ def _log_prob_value(n, z, y):
     return _log_prob_parts(n, z, y)[0]
 
 
+def _branches(n, y):
+    """What every form of the mass branches on: ``y`` on the support, the successes and failures (0 off it), the
+    larger count, whether the smaller reaches ``STIRLING_MIN`` (the saddle point's side) and the smaller count where
+    it does not (0 where it does)."""
+    inside = on_support(n, y) & (n == jnp.floor(n))
+    ys = jnp.where(inside, y, jnp.zeros_like(y))
+    rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
+    small_count, large_count = jnp.minimum(ys, rest), jnp.maximum(ys, rest)
+    big = small_count >= STIRLING_MIN
+    return inside, ys, rest, large_count, big, safe_where(~big, small_count, 0.0)
+
+
 def _log_prob_parts(n, z, y):
     """``(log Pr(y), y on the support, the successes, the failures)`` (0 off the support), one branch per example on
     the data: where the smaller count ``m = min(y, n - y)`` is below 10 the coefficient ``C(M + m, m)``,
     ``M = max(y, n - y)``, is the exact product ``special.log_rising_ratio_small(M + 1, m)`` (no ``lgamma``; exactly 0
     at y = 0 and y = n); from 10 on Loader's saddle point ``_saddle``. ``log_sigmoid(+-z)`` share one ``exp``."""
-    inside = on_support(n, y) & (n == jnp.floor(n))
-    ys = jnp.where(inside, y, jnp.zeros_like(y))
-    rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
+    inside, ys, rest, large_count, big, ms = _branches(n, y)
     log_pi, log_1mpi = log_sigmoid_pair(z)
-    small_count, large_count = jnp.minimum(ys, rest), jnp.maximum(ys, rest)
-    big = small_count >= STIRLING_MIN
-    ms = safe_where(~big, small_count, 0.0)
     log_product, log_s = log_rising_ratio_small(large_count + 1, ms)
     direct = log_product + y_log(ms, log_s) + y_log(ys, log_pi) + y_log(rest, log_1mpi)
     value = jnp.where(big, _saddle(safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN), z,
@@ -115,13 +122,8 @@ def _free_parts(n, z, y):
     """``(free value, y on the support, successes, failures)``: ``_log_prob_parts``'s value less ``data_term``,
     branch by branch. Below 10 ``m log s + y log pi + (n - y) log(1 - pi)`` (``m log s``, of the coefficient, stays
     with the terms it cancels against at large n); from 10 on ``-dev(y, n pi) - dev(n - y, n (1 - pi))``."""
-    inside = on_support(n, y) & (n == jnp.floor(n))
-    ys = jnp.where(inside, y, jnp.zeros_like(y))
-    rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
+    inside, ys, rest, large_count, big, ms = _branches(n, y)
     log_pi, log_1mpi = log_sigmoid_pair(z)
-    small_count, large_count = jnp.minimum(ys, rest), jnp.maximum(ys, rest)
-    big = small_count >= STIRLING_MIN
-    ms = safe_where(~big, small_count, 0.0)
     direct = y_log(ms, jnp.log(jnp.maximum(large_count + 1, 1.0))) + y_log(ys, log_pi) + y_log(rest, log_1mpi)
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     sig, sig_neg = sigmoid_pair(z)
@@ -161,12 +163,8 @@ def data_term(n, y):
     product below 10 (``special.log_rising_ratio_small``, its ``m log s`` left to ``log_prob_free``), Loader's
     ``log(n / (2 pi y (n - y)))/2 + corr(n) - corr(y) - corr(n - y)`` from 10 on. ``log_prob_free + data_term``
     is ``log_prob``, each branch's value split in two."""
-    inside = on_support(n, y) & (n == jnp.floor(n))
-    ys = jnp.where(inside, y, jnp.zeros_like(y))
-    rest = jnp.where(inside, n - ys, jnp.zeros_like(y))
-    small_count, large_count = jnp.minimum(ys, rest), jnp.maximum(ys, rest)
-    big = small_count >= STIRLING_MIN
-    log_product, _ = log_rising_ratio_small(large_count + 1, safe_where(~big, small_count, 0.0))
+    inside, ys, rest, large_count, big, ms = _branches(n, y)
+    log_product, _ = log_rising_ratio_small(large_count + 1, ms)
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     saddle = (0.5 * (jnp.log(yb + rb) - jnp.log(yb) - jnp.log(rb)) - HALF_LOG_2PI + stirling_corr(yb + rb)
               - stirling_corr(yb) - stirling_corr(rb))
