@@ -145,7 +145,7 @@ class Recipe:
                   reduction: str = "sum", key=None, train: bool = False, data=None):
         """``(value, new_state)``: the reduction of ``kind`` (``"nll"`` or ``"loss"``). Unchecked, unjitted.
 
-        ``data``: ``data_term(y, weights, mask, reduction, dtype)`` of these same arguments, computed once
+        ``data``: ``data_term(y, weights, mask, kind, reduction, dtype)`` of these same arguments, computed once
         by the caller (``fit``, for the steps of a full-batch fit): the family's split kernel's free part
         is evaluated and ``data`` added, the same value to rounding. Ignored where ``data_term`` is None."""
         if kind not in ("nll", "loss"):

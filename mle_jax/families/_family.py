@@ -163,21 +163,18 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
     shape. ``split``: the kernel as ``free + data`` (``Split``), where the family has a data-only part."""
     name = spec.render(training.options)
     shape = tuple(event_shape)
-    inner = kernel if kernel is not None else _theta_log_prob(theta)
 
-    def checked(fparams, raw, y):
-        check_event_shape(name, y, shape)
-        return inner(fparams, raw, y)
+    def checked(inner: PerExample) -> PerExample:
+        def kernel_of(fparams, raw, y):
+            check_event_shape(name, y, shape)
+            return inner(fparams, raw, y)
+        return kernel_of
 
     if split is not None:
-        free = split.free
-
-        def checked_free(fparams, raw, y):
-            check_event_shape(name, y, shape)
-            return free(fparams, raw, y)
-        split = Split(checked_free, split.data)
+        split = Split(checked(split.free), split.data)
     return Family(spec, support, tuple(raw_shape), shape, theta, init or no_params,
-                  Density(checked, affine or _unit_affine, split), training)
+                  Density(checked(kernel if kernel is not None else _theta_log_prob(theta)), affine or _unit_affine,
+                          split), training)
 
 
 def _theta_log_prob(theta: Callable[[Any, jax.Array], Any]) -> PerExample:
