@@ -219,3 +219,36 @@ def test_beta_density_and_score_across_the_concentration_edges(dtype):
         assert err.max() <= rtol, (err.max(), rows[err.argmax()])
     a, b, y = edges.astype(float).T
     np.testing.assert_allclose(edge, st.beta(a, b).logpdf(y), rtol=rtol, atol=rtol)  # +-inf exactly
+
+
+@pytest.mark.parametrize("dtype", FAMILY_DTYPES)
+def test_negative_binomial_one_total_count_for_a_batch(dtype):
+    """One total count r for a whole batch (r keeps its shape: its functions are one scalar program behind an
+    optimization barrier): the masses, the summed d/dr and d2/dr2 (the written rule differentiated) and d/dz against
+    mpmath, on both sides of r = 10 and of y = 10."""
+    y = np.asarray([0.0, 1.0, 9.0, 10.0, 11.0, 250.0, 1e5])
+    z = np.asarray([-4.0, 0.5, 0.5, -1.0, 2.0, 0.5, 3.0])
+    with jax.enable_x64(dtype == "float64"):
+        def total(r, z, y):
+            return jnp.sum(mj.log_prob(mj.NegativeBinomial(r, z), y))
+
+        @jax.jit
+        def run(r, z, y):
+            return (mj.log_prob(mj.NegativeBinomial(r, z), y), jax.grad(total, argnums=(0, 1))(r, z, y),
+                    jax.grad(jax.grad(total))(r, z, y))
+        for r in [0.3, 9.99, 10.0, 1e6]:
+            value, d_r, d_z, d2_r = (np.asarray(v, float) for v in
+                                     jax.tree.leaves(run(jnp.asarray(r, dtype), jnp.asarray(z, dtype),
+                                                         jnp.asarray(y, dtype))))
+            R = mp.mpf(float(np.asarray(r, dtype)))
+            truth = [float(_nb(R, a, b)) for a, b in zip(z, y)]
+            scale = np.maximum(1.0, y * abs(float(mp.log(R))))
+            tol = SUM_TOL[dtype]
+            assert np.all(np.abs(value - truth) <= tol["atol"] * scale + tol["rtol"] * np.abs(truth)), (r, value)
+            ref_r = float(sum(mp.digamma(b + R) - mp.digamma(R) - mp.log1p(mp.exp(a)) for a, b in zip(z, y)))
+            ref_rr = float(sum(mp.psi(1, b + R) - mp.psi(1, R) for b in y))
+            rtol = 1e-4 if dtype == "float32" else 1e-9
+            assert abs(d_r - ref_r) <= rtol * max(1.0, abs(ref_r)), (r, d_r, ref_r)
+            assert abs(d2_r - ref_rr) <= 10 * rtol * max(1e-3, abs(ref_rr)), (r, d2_r, ref_rr)
+            np.testing.assert_allclose(d_z, y / (1 + np.exp(z)) - float(R) / (1 + np.exp(-z)),
+                                       rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * max(1.0, float(R)))

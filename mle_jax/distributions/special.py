@@ -109,10 +109,12 @@ def log1pmx(t):
     return jnp.where(small, series, jnp.log1p(tl) - tl)
 
 
-def log1pmx_series(t):
-    """``log1pmx`` for ``|t| < 1/4`` only (the series; no branch)."""
+def log1pmx_series(t, terms=12):
+    """``log1pmx`` for ``|t| < 1/4`` only (the series; no branch). ``terms`` of ``P``; the first left out is
+    ``s^(2 terms + 1) / (2 terms + 3)`` of the leading ``-t s`` (``|s| <= 1/7``): below 1e-19 with 10 (float64), 4e-11
+    with 5 (float32); the default 12 is more than either needs."""
     s = t / (2.0 + t)
-    return -t * s + 2.0 * s ** 3 * poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
+    return -t * s + 2.0 * s ** 3 * poly([1 / (2 * n + 3) for n in range(terms)], jnp.square(s))
 
 
 def log1pmx_ratio(t):
@@ -141,19 +143,26 @@ def exprel(w):
     return jnp.where(small, series, jnp.expm1(wl) / wl)
 
 
-def deviance(k, m, log_m):
+def deviance(k, m, log_m, log_k=None):
     """``k log(k/m) - k + m >= 0`` (a Poisson deviance term) for ``k > 0``, finite ``m >= 0``: ``-k log1pmx(w)``,
     ``w = (m - k)/k``, by its series within a quarter of ``k``, where its terms would cancel; ``k (w - log(m/k))``
     elsewhere, the log of the ratio (rounded once), never ``log k - log m`` (at k = 1e9 those are 20.7 and 21.0, and
-    their difference kept 300 roundings of the deviance just past the quarter: 2e-5 relative in float32). The
-    caller's ``log m`` serves only where ``m/k`` is below the dtype's smallest normal (``m`` may underflow). Within 20
-    roundings of the deviance everywhere (its condition in ``m``, ``|m - k| / dev``, is 9 at the quarter)."""
-    w = (m - k) / k
-    near = jnp.abs(w) < 0.25
-    ratio = m / k
+    their difference kept 300 roundings of the deviance just past the quarter: 2e-5 relative in float32). One
+    division: ``q = m/k`` below ``m = k/2`` (``w = q - 1``, not small there), else ``q = w`` (``m - k`` is exact up to
+    ``2k``) and the ratio ``1 + w`` (a rounding of at most 1.5 eps where ``w >= -1/2``). The caller's ``log m`` serves
+    only where ``m/k`` is below the dtype's smallest normal (``m`` may underflow), with ``log k`` (the caller's where it
+    has one). Within 20 roundings of the deviance everywhere (its condition in ``m``, ``|m - k| / dev``, is 9 at the
+    quarter)."""
+    low = m < 0.5 * k
+    q = jnp.where(low, m, m - k) / k
+    near = (jnp.abs(q) < 0.25) & ~low
+    ratio = jnp.where(low, q, 1.0 + q)
     normal = ratio >= jnp.finfo(jnp.result_type(ratio)).tiny
-    log_ratio = jnp.where(normal, jnp.log(safe_where(normal, ratio, 1.0)), safe_where(normal, 0.0, log_m) - jnp.log(k))
-    return jnp.where(near, -k * log1pmx_series(safe_where(near, w, 0.0)), k * (w - log_ratio))
+    log_k = jnp.log(k) if log_k is None else log_k
+    log_ratio = jnp.where(normal, jnp.log(safe_where(normal, ratio, 1.0)), safe_where(normal, 0.0, log_m) - log_k)
+    terms = 10 if jnp.dtype(jnp.result_type(q)).itemsize >= 8 else 5
+    series = -k * log1pmx_series(safe_where(near, q, 0.0), terms)
+    return jnp.where(near, series, k * (jnp.where(low, q - 1.0, q) - log_ratio))
 
 
 def log_ratio(a, b):
@@ -359,19 +368,27 @@ def sigmoid_pair(z):
     return jnp.where(pos, inv, e * inv), jnp.where(pos, e * inv, inv)
 
 
-def log_rising_ratio_small(r, y):
+def log_rising_ratio_small(r, y, inv=None, log_s=None):
     """``(log P, log s)`` with ``log[Gamma(y + r) / (Gamma(r) y!)] = y log s + log P`` for a whole ``0 <= y < 10`` and
     any ``r > 0`` (the negative binomial's and, at ``r = n - y + 1``, the binomial's coefficient): ``s = max(r, 1)``,
     ``P = prod_{k < y} (r + k) / (s (k + 1))``, a product of at most nine factors in ``(0, 1]``
     (``P >= min(r, 1) / 9!``: no overflow at r = 1e30, none of ``lgamma(y + r) - lgamma(r)``'s cancellation at
     r = 1e8). Exact to about ``2 y`` roundings; no ``lgamma``. ``y log s`` is the caller's, to be added to its own
-    ``y log pi`` (they cancel at large r)."""
-    s = jnp.maximum(r, 1.0)
-    inv = 1.0 / s
+    ``y log pi`` (they cancel at large r). ``inv = 1/s`` and ``log s``, functions of r alone, may come from the
+    caller (``rising_terms``)."""
+    if inv is None or log_s is None:
+        inv, log_s = rising_terms(r)
     product = jnp.ones(jnp.broadcast_shapes(jnp.shape(r), jnp.shape(y)), jnp.result_type(r, y))
     for k in range(int(STIRLING_MIN) - 1):
         product = product * jnp.where(y > k, (r + k) * (inv * (1.0 / (k + 1))), 1.0)
-    return jnp.log(product), jnp.log(s)
+    return jnp.log(product), log_s
+
+
+def rising_terms(r):
+    """``(1/s, log s)``, ``s = max(r, 1)``: the functions of r alone in ``log_rising_ratio_small`` and
+    ``digamma_rise_small_ratio``."""
+    s = jnp.maximum(r, 1.0)
+    return 1.0 / s, jnp.log(s)
 
 
 def digamma_rise_small(r, y):
@@ -394,18 +411,27 @@ def lgamma_minus_stirling(x):
     return jnp.where(big, stirling_corr(xb), lgamma_small - (xs - 0.5) * jnp.log(xs) + xs - HALF_LOG_2PI)
 
 
-def digamma_gap_large(x, d):
+def digamma_gap_large(x, d, h=None):
     """``psi(x + d) - psi(x)`` for ``x > 0`` and ``x + d >= 10``, ``d >= 0``: ``log1p(u) + D(x + d) + H(x)`` with
     ``D = psi - log`` by its series, ``m = max(x, 10)``, ``u = (x + d - m)/m`` (exactly ``d/x`` for x >= 10: no
     cancellation at x = 1e8, d = 10) and ``H(x) = log m - psi(x)``, a function of x alone: ``-D(x)`` for x >= 10,
     ``log 10 - psi(x)`` below (one number when x is). The negative binomial's score (d = y >= 10); for x < 10 and a
-    small d the absolute error is that of ``psi(x)``, eps log 10."""
+    small d the absolute error is that of ``psi(x)``, eps log 10. ``h = H(x)`` may come from the caller
+    (``digamma_gap_head``)."""
     big = x >= STIRLING_MIN
     m = jnp.where(big, x, STIRLING_MIN)  # a select, not max/min: their derivative at x = 10 is 1/2
     u = (d + jnp.where(big, 0.0, x - STIRLING_MIN)) / m
-    xb, xs = safe_where(big, x, STIRLING_MIN), safe_where(~big, x, 1.0)
-    h = jnp.where(big, -digamma_minus_log_series(xb), math.log(STIRLING_MIN) - lgamma_digamma_lanczos(xs)[1])
+    if h is None:
+        h = digamma_gap_head(x)
     return jnp.log1p(u) + digamma_minus_log_series(x + d) + h
+
+
+def digamma_gap_head(x):
+    """``H(x) = log max(x, 10) - psi(x)`` of ``digamma_gap_large``: ``-D(x)`` by its series for x >= 10,
+    ``log 10 - psi(x)`` below."""
+    big = x >= STIRLING_MIN
+    xb, xs = safe_where(big, x, STIRLING_MIN), safe_where(~big, x, 1.0)
+    return jnp.where(big, -digamma_minus_log_series(xb), math.log(STIRLING_MIN) - lgamma_digamma_lanczos(xs)[1])
 
 
 # Godfrey's Lanczos sum (g = 7, n = 9: c_0 + sum_i c_i/(x + i), as in Numerical Recipes and XLA's own lgamma) as
@@ -530,13 +556,14 @@ lgamma_digamma.defjvp(_lgamma_pair_jvp(lgamma_digamma))
 lgamma_digamma_lanczos_shifted.defjvp(_lgamma_pair_jvp(lgamma_digamma_lanczos_shifted, shift=1.0))
 
 
-def digamma_rise_small_ratio(r, y):
+def digamma_rise_small_ratio(r, y, inv=None):
     """``digamma_rise_small`` as ``D / P``: ``P`` the product of ``log_rising_ratio_small`` (the same factors
     ``f_k = (r + k) c_k``, ``c_k = 1/(s (k + 1))``, shared with it) and ``D`` its derivative with the ``c_k`` held
     fixed (``D <- D f_k + P c_k``), so that ``D / P = sum_{k < y} c_k / f_k = sum_{k < y} 1/(r + k)``: one division
-    per element and no reciprocal of r per term (nine scalar programs when r is one number)."""
-    s = jnp.maximum(r, 1.0)
-    inv = 1.0 / s
+    per element and no reciprocal of r per term (nine scalar programs when r is one number). ``inv = 1/max(r, 1)``
+    may come from the caller (``rising_terms``)."""
+    if inv is None:
+        inv = rising_terms(r)[0]
     shape = jnp.broadcast_shapes(jnp.shape(r), jnp.shape(y))
     product = jnp.ones(shape, jnp.result_type(r, y))
     slope = jnp.zeros(shape, jnp.result_type(r, y))
