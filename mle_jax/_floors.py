@@ -12,7 +12,7 @@ so the raw gradient that ``Objective(tol)`` reads is the natural one scaled by `
 Newton from a far start does: the Gamma GLM with targets of ``1e30`` started at an intercept of
 0.2 takes the shape's raw value to ``-70 .. -650`` before the intercept reaches ``log 1e30``, since
 for a mean ``1e30`` too small the shape's own optimum (``log a - psi(a) = mean(y / mu - log(y / mu)
-- 1)``, about ``a = mu / 2y``) lies below the floor; when the mean arrives the shape cannot come
+- 1)``, about ``1 / mean(y / mu) = 1e-30``) lies below the floor; when the mean arrives the shape cannot come
 back and the fit says "converged" with a likelihood far below the MLE's. Or the supremum is at the
 boundary itself (a learned sigma on data fitted exactly, an empty ordinal category, a scale below
 eps in the data's units): no estimate there is an MLE either.
