@@ -42,7 +42,7 @@ from .solver import History as History
 from .solver import solver as solver
 from .bootstrap import BootstrapResult as BootstrapResult
 from .bootstrap import bootstrap as bootstrap
-from .diagnostics import PerfectSeparationWarning, ValidationWarning
+from .diagnostics import BoundaryWarning, PerfectSeparationWarning, ValidationWarning
 from .newton import newton, scale_by_newton
 # step 4 and after: inference, scores, information theory, other libraries
 from .inference import InferenceResult, inference, lr_test
@@ -71,7 +71,7 @@ __all__ = [
     # the recipe and the fit
     "Params", "Recipe", "recipe", "reduce_terms", "mlp", "take", "FitResult", "fit",
     "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
-    "PerfectSeparationWarning", "ValidationWarning", "newton", "scale_by_newton",
+    "BoundaryWarning", "PerfectSeparationWarning", "ValidationWarning", "newton", "scale_by_newton",
     "Batches", "batches",  # streams of batches for fit and inference (mle_jax.streams)
     # simulation studies: a pure fit
     "History", "solver", "BootstrapResult", "bootstrap",

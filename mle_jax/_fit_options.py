@@ -183,6 +183,9 @@ class Stop(str, enum.Enum):
     ``SEPARATION`` replaces ``COMPLETED`` or ``CONVERGED`` when a discrete family's fitted model
     gives every example's label a probability above 1/2: the loss still falls as the parameters
     grow, so neither reaching the last step nor a small gradient means a maximum was found.
+    ``BOUNDARY`` replaces them when a family's own positive parameter ends on its link's floor
+    (``softplus(raw) <= eps``), where its raw gradient vanishes: a small gradient there is no maximum.
+    Both are found on the host after the loop (no device code).
     """
 
     COMPLETED = "completed"
@@ -191,6 +194,7 @@ class Stop(str, enum.Enum):
     NON_FINITE = "non_finite"
     SEPARATION = "perfect_separation"
     EXHAUSTED = "exhausted"  # a stream of batches ended (found on the host: no device code)
+    BOUNDARY = "boundary"  # a family parameter on its link's floor (found on the host: mle_jax._floors)
 
     def __str__(self) -> str:
         return self.value
@@ -209,6 +213,7 @@ _MESSAGES = {
     Stop.EXHAUSTED: "the stream of batches ran out after {steps} steps",
     Stop.SEPARATION: "{separation} (every example's label has fitted probability above 1/2, the smallest "
                      "{smallest:.6g}; the loss falls towards 0 as the parameters grow); the loop itself: {stopped}",
+    Stop.BOUNDARY: "{boundary}: {floored}; the loop itself: {stopped}",
 }
 
 # The device loop's result codes (optimistix's RESULTS): an int32 in the loop's carry, 0 while it runs

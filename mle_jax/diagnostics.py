@@ -13,6 +13,11 @@ probability <= 1/2 for every ``phi`` (its NLL >= log 2), so they never pass this
 statsmodels' ``Logit.fit`` reports the same condition (``PerfectSeparationWarning``) when the
 fitted probabilities equal the labels.
 
+A family's own positive parameter (a learned sigma, df, shape, ...) is ``softplus(raw) + eps``;
+where ``softplus(raw) <= eps`` it sits on the link's floor, the raw gradient there is the natural one
+times ``sigmoid(raw)`` (0 to working precision), and a small gradient says nothing about a maximum:
+``fit`` says so (``BOUNDARY``, ``BoundaryWarning``; ``mle_jax._floors``).
+
 ``fit`` (and ``inference``) warn with these classes; filter them by class:
 ``warnings.simplefilter("ignore", mj.PerfectSeparationWarning)``.
 """
@@ -23,9 +28,12 @@ import math
 
 import numpy as np
 
-__all__ = ["PerfectSeparationWarning", "ValidationWarning", "SEPARATION", "bounded_likelihood", "separated"]
+__all__ = ["BoundaryWarning", "PerfectSeparationWarning", "ValidationWarning", "BOUNDARY", "SEPARATION",
+           "bounded_likelihood", "separated"]
 
 SEPARATION = "perfect separation: the maximum-likelihood estimate does not exist (parameters diverge)"
+BOUNDARY = ("boundary: a parameter of the family is on its link's floor, where its raw gradient vanishes, so the "
+            "gradient test cannot tell whether this is a maximum (it is not the checked MLE)")
 LOG_HALF = -math.log(2.0)
 
 
@@ -35,6 +43,13 @@ class PerfectSeparationWarning(RuntimeWarning):
     standard errors are meaningless (statsmodels' ``PerfectSeparationWarning``). ``fit`` warns when
     every example's discrete label has fitted probability above 1/2; ``inference`` also detects
     quasi-complete separation (``mle_jax._separation``)."""
+
+
+class BoundaryWarning(RuntimeWarning):
+    """A fitted family parameter is on its link's floor (``softplus(raw) <= eps``): its raw gradient
+    vanishes there, so neither a small gradient nor the last step means the MLE was reached. ``fit``
+    warns, names the parameter, its value and the floor, and reports ``stopped == "boundary"`` in
+    place of "completed" or "converged" (``mle_jax._floors``)."""
 
 
 class ValidationWarning(UserWarning):

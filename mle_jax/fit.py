@@ -15,7 +15,9 @@ validation data, the best by validation NLL), saying which it returned.
 
 What a fit cannot deliver is said in its message and warned with a named class
 (``mle_jax.diagnostics``): perfect separation of a discrete family's data (the
-MLE does not exist: ``PerfectSeparationWarning``) and a validation that kept
+MLE does not exist: ``PerfectSeparationWarning``), a family parameter on its
+link's floor (its raw gradient vanishes there, so a small one is no maximum:
+``BoundaryWarning``) and a validation that kept
 nothing (every validation NLL NaN or inf, or none computed: ``ValidationWarning``).
 Fits that differ only in their number of steps, ``Validation``'s ``every`` and
 ``patience`` or ``Objective``'s ``tol`` run one compiled program (``_fit_step``).
@@ -38,7 +40,9 @@ from ._fit_step import Carry, Keys, StepOptions, initial_carry, opt_init
 from ._boundary import as_array
 from ._stream import fit_stream, is_stream
 from ._checks import check_batch, local
-from .diagnostics import SEPARATION, PerfectSeparationWarning, ValidationWarning, bounded_likelihood, separated
+from .diagnostics import (BOUNDARY, SEPARATION, BoundaryWarning, PerfectSeparationWarning, ValidationWarning,
+                          bounded_likelihood, separated)
+from ._floors import describe, on_floor
 from ._params import Params, partition
 from .recipe import Recipe
 
@@ -58,7 +62,9 @@ class FitResult(NamedTuple, Generic[P]):
       stopped: a ``Stop`` (a str: ``"completed"``, ``"converged"``, ``"early_stopping"``, ``"non_finite"``,
         ``"perfect_separation"``: a discrete family's fit that separates the data, whose
         maximum-likelihood estimate does not exist; see ``mle_jax.diagnostics``; ``"exhausted"``: a
-        stream of batches ended first).
+        stream of batches ended first; ``"boundary"``: a family's own positive parameter ended on its
+        link's floor, ``softplus(raw) <= eps``, where its raw gradient vanishes, so the fit's
+        "completed" or "converged" is no MLE; see ``mle_jax._floors``).
       message: a sentence saying why the fit stopped and what it returned.
       opt_state: the optimizer state after the last step run (not finite after a non-finite stop).
       val_history: ``(steps, validation mean NLL)`` at each evaluation, shape (E, 2), or None.
@@ -109,7 +115,8 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
         fit: ``mj.inference(..., weights=w, weight_kind="frequency" | "analytic")`` (nobs, a learned
         sigma, the robust SEs).
       objective: ``Objective(reduction="mean", tol=None)``: the mean or summed NLL, and the gradient
-        norm at which the fit has converged (``Stop.CONVERGED``).
+        norm at which the fit has converged (``Stop.CONVERGED``; ``Stop.BOUNDARY`` instead where a family
+        parameter ends on its link's floor, whose raw gradient is 0 there whatever the likelihood does).
       validation: ``Validation(x_val, y_val, every=None, patience=None)`` or ``(x_val, y_val)``: keep
         the best parameters by validation NLL, stop early after ``patience`` evaluations.
       run: ``Run(progress=None, checkpoints=None, mesh=None, opt_state=None)``: the bar and callback,
@@ -124,8 +131,8 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
         if y is not None:
             raise ValueError(f"fit: x is a stream of batches ({type(x).__name__}), whose batches carry their "
                              f"targets: pass y=None, fit(r, params, batches, None, optimizer, steps=K)")
-        return fit_stream(recipe, params, x, optimizer, steps, key=key, weights=weights, mask=mask,
-                          objective=objective, validation=validation, run=run)
+        return _boundary(fit_stream(recipe, params, x, optimizer, steps, key=key, weights=weights, mask=mask,
+                                    objective=objective, validation=validation, run=run))
     x, y = as_array("fit", "x", x), as_array("fit", "y", y)
     weights, mask = as_array("fit", "weights", weights), as_array("fit", "mask", mask)
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
@@ -148,7 +155,8 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, opts.schedule())
     carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
     result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
-    return cast(FitResult[P], _diagnose(recipe, result, (x, y, weights, mask), opts.reduction, opts.batch_size or n))
+    result = _diagnose(recipe, result, (x, y, weights, mask), opts.reduction, opts.batch_size or n)
+    return cast(FitResult[P], _boundary(result))
 
 
 def _groups(objective, validation, run) -> tuple[Objective, Validation | None, Run]:
@@ -293,6 +301,23 @@ def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str, size: int
         stopped = Stop.SEPARATION
     message = Stop.SEPARATION.message(separation=SEPARATION, smallest=smallest, stopped=result.message)
     warnings.warn(f"fit: {message}", PerfectSeparationWarning, stacklevel=3)
+    return result._replace(stopped=stopped, message=message)
+
+
+def _boundary(result: FitResult) -> FitResult:
+    """A family parameter on its link's floor (``mle_jax._floors``): its raw gradient vanishes there, so
+    say so in the message (``Stop.BOUNDARY`` when the fit claimed it completed or converged) and warn
+    with ``BoundaryWarning``. Reads the family's few trained numbers on the host: no device program."""
+    if result.steps_run == 0 or result.stopped == Stop.NON_FINITE:
+        return result
+    floored = on_floor(getattr(result.params, "family", None))
+    if not floored:
+        return result
+    stopped = result.stopped
+    if stopped in (Stop.COMPLETED, Stop.CONVERGED):
+        stopped = Stop.BOUNDARY
+    message = Stop.BOUNDARY.message(boundary=BOUNDARY, floored=describe(floored), stopped=result.message)
+    warnings.warn(f"fit: {message}", BoundaryWarning, stacklevel=3)
     return result._replace(stopped=stopped, message=message)
 
 

@@ -227,7 +227,7 @@ def test_a_minibatch_with_no_weight_adds_nothing_instead_of_nan():
 
 def test_the_loop_stops_at_the_step_that_ends_it_and_says_why_in_one_table():
     assert [s.value for s in mj.Stop] == ["completed", "converged", "early_stopping", "non_finite",
-                                          "perfect_separation", "exhausted"]
+                                          "perfect_separation", "exhausted", "boundary"]
     from mle_jax._fit_options import RESULTS, code
     assert RESULTS[0] is mj.Stop.COMPLETED and all(RESULTS[code(s)] is s for s in RESULTS)
     # adam counts its updates: a fit that checks each step (tol, validation) runs exactly the steps in

@@ -347,3 +347,28 @@ def test_a_quantile_beyond_the_floats_rounds_to_the_support_end():
         assert float(mj.distributions.quantile(g, 1e-300)) == 0.0
         t = mj.StudentT(np.float64(0.7), np.float64(0.0), np.float64(1.0))
         assert float(mj.distributions.isf(t, 1e-300)) == np.inf == -float(mj.distributions.quantile(t, 1e-300))
+
+
+@pytest.mark.deep  # the Student t's incomplete-beta inversion compiled in two dtypes: about 16 s
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
+def test_the_student_t_median_is_its_location_exactly_and_its_tails_keep_their_accuracy(dtype):
+    """The t is symmetric about loc, so scipy's ``t.ppf(0.5)`` and ``t.isf(0.5)`` are loc exactly; the bisection
+    alone stopped on the first float whose rounded CDF reaches 1/2 (-8.7e-17 in float64, -4.7e-8 in float32).
+    Beside the median, quantile and isf stay within the module's tolerance of scipy's, from 1e-30 to 0.49."""
+    params = [(3.0, 0.0, 1.0), (0.7, 1.0, 2.0), (1e6, -3.5, 1e-3), (1.0, 1e10, 1.0), (30.0, 0.0, 1e-30)]
+    ps = np.array([1e-30, 1e-10, 0.25, 0.49, 0.5, 0.51, 0.75, 1 - 1e-6])
+    rows = [(df, loc, scale, p) for df, loc, scale in params for p in ps]
+    fields = [np.array([r[i] for r in rows], dtype) for i in range(4)]
+    with jax.enable_x64(dtype == np.float64):
+        got_q, got_isf = (np.asarray(v, np.float64) for v in _both(mj.StudentT(*map(jnp.asarray, fields[:3])),
+                                                                    jnp.asarray(fields[3])))
+    df, loc, scale, p = (f.astype(np.float64) for f in fields)  # scipy at the parameters as the dtype holds them
+    want_q, want_isf = stats.t.ppf(p, df, loc, scale), stats.t.isf(p, df, loc, scale)
+    median = p == 0.5
+    assert np.array_equal(want_q[median], loc[median]) and np.array_equal(want_isf[median], loc[median])
+    for got, want in ((got_q, want_q), (got_isf, want_isf)):
+        assert np.array_equal(got[median], want[median])  # absolute and relative error 0
+        tails = ~median & (np.abs(want) >= np.finfo(dtype).tiny) & (np.abs(want) < np.finfo(dtype).max)
+        # near loc the absolute error carries loc's rounding (1e10 + O(1)): relative to |want| + |loc| ulp
+        bound = _RTOL[dtype] * np.abs(want[tails]) + 4 * np.spacing(np.abs(loc[tails]).astype(dtype)).astype(float)
+        assert np.all(np.abs(got[tails] - want[tails]) <= bound), (got[tails], want[tails])

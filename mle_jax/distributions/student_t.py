@@ -24,7 +24,7 @@ from .registry import Param
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, polygamma
 
-from . import _twins, registry
+from . import _invert, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .normal import _z, loc_shape, log_ndtr
@@ -483,8 +483,28 @@ def crps(theta: StudentT, y):
     return jnp.where(ok, value, jnp.inf)
 
 
+def _centred(bisection):
+    """``bisection(theta, q)`` (the registry's quantile or isf by bisection of the tails, ``_invert``) with the
+    median exact: ``F(loc) = 1/2`` for the symmetric t, so at ``q = 1/2`` the value is ``loc``, where the
+    bisection ends on the first float whose rounded ``F`` reaches 1/2 (``-8.7e-17`` in float64, ``-4.7e-8`` in
+    float32 at loc 0, scale 1). Elsewhere, both tails included, the bisection's value; the derivative is the
+    bisection's everywhere (the implicit function's, ``dq / f`` at the median). scipy: ``t.ppf(0.5, df) = 0``."""
+    def exact_at_the_median(theta, q):
+        y = bisection(theta, q)
+        loc = jnp.broadcast_to(jnp.asarray(theta.loc, y.dtype), y.shape)
+        slope = jnp.where(jnp.isfinite(y), y - jax.lax.stop_gradient(y), 0.0)  # 0, with y's derivative
+        median = jnp.broadcast_to(jnp.asarray(q) == 0.5, y.shape)
+        return jnp.where(median, jax.lax.stop_gradient(loc) + slope, y)
+    return exact_at_the_median
+
+
+_TAILS = registry.Ops(log_prob=log_prob, log_cdf=log_cdf, log_sf=log_sf, log_tail=log_tail, event_shape=loc_shape)
+_BISECTION = _invert.fallbacks(_TAILS)  # the quantile and isf every type with tails gets, before the median's fix
+
 registry.register(StudentT, registry.Ops(
     log_prob=log_prob,
+    quantile=_centred(_BISECTION["quantile"]),
+    isf=_centred(_BISECTION["isf"]),
     mode=mode,
     mean=mean,
     variance=variance,
