@@ -30,6 +30,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import links
 from ._checks import is_concrete
@@ -96,41 +97,61 @@ def _mean_link(kind: str, y):
     ybar = jnp.mean(y)
     if kind == "bernoulli":
         return jnp.log(ybar) - jnp.log1p(-ybar)
-    if kind in ("poisson", "negative_binomial", "gamma_mean"):
+    if kind in ("poisson", "negative_binomial", "gamma_mean", "gamma_log_mean"):
         return jnp.log(ybar)
     return ybar
 
 
-@functools.partial(jax.jit, static_argnames="kind")
-def _intercept_only(kind: str, y):
-    b = _mean_link(kind, y)
-    return b, _dispersion(kind, jnp.full(y.shape[:1], b), y)
-
-
-_given_eta = jax.jit(_dispersion, static_argnames="kind")
 _NAME = {"gamma_mean": "shape", "normal_learned": "scale"}
+_MEAN_ONLY = {"gamma_mean": "gamma_log_mean", "normal_learned": "normal"}  # the same mean, no dispersion
 
 
-def _with_dispersion(kind: str, fparams: dict, value, dtype) -> dict:
-    """``fparams`` with the family parameter set to ``value`` (natural scale) through its softplus link, unless the
-    user fixed it (a Python number, static in ``fit``: kept) or the family has none to set."""
+@functools.partial(jax.jit, static_argnames=("kind", "d", "dtype"))
+def _intercept_only(kind: str, y, d: int, dtype):
+    """``(w = 0, b, the family parameter's MLE given b on its natural scale and through softplus^{-1})``; ``kind``
+    from ``_MEAN_ONLY`` where the user fixed the dispersion: not computed (None)."""
+    y = y.astype(dtype)
+    b = _mean_link(kind, y)
+    value = _dispersion(kind, jnp.full(y.shape[:1], b), y)
+    raw = None if value is None else links.softplus_inverse(value)
+    return jnp.zeros((d,), dtype), b, value, raw
+
+
+def _given_model(r: Recipe, kind: str):
+    """The family parameter's MLE given the model's parameters (natural scale and through softplus^{-1}), one
+    jitted program on the recipe."""
+    def given(params, x, y):
+        eta, _ = r.raw(params, x)
+        value = _dispersion(kind, jnp.reshape(eta, y.shape[:1]), y.astype(eta.dtype))
+        return value, links.softplus_inverse(value)
+    return r.programs.get(("family_mle", kind), lambda: jax.jit(given))
+
+
+def _with_dispersion(kind: str, fparams: dict, value, raw, dtype) -> dict:
+    """``fparams`` with the family parameter set to ``raw`` (``value`` through softplus^{-1}), unless the user fixed
+    it (a Python number, static in ``fit``: kept) or the family has none to set. ``value``: read on the host."""
     name = _NAME.get(kind)
     if name is None or value is None or isinstance(fparams[name], (int, float)):
         return fparams
-    if is_concrete(value) and not bool(jnp.isfinite(value) & (value > 0)):
+    if not (np.isfinite(value) and value > 0):
         raise ValueError(f"the MLE of the family's {name} is {float(value)}, not a positive number: every y equals "
                          "its fitted mean (a Gamma's shape infinite, a Normal's sigma 0); fix it as a Python float")
-    return {**fparams, name: links.softplus_inverse(value).astype(dtype)}
+    return {**fparams, name: raw.astype(dtype)}
 
 
-def _checked_y(r: Recipe, y, dtype):
-    y = jnp.asarray(y, dtype)
-    want = (r.family.event_shape or ())
-    if y.ndim != 1 + len(want) or y.shape[1:] != want or y.shape[0] < 1:
-        raise ValueError(f"{r.family.name}: y must have shape (N, {', '.join(map(str, want))}) with N >= 1; "
-                         f"got {y.shape}" if want else f"{r.family.name}: y must have shape (N,), N >= 1; got {y.shape}")
-    if is_concrete(y):
+def _checked_y(r: Recipe, y, caller: str):
+    """``y`` as an array of one example's target shape per row, its values checked against the support once (the
+    recipe's check memory: the same immutable jax array is not checked again, here or by ``fit``)."""
+    y = y if isinstance(y, jax.Array) else jnp.asarray(y)
+    want = tuple(r.family.event_shape or ())
+    if y.ndim != 1 + len(want) or tuple(y.shape[1:]) != want or y.shape[0] < 1:
+        rows = f"(N, {', '.join(map(str, want))})" if want else "(N,)"
+        raise ValueError(f"{r.family.name}: y must have shape {rows} with N >= 1; got {y.shape}")
+    if not is_concrete(y):
+        raise ValueError(f"{caller}: y must be concrete (the results are checked on the host), not traced inside jit")
+    if r.memory.recall([y]) is None:
         r.family.check(y)
+        r.memory.remember([y], "")
     return y
 
 
@@ -165,14 +186,15 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
         dtype = jnp.asarray(0.0).dtype
         params = r.init({"w": jnp.zeros((form.d,), dtype), "b": jnp.zeros((), dtype)})
     dtype = jnp.result_type(params.model["b"])
-    y = _checked_y(r, y, dtype)
-    b, value = _intercept_only(kind, y)
-    b = b.astype(dtype)
-    if is_concrete(b) and not bool(jnp.isfinite(b)):
+    y = _checked_y(r, y, "intercept_only")
+    name = _NAME.get(kind)
+    fixed = name is not None and isinstance(params.family[name], (int, float))  # kept: its MLE not computed
+    w, b, value, raw = _intercept_only(_MEAN_ONLY.get(kind, kind) if fixed else kind, y, form.d, jnp.dtype(dtype))
+    b_host, value = jax.device_get((b, value))  # one transfer: both checks
+    if not np.isfinite(b_host):
         raise ValueError(f"intercept_only: {r.family.name}'s intercept-only MLE is on the boundary (the mean of y "
-                         f"is at the edge of its support, g(mean y) = {float(b)}): no finite start")
-    model = {"w": jnp.zeros((form.d,), dtype), "b": b}
-    return params._replace(model=model, family=_with_dispersion(kind, dict(params.family), value, dtype))
+                         f"is at the edge of its support, g(mean y) = {float(b_host)}): no finite start")
+    return params._replace(model={"w": w, "b": b}, family=_with_dispersion(kind, dict(params.family), value, raw, dtype))
 
 
 def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
@@ -200,10 +222,8 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
     fparams = dict(params.family)
     if isinstance(fparams[name], (int, float)):  # fixed for the coefficients' fit: learnable again
         fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
-    eta, _ = r.raw(params._replace(family=fparams), jnp.asarray(x))
-    y = _checked_y(r, y, eta.dtype)
-    if y.shape[0] != eta.shape[0]:
-        raise ValueError(f"family_mle: x has {eta.shape[0]} rows, y {y.shape[0]}")
-    return params._replace(family=_with_dispersion(kind, fparams, _given_eta(kind, jnp.reshape(eta, y.shape), y),
-                                                   eta.dtype))
-
+    y = _checked_y(r, y, "family_mle")
+    r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
+    value, raw = _given_model(r, kind)(params._replace(family={}), x, y)
+    return params._replace(family=_with_dispersion(kind, fparams, jax.device_get(value), raw,
+                                                   jnp.result_type(fparams[name])))
