@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import links
+from ._boundary import as_array
 from ._checks import is_concrete
 from .distributions.special import digamma_minus_log, expm1mx
 from .models import linear_form
@@ -143,6 +144,7 @@ def _with_dispersion(kind: str, fparams: dict, value, raw, dtype) -> dict:
 def _checked_y(r: Recipe, y, caller: str):
     """``y`` as an array of one example's target shape per row, its values checked against the support once (the
     recipe's check memory: the same immutable jax array is not checked again, here or by ``fit``)."""
+    y = as_array(caller, "y", y)  # a list, DataFrame / Series, torch tensor read once
     y = y if isinstance(y, jax.Array) else jnp.asarray(y)
     want = tuple(r.family.event_shape or ())
     if y.ndim != 1 + len(want) or tuple(y.shape[1:]) != want or y.shape[0] < 1:

@@ -75,6 +75,14 @@ def test_the_start_is_statsmodels_intercept_only_mle(x64, kind):
         assert abs(float(links.softplus.forward(p.family["scale"])) / np.std(y) - 1) < 1e-12
 
 
+def test_targets_from_a_list_or_a_series_give_the_same_start(x64):
+    pd = pytest.importorskip("pandas")
+    _, y = _data("poisson")
+    r = mj.recipe(mj.models.linear(D).apply, mj.poisson())
+    want = float(mj.intercept_only(r, y).model["b"])
+    assert want == float(mj.intercept_only(r, list(y)).model["b"]) == float(mj.intercept_only(r, pd.Series(y)).model["b"])
+
+
 def test_a_fixed_family_parameter_is_kept_and_float32_follows_params():
     _, y = _data("gamma")
     r = mj.recipe(mj.models.linear(D).apply, mj.gamma("mean"))
