@@ -197,7 +197,8 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
     if not np.isfinite(b_host):
         raise ValueError(f"intercept_only: {r.family.name}'s intercept-only MLE is on the boundary (the mean of y "
                          f"is at the edge of its support, g(mean y) = {float(b_host)}): no finite start")
-    return params._replace(model={"w": w, "b": b}, family=_with_dispersion(kind, dict(params.family), value, raw, dtype))
+    family = _with_dispersion(kind, dict(params.family), value, raw, dtype)
+    return params._replace(model={"w": w, "b": b}, family=family)
 
 
 def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
