@@ -44,6 +44,7 @@ from .bootstrap import BootstrapResult as BootstrapResult
 from .bootstrap import bootstrap as bootstrap
 from .diagnostics import BoundaryWarning, PerfectSeparationWarning, ValidationWarning
 from .newton import newton, scale_by_newton
+from .glm_start import family_mle, intercept_only
 # step 4 and after: inference, scores, information theory, other libraries
 from .inference import InferenceResult, inference, lr_test
 from .streams import Batches, batches
@@ -72,6 +73,7 @@ __all__ = [
     "Params", "Recipe", "recipe", "reduce_terms", "mlp", "take", "FitResult", "fit",
     "Checkpoints", "FitEvent", "Minibatches", "Objective", "Progress", "Run", "Stop", "Validation",
     "BoundaryWarning", "PerfectSeparationWarning", "ValidationWarning", "newton", "scale_by_newton",
+    "family_mle", "intercept_only",  # a GLM's start and its profiled dispersion (mle_jax.glm_start)
     "Batches", "batches",  # streams of batches for fit and inference (mle_jax.streams)
     # simulation studies: a pure fit
     "History", "solver", "BootstrapResult", "bootstrap",

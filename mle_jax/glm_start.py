@@ -1,0 +1,233 @@
+"""Where a GLM fit starts and how its family parameters are profiled: closed-form maximum likelihood.
+
+``intercept_only(r, y)``: the MLE of the intercept-only model, ``w = 0`` and ``b`` with
+``g^{-1}(b) = mean(y)``, the family's own parameters at their MLE given it. For every family here
+(an exponential-dispersion family, any link) the intercept's score is ``c sum_i (y_i - mu)`` with a
+constant mu, so ``mu = mean(y)`` (the binomial with trials: ``sum s_i / sum n_i``) whatever the
+dispersion. A fit started there begins with the intercept (and the dispersion) right, which a fit from
+zero spends its first steps on (scikit-learn's ``newton-cholesky`` and glum start there too; measured in
+README's "Time to the GLM MLE").
+
+``family_mle(r, params, x, y)``: the family parameters' MLE with the model's parameters held,
+``argmax_theta sum_i log Pr(y_i | theta, eta_i)``. For the Gamma GLM (``gamma("mean")``) the score of
+the coefficients is ``a sum_i (y_i / mu_i - 1) dmu_i`` (the shape a only scales it): the coefficients'
+MLE does not depend on the shape, so fitting them with the shape fixed (a Python float: static in
+``fit``) and then the shape's 1-D MLE given them is the joint MLE, the shape profiled out:
+
+    log a - psi(a) = mean_i(y_i / mu_i - log(y_i / mu_i) - 1)
+
+(McCullagh and Nelder, *Generalized Linear Models*, 2nd ed., section 8.3; Minka, "Estimating a Gamma
+distribution", 2002, for the start of its Newton iteration). The Normal's learned sigma likewise:
+``sigma^2 = mean_i (y_i - mu_i)^2``.
+
+scipy / statsmodels equivalent: ``sm.GLM(y, np.ones(n), family).fit()`` (the intercept);
+``scipy.stats.gamma.fit(y, floc=0)`` (the intercept-only shape and scale).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import links
+from ._boundary import as_array
+from ._checks import is_concrete
+from .distributions.special import digamma_minus_log, expm1mx
+from .models import linear_form
+from .recipe import Params, Recipe
+
+SUPPORTED = ("bernoulli()", "binomial()", "poisson()", "negative_binomial()", "gamma('mean')",
+             "normal(scale=<float>)", "normal(scale='learned')")
+_NEWTON_STEPS = 8  # log a - psi(a) = s from Minka's start: at float64 precision after 4 (tests: s in 1e-6 ... 1e3)
+
+
+def _kind(r: Recipe) -> str:
+    """The closed form a recipe's family takes: its kind, with the options that change it."""
+    spec = r.family.spec
+    if spec.kind in ("bernoulli", "binomial", "poisson") or (
+            spec.kind == "negative_binomial" and spec.option("dispersion") == "learned"):
+        return spec.kind
+    if spec.kind == "gamma" and spec.option("parameterization") == "mean":
+        return "gamma_mean"
+    if spec.kind == "normal" and spec.option("scale") == "learned":
+        return "normal_learned"
+    if spec.kind == "normal" and isinstance(spec.option("scale"), float):
+        return "normal"
+    raise ValueError(f"{r.family.name}: no closed-form intercept-only / family MLE for this family; "
+                     f"supported: {', '.join(SUPPORTED)}")
+
+
+def gamma_shape(s):
+    """The Gamma shape a with ``log a - psi(a) = s`` (s > 0), the shape's MLE given the means (module docstring).
+
+    Newton's method in ``log a`` from Minka's approximation ``a = (3 - s + sqrt((s - 3)^2 + 24 s)) / (12 s)``;
+    ``log a - psi(a)`` is ``-digamma_minus_log(a)`` (its asymptotic series for a >= 10: no cancellation) and its
+    derivative is autodiff's of that form. scipy: ``brentq(lambda a: log(a) - digamma(a) - s, ...)``."""
+    s = jnp.asarray(s)
+    a = (3 - s + jnp.sqrt(jnp.square(s - 3) + 24 * s)) / (12 * s)
+
+    def gap(a):
+        return -digamma_minus_log(a) - s
+
+    def step(_, u):
+        a = jnp.exp(u)
+        value, slope = jax.value_and_grad(gap)(a)
+        return u - value / (slope * a)  # d gap / d log a = a gap'(a) < 0
+
+    return jnp.exp(jax.lax.fori_loop(0, _NEWTON_STEPS, step, jnp.log(a)))
+
+
+def _dispersion(kind: str, eta, y):
+    """The family parameter's MLE on its natural scale given the raw outputs ``eta`` (shape (N,)): the Gamma's
+    shape, the Normal's sigma; None for the other families."""
+    if kind == "gamma_mean":
+        return gamma_shape(jnp.mean(expm1mx(jnp.log(y) - eta)))  # mean(y/mu - log(y/mu) - 1) > 0
+    if kind == "normal_learned":
+        return jnp.sqrt(jnp.mean(jnp.square(y - eta)))
+    return None
+
+
+def _mean_link(kind: str, y):
+    """``g(mean y)``: the intercept-only MLE of the raw output (module docstring)."""
+    if kind == "binomial":
+        p = jnp.sum(y[:, 0]) / jnp.sum(y[:, 1])
+        return jnp.log(p) - jnp.log1p(-p)
+    ybar = jnp.mean(y)
+    if kind == "bernoulli":
+        return jnp.log(ybar) - jnp.log1p(-ybar)
+    if kind in ("poisson", "negative_binomial", "gamma_mean", "gamma_log_mean"):
+        return jnp.log(ybar)
+    return ybar
+
+
+_NAME = {"gamma_mean": "shape", "normal_learned": "scale"}
+_MEAN_ONLY = {"gamma_mean": "gamma_log_mean", "normal_learned": "normal"}  # the same mean, no dispersion
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "d", "dtype"))
+def _intercept_only(kind: str, y, d: int, dtype):
+    """``(w = 0, b, the family parameter's MLE given b on its natural scale and through softplus^{-1})``; ``kind``
+    from ``_MEAN_ONLY`` where the user fixed the dispersion: not computed (None)."""
+    y = y.astype(dtype)
+    b = _mean_link(kind, y)
+    value = _dispersion(kind, jnp.full(y.shape[:1], b), y)
+    raw = None if value is None else links.softplus_inverse(value)
+    return jnp.zeros((d,), dtype), b, value, raw
+
+
+def _given_model(r: Recipe, kind: str):
+    """The family parameter's MLE given the model's parameters (natural scale and through softplus^{-1}), one
+    jitted program on the recipe."""
+    def given(params, x, y):
+        eta, _ = r.raw(params, x)
+        value = _dispersion(kind, jnp.reshape(eta, y.shape[:1]), y.astype(eta.dtype))
+        return value, links.softplus_inverse(value)
+    return r.programs.get(("family_mle", kind), lambda: jax.jit(given))
+
+
+def _with_dispersion(kind: str, fparams: dict, value, raw, dtype) -> dict:
+    """``fparams`` with the family parameter set to ``raw`` (``value`` through softplus^{-1}), unless the user fixed
+    it (a Python number, static in ``fit``: kept) or the family has none to set. ``value``: read on the host."""
+    name = _NAME.get(kind)
+    if name is None or value is None or isinstance(fparams[name], (int, float)):
+        return fparams
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"the MLE of the family's {name} is {float(value)}, not a positive number: every y equals "
+                         "its fitted mean (a Gamma's shape infinite, a Normal's sigma 0); fix it as a Python float")
+    return {**fparams, name: raw.astype(dtype)}
+
+
+def _checked_y(r: Recipe, y, caller: str):
+    """``y`` as an array of one example's target shape per row, its values checked against the support once (the
+    recipe's check memory: the same immutable jax array is not checked again, here or by ``fit``)."""
+    y = as_array(caller, "y", y)  # a list, DataFrame / Series, torch tensor read once
+    y = y if isinstance(y, jax.Array) else jnp.asarray(y)
+    want = tuple(r.family.event_shape or ())
+    if y.ndim != 1 + len(want) or tuple(y.shape[1:]) != want or y.shape[0] < 1:
+        rows = f"(N, {', '.join(map(str, want))})" if want else "(N,)"
+        raise ValueError(f"{r.family.name}: y must have shape {rows} with N >= 1; got {y.shape}")
+    if not is_concrete(y):
+        raise ValueError(f"{caller}: y must be concrete (the results are checked on the host), not traced inside jit")
+    if r.memory.recall([y]) is None:
+        r.family.check(y)
+        r.memory.remember([y], "")
+    return y
+
+
+def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
+    """The intercept-only MLE of a GLM as ``Params`` for ``r``: a start for ``fit`` (module docstring).
+
+    ``r``: a recipe whose model is ``mj.models.linear(d)`` (one raw output, with an intercept) and whose
+    family is one of ``bernoulli()``, ``binomial()``, ``poisson()``, ``negative_binomial()`` (its
+    ``total_count`` kept: it has no closed form), ``gamma("mean")`` (the shape at its intercept-only MLE),
+    ``normal(scale=sigma)`` or ``normal(scale="learned")`` (sigma the root mean square deviation).
+    ``params`` (optional): where the dtype and the family's parameters come from (default
+    ``r.init(linear's init)`` in the default float dtype); a family parameter given as a Python number
+    (fixed: static in ``fit``) is kept. Returns ``w = 0``, ``b = g(mean y)``.
+
+    A ValueError where the MLE is on the boundary (every y 0, or every label the same: ``b`` infinite), or
+    for another model or family. statsmodels: ``GLM(y, np.ones((n, 1)), family).fit().params``.
+
+    >>> import jax.numpy as jnp, mle_jax as mj
+    >>> r = mj.recipe(mj.models.linear(2).apply, mj.poisson())
+    >>> p = mj.intercept_only(r, jnp.array([1.0, 2.0, 3.0, 6.0]))
+    >>> round(float(jnp.exp(p.model["b"])), 6), p.model["w"].tolist()
+    (3.0, [0.0, 0.0])
+    """
+    if not isinstance(r, Recipe):
+        raise ValueError(f"intercept_only: r must be a recipe (mj.recipe); got {type(r).__name__}")
+    form = linear_form(r.model)
+    if r.batched or form is None or form.raw_shape != () or not form.intercept:
+        raise ValueError(f"intercept_only: {r.name}'s model must be mj.models.linear(d).apply (one raw output, "
+                         "intercept=True), the very function it returns")
+    kind = _kind(r)
+    if params is None:
+        dtype = jnp.asarray(0.0).dtype
+        params = r.init({"w": jnp.zeros((form.d,), dtype), "b": jnp.zeros((), dtype)})
+    dtype = jnp.result_type(params.model["b"])
+    y = _checked_y(r, y, "intercept_only")
+    name = _NAME.get(kind)
+    fixed = name is not None and isinstance(params.family[name], (int, float))  # kept: its MLE not computed
+    w, b, value, raw = _intercept_only(_MEAN_ONLY.get(kind, kind) if fixed else kind, y, form.d, jnp.dtype(dtype))
+    b_host, value = jax.device_get((b, value))  # one transfer: both checks
+    if not np.isfinite(b_host):
+        raise ValueError(f"intercept_only: {r.family.name}'s intercept-only MLE is on the boundary (the mean of y "
+                         f"is at the edge of its support, g(mean y) = {float(b_host)}): no finite start")
+    family = _with_dispersion(kind, dict(params.family), value, raw, dtype)
+    return params._replace(model={"w": w, "b": b}, family=family)
+
+
+def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
+    """``params`` with the family's own parameters at their MLE given the model's (module docstring).
+
+    The Gamma GLM's shape (``gamma("mean")``: ``log a - psi(a) = mean(y/mu - log(y/mu) - 1)``) and the Normal's
+    learned sigma (``sigma^2 = mean (y - mu)^2``), returned as arrays (learnable) even where ``params`` held them
+    as Python numbers (fixed for a fit of the coefficients alone). With the coefficients at their MLE (which for
+    these families does not depend on the dispersion), the result is the joint MLE: fit with the shape fixed,
+    then this, is the shape profiled out. Families without own parameters: ``params`` unchanged.
+
+    >>> import jax.numpy as jnp, mle_jax as mj
+    >>> r = mj.recipe(mj.models.linear(1).apply, mj.normal(scale="learned"))
+    >>> p = r.init({"w": jnp.ones(1), "b": jnp.zeros(())})
+    >>> p = mj.family_mle(r, p, jnp.array([[0.0], [1.0]]), jnp.array([1.0, 0.0]))
+    >>> round(float(mj.links.softplus.forward(p.family["scale"])), 6)
+    1.0
+    """
+    if not isinstance(r, Recipe):
+        raise ValueError(f"family_mle: r must be a recipe (mj.recipe); got {type(r).__name__}")
+    kind = _kind(r)
+    if kind not in ("gamma_mean", "normal_learned"):
+        return params
+    name = "shape" if kind == "gamma_mean" else "scale"
+    fparams = dict(params.family)
+    if isinstance(fparams[name], (int, float)):  # fixed for the coefficients' fit: learnable again
+        fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
+    y = _checked_y(r, y, "family_mle")
+    r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
+    value, raw = _given_model(r, kind)(params._replace(family={}), x, y)
+    return params._replace(family=_with_dispersion(kind, fparams, jax.device_get(value), raw,
+                                                   jnp.result_type(fparams[name])))
