@@ -128,7 +128,9 @@ def _free_parts(n, z, y):
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     sig, sig_neg = sigmoid_pair(z)
     log_n = jnp.log(yb + rb)
-    saddle = -deviance(yb, (yb + rb) * sig, log_n + log_pi) - deviance(rb, (yb + rb) * sig_neg, log_n + log_1mpi)
+    gap = yb * sig_neg - rb * sig  # n (1 - pi) - (n - y) = -(n pi - y), without n's rounding
+    saddle = (-deviance(yb, (yb + rb) * sig, log_n + log_pi, diff=-gap)
+              - deviance(rb, (yb + rb) * sig_neg, log_n + log_1mpi, diff=gap))
     value = jnp.where(inside, jnp.where(big, saddle, direct), -jnp.inf)
     return jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value), inside, ys, rest
 
@@ -176,8 +178,10 @@ def _saddle(y, rest, z, log_pi, log_1mpi):
     n = y + rest
     log_n = jnp.log(n)
     sig, sig_neg = sigmoid_pair(z)
-    dev_y = deviance(y, n * sig, log_n + log_pi)
-    dev_rest = deviance(rest, n * sig_neg, log_n + log_1mpi)
+    # n (1 - pi) - (n - y) = y (1 - pi) - (n - y) pi = -(n pi - y), without n's rounding (n far above y)
+    gap = y * sig_neg - rest * sig
+    dev_y = deviance(y, n * sig, log_n + log_pi, diff=-gap)
+    dev_rest = deviance(rest, n * sig_neg, log_n + log_1mpi, diff=gap)
     return (0.5 * (log_n - jnp.log(y) - jnp.log(rest)) - HALF_LOG_2PI + stirling_corr(n) - stirling_corr(y)
             - stirling_corr(rest) - dev_y - dev_rest)
 

@@ -134,15 +134,18 @@ _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
 def _stirling(r, y, z, log_pi, log_1mpi, log_r, g_r):
     """``log Pr(y)`` for ``y >= 10`` and any ``r > 0`` by Stirling's series, without terms of size ``r`` or ``y``:
     ``log(r / (y n))/2 - log(2 pi)/2 - G(r) - corr(y) + corr(n) - dev(y, n pi) - dev(r, n (1 - pi))``,
-    ``n = r + y``, ``dev(k, m) = k log(k/m) - k + m`` (``special.deviance``), ``G = special.lgamma_minus_stirling``
+    ``n = r + y``, ``dev(k, m) = k log(k/m) - k + m`` (``special.deviance``, given ``m - k = +-(y (1 - pi) - r pi)``:
+    ``n``'s rounding would leave ``eps n`` in it), ``G = special.lgamma_minus_stirling``
     (``corr(r)`` for r >= 10; a function of r alone, ``g_r``, with ``log_r``, from ``_r_terms``). At r = y = 1e6, z = 0
     the plain form adds terms of 1.4e6 (-8.125 in float32, truth -8.1733)."""
     n = r + y
     log_n = jnp.log(n)
     sig, sig_neg = sigmoid_pair(z)
     log_y = jnp.log(y)
-    dev_y = deviance(y, n * sig, log_n + log_pi, log_y)
-    dev_r = deviance(r, n * sig_neg, log_n + log_1mpi, log_r)
+    # n (1 - pi) - r = y (1 - pi) - r pi = -(n pi - y), without n's rounding (the score in z; r far from y)
+    gap = y * sig_neg - r * sig
+    dev_y = deviance(y, n * sig, log_n + log_pi, log_y, -gap)
+    dev_r = deviance(r, n * sig_neg, log_n + log_1mpi, log_r, gap)
     return (0.5 * (log_r - log_y - log_n) - HALF_LOG_2PI - g_r - stirling_corr(y)
             + stirling_corr(n) - dev_y - dev_r)
 
