@@ -664,9 +664,20 @@ def _beta_budget(a, b):
     return jnp.minimum(200.0 + 4.0 * jnp.sqrt(a + b), _BETA_MAX_TERMS)
 
 
-def _beta_fraction(a, b, x, y):
+def _beta_fraction(a, b, x, y, form):
     """``log`` of the continued fraction of ``I_x(a, b)`` without its prefix, for
-    ``x < (a + 1)/(a + b + 2)``, ``y = 1 - x`` (the Lentz loop, two partial numerators a step).
+    ``x < (a + 1)/(a + b + 2)``, ``y = 1 - x`` (the Lentz loop, two partial numerators a step). Where ``form``
+    is 1 or 2 (else 0), the same loop evaluates a fraction of the incomplete gamma at ``(b, u)``,
+    ``u = -(a + (b - 1)/2) log(1 - y)`` (``_log_betainc_parts``' a >> b form): 1, ``log CF_Q`` for Legendre's
+    fraction ``Q(b, u) = u^b e^-u / Gamma(b) CF_Q``; 2, ``log CF_P`` for Kummer's ``P(b, u) = u^b e^-u / Gamma(b + 1) CF_P``.
+
+    The incomplete beta's partial numerators are ``d_2m = m (s - w m) x/((g + 2m - 1)(g + 2m))`` and
+    ``d_(2m+1) = -(p + m)(r + w m) x/((g + 2m)(g + 2m + 1))`` with ``(g, s, p, r, w) = (a, b, a, a + b, 1)``.
+    Legendre's ``CF_Q = 1/(B_0 + A_1/(B_1 + A_2/(B_2 + ...)))``, ``A_k = -k (k - b)``, ``B_k = u + 1 - b + 2k``, is
+    ``1/(B_0 (1 + e_1/(1 + e_2/(1 + ...))))``, ``e_k = A_k/(B_(k-1) B_k)``: the same two forms with
+    ``(g, s, p, r, w, x) = (B_0/2, b/2, 1/2, (1 - b)/2, 1, 1)``. Kummer's (the limit of the beta's at ``a -> inf``,
+    ``(a + b)(1 - x) -> u``) has ``(g, s, p, r, w, x) = (b, u, b, u, 0, 1)``. One loop body serves all three, and no
+    incomplete gamma (Temme's expansion, series, prefixes) is evaluated for every entry under a ``where``.
 
     The first denominator ``1 - (a + b) x/(a + 1)`` is ``((1 - b) + (a + b) y)/(a + 1)`` where that has
     the smaller terms: at ``a = 5e9``, ``b = 1/2``, ``y = 1e-10`` (a Student t at df 1e10) the first
@@ -674,6 +685,15 @@ def _beta_fraction(a, b, x, y):
     dtype = jnp.result_type(a, b, x)
     eps, tiny = _eps(dtype), _tiny(dtype)
     budget = _beta_budget(a, b)
+    on_q, on_p = form == 1, form == 2
+    u = (a + 0.5 * (b - 1.0)) * -jnp.log1p(-jnp.minimum(y, 0.5))
+    b0 = safe_where(on_q, u + 1.0 - b, 1.0)  # Legendre's B_0
+    g = jnp.where(on_q, 0.5 * b0, jnp.where(on_p, b, a))
+    s = jnp.where(on_q, 0.5 * b, jnp.where(on_p, u, b))
+    p = jnp.where(on_q, 0.5, jnp.where(on_p, b, a))
+    r = jnp.where(on_q, 0.5 * (1.0 - b), jnp.where(on_p, u, a + b))
+    w = jnp.where(on_p, 0.0, 1.0)
+    xx = jnp.where(on_q | on_p, 1.0, x)
 
     def guard(v):
         return jnp.where(jnp.abs(v) < tiny, tiny, v)
@@ -685,10 +705,10 @@ def _beta_fraction(a, b, x, y):
 
     def body(state):
         m, c, d, h, active, done, steps = state
-        even = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+        even = m * (s - w * m) * xx / ((g + 2 * m - 1) * (g + 2 * m))
         c2, d2, delta = half_step(even, c, d)
         h2 = h * delta
-        odd = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+        odd = -(p + m) * (r + w * m) * xx / ((g + 2 * m) * (g + 2 * m + 1))
         c2, d2, delta = half_step(odd, c2, d2)
         h2 = h2 * delta
         # every entry keeps iterating while any runs (the forward-mode derivative converges after the value)
@@ -698,6 +718,7 @@ def _beta_fraction(a, b, x, y):
 
     small_terms = jnp.abs(1.0 - b) + (a + b) * y < a + 1.0
     first = jnp.where(small_terms, ((1.0 - b) + (a + b) * y) / (a + 1.0), 1.0 - (a + b) * x / (a + 1.0))
+    first = jnp.where(on_q, 1.0 - (1.0 - b) / (b0 * (b0 + 2.0)), jnp.where(on_p, 1.0 - u / (b + 1.0), first))
     d0 = 1.0 / guard(first)
     flags = jnp.ones(d0.shape, bool)
     init = (jnp.asarray(1.0, dtype), jnp.ones_like(d0), d0, d0, flags, ~flags, jnp.zeros_like(d0))
@@ -705,8 +726,12 @@ def _beta_fraction(a, b, x, y):
     # an entry that stopped at its budget, not at convergence, is NaN (never a truncated fraction); so
     # is a long one whose rounding exceeds 1e-3 relative: each step rounds ``a + 2m`` (error about
     # eps sqrt(a + b) near the mean, 7e-4 at a = b = 1e8 in float32), and beyond ~8,000 float32 steps
-    long_loop = (steps > 100) & (jnp.sqrt(a + b) * eps > 1e-3)
-    return jnp.where(done & (steps * eps < 1e-3) & ~long_loop, jnp.log(h), jnp.nan)
+    # (Legendre's coefficients are in u and b, of the size of the step count: no such rounding)
+    long_loop = (steps > 100) & (jnp.sqrt(a + b) * eps > 1e-3) & (form == 0)
+    # Legendre's B_0 leaves here, with the value it entered with (the caller's own u + 1 - b, rounded apart from this
+    # one, put 2.7e-4 into log Q and 1.6e-2 into its slope in b at a = 1e6, b = 3000, u = b in float32)
+    log_h = jnp.log(h) - jnp.log(b0)
+    return jnp.where(done & (steps * eps < 1e-3) & ~long_loop, log_h, jnp.nan)
 
 
 _log_beta_cf = forward_grad(_with_shadow(_beta_fraction, 1), tied=(2, 3), primal=_beta_fraction)
@@ -774,26 +799,68 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     # about eps a/10 (measured: 1e-4 at a = 1e4 in float32, 2e-9 at a = 1e8 in float64): Q where it is smaller.
     u_est = (a + b) * y
     gamma = (y < 0.5) & (0.4 * b * (b + u_est) ** 2 < _eps(x.dtype) * a ** 3)
-    # one loop for both sides: I_x(a, b) directly, or 1 - I_{1-x}(b, a) where the fraction converges
+    if half:
+        return _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma, log_beta, stirling, with_beta)
+    # at 1 - x = 0 (u = 0) log I = 0 and its slopes 0; the gamma form sees u = 1 there
+    ends = gamma & (log_1mx == -jnp.inf)
+    gamma = gamma & ~ends
+    ag, bg = safe_where(gamma, a, 1.0), safe_where(gamma, b, 1.0)
+    t = ag + 0.5 * (bg - 1.0)
+    minus_log_x = safe_where(gamma, -log_x, 1.0 / t)
+    u = t * minus_log_x
+    log_u = jnp.log(t) + jnp.log(minus_log_x)
+    # where P(b, u) is close to 1 (b small, u <= 1.1) Q directly (``_log_q_small``, as ``_log_gamma_pq`` does); else in
+    # the beta's loop (``_beta_fraction``) Q(b, u) by Legendre's fraction from u = b (its first denominator B_0 >= 1)
+    # and 1 - P(b, u) by Kummer's below (the limit of the beta's own, its first denominator 1 - u/(b + 1) >= 1/(b + 1)).
+    # The beta's complement 1 - I_{1-x}(b, a) is not used there: its first denominator 1 - (a + b)(1 - x)/(b + 1)
+    # vanishes at (a + b)(1 - x) = b + 1, which is u + b^2/(2a) (4.5 apart at a = 1e6, b = 3000), and near it its slope
+    # in a, of the size of 1 - x, cancels terms 1e7 times larger in float32 (50% off at a = 1e8, b = 4, u = 5).
+    q_small = (gamma & (u <= _Q_SMALL_X) & jnp.where(u <= 0.5, -bg * log_u <= 0.4, bg <= _Q_SMALL_X * u))
+    legendre = gamma & ~q_small & (u >= bg)
+    kummer = gamma & ~q_small & ~legendre
+    # one loop for both sides: I_x(a, b) directly, or 1 - I_{1-x}(b, a) where the fraction converges; the gamma form's
+    # entries enter as (a, b, x, 1 - x)
     first, second = jnp.where(direct, a, b), jnp.where(direct, b, a)
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
     prefix = _log_beta_prefix(first, second, log_near, log_far, stirling, log_beta if with_beta else None)
     # the fraction sees harmless inputs where it is not used (a NaN there would reach the gradient as 0 * NaN)
+    aside = q_small | ends
+    loop_args = (jnp.where(gamma, a, first), jnp.where(gamma, b, second), jnp.where(gamma, x, jnp.exp(log_near)),
+                 jnp.where(gamma, y, jnp.exp(log_far)))
+    log_cf = _log_beta_cf(*(safe_where(aside, fill, v) for v, fill in zip(loop_args, (1.0, 1.0, 0.5, 0.5))),
+                          jnp.where(legendre, 1.0, jnp.where(kummer, 2.0, 0.0)))
+    # each branch's log1mexp sees a harmless value where another is taken (a slope of inf there is 0 * inf = NaN in
+    # the transposed JVP)
+    value = prefix + safe_where(gamma | ends, -1.0, log_cf)
+    far = log1mexp(jnp.minimum(value, 0.0))
+    log_first = jnp.log(first)
+    fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
+    # log P = b log u - u - lgamma(b + 1) + log CF_P, log Q = b log u - u - lgamma(b) + log CF_Q
+    g_prefix = gamma_prefix(bg, u, log_u, over_a=~legendre)
+    log_p = jnp.minimum(safe_where(kummer, g_prefix + log_cf, -1.0), 0.0)
+    q_loop = jnp.where(legendre, g_prefix + log_cf, log1mexp(log_p))
+    sb, su, slu = safe_where(q_small, bg, 0.5), safe_where(q_small, u, 0.5), safe_where(q_small, log_u, -0.5)
+    tail = jnp.minimum(jnp.where(q_small, jnp.log(sb) + _log_q_small(sb, su, slu), q_loop), 0.0)
+    # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
+    value = jnp.where(ends, 0.0, jnp.where(gamma, tail, fraction[0]))
+    return value, jnp.where(gamma | ends, prefix + log_first - value, fraction[1])
+
+
+def _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma, log_beta, stirling, with_beta):
+    """``_log_betainc_parts`` at ``b = 1/2``: the a >> b form is ``_log_q_half``."""
+    first, second = jnp.where(direct, a, b), jnp.where(direct, b, a)
+    log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
+    prefix = _log_beta_prefix(first, second, log_near, log_far, stirling, log_beta if with_beta else None)
     log_cf = _log_beta_cf(safe_where(gamma, 1.0, first), safe_where(gamma, 1.0, second),
-                          safe_where(gamma, 0.5, jnp.exp(log_near)), safe_where(gamma, 0.5, jnp.exp(log_far)))
+                          safe_where(gamma, 0.5, jnp.exp(log_near)), safe_where(gamma, 0.5, jnp.exp(log_far)),
+                          jnp.zeros_like(a))
     value = prefix + log_cf
     far = log1mexp(jnp.minimum(value, 0.0))
     log_first = jnp.log(first)
     fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
     ag, bg = safe_where(gamma, a, 1.0), safe_where(gamma, b, 1.0)
     minus_log_x = safe_where(gamma, -log_x, 1.0)
-    t = ag + 0.5 * (bg - 1.0)
-    if half:
-        tail = _log_q_half(t * minus_log_x)
-    else:
-        log_u = jnp.log(t) + jnp.log(minus_log_x)
-        tail = log_gammainc_tail(bg, t * minus_log_x, True, log_u)
-    # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
+    tail = _log_q_half((ag + 0.5 * (bg - 1.0)) * minus_log_x)
     return jnp.where(gamma, tail, fraction[0]), jnp.where(gamma, prefix + log_first - tail, fraction[1])
 
 
