@@ -130,7 +130,8 @@ def test_the_profiled_gamma_fit_is_the_joint_mle(x64, optimizer):
     assert abs(ll - ll_joint) < 1e-10 * abs(ll_joint) and abs(a / a_joint - 1) < 1e-6
 
 
-@pytest.mark.parametrize("kind", ["poisson", pytest.param("binomial", marks=pytest.mark.deep)])
+@pytest.mark.deep
+@pytest.mark.parametrize("kind", ["poisson", "binomial"])
 def test_a_newton_fit_from_the_start_reaches_statsmodels(x64, kind):
     x, y = _data(kind)
     r = mj.recipe(mj.models.linear(D).apply, _family(kind))
