@@ -36,6 +36,7 @@ import numpy as np
 from . import links
 from ._boundary import as_array
 from ._checks import is_concrete
+from ._params import is_trained
 from .distributions.special import digamma_minus_log, expm1mx
 from .models import linear_form
 from .recipe import Params, Recipe
@@ -133,7 +134,7 @@ def _with_dispersion(kind: str, fparams: dict, value, raw, dtype) -> dict:
     """``fparams`` with the family parameter set to ``raw`` (``value`` through softplus^{-1}), unless the user fixed
     it (a Python number, static in ``fit``: kept) or the family has none to set. ``value``: read on the host."""
     name = _NAME.get(kind)
-    if name is None or value is None or isinstance(fparams[name], (int, float)):
+    if name is None or value is None or not is_trained(fparams[name]):
         return fparams
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"the MLE of the family's {name} is {float(value)}, not a positive number: every y equals "
@@ -191,7 +192,7 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
     dtype = jnp.result_type(params.model["b"])
     y = _checked_y(r, y, "intercept_only")
     name = _NAME.get(kind)
-    fixed = name is not None and isinstance(params.family[name], (int, float))  # kept: its MLE not computed
+    fixed = name is not None and not is_trained(params.family[name])  # fit's rule (a NumPy scalar is trained): kept
     w, b, value, raw = _intercept_only(_MEAN_ONLY.get(kind, kind) if fixed else kind, y, form.d, jnp.dtype(dtype))
     b_host, value = jax.device_get((b, value))  # one transfer: both checks
     if not np.isfinite(b_host):
@@ -224,7 +225,7 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
         return params
     name = "shape" if kind == "gamma_mean" else "scale"
     fparams = dict(params.family)
-    if isinstance(fparams[name], (int, float)):  # fixed for the coefficients' fit: learnable again
+    if not is_trained(fparams[name]):  # fixed for the coefficients' fit (fit's rule): learnable again
         fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
     y = _checked_y(r, y, "family_mle")
     r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)

@@ -172,3 +172,16 @@ def test_bad_inputs_are_named():
     for family in (mj.gamma("mean"), mj.normal(scale="learned")):  # every y its mean: shape inf, sigma 0
         with pytest.raises(ValueError, match="not a positive number"):
             mj.intercept_only(mj.recipe(mj.models.linear(D).apply, family), np.full(10, 2.0))
+
+
+def test_a_numpy_scalar_family_parameter_is_trained_as_fit_trains_it(x64):
+    """``fit`` trains a NumPy scalar (``is_trained``): the start sets it to its MLE (scipy's Gamma fit) like an array,
+    where it was kept as if fixed; only a Python number is kept."""
+    _, y = _data("gamma")
+    r = mj.recipe(mj.models.linear(D).apply, mj.gamma("mean"))
+    p0 = r.init({"w": jnp.zeros(D), "b": jnp.zeros(())})
+    a_ref = stats.gamma.fit(y, floc=0)[0]
+    for leaf in (np.float64(0.5), np.float32(0.5), jnp.asarray(0.5)):
+        out = mj.intercept_only(r, y, p0._replace(family={"shape": leaf}))
+        assert abs(float(links.softplus.forward(out.family["shape"])) / a_ref - 1) < 1e-5
+    assert mj.intercept_only(r, y, p0._replace(family={"shape": 0.5})).family == {"shape": 0.5}
