@@ -50,6 +50,21 @@ class Floored(NamedTuple):
                 f"(softplus(raw) + eps, d {self.name} / d raw = {slope:.3g})")
 
 
+def built_in(spec: Any) -> bool:
+    """Whether every family in ``spec`` (a ``Family.spec``, combinators' inner specs included) is a built-in one,
+    whose own positive parameters are ``softplus(raw) + eps``. A family of the user's (``mj.family``) names its
+    leaves freely (``scale`` may be ``exp(raw)``, with no floor): not read."""
+    from .families._table import FAMILIES
+
+    def walk(node) -> bool:
+        if isinstance(node, (list, tuple)):
+            return all(walk(n) for n in node)
+        if hasattr(node, "kind") and hasattr(node, "args"):
+            return node.kind in FAMILIES and walk(node.args) and walk([v for _, v in node.options])
+        return True
+    return walk(spec)
+
+
 def on_floor(fparams: Any) -> list[Floored]:
     """The entries of ``fparams`` (a family's own parameters) with ``softplus(raw) <= eps``: the
     positive leaves by name (``mle_jax._delta.POSITIVE``; an ordinal family's ``gaps``), in nested

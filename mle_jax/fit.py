@@ -42,7 +42,7 @@ from ._stream import fit_stream, is_stream
 from ._checks import check_batch, local
 from .diagnostics import (BOUNDARY, SEPARATION, BoundaryWarning, PerfectSeparationWarning, ValidationWarning,
                           bounded_likelihood, separated)
-from ._floors import describe, on_floor
+from ._floors import built_in, describe, on_floor
 from ._params import Params, partition
 from .recipe import Recipe
 
@@ -131,7 +131,7 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
         if y is not None:
             raise ValueError(f"fit: x is a stream of batches ({type(x).__name__}), whose batches carry their "
                              f"targets: pass y=None, fit(r, params, batches, None, optimizer, steps=K)")
-        return _boundary(fit_stream(recipe, params, x, optimizer, steps, key=key, weights=weights, mask=mask,
+        return _boundary(recipe, fit_stream(recipe, params, x, optimizer, steps, key=key, weights=weights, mask=mask,
                                     objective=objective, validation=validation, run=run))
     x, y = as_array("fit", "x", x), as_array("fit", "y", y)
     weights, mask = as_array("fit", "weights", weights), as_array("fit", "mask", mask)
@@ -156,7 +156,7 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
     result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
     result = _diagnose(recipe, result, (x, y, weights, mask), opts.reduction, opts.batch_size or n)
-    return cast(FitResult[P], _boundary(result))
+    return cast(FitResult[P], _boundary(recipe, result))
 
 
 def _groups(objective, validation, run) -> tuple[Objective, Validation | None, Run]:
@@ -304,12 +304,12 @@ def _diagnose(recipe: Recipe, result: FitResult, data, reduction: str, size: int
     return result._replace(stopped=stopped, message=message)
 
 
-def _boundary(result: FitResult) -> FitResult:
+def _boundary(recipe: Recipe, result: FitResult) -> FitResult:
     """A family parameter on its link's floor (``mle_jax._floors``): its raw gradient vanishes there, so
     say so in the message (``Stop.BOUNDARY`` when the fit claimed it completed or converged) and warn
     with ``BoundaryWarning``. Reads the family's few trained numbers on the host: no device program."""
-    if result.steps_run == 0 or result.stopped == Stop.NON_FINITE:
-        return result
+    if result.steps_run == 0 or result.stopped == Stop.NON_FINITE or not built_in(recipe.family.spec):
+        return result  # a family of the user's: its leaves' links are its own (``_floors.built_in``)
     floored = on_floor(getattr(result.params, "family", None))
     if not floored:
         return result

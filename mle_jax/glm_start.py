@@ -36,6 +36,7 @@ import numpy as np
 from . import links
 from ._boundary import as_array
 from ._checks import is_concrete
+from ._params import is_trained
 from .distributions.special import digamma_minus_log, expm1mx
 from .models import linear_form
 from .recipe import Params, Recipe
@@ -81,11 +82,21 @@ def gamma_shape(s):
     return jnp.exp(jax.lax.fori_loop(0, _NEWTON_STEPS, step, jnp.log(a)))
 
 
+def _log_ratio(y, eta):
+    """``log(y / mu)`` with ``mu = e^eta``: ``log(y e^{-eta})`` (a relative error of eps in the ratio, an absolute
+    one in its log), not ``log y - eta`` (``eps |log y|``: 2e-6 at y = 1e20 in float32, where ``y / mu - 1`` of a
+    Gamma with shape 1e6 is 1e-3, and ``s`` is the mean of its square); the difference where the product leaves
+    the normal floats."""
+    q = y * jnp.exp(-eta)
+    normal = jnp.isfinite(q) & (q >= jnp.finfo(q.dtype).tiny)
+    return jnp.where(normal, jnp.log(jnp.where(normal, q, 1.0)), jnp.log(y) - eta)
+
+
 def _dispersion(kind: str, eta, y):
     """The family parameter's MLE on its natural scale given the raw outputs ``eta`` (shape (N,)): the Gamma's
     shape, the Normal's sigma; None for the other families."""
     if kind == "gamma_mean":
-        return gamma_shape(jnp.mean(expm1mx(jnp.log(y) - eta)))  # mean(y/mu - log(y/mu) - 1) > 0
+        return gamma_shape(jnp.mean(expm1mx(_log_ratio(y, eta))))  # mean(y/mu - log(y/mu) - 1) > 0
     if kind == "normal_learned":
         return jnp.sqrt(jnp.mean(jnp.square(y - eta)))
     return None
@@ -133,7 +144,7 @@ def _with_dispersion(kind: str, fparams: dict, value, raw, dtype) -> dict:
     """``fparams`` with the family parameter set to ``raw`` (``value`` through softplus^{-1}), unless the user fixed
     it (a Python number, static in ``fit``: kept) or the family has none to set. ``value``: read on the host."""
     name = _NAME.get(kind)
-    if name is None or value is None or isinstance(fparams[name], (int, float)):
+    if name is None or value is None or not is_trained(fparams[name]):
         return fparams
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"the MLE of the family's {name} is {float(value)}, not a positive number: every y equals "
@@ -191,7 +202,7 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
     dtype = jnp.result_type(params.model["b"])
     y = _checked_y(r, y, "intercept_only")
     name = _NAME.get(kind)
-    fixed = name is not None and isinstance(params.family[name], (int, float))  # kept: its MLE not computed
+    fixed = name is not None and not is_trained(params.family[name])  # fit's rule (a NumPy scalar is trained): kept
     w, b, value, raw = _intercept_only(_MEAN_ONLY.get(kind, kind) if fixed else kind, y, form.d, jnp.dtype(dtype))
     b_host, value = jax.device_get((b, value))  # one transfer: both checks
     if not np.isfinite(b_host):
@@ -224,7 +235,7 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
         return params
     name = "shape" if kind == "gamma_mean" else "scale"
     fparams = dict(params.family)
-    if isinstance(fparams[name], (int, float)):  # fixed for the coefficients' fit: learnable again
+    if not is_trained(fparams[name]):  # fixed for the coefficients' fit (fit's rule): learnable again
         fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
     y = _checked_y(r, y, "family_mle")
     r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)

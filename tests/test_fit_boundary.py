@@ -106,3 +106,24 @@ def test_newton_from_far_from_the_optimum_walks_the_shape_to_its_floor_and_says_
     u = np.log(y) - eta  # log(y / mu), the Gamma log density in closed form at the fitted (a, eta)
     at_fit = float(np.sum(a * np.log(a) + a * u - a * np.exp(u) - np.log(y) - special.gammaln(a)))
     assert best - at_fit > 1000.0
+
+
+def test_a_family_of_the_users_names_its_leaves_freely_and_is_not_read(x64):
+    """``mj.family`` with ``scale = exp(raw)``: raw -39 is sigma = e^-39 = 1.2e-17 (the data's), with d log sigma / d raw
+    = 1: no floor, so no boundary; the built-in normal's learned scale at the same raw (softplus(-39) < eps) is."""
+    from mle_jax.distributions import Normal
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 1))
+    y = 2 * x[:, 0] + np.exp(-39.0) * rng.normal(size=50)
+    own = mj.family("expscalenormal", theta=lambda fp, raw: Normal(raw, jnp.exp(fp["scale"])),
+                    init={"scale": jnp.asarray(-39.0)})
+    builtin = mj.normal(scale="learned")
+    for fam, want in ((own, "completed"), (builtin, "boundary")):
+        r = mj.recipe(lambda p, x_i: x_i @ p["w"], fam)
+        p = r.init({"w": jnp.array([2.0])})._replace(family={"scale": jnp.asarray(-39.0)})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = mj.fit(r, p, x, y, optax.sgd(0.0), steps=2, run=mj.Run(progress=False))
+        assert res.stopped == want
+        assert sum(issubclass(w.category, mj.BoundaryWarning) for w in caught) == (want == "boundary")

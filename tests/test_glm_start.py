@@ -173,3 +173,33 @@ def test_bad_inputs_are_named():
     for family in (mj.gamma("mean"), mj.normal(scale="learned")):  # every y its mean: shape inf, sigma 0
         with pytest.raises(ValueError, match="not a positive number"):
             mj.intercept_only(mj.recipe(mj.models.linear(D).apply, family), np.full(10, 2.0))
+
+
+def test_a_numpy_scalar_family_parameter_is_trained_as_fit_trains_it(x64):
+    """``fit`` trains a NumPy scalar (``is_trained``): the start sets it to its MLE (scipy's Gamma fit) like an array,
+    where it was kept as if fixed; only a Python number is kept."""
+    _, y = _data("gamma")
+    r = mj.recipe(mj.models.linear(D).apply, mj.gamma("mean"))
+    p0 = r.init({"w": jnp.zeros(D), "b": jnp.zeros(())})
+    a_ref = stats.gamma.fit(y, floc=0)[0]
+    for leaf in (np.float64(0.5), np.float32(0.5), jnp.asarray(0.5)):
+        out = mj.intercept_only(r, y, p0._replace(family={"shape": leaf}))
+        assert abs(float(links.softplus.forward(out.family["shape"])) / a_ref - 1) < 1e-5
+    assert mj.intercept_only(r, y, p0._replace(family={"shape": 0.5})).family == {"shape": 0.5}
+
+
+@pytest.mark.parametrize("scale, cv", [(1e20, 1e-3), (1e30, 1e-2), (1e-30, 1e-2)])
+def test_float32_shape_given_a_far_mean_is_its_mle(scale, cv):
+    """float32 targets far from 1 with a large shape: ``s = mean(y/mu - 1 - log(y/mu))`` from ``log(y e^{-b})``, not
+    ``log y - b`` (``eps |log y|`` = 3e-6 each at 1e20: the shape 2e-4 off at cv 1e-3). Reference: mpmath's ``s`` for
+    the same float32 y and the returned b, and its root."""
+    r = mj.recipe(mj.models.linear(D).apply, mj.gamma("mean"))
+    p0 = r.init({"w": jnp.zeros(D, jnp.float32), "b": jnp.zeros((), jnp.float32)})
+    mpmath.mp.dps = 40
+    for seed in range(3):
+        y = (scale * (1 + cv * np.random.default_rng(seed).standard_normal(50))).astype(np.float32)
+        out = mj.intercept_only(r, y, p0)
+        mu = mpmath.exp(mpmath.mpf(float(out.model["b"])))
+        s = sum(v / mu - 1 - mpmath.log(v / mu) for v in map(mpmath.mpf, y.astype(float))) / len(y)
+        ref = mpmath.findroot(lambda a: mpmath.log(a) - mpmath.digamma(a) - s, 1 / (2 * s))
+        assert abs(float(links.softplus.forward(out.family["shape"])) / float(ref) - 1) < 3e-5
