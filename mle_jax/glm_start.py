@@ -181,7 +181,8 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
     (fixed: static in ``fit``) is kept. Returns ``w = 0``, ``b = g(mean y)``.
 
     A ValueError where the MLE is on the boundary (every y 0, or every label the same: ``b`` infinite), or
-    for another model or family. statsmodels: ``GLM(y, np.ones((n, 1)), family).fit().params``.
+    for another model or family. statsmodels: ``GLM(y, np.ones((n, 1)), family).fit().params``. Unweighted: every
+    row counts once (there is no ``weights``; a weighted fit's start is the weighted mean's, not this).
 
     >>> import jax.numpy as jnp, mle_jax as mj
     >>> r = mj.recipe(mj.models.linear(2).apply, mj.poisson())
@@ -219,7 +220,8 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
     learned sigma (``sigma^2 = mean (y - mu)^2``), returned as arrays (learnable) even where ``params`` held them
     as Python numbers (fixed for a fit of the coefficients alone). With the coefficients at their MLE (which for
     these families does not depend on the dispersion), the result is the joint MLE: fit with the shape fixed,
-    then this, is the shape profiled out. Families without own parameters: ``params`` unchanged.
+    then this, is the shape profiled out. Families without own parameters: ``params`` unchanged. Unweighted (no
+    ``weights``): the profile of a fit whose rows all count once.
 
     >>> import jax.numpy as jnp, mle_jax as mj
     >>> r = mj.recipe(mj.models.linear(1).apply, mj.normal(scale="learned"))
