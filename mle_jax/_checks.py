@@ -40,9 +40,12 @@ def local(value):
     """The values this process can read: ``value`` itself, or, for a global ``jax.Array`` split over
     several processes (``jax.distributed``; ``is_fully_addressable`` False), this process's rows as
     one NumPy array: its ``addressable_shards`` in order along the leading (batch) axis, a shard
-    replicated on several local devices taken once. Each process checks the values of its own rows."""
+    replicated on several local devices taken once; a 0-d or fully replicated array (a fitted
+    parameter under a mesh) is its first local shard, whole. Each process checks the values of its own rows."""
     if not isinstance(value, jax.Array) or value.is_fully_addressable:
         return value
+    if value.ndim == 0 or value.is_fully_replicated:
+        return np.asarray(value.addressable_shards[0].data)
     parts = {}
     for shard in value.addressable_shards:
         rows = shard.index[0] if shard.index else slice(None)
