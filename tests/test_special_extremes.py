@@ -441,6 +441,34 @@ def test_normal_mills_ratio_and_its_slope_across_the_series_cut_and_at_its_edges
     np.testing.assert_array_equal(np.asarray(flagged[0])[2:], 0.0)
 
 
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_normal_mills_ratio_far_tail_to_ulps_and_past_the_square_of_t(dtype):
+    """Below the cut ``normal.mills_ratio`` is ``-t (1/S)`` (``special.mills_inverse_series``: one division): M and
+    its slope ``M' = -M (t + M)`` within 3 ulps of mpmath on a dense grid from the cut to -1e8 (``-r / (u S)``, two
+    divisions, left the slope 5 ulps off in both dtypes), and past the range of ``t^2`` M is ``-t`` with slope -1
+    (``r = 1/t`` squared flushed to 0 and gave ``inf`` from t = -1.9e19 in float32, -1.5e154 in float64; the
+    unselected exp's NaN argument made the slope NaN)."""
+    from mle_jax.distributions.normal import log_ndtr, mills_ratio
+    mp.mp.dps = 60
+    cut = 10.0 if dtype == "float32" else 20.0
+    t = _rounded(-np.concatenate([np.linspace(cut, 3 * cut, 60), np.geomspace(3 * cut, 1e8, 40)]), dtype)
+    m_ref = [mp.npdf(mp.mpf(float(v))) / mp.ncdf(mp.mpf(float(v))) for v in t]
+    want = np.array([float(m) for m in m_ref])
+    want_slope = np.array([float(-m * (mp.mpf(float(v)) + m)) for v, m in zip(t, m_ref)])
+    huge = _rounded([-1e20, -1e30] if dtype == "float32" else [-1e160, -1e300], dtype)
+    with jax.enable_x64(dtype == "float64"):
+        def m(v):
+            return mills_ratio(v, log_ndtr(v))
+        got, slope = jax.jit(jax.vmap(jax.value_and_grad(m)))(jnp.asarray(t))
+        far_m, far_slope = jax.jit(jax.vmap(jax.value_and_grad(m)))(jnp.asarray(huge))
+    ulp = np.finfo(dtype).eps
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=3 * ulp, atol=0)
+    np.testing.assert_allclose(np.asarray(slope, np.float64), want_slope, rtol=3 * ulp, atol=0)
+    np.testing.assert_allclose(np.asarray(far_m, np.float64), -huge.astype(np.float64), rtol=ulp, atol=0)
+    np.testing.assert_array_equal(np.asarray(far_slope), -1.0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_lgamma1p_ratio_and_exprel_against_references(dtype):
     """``special.lgamma1p_ratio`` (``lgamma(1 + a) / a`` by its Taylor series, a <= 0.2) against mpmath, relative,

@@ -19,7 +19,7 @@ from jax.scipy.special import log_ndtr as _jax_log_ndtr, ndtr, ndtri
 
 from . import _twins, registry
 from .._checks import check_event_shape
-from .special import HALF_LOG_2PI, expm1mx, log_ratio, mills_min, mills_series, standardize
+from .special import HALF_LOG_2PI, expm1mx, log_ratio, mills_inverse_series, mills_min, standardize
 
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -48,18 +48,23 @@ def mills_ratio(t, log_phi):
     far lower tail (t at or below ``-special.mills_min``: -10 in float32, -20 in float64, as jax's ``log_ndtr``, whose
     own three-term series there is 4e-9 off at -20 in float64), where ``log_phi`` is within rounding of ``-t^2/2``
     and that difference keeps only its rounding (float32 at t = -1e4 gave 2981 for 1e4): there
-    ``-t / S = -r / (u S)``, ``r = 1/t``, ``u = r^2``, with Laplace's asymptotic series ``S = 1 - u + 3 u^2 - ...``
-    (``special.mills_series``, the incomplete gamma's too). ``t = -inf`` gives NaN (``0 / 0``, as the exp of
-    ``-inf + inf``), NaN gives NaN; a ``log_phi`` of ``inf``, a caller's mark for an entry it discards, gives 0
-    (above the cut) or the series (below): finite, with finite derivatives, either way.
+    ``-t / S = -t (1/S)``, ``u = 1/t^2``, with the reciprocal of Laplace's asymptotic series ``S = 1 - u + 3 u^2 -
+    ...``, ``1/S = 1 + u - 2 u^2 + 10 u^3 - ...`` (``special.mills_inverse_series``: one division per example, where
+    ``-r / (u S)`` with ``r = 1/t`` took two). ``t = -inf`` gives NaN (``t - t``, as the exp of ``-inf + inf``), NaN
+    gives NaN; a ``log_phi`` of ``inf``, a caller's mark for an entry it discards, gives 0 (above the cut) or the
+    series (below): finite, with finite derivatives, either way.
 
-    One compare and two selects: the series runs on ``t`` where far, on the cut elsewhere (finite, no NaN in a
-    gradient; a select, not ``min(t, cut)``, whose derivative at ``t = cut`` is 1/2)."""
+    One compare and three selects: the series runs on ``t`` where far, on the cut elsewhere (finite, no NaN in a
+    gradient; a select, not ``min(t, cut)``, whose derivative at ``t = cut`` is 1/2), and the exp on 0 where far.
+    Finite out to half the largest float (``-t`` once ``t^2`` overflows, slope -1; ``r = 1/t`` squared was flushed to 0
+    there, which gave inf from t = -1.9e19 in float32, -1.5e154 in float64)."""
     cut = -mills_min(t.dtype)
     far = t <= cut
-    r = 1.0 / jnp.where(far, t, cut)
-    u = jnp.square(r)
-    return jnp.where(far, -r / (u * mills_series(u)), jnp.exp(-0.5 * jnp.square(t) - HALF_LOG_2PI - log_phi))
+    t_far = jnp.where(far, t, cut)
+    series = (t_far - t_far) - t_far * mills_inverse_series(1.0 / jnp.square(t_far))
+    # the exp's argument is NaN where far past the float range (-inf + inf at t = -1e20 in float32): 0 there
+    near = jnp.exp(jnp.where(far, 0.0, -0.5 * jnp.square(t) - HALF_LOG_2PI - log_phi))
+    return jnp.where(far, series, near)
 
 
 @jax.custom_jvp
