@@ -61,7 +61,8 @@ def mills_ratio(t, log_phi):
     cut = -mills_min(t.dtype)
     far = t <= cut
     t_far = jnp.where(far, t, cut)
-    series = (t_far - t_far) - t_far * mills_inverse_series(1.0 / jnp.square(t_far))
+    # t - t: NaN at t = -inf, 0 elsewhere (written so, XLA keeps t_far in the gradient's loop: no stored N-vector)
+    series = (t - t) + -t_far * mills_inverse_series(1.0 / jnp.square(t_far))
     # the exp's argument is NaN where far past the float range (-inf + inf at t = -1e20 in float32): 0 there
     near = jnp.exp(jnp.where(far, 0.0, -0.5 * jnp.square(t) - HALF_LOG_2PI - log_phi))
     return jnp.where(far, series, near)
