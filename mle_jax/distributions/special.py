@@ -16,8 +16,8 @@ and ``psi(x) - log x = -1/(2x) - 1/(12x^2) + ...``. Below 10 the plain differenc
 harmless argument, so gradients stay finite.
 
 The module also holds the constants and helpers every distribution module shares (``HALF_LOG_2PI``,
-``poly``, ``safe_where``, Mills' asymptotic series ``mills_series``) and the special functions of the closed-form
-CRPS (``one_minus_bessel_tail``, ``hyp2f1_half``).
+``poly``, ``safe_where``, Mills' asymptotic series ``mills_series`` and its reciprocal ``mills_inverse_series``)
+and the special functions of the closed-form CRPS (``one_minus_bessel_tail``, ``hyp2f1_half``).
 
 scipy equivalent: ``scipy.special.betaln``, ``gammaln``, ``digamma``, ``log1p``, ``i0e``, ``hyp2f1``.
 Reference: Abramowitz and Stegun 6.1.40-6.1.42 and 6.3.18; DiDonato and Morris (1992) for log B.
