@@ -84,7 +84,7 @@ _X64_CASES = {  # name: (theta, y, scipy reference, check log_cdf too)
 }
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in ("student_t", "beta") else pytest.mark.deep)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n == "beta" else pytest.mark.deep)
                                   for n in _X64_CASES])
 def test_float32_thetas_stay_float32_under_x64(name):
     """With x64 enabled, ``safe_where(use, 1.0, h)`` cast a float32 h to float64: Student t's log_prob was a

@@ -116,6 +116,7 @@ def test_multinomial_covariance_is_statsmodels_mnlogit(x64):
     assert res.loglik == pytest.approx(fit.llf, rel=1e-12)
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("family,intercept", [("poisson", True), ("gamma", True), ("gamma", False)])
 def test_one_output_gram_is_jax_hessian_unmasked_and_with_nan_in_masked_rows(x64, family, intercept):
     """One raw output (``_scalar_gram``: ``X'(cX)`` and the intercept's sums, the design never formed; the

@@ -157,6 +157,7 @@ def test_crps_at_extreme_parameters(name, bits, request):
     np.testing.assert_allclose(got, want, rtol=RTOL[bits], atol=1e-40)
 
 
+@pytest.mark.deep
 def test_the_student_t_formula_holds_below_one_degree_of_freedom():
     """The references of the table at nu <= 1: the integral converges for nu > 1/2 (the tail (1 - F)^2 ~
     t^(-2 nu)) and the formula's pole at nu = 1 cancels. mpmath's formula against quadrature of the

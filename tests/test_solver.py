@@ -101,6 +101,7 @@ def test_implicit_gradient_is_the_least_squares_hat_matrix():
         np.testing.assert_array_equal(np.asarray(ds.model["w"]), 0.0)
 
 
+@pytest.mark.deep
 def test_non_finite_loss_returns_fits_last_finite_parameters():
     """A rate a_t = a_0 - 0.3 t (Poisson, y = 0: the mean loss is a, its gradient 1) leaves the support at
     a known step: log(a) is NaN there. Each problem of a vmapped solve stops at its own step, as its fit."""

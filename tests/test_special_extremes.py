@@ -130,6 +130,7 @@ def test_incomplete_gamma_gradients_through_temme(x64):
     np.testing.assert_allclose(got, [float(w) for w in want], rtol=1e-8)
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_incomplete_gamma_loops_stay_far_inside_their_budget(dtype, monkeypatch):
     """With Temme's expansion near x = a for a >= 100, the series and the fraction converge within a
@@ -145,6 +146,7 @@ def test_incomplete_gamma_loops_stay_far_inside_their_budget(dtype, monkeypatch)
     assert not np.isnan(log_p).any() and not np.isnan(log_q).any()
 
 
+@pytest.mark.deep
 def test_a_loop_that_does_not_converge_is_nan(monkeypatch):
     """A series or fraction stopped by its budget is NaN, never a truncated sum."""
     monkeypatch.setattr(incomplete, "_MAX_TERMS", 3)
@@ -176,6 +178,7 @@ def _t_log_cdf(z, df):
     return float(mp.log(tail) if z < 0 else mp.log1p(-tail))
 
 
+@pytest.mark.deep
 def test_student_t_cdf_at_huge_df(x64):
     """x64 Student t CDF at df 1e10 was off by 4e-7 relative (``1 - (a + b) x/(a + 1)`` kept 7 digits)
     and at 1e12 by 5.7e-4 (the fraction stopped at 10,000 steps near its threshold)."""
@@ -217,6 +220,7 @@ def _nb_log_pmf(r, z, y):
                  - r * mp.log1p(mp.exp(z)) + y * (z - mp.log1p(mp.exp(z))))
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_entropy_and_kl_where_terms_cancel(dtype):
     """f32 ``entropy(Beta(1, 1e8))`` was -18.42 (truth -17.42: a + b rounded to b), KL Gamma(1e7) to

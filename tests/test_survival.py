@@ -321,6 +321,7 @@ EXP_EDGES = [(0.3, 1.7), (-2.0, 0.0), (100.0, 0.0), (200.0, 0.0), (100.0, 1e-30)
              (1.0, -1.0), (1.0, -1e-30), (-3.0, np.inf), (1.0, np.nan)]
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_exponential_family_kernel_at_extremes_against_the_closed_form(dtype, request):
     """``mj.exponential()``'s fused ``z - exp(z) y`` (``((y e) e) e``, e = exp(z/3), with its written derivatives)

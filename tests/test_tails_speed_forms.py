@@ -49,6 +49,7 @@ def test_normal_log_tail_mixed_sides_against_scipy(dtype, request):
 
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("scale", ["softplus", "exp", "square"])
 def test_log_normal_linked_kernel_against_scipy(scale, dtype, request):
