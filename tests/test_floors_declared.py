@@ -15,6 +15,8 @@ import mle_jax as mj
 from mle_jax._floors import on_floor, on_floor_traced
 from mle_jax.distributions import Normal
 
+pytestmark = pytest.mark.deep  # a second or more each (compiles): CI's deep phase, for README's 5-minute suite
+
 LEARNED = [mj.normal(scale="learned"), mj.student_t(df="learned", scale="learned"),
            mj.student_t(df="learned", scale="softplus"), mj.laplace(scale="learned"),
            mj.asymmetric_laplace(0.3, scale="learned"), mj.gamma("mean"), mj.beta("mean"),
@@ -109,7 +111,6 @@ def test_inference_warns_at_a_floored_estimate_and_not_at_the_mle(x64):
     assert len(said) == 1 and said[0].startswith("inference: scale = ") and "meaningless" in said[0]
 
 
-@pytest.mark.deep
 def test_bootstrap_warns_for_an_estimate_on_the_floor_and_counts_floored_replicates():
     r, x, y = _normal_data()
     mle = r.init({"b": jnp.asarray(float(np.mean(y)))})._replace(
