@@ -149,10 +149,11 @@ def deviance(k, m, log_m, log_k=None, diff=None):
     elsewhere, the log of the ratio (rounded once), never ``log k - log m`` (at k = 1e9 those are 20.7 and 21.0, and
     their difference kept 300 roundings of the deviance just past the quarter: 2e-5 relative in float32). One
     division: ``q = m/k`` below ``m = k/2`` (``w = q - 1``, not small there), else ``q = w`` (``m - k`` is exact up to
-    ``2k``) and the ratio ``1 + w`` (a rounding of at most 1.5 eps where ``w >= -1/2``). The caller's ``log m`` serves
-    only where ``m/k`` is below the dtype's smallest normal (``m`` may underflow), with ``log k`` (the caller's where it
-    has one). Within 20 roundings of the deviance everywhere (its condition in ``m``, ``|m - k| / dev``, is 9 at the
-    quarter). ``diff = m - k`` where the caller has it without ``m``'s rounding (default ``m - k``): a saddle point's
+    ``2k``) and ``log1p(w)`` as ``log(u) - ((u - 1) - w)/u``, ``u = 1 + w`` rounded (the rounding of ``1 + w`` undone
+    to first order: one log, as before, and not XLA's float64 ``log1p``, 120 ulps off near w = -0.41). The caller's
+    ``log m`` serves only where ``m/k`` is below the dtype's smallest normal (``m`` may underflow), with ``log k`` (the
+    caller's where it has one). Within 10 roundings of the deviance everywhere (its condition in ``m``, ``|m - k| /
+    dev``, is 9 at the quarter; ``log(1 + w)`` kept 1.5 eps of ``1 + w``'s rounding there: 19 roundings). ``diff = m - k`` where the caller has it without ``m``'s rounding (default ``m - k``): a saddle point's
     ``m = n pi`` with ``n = k + y`` rounded keeps ``eps n`` of ``m - k``, all of it where k is far above the mean (the
     negative binomial at r = 1e20, y = 3e13 in float32 was 4e5 off), while ``y (1 - pi) - k pi`` keeps ``eps y``."""
     low = m < 0.5 * k
@@ -162,6 +163,7 @@ def deviance(k, m, log_m, log_k=None, diff=None):
     normal = ratio >= jnp.finfo(jnp.result_type(ratio)).tiny
     log_k = jnp.log(k) if log_k is None else log_k
     log_ratio = jnp.where(normal, jnp.log(safe_where(normal, ratio, 1.0)), safe_where(normal, 0.0, log_m) - log_k)
+    log_ratio = log_ratio - jnp.where(low, 0.0, ((ratio - 1.0) - q) / ratio)  # log1p(q): 1 + q's rounding undone
     terms = 10 if jnp.dtype(jnp.result_type(q)).itemsize >= 8 else 5
     series = -k * log1pmx_series(safe_where(near, q, 0.0), terms)
     return jnp.where(near, series, k * (jnp.where(low, q - 1.0, q) - log_ratio))
