@@ -84,8 +84,8 @@ def _log_prob_parts(n, z, y):
     inside, ys, rest, large_count, big, ms = _branches(n, y)
     log_pi, log_1mpi = log_sigmoid_pair(z)
     log_product, log_s = log_rising_ratio_small(large_count + 1, ms)
-    direct = (log_product + y_log(ms, log_s) + count_log_sigmoid(ys, z, y_log(ys, log_pi))
-              + count_log_sigmoid(rest, -z, y_log(rest, log_1mpi)))
+    successes, failures = count_log_sigmoid(ys, rest, z, y_log(ys, log_pi), y_log(rest, log_1mpi))
+    direct = log_product + y_log(ms, log_s) + successes + failures
     value = jnp.where(big, _saddle(safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN), z,
                                    log_pi, log_1mpi), direct)
     value = jnp.where(inside, value, -jnp.inf)
@@ -125,8 +125,8 @@ def _free_parts(n, z, y):
     with the terms it cancels against at large n); from 10 on ``-dev(y, n pi) - dev(n - y, n (1 - pi))``."""
     inside, ys, rest, large_count, big, ms = _branches(n, y)
     log_pi, log_1mpi = log_sigmoid_pair(z)
-    direct = (y_log(ms, jnp.log(jnp.maximum(large_count + 1, 1.0))) + count_log_sigmoid(ys, z, y_log(ys, log_pi))
-              + count_log_sigmoid(rest, -z, y_log(rest, log_1mpi)))
+    successes, failures = count_log_sigmoid(ys, rest, z, y_log(ys, log_pi), y_log(rest, log_1mpi))
+    direct = y_log(ms, jnp.log(jnp.maximum(large_count + 1, 1.0))) + successes + failures
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     sig, sig_neg = sigmoid_pair(z)
     log_n = jnp.log(yb + rb)

@@ -363,16 +363,16 @@ def log_sigmoid_pair(z):
     return jnp.where(pos, -t, z - t), jnp.where(pos, -z - t, -t)
 
 
-def count_log_sigmoid(count, z, near):
-    """``count * log sig(z)`` for a count >= 0 (``near``, the caller's own product, elsewhere): where ``exp(-z)``
-    leaves the normal floats (``z > -log(tiny)``, 87.3 in float32, 708.4 in float64) ``log sig(z) = -log1p(e^-z)``
-    is itself below them and the CPU flushes it to 0, so ``Binomial(1e14, logits=-87.35).log_prob(0)`` was 0, not
-    ``-1e14 e^-87.35 = -1.2e-24``. There ``log1p(e) = e`` exactly, and ``-count e^-z`` is formed as
-    ``-(count h) h``, ``h = e^(-z/2)`` (normal until z = 174 in float32): three roundings, no subnormal in between.
-    mpmath: ``count * log(sigmoid(z))``."""
-    tail = z > -math.log(float(jnp.finfo(jnp.result_type(z)).tiny))
-    h = jnp.exp(-0.5 * safe_where(tail, z, 0.0))
-    return jnp.where(tail, -(count * h) * h, near)
+def count_log_sigmoid(a, b, z, near_a, near_b):
+    """``(a log sig(z), b log sig(-z))`` for counts ``a, b >= 0`` (``near_a``, ``near_b``, the caller's own products,
+    elsewhere): where ``exp(-|z|)`` leaves the normal floats (``|z| > -log(tiny)``, 87.3 in float32, 708.4 in
+    float64) the smaller of ``log sig(+-z) = -log1p(e^-|z|)`` is itself below them and the CPU flushes it to 0, so
+    ``Binomial(1e14, logits=-87.35).log_prob(0)`` was 0, not ``-1e14 e^-87.35 = -1.2e-24``. There ``log1p(e) = e``
+    exactly, and ``-count e^-|z|`` is formed as ``-(count h) h``, ``h = e^(-|z|/2)`` (normal until |z| = 174 in
+    float32): three roundings, no subnormal in between; one ``exp`` for both. mpmath: ``a log(sigmoid(z))``."""
+    cut = -math.log(float(jnp.finfo(jnp.result_type(z)).tiny))
+    h = jnp.exp(-0.5 * jnp.abs(z))
+    return jnp.where(z > cut, -(a * h) * h, near_a), jnp.where(z < -cut, -(b * h) * h, near_b)
 
 
 def sigmoid_pair(z):
