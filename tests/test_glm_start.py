@@ -205,6 +205,7 @@ def test_float32_shape_given_a_far_mean_is_its_mle(scale, cv):
         assert abs(float(links.softplus.forward(out.family["shape"])) / float(ref) - 1) < 3e-5
 
 
+@pytest.mark.deep  # 2 s (two float32 starts compiled for float64 y): README's suite is at its limit
 def test_float64_targets_outside_float32_params_range_name_the_dtype(x64):
     """float32 params, float64 y: the start is computed in float32, so a y above ``finfo(float32).max`` (inf when
     cast) or a nonzero y below its smallest subnormal (0 when cast) is a ValueError naming the dtype and its range,
