@@ -17,9 +17,15 @@ back and the fit says "converged" with a likelihood far below the MLE's. Or the 
 boundary itself (a learned sigma on data fitted exactly, an empty ordinal category, a scale below
 eps in the data's units): no estimate there is an MLE either.
 
-``on_floor`` reads the trained leaves on the host after the loop (a few numbers, no device program);
-``fit`` then says so (``Stop.BOUNDARY`` in place of "completed" or "converged", and
-``mle_jax.diagnostics.BoundaryWarning``). statsmodels flags an estimate on its bound the same way
+Which leaves go through the link is the family's own declaration, ``Family.positive`` (the keys of its
+``init`` dict that are ``softplus(raw) + eps``; a combinator's is its inner family's; ``mj.family(...,
+positive=...)`` for a family of the user's, whose leaves are otherwise not read): names alone say nothing
+(a user's ``scale = exp(raw)`` has no floor). ``on_floor`` reads those leaves on the host after the loop
+(a few numbers, no device program); ``fit`` then says so (``Stop.BOUNDARY`` in place of "completed" or
+"converged", and ``mle_jax.diagnostics.BoundaryWarning``). ``mj.solver`` flags it on device
+(``History.floored``, ``on_floor_traced``; a ``BoundaryWarning`` when called eagerly), ``mj.bootstrap``
+warns for an estimate or replicates on the floor, and ``mj.inference`` warns for an estimate there (its
+standard errors are those of the flattened link, not of an MLE). statsmodels flags an estimate on its bound the same way
 (``ConvergenceWarning`` for a variance component at 0, ``MixedLM``).
 """
 
@@ -28,10 +34,11 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._checks import local
-from ._delta import POSITIVE
 from ._params import is_trained
 
 
@@ -50,44 +57,33 @@ class Floored(NamedTuple):
                 f"(softplus(raw) + eps, d {self.name} / d raw = {slope:.3g})")
 
 
-def built_in(spec: Any) -> bool:
-    """Whether every family in ``spec`` (a ``Family.spec``, combinators' inner specs included) is a built-in one,
-    whose own positive parameters are ``softplus(raw) + eps``. A family of the user's (``mj.family``) names its
-    leaves freely (``scale`` may be ``exp(raw)``, with no floor): not read."""
-    from .families._table import FAMILIES
-
-    def walk(node) -> bool:
-        if isinstance(node, (list, tuple)):
-            return all(walk(n) for n in node)
-        if hasattr(node, "kind") and hasattr(node, "args"):
-            return node.kind in FAMILIES and walk(node.args) and walk([v for _, v in node.options])
-        return True
-    return walk(spec)
+def on_floor(fparams: Any, positive: tuple[str, ...]) -> list[Floored]:
+    """The entries of ``fparams`` (a family's own parameters) with ``softplus(raw) <= eps``, read from the
+    leaves the family declares ``softplus(raw) + eps`` (``Family.positive``: keys of its dict), on the host.
+    Only inexact arrays count: a Python float is a fixed parameter, not fitted."""
+    if not isinstance(fparams, dict):
+        return []
+    return [f for name in positive if name in fparams and is_trained(fparams[name])
+            for f in _entries(name, fparams[name])]
 
 
-def on_floor(fparams: Any) -> list[Floored]:
-    """The entries of ``fparams`` (a family's own parameters) with ``softplus(raw) <= eps``: the
-    positive leaves by name (``mle_jax._delta.POSITIVE``; an ordinal family's ``gaps``), in nested
-    containers too (a combinator's inner family). Only inexact arrays count: a Python float is a
-    fixed parameter, not fitted."""
-    out: list[Floored] = []
+def on_floor_traced(fparams: Any, positive: tuple[str, ...]) -> jax.Array:
+    """Whether any declared entry of ``fparams`` has ``softplus(raw) <= eps`` (``on_floor``), as a bool array
+    computed on device: usable under ``jit`` and ``vmap`` (``mj.solver``'s ``History.floored``).
+    ``softplus(raw) <= eps`` is ``raw <= log(expm1(eps))``, a threshold computed once per dtype in float64."""
+    hit = jnp.zeros((), bool)
+    if isinstance(fparams, dict):
+        for name in positive:
+            value = fparams.get(name)
+            if value is not None and jnp.issubdtype(jnp.result_type(value), jnp.inexact):
+                raw = jnp.asarray(value)
+                hit = hit | jnp.any(raw <= threshold(raw.dtype))
+    return hit
 
-    def walk(node, prefix):
-        if isinstance(node, dict):
-            items = node.items()
-            gaps = "first_cut" in node and "gaps" in node
-        elif isinstance(node, (list, tuple)):
-            items, gaps = enumerate(node), False
-        else:
-            return
-        for key, value in items:
-            name = f"{prefix}{key}"
-            if isinstance(value, (dict, list, tuple)):
-                walk(value, name + ".")
-            elif (key in POSITIVE or (gaps and key == "gaps")) and is_trained(value):
-                out.extend(_entries(name, value))
-    walk(fparams, "")
-    return out
+
+def threshold(dtype: Any) -> float:
+    """The raw value where ``softplus(raw) = eps`` of ``dtype``: ``log(expm1(eps))`` (about ``log eps``)."""
+    return math.log(math.expm1(float(np.finfo(dtype).eps)))
 
 
 def _entries(name: str, value) -> list[Floored]:

@@ -31,6 +31,8 @@ import optax
 from ._boundary import as_array
 from ._checks import check_batch, check_weights
 from ._fit_options import Minibatches, Stop, code, count
+from ._floors import describe, on_floor
+from .diagnostics import BoundaryWarning
 from ._params import Params, trained_mask
 from .recipe import Recipe
 from .solver import History, Solve, solver
@@ -127,7 +129,10 @@ def bootstrap(recipe: Recipe, params: P, x, y, optimizer: optax.GradientTransfor
 
     Returns:
       A ``BootstrapResult`` with ``.params`` (leading axis n), ``.se``, ``.conf_int(level)``. Replicates
-      whose loss became NaN or inf are left out of both, with a ``RuntimeWarning``.
+      whose loss became NaN or inf are left out of both, with a ``RuntimeWarning``. A ``BoundaryWarning``
+      where ``params`` or some replicates have a family parameter on its link's floor (``softplus(raw) <=
+      eps``, ``History.floored``): its raw gradient vanishes there, so a replicate cannot leave it, and its
+      spread (se, intervals) is the floor's, not the sampling distribution's.
 
     >>> import jax, jax.numpy as jnp, optax, mle_jax as mj
     >>> r = mj.recipe(lambda p, x: p["mu"], mj.normal(1.0))
@@ -167,6 +172,7 @@ def bootstrap(recipe: Recipe, params: P, x, y, optimizer: optax.GradientTransfor
         chunks.append(program(params, x, y, part, weights, None if rows is None else jnp.asarray(rows)))
     out = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:n], *chunks)
     result = BootstrapResult(cast(P, out[0]), out[1], params, keys)
+    _floored(name, recipe, params, result)
     bad = int((~result.valid).sum())
     if bad:
         warnings.warn(f"{name}: {bad} of {n} replicates had a non-finite loss and are left out of se and "
@@ -177,3 +183,19 @@ def bootstrap(recipe: Recipe, params: P, x, y, optimizer: optax.GradientTransfor
             warnings.warn(f"{name}: {unconverged} of {n} replicates did not reach tol={tol:g} in {steps} steps "
                           f"(their last parameters are used; raise steps)", RuntimeWarning, stacklevel=2)
     return result
+
+
+def _floored(name: str, recipe: Recipe, params, result: BootstrapResult) -> None:
+    """A ``BoundaryWarning`` where the estimate, or some finite replicates, end with a family parameter on its
+    link's floor (``mle_jax._floors``): a solve cannot move a parameter whose raw gradient has vanished."""
+    at_estimate = on_floor(params.family, recipe.family.positive)
+    if at_estimate:
+        warnings.warn(f"{name}: the estimate is on a link's floor, {describe(at_estimate)}. Every replicate starts "
+                      f"there and cannot leave it (its raw gradient vanishes): the bootstrap of that parameter "
+                      f"measures the floor, not the sampling distribution", BoundaryWarning, stacklevel=3)
+        return
+    floored = int((np.asarray(result.history.floored) & result.valid).sum())
+    if floored:
+        warnings.warn(f"{name}: {floored} of {result.valid.size} replicates ended with a family parameter on its "
+                      f"link's floor (softplus(raw) <= eps; history.floored): their estimate of it is no MLE, and "
+                      f"se and conf_int include them", BoundaryWarning, stacklevel=3)

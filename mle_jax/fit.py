@@ -42,7 +42,7 @@ from ._stream import fit_stream, is_stream
 from ._checks import check_batch, local
 from .diagnostics import (BOUNDARY, SEPARATION, BoundaryWarning, PerfectSeparationWarning, ValidationWarning,
                           bounded_likelihood, separated)
-from ._floors import built_in, describe, on_floor
+from ._floors import describe, on_floor
 from ._params import Params, partition
 from .recipe import Recipe
 
@@ -308,9 +308,9 @@ def _boundary(recipe: Recipe, result: FitResult) -> FitResult:
     """A family parameter on its link's floor (``mle_jax._floors``): its raw gradient vanishes there, so
     say so in the message (``Stop.BOUNDARY`` when the fit claimed it completed or converged) and warn
     with ``BoundaryWarning``. Reads the family's few trained numbers on the host: no device program."""
-    if result.steps_run == 0 or result.stopped == Stop.NON_FINITE or not built_in(recipe.family.spec):
-        return result  # a family of the user's: its leaves' links are its own (``_floors.built_in``)
-    floored = on_floor(getattr(result.params, "family", None))
+    if result.steps_run == 0 or result.stopped == Stop.NON_FINITE:
+        return result
+    floored = on_floor(getattr(result.params, "family", None), recipe.family.positive)  # its declared leaves
     if not floored:
         return result
     stopped = result.stopped

@@ -169,6 +169,25 @@ def _checked_y(r: Recipe, y, caller: str):
     return y
 
 
+def _in_range(y, dtype, caller: str) -> None:
+    """A ValueError naming ``dtype`` where a value of a wider float ``y`` leaves its range when cast (the start is
+    computed in the parameters' dtype): a magnitude above ``finfo(dtype).max`` becomes inf, a nonzero one below
+    half the smallest subnormal becomes 0, and either then reads as a boundary case it is not."""
+    if not (jnp.issubdtype(y.dtype, jnp.floating) and jnp.finfo(y.dtype).bits > jnp.finfo(dtype).bits):
+        return
+    host = np.asarray(y)
+    with np.errstate(over="ignore", under="ignore"):
+        cast = host.astype(dtype)
+    bad = (np.isfinite(host) & ~np.isfinite(cast)) | ((host != 0) & (cast == 0))
+    if bad.any():
+        i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        info = jnp.finfo(dtype)
+        raise ValueError(f"{caller}: y[{', '.join(map(str, i))}] = {host[i]:.6g} ({host.dtype}) is outside the range of "
+                         f"the parameters' dtype {jnp.dtype(dtype).name} (magnitudes up to {float(info.max):.4g}, nonzero "
+                         f"down to {float(info.smallest_subnormal):.4g}), in which the start is computed "
+                         f"({int(bad.sum())} of {bad.size} values): rescale y, or give {host.dtype} parameters")
+
+
 def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
     """The intercept-only MLE of a GLM as ``Params`` for ``r``: a start for ``fit`` (module docstring).
 
@@ -180,8 +199,9 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
     ``r.init(linear's init)`` in the default float dtype); a family parameter given as a Python number
     (fixed: static in ``fit``) is kept. Returns ``w = 0``, ``b = g(mean y)``.
 
-    A ValueError where the MLE is on the boundary (every y 0, or every label the same: ``b`` infinite), or
-    for another model or family. statsmodels: ``GLM(y, np.ones((n, 1)), family).fit().params``. Unweighted: every
+    A ValueError where the MLE is on the boundary (every y 0, or every label the same: ``b`` infinite), where a
+    y of a wider float dtype leaves the range of ``params``' dtype (float64 y of 1e39 for float32 parameters: the
+    message names the dtype and its range), or for another model or family. statsmodels: ``GLM(y, np.ones((n, 1)), family).fit().params``. Unweighted: every
     row counts once (there is no ``weights``; a weighted fit's start is the weighted mean's, not this).
 
     >>> import jax.numpy as jnp, mle_jax as mj
@@ -202,6 +222,7 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
         params = r.init({"w": jnp.zeros((form.d,), dtype), "b": jnp.zeros((), dtype)})
     dtype = jnp.result_type(params.model["b"])
     y = _checked_y(r, y, "intercept_only")
+    _in_range(y, dtype, "intercept_only")
     name = _NAME.get(kind)
     fixed = name is not None and not is_trained(params.family[name])  # fit's rule (a NumPy scalar is trained): kept
     w, b, value, raw = _intercept_only(_MEAN_ONLY.get(kind, kind) if fixed else kind, y, form.d, jnp.dtype(dtype))
@@ -240,6 +261,7 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
     if not is_trained(fparams[name]):  # fixed for the coefficients' fit (fit's rule): learnable again
         fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
     y = _checked_y(r, y, "family_mle")
+    _in_range(y, jnp.result_type(fparams[name]), "family_mle")
     r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
     value, raw = _given_model(r, kind)(params._replace(family={}), x, y)
     return params._replace(family=_with_dispersion(kind, fparams, jax.device_get(value), raw,

@@ -42,6 +42,8 @@ from . import distributions as dist
 from ._boundary import as_array, names_of
 from ._checks import check_batch, check_weights
 from ._curvature import DENSE_ELEMENTS, Data, singular_tol
+from ._floors import describe, on_floor
+from .diagnostics import BoundaryWarning
 from ._params import CARRIED, TRAINED, Layout, Params, Parts, is_trained, partition, trained_mask
 from .recipe import Recipe
 from ._stream import is_stream
@@ -447,7 +449,9 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
       ``RuntimeWarning`` naming the cause and the Moore-Penrose pseudo-inverse, whose standard errors
       are meaningful only for the identified directions; conjugate gradients that do not converge
       (``"hvp"``) give a ``RuntimeWarning`` and NaN variances. Bernoulli and Categorical fits whose
-      classes are separated give a ``PerfectSeparationWarning``.
+      classes are separated give a ``PerfectSeparationWarning``. A family parameter on its link's floor
+      (``softplus(raw) <= eps``, ``mle_jax._floors``) gives a ``BoundaryWarning``: the estimate is no
+      interior MLE and the link is flat there, so its standard errors (and the others') are meaningless.
     """
     _check_options(cov, max_params, batch_size, chunk_size, index)
     if weight_kind not in get_args(WeightKind):
@@ -455,6 +459,7 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
     if not isinstance(recipe, Recipe):
         raise TypeError(f"inference: recipe must be an mle_jax Recipe (mj.recipe(model, family)); "
                         f"got {type(recipe).__name__}")
+    _floored(recipe, params)
     if y is None and is_stream(x):  # an iterable of (x_b, y_b[, w_b]) batches: sums over them
         if weight_kind != "frequency" or trained is not None:
             raise ValueError("inference: a stream of batches takes frequency weights and every trained leaf; "
@@ -509,6 +514,16 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
                                        _Sizes(n, k, batch_size, chunk_size), max_params)
     return result(recipe, params, keep, columns, loglik, nobs, cov, v, matrix, variance,
                   _Fit(target, params, keep, seen, weight_kind))
+
+
+def _floored(recipe: Recipe, params) -> None:
+    """A ``BoundaryWarning`` where ``params`` has a family parameter on its link's floor (read in its own dtype,
+    before the float64 copy: the floor is ``finfo(dtype).eps`` of the fit)."""
+    floored = on_floor(getattr(params, "family", None), recipe.family.positive)
+    if floored:
+        warnings.warn(f"inference: {describe(floored)}. The information there is that of a flat link (the raw "
+                      f"gradient vanishes): the estimate is no interior MLE and its standard errors and Wald "
+                      f"intervals are meaningless", BoundaryWarning, stacklevel=3)
 
 
 def result(recipe, params, keep, columns, loglik, nobs, cov, v, matrix, variance, fit: _Fit) -> InferenceResult:

@@ -13,7 +13,10 @@ validation, the separation check, messages).
 Stopping: ``tol`` has ``Objective(tol=...)``'s meaning, the loop ends (``history.converged``)
 at the first step whose gradient norm of the objective, ``||grad L(phi_t)||_2``, is ``<= tol``,
 returning ``phi_t``; a non-finite loss ends it too (``history.result == 3``), returning the last
-parameters whose loss was finite (``fit``'s rule). Under ``vmap`` the loop runs until every
+parameters whose loss was finite (``fit``'s rule). ``history.floored`` says that a family parameter
+ended on its link's floor (``softplus(raw) <= eps``, where its raw gradient vanishes: "converged" there is
+no MLE; ``mle_jax._floors``), and ``history.stopped`` is then ``Stop.BOUNDARY``; an eager call warns
+(``BoundaryWarning``). Under ``vmap`` the loop runs until every
 problem has ended, and a problem that has ended is frozen: its parameters, history and counts
 no longer change (the batched ``while_loop`` selects its old carry).
 
@@ -42,6 +45,7 @@ check on device); call ``recipe.check(x, y, weights, mask)`` once on the concret
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Generic, NamedTuple, TypeVar, cast
 
 import jax
@@ -53,7 +57,9 @@ from jax.flatten_util import ravel_pytree
 from ._boundary import as_array
 from ._cache import concrete_or_inline
 from ._checks import check_batch, is_concrete
-from ._fit_options import Minibatches, Objective, Stop, code, count
+from ._fit_options import RESULTS, Minibatches, Objective, Stop, code, count
+from ._floors import describe, on_floor, on_floor_traced
+from .diagnostics import BOUNDARY, BoundaryWarning
 from ._fit_step import Keys, StepOptions, _ends, initial_carry, make_step
 from ._params import Params, Parts, partition
 from .recipe import Recipe
@@ -72,11 +78,15 @@ class History(NamedTuple):
       steps: int32, the steps run (updates computed; ``fit``'s ``steps_run``).
       result: int32, why the loop ended: 0 ran every step, 1 converged (gradient norm <= tol),
         3 a non-finite loss (``mle_jax._fit_options.RESULTS``; ``history.stopped`` names it).
+      floored: bool, whether a family parameter the family declares ``softplus(raw) + eps``
+        (``Family.positive``) ended on the floor, ``softplus(raw) <= eps``: its raw gradient vanishes
+        there, so neither ``converged`` nor the last step means an MLE (``mle_jax._floors``).
     """
 
     loss: jax.Array
     steps: jax.Array
     result: jax.Array
+    floored: jax.Array
 
     @property
     def converged(self) -> jax.Array:
@@ -90,9 +100,10 @@ class History(NamedTuple):
 
     @property
     def stopped(self) -> Stop:
-        """The ``Stop`` of an unbatched, concrete history (read on the host)."""
-        from ._fit_options import RESULTS
-        return RESULTS[int(self.result)]
+        """The ``Stop`` of an unbatched, concrete history (read on the host); ``Stop.BOUNDARY`` in place of
+        "completed" or "converged" where ``floored``."""
+        stop = RESULTS[int(self.result)]
+        return Stop.BOUNDARY if bool(self.floored) and stop in (Stop.COMPLETED, Stop.CONVERGED) else stop
 
 
 class Solve(Generic[P]):
@@ -128,7 +139,13 @@ class Solve(Generic[P]):
         if recipe.validate and is_concrete((x, y, weights, mask)):  # on device there is no host check
             recipe.check(x, y, weights, mask, mean=self.reduction == "mean")
         out = self._core(partition(params), x, y, key, weights, mask)
-        return cast(P, out[0].params()), out[1]
+        fitted, history = cast(P, out[0].params()), out[1]
+        if is_concrete(history.floored) and bool(history.floored):  # an eager call: say which, as fit does
+            floored = on_floor(fitted.family, recipe.family.positive)
+            message = Stop.BOUNDARY.message(boundary=BOUNDARY, floored=describe(floored),
+                                            stopped=RESULTS[int(history.result)])
+            warnings.warn(f"{name}: {message}", BoundaryWarning, stacklevel=2)
+        return fitted, history
 
     # ------------------------------------------------------------------ the device side
     def _options(self, n: int) -> tuple[int, StepOptions]:
@@ -172,7 +189,8 @@ class Solve(Generic[P]):
         start = (jnp.int32(0), carry, carry.params, jnp.full((total,), jnp.nan, jnp.float32))
         ran, carry, good, losses = jax.lax.while_loop(lambda s: (s[0] < total) & (s[1].result == 0), body, start)
         params = jax.tree_util.tree_map(lambda a, b: jnp.where(carry.result == bad, a, b), good, carry.params)
-        return params.trained, (params, History(losses, ran, carry.result))
+        floored = on_floor_traced(params.params().family, self.recipe.family.positive)
+        return params.trained, (params, History(losses, ran, carry.result, floored))
 
 
 def _objective(recipe: Recipe, parts: Parts, data, reduction: str) -> Callable:

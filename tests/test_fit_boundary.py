@@ -65,20 +65,22 @@ def test_a_fit_that_ends_with_the_shape_on_its_floor_says_boundary_and_one_insid
     assert a_hat > 1.0 and best - at_floor > 1000.0  # the floor is far from the MLE (scipy)
 
 
-def test_on_floor_reads_every_positive_leaf_of_the_family_and_only_trained_arrays():
+def test_on_floor_reads_the_declared_leaves_only_and_only_trained_arrays():
     eps32, eps64 = float(np.finfo(np.float32).eps), float(np.finfo(np.float64).eps)
     at32 = float(np.log(np.expm1(eps32)))  # softplus(at32) = eps32 in float64: on the floor
     fparams = {"scale": np.asarray(at32 - 0.01, np.float32), "df": np.array([0.3, -50.0, 2.0]), "total_count": -60.0,
-               "inner": ({"precision": np.full((2, 2), 1.0)}, {"concentration": np.array([[1.0, -800.0]])}),
-               "first_cut": np.float64(0.0), "gaps": np.array([1.0, -37.0]), "weights": np.array(-90.0)}
-    found = {f.name: f for f in on_floor(fparams)}
-    assert sorted(found) == ["df[1]", "gaps[1]", "inner.1.concentration[0, 1]", "scale"]
+               "concentration": np.array([[1.0, -800.0]]), "first_cut": np.float64(-90.0), "gaps": np.array([1.0, -37.0]),
+               "weights": np.array(-90.0)}
+    declared = ("scale", "df", "total_count", "concentration", "gaps")
+    found = {f.name: f for f in on_floor(fparams, declared)}
+    assert sorted(found) == ["concentration[0, 1]", "df[1]", "gaps[1]", "scale"]  # not weights, not first_cut
     assert found["scale"].floor == eps32 and found["df[1]"].floor == eps64  # the leaf's own dtype
     assert found["df[1]"].value == pytest.approx(np.logaddexp(0.0, -50.0) + eps64, rel=1e-15)
-    assert found["inner.1.concentration[0, 1]"].value == eps64  # softplus(-800) = 0: the floor alone
-    assert not on_floor({"scale": np.asarray(at32 + 0.01, np.float32), "shape": np.float64(np.log(np.expm1(2.01 * eps64)))})
-    assert not on_floor({"gaps": np.array([-50.0])})  # gaps without first_cut: not an ordinal's
-    assert not on_floor(None) and not on_floor({"shape": np.array(np.nan)})  # non-finite: said by fit's guard
+    assert found["concentration[0, 1]"].value == eps64  # softplus(-800) = 0: the floor alone
+    assert not on_floor(fparams, ())  # nothing declared, nothing read, whatever the names
+    assert not on_floor({"scale": np.asarray(at32 + 0.01, np.float32), "shape": np.float64(np.log(np.expm1(2.01 * eps64)))},
+                        ("scale", "shape"))
+    assert not on_floor(None, ("scale",)) and not on_floor({"shape": np.array(np.nan)}, ("shape",))  # said by fit's guard
 
 
 @pytest.mark.deep

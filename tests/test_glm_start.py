@@ -203,3 +203,27 @@ def test_float32_shape_given_a_far_mean_is_its_mle(scale, cv):
         s = sum(v / mu - 1 - mpmath.log(v / mu) for v in map(mpmath.mpf, y.astype(float))) / len(y)
         ref = mpmath.findroot(lambda a: mpmath.log(a) - mpmath.digamma(a) - s, 1 / (2 * s))
         assert abs(float(links.softplus.forward(out.family["shape"])) / float(ref) - 1) < 3e-5
+
+
+@pytest.mark.deep  # 2 s (two float32 starts compiled for float64 y): README's suite is at its limit
+def test_float64_targets_outside_float32_params_range_name_the_dtype(x64):
+    """float32 params, float64 y: the start is computed in float32, so a y above ``finfo(float32).max`` (inf when
+    cast) or a nonzero y below its smallest subnormal (0 when cast) is a ValueError naming the dtype and its range,
+    not "on the boundary" / "every y equals its fitted mean" (what the cast values said). Reference: numpy's
+    float32 range; a float64 y inside it gives the float32 y's start."""
+    r = mj.recipe(mj.models.linear(1, dtype=jnp.float32).apply, mj.gamma("mean"))
+    p0 = r.init({"w": jnp.zeros(1, jnp.float32), "b": jnp.zeros((), jnp.float32)})
+    big = float(np.finfo(np.float32).max) * 1.5
+    small = float(np.finfo(np.float32).smallest_subnormal) / 4
+    x = jnp.zeros((3, 1), jnp.float32)
+    for y in ([1.0, 2.0, big], [small, 2e-3, 5e-3]):
+        y = jnp.asarray(np.array(y))
+        with pytest.raises(ValueError, match=r"intercept_only: y\[.\] = .* \(float64\) is outside the range of the "
+                                             r"parameters' dtype float32 \(magnitudes up to 3\.403e\+38"):
+            mj.intercept_only(r, y, p0)
+        with pytest.raises(ValueError, match=r"family_mle: .* outside the range of the parameters' dtype float32"):
+            mj.family_mle(r, p0, x, y)
+    inside = np.array([1e30, 2e30, 3e30])
+    a = mj.intercept_only(r, jnp.asarray(inside), p0)
+    b = mj.intercept_only(r, jnp.asarray(inside, jnp.float32), p0)
+    assert a.family["shape"].dtype == jnp.float32 and float(a.family["shape"]) == float(b.family["shape"])

@@ -30,7 +30,7 @@ from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_quantile, log_probabilities, y_log
 from .registry import Param
-from .special import (HALF_LOG_2PI, STIRLING_MIN, deviance, log1mexp, log_rising_ratio_small, log_sigmoid_pair,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, count_log_sigmoid, deviance, log1mexp, log_rising_ratio_small, log_sigmoid_pair,
                       safe_where, sigmoid_pair, stirling_corr)
 
 
@@ -84,7 +84,8 @@ def _log_prob_parts(n, z, y):
     inside, ys, rest, large_count, big, ms = _branches(n, y)
     log_pi, log_1mpi = log_sigmoid_pair(z)
     log_product, log_s = log_rising_ratio_small(large_count + 1, ms)
-    direct = log_product + y_log(ms, log_s) + y_log(ys, log_pi) + y_log(rest, log_1mpi)
+    successes, failures = count_log_sigmoid(ys, rest, z, y_log(ys, log_pi), y_log(rest, log_1mpi))
+    direct = log_product + y_log(ms, log_s) + successes + failures
     value = jnp.where(big, _saddle(safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN), z,
                                    log_pi, log_1mpi), direct)
     value = jnp.where(inside, value, -jnp.inf)
@@ -124,7 +125,8 @@ def _free_parts(n, z, y):
     with the terms it cancels against at large n); from 10 on ``-dev(y, n pi) - dev(n - y, n (1 - pi))``."""
     inside, ys, rest, large_count, big, ms = _branches(n, y)
     log_pi, log_1mpi = log_sigmoid_pair(z)
-    direct = y_log(ms, jnp.log(jnp.maximum(large_count + 1, 1.0))) + y_log(ys, log_pi) + y_log(rest, log_1mpi)
+    successes, failures = count_log_sigmoid(ys, rest, z, y_log(ys, log_pi), y_log(rest, log_1mpi))
+    direct = y_log(ms, jnp.log(jnp.maximum(large_count + 1, 1.0))) + successes + failures
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     sig, sig_neg = sigmoid_pair(z)
     log_n = jnp.log(yb + rb)

@@ -30,7 +30,7 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_on_support, count_quantile, count_tail, draw_count, log_probabilities, y_log
-from .special import (HALF_LOG_2PI, STIRLING_MIN, deviance, digamma_gap_head, digamma_gap_large,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, count_log_sigmoid, deviance, digamma_gap_head, digamma_gap_large,
                       digamma_rise_small_ratio, hyp2f1_half, lgamma_minus_stirling, log1mexp, log_rising_ratio_small,
                       log_sigmoid_pair, rising_terms, safe_where, sigmoid_pair, stirling_corr)
 
@@ -87,7 +87,7 @@ def _log_prob_parts(r, z, y, terms):
     yl = safe_where(~big, ys, 0.0)
     log_product, _ = log_rising_ratio_small(r, yl, inv, log_s)
     # y log s + y log pi as one product (they cancel at large r); 0 at y = 0 even where log pi = -inf (pi = 0)
-    direct = log_product + y_log(yl, log_s + log_pi) + r * log_1mpi
+    direct = log_product + y_log(yl, log_s + log_pi) + count_log_sigmoid(r, r, -z, r * log_1mpi, 0.0)[0]
     yb = safe_where(big, ys, STIRLING_MIN)
     # r = 0 (the limit of a vanishing r): no mass beyond 0, as the direct branch's factor r says below 10
     stirling = jnp.where(r == 0, jnp.where(z < jnp.inf, -jnp.inf, jnp.nan),

@@ -173,10 +173,11 @@ def deviance(k, m, log_m, log_k=None, diff=None):
     elsewhere, the log of the ratio (rounded once), never ``log k - log m`` (at k = 1e9 those are 20.7 and 21.0, and
     their difference kept 300 roundings of the deviance just past the quarter: 2e-5 relative in float32). One
     division: ``q = m/k`` below ``m = k/2`` (``w = q - 1``, not small there), else ``q = w`` (``m - k`` is exact up to
-    ``2k``) and the ratio ``1 + w`` (a rounding of at most 1.5 eps where ``w >= -1/2``). The caller's ``log m`` serves
-    only where ``m/k`` is below the dtype's smallest normal (``m`` may underflow), with ``log k`` (the caller's where it
-    has one). Within 20 roundings of the deviance everywhere (its condition in ``m``, ``|m - k| / dev``, is 9 at the
-    quarter). ``diff = m - k`` where the caller has it without ``m``'s rounding (default ``m - k``): a saddle point's
+    ``2k``) and ``log1p(w)`` as ``log(u) - ((u - 1) - w)/u``, ``u = 1 + w`` rounded (the rounding of ``1 + w`` undone
+    to first order: one log, as before, and not XLA's float64 ``log1p``, 120 ulps off near w = -0.41). The caller's
+    ``log m`` serves only where ``m/k`` is below the dtype's smallest normal (``m`` may underflow), with ``log k`` (the
+    caller's where it has one). Within 10 roundings of the deviance everywhere (its condition in ``m``, ``|m - k| /
+    dev``, is 9 at the quarter; ``log(1 + w)`` kept 1.5 eps of ``1 + w``'s rounding there: 19 roundings). ``diff = m - k`` where the caller has it without ``m``'s rounding (default ``m - k``): a saddle point's
     ``m = n pi`` with ``n = k + y`` rounded keeps ``eps n`` of ``m - k``, all of it where k is far above the mean (the
     negative binomial at r = 1e20, y = 3e13 in float32 was 4e5 off), while ``y (1 - pi) - k pi`` keeps ``eps y``."""
     low = m < 0.5 * k
@@ -186,6 +187,7 @@ def deviance(k, m, log_m, log_k=None, diff=None):
     normal = ratio >= jnp.finfo(jnp.result_type(ratio)).tiny
     log_k = jnp.log(k) if log_k is None else log_k
     log_ratio = jnp.where(normal, jnp.log(safe_where(normal, ratio, 1.0)), safe_where(normal, 0.0, log_m) - log_k)
+    log_ratio = log_ratio - jnp.where(low, 0.0, ((ratio - 1.0) - q) / ratio)  # log1p(q): 1 + q's rounding undone
     terms = 10 if jnp.dtype(jnp.result_type(q)).itemsize >= 8 else 5
     series = -k * log1pmx_series(safe_where(near, q, 0.0), terms)
     return jnp.where(near, series, k * (jnp.where(low, q - 1.0, q) - log_ratio))
@@ -383,6 +385,18 @@ def log_sigmoid_pair(z):
     pos = z >= 0  # one smooth branch each side, chosen by a select: max/min/abs have the wrong slope at z = 0
     t = jnp.log1p(jnp.exp(jnp.where(pos, -z, z)))
     return jnp.where(pos, -t, z - t), jnp.where(pos, -z - t, -t)
+
+
+def count_log_sigmoid(a, b, z, near_a, near_b):
+    """``(a log sig(z), b log sig(-z))`` for counts ``a, b >= 0`` (``near_a``, ``near_b``, the caller's own products,
+    elsewhere): where ``exp(-|z|)`` leaves the normal floats (``|z| > -log(tiny)``, 87.3 in float32, 708.4 in
+    float64) the smaller of ``log sig(+-z) = -log1p(e^-|z|)`` is itself below them and the CPU flushes it to 0, so
+    ``Binomial(1e14, logits=-87.35).log_prob(0)`` was 0, not ``-1e14 e^-87.35 = -1.2e-24``. There ``log1p(e) = e``
+    exactly, and ``-count e^-|z|`` is formed as ``-(count h) h``, ``h = e^(-|z|/2)`` (normal until |z| = 174 in
+    float32): three roundings, no subnormal in between; one ``exp`` for both. mpmath: ``a log(sigmoid(z))``."""
+    cut = -math.log(float(jnp.finfo(jnp.result_type(z)).tiny))
+    h = jnp.exp(-0.5 * jnp.abs(z))
+    return jnp.where(z > cut, -(a * h) * h, near_a), jnp.where(z < -cut, -(b * h) * h, near_b)
 
 
 def sigmoid_pair(z):

@@ -23,7 +23,7 @@ from ._family import Family, PerExample, Spec, build
 
 def family(name: str, *, theta: Callable[[Any, jax.Array], Any], raw_shape: tuple[int, ...] = (),
            event_shape: tuple[int, ...] = (), support: Any = "real", init: Any = None,
-           log_prob: PerExample | None = None) -> Family:
+           log_prob: PerExample | None = None, positive: tuple[str, ...] = ()) -> Family:
     """A ``Family`` named ``name`` whose example i has ``theta(fparams, raw_i)``, a registered theta.
 
     Args:
@@ -39,6 +39,10 @@ def family(name: str, *, theta: Callable[[Any, jax.Array], Any], raw_shape: tupl
         values in raw form, or ``dtype -> pytree``; None: the family owns none (``fparams == {}``).
       log_prob: ``(fparams, raw, y) -> scalar``, a fused density of one example where it is more stable than
         ``log_prob(theta(fparams, raw), y)`` (the default).
+      positive: the keys of ``init``'s dict (a dict) whose raw values the theta reads as
+        ``mj.links.softplus.forward(raw) = softplus(raw) + eps``: ``fit``, ``solver``, ``bootstrap`` and
+        ``inference`` then say when one ends on that link's floor (``mj.BoundaryWarning``), where its raw
+        gradient vanishes. Nothing is assumed from a leaf's name (default: none is read).
 
     Bad arguments are a TypeError or ValueError at once; the theta is traced once (shapes only, nothing
     compiles) to check that it is registered and that the density of one example is a scalar.
@@ -55,7 +59,8 @@ def family(name: str, *, theta: Callable[[Any, jax.Array], Any], raw_shape: tupl
         raise TypeError(f"family({name!r}): log_prob must be a function (fparams, raw, y) -> scalar; got {log_prob!r}")
     raw_shape, event_shape = _shape(name, "raw_shape", raw_shape), _shape(name, "event_shape", event_shape)
     fam = build(spec=Spec(name), support=registry.as_support(support, f"family({name!r})"), theta=theta,
-                raw_shape=raw_shape, event_shape=event_shape, kernel=log_prob, init=_init(init))
+                raw_shape=raw_shape, event_shape=event_shape, kernel=log_prob, init=_init(init),
+                positive=_positive(name, positive))
     _trace(fam)
     return fam
 
@@ -70,6 +75,13 @@ def _shape(name: str, what: str, value: Any) -> tuple[int, ...]:
     return shape
 
 
+def _positive(name: str, positive: Any) -> tuple[str, ...]:
+    if isinstance(positive, str) or not isinstance(positive, (tuple, list)) or \
+            not all(isinstance(k, str) for k in positive):
+        raise TypeError(f"family({name!r}): positive must be a tuple of init's keys such as ('scale',); got {positive!r}")
+    return tuple(positive)
+
+
 def _init(init: Any) -> Callable[[Any], Any] | None:
     if init is None or callable(init):
         return init
@@ -82,6 +94,11 @@ def _init(init: Any) -> Callable[[Any], Any] | None:
 def _trace(fam: Family) -> None:
     """Trace one example (shapes only): its theta is registered, its log density a scalar."""
     fp = jax.eval_shape(lambda: fam.init(jnp.float32))
+    for key in fam.positive:
+        leaf = fp.get(key) if isinstance(fp, dict) else None
+        if leaf is None or not jnp.issubdtype(leaf.dtype, jnp.floating):
+            raise ValueError(f"family({fam.name}): positive names {key!r}, which is not a floating leaf of init's dict "
+                             f"(its keys: {sorted(fp) if isinstance(fp, dict) else 'init is not a dict'})")
     raw = jax.ShapeDtypeStruct(fam.raw_shape, jnp.float32)
     out = jax.eval_shape(fam.theta, fp, raw)
     registry.entries(out)

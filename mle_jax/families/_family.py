@@ -114,7 +114,10 @@ class Family:
     Fields: ``spec`` (what it is), ``support`` (the domain of y), ``raw_shape`` (one example's
     raw output; ``()`` and ``(1,)`` are interchangeable for one value), ``event_shape`` (one
     example's y), ``theta(fparams, raw)``, ``init(dtype) -> fparams`` (``{}`` if none),
-    ``density`` (the fused log density and its factorisation) and ``training`` (loss options).
+    ``density`` (the fused log density and its factorisation), ``training`` (loss options) and
+    ``positive``: the keys of ``init``'s dict whose raw values ``s`` enter the density as
+    ``softplus(s) + eps`` (``mle_jax.links.softplus``), the one link with a floor: ``fit``, ``solver``,
+    ``bootstrap`` and ``inference`` read it to say when one ends on its floor (``mle_jax._floors``).
     The properties ``name``, ``log_prob``, ``kernel`` and ``affine``, and ``check``, read them.
     """
 
@@ -126,6 +129,7 @@ class Family:
     init: Callable[[Any], Any]
     density: Density
     training: Training = Training()
+    positive: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -157,10 +161,11 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
           raw_shape: tuple[int, ...] = (), event_shape: tuple[int, ...] = (),
           kernel: PerExample | None = None, affine: Callable[[Any], tuple[Any, Any]] | None = None,
           init: Callable[[Any], Any] | None = None, training: Training = Training(),
-          split: Split | None = None) -> Family:
+          split: Split | None = None, positive: tuple[str, ...] = ()) -> Family:
     """Build a Family. ``kernel`` defaults to the theta's own ``log_prob``, ``affine`` to ``(1, 0)``;
     the kernel (and ``split``'s free part) is wrapped with the trace-time check of one example's target
-    shape. ``split``: the kernel as ``free + data`` (``Split``), where the family has a data-only part."""
+    shape. ``split``: the kernel as ``free + data`` (``Split``), where the family has a data-only part.
+    ``positive``: the keys of ``init``'s dict that are ``softplus(raw) + eps`` (``Family.positive``)."""
     name = spec.render(training.options)
     shape = tuple(event_shape)
 
@@ -174,7 +179,7 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
         split = Split(checked(split.free), split.data)
     return Family(spec, support, tuple(raw_shape), shape, theta, init or no_params,
                   Density(checked(kernel if kernel is not None else _theta_log_prob(theta)), affine or _unit_affine,
-                          split), training)
+                          split), training, tuple(positive))
 
 
 def _theta_log_prob(theta: Callable[[Any, jax.Array], Any]) -> PerExample:

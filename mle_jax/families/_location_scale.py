@@ -75,12 +75,13 @@ def linked_kernel(link: links.Link, standard_log_prob: StandardLogProb) -> Calla
 def location_scale(spec: Spec, scale: ScaleSpec, *, theta_of: Callable[[Any, jax.Array, jax.Array], Any],
                    standard_log_prob: StandardLogProb, shift: Callable[[Any], Any] = _zero,
                    extra_init: Callable[[Any], dict] = no_params, support: Support = real,
-                   training: Training = Training()) -> Family:
+                   training: Training = Training(), extra_positive: tuple[str, ...] = ()) -> Family:
     """A location-scale family: ``log Pr(y) = standard_log_prob(fp, (y - mu)/s) + shift(fp) - log s``.
 
     ``theta_of(fp, loc, scale)`` builds the theta; ``shift`` is the part of the standard log
     density that is the same for every example (the recipe adds it once per reduction);
-    ``extra_init`` the family's other parameters (a learned df).
+    ``extra_init`` the family's other parameters (a learned df), ``extra_positive`` those of their keys that
+    are ``softplus(raw) + eps`` (``Family.positive``).
     """
     if isinstance(scale, Linked):
         link = scale.link
@@ -94,13 +95,14 @@ def location_scale(spec: Spec, scale: ScaleSpec, *, theta_of: Callable[[Any, jax
 
         return build(spec=spec, support=support, theta=linked_theta, raw_shape=(2,),
                      kernel=linked_kernel(link, standard_log_prob), affine=linked_affine, init=extra_init,
-                     training=training)
+                     training=training, positive=extra_positive)
     if isinstance(scale, Learned):
-        return _learned(spec, scale.init, theta_of, standard_log_prob, shift, extra_init, support, training)
-    return _fixed(spec, scale, theta_of, standard_log_prob, shift, extra_init, support, training)
+        return _learned(spec, scale.init, theta_of, standard_log_prob, shift, extra_init, support, training,
+                        extra_positive + ("scale",))
+    return _fixed(spec, scale, theta_of, standard_log_prob, shift, extra_init, support, training, extra_positive)
 
 
-def _learned(spec, init_scale, theta_of, standard_log_prob, shift, extra_init, support, training) -> Family:
+def _learned(spec, init_scale, theta_of, standard_log_prob, shift, extra_init, support, training, positive) -> Family:
     link = links.softplus
 
     def init(dtype):
@@ -117,10 +119,10 @@ def _learned(spec, init_scale, theta_of, standard_log_prob, shift, extra_init, s
         return 1.0, shift(fp) - links.softplus_log(fp["scale"])
 
     return build(spec=spec, support=support, theta=theta, kernel=kernel, affine=affine, init=init,
-                 training=training)
+                 training=training, positive=positive)
 
 
-def _fixed(spec, scale: Fixed, theta_of, standard_log_prob, shift, extra_init, support, training) -> Family:
+def _fixed(spec, scale: Fixed, theta_of, standard_log_prob, shift, extra_init, support, training, positive) -> Family:
     sigma = scale.value
 
     def kernel(fp, raw, y):
@@ -133,4 +135,4 @@ def _fixed(spec, scale: Fixed, theta_of, standard_log_prob, shift, extra_init, s
         return 1.0, shift(fp) - math.log(sigma)
 
     return build(spec=spec, support=support, theta=theta, kernel=kernel, affine=affine, init=extra_init,
-                 training=training)
+                 training=training, positive=positive)

@@ -357,4 +357,5 @@ def ordinal(num_classes: int) -> Family:
         width_term = log1mexp(-jnp.concatenate([inf, gaps, inf]))  # 0 for the first and last classes
         return _observed_interval(raw, cuts, width_term, y)
 
-    return build(spec=Spec("ordinal", args=(k,)), support=labels(k), theta=theta, init=init, kernel=kernel)
+    return build(spec=Spec("ordinal", args=(k,)), support=labels(k), theta=theta, init=init, kernel=kernel,
+                 positive=("gaps",))

@@ -71,7 +71,7 @@ def independent(family: Family, dim: int, *, shared: bool = True) -> Family:
     spec = Spec("independent", args=(family.spec, dim), options=() if shared else (("shared", False),))
     return build(spec=spec, support=family.support, theta=theta, raw_shape=raw_shape,
                  event_shape=(dim,) + family.event_shape, kernel=kernel, affine=affine, init=init,
-                 training=training)
+                 training=training, positive=family.positive)
 
 
 def censored(family: Family) -> Family:
@@ -103,7 +103,7 @@ def censored(family: Family) -> Family:
 
     return build(spec=Spec("censored", args=(family.spec,)), support=censored_pair(family.support),
                  theta=family.theta, raw_shape=family.raw_shape, event_shape=(2,), kernel=kernel,
-                 init=family.init)
+                 init=family.init, positive=family.positive)
 
 
 def _require_family(label: str, family: object) -> None:

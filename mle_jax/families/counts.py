@@ -89,7 +89,8 @@ def _negative_binomial_learned(spec: Spec, start: float) -> Family:
         r = links.softplus.forward(fp["total_count"]).astype(jnp.result_type(raw))
         return NegativeBinomial(r, raw - jnp.log(r))
 
-    return build(spec=spec, support=nonnegative_integer, theta=theta, kernel=_nb_kernel(theta), init=init)
+    return build(spec=spec, support=nonnegative_integer, theta=theta, kernel=_nb_kernel(theta), init=init,
+                 positive=("total_count",))
 
 
 def _nb_kernel(theta: Callable[[Any, jax.Array], NegativeBinomial]) -> PerExample:
@@ -159,4 +160,4 @@ def zero_inflated(family: Family) -> Family:
         return ZeroInflated(parts[base_size], family.theta(fp, base_raw))
 
     return build(spec=Spec("zero_inflated", args=(family.spec,)), support=nonnegative_integer, theta=theta,
-                 raw_shape=(base_size + 1,), init=family.init)
+                 raw_shape=(base_size + 1,), init=family.init, positive=family.positive)

@@ -115,7 +115,8 @@ def _normal_learned(spec: Spec, init_scale: float) -> Family:
         log_scale, inv_scale, _ = links.softplus_terms(fp["scale"])
         return -0.5 * jnp.square(inv_scale), -(log_scale + HALF_LOG_2PI)
 
-    return build(spec=spec, support=real, theta=theta, kernel=_squared_error, affine=affine, init=init)
+    return build(spec=spec, support=real, theta=theta, kernel=_squared_error, affine=affine, init=init,
+                 positive=("scale",))
 
 
 def _standard_normal(fp, z):
@@ -199,7 +200,7 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
     spec = parse_scale(label, scale, init_scale)
     return location_scale(Spec("student_t", options=(("df", df_option), ("scale", scale_option(spec)))), spec,
                           theta_of=theta_of, standard_log_prob=standard_log_prob, shift=shift,
-                          extra_init=extra_init)
+                          extra_init=extra_init, extra_positive=("df",) if df_option == "learned" else ())
 
 
 def _learned_df(start: float) -> tuple[Callable[[Any], dict], Callable[[Any], Any]]:
@@ -309,7 +310,8 @@ def _gamma_glm_density(family: Family) -> Family:
         a = links.softplus.forward(fp["shape"])
         return jnp.ones_like(a), _gamma.mean_shift(a)
 
-    return build(spec=family.spec, support=family.support, theta=family.theta, init=family.init, kernel=kernel,
+    return build(spec=family.spec, support=family.support, theta=family.theta, init=family.init, positive=family.positive,
+                 kernel=kernel,
                  affine=affine, split=Split(free, data))
 
 
@@ -347,4 +349,5 @@ def _mean_form(kind: str, support, name: str, start: float, theta_of) -> Family:
     def theta(fp, raw):
         return theta_of(links.softplus.forward(fp[name]).astype(jnp.result_type(raw)), raw)
 
-    return build(spec=Spec(kind, options=(("parameterization", "mean"),)), support=support, theta=theta, init=init)
+    return build(spec=Spec(kind, options=(("parameterization", "mean"),)), support=support, theta=theta, init=init,
+                 positive=(name,))

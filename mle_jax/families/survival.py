@@ -199,7 +199,7 @@ def _weibull_learned(spec: Spec, start: float) -> Family:
     def kernel(fp, raw, y):
         return _weibull.log_density(shape(fp, raw), raw, y)
 
-    return build(spec=spec, support=positive, theta=theta, kernel=kernel, init=init)
+    return build(spec=spec, support=positive, theta=theta, kernel=kernel, init=init, positive=("concentration",))
 
 
 def _weibull_per_example(spec: Spec) -> Family:
@@ -242,7 +242,7 @@ def log_normal(scale: float | str = "softplus", *, init_scale: float = 1.0) -> F
 
         def learned_theta(fp, raw):
             return LogNormal(raw, links.softplus.forward(fp["scale"]).astype(jnp.result_type(raw)))
-        return build(spec=spec, support=positive, theta=learned_theta, init=init)
+        return build(spec=spec, support=positive, theta=learned_theta, init=init, positive=("scale",))
     link = parsed.link
 
     def linked_theta(fp: Any, raw):
