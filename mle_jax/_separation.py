@@ -76,6 +76,25 @@ def label_fit(recipe, params, data: Data) -> Labels | None:
     return Labels(np.asarray(counted), np.asarray(correct), np.asarray(confident), float(smallest))
 
 
+def loglik_and_labels(recipe, params, data: Data, labels: bool) -> tuple[float, Labels | None]:
+    """``(log L, label_fit(...))`` from one compiled pass over the examples (kept in ``recipe.programs``):
+    ``-recipe.reduce`` at the data's weights and mask and, with ``labels``, ``label_fit``'s statistics (None
+    without), the model's raw outputs shared by both (XLA computes the one predictor once), one transfer to
+    the host. The data's values are checked before (``recipe.check``)."""
+    program = recipe.programs.get(("inference", "loglik", labels),
+                                  lambda: jax.jit(functools.partial(_loglik_stats, recipe, labels)))
+    nll, stats = jax.device_get(program(params, data))
+    if stats is None or not bool(stats[0]):
+        return -float(nll), None
+    _, counted, correct, confident, smallest = stats
+    return -float(nll), Labels(np.asarray(counted), np.asarray(correct), np.asarray(confident), float(smallest))
+
+
+def _loglik_stats(recipe, labels: bool, params, data: Data):
+    nll = recipe.reduce(params, data.x, data.y, data.w, data.m)
+    return nll, (_label_stats(recipe, params, data) if labels else None)
+
+
 def _label_stats(recipe, params, data: Data):
     """``label_fit``'s reductions on the device: whether every label is a class index, and per example
     whether it is counted, predicted correctly (strictly most probable) and confidently."""

@@ -47,7 +47,7 @@ from .diagnostics import BoundaryWarning
 from ._params import CARRIED, TRAINED, Layout, Params, Parts, is_trained, partition, trained_mask
 from .recipe import Recipe
 from ._stream import is_stream
-from ._separation import (Labels, PerfectSeparationWarning, label_fit, quasi_separation,
+from ._separation import (Labels, PerfectSeparationWarning, loglik_and_labels, quasi_separation,
                          quasi_separation_diagonal)
 
 CovType: TypeAlias = Literal["observed", "expected", "robust", "diagonal", "hvp"]
@@ -484,7 +484,7 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
         k = int(v.size)
         check_dense(cov, k, max_params, keep)
         chosen = _chosen(index, k)
-        theta = jax.eval_shape(lambda p, x: recipe.predict(p.params(), x), parts, x)  # its type; nothing compiles
+        theta = _theta_shape(recipe, parts, x)
         if cov == "expected" and not dist.registry.has_fisher(theta):
             raise dist.registry.no_fisher(theta, "inference")
         own = _owns_parameters(parts)
@@ -493,12 +493,13 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
                              f"{recipe.family.name}, whose own parameters enter every row's density; use "
                              f"cov='observed'")
 
-        loglik = -float(recipe.nll(params, x, y, weights, mask))  # checks the data's values once
-        if not math.isfinite(loglik):
-            raise ValueError(f"inference: the log-likelihood at params is {loglik}; is params the fitted MLE?")
+        if recipe.validate:
+            recipe.check(x, y, weights, mask)  # the data's values, once per data set (as recipe.nll checks them)
         data = Data(x, y, jnp.ones(n) if weights is None else weights,
                     jnp.ones(n, bool) if mask is None else jnp.asarray(mask) != 0)
-        labels = label_fit(recipe, params, data) if dist.registry.entries(theta).probs is not None else None
+        loglik, labels = loglik_and_labels(recipe, params, data, dist.registry.entries(theta).probs is not None)
+        if not math.isfinite(loglik):
+            raise ValueError(f"inference: the log-likelihood at params is {loglik}; is params the fitted MLE?")
         if labels is not None and labels.complete:
             warnings.warn(labels.complete_message(), PerfectSeparationWarning, stacklevel=2)
         target, seen = recipe, data
@@ -524,6 +525,13 @@ def _floored(recipe: Recipe, params) -> None:
         warnings.warn(f"inference: {describe(floored)}. The information there is that of a flat link (the raw "
                       f"gradient vanishes): the estimate is no interior MLE and its standard errors and Wald "
                       f"intervals are meaningless", BoundaryWarning, stacklevel=3)
+
+
+def _theta_shape(recipe: Recipe, parts: Parts, x):
+    """The prediction's type and shapes (``jax.eval_shape``: nothing compiles), through a jitted function kept in
+    ``recipe.programs``, whose trace is cached: a repeated call does not trace the model again (2 ms)."""
+    shapes = recipe.programs.get(("inference", "theta"), lambda: jax.jit(lambda p, x: recipe.predict(p.params(), x)))
+    return shapes.eval_shape(parts, x)
 
 
 def result(recipe, params, keep, columns, loglik, nobs, cov, v, matrix, variance, fit: _Fit) -> InferenceResult:

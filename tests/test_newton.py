@@ -236,3 +236,41 @@ def test_inference_hessian_split_is_jax_hessian(x64):
                                                     C.hessian(r, v, parts, data, size=10)))
         ref, h = both(v, parts, data)
         np.testing.assert_allclose(h, ref, rtol=1e-10, atol=1e-10 * float(jnp.max(jnp.abs(ref))))
+
+
+@pytest.mark.deep
+def test_one_output_hessian_and_meat_either_product_form(x64):
+    """One raw output, no family parameter: ``_curvature``'s Hessian and HC0 meat as ``Z' Z`` with
+    ``Z = sqrt(c) X`` where every weight c_i >= 0 (Poisson) and as ``(c X)' X`` where some curvature is
+    negative (Student t at residuals beyond sqrt(df)), against ``jax.hessian`` and the per-example scores'
+    ``J' diag(m w) J`` (``jax.jacrev`` of ``log_prob``); a lambda model (the dense Jacobian) and
+    ``models.linear`` (the Gram without the design), weights, a mask, chunks whose last one overlaps."""
+    from jax.flatten_util import ravel_pytree
+
+    from mle_jax import _curvature as C
+    from mle_jax._params import partition
+    rng = np.random.default_rng(11)
+    n = 23
+    x = jnp.asarray(rng.normal(size=(n, 3)))
+    p0 = {"w": jnp.array([0.3, -0.2, 0.1]), "b": jnp.array(0.1)}
+    eta = np.asarray(x) @ np.asarray(p0["w"]) + 0.1
+    outliers = eta + np.where(np.arange(n) % 3 == 0, 6.0, 0.3) * rng.choice([-1.0, 1.0], n)
+    w, m = jnp.asarray(rng.uniform(0.5, 2, n)), jnp.asarray(np.arange(n) % 5 != 1)
+    assert np.any((np.abs(outliers - eta) > np.sqrt(3.0)) & np.asarray(m))  # negative curvature in the t's NLL
+    for family, y in ((mj.poisson(), rng.poisson(np.exp(eta)).astype(float)),
+                      (mj.student_t(df=3.0, scale=1.0), outliers)):
+        for model in (_linear, mj.models.linear(3, dtype=jnp.float64).apply):
+            r = mj.recipe(model, family)
+            parts = partition(r.init(p0))
+            v, unravel = ravel_pytree(parts.trained)
+            data = C.Data(x, jnp.asarray(y), w, m)
+
+            def log_lik(u, r=r, parts=parts, unravel=unravel, y=y):
+                return r.log_prob(parts.replace(trained=unravel(u)).params(), x, jnp.asarray(y))
+            scores = jax.jacrev(log_lik)(v)  # (n, k)
+            ref_b = scores.T @ (jnp.where(m, w, 0.0)[:, None] * scores)
+            ref_h = jax.hessian(C._nll(r, parts))(v, data)
+            h, b = jax.jit(lambda v, parts, data, r=r: C.sandwich(r, v, parts, data, size=10))(v, parts, data)
+            alone = jax.jit(lambda v, parts, data, r=r: C.hessian(r, v, parts, data, size=10))(v, parts, data)
+            for got, ref in ((h, ref_h), (alone, ref_h), (b, ref_b)):
+                np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10 * float(jnp.max(jnp.abs(ref))))
