@@ -131,8 +131,9 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
         (``gamma("mean")``) or Normal sigma is profiled out: the coefficients (whose MLE does not depend on
         it) are fitted with it held at 1, then it is set to its MLE given them (``mj.family_mle``), which
         is the joint MLE in fewer steps. The history, ``tol``, the validation NLLs and ``opt_state`` are
-        then those of the coefficients' fit at shape (sigma) 1: an exponential's (least squares') loss.
-        Recompiles nothing between fits: the held value is one constant.
+        then those of the coefficients' fit at shape (sigma) 1: an exponential's (least squares') loss
+        (after a non-finite loss the parameter is returned at its value in ``params``). Recompiles nothing
+        between fits: the held value is one constant.
 
     Returns:
       A ``FitResult[P]`` with ``.params``, ``.history`` (loss per step), ``.stopped``, ``.message``.
@@ -153,20 +154,21 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     x, y = as_array("fit", "x", x), as_array("fit", "y", y)
     weights, mask = as_array("fit", "weights", weights), as_array("fit", "mask", mask)
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
-    held = None
-    if start is not None:  # the GLM's intercept-only MLE, a learned dispersion held (then profiled, below)
-        params, held = _start(recipe, params, y, weights, mask)
     total, opts = _plan(recipe, n, steps, objective, validation, key)
-    parts = partition(params)
-    opt_state = run.opt_state
-    if opt_state is not None:
-        _check_opt_state(optimizer, parts.trained, opt_state)
     val = None if validation is None else (as_array("fit", "x_val", validation.x),
                                            as_array("fit", "y_val", validation.y))
     if recipe.validate:  # once per data set: the recipe remembers the arrays it has checked
         recipe.check(x, y, weights, mask, mean=opts.reduction == "mean")
         if val is not None:
             recipe.check(*val, mean=True)
+    first: Params = params
+    held = None
+    if start is not None:  # the GLM's intercept-only MLE, a learned dispersion held (then profiled, below)
+        first, held = _start(recipe, params, y, weights, mask)
+    parts = partition(first)
+    opt_state = run.opt_state
+    if opt_state is not None:
+        _check_opt_state(optimizer, parts.trained, opt_state)
     if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
         opt_state = opt_init(recipe, optimizer)(parts.trained)
     key = cast("jax.Array | None", key)  # checked above
@@ -176,8 +178,13 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
     result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
     result = _diagnose(recipe, result, (x, y, weights, mask), opts.reduction, opts.batch_size or n)
-    if held is not None and result.stopped != Stop.NON_FINITE:  # the dispersion's MLE given the coefficients
-        result = result._replace(params=family_mle(recipe, result.params, x, y, weights=weights, mask=mask))
+    if held is not None:  # the dispersion's MLE given the coefficients (after a non-finite loss: its start)
+        fitted = result.params
+        if result.stopped == Stop.NON_FINITE:
+            fitted = fitted._replace(family={**fitted.family, held: params.family[held]})
+        else:
+            fitted = family_mle(recipe, fitted, x, y, weights=weights, mask=mask)
+        result = result._replace(params=fitted)
     return cast(FitResult[P], _boundary(recipe, result))
 
 
