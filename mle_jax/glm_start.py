@@ -6,7 +6,16 @@
 constant mu, so ``mu = mean(y)`` (the binomial with trials: ``sum s_i / sum n_i``) whatever the
 dispersion. A fit started there begins with the intercept (and the dispersion) right, which a fit from
 zero spends its first steps on (scikit-learn's ``newton-cholesky`` and glum start there too; measured in
-README's "Time to the GLM MLE").
+README's "Time to the GLM MLE"). The multinomial logit (``categorical(K)``, class 0 the reference): the
+intercepts' scores are ``sum_i (1[y_i = k] - p_k)``, so ``p_k`` is the class frequency and ``b_k = log(p_k / p_0)``.
+With row weights ``w_i`` (``fit``'s frequency weights) every mean here is the weighted mean.
+The negative binomial's ``total_count`` has no closed form (its intercept-only MLE is the root of
+``mean_i psi(y_i + r) - psi(r) = log(1 + ybar / r)``, a digamma pass over the rows per Newton step, and none
+where the variance is at most the mean): it is kept as ``params`` has it.
+
+``fit(r, params, x, y, optimizer, steps, start="intercept_only")`` uses both functions below: it starts at
+``intercept_only`` and, for a learned Gamma shape or Normal sigma, fits the coefficients with it held at 1
+(``HELD``, a static constant: one program) and returns it at ``family_mle``'s value.
 
 ``family_mle(r, params, x, y)``: the family parameters' MLE with the model's parameters held,
 ``argmax_theta sum_i log Pr(y_i | theta, eta_i)``. For the Gamma GLM (``gamma("mean")``) the score of
