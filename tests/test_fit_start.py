@@ -151,3 +151,24 @@ def test_a_fixed_dispersion_is_kept_and_bad_starts_are_named(x64):
                           np.zeros(N, int) + (np.arange(N) % 2))
     with pytest.raises(ValueError, match="stream"):
         mj.fit(r, p, mj.batches(x, y, batch_size=100), None, mj.newton(), steps=5, start="intercept_only")
+
+
+@pytest.mark.deep
+def test_fits_from_the_start_on_new_data_steps_and_tol_do_not_recompile(x64):
+    """The held shape is one constant and the start / profile programs are the recipe's: a second data set of the
+    same shapes (another mean and shape), other steps and tol, compile nothing."""
+    from compiles import compiles
+    x = _x()
+    rng = np.random.default_rng(8)
+    r = mj.recipe(mj.models.linear(D).apply, mj.gamma("mean"))
+    p0, opt = r.init({"w": jnp.zeros(D), "b": jnp.zeros(())}), optax.lbfgs()
+    first = mj.fit(r, p0, x, rng.gamma(2.5, np.exp(_eta(x)) / 2.5), opt, steps=50, objective=TIGHT, run=QUIET,
+                   start="intercept_only")
+    y2 = rng.gamma(7.0, 3 * np.exp(_eta(x)) / 7.0)
+    with compiles() as count:
+        again = mj.fit(r, first.params, x, y2, opt, steps=80, objective=mj.Objective(tol=1e-9), run=QUIET,
+                       start="intercept_only")
+    assert count.n == 0
+    mu = np.exp(x @ np.asarray(again.params.model["w"]) + float(again.params.model["b"]))
+    a = float(links.softplus.forward(again.params.family["shape"]))
+    assert abs(a / _gamma_shape_ref(y2, mu, np.ones(N)) - 1) < 1e-8  # the new data's shape, not the first's
