@@ -43,7 +43,8 @@ from ._checks import check_batch, local
 from .diagnostics import (BOUNDARY, SEPARATION, BoundaryWarning, PerfectSeparationWarning, ValidationWarning,
                           bounded_likelihood, separated)
 from ._floors import describe, on_floor
-from ._params import Params, partition
+from ._params import Params, is_trained, partition
+from .glm_start import HELD, family_mle, intercept_only, profiled
 from .recipe import Recipe
 
 __all__ = ["FitResult", "fit"]
@@ -89,7 +90,8 @@ class FitResult(NamedTuple, Generic[P]):
 def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTransformation,
         steps: int | Minibatches | None = None, *, key: ArrayLike | None = None, weights: Any = None,
         mask: Any = None, objective: Objective | None = None,
-        validation: Validation | tuple[ArrayLike, ArrayLike] | None = None, run: Run | None = None) -> FitResult[P]:
+        validation: Validation | tuple[ArrayLike, ArrayLike] | None = None, run: Run | None = None,
+        start: str | None = None) -> FitResult[P]:
     """Fit ``params`` by minimising the recipe's loss with an optax optimizer.
 
     Args:
@@ -121,13 +123,29 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
         the best parameters by validation NLL, stop early after ``patience`` evaluations.
       run: ``Run(progress=None, checkpoints=None, mesh=None, opt_state=None)``: the bar and callback,
         orbax checkpoints, data-parallel devices and the starting optimizer state (see ``Run``).
+      start: None (the default: the fit starts at ``params``) or ``"intercept_only"``, for a GLM
+        (``mj.models.linear``, one of ``mj.intercept_only``'s families): the fit starts at the intercept-only
+        MLE, ``mj.intercept_only(recipe, y, params, weights=, mask=)`` (``w = 0``, ``b = g(mean y)``, the
+        multinomial's ``log(p_k / p_0)``), as scikit-learn and glum start; ``params`` gives the shapes, the
+        dtype and any family parameter fixed as a Python number, not the values. A learned Gamma shape
+        (``gamma("mean")``) or Normal sigma is profiled out: the coefficients (whose MLE does not depend on
+        it) are fitted with it held at 1, then it is set to its MLE given them (``mj.family_mle``), which
+        is the joint MLE in fewer steps. The history, ``tol``, the validation NLLs and ``opt_state`` are
+        then those of the coefficients' fit at shape (sigma) 1: an exponential's (least squares') loss
+        (after a non-finite loss the parameter is returned at its value in ``params``). Recompiles nothing
+        between fits: the held value is one constant.
 
     Returns:
       A ``FitResult[P]`` with ``.params``, ``.history`` (loss per step), ``.stopped``, ``.message``.
     """
     objective, validation, run = _groups(objective, validation, run)
     _check_arguments(recipe, params, optimizer, key)
+    if start not in STARTS:
+        raise ValueError(f"fit: start must be one of {STARTS}; got {start!r}")
     if is_stream(x):  # an iterable of (x_b, y_b[, w_b]) batches: mle_jax._stream
+        if start is not None:
+            raise ValueError("fit: start='intercept_only' needs the whole y (its mean); x is a stream of batches: "
+                             "compute the start with mj.intercept_only on the targets and pass it as params")
         if y is not None:
             raise ValueError(f"fit: x is a stream of batches ({type(x).__name__}), whose batches carry their "
                              f"targets: pass y=None, fit(r, params, batches, None, optimizer, steps=K)")
@@ -137,16 +155,20 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     weights, mask = as_array("fit", "weights", weights), as_array("fit", "mask", mask)
     n = check_batch("fit", x, y, ("weights", weights), ("mask", mask))
     total, opts = _plan(recipe, n, steps, objective, validation, key)
-    parts = partition(params)
-    opt_state = run.opt_state
-    if opt_state is not None:
-        _check_opt_state(optimizer, parts.trained, opt_state)
     val = None if validation is None else (as_array("fit", "x_val", validation.x),
                                            as_array("fit", "y_val", validation.y))
     if recipe.validate:  # once per data set: the recipe remembers the arrays it has checked
         recipe.check(x, y, weights, mask, mean=opts.reduction == "mean")
         if val is not None:
             recipe.check(*val, mean=True)
+    first: Params = params
+    held = None
+    if start is not None:  # the GLM's intercept-only MLE, a learned dispersion held (then profiled, below)
+        first, held = _start(recipe, params, y, weights, mask)
+    parts = partition(first)
+    opt_state = run.opt_state
+    if opt_state is not None:
+        _check_opt_state(optimizer, parts.trained, opt_state)
     if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
         opt_state = opt_init(recipe, optimizer)(parts.trained)
     key = cast("jax.Array | None", key)  # checked above
@@ -156,7 +178,27 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
     result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
     result = _diagnose(recipe, result, (x, y, weights, mask), opts.reduction, opts.batch_size or n)
+    if held is not None:  # the dispersion's MLE given the coefficients (after a non-finite loss: its start)
+        fitted = result.params
+        if result.stopped == Stop.NON_FINITE:
+            fitted = fitted._replace(family={**fitted.family, held: params.family[held]})
+        else:
+            fitted = family_mle(recipe, fitted, x, y, weights=weights, mask=mask)
+        result = result._replace(params=fitted)
     return cast(FitResult[P], _boundary(recipe, result))
+
+
+STARTS = (None, "intercept_only")
+
+
+def _start(recipe: Recipe, params: Params, y, weights, mask) -> tuple[Params, str | None]:
+    """``start="intercept_only"``: the intercept-only MLE (``mj.intercept_only``) and the name of the family
+    parameter held at ``HELD`` for the coefficients' fit (a learned Gamma shape or Normal sigma), or None."""
+    name = profiled(recipe)
+    held = name if name is not None and is_trained(params.family[name]) else None
+    if held is not None:
+        params = params._replace(family={**params.family, held: HELD})
+    return intercept_only(recipe, y, params, weights=weights, mask=mask), held
 
 
 def _groups(objective, validation, run) -> tuple[Objective, Validation | None, Run]:

@@ -6,7 +6,16 @@
 constant mu, so ``mu = mean(y)`` (the binomial with trials: ``sum s_i / sum n_i``) whatever the
 dispersion. A fit started there begins with the intercept (and the dispersion) right, which a fit from
 zero spends its first steps on (scikit-learn's ``newton-cholesky`` and glum start there too; measured in
-README's "Time to the GLM MLE").
+README's "Time to the GLM MLE"). The multinomial logit (``categorical(K)``, class 0 the reference): the
+intercepts' scores are ``sum_i (1[y_i = k] - p_k)``, so ``p_k`` is the class frequency and ``b_k = log(p_k / p_0)``.
+With row weights ``w_i`` (``fit``'s frequency weights) every mean here is the weighted mean.
+The negative binomial's ``total_count`` has no closed form (its intercept-only MLE is the root of
+``mean_i psi(y_i + r) - psi(r) = log(1 + ybar / r)``, a digamma pass over the rows per Newton step, and none
+where the variance is at most the mean): it is kept as ``params`` has it.
+
+``fit(r, params, x, y, optimizer, steps, start="intercept_only")`` uses both functions below: it starts at
+``intercept_only`` and, for a learned Gamma shape or Normal sigma, fits the coefficients with it held at 1
+(``HELD``, a static constant: one program) and returns it at ``family_mle``'s value.
 
 ``family_mle(r, params, x, y)``: the family parameters' MLE with the model's parameters held,
 ``argmax_theta sum_i log Pr(y_i | theta, eta_i)``. For the Gamma GLM (``gamma("mean")``) the score of
@@ -41,7 +50,7 @@ from .distributions.special import digamma_minus_log, expm1mx
 from .models import linear_form
 from .recipe import Params, Recipe
 
-SUPPORTED = ("bernoulli()", "binomial()", "poisson()", "negative_binomial()", "gamma('mean')",
+SUPPORTED = ("bernoulli()", "binomial()", "categorical(K)", "poisson()", "negative_binomial()", "gamma('mean')",
              "normal(scale=<float>)", "normal(scale='learned')")
 _NEWTON_STEPS = 8  # log a - psi(a) = s from Minka's start: at float64 precision after 4 (tests: s in 1e-6 ... 1e3)
 
@@ -49,7 +58,7 @@ _NEWTON_STEPS = 8  # log a - psi(a) = s from Minka's start: at float64 precision
 def _kind(r: Recipe) -> str:
     """The closed form a recipe's family takes: its kind, with the options that change it."""
     spec = r.family.spec
-    if spec.kind in ("bernoulli", "binomial", "poisson") or (
+    if spec.kind in ("bernoulli", "binomial", "categorical", "poisson") or (
             spec.kind == "negative_binomial" and spec.option("dispersion") == "learned"):
         return spec.kind
     if spec.kind == "gamma" and spec.option("parameterization") == "mean":
@@ -92,22 +101,42 @@ def _log_ratio(y, eta):
     return jnp.where(normal, jnp.log(jnp.where(normal, q, 1.0)), jnp.log(y) - eta)
 
 
-def _dispersion(kind: str, eta, y):
-    """The family parameter's MLE on its natural scale given the raw outputs ``eta`` (shape (N,)): the Gamma's
-    shape, the Normal's sigma; None for the other families."""
+def _total(terms, w):
+    """``sum_i w_i t_i`` (``sum_i t_i`` where ``w`` is None); a row of weight 0 adds 0 whatever its term (a masked
+    row's NaN or inf), as ``fit``'s objective."""
+    if w is None:
+        return jnp.sum(terms)
+    return jnp.sum(jnp.where(w > 0, w * terms, jnp.zeros_like(terms)))
+
+
+def _mean(terms, w):
+    """The weighted mean ``sum_i w_i t_i / sum_i w_i``: the frequency weights of ``fit``'s objective."""
+    return jnp.mean(terms) if w is None else _total(terms, w) / jnp.sum(w)
+
+
+def _dispersion(kind: str, eta, y, w=None):
+    """The family parameter's MLE on its natural scale given the raw outputs ``eta`` (shape (N,)) and the row
+    weights ``w`` (None: 1 each): the Gamma's shape, the Normal's sigma; None for the other families."""
     if kind == "gamma_mean":
-        return gamma_shape(jnp.mean(expm1mx(_log_ratio(y, eta))))  # mean(y/mu - log(y/mu) - 1) > 0
+        return gamma_shape(_mean(expm1mx(_log_ratio(y, eta)), w))  # mean(y/mu - log(y/mu) - 1) > 0
     if kind == "normal_learned":
-        return jnp.sqrt(jnp.mean(jnp.square(y - eta)))
+        return jnp.sqrt(_mean(jnp.square(y - eta), w))
     return None
 
 
-def _mean_link(kind: str, y):
-    """``g(mean y)``: the intercept-only MLE of the raw output (module docstring)."""
+def _mean_link(kind: str, y, w, raw_shape: tuple, reference: bool):
+    """``g(mean y)``: the intercept-only MLE of the raw output (module docstring), with row weights ``w``. The
+    categorical: the class frequencies ``p_k``, ``b_k = log(p_k / p_0)`` for ``k >= 1`` with a reference class 0,
+    ``log p_k`` without (the softmax's MLE up to a constant)."""
+    if kind == "categorical":
+        k = raw_shape[0] + (1 if reference else 0)
+        counts = jnp.zeros((k,), y.dtype).at[y.astype(jnp.int32)].add(jnp.ones_like(y) if w is None else w)
+        log_p = jnp.log(counts)
+        return log_p[1:] - log_p[0] if reference else log_p - jnp.log(jnp.sum(counts))
     if kind == "binomial":
-        p = jnp.sum(y[:, 0]) / jnp.sum(y[:, 1])
+        p = _total(y[:, 0], w) / _total(y[:, 1], w)
         return jnp.log(p) - jnp.log1p(-p)
-    ybar = jnp.mean(y)
+    ybar = _mean(y, w)
     if kind == "bernoulli":
         return jnp.log(ybar) - jnp.log1p(-ybar)
     if kind in ("poisson", "negative_binomial", "gamma_mean", "gamma_log_mean"):
@@ -116,26 +145,36 @@ def _mean_link(kind: str, y):
 
 
 _NAME = {"gamma_mean": "shape", "normal_learned": "scale"}
+HELD = float(np.log(np.expm1(1.0)))  # softplus^{-1}(1): the raw value at which fit(start=) holds a profiled parameter
+
+
+def profiled(r: Recipe) -> str | None:
+    """The family parameter that ``fit(..., start="intercept_only")`` profiles out (the Gamma GLM's shape, the
+    Normal's learned sigma: the coefficients' MLE does not depend on it), or None; a ValueError for a family
+    without an intercept-only start."""
+    return _NAME.get(_kind(r))
 _MEAN_ONLY = {"gamma_mean": "gamma_log_mean", "normal_learned": "normal"}  # the same mean, no dispersion
 
 
-@functools.partial(jax.jit, static_argnames=("kind", "d", "dtype"))
-def _intercept_only(kind: str, y, d: int, dtype):
+@functools.partial(jax.jit, static_argnames=("kind", "d", "raw_shape", "reference", "dtype"))
+def _intercept_only(kind: str, y, w, d: int, raw_shape: tuple, reference: bool, dtype):
     """``(w = 0, b, the family parameter's MLE given b on its natural scale and through softplus^{-1})``; ``kind``
-    from ``_MEAN_ONLY`` where the user fixed the dispersion: not computed (None)."""
+    from ``_MEAN_ONLY`` where the user fixed the dispersion: not computed (None). ``w``: row weights or None."""
     y = y.astype(dtype)
-    b = _mean_link(kind, y)
-    value = _dispersion(kind, jnp.full(y.shape[:1], b), y)
+    w = None if w is None else w.astype(dtype)
+    b = _mean_link(kind, y, w, raw_shape, reference)
+    value = _dispersion(kind, jnp.full(y.shape[:1], b), y, w) if raw_shape == () else None
     raw = None if value is None else links.softplus_inverse(value)
-    return jnp.zeros((d,), dtype), b, value, raw
+    return jnp.zeros((d, *raw_shape), dtype), b, value, raw
 
 
 def _given_model(r: Recipe, kind: str):
     """The family parameter's MLE given the model's parameters (natural scale and through softplus^{-1}), one
     jitted program on the recipe."""
-    def given(params, x, y):
+    def given(params, x, y, w):
         eta, _ = r.raw(params, x)
-        value = _dispersion(kind, jnp.reshape(eta, y.shape[:1]), y.astype(eta.dtype))
+        value = _dispersion(kind, jnp.reshape(eta, y.shape[:1]), y.astype(eta.dtype),
+                            None if w is None else w.astype(eta.dtype))
         return value, links.softplus_inverse(value)
     return r.programs.get(("family_mle", kind), lambda: jax.jit(given))
 
@@ -188,21 +227,71 @@ def _in_range(y, dtype, caller: str) -> None:
                          f"({int(bad.sum())} of {bad.size} values): rescale y, or give {host.dtype} parameters")
 
 
-def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
+def _row_weights(caller: str, n: int, weights, mask):
+    """The rows' weights ``w_i m_i`` (None where both are None), checked as ``fit`` checks them: shape (N,), finite,
+    >= 0, a positive sum (one host read)."""
+    if weights is None and mask is None:
+        return None
+    out = []
+    for name, a in (("weights", weights), ("mask", mask)):
+        if a is None:
+            out.append(None)
+            continue
+        a = as_array(caller, name, a)
+        a = a if isinstance(a, jax.Array) else jnp.asarray(a)
+        if a.shape != (n,):
+            raise ValueError(f"{caller}: {name} must have shape ({n},), one per row of y; got {a.shape}")
+        if not is_concrete(a):
+            raise ValueError(f"{caller}: {name} must be concrete, not traced inside jit")
+        out.append(a)
+    weights, mask = out
+    w = jnp.ones((n,)) if weights is None else weights.astype(jnp.result_type(float))
+    w = w if mask is None else jnp.where(mask.astype(bool), w, jnp.zeros_like(w))
+    ok = jax.device_get(jnp.all(jnp.isfinite(w) & (w >= 0)) & (jnp.sum(w) > 0))
+    if not ok:
+        raise ValueError(f"{caller}: weights must be finite and >= 0 with a positive sum over the rows the mask keeps")
+    return w
+
+
+def _linear(r: Recipe, kind: str, caller: str):
+    """The recipe's ``models.linear`` form, checked: an intercept, one raw output (``(K - 1,)`` with a reference
+    class or ``(K,)`` for ``categorical(K)``)."""
+    form = linear_form(r.model)
+    if kind == "categorical":
+        k = r.family.spec.args[0]
+        ok = form is not None and ((form.reference and form.raw_shape == (k - 1,)) or
+                                   (not form.reference and form.raw_shape == (k,)))
+        want = f"mj.models.linear(d, ({k - 1},), reference=True).apply or mj.models.linear(d, ({k},)).apply"
+    else:
+        ok = form is not None and form.raw_shape == ()
+        want = "mj.models.linear(d).apply (one raw output, intercept=True)"
+    if r.batched or not ok or form is None or not form.intercept:
+        raise ValueError(f"{caller}: {r.name}'s model must be {want}, the very function it returns")
+    return form
+
+
+def intercept_only(r: Recipe, y: Any, params: Params | None = None, *, weights: Any = None,
+                   mask: Any = None) -> Params:
     """The intercept-only MLE of a GLM as ``Params`` for ``r``: a start for ``fit`` (module docstring).
 
     ``r``: a recipe whose model is ``mj.models.linear(d)`` (one raw output, with an intercept) and whose
     family is one of ``bernoulli()``, ``binomial()``, ``poisson()``, ``negative_binomial()`` (its
-    ``total_count`` kept: it has no closed form), ``gamma("mean")`` (the shape at its intercept-only MLE),
-    ``normal(scale=sigma)`` or ``normal(scale="learned")`` (sigma the root mean square deviation).
+    ``total_count`` kept: no closed form; a learned one stays where ``params`` has it),
+    ``gamma("mean")`` (the shape at its intercept-only MLE), ``normal(scale=sigma)`` or
+    ``normal(scale="learned")`` (sigma the root mean square deviation); or the multinomial logit,
+    ``categorical(K)`` with ``mj.models.linear(d, (K - 1,), reference=True)`` (class 0 the reference:
+    ``b_k = log(p_k / p_0)``, ``p_k`` the class frequencies) or ``mj.models.linear(d, (K,))`` (``b_k = log p_k``,
+    one of the overparameterised softmax's MLEs).
     ``params`` (optional): where the dtype and the family's parameters come from (default
     ``r.init(linear's init)`` in the default float dtype); a family parameter given as a Python number
     (fixed: static in ``fit``) is kept. Returns ``w = 0``, ``b = g(mean y)``.
+    ``weights``, ``mask`` (optional, shape (N,)): as ``fit``'s (frequency weights ``w_i m_i``): the weighted mean
+    of y (class frequencies, ``sum w s / sum w n``) and the shape's / sigma's weighted MLE.
 
-    A ValueError where the MLE is on the boundary (every y 0, or every label the same: ``b`` infinite), where a
-    y of a wider float dtype leaves the range of ``params``' dtype (float64 y of 1e39 for float32 parameters: the
-    message names the dtype and its range), or for another model or family. statsmodels: ``GLM(y, np.ones((n, 1)), family).fit().params``. Unweighted: every
-    row counts once (there is no ``weights``; a weighted fit's start is the weighted mean's, not this).
+    A ValueError where the MLE is on the boundary (every y 0, every label the same, a class never seen: ``b``
+    infinite), where a y of a wider float dtype leaves the range of ``params``' dtype (float64 y of 1e39 for
+    float32 parameters: the message names the dtype and its range), or for another model or family. statsmodels:
+    ``GLM(y, np.ones((n, 1)), family, freq_weights=w).fit().params``; ``MNLogit(y, np.ones((n, 1))).fit().params``.
 
     >>> import jax.numpy as jnp, mle_jax as mj
     >>> r = mj.recipe(mj.models.linear(2).apply, mj.poisson())
@@ -212,37 +301,37 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None) -> Params:
     """
     if not isinstance(r, Recipe):
         raise ValueError(f"intercept_only: r must be a recipe (mj.recipe); got {type(r).__name__}")
-    form = linear_form(r.model)
-    if r.batched or form is None or form.raw_shape != () or not form.intercept:
-        raise ValueError(f"intercept_only: {r.name}'s model must be mj.models.linear(d).apply (one raw output, "
-                         "intercept=True), the very function it returns")
     kind = _kind(r)
+    form = _linear(r, kind, "intercept_only")
     if params is None:
         dtype = jnp.asarray(0.0).dtype
-        params = r.init({"w": jnp.zeros((form.d,), dtype), "b": jnp.zeros((), dtype)})
+        params = r.init({"w": jnp.zeros((form.d, *form.raw_shape), dtype), "b": jnp.zeros(form.raw_shape, dtype)})
     dtype = jnp.result_type(params.model["b"])
     y = _checked_y(r, y, "intercept_only")
     _in_range(y, dtype, "intercept_only")
+    w_rows = _row_weights("intercept_only", y.shape[0], weights, mask)
     name = _NAME.get(kind)
     fixed = name is not None and not is_trained(params.family[name])  # fit's rule (a NumPy scalar is trained): kept
-    w, b, value, raw = _intercept_only(_MEAN_ONLY.get(kind, kind) if fixed else kind, y, form.d, jnp.dtype(dtype))
+    w, b, value, raw = _intercept_only(_MEAN_ONLY.get(kind, kind) if fixed else kind, y, w_rows, form.d,
+                                       tuple(form.raw_shape), bool(form.reference), jnp.dtype(dtype))
     b_host, value = jax.device_get((b, value))  # one transfer: both checks
-    if not np.isfinite(b_host):
+    if not np.all(np.isfinite(b_host)):
         raise ValueError(f"intercept_only: {r.family.name}'s intercept-only MLE is on the boundary (the mean of y "
-                         f"is at the edge of its support, g(mean y) = {float(b_host)}): no finite start")
+                         f"is at the edge of its support or a class is never seen, g(mean y) = {b_host}): "
+                         "no finite start")
     family = _with_dispersion(kind, dict(params.family), value, raw, dtype)
     return params._replace(model={"w": w, "b": b}, family=family)
 
 
-def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
+def family_mle(r: Recipe, params: Params, x: Any, y: Any, *, weights: Any = None, mask: Any = None) -> Params:
     """``params`` with the family's own parameters at their MLE given the model's (module docstring).
 
     The Gamma GLM's shape (``gamma("mean")``: ``log a - psi(a) = mean(y/mu - log(y/mu) - 1)``) and the Normal's
     learned sigma (``sigma^2 = mean (y - mu)^2``), returned as arrays (learnable) even where ``params`` held them
     as Python numbers (fixed for a fit of the coefficients alone). With the coefficients at their MLE (which for
     these families does not depend on the dispersion), the result is the joint MLE: fit with the shape fixed,
-    then this, is the shape profiled out. Families without own parameters: ``params`` unchanged. Unweighted (no
-    ``weights``): the profile of a fit whose rows all count once.
+    then this, is the shape profiled out (what ``fit(..., start="intercept_only")`` does). Families without own
+    parameters: ``params`` unchanged. ``weights``, ``mask``: as ``fit``'s, the means above weighted by ``w_i m_i``.
 
     >>> import jax.numpy as jnp, mle_jax as mj
     >>> r = mj.recipe(mj.models.linear(1).apply, mj.normal(scale="learned"))
@@ -262,7 +351,8 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any) -> Params:
         fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
     y = _checked_y(r, y, "family_mle")
     _in_range(y, jnp.result_type(fparams[name]), "family_mle")
+    w_rows = _row_weights("family_mle", y.shape[0], weights, mask)
     r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
-    value, raw = _given_model(r, kind)(params._replace(family={}), x, y)
+    value, raw = _given_model(r, kind)(params._replace(family={}), x, y, w_rows)
     return params._replace(family=_with_dispersion(kind, fparams, jax.device_get(value), raw,
                                                    jnp.result_type(fparams[name])))

@@ -165,7 +165,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="mj.models.linear"):
         mj.intercept_only(mj.recipe(lambda p, x_i: x_i @ p["w"] + p["b"], mj.poisson()), np.ones(10))
     with pytest.raises(ValueError, match="mj.models.linear"):
-        mj.intercept_only(mj.recipe(mj.models.linear(D, (2,)).apply, mj.categorical(2)), np.ones(10))
+        mj.intercept_only(mj.recipe(mj.models.linear(D, (3,)).apply, mj.categorical(2)), np.ones(10))
     with pytest.raises(ValueError, match="supported"):
         mj.intercept_only(mj.recipe(mj.models.linear(D).apply, mj.student_t()), np.ones(10))
     with pytest.raises(ValueError, match="boundary"):

@@ -7,10 +7,10 @@ Poisson, negative binomial (alpha = 1 / total_count = 0.5 fixed, as statsmodels'
 families take it), Gamma by its mean (log link; mle_jax learns the shape jointly, the others
 report none: every contender's coefficients are scored by the profile log-likelihood, the shape
 at its MLE given the coefficients) and binomial with trials (1 + Poisson(4) trials per row).
-mle_jax's fits of the one-output models start at the intercept-only MLE (``mj.intercept_only``, w = 0 and
-b = g(mean y), as scikit-learn's and glum's do); the Gamma's fit its coefficients with the shape fixed at 1
-(their MLE does not depend on it) and then the shape's MLE given them (``mj.family_mle``): the joint MLE,
-the shape profiled out. Both are inside the timed call; the multinomial starts at zero.
+mle_jax's fits start at the intercept-only MLE (``fit(..., start="intercept_only")``: w = 0 and b = g(mean y),
+the multinomial's b_k = log(p_k / p_0), as scikit-learn's and glum's do); with it the Gamma's fit its coefficients
+with the shape held at 1 (their MLE does not depend on it) and then the shape's MLE given them
+(``mj.family_mle``): the joint MLE, the shape profiled out. Both are inside the timed call.
 Plus one badly scaled design (logistic, columns on scales 1e-3 ... 1e4: cond(X) ~ 1e8), where
 L-BFGS stalls and Newton does not.
 
@@ -119,18 +119,13 @@ def _mle_jax(model, x, y, d):
         params = r.init({"w": jnp.zeros(shape), "b": jnp.zeros(shape[1:])})
         if model == "negative_binomial":  # a Python float is static: the dispersion fixed, as the others take it
             params = params._replace(family={"total_count": float(mj.links.softplus_inverse(jnp.float64(1 / ALPHA)))})
-        if model == "gamma":  # the shape profiled out: fixed (static; any value) for the coefficients, then its MLE
-            params = params._replace(family={"shape": 1.0})
         xj, yj = jnp.asarray(x), jnp.asarray(y)
 
         def fit(r=r, params=params, xj=xj, yj=yj, opt=opt, steps=steps, tol=tol):
-            if model != "multinomial":  # the intercept-only MLE as the start (timed: part of the fit)
-                params = mj.intercept_only(r, yj, params)
+            # from the intercept-only MLE (the Gamma's shape profiled out): fit's start= option, timed with the fit
             res = mj.fit(r, params, xj, yj, opt, steps=steps, objective=mj.Objective(tol=tol),
-                         run=mj.Run(progress=False))
-            if model == "gamma":  # the shape's MLE given the coefficients (timed; the loglik below profiles it too)
-                res = res._replace(params=mj.family_mle(r, res.params, xj, yj))
-                res.params.family["shape"].block_until_ready()
+                         run=mj.Run(progress=False), start="intercept_only")
+            jax.block_until_ready(res.params)
             return np.asarray(res.params.model["b"]), np.asarray(res.params.model["w"])
         out[name] = fit
     return out
