@@ -85,29 +85,39 @@ def test_on_floor_reads_the_declared_leaves_only_and_only_trained_arrays():
 
 @pytest.mark.deep
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-def test_newton_from_far_from_the_optimum_walks_the_shape_to_its_floor_and_says_so(dtype, x64):
-    """The report's case: targets of 1e30, Newton from coefficients of 0.2 takes the shape to its floor
-    while the intercept climbs towards log 1e30 (the shape's own optimum at a mean 1e30 too small is
-    below eps); the old code reported "converged" (float64) at a log-likelihood about 7000 below the
-    MLE's (statsmodels' coefficients, the shape profiled by scipy)."""
+def test_newton_from_far_from_the_optimum_says_boundary_on_the_floor_and_converged_only_at_the_mle(dtype, x64):
+    """The report's case: targets of 1e30, Newton from coefficients of 0.2. Where it takes the shape to its floor
+    while the intercept climbs towards log 1e30 (the shape's own optimum at a mean 1e30 too small is below eps),
+    the fit says "boundary" with a ``BoundaryWarning``; the old code reported "converged" (float64) at a
+    log-likelihood about 7000 below the MLE's (statsmodels' coefficients, the shape profiled by scipy). Which of
+    the two ends Newton's path reaches depends on the Hessian's last roundings (the float32 path reaches the MLE
+    since the Gram is formed as Z'Z), so the promise tested is: "converged" only at the MLE, "boundary" (and its
+    warning) only on the floor, and nothing else."""
     import statsmodels.api as sm
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
     y = rng.gamma(2.0, np.exp(x @ (rng.normal(size=3) * 0.5 / np.sqrt(3)) + 0.3) / 2.0) * 1e30
     r = mj.recipe(mj.models.linear(3, dtype=dtype).apply, mj.gamma("mean"))
     start = r.init({"w": jnp.full(3, 0.2, dtype), "b": jnp.asarray(0.2, dtype)})
-    with pytest.warns(mj.BoundaryWarning, match="shape = "):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         newton = _fit(r, start, x, y, mj.newton(), 100, TOL[dtype])
-    assert newton.stopped == "boundary"
+    warned = [w for w in caught if issubclass(w.category, mj.BoundaryWarning)]
     a = float(mj.links.softplus.forward(jnp.asarray(newton.params.family["shape"], jnp.float64)))
-    assert a <= 2 * float(jnp.finfo(dtype).eps)
     design = np.column_stack([np.ones(len(y)), x])
     glm = sm.GLM(y, design, family=sm.families.Gamma(sm.families.links.Log())).fit()
     _, best = _shape_mle(y, np.exp(design @ glm.params))
     eta = design @ np.concatenate([[float(newton.params.model["b"])], np.asarray(newton.params.model["w"], float)])
     u = np.log(y) - eta  # log(y / mu), the Gamma log density in closed form at the fitted (a, eta)
     at_fit = float(np.sum(a * np.log(a) + a * u - a * np.exp(u) - np.log(y) - special.gammaln(a)))
-    assert best - at_fit > 1000.0
+    assert newton.stopped in ("boundary", "converged")
+    if newton.stopped == "boundary":
+        assert len(warned) == 1 and "shape = " in str(warned[0].message)
+        assert a <= 2 * float(jnp.finfo(dtype).eps)
+        assert best - at_fit > 1000.0
+    else:
+        assert not warned
+        assert abs(best - at_fit) < (1e-6 if dtype == jnp.float32 else 1e-9) * abs(best)  # the MLE, to the dtype
 
 
 def test_a_family_of_the_users_names_its_leaves_freely_and_is_not_read(x64):
