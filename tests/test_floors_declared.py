@@ -12,6 +12,7 @@ import optax
 import pytest
 
 import mle_jax as mj
+from family_fits import stopped_and_warned
 from mle_jax._floors import on_floor, on_floor_traced
 from mle_jax.distributions import Normal
 
@@ -55,11 +56,7 @@ def test_a_users_family_that_declares_its_softplus_leaf_is_read_and_one_that_doe
     for positive, want in ((("s",), "boundary"), ((), "completed")):
         r = mj.recipe(lambda p, x_i: x_i @ p["w"], _own(positive))
         p = r.init({"w": jnp.array([2.0])})._replace(family={"s": jnp.asarray(-60.0)})
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = mj.fit(r, p, x, y, optax.sgd(0.0), steps=2, run=mj.Run(progress=False))
-        assert res.stopped == want
-        assert sum(issubclass(w.category, mj.BoundaryWarning) for w in caught) == (want == "boundary")
+        assert stopped_and_warned(r, p, x, y) == (want, int(want == "boundary"))
     with pytest.raises(ValueError, match="positive names 'scale'"):
         mj.family("mynormal", theta=lambda fp, raw: Normal(raw, 1.0), init={"s": jnp.asarray(0.5)}, positive=("scale",))
     with pytest.raises(TypeError, match="positive must be a tuple"):
