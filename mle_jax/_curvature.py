@@ -184,7 +184,7 @@ def _kronecker_gram(kron: Kronecker, xt, weighted, k: int):
     return jnp.zeros((k, k), blocks.dtype).at[flat[:, None], flat[None, :]].set(blocks)
 
 
-def _scalar_gram(kron: Kronecker, x, weights, live, k: int, extra=None):
+def _scalar_gram(kron: Kronecker, x, weights, live, k: int, extra=None, roots: tuple[int, ...] = ()):
     """``sum_i c_i xt_i xt_i'`` (k x k, zero off ``kron.pos``) for one raw output (q = 1), ``xt_i = (1, x_i')``,
     for each column c of ``weights`` (n, p; 0 on rows not counted; the Hessian's ``u_i C_i`` and the meat's
     ``u_i g_i^2``): ``X' diag(c) X`` by ``_grams``, the intercept's row ``sum_i c_i x_i`` and corner
@@ -196,7 +196,7 @@ def _scalar_gram(kron: Kronecker, x, weights, live, k: int, extra=None):
     if live is not None:
         x = jnp.where(live[:, None], x, 0.0)
     p, d = weights.shape[1], x.shape[1]
-    grams = _grams(x, weights)
+    grams = _grams(x, weights, roots)
     cross = None
     if extra is not None:  # (e, J)
         cross = jax.lax.dot_general(extra, x, (((0,), (0,)), ((), ())))
@@ -211,23 +211,24 @@ def _scalar_gram(kron: Kronecker, x, weights, live, k: int, extra=None):
     return jnp.zeros((p, k, k), grams.dtype).at[:, flat[:, None], flat[None, :]].set(grams), cross
 
 
-def _grams(x, weights):
+def _grams(x, weights, roots: tuple[int, ...] = ()):
     """``sum_i c_i x_i x_i'`` (p, d, d) for each column c of ``weights`` (n, p), x (n, d): one matrix product
-    over the rows each. Where every ``c_i >= 0`` (the meat's ``u_i g_i^2``, a log-concave family's curvature)
-    as ``Z' Z`` with ``Z = sqrt(c) x`` (one scaled copy of the chunk, the same operand on both sides: 9%
-    faster on XLA:CPU than ``(c x)' x``, which also reads x), else as ``(c x)' x``; a ``lax.cond`` per chunk
-    picks, so a NaN or negative weight takes the second form and propagates as it would."""
+    over the rows each. The columns in ``roots`` (static: those whose weights are >= 0 or NaN by construction,
+    the meat's ``u_i g_i^2``) as ``Z' Z`` with ``Z = sqrt(c) x`` (one scaled copy of the chunk, the same operand
+    on both sides: 9% faster on XLA:CPU than ``(c x)' x``, which also reads x); the others (the Hessian's
+    ``u_i C_i``, negative for a family that is not log-concave) as ``(c x)' x``. The choice is static, not a
+    ``lax.cond`` on the weights' signs, which ``vmap`` (a simulation study's vmapped inference) turns into both
+    products and a select."""
     def product(a, b):
         return jax.lax.dot_general(a, b, (((0,), (0,)), ((), ())))
 
-    columns = [weights[:, j, None] for j in range(weights.shape[1])]
-
-    def by_roots(_):
-        return jnp.stack([product(z, z) for z in (jnp.sqrt(c) * x for c in columns)])
-
-    def by_weights(_):
-        return jnp.stack([product(c * x, x) for c in columns])
-    return jax.lax.cond(jnp.all(weights >= 0), by_roots, by_weights, None)
+    def gram(j):
+        c = weights[:, j, None]
+        if j in roots:
+            z = jnp.sqrt(c) * x
+            return product(z, z)
+        return product(c * x, x)
+    return jnp.stack([gram(j) for j in range(weights.shape[1])])
 
 
 def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool, masked: bool = True):
@@ -282,8 +283,8 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool,
         def gauss_newton_kron(weighted):  # linear in v: the second term is exactly 0
             return _kronecker_gram(kron, design(), weighted, k)
 
-        def grams_kron(weights):  # q = 1: the Grams of one output, (p, k, k)
-            return _scalar_gram(kron, c.x, weights, c.m if masked else None, k)[0]
+        def grams_kron(weights, roots):  # q = 1: the Grams of one output, (p, k, k)
+            return _scalar_gram(kron, c.x, weights, c.m if masked else None, k, roots=roots)[0]
 
         def second_kron():
             return 0.0
@@ -306,8 +307,8 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool,
             h = jac.reshape(n * r, k).T @ wj.reshape(n * r, k)  # sum_i u_i J_i' C_i J_i: one matrix product
             return h + second_dense()
 
-        def grams_dense(weights):  # r = 1: sum_i c_i J_i' J_i for each column c, (p, k, k)
-            return _grams(jac[:, 0], weights)
+        def grams_dense(weights, roots):  # r = 1: sum_i c_i J_i' J_i for each column c, (p, k, k)
+            return _grams(jac[:, 0], weights, roots)
 
         def scores_dense():  # J_i' g_i, (n, k)
             return g[:, 0, None] * jac[:, 0] if r == 1 else jnp.einsum("nr,nrk->nk", g, jac)
@@ -316,7 +317,7 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool,
         a = 0 if kron is None else kron.first  # s_i = g_ia J_i: B = sum_i u_i g_ia^2 J_i' J_i, a Gram like H's
         weights = jnp.stack(([u * jnp.where(c.m, curv[:, a, a], 0.0)] if hessian else [])
                             + ([u * g[:, a] ** 2] if meat else []), axis=1)  # (n, 1 or 2): the Grams' weights
-        grams = grams_of(weights)
+        grams = grams_of(weights, (weights.shape[1] - 1,) if meat else ())  # the meat's u g^2 >= 0: by roots
         h = None
         if hessian:
             h = grams[0] + second()
