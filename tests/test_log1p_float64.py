@@ -5,9 +5,12 @@ ulps); ``log u - ((u - 1) - x)/u``, ``u = 1 + x``, there. Reference: mpmath at 4
 import jax.numpy as jnp
 import mpmath
 import numpy as np
+import pytest
 
 from mle_jax.distributions import Beta, log_prob
 from mle_jax.distributions import special
+
+pytestmark = pytest.mark.deep  # mpmath sweeps and the Beta program: 2-4 s each
 
 X = np.linspace(-0.5, -0.25, 2001)  # the corrected range, XLA's bad stretch inside it
 
