@@ -32,21 +32,28 @@ from . import distributions as dist
 from . import links
 
 POSITIVE = ("scale", "df", "total_count", "concentration", "shape", "precision")
-"""The families' own positive parameters, each ``softplus(raw) + eps`` (``mle_jax.families``)."""
+"""The built-in families' positive parameters, each ``softplus(raw) + eps``: read by name only where the caller
+does not pass the family's own declaration (``Family.positive``)."""
 
 
-def natural_values(fparams: Any, extra: dict[str, Callable] | None = None) -> dict[str, jax.Array]:
+def natural_values(fparams: Any, extra: dict[str, Callable] | None = None,
+                   positive: tuple[str, ...] | None = None) -> dict[str, jax.Array]:
     """The family's own parameters on their natural scale, by dotted name (``scale``, ``df``, ...).
 
-    Nested containers (a combinator's inner family) give dotted names; an ordinal family's
-    ``first_cut`` and ``gaps`` give ``cutpoints``. ``extra`` maps a leaf name to its inverse link
-    (for a family of your own); names neither known nor in ``extra`` are left out."""
+    ``positive``: the keys the family declares ``softplus(raw) + eps`` (``Family.positive``); those leaves
+    are shown through softplus, no others (a family of your own whose ``scale`` is ``exp(raw)`` and declares
+    nothing is not shown as ``softplus(raw)``). None: the built-in names ``POSITIVE``. Nested containers
+    (a combinator's inner family) give dotted names; an ordinal family's ``first_cut`` and ``gaps`` (declared)
+    give ``cutpoints``. ``extra`` maps a leaf name to its inverse link (for a family of your own; it wins
+    over ``positive``); names neither declared nor in ``extra`` are left out."""
     extra = extra or {}
+    declared = POSITIVE if positive is None else tuple(positive)
     out: dict[str, jax.Array] = {}
 
     def walk(node, prefix):
         if isinstance(node, dict):
-            items, ordinal = list(node.items()), "first_cut" in node and "gaps" in node
+            items, ordinal = list(node.items()), "first_cut" in node and "gaps" in node and (
+                positive is None or "gaps" in declared)
             if ordinal:
                 gaps = links.softplus.forward(node["gaps"])
                 first = jnp.asarray(node["first_cut"])
@@ -64,23 +71,23 @@ def natural_values(fparams: Any, extra: dict[str, Callable] | None = None) -> di
                 walk(value, name + ".")
             elif key in extra:
                 out[name] = extra[key](value)
-            elif key in POSITIVE:
+            elif key in declared:
                 out[name] = links.softplus.forward(value)
     walk(fparams, "")
     return out
 
 
-def natural(at: Callable, v, cov, variance, extra=None) -> dict[str, tuple[Any, Any]]:
+def natural(at: Callable, v, cov, variance, extra=None, positive=None) -> dict[str, tuple[Any, Any]]:
     """``{name: (estimate, se)}``: ``natural_values`` of ``at(v).family`` with delta-method SEs.
 
     ``cov`` the k x k covariance of v (None: only the variances ``variance`` are used, as if v's
     entries were uncorrelated)."""
-    shapes = jax.eval_shape(lambda u: natural_values(at(u).family, extra), v)  # nothing runs yet
+    shapes = jax.eval_shape(lambda u: natural_values(at(u).family, extra, positive), v)  # nothing runs yet
     if not shapes:
         return {}
 
     def flat(u):
-        return ravel_pytree(natural_values(at(u).family, extra))[0]
+        return ravel_pytree(natural_values(at(u).family, extra, positive))[0]
 
     values, jac = jax.jit(lambda u: (flat(u), jax.jacrev(flat)(u)))(v)  # one program, not op by op
     jac = np.asarray(jac, np.float64)  # (d, k): d natural numbers

@@ -3,12 +3,13 @@ flushed ``log sig(87.35) = -1.2e-38`` to 0 in float32, so ``Binomial(1e14, logit
 ``-1.2e-24``. Reference: mpmath at 50 digits, ``log C(n, y) + y log sig(z) + (n - y) log sig(-z)`` (and the
 negative binomial's ``r log sig(-z)`` at y = 0), for float32 and float64 inputs."""
 
+import jax
 import jax.numpy as jnp
 import mpmath
 import numpy as np
 import pytest
 
-from mle_jax.distributions import Binomial, NegativeBinomial, log_prob
+from mle_jax.distributions import Binomial, NegativeBinomial, binomial, log_prob
 
 pytestmark = pytest.mark.deep  # the binomial and negative binomial programs compile for seconds
 
@@ -49,3 +50,30 @@ def test_inside_the_normal_range_the_values_are_the_plain_products(x64):
         got = float(log_prob(Binomial(jnp.float32(1e14), jnp.float32(z)), jnp.float32(0.0)))
         ref = float(mpmath.mpf(1e14) * _log_sig(-mpmath.mpf(float(np.float32(z)))))
         assert abs(got - ref) <= 4 * float(np.finfo(np.float32).eps) * abs(ref)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=lambda d: d.__name__)
+def test_the_derivative_in_the_logit_in_the_far_tail_is_mpmaths(dtype, x64):
+    """``d/dz n log sig(-z) = -n sig(z)`` (and the mirror ``d/dz n log sig(z) = n sig(-z)``): ``(n h) h``,
+    ``h = e^(-|z|/2)``, where ``sig(z)`` itself is subnormal (the CPU gave ``n * 0 = 0``)."""
+    mpmath.mp.dps = 50
+    info = np.finfo(dtype)
+    z, n = (np.array(v, dtype) for v in zip(*[(z, n) for z in TAILS[dtype] for n in COUNTS]))
+    zero = jnp.zeros_like(jnp.asarray(n))
+    nj, zj = jnp.asarray(n), jnp.asarray(z)
+    cases = [  # y = 0 at z, y = n at -z (the same n log sig(-z)), the negative binomial's y = 0, the free part
+        jax.grad(lambda v: jnp.sum(log_prob(Binomial(nj, v), zero)))(zj),
+        jax.grad(lambda v: jnp.sum(log_prob(Binomial(nj, -v), nj)))(zj),
+        jax.grad(lambda v: jnp.sum(log_prob(NegativeBinomial(nj, v), zero)))(zj),
+        jax.grad(lambda v: jnp.sum(binomial.log_prob_free(nj, v, zero)))(zj),
+    ]
+    checked = 0
+    for got in cases:
+        for g, zi, ni in zip(np.asarray(got, np.float64), z, n):
+            ref = float(-mpmath.mpf(float(ni)) / (1 + mpmath.exp(-mpmath.mpf(float(zi)))))  # -n sig(z)
+            if abs(ref) >= info.tiny:
+                assert abs(g - ref) <= 4 * info.eps * abs(ref), (zi, ni, g, ref)
+                checked += 1
+            else:
+                assert g <= 0 and abs(g) < info.tiny, (zi, ni, g, ref)
+    assert checked >= 32

@@ -20,13 +20,13 @@ import jax
 from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
-from jax.scipy.special import polygamma, xlog1py, xlogy
+from jax.scipy.special import polygamma, xlogy
 
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .special import (HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, betaln, betaln_digamma_gaps, digamma_gap,
-                      digamma_minus_log, lgamma_bregman, stirling_corr)
+                      digamma_minus_log, lgamma_bregman, log1p, stirling_corr)
 
 
 class Beta(NamedTuple):
@@ -62,7 +62,7 @@ def _log_density_jvp(primals, tangents):
         if not isinstance(da, SymbolicZero):
             tangent = tangent + jnp.where(inside, jnp.log(safe) + gap_a, zero) * da
         if not isinstance(db, SymbolicZero):
-            tangent = tangent + jnp.where(inside, jnp.log1p(-safe) + gap_b, zero) * db
+            tangent = tangent + jnp.where(inside, log1p(-safe) + gap_b, zero) * db
     if not isinstance(dy, SymbolicZero):
         d_y = (jnp.where(a == 1, zero, (a - 1) / safe) - jnp.where(b == 1, zero, (b - 1) / (1 - safe)))
         tangent = tangent + jnp.where(inside, d_y, zero) * dy
@@ -75,7 +75,8 @@ def _log_density(a, b, y):
     y = jnp.asarray(y, jnp.result_type(a, b))
     inside = (y >= 0) & (y <= 1)
     safe = safe_where(inside, y, 0.5)
-    value = xlogy(a - 1, safe) + xlog1py(b - 1, -safe) - betaln_digamma_gaps(a, b)[0]
+    # (b - 1) log(1 - y), 0 at b = 1 (xlog1py's convention); special.log1p (XLA's float64 log1p: 128 ulps at y = 0.41)
+    value = xlogy(a - 1, safe) + jnp.where(b == 1, 0.0, (b - 1) * log1p(-safe)) - betaln_digamma_gaps(a, b)[0]
     return jnp.where(inside, value, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
 
 
@@ -146,7 +147,7 @@ def _log_tail_at(a, b, y, upper):
     y = jnp.asarray(y, jnp.result_type(a, b))
     inside = (y > 0) & (y < 1)
     safe = safe_where(inside, y, 0.5)
-    log_y, log_1my = jnp.log(safe), jnp.log1p(-safe)
+    log_y, log_1my = jnp.log(safe), log1p(-safe)
     value = log_betainc(jnp.where(upper, b, a), jnp.where(upper, a, b),
                         jnp.where(upper, log_1my, log_y), jnp.where(upper, log_y, log_1my))
     below = jnp.where(upper, 0.0, -jnp.inf)   # y <= 0: all the mass is above y

@@ -130,7 +130,7 @@ def log1pmx(t):
     small = jnp.abs(t) < 0.25
     series = log1pmx_series(safe_where(small, t, 0.0))
     tl = safe_where(~small, t, 1.0)
-    return jnp.where(small, series, jnp.log1p(tl) - tl)
+    return jnp.where(small, series, log1p(tl) - tl)
 
 
 def log1pmx_series(t, terms=12):
@@ -193,6 +193,21 @@ def deviance(k, m, log_m, log_k=None, diff=None):
     return jnp.where(near, series, k * (jnp.where(low, q - 1.0, q) - log_ratio))
 
 
+def log1p(x):
+    """``log(1 + x)`` to a rounding or two in every dtype. JAX's float64 ``log1p`` (XLA's) is up to 128 ulps off for
+    ``x`` in ``[-0.4142, -0.35]`` (mpmath; float32 is within 2 ulps everywhere): there, for ``-1/2 <= x <= -1/4``,
+    ``u = 1 + x`` (one rounding) and ``log1p(x) = log u - ((u - 1) - x)/u`` (``u - 1`` exact by Sterbenz: the
+    correction is ``1 + x``'s rounding, to first order). ``jnp.log1p`` elsewhere and in float32.
+    scipy equivalent: ``numpy.log1p``."""
+    x = jnp.asarray(x)
+    if jnp.dtype(jnp.result_type(x)).itemsize < 8:
+        return jnp.log1p(x)
+    mid = (x >= -0.5) & (x <= -0.25)
+    xm = safe_where(mid, x, -0.375)
+    u = 1.0 + xm
+    return jnp.where(mid, jnp.log(u) - ((u - 1.0) - xm) / u, jnp.log1p(x))
+
+
 def log_ratio(a, b):
     """``log(a/b)`` for ``a, b > 0``, exact to a few roundings of itself: ``log1p((a - b)/b)`` within a factor 2 (``a -
     b`` is exact there), ``log(a/b)`` where the ratio is a normal float, ``log a - log b`` only where it would
@@ -202,7 +217,7 @@ def log_ratio(a, b):
     finfo = jnp.finfo(jnp.result_type(ratio))
     near = (ratio >= 0.5) & (ratio <= 2.0)
     normal = (ratio >= finfo.tiny) & (ratio <= finfo.max)
-    close = jnp.log1p(safe_where(near, (a - b) / b, 0.0))
+    close = log1p(safe_where(near, (a - b) / b, 0.0))
     direct = jnp.log(safe_where(normal, ratio, 1.0))
     return jnp.where(near, close, jnp.where(normal, direct, jnp.log(a) - jnp.log(b)))
 
@@ -212,7 +227,7 @@ def log1mexp(x):
     near = x > -math.log(2.0)
     xn = safe_where(near, x, -1.0)
     xf = safe_where(~near, x, -1.0)
-    return jnp.where(near, jnp.log(-jnp.expm1(xn)), jnp.log1p(-jnp.exp(xf)))
+    return jnp.where(near, jnp.log(-jnp.expm1(xn)), log1p(-jnp.exp(xf)))
 
 
 def stirling_corr(x):
@@ -378,12 +393,26 @@ def hyp2f1_half(n, z):
     return hyp, gap
 
 
+def sigmoid_exp(z):
+    """``(z >= 0, e, h, tail)``: ``e = exp(-|z|)`` and, in the ``tail`` where ``e`` leaves the normal floats
+    (``|z| > -log(tiny)``: 87.3 in float32, 708.4 in float64), ``h = exp(-|z|/2)`` (normal until twice that; 1
+    elsewhere), from ONE ``exp``: its argument is ``-|z|`` below the cut (``e`` exactly ``exp(-|z|)``) and the
+    exactly halved ``-|z|/2`` above it, where ``e = h h`` (subnormal or 0: the CPU flushes it). ``log_sigmoid_pair``,
+    ``sigmoid_pair``, ``count_log_sigmoid`` and ``count_sigmoid`` call it on the same z; XLA merges the calls."""
+    pos = z >= 0  # one smooth branch each side, chosen by a select: max/min/abs have the wrong slope at z = 0
+    w = jnp.where(pos, -z, z)
+    tail = w < math.log(float(jnp.finfo(jnp.result_type(z)).tiny))  # -|z| below log(tiny)
+    s = jnp.exp(jnp.where(tail, 0.5 * w, w))
+    h = jnp.where(tail, s, 1.0)  # products of h, never s * s: XLA rewrites exp(x) exp(x) as a second exp(x + x)
+    return pos, s * h, h, tail
+
+
 def log_sigmoid_pair(z):
     """``(log sig(z), log sig(-z))`` from one ``exp`` and one ``log1p``: ``min(+-z, 0) - log1p(exp(-|z|))``
     (exact in both tails; ``(0, -inf)`` at z = inf, ``(-inf, 0)`` at -inf). ``jax.nn.log_sigmoid`` twice costs two
-    of each."""
-    pos = z >= 0  # one smooth branch each side, chosen by a select: max/min/abs have the wrong slope at z = 0
-    t = jnp.log1p(jnp.exp(jnp.where(pos, -z, z)))
+    of each. The ``exp`` is ``sigmoid_exp``'s, shared with ``sigmoid_pair`` and ``count_log_sigmoid``."""
+    pos, e, _, _ = sigmoid_exp(z)
+    t = jnp.log1p(e)
     return jnp.where(pos, -t, z - t), jnp.where(pos, -z - t, -t)
 
 
@@ -393,17 +422,30 @@ def count_log_sigmoid(a, b, z, near_a, near_b):
     float64) the smaller of ``log sig(+-z) = -log1p(e^-|z|)`` is itself below them and the CPU flushes it to 0, so
     ``Binomial(1e14, logits=-87.35).log_prob(0)`` was 0, not ``-1e14 e^-87.35 = -1.2e-24``. There ``log1p(e) = e``
     exactly, and ``-count e^-|z|`` is formed as ``-(count h) h``, ``h = e^(-|z|/2)`` (normal until |z| = 174 in
-    float32): three roundings, no subnormal in between; one ``exp`` for both. mpmath: ``a log(sigmoid(z))``."""
-    cut = -math.log(float(jnp.finfo(jnp.result_type(z)).tiny))
-    h = jnp.exp(-0.5 * jnp.abs(z))
-    return jnp.where(z > cut, -(a * h) * h, near_a), jnp.where(z < -cut, -(b * h) * h, near_b)
+    float32): three roundings, no subnormal in between. ``h`` is ``sigmoid_exp``'s: no ``exp`` beyond
+    ``log_sigmoid_pair``'s. mpmath: ``a log(sigmoid(z))``."""
+    pos, _, h, tail = sigmoid_exp(z)
+    return jnp.where(tail & pos, -(a * h) * h, near_a), jnp.where(tail & ~pos, -(b * h) * h, near_b)
+
+
+def count_sigmoid(a, b, z):
+    """``(a sig(-z), b sig(z))`` for counts ``a, b >= 0``: ``count_log_sigmoid``'s derivatives in z (up to sign), a
+    binomial's ``y sig(-z)`` and ``(n - y) sig(z)``. In the tail where ``e^-|z|`` is subnormal the smaller is
+    ``(count h) h``, ``h = e^(-|z|/2)`` (``sigmoid_exp``'s), not ``count`` times a flushed 0. mpmath:
+    ``a * sigmoid(-z)``."""
+    pos, e, h, tail = sigmoid_exp(z)
+    inv = 1.0 / (1.0 + e)
+    small = (a * h) * h
+    a_sig = jnp.where(pos, jnp.where(tail, small, a * (e * inv)), a * inv)
+    small_b = (b * h) * h
+    b_sig = jnp.where(pos, b * inv, jnp.where(tail, small_b, b * (e * inv)))
+    return a_sig, b_sig
 
 
 def sigmoid_pair(z):
     """``(sig(z), sig(-z))`` from one ``exp`` and one division: ``1/(1 + e)`` and ``e/(1 + e)``, ``e = exp(-|z|)``,
-    each exact to round-off in both tails (neither is ``1 - `` the other)."""
-    pos = z >= 0
-    e = jnp.exp(jnp.where(pos, -z, z))
+    each exact to round-off in both tails (neither is ``1 - `` the other). The ``exp`` is ``sigmoid_exp``'s."""
+    pos, e, _, _ = sigmoid_exp(z)
     inv = 1.0 / (1.0 + e)
     return jnp.where(pos, inv, e * inv), jnp.where(pos, e * inv, inv)
 
