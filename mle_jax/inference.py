@@ -309,7 +309,8 @@ class InferenceResult:
         from ._delta import natural
         fit = self._needs_fit("natural")
         with jax.enable_x64(True):
-            return natural(fit.at(), jnp.asarray(self.estimate), self.cov, self.variance, links)
+            return natural(fit.at(), jnp.asarray(self.estimate), self.cov, self.variance, links,
+                           positive=getattr(fit.recipe.family, "positive", None))  # the family's declaration
 
     def mean_interval(self, x_new: Any, level: float = 0.95, method: MeanIntervalMethod = "endpoint"):
         """``(mean, lower, upper)``: E[y | x_new] per row and its confidence interval at ``level``.
