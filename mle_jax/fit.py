@@ -44,7 +44,7 @@ from .diagnostics import (BOUNDARY, SEPARATION, BoundaryWarning, PerfectSeparati
                           bounded_likelihood, separated)
 from ._floors import describe, on_floor
 from ._params import Params, is_trained, partition
-from .glm_start import HELD, family_mle, intercept_only, profiled
+from .glm_start import HELD, _family_mle, intercept_only, profiled
 from .recipe import Recipe
 
 __all__ = ["FitResult", "fit"]
@@ -183,7 +183,7 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
         if result.stopped == Stop.NON_FINITE:
             fitted = fitted._replace(family={**fitted.family, held: params.family[held]})
         else:
-            fitted = family_mle(recipe, fitted, x, y, weights=weights, mask=mask)
+            fitted = _family_mle(recipe, fitted, x, y, weights, mask, "fit", floor_ok=True)
         result = result._replace(params=fitted)
     return cast(FitResult[P], _boundary(recipe, result))
 

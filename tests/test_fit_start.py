@@ -172,3 +172,27 @@ def test_fits_from_the_start_on_new_data_steps_and_tol_do_not_recompile(x64):
     mu = np.exp(x @ np.asarray(again.params.model["w"]) + float(again.params.model["b"]))
     a = float(links.softplus.forward(again.params.family["shape"]))
     assert abs(a / _gamma_shape_ref(y2, mu, np.ones(N)) - 1) < 1e-8  # the new data's shape, not the first's
+
+
+@pytest.mark.deep
+def test_a_profiled_sigma_below_the_links_floor_is_said_not_nan():
+    """float32 data fitted to within 3e-8 (sigma's MLE below eps = 1.2e-7): the profile put NaN in the scale
+    (softplus^{-1} traced below its floor) and fit said "completed"; now the scale is on its floor, softplus(raw)
+    at the root mean square residual (to float32's rounding of the residuals, about eps |eta|), ``Stop.BOUNDARY`` and its warning; the direct calls name the floor."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(N, D)).astype(np.float32)
+    y = (_eta(x) + rng.normal(size=N) * 3e-8).astype(np.float32)
+    r = mj.recipe(mj.models.linear(D).apply, mj.normal(scale="learned"))
+    p0 = r.init({"w": jnp.zeros(D, jnp.float32), "b": jnp.zeros((), jnp.float32)})
+    with pytest.warns(mj.BoundaryWarning, match="scale"):
+        res = mj.fit(r, p0, x, y, mj.newton(), steps=20, run=QUIET, start="intercept_only")
+    raw = np.float64(res.params.family["scale"])
+    assert res.stopped == "boundary" and np.isfinite(raw)
+    resid = y.astype(np.float64) - (x.astype(np.float64) @ np.asarray(res.params.model["w"], np.float64)
+                                    + np.float64(res.params.model["b"]))
+    rms = np.sqrt(np.mean(resid ** 2))
+    assert rms < np.finfo(np.float32).eps and 0.5 < np.log1p(np.exp(raw)) / rms < 2  # float32's own residuals
+    with pytest.raises(ValueError, match="floor eps"):
+        mj.family_mle(r, res.params, x, y)
+    with pytest.raises(ValueError, match="floor eps"):
+        mj.intercept_only(r, np.float32(1.0) + (np.arange(N) % 2).astype(np.float32) * np.float32(1.2e-7), p0)
