@@ -196,3 +196,31 @@ def test_a_profiled_sigma_below_the_links_floor_is_said_not_nan():
         mj.family_mle(r, res.params, x, y)
     with pytest.raises(ValueError, match="floor eps"):
         mj.intercept_only(r, np.float32(1.0) + (np.arange(N) % 2).astype(np.float32) * np.float32(1.2e-7), p0)
+
+
+@pytest.mark.deep
+def test_tol_holds_at_the_profiled_dispersion(x64):
+    """``tol`` is the model's own: the held fit's gradient (sigma = 1, shape = 1) is the profiled one's divided by
+    ``1 / sigma^2`` or the shape, so a sigma of 1e-5 (a shape of 1e4) stopped at tol = 1e-6 as "converged" with
+    coefficients 2% (3e-7) off statsmodels'; now continued to the tighter tol, at OLS / statsmodels' MLE."""
+    x = _x()
+    rng = np.random.default_rng(10)
+    y = 3e-4 + 1e-4 * (x @ np.array([0.5, -0.3, 0.2])) + 1e-5 * rng.normal(size=N)
+    r = mj.recipe(mj.models.linear(D).apply, mj.normal(scale="learned"))
+    res = mj.fit(r, r.init({"w": jnp.zeros(D), "b": jnp.zeros(())}), x, y, optax.lbfgs(), steps=200,
+                 objective=mj.Objective(tol=1e-6), run=QUIET, start="intercept_only")
+    ols = sm.OLS(y, sm.add_constant(x)).fit().params
+    assert res.stopped == "converged"
+    np.testing.assert_allclose(np.r_[float(res.params.model["b"]), np.asarray(res.params.model["w"])], ols, rtol=1e-7)
+    yg = rng.gamma(1e4, np.exp(_eta(x)) / 1e4)
+    rg = mj.recipe(mj.models.linear(D).apply, mj.gamma("mean"))
+    res = mj.fit(rg, rg.init({"w": jnp.zeros(D), "b": jnp.zeros(())}), x, yg, optax.lbfgs(), steps=200,
+                 objective=mj.Objective(tol=1e-6), run=QUIET, start="intercept_only")
+    ref = sm.GLM(yg, sm.add_constant(x), family=sm.families.Gamma(sm.families.links.Log())).fit(tol=1e-13).params
+    assert res.stopped == "converged"
+    np.testing.assert_allclose(np.r_[float(res.params.model["b"]), np.asarray(res.params.model["w"])], ref,
+                               rtol=0, atol=1e-9)
+    few = mj.fit(r, r.init({"w": jnp.zeros(D), "b": jnp.zeros(())}), x, y, optax.lbfgs(), steps=200,
+                 objective=mj.Objective(tol=1e-6), run=QUIET, start="intercept_only",
+                 validation=mj.Validation(x, y, every=1, patience=1000))
+    assert few.stopped == "completed" and "not converged" in few.message  # validation: not continued, not claimed
