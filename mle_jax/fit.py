@@ -188,7 +188,7 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
             result = result._replace(params=fitted)
         else:
             result = _profile(recipe, result, held, (x, y, weights, mask), optimizer, total, objective,
-                              validation is None and opts.batch_size is None and run.checkpoints is None)
+                              validation is None and opts.batch_size is None and run.checkpoints is None, run.mesh)
     return cast(FitResult[P], _boundary(recipe, result))
 
 
@@ -196,7 +196,7 @@ _REFITS = 3  # held fits with a tighter tol after the first (the profiled disper
 
 
 def _profile(recipe: Recipe, result: FitResult, held: str, data, optimizer, total: int, objective: Objective,
-             refit: bool) -> FitResult:
+             refit: bool, mesh: Any = None) -> FitResult:
     """The held fit's result with the dispersion at its MLE given the coefficients (``_family_mle``), and ``tol``
     kept on the model's own objective: its gradient in the coefficients at the profiled dispersion is the held
     one's times ``c``, ``1 / sigma^2`` (Normal: ``d/dbeta (r^2 / 2 sigma^2)``) or the shape ``a`` (Gamma: the
@@ -224,7 +224,7 @@ def _profile(recipe: Recipe, result: FitResult, held: str, data, optimizer, tota
         used = tol / c * 0.5  # the dispersion moves a little with the coefficients: half the margin
         again = fit(recipe, result.params, x, y, optimizer, left, weights=weights, mask=mask,
                     objective=dataclasses.replace(objective, tol=used),
-                    run=Run(progress=False, opt_state=result.opt_state))
+                    run=Run(progress=False, mesh=mesh, opt_state=result.opt_state))
         result = again._replace(history=np.concatenate([result.history, again.history]))
     raise AssertionError("unreachable")
 
