@@ -210,6 +210,11 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
             (loss, grads), state = cached, None
         else:
             (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(parts.trained, parts, x, y, w, m, key)
+        leaves = jax.tree_util.tree_leaves(grads)
+        # a NaN gradient at a finite loss (a where's other branch, an L-BFGS search's stale value) makes every
+        # update NaN: it ends the fit as a non-finite loss does, these parameters the last finite ones kept
+        if leaves:
+            loss = jnp.where(jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in leaves])), loss, jnp.nan)
         def update():
             if not extra_args:
                 return optimizer.update(grads, carry.opt_state, parts.trained)

@@ -75,7 +75,7 @@ def on_floor_traced(fparams: Any, positive: tuple[str, ...]) -> jax.Array:
     if isinstance(fparams, dict):
         for name in positive:
             value = fparams.get(name)
-            if value is not None and jnp.issubdtype(jnp.result_type(value), jnp.inexact):
+            if value is not None and is_trained(value):  # a Python float is fixed, not fitted (as on_floor)
                 raw = jnp.asarray(value)
                 hit = hit | jnp.any(raw <= threshold(raw.dtype))
     return hit

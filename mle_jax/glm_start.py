@@ -179,15 +179,27 @@ def _given_model(r: Recipe, kind: str):
     return r.programs.get(("family_mle", kind), lambda: jax.jit(given))
 
 
-def _with_dispersion(kind: str, fparams: dict, value, raw, dtype) -> dict:
+def _with_dispersion(kind: str, fparams: dict, value, raw, dtype, caller: str, floor_ok: bool = False) -> dict:
     """``fparams`` with the family parameter set to ``raw`` (``value`` through softplus^{-1}), unless the user fixed
-    it (a Python number, static in ``fit``: kept) or the family has none to set. ``value``: read on the host."""
+    it (a Python number, static in ``fit``: kept) or the family has none to set. ``value``: read on the host.
+
+    An MLE at or below the link's floor ``eps`` (a sigma of 1e-8 in float32, whose eps is 1.2e-7) has no raw value
+    (``softplus(raw) + eps`` cannot be it; the traced inverse is NaN): a ValueError naming the floor, or, for
+    ``fit`` (``floor_ok``), the raw value ``log(expm1(value))`` that puts ``softplus(raw)`` at the MLE, on the
+    floor, where ``fit`` says ``Stop.BOUNDARY`` and warns (``mle_jax._floors``)."""
     name = _NAME.get(kind)
     if name is None or value is None or not is_trained(fparams[name]):
         return fparams
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"the MLE of the family's {name} is {float(value)}, not a positive number: every y equals "
                          "its fitted mean (a Gamma's shape infinite, a Normal's sigma 0); fix it as a Python float")
+    eps = links.floor(dtype)
+    if value <= eps:
+        if not floor_ok:
+            raise ValueError(f"{caller}: the MLE of the family's {name} is {float(value):.6g}, at or below its link's "
+                             f"floor eps = {eps:.3g} ({jnp.dtype(dtype).name}: {name} = softplus(raw) + eps cannot "
+                             f"take it): rescale y, or give float64 parameters")
+        raw = jnp.asarray(np.log(np.expm1(np.float64(value))))  # softplus(raw) = the MLE <= eps: on the floor
     return {**fparams, name: raw.astype(dtype)}
 
 
@@ -319,7 +331,7 @@ def intercept_only(r: Recipe, y: Any, params: Params | None = None, *, weights: 
         raise ValueError(f"intercept_only: {r.family.name}'s intercept-only MLE is on the boundary (the mean of y "
                          f"is at the edge of its support or a class is never seen, g(mean y) = {b_host}): "
                          "no finite start")
-    family = _with_dispersion(kind, dict(params.family), value, raw, dtype)
+    family = _with_dispersion(kind, dict(params.family), value, raw, dtype, "intercept_only")
     return params._replace(model={"w": w, "b": b}, family=family)
 
 
@@ -340,8 +352,15 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any, *, weights: Any = None
     >>> round(float(mj.links.softplus.forward(p.family["scale"])), 6)
     1.0
     """
+    return _family_mle(r, params, x, y, weights, mask, "family_mle")
+
+
+def _family_mle(r: Recipe, params: Params, x: Any, y: Any, weights: Any, mask: Any, caller: str,
+                floor_ok: bool = False) -> Params:
+    """``family_mle``; ``floor_ok``: an MLE at or below the link's floor is set on the floor (``fit``'s profile,
+    which then says ``Stop.BOUNDARY``), not a ValueError (``_with_dispersion``)."""
     if not isinstance(r, Recipe):
-        raise ValueError(f"family_mle: r must be a recipe (mj.recipe); got {type(r).__name__}")
+        raise ValueError(f"{caller}: r must be a recipe (mj.recipe); got {type(r).__name__}")
     kind = _kind(r)
     if kind not in ("gamma_mean", "normal_learned"):
         return params
@@ -349,10 +368,10 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any, *, weights: Any = None
     fparams = dict(params.family)
     if not is_trained(fparams[name]):  # fixed for the coefficients' fit (fit's rule): learnable again
         fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
-    y = _checked_y(r, y, "family_mle")
-    _in_range(y, jnp.result_type(fparams[name]), "family_mle")
-    w_rows = _row_weights("family_mle", y.shape[0], weights, mask)
+    y = _checked_y(r, y, caller)
+    _in_range(y, jnp.result_type(fparams[name]), caller)
+    w_rows = _row_weights(caller, y.shape[0], weights, mask)
     r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
     value, raw = _given_model(r, kind)(params._replace(family={}), x, y, w_rows)
     return params._replace(family=_with_dispersion(kind, fparams, jax.device_get(value), raw,
-                                                   jnp.result_type(fparams[name])))
+                                                   jnp.result_type(fparams[name]), caller, floor_ok))

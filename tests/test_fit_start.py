@@ -172,3 +172,55 @@ def test_fits_from_the_start_on_new_data_steps_and_tol_do_not_recompile(x64):
     mu = np.exp(x @ np.asarray(again.params.model["w"]) + float(again.params.model["b"]))
     a = float(links.softplus.forward(again.params.family["shape"]))
     assert abs(a / _gamma_shape_ref(y2, mu, np.ones(N)) - 1) < 1e-8  # the new data's shape, not the first's
+
+
+@pytest.mark.deep
+def test_a_profiled_sigma_below_the_links_floor_is_said_not_nan():
+    """float32 data fitted to within 3e-8 (sigma's MLE below eps = 1.2e-7): the profile put NaN in the scale
+    (softplus^{-1} traced below its floor) and fit said "completed"; now the scale is on its floor, softplus(raw)
+    at the root mean square residual (to float32's rounding of the residuals, about eps |eta|), ``Stop.BOUNDARY`` and its warning; the direct calls name the floor."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(N, D)).astype(np.float32)
+    y = (_eta(x) + rng.normal(size=N) * 3e-8).astype(np.float32)
+    r = mj.recipe(mj.models.linear(D).apply, mj.normal(scale="learned"))
+    p0 = r.init({"w": jnp.zeros(D, jnp.float32), "b": jnp.zeros((), jnp.float32)})
+    with pytest.warns(mj.BoundaryWarning, match="scale"):
+        res = mj.fit(r, p0, x, y, mj.newton(), steps=20, run=QUIET, start="intercept_only")
+    raw = np.float64(res.params.family["scale"])
+    assert res.stopped == "boundary" and np.isfinite(raw)
+    resid = y.astype(np.float64) - (x.astype(np.float64) @ np.asarray(res.params.model["w"], np.float64)
+                                    + np.float64(res.params.model["b"]))
+    rms = np.sqrt(np.mean(resid ** 2))
+    assert rms < np.finfo(np.float32).eps and 0.5 < np.log1p(np.exp(raw)) / rms < 2  # float32's own residuals
+    with pytest.raises(ValueError, match="floor eps"):
+        mj.family_mle(r, res.params, x, y)
+    with pytest.raises(ValueError, match="floor eps"):
+        mj.intercept_only(r, np.float32(1.0) + (np.arange(N) % 2).astype(np.float32) * np.float32(1.2e-7), p0)
+
+
+@pytest.mark.deep
+def test_tol_holds_at_the_profiled_dispersion(x64):
+    """``tol`` is the model's own: the held fit's gradient (sigma = 1, shape = 1) is the profiled one's divided by
+    ``1 / sigma^2`` or the shape, so a sigma of 1e-5 (a shape of 1e4) stopped at tol = 1e-6 as "converged" with
+    coefficients 2% (3e-7) off statsmodels'; now continued to the tighter tol, at OLS / statsmodels' MLE."""
+    x = _x()
+    rng = np.random.default_rng(10)
+    y = 3e-4 + 1e-4 * (x @ np.array([0.5, -0.3, 0.2])) + 1e-5 * rng.normal(size=N)
+    r = mj.recipe(mj.models.linear(D).apply, mj.normal(scale="learned"))
+    res = mj.fit(r, r.init({"w": jnp.zeros(D), "b": jnp.zeros(())}), x, y, optax.lbfgs(), steps=200,
+                 objective=mj.Objective(tol=1e-6), run=QUIET, start="intercept_only")
+    ols = sm.OLS(y, sm.add_constant(x)).fit().params
+    assert res.stopped == "converged"
+    np.testing.assert_allclose(np.r_[float(res.params.model["b"]), np.asarray(res.params.model["w"])], ols, rtol=1e-7)
+    yg = rng.gamma(1e4, np.exp(_eta(x)) / 1e4)
+    rg = mj.recipe(mj.models.linear(D).apply, mj.gamma("mean"))
+    res = mj.fit(rg, rg.init({"w": jnp.zeros(D), "b": jnp.zeros(())}), x, yg, optax.lbfgs(), steps=200,
+                 objective=mj.Objective(tol=1e-6), run=QUIET, start="intercept_only")
+    ref = sm.GLM(yg, sm.add_constant(x), family=sm.families.Gamma(sm.families.links.Log())).fit(tol=1e-13).params
+    assert res.stopped == "converged"
+    np.testing.assert_allclose(np.r_[float(res.params.model["b"]), np.asarray(res.params.model["w"])], ref,
+                               rtol=0, atol=1e-9)
+    few = mj.fit(r, r.init({"w": jnp.zeros(D), "b": jnp.zeros(())}), x, y, optax.lbfgs(), steps=200,
+                 objective=mj.Objective(tol=1e-6), run=QUIET, start="intercept_only",
+                 validation=mj.Validation(x, y, every=1, patience=1000))
+    assert few.stopped == "completed" and "not converged" in few.message  # validation: not continued, not claimed

@@ -120,3 +120,20 @@ def test_bootstrap_warns_for_an_estimate_on_the_floor_and_counts_floored_replica
     with pytest.warns(mj.BoundaryWarning, match="bootstrap: the estimate is on a link's floor"):
         b = mj.bootstrap(r, mle._replace(family={"scale": jnp.asarray(-60.0)}), x, y, optax.sgd(0.0), 2, n=8, key=key)
     assert np.asarray(b.history.floored).all()
+
+
+def test_a_fixed_family_parameter_is_not_fitted_so_not_floored_in_the_solver_either():
+    """A family parameter fixed as a Python float (not trained: ``fit``'s rule) at a raw value below the floor:
+    ``fit`` and ``on_floor`` say nothing of it, and neither does the solver's on-device flag (it said
+    ``Stop.BOUNDARY`` with a ``BoundaryWarning`` for a parameter no fit moved)."""
+    rng = np.random.default_rng(3)
+    x, y = jnp.asarray(rng.normal(size=(40, 1))), jnp.asarray(rng.normal(size=40))
+    r = mj.recipe(lambda p, x_i: x_i @ p["w"], mj.normal(scale="learned"))
+    p = r.init({"w": jnp.zeros(1)})._replace(family={"scale": -40.0})
+    assert np.logaddexp(0.0, -40.0) <= np.finfo(np.float32).eps and not on_floor(p.family, ("scale",))
+    assert not bool(on_floor_traced(p.family, ("scale",)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mj.BoundaryWarning)
+        _, history = mj.solver(r, optax.sgd(0.0), steps=2)(p, x, y)
+        res = mj.fit(r, p, x, y, optax.sgd(0.0), steps=2, run=mj.Run(progress=False))
+    assert not bool(history.floored) and history.stopped == res.stopped == "completed"
