@@ -77,3 +77,25 @@ def test_the_derivative_in_the_logit_in_the_far_tail_is_mpmaths(dtype, x64):
             else:
                 assert g <= 0 and abs(g) < info.tiny, (zi, ni, g, ref)
     assert checked >= 32
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=lambda d: d.__name__)
+def test_the_cut_itself_is_inside_the_tail(dtype, x64):
+    """At the floats around ``-log(tiny)`` (``log(tiny)`` rounded to the dtype: float32 87.33655, where ``exp(-z)``
+    is subnormal, was outside the tail and gave 0) and around the cut ``-log(2 tiny)``, the value of
+    ``Binomial(1e14, -z).log_prob(0)`` is mpmath's ``-1e14 log1p(e^-z)`` to 4 eps."""
+    mpmath.mp.dps = 50
+    info = np.finfo(dtype)
+    centres = [np.array(-np.log(info.tiny), dtype), np.array(-np.log(2 * info.tiny), dtype)]
+    zs = []
+    for c in centres:
+        below, above = c, c
+        for _ in range(3):
+            below, above = np.nextafter(below, dtype(0)), np.nextafter(above, dtype(1e4))
+            zs += [below, above]
+        zs.append(c)
+    z = np.array(zs, dtype)
+    n = np.full_like(z, 1e14)
+    got = np.asarray(log_prob(Binomial(jnp.asarray(n), jnp.asarray(-z)), jnp.zeros_like(jnp.asarray(n))))
+    want = np.array([float(-mpmath.mpf(1e14) * mpmath.log1p(mpmath.exp(-mpmath.mpf(float(v))))) for v in z])
+    assert np.all(np.abs(got - want) <= 4 * info.eps * np.abs(want)), (z, got, want)

@@ -394,14 +394,16 @@ def hyp2f1_half(n, z):
 
 
 def sigmoid_exp(z):
-    """``(z >= 0, e, h, tail)``: ``e = exp(-|z|)`` and, in the ``tail`` where ``e`` leaves the normal floats
-    (``|z| > -log(tiny)``: 87.3 in float32, 708.4 in float64), ``h = exp(-|z|/2)`` (normal until twice that; 1
+    """``(z >= 0, e, h, tail)``: ``e = exp(-|z|)`` and, in the ``tail`` where ``e`` leaves (or nears) the normal
+    floats (``|z| > -log(2 tiny)``: 86.6 in float32, 707.7 in float64), ``h = exp(-|z|/2)`` (normal until twice that; 1
     elsewhere), from ONE ``exp``: its argument is ``-|z|`` below the cut (``e`` exactly ``exp(-|z|)``) and the
     exactly halved ``-|z|/2`` above it, where ``e = h h`` (subnormal or 0: the CPU flushes it). ``log_sigmoid_pair``,
     ``sigmoid_pair``, ``count_log_sigmoid`` and ``count_sigmoid`` call it on the same z; XLA merges the calls."""
     pos = z >= 0  # one smooth branch each side, chosen by a select: max/min/abs have the wrong slope at z = 0
     w = jnp.where(pos, -z, z)
-    tail = w < math.log(float(jnp.finfo(jnp.result_type(z)).tiny))  # -|z| below log(tiny)
+    # -|z| below log(2 tiny): the factor 2 keeps the cut's rounding (and exp's last ulp) on the safe side, so no
+    # -|z| outside the tail has a subnormal exp (at z = 87.33655 in float32, log(tiny) rounded, it had)
+    tail = w < math.log(2.0 * float(jnp.finfo(jnp.result_type(z)).tiny))
     s = jnp.exp(jnp.where(tail, 0.5 * w, w))
     h = jnp.where(tail, s, 1.0)  # products of h, never s * s: XLA rewrites exp(x) exp(x) as a second exp(x + x)
     return pos, s * h, h, tail
