@@ -30,8 +30,8 @@ from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_quantile, log_probabilities, y_log
 from .registry import Param
-from .special import (HALF_LOG_2PI, STIRLING_MIN, count_log_sigmoid, count_sigmoid, deviance, log1mexp,
-                      log_rising_ratio_small, log_sigmoid_pair, safe_where, sigmoid_pair, stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, count_log_sigmoid, deviance, log1mexp, log_rising_ratio_small, log_sigmoid_pair,
+                      safe_where, sigmoid_pair, stirling_corr)
 
 
 class Binomial(NamedTuple):
@@ -106,8 +106,8 @@ def _log_prob_jvp(primals, tangents):
     zero = jnp.zeros_like(value)
     tangent = zero
     if not isinstance(dz, SymbolicZero):
-        up, down = count_sigmoid(ys, rest, z)  # y sig(-z), (n - y) sig(z): right where sig(+-z) is subnormal
-        tangent = tangent + jnp.where(inside, up - down, zero) * dz
+        sig, sig_neg = sigmoid_pair(z)
+        tangent = tangent + jnp.where(inside, ys * sig_neg - rest * sig, zero) * dz
     if not isinstance(dn, SymbolicZero):
         d_n = digamma(ys + rest + 1) - digamma(rest + 1) + jax.nn.log_sigmoid(-z)
         tangent = tangent + jnp.where(inside, d_n, zero) * dn
@@ -155,8 +155,8 @@ def _log_prob_free_jvp(primals, tangents):
     value, inside, ys, rest = _free_parts(n, z, y)
     if isinstance(dz, SymbolicZero):
         return value, jnp.zeros_like(value)
-    up, down = count_sigmoid(ys, rest, z)
-    return value, jnp.where(inside, up - down, jnp.zeros_like(value)) * dz
+    sig, sig_neg = sigmoid_pair(z)
+    return value, jnp.where(inside, ys * sig_neg - rest * sig, jnp.zeros_like(value)) * dz
 
 
 log_prob_free.defjvp(_log_prob_free_jvp, symbolic_zeros=True)

@@ -30,8 +30,8 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_on_support, count_quantile, count_tail, draw_count, log_probabilities, y_log
-from .special import (HALF_LOG_2PI, STIRLING_MIN, count_log_sigmoid, count_sigmoid, deviance, digamma_gap_head,
-                      digamma_gap_large, digamma_rise_small_ratio, hyp2f1_half, lgamma_minus_stirling, log1mexp, log_rising_ratio_small,
+from .special import (HALF_LOG_2PI, STIRLING_MIN, count_log_sigmoid, deviance, digamma_gap_head, digamma_gap_large,
+                      digamma_rise_small_ratio, hyp2f1_half, lgamma_minus_stirling, log1mexp, log_rising_ratio_small,
                       log_sigmoid_pair, rising_terms, safe_where, sigmoid_pair, stirling_corr)
 
 
@@ -114,8 +114,8 @@ def _log_prob_jvp(primals, tangents):
     zero = jnp.zeros_like(value)
     tangent = zero
     if not isinstance(dz, SymbolicZero):
-        up, down = count_sigmoid(ys, r, z)  # y sig(-z), r sig(z): right where sig(z) is subnormal
-        tangent = tangent + jnp.where(valid, up - down, zero) * dz
+        sig, sig_neg = sigmoid_pair(z)
+        tangent = tangent + jnp.where(valid, ys * sig_neg - r * sig, zero) * dz
     if not isinstance(dr, SymbolicZero):
         big = ys >= STIRLING_MIN
         gap = jnp.where(big, digamma_gap_large(r, safe_where(big, ys, STIRLING_MIN), terms[4]),

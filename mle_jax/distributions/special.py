@@ -393,61 +393,38 @@ def hyp2f1_half(n, z):
     return hyp, gap
 
 
-def sigmoid_exp(z):
-    """``(z >= 0, e, h, tail)``: ``e = exp(-|z|)`` and, in the ``tail`` where ``e`` leaves (or nears) the normal
-    floats (``|z| > -log(2 tiny)``: 86.6 in float32, 707.7 in float64), ``h = exp(-|z|/2)`` (normal until twice that; 1
-    elsewhere), from ONE ``exp``: its argument is ``-|z|`` below the cut (``e`` exactly ``exp(-|z|)``) and the
-    exactly halved ``-|z|/2`` above it, where ``e = h h`` (subnormal or 0: the CPU flushes it). ``log_sigmoid_pair``,
-    ``sigmoid_pair``, ``count_log_sigmoid`` and ``count_sigmoid`` call it on the same z; XLA merges the calls."""
-    pos = z >= 0  # one smooth branch each side, chosen by a select: max/min/abs have the wrong slope at z = 0
-    w = jnp.where(pos, -z, z)
-    # -|z| below log(2 tiny): the factor 2 keeps the cut's rounding (and exp's last ulp) on the safe side, so no
-    # -|z| outside the tail has a subnormal exp (at z = 87.33655 in float32, log(tiny) rounded, it had)
-    tail = w < math.log(2.0 * float(jnp.finfo(jnp.result_type(z)).tiny))
-    s = jnp.exp(jnp.where(tail, 0.5 * w, w))
-    h = jnp.where(tail, s, 1.0)  # products of h, never s * s: XLA rewrites exp(x) exp(x) as a second exp(x + x)
-    return pos, s * h, h, tail
-
-
 def log_sigmoid_pair(z):
     """``(log sig(z), log sig(-z))`` from one ``exp`` and one ``log1p``: ``min(+-z, 0) - log1p(exp(-|z|))``
     (exact in both tails; ``(0, -inf)`` at z = inf, ``(-inf, 0)`` at -inf). ``jax.nn.log_sigmoid`` twice costs two
-    of each. The ``exp`` is ``sigmoid_exp``'s, shared with ``sigmoid_pair`` and ``count_log_sigmoid``."""
-    pos, e, _, _ = sigmoid_exp(z)
-    t = jnp.log1p(e)
+    of each. The smaller of the two is below the normal floats where ``exp(-|z|)`` is (``count_log_sigmoid``)."""
+    pos = z >= 0  # one smooth branch each side, chosen by a select: max/min/abs have the wrong slope at z = 0
+    t = jnp.log1p(jnp.exp(jnp.where(pos, -z, z)))
     return jnp.where(pos, -t, z - t), jnp.where(pos, -z - t, -t)
 
 
+def _far(z):
+    """``(cut, h)``: the far tail is ``|z| > cut = -log(2 tiny)`` (86.6 in float32, 707.7 in float64), where
+    ``e = exp(-|z|)`` is subnormal or near it and the CPU flushes it to 0 (the factor 2 keeps the cut's rounding
+    and exp's last ulp on the safe side: at z = 87.33655 in float32, ``log(tiny)`` rounded, ``e`` was flushed); there
+    ``count e = (count h) h`` with ``h = exp(-|z|/2)``, normal until twice the cut. ``h`` is its own ``exp``."""
+    return -math.log(2.0 * float(jnp.finfo(jnp.result_type(z)).tiny)), jnp.exp(-0.5 * jnp.abs(z))
+
+
 def count_log_sigmoid(a, b, z, near_a, near_b):
-    """``(a log sig(z), b log sig(-z))`` for counts ``a, b >= 0`` (``near_a``, ``near_b``, the caller's own products,
-    elsewhere): where ``exp(-|z|)`` leaves the normal floats (``|z| > -log(tiny)``, 87.3 in float32, 708.4 in
-    float64) the smaller of ``log sig(+-z) = -log1p(e^-|z|)`` is itself below them and the CPU flushes it to 0, so
-    ``Binomial(1e14, logits=-87.35).log_prob(0)`` was 0, not ``-1e14 e^-87.35 = -1.2e-24``. There ``log1p(e) = e``
-    exactly, and ``-count e^-|z|`` is formed as ``-(count h) h``, ``h = e^(-|z|/2)`` (normal until |z| = 174 in
-    float32): three roundings, no subnormal in between. ``h`` is ``sigmoid_exp``'s: no ``exp`` beyond
-    ``log_sigmoid_pair``'s. mpmath: ``a log(sigmoid(z))``."""
-    pos, _, h, tail = sigmoid_exp(z)
-    return jnp.where(tail & pos, -(a * h) * h, near_a), jnp.where(tail & ~pos, -(b * h) * h, near_b)
-
-
-def count_sigmoid(a, b, z):
-    """``(a sig(-z), b sig(z))`` for counts ``a, b >= 0``: ``count_log_sigmoid``'s derivatives in z (up to sign), a
-    binomial's ``y sig(-z)`` and ``(n - y) sig(z)``. In the tail where ``e^-|z|`` is subnormal the smaller is
-    ``(count h) h``, ``h = e^(-|z|/2)`` (``sigmoid_exp``'s), not ``count`` times a flushed 0. mpmath:
-    ``a * sigmoid(-z)``."""
-    pos, e, h, tail = sigmoid_exp(z)
-    inv = 1.0 / (1.0 + e)
-    small = (a * h) * h
-    a_sig = jnp.where(pos, jnp.where(tail, small, a * (e * inv)), a * inv)
-    small_b = (b * h) * h
-    b_sig = jnp.where(pos, b * inv, jnp.where(tail, small_b, b * (e * inv)))
-    return a_sig, b_sig
+    """``(a log sig(z), b log sig(-z))`` for counts ``a, b >= 0`` (``near_a``, ``near_b``: the caller's own products,
+    used below the far tail): in the far tail (``_far``) the smaller of ``log sig(+-z) = -log1p(e)`` is below the
+    normal floats and the CPU flushes it to 0, so ``Binomial(1e14, logits=-87.35).log_prob(0)`` was 0, not
+    ``-1e14 e^-87.35 = -1.2e-24``; there ``log1p(e) = e`` exactly and ``-count e`` is ``-(count h) h``: three
+    roundings, no subnormal in between. mpmath: ``a log(sigmoid(z))``."""
+    cut, h = _far(z)
+    return jnp.where(z > cut, -(a * h) * h, near_a), jnp.where(z < -cut, -(b * h) * h, near_b)
 
 
 def sigmoid_pair(z):
     """``(sig(z), sig(-z))`` from one ``exp`` and one division: ``1/(1 + e)`` and ``e/(1 + e)``, ``e = exp(-|z|)``,
-    each exact to round-off in both tails (neither is ``1 - `` the other). The ``exp`` is ``sigmoid_exp``'s."""
-    pos, e, _, _ = sigmoid_exp(z)
+    each exact to round-off in both tails (neither is ``1 - `` the other)."""
+    pos = z >= 0
+    e = jnp.exp(jnp.where(pos, -z, z))
     inv = 1.0 / (1.0 + e)
     return jnp.where(pos, inv, e * inv), jnp.where(pos, e * inv, inv)
 
