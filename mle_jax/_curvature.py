@@ -191,15 +191,18 @@ def _scalar_gram(kron: Kronecker, x, weights, live, k: int, extra=None, roots: t
     ``sum_i c_i`` by fused reductions, so the design with its column of ones is never formed
     (``_kronecker_gram`` forms it). ``live`` (n,) masks the rows of x (None: every row of x is counted or
     finite, so ``0 * x_i`` is 0). With ``extra`` (n, e), also ``sum_i extra_i xt_i'`` (e, J; 0 where not
-    counted): ``(grams (p, k, k), cross or None)``."""
+    counted; then ``weights`` is the Hessian's one column, and both come from one contraction over the rows, which
+    reads x once): ``(grams (p, k, k), cross or None)``."""
     x = jnp.asarray(x, weights.dtype)
     if live is not None:
         x = jnp.where(live[:, None], x, 0.0)
     p, d = weights.shape[1], x.shape[1]
-    grams = _grams(x, weights, roots)
     cross = None
-    if extra is not None:  # (e, J)
-        cross = jax.lax.dot_general(extra, x, (((0,), (0,)), ((), ())))
+    if extra is None:
+        grams = _grams(x, weights, roots)
+    else:  # the Hessian's one column and the family's cross terms (e, J): one contraction over the rows
+        both = jax.lax.dot_general(jnp.concatenate([weights * x, extra], axis=1), x, (((0,), (0,)), ((), ())))
+        grams, cross = both[None, :d], both[d:]
         if kron.intercept:
             cross = jnp.concatenate([jnp.sum(extra, axis=0)[:, None], cross], axis=1)
     if kron.intercept:
@@ -249,7 +252,7 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool,
     (``_kronecker_gram``: ``N J^2 q (q + 1) / 2`` multiply-adds against the dense ``N r k^2`` with k = qJ),
     the second is exactly zero, and the score is ``g_i (x) (1, x_i')``. With one raw output and no family
     parameter (a GLM) the score is ``g_i J_i``, so B is a Gram like H's first term, ``sum_i u_i g_i^2 J_i' J_i``:
-    both come from ``_grams`` (``Z' Z`` with ``Z = sqrt(c) J`` where the weights are >= 0), no score matrix."""
+    both come from ``_grams`` (the meat's as ``Z' Z`` with ``Z = sqrt(u g^2) J``), no score matrix."""
     at = _params_at(parts)
     k, family = v.size, recipe.family
     fam = at(v).family
@@ -326,7 +329,7 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool,
     h = b = None
     if hessian:
         weighted = u[:, None, None] * jnp.where(live[:, :, None], curv, 0.0)
-        if family_cols.size and kron is not None and kron.pos.shape[0] == 1:  # cross terms by one product more
+        if family_cols.size and kron is not None and kron.pos.shape[0] == 1:  # cross terms in the Gram's contraction
             mixed, own = _family_second(loss, at, v, family_cols, flat, c.y)
             mixed = u[:, None] * jnp.where(live, mixed[:, kron.first], 0.0)  # (n, f): u_i d2 l_i / dz_i df
             grams, cross = _scalar_gram(kron, c.x, weighted[:, kron.first, kron.first, None],
