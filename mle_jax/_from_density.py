@@ -44,6 +44,7 @@ from sympy.codegen import cfunctions as _cfunctions
 from . import links as _links
 from .distributions import _support
 from .distributions import registry
+from .distributions import special as _special
 from .families._family import Family, Spec, build, unstack
 
 __all__ = ["DensityDerivation", "DensityFamily", "from_density"]
@@ -75,9 +76,8 @@ class log1mexp(sp.Function):  # noqa: N801
 
 
 def _jax_log1mexp(x):
-    """``log(1 - exp(-x))``: ``log(-expm1(-x))`` for x < log 2, ``log1p(-exp(-x))`` above (Maechler 2012)."""
-    small = x < math.log(2.0)
-    return jnp.where(small, jnp.log(-jnp.expm1(-jnp.where(small, x, 1.0))), jnp.log1p(-jnp.exp(-x)))
+    """``log(1 - exp(-x))`` for x > 0: ``special.log1mexp`` (Maechler 2012) at ``-x``."""
+    return _special.log1mexp(-x)
 
 
 def _jax_logsumexp(*args):
@@ -86,7 +86,7 @@ def _jax_logsumexp(*args):
 
 _NAMESPACE = {
     "softplus": jax.nn.softplus, "logaddexp": jnp.logaddexp, "logsumexp": _jax_logsumexp,
-    "log1mexp": _jax_log1mexp, "log1p": jnp.log1p, "expm1": jnp.expm1, "log": jnp.log, "exp": jnp.exp,
+    "log1mexp": _jax_log1mexp, "log1p": _special.log1p, "expm1": jnp.expm1, "log": jnp.log, "exp": jnp.exp,
     "sqrt": jnp.sqrt, "loggamma": jax.scipy.special.gammaln, "lgamma": jax.scipy.special.gammaln,
     "gamma": jax.scipy.special.gamma, "digamma": jax.scipy.special.digamma, "erf": jax.scipy.special.erf,
     "erfc": jax.scipy.special.erfc, "cos": jnp.cos, "sin": jnp.sin, "tanh": jnp.tanh, "Abs": jnp.abs,
@@ -375,7 +375,7 @@ def _theta_inputs(gen: _Generated, values):
     out = []
     for _, kind, j in gen.inputs:
         v = values[j]
-        out.append(v if kind == "value" else jnp.log(v) if kind == "log" else jnp.log1p(-v))
+        out.append(v if kind == "value" else jnp.log(v) if kind == "log" else _special.log1p(-v))
     return out
 
 

@@ -46,7 +46,7 @@ from . import links
 from ._boundary import as_array
 from ._checks import is_concrete
 from ._params import is_trained
-from .distributions.special import digamma_minus_log, expm1mx
+from .distributions.special import digamma_minus_log, expm1mx, log1p
 from .models import linear_form
 from .recipe import Params, Recipe
 
@@ -135,10 +135,10 @@ def _mean_link(kind: str, y, w, raw_shape: tuple, reference: bool):
         return log_p[1:] - log_p[0] if reference else log_p - jnp.log(jnp.sum(counts))
     if kind == "binomial":
         p = _total(y[:, 0], w) / _total(y[:, 1], w)
-        return jnp.log(p) - jnp.log1p(-p)
+        return jnp.log(p) - log1p(-p)
     ybar = _mean(y, w)
     if kind == "bernoulli":
-        return jnp.log(ybar) - jnp.log1p(-ybar)
+        return jnp.log(ybar) - log1p(-ybar)
     if kind in ("poisson", "negative_binomial", "gamma_mean", "gamma_log_mean"):
         return jnp.log(ybar)
     return ybar

@@ -7,7 +7,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from mle_jax.distributions import Beta, log_prob
+from mle_jax.distributions import (AsymmetricLaplace, Beta, Exponential, Laplace, Weibull, isf, log_cdf, log_prob, log_sf,
+                                  quantile)
 from mle_jax.distributions import special
 
 pytestmark = pytest.mark.deep  # mpmath sweeps and the Beta program: 2-4 s each
@@ -44,3 +45,45 @@ def test_log_ratio_log1mexp_and_the_beta_density_near_minus_0_4(x64):
     got = log_prob(Beta(jnp.ones_like(jnp.asarray(y)), jnp.full_like(jnp.asarray(y), 7.0)), jnp.asarray(y))
     size = np.log(7.0) + 6 * np.abs(np.log1p(-y))  # the terms' size: the sum cancels near y = 0.28
     assert (np.abs(np.asarray(got) - ref) <= 8 * np.finfo(np.float64).eps * size).all()
+
+
+Q = -X  # probabilities in [0.25, 0.5]: log(1 - q) = log1p(-q) with -q in XLA's bad stretch
+
+
+def _mp(f, xs):
+    return np.array([float(f(mpmath.mpf(float(v)))) for v in xs])
+
+
+def test_the_distributions_log1p_sites_near_minus_0_4(x64):
+    """Every public function whose float64 value goes through ``log1p`` of a negative argument: the Laplace's and
+    asymmetric Laplace's log CDF and survival, their quantiles, the exponential's and Weibull's quantiles. Each
+    within a few roundings of its size (all were up to 128 ulps off with XLA's ``log1p``)."""
+    mpmath.mp.dps = 40
+    one = jnp.ones_like(jnp.asarray(Q))
+    zero = jnp.zeros_like(one)
+    cases = []
+    z = -np.log(2 * Q)  # Laplace above its location: log F = log1p(-exp(-z)/2) = log1p(-q)
+    cases.append((log_cdf(Laplace(zero, one), jnp.asarray(z)), _mp(lambda v: mpmath.log(1 - mpmath.exp(-v) / 2), z)))
+    cases.append((quantile(Exponential(one), jnp.asarray(Q)), _mp(lambda v: -mpmath.log1p(-v), Q)))
+    cases.append((quantile(Weibull(1.5 * one, one), jnp.asarray(Q)),
+                  _mp(lambda v: (-mpmath.log1p(-v)) ** (1 / mpmath.mpf(1.5)), Q)))
+    half = 0.5 * one  # q = 1/2: below mu, log S = log1p(-exp(u/2)/2); above, log F = log1p(-exp(-u/2)/2)
+    u = 2 * np.log(2 * Q)
+    cases.append((log_sf(AsymmetricLaplace(zero, one, half), jnp.asarray(u)),
+                  _mp(lambda v: mpmath.log(1 - mpmath.exp(v / 2) / 2), u)))
+    cases.append((log_cdf(AsymmetricLaplace(zero, one, half), jnp.asarray(-u)),
+                  _mp(lambda v: mpmath.log(1 - mpmath.exp(-v / 2) / 2), -u)))
+    low = 0.2 * one  # p above q = 0.2: u = -log((1 - p)/(1 - q)) / q
+    cases.append((quantile(AsymmetricLaplace(zero, one, low), jnp.asarray(Q)),
+                  _mp(lambda v: -(mpmath.log1p(-v) - mpmath.log(mpmath.mpf(0.8))) / mpmath.mpf(0.2), Q)))
+    high = 0.6 * one  # the isf: log((1 - p)/q) / (1 - q) where 1 - p <= q, -log(p/(1 - q)) / q above
+    q6 = mpmath.mpf(0.6)
+    cases.append((isf(AsymmetricLaplace(zero, one, high), jnp.asarray(Q)),
+                  _mp(lambda v: (mpmath.log1p(-v) - mpmath.log(q6)) / (1 - q6) if 1 - v <= q6
+                      else -mpmath.log(v / (1 - q6)) / q6, Q)))
+    # the quantiles' difference of two logs cancels near p = q: the error's scale is the terms', not the result's
+    terms = [None] * 5 + [(np.abs(np.log1p(-Q)) + abs(np.log(0.8))) / 0.2, (np.abs(np.log(Q)) + np.abs(np.log1p(-Q)) + 1) / 0.4]
+    for i, (got, ref) in enumerate(cases):
+        size = np.abs(ref) if terms[i] is None else terms[i]
+        err = np.abs(np.asarray(got) - ref) / (np.finfo(np.float64).eps * size)
+        assert err.max() <= 8, (i, err.max())

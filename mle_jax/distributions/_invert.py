@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import registry
-from .special import log1mexp
+from .special import log1mexp, log1p
 
 
 def _int_dtype(dtype):
@@ -133,7 +133,7 @@ def log_probabilities(q, dtype):
     """``(log q, log(1 - q))``, NaN outside [0, 1]."""
     q = jnp.asarray(q, dtype)
     q = jnp.where((q >= 0) & (q <= 1), q, jnp.nan)
-    return jnp.log(q), jnp.log1p(-q)
+    return jnp.log(q), log1p(-q)
 
 
 def tail_function(table: registry.Ops) -> Callable[[Any, Any, Any], Any]:

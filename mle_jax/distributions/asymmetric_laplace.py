@@ -27,7 +27,7 @@ from . import registry
 from .._checks import check_event_shape
 from .normal import _z, loc, loc_shape
 from .registry import Param
-from .special import expm1mx, log1pmx, log_ratio
+from .special import expm1mx, log1p, log1pmx, log_ratio
 
 
 class AsymmetricLaplace(NamedTuple):
@@ -46,7 +46,7 @@ def check_loss(u, q):
 
 def _log_norm(q):
     """``log(q (1 - q))``, with ``log1p(-q)`` for the second factor."""
-    return jnp.log(q) + jnp.log1p(-q)
+    return jnp.log(q) + log1p(-q)
 
 
 def log_prob(theta: AsymmetricLaplace, y):
@@ -59,15 +59,15 @@ def log_cdf(theta: AsymmetricLaplace, y):
     """``log F``: ``log q + (1 - q) u`` below mu, ``log1p(-(1 - q) exp(-q u))`` above (u = (y - mu)/b)."""
     u, q = _z(theta, y), theta.q
     below = jnp.log(q) + (1 - q) * jnp.minimum(u, 0.0)
-    above = jnp.log1p(-(1 - q) * jnp.exp(-q * jnp.maximum(u, 0.0)))
+    above = log1p(-(1 - q) * jnp.exp(-q * jnp.maximum(u, 0.0)))
     return jnp.where(u < 0, below, above)
 
 
 def log_sf(theta: AsymmetricLaplace, y):
     """``log Pr(Y > y)``: ``log(1 - q) - q u`` above mu, ``log1p(-q exp((1 - q) u))`` below."""
     u, q = _z(theta, y), theta.q
-    above = jnp.log1p(-q) - q * jnp.maximum(u, 0.0)
-    below = jnp.log1p(-q * jnp.exp((1 - q) * jnp.minimum(u, 0.0)))
+    above = log1p(-q) - q * jnp.maximum(u, 0.0)
+    below = log1p(-q * jnp.exp((1 - q) * jnp.minimum(u, 0.0)))
     return jnp.where(u >= 0, above, below)
 
 
@@ -78,7 +78,7 @@ def _lower(p, q):
 
 def _upper(one_minus_p_log, q):
     """The standardised quantile for ``p > q`` from ``log(1 - p)``: ``-(log(1 - p) - log(1 - q)) / q``."""
-    return -(one_minus_p_log - jnp.log1p(-q)) / q
+    return -(one_minus_p_log - log1p(-q)) / q
 
 
 def quantile(theta: AsymmetricLaplace, p):
@@ -86,7 +86,7 @@ def quantile(theta: AsymmetricLaplace, p):
     ``quantile(theta, q) = mu``."""
     q = theta.q
     lower = p <= q
-    u = jnp.where(lower, _lower(jnp.where(lower, p, q), q), _upper(jnp.log1p(-jnp.where(lower, q, p)), q))
+    u = jnp.where(lower, _lower(jnp.where(lower, p, q), q), _upper(log1p(-jnp.where(lower, q, p)), q))
     return theta.loc + theta.scale * u
 
 
@@ -95,7 +95,7 @@ def isf(theta: AsymmetricLaplace, p):
     ``1 - p`` rounds to 1)."""
     q = theta.q
     lower = p >= 1 - q  # 1 - p <= q
-    below = (jnp.log1p(-jnp.where(lower, p, 0.5)) - jnp.log(q)) / (1 - q)
+    below = (log1p(-jnp.where(lower, p, 0.5)) - jnp.log(q)) / (1 - q)
     above = _upper(jnp.log(jnp.where(lower, 1 - q, p)), q)
     return theta.loc + theta.scale * jnp.where(lower, below, above)
 

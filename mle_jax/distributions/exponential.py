@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .registry import Param
-from .special import expm1mx, log1mexp, log_ratio, safe_where
+from .special import expm1mx, log1mexp, log1p, log_ratio, safe_where
 
 
 class Exponential(NamedTuple):
@@ -68,7 +68,7 @@ def log_one_minus_exp_neg(log_h):
 
 def quantile(theta: Exponential, q):
     """``-log(1 - q) / lambda`` (``log1p``); ``expon.ppf``."""
-    return -jnp.log1p(-jnp.asarray(q, jnp.result_type(theta.rate))) / theta.rate
+    return -log1p(-jnp.asarray(q, jnp.result_type(theta.rate))) / theta.rate
 
 
 def isf(theta: Exponential, p):

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from . import _twins, registry
 from .._checks import check_event_shape
 from .normal import _z, loc, loc_shape
-from .special import expm1mx, log_ratio
+from .special import expm1mx, log1p, log_ratio
 
 LOG_2 = math.log(2.0)
 
@@ -44,7 +44,7 @@ def log_prob(theta: Laplace, y):
 def log_cdf(theta: Laplace, y):
     """``log F(y)``: ``z - log 2`` below the location, ``log1p(-exp(-z)/2)`` above; ``laplace.logcdf``."""
     z = _z(theta, y)
-    return jnp.where(z < 0, z - LOG_2, jnp.log1p(-0.5 * jnp.exp(-jnp.abs(z))))
+    return jnp.where(z < 0, z - LOG_2, log1p(-0.5 * jnp.exp(-jnp.abs(z))))
 
 
 def log_sf(theta: Laplace, y):

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from jax.scipy.special import digamma, i0e, i1e
 
 from . import _support, _twins, registry
+from ._invert import log_probabilities
 from .._checks import check_event_shape
 from .incomplete import log_gammainc_tail
 from .special import HALF_LOG_2PI, STIRLING_MIN, expm1mx, one_minus_bessel_tail, safe_where, stirling_corr
@@ -291,13 +292,6 @@ def count_quantile(log_tail_at, log_q, log_p, mean, sd, skew):
     value = jnp.where(log_q == -jnp.inf, -1.0, jnp.where(log_p == -jnp.inf, jnp.inf, value))
     bad = jnp.isnan(log_q) | jnp.isnan(log_p) | jnp.isnan(mean) | jnp.isnan(sd)
     return jnp.where(bad, jnp.nan, value)
-
-
-def log_probabilities(q, dtype):
-    """``(log q, log(1 - q))`` of a probability, NaN outside [0, 1]."""
-    q = jnp.asarray(q, dtype)
-    q = jnp.where((q >= 0) & (q <= 1), q, jnp.nan)
-    return jnp.log(q), jnp.log1p(-q)
 
 
 def _quantile_parts(theta: Poisson, q):

@@ -26,7 +26,7 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .registry import Param
 from .exponential import log_one_minus_exp_neg
-from .special import expm1mx, lgamma_bregman, log_ratio, poly, safe_where
+from .special import expm1mx, lgamma_bregman, log1p, log_ratio, poly, safe_where
 
 _EULER = 0.57721566490153286061
 # (-1)^n zeta(n) / n, n = 2..25: lgamma(1 + x) = -gamma x + sum_n c_n x^n for |x| < 1 (DLMF 5.7.3)
@@ -104,7 +104,7 @@ def log_cdf(theta: Weibull, y):
 def quantile(theta: Weibull, q):
     """``s (-log(1 - q))^(1/k)``; ``weibull_min.ppf``."""
     q = jnp.asarray(q, jnp.result_type(theta.concentration, theta.scale))
-    return theta.scale * jnp.exp(jnp.log(-jnp.log1p(-q)) / theta.concentration)
+    return theta.scale * jnp.exp(jnp.log(-log1p(-q)) / theta.concentration)
 
 
 def isf(theta: Weibull, p):
@@ -126,7 +126,7 @@ def mode(theta: Weibull):
     k = theta.concentration
     big = k > 1
     kb = safe_where(big, k, 2.0)
-    return jnp.where(big, theta.scale * jnp.exp(jnp.log1p(-1.0 / kb) / kb), jnp.zeros_like(theta.scale * k))
+    return jnp.where(big, theta.scale * jnp.exp(log1p(-1.0 / kb) / kb), jnp.zeros_like(theta.scale * k))
 
 
 def variance(theta: Weibull):
@@ -160,7 +160,7 @@ def kl(p: Weibull, q: Weibull):
     ``lgamma(2 + d) = log1p(d) + lgamma(1 + d)``."""
     d = (q.concentration - p.concentration) / p.concentration
     bregman = lgamma1_bregman(d)
-    u = q.concentration * log_ratio(p.scale, q.scale) + jnp.log1p(d) + bregman - _EULER * d
+    u = q.concentration * log_ratio(p.scale, q.scale) + log1p(d) + bregman - _EULER * d
     return jnp.maximum(expm1mx(u) + bregman, 0.0)
 
 
