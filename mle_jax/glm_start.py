@@ -44,7 +44,7 @@ import numpy as np
 
 from . import links
 from ._boundary import as_array
-from ._checks import is_concrete
+from ._checks import check_weights, is_concrete
 from ._params import is_trained
 from .distributions.special import digamma_minus_log, expm1mx, log1p
 from .models import linear_form
@@ -241,7 +241,7 @@ def _in_range(y, dtype, caller: str) -> None:
 
 def _row_weights(caller: str, n: int, weights, mask):
     """The rows' weights ``w_i m_i`` (None where both are None), checked as ``fit`` checks them: shape (N,), finite,
-    >= 0, a positive sum (one host read)."""
+    >= 0, a mask boolean or 0/1 (``_checks.check_weights``), and a positive sum."""
     if weights is None and mask is None:
         return None
     out = []
@@ -257,11 +257,12 @@ def _row_weights(caller: str, n: int, weights, mask):
             raise ValueError(f"{caller}: {name} must be concrete, not traced inside jit")
         out.append(a)
     weights, mask = out
+    check_weights(caller, weights, mask)  # fit's rule: finite, >= 0, a mask boolean or 0/1
     w = jnp.ones((n,)) if weights is None else weights.astype(jnp.result_type(float))
     w = w if mask is None else jnp.where(mask.astype(bool), w, jnp.zeros_like(w))
     ok = jax.device_get(jnp.all(jnp.isfinite(w) & (w >= 0)) & (jnp.sum(w) > 0))
     if not ok:
-        raise ValueError(f"{caller}: weights must be finite and >= 0 with a positive sum over the rows the mask keeps")
+        raise ValueError(f"{caller}: weights must have a positive sum over the rows the mask keeps")
     return w
 
 

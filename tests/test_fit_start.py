@@ -144,8 +144,12 @@ def test_a_fixed_dispersion_is_kept_and_bad_starts_are_named(x64):
         rf = mj.recipe(lambda q, x_i: x_i @ q["w"] + q["b"], mj.poisson())
         mj.fit(rf, rf.init({"w": jnp.zeros(D), "b": jnp.zeros(())}), x, np.ones(N), mj.newton(), steps=5,
                start="intercept_only")
-    with pytest.raises(ValueError, match="weights must be finite"):
+    with pytest.raises(ValueError, match=">= 0"):
         mj.intercept_only(r, y, weights=-np.ones(N))
+    with pytest.raises(ValueError, match="boolean"):  # fit's rule: a mask of 2 is a mistake, not True
+        mj.intercept_only(r, y, mask=np.full(N, 2))
+    with pytest.raises(ValueError, match="positive sum"):
+        mj.intercept_only(r, y, mask=np.zeros(N, bool))
     with pytest.raises(ValueError, match="boundary"):  # a class never seen: log p_k = -inf
         mj.intercept_only(mj.recipe(mj.models.linear(D, (K - 1,), reference=True).apply, mj.categorical(K)),
                           np.zeros(N, int) + (np.arange(N) % 2))
