@@ -144,17 +144,24 @@ def test_weibull_fixed_shape_kernel_against_mpmath(dtype, request):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_ordinal_interval_log_sigmoids_against_mpmath(dtype, request):
-    """The ordinal kernel's ``log sig(u) + log sig(-v)`` from two exps and one log1p (``_log_sigmoid_pair``), and
-    its derivatives ``sig(-u)``, ``-sig(v)`` and second derivatives, at u, v from -1e4 to 1e4 and the first and
-    last classes' infinite ends, against mpmath; and ``mj.ordinal(5)``'s log_prob against mpmath's
-    ``log(sig(c_y - f) - sig(c_{y-1} - f))`` at scores from -60 to 60."""
-    from mle_jax.families.classification import _log_sigmoid_pair
+    """The ordinal kernel's ``log sig(u) + log sig(-v)`` as ``min(u, 0) - max(v, 0)`` (``_interval_head``) plus
+    the log1p of ``_log_sigmoid_pair`` from the derivative's two sigmoids ``sig(-u)``, ``sig(v)`` (``_sigmoid``),
+    and its derivatives ``sig(-u)``, ``-sig(v)`` and second derivatives (by autodiff of that form), at u, v from
+    -1e4 to 1e4 (either side of 0, where ``1 - sig(-u)`` stands in for ``sig(u)``, and at 0) and the first and last
+    classes' infinite ends, against mpmath; its select-free twin (``min``) gives the same bits; and
+    ``mj.ordinal(5)``'s log_prob against mpmath's ``log(sig(c_y - f) - sig(c_{y-1} - f))`` at scores from -60 to 60."""
+    from mle_jax.families.classification import _interval_head, _log_sigmoid_pair, _sigmoid
     dt = _setup(dtype, request)
     rtol = RTOL[dtype] * 3
-    pts = [(-1e4, -2e4), (-30.0, -31.0), (-1.0, -3.0), (0.0, -0.5), (0.0, 0.0), (2.0, 1.0), (40.0, 0.5),
-           (1e4, -1e4), (np.inf, 0.3), (0.3, -np.inf), (np.inf, -np.inf)]
+    pts = [(-1e4, -2e4), (-30.0, -31.0), (-1.0, -3.0), (-1e-3, -2e-3), (0.0, -0.5), (0.0, 0.0), (1e-3, -1e-3),
+           (2.0, 1.0), (40.0, 0.5), (15.0, 14.0), (-2.0, 3.0), (1e4, -1e4), (np.inf, 0.3), (0.3, -np.inf),
+           (-50.0, -np.inf), (np.inf, 50.0), (np.inf, -np.inf)]
     u, v = (jnp.asarray([p[i] for p in pts], dt) for i in (0, 1))
-    f = _log_sigmoid_pair
+
+    def f(a, b, select_free=False):
+        return _interval_head(a, b) + _log_sigmoid_pair(_sigmoid(-a), _sigmoid(b), select_free=select_free)
+    np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(lambda a, b: f(a, b, True)))(u, v)),
+                                  np.asarray(jax.jit(jax.vmap(f))(u, v)))
     fn = jax.jit(jax.vmap(lambda a, b: (f(a, b), jax.grad(f, (0, 1))(a, b), jax.hessian(f, (0, 1))(a, b))))
     value, (du, dv), ((duu, _), (_, dvv)) = jax.tree.map(lambda t: np.asarray(t, np.float64), fn(u, v))
 

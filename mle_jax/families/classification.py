@@ -170,33 +170,33 @@ def _log_sigmoid_jvp(primals, tangents):
     return _log_sigmoid(x), _sigmoid(-x) * dx
 
 
-@jax.custom_jvp
-def _log_sigmoid_pair(u, v):
-    """``log sig(u) + log sig(-v)`` (an ordinal class's interval, less its width term) as
-    ``-max(-u, 0) - max(v, 0) - log1p(a + b + a b)``, ``a = exp(-|u|)``, ``b = exp(-|v|)``: two exps and one
-    log1p per example (two log_sigmoids take two of each); exact at every u, v (``a, b`` in [0, 1], no
-    cancellation), 0 at ``u = inf``, ``v = -inf``. Derivatives ``sig(-u)`` and ``-sig(v)`` written out from
-    ``a`` and ``b``."""
-    a, b = _exp_minus_abs(u), _exp_minus_abs(v)
-    return -jnp.maximum(-u, 0.0) - jnp.maximum(v, 0.0) - jnp.log1p(a + b + a * b)
+def _log_sigmoid_pair(sig_minus_u, sig_v, *, select_free=False):
+    """``log sig(u) + log sig(-v) - min(u, 0) + max(v, 0)`` (an ordinal class's interval, less its width term and
+    its linear head ``_interval_head``) from the two sigmoids the derivative reads, ``sig(-u)`` and ``sig(v)``: with
+    ``p_u = sig(-|u|)`` (``sig(-u)`` where it is at most 1/2, else ``1 - sig(-u)``) and ``p_v = sig(-|v|)`` likewise,
+
+        log sig(|u|) + log sig(|v|) = log((1 - p_u)(1 - p_v)) = log1p(-(p_u + p_v - p_u p_v)),
+
+    one log1p and no exp of its own. Exact: where ``u >= 0``, ``p_u`` is ``sig(-u)`` itself (to its rounding);
+    where ``u < 0``, ``1 - sig(-u)`` is off by a rounding of 1, but then ``|log sig(u)| >= log 2``, so that the
+    interval's log-probability (every term <= 0) keeps its relative precision; likewise for v. 0 at ``u = inf``,
+    ``v = -inf`` (both sigmoids 0). ``p_u + p_v - p_u p_v <= 3/4``: no log of 0.
+
+    ``p`` is picked by a select (its derivative at ``sig = 1/2`` is that of the ``u >= 0`` side: autodiff of this
+    form is exact at u = 0), or with ``select_free`` as ``min(sig, 1 - sig)``, the same bits (``1 - sig`` is exact
+    above 1/2; at 1/2 both are 1/2), which XLA:CPU's vectorised library takes (``_interval_value``)."""
+    if select_free:
+        p_u, p_v = jnp.minimum(sig_minus_u, 1 - sig_minus_u), jnp.minimum(sig_v, 1 - sig_v)
+    else:
+        p_u = jnp.where(sig_minus_u <= 0.5, sig_minus_u, 1 - sig_minus_u)
+        p_v = jnp.where(sig_v <= 0.5, sig_v, 1 - sig_v)
+    return jnp.log1p(-(p_u + p_v - p_u * p_v))
 
 
-def _exp_minus_abs(x):
-    """``exp(-|x|)``, with the branch at 0 that has a derivative (``-x`` for ``x >= 0``)."""
-    return jnp.exp(jnp.where(x >= 0, -x, x))
-
-
-@_log_sigmoid_pair.defjvp
-def _log_sigmoid_pair_jvp(primals, tangents):
-    u, v = primals
-    du, dv = tangents
-    a, b = _exp_minus_abs(u), _exp_minus_abs(v)
-    value = -jnp.maximum(-u, 0.0) - jnp.maximum(v, 0.0) - jnp.log1p(a + b + a * b)
-    # sig(-u) = a/(1 + a) for u >= 0 (a = exp(-u)), 1/(1 + a) below; sig(v) = 1/(1 + b) for v >= 0: the
-    # branches of _exp_minus_abs, so that the second derivative at 0 is that of one smooth formula
-    sig_minus_u = jnp.where(u >= 0, a, 1.0) / (1 + a)
-    sig_v = jnp.where(v >= 0, 1.0, b) / (1 + b)
-    return value, sig_minus_u * du - sig_v * dv
+def _interval_head(upper, lower):
+    """``min(u, 0) - max(v, 0)``, by selects whose derivative at 0 is that of the side ``_log_sigmoid_pair`` takes
+    there (0)."""
+    return jnp.where(upper < 0, upper, 0.0) - jnp.where(lower > 0, lower, 0.0)
 
 
 # up to this many classes the observed class's cutpoints are picked by a chain of K selects per example
@@ -230,39 +230,39 @@ def _interval_ends(f, cuts, width_term, y):
 
 
 def _interval_parts(f, cuts, width_term, y):
-    """The observed class's ``log Pr(y | f)`` and the pieces of its derivative: the label (0 off the labels), ``u``
-    and ``v`` (``_interval_ends``)."""
+    """The observed class's ``log Pr(y | f)`` and the pieces of its derivative: the label (0 off the labels),
+    ``sig(-u)`` and ``sig(v)`` (``_sigmoid``: differentiable, each from one exp), from which the value takes its
+    log (``_log_sigmoid_pair``): two exps and one log1p per example, and the derivative no exp of its own."""
     label, inside, hits, upper, lower = _interval_ends(f, cuts, width_term, y)
-    a, b = _exp_minus_abs(upper), _exp_minus_abs(lower)
-    value = (-jnp.maximum(-upper, 0.0) - jnp.maximum(lower, 0.0) - jnp.log1p(a + b + a * b)
-             + _pick(width_term, label, hits))
-    return jnp.where(inside, value, -jnp.inf), label, upper, lower
+    sig_minus_u = _sigmoid(-upper)  # 0 for the last class and off the labels
+    sig_v = _sigmoid(lower)         # 0 for the first class and off the labels (label 0)
+    value = _interval_head(upper, lower) + _log_sigmoid_pair(sig_minus_u, sig_v) + _pick(width_term, label, hits)
+    return jnp.where(inside, value, -jnp.inf), label, sig_minus_u, sig_v
 
 
 def _interval_value(f, cuts, width_term, y):
     """``_interval_parts``' value, the same operations in the same order, in two steps: the selects (the picks, the
-    signs, -inf off the labels, where ``u = inf`` and ``v = -inf`` make both exps 0) into four per-example arrays,
-    then ``head - log1p(a + b + a b) + W_y`` and the sum with no select, which XLA:CPU hands to its vectorised
-    library (YNNPACK; a fused loop with selects keeps XLA's own, slower ``exp`` and ``log1p``). The
-    ``optimization_barrier`` keeps XLA from fusing the two steps back into one loop. Only the float64 value takes
-    this form (in float32 the one loop measured faster): in a value and gradient (``_observed_interval_jvp``) the
-    four arrays would take the program's temporaries at N = 1e6 float64 from 28 to 52 MB, over glibc's 32 MB mmap
-    threshold (page faults: 2x slower)."""
+    signs, -inf off the labels, where ``u = inf`` and ``v = -inf`` make both sigmoids 0) into four per-example arrays,
+    then ``head + log1p(-(p_u + p_v - p_u p_v)) + W_y`` and the sum with no select (``_log_sigmoid_pair``'s
+    ``min`` form), which XLA:CPU hands to its vectorised library (YNNPACK; a fused loop with selects keeps XLA's own,
+    slower ``exp`` and ``log1p``). The ``optimization_barrier`` keeps XLA from fusing the two steps back into one
+    loop. Only the float64 value takes this form (in float32 the one loop measured faster): in a value and gradient
+    (``_observed_interval_jvp``) the four arrays would take the program's temporaries at N = 1e6 float64 over
+    glibc's 32 MB mmap threshold (page faults: 2x slower)."""
     label, inside, hits, upper, lower = _interval_ends(f, cuts, width_term, y)
-    head = jnp.where(inside, -jnp.maximum(-upper, 0.0) - jnp.maximum(lower, 0.0), -jnp.inf)
-    head, minus_abs_u, minus_abs_v, width = jax.lax.optimization_barrier(
-        (head, jnp.where(upper >= 0, -upper, upper), jnp.where(lower >= 0, -lower, lower),
-         _pick(width_term, label, hits)))
-    a, b = jnp.exp(minus_abs_u), jnp.exp(minus_abs_v)  # _exp_minus_abs of u and v
-    return head - jnp.log1p(a + b + a * b) + width
+    head = jnp.where(inside, _interval_head(upper, lower), -jnp.inf)
+    head, minus_u, v, width = jax.lax.optimization_barrier((head, -upper, lower, _pick(width_term, label, hits)))
+    # jax.nn.sigmoid is _sigmoid's primal: the same bits as _interval_parts'
+    return head + _log_sigmoid_pair(jax.nn.sigmoid(minus_u), jax.nn.sigmoid(v), select_free=True) + width
 
 
 @jax.custom_jvp
 def _observed_interval(f, cuts, width_term, y):
     """``log Pr(y | f) = log sig(u) + log sig(-v) + W_y`` (``interval_log_probs`` at the observed class:
     ``u = c_y - f``, ``v = c_{y-1} - f``, ``W_y = log(1 - exp(-g_y))`` from ``width_term``) as
-    ``-max(-u, 0) - max(v, 0) - log1p(a + b + a b) + W_y``, ``a = exp(-|u|)``, ``b = exp(-|v|)``: two exps and one
-    log1p per example, exact at every u, v; -inf off the labels [0, K). The cutpoints and width of the class are
+    ``min(u, 0) - max(v, 0) + log1p(-(p_u + p_v - p_u p_v)) + W_y``, ``p_u = sig(-|u|)``, ``p_v = sig(-|v|)``
+    taken from ``sig(-u)`` and ``sig(v)`` (``_log_sigmoid_pair``): two exps and one log1p per example, exact at every
+    u, v; -inf off the labels [0, K). The cutpoints and width of the class are
     picked by selects (``_pick``), and the derivative is written out (``_observed_interval_jvp``). Evaluated without
     differentiation in float64, in two steps (``_interval_value``)."""
     if jnp.result_type(f) != jnp.float64:  # float32's own loop is the faster (YNNPACK's float32 sum measured slower)
@@ -288,16 +288,14 @@ def _sigmoid_jvp(primals, tangents):
 
 def _observed_interval_jvp(primals, tangents):
     """``d/df = sig(v) - sig(-u)``, ``d/dc_j = [y = j] sig(-u) - [y = j + 1] sig(v)``, ``d/dW_j = [y = j]``, all 0
-    off the labels. ``sig(-u)`` and ``sig(v)`` are two sigmoids of their own (not read from the value's
-    ``exp(-|u|)``, ``exp(-|v|)``): XLA then computes each where it is read instead of storing two more per-example
-    arrays, at two exps more per example. Exact at every u, v (a sigmoid is never a difference), and
-    differentiable: each sigmoid's derivative is ``sig sig(-.)`` (``_sigmoid``), so Hessians are exact where the
-    observed class is far off (``f - c`` of 40 in float64, 15 in float32)."""
+    off the labels. ``sig(-u)`` and ``sig(v)`` are the two sigmoids the value takes its log from
+    (``_interval_parts``): two exps per example in all, and XLA stores those two per-example arrays (each read by
+    the value, the f-sum and its scatter) and no exp of the value's. Exact at every u, v (a sigmoid is never a
+    difference), and differentiable: each sigmoid's derivative is ``sig sig(-.)`` (``_sigmoid``), so Hessians are
+    exact where the observed class is far off (``f - c`` of 40 in float64, 15 in float32)."""
     f, cuts, width_term, y = primals
     d_f, d_cuts, d_width, _ = tangents
-    value, label, upper, lower = _interval_parts(f, cuts, width_term, y)
-    sig_minus_u = _sigmoid(-upper)  # 0 for the last class and off the labels
-    sig_v = _sigmoid(lower)         # 0 for the first class and off the labels (label 0)
+    value, label, sig_minus_u, sig_v = _interval_parts(f, cuts, width_term, y)
     # The tangent is written as -(...), with the signs on the (K,) tables: the NLL's cotangent is -1, so the
     # transpose's cotangent folds to +1 and the per-example arrays XLA stores are sig(-u) and sig(v) as they are,
     # each read by the f-sum and its scatter (no sign-flipped copies, no stored cotangent): 28 MB of temporaries at
