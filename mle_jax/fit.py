@@ -219,7 +219,7 @@ def _profile(recipe: Recipe, result: FitResult, reached: float | None, held: str
     x, y, weights, mask = data
     tol = opts.tol
     for attempt in range(_REFITS + 1):
-        fitted = _family_mle(recipe, result.params, x, y, weights, mask, "fit", floor_ok=True)
+        fitted = _family_mle(recipe, result.params, x, y, weights, mask, "fit", floor_ok=True, checked=True)
         if result.stopped != Stop.CONVERGED or tol is None or reached is None:
             return result._replace(params=fitted)
         raw = np.asarray(fitted.family[held])
