@@ -263,7 +263,7 @@ def _row_weights(caller: str, n: int, weights, mask):
     return w
 
 
-def _combined(weights, mask):
+def _combined(weights, mask) -> Any:
     """The rows' weights ``w_i m_i`` of arrays of shape (N,) (None where both are None)."""
     if weights is None and mask is None:
         return None
