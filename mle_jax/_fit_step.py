@@ -18,7 +18,8 @@ A fit that checks nothing else per step (no ``tol``, no validation) pays nothing
 for it: its call finds a non-finite loss once, in its loss buffer, after its last step
 (then the host cuts the history at the first). Otherwise the carry holds only what the
 fit's options need (``None`` carries nothing): a plain fit carries the trained parameters,
-the optimizer state and the code.
+the optimizer state and the code; one with a ``tol`` also the gradient norm of its last step
+(the norm the converged step reached, which ``fit``'s profiled dispersion reads).
 
 Programs are cached on the recipe (``recipe.programs``, ``mle_jax._cache.Programs``), so
 they, and the optimizers they were built for, live no longer than the recipe does.

@@ -188,9 +188,10 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
 
 
 def _solve(recipe: Recipe, first: Params, data, val, optimizer, opts, keys: Keys, total: int,
-           run: Run) -> tuple[FitResult, float | None]:
+           run: Run) -> tuple[FitResult, jax.Array | None]:
     """The fit from ``first`` with checked arguments (``run.opt_state``, if any, checked too): its result (the
-    separation checked) and, where it converged, the gradient norm it reached (at most ``tol``), else None."""
+    separation checked) and, where it converged, the gradient norm it reached (at most ``tol``; a device scalar,
+    read only where needed), else None."""
     parts = partition(first)
     opt_state = run.opt_state
     if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
@@ -198,14 +199,14 @@ def _solve(recipe: Recipe, first: Params, data, val, optimizer, opts, keys: Keys
     job = Job(recipe, optimizer, opts, keys, data, val, opts.schedule())
     carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
     result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
-    reached = float(jax.device_get(carry.grad_norm)) if stop is Stop.CONVERGED and carry.grad_norm is not None else None
+    reached = carry.grad_norm if stop is Stop.CONVERGED else None  # on the device: read only by a profile
     return _diagnose(recipe, result, data, opts.reduction, opts.batch_size or opts.n), reached
 
 
 _REFITS = 3  # held fits with a tighter tol after the first (the profiled dispersion moves little between them)
 
 
-def _profile(recipe: Recipe, result: FitResult, reached: float | None, held: str, data, optimizer,
+def _profile(recipe: Recipe, result: FitResult, reached: jax.Array | None, held: str, data, optimizer,
              opts: StepOptions, keys: Keys, total: int, refit: Run | None) -> FitResult:
     """The held fit's result with the dispersion at its MLE given the coefficients (``_family_mle``), and ``tol``
     kept on the model's own objective: its gradient in the coefficients at the profiled dispersion is the held
@@ -222,15 +223,16 @@ def _profile(recipe: Recipe, result: FitResult, reached: float | None, held: str
         fitted = _family_mle(recipe, result.params, x, y, weights, mask, "fit", floor_ok=True, checked=True)
         if result.stopped != Stop.CONVERGED or tol is None or reached is None:
             return result._replace(params=fitted)
+        norm = float(jax.device_get(reached))
         raw = np.asarray(fitted.family[held])
         value = float(np.logaddexp(0.0, raw.astype(np.float64))) + links.floor(raw.dtype)  # softplus(raw) + eps
         c = 1.0 / value ** 2 if held == "scale" else value
-        if reached * c <= tol * (1 + 1e-9):
+        if norm * c <= tol * (1 + 1e-9):
             return result._replace(params=fitted)
         left = total - result.steps_run
         if refit is None or left < 1 or attempt == _REFITS:
-            why = (f"; the coefficients' fit converged at the held {held} = 1 (gradient {reached:.3g}), which at the "
-                   f"profiled {held} is a gradient of {reached * c:.3g} > tol = {tol:g}: not converged")
+            why = (f"; the coefficients' fit converged at the held {held} = 1 (gradient {norm:.3g}), which at the "
+                   f"profiled {held} is a gradient of {norm * c:.3g} > tol = {tol:g}: not converged")
             return result._replace(params=fitted, stopped=Stop.COMPLETED, message=result.message + why)
         # the dispersion moves a little with the coefficients: half the margin
         again, reached = _solve(recipe, result.params, data, None, optimizer, opts._replace(tol=tol / c * 0.5), keys,
