@@ -18,7 +18,8 @@ A fit that checks nothing else per step (no ``tol``, no validation) pays nothing
 for it: its call finds a non-finite loss once, in its loss buffer, after its last step
 (then the host cuts the history at the first). Otherwise the carry holds only what the
 fit's options need (``None`` carries nothing): a plain fit carries the trained parameters,
-the optimizer state and the code.
+the optimizer state and the code; one with a ``tol`` also the gradient norm of its last step
+(the norm the converged step reached, which ``fit``'s profiled dispersion reads).
 
 Programs are cached on the recipe (``recipe.programs``, ``mle_jax._cache.Programs``), so
 they, and the optimizers they were built for, live no longer than the recipe does.
@@ -27,6 +28,7 @@ they, and the optimizers they were built for, live no longer than the recipe doe
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -109,6 +111,7 @@ class Carry(NamedTuple):
     step: jax.Array | None = None   # updates so far (shuffles, model keys, validation schedule)
     perm: jax.Array | None = None   # this epoch's shuffle (minibatch fits)
     watch: Watch | None = None
+    grad_norm: jax.Array | None = None  # with a tol: the gradient norm at the last step's parameters (tol's dtype)
 
 
 class Keys(NamedTuple):
@@ -122,6 +125,8 @@ def initial_carry(parts: Parts, opt_state, opts: StepOptions) -> Carry:
         carry = carry._replace(step=constant(0, "int32"))
     if opts.batch_size is not None:
         carry = carry._replace(perm=jnp.arange(opts.n, dtype=jnp.int32))
+    if opts.tol is not None:  # what the converged step reached (fit's profiled dispersion reads it: fit._profile)
+        carry = carry._replace(grad_norm=constant(math.inf, jax.dtypes.canonicalize_dtype(np.float64).name))
     if opts.every is not None:
         carry = carry._replace(watch=Watch(
             best=parts, best_val=constant(float("inf"), "float32"), best_step=constant(-1, "int32"),
@@ -223,9 +228,10 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
             more = {} if hessian_fn is None else {HESSIAN_FN: hessian_fn}
             return optimizer.update(grads, carry.opt_state, parts.trained, value=loss, grad=grads,
                                     value_fn=lambda t: objective(t, parts, x, y, w, m, key)[0], **more)
-        done = None
+        done = norm = None
         if opts.tol is not None:  # converged at this step's parameters: no update is computed (nor its search)
-            done = optax.tree_utils.tree_norm(grads) <= schedule.tol
+            norm = jnp.asarray(optax.tree_utils.tree_norm(grads), schedule.tol.dtype)
+            done = norm <= schedule.tol
             updates, opt_state = jax.lax.cond(done, lambda: _unchanged(grads, carry.opt_state),
                                               lambda: _like(update(), grads, carry.opt_state))
         else:
@@ -235,7 +241,8 @@ def make_step(recipe: Recipe, optimizer, opts: StepOptions):
             new_parts = with_state(new_parts, state)
         finite = jnp.isfinite(loss)
         new = carry._replace(params=new_parts, opt_state=opt_state,
-                             step=None if carry.step is None else carry.step + 1, perm=perm)
+                             step=None if carry.step is None else carry.step + 1, perm=perm,
+                             grad_norm=None if carry.grad_norm is None else norm)
         if opts.watched:  # this step's end, first of all a non-finite loss (no evaluation after it)
             new = new._replace(result=_ends(carry.result, ~finite, Stop.NON_FINITE))
         if done is not None:  # converged: the gradient norm at this step's parameters is <= tol

@@ -169,62 +169,74 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     held = None
     if start is not None:  # the GLM's intercept-only MLE, a learned dispersion held (then profiled, below)
         first, held = _start(recipe, params, y, weights, mask)
-    parts = partition(first)
-    opt_state = run.opt_state
-    if opt_state is not None:
-        _check_opt_state(optimizer, parts.trained, opt_state)
-    if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
-        opt_state = opt_init(recipe, optimizer)(parts.trained)
+    if run.opt_state is not None:
+        _check_opt_state(optimizer, partition(first).trained, run.opt_state)
     key = cast("jax.Array | None", key)  # checked above
     keys = Keys(key if opts.batch_size is not None else None,
                 jax.random.split(key)[1] if opts.keyed and key is not None else None)
-    job = Job(recipe, optimizer, opts, keys, (x, y, weights, mask), val, opts.schedule())
-    carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
-    result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
-    result = _diagnose(recipe, result, (x, y, weights, mask), opts.reduction, opts.batch_size or n)
+    data = (x, y, weights, mask)
+    result, reached = _solve(recipe, first, data, val, optimizer, opts, keys, total, run)
     if held is not None:  # the dispersion's MLE given the coefficients (after a non-finite loss: its start)
         if result.stopped == Stop.NON_FINITE:
             fitted = result.params._replace(family={**result.params.family, held: params.family[held]})
             result = result._replace(params=fitted)
         else:
-            result = _profile(recipe, result, held, (x, y, weights, mask), optimizer, total, objective,
-                              validation is None and opts.batch_size is None and run.checkpoints is None, run.mesh)
+            refit = validation is None and opts.batch_size is None and run.checkpoints is None
+            result = _profile(recipe, result, reached, held, data, optimizer, opts, keys, total,
+                              Run(progress=False, mesh=run.mesh) if refit else None)
     return cast(FitResult[P], _boundary(recipe, result))
+
+
+def _solve(recipe: Recipe, first: Params, data, val, optimizer, opts, keys: Keys, total: int,
+           run: Run) -> tuple[FitResult, jax.Array | None]:
+    """The fit from ``first`` with checked arguments (``run.opt_state``, if any, checked too): its result (the
+    separation checked) and, where it converged, the gradient norm it reached (at most ``tol``; a device scalar,
+    read only where needed), else None."""
+    parts = partition(first)
+    opt_state = run.opt_state
+    if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
+        opt_state = opt_init(recipe, optimizer)(parts.trained)
+    job = Job(recipe, optimizer, opts, keys, data, val, opts.schedule())
+    carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
+    result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
+    reached = carry.grad_norm if stop is Stop.CONVERGED else None  # on the device: read only by a profile
+    return _diagnose(recipe, result, data, opts.reduction, opts.batch_size or opts.n), reached
 
 
 _REFITS = 3  # held fits with a tighter tol after the first (the profiled dispersion moves little between them)
 
 
-def _profile(recipe: Recipe, result: FitResult, held: str, data, optimizer, total: int, objective: Objective,
-             refit: bool, mesh: Any = None) -> FitResult:
+def _profile(recipe: Recipe, result: FitResult, reached: jax.Array | None, held: str, data, optimizer,
+             opts: StepOptions, keys: Keys, total: int, refit: Run | None) -> FitResult:
     """The held fit's result with the dispersion at its MLE given the coefficients (``_family_mle``), and ``tol``
     kept on the model's own objective: its gradient in the coefficients at the profiled dispersion is the held
     one's times ``c``, ``1 / sigma^2`` (Normal: ``d/dbeta (r^2 / 2 sigma^2)``) or the shape ``a`` (Gamma: the
-    score ``a sum (y/mu - 1) dmu``), so "converged" at ``tol`` holds there only where the held fit reached
-    ``tol / c``: the held fit is continued from where it stopped (its program, its optimizer state: nothing
-    compiles) with that tighter ``tol`` (a sigma of 1e-5 took a tol of 1e-6 to 1e-16: 2% off OLS before); where
-    it cannot (steps used up, validation, minibatches, checkpoints) "converged" becomes "completed"."""
+    score ``a sum (y/mu - 1) dmu``), so "converged" at ``tol`` holds there where the gradient norm the held fit
+    reached (``reached``, at most the tol it was given) is at most ``tol / c``; otherwise the held fit is
+    continued from where it stopped (its program, its optimizer state: nothing compiles) with that tighter
+    ``tol`` (a sigma of 1e-5 took a tol of 1e-6 to 1e-16: 2% off OLS before); where it cannot (steps used up,
+    validation, minibatches, checkpoints: ``refit`` None, else the ``Run`` of the continued fit) "converged"
+    becomes "completed"."""
     x, y, weights, mask = data
-    tol = objective.tol
-    used = tol
+    tol = opts.tol
     for attempt in range(_REFITS + 1):
-        fitted = _family_mle(recipe, result.params, x, y, weights, mask, "fit", floor_ok=True)
-        if result.stopped != Stop.CONVERGED or tol is None or used is None:
+        fitted = _family_mle(recipe, result.params, x, y, weights, mask, "fit", floor_ok=True, checked=True)
+        if result.stopped != Stop.CONVERGED or tol is None or reached is None:
             return result._replace(params=fitted)
+        norm = float(jax.device_get(reached))
         raw = np.asarray(fitted.family[held])
         value = float(np.logaddexp(0.0, raw.astype(np.float64))) + links.floor(raw.dtype)  # softplus(raw) + eps
         c = 1.0 / value ** 2 if held == "scale" else value
-        if used * c <= tol * (1 + 1e-9):
+        if norm * c <= tol * (1 + 1e-9):
             return result._replace(params=fitted)
         left = total - result.steps_run
-        if not refit or left < 1 or attempt == _REFITS:
-            why = (f"; the coefficients' fit converged at the held {held} = 1 (gradient <= {used:g}), which at the "
-                   f"profiled {held} is a gradient up to {used * c:.3g} > tol = {tol:g}: not converged")
+        if refit is None or left < 1 or attempt == _REFITS:
+            why = (f"; the coefficients' fit converged at the held {held} = 1 (gradient {norm:.3g}), which at the "
+                   f"profiled {held} is a gradient of {norm * c:.3g} > tol = {tol:g}: not converged")
             return result._replace(params=fitted, stopped=Stop.COMPLETED, message=result.message + why)
-        used = tol / c * 0.5  # the dispersion moves a little with the coefficients: half the margin
-        again = fit(recipe, result.params, x, y, optimizer, left, weights=weights, mask=mask,
-                    objective=dataclasses.replace(objective, tol=used),
-                    run=Run(progress=False, mesh=mesh, opt_state=result.opt_state))
+        # the dispersion moves a little with the coefficients: half the margin
+        again, reached = _solve(recipe, result.params, data, None, optimizer, opts._replace(tol=tol / c * 0.5), keys,
+                                left, dataclasses.replace(refit, opt_state=result.opt_state))
         result = again._replace(history=np.concatenate([result.history, again.history]))
     raise AssertionError("unreachable")
 

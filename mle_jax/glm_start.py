@@ -256,14 +256,20 @@ def _row_weights(caller: str, n: int, weights, mask):
         if not is_concrete(a):
             raise ValueError(f"{caller}: {name} must be concrete, not traced inside jit")
         out.append(a)
-    weights, mask = out
-    check_weights(caller, weights, mask)  # fit's rule: finite, >= 0, a mask boolean or 0/1
-    w = jnp.ones((n,)) if weights is None else weights.astype(jnp.result_type(float))
-    w = w if mask is None else jnp.where(mask.astype(bool), w, jnp.zeros_like(w))
-    ok = jax.device_get(jnp.all(jnp.isfinite(w) & (w >= 0)) & (jnp.sum(w) > 0))
+    check_weights(caller, *out)  # fit's rule: finite, >= 0, a mask boolean or 0/1
+    w = _combined(*out)
+    ok = jax.device_get(jnp.sum(w) > 0)
     if not ok:
         raise ValueError(f"{caller}: weights must have a positive sum over the rows the mask keeps")
     return w
+
+
+def _combined(weights, mask) -> Any:
+    """The rows' weights ``w_i m_i`` of arrays of shape (N,) (None where both are None)."""
+    if weights is None and mask is None:
+        return None
+    w = jnp.ones(mask.shape) if weights is None else jnp.asarray(weights).astype(jnp.result_type(float))
+    return w if mask is None else jnp.where(jnp.asarray(mask).astype(bool), w, jnp.zeros_like(w))
 
 
 def _linear(r: Recipe, kind: str, caller: str):
@@ -357,9 +363,10 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any, *, weights: Any = None
 
 
 def _family_mle(r: Recipe, params: Params, x: Any, y: Any, weights: Any, mask: Any, caller: str,
-                floor_ok: bool = False) -> Params:
+                floor_ok: bool = False, checked: bool = False) -> Params:
     """``family_mle``; ``floor_ok``: an MLE at or below the link's floor is set on the floor (``fit``'s profile,
-    which then says ``Stop.BOUNDARY``), not a ValueError (``_with_dispersion``)."""
+    which then says ``Stop.BOUNDARY``), not a ValueError (``_with_dispersion``); ``checked``: x, y, weights and mask
+    are arrays ``fit`` has checked (and ``intercept_only`` y's range), so no check is repeated here."""
     if not isinstance(r, Recipe):
         raise ValueError(f"{caller}: r must be a recipe (mj.recipe); got {type(r).__name__}")
     kind = _kind(r)
@@ -369,10 +376,13 @@ def _family_mle(r: Recipe, params: Params, x: Any, y: Any, weights: Any, mask: A
     fparams = dict(params.family)
     if not is_trained(fparams[name]):  # fixed for the coefficients' fit (fit's rule): learnable again
         fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
-    y = _checked_y(r, y, caller)
-    _in_range(y, jnp.result_type(fparams[name]), caller)
-    w_rows = _row_weights(caller, y.shape[0], weights, mask)
-    r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
+    if checked:
+        w_rows = _combined(weights, mask)
+    else:
+        y = _checked_y(r, y, caller)
+        _in_range(y, jnp.result_type(fparams[name]), caller)
+        w_rows = _row_weights(caller, y.shape[0], weights, mask)
+        r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
     value, raw = _given_model(r, kind)(params._replace(family={}), x, y, w_rows)
     return params._replace(family=_with_dispersion(kind, fparams, jax.device_get(value), raw,
                                                    jnp.result_type(fparams[name]), caller, floor_ok))
