@@ -127,9 +127,27 @@ def drive(job: Job, carry: Carry, total: int, run: Run):
     return carry, stop, both, last_finite
 
 
+def _restore(store, carry: Carry, step: int | None = None):
+    """``store.restore`` into ``carry``'s structure. A checkpoint written before the carry held the last step's
+    gradient norm (a fit with a ``tol``) restores too, that norm unknown (``carry``'s own, inf)."""
+    try:
+        return store.restore(carry, step)
+    except ValueError:
+        if carry.grad_norm is None:
+            raise
+        try:
+            restored = store.restore(carry._replace(grad_norm=None), step)
+        except ValueError:
+            restored = None
+        if restored is None:
+            raise
+        done, state, past = restored
+        return done, state._replace(grad_norm=carry.grad_norm), past
+
+
 def _resume(store, carry: Carry, total: int) -> tuple[int, Carry, list]:
     """``(steps done, carry, history)`` from the latest checkpoint in ``store``, or from the start."""
-    restored = store.restore(carry)
+    restored = _restore(store, carry)
     if restored is None:
         return 0, carry, []
     done, carry, past = restored
@@ -188,7 +206,7 @@ def replay(job: Job, target: int, starts: list, store=None):
     if store is not None:
         older = [s for s in store.steps() if start.step < s <= target]
         if older:
-            step, carry, _ = store.restore(start.carry, older[-1])
+            step, carry, _ = _restore(store, start.carry, older[-1])
             start = Start(step, carry)
     carry, left = start.carry, target - start.step
     if left > 0:

@@ -256,3 +256,25 @@ def test_a_fit_that_converged_resumes_from_its_checkpoint_as_converged(tmp_path)
     assert again.stopped == "converged" and again.message == first.message
     np.testing.assert_array_equal(again.history, first.history)
     np.testing.assert_array_equal(again.params.model, first.params.model)
+
+
+def test_a_checkpoint_without_the_gradient_norm_still_resumes_a_fit_with_a_tol(tmp_path, monkeypatch):
+    """A fit with a tol carries its last step's gradient norm (fit's profiled dispersion reads it); a checkpoint
+    written before the carry held it (the same state less that scalar) resumes to the uninterrupted fit's
+    parameters, bit for bit. A checkpoint of another fit is still refused."""
+    pytest.importorskip("orbax.checkpoint")
+    from mle_jax import _checkpoint
+
+    tight = mj.Objective(tol=1e-12)  # never reached in 8 steps: the fit runs them all
+    whole = mj.fit(SLOPE, START, X, Y, ADAM, steps=8, objective=tight)
+    save = _checkpoint.Store.save
+    monkeypatch.setattr(_checkpoint.Store, "save",
+                        lambda self, step, state, history: save(self, step, state._replace(grad_norm=None), history))
+    first = mj.fit(SLOPE, START, X, Y, ADAM, steps=4, objective=tight, run=_saved(tmp_path, every=2))
+    monkeypatch.undo()
+    again = mj.fit(SLOPE, START, X, Y, ADAM, steps=8, objective=tight, run=_saved(tmp_path, every=2))
+    assert first.steps_run == 4 and again.steps_run == 8
+    np.testing.assert_array_equal(again.params.model, whole.params.model)
+    np.testing.assert_array_equal(again.history, whole.history)
+    with pytest.raises(ValueError, match="written by another fit"):
+        mj.fit(SLOPE, SLOPE.init(jnp.zeros(2)), X, Y, ADAM, steps=8, objective=tight, run=_saved(tmp_path, every=2))
