@@ -19,6 +19,7 @@ import math
 from typing import NamedTuple
 
 import jax
+import jax.core
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from .registry import Param
@@ -362,7 +363,7 @@ def log_cdf(theta: StudentT, y):
     fisher = z.dtype in _FISHER and branches.fisher
     if fisher:
         near_normal = (df >= min_df) & (jnp.square(jnp.square(z)) < max_ratio * df)  # never where normal
-    log_big_phi = None
+    log_big_phi = jnp.zeros_like(z)  # not compiled where neither branch can be taken
     if branches.normal or fisher:
         zg = safe_where(normal | near_normal, z, 0.0)
         log_big_phi = log_ndtr(zg)  # one log Phi(z) for the Normal (df = inf) and Fisher's expansion
