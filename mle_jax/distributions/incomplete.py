@@ -774,7 +774,7 @@ def _log_likelihood_ratio(a, b, log_x, log_1mx):
     return term_a + term_b
 
 
-def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half=False):
+def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half=False, gamma_form=True):
     """``(log I_x(a, b), log(x (1 - x) I'(x) / I))``, ``x (1 - x) I'(x) = x^a (1 - x)^b / B(a, b)``: the value
     and its log slope, from one evaluation of the prefix and the fraction. On the fraction's own side
     the slope is ``log a - log CF`` (the prefix cancels exactly: in float32 a prefix of -9,210 rounds
@@ -785,7 +785,8 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     b = 2, x = sig(17) = 1 - 4.1e-8: both round to 1 - 6e-8 and 1, and the fraction ran on the wrong side).
 
     ``half`` (a Python bool): ``b = 1/2`` for every entry (the Student t), and the a >> b form is the closed
-    form ``Q(1/2, u) = erfc(sqrt(u))`` (``_log_q_half``), not the whole incomplete gamma."""
+    form ``Q(1/2, u) = erfc(sqrt(u))`` (``_log_q_half``), not the whole incomplete gamma. ``gamma_form=False`` (a
+    Python bool, with ``half``): every a is below ``gamma_form_min``, where that form is never taken: not compiled."""
     if half:
         b = jnp.full_like(a, 0.5)
     x, y = jnp.exp(log_x), jnp.exp(log_1mx)
@@ -800,7 +801,8 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     u_est = (a + b) * y
     gamma = (y < 0.5) & (0.4 * b * (b + u_est) ** 2 < _eps(x.dtype) * a ** 3)
     if half:
-        return _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma, log_beta, stirling, with_beta)
+        return _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma if gamma_form else None, log_beta,
+                                 stirling, with_beta)
     # at 1 - x = 0 (u = 0) log I = 0 and its slopes 0; the gamma form sees u = 1 there
     ends = gamma & (log_1mx == -jnp.inf)
     gamma = gamma & ~ends
@@ -847,21 +849,32 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
 
 
 def _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma, log_beta, stirling, with_beta):
-    """``_log_betainc_parts`` at ``b = 1/2``: the a >> b form is ``_log_q_half``."""
+    """``_log_betainc_parts`` at ``b = 1/2``: the a >> b form is ``_log_q_half`` (``gamma`` None: never taken)."""
     first, second = jnp.where(direct, a, b), jnp.where(direct, b, a)
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
     prefix = _log_beta_prefix(first, second, log_near, log_far, stirling, log_beta if with_beta else None)
-    log_cf = _log_beta_cf(safe_where(gamma, 1.0, first), safe_where(gamma, 1.0, second),
-                          safe_where(gamma, 0.5, jnp.exp(log_near)), safe_where(gamma, 0.5, jnp.exp(log_far)),
+    aside = jnp.zeros_like(direct) if gamma is None else gamma
+    log_cf = _log_beta_cf(safe_where(aside, 1.0, first), safe_where(aside, 1.0, second),
+                          safe_where(aside, 0.5, jnp.exp(log_near)), safe_where(aside, 0.5, jnp.exp(log_far)),
                           jnp.zeros_like(a))
     value = prefix + log_cf
     far = log1mexp(jnp.minimum(value, 0.0))
     log_first = jnp.log(first)
     fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
+    if gamma is None:
+        return fraction
     ag, bg = safe_where(gamma, a, 1.0), safe_where(gamma, b, 1.0)
     minus_log_x = safe_where(gamma, -log_x, 1.0)
     tail = _log_q_half((ag + 0.5 * (bg - 1.0)) * minus_log_x)
     return jnp.where(gamma, tail, fraction[0]), jnp.where(gamma, prefix + log_first - tail, fraction[1])
+
+
+def gamma_form_min(dtype) -> float:
+    """The a below which ``log_betainc(..., half=True)`` never takes its a >> b form: that form needs
+    ``0.4 b (b + u)^2 < eps a^3`` with ``b = 1/2`` and ``u >= 0``, whose left side is at least 0.05; below
+    ``a^3 = 0.04 / eps`` (a margin for rounding) it is never true. float32: a < 69.5 (nu < 139); float64:
+    a < 56,000."""
+    return float((0.04 / np.finfo(dtype).eps) ** (1.0 / 3.0))
 
 
 def _log_q_half_parts(u):
@@ -934,13 +947,14 @@ def _closed_form_in_x(parts, n_params, signs):
     return wrapped
 
 
-_LOG_BETAINC = {(stirling, with_beta, half): _closed_form_in_x(
-    lambda a, b, lb, log_x, log_1mx, s=stirling, w=with_beta, h=half: _log_betainc_parts(a, b, log_x, log_1mx, lb, s,
-                                                                                         w, h),
-    3, (1.0, -1.0)) for stirling in (False, True) for with_beta in (False, True) for half in (False, True)}
+_LOG_BETAINC = {(stirling, with_beta, half, gamma_form): _closed_form_in_x(
+    lambda a, b, lb, log_x, log_1mx, s=stirling, w=with_beta, h=half, g=gamma_form: _log_betainc_parts(
+        a, b, log_x, log_1mx, lb, s, w, h, g),
+    3, (1.0, -1.0)) for stirling in (False, True) for with_beta in (False, True) for half in (False, True)
+    for gamma_form in ((False, True) if half else (True,))}
 
 
-def log_betainc(a, b, log_x, log_1mx, stirling=True, log_beta=None, half=False):
+def log_betainc(a, b, log_x, log_1mx, stirling=True, log_beta=None, half=False, gamma_form=True):
     """``log I_x(a, b)`` from ``log x`` and ``log(1 - x)`` (pass both, each computed stably by the
     caller: a Student t tail has ``x = 1e-40``, below float32's range; at df 1e10 ``1 - x = 1e-10``).
     ``stirling=False`` (a Python bool) where ``min(a, b) < 10`` for every entry (a Student t's ``b = 1/2``):
@@ -950,7 +964,9 @@ def log_betainc(a, b, log_x, log_1mx, stirling=True, log_beta=None, half=False):
     those in ``a`` and ``b`` by forward mode through the fraction. ``half=True`` (a Python bool) says ``b = 1/2``
     for every entry (the Student t): ``b`` is then that constant (the argument is not read, and nothing is
     differentiated in it), and at ``a >> b``, ``x`` near 1 the value is the closed form ``erfc(sqrt(u))``, not a
-    whole incomplete gamma (which compiles for seconds and runs for every entry under a ``where``)."""
+    whole incomplete gamma (which compiles for seconds and runs for every entry under a ``where``);
+    ``gamma_form=False`` (a Python bool, with ``half``) where every ``a`` is known to be below ``gamma_form_min``,
+    where that form is never taken: it is not compiled (a Student t of a fixed df)."""
     with_beta = log_beta is not None and not stirling
     lb = log_beta if with_beta else jnp.zeros((), jnp.result_type(a, b, log_x))
-    return _LOG_BETAINC[(bool(stirling), with_beta, bool(half))](a, b, lb, log_x, log_1mx)
+    return _LOG_BETAINC[(bool(stirling), with_beta, bool(half), bool(gamma_form) or not half)](a, b, lb, log_x, log_1mx)

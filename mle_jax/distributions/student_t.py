@@ -19,6 +19,8 @@ import math
 from typing import NamedTuple
 
 import jax
+import jax.core
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
@@ -26,7 +28,7 @@ from jax.scipy.special import gammaln, polygamma
 
 from . import _invert, _twins, registry
 from .._checks import check_event_shape
-from .incomplete import log_betainc
+from .incomplete import gamma_form_min, log_betainc
 from .normal import _z, loc_shape, log_ndtr
 from .special import (_CORR, _PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,
                       log1pmx_ratio, stirling_corr)
@@ -274,17 +276,18 @@ def entropy(theta: StudentT):
     return jnp.where(big, large, small) + HALF_LOG_2PI - _normaliser(h) + jnp.log(theta.scale)
 
 
-def _log_lower_tail(df, t, log_abs_t, normaliser):
+def _log_lower_tail(df, t, log_abs_t, normaliser, gamma_form=True):
     """``log Pr(T <= -|t| sqrt(nu))`` for the standard t at ``z = t sqrt(nu)``:
     ``log I_x(nu/2, 1/2) - log 2`` with ``x = 1/(1 + t^2)``, from ``log x`` and ``log(1 - x)``;
-    ``normaliser`` is ``R(nu/2)`` (``_normaliser``), which gives ``log B(nu/2, 1/2)``."""
+    ``normaliser`` is ``R(nu/2)`` (``_normaliser``), which gives ``log B(nu/2, 1/2)``. ``gamma_form=False``
+    (a Python bool) where no nu is large enough for the incomplete beta's a >> b form (``_static_df``)."""
     log1p_sq = _log1p_square(t, log_abs_t)
     log_x = -log1p_sq
     log_1mx = 2 * log_abs_t - log1p_sq
     half = 0.5 * df  # log B(h, 1/2) = log(pi)/2 - R(h) - log(h)/2: no betaln compiled beside the normaliser
     log_beta = _LOG_SQRT_PI - normaliser - 0.5 * jnp.log(half)
     return log_betainc(half, jnp.full_like(df, 0.5), log_x, log_1mx, stirling=False, log_beta=log_beta,
-                       half=True) - LOG_2
+                       half=True, gamma_form=gamma_form) - LOG_2
 
 
 def _fisher(z, df, terms, log_big_phi):
@@ -306,6 +309,31 @@ def _fisher(z, df, terms, log_big_phi):
 _FISHER = {jnp.dtype("float32"): (1e4, 1e-2, 2), jnp.dtype("float64"): (1e7, 1e-3, 3)}
 
 
+class _Branches(NamedTuple):
+    """Which of ``log_cdf``'s branches a df may take (Python bools), and its ``R(nu/2)`` where it is known."""
+
+    normal: bool  # nu = inf somewhere: the Normal's log Phi
+    fisher: bool  # nu >= _FISHER's min somewhere: Fisher's expansion
+    gamma_form: bool  # nu/2 large enough for the incomplete beta's a >> b form (``incomplete.gamma_form_min``)
+    normaliser: float | None  # R(nu/2) of one known finite nu, in float64
+
+
+def _static_df(df, dtype) -> _Branches:
+    """The branches ``log_cdf`` compiles. A traced df (learned) may take any; a df known when traced (a
+    family's fixed df, a concrete array: ``mj.student_t(4.0)``) only those its values take, so that
+    ``censored(student_t(4.0))`` compiles neither the Normal's, nor Fisher's expansion, nor the a >> b form,
+    whose selects would never pick them (each is chosen by the value of nu alone), and its ``R(nu/2)`` is a
+    constant. The same values either way."""
+    if isinstance(df, jax.core.Tracer):
+        return _Branches(True, True, True, None)
+    nu = np.asarray(df, dtype)
+    min_df = _FISHER.get(jnp.dtype(dtype), (np.inf,))[0]
+    one = nu.size == 1 and bool(np.isfinite(nu).all()) and float(nu.reshape(-1)[0]) > 0
+    return _Branches(bool(np.any(nu == np.inf)), bool(np.any(nu >= min_df)),
+                     bool(np.any(~(0.5 * nu < gamma_form_min(dtype)))),
+                     _normaliser_float(0.5 * float(nu.reshape(-1)[0])) if one else None)
+
+
 def log_cdf(theta: StudentT, y):
     """``log Pr(Y <= y)`` in log space, exact in both tails and differentiable in nu; ``t.logcdf``.
 
@@ -313,34 +341,39 @@ def log_cdf(theta: StudentT, y):
     derivative ``2 f(0)``, written out. In float32 with ``nu >= 1e4`` and ``z^4 / nu < 1e-2`` the
     incomplete beta's argument ``nu / (nu + z^2)`` rounds to 1, and in float64 with ``nu >= 1e7`` and
     ``z^4 / nu < 1e-3`` its fraction converges slowly, so Fisher's expansion is used there (``_FISHER``;
-    its error is below 1e-5 and 1e-12 relative in those regions; see docs/reliability.md).
+    its error is below 1e-5 and 1e-12 relative in those regions; see docs/reliability.md). A df known
+    when traced compiles only the branches it takes (``_static_df``).
     """
     z = _z(theta, y)
     log_abs_z = _log_abs_z(z, _gap(theta, y, z), theta.scale)
+    branches = _static_df(theta.df, z.dtype)
     df = jnp.broadcast_to(theta.df, jnp.shape(z)).astype(z.dtype)
     normal = df == jnp.inf
-    df = safe_where(normal, 1.0, df)
+    df = safe_where(normal, 1.0, df) if branches.normal else df
     zero = z == 0
     limit = jnp.isinf(log_abs_z)  # y = +-inf: the limits 0 and -inf
     regular = ~(zero | limit)
     t = safe_where(regular & jnp.isfinite(z), z, 1.0) / jnp.sqrt(df)  # only where |t| <= 1; log|t| beyond
-    normaliser = _normaliser(0.5 * df)
-    lower = _log_lower_tail(df, t, safe_where(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df), normaliser)
+    normaliser = _normaliser(0.5 * df) if branches.normaliser is None else branches.normaliser
+    lower = _log_lower_tail(df, t, safe_where(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df), normaliser,
+                            branches.gamma_form)
     general = jnp.where(z < 0, lower, log1mexp(lower))
     near_normal = jnp.zeros_like(normal)
     min_df, max_ratio, terms = _FISHER.get(jnp.dtype(z.dtype), (jnp.inf, 0.0, 0))
-    if z.dtype in _FISHER:
+    fisher = z.dtype in _FISHER and branches.fisher
+    if fisher:
         near_normal = (df >= min_df) & (jnp.square(jnp.square(z)) < max_ratio * df)  # never where normal
-    gaussian = normal | near_normal
-    zg = safe_where(gaussian, z, 0.0)
-    log_big_phi = log_ndtr(zg)  # one log Phi(z) for the Normal (df = inf) and Fisher's expansion
-    if z.dtype in _FISHER:
-        fisher = _fisher(safe_where(near_normal, z, 0.0), safe_where(near_normal, df, min_df), terms,
-                         safe_where(near_normal, log_big_phi, -LOG_2))  # Phi(0): inputs of a discarded branch
-        general = jnp.where(near_normal, fisher, general)
+    log_big_phi = jnp.zeros_like(z)  # not compiled where neither branch can be taken
+    if branches.normal or fisher:
+        zg = safe_where(normal | near_normal, z, 0.0)
+        log_big_phi = log_ndtr(zg)  # one log Phi(z) for the Normal (df = inf) and Fisher's expansion
+    if fisher:
+        fisher_value = _fisher(safe_where(near_normal, z, 0.0), safe_where(near_normal, df, min_df), terms,
+                               safe_where(near_normal, log_big_phi, -LOG_2))  # Phi(0): inputs of a discarded branch
+        general = jnp.where(near_normal, fisher_value, general)
     at_zero = -LOG_2 + 2 * jnp.exp(normaliser - HALF_LOG_2PI) * safe_where(zero, z, 0.0)  # 2 f(0) z
     value = jnp.where(zero, at_zero, jnp.where(limit, jnp.where(z < 0, -jnp.inf, 0.0), general))
-    return jnp.where(normal, log_big_phi, value)
+    return jnp.where(normal, log_big_phi, value) if branches.normal else value
 
 
 def log_sf(theta: StudentT, y):

@@ -189,7 +189,11 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
     extra_init, df_of = _learned_df(start) if df_option == "learned" else (no_params, _constant(df_option))
 
     def theta_of(fp, loc, scale):
-        return StudentT(jnp.asarray(df_of(fp), jnp.result_type(loc)), loc, scale)
+        if df_option == "learned":
+            return StudentT(jnp.asarray(df_of(fp), jnp.result_type(loc)), loc, scale)
+        with jax.ensure_compile_time_eval():  # a fixed df stays a concrete array when traced: its log_cdf compiles
+            df = jnp.asarray(df_option, jnp.result_type(loc))  # only the branches that df takes (_static_df)
+        return StudentT(df, loc, scale)
 
     def standard_log_prob(fp, z):  # the z-dependent part; its normaliser is the shift, once per reduction
         return _student_t.standard_kernel(z, df_of(fp))
