@@ -49,6 +49,15 @@ def pytest_configure(config):
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def pytest_collection_finish(session):
+    """What the collection made (the imported libraries, the test modules and their tables: about 265,000
+    objects) lives as long as the process: moved out of the collector's reach (``gc.freeze``), so that a
+    full collection, each release's and Python's own, scans only what the tests made since (0.12 s a
+    collection before, under a millisecond after)."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
 def _mpmath_precision():
     """A test that sets mpmath's working precision (``mp.mp.dps = 30``) sets it for itself only: the

@@ -57,7 +57,7 @@ def _far_tail_case(dtype, rtol):
         def f(m, sg, yy):
             return mj.distributions.normal.censored_log_prob(mj.Normal(m, sg), yy, jnp.asarray(side, dtype))
 
-        gm, gs = jax.vmap(jax.grad(f, (0, 1)), (None, None, 0))(jnp.asarray(mu, dtype), jnp.asarray(sigma, dtype), y)
+        gm, gs = jax.jit(jax.vmap(jax.grad(f, (0, 1)), (None, None, 0)))(jnp.asarray(mu, dtype), jnp.asarray(sigma, dtype), y)
         zz = (np.asarray(y, np.float64) - mu) / sigma  # the z the dtype holds
         m = np.array([_mills(s * v) for v in zz])
         np.testing.assert_allclose(np.asarray(gm, np.float64), -s * m / sigma, rtol=rtol)
@@ -114,9 +114,10 @@ def test_normal_and_log_normal_tail_gradients_in_the_far_tail(dtype, rtol):
         zs = jnp.asarray([-1e4, -1e3, -40.0, -20.5, -19.5, -10.5, -9.5, -1.0, 3.0], dtype)
         one = jnp.asarray(1.0, dtype)
         # d/dmu log Phi((y - mu)/1) at y = 0, mu = -z: -M(z)
-        got_n = jax.vmap(jax.grad(lambda m: mj.log_cdf(mj.Normal(m, one), jnp.zeros((), dtype))))(-zs)
+        # each in one compiled program (op by op: about 60 compiles a dtype)
+        got_n = jax.jit(jax.vmap(jax.grad(lambda m: mj.log_cdf(mj.Normal(m, one), jnp.zeros((), dtype)))))(-zs)
         # LogNormal(mu, 1) at y = 1: log_sf = log Phi(mu), d/dmu = M(mu)
-        got_ln = jax.vmap(jax.grad(lambda m: mj.log_sf(mj.LogNormal(m, one), one)))(zs)
+        got_ln = jax.jit(jax.vmap(jax.grad(lambda m: mj.log_sf(mj.LogNormal(m, one), one))))(zs)
         want = np.array([_mills(float(v)) for v in np.asarray(zs, np.float64)])
         np.testing.assert_allclose(np.asarray(got_n, np.float64), -want, rtol=rtol)
         np.testing.assert_allclose(np.asarray(got_ln, np.float64), want, rtol=rtol)

@@ -83,7 +83,9 @@ def test_off_support_is_minus_inf(name):
 
 def test_normal_gradients_and_extreme_z():
     theta = mj.Normal(jnp.float32(0.5), jnp.float32(1.5))
-    check_grads(lambda l, s, y: mj.log_prob(mj.Normal(l, s), y), (0.5, 1.5, 2.0), order=2, modes=["fwd", "rev"])
+    # jitted: check_grads differentiates and evaluates the same function, in 14 compiles instead of 90 op by op
+    check_grads(jax.jit(lambda l, s, y: mj.log_prob(mj.Normal(l, s), y)), (0.5, 1.5, 2.0), order=2,
+                modes=["fwd", "rev"])
     for z in [1e2, 1e3, 1e4]:
         y = jnp.float32(0.5 + 1.5 * z)
         np.testing.assert_allclose(mj.log_prob(theta, y), stats.norm(0.5, 1.5).logpdf(float(y)), rtol=1e-6)
@@ -128,10 +130,11 @@ def test_categorical_derivatives_closed_form():
     # d log p_y / dz = onehot(y) - softmax(z); d^2 = -(diag p - p p^T), for batched labels too
     z = jnp.array([[1.0, -jnp.inf, 3.0, 0.5], [2.0, 1.0, 0.0, -1.0]], jnp.float32)
     y = jnp.array([2, 0])
-    grad = jax.grad(lambda z: jnp.sum(mj.log_prob(mj.Categorical(z), y)))(z)
+    # each derivative in one compiled program (op by op: 123 compiles, 3.7 s of CPU against 0.4 s)
+    grad = jax.jit(jax.grad(lambda z: jnp.sum(mj.log_prob(mj.Categorical(z), y))))(z)
     p = special.softmax(np.asarray(z, np.float64), axis=-1)
     np.testing.assert_allclose(grad, np.eye(4)[np.asarray(y)] - p, rtol=1e-5, atol=1e-7)
-    hess = jax.hessian(lambda z: mj.log_prob(mj.Categorical(z), jnp.int32(1)))(z[1])
+    hess = jax.jit(jax.hessian(lambda z: mj.log_prob(mj.Categorical(z), jnp.int32(1))))(z[1])
     np.testing.assert_allclose(hess, -(np.diag(p[1]) - np.outer(p[1], p[1])), rtol=1e-5, atol=1e-7)
 
 
@@ -190,16 +193,17 @@ def test_mode_mean_sample_quantile():
     np.testing.assert_allclose([lo, hi], stats.norm(1, 2).interval(0.9), rtol=1e-6)
     np.testing.assert_allclose(mj.log_cdf(n, jnp.float32(-40.0)), stats.norm(1, 2).logcdf(-40.0), rtol=1e-5)
     keys = jax.random.split(jax.random.PRNGKey(0), 20000)
-    draws = jax.vmap(mj.sample, in_axes=(0, None))(keys, n)
+    draw_all = jax.jit(jax.vmap(mj.sample, in_axes=(0, None)))  # one program a type, not op by op
+    draws = draw_all(keys, n)
     assert abs(float(draws.mean()) - 1.0) < 4 * 2.0 / math.sqrt(20000)
     b = mj.Bernoulli(jnp.float32(0.4))
     assert mj.mode(b) == 1 and mj.mode(mj.Bernoulli(jnp.float32(-0.1))) == 0
     np.testing.assert_allclose(mj.mean(b), special.expit(0.4), rtol=1e-6)
-    bd = jax.vmap(mj.sample, in_axes=(0, None))(keys, b)
+    bd = draw_all(keys, b)
     assert abs(float(bd.mean()) - special.expit(0.4)) < 4 * 0.5 / math.sqrt(20000)
     c = mj.Categorical(jnp.array([0.0, 2.0, 1.0], jnp.float32))
     assert mj.mode(c) == 1
-    cd = jax.vmap(mj.sample, in_axes=(0, None))(keys, c)
+    cd = draw_all(keys, c)
     freq = np.bincount(np.asarray(cd), minlength=3) / len(cd)
     np.testing.assert_allclose(freq, special.softmax([0.0, 2.0, 1.0]), atol=0.02)
     np.testing.assert_allclose(mj.mean(c), np.dot(np.arange(3), special.softmax([0.0, 2.0, 1.0])), rtol=1e-6)

@@ -35,8 +35,9 @@ def test_censored_normal_uses_cdf_and_survival():
 def test_censored_student_t_family():
     family = mj.censored(mj.student_t(4.0, 2.0))
     ref = stats.t(4.0, 0.3, 2.0)
+    log_prob = jax.jit(family.log_prob)  # one program for the three sides (op by op: 78 compiles)
     for value, side, want in [(1.0, 0, ref.logpdf(1.0)), (1.0, -1, ref.logcdf(1.0)), (5.0, 1, ref.logsf(5.0))]:
-        np.testing.assert_allclose(family.log_prob({}, jnp.float32(0.3), jnp.array([value, side], jnp.float32)),
+        np.testing.assert_allclose(log_prob({}, jnp.float32(0.3), jnp.array([value, side], jnp.float32)),
                                    want, rtol=1e-4)
 
 

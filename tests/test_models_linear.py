@@ -33,17 +33,18 @@ def _value_and_gradient(dtype, raw_shape):
         return 0.5 * jnp.sum(ys * (eta - ys) ** 2)
 
     eta_np = np.tensordot(x, w, axes=1) + b
-    np.testing.assert_allclose(jax.vmap(m.apply, (None, 0))(p, xs), eta_np, rtol=tol, atol=tol)
-    g = jax.grad(lambda q: loss(m.apply, q))(p)
-    g_ref = jax.grad(lambda q: loss(lambda q, x_i: x_i @ q["w"] + q["b"], q))(p)
+    np.testing.assert_allclose(jax.jit(jax.vmap(m.apply, (None, 0)))(p, xs), eta_np, rtol=tol, atol=tol)
+    # each in one compiled program (op by op: about 105 compiles a dtype)
+    g = jax.jit(jax.grad(lambda q: loss(m.apply, q)))(p)
+    g_ref = jax.jit(jax.grad(lambda q: loss(lambda q, x_i: x_i @ q["w"] + q["b"], q)))(p)
     r = y * (eta_np - y)
     np.testing.assert_allclose(g["w"], np.tensordot(x, r, axes=(0, 0)), rtol=10 * tol, atol=10 * tol)
     np.testing.assert_allclose(g["b"], r.sum(0), rtol=10 * tol, atol=10 * tol)
     for k in g:
         np.testing.assert_allclose(g[k], g_ref[k], rtol=10 * tol, atol=10 * tol)
     # forward mode and second order too (Newton's per-example Jacobians and HVPs)
-    h = jax.hessian(lambda q: loss(m.apply, q))(p)
-    h_ref = jax.hessian(lambda q: loss(lambda q, x_i: x_i @ q["w"] + q["b"], q))(p)
+    h = jax.jit(jax.hessian(lambda q: loss(m.apply, q)))(p)
+    h_ref = jax.jit(jax.hessian(lambda q: loss(lambda q, x_i: x_i @ q["w"] + q["b"], q)))(p)
     jax.tree.map(lambda a, c: np.testing.assert_allclose(a, c, rtol=10 * tol, atol=10 * tol), h, h_ref)
 
 

@@ -139,7 +139,7 @@ def test_binomial_free_plus_data_is_the_log_pmf(dtype):
             return (b.log_prob_free(n, z, y) + b.data_term(n, y),
                     jax.vmap(jax.grad(b.log_prob_free, argnums=1))(n, z, y))
         value, d_z = (np.asarray(v, float) for v in jax.jit(run)(*(jnp.asarray(rows[:, j], dtype) for j in range(3))))
-        off = np.asarray(run(*(jnp.asarray(v, dtype) for v in ([5.0, 5.0], [0.0, 0.0], [6.0, 1.5])))[0])
+        off = np.asarray(jax.jit(run)(*(jnp.asarray(v, dtype) for v in ([5.0, 5.0], [0.0, 0.0], [6.0, 1.5])))[0])
         with pytest.raises(ValueError, match="data"):
             jax.grad(b.log_prob_free, argnums=2)(jnp.asarray(5.0, dtype), jnp.asarray(0.0, dtype), jnp.asarray(2.0, dtype))
     n, z, y = rows.T
