@@ -128,15 +128,16 @@ def drive(job: Job, carry: Carry, total: int, run: Run):
 
 
 def _restore(store, carry: Carry, step: int | None = None):
-    """``store.restore`` into ``carry``'s structure. A checkpoint written before the carry held the last step's
-    gradient norm (a fit with a ``tol``) restores too, that norm unknown (``carry``'s own, inf)."""
+    """``store.restore`` into ``carry``'s structure. A fit with a ``tol`` carries the last step's gradient norm, one
+    without does not; a checkpoint of the same fit with the other choice (written before the carry held the norm,
+    or with ``tol`` added or dropped since, as before the norm was carried) restores too, the norm unknown where
+    the fit has a ``tol`` (``carry``'s own, inf) and dropped where it has none."""
     try:
         return store.restore(carry, step)
     except ValueError:
-        if carry.grad_norm is None:
-            raise
+        norm = constant(math.inf, jax.dtypes.canonicalize_dtype(np.float64).name) if carry.grad_norm is None else None
         try:
-            restored = store.restore(carry._replace(grad_norm=None), step)
+            restored = store.restore(carry._replace(grad_norm=norm), step)
         except ValueError:
             restored = None
         if restored is None:

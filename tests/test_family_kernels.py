@@ -190,3 +190,35 @@ def test_ordinal_interval_log_sigmoids_against_mpmath(dtype, request):
             lo = sig(cuts[y - 1] - mp.mpf(s)) if y > 0 else mp.mpf(0)
             want.append(float(mp.log(up - lo)))
     np.testing.assert_allclose(got, want, rtol=rtol * 10)
+
+
+@pytest.mark.deep  # four classes' programs and an mpmath sweep: 4 s
+def test_ordinal_value_float64_where_a_sigmoid_is_near_0_4(x64):
+    """The ordinal kernel's float64 value where ``w = p_u + p_v - p_u p_v`` lies in [0.35, 0.4142], XLA's float64
+    ``log1p`` stretch up to 128 ulps off (``log1p(-w)`` read 120 ulps off at f = c - 0.35): within 4 roundings of
+    mpmath's ``log sig(u) + log sig(-v) + log(1 - exp(-g))`` in every class, evaluated alone and differentiated
+    (the same bits)."""
+    from mle_jax.distributions.special import log1mexp
+    from mle_jax.families.classification import _observed_interval
+    cuts = jnp.asarray([-1.0, 0.0, 1.0])
+    width = log1mexp(-jnp.asarray([np.inf, 1.0, 1.0, np.inf]))
+    f = np.linspace(-1.9, 1.9, 381)
+    for y in range(4):
+        labels = jnp.full(f.shape, y)
+        alone = np.asarray(jax.jit(_observed_interval)(jnp.asarray(f), cuts, width, labels))
+        tangent = jax.jit(lambda s: jax.jvp(lambda t: _observed_interval(t, cuts, width, labels), (s,),
+                                            (jnp.ones_like(s),))[0])(jnp.asarray(f))
+        np.testing.assert_array_equal(alone, np.asarray(tangent))
+        want = []
+        for s in f:
+            s = mp.mpf(float(s))
+            value = mp.mpf(0)
+            if y < 3:
+                value -= mp.log1p(mp.exp(s - float(cuts[y])))
+            if y > 0:
+                value -= mp.log1p(mp.exp(float(cuts[y - 1]) - s))
+            if 0 < y < 3:
+                value += mp.log(-mp.expm1(-1))
+            want.append(float(value))
+        err = np.abs(alone - want) / (np.finfo(np.float64).eps * np.abs(want))
+        assert err.max() <= 4, (y, err.max(), f[err.argmax()])

@@ -278,3 +278,18 @@ def test_a_checkpoint_without_the_gradient_norm_still_resumes_a_fit_with_a_tol(t
     np.testing.assert_array_equal(again.history, whole.history)
     with pytest.raises(ValueError, match="written by another fit"):
         mj.fit(SLOPE, SLOPE.init(jnp.zeros(2)), X, Y, ADAM, steps=8, objective=tight, run=_saved(tmp_path, every=2))
+
+
+@pytest.mark.deep  # three fits, checkpoints written: 2 s
+def test_a_checkpoint_of_a_fit_with_a_tol_resumes_the_fit_without_it(tmp_path):
+    """The carry holds the gradient norm only with a tol: a checkpoint written by a fit with a tol resumes the same
+    fit without one (as it did before the norm was carried; it was refused as another fit's), to the uninterrupted
+    fit's parameters and history."""
+    pytest.importorskip("orbax.checkpoint")
+    tight = mj.Objective(tol=1e-12)  # never reached in 8 steps
+    whole = mj.fit(SLOPE, START, X, Y, ADAM, steps=8, run=mj.Run(progress=False))
+    first = mj.fit(SLOPE, START, X, Y, ADAM, steps=4, objective=tight, run=_saved(tmp_path, every=2))
+    again = mj.fit(SLOPE, START, X, Y, ADAM, steps=8, run=_saved(tmp_path, every=2))
+    assert first.steps_run == 4 and again.steps_run == 8
+    np.testing.assert_allclose(again.params.model, whole.params.model, rtol=1e-12)
+    np.testing.assert_allclose(again.history, whole.history, rtol=1e-12)
