@@ -173,8 +173,9 @@ def deviance(k, m, log_m, log_k=None, diff=None):
     elsewhere, the log of the ratio (rounded once), never ``log k - log m`` (at k = 1e9 those are 20.7 and 21.0, and
     their difference kept 300 roundings of the deviance just past the quarter: 2e-5 relative in float32). One
     division: ``q = m/k`` below ``m = k/2`` (``w = q - 1``, not small there), else ``q = w`` (``m - k`` is exact up to
-    ``2k``) and ``log1p(w)`` as ``log(u) - ((u - 1) - w)/u``, ``u = 1 + w`` rounded (the rounding of ``1 + w`` undone
-    to first order: one log, as before, and not XLA's float64 ``log1p``, 120 ulps off near w = -0.41). The caller's
+    ``2k``) and ``log1p(w)`` as ``log(u) - ((u - 1) - w)/u``, ``u = |1 + w|`` rounded (the rounding of ``1 + w`` undone
+    to first order: one log, as before, and not XLA's float64 ``log1p``, 120 ulps off near w = -0.41; the ``abs``
+    keeps XLA from folding ``(1 + w) - 1`` to ``w``, which drops the correction in a compiled program). The caller's
     ``log m`` serves only where ``m/k`` is below the dtype's smallest normal (``m`` may underflow), with ``log k`` (the
     caller's where it has one). Within 10 roundings of the deviance everywhere (its condition in ``m``, ``|m - k| /
     dev``, is 9 at the quarter; ``log(1 + w)`` kept 1.5 eps of ``1 + w``'s rounding there: 19 roundings). ``diff = m - k`` where the caller has it without ``m``'s rounding (default ``m - k``): a saddle point's
@@ -183,7 +184,7 @@ def deviance(k, m, log_m, log_k=None, diff=None):
     low = m < 0.5 * k
     q = jnp.where(low, m, m - k if diff is None else diff) / k
     near = (jnp.abs(q) < 0.25) & ~low
-    ratio = jnp.where(low, q, 1.0 + q)
+    ratio = jnp.where(low, q, jnp.abs(1.0 + q))  # abs (1 + q > 0 here): XLA folds (1 + q) - 1 to q, undoing the correction
     normal = ratio >= jnp.finfo(jnp.result_type(ratio)).tiny
     log_k = jnp.log(k) if log_k is None else log_k
     log_ratio = jnp.where(normal, jnp.log(safe_where(normal, ratio, 1.0)), safe_where(normal, 0.0, log_m) - log_k)
@@ -197,14 +198,15 @@ def log1p(x):
     """``log(1 + x)`` to a rounding or two in every dtype. JAX's float64 ``log1p`` (XLA's) is up to 128 ulps off for
     ``x`` in ``[-0.4142, -0.35]`` (mpmath; float32 is within 2 ulps everywhere): there, for ``-1/2 <= x <= -1/4``,
     ``u = 1 + x`` (one rounding) and ``log1p(x) = log u - ((u - 1) - x)/u`` (``u - 1`` exact by Sterbenz: the
-    correction is ``1 + x``'s rounding, to first order). ``jnp.log1p`` elsewhere and in float32.
-    scipy equivalent: ``numpy.log1p``."""
+    correction is ``1 + x``'s rounding, to first order). ``u`` is taken as ``|1 + x|`` (the same number): XLA's
+    simplifier folds ``(x + 1) - 1`` to ``x``, which would drop the correction in a compiled program (``log u`` alone
+    is 2 ulps off). ``jnp.log1p`` elsewhere and in float32. scipy equivalent: ``numpy.log1p``."""
     x = jnp.asarray(x)
     if jnp.dtype(jnp.result_type(x)).itemsize < 8:
         return jnp.log1p(x)
     mid = (x >= -0.5) & (x <= -0.25)
     xm = safe_where(mid, x, -0.375)
-    u = 1.0 + xm
+    u = jnp.abs(1.0 + xm)
     return jnp.where(mid, jnp.log(u) - ((u - 1.0) - xm) / u, jnp.log1p(x))
 
 
