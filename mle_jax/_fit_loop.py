@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from ._fit_options import RESULTS, FitEvent, Run, Stop
-from ._fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, constant, program
+from ._fit_step import CAPACITY, Carry, Keys, Schedule, StepOptions, constant, program, unknown_norm
 from .recipe import Recipe
 
 
@@ -135,7 +135,7 @@ def _restore(store, carry: Carry, step: int | None = None):
     try:
         return store.restore(carry, step)
     except ValueError:
-        norm = constant(math.inf, jax.dtypes.canonicalize_dtype(np.float64).name) if carry.grad_norm is None else None
+        norm = unknown_norm() if carry.grad_norm is None else None
         try:
             restored = store.restore(carry._replace(grad_norm=norm), step)
         except ValueError:

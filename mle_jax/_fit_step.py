@@ -119,6 +119,11 @@ class Keys(NamedTuple):
     model: jax.Array | None    # draws each step's model key (models with a `key`)
 
 
+def unknown_norm() -> jax.Array:
+    """The gradient norm before any step (or after a resume that did not keep it): inf, in tol's dtype."""
+    return constant(math.inf, jax.dtypes.canonicalize_dtype(np.float64).name)
+
+
 def initial_carry(parts: Parts, opt_state, opts: StepOptions) -> Carry:
     carry = Carry(params=parts, opt_state=opt_state, result=constant(0, "int32"))
     if opts.batch_size is not None or opts.every is not None or opts.keyed:
@@ -126,7 +131,7 @@ def initial_carry(parts: Parts, opt_state, opts: StepOptions) -> Carry:
     if opts.batch_size is not None:
         carry = carry._replace(perm=jnp.arange(opts.n, dtype=jnp.int32))
     if opts.tol is not None:  # what the converged step reached (fit's profiled dispersion reads it: fit._profile)
-        carry = carry._replace(grad_norm=constant(math.inf, jax.dtypes.canonicalize_dtype(np.float64).name))
+        carry = carry._replace(grad_norm=unknown_norm())
     if opts.every is not None:
         carry = carry._replace(watch=Watch(
             best=parts, best_val=constant(float("inf"), "float32"), best_step=constant(-1, "int32"),
