@@ -20,6 +20,13 @@ float32, N = 1e6: 3.65 ms against 1.56 ms, medians of 12 and 48 blocks, load 7).
 anchors draw that seat at random, so it widens the per-block ratios without biasing them; where the
 fastest anchor is a JAX one, ``--no-torch`` measures the same ratio with less noise (with torch in the
 process the CPU ratio also counts torch's spinning workers).
+
+At N = 1e2 a program's time can be mostly how XLA's CPU client runs it: a compiled program whose cost analysis
+counts under 1,000 flops runs inline in the calling thread, any other is handed to the client's thread pool
+(a wake-up of ~10-60 us on this machine), so a kernel whose support checks add a few operations per example
+can cross that line where the hand-written loss, without them, does not (the exponential: 2,255 counted flops
+at N = 100 against jnp's 855). ``--sync-dispatch`` sets ``jax_cpu_enable_async_dispatch`` off, so that every
+program runs inline: the ratio it prints is the programs' own, the default one what a caller pays.
 """
 
 from __future__ import annotations
@@ -84,7 +91,11 @@ def main(argv=None) -> None:
     parser.add_argument("--n", action="append", type=lambda s: int(float(s)))
     parser.add_argument("--blocks", type=int, default=15)
     parser.add_argument("--no-torch", action="store_true", help="JAX contenders only")
+    parser.add_argument("--sync-dispatch", action="store_true",
+                        help="run every JAX program inline (jax_cpu_enable_async_dispatch off)")
     args = parser.parse_args(argv)
+    if args.sync_dispatch:
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
     if not args.family and not args.all:
         parser.error("name a --family, or --all")
     if not args.no_torch:
