@@ -25,8 +25,9 @@ At N = 1e2 a program's time can be mostly how XLA's CPU client runs it: a compil
 counts under 1,000 flops runs inline in the calling thread, any other is handed to the client's thread pool
 (a wake-up of ~10-60 us on this machine), so a kernel whose support checks add a few operations per example
 can cross that line where the hand-written loss, without them, does not (the exponential: 2,255 counted flops
-at N = 100 against jnp's 855). ``--sync-dispatch`` sets ``jax_cpu_enable_async_dispatch`` off, so that every
-program runs inline: the ratio it prints is the programs' own, the default one what a caller pays.
+at N = 100 against jnp's 855). ``--sync-dispatch`` sets ``jax_cpu_enable_async_dispatch`` off before JAX creates
+its CPU client (set after that, it changes nothing), so that every program runs inline: the ratio it prints is the
+programs' own, the default one what a caller pays.
 """
 
 from __future__ import annotations
