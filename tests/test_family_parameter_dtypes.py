@@ -10,6 +10,7 @@ The table runs every built-in family that owns a parameter (``tests/families_tab
 (a float array) or fixed as a Python float, with float32 and float64 data."""
 
 import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -125,42 +126,51 @@ def _float64_reference(entry, fparams, y):
     return np.asarray(lp, np.float64)
 
 
+# (dtype, parameters, whether fit and inference run too): fixed Python floats in both dtypes, learned in float32
+_VARIANTS = ((np.float32, "learned", False), (np.float32, "fixed", True), (np.float64, "fixed", True))
+
+
 @pytest.mark.deep
 @pytest.mark.parametrize("name", _owners())
 def test_family_parameters_keep_the_datas_dtype_under_x64(name):
-    """Under x64, for every family owning a parameter, learned (a float array) or fixed as a Python float: the NLL,
-    the loss, the log-densities, predict's theta, the point prediction, ``fit`` with L-BFGS and ``inference`` run in
-    the data's dtype (float32 stays float32, float64 stays float64), and the log-densities equal the float64
-    evaluation at the same values (float32 rounding). Before the fix the Gamma GLM's shape and Student t's df, fixed,
-    made float32 NLLs float64 and L-BFGS a TypeError."""
+    """Under x64, for every family owning a parameter, learned (a float32 array) or fixed as a Python float: the
+    NLL, the loss, the log-densities, predict's theta and the point prediction are in the data's dtype (float32
+    stays float32, float64 stays float64) and the log-densities equal the float64 evaluation at the same values;
+    with the parameters fixed, ``fit`` with L-BFGS keeps the params' dtype and ``inference``'s log-likelihood is
+    that evaluation's. Before the fix the Gamma GLM's shape and Student t's df, fixed, made float32 NLLs float64
+    and L-BFGS a TypeError."""
     entry = FAMILIES[name]
     fam = entry.family
+    lbfgs = optax.lbfgs()
     with jax.enable_x64(True):
-        for dtype, rtol in ((np.float32, 2e-5), (np.float64, 1e-12)):
+        for dtype, label, fits in _VARIANTS:
+            fparams = fam.init(dtype) if label == "learned" else _fixed(fam.init(dtype))
+            if fparams is None:  # no scalar parameter to fix (a vector per output)
+                continue
+            rtol = 2e-5 if dtype == np.float32 else 1e-12
             want = {jnp.dtype(dtype)}
             x = jnp.zeros((N, 1), dtype)
             y = jnp.asarray(_targets(entry, dtype))
             r = mj.recipe(lambda p, x_i: p, fam)
-            base = r.init(jnp.asarray(raw_example(fam, dtype)))
-            learned = fam.init(dtype)
-            for label, fparams in (("learned", learned), ("fixed", _fixed(learned))):
-                if fparams is None:
-                    continue
-                p = base._replace(family=fparams)
-                case = f"{name}, {np.dtype(dtype).name}, {label}"
-                ref = _float64_reference(entry, fparams, y)
-                nll, loss, lp = r.nll(p, x, y), r.loss(p, x, y), r.log_prob(p, x, y)
-                assert _dtypes((nll, loss, lp)) == want, case
-                np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=rtol, atol=rtol, err_msg=case)
-                np.testing.assert_allclose(float(nll), -ref.sum(), rtol=rtol, atol=rtol, err_msg=case)
-                assert _dtypes(r.predict(p, x)) == want, case
-                point = r.point(p, x)
-                assert not jnp.issubdtype(point.dtype, jnp.floating) or point.dtype == dtype, case
-                res = mj.fit(r, p, x, y, optax.lbfgs(), steps=2, run=mj.Run(progress=False))
-                assert _dtypes(res.params) == want, case
-                assert jax.tree.structure(res.params) == jax.tree.structure(p), case  # fixed leaves stay fixed
+            p = r.init(jnp.asarray(raw_example(fam, dtype)))._replace(family=fparams)
+            case = f"{name}, {np.dtype(dtype).name}, {label}"
+            ref = _float64_reference(entry, fparams, y)
+            nll, loss, lp = r.nll(p, x, y), r.loss(p, x, y), r.log_prob(p, x, y)
+            assert _dtypes((nll, loss, lp)) == want, case
+            np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=rtol, atol=rtol, err_msg=case)
+            np.testing.assert_allclose(float(nll), -ref.sum(), rtol=rtol, atol=rtol, err_msg=case)
+            assert _dtypes(r.predict(p, x)) == want, case
+            point = r.point(p, x)
+            assert not jnp.issubdtype(point.dtype, jnp.floating) or point.dtype == dtype, case
+            if not fits:
+                continue
+            res = mj.fit(r, p, x, y, lbfgs, steps=1, run=mj.Run(progress=False))
+            assert _dtypes(res.params) == want, case
+            assert jax.tree.structure(res.params) == jax.tree.structure(p), case  # fixed leaves stay fixed
+            with warnings.catch_warnings():  # params is no maximum: the Hessian may be indefinite (its warning)
+                warnings.simplefilter("ignore", RuntimeWarning)
                 info = mj.inference(r, p, x, y)
-                np.testing.assert_allclose(info.loglik, ref.sum(), rtol=max(rtol, 1e-6), err_msg=case)
+            np.testing.assert_allclose(info.loglik, ref.sum(), rtol=max(rtol, 1e-6), err_msg=case)
 
 
 @pytest.mark.deep
@@ -175,24 +185,24 @@ def test_glm_starts_keep_the_datas_dtype_under_x64(family):
     mu = np.exp(0.5 + 0.3 * x[:, 0])
     y = rng.gamma(2.0, mu / 2.0) if family.spec.kind == "gamma" else (
         rng.normal(mu, 0.5) if family.spec.kind == "normal" else rng.poisson(mu).astype(np.float64))
+    lbfgs = optax.lbfgs()
     with jax.enable_x64(True):
         init, apply = mj.models.linear(2)
         r = mj.recipe(apply, family)
-        for dtype in (np.float32, np.float64):
+        for dtype, label, _ in _VARIANTS:
             want = {jnp.dtype(dtype)}
             xd, yd = x.astype(dtype), y.astype(dtype)
             p = r.init(jax.tree.map(lambda a: a.astype(dtype), init(jax.random.PRNGKey(0))))
-            for fparams in (p.family, _fixed(p.family)):
-                q = p._replace(family=fparams)
-                case = f"{family.name}, {np.dtype(dtype).name}, {fparams}"
-                start = mj.intercept_only(r, yd, q)
-                assert _dtypes(start) == want, case
-                assert jax.tree.structure(start) == jax.tree.structure(q), case
-                assert _dtypes(mj.family_mle(r, start, xd, yd)) == want, case
-                res = mj.fit(r, q, xd, yd, optax.lbfgs(), steps=30, start="intercept_only", run=mj.Run(progress=False))
-                assert _dtypes(res.params) == want, case
-                nll = r.nll(res.params, xd, yd)
-                assert nll.dtype == dtype, case
-                as64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), res.params)
-                np.testing.assert_allclose(float(nll), float(r.nll(as64, x, y)), rtol=2e-5 if dtype == np.float32
-                                           else 1e-12, err_msg=case)
+            q = p if label == "learned" else p._replace(family=_fixed(p.family))
+            case = f"{family.name}, {np.dtype(dtype).name}, {label}"
+            start = mj.intercept_only(r, yd, q)
+            assert _dtypes(start) == want, case
+            assert jax.tree.structure(start) == jax.tree.structure(q), case
+            assert _dtypes(mj.family_mle(r, start, xd, yd)) == want, case
+            res = mj.fit(r, q, xd, yd, lbfgs, steps=10, start="intercept_only", run=mj.Run(progress=False))
+            assert _dtypes(res.params) == want, case
+            nll = r.nll(res.params, xd, yd)
+            assert nll.dtype == dtype, case
+            as64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), res.params)
+            np.testing.assert_allclose(float(nll), float(r.nll(as64, x, y)), rtol=2e-5 if dtype == np.float32
+                                       else 1e-12, err_msg=case)
