@@ -83,7 +83,9 @@ class Density(NamedTuple):
 
     def log_prob(self, fparams: Any, raw: jax.Array, y: jax.Array) -> jax.Array:
         kernel = self.kernel(fparams, raw, y)
-        scale, shift = affine_as(self.affine(fparams), jnp.result_type(kernel))
+        affine = self.affine(fparams)
+        # a kernel of Python numbers (no dtype) is weak: the affine's own types then stand
+        scale, shift = affine if not hasattr(kernel, "dtype") else affine_as(affine, kernel.dtype)
         return scale * kernel + shift
 
 
