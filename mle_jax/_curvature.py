@@ -291,8 +291,7 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool,
     flat = z.reshape(n, r)
 
     def loss(f, z_i, y_i):  # one example's NLL given its raw outputs (flat): -(a k_i + b), Density's affine
-        scale, shift = family.affine(f)
-        return -(scale * family.kernel(f, z_i.reshape(shape), y_i) + shift)
+        return -family.log_prob(f, z_i.reshape(shape), y_i)
 
     def slope_curvature(z_i, y_i):  # (g_i, C_i): the gradient and (by forward over reverse) the Hessian in z_i
         slope = functools.partial(jax.grad(loss, argnums=1), fam, y_i=y_i)

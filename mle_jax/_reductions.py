@@ -27,11 +27,23 @@ def _accumulate(terms):
     return jnp.sum(terms, dtype=acc).astype(jnp.promote_types(terms.dtype, acc))
 
 
+def affine_as(affine, dtype):
+    """A family's ``(scale, shift)`` (``Density.affine``) in ``dtype``, that of the kernel's terms they map.
+
+    They are functions of the family's own parameters alone, whose dtype is the terms' (``theta`` and the
+    kernels cast them to the raw outputs'), so they must not widen the terms: a parameter fixed as a Python
+    float is weakly typed, but ``lgamma`` and its like return a strong float64 under x64, and that shift added
+    to float32 terms made the NLL float64 (and L-BFGS's line search refused the mixed dtypes)."""
+    scale, shift = affine
+    return jnp.asarray(scale, dtype), jnp.asarray(shift, dtype)
+
+
 def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=None):
     """Reduce per-example terms ``t_i`` (shape (N,)) by ``sum`` or ``mean``, with weights and a mask.
 
     ``affine = (a, b)`` (optional) maps every term to ``a t_i + b``, applied once after the sum:
-    ``sum = a sum_i m_i w_i t_i + b sum_i m_i w_i``, ``mean = sum / sum_i m_i w_i``.
+    ``sum = a sum_i m_i w_i t_i + b sum_i m_i w_i``, ``mean = sum / sum_i m_i w_i``; a and b in the sum's
+    dtype (``affine_as``).
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean'; got {reduction!r}")
@@ -44,7 +56,7 @@ def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=
         total, count = _accumulate(w * terms), _accumulate(w)
     else:
         total, count = _accumulate(terms), terms.shape[0]
-    scale, shift = (1, 0) if affine is None else affine
+    scale, shift = (1, 0) if affine is None else affine_as(affine, jnp.result_type(total))
     if reduction == "sum":
         return total if affine is None else scale * total + count * shift
     if not weighted:

@@ -45,6 +45,7 @@ from ._curvature import DENSE_ELEMENTS, Data, singular_tol
 from ._floors import describe, on_floor
 from .diagnostics import BoundaryWarning
 from ._params import CARRIED, TRAINED, Layout, Params, Parts, is_trained, partition, trained_mask
+from ._reductions import affine_as
 from .recipe import Recipe
 from ._stream import is_stream
 from ._separation import (Labels, PerfectSeparationWarning, loglik_and_labels, quasi_separation,
@@ -618,7 +619,7 @@ class _Analytic:
         base = jnp.ones_like(a) if weights is None else jnp.asarray(weights, a.dtype)
         value = self.recipe.reduce(params, x, y, base * a, mask)
         m = jnp.ones(a.shape, bool) if mask is None else mask
-        shift = self.recipe.family.affine(params.family)[1]
+        shift = affine_as(self.recipe.family.affine(params.family), jnp.result_type(value))[1]
         return value + jnp.sum(jnp.where(m, base * (a - 1.0), 0.0)) * shift
 
     def predict(self, params, xa):

@@ -49,7 +49,7 @@ from ._boundary import CheckMemory, as_array, check_nnx_modules, keywords
 from ._checks import check_batch, check_finite, check_weights, local
 from .families import Family, as_raw
 from ._params import Params, Parts, float_dtype, partition
-from ._reductions import Reduction, reduce_terms
+from ._reductions import Reduction, affine_as, reduce_terms
 
 __all__ = ["Params", "Recipe", "Reduction", "Theta", "recipe", "reduce_terms"]
 
@@ -162,8 +162,8 @@ class Recipe:
         # -sum_i (a k_i + b) = -(a sum_i k_i + b sum_i w_i): scale, shift and sign once, not per example
         split = family.density.split if data is not None and self._splits(kind) else None
         if split is not None:  # k_i = free_i + data_i, the data's reduction given: a sum_i free_i + a data
-            scale, shift = family.affine(params.family)
             frees = jax.vmap(split.free, in_axes=(None, 0, 0))(params.family, raw, y)
+            scale, shift = affine_as(family.affine(params.family), jnp.result_type(frees))
             return -(reduce_terms(frees, weights, mask, reduction, (scale, shift))
                      + scale * jnp.asarray(data, frees.dtype)), state
         kernels = jax.vmap(family.kernel, in_axes=(None, 0, 0))(params.family, raw, y)

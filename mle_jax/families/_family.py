@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_event_shape
+from .._reductions import affine_as
 from ._support import Support, validate
 
 PerExample = Callable[[Any, jax.Array, jax.Array], jax.Array]
@@ -71,7 +72,8 @@ class Density(NamedTuple):
         log_prob(fparams, raw, y) = scale * kernel(fparams, raw, y) + shift,   (scale, shift) = affine(fparams)
 
     ``(scale, shift)`` is the same for every example, so the recipe applies it once per
-    reduction (for a Normal with fixed sigma: kernel = (y - mu)^2, scale = -1/(2 sigma^2)).
+    reduction (for a Normal with fixed sigma: kernel = (y - mu)^2, scale = -1/(2 sigma^2)), in the
+    kernel's dtype (``_reductions.affine_as``: a shift of a parameter fixed as a Python float widens nothing).
     ``split`` (optional): the kernel as a ``Split``, its data-only part apart.
     """
 
@@ -80,8 +82,11 @@ class Density(NamedTuple):
     split: Split | None = None
 
     def log_prob(self, fparams: Any, raw: jax.Array, y: jax.Array) -> jax.Array:
-        scale, shift = self.affine(fparams)
-        return scale * self.kernel(fparams, raw, y) + shift
+        kernel = self.kernel(fparams, raw, y)
+        affine = self.affine(fparams)
+        # a kernel of Python numbers (no dtype) is weak: the affine's own types then stand
+        scale, shift = affine if not hasattr(kernel, "dtype") else affine_as(affine, kernel.dtype)
+        return scale * kernel + shift
 
 
 class Training(NamedTuple):

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._reductions import affine_as
 from ..distributions import Normal, log_prob, log_tail
 from ..distributions.normal import censored_log_prob
 from ._arguments import whole_number
@@ -60,7 +61,8 @@ def independent(family: Family, dim: int, *, shared: bool = True) -> Family:
         affine = shared_affine
     else:  # a scale per output: applied inside the sum over d
         def scaled_kernel(fp, raw, y):
-            return family.affine(fp)[0] * family.kernel(fp, raw, y)
+            kernel = family.kernel(fp, raw, y)
+            return affine_as(family.affine(fp), jnp.result_type(kernel))[0] * kernel
         kernel = summed(scaled_kernel)
 
         def summed_shift(fp):

@@ -1,0 +1,208 @@
+"""A family's own parameters never widen the dtype of the data and the model (x64 enabled).
+
+A family parameter fixed as a Python float (``p._replace(family={"shape": 2.0})``, or ``fit``'s held value under
+``start="intercept_only"``) is weakly typed, but the shift of the density computed from it (``a log a - a -
+lgamma(a)``, Student t's normaliser) came back a strong float64 with x64 on, and adding it to the float32 terms
+made the NLL float64: L-BFGS's line search then refused the mixed dtypes (a TypeError). The family's
+``(scale, shift)`` is now cast to its kernel's dtype where they meet (``_reductions.affine_as``).
+
+The table runs every built-in family that owns a parameter (``tests/families_table.py``), each parameter learned
+(a float array) or fixed as a Python float, with float32 and float64 data."""
+
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import mle_jax as mj
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from families_table import FAMILIES, raw_example  # noqa: E402
+
+N = 24
+
+
+def test_fixed_family_parameters_keep_float32_under_x64():
+    """The NLL, loss and log-densities at a Gamma GLM shape and a Student t df fixed as Python floats (x64 on,
+    float32 data and model): float32 (float64 before the fix), and scipy's log-densities."""
+    from scipy import stats
+    y = np.asarray([0.5, 1.2, 3.0, 0.8], np.float32)
+    eta = np.asarray([0.1, -0.3, 0.7, 0.2], np.float32)
+    a, df = 2.5, 3.0
+    gamma_ref = stats.gamma.logpdf(y.astype(np.float64), a, scale=np.exp(eta.astype(np.float64)) / a)
+    t_ref = stats.t.logpdf(y.astype(np.float64), df, eta.astype(np.float64), 0.8)
+    cases = [(mj.gamma("mean"), {"shape": float(mj.links.softplus_inverse(a))}, eta, gamma_ref),
+             (mj.student_t("learned", 0.8), {"df": float(mj.links.softplus_inverse(df))}, eta, t_ref)]
+    with jax.enable_x64(True):
+        for family, fixed, raw, ref in cases:
+            r = mj.recipe(lambda p, x_i: p * x_i[0], family)
+            p = r.init(jnp.float32(1.0))._replace(family=fixed)
+            x = jnp.asarray(raw[:, None])
+            nll, loss, lp = r.nll(p, x, y), r.loss(p, x, y), r.log_prob(p, x, y)
+            assert (nll.dtype, loss.dtype, lp.dtype) == (jnp.float32,) * 3, family.name
+            np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=2e-6, err_msg=family.name)
+            np.testing.assert_allclose(float(nll), -ref.sum(), rtol=2e-6, err_msg=family.name)
+
+
+def _gamma_glm_reference(x, y):
+    """The Gamma GLM's (log link) coefficients, whose MLE does not depend on the shape (scipy's BFGS on
+    ``sum_i y_i / mu_i + log mu_i``), and the shape's MLE given them (the root of ``log a - psi(a) = mean(y/mu -
+    log(y/mu) - 1)``, scipy's brentq), in float64."""
+    from scipy import optimize, special
+    design = np.column_stack([np.ones(len(y)), np.asarray(x, np.float64)])
+    y = np.asarray(y, np.float64)
+
+    def deviance(beta):
+        eta = design @ beta
+        u = y * np.exp(-eta)
+        return np.sum(u + eta), design.T @ (1.0 - u)
+    beta = optimize.minimize(deviance, np.zeros(design.shape[1]), jac=True, method="BFGS", options={"gtol": 1e-12}).x
+    u = y * np.exp(-design @ beta)
+    s = np.mean(u - np.log(u) - 1)
+    return beta, optimize.brentq(lambda a: np.log(a) - special.digamma(a) - s, 1e-3, 1e3, xtol=1e-14)
+
+
+def test_gamma_glm_lbfgs_from_the_intercept_keeps_float32_under_x64():
+    """``fit(..., optax.lbfgs(), start="intercept_only")`` holds the learned shape at a Python float (x64 on,
+    float32 data): a TypeError before the fix (L-BFGS's line search, float32 / float64 branches); now float32
+    params at scipy's coefficients and shape MLE."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(100, 1)).astype(np.float32)
+    y = rng.gamma(2.5, np.exp(0.4 + 0.3 * x[:, 0]) / 2.5).astype(np.float32)
+    beta, shape = _gamma_glm_reference(x, y)
+    with jax.enable_x64(True):
+        init, apply = mj.models.linear(1)
+        r = mj.recipe(apply, mj.gamma("mean"))
+        p = r.init(init(jax.random.PRNGKey(0)))
+        assert _dtypes(p) == {jnp.dtype(jnp.float32)}
+        res = mj.fit(r, p, x, y, optax.lbfgs(), steps=20, start="intercept_only", run=mj.Run(progress=False))
+        assert _dtypes(res.params) == {jnp.dtype(jnp.float32)}
+        got = [float(res.params.model["b"]), float(res.params.model["w"][0])]
+        np.testing.assert_allclose(got, beta, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(float(mj.links.softplus.forward(res.params.family["shape"])), shape, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- every family that owns a parameter
+
+def _owners():
+    return [name for name, entry in FAMILIES.items() if jax.tree.leaves(entry.family.init(jnp.float32))]
+
+
+def _targets(entry, dtype):
+    """N valid, finite targets from the entry's list (repeated), in ``dtype`` (labels as int32)."""
+    kind, ys = next(iter(entry.targets.items()))
+    ys = np.asarray(ys, np.float64)
+    keep = ~entry.refuses(ys, kind) & np.isfinite(ys).reshape(len(ys), -1).all(axis=1)
+    ys = np.resize(ys[keep], (N,) + ys.shape[1:])
+    return ys.astype(np.int32 if kind == "int" else dtype)
+
+
+def _fixed(fparams):
+    """``fparams`` with every scalar leaf a Python float (a fixed parameter), or None where none is scalar."""
+    leaves, tree = jax.tree.flatten(fparams)
+    if not any(np.ndim(leaf) == 0 for leaf in leaves):
+        return None
+    return jax.tree.unflatten(tree, [float(leaf) if np.ndim(leaf) == 0 else leaf for leaf in leaves])
+
+
+def _dtypes(tree):
+    """The dtypes of the floating leaves (Python floats, fixed, are not leaves the model or the data set)."""
+    return {jnp.dtype(leaf.dtype) for leaf in jax.tree.leaves(tree)
+            if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating)}
+
+
+def _float64_reference(entry, fparams, y):
+    """The NLL and log-densities at the same values in float64 (every leaf, raw and y cast): the dtype of the data
+    must not change the numbers beyond float32 rounding."""
+    fam = entry.family
+    fp64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), fparams)
+    raw = jnp.asarray(raw_example(fam, np.float64))
+    y64 = jnp.asarray(y if jnp.issubdtype(y.dtype, jnp.integer) else np.asarray(y, np.float64))
+    lp = jax.vmap(fam.log_prob, in_axes=(None, None, 0))(fp64, raw, y64)
+    return np.asarray(lp, np.float64)
+
+
+# (dtype, parameters, whether fit and inference run too): fixed Python floats in both dtypes, learned in float32
+_VARIANTS = ((np.float32, "learned", False), (np.float32, "fixed", True), (np.float64, "fixed", True))
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("name", _owners())
+def test_family_parameters_keep_the_datas_dtype_under_x64(name):
+    """Under x64, for every family owning a parameter, learned (a float32 array) or fixed as a Python float: the
+    NLL, the loss, the log-densities, predict's theta and the point prediction are in the data's dtype (float32
+    stays float32, float64 stays float64) and the log-densities equal the float64 evaluation at the same values;
+    with the parameters fixed, ``fit`` with L-BFGS keeps the params' dtype and ``inference``'s log-likelihood is
+    that evaluation's. Before the fix the Gamma GLM's shape and Student t's df, fixed, made float32 NLLs float64
+    and L-BFGS a TypeError."""
+    entry = FAMILIES[name]
+    fam = entry.family
+    lbfgs = optax.lbfgs()
+    with jax.enable_x64(True):
+        for dtype, label, fits in _VARIANTS:
+            fparams = fam.init(dtype) if label == "learned" else _fixed(fam.init(dtype))
+            if fparams is None:  # no scalar parameter to fix (a vector per output)
+                continue
+            rtol = 2e-5 if dtype == np.float32 else 1e-12
+            want = {jnp.dtype(dtype)}
+            x = jnp.zeros((N, 1), dtype)
+            y = jnp.asarray(_targets(entry, dtype))
+            r = mj.recipe(lambda p, x_i: p, fam)
+            p = r.init(jnp.asarray(raw_example(fam, dtype)))._replace(family=fparams)
+            case = f"{name}, {np.dtype(dtype).name}, {label}"
+            ref = _float64_reference(entry, fparams, y)
+            nll, loss, lp = r.nll(p, x, y), r.loss(p, x, y), r.log_prob(p, x, y)
+            assert _dtypes((nll, loss, lp)) == want, case
+            np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=rtol, atol=rtol, err_msg=case)
+            np.testing.assert_allclose(float(nll), -ref.sum(), rtol=rtol, atol=rtol, err_msg=case)
+            assert _dtypes(r.predict(p, x)) == want, case
+            point = r.point(p, x)
+            assert not jnp.issubdtype(point.dtype, jnp.floating) or point.dtype == dtype, case
+            if not fits:
+                continue
+            res = mj.fit(r, p, x, y, lbfgs, steps=1, run=mj.Run(progress=False))
+            assert _dtypes(res.params) == want, case
+            assert jax.tree.structure(res.params) == jax.tree.structure(p), case  # fixed leaves stay fixed
+            with warnings.catch_warnings():  # params is no maximum: the Hessian may be indefinite (its warning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                info = mj.inference(r, p, x, y)
+            np.testing.assert_allclose(info.loglik, ref.sum(), rtol=max(rtol, 1e-6), err_msg=case)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("family", [mj.gamma("mean"), mj.normal("learned"), mj.negative_binomial()], ids=str)
+def test_glm_starts_keep_the_datas_dtype_under_x64(family):
+    """``intercept_only``, ``family_mle`` and ``fit(..., start="intercept_only")`` with L-BFGS, for the GLM families
+    that own a parameter, learned or fixed as a Python float: the result in the data's dtype (a fixed parameter
+    kept a Python float by ``intercept_only``, made a learnable array of the model's dtype by ``family_mle``); the
+    fitted NLL equals ``recipe.nll`` at the fitted params evaluated in float64 (float32 rounding)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 2))
+    mu = np.exp(0.5 + 0.3 * x[:, 0])
+    y = rng.gamma(2.0, mu / 2.0) if family.spec.kind == "gamma" else (
+        rng.normal(mu, 0.5) if family.spec.kind == "normal" else rng.poisson(mu).astype(np.float64))
+    lbfgs = optax.lbfgs()
+    with jax.enable_x64(True):
+        init, apply = mj.models.linear(2)
+        r = mj.recipe(apply, family)
+        for dtype, label, _ in _VARIANTS:
+            want = {jnp.dtype(dtype)}
+            xd, yd = x.astype(dtype), y.astype(dtype)
+            p = r.init(jax.tree.map(lambda a: a.astype(dtype), init(jax.random.PRNGKey(0))))
+            q = p if label == "learned" else p._replace(family=_fixed(p.family))
+            case = f"{family.name}, {np.dtype(dtype).name}, {label}"
+            start = mj.intercept_only(r, yd, q)
+            assert _dtypes(start) == want, case
+            assert jax.tree.structure(start) == jax.tree.structure(q), case
+            assert _dtypes(mj.family_mle(r, start, xd, yd)) == want, case
+            res = mj.fit(r, q, xd, yd, lbfgs, steps=10, start="intercept_only", run=mj.Run(progress=False))
+            assert _dtypes(res.params) == want, case
+            nll = r.nll(res.params, xd, yd)
+            assert nll.dtype == dtype, case
+            as64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), res.params)
+            np.testing.assert_allclose(float(nll), float(r.nll(as64, x, y)), rtol=2e-5 if dtype == np.float32
+                                       else 1e-12, err_msg=case)
