@@ -101,25 +101,32 @@ def _chain(o):
     maximum: ``L_j = M_j + log1p(D_j)`` with ``M_j = max(o_j, ..., o_K)`` and ``D_j = sum_{i >= j} exp(o_i - M_j) - 1``
     (at least 0: the maximum's own term is the 1). From the back, ``M_K = o_K``, ``D_K = 0``; with
     ``d_j = o_j - M_{j+1}`` and ``t_j = exp(-|d_j|)``, where ``o_j`` leads (``d_j >= 0``) ``M_j = o_j`` and
-    ``D_j = t_j (1 + D_{j+1})``, else ``M_j = M_{j+1}`` and ``D_j = t_j + D_{j+1}``: only a select, a product and
-    a sum run in sequence, the ``exp`` of every ``|d_j|`` side by side. Also ``E = prod_j (1 + D_j) - 1``, built
-    as ``E + D_j + E D_j`` (every term at least 0: no cancellation). Returns ``d``, ``lead``, ``t`` and ``D`` for
+    ``D_j = t_j (1 + D_{j+1})``, else ``M_j = M_{j+1}`` and ``D_j = t_j + D_{j+1}``. The running maximum (selects)
+    comes first, then the ``exp`` of every ``|d_j|`` side by side, then only a select, a product and a sum run in
+    sequence. Also ``E = prod_j (1 + D_j) - 1``, built as ``E + D_j + E D_j`` (every term at least 0: no
+    cancellation). Returns ``d``, ``lead``, ``t`` and ``D`` for
     the positions ``j < K`` (last axis K - 1) and ``E``. One ``exp`` per item; nothing overflows or underflows
     to a wrong answer (a logit of 1e4 beside one of 0 loses nothing)."""
     k = o.shape[-1]
+    unroll = k <= SMALL_K
     items = jnp.moveaxis(o, -1, 0)
 
-    def back(carry, o_j):
-        top, rest, excess = carry                      # M_{j+1}, D_{j+1}, prod_{i > j} (1 + D_i) - 1
-        d = o_j - top
-        lead = d >= 0
-        t = jnp.exp(jnp.where(lead, -d, d))            # exp(-|d|), one branch per side (exact ties lead)
-        rest = jnp.where(lead, t * (1.0 + rest), t + rest)
-        return (jnp.where(lead, o_j, top), rest, excess + rest + excess * rest), (d, lead, t, rest)
-    last = items[-1]
-    zero = jnp.zeros_like(last)
-    (_, _, excess), pieces = jax.lax.scan(back, (last, zero, zero), items[:-1], reverse=True, unroll=k <= SMALL_K)
-    return tuple(jnp.moveaxis(p, 0, -1) for p in pieces) + (excess,)
+    def running_max(top, o_j):                         # M_{j+1} in, M_j out (exact ties lead, as below)
+        return jnp.where(o_j >= top, o_j, top), top
+    _, tops = jax.lax.scan(running_max, items[-1], items[:-1], reverse=True, unroll=unroll)
+    d = o[..., :-1] - jnp.moveaxis(tops, 0, -1)       # d_j = o_j - M_{j+1}
+    lead = d >= 0
+    t = jnp.exp(jnp.where(lead, -d, d))               # exp(-|d|), one branch per side: every item's at once
+
+    def back(carry, lead_t):
+        rest, excess = carry                           # D_{j+1}, prod_{i > j} (1 + D_i) - 1
+        lead_j, t_j = lead_t
+        rest = jnp.where(lead_j, t_j * (1.0 + rest), t_j + rest)
+        return (rest, excess + rest + excess * rest), rest
+    zero = jnp.zeros_like(items[-1])
+    (_, excess), rest = jax.lax.scan(back, (zero, zero), (jnp.moveaxis(lead, -1, 0), jnp.moveaxis(t, -1, 0)),
+                                     reverse=True, unroll=unroll)
+    return d, lead, t, jnp.moveaxis(rest, 0, -1), excess
 
 
 def _sum_items(x):
