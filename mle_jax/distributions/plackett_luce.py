@@ -132,7 +132,7 @@ def _chain(o):
 def _sum_items(x):
     """The sum over the last axis, as a chain of adds for up to ``SMALL_K`` items (XLA fuses them into the
     elementwise work around them; a reduction becomes a pass of its own)."""
-    if x.shape[-1] > SMALL_K:
+    if x.shape[-1] > SMALL_K or x.shape[-1] == 0:
         return jnp.sum(x, axis=-1)
     total = x[..., 0]
     for j in range(1, x.shape[-1]):
