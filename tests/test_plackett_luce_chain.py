@@ -1,7 +1,8 @@
-"""The Plackett-Luce chain (``plackett_luce.ranked_log_prob``: one exp, one log1p and one division per item,
-its derivative written) against an independent reference: the reverse cumulative logsumexp in float64
-NumPy (``np.logaddexp.accumulate``) and autodiff of that formula in jax; float32 and float64, the unrolled
-form (K <= SMALL_K) and the rolled scan above it, near-ties and logits 1e4 apart."""
+"""The Plackett-Luce chain (``plackett_luce.ranked_log_prob``: a running maximum, one exp and one division per
+item, one log1p per ranking, its derivative written) against an independent reference: the reverse cumulative
+logsumexp in float64 NumPy (``np.logaddexp.accumulate``) and autodiff of that formula in jax; float32 and
+float64, the unrolled form (K <= SMALL_K) and the rolled scan above it, near-ties and logits 1e4 apart; and
+``mj.log_prob`` with its item-order gradient against mpmath from the definition."""
 
 import math
 

@@ -7,8 +7,9 @@
 ``softmax(s)``, then the best of the rest, and so on (Luce's choice axiom). The log probability is
 ``sum_j s_{pi_j} - L_j`` with ``L_j = logsumexp(s_{pi_j}, ..., s_{pi_K})``, the reverse cumulative
 logsumexp, built from the back with a running maximum (``ranked_log_prob``: ``L_j = M_j + log1p(D_j)``,
-``M_j = max(s_{pi_j}, ..., s_{pi_K})``, one ``exp`` and one ``log1p`` per item, its derivative written): never a
-log of a sum that can underflow, exact for logits of 1e4.
+``M_j = max(s_{pi_j}, ..., s_{pi_K})``, one ``exp`` and one division per item and one ``log1p`` per ranking, its
+derivative written and mapped back to the items by compares, not a scatter): never a log of a sum that can
+underflow, exact for logits of 1e4.
 Adding a constant to every logit changes nothing. ``-inf`` for any target that is not a permutation.
 
 Mode: the items sorted by logit, descending (each factor is largest when the best remaining item comes
