@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -213,7 +213,7 @@ def _permuted_jvp(primals, tangents):
     return jnp.where(valid, value, -jnp.inf), jnp.sum(by_item * ds, axis=-1)
 
 
-def _log_prob_of(s, pi, valid=True):
+def _log_prob_of(s, pi, valid: Any = True):
     """``sum_j s_{pi_j} - logsumexp(s_{pi_j..K})`` for a permutation ``pi`` (last axes) where ``valid``, else
     ``-inf``: its derivative mapped back to the items by compares for K <= ``SMALL_K``, by the gather's
     transpose above."""
