@@ -213,10 +213,12 @@ def _permuted_jvp(primals, tangents):
     return jnp.where(valid, value, -jnp.inf), jnp.sum(by_item * ds, axis=-1)
 
 
+@jax.jit
 def _log_prob_of(s, pi, valid: Any = True):
     """``sum_j s_{pi_j} - logsumexp(s_{pi_j..K})`` for a permutation ``pi`` (last axes) where ``valid``, else
     ``-inf``: its derivative mapped back to the items by compares for K <= ``SMALL_K``, by the gather's
-    transpose above."""
+    transpose above. Jitted: called eagerly (a ``log_prob`` outside ``jit``) it runs as one compiled program,
+    not op by op through the unrolled chain; inside ``jit`` it is inlined."""
     shape = jnp.broadcast_shapes(jnp.shape(s), jnp.shape(pi))
     s, pi = jnp.broadcast_to(s, shape), jnp.broadcast_to(pi, shape)
     valid = jnp.broadcast_to(valid, shape[:-1])
