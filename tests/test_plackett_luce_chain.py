@@ -1,7 +1,10 @@
-"""The Plackett-Luce chain (``plackett_luce.ranked_log_prob``: one exp, one log1p and one division per item,
-its derivative written) against an independent reference: the reverse cumulative logsumexp in float64
-NumPy (``np.logaddexp.accumulate``) and autodiff of that formula in jax; float32 and float64, the unrolled
-form (K <= SMALL_K) and the rolled scan above it, near-ties and logits 1e4 apart."""
+"""The Plackett-Luce chain (``plackett_luce.ranked_log_prob``: a running maximum, one exp and one division per
+item, one log1p per ranking, its derivative written) against an independent reference: the reverse cumulative
+logsumexp in float64 NumPy (``np.logaddexp.accumulate``) and autodiff of that formula in jax; float32 and
+float64, the unrolled form (K <= SMALL_K) and the rolled scan above it, near-ties and logits 1e4 apart; and
+``mj.log_prob`` with its item-order gradient against mpmath from the definition."""
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -103,3 +106,100 @@ def test_family_gradient_at_scale_matches_the_reference():
     want_value, want_grad = jax.value_and_grad(ref)(b)
     np.testing.assert_allclose(value, want_value, rtol=1e-5)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-3, atol=1e-2)
+
+
+def _mp_log_prob_and_grad(s, pi):
+    """mpmath at 60 digits, from the definition: ``sum_j o_j - L_j`` (``L_j = log sum_{i >= j} exp(o_i)``) and
+    the item-order derivative ``d/ds_k = 1 - sum_{j <= r} exp(s_k - L_j)`` (``r`` the rank of item k)."""
+    import mpmath as mp
+    with mp.workdps(60):
+        o = [mp.mpf(float(s[p])) for p in pi]
+        tails = [mp.log(mp.fsum(mp.exp(v) for v in o[j:])) for j in range(len(o))]
+        value = mp.fsum(o[j] - tails[j] for j in range(len(o)))
+        grad = [0.0] * len(o)
+        for r, item in enumerate(pi):
+            grad[item] = float(1 - mp.fsum(mp.exp(o[r] - tails[j]) for j in range(r + 1)))
+        return float(value), grad
+
+
+def _extreme_rows(k, rng):
+    """Logits (rows) and rankings: ordinary, 1e4 apart in and against the ranking's order, all tied, two ties
+    among others, near-ties 1e-6 apart, a large common offset, a confident ranking (gaps of 30)."""
+    base = [rng.normal(size=k), np.linspace(1e4, -1e4, k), np.linspace(-1e4, 1e4, k), np.full(k, 0.7),
+            np.r_[np.full(2, 1.5), rng.normal(size=k - 2)], 1e-6 * np.arange(k), 1e3 + rng.normal(size=k),
+            -30.0 * np.arange(k)]
+    rankings = [rng.permutation(k), np.arange(k), np.arange(k), rng.permutation(k), rng.permutation(k),
+                rng.permutation(k), rng.permutation(k), np.arange(k)]
+    return np.stack(base), np.stack(rankings).astype(np.int32)
+
+
+@pytest.mark.parametrize("k", [pytest.param(2, marks=pytest.mark.deep), 5])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_prob_and_item_order_gradient_against_mpmath_at_extreme_logits(k, dtype):
+    """``mj.log_prob`` and its gradient in the logits (the ranked-order derivative mapped back to the items by
+    compares) against mpmath from the definition, on the logits as rounded to the dtype."""
+    rng = np.random.default_rng(10 + k)
+    logits, rankings = _extreme_rows(k, rng)
+    with jax.enable_x64(dtype == "float64"):
+        s = jnp.asarray(logits, dtype)
+        fn = jax.jit(jax.vmap(jax.value_and_grad(lambda s, y: mj.log_prob(mj.PlackettLuce(s), y))))
+        value, grad = fn(s, jnp.asarray(rankings))
+        s64 = np.asarray(s, np.float64)
+    tol = 4e-7 if dtype == "float32" else 1e-15
+    for i in range(len(s64)):
+        want, want_grad = _mp_log_prob_and_grad(s64[i], rankings[i])
+        spread = np.ptp(s64[i])  # round-off of the differences o_j - M_{j+1}
+        assert abs(float(value[i]) - want) <= 8 * tol * (abs(want) + spread), (i, float(value[i]), want)
+        np.testing.assert_allclose(np.asarray(grad[i], np.float64), want_grad, rtol=0, atol=8 * k * tol,
+                                   err_msg=f"row {i}")
+    # the confident ranking's tiny loss (about -exp(-30)) to relative precision, not rounded to 0
+    want_tiny = _mp_log_prob_and_grad(s64[-1], rankings[-1])[0]
+    assert want_tiny < 0
+    np.testing.assert_allclose(float(value[-1]), want_tiny, rtol=8 * k * tol)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_non_permutations_have_no_gradient_and_hessians_match_the_reference(dtype):
+    """A row that is not a ranking: -inf with a zero gradient (NaN where it holds a NaN); the Hessian of
+    ``mj.log_prob`` in the logits (forward over the written derivative) against autodiff of the cumulative
+    logsumexp formula, with ties."""
+    k = 4
+    with jax.enable_x64(dtype == "float64"):
+        s = jnp.asarray([0.3, -1.2, 2.0, 0.5], dtype)
+
+        def lp(s, y):
+            return mj.log_prob(mj.PlackettLuce(s), y)
+        value, grad = jax.jit(jax.vmap(jax.value_and_grad(lp), in_axes=(None, 0)))(
+            s, jnp.asarray([[0, 0, 1, 2], [0, 1, 2, 4], [-1, 0, 1, 2]]))
+        np.testing.assert_array_equal(value, -np.inf)
+        np.testing.assert_array_equal(grad, 0.0)
+        assert np.isnan(float(jax.jit(lp)(s, jnp.asarray([np.nan, 1.0, 2.0, 3.0], dtype))))
+        y = jnp.asarray([2, 0, 3, 1])
+        logits = jnp.stack([s, jnp.asarray([0.7, 0.7, 0.7, -0.2], dtype), jnp.full(k, 1.5, dtype)])
+        got = jax.jit(jax.vmap(jax.hessian(lp), in_axes=(0, None)))(logits, y)
+        want = jax.jit(jax.vmap(jax.hessian(lambda s: _jax_reference(s[y]))))(logits)
+        np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == "float32" else 1e-12,
+                                   atol=1e-5 if dtype == "float32" else 1e-13)
+
+
+@pytest.mark.deep
+def test_one_item_and_the_product_bound():
+    """K = 1: log probability 0, derivative 0. ``_value`` sums ``log1p(D_j)`` as one ``log1p`` of the product
+    ``prod(1 + D_j) - 1`` only where ``K!`` (its bound) fits the dtype: float16 past 8 items sums item by item,
+    and both agree with the per-item sum."""
+    value, grad = jax.jit(jax.value_and_grad(lambda s: mj.log_prob(mj.PlackettLuce(s), jnp.asarray([0]))))(
+        jnp.asarray([3.0]))
+    assert float(value) == 0.0 and float(grad[0]) == 0.0
+
+    @jax.jit
+    def both(o):
+        d, _, _, rest, excess = pl._chain(o)
+        return pl._value(d, rest, excess), jnp.sum(jnp.minimum(d, 0.0) - jnp.log1p(rest))
+    rng = np.random.default_rng(3)
+    for k, dtype in ((9, jnp.float16), (9, jnp.float32), (5, jnp.float16)):
+        tied = jnp.asarray(np.full(k, 0.25), dtype)  # 1 + D_j = K - j: the product is K! exactly
+        got, _ = both(tied)
+        np.testing.assert_allclose(float(got), -sum(math.log(k - j) for j in range(k - 1)), rtol=2e-3)
+        got, per_item = both(jnp.asarray(rng.normal(size=k), dtype))
+        np.testing.assert_allclose(float(got), float(per_item), rtol=5e-3)

@@ -6,9 +6,10 @@
 (K,)), ``pi[0]`` the item ranked first: the ranking is built by drawing the best item with probabilities
 ``softmax(s)``, then the best of the rest, and so on (Luce's choice axiom). The log probability is
 ``sum_j s_{pi_j} - L_j`` with ``L_j = logsumexp(s_{pi_j}, ..., s_{pi_K})``, the reverse cumulative
-logsumexp, built from the back one item at a time (``ranked_log_prob``: ``o_j - L_j = log sig(o_j - L_{j+1})``,
-one ``exp`` and one ``log1p`` per item, its derivative written): never a log of a sum that can underflow,
-exact for logits of 1e4.
+logsumexp, built from the back with a running maximum (``ranked_log_prob``: ``L_j = M_j + log1p(D_j)``,
+``M_j = max(s_{pi_j}, ..., s_{pi_K})``, one ``exp`` and one division per item and one ``log1p`` per ranking, its
+derivative written and mapped back to the items by compares, not a scatter): never a log of a sum that can
+underflow, exact for logits of 1e4.
 Adding a constant to every logit changes nothing. ``-inf`` for any target that is not a permutation.
 
 Mode: the items sorted by logit, descending (each factor is largest when the best remaining item comes
@@ -28,7 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import NamedTuple
+import math
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +39,6 @@ import numpy as np
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .registry import Param
-from .special import log_sigmoid_pair, sigmoid_pair
 
 #: entropy and KL enumerate every ranking up to this many items (8! = 40320)
 ENUMERATE_MAX = 8
@@ -97,53 +98,134 @@ def is_permutation(y, k: int):
 
 
 def _chain(o):
-    """The log probability of the ordered scores ``o`` (last axis) and, per position, ``a_j = exp(o_j - L_j)``
-    (the chance that item ``j`` wins among ``j..K``) and ``b_j = 1 - a_j = exp(L_{j+1} - L_j)``, from the back:
-    ``L_K = o_K``, ``d_j = o_j - L_{j+1}``, ``o_j - L_j = log sig(d_j) = min(d_j, 0) - t_j`` and
-    ``L_j = max(o_j, L_{j+1}) + t_j`` with ``t_j = log1p(exp(-|d_j|))``; ``a_j = sig(d_j)``, ``b_j = sig(-d_j)``
-    (``special.log_sigmoid_pair`` and ``sigmoid_pair``, which share their ``exp``): one ``exp``, one ``log1p`` and
-    one division per item, each exact in both tails (a logit of 1e4 beside one of 0 loses nothing)."""
+    """The pieces of the reverse cumulative logsumexp of the ordered scores ``o`` (last axis), by a running
+    maximum: ``L_j = M_j + log1p(D_j)`` with ``M_j = max(o_j, ..., o_K)`` and ``D_j = sum_{i >= j} exp(o_i - M_j) - 1``
+    (at least 0: the maximum's own term is the 1). From the back, ``M_K = o_K``, ``D_K = 0``; with
+    ``d_j = o_j - M_{j+1}`` and ``t_j = exp(-|d_j|)``, where ``o_j`` leads (``d_j >= 0``) ``M_j = o_j`` and
+    ``D_j = t_j (1 + D_{j+1})``, else ``M_j = M_{j+1}`` and ``D_j = t_j + D_{j+1}``. The running maximum (selects)
+    comes first, then the ``exp`` of every ``|d_j|`` side by side, then only a select, a product and a sum run in
+    sequence. Also ``E = prod_j (1 + D_j) - 1``, built as ``E + D_j + E D_j`` (every term at least 0: no
+    cancellation). Returns ``d``, ``lead``, ``t`` and ``D`` for
+    the positions ``j < K`` (last axis K - 1) and ``E``. One ``exp`` per item; nothing overflows or underflows
+    to a wrong answer (a logit of 1e4 beside one of 0 loses nothing)."""
     k = o.shape[-1]
+    unroll = k <= SMALL_K
     items = jnp.moveaxis(o, -1, 0)
 
-    def back(lse, o_j):
-        d = o_j - lse
-        log_a, log_b = log_sigmoid_pair(d)  # one exp between them and sigmoid_pair (XLA merges the two)
-        a, b = sigmoid_pair(d)
-        # L_j = o_j - log a_j = L_{j+1} - log b_j, each side where its term is the -t: no rounding of o_j - d
-        return jnp.where(d >= 0, o_j - log_a, lse - log_b), (log_a, a, b)
-    last = items[-1]
-    _, (log_a, a, b) = jax.lax.scan(back, last, items[:-1], reverse=True, unroll=k <= SMALL_K)
-    return jnp.sum(log_a, axis=0), jnp.concatenate([a, jnp.ones_like(last)[None]]), b
+    def running_max(top, o_j):                         # M_{j+1} in, M_j out (exact ties lead, as below)
+        return jnp.where(o_j >= top, o_j, top), top
+    _, tops = jax.lax.scan(running_max, items[-1], items[:-1], reverse=True, unroll=unroll)
+    d = o[..., :-1] - jnp.moveaxis(tops, 0, -1)       # d_j = o_j - M_{j+1}
+    lead = d >= 0
+    t = jnp.exp(jnp.where(lead, -d, d))               # exp(-|d|), one branch per side: every item's at once
+
+    def back(carry, lead_t):
+        rest, excess = carry                           # D_{j+1}, prod_{i > j} (1 + D_i) - 1
+        lead_j, t_j = lead_t
+        rest = jnp.where(lead_j, t_j * (1.0 + rest), t_j + rest)
+        return (rest, excess + rest + excess * rest), rest
+    zero = jnp.zeros_like(items[-1])
+    (_, excess), rest = jax.lax.scan(back, (zero, zero), (jnp.moveaxis(lead, -1, 0), jnp.moveaxis(t, -1, 0)),
+                                     reverse=True, unroll=unroll)
+    return d, lead, t, jnp.moveaxis(rest, 0, -1), excess
 
 
-@jax.custom_jvp
-def ranked_log_prob(o):
-    """``sum_j [o_j - logsumexp(o_j, ..., o_K)]``: the Plackett-Luce log probability of scores already in
-    ranked order (last axis), by ``_chain``. Its derivative is written, ``d/do_m = 1 - a_m S_m`` with
-    ``S_m = sum_{j <= m} exp(L_m - L_j) = 1 + b_{m-1} S_{m-1}`` (``S_1 = 1``): a product and a sum per item
-    where autodiff would differentiate every step of the chain. A JVP, so Hessians (forward over reverse)
-    work too."""
-    return _chain(o)[0]
+def _sum_items(x):
+    """The sum over the last axis, as a chain of adds for up to ``SMALL_K`` items (XLA fuses them into the
+    elementwise work around them; a reduction becomes a pass of its own)."""
+    if x.shape[-1] > SMALL_K or x.shape[-1] == 0:
+        return jnp.sum(x, axis=-1)
+    total = x[..., 0]
+    for j in range(1, x.shape[-1]):
+        total = total + x[..., j]
+    return total
 
 
-@ranked_log_prob.defjvp
-def _ranked_jvp(primals, tangents):
-    (o,), (do,) = primals, tangents
-    value, a, b = _chain(o)
+def _value(d, rest, excess):
+    """``sum_{j < K} [o_j - L_j] = sum_j min(d_j, 0) - sum_j log1p(D_j)``; the second sum is ``log1p(E)``, one
+    ``log1p`` per ranking instead of one per item, where ``prod_j (1 + D_j) <= K!`` (each ``1 + D_j`` is at most
+    the number of items left) cannot overflow the dtype; the tiny loss of a confident ranking keeps its relative
+    precision either way."""
+    k = d.shape[-1] + 1
+    if math.lgamma(k + 1) < math.log(float(jnp.finfo(d.dtype).max)) - 1.0:
+        return _sum_items(jnp.minimum(d, 0.0)) - jnp.log1p(excess)
+    return _sum_items(jnp.minimum(d, 0.0) - jnp.log1p(rest))
+
+
+def _value_and_grad(o):
+    """The log probability of the ordered scores ``o`` and its derivative in ranked order, ``d/do_m = 1 - a_m S_m``
+    with ``a_m = exp(o_m - L_m)`` (the chance that item m wins among m..K; ``a_K = 1``), ``b_m = exp(L_{m+1} - L_m)``
+    and ``S_m = sum_{j <= m} exp(L_m - L_j) = 1 + b_{m-1} S_{m-1}`` (``S_1 = 1``), where
+    ``a_m = [1 or t_m] / (1 + D_m)`` and ``b_m = [t_m or 1] (1 + D_{m+1}) / (1 + D_m)`` (``o_m`` leads or not): one
+    division per item, no new ``exp``, where autodiff would differentiate every step of the chain. Each side of
+    every branch is the smooth function itself, so Hessians (autodiff of this) are right at exact ties too."""
+    d, lead, t, rest, excess = _chain(o)
+    inv = 1.0 / (1.0 + rest)
+    one = jnp.ones_like(o[..., :1])
+    a = jnp.concatenate([jnp.where(lead, 1.0, t) * inv, one], axis=-1)
+    b = jnp.where(lead, t, 1.0) * (1.0 + jnp.concatenate([rest[..., 1:], jnp.zeros_like(one)], axis=-1)) * inv
 
     def forward(s_prev, ab):
         a_m, b_prev = ab
         s_m = 1.0 + b_prev * s_prev
         return s_m, 1.0 - a_m * s_m
-    zero = jnp.zeros_like(a[0])
-    _, grad = jax.lax.scan(forward, zero, (a, jnp.concatenate([zero[None], b])), unroll=o.shape[-1] <= SMALL_K)
-    return value, jnp.sum(jnp.moveaxis(grad, 0, -1) * do, axis=-1)
+    b_prev = jnp.moveaxis(jnp.concatenate([jnp.zeros_like(one), b], axis=-1), -1, 0)
+    _, grad = jax.lax.scan(forward, jnp.zeros_like(one[..., 0]), (jnp.moveaxis(a, -1, 0), b_prev),
+                           unroll=o.shape[-1] <= SMALL_K)
+    return _value(d, rest, excess), jnp.moveaxis(grad, 0, -1)
 
 
-def _log_prob_of(s, pi):
-    """``sum_j s_{pi_j} - logsumexp(s_{pi_j..K})`` for a valid permutation ``pi`` (last axes)."""
-    return ranked_log_prob(jnp.take_along_axis(s, pi, axis=-1))
+@jax.custom_jvp
+def ranked_log_prob(o):
+    """``sum_j [o_j - logsumexp(o_j, ..., o_K)] = sum_{j < K} [min(d_j, 0) - log1p(D_j)]``: the Plackett-Luce log
+    probability of scores already in ranked order (last axis), by ``_chain``; its derivative written
+    (``_value_and_grad``). A JVP, so Hessians (forward over reverse) work too."""
+    d, _, _, rest, excess = _chain(o)
+    return _value(d, rest, excess)
+
+
+@ranked_log_prob.defjvp
+def _ranked_jvp(primals, tangents):
+    (o,), (do,) = primals, tangents
+    value, grad = _value_and_grad(o)
+    return value, jnp.sum(grad * do, axis=-1)
+
+
+@jax.custom_jvp
+def _permuted_log_prob(s, pi, valid):
+    """``ranked_log_prob(s_pi)`` where ``valid``, else ``-inf``, for a permutation ``pi`` (last axes; K <=
+    ``SMALL_K``), with its derivative in the items' own order, ``d/ds_k = sum_j [pi_j = k] g_j`` (``g`` the
+    ranked-order derivative; 0 where not ``valid``): K^2 compares and selects, where autodiff of the gather
+    would transpose to a scatter-add (a serial loop on a CPU)."""
+    value = ranked_log_prob(jnp.take_along_axis(s, pi, axis=-1, mode="promise_in_bounds"))
+    return jnp.where(valid, value, -jnp.inf)
+
+
+@_permuted_log_prob.defjvp
+def _permuted_jvp(primals, tangents):
+    (s, pi, valid), (ds, _, _) = primals, tangents
+    value, grad = _value_and_grad(jnp.take_along_axis(s, pi, axis=-1, mode="promise_in_bounds"))
+    items = jnp.arange(s.shape[-1], dtype=pi.dtype)
+    by_item = jnp.zeros_like(s)
+    for j in range(s.shape[-1]):
+        by_item = by_item + jnp.where(pi[..., j:j + 1] == items, grad[..., j:j + 1], 0.0)
+    by_item = jnp.where(valid[..., None], by_item, 0.0)
+    return jnp.where(valid, value, -jnp.inf), jnp.sum(by_item * ds, axis=-1)
+
+
+@jax.jit
+def _log_prob_of(s, pi, valid: Any = True):
+    """``sum_j s_{pi_j} - logsumexp(s_{pi_j..K})`` for a permutation ``pi`` (last axes) where ``valid``, else
+    ``-inf``: its derivative mapped back to the items by compares for K <= ``SMALL_K``, by the gather's
+    transpose above. Jitted: called eagerly (a ``log_prob`` outside ``jit``) it runs as one compiled program,
+    not op by op through the unrolled chain; inside ``jit`` it is inlined."""
+    shape = jnp.broadcast_shapes(jnp.shape(s), jnp.shape(pi))
+    s, pi = jnp.broadcast_to(s, shape), jnp.broadcast_to(pi, shape)
+    valid = jnp.broadcast_to(valid, shape[:-1])
+    if s.shape[-1] <= SMALL_K:
+        return _permuted_log_prob(s, pi, valid)
+    value = ranked_log_prob(jnp.take_along_axis(s, pi, axis=-1, mode="promise_in_bounds"))
+    return jnp.where(valid, value, -jnp.inf)
 
 
 def log_prob(theta: PlackettLuce, y):
@@ -157,9 +239,10 @@ def log_prob(theta: PlackettLuce, y):
     default = jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32), y.shape)
     pi = jnp.where(valid[..., None], y.astype(jnp.int32) if jnp.issubdtype(y.dtype, jnp.floating) else y,
                    default).astype(jnp.int32)
-    value = _log_prob_of(s, pi)
-    nan = jnp.any(jnp.isnan(y), axis=-1) if jnp.issubdtype(y.dtype, jnp.floating) else False
-    return jnp.where(valid, value, jnp.where(nan, jnp.nan, -jnp.inf))
+    value = _log_prob_of(s, pi, valid)
+    if jnp.issubdtype(y.dtype, jnp.floating):
+        return jnp.where(jnp.any(jnp.isnan(y), axis=-1), jnp.nan, value)
+    return value
 
 
 def mode(theta: PlackettLuce):
