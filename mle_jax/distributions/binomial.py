@@ -125,9 +125,10 @@ def _free_parts(n, z, y):
     per example chosen on the counts, the transcendentals shared by both forms (one ``exp``, one ``expm1``, two
     ``log``), not each form's under a ``where``.
 
-    Below 10: ``y log pi + (n - y) log(1 - pi)``, ``log pi = min(z, 0) - log1p(e)``, ``e = exp(-|z|)`` (in the
-    far tail, where ``e`` is below the normal floats, ``e = h^2`` and ``y log pi = -(y h) h``, ``h = exp(-|z|/2)``:
-    ``special.count_log_sigmoid``'s); ``d/dz = y sig(-z) - (n - y) sig(z)`` from the same ``e``.
+    Below 10: ``y log pi + (n - y) log(1 - pi)``, ``log pi = min(z, 0) - log1p(e)``, ``e = exp(-|z|) = h^2``,
+    ``h = exp(-|z|/2)`` (in the far tail, where ``e`` is below the normal floats, ``y log pi = -(y h) h``:
+    ``special.count_log_sigmoid``'s); ``d/dz = y sig(-z) - (n - y) sig(z)`` from the same ``e``. A row off the
+    support is computed on its counts as given and set to -inf (its slope to 0) at the end.
 
     From 10 on: ``-n KL(y/n || pi) = -dev(y, n pi) - dev(n - y, n (1 - pi))``, centred on the counts' own logit
     ``z0 = log(y / (n - y))``: with p the smaller share ``min(y, n - y)/n``, ``q = 1 - p`` and ``w = z - z0``
@@ -139,15 +140,18 @@ def _free_parts(n, z, y):
     own: p is the smaller share, so ``eps min(y, n - y) |w|``); from ``w = 0.9 log(max float)`` on, where ``expm1``
     would overflow, ``KL = q w + log p`` (the rest is below ``e^-w / p``, far under a rounding). +inf at
     ``z = +-inf``; the slope has no cancellation. XLA:CPU writes out an expensive op that feeds two fusions: the
-    value and the slope share ``w``, ``expm1(w)`` and ``e`` (both forms evaluated under a ``where`` wrote out
-    15 arrays of the rows' size, this 9)."""
-    inside, ys, rest, large_count, big, ms = _branches(n, y)
+    value and the slope share only ``h``, ``w`` and ``expm1(w)`` (with the value and the slope: 6 arrays of the
+    rows' size written out by a value and gradient, where both forms under a ``where`` wrote out 15)."""
+    # the counts as given (not _branches' zeros off the support: XLA:CPU wrote those selects out between the ops)
+    inside = on_support(n, y) & (n == jnp.floor(n))
+    ys, rest = y, n - y
+    big = jnp.minimum(ys, rest) >= STIRLING_MIN
     finfo = jnp.finfo(jnp.result_type(z))
     pos = z >= 0
     neg_abs_z = jnp.where(pos, -z, z)  # -|z|: one smooth branch each side
     far = neg_abs_z < math.log(2.0 * float(finfo.tiny))  # special._far's: exp(-|z|) below the normals from there
-    ex = jnp.exp(jnp.where(far, 0.5 * neg_abs_z, neg_abs_z))  # e, or h in the far tail
-    e = jnp.where(far, ex * ex, ex)
+    ex = jnp.exp(0.5 * neg_abs_z)  # h = exp(-|z|/2); e = h^2 (normal until the far tail, where h is)
+    e = ex * ex
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     y_small = yb <= rb
     small = jnp.where(y_small, yb, rb)  # n p
