@@ -156,6 +156,7 @@ def test_binomial_free_plus_data_is_the_log_pmf(dtype):
     np.testing.assert_array_equal(off, [-np.inf, -np.inf])
 
 
+@pytest.mark.deep  # ~1 s each (the mpmath reference)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_binomial_split_near_the_optimum_and_at_the_edges(dtype):
     """``log_prob_free + data_term`` and the free part's slope against mpmath where a fit spends its steps: at the
