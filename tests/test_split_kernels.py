@@ -154,3 +154,46 @@ def test_binomial_free_plus_data_is_the_log_pmf(dtype):
     closed = y / (1 + np.exp(z)) - (n - y) / (1 + np.exp(-z))
     assert np.all(np.abs(d_z - closed) <= (1e-5 if dtype == "float32" else 1e-10) * np.maximum(1, n))
     np.testing.assert_array_equal(off, [-np.inf, -np.inf])
+
+
+@pytest.mark.deep  # ~1 s each (the mpmath reference)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binomial_split_near_the_optimum_and_at_the_edges(dtype):
+    """``log_prob_free + data_term`` and the free part's slope against mpmath where a fit spends its steps: at the
+    counts' own logit ``log(y / (n - y))`` and within 1e-3 and 0.3 of it, for n from 20 to 2^24 (1e15 in float64),
+    where the plain ``y z - n softplus(z) + log C(n, y)`` keeps ``eps n`` (0.04 at n = 1e6 in float32, 1e4 times the
+    bound here); n = 0, y = 0 and y = n (any logit, +-inf included); the value also against scipy's logpmf."""
+    from mle_jax.distributions import binomial as b
+    eps = float(np.finfo(dtype).eps)
+    big = [(20.0, 10.0), (1e4, 37.0), (1e6, 3e5), (2.0**24, 2.0**23)] + ([(1e9, 12.0), (1e15, 3e14)]
+                                                                        if dtype == "float64" else [])
+    rows = [[n, y, float(np.log(y / (n - y))) + dz] for n, y in big for dz in [0.0, 1e-3, -1e-3, 0.3, -0.3]]
+    rows += [[n, y, z] for n in [0.0, 1.0, 7.0, 1e6] for y in {0.0, n} for z in [-40.0, -3.0, 0.0, 3.0, 40.0]]
+    rows = np.array(rows).astype(dtype).astype(float)
+    edge = [[0.0, 0.0, -np.inf], [0.0, 0.0, np.inf], [7.0, 0.0, -np.inf], [7.0, 7.0, np.inf], [7.0, 0.0, np.inf],
+            [1e6, 3e5, np.inf], [1e6, 3e5, -np.inf]]
+    with jax.enable_x64(dtype == "float64"):
+        def run(n, y, z):
+            return (b.log_prob_free(n, z, y) + b.data_term(n, y),
+                    jax.vmap(jax.grad(b.log_prob_free, argnums=1))(n, z, y))
+        value, d_z = (np.asarray(v, float) for v in jax.jit(run)(*(jnp.asarray(rows[:, j], dtype) for j in range(3))))
+        at_edge = np.asarray(jax.jit(run)(*(jnp.asarray(c, dtype) for c in np.array(edge).T))[0])
+    n, y, z = rows.T
+
+    def ref(n, y, z):
+        n, y, z = mp.mpf(n), mp.mpf(y), mp.mpf(z)
+        log_pi, log_1mpi = -mp.log1p(mp.exp(-z)), -mp.log1p(mp.exp(z))
+        value = mp.log(mp.binomial(n, y)) + (y * log_pi if y else 0) + ((n - y) * log_1mpi if n - y else 0)
+        size = y * mp.exp(log_1mpi) + (n - y) * mp.exp(log_pi)  # y sig(-z) and (n - y) sig(z): the slope's terms
+        return float(value), float(y * mp.exp(log_1mpi) - (n - y) * mp.exp(log_pi)), float(size)
+    truth, slope, size = np.array([ref(*r) for r in rows]).T
+    m = np.minimum(y, n - y)
+    # the centred form's terms cancel to eps n p |d| (the deviances' own) and Loader's data term keeps eps log n
+    bound = 50 * eps * (1.0 + np.abs(truth) + m * np.abs(z - np.log(np.maximum(y, 1) / np.maximum(n - y, 1)))
+                        + np.log1p(n))
+    assert np.all(np.abs(value - truth) <= bound), np.abs(value - truth) / bound
+    assert np.all(np.abs(d_z - slope) <= 20 * eps * (np.abs(slope) + size)), np.abs(d_z - slope)
+    np.testing.assert_array_equal(at_edge, [0.0, 0.0, 0.0, 0.0, -np.inf, -np.inf, -np.inf])
+    moderate = (n <= 1e6) & (np.abs(z) < 30)  # scipy from p: 1/(1 + e^-40) rounds to 1
+    scipy_value = stats.binom.logpmf(y, n, 1 / (1 + np.exp(-z)))  # its gammaln terms keep ~1e-9 at n = 1e6
+    assert np.all(np.abs(value - scipy_value)[moderate] <= bound[moderate] + 1e-8)

@@ -18,6 +18,7 @@ computation of binomial probabilities" (2000).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -120,21 +121,58 @@ _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
 
 
 def _free_parts(n, z, y):
-    """``(free value, y on the support, successes, failures)``: ``_log_prob_parts``'s value less ``data_term``,
-    branch by branch. Below 10 ``m log s + y log pi + (n - y) log(1 - pi)`` (``m log s``, of the coefficient, stays
-    with the terms it cancels against at large n); from 10 on ``-dev(y, n pi) - dev(n - y, n (1 - pi))``."""
-    inside, ys, rest, large_count, big, ms = _branches(n, y)
-    log_pi, log_1mpi = log_sigmoid_pair(z)
-    successes, failures = count_log_sigmoid(ys, rest, z, y_log(ys, log_pi), y_log(rest, log_1mpi))
-    direct = y_log(ms, jnp.log(jnp.maximum(large_count + 1, 1.0))) + successes + failures
+    """``(free value, d/dz of it, y on the support)``: ``_log_prob_parts``'s value less ``data_term``, one form
+    per example chosen on the counts, the transcendentals shared by both forms (one ``exp``, one ``expm1``, two
+    ``log``), not each form's under a ``where``.
+
+    Below 10: ``y log pi + (n - y) log(1 - pi)``, ``log pi = min(z, 0) - log1p(e)``, ``e = exp(-|z|) = h^2``,
+    ``h = exp(-|z|/2)`` (in the far tail, where ``e`` is below the normal floats, ``y log pi = -(y h) h``:
+    ``special.count_log_sigmoid``'s); ``d/dz = y sig(-z) - (n - y) sig(z)`` from the same ``e``. A row off the
+    support is computed on its counts as given and set to -inf (its slope to 0) at the end.
+
+    From 10 on: ``-n KL(y/n || pi) = -dev(y, n pi) - dev(n - y, n (1 - pi))``, centred on the counts' own logit
+    ``z0 = log(y / (n - y))``: with p the smaller share ``min(y, n - y)/n``, ``q = 1 - p`` and ``w = z - z0``
+    signed towards p's side (``w = z0 - z`` where p is ``(n - y)/n``),
+
+        KL = log1p(p expm1(w)) - p w,     d/dz = -+ n p q expm1(w) / (1 + p expm1(w))
+
+    (``p w`` and the log cancel to ``p (1 - p) w^2 / 2`` near the optimum, keeping ``eps n p |w|``, the deviances'
+    own: p is the smaller share, so ``eps min(y, n - y) |w|``); from ``w = 0.9 log(max float)`` on, where ``expm1``
+    would overflow, ``KL = q w + log p`` (the rest is below ``e^-w / p``, far under a rounding). +inf at
+    ``z = +-inf``; the slope has no cancellation. XLA:CPU writes out an expensive op that feeds two fusions: the
+    value and the slope share only ``h``, ``w`` and ``expm1(w)`` (with the value and the slope: 6 arrays of the
+    rows' size written out by a value and gradient, where both forms under a ``where`` wrote out 15)."""
+    # the counts as given (not _branches' zeros off the support: XLA:CPU wrote those selects out between the ops)
+    inside = on_support(n, y) & (n == jnp.floor(n))
+    ys, rest = y, n - y
+    big = jnp.minimum(ys, rest) >= STIRLING_MIN
+    finfo = jnp.finfo(jnp.result_type(z))
+    pos = z >= 0
+    neg_abs_z = jnp.where(pos, -z, z)  # -|z|: one smooth branch each side
+    far = neg_abs_z < math.log(2.0 * float(finfo.tiny))  # special._far's: exp(-|z|) below the normals from there
+    ex = jnp.exp(0.5 * neg_abs_z)  # h = exp(-|z|/2); e = h^2 (normal until the far tail, where h is)
+    e = ex * ex
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
-    sig, sig_neg = sigmoid_pair(z)
-    log_n = jnp.log(yb + rb)
-    gap = yb * sig_neg - rb * sig  # n (1 - pi) - (n - y) = -(n pi - y), without n's rounding
-    saddle = (-deviance(yb, (yb + rb) * sig, log_n + log_pi, diff=-gap)
-              - deviance(rb, (yb + rb) * sig_neg, log_n + log_1mpi, diff=gap))
-    value = jnp.where(inside, jnp.where(big, saddle, direct), -jnp.inf)
-    return jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value), inside, ys, rest
+    y_small = yb <= rb
+    small = jnp.where(y_small, yb, rb)  # n p
+    w = jnp.where(y_small, 1.0, -1.0) * (z - jnp.log(yb / rb))
+    over = w > 0.9 * math.log(float(finfo.max))
+    em = jnp.expm1(jnp.minimum(w, 0.9 * math.log(float(finfo.max))))
+    inv_n = 1.0 / (yb + rb)  # the value's alone (the slope needs none): fused there, not written out
+    x = jnp.where(big, small * inv_n * em, e)  # log1p's argument: p expm1(w), or e
+    u = jnp.where(big & over, small * inv_n, jnp.abs(1.0 + x))  # p, or 1 + x rounded (abs: XLA keeps u - 1)
+    t = jnp.log(u) - jnp.where(big & over, 0.0, ((u - 1.0) - x) / u)  # log1p(x): 1 + x's rounding undone
+    log_pi, log_1mpi = jnp.where(pos, -t, z - t), jnp.where(pos, -z - t, -t)
+    successes = jnp.where(far & pos, -(ys * ex) * ex, y_log(ys, log_pi))
+    failures = jnp.where(far & ~pos, -(rest * ex) * ex, y_log(rest, log_1mpi))
+    saddle = jnp.where(over, -(yb + rb - small) * w, small * w) - (yb + rb) * t  # -n KL
+    value = jnp.where(inside, jnp.where(big, saddle, successes + failures), -jnp.inf)
+    value = jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value)
+    inv = 1.0 / jnp.where(big, yb + rb + small * em, 1.0 + e)
+    sig, sig_neg = jnp.where(pos, inv, e * inv), jnp.where(pos, e * inv, inv)
+    slope_big = jnp.where(y_small, -1.0, 1.0) * (yb * rb) * em * inv  # -+ n p q expm1(w) / (1 + p expm1(w))
+    slope = jnp.where(big, slope_big, ys * sig_neg - rest * sig)
+    return value, jnp.where(inside, slope, jnp.zeros_like(value)), inside
 
 
 def _free_value(n, z, y):
@@ -152,27 +190,26 @@ def _log_prob_free_jvp(primals, tangents):
     dn, dz, dy = tangents
     if not (isinstance(dn, SymbolicZero) and isinstance(dy, SymbolicZero)):
         raise ValueError("binomial.log_prob_free: the counts are data (no derivative in them); differentiate log_prob")
-    value, inside, ys, rest = _free_parts(n, z, y)
+    value, slope, _ = _free_parts(n, z, y)
     if isinstance(dz, SymbolicZero):
         return value, jnp.zeros_like(value)
-    sig, sig_neg = sigmoid_pair(z)
-    return value, jnp.where(inside, ys * sig_neg - rest * sig, jnp.zeros_like(value)) * dz
+    return value, slope * dz
 
 
 log_prob_free.defjvp(_log_prob_free_jvp, symbolic_zeros=True)
 
 
 def data_term(n, y):
-    """The log-pmf's terms in the counts alone (float n, y), 0 off the support: ``log P`` of the coefficient's exact
-    product below 10 (``special.log_rising_ratio_small``, its ``m log s`` left to ``log_prob_free``), Loader's
+    """The log-pmf's terms in the counts alone (float n, y), 0 off the support: ``log P + m log s`` of the
+    coefficient's exact product below 10 (``special.log_rising_ratio_small``), Loader's
     ``log(n / (2 pi y (n - y)))/2 + corr(n) - corr(y) - corr(n - y)`` from 10 on. ``log_prob_free + data_term``
     is ``log_prob``, each branch's value split in two."""
     inside, ys, rest, large_count, big, ms = _branches(n, y)
-    log_product, _ = log_rising_ratio_small(large_count + 1, ms)
+    log_product, log_s = log_rising_ratio_small(large_count + 1, ms)
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     saddle = (0.5 * (jnp.log(yb + rb) - jnp.log(yb) - jnp.log(rb)) - HALF_LOG_2PI + stirling_corr(yb + rb)
               - stirling_corr(yb) - stirling_corr(rb))
-    return jnp.where(inside, jnp.where(big, saddle, log_product), jnp.zeros_like(y))
+    return jnp.where(inside, jnp.where(big, saddle, log_product + y_log(ms, log_s)), jnp.zeros_like(y))
 
 
 def _saddle(y, rest, z, log_pi, log_1mpi):
