@@ -48,6 +48,20 @@ def test_fixed_family_parameters_keep_float32_under_x64():
             np.testing.assert_allclose(float(nll), -ref.sum(), rtol=2e-6, err_msg=family.name)
 
 
+def test_integer_outputs_and_targets_keep_a_float_affine():
+    """A least-squares Normal (sigma fixed, ``scale = -1/(2 sigma^2)``) on integer raw outputs and integer targets:
+    its kernel ``(y - mu)^2`` is an integer, and the affine cast to it made ``scale`` 0 and the shift an integer
+    (every log-density -1, or -3 from ``independent``); now the closed form, scipy's ``norm.logpdf(y, mu, 2)``."""
+    y = np.asarray([[1, 3], [-2, 5], [0, 0], [7, -4]], np.int32)
+    mu = np.asarray([[0, 1], [1, 2], [4, -1], [0, 0]], np.int32)
+    ref = -np.square(y - mu) / 8.0 - np.log(2.0) - 0.5 * np.log(2 * np.pi)
+    fam = mj.normal(2.0)
+    got = jax.vmap(fam.log_prob, in_axes=(None, 0, 0))({}, jnp.asarray(mu[:, 0]), jnp.asarray(y[:, 0]))
+    np.testing.assert_allclose(np.asarray(got, np.float64), ref[:, 0], rtol=2e-6)
+    r = mj.recipe(lambda p, x_i: x_i, mj.independent(fam, 2, shared=False))  # the scale inside the sum over d
+    np.testing.assert_allclose(np.asarray(r.log_prob(r.init({}), mu, y), np.float64), ref.sum(1), rtol=2e-6)
+
+
 def _gamma_glm_reference(x, y):
     """The Gamma GLM's (log link) coefficients, whose MLE does not depend on the shape (scipy's BFGS on
     ``sum_i y_i / mu_i + log mu_i``), and the shape's MLE given them (the root of ``log a - psi(a) = mean(y/mu -

@@ -84,8 +84,8 @@ class Density(NamedTuple):
     def log_prob(self, fparams: Any, raw: jax.Array, y: jax.Array) -> jax.Array:
         kernel = self.kernel(fparams, raw, y)
         affine = self.affine(fparams)
-        # a kernel of Python numbers (no dtype) is weak: the affine's own types then stand
-        scale, shift = affine if not hasattr(kernel, "dtype") else affine_as(affine, kernel.dtype)
+        # a kernel of Python numbers (no dtype) or of integers: the affine's own types stand (affine_as)
+        scale, shift = affine_as(affine, getattr(kernel, "dtype", None))
         return scale * kernel + shift
 
 
