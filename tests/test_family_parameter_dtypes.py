@@ -19,6 +19,7 @@ import optax
 import pytest
 
 import mle_jax as mj
+from mle_jax.families import Density
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from families_table import FAMILIES, raw_example  # noqa: E402
@@ -60,6 +61,19 @@ def test_integer_outputs_and_targets_keep_a_float_affine():
     np.testing.assert_allclose(np.asarray(got, np.float64), ref[:, 0], rtol=2e-6)
     r = mj.recipe(lambda p, x_i: x_i, mj.independent(fam, 2, shared=False))  # the scale inside the sum over d
     np.testing.assert_allclose(np.asarray(r.log_prob(r.init({}), mu, y), np.float64), ref.sum(1), rtol=2e-6)
+
+
+def test_density_of_numpy_numbers_keeps_float64_with_x64_off():
+    """``Density.log_prob`` of a NumPy kernel (float64 values, x64 off) and a NumPy affine: NumPy's exact float64
+    (the closed form, scipy's ``norm.logpdf(y, mu, 2)``); the affine cast to the kernel's dtype was a JAX float32
+    (float64 is no JAX dtype with x64 off), 1e-8 off."""
+    density = Density(lambda fp, raw, y: (y - raw) ** 2, lambda fp: (-0.5 / 4.0, -0.5 * np.log(2 * np.pi * 4.0)))
+    raw, y = np.asarray([0.5, 0.1, -2.0]), np.asarray([1.5, 0.3, 1.0 / 3.0])
+    with jax.enable_x64(False):
+        got = density.log_prob({}, raw, y)
+    ref = -np.square(y - raw) / 8.0 - np.log(2.0) - 0.5 * np.log(2 * np.pi)
+    assert np.asarray(got).dtype == np.float64
+    np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-14)
 
 
 def _gamma_glm_reference(x, y):
