@@ -35,9 +35,9 @@ def affine_as(affine, dtype):
     float is weakly typed, but ``lgamma`` and its like return a strong float64 under x64, and that shift added
     to float32 terms made the NLL float64 (and L-BFGS's line search refused the mixed dtypes).
 
-    ``dtype`` None (a kernel of Python or NumPy numbers, not JAX's) or not floating (an integer kernel, ``(y - mu)^2`` of
-    integer raw outputs and targets): the affine stands as it is, and its floats make the terms floats (cast to
-    an integer, a least-squares ``-1/(2 sigma^2)`` would be 0)."""
+    ``dtype`` None (a kernel of Python or NumPy numbers, not JAX's) or not floating (an integer kernel,
+    ``(y - mu)^2`` of integer raw outputs and targets): the affine stands as it is, and its floats make the terms
+    floats (cast to an integer, a least-squares ``-1/(2 sigma^2)`` would be 0)."""
     if dtype is None or not jnp.issubdtype(dtype, jnp.inexact):
         return affine
     scale, shift = affine
