@@ -33,7 +33,13 @@ def affine_as(affine, dtype):
     They are functions of the family's own parameters alone, whose dtype is the terms' (``theta`` and the
     kernels cast them to the raw outputs'), so they must not widen the terms: a parameter fixed as a Python
     float is weakly typed, but ``lgamma`` and its like return a strong float64 under x64, and that shift added
-    to float32 terms made the NLL float64 (and L-BFGS's line search refused the mixed dtypes)."""
+    to float32 terms made the NLL float64 (and L-BFGS's line search refused the mixed dtypes).
+
+    ``dtype`` None (a kernel of Python or NumPy numbers, not JAX's) or not floating (an integer kernel,
+    ``(y - mu)^2`` of integer raw outputs and targets): the affine stands as it is, and its floats make the terms
+    floats (cast to an integer, a least-squares ``-1/(2 sigma^2)`` would be 0)."""
+    if dtype is None or not jnp.issubdtype(dtype, jnp.inexact):
+        return affine
     scale, shift = affine
     return jnp.asarray(scale, dtype), jnp.asarray(shift, dtype)
 

@@ -163,9 +163,11 @@ class Recipe:
         split = family.density.split if data is not None and self._splits(kind) else None
         if split is not None:  # k_i = free_i + data_i, the data's reduction given: a sum_i free_i + a data
             frees = jax.vmap(split.free, in_axes=(None, 0, 0))(params.family, raw, y)
-            scale, shift = affine_as(family.affine(params.family), jnp.result_type(frees))
-            return -(reduce_terms(frees, weights, mask, reduction, (scale, shift))
-                     + scale * jnp.asarray(data, frees.dtype)), state
+            affine = family.affine(params.family)
+            # in the reduction's dtype (float32 for bfloat16 / float16 terms), as reduce_terms takes the affine:
+            # a shift (and a data sum) rounded to the terms' bfloat16 would be N times one rounding
+            free = reduce_terms(frees, weights, mask, reduction, affine)
+            return -(free + affine_as(affine, free.dtype)[0] * jnp.asarray(data, free.dtype)), state
         kernels = jax.vmap(family.kernel, in_axes=(None, 0, 0))(params.family, raw, y)
         return -reduce_terms(kernels, weights, mask, reduction, family.affine(params.family)), state
 

@@ -19,6 +19,7 @@ import optax
 import pytest
 
 import mle_jax as mj
+from mle_jax.families import Density
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from families_table import FAMILIES, raw_example  # noqa: E402
@@ -46,6 +47,57 @@ def test_fixed_family_parameters_keep_float32_under_x64():
             assert (nll.dtype, loss.dtype, lp.dtype) == (jnp.float32,) * 3, family.name
             np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=2e-6, err_msg=family.name)
             np.testing.assert_allclose(float(nll), -ref.sum(), rtol=2e-6, err_msg=family.name)
+
+
+def test_integer_outputs_and_targets_keep_a_float_affine():
+    """A least-squares Normal (sigma fixed, ``scale = -1/(2 sigma^2)``) on integer raw outputs and integer targets:
+    its kernel ``(y - mu)^2`` is an integer, and the affine cast to it made ``scale`` 0 and the shift an integer
+    (every log-density -1, or -3 from ``independent``); now the closed form, scipy's ``norm.logpdf(y, mu, 2)``."""
+    y = np.asarray([[1, 3], [-2, 5], [0, 0], [7, -4]], np.int32)
+    mu = np.asarray([[0, 1], [1, 2], [4, -1], [0, 0]], np.int32)
+    ref = -np.square(y - mu) / 8.0 - np.log(2.0) - 0.5 * np.log(2 * np.pi)
+    fam = mj.normal(2.0)
+    got = jax.vmap(fam.log_prob, in_axes=(None, 0, 0))({}, jnp.asarray(mu[:, 0]), jnp.asarray(y[:, 0]))
+    np.testing.assert_allclose(np.asarray(got, np.float64), ref[:, 0], rtol=2e-6)
+    r = mj.recipe(lambda p, x_i: x_i, mj.independent(fam, 2, shared=False))  # the scale inside the sum over d
+    np.testing.assert_allclose(np.asarray(r.log_prob(r.init({}), mu, y), np.float64), ref.sum(1), rtol=2e-6)
+
+
+def test_density_of_numpy_numbers_keeps_float64_with_x64_off():
+    """``Density.log_prob`` of a NumPy kernel (float64 values, x64 off) and a NumPy affine: NumPy's exact float64
+    (the closed form, scipy's ``norm.logpdf(y, mu, 2)``); the affine cast to the kernel's dtype was a JAX float32
+    (float64 is no JAX dtype with x64 off), 1e-8 off."""
+    density = Density(lambda fp, raw, y: (y - raw) ** 2, lambda fp: (-0.5 / 4.0, -0.5 * np.log(2 * np.pi * 4.0)))
+    raw, y = np.asarray([0.5, 0.1, -2.0]), np.asarray([1.5, 0.3, 1.0 / 3.0])
+    with jax.enable_x64(False):
+        got = density.log_prob({}, raw, y)
+    ref = -np.square(y - raw) / 8.0 - np.log(2.0) - 0.5 * np.log(2 * np.pi)
+    assert np.asarray(got).dtype == np.float64
+    np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-14)
+
+
+@pytest.mark.deep
+def test_split_objective_of_bfloat16_data_sums_its_shift_in_float32():
+    """``fit``'s full-batch objective (the Gamma GLM's ``Split``: the free terms, and ``-log y`` summed once) on
+    bfloat16 data with a float32 shape of 40: ``recipe.nll`` to float32 rounding and scipy's ``gamma.logpdf`` at the
+    bfloat16 values to the kernel's bfloat16 noise. The shift ``a log a - a - lgamma(a)`` (0.92) and the data's sum
+    were rounded to bfloat16 (a relative 2e-3, times N: 3e-3 of the NLL, not the nll's 2e-4)."""
+    from scipy import stats
+    rng = np.random.default_rng(0)
+    n, a = 4000, 40.0
+    eta = rng.normal(0, 0.3, n)
+    x = jnp.asarray(eta[:, None], jnp.bfloat16)
+    y = jnp.asarray(np.maximum(rng.gamma(a, np.exp(eta) / a), 1e-2), jnp.bfloat16)
+    r = mj.recipe(lambda p, x_i: x_i[0], mj.gamma("mean"))
+    s = jnp.float32(mj.links.softplus_inverse(a))
+    p = r.init(jnp.asarray(0, jnp.bfloat16))._replace(family={"shape": s})
+    shape = float(mj.links.softplus.forward(s))
+    ref = -stats.gamma.logpdf(np.asarray(y, np.float64), shape, scale=np.exp(np.asarray(x[:, 0], np.float64)) / shape)
+    data = jax.jit(lambda y: r.data_term(y, dtype=jnp.bfloat16))(y)
+    split = jax.jit(lambda p, x, y, data: r.objective(p, x, y, data=data)[0])(p, x, y, data)  # fit's, compiled
+    assert split.dtype == jnp.float32
+    np.testing.assert_allclose(float(split), float(r.nll(p, x, y)), rtol=1e-5)
+    np.testing.assert_allclose(float(split), ref.sum(), rtol=1e-3)
 
 
 def _gamma_glm_reference(x, y):

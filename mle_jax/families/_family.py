@@ -84,8 +84,9 @@ class Density(NamedTuple):
     def log_prob(self, fparams: Any, raw: jax.Array, y: jax.Array) -> jax.Array:
         kernel = self.kernel(fparams, raw, y)
         affine = self.affine(fparams)
-        # a kernel of Python numbers (no dtype) is weak: the affine's own types then stand
-        scale, shift = affine if not hasattr(kernel, "dtype") else affine_as(affine, kernel.dtype)
+        # a kernel of Python or NumPy numbers (NumPy's float64 is no JAX dtype with x64 off) or of integers:
+        # the affine's own types stand (affine_as)
+        scale, shift = affine_as(affine, kernel.dtype if isinstance(kernel, jax.Array) else None)
         return scale * kernel + shift
 
 
