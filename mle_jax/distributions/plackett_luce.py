@@ -153,9 +153,11 @@ def _value(d, rest, excess):
 
 
 def _value_and_grad(o):
-    """The log probability of the ordered scores ``o`` and its derivative in ranked order, ``d/do_m = 1 - a_m S_m``
-    with ``a_m = exp(o_m - L_m)`` (the chance that item m wins among m..K; ``a_K = 1``), ``b_m = exp(L_{m+1} - L_m)``
-    and ``S_m = sum_{j <= m} exp(L_m - L_j) = 1 + b_{m-1} S_{m-1}`` (``S_1 = 1``), where
+    """The log probability of the ordered scores ``o`` and its derivative in ranked order, ``d/do_m = 1 - a_m S_m
+    = b_m - a_m (S_m - 1)`` with ``a_m = exp(o_m - L_m)`` (the chance that item m wins among m..K; ``a_K = 1``),
+    ``b_m = exp(L_{m+1} - L_m) = 1 - a_m`` (``b_K = 0``) and ``S_m = sum_{j <= m} exp(L_m - L_j) = 1 + b_{m-1} S_{m-1}``
+    (``S_1 = 1``; the second form keeps a confident ranking's tiny derivative, ``e^-30`` beside 1, which
+    ``1 - a_m S_m`` rounds to 0), where
     ``a_m = [1 or t_m] / (1 + D_m)`` and ``b_m = [t_m or 1] (1 + D_{m+1}) / (1 + D_m)`` (``o_m`` leads or not): one
     division per item, no new ``exp``, where autodiff would differentiate every step of the chain. Each side of
     every branch is the smooth function itself, so Hessians (autodiff of this) are right at exact ties too."""
@@ -165,12 +167,13 @@ def _value_and_grad(o):
     a = jnp.concatenate([jnp.where(lead, 1.0, t) * inv, one], axis=-1)
     b = jnp.where(lead, t, 1.0) * (1.0 + jnp.concatenate([rest[..., 1:], jnp.zeros_like(one)], axis=-1)) * inv
 
-    def forward(s_prev, ab):
-        a_m, b_prev = ab
-        s_m = 1.0 + b_prev * s_prev
-        return s_m, 1.0 - a_m * s_m
-    b_prev = jnp.moveaxis(jnp.concatenate([jnp.zeros_like(one), b], axis=-1), -1, 0)
-    _, grad = jax.lax.scan(forward, jnp.zeros_like(one[..., 0]), (jnp.moveaxis(a, -1, 0), b_prev),
+    def forward(s_prev, abb):
+        a_m, b_prev, b_m = abb
+        u_m = b_prev * s_prev                           # S_m - 1
+        return 1.0 + u_m, b_m - a_m * u_m               # 1 - a_m S_m, with 1 - a_m = b_m: no 1 - (1 - tiny)
+    zero = jnp.zeros_like(one)
+    b_prev, b_m = (jnp.moveaxis(jnp.concatenate(parts, axis=-1), -1, 0) for parts in ((zero, b), (b, zero)))
+    _, grad = jax.lax.scan(forward, jnp.zeros_like(one[..., 0]), (jnp.moveaxis(a, -1, 0), b_prev, b_m),
                            unroll=o.shape[-1] <= SMALL_K)
     return _value(d, rest, excess), jnp.moveaxis(grad, 0, -1)
 
