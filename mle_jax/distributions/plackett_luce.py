@@ -167,13 +167,14 @@ def _value_and_grad(o):
     a = jnp.concatenate([jnp.where(lead, 1.0, t) * inv, one], axis=-1)
     b = jnp.where(lead, t, 1.0) * (1.0 + jnp.concatenate([rest[..., 1:], jnp.zeros_like(one)], axis=-1)) * inv
 
-    def forward(s_prev, abb):
-        a_m, b_prev, b_m = abb
-        u_m = b_prev * s_prev                           # S_m - 1
-        return 1.0 + u_m, b_m - a_m * u_m               # 1 - a_m S_m, with 1 - a_m = b_m: no 1 - (1 - tiny)
-    zero = jnp.zeros_like(one)
-    b_prev, b_m = (jnp.moveaxis(jnp.concatenate(parts, axis=-1), -1, 0) for parts in ((zero, b), (b, zero)))
-    _, grad = jax.lax.scan(forward, jnp.zeros_like(one[..., 0]), (jnp.moveaxis(a, -1, 0), b_prev, b_m),
+    def forward(carry, ab):
+        b_prev, u_prev = carry                          # b_{m-1}, S_{m-1} - 1
+        a_m, b_m = ab
+        u_m = b_prev * (1.0 + u_prev)                   # S_m - 1
+        return (b_m, u_m), b_m - a_m * u_m              # 1 - a_m S_m, with 1 - a_m = b_m: no 1 - (1 - tiny)
+    b = jnp.concatenate([b, jnp.zeros_like(one)], axis=-1)
+    zero = jnp.zeros_like(one[..., 0])
+    _, grad = jax.lax.scan(forward, (zero, zero), (jnp.moveaxis(a, -1, 0), jnp.moveaxis(b, -1, 0)),
                            unroll=o.shape[-1] <= SMALL_K)
     return _value(d, rest, excess), jnp.moveaxis(grad, 0, -1)
 
