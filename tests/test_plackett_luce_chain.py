@@ -241,3 +241,13 @@ def test_confident_rankings_keep_their_tiny_gradient(k, dtype):
         want, scale = _mp_gradient_terms(s64[i], rankings[i])
         err = np.abs(np.asarray(grad[i], np.float64) - want)
         assert np.all(err <= 8 * k * eps * scale), (i, np.asarray(grad[i]), want, err / (eps * scale))
+
+
+@pytest.mark.parametrize("logits, y", [(np.zeros(0), np.zeros(0, np.int32)), (np.float32(0.0), np.int32(0)),
+                                       (np.zeros(2), np.array([True, False])),
+                                       (np.zeros(2), np.array([1 + 0j, 0j]))])
+def test_malformed_logits_and_targets_raise_a_clear_error(logits, y):
+    """No items, a scalar logit, a boolean or complex ranking: a ValueError naming the problem (it was an
+    IndexError, or a TypeError from inside jnp.arange, or a complex ranking silently read as its real part)."""
+    with pytest.raises(ValueError, match="PlackettLuce"):
+        mj.log_prob(mj.PlackettLuce(jnp.asarray(logits)), jnp.asarray(y))

@@ -235,10 +235,14 @@ def _log_prob_of(s, pi, valid: Any = True):
 def log_prob(theta: PlackettLuce, y):
     """``log Pr(pi | s) = sum_j [s_{pi_j} - logsumexp(s_{pi_j}, ..., s_{pi_K})]``; ``-inf`` where ``y`` is
     not a permutation of ``range(K)`` (NaN where it holds a NaN)."""
-    s = theta.logits
-    check_event_shape("PlackettLuce", y, jnp.shape(s))
+    s = jnp.asarray(theta.logits)
+    if s.ndim == 0 or s.shape[-1] == 0:
+        raise ValueError(f"PlackettLuce: logits hold the scores of K >= 1 items on their last axis; got shape {s.shape}")
+    check_event_shape("PlackettLuce", y, s.shape)
     k = s.shape[-1]
     y = jnp.asarray(y)
+    if not (jnp.issubdtype(y.dtype, jnp.integer) or jnp.issubdtype(y.dtype, jnp.floating)):
+        raise ValueError(f"PlackettLuce: a ranking holds item numbers (an integer or floating dtype); got dtype {y.dtype}")
     valid = is_permutation(y, k)
     default = jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32), y.shape)
     pi = jnp.where(valid[..., None], y.astype(jnp.int32) if jnp.issubdtype(y.dtype, jnp.floating) else y,
