@@ -251,3 +251,18 @@ def test_malformed_logits_and_targets_raise_a_clear_error(logits, y):
     IndexError, or a TypeError from inside jnp.arange, or a complex ranking silently read as its real part)."""
     with pytest.raises(ValueError, match="PlackettLuce"):
         mj.log_prob(mj.PlackettLuce(jnp.asarray(logits)), jnp.asarray(y))
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("k", [4, pl.SMALL_K + 2])
+def test_a_non_ranking_has_a_zero_gradient_whatever_its_logits(k):
+    """A row that is not a ranking is -inf with a zero derivative even where its logits hold a NaN or infinities
+    (a masked-out example): the compare path (K <= SMALL_K) and the gather path above alike (the gather path
+    multiplied a zero cotangent by the NaN derivative of the chain)."""
+    bad = jnp.arange(k).at[0].set(1)
+    for s in (jnp.zeros(k).at[1].set(jnp.nan), jnp.zeros(k).at[1].set(-jnp.inf).at[2].set(-jnp.inf),
+              jnp.zeros(k).at[1].set(jnp.inf).at[2].set(jnp.inf)):
+        value, grad = jax.value_and_grad(lambda s: mj.log_prob(mj.PlackettLuce(s), bad))(s)
+        assert float(value) == -np.inf
+        np.testing.assert_array_equal(grad, 0.0)
+        np.testing.assert_array_equal(jax.hessian(lambda s: mj.log_prob(mj.PlackettLuce(s), bad))(s), 0.0)

@@ -228,8 +228,9 @@ def _log_prob_of(s, pi, valid: Any = True):
     valid = jnp.broadcast_to(valid, shape[:-1])
     if s.shape[-1] <= SMALL_K:
         return _permuted_log_prob(s, pi, valid)
-    value = ranked_log_prob(jnp.take_along_axis(s, pi, axis=-1, mode="promise_in_bounds"))
-    return jnp.where(valid, value, -jnp.inf)
+    # a row that is not a ranking reads zeros: its derivative is selected away, never 0 times a NaN of its logits
+    ordered = jnp.where(valid[..., None], jnp.take_along_axis(s, pi, axis=-1, mode="promise_in_bounds"), 0.0)
+    return jnp.where(valid, ranked_log_prob(ordered), -jnp.inf)
 
 
 def log_prob(theta: PlackettLuce, y):
