@@ -153,9 +153,11 @@ def _value(d, rest, excess):
 
 
 def _value_and_grad(o):
-    """The log probability of the ordered scores ``o`` and its derivative in ranked order, ``d/do_m = 1 - a_m S_m``
-    with ``a_m = exp(o_m - L_m)`` (the chance that item m wins among m..K; ``a_K = 1``), ``b_m = exp(L_{m+1} - L_m)``
-    and ``S_m = sum_{j <= m} exp(L_m - L_j) = 1 + b_{m-1} S_{m-1}`` (``S_1 = 1``), where
+    """The log probability of the ordered scores ``o`` and its derivative in ranked order, ``d/do_m = 1 - a_m S_m
+    = b_m - a_m (S_m - 1)`` with ``a_m = exp(o_m - L_m)`` (the chance that item m wins among m..K; ``a_K = 1``),
+    ``b_m = exp(L_{m+1} - L_m) = 1 - a_m`` (``b_K = 0``) and ``S_m = sum_{j <= m} exp(L_m - L_j) = 1 + b_{m-1} S_{m-1}``
+    (``S_1 = 1``; the second form keeps a confident ranking's tiny derivative, ``e^-30`` beside 1, which
+    ``1 - a_m S_m`` rounds to 0), where
     ``a_m = [1 or t_m] / (1 + D_m)`` and ``b_m = [t_m or 1] (1 + D_{m+1}) / (1 + D_m)`` (``o_m`` leads or not): one
     division per item, no new ``exp``, where autodiff would differentiate every step of the chain. Each side of
     every branch is the smooth function itself, so Hessians (autodiff of this) are right at exact ties too."""
@@ -165,12 +167,14 @@ def _value_and_grad(o):
     a = jnp.concatenate([jnp.where(lead, 1.0, t) * inv, one], axis=-1)
     b = jnp.where(lead, t, 1.0) * (1.0 + jnp.concatenate([rest[..., 1:], jnp.zeros_like(one)], axis=-1)) * inv
 
-    def forward(s_prev, ab):
-        a_m, b_prev = ab
-        s_m = 1.0 + b_prev * s_prev
-        return s_m, 1.0 - a_m * s_m
-    b_prev = jnp.moveaxis(jnp.concatenate([jnp.zeros_like(one), b], axis=-1), -1, 0)
-    _, grad = jax.lax.scan(forward, jnp.zeros_like(one[..., 0]), (jnp.moveaxis(a, -1, 0), b_prev),
+    def forward(carry, ab):
+        b_prev, u_prev = carry                          # b_{m-1}, S_{m-1} - 1
+        a_m, b_m = ab
+        u_m = b_prev * (1.0 + u_prev)                   # S_m - 1
+        return (b_m, u_m), b_m - a_m * u_m              # 1 - a_m S_m, with 1 - a_m = b_m: no 1 - (1 - tiny)
+    b = jnp.concatenate([b, jnp.zeros_like(one)], axis=-1)
+    zero = jnp.zeros_like(one[..., 0])
+    _, grad = jax.lax.scan(forward, (zero, zero), (jnp.moveaxis(a, -1, 0), jnp.moveaxis(b, -1, 0)),
                            unroll=o.shape[-1] <= SMALL_K)
     return _value(d, rest, excess), jnp.moveaxis(grad, 0, -1)
 
@@ -224,17 +228,22 @@ def _log_prob_of(s, pi, valid: Any = True):
     valid = jnp.broadcast_to(valid, shape[:-1])
     if s.shape[-1] <= SMALL_K:
         return _permuted_log_prob(s, pi, valid)
-    value = ranked_log_prob(jnp.take_along_axis(s, pi, axis=-1, mode="promise_in_bounds"))
-    return jnp.where(valid, value, -jnp.inf)
+    # a row that is not a ranking reads zeros: its derivative is selected away, never 0 times a NaN of its logits
+    ordered = jnp.where(valid[..., None], jnp.take_along_axis(s, pi, axis=-1, mode="promise_in_bounds"), 0.0)
+    return jnp.where(valid, ranked_log_prob(ordered), -jnp.inf)
 
 
 def log_prob(theta: PlackettLuce, y):
     """``log Pr(pi | s) = sum_j [s_{pi_j} - logsumexp(s_{pi_j}, ..., s_{pi_K})]``; ``-inf`` where ``y`` is
     not a permutation of ``range(K)`` (NaN where it holds a NaN)."""
-    s = theta.logits
-    check_event_shape("PlackettLuce", y, jnp.shape(s))
+    s = jnp.asarray(theta.logits)
+    if s.ndim == 0 or s.shape[-1] == 0:
+        raise ValueError(f"PlackettLuce: logits hold the scores of K >= 1 items on their last axis; got shape {s.shape}")
+    check_event_shape("PlackettLuce", y, s.shape)
     k = s.shape[-1]
     y = jnp.asarray(y)
+    if not (jnp.issubdtype(y.dtype, jnp.integer) or jnp.issubdtype(y.dtype, jnp.floating)):
+        raise ValueError(f"PlackettLuce: a ranking holds item numbers (an integer or floating dtype); got dtype {y.dtype}")
     valid = is_permutation(y, k)
     default = jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32), y.shape)
     pi = jnp.where(valid[..., None], y.astype(jnp.int32) if jnp.issubdtype(y.dtype, jnp.floating) else y,
