@@ -223,8 +223,8 @@ def _profile(recipe: Recipe, result: FitResult, reached: jax.Array | None, held:
         fitted = _family_mle(recipe, result.params, x, y, weights, mask, "fit", floor_ok=True, checked=True)
         if result.stopped != Stop.CONVERGED or tol is None or reached is None:
             return result._replace(params=fitted)
-        norm = float(jax.device_get(reached))
-        raw = np.asarray(fitted.family[held])
+        norm, raw = jax.device_get((reached, fitted.family[held]))  # one transfer (raw is ready: _family_mle read it)
+        norm, raw = float(norm), np.asarray(raw)
         value = float(np.logaddexp(0.0, raw.astype(np.float64))) + links.floor(raw.dtype)  # softplus(raw) + eps
         c = 1.0 / value ** 2 if held == "scale" else value
         if norm * c <= tol * (1 + 1e-9):

@@ -200,7 +200,7 @@ def _with_dispersion(kind: str, fparams: dict, value, raw, dtype, caller: str, f
                              f"floor eps = {eps:.3g} ({jnp.dtype(dtype).name}: {name} = softplus(raw) + eps cannot "
                              f"take it): rescale y, or give float64 parameters")
         raw = jnp.asarray(np.log(np.expm1(np.float64(value))))  # softplus(raw) = the MLE <= eps: on the floor
-    return {**fparams, name: raw.astype(dtype)}
+    return {**fparams, name: raw if raw.dtype == dtype else raw.astype(dtype)}  # no program where it is in dtype
 
 
 def _checked_y(r: Recipe, y, caller: str):
@@ -374,8 +374,9 @@ def _family_mle(r: Recipe, params: Params, x: Any, y: Any, weights: Any, mask: A
         return params
     name = "shape" if kind == "gamma_mean" else "scale"
     fparams = dict(params.family)
-    if not is_trained(fparams[name]):  # fixed for the coefficients' fit (fit's rule): learnable again
-        fparams[name] = jnp.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
+    if not is_trained(fparams[name]):  # fixed for the coefficients' fit (fit's rule): learnable again, in the
+        # model's dtype; a host array (no transfer to the device): _with_dispersion replaces it or raises
+        fparams[name] = np.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
     if checked:
         w_rows = _combined(weights, mask)
     else:
@@ -384,5 +385,6 @@ def _family_mle(r: Recipe, params: Params, x: Any, y: Any, weights: Any, mask: A
         w_rows = _row_weights(caller, y.shape[0], weights, mask)
         r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
     value, raw = _given_model(r, kind)(params._replace(family={}), x, y, w_rows)
-    return params._replace(family=_with_dispersion(kind, fparams, jax.device_get(value), raw,
+    value = jax.device_get((value, raw))[0]  # one wait for both: the caller reads raw too (fit's profile, floors)
+    return params._replace(family=_with_dispersion(kind, fparams, value, raw,
                                                    jnp.result_type(fparams[name]), caller, floor_ok))
