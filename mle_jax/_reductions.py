@@ -31,8 +31,8 @@ def affine_as(affine, dtype):
     """A family's ``(scale, shift)`` (``Density.affine``) in ``dtype``, that of the kernel's terms they map.
 
     They are functions of the family's own parameters alone, whose dtype is the terms' (``theta`` and the
-    kernels cast them to the raw outputs'), so they must not widen the terms: a parameter fixed as a Python
-    float is weakly typed, but ``lgamma`` and its like return a strong float64 under x64, and that shift added
+    kernels see them in the raw outputs' dtype: ``families._family.params_as``), so they must not widen the
+    terms: a parameter fixed as a Python float is weakly typed, but ``lgamma`` and its like return a strong float64 under x64, and that shift added
     to float32 terms made the NLL float64 (and L-BFGS's line search refused the mixed dtypes).
 
     ``dtype`` None (a kernel of Python or NumPy numbers, not JAX's) or not floating (an integer kernel,

@@ -258,3 +258,97 @@ def test_glm_starts_keep_the_datas_dtype_under_x64(family):
             as64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), res.params)
             np.testing.assert_allclose(float(nll), float(r.nll(as64, x, y)), rtol=2e-5 if dtype == np.float32
                                        else 1e-12, err_msg=case)
+
+
+# ----------------------------------------------------------------------------- strong float64 and integer parameters
+
+def _location_scale_cases(y, mu, b, df):
+    """Laplace, asymmetric Laplace and Student t with a learned scale b (Student t's df learned too), and scipy's
+    log-densities in float64."""
+    from scipy import stats
+    q = 0.3
+    return [(mj.laplace("learned"), stats.laplace.logpdf(y, mu, b)),
+            (mj.asymmetric_laplace(q, "learned"),
+             stats.laplace_asymmetric.logpdf(y, np.sqrt(q / (1 - q)), mu, b / np.sqrt(q * (1 - q)))),
+            (mj.student_t("learned", "learned"), stats.t.logpdf(y, df, mu, b))]
+
+
+@pytest.mark.deep
+def test_strong_float64_family_parameters_keep_float32_under_x64():
+    """A learned scale (and Student t's df) given as a strong float64 (``np.float64``, a ``jnp.float64`` array) with
+    float32 data and model, x64 on: the NLL, its gradient and the log-densities are float32 and scipy's (before the
+    fix laplace, asymmetric_laplace and student_t multiplied by ``1 / s`` in float64: a float64 NLL, and L-BFGS's
+    line search a TypeError); one jitted L-BFGS step runs and stays float32."""
+    y = np.asarray([0.5, -1.2, 3.0, 0.8], np.float32)
+    eta = np.asarray([0.1, -0.3, 0.7, 0.2], np.float32)
+    b, df = 1.3, 5.0
+    cases = _location_scale_cases(y.astype(np.float64), eta.astype(np.float64), b, df)
+    with jax.enable_x64(True):
+        for family, ref in cases:
+            r = mj.recipe(lambda p, x_i: p * x_i[0], family)
+            p = r.init(jnp.float32(1.0))
+            fixed = {"scale": np.float64(mj.links.softplus_inverse(b))}
+            if "df" in p.family:
+                fixed["df"] = jnp.float64(mj.links.softplus_inverse(df))
+            p = p._replace(family=fixed)
+            x = jnp.asarray(eta[:, None])
+            nll, grad = jax.value_and_grad(r.nll)(p, x, y)
+            lp = r.log_prob(p, x, y)
+            assert (nll.dtype, lp.dtype, grad.model.dtype) == (jnp.float32,) * 3, family.name
+            np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=3e-6, err_msg=family.name)
+            np.testing.assert_allclose(float(nll), -ref.sum(), rtol=3e-6, err_msg=family.name)
+            opt = optax.lbfgs()
+            model = p.model
+
+            def step(model, state):
+                loss = lambda m: r.nll(p._replace(model=m), x, y)
+                value, g = jax.value_and_grad(loss)(model)
+                updates, state = opt.update(g, state, model, value=value, grad=g, value_fn=loss)
+                return optax.apply_updates(model, updates), state
+            model, _ = jax.jit(step)(model, opt.init(model))
+            assert model.dtype == jnp.float32, family.name
+
+
+def test_laplace_of_a_float64_or_integer_scale_is_float32():
+    """The fast case of the two below: one Laplace log-density (x64 on, float32 raw output and target) at a learned
+    scale given as a strong float64 (float64 before the fix) and as the integer 1 (a TypeError): float32, scipy's
+    ``laplace.logpdf``."""
+    from scipy import stats
+    fam = mj.laplace("learned")
+    with jax.enable_x64(True):
+        for s in (jnp.float64(0.4), 1):
+            got = fam.log_prob({"scale": s}, jnp.float32(0.25), jnp.float32(-1.5))
+            ref = stats.laplace.logpdf(-1.5, 0.25, float(mj.links.softplus.forward(float(s))))
+            assert got.dtype == jnp.float32, s
+            np.testing.assert_allclose(float(got), ref, rtol=2e-6)
+
+
+@pytest.mark.deep
+def test_integer_family_parameters_are_reals():
+    """A family parameter fixed as a Python integer (``{"scale": 1}``, raw: ``b = softplus(1)``) is the real 1.0:
+    scipy's log-densities (before the fix ``jax.nn.sigmoid`` refused the integer while tracing, "logistic does not
+    accept dtype int64"), and for every built-in family owning a scalar parameter the same log-densities as 1.0."""
+    y = np.asarray([0.5, -1.2, 3.0, 0.8])
+    eta = np.asarray([0.1, -0.3, 0.7, 0.2])
+    b = float(mj.links.softplus.forward(1.0))
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            for family, ref in _location_scale_cases(y, eta, b, b):
+                fp = {k: 1 for k in family.init(jnp.float32)}
+                r = mj.recipe(lambda p, x_i: x_i[0], family)
+                got = r.log_prob(r.init({})._replace(family=fp), jnp.asarray(eta[:, None], jnp.float32),
+                                 jnp.asarray(y, jnp.float32))
+                assert got.dtype == jnp.float32, family.name
+                np.testing.assert_allclose(np.asarray(got, np.float64), ref, rtol=3e-6, err_msg=family.name)
+    for name in _owners():
+        entry = FAMILIES[name]
+        fam = entry.family
+        fp = fam.init(np.float32)
+        if not any(np.ndim(leaf) == 0 for leaf in jax.tree.leaves(fp)):
+            continue
+        ints = jax.tree.map(lambda a: 1 if np.ndim(a) == 0 else a, fp)
+        floats = jax.tree.map(lambda a: 1.0 if np.ndim(a) == 0 else a, fp)
+        y, raw = jnp.asarray(_targets(entry, np.float32)), jnp.asarray(raw_example(fam, np.float32))
+        got, want = (jax.vmap(fam.log_prob, in_axes=(None, None, 0))(f, raw, y) for f in (ints, floats))
+        assert got.dtype == jnp.float32, name
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=name)

@@ -178,14 +178,46 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
     def checked(inner: PerExample) -> PerExample:
         def kernel_of(fparams, raw, y):
             check_event_shape(name, y, shape)
-            return inner(fparams, raw, y)
+            return inner(params_as(fparams, raw), raw, y)
         return kernel_of
+
+    def affine_of(inner: Callable[[Any], tuple[Any, Any]]) -> Callable[[Any], tuple[Any, Any]]:
+        return lambda fparams: inner(params_as(fparams, None))
 
     if split is not None:
         split = Split(checked(split.free), split.data)
+    if training.term is not None:
+        training = training._replace(term=checked(training.term))
     return Family(spec, support, tuple(raw_shape), shape, theta, init or no_params,
-                  Density(checked(kernel if kernel is not None else _theta_log_prob(theta)), affine or _unit_affine,
-                          split), training, tuple(positive))
+                  Density(checked(kernel if kernel is not None else _theta_log_prob(theta)),
+                          affine_of(affine) if affine is not None else _unit_affine, split),
+                  training, tuple(positive))
+
+
+def params_as(fparams: Any, raw: Any) -> Any:
+    """The family's own parameters in the dtype of the raw outputs ``raw`` they meet in the kernel.
+
+    A learned float64 parameter (``np.float64(1.3)``, a ``jnp.float64`` array) with float32 raw outputs under x64
+    would make the kernel's terms float64 (``(y - mu) / s``, Student t's df), and L-BFGS refuse the mixed dtypes;
+    a parameter fixed as a Python or NumPy integer (``{"scale": 1}``) is a number meant as a real: a weak float
+    (``jax.nn.sigmoid`` refuses integers). Python floats stay weakly typed; integer raw outputs (or ``raw`` None,
+    the affine's call) cast nothing but the integers."""
+    dtype = jnp.result_type(raw) if raw is not None else None
+    dtype = dtype if dtype is not None and jnp.issubdtype(dtype, jnp.floating) else None
+
+    def cast(leaf):
+        if isinstance(leaf, (bool, np.bool_)) or getattr(leaf, "dtype", None) == np.bool_:
+            return leaf
+        if isinstance(leaf, (int, np.integer)) and not hasattr(leaf, "shape"):
+            return float(leaf)
+        if isinstance(leaf, (int, float)) or not hasattr(leaf, "dtype"):
+            return leaf
+        if jnp.issubdtype(leaf.dtype, jnp.integer):
+            return jnp.asarray(leaf, dtype or jnp.result_type(float))
+        if dtype is not None and jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.dtype != dtype:
+            return jnp.asarray(leaf, dtype)
+        return leaf
+    return jax.tree.map(cast, fparams)
 
 
 def _theta_log_prob(theta: Callable[[Any, jax.Array], Any]) -> PerExample:
