@@ -175,14 +175,21 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
     name = spec.render(training.options)
     shape = tuple(event_shape)
 
+    declared: list[Any] = []  # init's integer leaves, found once (the first trace)
+
+    def integers() -> Any:
+        if not declared:
+            declared.append(_integer_leaves(init or no_params))
+        return declared[0]
+
     def checked(inner: PerExample) -> PerExample:
         def kernel_of(fparams, raw, y):
             check_event_shape(name, y, shape)
-            return inner(params_as(fparams, raw), raw, y)
+            return inner(params_as(fparams, raw, integers()), raw, y)
         return kernel_of
 
     def affine_of(inner: Callable[[Any], tuple[Any, Any]]) -> Callable[[Any], tuple[Any, Any]]:
-        return lambda fparams: inner(params_as(fparams, None))
+        return lambda fparams: inner(params_as(fparams, None, integers()))
 
     if split is not None:
         split = Split(checked(split.free), split.data)
@@ -194,19 +201,36 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
                   training, tuple(positive))
 
 
-def params_as(fparams: Any, raw: Any) -> Any:
+def _integer_leaves(init: Callable[[Any], Any]) -> Any:
+    """The key paths of the leaves of ``init(float32)`` that are integers (a count or an index the family declares,
+    kept as given); none where ``init`` does not trace (a string leaf): every integer is then read as a real."""
+    try:
+        shapes = jax.eval_shape(lambda: init(jnp.float32))
+    except Exception:  # noqa: BLE001 - any init that does not trace: no declared integers
+        return frozenset()
+    return frozenset(path for path, s in jax.tree_util.tree_flatten_with_path(shapes)[0]
+                     if jnp.issubdtype(s.dtype, jnp.integer))
+
+
+def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
     """The family's own parameters in the dtype of the raw outputs ``raw`` they meet in the kernel.
 
     A learned float64 parameter (``np.float64(1.3)``, a ``jnp.float64`` array) with float32 raw outputs under x64
     would make the kernel's terms float64 (``(y - mu) / s``, Student t's df), and L-BFGS refuse the mixed dtypes;
     a parameter fixed as a Python or NumPy integer (``{"scale": 1}``) is a number meant as a real: a weak float
     (``jax.nn.sigmoid`` refuses integers). Python floats stay weakly typed; integer raw outputs (or ``raw`` None,
-    the affine's call) cast nothing but the integers."""
+    the affine's call) cast nothing but the integers.
+
+    Half-precision raw outputs (bfloat16, float16) round no parameter below float32: a float32 df or scale stays
+    float32 (the terms are float32, as JAX's promotion makes them; rounded to bfloat16, a learned scale kept 3
+    digits), a float64 one becomes float32. ``integers``: the key paths of the leaves ``init`` declares integers
+    (``_integer_leaves``: an index or a count of a custom family), which stay as given."""
     dtype = jnp.result_type(raw) if raw is not None else None
     dtype = dtype if dtype is not None and jnp.issubdtype(dtype, jnp.floating) else None
+    half = dtype is not None and jnp.finfo(dtype).bits < 32
 
-    def cast(leaf):
-        if isinstance(leaf, (bool, np.bool_)) or getattr(leaf, "dtype", None) == np.bool_:
+    def cast(path, leaf):
+        if path in integers or isinstance(leaf, (bool, np.bool_)) or getattr(leaf, "dtype", None) == np.bool_:
             return leaf
         if isinstance(leaf, (int, np.integer)) and not hasattr(leaf, "shape"):
             return float(leaf)
@@ -214,10 +238,12 @@ def params_as(fparams: Any, raw: Any) -> Any:
             return leaf
         if jnp.issubdtype(leaf.dtype, jnp.integer):
             return jnp.asarray(leaf, dtype or jnp.result_type(float))
-        if dtype is not None and jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.dtype != dtype:
-            return jnp.asarray(leaf, dtype)
-        return leaf
-    return jax.tree.map(cast, fparams)
+        if dtype is None or not jnp.issubdtype(leaf.dtype, jnp.floating) or leaf.dtype == dtype:
+            return leaf
+        if half:  # never below float32: only a wider parameter narrows, to float32
+            return jnp.asarray(leaf, jnp.float32) if jnp.finfo(leaf.dtype).bits > 32 else leaf
+        return jnp.asarray(leaf, dtype)
+    return jax.tree_util.tree_map_with_path(cast, fparams)
 
 
 def _theta_log_prob(theta: Callable[[Any, jax.Array], Any]) -> PerExample:
