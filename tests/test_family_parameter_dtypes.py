@@ -358,7 +358,7 @@ def test_integer_family_parameters_are_reals():
 def test_half_precision_outputs_keep_float32_family_parameters(half):
     """Student t's learned df and scale in float32 with bfloat16 / float16 raw outputs and targets: the parameters
     are not rounded to the raw outputs' half precision (bfloat16 keeps 3 digits: a 6e-3 relative error of the
-    NLL, 0.07 of one log-density); the log-densities are scipy's ``t.logpdf`` at the half-precision values and the
+    NLL, 0.04 of one log-density here); the log-densities are scipy's ``t.logpdf`` at the half-precision values and the
     float32 parameters, to float32 rounding."""
     from scipy import stats
     mu = jnp.zeros(5, half)  # y - mu exact: the half-precision kernel rounds a difference of its own
