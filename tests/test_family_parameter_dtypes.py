@@ -369,6 +369,13 @@ def test_half_precision_outputs_keep_float32_family_parameters(half):
         got = jax.vmap(mj.student_t("learned", "learned").log_prob, in_axes=(None, 0, 0))(fp, mu, y)
     ref = stats.t.logpdf(np.asarray(y, np.float64), df, np.asarray(mu, np.float64), scale)
     np.testing.assert_allclose(np.asarray(got, np.float64), ref, rtol=3e-6)
+    # fixed as integers, the same: a raw scale of 257 (exact in float32, 256 in bfloat16) and a df of 3
+    with jax.enable_x64(True):
+        got = jax.vmap(mj.student_t("learned", "learned").log_prob, in_axes=(None, 0, 0))(
+            {"df": np.int32(3), "scale": np.int32(257)}, mu, y)
+        df, scale = (float(mj.links.softplus.forward(jnp.float64(v))) for v in (3, 257))
+    ref = stats.t.logpdf(np.asarray(y, np.float64), df, np.asarray(mu, np.float64), scale)
+    np.testing.assert_allclose(np.asarray(got, np.float64), ref, rtol=3e-6)
 
 
 def test_custom_family_keeps_the_integer_parameters_its_init_declares():

@@ -223,7 +223,7 @@ def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
 
     Half-precision raw outputs (bfloat16, float16) round no parameter below float32: a float32 df or scale stays
     float32 (the terms are float32, as JAX's promotion makes them; rounded to bfloat16, a learned scale kept 3
-    digits), a float64 one becomes float32. ``integers``: the key paths of the leaves ``init`` declares integers
+    digits), a float64 one or an integer becomes float32. ``integers``: the key paths of the leaves ``init`` declares integers
     (``_integer_leaves``: an index or a count of a custom family), which stay as given."""
     dtype = jnp.result_type(raw) if raw is not None else None
     dtype = dtype if dtype is not None and jnp.issubdtype(dtype, jnp.floating) else None
@@ -237,7 +237,7 @@ def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
         if isinstance(leaf, (int, float)) or not hasattr(leaf, "dtype"):
             return leaf
         if jnp.issubdtype(leaf.dtype, jnp.integer):
-            return jnp.asarray(leaf, dtype or jnp.result_type(float))
+            return jnp.asarray(leaf, jnp.float32 if half else dtype or jnp.result_type(float))
         if dtype is None or not jnp.issubdtype(leaf.dtype, jnp.floating) or leaf.dtype == dtype:
             return leaf
         if half:  # never below float32: only a wider parameter narrows, to float32
