@@ -118,6 +118,7 @@ def _gamma_glm_reference(x, y):
     return beta, optimize.brentq(lambda a: np.log(a) - special.digamma(a) - s, 1e-3, 1e3, xtol=1e-14)
 
 
+@pytest.mark.deep  # compiles L-BFGS (5-8 s); the dtype mechanism is in the fast tests above
 def test_gamma_glm_lbfgs_from_the_intercept_keeps_float32_under_x64():
     """``fit(..., optax.lbfgs(), start="intercept_only")`` holds the learned shape at a Python float (x64 on,
     float32 data): a TypeError before the fix (L-BFGS's line search, float32 / float64 branches); now float32
