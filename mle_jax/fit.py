@@ -46,7 +46,7 @@ from .diagnostics import (BOUNDARY, SEPARATION, BoundaryWarning, PerfectSeparati
 from ._floors import describe, on_floor
 from ._params import Params, is_trained, partition
 from . import links
-from .glm_start import HELD, _family_mle, intercept_only, profiled
+from .glm_start import HELD, _family_mle, _kind, intercept_only, profiled
 from .recipe import Recipe
 
 __all__ = ["FitResult", "fit"]
@@ -175,39 +175,44 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     keys = Keys(key if opts.batch_size is not None else None,
                 jax.random.split(key)[1] if opts.keyed and key is not None else None)
     data = (x, y, weights, mask)
-    result, reached = _solve(recipe, first, data, val, optimizer, opts, keys, total, run)
+    if held is not None and val is None and opts.batch_size is None:  # the loop computes the profiled MLE too
+        opts = opts._replace(profile=_kind(recipe))
+    result, reached, given = _solve(recipe, first, data, val, optimizer, opts, keys, total, run)
     if held is not None:  # the dispersion's MLE given the coefficients (after a non-finite loss: its start)
         if result.stopped == Stop.NON_FINITE:
             fitted = result.params._replace(family={**result.params.family, held: params.family[held]})
             result = result._replace(params=fitted)
         else:
             refit = validation is None and opts.batch_size is None and run.checkpoints is None
-            result = _profile(recipe, result, reached, held, data, optimizer, opts, keys, total,
+            result = _profile(recipe, result, reached, given, held, data, optimizer, opts, keys, total,
                               Run(progress=False, mesh=run.mesh) if refit else None)
     return cast(FitResult[P], _boundary(recipe, result))
 
 
 def _solve(recipe: Recipe, first: Params, data, val, optimizer, opts, keys: Keys, total: int,
-           run: Run) -> tuple[FitResult, jax.Array | None]:
+           run: Run) -> tuple[FitResult, jax.Array | None, tuple | None]:
     """The fit from ``first`` with checked arguments (``run.opt_state``, if any, checked too): its result (the
-    separation checked) and, where it converged, the gradient norm it reached (at most ``tol``; a device scalar,
-    read only where needed), else None."""
+    separation checked), where it converged the gradient norm it reached (at most ``tol``; a device scalar,
+    read only where needed), else None, and with ``opts.profile`` the profiled dispersion's MLE given the
+    carry's last parameters (``glm_start.given_model``: value on the host, raw on the device), else None."""
     parts = partition(first)
     opt_state = run.opt_state
     if opt_state is None:  # compiled apart, so that every fit of this recipe and optimizer runs one program
         opt_state = opt_init(recipe, optimizer)(parts.trained)
-    job = Job(recipe, optimizer, opts, keys, data, val, opts.schedule())
+    job = Job(recipe, optimizer, opts, keys, data, val, opts.schedule(), [])
     carry, stop, both, last_finite = drive(job, initial_carry(parts, opt_state, opts), total, run)
     result = _result(carry, stop, last_finite, both[:, 0], both[:, 1], opts)
     reached = carry.grad_norm if stop is Stop.CONVERGED else None  # on the device: read only by a profile
-    return _diagnose(recipe, result, data, opts.reduction, opts.batch_size or opts.n), reached
+    # at the returned parameters only where they are the carry's (no validation's best, no non-finite replay)
+    given = job.given[0] if job.given and stop is not Stop.NON_FINITE and val is None else None
+    return _diagnose(recipe, result, data, opts.reduction, opts.batch_size or opts.n), reached, given
 
 
 _REFITS = 3  # held fits with a tighter tol after the first (the profiled dispersion moves little between them)
 
 
-def _profile(recipe: Recipe, result: FitResult, reached: jax.Array | None, held: str, data, optimizer,
-             opts: StepOptions, keys: Keys, total: int, refit: Run | None) -> FitResult:
+def _profile(recipe: Recipe, result: FitResult, reached: jax.Array | None, given: tuple | None, held: str, data,
+             optimizer, opts: StepOptions, keys: Keys, total: int, refit: Run | None) -> FitResult:
     """The held fit's result with the dispersion at its MLE given the coefficients (``_family_mle``), and ``tol``
     kept on the model's own objective: its gradient in the coefficients at the profiled dispersion is the held
     one's times ``c``, ``1 / sigma^2`` (Normal: ``d/dbeta (r^2 / 2 sigma^2)``) or the shape ``a`` (Gamma: the
@@ -216,11 +221,13 @@ def _profile(recipe: Recipe, result: FitResult, reached: jax.Array | None, held:
     continued from where it stopped (its program, its optimizer state: nothing compiles) with that tighter
     ``tol`` (a sigma of 1e-5 took a tol of 1e-6 to 1e-16: 2% off OLS before); where it cannot (steps used up,
     validation, minibatches, checkpoints: ``refit`` None, else the ``Run`` of the continued fit) "converged"
-    becomes "completed"."""
+    becomes "completed". ``given``: the dispersion's MLE at the result's parameters as the loop computed it
+    (``_solve``), or None: computed here."""
     x, y, weights, mask = data
     tol = opts.tol
     for attempt in range(_REFITS + 1):
-        fitted = _family_mle(recipe, result.params, x, y, weights, mask, "fit", floor_ok=True, checked=True)
+        fitted = _family_mle(recipe, result.params, x, y, weights, mask, "fit", floor_ok=True, checked=True,
+                             given=given)
         if result.stopped != Stop.CONVERGED or tol is None or reached is None:
             return result._replace(params=fitted)
         norm, raw = jax.device_get((reached, fitted.family[held]))  # one transfer (raw is ready: _family_mle read it)
@@ -235,8 +242,8 @@ def _profile(recipe: Recipe, result: FitResult, reached: jax.Array | None, held:
                    f"profiled {held} is a gradient of {norm * c:.3g} > tol = {tol:g}: not converged")
             return result._replace(params=fitted, stopped=Stop.COMPLETED, message=result.message + why)
         # the dispersion moves a little with the coefficients: half the margin
-        again, reached = _solve(recipe, result.params, data, None, optimizer, opts._replace(tol=tol / c * 0.5), keys,
-                                left, dataclasses.replace(refit, opt_state=result.opt_state))
+        again, reached, given = _solve(recipe, result.params, data, None, optimizer, opts._replace(tol=tol / c * 0.5),
+                                       keys, left, dataclasses.replace(refit, opt_state=result.opt_state))
         result = again._replace(history=np.concatenate([result.history, again.history]))
     raise AssertionError("unreachable")
 

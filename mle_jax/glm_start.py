@@ -168,15 +168,20 @@ def _intercept_only(kind: str, y, w, d: int, raw_shape: tuple, reference: bool, 
     return jnp.zeros((d, *raw_shape), dtype), b, value, raw
 
 
+def given_model(r: Recipe, kind: str, params: Params, x, y, w):
+    """``(value, raw)``: the family parameter's MLE given the model's parameters (``params``, its family's ignored)
+    on its natural scale and through softplus^{-1}; ``w`` the rows' weights ``w_i m_i`` or None. Traceable: one
+    jitted program on the recipe (``_given_model``) and the last computation of ``fit``'s compiled loop where it
+    profiles a dispersion out (``_fit_step``)."""
+    eta, _ = r.raw(params._replace(family={}), x)
+    value = _dispersion(kind, jnp.reshape(eta, y.shape[:1]), y.astype(eta.dtype),
+                        None if w is None else w.astype(eta.dtype))
+    return value, links.softplus_inverse(value)
+
+
 def _given_model(r: Recipe, kind: str):
-    """The family parameter's MLE given the model's parameters (natural scale and through softplus^{-1}), one
-    jitted program on the recipe."""
-    def given(params, x, y, w):
-        eta, _ = r.raw(params, x)
-        value = _dispersion(kind, jnp.reshape(eta, y.shape[:1]), y.astype(eta.dtype),
-                            None if w is None else w.astype(eta.dtype))
-        return value, links.softplus_inverse(value)
-    return r.programs.get(("family_mle", kind), lambda: jax.jit(given))
+    """``given_model`` for ``r``, one jitted program on the recipe."""
+    return r.programs.get(("family_mle", kind), lambda: jax.jit(functools.partial(given_model, r, kind)))
 
 
 def _with_dispersion(kind: str, fparams: dict, value, raw, dtype, caller: str, floor_ok: bool = False) -> dict:
@@ -363,10 +368,12 @@ def family_mle(r: Recipe, params: Params, x: Any, y: Any, *, weights: Any = None
 
 
 def _family_mle(r: Recipe, params: Params, x: Any, y: Any, weights: Any, mask: Any, caller: str,
-                floor_ok: bool = False, checked: bool = False) -> Params:
+                floor_ok: bool = False, checked: bool = False, given: tuple | None = None) -> Params:
     """``family_mle``; ``floor_ok``: an MLE at or below the link's floor is set on the floor (``fit``'s profile,
     which then says ``Stop.BOUNDARY``), not a ValueError (``_with_dispersion``); ``checked``: x, y, weights and mask
-    are arrays ``fit`` has checked (and ``intercept_only`` y's range), so no check is repeated here."""
+    are arrays ``fit`` has checked (and ``intercept_only`` y's range), so no check is repeated here; ``given``:
+    ``(value on the host, raw on the device)``, ``given_model`` at these very parameters and data, computed by
+    ``fit``'s loop (nothing is run here), or None."""
     if not isinstance(r, Recipe):
         raise ValueError(f"{caller}: r must be a recipe (mj.recipe); got {type(r).__name__}")
     kind = _kind(r)
@@ -378,13 +385,16 @@ def _family_mle(r: Recipe, params: Params, x: Any, y: Any, weights: Any, mask: A
         # model's dtype; a host array (no transfer to the device): _with_dispersion replaces it or raises
         fparams[name] = np.asarray(fparams[name], jnp.result_type(*jax.tree_util.tree_leaves(params.model)))
     if checked:
-        w_rows = _combined(weights, mask)
+        w_rows = None if given is not None else _combined(weights, mask)
     else:
         y = _checked_y(r, y, caller)
         _in_range(y, jnp.result_type(fparams[name]), caller)
         w_rows = _row_weights(caller, y.shape[0], weights, mask)
         r.check(x, y)  # the rows agree, x finite: once per data set (fit's memory)
-    value, raw = _given_model(r, kind)(params._replace(family={}), x, y, w_rows)
-    value = jax.device_get((value, raw))[0]  # one wait for both: the caller reads raw too (fit's profile, floors)
+    if given is not None:
+        value, raw = given
+    else:
+        value, raw = _given_model(r, kind)(params._replace(family={}), x, y, w_rows)
+        value = jax.device_get((value, raw))[0]  # one wait for both: the caller reads raw too (fit's profile, floors)
     return params._replace(family=_with_dispersion(kind, fparams, value, raw,
                                                    jnp.result_type(fparams[name]), caller, floor_ok))
