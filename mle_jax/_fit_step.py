@@ -151,8 +151,9 @@ def _cached(recipe: Recipe, key, build):
 
 def opt_init(recipe: Recipe, optimizer):
     """``optimizer.init`` compiled once per recipe and optimizer: run eagerly it is one dispatch
-    per leaf, which on a GPU cost more than a short fit's steps."""
-    return _cached(recipe, ("init", optimizer), lambda: jax.jit(optimizer.init))
+    per leaf, which on a GPU cost more than a short fit's steps. Optimizers are keyed by what they
+    compute (``_cache.structure``): a fresh ``optax.lbfgs()`` per fit reuses the programs of the last."""
+    return _cached(recipe, ("init", recipe.programs.key_of(optimizer)), lambda: jax.jit(optimizer.init))
 
 
 def program(recipe: Recipe, optimizer, opts: StepOptions):
@@ -162,7 +163,8 @@ def program(recipe: Recipe, optimizer, opts: StepOptions):
     given the last parameters (``glm_start.given_model``: what ``fit`` sets it to), computed in the same
     program (no second program, no second wait: 0.3 ms of a 4 ms fit); else None."""
     opts = opts.compiled
-    return _cached(recipe, ("run", optimizer, opts), lambda: _build(recipe, optimizer, opts, CAPACITY))
+    return _cached(recipe, ("run", recipe.programs.key_of(optimizer), opts),
+                   lambda: _build(recipe, optimizer, opts, CAPACITY))
 
 
 def _take(tree, idx):

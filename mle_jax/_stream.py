@@ -150,7 +150,7 @@ def _stream_step(recipe, optimizer, opts: StepOptions):
         nan = jnp.float32(jnp.nan)
         return (state, jnp.where(running, loss, nan), nan if val_nll is None else jnp.where(running, val_nll, nan),
                 running.astype(jnp.int32))
-    return recipe.programs.get(("fit", "stream", optimizer, opts.compiled), lambda: jax.jit(step))
+    return recipe.programs.get(("fit", "stream", recipe.programs.key_of(optimizer), opts.compiled), lambda: jax.jit(step))
 
 
 def fit_stream(recipe, params, batches, optimizer, steps, *, key, weights, mask, objective, validation, run):

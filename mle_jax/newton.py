@@ -203,14 +203,16 @@ def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30,
     # that gradient by transposing the value's JVP at a Python 1.0, a cotangent of the default float: where the
     # params' float is narrower (float32 under jax_enable_x64) it is refused, so there the state keeps no gradient
     # (``grad`` None) and fit evaluates it at the accepted point
-    searches = {store: optax.scale_by_backtracking_linesearch(
+    # a tuple indexed by store (False, True), not a dict: immutable, so that two newton() compare equal as keys of
+    # compiled programs (mle_jax._cache.structure: a fresh newton() per fit compiles nothing again)
+    searches = tuple(optax.scale_by_backtracking_linesearch(
         max_backtracking_steps=max_linesearch_steps, decrease_factor=0.5, increase_factor=float("inf"),
-        store_grad=store) for store in (True, False)}
+        store_grad=store) for store in (False, True))
 
     def init(params):
         leaf = jax.tree_util.tree_leaves(params)[0]
         store = jnp.result_type(leaf) == jnp.result_type(float)
-        return NewtonState(direction.init(params), searches[bool(store)].init(params))
+        return NewtonState(direction.init(params), searches[int(bool(store))].init(params))
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, hessian_fn=None, **extra):
         if value is None or value_fn is None:
@@ -222,7 +224,7 @@ def newton(*, batch_size: int | None = None, max_linesearch_steps: int = 30,
         at_rounding = decrement <= 16 * jnp.finfo(jnp.result_type(value)).eps * jnp.abs(value)
         # a full step without a search stores no value: inf makes value_and_grad_from_state evaluate it
         unsearched = state.linesearch._replace(value=jnp.full_like(state.linesearch.value, jnp.inf))
-        search = searches[state.linesearch.grad is not None]
+        search = searches[int(state.linesearch.grad is not None)]
         d, search_state = jax.lax.cond(
             at_rounding, lambda: (d, unsearched),
             lambda: search.update(d, state.linesearch, params, value=value, grad=grad, value_fn=value_fn))
