@@ -46,7 +46,7 @@ from .diagnostics import (BOUNDARY, SEPARATION, BoundaryWarning, PerfectSeparati
 from ._floors import describe, on_floor
 from ._params import Params, is_trained, partition
 from . import links
-from .glm_start import HELD, _family_mle, _kind, intercept_only, profiled
+from .glm_start import HELD, _family_mle, _kind, _started, profiled
 from .recipe import Recipe
 
 __all__ = ["FitResult", "fit"]
@@ -167,8 +167,11 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
             recipe.check(*val, mean=True)
     first: Params = params
     held = None
+    solve_run = run
     if start is not None:  # the GLM's intercept-only MLE, a learned dispersion held (then profiled, below)
-        first, held = _start(recipe, params, y, weights, mask)
+        first, held, state = _start(recipe, params, y, weights, mask, optimizer if run.opt_state is None else None)
+        if state is not None:  # optimizer.init of the start, computed by the start's program
+            solve_run = dataclasses.replace(run, opt_state=state)
     if run.opt_state is not None:
         _check_opt_state(optimizer, partition(first).trained, run.opt_state)
     key = cast("jax.Array | None", key)  # checked above
@@ -177,7 +180,7 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     data = (x, y, weights, mask)
     if held is not None and val is None and opts.batch_size is None:  # the loop computes the profiled MLE too
         opts = opts._replace(profile=_kind(recipe))
-    result, reached, given = _solve(recipe, first, data, val, optimizer, opts, keys, total, run)
+    result, reached, given = _solve(recipe, first, data, val, optimizer, opts, keys, total, solve_run)
     if held is not None:  # the dispersion's MLE given the coefficients (after a non-finite loss: its start)
         if result.stopped == Stop.NON_FINITE:
             fitted = result.params._replace(family={**result.params.family, held: params.family[held]})
@@ -251,14 +254,16 @@ def _profile(recipe: Recipe, result: FitResult, reached: jax.Array | None, given
 STARTS = (None, "intercept_only")
 
 
-def _start(recipe: Recipe, params: Params, y, weights, mask) -> tuple[Params, str | None]:
-    """``start="intercept_only"``: the intercept-only MLE (``mj.intercept_only``) and the name of the family
-    parameter held at ``HELD`` for the coefficients' fit (a learned Gamma shape or Normal sigma), or None."""
+def _start(recipe: Recipe, params: Params, y, weights, mask, optimizer) -> tuple[Params, str | None, Any]:
+    """``start="intercept_only"``: the intercept-only MLE (``mj.intercept_only``), the name of the family
+    parameter held at ``HELD`` for the coefficients' fit (a learned Gamma shape or Normal sigma), or None, and
+    ``optimizer.init`` at the start, computed in the start's program (None without an ``optimizer``)."""
     name = profiled(recipe)
     held = name if name is not None and is_trained(params.family[name]) else None
     if held is not None:
         params = params._replace(family={**params.family, held: HELD})
-    return intercept_only(recipe, y, params, weights=weights, mask=mask), held
+    first, state = _started(recipe, y, params, weights, mask, optimizer)
+    return first, held, state
 
 
 def _groups(objective, validation, run) -> tuple[Objective, Validation | None, Run]:
