@@ -135,12 +135,12 @@ def structure(obj: Any, depth: int = 0) -> Hashable:
     kind = type(obj)
     if kind in _VALUES or (isinstance(obj, np.generic) and obj.dtype.kind in "biufcSU"):
         return (kind, repr(obj))
-    if kind is tuple or (isinstance(obj, tuple) and hasattr(kind, "_fields")):
+    if isinstance(obj, tuple) and (kind is tuple or hasattr(kind, "_fields")):
         return (Same(kind), tuple(structure(e, depth + 1) for e in obj))
-    if kind is functools.partial:
+    if kind is functools.partial and isinstance(obj, functools.partial):
         return (Same(kind), structure(obj.func, depth + 1), structure(obj.args, depth + 1),
                 structure(tuple(sorted(obj.keywords.items())), depth + 1))
-    if kind is types.FunctionType:
+    if isinstance(obj, types.FunctionType):  # not subclassable: exactly a function
         cells = tuple(structure(c.cell_contents, depth + 1) if _filled(c) else _EMPTY for c in obj.__closure__ or ())
         return (Same(kind), Same(obj.__code__), Same(obj.__globals__), structure(obj.__defaults__, depth + 1),
                 structure(tuple(sorted((obj.__kwdefaults__ or {}).items())), depth + 1),
