@@ -350,7 +350,7 @@ def _started(r: Recipe, y: Any, params: Params | None, weights: Any, mask: Any, 
     if optimizer is None or static[0] in _NAME:  # a dispersion to set on the host first (its floor, its errors)
         w, b, value, raw = _intercept_only(*static[:1], y, w_rows, *static[1:])
     else:
-        program = r.programs.get(("start", static, r.programs.key_of(optimizer)),
+        program = r.programs.get(("fit", "start", static, r.programs.key_of(optimizer)),
                                  lambda: jax.jit(functools.partial(_start_and_init, static, optimizer.init)))
         w, b, value, raw, state = program(y, w_rows, partition(params._replace(model={})))
     b_host, value = jax.device_get((b, value))  # one transfer: both checks
