@@ -108,6 +108,30 @@ def test_fit_from_the_start_profiles_the_weighted_gamma_shape(x64):
 
 
 @pytest.mark.deep
+def test_the_loop_profiles_the_shape_with_weights_and_a_mask(x64):
+    """The profiled shape computed by the fit's loop program (no ``family_mle`` program runs): with frequency weights
+    and a mask, statsmodels' coefficients on the kept rows (``freq_weights = w m``) and the root of the shape's
+    weighted score at its means; an L-BFGS fit of more steps than one call of the loop holds (1024)."""
+    x, w = _x(), _weights()
+    mask = np.random.default_rng(6).uniform(size=N) < 0.8
+    y = np.random.default_rng(7).gamma(3.0, np.exp(_eta(x)) / 3.0)
+    r = mj.recipe(mj.models.linear(D).apply, mj.gamma("mean"))
+    p0 = r.init({"w": jnp.zeros(D), "b": jnp.zeros(())})
+    res = mj.fit(r, p0, x, y, optax.lbfgs(), steps=3000, weights=w, mask=mask, objective=mj.Objective(tol=1e-10),
+                 run=QUIET, start="intercept_only")
+    assert res.stopped == "converged"
+    assert not any(key[0] == "family_mle" for key in r.programs.keys())  # the loop's program computed it
+    ref = sm.GLM(y, sm.add_constant(x), family=sm.families.Gamma(sm.families.links.Log()),
+                 freq_weights=w * mask).fit(tol=1e-12).params
+    np.testing.assert_allclose(np.r_[float(res.params.model["b"]), np.asarray(res.params.model["w"])], ref,
+                               rtol=1e-6, atol=1e-8)
+    a = float(links.softplus.forward(res.params.family["shape"]))
+    mu = np.exp(x @ np.asarray(res.params.model["w"]) + float(res.params.model["b"]))
+    assert abs(a / _gamma_shape_ref(y[mask], mu[mask], w[mask]) - 1) < 1e-10  # at the fit's own means, exactly
+    assert abs(a / _gamma_shape_ref(y[mask], np.exp(sm.add_constant(x) @ ref)[mask], w[mask]) - 1) < 1e-6
+
+
+@pytest.mark.deep
 def test_fit_from_the_start_reaches_mnlogit_and_ols(x64):
     x = _x()
     y = _labels(x)
