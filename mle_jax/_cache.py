@@ -19,8 +19,9 @@ object: ``optax.lbfgs()`` makes new closures at every call, so a fit in a loop, 
 compiled its loop again each time (2-5 s). Two closures with the same code object, the same globals and, cell by
 cell and default by default, equal immutable values (numbers and strings by type and ``repr``: ``-0.0`` is not
 ``0.0``; tuples, named tuples and ``functools.partial`` compared element by element, functions recursively) compute
-the same function; anything else (an array, a list, a dict, an object) is compared by identity, so a key is equal
-only where the transformation is provably the same.
+the same function; anything else (an array, a list, a dict, an object, and a function not optax's or mle_jax's own,
+whose globals a script may rebind: ``_trusted``) is compared by identity, so a key is equal only where the
+transformation is provably the same.
 """
 
 from __future__ import annotations
@@ -140,12 +141,24 @@ def structure(obj: Any, depth: int = 0) -> Hashable:
     if kind is functools.partial and isinstance(obj, functools.partial):
         return (Same(kind), structure(obj.func, depth + 1), structure(obj.args, depth + 1),
                 structure(tuple(sorted(obj.keywords.items())), depth + 1))
-    if isinstance(obj, types.FunctionType):  # not subclassable: exactly a function
+    if isinstance(obj, types.FunctionType) and _trusted(obj):  # not subclassable: exactly a function
         cells = tuple(structure(c.cell_contents, depth + 1) if _filled(c) else _EMPTY for c in obj.__closure__ or ())
         return (Same(kind), Same(obj.__code__), Same(obj.__globals__), structure(obj.__defaults__, depth + 1),
                 structure(tuple(sorted((obj.__kwdefaults__ or {}).items())), depth + 1),
                 structure(tuple(sorted(obj.__dict__.items())), depth + 1), cells)
     return Same(obj)
+
+
+_TRUSTED = ("optax", "mle_jax")
+
+
+def _trusted(fn: types.FunctionType) -> bool:
+    """Whether ``fn`` is optax's or mle_jax's own: only their functions are compared by code and closure. A
+    function keeps its globals by reference, so a user's ``update`` reading a module-level learning rate that the
+    script rebinds between fits would compute something else under an equal code, globals and closure; a user's
+    function is therefore compared by identity (the key before), and the libraries' functions, whose module-level
+    names are functions, modules and constants never rebound, by what they compute."""
+    return str(getattr(fn, "__module__", None) or "").split(".")[0] in _TRUSTED
 
 
 def _filled(cell) -> bool:

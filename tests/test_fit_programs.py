@@ -31,17 +31,53 @@ def test_structure_is_equal_only_for_the_same_computation():
     assert structure(optax.lbfgs(memory_size=5)) != structure(optax.lbfgs())
     assert structure(optax.sgd(0.1, momentum=0.0)) != structure(optax.sgd(0.1, momentum=-0.0))  # not 0.0 == -0.0
     assert structure(1) != structure(1.0) and structure(True) != structure(1)  # by type, not by ==
-    def closure(value):
-        return lambda: value
     rate = jnp.float32(1e-3)  # an array: by identity only (optax.adam(rate) makes a new -rate: never equal)
-    assert structure(closure(rate)) == structure(closure(rate))
-    assert structure(closure(rate)) != structure(closure(jnp.float32(1e-3)))
+    assert structure(optax.scale(rate)) == structure(optax.scale(rate))
+    assert structure(optax.scale(rate)) != structure(optax.scale(jnp.float32(1e-3)))
     assert structure(optax.adam(rate)) != structure(optax.adam(rate))
     shared = [1.0]  # a mutable object: by identity
-    assert structure(closure(shared)) == structure(closure(shared))
-    assert structure(closure(shared)) != structure(closure([1.0]))
+    assert structure(optax.scale(shared)) == structure(optax.scale(shared))
+    assert structure(optax.scale(shared)) != structure(optax.scale([1.0]))
     assert isinstance(structure(shared), Same)
-    assert structure(closure(1e-3)) == structure(closure(1e-3)) != structure(closure(2e-3))
+    assert structure(optax.scale(1e-3)) == structure(optax.scale(1e-3)) != structure(optax.scale(2e-3))
+
+
+LEARNING_RATE = 0.1
+
+
+def test_a_users_function_is_keyed_by_identity():
+    """A user's transformation may read a module-level value that the script rebinds between fits: equal code,
+    globals and closure would then compute something else, so a user's function is never shared by structure."""
+    def closure(value):
+        return lambda: value
+    assert structure(closure(1e-3)) != structure(closure(1e-3))
+    one = closure(1e-3)
+    assert structure(one) == structure(one)
+
+
+def _sgd_reading_a_global():
+    return optax.GradientTransformation(lambda p: optax.EmptyState(),
+                                        lambda u, s, p=None: (jax.tree.map(lambda g: -LEARNING_RATE * g, u), s))
+
+
+def test_a_rebound_global_of_a_users_optimizer_is_seen(x64):
+    """Two fits with a fresh user optimizer each, the global learning rate rebound between them: each fit's steps
+    are plain gradient descent at its own rate (a loop written here), never the first fit's program."""
+    global LEARNING_RATE
+    x, y = _data()
+    r = mj.recipe(mj.models.linear(D).apply, mj.poisson())
+    p0 = r.init({"w": jnp.zeros(D), "b": jnp.zeros(())})
+    loss = lambda m: r.mean_nll(p0._replace(model=m), x, y)  # noqa: E731
+    try:
+        for rate in (0.1, 0.01):
+            LEARNING_RATE = rate
+            res = mj.fit(r, p0, x, y, _sgd_reading_a_global(), steps=3, run=QUIET)
+            m = p0.model
+            for _ in range(3):
+                m = jax.tree.map(lambda w, g: w - rate * g, m, jax.grad(loss)(m))
+            np.testing.assert_allclose(res.params.model["w"], m["w"], rtol=1e-10, atol=1e-14)
+    finally:
+        LEARNING_RATE = 0.1
 
 
 @pytest.mark.deep
