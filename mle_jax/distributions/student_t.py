@@ -82,11 +82,39 @@ def _normaliser(h):
     family's df) takes one branch (``lax.cond``): the two under a ``where``, and their derivatives, made
     some thirty scalar kernels of XLA:CPU per call."""
     big = h >= STIRLING_MIN
-    if jnp.ndim(h) == 0:  # each branch's input made safe: vmap turns a batched cond into a select of both
-        return jax.lax.cond(big, lambda h: _normaliser_stirling(safe_where(h >= STIRLING_MIN, h, STIRLING_MIN)),
-                            lambda h: _normaliser_direct(safe_where(h < STIRLING_MIN, h, 1.0)), h)
+    if jnp.ndim(h) == 0:
+        return _scalar_normaliser(h)
     hb, hs = safe_where(big, h, STIRLING_MIN), safe_where(~big, h, 1.0)
     return jnp.where(big, _normaliser_stirling(hb), _normaliser_direct(hs))
+
+
+@jax.custom_jvp
+def _scalar_normaliser(h):
+    """``_normaliser`` of a scalar h (a family's df): one ``lax.cond`` branch computes R and its slope
+    ``R'(h)`` together, so that the value and gradient carry two scalars out of the branch, not the
+    branch's linearisation (48 residuals, each a kernel of XLA:CPU). Differentiable again: the slope is
+    forward-mode autodiff of the branch's own form, itself differentiable."""
+    return _normaliser_and_slope(h)[0]
+
+
+@_scalar_normaliser.defjvp
+def _scalar_normaliser_jvp(primals, tangents):
+    (h,), (dh,) = primals, tangents
+    value, slope = _normaliser_and_slope(h)
+    return value, slope * dh
+
+
+def _normaliser_and_slope(h):
+    """``(R(h), R'(h))`` from the branch that h takes (each branch's input made safe: vmap turns a
+    batched cond into a select of both)."""
+    def stirling(h):
+        h = safe_where(h >= STIRLING_MIN, h, STIRLING_MIN)
+        return jax.jvp(_normaliser_stirling, (h,), (jnp.ones_like(h),))
+
+    def direct(h):
+        h = safe_where(h < STIRLING_MIN, h, 1.0)
+        return jax.jvp(_normaliser_direct, (h,), (jnp.ones_like(h),))
+    return jax.lax.cond(h >= STIRLING_MIN, stirling, direct, h)
 
 
 def _normaliser_stirling(h):
@@ -154,41 +182,56 @@ def _kernel_terms(z, df):
     return nu, t, jnp.square(t), _half_log1p_square(t)
 
 
-@jax.custom_jvp
 def _kernel(z, df):
     """The part of the standard t's log density that depends on z: ``-(nu + 1)/2 log(1 + z^2/nu)``,
     as ``-(nu + 1) log1p(x)``, ``x = sqrt(1 + z^2/nu) - 1`` (``_half_log1p_square``): one transcendental
     per example. Exact for nu up to 1e30 (``_DF_CAP``); there, in float32, ``x`` is subnormal only where
     the value is below 1e-8 (in absolute terms, under round-off of the normaliser it is added to)."""
+    return _signed_kernel(z, df, -1.0)
+
+
+def standard_cost(z, df):
+    """``-_kernel``: ``(nu + 1)/2 log(1 + z^2/nu)``, the z-dependent part of the standard t's NLL, with its
+    derivatives negated inside the rule (``_signed_kernel``), for a learned df (an array)."""
+    z = jnp.asarray(z)
+    return _signed_kernel(z, jnp.asarray(df, z.dtype), 1.0)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _signed_kernel(z, df, sign: float):
+    """``sign (nu + 1) log1p(x)``: ``_kernel`` (sign -1) or its cost ``standard_cost`` (sign +1)."""
     nu, _, _, x = _kernel_terms(z, df)
-    return -(nu + 1) * jnp.log1p(x)
+    return (sign * (nu + 1)) * jnp.log1p(x)
 
 
-def _kernel_jvp(primals, tangents):
-    """``d/dz = -(1 + 1/nu) z / (1 + z^2/nu)`` (0 at an infinite z and where ``z^2`` overflows), and
-    ``d/dnu = -log(1 + q)/2 + (1 + 1/nu)/2 q/(1 + q)`` (0 beyond 1e30), written out: autodiff of the
+def _signed_kernel_jvp(sign, primals, tangents):
+    """``d/dz = sign (1 + 1/nu) z / (1 + z^2/nu)`` (0 at an infinite z and where ``z^2`` overflows), and
+    ``d/dnu = -sign (log(1 + q)/2 - (1 + 1/nu)/2 q/(1 + q))`` (0 beyond 1e30), written out: autodiff of the
     branches under their ``where``s costs several times the value. ``q/(1 + q)`` is taken at
-    ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0. The rule is itself differentiable."""
+    ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0. The sign is in the coefficients, not applied to
+    the tangent: the summed NLL's cotangent on a cost is then 1, which XLA folds away, where a -1 shared by
+    the location's and the df's reductions is an N-vector XLA:CPU writes and reads twice. The rule is
+    itself differentiable."""
     z, df = primals
     dz, ddf = tangents
     nu, t, q, x = _kernel_terms(z, df)
     log1p_x = jnp.log1p(x)
-    value = -(nu + 1) * log1p_x
+    value = (sign * (nu + 1)) * log1p_x
     inv = 1 / nu
     tangent = jnp.zeros_like(value)
     if not isinstance(dz, SymbolicZero):  # z = +-inf fed as 0 to the discarded branch: no NaN second derivative
         infinite = jnp.isinf(z)
         zf = safe_where(infinite, 0.0, z)
-        d_z = jnp.where(infinite, jnp.zeros_like(z), -(1 + inv) * zf / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
+        d_z = jnp.where(infinite, jnp.zeros_like(z), (sign * (1 + inv)) * zf / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
         tangent = tangent + d_z * dz
     if not isinstance(ddf, SymbolicZero):  # a fixed df (the families' df=5.0) skips this
         qc = jnp.minimum(q, _BIG_Q)
-        d_df = jnp.where(df < _DF_CAP, 0.5 * (1 + inv) * (qc / (1 + qc)) - log1p_x, 0.0)
+        d_df = jnp.where(df < _DF_CAP, (-sign) * (0.5 * (1 + inv) * (qc / (1 + qc)) - log1p_x), 0.0)
         tangent = tangent + d_df * ddf
     return value, tangent
 
 
-_kernel.defjvp(_kernel_jvp, symbolic_zeros=True)
+_signed_kernel.defjvp(_signed_kernel_jvp, symbolic_zeros=True)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
