@@ -82,11 +82,39 @@ def _normaliser(h):
     family's df) takes one branch (``lax.cond``): the two under a ``where``, and their derivatives, made
     some thirty scalar kernels of XLA:CPU per call."""
     big = h >= STIRLING_MIN
-    if jnp.ndim(h) == 0:  # each branch's input made safe: vmap turns a batched cond into a select of both
-        return jax.lax.cond(big, lambda h: _normaliser_stirling(safe_where(h >= STIRLING_MIN, h, STIRLING_MIN)),
-                            lambda h: _normaliser_direct(safe_where(h < STIRLING_MIN, h, 1.0)), h)
+    if jnp.ndim(h) == 0:
+        return _scalar_normaliser(h)
     hb, hs = safe_where(big, h, STIRLING_MIN), safe_where(~big, h, 1.0)
     return jnp.where(big, _normaliser_stirling(hb), _normaliser_direct(hs))
+
+
+@jax.custom_jvp
+def _scalar_normaliser(h):
+    """``_normaliser`` of a scalar h (a family's df): one ``lax.cond`` branch computes R and its slope
+    ``R'(h)`` together, so that the value and gradient carry two scalars out of the branch, not the
+    branch's linearisation (48 residuals, each a kernel of XLA:CPU). Differentiable again: the slope is
+    forward-mode autodiff of the branch's own form, itself differentiable."""
+    return _normaliser_and_slope(h)[0]
+
+
+@_scalar_normaliser.defjvp
+def _scalar_normaliser_jvp(primals, tangents):
+    (h,), (dh,) = primals, tangents
+    value, slope = _normaliser_and_slope(h)
+    return value, slope * dh
+
+
+def _normaliser_and_slope(h):
+    """``(R(h), R'(h))`` from the branch that h takes (each branch's input made safe: vmap turns a
+    batched cond into a select of both)."""
+    def stirling(h):
+        h = safe_where(h >= STIRLING_MIN, h, STIRLING_MIN)
+        return jax.jvp(_normaliser_stirling, (h,), (jnp.ones_like(h),))
+
+    def direct(h):
+        h = safe_where(h < STIRLING_MIN, h, 1.0)
+        return jax.jvp(_normaliser_direct, (h,), (jnp.ones_like(h),))
+    return jax.lax.cond(h >= STIRLING_MIN, stirling, direct, h)
 
 
 def _normaliser_stirling(h):
@@ -154,41 +182,95 @@ def _kernel_terms(z, df):
     return nu, t, jnp.square(t), _half_log1p_square(t)
 
 
-@jax.custom_jvp
 def _kernel(z, df):
     """The part of the standard t's log density that depends on z: ``-(nu + 1)/2 log(1 + z^2/nu)``,
     as ``-(nu + 1) log1p(x)``, ``x = sqrt(1 + z^2/nu) - 1`` (``_half_log1p_square``): one transcendental
     per example. Exact for nu up to 1e30 (``_DF_CAP``); there, in float32, ``x`` is subnormal only where
     the value is below 1e-8 (in absolute terms, under round-off of the normaliser it is added to)."""
+    return _signed_kernel(z, df, -1.0)
+
+
+def standard_cost(z, df):
+    """``-_kernel``: ``(nu + 1)/2 log(1 + z^2/nu)``, the z-dependent part of the standard t's NLL, with its
+    derivatives negated inside the rule (``_signed_kernel``), for a learned df (an array)."""
+    z = jnp.asarray(z)
+    return _signed_kernel(z, jnp.asarray(df, z.dtype), 1.0)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _signed_kernel(z, df, sign: float):
+    """``sign (nu + 1) log1p(x)``: ``_kernel`` (sign -1) or its cost ``standard_cost`` (sign +1)."""
     nu, _, _, x = _kernel_terms(z, df)
-    return -(nu + 1) * jnp.log1p(x)
+    return (sign * (nu + 1)) * jnp.log1p(x)
 
 
-def _kernel_jvp(primals, tangents):
-    """``d/dz = -(1 + 1/nu) z / (1 + z^2/nu)`` (0 at an infinite z and where ``z^2`` overflows), and
-    ``d/dnu = -log(1 + q)/2 + (1 + 1/nu)/2 q/(1 + q)`` (0 beyond 1e30), written out: autodiff of the
-    branches under their ``where``s costs several times the value. ``q/(1 + q)`` is taken at
-    ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0. The rule is itself differentiable."""
+def _signed_kernel_jvp(sign, primals, tangents):
+    """The tangent ``g dz + D ddf`` from ``_signed_slopes``; the value is ``_signed_kernel`` itself, so that a
+    second derivative of it comes from this rule again. The sign is in the slopes, not applied to the tangent:
+    the summed NLL's cotangent on a cost is then 1, which XLA folds, where a -1 shared by the location's and
+    the df's reductions is an N-vector XLA:CPU writes and reads twice."""
     z, df = primals
     dz, ddf = tangents
-    nu, t, q, x = _kernel_terms(z, df)
-    log1p_x = jnp.log1p(x)
-    value = -(nu + 1) * log1p_x
-    inv = 1 / nu
+    value = _signed_kernel(z, df, sign)
+    g, d = _signed_slopes(z, df, sign)
     tangent = jnp.zeros_like(value)
-    if not isinstance(dz, SymbolicZero):  # z = +-inf fed as 0 to the discarded branch: no NaN second derivative
-        infinite = jnp.isinf(z)
-        zf = safe_where(infinite, 0.0, z)
-        d_z = jnp.where(infinite, jnp.zeros_like(z), -(1 + inv) * zf / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
-        tangent = tangent + d_z * dz
+    if not isinstance(dz, SymbolicZero):
+        tangent = tangent + g * dz
     if not isinstance(ddf, SymbolicZero):  # a fixed df (the families' df=5.0) skips this
-        qc = jnp.minimum(q, _BIG_Q)
-        d_df = jnp.where(df < _DF_CAP, 0.5 * (1 + inv) * (qc / (1 + qc)) - log1p_x, 0.0)
-        tangent = tangent + d_df * ddf
+        tangent = tangent + d * ddf
     return value, tangent
 
 
-_kernel.defjvp(_kernel_jvp, symbolic_zeros=True)
+_signed_kernel.defjvp(_signed_kernel_jvp, symbolic_zeros=True)
+
+
+def _slope_terms(z, df):
+    """``nu``, ``z`` with +-inf as 0 (``zf``), ``w = 1/(1 + z^2/nu)`` (0 where ``z^2/nu`` overflows), and whether
+    nu is under ``_DF_CAP`` (beyond it nothing depends on df)."""
+    nu = jnp.minimum(df, _DF_CAP)
+    infinite = jnp.isinf(z)
+    zf = safe_where(infinite, 0.0, z)  # z = +-inf fed as 0 to the discarded branch: no NaN derivative
+    w = jnp.where(infinite, jnp.zeros_like(z), 1 / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
+    return nu, zf, infinite, w, df < _DF_CAP
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _signed_slopes(z, df, sign: float):
+    """``-sign`` times the log density's slopes (``_signed_kernel``'s): ``g = d/dz = -(1 + 1/nu) z w``, ``w = 1/(1 + q)``, ``q = z^2/nu``
+    (0 at an infinite z and where ``q`` overflows), and ``D = d/dnu = (1 + 1/nu)/2 q/(1 + q) - log(1 + q)/2``
+    (0 beyond 1e30). ``q/(1 + q)`` is taken at ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0."""
+    nu, _, q, x = _kernel_terms(z, df)
+    infinite = jnp.isinf(z)
+    zf = safe_where(infinite, 0.0, z)
+    inv = 1 / nu
+    # one expression, not zf w (_slope_terms): XLA:CPU would write zf and w out as two N-vectors for the reduction
+    g = jnp.where(infinite, jnp.zeros_like(z), (sign * (1 + inv)) * zf / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
+    qc = jnp.minimum(q, _BIG_Q)
+    d = jnp.where(df < _DF_CAP, (-sign) * (0.5 * (1 + inv) * (qc / (1 + qc)) - jnp.log1p(x)), 0.0)
+    return g, d
+
+
+@_signed_slopes.defjvp
+def _signed_slopes_jvp(sign, primals, tangents):
+    """``-sign`` times the log density's second derivatives, written out (autodiff of the slopes overflows where ``q^2`` or
+    ``q^1.5`` does: |z / sqrt(nu)| above 1e10 in float32), with ``w``, ``u = q/(1 + q)`` and ``s = z w / nu``:
+
+        d2/dz2 = -(1 + 1/nu) w (2w - 1),   d2/dz dnu = s ((1 + 1/nu) w - 1),
+        d2/dnu2 = u/(2 nu) (1 - 1/nu - (1 + 1/nu) w),
+
+    each 0 in nu beyond 1e30, and 0 at an infinite z but for d2/dnu2 (its limit ``(1 - 1/nu)/(2 nu)``)."""
+    z, df = primals
+    dz, ddf = tangents
+    g, d = _signed_slopes(z, df, sign)
+    nu, zf, infinite, w, capped = _slope_terms(z, df)
+    inv = 1 / nu
+    u = jnp.where(w > 0.5, jnp.square(zf * jax.lax.rsqrt(nu)) * w, 1 - w)  # q w below q = 1, 1 - w above (1 at inf)
+    d_zz = -(1 + inv) * w * (2 * w - 1)
+    d_z_nu = jnp.where(capped, zf * w * inv * ((1 + inv) * w - 1), 0.0)
+    d_nu_nu = jnp.where(capped, u * (0.5 * inv) * (1 - inv - (1 + inv) * w), 0.0)
+    dz = jnp.zeros_like(z) if isinstance(dz, SymbolicZero) else dz
+    ddf = jnp.zeros_like(df) if isinstance(ddf, SymbolicZero) else ddf
+    return (g, d), ((-sign) * (d_zz * dz + d_z_nu * ddf), (-sign) * (d_z_nu * dz + d_nu_nu * ddf))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))

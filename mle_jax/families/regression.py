@@ -198,13 +198,17 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
     def standard_log_prob(fp, z):  # the z-dependent part; its normaliser is the shift, once per reduction
         return _student_t.standard_kernel(z, df_of(fp))
 
+    def standard_cost(fp, z):  # a learned df: -standard_log_prob, its own JVP (location_scale's standard_cost)
+        return _student_t.standard_cost(z, df_of(fp))
+
     def shift(fp):
         return _student_t.log_normaliser(df_of(fp))
 
     spec = parse_scale(label, scale, init_scale)
     return location_scale(Spec("student_t", options=(("df", df_option), ("scale", scale_option(spec)))), spec,
                           theta_of=theta_of, standard_log_prob=standard_log_prob, shift=shift,
-                          extra_init=extra_init, extra_positive=("df",) if df_option == "learned" else ())
+                          extra_init=extra_init, extra_positive=("df",) if df_option == "learned" else (),
+                          standard_cost=standard_cost if df_option == "learned" else None)
 
 
 def _learned_df(start: float) -> tuple[Callable[[Any], dict], Callable[[Any], Any]]:
