@@ -217,14 +217,15 @@ def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
 
     A learned float64 parameter (``np.float64(1.3)``, a ``jnp.float64`` array) with float32 raw outputs under x64
     would make the kernel's terms float64 (``(y - mu) / s``, Student t's df), and L-BFGS refuse the mixed dtypes;
-    a parameter fixed as a Python or NumPy integer (``{"scale": 1}``) is a number meant as a real: a weak float
-    (``jax.nn.sigmoid`` refuses integers). Python floats stay weakly typed; integer raw outputs (or ``raw`` None,
-    the affine's call) cast nothing but the integers.
+    a parameter fixed as a Python or NumPy integer (``{"scale": 1}``) is a number meant as a real
+    (``jax.nn.sigmoid`` refuses integers): a Python int a weak float, a NumPy one an array of the raw outputs'
+    float dtype (JAX's default float where they have none). Python floats stay weakly typed; integer raw outputs
+    (or ``raw`` None, the affine's call) cast nothing but the integers.
 
     Half-precision raw outputs (bfloat16, float16) round no parameter below float32: a float32 df or scale stays
     float32 (the terms are float32, as JAX's promotion makes them; rounded to bfloat16, a learned scale kept 3
-    digits), a float64 one or an integer becomes float32. ``integers``: the key paths of the leaves ``init`` declares integers
-    (``_integer_leaves``: an index or a count of a custom family), which stay as given."""
+    digits), a float64 one or an integer becomes float32. ``integers``: the key paths of the leaves ``init``
+    declares integers (``_integer_leaves``: an index or a count of a custom family), which stay as given."""
     dtype = jnp.result_type(raw) if raw is not None else None
     dtype = dtype if dtype is not None and jnp.issubdtype(dtype, jnp.floating) else None
     half = dtype is not None and jnp.finfo(dtype).bits < 32
@@ -232,9 +233,9 @@ def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
     def cast(path, leaf):
         if path in integers or isinstance(leaf, (bool, np.bool_)) or getattr(leaf, "dtype", None) == np.bool_:
             return leaf
-        if isinstance(leaf, (int, np.integer)) and not hasattr(leaf, "shape"):
+        if isinstance(leaf, int):  # a Python int (bool is out above); NumPy's have a dtype: the array branch
             return float(leaf)
-        if isinstance(leaf, (int, float)) or not hasattr(leaf, "dtype"):
+        if not hasattr(leaf, "dtype"):  # a Python float (weak); np.float64, a float subclass, has one: cast below
             return leaf
         if jnp.issubdtype(leaf.dtype, jnp.integer):
             return jnp.asarray(leaf, jnp.float32 if half else dtype or jnp.result_type(float))
