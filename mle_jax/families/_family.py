@@ -185,6 +185,7 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
     def checked(inner: PerExample) -> PerExample:
         def kernel_of(fparams, raw, y):
             check_event_shape(name, y, shape)
+            raw, y = at_least_float32(raw), at_least_float32(y)
             return inner(params_as(fparams, raw, integers()), raw, y)
         return kernel_of
 
@@ -210,6 +211,20 @@ def _integer_leaves(init: Callable[[Any], Any]) -> Any:
         return frozenset()
     return frozenset(path for path, s in jax.tree_util.tree_flatten_with_path(shapes)[0]
                      if jnp.issubdtype(s.dtype, jnp.integer))
+
+
+def at_least_float32(tree: Any) -> Any:
+    """The bfloat16 / float16 leaves of ``tree`` (raw outputs, targets) in float32, the others as they are: a
+    family's kernel computes in float32 at least. In float16 ``lgamma``-based shifts, ``x^2`` of a scale and the
+    normal CDF's ``exp(-x^2/2)`` overflowed or underflowed (a Beta or Gamma NLL NaN where float64 is finite), and
+    ``jax.scipy.special.ndtr`` refuses half precision (a censored Normal's TypeError). The terms are float32, as
+    the reduction accumulates them; the gradient reaches the raw outputs in their own dtype."""
+    def widen(leaf):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+            return jnp.asarray(leaf, jnp.float32)
+        return leaf
+    return jax.tree_util.tree_map(widen, tree)
 
 
 def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
