@@ -70,7 +70,7 @@ def test_every_family_in_half_precision_is_its_float64_value(name, dtype):
     _check(name, dtype)
 
 
-@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("dtype", ["float16", pytest.param("bfloat16", marks=pytest.mark.deep)])
 def test_half_precision_split_data_term_is_float32(dtype):
     """A full-batch fit's Poisson objective, ``free + data`` with the data's part summed once (``r.data_term`` in the
     model's dtype): with half-precision raw outputs and counts of 5e3-1e4 the data terms were rounded to that dtype
