@@ -47,7 +47,7 @@ def nll(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.A
       Array([0.6931472, 2.126928 ], dtype=float32)
     """
     raw, y, fp, axes = _prepared(family, raw, y, fparams, validate)
-    return -jax.vmap(family.log_prob, in_axes=(axes, 0, 0))(fp, raw, y)
+    return _as_raw_dtype(-jax.vmap(family.log_prob, in_axes=(axes, 0, 0))(fp, raw, y), raw)
 
 
 def loss(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.Array:
@@ -68,7 +68,13 @@ def loss(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.
         terms = jax.vmap(term, in_axes=(axes, 0, 0))(fp, raw, y)
     if weight is not None:
         terms = terms * jax.vmap(weight)(y).astype(terms.dtype)
-    return terms
+    return _as_raw_dtype(terms, raw)
+
+
+def _as_raw_dtype(terms, raw):
+    """The terms in the raw outputs' dtype where that is bfloat16 / float16: the kernels compute in float32 at
+    least (``families._family.at_least_float32``) and the output follows the input (rounded once)."""
+    return terms.astype(raw.dtype) if jnp.finfo(raw.dtype).bits < 32 else terms
 
 
 def _prepared(family, raw, y, fparams, validate):

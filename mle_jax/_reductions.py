@@ -6,7 +6,8 @@ With per-example terms ``t_i``, weights ``w_i`` (default 1) and a mask ``m_i``
     sum  = sum_i m_i w_i t_i
     mean = sum_i m_i w_i t_i / sum_i m_i w_i      (the honest denominator)
 
-Masked-out examples contribute exactly 0, even where their term is not finite. A mean over no
+Masked-out examples and examples of weight 0 contribute exactly 0 (value and gradient), even where their
+term is not finite (``0 * inf`` would be NaN: such a term is selected away, not multiplied). A mean over no
 example (every weight 0, as in a minibatch of masked-out examples) is 0 with a zero gradient.
 Terms in bfloat16 / float16 are accumulated in float32.
 """
@@ -32,8 +33,9 @@ def affine_as(affine, dtype):
 
     They are functions of the family's own parameters alone, whose dtype is the terms' (``theta`` and the
     kernels see them in the raw outputs' dtype: ``families._family.params_as``), so they must not widen the
-    terms: a parameter fixed as a Python float is weakly typed, but ``lgamma`` and its like return a strong float64 under x64, and that shift added
-    to float32 terms made the NLL float64 (and L-BFGS's line search refused the mixed dtypes).
+    terms: a parameter fixed as a Python float is weakly typed, but ``lgamma`` and its like return a strong
+    float64 under x64, and that shift added to float32 terms made the NLL float64 (and L-BFGS's line search
+    refused the mixed dtypes).
 
     ``dtype`` None (a kernel of Python or NumPy numbers, not JAX's) or not floating (an integer kernel,
     ``(y - mu)^2`` of integer raw outputs and targets): the affine stands as it is, and its floats make the terms
@@ -59,6 +61,9 @@ def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=
         if mask is not None:
             w = jnp.where(mask, w, jnp.zeros_like(w))
             terms = jnp.where(mask, terms, jnp.zeros_like(terms))
+        if weights is not None:  # a weight of 0 drops its row as a mask does, also where 0 * t_i is NaN (t_i = -inf);
+            # a finite term is kept, so that d/dw_i of the sum stays t_i at w_i = 0
+            terms = jnp.where((w == 0) & ~jnp.isfinite(terms), jnp.zeros_like(terms), terms)
         total, count = _accumulate(w * terms), _accumulate(w)
     else:
         total, count = _accumulate(terms), terms.shape[0]

@@ -184,7 +184,8 @@ class Recipe:
             return None
         split = self.family.density.split
         assert split is not None
-        dtype = jnp.result_type(float) if dtype is None else dtype
+        # in float32 at least, as the free part (the kernels compute in float32 at least: ``at_least_float32``)
+        dtype = jnp.result_type(float) if dtype is None else jnp.promote_types(dtype, jnp.float32)
         return reduce_terms(jax.vmap(lambda y_i: split.data(y_i, dtype))(y), weights, mask, reduction)
 
     def reduce(self, params: Params, x, y, weights=None, mask=None, kind: Kind = "nll",

@@ -137,3 +137,82 @@ def test_binomial_glm_matches_statsmodels(x64):
         np.testing.assert_allclose(-float(split), _llf_mpmath(x @ np.asarray(res.params.model), succ, trials),
                                    rtol=1e-13)  # statsmodels' gammaln terms keep 7e-12 of it here
         np.testing.assert_allclose(-res.history[-1] * len(y), ref.llf, rtol=1e-6)  # the mean NLL, in float32
+
+
+def _mp_binomial(n, y, z):
+    """mpmath's ``(log Pr(y), d/dz, d2/dz2)`` of ``Binomial(n, sigmoid(z))``: the log-pmf from ``loggamma``, the
+    slope ``y sig(-z) - (n - y) sig(z)`` and the curvature ``-n sig(z) sig(-z)``."""
+    import mpmath as mp
+    with mp.workdps(60):
+        n, y, z = mp.mpf(float(n)), mp.mpf(float(y)), mp.mpf(float(z))
+        sig, sig_neg = 1 / (1 + mp.exp(-z)), 1 / (1 + mp.exp(z))
+        value = (mp.loggamma(n + 1) - mp.loggamma(y + 1) - mp.loggamma(n - y + 1) - y * mp.log1p(mp.exp(-z))
+                 - (n - y) * mp.log1p(mp.exp(z)))
+        return float(value), float(y * sig_neg - (n - y) * sig), float(-n * sig * sig_neg)
+
+
+@pytest.mark.deep  # the mpmath reference and a compile per dtype (~1.3 s)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binomial_log_prob_near_the_counts_own_logit_is_within_the_inputs_rounding(dtype):
+    """``log_prob`` (``r.nll``'s, one form per row: ``log_prob_free + data_term``) within ``|w| < 1/4`` of the
+    counts' own logit, n from 1e5 to 1e9: off mpmath by at most 3 times what the rounding of z alone moves it
+    (``eps (|log Pr| + |z d/dz|)``). The free part's ``log1p(p expm1(w)) - p w`` keeps ``eps n p |w|``: 580
+    (float64) and 1900 (float32) times that at n = 1e9; the KL as two series of one sign each does not."""
+    from mle_jax.distributions import binomial as b
+    rows = np.array([[n, np.floor(n * f), np.log(np.floor(n * f) / (n - np.floor(n * f))) + w]
+                     for n in (1e5, 1e7, 1e9) for f in (0.5, 1 / 3, 0.01) for w in (1e-4, -1e-3, 1e-2, -0.2, 0.24)])
+    rows = rows.astype(dtype).astype(float)
+    with jax.enable_x64(dtype == "float64"):
+        got = jax.jit(lambda n, y, z: b.log_prob(b.Binomial(n, z), y))(*(jnp.asarray(c, dtype) for c in rows.T))
+    truth, slope, _ = np.array([_mp_binomial(*r) for r in rows]).T
+    rounding = np.finfo(dtype).eps * (np.maximum(np.abs(truth), 1.0) + np.abs(slope * rows[:, 2]))
+    error = np.abs(np.asarray(got, float) - truth)
+    assert np.all(error <= 3 * rounding), error / rounding
+
+
+@pytest.mark.deep  # the mpmath reference and three compiles per dtype
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binomial_log_prob_and_its_derivatives_at_the_edges(dtype):
+    """``log_prob``, d/dz and d2/dz2 against mpmath for n = 1 to 1e9, y = 0, 1, 10 (either side of the saddle point's
+    switch), n / 2, n - 1 and n, logits from -90 to 90 (pi near 0 and 1): the value to 64 roundings of its size
+    and of z's (the product form's ``m log s`` cancels against ``y log pi``), the slope to 8 of its terms, the
+    curvature ``-n sig(z) sig(-z)`` to 8 roundings (slope and curvature 0 where the dtype flushes them); scipy's
+    logpmf where it is exact."""
+    from mle_jax.distributions import binomial as b
+    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)
+    rows = np.array([[n, y, z] for n in (1.0, 9.0, 20.0, 1e4, 1e6, 1e9)
+                     for y in sorted({0.0, 1.0, 10.0, n // 2, n - 1, n}) if 0 <= y <= n
+                     for z in (-90.0, -30.0, -5.0, -0.5, 0.0, 1.0, 8.0, 30.0, 90.0)])
+    rows = rows.astype(dtype).astype(float)
+    with jax.enable_x64(dtype == "float64"):
+        def lp(n, z, y):
+            return b.log_prob(b.Binomial(n, z), y)
+        cols = [jnp.asarray(c, dtype) for c in (rows[:, 0], rows[:, 2], rows[:, 1])]
+        value, d_z, d_zz = (np.asarray(jax.jit(jax.vmap(f))(*cols), float) for f in
+                            (lp, jax.grad(lp, argnums=1), jax.grad(jax.grad(lp, argnums=1), argnums=1)))
+    n, y, z = rows.T
+    truth, slope, curvature = np.array([_mp_binomial(*r) for r in rows]).T
+    size = y / (1 + np.exp(z)) + (n - y) / (1 + np.exp(-z))
+    assert np.all(np.abs(value - truth) <= 64 * eps * (np.maximum(np.abs(truth), 1.0) + np.abs(slope * z)))
+    assert np.all(np.abs(d_z - slope) <= 8 * eps * size + n * 4 * tiny)
+    assert np.all(np.abs(d_zz - curvature) <= 8 * eps * np.abs(curvature) + n * 4 * tiny)
+    moderate = (n <= 1e6) & (np.abs(z) <= 8)
+    np.testing.assert_allclose(value[moderate], stats.binom.logpmf(y, n, expit(z))[moderate],
+                               rtol=2e-5 if dtype == "float32" else 1e-9, atol=1e-5 if dtype == "float32" else 1e-9)
+
+
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.deep)])
+def test_binomial_free_slope_in_the_far_tail_is_the_closed_form(dtype):
+    """The full-batch fit's free part's d/dz where ``z - log(y / (n - y))`` passes ``0.9 log(max float)`` (float32:
+    80) with n p up to 1e5: ``y sig(-z) - (n - y) sig(z)`` (mpmath), where ``n p expm1(w)`` overflowed (float32:
+    -inf at n = 1e6, y = 10, z = 90; NaN at n = 1e9, y = 1e5, z = 100); ``log_prob``'s the same."""
+    from mle_jax.distributions import binomial as b
+    rows = np.array([[1e6, 10.0, 90.0], [1e6, 10.0, 79.0], [1e9, 1e5, 100.0], [1e9, 1e9 - 1e5, -100.0],
+                     [1e9, 1e5, -100.0], [1e6, 1e6 - 10.0, -750.0], [1e6, 10.0, 750.0]]).astype(dtype).astype(float)
+    with jax.enable_x64(dtype == "float64"):
+        cols = [jnp.asarray(c, dtype) for c in (rows[:, 0], rows[:, 2], rows[:, 1])]
+        free = jax.jit(jax.vmap(jax.grad(b.log_prob_free, argnums=1)))(*cols)
+        full = jax.jit(jax.vmap(jax.grad(lambda n, z, y: b.log_prob(b.Binomial(n, z), y), argnums=1)))(*cols)
+    slope = np.array([_mp_binomial(*r)[1] for r in rows])
+    for got in (free, full):
+        np.testing.assert_allclose(np.asarray(got, float), slope, rtol=4 * float(np.finfo(dtype).eps))

@@ -312,12 +312,13 @@ def test_strong_float64_family_parameters_keep_float32_under_x64():
 
 def test_laplace_of_a_float64_or_integer_scale_is_float32():
     """The fast case of the two below: one Laplace log-density (x64 on, float32 raw output and target) at a learned
-    scale given as a strong float64 (float64 before the fix) and as the integer 1 (a TypeError): float32, scipy's
+    scale given as a strong float64 (float64 before the fix; a ``np.float64`` scalar, a Python float subclass, was
+    let through as if weak: float64 too) and as the integer 1 (a TypeError): float32, scipy's
     ``laplace.logpdf``."""
     from scipy import stats
     fam = mj.laplace("learned")
     with jax.enable_x64(True):
-        for s in (jnp.float64(0.4), 1):
+        for s in (jnp.float64(0.4), np.float64(0.4), 1):
             got = fam.log_prob({"scale": s}, jnp.float32(0.25), jnp.float32(-1.5))
             ref = stats.laplace.logpdf(-1.5, 0.25, float(mj.links.softplus.forward(float(s))))
             assert got.dtype == jnp.float32, s

@@ -143,6 +143,43 @@ def test_weights_and_mask_reduce_with_honest_denominators():
     assert rb.nll(pb, x, yb, mask=jnp.zeros(len(y), bool)) == 0.0
 
 
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.deep)])
+def test_a_zero_weight_drops_its_row_as_a_mask_does_under_jit(x64, dtype):
+    """A weight of 0 on a row whose term is -inf (a count of -1, unvalidated under jit) drops the row exactly:
+    value and gradient are those of the other rows (scipy's ``poisson.logpmf``, the closed-form gradient
+    ``sum_i w_i (exp(eta_i) - y_i) (1, x_i)``), not ``0 * -inf = NaN``; the sum's derivative in a zero weight
+    of a finite row is still that row's term."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(6, 2)).astype(dtype)
+    y = np.array([1.0, -1.0, 3.0, 0.0, -1.0, 2.0], dtype)
+    w = np.array([0.5, 0.0, 2.0, 0.0, 0.0, 1.0], dtype)  # row 3 is valid with weight 0, rows 1 and 4 invalid
+    r = mj.recipe(mj.models.linear(2, dtype=dtype).apply, mj.poisson(), validate=False)
+    params = r.init({"w": jnp.asarray([0.3, -0.2], dtype), "b": jnp.asarray(0.1, dtype)})
+    eta = x @ np.array([0.3, -0.2]) + 0.1
+    keep = w > 0
+    nll = -np.sum(w[keep] * stats.poisson.logpmf(y[keep], np.exp(eta[keep])))
+    score = (w * (np.exp(eta) - y))[keep]
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    rtol = 1e-6 if dtype == "float32" else 1e-13
+    def all_of(p, w, m):  # one program: each reduction's value and gradients, and the masked value
+        out = {}
+        for reduction in ("sum", "mean"):
+            out[reduction] = (jax.value_and_grad(lambda p, w: r.objective(p, x, y, weights=w, reduction=reduction)[0],
+                                                 argnums=(0, 1))(p, w),
+                              r.objective(p, x, y, weights=w, mask=m, reduction=reduction)[0])
+        return out
+    out = jax.jit(all_of)(params, jnp.asarray(w), jnp.asarray(keep))
+    for reduction, div in (("sum", 1.0), ("mean", w.sum())):
+        (value, (g, gw)), masked = out[reduction]
+        np.testing.assert_allclose(value, nll / div, rtol=rtol)
+        np.testing.assert_allclose(g.model["w"], score @ np.asarray(x)[keep] / div, rtol=rtol)
+        np.testing.assert_allclose(g.model["b"], score.sum() / div, rtol=rtol)
+        if reduction == "sum":  # d/dw_3 = -log Pr(y_3) at w_3 = 0; the invalid rows' are 0
+            np.testing.assert_allclose(gw[3], -stats.poisson.logpmf(y[3], np.exp(eta[3])), rtol=rtol)
+            assert gw[1] == 0 and gw[4] == 0
+        np.testing.assert_allclose(masked, value, rtol=rtol)
+
+
 def test_dtype_follows_input(x64):
     x, y = _data()
     r = mj.recipe(linear, mj.normal("learned"))

@@ -31,8 +31,8 @@ from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_quantile, log_probabilities, y_log
 from .registry import Param
-from .special import (HALF_LOG_2PI, STIRLING_MIN, count_log_sigmoid, deviance, log1mexp, log_rising_ratio_small, log_sigmoid_pair,
-                      safe_where, sigmoid_pair, stirling_corr)
+from .special import (HALF_LOG_2PI, STIRLING_MIN, log1mexp, log1pmx_series, log_rising_ratio_small, poly,
+                      safe_where, stirling_corr)
 
 
 class Binomial(NamedTuple):
@@ -78,37 +78,33 @@ def _branches(n, y):
 
 
 def _log_prob_parts(n, z, y):
-    """``(log Pr(y), y on the support, the successes, the failures)`` (0 off the support), one branch per example on
-    the data: where the smaller count ``m = min(y, n - y)`` is below 10 the coefficient ``C(M + m, m)``,
-    ``M = max(y, n - y)``, is the exact product ``special.log_rising_ratio_small(M + 1, m)`` (no ``lgamma``; exactly 0
-    at y = 0 and y = n); from 10 on Loader's saddle point ``_saddle``. ``log_sigmoid(+-z)`` share one ``exp``."""
-    inside, ys, rest, large_count, big, ms = _branches(n, y)
-    log_pi, log_1mpi = log_sigmoid_pair(z)
-    log_product, log_s = log_rising_ratio_small(large_count + 1, ms)
-    successes, failures = count_log_sigmoid(ys, rest, z, y_log(ys, log_pi), y_log(rest, log_1mpi))
-    direct = log_product + y_log(ms, log_s) + successes + failures
-    value = jnp.where(big, _saddle(safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN), z,
-                                   log_pi, log_1mpi), direct)
-    value = jnp.where(inside, value, -jnp.inf)
-    return jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value), inside, ys, rest
+    """``(log Pr(y), d/dz of it, y on the support, the successes, the failures)`` (0 off the support):
+    ``log_prob_free + data_term``, one form per example chosen on the counts (``_free_parts``, whose forms share
+    their transcendentals), not both forms under a ``where``. Where the smaller count ``m = min(y, n - y)`` is below
+    10 the coefficient ``C(M + m, m)``, ``M = max(y, n - y)``, is the exact product
+    ``special.log_rising_ratio_small(M + 1, m)`` (no ``lgamma``; exactly 0 at y = 0 and y = n); from 10 on Loader's
+    saddle point (``data_term``, ``_free_parts``)."""
+    free, slope, inside = _free_parts(n, z, y, near=True)
+    ys = jnp.where(inside, y, jnp.zeros_like(y))
+    return free + data_term(n, y), slope, inside, ys, jnp.where(inside, n - ys, jnp.zeros_like(y))
 
 
 _log_prob = jax.custom_jvp(_log_prob_value)
 
 
 def _log_prob_jvp(primals, tangents):
-    """``d/dz = y sig(-z) - (n - y) sig(z)`` (``sig(+-z)`` from one ``exp``), ``d/dn = psi(n + 1) - psi(n - y + 1)
-    + log_sigmoid(-z)``, ``d/dy = psi(n - y + 1) - psi(y + 1) + z``, 0 off the support: written out, where autodiff
-    would differentiate the saddle-point and the direct branches under their ``where``s. Trials given as data
-    (the family's) are a symbolic zero and cost nothing. The rule is differentiable."""
+    """``d/dz = y sig(-z) - (n - y) sig(z)`` (``_free_parts``'s: from the saddle point's ``expm1`` where both counts
+    reach 10, no cancellation), ``d/dn = psi(n + 1) - psi(n - y + 1) + log_sigmoid(-z)``, ``d/dy = psi(n - y + 1) -
+    psi(y + 1) + z``, 0 off the support: written out, where autodiff would differentiate the branches under their
+    ``where``s. Trials given as data (the family's) are a symbolic zero and cost nothing. The rule is
+    differentiable."""
     n, z, y = primals
     dn, dz, dy = tangents
-    value, inside, ys, rest = _log_prob_parts(n, z, y)
+    value, slope, inside, ys, rest = _log_prob_parts(n, z, y)
     zero = jnp.zeros_like(value)
     tangent = zero
     if not isinstance(dz, SymbolicZero):
-        sig, sig_neg = sigmoid_pair(z)
-        tangent = tangent + jnp.where(inside, ys * sig_neg - rest * sig, zero) * dz
+        tangent = tangent + slope * dz
     if not isinstance(dn, SymbolicZero):
         d_n = digamma(ys + rest + 1) - digamma(rest + 1) + jax.nn.log_sigmoid(-z)
         tangent = tangent + jnp.where(inside, d_n, zero) * dn
@@ -120,7 +116,7 @@ def _log_prob_jvp(primals, tangents):
 _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
 
 
-def _free_parts(n, z, y):
+def _free_parts(n, z, y, near=False):
     """``(free value, d/dz of it, y on the support)``: ``_log_prob_parts``'s value less ``data_term``, one form
     per example chosen on the counts, the transcendentals shared by both forms (one ``exp``, one ``expm1``, two
     ``log``), not each form's under a ``where``.
@@ -141,7 +137,12 @@ def _free_parts(n, z, y):
     would overflow, ``KL = q w + log p`` (the rest is below ``e^-w / p``, far under a rounding). +inf at
     ``z = +-inf``; the slope has no cancellation. XLA:CPU writes out an expensive op that feeds two fusions: the
     value and the slope share only ``h``, ``w`` and ``expm1(w)`` (with the value and the slope: 6 arrays of the
-    rows' size written out by a value and gradient, where both forms under a ``where`` wrote out 15)."""
+    rows' size written out by a value and gradient, where both forms under a ``where`` wrote out 15).
+
+    ``near`` (``log_prob``'s, static): within ``|w| < 1/4`` the KL as two series of one sign each,
+    ``KL = p (expm1(w) - w) + log1pmx(p expm1(w))`` (``p w^2/2`` and ``-p^2 w^2/2`` to leading order: p is at most
+    1/2, so they cancel at most to half), to a few roundings of itself where ``log1p(x) - p w`` keeps only
+    ``eps n p |w|`` (at n = 1e9, ``w = 1e-3``: 5640 float32 roundings of the log-pmf, not the deviances' 600)."""
     # the counts as given (not _branches' zeros off the support: XLA:CPU wrote those selects out between the ops)
     inside = on_support(n, y) & (n == jnp.floor(n))
     ys, rest = y, n - y
@@ -158,7 +159,7 @@ def _free_parts(n, z, y):
     w = jnp.where(y_small, 1.0, -1.0) * (z - jnp.log(yb / rb))
     over = w > 0.9 * math.log(float(finfo.max))
     em = jnp.expm1(jnp.minimum(w, 0.9 * math.log(float(finfo.max))))
-    inv_n = 1.0 / (yb + rb)  # the value's alone (the slope needs none): fused there, not written out
+    inv_n = 1.0 / (yb + rb)
     x = jnp.where(big, small * inv_n * em, e)  # log1p's argument: p expm1(w), or e
     u = jnp.where(big & over, small * inv_n, jnp.abs(1.0 + x))  # p, or 1 + x rounded (abs: XLA keeps u - 1)
     t = jnp.log(u) - jnp.where(big & over, 0.0, ((u - 1.0) - x) / u)  # log1p(x): 1 + x's rounding undone
@@ -166,13 +167,41 @@ def _free_parts(n, z, y):
     successes = jnp.where(far & pos, -(ys * ex) * ex, y_log(ys, log_pi))
     failures = jnp.where(far & ~pos, -(rest * ex) * ex, y_log(rest, log_1mpi))
     saddle = jnp.where(over, -(yb + rb - small) * w, small * w) - (yb + rb) * t  # -n KL
+    if near:
+        saddle = jnp.where(jnp.abs(w) < 0.25, _near_neg_n_kl(small, yb + rb, w, em, x), saddle)
     value = jnp.where(inside, jnp.where(big, saddle, successes + failures), -jnp.inf)
     value = jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value)
-    inv = 1.0 / jnp.where(big, yb + rb + small * em, 1.0 + e)
-    sig, sig_neg = jnp.where(pos, inv, e * inv), jnp.where(pos, e * inv, inv)
-    slope_big = jnp.where(y_small, -1.0, 1.0) * (yb * rb) * em * inv  # -+ n p q expm1(w) / (1 + p expm1(w))
-    slope = jnp.where(big, slope_big, ys * sig_neg - rest * sig)
+    # expm1(w) / (n + n p expm1(w)) as 1 / (n p + n / expm1(w)) from w = 1 on: n p expm1(w) overflowed in the far tail
+    # (float32, n p = 1e5, z = 100: inf, a NaN slope; n (n - y) expm1(w) at n p = 10, z = 90: -inf), and its
+    # derivative (a Hessian's) kept eps of 1 - p expm1(w) / (1 + p expm1(w)), not the e^-w it is
+    if near:  # log_prob's: y sig(-z) - (n - y) sig(z) on every row, whose derivative (a Hessian) autodiff keeps exact;
+        # the counts 0 off the support (a NaN count's second derivative 0, not 0 * NaN)
+        ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
+        return value, jnp.where(inside, _sigmoid_slope(ysz, restz, pos, e), jnp.zeros_like(value)), inside
+    # -+ n p q expm1(w) / (1 + p expm1(w)) as (n p q) (expm1(w) / (1 + x)), each factor finite: n p expm1(w) and
+    # n (n - y) expm1(w) overflowed in the far tail (float32, n p = 1e5, z = 100: a NaN slope; n p = 10, z = 90: -inf)
+    inv = 1.0 / (1.0 + x)  # 1 / (1 + p expm1(w)), or 1 / (1 + e)
+    slope_big = jnp.where(y_small, -1.0, 1.0) * ((yb * rb) * inv_n) * (em * inv)
+    slope = jnp.where(big, slope_big, _sigmoid_slope(ys, rest, pos, e, inv))
     return value, jnp.where(inside, slope, jnp.zeros_like(value)), inside
+
+
+def _sigmoid_slope(ys, rest, pos, e, inv=None):
+    """``y sig(-z) - (n - y) sig(z)`` from ``e = exp(-|z|)`` (``inv = 1 / (1 + e)``, the caller's where it has it)."""
+    inv = 1.0 / (1.0 + e) if inv is None else inv
+    sig, sig_neg = jnp.where(pos, inv, e * inv), jnp.where(pos, e * inv, inv)
+    return ys * sig_neg - rest * sig
+
+
+def _near_neg_n_kl(small, n, w, em, x):
+    """``-n KL = -(n p) (expm1(w) - w) - n log1pmx(x)`` for ``|w| < 1/4`` (``x = p expm1(w)``, ``|x| < 0.15``):
+    ``expm1(w) - w = w^2 sum_j w^j / (j + 2)!`` (7 terms for float32, 14 for float64: the first left out below a
+    rounding) and ``special.log1pmx_series``; both of one sign, no cancellation of the size of ``n p w``."""
+    wide = jnp.dtype(jnp.result_type(w)).itemsize >= 8
+    ws = safe_where(jnp.abs(w) < 0.25, w, 0.0)
+    expm1mx = jnp.square(ws) * poly([1 / math.factorial(j + 2) for j in range(14 if wide else 7)], ws)
+    xs = safe_where(jnp.abs(w) < 0.25, x, 0.0)
+    return -small * expm1mx - n * log1pmx_series(xs, 10 if wide else 5)
 
 
 def _free_value(n, z, y):
@@ -210,19 +239,6 @@ def data_term(n, y):
     saddle = (0.5 * (jnp.log(yb + rb) - jnp.log(yb) - jnp.log(rb)) - HALF_LOG_2PI + stirling_corr(yb + rb)
               - stirling_corr(yb) - stirling_corr(rb))
     return jnp.where(inside, jnp.where(big, saddle, log_product + y_log(ms, log_s)), jnp.zeros_like(y))
-
-
-def _saddle(y, rest, z, log_pi, log_1mpi):
-    """Loader's saddle-point form of ``log Pr(y)`` for ``y, n - y >= 10`` (``n = y + rest``)."""
-    n = y + rest
-    log_n = jnp.log(n)
-    sig, sig_neg = sigmoid_pair(z)
-    # n (1 - pi) - (n - y) = y (1 - pi) - (n - y) pi = -(n pi - y), without n's rounding (n far above y)
-    gap = y * sig_neg - rest * sig
-    dev_y = deviance(y, n * sig, log_n + log_pi, diff=-gap)
-    dev_rest = deviance(rest, n * sig_neg, log_n + log_1mpi, diff=gap)
-    return (0.5 * (log_n - jnp.log(y) - jnp.log(rest)) - HALF_LOG_2PI + stirling_corr(n) - stirling_corr(y)
-            - stirling_corr(rest) - dev_y - dev_rest)
 
 
 def mean(theta: Binomial):

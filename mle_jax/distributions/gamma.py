@@ -28,7 +28,7 @@ from .._checks import check_event_shape
 from .incomplete import gamma_prefix_branches, log_gammainc_tail
 from .special import (HALF_LOG_2PI, log_ratio, STIRLING_MIN, aligned, safe_where, digamma_minus_log, digamma_minus_log_series,
                       expm1mx, lgamma_bregman, lgamma_diff, lgamma_digamma_lanczos, stirling_corr,
-                      stirling_corr_small)
+                      stirling_corr_small, _step_coeffs, log1pmx, poly)
 
 
 class Gamma(NamedTuple):
@@ -173,13 +173,31 @@ def mean_log_prob(a, eta, y):
 
 
 def _lgamma_plus_linear(a):
-    """``lgamma(a) + a + (1 - a) psi(a)``: ``log(2 pi)/2 + corr(a) + log(a)/2 + (1 - a)(psi(a) - log a)``
-    for ``a >= 10`` (the large terms cancel analytically), the plain sum below."""
-    big = a >= STIRLING_MIN
-    ab, as_ = safe_where(big, a, STIRLING_MIN), safe_where(~big, a, 1.0)
-    stirling = HALF_LOG_2PI + stirling_corr(ab) + 0.5 * jnp.log(ab) + (1 - ab) * digamma_minus_log(ab)
+    """``h(a) = lgamma(a) + a + (1 - a) psi(a) = log(2 pi)/2 + log(a)/2 + corr(a) + (1 - a) D(a)`` for ``a >= 1``
+    (Stirling's ``lgamma``, ``D = psi - log``: every term of one sign, none larger than the sum), with ``corr`` and
+    ``D`` stepped up to ``b = a + k >= top`` (10 in float32, 20 in float64, where the series' first term left out is
+    below a rounding; at 10 it cost float64 14 ulps) by ``corr(x) = corr(x + 1) + (x + 1/2) log1p(1/x) - 1`` and
+    ``D(x) = D(x + 1) + log1pmx(1/x)``, both steps of one sign; the plain sum below 1 (``h`` has a root at 0.475:
+    there its error is that of a's own rounding). The plain sum from 1 to 10 cancelled to 13 ulps; this keeps 1.3
+    (float32) and 3 (float64) against mpmath."""
+    wide = jnp.dtype(jnp.result_type(a)).itemsize >= 8
+    top = 2.0 * STIRLING_MIN if wide else STIRLING_MIN
+    coeffs = _step_coeffs(17 if wide else 8)
+    one = a >= 1.0
+    b = safe_where(one, a, top)
+    corr, dml = jnp.zeros_like(b), jnp.zeros_like(b)
+    for _ in range(int(top) - 1):  # b >= 1: at most top - 1 steps reach top
+        below = b < top
+        t2 = jnp.square(1.0 / (2.0 * b + 1.0))
+        corr = corr + jnp.where(below, t2 * poly(coeffs, t2), 0.0)
+        dml = dml + jnp.where(below, log1pmx(1.0 / b), 0.0)
+        b = jnp.where(below, b + 1.0, b)
+    a1 = safe_where(one, a, top)
+    stirling = (HALF_LOG_2PI + 0.5 * jnp.log(a1) + (corr + stirling_corr(b))
+                + (1 - a1) * (dml + digamma_minus_log_series(b)))
+    as_ = safe_where(~one, a, 0.5)
     direct = gammaln(as_) + as_ + (1 - as_) * (digamma_minus_log(as_) + jnp.log(as_))
-    return jnp.where(big, stirling, direct)
+    return jnp.where(one, stirling, direct)
 
 
 def entropy(theta: Gamma):

@@ -185,6 +185,7 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
     def checked(inner: PerExample) -> PerExample:
         def kernel_of(fparams, raw, y):
             check_event_shape(name, y, shape)
+            raw, y = at_least_float32(raw), at_least_float32(y)
             return inner(params_as(fparams, raw, integers()), raw, y)
         return kernel_of
 
@@ -212,19 +213,34 @@ def _integer_leaves(init: Callable[[Any], Any]) -> Any:
                      if jnp.issubdtype(s.dtype, jnp.integer))
 
 
+def at_least_float32(tree: Any) -> Any:
+    """The bfloat16 / float16 leaves of ``tree`` (raw outputs, targets) in float32, the others as they are: a
+    family's kernel computes in float32 at least. In float16 ``lgamma``-based shifts, ``x^2`` of a scale and the
+    normal CDF's ``exp(-x^2/2)`` overflowed or underflowed (a Beta or Gamma NLL NaN where float64 is finite), and
+    ``jax.scipy.special.ndtr`` refuses half precision (a censored Normal's TypeError). The terms are float32, as
+    the reduction accumulates them; the gradient reaches the raw outputs in their own dtype."""
+    def widen(leaf):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+            return jnp.asarray(leaf, jnp.float32)
+        return leaf
+    return jax.tree_util.tree_map(widen, tree)
+
+
 def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
     """The family's own parameters in the dtype of the raw outputs ``raw`` they meet in the kernel.
 
     A learned float64 parameter (``np.float64(1.3)``, a ``jnp.float64`` array) with float32 raw outputs under x64
     would make the kernel's terms float64 (``(y - mu) / s``, Student t's df), and L-BFGS refuse the mixed dtypes;
-    a parameter fixed as a Python or NumPy integer (``{"scale": 1}``) is a number meant as a real: a weak float
-    (``jax.nn.sigmoid`` refuses integers). Python floats stay weakly typed; integer raw outputs (or ``raw`` None,
-    the affine's call) cast nothing but the integers.
+    a parameter fixed as a Python or NumPy integer (``{"scale": 1}``) is a number meant as a real
+    (``jax.nn.sigmoid`` refuses integers): a Python int a weak float, a NumPy one an array of the raw outputs'
+    float dtype (JAX's default float where they have none). Python floats stay weakly typed; integer raw outputs
+    (or ``raw`` None, the affine's call) cast nothing but the integers.
 
     Half-precision raw outputs (bfloat16, float16) round no parameter below float32: a float32 df or scale stays
     float32 (the terms are float32, as JAX's promotion makes them; rounded to bfloat16, a learned scale kept 3
-    digits), a float64 one or an integer becomes float32. ``integers``: the key paths of the leaves ``init`` declares integers
-    (``_integer_leaves``: an index or a count of a custom family), which stay as given."""
+    digits), a float64 one or an integer becomes float32. ``integers``: the key paths of the leaves ``init``
+    declares integers (``_integer_leaves``: an index or a count of a custom family), which stay as given."""
     dtype = jnp.result_type(raw) if raw is not None else None
     dtype = dtype if dtype is not None and jnp.issubdtype(dtype, jnp.floating) else None
     half = dtype is not None and jnp.finfo(dtype).bits < 32
@@ -232,9 +248,9 @@ def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
     def cast(path, leaf):
         if path in integers or isinstance(leaf, (bool, np.bool_)) or getattr(leaf, "dtype", None) == np.bool_:
             return leaf
-        if isinstance(leaf, (int, np.integer)) and not hasattr(leaf, "shape"):
+        if isinstance(leaf, int):  # a Python int (bool is out above); NumPy's have a dtype: the array branch
             return float(leaf)
-        if isinstance(leaf, (int, float)) or not hasattr(leaf, "dtype"):
+        if not hasattr(leaf, "dtype"):  # a Python float (weak); np.float64, a float subclass, has one: cast below
             return leaf
         if jnp.issubdtype(leaf.dtype, jnp.integer):
             return jnp.asarray(leaf, jnp.float32 if half else dtype or jnp.result_type(float))
