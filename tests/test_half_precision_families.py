@@ -16,7 +16,6 @@ import pytest
 import mle_jax as mj
 from families_table import FAMILIES, raw_example
 
-HALF = ["bfloat16", "float16"]
 # K shares exact in bfloat16 (the table's 0.1, ..., 0.4 sum to 1.0017 there: off the simplex, as the check says)
 SHARES = {"dirichlet": [0.25, 0.25, 0.25, 0.25], "dirichlet-exp": [0.25, 0.75]}
 # the NLL of a fixed sigma of 1e-20 is 2e39: beyond float32, the reduction's dtype, whatever the raw dtype
@@ -63,9 +62,14 @@ def test_half_precision_beta_mean_and_censored_log_normal(dtype, name):
     _check(name, dtype)
 
 
-@pytest.mark.deep  # ~120 compiles
-@pytest.mark.parametrize("dtype", HALF)
-@pytest.mark.parametrize("name", sorted(set(FAMILIES) - SKIP))
+# every family in float16 (the narrow range: its NaNs), the censored ones in bfloat16 too (the TypeError's path);
+# the widening is one wrapper for every family's kernel, so one half dtype per family keeps CI's deep phase short
+SWEEP = ([("float16", name) for name in sorted(set(FAMILIES) - SKIP)]
+         + [("bfloat16", name) for name in sorted(set(FAMILIES) - SKIP) if "censored" in name])
+
+
+@pytest.mark.deep  # ~1.3 s each (two compiles)
+@pytest.mark.parametrize("dtype,name", SWEEP)
 def test_every_family_in_half_precision_is_its_float64_value(name, dtype):
     _check(name, dtype)
 
