@@ -23,6 +23,13 @@ def _data(seed=0):
     return x, rng.poisson(np.exp(0.3 + x @ np.array([0.4, -0.3, 0.2]))).astype(np.float64)
 
 
+LEARNING_RATE = 0.1
+
+
+def _schedule_reading_a_global(count):
+    return LEARNING_RATE
+
+
 def test_structure_is_equal_only_for_the_same_computation():
     assert structure(optax.lbfgs()) == structure(optax.lbfgs())
     assert structure(mj.newton()) == structure(mj.newton())
@@ -39,12 +46,11 @@ def test_structure_is_equal_only_for_the_same_computation():
     one = optax.scale(shared)
     assert structure(one) == structure(one) and structure(optax.scale(shared)) != structure(optax.scale(shared))
     assert isinstance(structure(shared), Same) and isinstance(structure(one), Same)
-    array = np.array(1e-3)  # a NumPy array is written in place too
-    assert structure(optax.scale_by_schedule(lambda c: array)) != structure(optax.scale_by_schedule(lambda c: array))
+    # a user's function anywhere (its globals rebound between fits): the optimizer by its identity
+    assert structure(optax.sgd(_schedule_reading_a_global)) != structure(optax.sgd(_schedule_reading_a_global))
+    array = np.array(1e-3)  # a NumPy array is written in place
+    assert structure(optax.scale(array)) != structure(optax.scale(array))
     assert structure(optax.scale(1e-3)) == structure(optax.scale(1e-3)) != structure(optax.scale(2e-3))
-
-
-LEARNING_RATE = 0.1
 
 
 def test_a_users_function_is_keyed_by_identity():
@@ -57,10 +63,7 @@ def test_a_users_function_is_keyed_by_identity():
     assert structure(one) == structure(one)
 
 
-def _schedule_reading_a_global(count):
-    return LEARNING_RATE
-
-
+@pytest.mark.deep
 def test_a_users_schedule_in_an_optax_optimizer_is_seen_rebound():
     """A fresh ``optax.sgd(schedule)`` per fit, ``schedule`` a user's module-level function reading a module-level
     rate the script rebinds between fits: each fit is plain gradient descent at its own rate (a loop written here).
