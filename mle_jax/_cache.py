@@ -19,9 +19,11 @@ object: ``optax.lbfgs()`` makes new closures at every call, so a fit in a loop, 
 compiled its loop again each time (2-5 s). Two closures with the same code object, the same globals and, cell by
 cell and default by default, equal immutable values (numbers and strings by type and ``repr``: ``-0.0`` is not
 ``0.0``; tuples, named tuples and ``functools.partial`` compared element by element, functions recursively) compute
-the same function; anything else (an array, a list, a dict, an object, and a function not optax's or mle_jax's own,
-whose globals a script may rebind: ``_trusted``) is compared by identity, so a key is equal only where the
-transformation is provably the same.
+the same function. Only optax's and mle_jax's own functions (``_trusted``: their module-level names are never
+rebound) and objects that cannot change (``_fixed``: classes, code, jax arrays, dtypes) are walked or compared so;
+an optimizer holding anything else anywhere (a function of the user's, whose globals a script may rebind, as its
+schedule; a list, a dict, a NumPy array, an object, all of which may be changed in place) is keyed by its own
+identity, as before: a fresh ``optax.sgd(schedule)`` reading a rebound module-level rate is a new program.
 """
 
 from __future__ import annotations
@@ -127,26 +129,49 @@ _EMPTY = ("empty cell",)
 _DEPTH = 64  # deeper than any optax chain; past it (a self-referencing closure) objects are compared by identity
 
 
-def structure(obj: Any, depth: int = 0) -> Hashable:
+def structure(obj: Any) -> Hashable:
     """A hashable key equal for two objects only where they compute the same (module docstring): immutable values
     by type and ``repr``, tuples (named tuples by their type too) and ``functools.partial`` element by element,
-    functions by code object, globals, defaults and closure cells; everything else by identity (``Same``)."""
-    if depth > _DEPTH:
+    optax's and mle_jax's functions by code object, globals, defaults and closure cells, classes, code and jax
+    arrays by identity; an object holding anything else anywhere is keyed by its identity (``Same(obj)``)."""
+    loose: list = []
+    walked = _walk(obj, 0, loose)
+    return Same(obj) if loose else walked
+
+
+def _walk(obj: Any, depth: int, loose: list) -> Hashable:
+    """``structure``'s walk; an object that may compute something else while it stays the same object (a user's
+    function, a mutable container, an object) is appended to ``loose``."""
+    if depth > _DEPTH:  # a self-referencing closure: not walked further, so not known to be fixed
+        loose.append(obj)
         return Same(obj)
     kind = type(obj)
     if kind in _VALUES or (isinstance(obj, np.generic) and obj.dtype.kind in "biufcSU"):
         return (kind, repr(obj))
     if isinstance(obj, tuple) and (kind is tuple or hasattr(kind, "_fields")):
-        return (Same(kind), tuple(structure(e, depth + 1) for e in obj))
+        return (Same(kind), tuple(_walk(e, depth + 1, loose) for e in obj))
     if kind is functools.partial and isinstance(obj, functools.partial):
-        return (Same(kind), structure(obj.func, depth + 1), structure(obj.args, depth + 1),
-                structure(tuple(sorted(obj.keywords.items())), depth + 1))
+        return (Same(kind), _walk(obj.func, depth + 1, loose), _walk(obj.args, depth + 1, loose),
+                _walk(tuple(sorted(obj.keywords.items())), depth + 1, loose))
     if isinstance(obj, types.FunctionType) and _trusted(obj):  # not subclassable: exactly a function
-        cells = tuple(structure(c.cell_contents, depth + 1) if _filled(c) else _EMPTY for c in obj.__closure__ or ())
-        return (Same(kind), Same(obj.__code__), Same(obj.__globals__), structure(obj.__defaults__, depth + 1),
-                structure(tuple(sorted((obj.__kwdefaults__ or {}).items())), depth + 1),
-                structure(tuple(sorted(obj.__dict__.items())), depth + 1), cells)
+        cells = tuple(_walk(c.cell_contents, depth + 1, loose) if _filled(c) else _EMPTY
+                      for c in obj.__closure__ or ())
+        return (Same(kind), Same(obj.__code__), Same(obj.__globals__), _walk(obj.__defaults__, depth + 1, loose),
+                _walk(tuple(sorted((obj.__kwdefaults__ or {}).items())), depth + 1, loose),
+                _walk(tuple(sorted(obj.__dict__.items())), depth + 1, loose), cells)
+    if not _fixed(obj):
+        loose.append(obj)
     return Same(obj)
+
+
+def _fixed(obj: Any) -> bool:
+    """Whether ``obj`` computes the same for as long as it is the same object: a class, a code object, a module, a
+    dtype, a jax array (immutable), a builtin function of no object. Not a NumPy array (written in place), a list, a
+    dict, a user's function (its globals rebound) or any other object."""
+    if isinstance(obj, (type, types.CodeType, types.ModuleType, np.dtype, jax.Array)):
+        return True
+    return isinstance(obj, types.BuiltinFunctionType) and isinstance(getattr(obj, "__self__", None),
+                                                                     (type(None), types.ModuleType))
 
 
 _TRUSTED = ("optax", "mle_jax")

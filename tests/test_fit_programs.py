@@ -23,6 +23,13 @@ def _data(seed=0):
     return x, rng.poisson(np.exp(0.3 + x @ np.array([0.4, -0.3, 0.2]))).astype(np.float64)
 
 
+LEARNING_RATE = 0.1
+
+
+def _schedule_reading_a_global(count):
+    return LEARNING_RATE
+
+
 def test_structure_is_equal_only_for_the_same_computation():
     assert structure(optax.lbfgs()) == structure(optax.lbfgs())
     assert structure(mj.newton()) == structure(mj.newton())
@@ -35,14 +42,15 @@ def test_structure_is_equal_only_for_the_same_computation():
     assert structure(optax.scale(rate)) == structure(optax.scale(rate))
     assert structure(optax.scale(rate)) != structure(optax.scale(jnp.float32(1e-3)))
     assert structure(optax.adam(rate)) != structure(optax.adam(rate))
-    shared = [1.0]  # a mutable object: by identity
-    assert structure(optax.scale(shared)) == structure(optax.scale(shared))
-    assert structure(optax.scale(shared)) != structure(optax.scale([1.0]))
-    assert isinstance(structure(shared), Same)
+    shared = [1.0]  # a mutable object anywhere (written in place between fits): the optimizer by its identity
+    one = optax.scale(shared)
+    assert structure(one) == structure(one) and structure(optax.scale(shared)) != structure(optax.scale(shared))
+    assert isinstance(structure(shared), Same) and isinstance(structure(one), Same)
+    # a user's function anywhere (its globals rebound between fits): the optimizer by its identity
+    assert structure(optax.sgd(_schedule_reading_a_global)) != structure(optax.sgd(_schedule_reading_a_global))
+    array = np.array(1e-3)  # a NumPy array is written in place
+    assert structure(optax.scale(array)) != structure(optax.scale(array))
     assert structure(optax.scale(1e-3)) == structure(optax.scale(1e-3)) != structure(optax.scale(2e-3))
-
-
-LEARNING_RATE = 0.1
 
 
 def test_a_users_function_is_keyed_by_identity():
@@ -53,6 +61,29 @@ def test_a_users_function_is_keyed_by_identity():
     assert structure(closure(1e-3)) != structure(closure(1e-3))
     one = closure(1e-3)
     assert structure(one) == structure(one)
+
+
+@pytest.mark.deep
+def test_a_users_schedule_in_an_optax_optimizer_is_seen_rebound():
+    """A fresh ``optax.sgd(schedule)`` per fit, ``schedule`` a user's module-level function reading a module-level
+    rate the script rebinds between fits: each fit is plain gradient descent at its own rate (a loop written here).
+    Before, optax's closure was keyed by its structure with the user's function by identity (the same function):
+    the second fit ran the first's program, the first rate compiled in (a silent 10x step)."""
+    global LEARNING_RATE
+    x, y = _data()
+    r = mj.recipe(mj.models.linear(D).apply, mj.poisson())
+    p0 = r.init({"w": jnp.zeros(D), "b": jnp.zeros(())})
+    loss = lambda m: r.mean_nll(p0._replace(model=m), x, y)  # noqa: E731
+    try:
+        for rate in (0.1, 0.01):
+            LEARNING_RATE = rate
+            res = mj.fit(r, p0, x, y, optax.sgd(_schedule_reading_a_global), steps=3, run=QUIET)
+            m = p0.model
+            for _ in range(3):
+                m = jax.tree.map(lambda w, g: w - rate * g, m, jax.grad(loss)(m))
+            np.testing.assert_allclose(res.params.model["w"], m["w"], rtol=1e-5, atol=1e-7)
+    finally:
+        LEARNING_RATE = 0.1
 
 
 def _sgd_reading_a_global():
