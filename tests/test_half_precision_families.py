@@ -62,10 +62,11 @@ def test_half_precision_beta_mean_and_censored_log_normal(dtype, name):
     _check(name, dtype)
 
 
-# every family in float16 (the narrow range: its NaNs), the censored ones in bfloat16 too (the TypeError's path);
-# the widening is one wrapper for every family's kernel, so one half dtype per family keeps CI's deep phase short
+# every family in float16 (the narrow range: its NaNs), the censored Normal's in bfloat16 too (the TypeError's path,
+# ndtr; the censored log-normal's in the test above); the widening is one wrapper for every family's kernel, so one
+# half dtype per family keeps CI's deep phase short (the censored Beta's and Gamma's compiles take 11-20 s each)
 SWEEP = ([("float16", name) for name in sorted(set(FAMILIES) - SKIP)]
-         + [("bfloat16", name) for name in sorted(set(FAMILIES) - SKIP) if "censored" in name])
+         + [("bfloat16", name) for name in sorted(FAMILIES) if name.startswith("censored-normal")])
 
 
 @pytest.mark.deep  # ~1.3 s each (two compiles)
