@@ -185,8 +185,10 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
     def checked(inner: PerExample) -> PerExample:
         def kernel_of(fparams, raw, y):
             check_event_shape(name, y, shape)
-            raw, y = at_least_float32(raw), at_least_float32(y)
-            return inner(params_as(fparams, raw, integers()), raw, y)
+            # the parameters against the raw outputs as given (half precision keeps a half-precision parameter: its
+            # softplus link's floor is its dtype's, as the affine's and softplus_inverse's), then the kernel in float32
+            fp = params_as(fparams, raw, integers())
+            return inner(fp, at_least_float32(raw), at_least_float32(y))
         return kernel_of
 
     def affine_of(inner: Callable[[Any], tuple[Any, Any]]) -> Callable[[Any], tuple[Any, Any]]:
