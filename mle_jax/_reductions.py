@@ -6,8 +6,10 @@ With per-example terms ``t_i``, weights ``w_i`` (default 1) and a mask ``m_i``
     sum  = sum_i m_i w_i t_i
     mean = sum_i m_i w_i t_i / sum_i m_i w_i      (the honest denominator)
 
-Masked-out examples and examples of weight 0 contribute exactly 0 (value and gradient), even where their
-term is not finite (``0 * inf`` would be NaN: such a term is selected away, not multiplied). A mean over no
+Masked-out examples and examples of weight 0 contribute exactly 0 to the value, even where their term is not
+finite (``0 * inf`` would be NaN: such a term is selected away, not multiplied), and 0 to the gradient where the
+term's own derivative is finite; a NaN target's NaN derivative still reaches the gradient through the select (as
+a masked row's NaN x does: ``fit`` then stops as ``non_finite``). A mean over no
 example (every weight 0, as in a minibatch of masked-out examples) is 0 with a zero gradient.
 Terms in bfloat16 / float16 are accumulated in float32.
 """

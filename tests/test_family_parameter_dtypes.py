@@ -325,6 +325,31 @@ def test_laplace_of_a_float64_or_integer_scale_is_float32():
             np.testing.assert_allclose(float(got), ref, rtol=2e-6)
 
 
+
+@pytest.mark.deep  # ~3 s (eager value and gradient, two families)
+def test_a_float64_positive_parameter_read_in_float32_keeps_its_value():
+    """A learned scale (and df) as a float64 raw number with float32 raw outputs and targets (x64 on): the kernel
+    reads it in float32, whose softplus floor is 1.2e-7, the affine (``-log s``) in float64 (2.2e-16). Cast as a raw
+    number the kernel's scale was the value plus 1.2e-7 (at a scale of 1e-6 the Laplace log-density 10.43 for
+    10.11); it is cast by its value now (``families._family._refloored``). scipy's ``laplace.logpdf`` and
+    ``t.logpdf`` at the float64 values, and the gradient in the raw scale against ``d/ds`` of the Laplace's
+    ``-log(2 s) - |y - mu| / s`` times ``sigmoid(raw)``."""
+    from scipy import stats
+    with jax.enable_x64(True):
+        mu, y = np.float32(0.25), np.float32(0.25 + 3e-6)
+        gap = float(y) - float(mu)
+        raw_df = mj.links.softplus_inverse(jnp.float64(4.0))
+        for s in (1e-3, 1e-6):
+            for raw in (mj.links.softplus_inverse(jnp.float64(s)), np.float64(mj.links.softplus_inverse(jnp.float64(s)))):
+                value = float(mj.links.softplus.forward(jnp.float64(raw)))
+                got, grad = jax.value_and_grad(lambda r: mj.laplace("learned").log_prob({"scale": r}, mu, y))(raw)
+                assert got.dtype == jnp.float32
+                np.testing.assert_allclose(float(got), stats.laplace.logpdf(float(y), float(mu), value), rtol=2e-6)
+                want = (-1 / value + gap / value ** 2) * float(jax.nn.sigmoid(jnp.float64(raw)))
+                np.testing.assert_allclose(float(grad), want, rtol=2e-5)
+                got = mj.student_t("learned", "learned").log_prob({"df": raw_df, "scale": raw}, mu, y)
+                np.testing.assert_allclose(float(got), stats.t.logpdf(float(y), 4.0, float(mu), value), rtol=2e-6)
+
 @pytest.mark.deep
 def test_integer_family_parameters_are_reals():
     """A family parameter fixed as a Python integer (``{"scale": 1}``, raw: ``b = softplus(1)``) is the real 1.0:

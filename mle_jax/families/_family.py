@@ -185,8 +185,10 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
     def checked(inner: PerExample) -> PerExample:
         def kernel_of(fparams, raw, y):
             check_event_shape(name, y, shape)
-            raw, y = at_least_float32(raw), at_least_float32(y)
-            return inner(params_as(fparams, raw, integers()), raw, y)
+            # the parameters against the raw outputs as given (half precision keeps a half-precision parameter: its
+            # softplus link's floor is its dtype's, as the affine's and softplus_inverse's), then the kernel in float32
+            fp = params_as(fparams, raw, integers(), positive)
+            return inner(fp, at_least_float32(raw), at_least_float32(y))
         return kernel_of
 
     def affine_of(inner: Callable[[Any], tuple[Any, Any]]) -> Callable[[Any], tuple[Any, Any]]:
@@ -227,7 +229,7 @@ def at_least_float32(tree: Any) -> Any:
     return jax.tree_util.tree_map(widen, tree)
 
 
-def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
+def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset(), positive: tuple[str, ...] = ()) -> Any:
     """The family's own parameters in the dtype of the raw outputs ``raw`` they meet in the kernel.
 
     A learned float64 parameter (``np.float64(1.3)``, a ``jnp.float64`` array) with float32 raw outputs under x64
@@ -240,7 +242,11 @@ def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
     Half-precision raw outputs (bfloat16, float16) round no parameter below float32: a float32 df or scale stays
     float32 (the terms are float32, as JAX's promotion makes them; rounded to bfloat16, a learned scale kept 3
     digits), a float64 one or an integer becomes float32. ``integers``: the key paths of the leaves ``init``
-    declares integers (``_integer_leaves``: an index or a count of a custom family), which stay as given."""
+    declares integers (``_integer_leaves``: an index or a count of a custom family), which stay as given.
+
+    ``positive``: the keys whose leaves are ``softplus(raw) + eps`` with eps the leaf's dtype's (``Family.positive``):
+    such a leaf changes dtype by its value (``_refloored``), not its raw number, which would move the value by the
+    two floors' difference (a float64 scale of 1e-6 read in float32 was 1.12e-6 in the kernel, 1e-6 in the affine)."""
     dtype = jnp.result_type(raw) if raw is not None else None
     dtype = dtype if dtype is not None and jnp.issubdtype(dtype, jnp.floating) else None
     half = dtype is not None and jnp.finfo(dtype).bits < 32
@@ -257,9 +263,26 @@ def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset()) -> Any:
         if dtype is None or not jnp.issubdtype(leaf.dtype, jnp.floating) or leaf.dtype == dtype:
             return leaf
         if half:  # never below float32: only a wider parameter narrows, to float32
-            return jnp.asarray(leaf, jnp.float32) if jnp.finfo(leaf.dtype).bits > 32 else leaf
-        return jnp.asarray(leaf, dtype)
+            return to(path, leaf, jnp.float32) if jnp.finfo(leaf.dtype).bits > 32 else leaf
+        return to(path, leaf, dtype)
+
+    def to(path, leaf, target):
+        if path and getattr(path[0], "key", None) in positive:
+            return _refloored(leaf, target)
+        return jnp.asarray(leaf, target)
     return jax.tree_util.tree_map_with_path(cast, fparams)
+
+
+def _refloored(raw: Any, dtype: Any) -> jax.Array:
+    """The raw parameter in ``dtype`` of the value ``softplus(raw) + eps`` (eps of raw's dtype), for ``dtype``'s floor:
+    ``s + log(-expm1(-s))``, ``s = value - eps(dtype)`` (``links.softplus_inverse``'s), computed in raw's dtype; a value
+    at or below ``dtype``'s floor reads as its smallest (``s`` its tiniest normal)."""
+    raw = jnp.asarray(raw)
+    source = jnp.finfo(raw.dtype)
+    if source.eps == jnp.finfo(dtype).eps:
+        return jnp.asarray(raw, dtype)
+    s = jnp.maximum(jax.nn.softplus(raw) + float(source.eps) - float(jnp.finfo(dtype).eps), float(jnp.finfo(dtype).tiny))
+    return jnp.asarray(s + jnp.log(-jnp.expm1(-s)), dtype)
 
 
 def _theta_log_prob(theta: Callable[[Any, jax.Array], Any]) -> PerExample:
