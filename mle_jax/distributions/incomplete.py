@@ -35,7 +35,7 @@ from jax.scipy.special import erf, erfc
 
 from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln, exprel,
                       lgamma1p_ratio, lgamma_digamma_lanczos_shifted, log1mexp, log1pmx_ratio, log1pmx_series,
-                      mills_min, mills_series, stirling_corr)
+                      mills_min, mills_series, stirling_corr, with_slope)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
 # geometrically: the series at x ~ a < 100 needs about sqrt(2 a log(1/eps)) ~ 90 terms, a ratio
@@ -888,22 +888,13 @@ def _log_q_half_parts(u):
     return log_q, jnp.where(u > 0, -mills / safe_where(u > 0, v, 1.0), 0.0)
 
 
-@jax.custom_jvp
-def _log_q_half(u):
-    """``log Q(1/2, u) = log erfc(sqrt(u))`` for ``u >= 0``: ``log1p(-erf(sqrt(u)))`` below ``sqrt(u) = 1/2`` (``log Q``
-    to its last digit near 0: ``-1.128e-11`` at ``u = 1e-22``, where ``erfc`` rounds to 1), else ``log 2 + log Phi(-v)``,
-    ``v = sqrt(2 u)`` (``_log_ndtr_mills``: Mills' series beyond ``special.mills_min``, no ``log(0)`` in the far tail).
-    Its derivative ``-e^-u / (sqrt(pi u) Q) = -M / v`` from Mills' ratio ``M = phi(v) / Phi(-v)``; 0 at ``u = 0``,
-    where the caller's ``u = (a + (b - 1)/2)(-log x)`` moves in ``a`` as ``-log x = 0`` times a slope ``~ u^(-1/2)``
-    (the limit of the product is 0). scipy equivalent: ``log(gammaincc(0.5, u))``."""
-    return _log_q_half_parts(u)[0]
-
-
-@_log_q_half.defjvp
-def _log_q_half_jvp(primals, tangents):
-    (u,), (t_u,) = primals, tangents
-    value, slope = _log_q_half_parts(u)
-    return value, slope * t_u
+# ``log Q(1/2, u) = log erfc(sqrt(u))`` for ``u >= 0``: ``log1p(-erf(sqrt(u)))`` below ``sqrt(u) = 1/2`` (``log Q`` to
+# its last digit near 0: ``-1.128e-11`` at ``u = 1e-22``, where ``erfc`` rounds to 1), else ``log 2 + log Phi(-v)``,
+# ``v = sqrt(2 u)`` (``_log_ndtr_mills``: Mills' series beyond ``special.mills_min``, no ``log(0)`` in the far tail).
+# Its derivative ``-e^-u / (sqrt(pi u) Q) = -M / v`` from Mills' ratio ``M = phi(v) / Phi(-v)``; 0 at ``u = 0``,
+# where the caller's ``u = (a + (b - 1)/2)(-log x)`` moves in ``a`` as ``-log x = 0`` times a slope ``~ u^(-1/2)``
+# (the limit of the product is 0). scipy equivalent: ``log(gammaincc(0.5, u))``.
+_log_q_half = with_slope(_log_q_half_parts)
 
 
 _LOG_2 = float(np.log(2.0))

@@ -121,6 +121,21 @@ def safe_where(use, x, fill):
     return jnp.where(use, x, jnp.asarray(fill, jnp.result_type(x)))
 
 
+def with_slope(parts):
+    """``f(u) = parts(u)[0]`` with the derivative ``parts(u)[1]``: a custom JVP for a function of one argument
+    whose form gives its value and slope together (a branch or series of its own), so that autodiff carries the
+    slope, not the form's linearisation. Differentiable again where ``parts`` is."""
+    @jax.custom_jvp
+    def f(u):
+        return parts(u)[0]
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        value, slope = parts(primals[0])
+        return value, slope * tangents[0]
+    return f
+
+
 def log1pmx(t):
     """``log(1 + t) - t`` without cancellation.
 

@@ -31,7 +31,7 @@ from .._checks import check_event_shape
 from .incomplete import gamma_form_min, log_betainc
 from .normal import _z, loc_shape, log_ndtr
 from .special import (_CORR, _PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,
-                      log1pmx_ratio, stirling_corr)
+                      log1pmx_ratio, stirling_corr, with_slope)
 
 LOG_2 = math.log(2.0)
 _LOG_SQRT_PI = 0.5 * math.log(math.pi)
@@ -88,22 +88,6 @@ def _normaliser(h):
     return jnp.where(big, _normaliser_stirling(hb), _normaliser_direct(hs))
 
 
-@jax.custom_jvp
-def _scalar_normaliser(h):
-    """``_normaliser`` of a scalar h (a family's df): one ``lax.cond`` branch computes R and its slope
-    ``R'(h)`` together, so that the value and gradient carry two scalars out of the branch, not the
-    branch's linearisation (48 residuals, each a kernel of XLA:CPU). Differentiable again: the slope is
-    forward-mode autodiff of the branch's own form, itself differentiable."""
-    return _normaliser_and_slope(h)[0]
-
-
-@_scalar_normaliser.defjvp
-def _scalar_normaliser_jvp(primals, tangents):
-    (h,), (dh,) = primals, tangents
-    value, slope = _normaliser_and_slope(h)
-    return value, slope * dh
-
-
 def _normaliser_and_slope(h):
     """``(R(h), R'(h))`` from the branch that h takes (each branch's input made safe: vmap turns a
     batched cond into a select of both)."""
@@ -115,6 +99,13 @@ def _normaliser_and_slope(h):
         h = safe_where(h < STIRLING_MIN, h, 1.0)
         return jax.jvp(_normaliser_direct, (h,), (jnp.ones_like(h),))
     return jax.lax.cond(h >= STIRLING_MIN, stirling, direct, h)
+
+
+# ``_normaliser`` of a scalar h (a family's df): one ``lax.cond`` branch computes R and its slope ``R'(h)``
+# together, so that the value and gradient carry two scalars out of the branch, not the branch's linearisation
+# (48 residuals, each a kernel of XLA:CPU). Differentiable again: the slope is forward-mode autodiff of the
+# branch's own form, itself differentiable.
+_scalar_normaliser = with_slope(_normaliser_and_slope)
 
 
 def _normaliser_stirling(h):
