@@ -22,6 +22,7 @@ from ._boundary import as_array
 from ._cache import is_concrete
 from ._checks import one_array
 from .families import Family
+from .families._family import is_half
 from .families._table import FAMILIES, Entry, Size, Value, is_number
 
 
@@ -74,7 +75,7 @@ def loss(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.
 def _as_raw_dtype(terms, raw):
     """The terms in the raw outputs' dtype where that is bfloat16 / float16: the kernels compute in float32 at
     least (``families._family.at_least_float32``) and the output follows the input (rounded once)."""
-    return terms.astype(raw.dtype) if jnp.finfo(raw.dtype).bits < 32 else terms
+    return terms.astype(raw.dtype) if is_half(raw.dtype) else terms
 
 
 def _prepared(family, raw, y, fparams, validate):

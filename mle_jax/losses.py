@@ -40,8 +40,9 @@ instead (``params.family`` of a recipe). In your own jitted step, with a learned
 
     grads = jax.jit(jax.grad(loss_fn))(params, x, y)                   # then optax as usual
 
-Precision follows raw: bfloat16 in, bfloat16 out, computed in float32 (with float32's link floor,
-``sigma = softplus + 1.2e-7``) and rounded once; cast raw to float32 first for a float32 loss.
+Precision follows raw: bfloat16 in, bfloat16 out, computed in float32 (a scale in raw with float32's link
+floor, ``sigma = softplus + 1.2e-7``; a parameter given in bfloat16 keeps its own dtype's) and rounded once;
+cast raw to float32 first for a float32 loss.
 
 Example (the values: ``log 2``, ``softplus(2)``; ``1/2 + log(2 pi)/2``, ``log(2 pi)/2``; ``log 3``):
 

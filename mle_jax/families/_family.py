@@ -215,6 +215,11 @@ def _integer_leaves(init: Callable[[Any], Any]) -> Any:
                      if jnp.issubdtype(s.dtype, jnp.integer))
 
 
+def is_half(dtype: Any) -> bool:
+    """Whether ``dtype`` is a floating dtype narrower than float32 (bfloat16, float16)."""
+    return dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32
+
+
 def at_least_float32(tree: Any) -> Any:
     """The bfloat16 / float16 leaves of ``tree`` (raw outputs, targets) in float32, the others as they are: a
     family's kernel computes in float32 at least. In float16 ``lgamma``-based shifts, ``x^2`` of a scale and the
@@ -222,10 +227,7 @@ def at_least_float32(tree: Any) -> Any:
     ``jax.scipy.special.ndtr`` refuses half precision (a censored Normal's TypeError). The terms are float32, as
     the reduction accumulates them; the gradient reaches the raw outputs in their own dtype."""
     def widen(leaf):
-        dtype = getattr(leaf, "dtype", None)
-        if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
-            return jnp.asarray(leaf, jnp.float32)
-        return leaf
+        return jnp.asarray(leaf, jnp.float32) if is_half(getattr(leaf, "dtype", None)) else leaf
     return jax.tree_util.tree_map(widen, tree)
 
 
@@ -249,7 +251,7 @@ def params_as(fparams: Any, raw: Any, integers: frozenset = frozenset(), positiv
     two floors' difference (a float64 scale of 1e-6 read in float32 was 1.12e-6 in the kernel, 1e-6 in the affine)."""
     dtype = jnp.result_type(raw) if raw is not None else None
     dtype = dtype if dtype is not None and jnp.issubdtype(dtype, jnp.floating) else None
-    half = dtype is not None and jnp.finfo(dtype).bits < 32
+    half = is_half(dtype)
 
     def cast(path, leaf):
         if path in integers or isinstance(leaf, (bool, np.bool_)) or getattr(leaf, "dtype", None) == np.bool_:
