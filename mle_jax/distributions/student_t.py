@@ -216,13 +216,13 @@ _signed_kernel.defjvp(_signed_kernel_jvp, symbolic_zeros=True)
 
 
 def _slope_terms(z, df):
-    """``nu``, ``z`` with +-inf as 0 (``zf``), ``w = 1/(1 + z^2/nu)`` (0 where ``z^2/nu`` overflows), and whether
-    nu is under ``_DF_CAP`` (beyond it nothing depends on df)."""
+    """``nu``, ``z`` with +-inf as 0 (``zf``), ``w = 1/(1 + z^2/nu)`` (0 at an infinite z and where ``z^2/nu``
+    overflows), and whether nu is under ``_DF_CAP`` (beyond it nothing depends on df)."""
     nu = jnp.minimum(df, _DF_CAP)
     infinite = jnp.isinf(z)
     zf = safe_where(infinite, 0.0, z)  # z = +-inf fed as 0 to the discarded branch: no NaN derivative
     w = jnp.where(infinite, jnp.zeros_like(z), 1 / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
-    return nu, zf, infinite, w, df < _DF_CAP
+    return nu, zf, w, df < _DF_CAP
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -253,7 +253,7 @@ def _signed_slopes_jvp(sign, primals, tangents):
     z, df = primals
     dz, ddf = tangents
     g, d = _signed_slopes(z, df, sign)
-    nu, zf, infinite, w, capped = _slope_terms(z, df)
+    nu, zf, w, capped = _slope_terms(z, df)
     inv = 1 / nu
     u = jnp.where(w > 0.5, jnp.square(zf * jax.lax.rsqrt(nu)) * w, 1 - w)  # q w below q = 1, 1 - w above (1 at inf)
     d_zz = -(1 + inv) * w * (2 * w - 1)
