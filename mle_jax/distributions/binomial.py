@@ -171,9 +171,6 @@ def _free_parts(n, z, y, near=False):
         saddle = jnp.where(jnp.abs(w) < 0.25, _near_neg_n_kl(small, yb + rb, w, em, x), saddle)
     value = jnp.where(inside, jnp.where(big, saddle, successes + failures), -jnp.inf)
     value = jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value)
-    # expm1(w) / (n + n p expm1(w)) as 1 / (n p + n / expm1(w)) from w = 1 on: n p expm1(w) overflowed in the far tail
-    # (float32, n p = 1e5, z = 100: inf, a NaN slope; n (n - y) expm1(w) at n p = 10, z = 90: -inf), and its
-    # derivative (a Hessian's) kept eps of 1 - p expm1(w) / (1 + p expm1(w)), not the e^-w it is
     if near:  # log_prob's: y sig(-z) - (n - y) sig(z) on every row, whose derivative (a Hessian) autodiff keeps exact;
         # the counts 0 off the support (a NaN count's second derivative 0, not 0 * NaN)
         ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
