@@ -48,6 +48,13 @@ class Data(NamedTuple):
     m: jax.Array
 
 
+def counted(c: Data) -> Data:
+    """The chunk with ``m_i`` False where ``w_i = 0`` as well: a row of weight 0 is dropped as a masked one is, so
+    each select below takes its (possibly non-finite: a NaN target, a count of -1 under jit) per-example
+    gradient and curvature away, where ``0 * NaN`` would have made H and B NaN."""
+    return c._replace(m=c.m & (c.w != 0))
+
+
 def chunk_sum(term, data: Data, size: int):
     """``sum_c term(chunk_c)`` over the chunks of ``size`` rows: a scan over the chunks, each sliced in
     place (``dynamic_slice``: no padded copy of the data). Where ``size`` does not divide N the last
@@ -86,8 +93,8 @@ def hessian(recipe, v, parts, data: Data, *, size: int, masked: bool = True):
     """``H = grad^2 L(v)``, k x k: per chunk the Gauss-Newton split of ``_split`` where the trained
     params are a ``Params`` (model and family) of a recipe whose NLL is its raw outputs' kernels
     (``recipe.raw``), else ``jax.hessian`` (a pytree of params; inference's analytic-weights NLL).
-    ``masked=False`` says that ``data.m`` is all True (no mask was given): a row's design then needs no
-    select (a non-finite row makes the loss non-finite anyway), one pass over the chunk fewer."""
+    ``masked=False`` says that every row is counted (neither a mask nor weights were given): a row's design
+    then needs no select (a non-finite row makes the loss non-finite anyway), one pass over the chunk fewer."""
     if not _splits(recipe, parts):
         nll = _nll(recipe, parts)
         return chunk_sum(lambda c: jax.hessian(nll)(v, c), data, size)
@@ -281,6 +288,7 @@ def _split(recipe, v, parts, c: Data, family_cols, *, hessian: bool, meat: bool,
     at = _params_at(parts)
     k, family = v.size, recipe.family
     fam = at(v).family
+    c = counted(c)
 
     def raw(u, x):
         return recipe.raw(at(u), x)[0]
@@ -400,6 +408,7 @@ def _meat_by_grad(recipe, v, parts, c: Data):
     """One chunk's ``sum_i m_i w_i s_i s_i'`` from per-example scores ``vmap(grad)`` of the recipe's
     own reduction on one example (any recipe: inference's analytic-weights NLL)."""
     at = _params_at(parts)
+    c = counted(c)
 
     def log_lik(u, x_i, y_i):
         one = jax.tree_util.Partial(jax.tree_util.tree_map, lambda a: a[None])
@@ -415,6 +424,8 @@ def expected_information(recipe, v, parts, data: Data, *, size: int):
     at = _params_at(parts)
 
     def term(c):
+        c = counted(c)
+
         def flat_thetas(u):
             return jax.vmap(lambda t: ravel_pytree(t)[0])(recipe.predict(at(u), c.x))
 

@@ -252,5 +252,5 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
 
     def hessian_fn(trained):
         return jnp.asarray(_curvature.hessian(recipe, ravel_pytree(trained)[0], parts, data, size=size,
-                                              masked=mask is not None)) / count
+                                              masked=mask is not None or weights is not None)) / count
     return hessian_fn

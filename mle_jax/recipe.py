@@ -48,6 +48,7 @@ from ._cache import Programs, is_concrete
 from ._boundary import CheckMemory, as_array, check_nnx_modules, keywords
 from ._checks import check_batch, check_finite, check_weights, local
 from .families import Family, as_raw
+from .families._family import drop_rows
 from ._params import Params, Parts, float_dtype, partition
 from ._reductions import Reduction, affine_as, reduce_terms
 
@@ -152,6 +153,9 @@ class Recipe:
             raise ValueError(f"kind must be 'nll' or 'loss'; got {kind!r}")
         family = self.family
         raw, state = self.raw(params, x, key, train)
+        # dropped rows with a target off the support or a non-finite raw output: swapped for harmless inputs and
+        # masked out, so that they add exactly 0 to every derivative too (the "double where")
+        raw, y, mask = drop_rows(family, raw, y, weights, mask)
         term, class_weight = family.training.term, family.training.weight
         if kind == "loss" and class_weight is not None:  # class weights join the example weights
             class_weights = jax.vmap(class_weight)(y)
@@ -184,6 +188,7 @@ class Recipe:
             return None
         split = self.family.density.split
         assert split is not None
+        _, y, mask = drop_rows(self.family, None, y, weights, mask)  # the free part's rows (``objective``)
         # in float32 at least, as the free part (the kernels compute in float32 at least: ``at_least_float32``)
         dtype = jnp.result_type(float) if dtype is None else jnp.promote_types(dtype, jnp.float32)
         return reduce_terms(jax.vmap(lambda y_i: split.data(y_i, dtype))(y), weights, mask, reduction)

@@ -26,6 +26,7 @@ import dataclasses
 import math
 from typing import Callable
 
+import jax.numpy as jnp
 import numpy as np
 
 from .._checks import as_float64, check_cast, fail_entries, is_float
@@ -78,6 +79,35 @@ class Support:
         if self.upper < math.inf:
             bad |= (y >= self.upper) if self.open_upper else (y > self.upper)
         return bad
+
+    def holds(self, y):
+        """Where each example's target lies on the support, traced (``jnp``): ``y`` (N, *event) -> (N,) bool,
+        False where any entry is non-finite or ``off``'s rule refuses it. What a dropped row's target is tested
+        with before the kernel sees it (``mle_jax.families._family.drop_rows``); ``off`` is the eager check's."""
+        y = jnp.asarray(y)
+        if self.columns:
+            ok = jnp.stack([c.holds(y[:, j]) for j, c in enumerate(self.columns)], axis=-1).all(axis=-1)
+            return ok if self.row_off is None else ok & ~self.row_off(y)
+        ok = jnp.ones(y.shape, bool)
+        floating = jnp.issubdtype(y.dtype, jnp.inexact)
+        if floating:
+            ok &= jnp.isfinite(y)
+        if self.values is not None:
+            ok &= jnp.any(y[..., None] == jnp.asarray(self.values, y.dtype if floating else float), axis=-1)
+        if self.integer and floating:
+            ok &= y == jnp.floor(y)
+        if self.lower > -math.inf:
+            ok &= (y > self.lower) if self.open_lower else (y >= self.lower)
+        if self.upper < math.inf:
+            ok &= (y < self.upper) if self.open_upper else (y <= self.upper)
+        return ok.reshape(ok.shape[:1] + (-1,)).all(axis=-1)
+
+    def filler(self, event_shape: tuple[int, ...], dtype) -> np.ndarray:
+        """One example's target on the support, of ``event_shape`` and ``dtype``: ``inside`` in every entry (each
+        column's own for a structured target). What a dropped row's target off the support is replaced with."""
+        if self.columns:
+            return np.array([c.inside() for c in self.columns], dtype)
+        return np.full(event_shape, self.inside(), dtype)
 
     @property
     def exact(self) -> bool:

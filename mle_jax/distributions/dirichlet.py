@@ -71,6 +71,11 @@ class Simplex(_support.Support):
             row = np.abs(np.sum(y, axis=1) - 1.0) > tol
         return entries | row[:, None]
 
+    def holds(self, y):
+        y = jnp.asarray(y)
+        entries = ((y > 0) & (y < 1)).all(axis=-1)
+        return entries & (jnp.abs(jnp.sum(y, axis=-1) - 1) <= sum_tolerance(self.size, jnp.float32))
+
     def inside(self) -> float:
         return 1.0 / self.size
 

@@ -67,6 +67,9 @@ class Permutation(_support.Support):
             row = np.any(ranks != np.arange(self.size), axis=1)
         return np.broadcast_to(row[:, None], y.shape).copy()
 
+    def holds(self, y):
+        return is_permutation(y, self.size)
+
     def inside(self):  # pyright: ignore[reportIncompatibleMethodOverride]
         """A value on the support: a whole ranking (no single number is one; ``np.full`` broadcasts a row)."""
         return np.arange(self.size)[::-1].copy()
