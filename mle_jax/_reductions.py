@@ -8,8 +8,11 @@ With per-example terms ``t_i``, weights ``w_i`` (default 1) and a mask ``m_i``
 
 Masked-out examples and examples of weight 0 contribute exactly 0 to the value, even where their term is not
 finite (``0 * inf`` would be NaN: such a term is selected away, not multiplied), and 0 to the gradient where the
-term's own derivative is finite; a NaN target's NaN derivative still reaches the gradient through the select (as
-a masked row's NaN x does: ``fit`` then stops as ``non_finite``). A mean over no
+term's own derivative is finite. Here only the terms are seen, so a dropped row's NaN derivative (a NaN target's)
+would still reach the gradient through the select: the recipe makes such rows harmless before the kernel
+(``families._family.drop_rows``: a target off the support and non-finite raw outputs replaced, the row masked), so
+through it a dropped row adds exactly 0 to every derivative; a masked row's NaN x still reaches the model's own
+derivative (``fit`` then stops as ``non_finite``). A mean over no
 example (every weight 0, as in a minibatch of masked-out examples) is 0 with a zero gradient.
 Terms in bfloat16 / float16 are accumulated in float32.
 """

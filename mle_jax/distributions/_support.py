@@ -93,7 +93,8 @@ class Support:
         if floating:
             ok &= jnp.isfinite(y)
         if self.values is not None:
-            ok &= jnp.any(y[..., None] == jnp.asarray(self.values, y.dtype if floating else float), axis=-1)
+            values = jnp.asarray(self.values, y.dtype if floating else float)
+            ok &= jnp.any(y[..., None] == values.reshape((1,) * y.ndim + values.shape), axis=-1)
         if self.integer and floating:
             ok &= y == jnp.floor(y)
         if self.lower > -math.inf:

@@ -287,8 +287,8 @@ def _refloored(raw: Any, dtype: Any) -> jax.Array:
     return jnp.asarray(s + jnp.log(-jnp.expm1(-s)), dtype)
 
 
-def drop_rows(family: Family, raw: Any, y: Any, weights: Any = None, mask: Any = None) -> tuple[Any, Any, Any]:
-    """``(raw, y, mask)`` with the dropped rows made harmless before the kernel: the "double where".
+def drop_rows(family: Family, raw: Any, y: Any, weights: Any = None, mask: Any = None) -> tuple[Any, Any, Any, Any]:
+    """``(raw, y, weights, mask)`` with the dropped rows made harmless before the kernel: the "double where".
 
     A row is dropped where it is masked out or has weight 0 (``d_i = ~m_i | w_i = 0``). The reduction selects
     such a row's term away, so it adds 0 to the value, but the kernel's derivative is still evaluated there,
@@ -296,12 +296,12 @@ def drop_rows(family: Family, raw: Any, y: Any, weights: Any = None, mask: Any =
     output it is NaN or inf, which the select's zero cotangent multiplies into NaN: the gradient, the Hessian
     and every per-example score were NaN though the value was right. So where ``d_i`` and the row is bad (its target
     fails ``support.holds``, or a raw output is not finite), the target becomes the support's ``filler`` and the
-    non-finite raw outputs 0, and the row is masked out: it adds exactly 0 to the value and every derivative, and
-    d/dw_i = 0 (a good row of weight 0 keeps its own inputs: d/dw_i of a sum is its term ``t_i``). Rows kept are
-    never touched, and with neither weights nor mask nothing is computed. ``raw`` may be None (targets alone:
-    the data-only part of a split kernel)."""
+    non-finite raw outputs 0, and the row is masked out (given no mask, its weight made a constant 0): it adds
+    exactly 0 to the value and every derivative, and d/dw_i = 0 (a good row of weight 0 keeps its own inputs:
+    d/dw_i of a sum is its term ``t_i``). Rows kept are never touched, and with neither weights nor mask nothing
+    is computed. ``raw`` may be None (targets alone: the data-only part of a split kernel)."""
     if weights is None and mask is None:
-        return raw, y, mask
+        return raw, y, weights, mask
     y = jnp.asarray(y)
     n = y.shape[0]
     dropped = jnp.zeros(n, bool) if mask is None else ~jnp.asarray(mask, bool)
@@ -314,7 +314,9 @@ def drop_rows(family: Family, raw: Any, y: Any, weights: Any = None, mask: Any =
         raw = jnp.where(finite | ~_rows(dropped, raw.ndim), raw, jnp.zeros_like(raw))
     swap = dropped & bad
     y = jnp.where(_rows(swap, y.ndim), jnp.asarray(family.support.filler(family.event_shape, y.dtype)), y)
-    return raw, y, ~swap if mask is None else jnp.asarray(mask, bool) & ~swap
+    if mask is None:  # no mask to fold the swapped rows into: their weights (already 0) made constants
+        return raw, y, jnp.where(swap, jnp.zeros_like(weights), weights), mask
+    return raw, y, weights, jnp.asarray(mask, bool) & ~swap
 
 
 def _rows(flags, ndim: int):
