@@ -4,7 +4,9 @@ With per-example terms ``t_i``, weights ``w_i`` (default 1) and a mask ``m_i``
 (default all True),
 
     sum  = sum_i m_i w_i t_i
-    mean = sum_i m_i w_i t_i / sum_i m_i w_i      (the honest denominator)
+    mean = sum_i m_i w_i t_i / sum_i m_i w_i      (the honest denominator; the weights first scaled into (0, 1]
+                                                  by a power of two, ``unit_scaled``: the sums neither overflow
+                                                  nor underflow)
 
 Masked-out examples and examples of weight 0 contribute exactly 0 to the value, even where their term is not
 finite (``0 * inf`` would be NaN: such a term is selected away, not multiplied), and 0 to the gradient where the
@@ -51,6 +53,16 @@ def affine_as(affine, dtype):
     return jnp.asarray(scale, dtype), jnp.asarray(shift, dtype)
 
 
+def unit_scaled(w):
+    """``w 2^-e`` with ``2^e`` the power of two just above the largest weight (``frexp``): exact (a power of two),
+    and a weighted mean is invariant to scaling its weights, so the mean's weights are scaled into (0, 1] first. Its
+    sums then neither overflow (float32 weights of 1e38: the sum of the weights was inf and the mean NaN) nor
+    underflow (weights of 1e-30 times terms of 1e-10: the products flushed to 0, and the mean was 0). ``e`` is an
+    integer: the derivative in ``w`` is the chain rule's through the constant factor."""
+    e = jnp.frexp(jnp.max(w))[1]
+    return jnp.ldexp(w, -e)
+
+
 def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=None):
     """Reduce per-example terms ``t_i`` (shape (N,)) by ``sum`` or ``mean``, with weights and a mask.
 
@@ -69,6 +81,8 @@ def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=
         if weights is not None:  # a weight of 0 drops its row as a mask does, also where 0 * t_i is NaN (t_i = -inf);
             # a finite term is kept, so that d/dw_i of the sum stays t_i at w_i = 0
             terms = jnp.where((w == 0) & ~jnp.isfinite(terms), jnp.zeros_like(terms), terms)
+            if reduction == "mean":
+                w = unit_scaled(w)
         total, count = _accumulate(w * terms), _accumulate(w)
     else:
         total, count = _accumulate(terms), terms.shape[0]

@@ -306,6 +306,11 @@ class Recipe:
             verb = "leaves" if what == "mask" else "leave"  # "the mask leaves", "the weights (and mask) leave"
             return (f"the {what} {verb} no example (every weight is 0 or masked out); "
                     f"a mean NLL over no example is 0/0")
+        tiny = _smallest_normal(weights)
+        if tiny and not (w >= tiny).any():  # XLA reads a subnormal as 0 (on CPU and GPU): every weight would be 0
+            return (f"every weight is below {jnp.dtype(jax.dtypes.canonicalize_dtype(np.asarray(weights).dtype))}'s "
+                    f"smallest normal number ({tiny:.3g}), which the computation reads as 0, so a mean NLL over them "
+                    f"is 0/0; scale the weights up (a weighted mean does not depend on their scale)")
         class_weight = self.family.training.weight
         if class_weight is not None:
             class_weights = np.asarray(jax.vmap(class_weight)(jnp.asarray(y)), np.float64)
@@ -342,6 +347,14 @@ class Recipe:
                 f"cannot be checked here; call recipe.check(x, y) once on the concrete data, "
                 f"or pass validate=False to silence this", stacklevel=3)
         return parts, x, y, weights, mask, key
+
+
+def _smallest_normal(weights) -> float:
+    """The smallest normal number of the dtype the weights are computed in (0.0 for none or integer weights)."""
+    if weights is None:
+        return 0.0
+    dtype = jax.dtypes.canonicalize_dtype(np.asarray(weights).dtype)
+    return float(jnp.finfo(dtype).tiny) if jnp.issubdtype(dtype, jnp.floating) else 0.0
 
 
 def recipe(model: Callable, family: Family, *, validate: bool = True, batched: bool = False) -> Recipe:
