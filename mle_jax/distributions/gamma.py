@@ -27,7 +27,8 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import gamma_prefix_branches, log_gammainc_tail
 from .special import (HALF_LOG_2PI, log_ratio, STIRLING_MIN, aligned, safe_where, digamma_minus_log, digamma_minus_log_series,
-                      expm1mx, lgamma_bregman, lgamma_diff, lgamma_digamma_lanczos, stirling_corr,
+                      expm1mx, lgamma_bregman, lgamma_diff, lgamma_digamma_lanczos, one_minus_x_digamma_minus_log,
+                      stirling_corr,
                       stirling_corr_small, _step_coeffs, log1pmx, poly)
 
 
@@ -193,8 +194,9 @@ def _lgamma_plus_linear(a):
         dml = dml + jnp.where(below, log1pmx(1.0 / b), 0.0)
         b = jnp.where(below, b + 1.0, b)
     a1 = safe_where(one, a, top)
-    stirling = (HALF_LOG_2PI + 0.5 * jnp.log(a1) + (corr + stirling_corr(b))
-                + (1 - a1) * (dml + digamma_minus_log_series(b)))
+    # (1 - a) D(a) expanded where no step was taken (b = a): its slope, O(1/a^2), is no difference of two 1/(2a)
+    linear = jnp.where(a1 >= top, one_minus_x_digamma_minus_log(b), (1 - a1) * (dml + digamma_minus_log_series(b)))
+    stirling = HALF_LOG_2PI + 0.5 * jnp.log(a1) + (corr + stirling_corr(b)) + linear
     as_ = safe_where(~one, a, 0.5)
     direct = gammaln(as_) + as_ + (1 - as_) * (digamma_minus_log(as_) + jnp.log(as_))
     return jnp.where(one, stirling, direct)

@@ -291,6 +291,16 @@ def digamma_minus_log_series(x):
     return -0.5 / x - r2 * poly(_PSI, r2)
 
 
+def one_minus_x_digamma_minus_log(x):
+    """``(1 - x) (psi(x) - log x)`` for ``x >= 10``: with ``r = 1/x`` and the series ``D = -r/2 - r^2 P(r^2)``
+    (``digamma_minus_log_series``), ``1/2 - r/2 + r (1 - r) P(r^2)``, the product expanded (``x r = 1``). Its
+    derivative, ``O(1/x^2)``, is then that of a function of ``r`` alone; the product's, ``-D + (1 - x) D'``, is two
+    terms of ``1/(2x)`` cancelling, and ``D' = 1/(2x^2)`` underflows first (float32 at x = 1e20: ``1/x`` for the
+    derivative where it is ``O(1/x^2)``: a Gamma entropy's slope in its shape 2x too large)."""
+    r = 1.0 / x
+    return 0.5 - 0.5 * r + r * (1.0 - r) * poly(_PSI, jnp.square(r))
+
+
 def digamma_gap(x, d):
     """``psi(x + d) - psi(x)`` for ``x > 0``, ``d >= 0``: ``log1p(d/x) + D(x + d) - D(x)`` with ``D = psi - log``
     by its series for ``x >= 10`` (from the increment: ``1e8 + 1`` rounds to ``1e8`` in float32, ``log1p(1e-8)``
