@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import jax.numpy as jnp
 import numpy as np
@@ -62,9 +62,10 @@ class Support:
     what: str = "y"
     hint: str = ""
     columns: tuple[Support, ...] = ()
-    # a rule across the columns of one row (successes <= trials): its text, and rows (N, k) -> off
+    # a rule across the columns of one row (successes <= trials): its text, and rows (N, k) -> off (NumPy rows for the
+    # eager check, jnp rows for ``holds``)
     row_rule: str = ""
-    row_off: Callable[[np.ndarray], np.ndarray] | None = None
+    row_off: Callable[[Any], Any] | None = None
 
     def off(self, y: np.ndarray) -> np.ndarray:
         """Where the (finite) entries of ``y`` lie off the support."""

@@ -287,7 +287,8 @@ def _refloored(raw: Any, dtype: Any) -> jax.Array:
     return jnp.asarray(s + jnp.log(-jnp.expm1(-s)), dtype)
 
 
-def drop_rows(family: Family, raw: Any, y: Any, weights: Any = None, mask: Any = None) -> tuple[Any, Any, Any, Any]:
+def drop_rows(family: Family, raw: Any, y: Any, weights: Any = None,
+              mask: Any = None) -> tuple[Any, Any, Any, Any]:
     """``(raw, y, weights, mask)`` with the dropped rows made harmless before the kernel: the "double where".
 
     A row is dropped where it is masked out or has weight 0 (``d_i = ~m_i | w_i = 0``). The reduction selects
@@ -305,8 +306,9 @@ def drop_rows(family: Family, raw: Any, y: Any, weights: Any = None, mask: Any =
     y = jnp.asarray(y)
     n = y.shape[0]
     dropped = jnp.zeros(n, bool) if mask is None else ~jnp.asarray(mask, bool)
+    weights = None if weights is None else jnp.asarray(weights)
     if weights is not None:
-        dropped = dropped | (jnp.asarray(weights) == 0)
+        dropped = dropped | (weights == 0)
     bad = ~family.support.holds(y)
     if raw is not None:
         finite = jnp.isfinite(raw)
@@ -315,6 +317,7 @@ def drop_rows(family: Family, raw: Any, y: Any, weights: Any = None, mask: Any =
     swap = dropped & bad
     y = jnp.where(_rows(swap, y.ndim), jnp.asarray(family.support.filler(family.event_shape, y.dtype)), y)
     if mask is None:  # no mask to fold the swapped rows into: their weights (already 0) made constants
+        assert weights is not None  # one of the two was given
         return raw, y, jnp.where(swap, jnp.zeros_like(weights), weights), mask
     return raw, y, weights, jnp.asarray(mask, bool) & ~swap
 
