@@ -12,7 +12,7 @@ Masked-out examples and examples of weight 0 contribute exactly 0 to the value, 
 finite (``0 * inf`` would be NaN: such a term is selected away, not multiplied), and 0 to the gradient where the
 term's own derivative is finite. Here only the terms are seen, so a dropped row's NaN derivative (a NaN target's)
 would still reach the gradient through the select: the recipe makes such rows harmless before the kernel
-(``families._family.drop_rows``: a target off the support and non-finite raw outputs replaced, the row masked), so
+(``families._family.drop_rows``: a target off the support replaced, the row masked), so
 through it a dropped row adds exactly 0 to every derivative; a masked row's NaN x still reaches the model's own
 derivative (``fit`` then stops as ``non_finite``). A mean over no
 example (every weight 0, as in a minibatch of masked-out examples) is 0 with a zero gradient.
@@ -58,9 +58,13 @@ def unit_scaled(w):
     and a weighted mean is invariant to scaling its weights, so the mean's weights are scaled into (0, 1] first. Its
     sums then neither overflow (float32 weights of 1e38: the sum of the weights was inf and the mean NaN) nor
     underflow (weights of 1e-30 times terms of 1e-10: the products flushed to 0, and the mean was 0). ``e`` is an
-    integer: the derivative in ``w`` is the chain rule's through the constant factor."""
+    integer: the derivative in ``w`` is the chain rule's through the constant factor. Two scalar factors of
+    ``2^(-e/2)`` each (``2^-128``, for weights of 3e38, is subnormal in float32: read as 0), one multiply per weight
+    (``jnp.ldexp`` per element cost a weighted mean NLL a third)."""
     e = jnp.frexp(jnp.max(w))[1]
-    return jnp.ldexp(w, -e)
+    half = e // 2
+    one = jnp.ones((), w.dtype)
+    return w * jnp.ldexp(one, -half) * jnp.ldexp(one, half - e)
 
 
 def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=None):
@@ -75,14 +79,14 @@ def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=
     weighted = weights is not None or mask is not None
     if weighted:
         w = jnp.ones_like(terms) if weights is None else jnp.asarray(weights, terms.dtype)
+        if weights is not None and reduction == "mean":  # scaled by the weights as given (before the mask): the
+            w = unit_scaled(w)  # scale is one reduction of the weights alone, computed apart from the terms
         if mask is not None:
             w = jnp.where(mask, w, jnp.zeros_like(w))
             terms = jnp.where(mask, terms, jnp.zeros_like(terms))
         if weights is not None:  # a weight of 0 drops its row as a mask does, also where 0 * t_i is NaN (t_i = -inf);
             # a finite term is kept, so that d/dw_i of the sum stays t_i at w_i = 0
             terms = jnp.where((w == 0) & ~jnp.isfinite(terms), jnp.zeros_like(terms), terms)
-            if reduction == "mean":
-                w = unit_scaled(w)
         total, count = _accumulate(w * terms), _accumulate(w)
     else:
         total, count = _accumulate(terms), terms.shape[0]

@@ -153,9 +153,9 @@ class Recipe:
             raise ValueError(f"kind must be 'nll' or 'loss'; got {kind!r}")
         family = self.family
         raw, state = self.raw(params, x, key, train)
-        # dropped rows with a target off the support or a non-finite raw output: swapped for harmless inputs and
-        # masked out, so that they add exactly 0 to every derivative too (the "double where")
-        raw, y, weights, mask = drop_rows(family, raw, y, weights, mask)
+        # dropped rows with a target off the support: a target on it and masked out, so that they add exactly 0 to
+        # every derivative too (the "double where")
+        y, mask = drop_rows(family, y, weights, mask)
         term, class_weight = family.training.term, family.training.weight
         if kind == "loss" and class_weight is not None:  # class weights join the example weights
             class_weights = jax.vmap(class_weight)(y)
@@ -188,7 +188,7 @@ class Recipe:
             return None
         split = self.family.density.split
         assert split is not None
-        _, y, weights, mask = drop_rows(self.family, None, y, weights, mask)  # the free part's rows (``objective``)
+        y, mask = drop_rows(self.family, y, weights, mask)  # the free part's rows (``objective``)
         # in float32 at least, as the free part (the kernels compute in float32 at least: ``at_least_float32``)
         dtype = jnp.result_type(float) if dtype is None else jnp.promote_types(dtype, jnp.float32)
         return reduce_terms(jax.vmap(lambda y_i: split.data(y_i, dtype))(y), weights, mask, reduction)

@@ -1,6 +1,6 @@
 """A masked-out or zero-weight row adds exactly nothing: to the value, the gradient, the Hessian and
-``mj.inference``'s covariances, whatever its target (NaN for a missing value, +-inf, a count of -1) or its raw
-output (NaN) under jit, where the eager checks cannot read the values.
+``mj.inference``'s covariances, whatever its target (NaN for a missing value, +-inf, a count of -1) under jit,
+where the eager checks cannot read the values.
 
 The reference is the same quantity computed on the kept rows alone; the dropped rows' own gradient must be 0.
 Before ``families._family.drop_rows`` (the "double where") the values agreed but the kernel's NaN derivative
@@ -66,7 +66,7 @@ def _both(r, x, n):
 
 def _check_family(entry, kind):
     """Every target the table says is off the support (and NaN, +-inf where the targets are floats) in a dropped
-    row, one more dropped row with a valid target and a NaN raw output: value and gradient are the kept rows'."""
+    row, and one more dropped row with a valid target: value and gradient are the kept rows'."""
     family = entry.family
     targets = np.asarray(entry.targets[kind], np.float64)
     bad = [t for t, off in zip(targets, np.asarray(entry.refuses(targets, kind))) if off]
@@ -81,7 +81,6 @@ def _check_family(entry, kind):
                  + [np.asarray(valid, np.float64)]).astype(dtype)
     n = len(y)
     raw = np.stack([raw_example(family)] * n)
-    raw[1] = np.nan
     keep = np.zeros(n, bool)
     keep[[0, n - 1]] = True
     r = _raw_recipe(family)

@@ -102,7 +102,7 @@ class Support:
             ok &= (y > self.lower) if self.open_lower else (y >= self.lower)
         if self.upper < math.inf:
             ok &= (y < self.upper) if self.open_upper else (y <= self.upper)
-        return ok.reshape(ok.shape[:1] + (-1,)).all(axis=-1)
+        return ok if ok.ndim == 1 else ok.reshape(ok.shape[:1] + (-1,)).all(axis=-1)  # no reduce over one entry
 
     def filler(self, event_shape: tuple[int, ...], dtype) -> np.ndarray:
         """One example's target on the support, of ``event_shape`` and ``dtype``: ``inside`` in every entry (each
