@@ -127,3 +127,31 @@ def test_student_t_learned_df_slope_at_huge_df(dtype, nu, request):
         want, want2 = float(mp.diff(f, r)), float(mp.diff(f, r, 2))
         assert abs(float(grad[i]) - want) <= 1e-3 * abs(want), (yi, grad[i], want)
         assert abs(float(second[i]) - want2) <= 1e-3 * abs(want2), (yi, second[i], want2)
+
+
+LEARNING_RATE = 0.1
+
+
+def _wrapped_update_reading_a_global():
+    """A user's update dressed as optax's own by ``functools.wraps`` (which copies ``__module__``), reading a
+    module-level rate."""
+    import functools
+
+    import optax
+    inner = optax.sgd(0.5)
+
+    @functools.wraps(inner.update)
+    def update(updates, state, params=None):
+        return jax.tree.map(lambda g: -LEARNING_RATE * g, updates), state
+    return optax.GradientTransformation(inner.init, update)
+
+
+def test_a_users_function_wrapped_as_optaxs_is_keyed_by_identity():
+    """``functools.wraps(optax_update)`` gives a user's function optax's ``__module__``: it was compared by code,
+    globals and closure, so a fit after the script rebinds the rate it reads ran the first fit's program (rate 0.1
+    for 0.0). The module a function is defined in is its globals' ``__name__``, which wraps cannot copy."""
+    from mle_jax._cache import structure
+    one, two = _wrapped_update_reading_a_global(), _wrapped_update_reading_a_global()
+    assert one.update.__module__.startswith("optax")  # what made it look like optax's
+    assert structure(one) != structure(two)
+    assert structure(one) == structure(one)
