@@ -129,6 +129,29 @@ def test_student_t_learned_df_slope_at_huge_df(dtype, nu, request):
         assert abs(float(second[i]) - want2) <= 1e-3 * abs(want2), (yi, second[i], want2)
 
 
+def test_student_t_learned_df_normaliser_slope_float32_below_20():
+    """A learned df just below 20 in float32 (``R(nu/2)``'s direct ``lgamma`` difference, h < 10): the NLL at z = 0
+    and its slope in raw df, which there is the normaliser's alone (``R'(nu/2)/2``), against mpmath: R' was 3.9e-4
+    off at nu = 19.98 (``lgamma(10.5) = 13.9`` to a rounding, for an R of -0.0125)."""
+    mp.mp.dps = 40
+    family = mj.student_t("learned", 1.0)
+    nus = (19.98, 15.0, 9.0)
+    raw = mj.links.softplus_inverse(jnp.asarray(nus, jnp.float32))
+
+    def nll(r):
+        return mj.losses.nll(family, jnp.zeros((1,), jnp.float32), jnp.zeros((1,), jnp.float32), {"df": r},
+                             validate=False)[0]
+    value, grad = jax.vmap(jax.value_and_grad(nll))(raw)
+    for i in range(len(nus)):
+        c = mp.mpf(float(raw[i]))
+
+        def f(r):
+            return _mp_nll(mp.mpf(0), 0, 1, _mp_softplus(r) + EPS["float32"])
+        assert abs(float(value[i]) - float(f(c))) <= 4 * EPS["float32"] * abs(float(f(c))), (nus[i], value[i])
+        want = float(mp.diff(f, c))
+        assert abs(float(grad[i]) - want) <= 64 * EPS["float32"] * abs(want), (nus[i], grad[i], want)
+
+
 LEARNING_RATE = 0.1
 
 
