@@ -178,12 +178,15 @@ _TRUSTED = ("optax", "mle_jax")
 
 
 def _trusted(fn: types.FunctionType) -> bool:
-    """Whether ``fn`` is optax's or mle_jax's own: only their functions are compared by code and closure. A
+    """Whether ``fn`` is optax's or mle_jax's own (defined in their modules: ``fn.__globals__["__name__"]``, which
+    ``functools.wraps`` does not copy): only their functions are compared by code and closure. A
     function keeps its globals by reference, so a user's ``update`` reading a module-level learning rate that the
     script rebinds between fits would compute something else under an equal code, globals and closure; a user's
     function is therefore compared by identity (the key before), and the libraries' functions, whose module-level
     names are functions, modules and constants never rebound, by what they compute."""
-    return str(getattr(fn, "__module__", None) or "").split(".")[0] in _TRUSTED
+    # the module the function was defined in: its globals' name, not ``__module__``, which ``functools.wraps`` copies
+    # (a user's update wrapped as optax's own read a rebound module-level rate from the first fit's program)
+    return str(fn.__globals__.get("__name__") or "").split(".")[0] in _TRUSTED
 
 
 def _filled(cell) -> bool:

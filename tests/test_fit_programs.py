@@ -3,6 +3,8 @@ optimizer per fit (``fit(..., optax.lbfgs(), ...)`` in a loop) runs the program 
 differs in any value (a learning rate, ``-0.0`` for ``0.0``, an array by identity) gets its own. References:
 statsmodels' Poisson GLM MLE; a plain optax loop on the Poisson NLL written here in jax.numpy."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,12 +70,23 @@ def _sgd_reading_a_global():
                                         lambda u, s, p=None: (jax.tree.map(lambda g: -LEARNING_RATE * g, u), s))
 
 
+def _wrapped_sgd_reading_a_global():
+    inner = optax.sgd(1.0)
+
+    @functools.wraps(inner.update)
+    def update(updates, state, params=None):
+        return jax.tree.map(lambda g: -LEARNING_RATE * g, updates), state
+    return optax.GradientTransformation(inner.init, update)
+
+
 @pytest.mark.parametrize("make", [
     pytest.param(_sgd_reading_a_global, id="a-users-transformation"),
     # optax's closure keyed by its structure with the user's function by identity (the same function) had run the
     # second fit with the first's rate compiled in (a silent 10x step); 6 s
     pytest.param(lambda: optax.sgd(_schedule_reading_a_global), id="optax-sgd-of-a-users-schedule",
-                 marks=pytest.mark.deep)])
+                 marks=pytest.mark.deep),
+    # functools.wraps(optax's update) copied optax's __module__: the user's update was keyed by its structure
+    pytest.param(lambda: _wrapped_sgd_reading_a_global(), id="a-users-update-wrapped-as-optaxs", marks=pytest.mark.deep)])
 def test_a_rebound_global_of_a_users_function_is_seen(x64, make):
     """Two fits with a fresh optimizer each, built on a user's function reading a module-level learning rate that
     the script rebinds between them: each fit's steps are plain gradient descent at its own rate (a loop written
