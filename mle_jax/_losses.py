@@ -98,7 +98,7 @@ def _prepared(family, raw, y, fparams, validate):
             f"(mle_jax never broadcasts targets against predictions)")
     raw = raw.reshape((n,) + want_raw)
     if validate and is_concrete(y):
-        family.check(_numpy(y))
+        family.check(_numpy(y), raw.dtype)  # counts stay whole in the raw outputs' dtype too
     fp, axes = _family_params(family, fparams, raw.dtype, n)
     return raw, jnp.asarray(y), fp, axes
 

@@ -162,7 +162,7 @@ def fit(recipe: Recipe, params: P, x: Any, y: Any, optimizer: optax.GradientTran
     val = None if validation is None else (as_array("fit", "x_val", validation.x),
                                            as_array("fit", "y_val", validation.y))
     if recipe.validate:  # once per data set: the recipe remembers the arrays it has checked
-        recipe.check(x, y, weights, mask, mean=opts.reduction == "mean")
+        recipe.check(x, y, weights, mask, mean=opts.reduction == "mean", params=params)
         if val is not None:
             recipe.check(*val, mean=True)
     first: Params = params

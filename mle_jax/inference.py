@@ -496,7 +496,7 @@ def inference(recipe: Recipe, params: Params, x: Any, y: Any, cov: CovType = "ob
                              f"cov='observed'")
 
         if recipe.validate:
-            recipe.check(x, y, weights, mask)  # the data's values, once per data set (as recipe.nll checks them)
+            recipe.check(x, y, weights, mask, params=params)  # the data's values, once per data set (as recipe.nll)
         data = Data(x, y, jnp.ones(n) if weights is None else weights,
                     jnp.ones(n, bool) if mask is None else jnp.asarray(mask) != 0)
         loglik, labels = loglik_and_labels(recipe, params, data, dist.registry.entries(theta).probs is not None)

@@ -49,6 +49,7 @@ from ._boundary import CheckMemory, as_array, check_nnx_modules, keywords
 from ._checks import check_batch, check_finite, check_weights, local
 from .families import Family, as_raw
 from .families._family import drop_rows
+from .distributions._support import check_kept
 from ._params import Params, Parts, float_dtype, partition
 from ._reductions import Reduction, affine_as, reduce_terms
 
@@ -273,13 +274,17 @@ class Recipe:
         return evaluate(self, params, x, y, **kwargs)
 
     # ------------------------------------------------------------------ checks
-    def check(self, x: Any, y: Any, weights=None, mask=None, *, mean: bool = False) -> None:
+    def check(self, x: Any, y: Any, weights=None, mask=None, *, mean: bool = False, params: Any = None) -> None:
         """The eager value check; the same immutable jax arrays are checked only once.
 
         With ``mean``, weights, mask and class weights must also leave some example
-        (a mean over no example is 0/0); a sum over none is 0.
+        (a mean over no example is 0/0); a sum over none is 0. With ``params``, counts and labels must also
+        stay whole in the float dtype the model computes in (its parameters' and x's, float32 at least: under
+        x64 a float32 model reads a count above 2^24 rounded; checked at every call, outside the memory).
         """
         name = self.name
+        if params is not None and self.family.support.exact:
+            check_kept(name, self.family.support, local(y), compute_dtype(params, x))
         check_batch(name, x, y, ("weights", weights), ("mask", mask))
         leaves = jax.tree_util.tree_leaves((x, y, weights, mask))
         immutable = all(isinstance(a, jax.Array) for a in leaves)
@@ -337,7 +342,7 @@ class Recipe:
         if key is not None and not self.takes_key:
             raise ValueError(f"{name}: a key was given but the model has no `key` keyword")
         if self.validate and is_concrete((x, y, weights, mask)):
-            self.check(x, y, weights, mask, mean=mean)  # shapes and values
+            self.check(x, y, weights, mask, mean=mean, params=params)  # shapes and values
             return parts, x, y, weights, mask, key
         check_batch(name, x, y, ("weights", weights), ("mask", mask))
         if self.validate and not self.memory.warned:
@@ -347,6 +352,16 @@ class Recipe:
                 f"cannot be checked here; call recipe.check(x, y) once on the concrete data, "
                 f"or pass validate=False to silence this", stacklevel=3)
         return parts, x, y, weights, mask, key
+
+
+def compute_dtype(params: Any, x: Any) -> Any:
+    """The float dtype a model of ``params`` computes in on ``x``: the parameters' float dtype promoted with x's
+    (a linear model's raw outputs'), float32 at least (the kernels widen half precision)."""
+    dtype = jnp.promote_types(float_dtype(params), jnp.float32)
+    for leaf in jax.tree_util.tree_leaves(x):
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+            dtype = jnp.promote_types(dtype, jnp.result_type(leaf))
+    return dtype
 
 
 def _smallest_normal(weights) -> float:

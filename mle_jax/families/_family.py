@@ -21,6 +21,7 @@ import numpy as np
 from .._checks import check_event_shape
 from .._reductions import affine_as
 from ._support import Support, validate
+from ..distributions._support import check_kept
 
 PerExample = Callable[[Any, jax.Array, jax.Array], jax.Array]
 """``(fparams, raw, y) -> scalar`` for ONE example."""
@@ -155,9 +156,12 @@ class Family:
     def affine(self) -> Callable[[Any], tuple[Any, Any]]:
         return self.density.affine
 
-    def check(self, y: Any) -> None:
-        """Eager value check of all examples' targets against the support (ValueError)."""
+    def check(self, y: Any, dtype: Any = None) -> None:
+        """Eager value check of all examples' targets against the support (ValueError); with ``dtype``, the float
+        dtype the model computes in, counts and labels must also stay whole in it (``check_kept``)."""
         validate(self.name, self.support, y)
+        if dtype is not None:
+            check_kept(self.name, self.support, y, dtype)
 
     def __repr__(self) -> str:
         return f"Family({self.name})"
