@@ -1,5 +1,7 @@
 """``incomplete.log_betainc`` at ``a >> b`` (a negative binomial's ``I_p(r, k + 1)`` at a large total count):
 value and slopes against mpmath over the bulk of the distribution, float32 and float64."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import mpmath as mp
@@ -15,10 +17,20 @@ LAMBDAS = (0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 3.5, 5.0, 8.0, 12.0, 20.0, 35.0, 60.0
 
 
 def _cases(dtype, b_grid=B_GRID):
-    mp.mp.dps = 40
+    """The rows of the grid at the b's of ``b_grid`` (mpmath's value and slopes, computed once a dtype)."""
+    return [row for row in _all_cases(np.dtype(dtype).name) if row[1] in b_grid]
+
+
+@functools.lru_cache(maxsize=None)
+def _all_cases(dtype):
+    with mp.workdps(40):
+        return _grid(dtype)
+
+
+def _grid(dtype):
     rows = []
     for a in A_GRID:
-        for b in b_grid:
+        for b in B_GRID:
             for lam in LAMBDAS:
                 y = float(np.asarray(lam / (a + b), dtype))  # the input as the dtype holds it
                 log_1mx, log_x = np.log(y), np.log1p(-y)

@@ -4,6 +4,8 @@ float64: on both sides of the fraction's switch point x = (a + 1)/(a + b + 2), i
 and the Student t's log CDF gradient in its location, scale and df in the far tails, where the tangent
 of ``log(1 - x)`` is lost to rounding and the one of ``log x`` must be taken."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import mpmath as mp
@@ -106,7 +108,8 @@ def test_log_gammainc_gradients_at_the_branch_edges(dtype):
     written derivative) against mpmath's numerical derivatives at 40 digits, on each side of every switch."""
     mp.mp.dps = 40
     tol = dict(rtol=1e-9, atol=1e-300) if dtype == "float64" else dict(rtol=2e-3, atol=1e-30)
-    for a, x in _GAMMA_EDGES:
+    rows = {upper: _log_q_jax(_GAMMA_EDGES, dtype, upper)[1] for upper in (False, True)}
+    for i, (a, x) in enumerate(_GAMMA_EDGES):
         a_, x_ = mp.mpf(a), mp.mpf(x)
         # the smaller side S by numerical derivatives; the other, 1 - S, by d log(1 - S) = -S/(1 - S) d log S
         # (1 - S rounds to 1 at 40 digits where S = 1e-490)
@@ -120,10 +123,8 @@ def test_log_gammainc_gradients_at_the_branch_edges(dtype):
         d_large = [-small / (1 - small) * d for d in d_small]
         for upper in (False, True):
             want = [float(d) for d in (d_small if upper != lower else d_large)]
-            with jax.enable_x64(dtype == "float64"):
-                got = jax.grad(lambda av, xv: incomplete.log_gammainc_tail(av, xv, upper), argnums=(0, 1))(
-                    jnp.asarray(a, dtype), jnp.asarray(x, dtype))
-            np.testing.assert_allclose(np.array(got, float), want, err_msg=f"a={a} x={x} upper={upper}", **tol)
+            got = rows[upper][i, 1:3]  # d/da, d/dx
+            np.testing.assert_allclose(got, want, err_msg=f"a={a} x={x} upper={upper}", **tol)
 
 
 # points where log P's series or log Q's fraction runs (not Temme): shapes 1e-3 .. 1e4, x tiny, near a, far
@@ -139,7 +140,8 @@ def test_log_gammainc_loops_written_derivatives_against_mpmath(dtype):
     smaller of log P and log Q against mpmath's numerical derivatives at 40 digits."""
     mp.mp.dps = 40
     tol = dict(rtol=1e-8, atol=1e-300) if dtype == "float64" else dict(rtol=3e-3, atol=1e-30)
-    for a, x in _LOOP_POINTS:
+    rows = {upper: _log_q_jax(_LOOP_POINTS, dtype, upper)[1] for upper in (False, True)}
+    for i, (a, x) in enumerate(_LOOP_POINTS):
         a_, x_ = mp.mpf(a), mp.mpf(x)
         upper = x > a  # the smaller side, or both moderate (mpmath's lower series stalls at a = 1e6)
 
@@ -147,14 +149,7 @@ def test_log_gammainc_loops_written_derivatives_against_mpmath(dtype):
             lo, hi = (xv, mp.inf) if upper else (0, xv)
             return mp.log(mp.gammainc(av, lo, hi, regularized=True))
         want = [mp.diff(log_small, (a_, x_), order) for order in ((1, 0), (0, 1), (2, 0), (1, 1), (0, 2))]
-
-        def f(av, xv):
-            return incomplete.log_gammainc_tail(av, xv, upper)
-        with jax.enable_x64(dtype == "float64"):
-            args = (jnp.asarray(a, dtype), jnp.asarray(x, dtype))
-            grad = jax.grad(f, argnums=(0, 1))(*args)
-            hess = jax.hessian(f, argnums=(0, 1))(*args)
-        got = np.array([grad[0], grad[1], hess[0][0], hess[0][1], hess[1][1]], float)
+        got = rows[upper][i, [1, 2, 3, 4, 6]]  # d/da, d/dx, d2/da2, d2/da dx, d2/dx2
         want = np.array([float(w) for w in want])
         fits = np.abs(want) < float(jnp.finfo(dtype).max)  # float32's d2/dx2 at x = 1e-30 is -1e57: -inf
         np.testing.assert_allclose(got[fits], want[fits], err_msg=f"a={a} x={x} upper={upper}", **tol)
@@ -173,19 +168,27 @@ def _log_q_reference(a, x, upper=True):
     return np.array([float(mp.diff(f, at, order)) for order in ((0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2))])
 
 
+_POINTS = 40  # every table below is padded to this many points: one compile per dtype and side, for all of them
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _value_gradient_hessian(points, upper):
+    def f(p):
+        return incomplete.log_gammainc_tail(p[0], p[1], upper)
+    return jax.vmap(lambda p: (f(p), jax.grad(f)(p), jax.hessian(f)(p)))(points)
+
+
 def _log_q_jax(points, dtype, upper=True):
     """value, gradient, Hessian (a-a, a-x, x-a, x-x) of incomplete.log_gammaincc (log_gammainc where not upper) at
-    each (a, x), in dtype."""
+    each (a, x), in dtype: the points as the dtype holds them, and a row for each."""
+    n = len(points)
+    assert n <= _POINTS
     with jax.enable_x64(dtype == "float64"):
-        def f(p):
-            return incomplete.log_gammainc_tail(p[0], p[1], upper)
-        p = jnp.asarray(points, dtype)
-        value = jax.jit(jax.vmap(f))(p)
-        grad = jax.jit(jax.vmap(jax.grad(f)))(p)
-        hess = jax.jit(jax.vmap(jax.hessian(f)))(p)
-        return np.asarray(p, np.float64), np.concatenate([np.asarray(value, np.float64)[:, None],
-                                                          np.asarray(grad, np.float64),
-                                                          np.asarray(hess, np.float64).reshape(-1, 4)], axis=1)
+        p = np.asarray(points, dtype)
+        value, grad, hess = _value_gradient_hessian(jnp.asarray(np.resize(p, (_POINTS, 2))), upper)
+        return np.asarray(p, np.float64), np.concatenate([np.asarray(value, np.float64)[:n, None],
+                                                          np.asarray(grad, np.float64)[:n],
+                                                          np.asarray(hess, np.float64)[:n].reshape(-1, 4)], axis=1)
 
 
 def _check_log_q(points, dtype, rtol, upper=True):
