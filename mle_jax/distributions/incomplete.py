@@ -18,8 +18,8 @@ tangent (the incomplete gamma's series and fraction instead carry their partial 
 same loop as the value, by written recursions: ``_p_sum_loop``, ``_q_fraction_loop``; no JVP is traced
 through them); the closed-form prefix around the loop is differentiated as usual, except where a written
 derivative compiles to less: in ``x`` the density over the probability, Temme's expansion
-(``_log_temme_jvp``) and the prefix's ``lgamma`` (``_lgamma_small``). ``grad``, ``jacrev`` and
-``hessian`` all work.
+(``_log_temme_jvp``), the prefix's ``lgamma`` (``_lgamma1p``) and ``log Q`` near ``x = 0`` (``_log_q_small``).
+``grad``, ``jacrev`` and ``hessian`` all work.
 
 scipy equivalent: ``log(scipy.special.gammainc / gammaincc / betainc)``; the accuracy is stated in
 docs/reliability.md.
@@ -27,14 +27,16 @@ docs/reliability.md.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import erf, erfc
 
-from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln, exprel,
-                      lgamma1p_ratio, lgamma_digamma_lanczos_shifted, log1mexp, log1pmx_ratio, log1pmx_series,
+from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, _LGAMMA1P, poly, powers, safe_where, betaln,
+                      lgamma_digamma_lanczos_shifted, log1mexp, log1pmx_ratio, log1pmx_series,
                       mills_min, mills_series, stirling_corr, with_slope)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
@@ -161,9 +163,11 @@ def _log1pmx_series_jvp(primals, tangents):
 
 
 def gamma_prefix(a, x, log_x=None, over_a=False):
-    """``a log x - x - lgamma(a)``; for ``a >= 10`` as ``a log1pmx(u) + log(a)/2 - log(2 pi)/2 - corr(a)``,
-    ``u = (x - a)/a`` (no cancellation of huge terms), with ``a log1pmx(u) = a log(x/a) - (x - a)``
-    written out where ``|u| >= 1/4`` (``x = 1e-22`` would round ``u`` to -1).
+    """``(prefix, lgamma(1 + a))``: the prefix ``a log x - x - lgamma(a)``, for ``a >= 10`` as ``a log1pmx(u) +
+    log(a)/2 - log(2 pi)/2 - corr(a)``, ``u = (x - a)/a`` (no cancellation of huge terms), with ``a log1pmx(u) =
+    a log(x/a) - (x - a)`` written out where ``|u| >= 1/4`` (``x = 1e-22`` would round ``u`` to -1); and the
+    ``lgamma(1 + a)`` of its branch below 10 (``_lgamma1p``; at ``a = 1`` where ``a >= 10``), for the caller's
+    ``_log_q_small``, which needs it again.
 
     ``log_x`` (default ``log x``) may be passed separately: a Gamma's ``x = b y`` underflows or
     overflows where ``log b + log y`` does not (``b = 1e-30``, ``y = 1e-30``). Where ``over_a`` (a bool
@@ -172,32 +176,29 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     log_x = jnp.log(x) if log_x is None else log_x
     big, ab, stirling, (as_, xs, log_xs) = gamma_prefix_branches(a, x, log_x)
     stirling = stirling - jnp.where(over_a, jnp.log(ab), 0.0)
-    return jnp.where(big, stirling, as_ * log_xs - xs - _lgamma_small(as_, jnp.where(over_a, 1.0, 0.0)))
+    lgamma1 = _lgamma1p(as_)
+    return jnp.where(big, stirling, as_ * log_xs - xs - jnp.where(over_a, lgamma1, lgamma1 - jnp.log(as_))), lgamma1
 
 
 @jax.custom_jvp
-def _lgamma_small(a, shift):
-    """``lgamma(a + shift)`` for ``0 < a <= 10`` and ``shift`` 0 or 1 (held fixed), by Lanczos's form
-    (``special.lgamma_digamma_lanczos_shifted``: ``lgamma(a + 1)`` directly, ``- log a`` for ``shift = 0``) with
-    its derivative ``psi(a + shift)`` from the same polynomials: no XLA ``lgamma`` and ``digamma`` per element."""
-    lgamma1 = lgamma_digamma_lanczos_shifted(a)[0]
-    return jnp.where(shift > 0, lgamma1, lgamma1 - jnp.log(a))
+def _lgamma1p(a):
+    """``lgamma(1 + a)`` for ``0 < a <= 10`` by Lanczos's form (``special.lgamma_digamma_lanczos_shifted``) with
+    its derivative ``psi(1 + a)`` from the same polynomials: no XLA ``lgamma`` and ``digamma`` per element, and
+    no ``trigamma`` traced where only the first derivative is taken."""
+    return lgamma_digamma_lanczos_shifted(a)[0]
 
 
-@_lgamma_small.defjvp
-def _lgamma_small_jvp(primals, tangents):
-    a, shift = primals
-    lgamma1, digamma1 = lgamma_digamma_lanczos_shifted(a)
-    one = shift > 0
-    value = jnp.where(one, lgamma1, lgamma1 - jnp.log(a))
-    return value, jnp.where(one, digamma1, digamma1 - 1.0 / a) * tangents[0]
+@_lgamma1p.defjvp
+def _lgamma1p_jvp(primals, tangents):
+    lgamma1, digamma1 = lgamma_digamma_lanczos_shifted(primals[0])
+    return lgamma1, digamma1 * tangents[0]
 
 
 def gamma_prefix_branches(a, x, log_x):
     """``gamma_prefix``'s two branches: ``(big, a_big, stirling, (a_small, x_small, log_x_small))``, with
     ``big = a >= 10``, Stirling's form of ``a log x - x - lgamma(a)`` on ``a_big`` (``a`` where big, 10
     elsewhere) and the small branch's inputs made safe (1, 1, 0 where big), for the caller's
-    ``lgamma``: ``_lgamma_small`` here, ``special.lgamma_digamma_lanczos`` in ``gamma.py``."""
+    ``lgamma``: ``_lgamma1p`` here, ``special.lgamma_digamma_lanczos`` in ``gamma.py``."""
     big = a >= STIRLING_MIN
     ab = safe_where(big, a, STIRLING_MIN)
     xb, log_xb = safe_where(big, x, STIRLING_MIN), safe_where(big, log_x, 0.0)
@@ -521,26 +522,98 @@ def _log_temme_jvp(primals, tangents):
     return (log_p, log_q), (jnp.where(eta >= 0, d_large, d_small), jnp.where(eta >= 0, d_small, d_large))
 
 
-def _log_q_small(a, x, log_x):
+def _series_pair(coeffs, t):
+    """``(sum_n c_n t^n, sum_n n c_n t^(n - 1))``, a polynomial and its derivative by one Horner pass (``p' <- p' t +
+    p``, ``p <- p t + c``): no autodiff through the unrolled steps, nor reverse mode's transpose of them."""
+    value, slope = jnp.zeros_like(t), jnp.zeros_like(t)
+    for c in reversed(coeffs):
+        slope = slope * t + value
+        value = value * t + c
+    return value, slope
+
+
+# exprel(w) = sum_n w^n / (n + 1)!; lgamma(1 + a) / a = sum_k _LGAMMA1P[k] a^k (special.exprel, special.lgamma1p_ratio)
+_EXPREL = tuple(1.0 / math.factorial(n + 1) for n in range(10))
+
+
+def _exprel_pair(w):
+    """``(exprel(w), exprel'(w))``, ``exprel(w) = (e^w - 1)/w`` (``special.exprel``): its Taylor series for
+    ``|w| < 0.1``, else ``expm1(w)/w`` and ``(e^w - exprel(w))/w``."""
+    small = jnp.abs(w) < 0.1
+    series, slope = _series_pair(_EXPREL, safe_where(small, w, 0.0))
+    wl = safe_where(~small, w, 1.0)
+    far = jnp.expm1(wl) / wl
+    return jnp.where(small, series, far), jnp.where(small, slope, (jnp.exp(wl) - far) / wl)
+
+
+def _q_small_sums(a, x):
+    """``T = sum_(n=1..K) (-x)^n / (n! (a + n))`` and its partials ``dT/da = -sum (-x)^n / (n! (a + n)^2)``,
+    ``dT/dx = -sum (-x)^(n-1) / ((n-1)! (a + n))``, in one pass over ``n`` (K = 12 in float32, 20 in float64:
+    ``1.1^K / (K! K)`` below the dtype's rounding for ``x <= 1.1``)."""
+    power = jnp.ones_like(x)  # (-x)^(n-1) / (n-1)!
+    total, total_a, total_x = jnp.zeros_like(x), jnp.zeros_like(x), jnp.zeros_like(x)
+    for n in range(1, 13 if jnp.dtype(x.dtype).itemsize < 8 else 21):
+        inv = 1.0 / (a + n)
+        total_x = total_x - power * inv
+        power = power * x * (-1.0 / n)
+        term = power * inv
+        total, total_a = total + term, total_a - term * inv
+    return total, total_a, total_x
+
+
+def _log_q_small_parts(a, x, log_x, lgamma1):
+    """``_log_q_small``'s pieces: ``(log F, (F, v, w, exprel(w), exprel'(w), e^w, T, dT/da, dT/dx), (r, dr/da
+    below 0.2, near, a or 1))``, ``F = Q / a``, ``r = lgamma(1 + a) / a``."""
+    near = a <= LGAMMA1P_MAX
+    a_far = safe_where(near, 1.0, a)
+    r_near, dr_near = _series_pair(_LGAMMA1P[:12 if jnp.dtype(a.dtype).itemsize < 8 else len(_LGAMMA1P)],
+                                   safe_where(near, a, 0.0))
+    ratio = jnp.where(near, r_near, safe_where(near, _LGAMMA_1P5, lgamma1) / a_far)
+    v = log_x - ratio
+    w = a * v
+    rel, rel_slope = _exprel_pair(w)
+    ew = jnp.exp(w)
+    total, total_a, total_x = _q_small_sums(a, x)
+    f = -v * rel - ew * total
+    return jnp.log(f), (f, v, w, rel, rel_slope, ew, total, total_a, total_x), (ratio, dr_near, near, a_far)
+
+
+@jax.custom_jvp
+def _log_q_small(a, x, log_x, lgamma1):
     """``log(Q(a, x) / a)`` directly (DLMF 8.7.3, as scipy's ``igamc_series``) where the series' ``log P`` is close
-    to 0: ``Q / a = -v exprel(a v) - e^(a v) sum_(n >= 1) (-x)^n / (n! (a + n))``, ``v = log x - lgamma(1 + a) / a``,
-    every term of the size of ``Q / a`` (``E_1(x)`` as ``a -> 0``). ``1 - P`` kept 3.7 fewer digits at
+    to 0: ``Q / a = -v exprel(a v) - e^(a v) T``, ``T = sum_(n >= 1) (-x)^n / (n! (a + n))``, ``v = log x - lgamma(1
+    + a) / a``, every term of the size of ``Q / a`` (``E_1(x)`` as ``a -> 0``). ``1 - P`` kept 3.7 fewer digits at
     ``Q(1e-3, 1) = 2.2e-4`` (8e-4 of ``log Q`` in float32) and forward mode of ``log(1 - P)`` multiplied ``d log P``'s
     rounding by ``P/Q = 4,500`` (``d^2 log Q / da dx`` 1.24 and 2.03 for 0.748); ``log Q`` itself as ``log a + log(Q /
     a)`` gave the slope ``log x - psi(a) - d log Q / da`` two terms of ``1/a`` that cancel (3e-3 off at a = 1e-4).
     For ``x <= 1.1``: 12 terms (float32), 20 (float64) leave ``1.1^n / (n! n)`` below the dtype's rounding.
-    ``lgamma(1 + a) / a`` by its Taylor series to 0.2 (``special.lgamma1p_ratio``; Lanczos's form keeps only an
-    absolute 1e-7 in float32). Derivatives in ``a`` by autodiff (no loop)."""
-    near = a <= LGAMMA1P_MAX
-    a_far = safe_where(near, 1.0, a)
-    ratio = jnp.where(near, lgamma1p_ratio(safe_where(near, a, 0.0)), _lgamma_small(a_far, jnp.ones_like(a)) / a_far)
-    v = log_x - ratio
-    w = a * v
-    power, total = jnp.ones_like(x), jnp.zeros_like(x)
-    for n in range(1, 13 if jnp.dtype(x.dtype).itemsize < 8 else 21):
-        power = power * x * (-1.0 / n)  # (-x)^n / n!
-        total = total + power / (a + n)
-    return jnp.log(-v * exprel(w) - jnp.exp(w) * total)
+    ``lgamma(1 + a) / a`` by its Taylor series to 0.2 (as ``special.lgamma1p_ratio``; Lanczos's form keeps only an
+    absolute 1e-7 in float32), above as the caller's ``lgamma1 = lgamma(1 + a)`` (its prefix's, ``gamma_prefix``)
+    over ``a``. Derivatives written (``_log_q_small_jvp``): no autodiff through the unrolled sums."""
+    return _log_q_small_parts(a, x, log_x, lgamma1)[0]
+
+
+def _log_q_small_jvp(primals, tangents):
+    """``dF = -E dv - v E' dw - e^w (T dw + dT)`` for ``F = -v E(w) - e^w T``, ``w = a v``, ``v = log x - r(a)``:
+    ``dv = d log x - dr``, ``dr = r'(a) da`` below 0.2 and ``(d lgamma1 - r da) / a`` above, ``dw = v da + a dv``,
+    ``dT = T_a da + T_x dx``; ``d log F = dF / F``. ``lgamma1``'s tangent is the caller's (``psi(1 + a) da``)."""
+    a, x, log_x, lgamma1 = primals
+    d_a, d_x, d_log_x, d_lgamma1 = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+    value, (f, v, w, rel, rel_slope, ew, total, total_a, total_x), (ratio, dr_near, near, a_far) = (
+        _log_q_small_parts(a, x, log_x, lgamma1))
+    zero = jnp.zeros_like(value)
+    d_ratio = jnp.where(near, dr_near * d_a, -ratio * d_a / a_far) if d_a is not None else zero
+    if d_lgamma1 is not None:
+        d_ratio = d_ratio + jnp.where(near, 0.0, d_lgamma1 / a_far)
+    d_v = (zero if d_log_x is None else d_log_x) - d_ratio
+    d_w = a * d_v + (zero if d_a is None else v * d_a)
+    d_total = (zero if d_a is None else total_a * d_a) + (zero if d_x is None else total_x * d_x)
+    d_f = -rel * d_v - v * rel_slope * d_w - ew * (total * d_w + d_total)
+    return value, d_f / f
+
+
+_log_q_small.defjvp(_log_q_small_jvp, symbolic_zeros=True)
+_LGAMMA_1P5 = float(math.lgamma(1.5))  # lgamma1 at _log_q_small's safe input a = 1/2
 
 
 _Q_SMALL_X = 1.1
@@ -565,12 +638,13 @@ def _log_gamma_pq(a, x, log_x):
     # one prefix for both loops (each entry uses one of them): ``a log x - x - lgamma(a + 1)`` for the
     # series of log P (and the fraction at a < 1, less its log a), ``a log x - x - lgamma(a)`` for the fraction
     # of log Q and Temme's slope
-    prefix = gamma_prefix(a, x, log_x, over_a=over_a)
+    prefix, lgamma1 = gamma_prefix(a, x, log_x, over_a=over_a)
     a_s, x_s = safe_where(series, a, 1.0), safe_where(series, x, 0.5)
     a_f, x_f = safe_where(fraction, a, 1.0), safe_where(fraction, x, 3.0)
     log_loop = jnp.where(series, _log_p_sum(a_s, x_s), _log_q_cf(a_f, x_f))
     # log(Q / a) where P is close to 1: log Q = log a + log(Q / a), whose slope's log a is the prefix's (they cancel)
-    log_g = _log_q_small(safe_where(small_q, a, 0.5), safe_where(small_q, x, 0.5), safe_where(small_q, log_x, -0.5))
+    log_g = _log_q_small(safe_where(small_q, a, 0.5), safe_where(small_q, x, 0.5), safe_where(small_q, log_x, -0.5),
+                         safe_where(small_q, lgamma1, _LGAMMA_1P5))
     log_a = jnp.log(a)
     # the near side: log P from the series, log Q from the fraction or _log_q_small; the other by log(1 - exp(.))
     # near <= 0 (a probability): rounding on another device may put it an ulp above 0, log1mexp's NaN
@@ -838,11 +912,12 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     log_first = jnp.log(first)
     fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
     # log P = b log u - u - lgamma(b + 1) + log CF_P, log Q = b log u - u - lgamma(b) + log CF_Q
-    g_prefix = gamma_prefix(bg, u, log_u, over_a=~legendre)
+    g_prefix, lgamma1 = gamma_prefix(bg, u, log_u, over_a=~legendre)
     log_p = jnp.minimum(safe_where(kummer, g_prefix + log_cf, -1.0), 0.0)
     q_loop = jnp.where(legendre, g_prefix + log_cf, log1mexp(log_p))
     sb, su, slu = safe_where(q_small, bg, 0.5), safe_where(q_small, u, 0.5), safe_where(q_small, log_u, -0.5)
-    tail = jnp.minimum(jnp.where(q_small, jnp.log(sb) + _log_q_small(sb, su, slu), q_loop), 0.0)
+    s_lgamma1 = safe_where(q_small, lgamma1, _LGAMMA_1P5)
+    tail = jnp.minimum(jnp.where(q_small, jnp.log(sb) + _log_q_small(sb, su, slu, s_lgamma1), q_loop), 0.0)
     # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
     value = jnp.where(ends, 0.0, jnp.where(gamma, tail, fraction[0]))
     return value, jnp.where(gamma | ends, prefix + log_first - value, fraction[1])
