@@ -31,7 +31,7 @@ from .._checks import check_event_shape
 from .incomplete import gamma_form_min, log_betainc
 from .normal import _z, loc_shape, log_ndtr
 from .special import (_CORR, _PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,
-                      log1pmx_ratio, log1pmx_series, stirling_corr, with_slope)
+                      log1pmx_ratio, stirling_corr, with_slope)
 
 LOG_2 = math.log(2.0)
 _LOG_SQRT_PI = 0.5 * math.log(math.pi)
@@ -176,14 +176,18 @@ def _half_log1p_square(t):
 
 
 def _kernel_terms(z, df):
-    """``nu = df``, ``t = z / sqrt(nu)`` (0 at ``nu = inf``), ``q = t^2``, ``x = sqrt(1 + q) - 1``."""
-    t = z * jax.lax.rsqrt(df)  # one square root and division per family where nu is the family's
-    return df, t, jnp.square(t), _half_log1p_square(t)
+    """``nu = min(df, 1e30)`` (beyond, the kernel is the Normal's to round-off for any z whose square is finite
+    over 1e30; ``nu = inf`` included), ``t = z / sqrt(nu)``, ``q = t^2``, ``x = sqrt(1 + q) - 1``."""
+    nu = jnp.minimum(df, _DF_CAP)
+    t = z * jax.lax.rsqrt(nu)  # one square root and division per family where nu is the family's
+    return nu, t, jnp.square(t), _half_log1p_square(t)
 
 
 def _kernel(z, df):
     """The part of the standard t's log density that depends on z: ``-(nu + 1)/2 log(1 + z^2/nu)``,
-    as ``-(nu + 1) log1p(x)``, ``x = sqrt(1 + z^2/nu) - 1`` (``_half_log1p_square``; ``_signed_kernel``)."""
+    as ``-(nu + 1) log1p(x)``, ``x = sqrt(1 + z^2/nu) - 1`` (``_half_log1p_square``): one transcendental
+    per example. Exact for nu up to 1e30 (``_DF_CAP``); there, in float32, ``x`` is subnormal only where
+    the value is below 1e-8 (in absolute terms, under round-off of the normaliser it is added to)."""
     return _signed_kernel(z, df, -1.0)
 
 
@@ -196,15 +200,9 @@ def standard_cost(z, df):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _signed_kernel(z, df, sign: float):
-    """``sign (nu + 1) log1p(x)``: ``_kernel`` (sign -1) or its cost ``standard_cost`` (sign +1), nu = df itself
-    (a cap ``min(nu, 1e30)`` made the NLL of a df of 1e31 27% off at ``z = 1e15``, float32). Where ``q`` is below
-    eps it is ``sign (1 + 1/nu) z^2/2`` (``log1p(q)/q = 1 - q/2``: a rounding): the Normal's at ``nu = inf``,
-    where ``nu log1p(x)`` is ``inf * 0``, and exact where ``q`` is below the normal floats (float32 ``nu = 1e38``,
-    ``z = 1``); +-inf at an infinite z."""
-    nu, _, q, x = _kernel_terms(z, df)
-    small = q < float(jnp.finfo(jnp.result_type(z)).eps)
-    value = jnp.where(small, (1 + 1 / nu) * (0.5 * z) * z, (nu + 1) * jnp.log1p(x))
-    return sign * jnp.where(jnp.isinf(z), jnp.inf, value)
+    """``sign (nu + 1) log1p(x)``: ``_kernel`` (sign -1) or its cost ``standard_cost`` (sign +1)."""
+    nu, _, _, x = _kernel_terms(z, df)
+    return (sign * (nu + 1)) * jnp.log1p(x)
 
 
 def _signed_kernel_jvp(sign, primals, tangents):
@@ -227,84 +225,53 @@ def _signed_kernel_jvp(sign, primals, tangents):
 _signed_kernel.defjvp(_signed_kernel_jvp, symbolic_zeros=True)
 
 
-class _Slopes(NamedTuple):
-    inv: jax.Array  # 1/nu (0 at nu = inf)
-    w: jax.Array  # 1/(1 + q): 0 at an infinite z and where q overflows
-    u: jax.Array  # q/(1 + q) = 1 - w, taken at min(q, 2^100): 1 at q = inf, no 1/q at q = 0
-    zw: jax.Array  # z w, 0 at an infinite z
-    x: jax.Array  # sqrt(1 + q) - 1, whose log1p is log(1 + q)/2
-    wide: jax.Array  # |t| > _BIG_T: q overflows
-    z_wide: jax.Array  # z where wide, 1 elsewhere
-
-    def w_times(self, tangent):
-        """``w tangent``, as ``(tangent / z) (z w)`` where ``|t| > 2^62``: w underflows where q overflows, while
-        ``d2/dz2 dz`` of a tangent ``dz = -z ds/s`` (a learned scale's) is of the size of ``nu / z``."""
-        return jnp.where(self.wide, (tangent / self.z_wide) * self.zw, self.w * tangent)
-
-
-def _slope_terms(z, df) -> _Slopes:
-    """What the slopes and second derivatives share, each without overflow or underflow where its value is a
-    normal float: ``z w = z / (1 + q)`` as ``nu / z`` where ``|t| > 2^62`` (float32; 2^510 float64) (``z w`` was 0 where ``q``
-    overflows, float32 ``|t| > 1.8e19``, for a true ``nu / z``: the slope in a learned scale, ``-z g / s``,
-    lost its ``(nu + 1)/s``)."""
-    nu, t, q, x = _kernel_terms(z, df)
+def _slope_terms(z, df):
+    """``nu``, ``z`` with +-inf as 0 (``zf``), ``w = 1/(1 + z^2/nu)`` (0 at an infinite z and where ``z^2/nu``
+    overflows), and whether nu is under ``_DF_CAP`` (beyond it nothing depends on df)."""
+    nu = jnp.minimum(df, _DF_CAP)
     infinite = jnp.isinf(z)
-    wide = jnp.abs(t) > _BIG_T.get(jnp.dtype(t.dtype), _BIG_T[jnp.dtype(jnp.float32)])  # q over 2^124: 1/(1 + 1/q) = 1
-    zn = safe_where(wide, z, 1.0)
-    zw = jnp.where(infinite, 0.0, jnp.where(wide, nu / zn, z / (1 + q)))
-    qc = jnp.minimum(q, _BIG_Q)
-    return _Slopes(1 / nu, jnp.where(infinite, 0.0, 1 / (1 + q)), qc / (1 + qc), zw, x, wide & ~infinite, zn)
+    zf = safe_where(infinite, 0.0, z)  # z = +-inf fed as 0 to the discarded branch: no NaN derivative
+    w = jnp.where(infinite, jnp.zeros_like(z), 1 / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
+    return nu, zf, w, df < _DF_CAP
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _signed_slopes(z, df, sign: float):
-    """``-sign`` times the log density's slopes (``_signed_kernel``'s): ``g = d/dz = -(1 + 1/nu) z w``,
-    ``w = 1/(1 + q)``, ``q = z^2/nu`` (0 at an infinite z), and
-
-        D = d/dnu = (1 + 1/nu)/2 u - log(1 + q)/2 = (log1pmx(-u) + u/nu)/2,   u = q/(1 + q)
-
-    (``log(1 + q) = -log1p(-u)``): the second form, of one sign but for ``u/nu``, for ``u < 1/4``, where the first
-    cancels to ``-q^2/4 + q/(2 nu)`` from terms of size q (at float32 nu = 1e8, z = 3, D had the wrong sign);
-    the first beyond. 0 at ``nu = inf``."""
-    s = _slope_terms(z, df)
-    g = (sign * (1 + s.inv)) * s.zw
-    near = s.u < 0.25
-    us = safe_where(near, s.u, 0.0)
-    terms = 10 if jnp.dtype(jnp.result_type(z)).itemsize >= 8 else 5
-    d_near = 0.5 * (log1pmx_series(-us, terms) + us * s.inv)
-    d_far = 0.5 * (1 + s.inv) * s.u - jnp.log1p(s.x)
-    d = jnp.where(df < jnp.inf, (-sign) * jnp.where(near, d_near, d_far), 0.0)
+    """``-sign`` times the log density's slopes (``_signed_kernel``'s): ``g = d/dz = -(1 + 1/nu) z w``, ``w = 1/(1 + q)``, ``q = z^2/nu``
+    (0 at an infinite z and where ``q`` overflows), and ``D = d/dnu = (1 + 1/nu)/2 q/(1 + q) - log(1 + q)/2``
+    (0 beyond 1e30). ``q/(1 + q)`` is taken at ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0."""
+    nu, _, q, x = _kernel_terms(z, df)
+    infinite = jnp.isinf(z)
+    zf = safe_where(infinite, 0.0, z)
+    inv = 1 / nu
+    # one expression, not zf w (_slope_terms): XLA:CPU would write zf and w out as two N-vectors for the reduction
+    g = jnp.where(infinite, jnp.zeros_like(z), (sign * (1 + inv)) * zf / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
+    qc = jnp.minimum(q, _BIG_Q)
+    d = jnp.where(df < _DF_CAP, (-sign) * (0.5 * (1 + inv) * (qc / (1 + qc)) - jnp.log1p(x)), 0.0)
     return g, d
 
 
 @_signed_slopes.defjvp
 def _signed_slopes_jvp(sign, primals, tangents):
-    """``-sign`` times the log density's second derivatives, written out (autodiff of the slopes overflows where
-    ``q^2`` or ``q^1.5`` does: |z / sqrt(nu)| above 1e10 in float32), with ``w``, ``u = q/(1 + q) = 1 - w`` and
-    ``z w`` (``_slope_terms``), each difference written as its exact value (``(1 + 1/nu) w - 1 = w/nu - u =
-    (1 - z^2)/(nu + z^2)``,
-    ``1 - 1/nu - (1 + 1/nu) w = u - (1 + w)/nu`` below q = 1: they cancelled to round-off near q = 0):
+    """``-sign`` times the log density's second derivatives, written out (autodiff of the slopes overflows where ``q^2`` or
+    ``q^1.5`` does: |z / sqrt(nu)| above 1e10 in float32), with ``w``, ``u = q/(1 + q)`` and ``s = z w / nu``:
 
-        d2/dz2 = -(1 + 1/nu) w (2w - 1),   d2/dz dnu = (z w / nu) (w/nu - u),
-        d2/dnu2 = u/(2 nu) (u - (1 + w)/nu),      (1 - 1/nu - (1 + 1/nu) w from q = 1 on)
+        d2/dz2 = -(1 + 1/nu) w (2w - 1),   d2/dz dnu = s ((1 + 1/nu) w - 1),
+        d2/dnu2 = u/(2 nu) (1 - 1/nu - (1 + 1/nu) w),
 
-    0 at an infinite z but for d2/dnu2 (its limit ``(1 - 1/nu)/(2 nu)``), each 0 in nu at ``nu = inf``;
-    ``d2/dz2 dz`` from ``w dz`` (``_Slopes.w_times``)."""
+    each 0 in nu beyond 1e30, and 0 at an infinite z but for d2/dnu2 (its limit ``(1 - 1/nu)/(2 nu)``)."""
     z, df = primals
     dz, ddf = tangents
     g, d = _signed_slopes(z, df, sign)
-    s = _slope_terms(z, df)
-    inv, w, u = s.inv, s.w, s.u
-    # w/nu - u = (1 - z^2)/(nu + z^2): from z itself below |z| = 2^20 (exactly 0 at z = +-1), w/nu - u beyond
-    zs = safe_where(jnp.abs(z) < 2.0 ** 20, z, 0.0)
-    d_z_nu = s.zw * inv * jnp.where(jnp.abs(z) < 2.0 ** 20, (1 - zs) * (1 + zs) / (df + jnp.square(zs)), w * inv - u)
-    # u - (1 + w)/nu = (1 - 1/nu) - (1 + 1/nu) w: the first form where u is the smaller (q < 1), the second beyond,
-    # where u rounds to 1 (at nu = 1 it is -2w: the first form gave 0 from z = 1e8 in float32)
-    d_nu_nu = u * (0.5 * inv) * jnp.where(w > 0.5, u - (1 + w) * inv, (1 - inv) - (1 + inv) * w)
+    nu, zf, w, capped = _slope_terms(z, df)
+    inv = 1 / nu
+    u = jnp.where(w > 0.5, jnp.square(zf * jax.lax.rsqrt(nu)) * w, 1 - w)  # q w below q = 1, 1 - w above (1 at inf)
+    d_zz = -(1 + inv) * w * (2 * w - 1)
+    d_z_nu = jnp.where(capped, zf * w * inv * ((1 + inv) * w - 1), 0.0)
+    d_nu_nu = jnp.where(capped, u * (0.5 * inv) * (1 - inv - (1 + inv) * w), 0.0)
     dz = jnp.zeros_like(z) if isinstance(dz, SymbolicZero) else dz
     ddf = jnp.zeros_like(df) if isinstance(ddf, SymbolicZero) else ddf
-    d_zz_dz = -(1 + inv) * (2 * w - 1) * s.w_times(dz)  # d2/dz2 dz
-    return (g, d), ((-sign) * (d_zz_dz + d_z_nu * ddf), (-sign) * (d_z_nu * dz + d_nu_nu * ddf))
+    return (g, d), ((-sign) * (d_zz * dz + d_z_nu * ddf), (-sign) * (d_z_nu * dz + d_nu_nu * ddf))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -326,18 +293,17 @@ def _fixed_kernel_jvp(df, primals, tangents):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _fixed_score(z, df: float):
-    """``d/dz _fixed_kernel = -(1 + 1/nu) z / (1 + z^2/nu)``: 0 at ``z = +-inf`` (not ``inf/inf``), ``nu / z``
-    where ``z^2/nu`` overflows (``_slope_terms``: it was 0 there, and a learned scale's slope lost ``(nu + 1)/s``)."""
-    return -(1 + 1 / df) * _slope_terms(z, jnp.asarray(df, z.dtype)).zw
+    """``d/dz _fixed_kernel = -(1 + 1/nu) z / (1 + z^2/nu)``: 0 at ``z = +-inf`` (not ``inf/inf``)."""
+    return jnp.where(jnp.isinf(z), jnp.zeros_like(z), -(1 + 1 / df) * z / (1 + jnp.square(z * (1 / math.sqrt(df)))))
 
 
 @_fixed_score.defjvp
 def _fixed_score_jvp(df, primals, tangents):
-    """``d^2/dz^2 = -(1 + 1/nu) w (2w - 1)``, ``w = 1 / (1 + z^2/nu)``: ``-(1 + 1/nu)`` at 0, 0 at +-inf, not
-    ``inf/inf``; times the tangent as ``(2w - 1) (w dz)`` (``_Slopes.w_times``: w underflows where q overflows)."""
+    """``d^2/dz^2 = -(1 + 1/nu) w (2w - 1)``, ``w = 1 / (1 + z^2/nu)``: ``-(1 + 1/nu)`` at 0, 0 at +-inf
+    (and where ``z^2`` overflows), not ``inf/inf``."""
     (z,), (dz,) = primals, tangents
-    s = _slope_terms(z, jnp.asarray(df, z.dtype))
-    return _fixed_score(z, df), -(1 + 1 / df) * (2 * s.w - 1) * s.w_times(dz)
+    w = 1 / (1 + jnp.square(z * (1 / math.sqrt(df))))
+    return _fixed_score(z, df), -(1 + 1 / df) * w * (2 * w - 1) * dz
 
 
 def standard_log_prob(z, df, log_abs_z=None):
