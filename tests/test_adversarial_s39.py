@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import mpmath as mp
 import numpy as np
-import pytest
 
 import mle_jax as mj
 
