@@ -161,12 +161,35 @@ def family_loss(name: str) -> Callable[..., jax.Array]:
         owned: dict = {}
         for value in entry.values:
             options.update(_option(name, value, options.pop(value.keyword), owned))
-        return loss(entry.make(**options), raw, y, owned or fparams, validate=validate)
+        family = entry.make(**options)
+        _check_positive_floors(name, family, owned, raw)
+        return loss(family, raw, y, owned or fparams, validate=validate)
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = _docstring(name, entry)
     call.__signature__ = signature  # type: ignore[attr-defined]
     return call
+
+
+def _check_positive_floors(name: str, family: Family, owned: dict, raw: Any) -> None:
+    """A positive value given wider than the raw outputs (a float64 scale with float32 raw outputs under x64) is read
+    by the kernels in the raw outputs' dtype, float32 at least (``families._family.params_as``), where a value at or
+    below that dtype's floor ``eps`` reads as the floor: a concrete one there is refused, as one below its own
+    dtype's floor is (a scale of 1e-10 was 1.19e-7 in the kernel and 1e-10 in the affine: -22.0 for -14.95)."""
+    kind = getattr(raw, "dtype", None)
+    if kind is None or not jnp.issubdtype(kind, jnp.floating):
+        return
+    floor = float(jnp.finfo(jnp.promote_types(kind, jnp.float32)).eps)
+    for key in family.positive:
+        leaf = owned.get(key)
+        if leaf is None or not is_concrete(leaf) or float(jnp.finfo(leaf.dtype).eps) >= floor:
+            continue
+        value = np.asarray(jax.nn.softplus(leaf) + jnp.finfo(leaf.dtype).eps, np.float64)
+        if np.any(value <= floor):
+            raise ValueError(
+                f"mj.losses.{name}: {key} {float(np.min(value)):.3g} is at or below {floor:.3g}, the floor of the "
+                f"dtype the loss computes in ({jnp.dtype(jnp.promote_types(kind, jnp.float32)).name}, the raw "
+                f"outputs'), where it would read as the floor; pass raw outputs in {jnp.dtype(leaf.dtype).name}")
 
 
 def _size(name: str, size: Size, source: Any) -> int:
