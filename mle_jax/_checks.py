@@ -96,16 +96,17 @@ def as_float64(values) -> np.ndarray:
     return np.asarray(values).astype(np.float64)
 
 
-def computed(values) -> np.ndarray:
-    """``values`` as the computation will see them: cast to the dtype JAX uses for their dtype
-    (``jax.dtypes.canonicalize_dtype``: float64 -> float32 and int64 -> int32 unless 64-bit
-    mode is on) and, for floats, with subnormal numbers flushed to 0 as XLA does on the CPU.
-    Floats come back viewed in float64 (exact), integers in int64."""
+def computed(values, dtype=None) -> np.ndarray:
+    """``values`` as the computation will see them: cast to ``dtype``, by default the dtype JAX uses for their dtype
+    (``jax.dtypes.canonicalize_dtype``: float64 -> float32 and int64 -> int32 unless 64-bit mode is on) and, for
+    floats, with subnormal numbers flushed to 0 as XLA does on the CPU. Floats come back viewed in float64
+    (exact), integers in int64."""
     arr = np.asarray(values)
+    target = jax.dtypes.canonicalize_dtype(arr.dtype) if dtype is None else np.dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is what the caller looks for
-        seen = arr.astype(jax.dtypes.canonicalize_dtype(arr.dtype))
-    if is_float(arr.dtype):
-        tiny = float(jnp.finfo(seen.dtype).tiny)
+        seen = arr.astype(target)
+    if is_float(target):
+        tiny = float(jnp.finfo(target).tiny)
         wide = seen.astype(np.float64)
         return np.where(np.abs(wide) < tiny, 0.0, wide)
     if arr.dtype == np.bool_:
@@ -113,37 +114,44 @@ def computed(values) -> np.ndarray:
     return seen.astype(np.int64)
 
 
-def check_cast(name: str, values, what: str = "y", lost=None, exact: bool = False) -> None:
-    """Raise if casting ``values`` to the dtype JAX computes in changes them where it matters:
+def check_cast(name: str, values, what: str = "y", lost=None, exact: bool = False, dtype=None) -> None:
+    """Raise if casting ``values`` to the dtype they are computed in changes them where it matters:
     an integer wraps around, a finite float overflows to inf, ``lost(seen)`` holds where the
     computed value leaves the support (1e-50 -> 0 for a positive y; 1 - 1e-10 -> 1 for the unit
-    interval), or, with ``exact``, any value changes (counts and labels; integers are also
-    computed in floating point, so they must stay whole there)."""
+    interval), or, with ``exact``, any finite value changes (counts and labels; integers are also
+    computed in floating point, so they must stay whole there).
+
+    ``dtype``: by default the dtype JAX computes in (``computed``); given (a float dtype), the one
+    the model computes in, which can be narrower: under x64 a float32 model reads a count above
+    2^24 rounded (``distributions._support.check_kept``). The error names which of the two it is."""
     arr = np.asarray(values)
     if arr.size == 0 or arr.dtype == np.bool_:
         return
-    seen = computed(arr)
-    if is_float(arr.dtype):
+    target = jax.dtypes.canonicalize_dtype(arr.dtype) if dtype is None else np.dtype(dtype)
+    seen = computed(arr, target)
+    if is_float(target):  # a float, or an integer read as a float (``dtype`` given)
         original = as_float64(arr)
         bad = np.isfinite(original) & ~np.isfinite(seen)
         if exact:
-            bad = bad | (seen != original)
+            bad = bad | (np.isfinite(original) & (seen != original))
     else:
         original = arr
         bad = seen != original
     if lost is not None:
         bad = bad | np.asarray(lost(seen))
-    dtype = jax.dtypes.canonicalize_dtype(arr.dtype)
-    if exact and not is_float(arr.dtype) and not bad.any():  # integers computed in floating point stay whole
-        dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    if exact and not is_float(target) and not bad.any():  # integers computed in floating point stay whole
+        target = jax.dtypes.canonicalize_dtype(np.float64)
         seen = computed(arr.astype(np.float64))
         bad = seen != original
     if not bad.any():
         return
+    where, fix = (("the dtype JAX computes in", "enable 64-bit mode with jax.config.update('jax_enable_x64', True) "
+                   "or rescale the data") if dtype is None else
+                  ("the dtype the model computes in", "give the model float64 parameters (and x) so that it "
+                   "computes in float64"))
     fail_entries(
-        name, f"kept by the cast to {np.dtype(dtype).name}, the dtype JAX computes in (it becomes "
-        f"{np.asarray(seen)[_first_row(bad)].tolist()!r}); enable 64-bit mode with "
-        f"jax.config.update('jax_enable_x64', True) or rescale the data", bad, arr, what)
+        name, f"kept by the cast to {np.dtype(target).name}, {where} (it becomes "
+        f"{np.asarray(seen)[_first_row(bad)].tolist()!r}); {fix}", bad, arr, what)
 
 
 def check_finite(name: str, values, what: str) -> None:

@@ -64,3 +64,22 @@ def test_a_poisson_count_above_2_to_the_24_in_float32_under_x64_is_refused_and_o
             r.nll(p, x, np.array([2 ** 24 + 1]))
         np.testing.assert_allclose(float(r.nll(p, x, np.array([2 ** 24]))),
                                    -stats.poisson.logpmf(2 ** 24, np.exp(np.float32(16.0))), rtol=2e-5)
+
+
+def test_check_cast_in_the_models_dtype_refuses_exactly_the_counts_that_float32_rounds():
+    """One function serves JAX's dtype and the model's: ``check_cast(..., dtype=)`` is what ``check_kept`` runs."""
+    from mle_jax._checks import check_cast
+
+    counts = np.array([2 ** 24, 2 ** 24 + 1, 3, 2 ** 25 + 4, 2 ** 25 + 3, 10 ** 8 - 1])
+    rounded = np.float32(counts).astype(np.int64) != counts  # NumPy's float32 rounds 16777217, 33554435, 99999999
+    assert rounded.tolist() == [False, True, False, False, True, True]
+    for count, off in zip(counts, rounded):
+        if not off:
+            check_cast("binomial", np.array([count]), "successes", exact=True, dtype=np.float32)
+            continue
+        becomes = float(np.float32(count))
+        with pytest.raises(ValueError, match=rf"successes {count} at index 0 is not kept by the cast to float32, "
+                                             rf"the dtype the model computes in \(it becomes {becomes!r}\)"):
+            check_cast("binomial", np.array([count]), "successes", exact=True, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"successes 16777217 at index 1 .* \(3 bad entries"):
+        check_cast("binomial", counts, "successes", exact=True, dtype=np.float32)

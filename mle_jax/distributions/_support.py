@@ -180,7 +180,8 @@ def check_kept(name: str, support: Support, y, dtype) -> None:
     (the model's raw outputs', float32 at least). ``validate`` checks the cast to the dtype JAX computes in; under
     x64 that is float64, while float32 raw outputs read every target in float32: a count above 2^24 rounded
     (99,999,999 successes of 100,000,000 trials read as 100,000,000 of them: an NLL of 1e-5 for 11.6). Raises a
-    ValueError naming the first such target; nothing to check where ``dtype`` is as wide as JAX's float."""
+    ValueError naming the first such target (``check_cast`` with the model's ``dtype``); nothing to check where
+    ``dtype`` is as wide as JAX's float."""
     dtype = jnp.promote_types(dtype, jnp.float32)
     if not support.exact or jnp.dtype(dtype).itemsize >= jnp.dtype(jnp.result_type(float)).itemsize:
         return  # as wide as the dtype JAX computes in: ``validate``'s cast check covers it
@@ -189,14 +190,7 @@ def check_kept(name: str, support: Support, y, dtype) -> None:
         for j, column in enumerate(support.columns):
             check_kept(name, column, y[:, j], dtype)
         return
-    values = as_float64(y) if is_float(y.dtype) else y.astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        seen = values.astype(dtype).astype(np.float64)
-    kind = jnp.dtype(dtype).name
-    fail_entries(name, f"kept by the cast to {kind}, the dtype the model computes in (it becomes "
-                       f"{float(seen[np.argmax(np.isfinite(values) & (seen != values))])!r}); give the model float64 "
-                       f"parameters (and x) so that it computes in float64", np.isfinite(values) & (seen != values),
-                 y, support.what)
+    check_cast(name, y, support.what, exact=True, dtype=dtype)
 
 
 real = Support("real", "a real number")
