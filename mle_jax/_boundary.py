@@ -29,20 +29,37 @@ __all__ = ["CheckMemory", "as_array", "check_nnx_modules", "keywords", "names_of
 class CheckMemory:
     """What a recipe remembers between calls: the last few data sets whose values it checked
     (by weak reference: the same immutable jax arrays are checked once), what it found about
-    their weights, and whether it has warned that traced data could not be checked."""
+    their weights, the model dtypes their counts were found kept in (``distributions._support.check_kept``),
+    and whether it has warned that traced data could not be checked."""
 
     def __init__(self, size: int = 4):
         self.size, self.sets, self.warned = size, [], False
 
-    def recall(self, leaves):
-        """The weight problem found when these arrays were checked ("" if none); None if never checked."""
-        for seen, problem in self.sets:
+    def _find(self, leaves):
+        for entry in self.sets:
+            seen = entry[0]
             if len(seen) == len(leaves) and all(a is ref() for a, ref in zip(leaves, seen)):
-                return problem
+                return entry
         return None
 
+    def recall(self, leaves):
+        """The weight problem found when these arrays were checked ("" if none); None if never checked."""
+        entry = self._find(leaves)
+        return None if entry is None else entry[1]
+
     def remember(self, leaves, problem: str) -> None:
-        self.sets = (self.sets + [([weakref.ref(a) for a in leaves], problem)])[-self.size:]
+        self.sets = (self.sets + [([weakref.ref(a) for a in leaves], problem, set())])[-self.size:]
+
+    def kept(self, leaves, dtype) -> bool:
+        """Whether these (checked) arrays' targets were found kept in the model dtype ``dtype``."""
+        entry = self._find(leaves)
+        return entry is not None and jnp.dtype(dtype) in entry[2]
+
+    def keep(self, leaves, dtype) -> None:
+        """Remember that these checked arrays' targets are kept in ``dtype`` (nothing if they are not remembered)."""
+        entry = self._find(leaves)
+        if entry is not None:
+            entry[2].add(jnp.dtype(dtype))
 
 
 def keywords(model) -> set:

@@ -280,11 +280,9 @@ class Recipe:
         With ``mean``, weights, mask and class weights must also leave some example
         (a mean over no example is 0/0); a sum over none is 0. With ``params``, counts and labels must also
         stay whole in the float dtype the model computes in (its parameters' and x's, float32 at least: under
-        x64 a float32 model reads a count above 2^24 rounded; checked at every call, outside the memory).
+        x64 a float32 model reads a count above 2^24 rounded; remembered with the data, by that dtype).
         """
         name = self.name
-        if params is not None and self.family.support.exact:
-            check_kept(name, self.family.support, local(y), compute_dtype(params, x))
         check_batch(name, x, y, ("weights", weights), ("mask", mask))
         leaves = jax.tree_util.tree_leaves((x, y, weights, mask))
         immutable = all(isinstance(a, jax.Array) for a in leaves)
@@ -298,6 +296,12 @@ class Recipe:
             problem = self._weight_problem(y, weights, mask)
             if immutable:
                 self.memory.remember(leaves, problem)
+        if params is not None and self.family.support.exact:
+            dtype = compute_dtype(params, x)
+            if not (immutable and self.memory.kept(leaves, dtype)):
+                check_kept(name, self.family.support, local(y), dtype)
+                if immutable:
+                    self.memory.keep(leaves, dtype)
         if mean and problem:
             raise ValueError(f"{name}: {problem}")
 

@@ -83,3 +83,36 @@ def test_check_cast_in_the_models_dtype_refuses_exactly_the_counts_that_float32_
             check_cast("binomial", np.array([count]), "successes", exact=True, dtype=np.float32)
     with pytest.raises(ValueError, match=r"successes 16777217 at index 1 .* \(3 bad entries"):
         check_cast("binomial", counts, "successes", exact=True, dtype=np.float32)
+
+
+def test_the_kept_check_is_remembered_with_the_data_by_the_models_dtype(monkeypatch):
+    """``Recipe.check(params=)`` runs ``check_kept`` (an O(N) compare) once per data set and model dtype: the same
+    immutable arrays with the same dtype are not compared again, a new dtype or new arrays are; a refusal is not
+    remembered. Counted calls, not times."""
+    import sys
+
+    from mle_jax.distributions._support import check_kept
+
+    recipe_module = sys.modules["mle_jax.recipe"]  # the module (mj.recipe is the function)
+
+    calls = []
+
+    def counted(name, support, y, dtype):
+        calls.append(jnp.dtype(dtype).name)
+        return check_kept(name, support, y, dtype)
+
+    monkeypatch.setattr(recipe_module, "check_kept", counted)
+    with jax.enable_x64(True):
+        r = _recipe()
+        p32, p64 = r.init({"b": jnp.float32(Z)}), r.init({"b": jnp.float64(Z)})
+        x, y = jnp.zeros((2, 1), jnp.float32), jnp.asarray(Y[1:].repeat(2, axis=0))
+        for p in (p32, p32, p64, p64, p32):
+            r.nll(p, x, y)
+        assert calls == ["float32", "float64"]
+        r.nll(p32, x, jnp.asarray(Y[1:].repeat(2, axis=0)))  # new arrays, same values: checked again
+        assert calls == ["float32", "float64", "float32"]
+        big = jnp.asarray(Y)
+        for _ in range(2):  # refused each time: a failed check is not remembered as kept
+            with pytest.raises(ValueError, match="not kept by the cast to float32"):
+                r.nll(p32, x, big)
+        assert calls[3:] == ["float32", "float32"]
