@@ -23,7 +23,7 @@ from ._cache import is_concrete
 from ._checks import one_array
 from .families import Family
 from .families._family import is_half
-from .families._table import FAMILIES, Entry, Size, Value, is_number
+from .families._table import FAMILIES, Entry, Size, Value, computes_in, is_number
 
 
 # ----------------------------------------------------------------------------- the generic term
@@ -159,37 +159,15 @@ def family_loss(name: str) -> Callable[..., jax.Array]:
         for size in entry.sizes:
             options[size.param] = _size(name, size, given.arguments[size.source])
         owned: dict = {}
+        raw = as_array(f"mj.losses.{name}", entry.inputs[0], raw)  # read once: its dtype is the values'
         for value in entry.values:
-            options.update(_option(name, value, options.pop(value.keyword), owned))
-        family = entry.make(**options)
-        _check_positive_floors(name, family, owned, raw)
-        return loss(family, raw, y, owned or fparams, validate=validate)
+            options.update(_option(name, value, options.pop(value.keyword), owned, computes_in(raw)))
+        return loss(entry.make(**options), raw, y, owned or fparams, validate=validate)
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = _docstring(name, entry)
     call.__signature__ = signature  # type: ignore[attr-defined]
     return call
-
-
-def _check_positive_floors(name: str, family: Family, owned: dict, raw: Any) -> None:
-    """A positive value given wider than the raw outputs (a float64 scale with float32 raw outputs under x64) is read
-    by the kernels in the raw outputs' dtype, float32 at least (``families._family.params_as``), where a value at or
-    below that dtype's floor ``eps`` reads as the floor: a concrete one there is refused, as one below its own
-    dtype's floor is (a scale of 1e-10 was 1.19e-7 in the kernel and 1e-10 in the affine: -22.0 for -14.95)."""
-    kind = getattr(raw, "dtype", None)
-    if kind is None or not jnp.issubdtype(kind, jnp.floating):
-        return
-    floor = float(jnp.finfo(jnp.promote_types(kind, jnp.float32)).eps)
-    for key in family.positive:
-        leaf = owned.get(key)
-        if leaf is None or not is_concrete(leaf) or float(jnp.finfo(leaf.dtype).eps) >= floor:
-            continue
-        value = np.asarray(jax.nn.softplus(leaf) + jnp.finfo(leaf.dtype).eps, np.float64)
-        if np.any(value <= floor):
-            raise ValueError(
-                f"mj.losses.{name}: {key} {float(np.min(value)):.3g} is at or below {floor:.3g}, the floor of the "
-                f"dtype the loss computes in ({jnp.dtype(jnp.promote_types(kind, jnp.float32)).name}, the raw "
-                f"outputs'), where it would read as the floor; pass raw outputs in {jnp.dtype(leaf.dtype).name}")
 
 
 def _size(name: str, size: Size, source: Any) -> int:
@@ -201,9 +179,10 @@ def _size(name: str, size: Size, source: Any) -> int:
     return value
 
 
-def _option(name: str, value: Value, given: Any, owned: dict) -> dict:
+def _option(name: str, value: Value, given: Any, owned: dict, dtype: Any) -> dict:
     """The constructor option for what was given (a setting, a fixed number, or ``"learned"``);
-    a value's raw-form parameters go to ``owned``."""
+    a value's raw-form parameters go to ``owned``, in ``dtype``, the one the kernel computes in
+    (``families._table.computes_in``), so that the kernel and the affine read the same value."""
     if isinstance(given, str) and value.option is not None:
         if given == "learned":
             raise ValueError(
@@ -212,7 +191,7 @@ def _option(name: str, value: Value, given: Any, owned: dict) -> dict:
         return {value.option: given}
     if value.fixed and is_number(given):
         return {value.option: float(given)} if value.option else {}
-    owned.update(value.to_params(name, given))
+    owned.update(value.to_params(name, given, dtype))
     return {value.option: "learned"} if value.option else {}
 
 

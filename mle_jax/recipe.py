@@ -168,13 +168,13 @@ class Recipe:
         split = family.density.split if data is not None and self._splits(kind) else None
         if split is not None:  # k_i = free_i + data_i, the data's reduction given: a sum_i free_i + a data
             frees = jax.vmap(split.free, in_axes=(None, 0, 0))(params.family, raw, y)
-            affine = family.affine(params.family)
+            affine = family.density.affine_at(params.family, raw)
             # in the reduction's dtype (float32 for bfloat16 / float16 terms), as reduce_terms takes the affine:
             # a shift (and a data sum) rounded to the terms' bfloat16 would be N times one rounding
             free = reduce_terms(frees, weights, mask, reduction, affine)
             return -(free + affine_as(affine, free.dtype)[0] * jnp.asarray(data, free.dtype)), state
         kernels = jax.vmap(family.kernel, in_axes=(None, 0, 0))(params.family, raw, y)
-        return -reduce_terms(kernels, weights, mask, reduction, family.affine(params.family)), state
+        return -reduce_terms(kernels, weights, mask, reduction, family.density.affine_at(params.family, raw)), state
 
     def _splits(self, kind: Kind) -> bool:
         """Whether ``kind``'s terms are the family's kernel with its data-only part apart (``Split``)."""

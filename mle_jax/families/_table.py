@@ -51,15 +51,16 @@ class Size(NamedTuple):
 
 
 class Value(NamedTuple):
-    """Keyword ``keyword`` of a loss given as a value: ``to_params(label, value)`` is the family's own
-    parameters in raw form. ``option`` is the constructor argument then set to ``"learned"`` (None:
-    none), ``fixed`` whether a Python number is instead that option's fixed setting, and a string
-    (not ``"learned"``) is passed to ``option`` as is."""
+    """Keyword ``keyword`` of a loss given as a value: ``to_params(label, value, dtype)`` is the family's own
+    parameters in raw form, in ``dtype``, the dtype the kernel computes in (``computes_in``; None: the
+    value's). ``option`` is the constructor argument then set to ``"learned"`` (None: none), ``fixed``
+    whether a Python number is instead that option's fixed setting, and a string (not ``"learned"``) is
+    passed to ``option`` as is."""
 
     keyword: str
     option: str | None
     fixed: bool
-    to_params: Callable[[str, Any], dict]
+    to_params: Callable[[str, Any, Any], dict]
     required: bool = False
 
 
@@ -78,36 +79,65 @@ def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def positive_raw(label: str, what: str, value: Any) -> jax.Array:
-    """A positive value (an array, traced or not) as the raw parameter of a softplus + eps link;
-    a concrete value must exceed the link's floor ``finfo(dtype).eps``."""
+def computes_in(raw: Any) -> Any:
+    """The dtype a family's kernel computes in on the raw outputs ``raw``: theirs, float32 at least
+    (``_family.at_least_float32``, ``_family.params_as``); None where ``raw`` is no floating array (the loss
+    refuses it later)."""
+    kind = getattr(raw, "dtype", None)
+    try:
+        floating = kind is not None and jnp.issubdtype(kind, jnp.floating)
+    except TypeError:  # a dtype JAX does not know (a torch tensor's, before the loss reads it)
+        return None
+    return jnp.promote_types(kind, jnp.float32) if floating else None
+
+
+def positive_raw(label: str, what: str, value: Any, dtype: Any = None) -> jax.Array:
+    """A positive value (an array, traced or not) as the raw parameter of a softplus + eps link, in ``dtype``, the
+    dtype the kernel computes in (``computes_in``; None: the value's own, float32 at least).
+
+    The value is cast to ``dtype`` first and inverted there (``links.softplus_inverse``), so the kernel and the
+    affine read the same number, with ``dtype``'s floor ``eps``, and a bfloat16 or float16 value is inverted in
+    float32 (in bfloat16 the scale read back was 0.2-0.65% off). A concrete value must be finite and exceed that
+    floor once cast: one given wider than ``dtype`` (a float64 scale with float32 raw outputs under x64) at or
+    below it would read as the floor (1e-10 was 1.19e-7 in the kernel and 1e-10 in the affine: an NLL of -22.0
+    for scipy's -14.95), and is refused."""
     kind = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype  # None, bools: not numbers
     if not (jnp.issubdtype(kind, jnp.integer) or jnp.issubdtype(kind, jnp.floating)):
         raise TypeError(f"mj.losses.{label}: {what} must be a positive number or a real array; got {value!r}")
     value = jnp.asarray(value)
     if not jnp.issubdtype(value.dtype, jnp.floating):
         value = value.astype(jnp.result_type(float))
+    target = jnp.promote_types(value.dtype if dtype is None else dtype, jnp.float32)
+    cast = value.astype(target)
     if is_concrete(value):
-        array = np.asarray(value)
-        floor = links.floor(value.dtype)
-        fail_entries(label, f"finite and > {floor:.3g} (the floor finfo(dtype).eps of the link)",
-                     ~(np.isfinite(array) & (array > floor)), np.atleast_1d(array), what)
-    return links.softplus_inverse(value)
+        seen, floor = np.asarray(cast), links.floor(target)
+        rule = f"finite and > {floor:.3g} (the floor finfo(dtype).eps of the link)"
+        if jnp.finfo(value.dtype).bits > jnp.finfo(target).bits:
+            rule = (f"finite and > {floor:.3g}, the link's floor in {jnp.dtype(target).name}, the dtype the loss "
+                    f"computes in (the raw outputs'), where it would read as the floor; pass raw outputs in "
+                    f"{jnp.dtype(value.dtype).name}")
+        fail_entries(f"mj.losses.{label}", rule, ~(np.isfinite(seen) & (seen > floor)),
+                     np.atleast_1d(np.asarray(value)), what)
+    return links.softplus_inverse(cast)
 
 
 def _positive(keyword: str, param: str, option: str | None = None, *, fixed: bool = True,
               required: bool = False) -> Value:
     """A positive option whose learned form is ``softplus(fparams[param]) + eps``."""
     return Value(keyword, keyword if option is None else option, fixed,
-                 lambda label, value: {param: positive_raw(label, keyword, value)}, required)
+                 lambda label, value, dtype: {param: positive_raw(label, keyword, value, dtype)}, required)
 
 
-def _cutpoints(label: str, value: Any) -> dict:
-    """K - 1 increasing cutpoints as ``ordinal``'s parameters: the first, and softplus-linked gaps."""
+def _cutpoints(label: str, value: Any, dtype: Any = None) -> dict:
+    """K - 1 increasing cutpoints as ``ordinal``'s parameters, in ``dtype`` (``computes_in``; None: the cutpoints'
+    own, float32 at least): the first, and softplus-linked gaps, the differences taken in the cutpoints' own dtype
+    (float32 at least) before the cast."""
     c = jnp.asarray(value)
     if not jnp.issubdtype(c.dtype, jnp.floating):
         c = c.astype(jnp.result_type(float))
-    return {"first_cut": c[0], "gaps": positive_raw(label, "cutpoint gaps", jnp.diff(c))}
+    c = c.astype(jnp.promote_types(c.dtype, jnp.float32))
+    target = jnp.promote_types(c.dtype if dtype is None else dtype, jnp.float32)
+    return {"first_cut": c[0].astype(target), "gaps": positive_raw(label, "cutpoint gaps", jnp.diff(c), target)}
 
 
 def _last(shape: tuple[int, ...]) -> int | None:
