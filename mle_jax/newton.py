@@ -57,7 +57,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from . import _curvature
-from ._reductions import unit_scaled
+from ._reductions import weights_as
 
 DAMPING_START = 1e-8  # the first Marquardt damping tried where H is not positive definite ...
 DAMPING_TRIES = 12    # ... then x100 each time (up to 1e14, i.e. a scaled gradient step), then -g
@@ -244,9 +244,12 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
         return None
     v = ravel_pytree(parts.trained)[0]
     n = jax.tree_util.tree_leaves(x)[0].shape[0]
-    w = jnp.ones(n, v.dtype) if weights is None else jnp.asarray(weights, v.dtype)
-    if reduction == "mean" and weights is not None:  # the mean's weights in (0, 1], as reduce_terms scales them
-        w = unit_scaled(w)
+    if weights is None:
+        w = jnp.ones(n, v.dtype)
+    elif reduction == "mean":  # the mean's weights in (0, 1], in their own dtype, as reduce_terms scales them
+        w = weights_as(weights, v.dtype)[0]
+    else:
+        w = jnp.asarray(weights, v.dtype)
     m = jnp.ones(n, bool) if mask is None else jnp.asarray(mask, bool)
     data = _curvature.Data(x, y, w, m)
     size = min(n, max(1, _curvature.DENSE_ELEMENTS // max(1, v.size)))
