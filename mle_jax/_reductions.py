@@ -61,7 +61,10 @@ def unit_scaled(w):
     integer: the derivative in ``w`` is the chain rule's through the constant factor. Two scalar factors of
     ``2^(-e/2)`` each (``2^-128``, for weights of 3e38, is subnormal in float32: read as 0), one multiply per weight
     (``jnp.ldexp`` per element cost a weighted mean NLL a third)."""
-    return times_power_of_two(w, -_exponent(w))
+    e = _exponent(w)
+    half = e // 2
+    one = jnp.ones((), w.dtype)
+    return w * jnp.ldexp(one, -half) * jnp.ldexp(one, half - e)
 
 
 def _exponent(w):
