@@ -82,13 +82,11 @@ def is_number(value: Any) -> bool:
 def computes_in(raw: Any) -> Any:
     """The dtype a family's kernel computes in on the raw outputs ``raw``: theirs, float32 at least
     (``_family.at_least_float32``, ``_family.params_as``); None where ``raw`` is no floating array (the loss
-    refuses it later)."""
+    refuses it later; read it with ``as_array`` first)."""
     kind = getattr(raw, "dtype", None)
-    try:
-        floating = kind is not None and jnp.issubdtype(kind, jnp.floating)
-    except TypeError:  # a dtype JAX does not know (a torch tensor's, before the loss reads it)
+    if kind is None or not jnp.issubdtype(kind, jnp.floating):
         return None
-    return jnp.promote_types(kind, jnp.float32) if floating else None
+    return jnp.promote_types(kind, jnp.float32)
 
 
 def positive_raw(label: str, what: str, value: Any, dtype: Any = None) -> jax.Array:
