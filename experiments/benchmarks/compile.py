@@ -18,6 +18,12 @@ Part of a ratio above 1 pays for that accuracy.
 
     python -m experiments.benchmarks --only compile [--quick]
     python -m experiments.benchmarks.compile --one censored_gamma mle_jax   # one measurement, as JSON
+    python -m experiments.benchmarks.compile --sizes censored_gamma mle_jax # the program's sizes, as JSON
+
+``--sizes`` counts what tracing and XLA's CPU compile work through (deterministic, unlike their times on a
+shared machine): the jaxpr's equations (inner jaxprs included), the StableHLO's lines, the compiled HLO's
+lines, its fusions and the five largest (lines, name): XLA duplicates a chain of cheap elementwise operations
+into every fusion that consumes it, and LLVM's time on a fusion grows faster than its size.
 """
 
 from __future__ import annotations
@@ -152,6 +158,38 @@ def measure_one(workload: str, contender: str) -> dict:
             "cpu_s": time.process_time() - cpu0, "value": float(value)}
 
 
+def _equations(jaxpr) -> int:
+    """The number of equations in ``jaxpr``, those of its inner jaxprs (loops, calls, custom rules) included."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        total += 1
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    total += _equations(inner)
+    return total
+
+
+def sizes(workload: str, contender: str) -> dict:
+    """The sizes of ``contender``'s value-and-gradient program (this process): jaxpr equations, StableHLO and
+    compiled HLO lines, the number of fusions and the five largest, by lines."""
+    import re
+
+    import jax
+    loss, params = CONTENDERS[contender](workload)
+    step = jax.value_and_grad(loss)
+    lowered = jax.jit(step).lower(params)
+    hlo = lowered.compile().as_text()
+    bodies = {m.group(1): m.group(2).count("\n") + 1
+              for m in re.finditer(r"\n(%[\w.\-]+) \([^\n]*\{\n(.*?)\n\}", hlo, re.S)}
+    fusions = sorted(((bodies.get(m.group(2), 0), m.group(1))
+                      for m in re.finditer(r"(%[\w.\-]+) = \S+ fusion\(.*?calls=(%[\w.\-]+)", hlo)), reverse=True)
+    return {"jaxpr_equations": _equations(jax.make_jaxpr(step)(params).jaxpr),
+            "stablehlo_lines": lowered.as_text().count("\n"), "hlo_lines": hlo.count("\n"),
+            "fusions": len(fusions), "largest_fusions": fusions[:5]}
+
+
 def _fresh(workload: str, contender: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "experiments.benchmarks.compile", "--one", workload, contender],
                          capture_output=True, text=True, check=True)
@@ -189,5 +227,7 @@ def show(res: dict) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--one":
         print(json.dumps(measure_one(sys.argv[2], sys.argv[3])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--sizes":
+        print(json.dumps(sizes(sys.argv[2], sys.argv[3])))
     else:
         show(run(reps=int(sys.argv[1]) if len(sys.argv) > 1 else 3))
