@@ -374,7 +374,15 @@ def standard_log_prob(z, df, log_abs_z=None):
     zn = safe_where(near, z, 0.0)
     body = 0.5 * jnp.square(zn) * (1 + 1 / df) * _log1p_over(jnp.square(zn / jnp.sqrt(df)))
     tail = (half + 0.5) * _log1p_square(jnp.zeros_like(zn), safe_where(~near, log_abs_t, 1.0))
-    return _normaliser(half) - HALF_LOG_2PI - jnp.where(near, body, tail)
+    return _known_normaliser(df, z.dtype) - HALF_LOG_2PI - jnp.where(near, body, tail)
+
+
+def _known_normaliser(df, dtype):
+    """``R(nu/2)`` (``_normaliser``), as a Python float (``_normaliser_float``) where df is one finite number known
+    when traced (a family's fixed df, ``_static_df``): no ``lax.cond`` and its two branches' derivatives traced and
+    compiled for a constant (the censored Student t's compile)."""
+    branches = _static_df(df, dtype)
+    return _normaliser(0.5 * df) if branches.normaliser is None else branches.normaliser
 
 
 def log_prob(theta: StudentT, y):
