@@ -253,17 +253,17 @@ def _near_slope(q, inv, scale, terms: int):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _signed_slopes(z, df, sign: float):
-    """``-sign`` times the log density's slopes (``_signed_kernel``'s): ``g = d/dz = -(1 + 1/nu) z w``, ``w = 1/(1 + q)``,
-    ``q = z^2/nu`` (0 at an infinite z and where ``q`` overflows), and
+    """``-sign`` times the log density's slopes (``_signed_kernel``'s): ``g = d/dz = -(1 + 1/nu) z w``,
+    ``w = 1/(1 + q)``, ``q = z^2/nu`` (0 at an infinite z and where ``q`` overflows), and
 
         D = d/dnu = (1 + 1/nu)/2 u - log(1 + q)/2 = (u/nu - h)/2,   u = q/(1 + q),   h = log(1 + q) - u
 
     (0 beyond 1e30), the first form but in float64 below ``q = 1/32`` (``_NEAR_Q``), where it cancels to ``-q^2/4 +
     q/(2 nu)`` from terms of size q (float64 nu = 1e15, z = 0.7: 14% off) and the second, as one series in q
-    (``_near_slope``), is taken; float32 keeps the first (nu = 1e8, z = 3: 3.6 times too large). ``u`` is taken at ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0. Each
-    vector ends in a select and each division has one use: XLA:CPU's reduction takes a trailing division (and the
-    arithmetic after it) into its own kernel and writes its operands out as N-vectors, and writes out a division
-    that several operations read."""
+    (``_near_slope``), is taken; float32 keeps the first (nu = 1e8, z = 3: 3.6 times too large). ``u`` is taken at
+    ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0. Each vector ends in a select and each division has one use:
+    XLA:CPU's reduction takes a trailing division (and the arithmetic after it) into its own kernel and writes its
+    operands out as N-vectors, and writes out a division that several operations read."""
     nu, _, q, x = _kernel_terms(z, df)
     infinite = jnp.isinf(z)
     zf = safe_where(infinite, 0.0, z)
@@ -285,7 +285,8 @@ def _signed_slopes(z, df, sign: float):
 def _signed_slopes_jvp(sign, primals, tangents):
     """``-sign`` times the log density's second derivatives, written out (autodiff of the slopes overflows where ``q^2`` or
     ``q^1.5`` does: |z / sqrt(nu)| above 1e10 in float32), with ``w``, ``u = q/(1 + q)`` and ``s = z w / nu``, each
-    difference in its exact form (they cancelled to round-off near q = 0, where nu is large): ``(1 + 1/nu) w - 1 = (1 - z^2) w / nu``, and ``1 - 1/nu - (1 + 1/nu) w = u - (1 + w)/nu`` below q = 1,
+    difference in its exact form (they cancelled to round-off near q = 0, where nu is large):
+    ``(1 + 1/nu) w - 1 = (1 - z^2) w / nu``, and ``1 - 1/nu - (1 + 1/nu) w = u - (1 + w)/nu`` below q = 1,
 
         d2/dz2 = -(1 + 1/nu) w (2w - 1),   d2/dz dnu = s (1 - z^2) w / nu,
         d2/dnu2 = u/(2 nu) (u - (1 + w)/nu),      (1 - 1/nu - (1 + 1/nu) w from q = 1 on)
