@@ -155,8 +155,9 @@ def _free_parts(n, z, y, near=False):
     e = ex * ex
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     y_small = yb <= rb
-    small = jnp.where(y_small, yb, rb)  # n p
-    w = jnp.where(y_small, 1.0, -1.0) * (z - jnp.log(yb / rb))
+    sign = jnp.where(y_small, 1.0, -1.0)
+    small, large = jnp.where(y_small, yb, rb), jnp.where(y_small, rb, yb)  # n p, n q
+    w = sign * z - _log_ratio(small, large)
     over = w > 0.9 * math.log(float(finfo.max))
     em = jnp.expm1(jnp.minimum(w, 0.9 * math.log(float(finfo.max))))
     inv_n = 1.0 / (yb + rb)
@@ -167,20 +168,34 @@ def _free_parts(n, z, y, near=False):
     successes = jnp.where(far & pos, -(ys * ex) * ex, y_log(ys, log_pi))
     failures = jnp.where(far & ~pos, -(rest * ex) * ex, y_log(rest, log_1mpi))
     saddle = jnp.where(over, -(yb + rb - small) * w, small * w) - (yb + rb) * t  # -n KL
-    if near:
-        saddle = jnp.where(jnp.abs(w) < 0.25, _near_neg_n_kl(small, yb + rb, w, em, x), saddle)
+    saddle = jnp.where(jnp.abs(w) < 0.25, _near_neg_n_kl(small, yb + rb, w, em, x), saddle)
     value = jnp.where(inside, jnp.where(big, saddle, successes + failures), -jnp.inf)
     value = jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value)
-    if near:  # log_prob's: y sig(-z) - (n - y) sig(z) on every row, whose derivative (a Hessian) autodiff keeps exact;
-        # the counts 0 off the support (a NaN count's second derivative 0, not 0 * NaN)
-        ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
-        return value, jnp.where(inside, _sigmoid_slope(ysz, restz, pos, e), jnp.zeros_like(value)), inside
     # -+ n p q expm1(w) / (1 + p expm1(w)) as (n p q) (expm1(w) / (1 + x)), each factor finite: n p expm1(w) and
-    # n (n - y) expm1(w) overflowed in the far tail (float32, n p = 1e5, z = 100: a NaN slope; n p = 10, z = 90: -inf)
+    # n (n - y) expm1(w) overflowed in the far tail (float32, n p = 1e5, z = 100: a NaN slope; n p = 10, z = 90: -inf);
     inv = 1.0 / (1.0 + x)  # 1 / (1 + p expm1(w)), or 1 / (1 + e)
-    slope_big = jnp.where(y_small, -1.0, 1.0) * ((yb * rb) * inv_n) * (em * inv)
+    slope_big = -sign * ((small * large) * inv_n) * (em * inv)
+    zero = jnp.zeros_like(value)
+    if near:  # log_prob's: the value of slope_big, the derivative (a Hessian) of y sig(-z) - (n - y) sig(z), which
+        # autodiff keeps exact (-n sig(z) sig(-z)); the counts 0 off the support (a NaN count's second derivative 0)
+        ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
+        plain = jnp.where(inside, _sigmoid_slope(ysz, restz, pos, e), zero)
+        return value, plain + jax.lax.stop_gradient(jnp.where(inside & big, slope_big - plain, zero)), inside
     slope = jnp.where(big, slope_big, _sigmoid_slope(ys, rest, pos, e, inv))
-    return value, jnp.where(inside, slope, jnp.zeros_like(value)), inside
+    return value, jnp.where(inside, slope, zero), inside
+
+
+def _log_ratio(small, large):
+    """``log(small / large)`` for ``0 < small <= large``, to a rounding of itself: from a ratio of 1/2 on, where
+    ``log`` of the rounded ratio keeps half a rounding of 1 (the log is near 0), ``log1p(d)``, ``d = (small - large) /
+    large`` (the difference exact), as ``log(v) - ((v - 1) - d) / v`` with ``v = 1 + d`` rounded (``1 / v`` as
+    ``1 - d``: the correction is a rounding of 1, so its relative error ``d^2 <= 1/4`` moves the log by under
+    ``eps |d| / 8``). Below 1/2 ``log(small / large)`` (|log| > 0.69: the ratio's rounding is a rounding of it)."""
+    inv = 1.0 / large
+    d = (small - large) * inv
+    close = d > -0.5
+    v = jnp.where(close, 1.0 + d, small * inv)
+    return jnp.log(v) - jnp.where(close, ((v - 1.0) - d) * (1.0 - d), 0.0)
 
 
 def _sigmoid_slope(ys, rest, pos, e, inv=None):
@@ -191,14 +206,16 @@ def _sigmoid_slope(ys, rest, pos, e, inv=None):
 
 
 def _near_neg_n_kl(small, n, w, em, x):
-    """``-n KL = -(n p) (expm1(w) - w) - n log1pmx(x)`` for ``|w| < 1/4`` (``x = p expm1(w)``, ``|x| < 0.15``):
-    ``expm1(w) - w = w^2 sum_j w^j / (j + 2)!`` (7 terms for float32, 14 for float64: the first left out below a
-    rounding) and ``special.log1pmx_series``; both of one sign, no cancellation of the size of ``n p w``."""
+    """``-n KL = -(n p) (expm1(w) - w) - n log1pmx(x)`` for ``|w| < 1/4`` (``x = p expm1(w)``, ``|x| < 0.15``), two
+    Taylor series of one sign each (``p w^2 / 2`` and ``-p^2 w^2 / 2`` to leading order: p is at most 1/2, so they
+    cancel at most to half): ``expm1(w) - w = w^2 sum_j w^j / (j + 2)!`` (6 terms for float32, 12 for float64) and
+    ``log1p(x) - x = -x^2 sum_k (-x)^k / (k + 2)`` (8 and 18 terms): the first left out of each is below half a
+    rounding of the KL (``4 |w|^J / (J + 2)!`` and ``2.6 (0.142)^K / (K + 2)`` of it at p = 1/2). No division, no
+    cancellation of the size of ``n p w``; outside the window the values are unused (the caller's ``where``)."""
     wide = jnp.dtype(jnp.result_type(w)).itemsize >= 8
-    ws = safe_where(jnp.abs(w) < 0.25, w, 0.0)
-    expm1mx = jnp.square(ws) * poly([1 / math.factorial(j + 2) for j in range(14 if wide else 7)], ws)
-    xs = safe_where(jnp.abs(w) < 0.25, x, 0.0)
-    return -small * expm1mx - n * log1pmx_series(xs, 10 if wide else 5)
+    expm1mx = jnp.square(w) * poly([1 / math.factorial(j + 2) for j in range(12 if wide else 6)], w)
+    log1pmx = -jnp.square(x) * poly([(-1) ** k / (k + 2) for k in range(18 if wide else 8)], x)
+    return -small * expm1mx - n * log1pmx
 
 
 def _free_value(n, z, y):
