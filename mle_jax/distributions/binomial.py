@@ -79,8 +79,9 @@ def _branches(n, y):
 
 def _log_prob_parts(n, z, y):
     """``(log Pr(y), d/dz of it, y on the support, the successes, the failures)`` (0 off the support):
-    ``log_prob_free + data_term``, one form per example chosen on the counts (``_free_parts``, whose forms share
-    their transcendentals), not both forms under a ``where``. Where the smaller count ``m = min(y, n - y)`` is below
+    ``log_prob_free + data_term`` (the same free value and slope; the slope differentiates as the plain form), one
+    form per example chosen on the counts (``_free_parts``, whose forms share their transcendentals), not both forms
+    under a ``where``. Where the smaller count ``m = min(y, n - y)`` is below
     10 the coefficient ``C(M + m, m)``, ``M = max(y, n - y)``, is the exact product
     ``special.log_rising_ratio_small(M + 1, m)`` (no ``lgamma``; exactly 0 at y = 0 and y = n); from 10 on Loader's
     saddle point (``data_term``, ``_free_parts``)."""
@@ -135,14 +136,23 @@ def _free_parts(n, z, y, near=False):
     (``p w`` and the log cancel to ``p (1 - p) w^2 / 2`` near the optimum, keeping ``eps n p |w|``, the deviances'
     own: p is the smaller share, so ``eps min(y, n - y) |w|``); from ``w = 0.9 log(max float)`` on, where ``expm1``
     would overflow, ``KL = q w + log p`` (the rest is below ``e^-w / p``, far under a rounding). +inf at
-    ``z = +-inf``; the slope has no cancellation. XLA:CPU writes out an expensive op that feeds two fusions: the
-    value and the slope share only ``h``, ``w`` and ``expm1(w)`` (with the value and the slope: 6 arrays of the
-    rows' size written out by a value and gradient, where both forms under a ``where`` wrote out 15).
+    ``z = +-inf``; the slope has no cancellation (``y - n sigmoid(z)`` keeps ``eps n``: 1e8 roundings of the slope at
+    n = 1e12, y = n / 2, w = 1e-11). ``z0`` is ``_log_ratio``'s, to a rounding of itself near 0 too. XLA:CPU writes
+    out an expensive op that feeds two fusions: the value and the slope share only ``h``, ``w`` and ``expm1(w)``
+    (with the value and the slope: 6 arrays of the rows' size written out by a value and gradient, where both forms
+    under a ``where`` wrote out 15; sharing ``1 / (1 + x)`` between ``log1p`` and the slope cost 15-70%).
 
-    ``near`` (``log_prob``'s, static): within ``|w| < 1/4`` the KL as two series of one sign each,
+    Within ``|w| < 1/4`` the KL as two series of one sign each (``_near_neg_n_kl``),
     ``KL = p (expm1(w) - w) + log1pmx(p expm1(w))`` (``p w^2/2`` and ``-p^2 w^2/2`` to leading order: p is at most
     1/2, so they cancel at most to half), to a few roundings of itself where ``log1p(x) - p w`` keeps only
-    ``eps n p |w|`` (at n = 1e9, ``w = 1e-3``: 5640 float32 roundings of the log-pmf, not the deviances' 600)."""
+    ``eps n p |w|`` (at n = 1e9, ``w = 1e-3``: 5640 float32 roundings of the log-pmf, not the deviances' 600; the
+    full-batch sum's ``log_prob_free`` left it out until session 40: 4206 float32 roundings at n = 1e9, y = 3e8).
+
+    ``near`` (``log_prob``'s, static) changes only how the slope differentiates: its value is the centred form's
+    above, its derivative (a Hessian, by autodiff through ``log_prob``'s rule) that of ``y sig(-z) - (n - y) sig(z)``,
+    ``-n sig(z) sig(-z)``, one sign (``plain + stop_gradient(centred - plain)``: the two are one function, so the
+    derivatives in n and y are the plain form's too). ``log_prob_free``'s counts are data: its slope's derivative is
+    the centred form's own, autodiff's."""
     # the counts as given (not _branches' zeros off the support: XLA:CPU wrote those selects out between the ops)
     inside = on_support(n, y) & (n == jnp.floor(n))
     ys, rest = y, n - y
