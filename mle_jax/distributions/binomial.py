@@ -186,26 +186,40 @@ def _free_parts(n, z, y, near=False):
     inv = 1.0 / (1.0 + x)  # 1 / (1 + p expm1(w)), or 1 / (1 + e)
     slope_big = -sign * ((small * large) * inv_n) * (em * inv)
     zero = jnp.zeros_like(value)
-    if near:  # log_prob's: the value of slope_big, the derivative (a Hessian) of y sig(-z) - (n - y) sig(z), which
-        # autodiff keeps exact (-n sig(z) sig(-z)); the counts 0 off the support (a NaN count's second derivative 0)
+    slope = jnp.where(inside, jnp.where(big, slope_big, _sigmoid_slope(ys, rest, pos, e, inv)), zero)
+    if near:  # log_prob's: d/dz of the slope (a Hessian) declared, -n sig(z) sig(-z), where autodiff through the
+        # centred form kept 1 - x / (1 + x); sig(z) from e (exact in both tails; only a second derivative reads it, so
+        # a value and gradient compile it away); the counts 0 off the support (a NaN count's second derivative 0)
         ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
-        plain = jnp.where(inside, _sigmoid_slope(ysz, restz, pos, e), zero)
-        return value, plain + jax.lax.stop_gradient(jnp.where(inside & big, slope_big - plain, zero)), inside
-    slope = jnp.where(big, slope_big, _sigmoid_slope(ys, rest, pos, e, inv))
-    return value, jnp.where(inside, slope, zero), inside
+        inv_e = 1.0 / (1.0 + e)
+        sig, sig_neg = jnp.where(pos, inv_e, e * inv_e), jnp.where(pos, e * inv_e, inv_e)
+        return value, _declared_slope(slope, sig, sig_neg, z, ysz, restz), inside
+    return value, slope, inside
+
+
+@jax.custom_jvp
+def _declared_slope(slope, sig, sig_neg, z, ys, rest):
+    """``slope = y sig(-z) - (n - y) sig(z)`` as computed by the caller, differentiated as that formula:
+    ``d slope = -(y + rest) sig sig_neg dz + sig_neg dy - sig d rest`` (the tangents of ``slope``, ``sig`` and
+    ``sig_neg`` themselves are not read)."""
+    return slope
+
+
+@_declared_slope.defjvp
+def _declared_slope_jvp(primals, tangents):
+    slope, sig, sig_neg, z, ys, rest = primals
+    _, _, _, dz, dys, drest = tangents
+    return slope, -(ys + rest) * sig * sig_neg * dz + sig_neg * dys - sig * drest
 
 
 def _log_ratio(small, large):
-    """``log(small / large)`` for ``0 < small <= large``, to a rounding of itself: from a ratio of 1/2 on, where
-    ``log`` of the rounded ratio keeps half a rounding of 1 (the log is near 0), ``log1p(d)``, ``d = (small - large) /
-    large`` (the difference exact), as ``log(v) - ((v - 1) - d) / v`` with ``v = 1 + d`` rounded (``1 / v`` as
-    ``1 - d``: the correction is a rounding of 1, so its relative error ``d^2 <= 1/4`` moves the log by under
-    ``eps |d| / 8``). Below 1/2 ``log(small / large)`` (|log| > 0.69: the ratio's rounding is a rounding of it)."""
-    inv = 1.0 / large
-    d = (small - large) * inv
-    close = d > -0.5
-    v = jnp.where(close, 1.0 + d, small * inv)
-    return jnp.log(v) - jnp.where(close, ((v - 1.0) - d) * (1.0 - d), 0.0)
+    """``log(small / large)`` for ``0 < small <= large``, to a rounding or two of itself, as one ``log1p`` of a
+    difference (exact) over a count: ``log1p((small - large) / large)`` from a ratio of 1/2 on (``log`` of the rounded
+    ratio kept half a rounding of 1 there, however near 0 the log: 2e-6 of the slope at n = 1e12, y = n / 2 + 1,
+    w = 1e-11), ``-log1p((large - small) / small)`` below (the argument >= 1: its rounding is one of the log's)."""
+    close = small + small > large
+    flip = jnp.where(close, 1.0, -1.0)
+    return flip * jnp.log1p(flip * (small - large) / jnp.where(close, large, small))
 
 
 def _sigmoid_slope(ys, rest, pos, e, inv=None):
