@@ -149,10 +149,11 @@ def _free_parts(n, z, y, near=False):
     full-batch sum's ``log_prob_free`` left it out until session 40: 4206 float32 roundings at n = 1e9, y = 3e8).
 
     ``near`` (``log_prob``'s, static) changes only how the slope differentiates: its value is the centred form's
-    above, its derivative (a Hessian, by autodiff through ``log_prob``'s rule) that of ``y sig(-z) - (n - y) sig(z)``,
-    ``-n sig(z) sig(-z)``, one sign (``plain + stop_gradient(centred - plain)``: the two are one function, so the
-    derivatives in n and y are the plain form's too). ``log_prob_free``'s counts are data: its slope's derivative is
-    the centred form's own, autodiff's."""
+    above, its derivative (a Hessian, by autodiff through ``log_prob``'s rule) declared (``_declared_slope``): that
+    of ``y sig(-z) - (n - y) sig(z)``, ``-n sig(z) sig(-z)`` in z (one sign, sig from e: exact in both tails, where
+    autodiff through the centred form kept ``1 - x / (1 + x)`` and ``1 + expm1(w)``), ``sig(-z)`` in y, ``-sig(z)`` in
+    n; a value and gradient never read it (XLA drops its division). ``log_prob_free``'s counts are data: its slope's
+    derivative is the centred form's own, autodiff's."""
     # the counts as given (not _branches' zeros off the support: XLA:CPU wrote those selects out between the ops)
     inside = on_support(n, y) & (n == jnp.floor(n))
     ys, rest = y, n - y
@@ -197,19 +198,22 @@ def _free_parts(n, z, y, near=False):
     return value, slope, inside
 
 
-@jax.custom_jvp
-def _declared_slope(slope, sig, sig_neg, z, ys, rest):
-    """``slope = y sig(-z) - (n - y) sig(z)`` as computed by the caller, differentiated as that formula:
-    ``d slope = -(y + rest) sig sig_neg dz + sig_neg dy - sig d rest`` (the tangents of ``slope``, ``sig`` and
-    ``sig_neg`` themselves are not read)."""
+def _declared_slope_value(slope, sig, sig_neg, z, ys, rest):
+    """``slope = y sig(-z) - (n - y) sig(z)`` as computed by the caller, differentiated as that formula
+    (``_declared_slope_jvp``)."""
     return slope
 
 
-@_declared_slope.defjvp
 def _declared_slope_jvp(primals, tangents):
+    """``d slope = -(y + rest) sig sig_neg dz + sig_neg dy - sig d rest`` (the tangents of ``slope``, ``sig`` and
+    ``sig_neg`` themselves are not read)."""
     slope, sig, sig_neg, z, ys, rest = primals
     _, _, _, dz, dys, drest = tangents
     return slope, -(ys + rest) * sig * sig_neg * dz + sig_neg * dys - sig * drest
+
+
+_declared_slope = jax.custom_jvp(_declared_slope_value)
+_declared_slope.defjvp(_declared_slope_jvp)
 
 
 def _log_ratio(small, large):
