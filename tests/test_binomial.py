@@ -183,7 +183,7 @@ def test_binomial_slope_near_the_counts_own_logit_has_no_cancellation(dtype):
     n = 1e6 (float32) and 1e12 (float64): the slope within 4 times what the rounding of z alone moves it
     (``eps (|d/dz| + |z d2/dz2|)``), the curvature within 8 roundings (mpmath). ``y - n sigmoid(z)`` keeps ``eps n``:
     at n = 1e12, y = n / 2, w = 1e-11 the slope was 4e-8 off (1e8 roundings), the centred
-    ``-+ n p q expm1(w) / (1 + p expm1(w))`` is not; z0 near 0 as ``log1p((y - (n - y)) / (n - y))`` (``log`` of
+    ``-+ n p q expm1(w) / (1 + p expm1(w))`` is not; z0 as one ``log1p`` of the counts' exact difference over a count (``log`` of
     the rounded ratio kept half a rounding of 1: 2e-6 and 4e-6 of the slope at y = n / 2 + 1 and n / 2 - 3, w = 1e-11)."""
     import mpmath as mp
     from mle_jax.distributions import binomial as b
