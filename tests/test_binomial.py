@@ -163,7 +163,8 @@ def test_binomial_log_prob_near_the_counts_own_logit_is_within_the_inputs_roundi
     does not."""
     from mle_jax.distributions import binomial as b
     rows = np.array([[n, np.floor(n * f), np.log(np.floor(n * f) / (n - np.floor(n * f))) + w]
-                     for n in (1e5, 1e7, 1e9) for f in (0.5, 1 / 3, 0.01, 0.3) for w in (1e-4, -1e-3, 1e-2, -0.2, 0.24)])
+                     for n in (1e5, 1e7, 1e9) for f in (0.5, 1 / 3, 0.01, 0.3)
+                     for w in (1e-4, -1e-3, 1e-2, -0.2, 0.24)])
     rows = rows.astype(dtype).astype(float)
     with jax.enable_x64(dtype == "float64"):
         got = jax.jit(lambda n, y, z: (b.log_prob(b.Binomial(n, z), y), b.log_prob_free(n, z, y) + b.data_term(n, y)))(
@@ -183,8 +184,9 @@ def test_binomial_slope_near_the_counts_own_logit_has_no_cancellation(dtype):
     n = 1e6 (float32) and 1e12 (float64): the slope within 4 times what the rounding of z alone moves it
     (``eps (|d/dz| + |z d2/dz2|)``), the curvature within 8 roundings (mpmath). ``y - n sigmoid(z)`` keeps ``eps n``:
     at n = 1e12, y = n / 2, w = 1e-11 the slope was 4e-8 off (1e8 roundings), the centred
-    ``-+ n p q expm1(w) / (1 + p expm1(w))`` is not; z0 as one ``log1p`` of the counts' exact difference over a count (``log`` of
-    the rounded ratio kept half a rounding of 1: 2e-6 and 4e-6 of the slope at y = n / 2 + 1 and n / 2 - 3, w = 1e-11)."""
+    ``-+ n p q expm1(w) / (1 + p expm1(w))`` is not; z0 as one ``log1p`` of the counts' exact difference over a
+    count (``log`` of the rounded ratio kept half a rounding of 1: 2e-6 and 4e-6 of the slope at y = n / 2 + 1 and
+    n / 2 - 3, w = 1e-11)."""
     import mpmath as mp
     from mle_jax.distributions import binomial as b
     n = 1e6 if dtype == "float32" else 1e12
