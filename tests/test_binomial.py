@@ -154,20 +154,58 @@ def _mp_binomial(n, y, z):
 @pytest.mark.deep  # the mpmath reference and a compile per dtype (~1.3 s)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_binomial_log_prob_near_the_counts_own_logit_is_within_the_inputs_rounding(dtype):
-    """``log_prob`` (``r.nll``'s, one form per row: ``log_prob_free + data_term``) within ``|w| < 1/4`` of the
+    """``log_prob`` (``r.nll``'s, one form per row: ``log_prob_free + data_term``) and the full-batch fit's
+    ``log_prob_free`` plus ``data_term`` (the objective a fit evaluates and reports) within ``|w| < 1/4`` of the
     counts' own logit, n from 1e5 to 1e9: off mpmath by at most 3 times what the rounding of z alone moves it
     (``eps (|log Pr| + |z d/dz|)``). The free part's ``log1p(p expm1(w)) - p w`` keeps ``eps n p |w|``: 580
-    (float64) and 1900 (float32) times that at n = 1e9; the KL as two series of one sign each does not."""
+    (float64) and 1900 (float32) times that at n = 1e9 (the full-batch sum's, before it took the series too:
+    4206 float32 roundings of the log-pmf at n = 1e9, y = 3e8, w = 1e-3); the KL as two series of one sign each
+    does not."""
     from mle_jax.distributions import binomial as b
     rows = np.array([[n, np.floor(n * f), np.log(np.floor(n * f) / (n - np.floor(n * f))) + w]
-                     for n in (1e5, 1e7, 1e9) for f in (0.5, 1 / 3, 0.01) for w in (1e-4, -1e-3, 1e-2, -0.2, 0.24)])
+                     for n in (1e5, 1e7, 1e9) for f in (0.5, 1 / 3, 0.01, 0.3)
+                     for w in (1e-4, -1e-3, 1e-2, -0.2, 0.24)])
     rows = rows.astype(dtype).astype(float)
     with jax.enable_x64(dtype == "float64"):
-        got = jax.jit(lambda n, y, z: b.log_prob(b.Binomial(n, z), y))(*(jnp.asarray(c, dtype) for c in rows.T))
+        got = jax.jit(lambda n, y, z: (b.log_prob(b.Binomial(n, z), y), b.log_prob_free(n, z, y) + b.data_term(n, y)))(
+            *(jnp.asarray(c, dtype) for c in rows.T))
     truth, slope, _ = np.array([_mp_binomial(*r) for r in rows]).T
     rounding = np.finfo(dtype).eps * (np.maximum(np.abs(truth), 1.0) + np.abs(slope * rows[:, 2]))
-    error = np.abs(np.asarray(got, float) - truth)
-    assert np.all(error <= 3 * rounding), error / rounding
+    for form in got:
+        error = np.abs(np.asarray(form, float) - truth)
+        assert np.all(error <= 3 * rounding), error / rounding
+
+
+@pytest.mark.deep  # the mpmath reference and a compile per dtype
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binomial_slope_near_the_counts_own_logit_has_no_cancellation(dtype):
+    """d/dz and d2/dz2 (``jax.hessian``) of ``log_prob`` and the full-batch ``log_prob_free`` at ``z = z0 + w``,
+    ``z0 = log(y / (n - y))``, ``|w|`` from 1e-11 to 1e-3, y at n / 2, n / 2 + 1, n / 2 - 3 (z0 near 0) and 0.3 n,
+    n = 1e6 (float32) and 1e12 (float64): the slope within 4 times what the rounding of z alone moves it
+    (``eps (|d/dz| + |z d2/dz2|)``), the curvature within 8 roundings (mpmath). ``y - n sigmoid(z)`` keeps ``eps n``:
+    at n = 1e12, y = n / 2, w = 1e-11 the slope was 4e-8 off (1e8 roundings), the centred
+    ``-+ n p q expm1(w) / (1 + p expm1(w))`` is not; z0 as one ``log1p`` of the counts' exact difference over a
+    count (``log`` of the rounded ratio kept half a rounding of 1: 2e-6 and 4e-6 of the slope at y = n / 2 + 1 and
+    n / 2 - 3, w = 1e-11)."""
+    import mpmath as mp
+    from mle_jax.distributions import binomial as b
+    n = 1e6 if dtype == "float32" else 1e12
+    ws = (1e-5, -1e-4, 1e-3) if dtype == "float32" else (1e-11, -1e-9, 1e-6, 1e-3)
+    with mp.workdps(40):
+        rows = np.array([[n, y, float(mp.log(mp.mpf(y) / (n - y)) + w)]
+                         for y in (n / 2, n / 2 + 1, n / 2 - 3, 0.3 * n) for w in ws]).astype(dtype).astype(float)
+    with jax.enable_x64(dtype == "float64"):
+        def kernel(n, z, y):
+            return b.log_prob(b.Binomial(n, z), y)
+        cols = [jnp.asarray(c, dtype) for c in (rows[:, 0], rows[:, 2], rows[:, 1])]
+        got = jax.jit(jax.vmap(lambda n, z, y: [d(f, argnums=1)(n, z, y) for f in (kernel, b.log_prob_free)
+                                                for d in (jax.grad, jax.hessian)]))(*cols)
+    _, slope, curvature = np.array([_mp_binomial(*r) for r in rows]).T
+    eps = float(np.finfo(dtype).eps)
+    rounding = eps * (np.abs(slope) + np.abs(rows[:, 2] * curvature))
+    for d_z, d_zz in (got[:2], got[2:]):
+        assert np.all(np.abs(np.asarray(d_z, float) - slope) <= 4 * rounding), np.abs(d_z - slope) / rounding
+        np.testing.assert_allclose(np.asarray(d_zz, float), curvature, rtol=8 * eps)
 
 
 @pytest.mark.deep  # the mpmath reference and three compiles per dtype

@@ -79,8 +79,9 @@ def _branches(n, y):
 
 def _log_prob_parts(n, z, y):
     """``(log Pr(y), d/dz of it, y on the support, the successes, the failures)`` (0 off the support):
-    ``log_prob_free + data_term``, one form per example chosen on the counts (``_free_parts``, whose forms share
-    their transcendentals), not both forms under a ``where``. Where the smaller count ``m = min(y, n - y)`` is below
+    ``log_prob_free + data_term`` (the same free value and slope; the slope differentiates as the plain form), one
+    form per example chosen on the counts (``_free_parts``, whose forms share their transcendentals), not both forms
+    under a ``where``. Where the smaller count ``m = min(y, n - y)`` is below
     10 the coefficient ``C(M + m, m)``, ``M = max(y, n - y)``, is the exact product
     ``special.log_rising_ratio_small(M + 1, m)`` (no ``lgamma``; exactly 0 at y = 0 and y = n); from 10 on Loader's
     saddle point (``data_term``, ``_free_parts``)."""
@@ -135,14 +136,24 @@ def _free_parts(n, z, y, near=False):
     (``p w`` and the log cancel to ``p (1 - p) w^2 / 2`` near the optimum, keeping ``eps n p |w|``, the deviances'
     own: p is the smaller share, so ``eps min(y, n - y) |w|``); from ``w = 0.9 log(max float)`` on, where ``expm1``
     would overflow, ``KL = q w + log p`` (the rest is below ``e^-w / p``, far under a rounding). +inf at
-    ``z = +-inf``; the slope has no cancellation. XLA:CPU writes out an expensive op that feeds two fusions: the
-    value and the slope share only ``h``, ``w`` and ``expm1(w)`` (with the value and the slope: 6 arrays of the
-    rows' size written out by a value and gradient, where both forms under a ``where`` wrote out 15).
+    ``z = +-inf``; the slope has no cancellation (``y - n sigmoid(z)`` keeps ``eps n``: 1e8 roundings of the slope at
+    n = 1e12, y = n / 2, w = 1e-11). ``z0`` is ``_log_ratio``'s, to a rounding of itself near 0 too. XLA:CPU writes
+    out an expensive op that feeds two fusions: the value and the slope share only ``h``, ``w`` and ``expm1(w)``
+    (with the value and the slope: 6 arrays of the rows' size written out by a value and gradient, where both forms
+    under a ``where`` wrote out 15; sharing ``1 / (1 + x)`` between ``log1p`` and the slope cost 15-70%).
 
-    ``near`` (``log_prob``'s, static): within ``|w| < 1/4`` the KL as two series of one sign each,
+    Within ``|w| < 1/4`` the KL as two series of one sign each (``_near_neg_n_kl``),
     ``KL = p (expm1(w) - w) + log1pmx(p expm1(w))`` (``p w^2/2`` and ``-p^2 w^2/2`` to leading order: p is at most
     1/2, so they cancel at most to half), to a few roundings of itself where ``log1p(x) - p w`` keeps only
-    ``eps n p |w|`` (at n = 1e9, ``w = 1e-3``: 5640 float32 roundings of the log-pmf, not the deviances' 600)."""
+    ``eps n p |w|`` (at n = 1e9, ``w = 1e-3``: 5640 float32 roundings of the log-pmf, not the deviances' 600; the
+    full-batch sum's ``log_prob_free`` left it out until session 40: 4206 float32 roundings at n = 1e9, y = 3e8).
+
+    ``near`` (``log_prob``'s, static) changes only how the slope differentiates: its value is the centred form's
+    above, its derivative (a Hessian, by autodiff through ``log_prob``'s rule) declared (``_declared_slope``): that
+    of ``y sig(-z) - (n - y) sig(z)``, ``-n sig(z) sig(-z)`` in z (one sign, sig from e: exact in both tails, where
+    autodiff through the centred form kept ``1 - x / (1 + x)`` and ``1 + expm1(w)``), ``sig(-z)`` in y, ``-sig(z)`` in
+    n; a value and gradient never read it (XLA drops its division). ``log_prob_free``'s counts are data: its slope's
+    derivative is the centred form's own, autodiff's."""
     # the counts as given (not _branches' zeros off the support: XLA:CPU wrote those selects out between the ops)
     inside = on_support(n, y) & (n == jnp.floor(n))
     ys, rest = y, n - y
@@ -155,8 +166,9 @@ def _free_parts(n, z, y, near=False):
     e = ex * ex
     yb, rb = safe_where(big, ys, STIRLING_MIN), safe_where(big, rest, STIRLING_MIN)
     y_small = yb <= rb
-    small = jnp.where(y_small, yb, rb)  # n p
-    w = jnp.where(y_small, 1.0, -1.0) * (z - jnp.log(yb / rb))
+    sign = jnp.where(y_small, 1.0, -1.0)
+    small, large = jnp.where(y_small, yb, rb), jnp.where(y_small, rb, yb)  # n p, n q
+    w = sign * z - _log_ratio(small, large)
     over = w > 0.9 * math.log(float(finfo.max))
     em = jnp.expm1(jnp.minimum(w, 0.9 * math.log(float(finfo.max))))
     inv_n = 1.0 / (yb + rb)
@@ -167,20 +179,51 @@ def _free_parts(n, z, y, near=False):
     successes = jnp.where(far & pos, -(ys * ex) * ex, y_log(ys, log_pi))
     failures = jnp.where(far & ~pos, -(rest * ex) * ex, y_log(rest, log_1mpi))
     saddle = jnp.where(over, -(yb + rb - small) * w, small * w) - (yb + rb) * t  # -n KL
-    if near:
-        saddle = jnp.where(jnp.abs(w) < 0.25, _near_neg_n_kl(small, yb + rb, w, em, x), saddle)
+    saddle = jnp.where(jnp.abs(w) < 0.25, _near_neg_n_kl(small, yb + rb, w, em, x), saddle)
     value = jnp.where(inside, jnp.where(big, saddle, successes + failures), -jnp.inf)
     value = jnp.where(jnp.isnan(y) | jnp.isnan(n), jnp.nan, value)
-    if near:  # log_prob's: y sig(-z) - (n - y) sig(z) on every row, whose derivative (a Hessian) autodiff keeps exact;
-        # the counts 0 off the support (a NaN count's second derivative 0, not 0 * NaN)
-        ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
-        return value, jnp.where(inside, _sigmoid_slope(ysz, restz, pos, e), jnp.zeros_like(value)), inside
     # -+ n p q expm1(w) / (1 + p expm1(w)) as (n p q) (expm1(w) / (1 + x)), each factor finite: n p expm1(w) and
-    # n (n - y) expm1(w) overflowed in the far tail (float32, n p = 1e5, z = 100: a NaN slope; n p = 10, z = 90: -inf)
+    # n (n - y) expm1(w) overflowed in the far tail (float32, n p = 1e5, z = 100: a NaN slope; n p = 10, z = 90: -inf);
     inv = 1.0 / (1.0 + x)  # 1 / (1 + p expm1(w)), or 1 / (1 + e)
-    slope_big = jnp.where(y_small, -1.0, 1.0) * ((yb * rb) * inv_n) * (em * inv)
-    slope = jnp.where(big, slope_big, _sigmoid_slope(ys, rest, pos, e, inv))
-    return value, jnp.where(inside, slope, jnp.zeros_like(value)), inside
+    slope_big = -sign * ((small * large) * inv_n) * (em * inv)
+    zero = jnp.zeros_like(value)
+    slope = jnp.where(inside, jnp.where(big, slope_big, _sigmoid_slope(ys, rest, pos, e, inv)), zero)
+    if near:  # log_prob's: d/dz of the slope (a Hessian) declared, -n sig(z) sig(-z), where autodiff through the
+        # centred form kept 1 - x / (1 + x); sig(z) from e (exact in both tails; only a second derivative reads it, so
+        # a value and gradient compile it away); the counts 0 off the support (a NaN count's second derivative 0)
+        ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
+        inv_e = 1.0 / (1.0 + e)
+        sig, sig_neg = jnp.where(pos, inv_e, e * inv_e), jnp.where(pos, e * inv_e, inv_e)
+        return value, _declared_slope(slope, sig, sig_neg, z, ysz, restz), inside
+    return value, slope, inside
+
+
+def _declared_slope_value(slope, sig, sig_neg, z, ys, rest):
+    """``slope = y sig(-z) - (n - y) sig(z)`` as computed by the caller, differentiated as that formula
+    (``_declared_slope_jvp``)."""
+    return slope
+
+
+def _declared_slope_jvp(primals, tangents):
+    """``d slope = -(y + rest) sig sig_neg dz + sig_neg dy - sig d rest`` (the tangents of ``slope``, ``sig`` and
+    ``sig_neg`` themselves are not read)."""
+    slope, sig, sig_neg, z, ys, rest = primals
+    _, _, _, dz, dys, drest = tangents
+    return slope, -(ys + rest) * sig * sig_neg * dz + sig_neg * dys - sig * drest
+
+
+_declared_slope = jax.custom_jvp(_declared_slope_value)
+_declared_slope.defjvp(_declared_slope_jvp)
+
+
+def _log_ratio(small, large):
+    """``log(small / large)`` for ``0 < small <= large``, to a rounding or two of itself, as one ``log1p`` of a
+    difference (exact) over a count: ``log1p((small - large) / large)`` from a ratio of 1/2 on (``log`` of the rounded
+    ratio kept half a rounding of 1 there, however near 0 the log: 2e-6 of the slope at n = 1e12, y = n / 2 + 1,
+    w = 1e-11), ``-log1p((large - small) / small)`` below (the argument >= 1: its rounding is one of the log's)."""
+    close = small + small > large
+    flip = jnp.where(close, 1.0, -1.0)
+    return flip * jnp.log1p(flip * (small - large) / jnp.where(close, large, small))
 
 
 def _sigmoid_slope(ys, rest, pos, e, inv=None):
@@ -191,14 +234,16 @@ def _sigmoid_slope(ys, rest, pos, e, inv=None):
 
 
 def _near_neg_n_kl(small, n, w, em, x):
-    """``-n KL = -(n p) (expm1(w) - w) - n log1pmx(x)`` for ``|w| < 1/4`` (``x = p expm1(w)``, ``|x| < 0.15``):
-    ``expm1(w) - w = w^2 sum_j w^j / (j + 2)!`` (7 terms for float32, 14 for float64: the first left out below a
-    rounding) and ``special.log1pmx_series``; both of one sign, no cancellation of the size of ``n p w``."""
+    """``-n KL = -(n p) (expm1(w) - w) - n log1pmx(x)`` for ``|w| < 1/4`` (``x = p expm1(w)``, ``|x| < 0.15``), two
+    Taylor series of one sign each (``p w^2 / 2`` and ``-p^2 w^2 / 2`` to leading order: p is at most 1/2, so they
+    cancel at most to half): ``expm1(w) - w = w^2 sum_j w^j / (j + 2)!`` (6 terms for float32, 12 for float64) and
+    ``log1p(x) - x = -x^2 sum_k (-x)^k / (k + 2)`` (8 and 18 terms): the first left out of each is below half a
+    rounding of the KL (``4 |w|^J / (J + 2)!`` and ``2.6 (0.142)^K / (K + 2)`` of it at p = 1/2). No division, no
+    cancellation of the size of ``n p w``; outside the window the values are unused (the caller's ``where``)."""
     wide = jnp.dtype(jnp.result_type(w)).itemsize >= 8
-    ws = safe_where(jnp.abs(w) < 0.25, w, 0.0)
-    expm1mx = jnp.square(ws) * poly([1 / math.factorial(j + 2) for j in range(14 if wide else 7)], ws)
-    xs = safe_where(jnp.abs(w) < 0.25, x, 0.0)
-    return -small * expm1mx - n * log1pmx_series(xs, 10 if wide else 5)
+    expm1mx = jnp.square(w) * poly([1 / math.factorial(j + 2) for j in range(12 if wide else 6)], w)
+    log1pmx = -jnp.square(x) * poly([(-1) ** k / (k + 2) for k in range(18 if wide else 8)], x)
+    return -small * expm1mx - n * log1pmx
 
 
 def _free_value(n, z, y):
