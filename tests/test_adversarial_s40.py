@@ -1,0 +1,63 @@
+"""Adversarial checks of session 40's weighted reductions (``_reductions.weights_as``), against NumPy float64 sums
+of scipy's terms.
+
+A sum's float64 weights with a float32 model were scaled into float32's range and its sums scaled back by ``2^e``
+in float32: where ``2^e`` is out of float32's range (weights of 1e-40 or 1e-300) the derivative in the weights,
+``d/dw_i sum_j w_j t_j = t_i``, was 0, and at weights of 1e300 the value NaN. A mean's float16 weights were scaled
+into (0, 1] in float16, whose subnormals lost the small weights' digits (float32's sum and mean held them)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+import mle_jax as mj
+from mle_jax._reductions import reduce_terms
+
+N = 5
+X = np.linspace(-1.0, 1.0, N, dtype=np.float32)[:, None]
+Y = np.array([0, 2, 1, 5, 3])
+U = np.array([1.0, 0.5, 2.0, 0.0, 3.0])  # a weight of 0 among them
+
+
+def _poisson(n_x=X, y=Y, validate=True):
+    """A float32 Poisson model and scipy's terms ``t_i`` and ``d t_i / d b = exp(eta_i) - y_i`` at its inputs."""
+    r = mj.recipe(lambda p, x_i: p["b"] + p["a"] * x_i[0], mj.poisson(), validate=validate)
+    p = r.init({"a": jnp.float32(0.3), "b": jnp.float32(0.2)})
+    eta = np.float64(np.float32(0.2)) + np.float64(np.float32(0.3)) * n_x[:, 0].astype(np.float64)
+    return r, p, -stats.poisson.logpmf(y, np.exp(eta)), np.exp(eta) - y
+
+
+def test_a_weighted_sums_derivative_in_float64_weights_is_the_term_at_any_scale():
+    """``d/dw_i`` of the weighted sum NLL is ``t_i`` (NumPy, scipy) for float64 weights with a float32 model under x64,
+    also where the weights are below float32's range (1e-40, 1e-300: it was 0) or above it (1e300: the value is
+    float32's overflow, inf, where it was NaN); ``d/db`` is ``sum_i w_i (exp(eta_i) - y_i)`` where float32 holds it."""
+    with jax.enable_x64(True):
+        r, p, t, dt = _poisson(validate=False)  # the weights traced
+        x = jnp.asarray(X)
+        objective = jax.jit(jax.value_and_grad(lambda p, w: r.nll(p, x, Y, weights=w), argnums=(0, 1)))
+        for c in (1.0, 1e-20, 1e-40, 1e-300, 1e300):
+            w = c * U
+            value, (dp, dw) = objective(p, jnp.asarray(w, jnp.float64))
+            assert value.dtype == jnp.float32 and dw.dtype == jnp.float64
+            np.testing.assert_allclose(np.asarray(dw), t, rtol=1e-6)
+            if c == 1e300:
+                assert np.isposinf(float(value))
+            elif c >= 1e-20:
+                np.testing.assert_allclose(float(value), np.sum(w * t), rtol=1e-6)
+                np.testing.assert_allclose(float(dp.model["b"]), np.sum(w * dt), rtol=1e-5)
+
+
+def test_a_weighted_mean_of_float16_weights_is_that_of_their_exact_values():
+    """Float16 weights (exact in float64) with one large weight: the weighted mean of float32 terms (scipy's Poisson
+    NLLs) is NumPy's float64 mean with those weights (scaled in float16, the small weights fell into its subnormals:
+    2.4e-5 off), as the recipe reduces its terms (``reduce_terms``, which ``mean_nll`` and newton's weights share)."""
+    n = 2001
+    t = -stats.poisson.logpmf(np.arange(n) % 5, np.exp(np.linspace(-1.0, 1.0, n)))
+    w = np.full(n, 0.11, np.float16)
+    w[0] = 60000.0
+    u = w.astype(np.float64)
+    got = jax.jit(reduce_terms, static_argnames="reduction")(jnp.asarray(t, jnp.float32), jnp.asarray(w), reduction="mean")
+    ref = np.sum(u * t.astype(np.float32)) / np.sum(u)
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(float(got), ref, rtol=2e-6)
