@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Literal, TypeAlias
 
 import jax.numpy as jnp
+import numpy as np
 
 Reduction: TypeAlias = Literal["sum", "mean"]
 """``"sum"``: ``sum_i m_i w_i t_i``; ``"mean"``: that over ``sum_i m_i w_i``."""
@@ -117,7 +118,11 @@ def _reduced(total, count, reduction: str, weighted: bool, affine):
     """The sum or mean from ``total = sum_i m_i w_i t_i`` and ``count = sum_i m_i w_i`` (``reduce_terms``)."""
     scale, shift = (1, 0) if affine is None else affine_as(affine, jnp.result_type(total))
     if reduction == "sum":
-        return total if affine is None else scale * total + count * shift
+        if affine is None:
+            return total
+        if _is_zero(affine[1]):  # a shift fixed at 0 (the unit affine's) adds nothing: ``count * 0`` is NaN where
+            return scale * total  # the weights' sum overflows though the sum does not (float32 weights 2e38, terms 0.4)
+        return scale * total + count * shift
     if not weighted:
         return total / count if affine is None else scale * (total / count) + shift
     # a mean over no example (every weight 0: a minibatch of masked-out examples inside a fit) is 0,
@@ -125,3 +130,8 @@ def _reduced(total, count, reduction: str, weighted: bool, affine):
     some = count > 0
     mean = total / jnp.where(some, count, jnp.ones_like(count))
     return jnp.where(some, mean if affine is None else scale * mean + shift, jnp.zeros_like(mean))
+
+
+def _is_zero(value) -> bool:
+    """Whether ``value`` is a Python or NumPy number equal to 0 (known before tracing; an array is not)."""
+    return isinstance(value, (int, float, np.number)) and value == 0

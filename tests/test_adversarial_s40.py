@@ -61,3 +61,14 @@ def test_a_weighted_mean_of_float16_weights_is_that_of_their_exact_values():
     ref = np.sum(u * t.astype(np.float32)) / np.sum(u)
     assert got.dtype == jnp.float32
     np.testing.assert_allclose(float(got), ref, rtol=2e-6)
+
+
+def test_a_weighted_sum_whose_weights_sum_overflows_but_it_does_not_is_numpys():
+    """Two float32 weights of 2e38 times Poisson terms of 0.4 (y = 0, rate 0.4): the sum 1.6e38 is a float32 number, the
+    weights' sum 4e38 is not; the unit affine's ``count * 0`` made it NaN."""
+    r = mj.recipe(lambda p, x_i: p["b"] + 0.0 * x_i[0], mj.poisson())
+    b = np.float32(np.log(0.4))
+    w = np.array([2e38, 2e38], np.float32)
+    got = r.nll(r.init({"b": jnp.float32(b)}), np.zeros((2, 1), np.float32), np.array([0, 0]), weights=w)
+    ref = np.sum(w.astype(np.float64) * -stats.poisson.logpmf(0, np.exp(np.float64(b))))
+    np.testing.assert_allclose(float(got), ref, rtol=1e-6)
