@@ -72,3 +72,12 @@ def test_a_weighted_sum_whose_weights_sum_overflows_but_it_does_not_is_numpys():
     got = r.nll(r.init({"b": jnp.float32(b)}), np.zeros((2, 1), np.float32), np.array([0, 0]), weights=w)
     ref = np.sum(w.astype(np.float64) * -stats.poisson.logpmf(0, np.exp(np.float64(b))))
     np.testing.assert_allclose(float(got), ref, rtol=1e-6)
+
+
+def test_numpy_float64_raw_outputs_without_x64_take_an_array_value_as_scipy_does():
+    """Without x64, NumPy float64 raw outputs (``np.array([0.1, -0.2])``) are float32 to JAX (``computes_in``): a
+    value given as an array is read in float32, without the warning of a float64 ``astype`` JAX cannot do (an error
+    under ``-W error``; cutpoints took the same path), and is scipy's."""
+    raw, y = np.array([0.1, -0.2, 0.4]), np.array([0.5, 0.3, -1.0])
+    got = jax.jit(lambda s: mj.losses.normal(raw, y, scale=s))(np.array([0.5, 0.7, 1.1]))  # raw NumPy inside
+    np.testing.assert_allclose(np.asarray(got), -stats.norm.logpdf(y, raw, [0.5, 0.7, 1.1]), rtol=1e-6)
