@@ -9,6 +9,7 @@ into (0, 1] in float16, whose subnormals lost the small weights' digits (float32
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import stats
 
 import mle_jax as mj
@@ -81,3 +82,24 @@ def test_numpy_float64_raw_outputs_without_x64_take_an_array_value_as_scipy_does
     raw, y = np.array([0.1, -0.2, 0.4]), np.array([0.5, 0.3, -1.0])
     got = jax.jit(lambda s: mj.losses.normal(raw, y, scale=s))(np.array([0.5, 0.7, 1.1]))  # raw NumPy inside
     np.testing.assert_allclose(np.asarray(got), -stats.norm.logpdf(y, raw, [0.5, 0.7, 1.1]), rtol=1e-6)
+
+
+def test_a_count_that_float64_rounds_is_refused_and_one_it_keeps_is_not():
+    """Integer counts are compared with their float reading as integers: 2^53 + 1 is 2^53 in float64 (NumPy), and
+    compared in float64 it equalled its rounding, so it passed as kept (an NLL at the wrong count)."""
+    from mle_jax._checks import check_cast
+
+    counts = np.array([2 ** 53, 2 ** 53 + 1, 3, -(2 ** 53) - 1, 2 ** 62 + 2 ** 40, 2 ** 62 + 1])
+    rounded = [int(float(c)) != int(c) for c in counts]  # Python's float is float64
+    assert rounded == [False, True, False, True, False, True]
+    for count, off in zip(counts, rounded):
+        for dtype in (np.float64, None):
+            with jax.enable_x64(True):  # JAX computes the integers in float64 (dtype None: the validate check)
+                if not off:
+                    check_cast("poisson", np.array([count]), "y", exact=True, dtype=dtype)
+                    continue
+                with pytest.raises(ValueError, match=f"y {count} at index 0 is not kept by the cast to float64"):
+                    check_cast("poisson", np.array([count]), "y", exact=True, dtype=dtype)
+    with jax.enable_x64(True):
+        with pytest.raises(ValueError, match="y 9007199254740993 at index 0 is not kept by the cast to float64"):
+            mj.losses.poisson(jnp.zeros(1, jnp.float64), np.array([2 ** 53 + 1]))
