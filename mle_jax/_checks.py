@@ -133,7 +133,7 @@ def check_cast(name: str, values, what: str = "y", lost=None, exact: bool = Fals
         original = as_float64(arr)
         bad = np.isfinite(original) & ~np.isfinite(seen)
         if exact:
-            bad = bad | (np.isfinite(original) & (seen != original))
+            bad = bad | (np.isfinite(original) & _changed(seen, arr))
     else:
         original = arr
         bad = seen != original
@@ -142,7 +142,7 @@ def check_cast(name: str, values, what: str = "y", lost=None, exact: bool = Fals
     if exact and not is_float(target) and not bad.any():  # integers computed in floating point stay whole
         target = jax.dtypes.canonicalize_dtype(np.float64)
         seen = computed(arr.astype(np.float64))
-        bad = seen != original
+        bad = _changed(seen, arr)
     if not bad.any():
         return
     where, fix = (("the dtype JAX computes in", "enable 64-bit mode with jax.config.update('jax_enable_x64', True) "
@@ -152,6 +152,17 @@ def check_cast(name: str, values, what: str = "y", lost=None, exact: bool = Fals
     fail_entries(
         name, f"kept by the cast to {np.dtype(target).name}, {where} (it becomes "
         f"{np.asarray(seen)[_first_row(bad)].tolist()!r}); {fix}", bad, arr, what)
+
+
+def _changed(seen: np.ndarray, arr: np.ndarray) -> np.ndarray:
+    """Where the computed floats ``seen`` (``computed``: viewed in float64) are not the values of ``arr``: integers
+    compared as integers (compared in float64, a count of 2^53 + 1 equals its rounding 2^53, so it passed as kept);
+    a value off int64's range is changed."""
+    if is_float(arr.dtype):
+        return seen != as_float64(arr)
+    inside = np.isfinite(seen) & (np.abs(seen) < 2.0 ** 63)
+    whole = np.where(inside, seen, 0.0).astype(np.int64)
+    return ~inside | (whole != arr.astype(np.int64))
 
 
 def check_finite(name: str, values, what: str) -> None:

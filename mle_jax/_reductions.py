@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Literal, TypeAlias
 
 import jax.numpy as jnp
+import numpy as np
 
 Reduction: TypeAlias = Literal["sum", "mean"]
 """``"sum"``: ``sum_i m_i w_i t_i``; ``"mean"``: that over ``sum_i m_i w_i``."""
@@ -61,43 +62,26 @@ def unit_scaled(w):
     integer: the derivative in ``w`` is the chain rule's through the constant factor. Two scalar factors of
     ``2^(-e/2)`` each (``2^-128``, for weights of 3e38, is subnormal in float32: read as 0), one multiply per weight
     (``jnp.ldexp`` per element cost a weighted mean NLL a third)."""
-    e = _exponent(w)
+    e = jnp.frexp(jnp.max(w))[1]
     half = e // 2
     one = jnp.ones((), w.dtype)
     return w * jnp.ldexp(one, -half) * jnp.ldexp(one, half - e)
 
 
-def _exponent(w):
-    """``e`` with the largest weight in ``[2^(e-1), 2^e)`` (``frexp``; 0 for weights all 0)."""
-    return jnp.frexp(jnp.max(w))[1]
-
-
-def times_power_of_two(a, e):
-    """``a 2^e`` (``e`` an integer scalar), exact, by two scalar factors ``2^(e/2)`` in ``a``'s dtype: one of
-    ``2^e`` may be out of its range where the product is not."""
-    half = e // 2
-    one = jnp.ones((), a.dtype)
-    return a * jnp.ldexp(one, half) * jnp.ldexp(one, e - half)
-
-
 def weights_as(weights, dtype, reduction: str = "mean"):
-    """``(w, e)``: the weights in ``dtype`` (the terms'), scaled by ``2^-e`` in their own dtype before the cast, where
-    the scale matters: a mean's always (``unit_scaled``; ``e`` None, the mean is invariant to it), and a sum's
-    where the weights are wider than ``dtype`` (float64 weights with a float32 model under x64), ``e`` then the
-    exponent to scale the sums back by. Cast first, float64 weights of 1e-40 were 0 in float32 (XLA flushes its
-    subnormals): the weighted mean NLL 0, the sum 0 for 2^e times the float32 sum of the scaled weights' products.
-    Integer and boolean weights are cast first (``dtype``'s range holds them); ``e`` is None where nothing is
-    scaled back."""
+    """The weights for terms in ``dtype``: a mean's scaled into (0, 1] (``unit_scaled``) in the wider of their dtype
+    and ``dtype``, then cast to ``dtype``; a sum's in that wider dtype, unscaled (``reduce_terms`` then takes the
+    products, the sums and the affine in it and casts the result once). Cast to a narrower ``dtype`` first, float64
+    weights of 1e-40 were 0 in float32 (XLA flushes its subnormals: the weighted mean NLL 0); a sum's weights
+    scaled there and its sums scaled back by ``2^e`` lost d/dw_i = t_i (``2^e`` out of float32's range: 0); float16
+    weights scaled in float16 lost digits to its subnormals (a ratio of 2^14 between weights). Integer and boolean
+    weights are cast first (``dtype``'s range holds them)."""
     w = jnp.asarray(weights)
     if not (jnp.issubdtype(dtype, jnp.floating) and jnp.issubdtype(w.dtype, jnp.floating)):
         w = w.astype(dtype)
-        return (unit_scaled(w) if reduction == "mean" else w), None
-    if reduction == "mean":
-        return unit_scaled(w).astype(dtype), None
-    if jnp.finfo(w.dtype).bits <= jnp.finfo(dtype).bits:
-        return w.astype(dtype), None
-    e = _exponent(w)
-    return times_power_of_two(w, -e).astype(dtype), e
+        return unit_scaled(w) if reduction == "mean" else w
+    w = w.astype(jnp.promote_types(w.dtype, dtype))
+    return unit_scaled(w).astype(dtype) if reduction == "mean" else w
 
 
 def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=None):
@@ -110,10 +94,13 @@ def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean'; got {reduction!r}")
     weighted = weights is not None or mask is not None
+    back = None  # the dtype to cast the result to where a sum's weights are wider than the terms (``weights_as``)
     if weighted:
         # scaled by the weights as given (before the mask): the scale is one reduction of the weights alone,
-        # computed apart from the terms, in the weights' own dtype (``weights_as``)
-        w, e = (jnp.ones_like(terms), None) if weights is None else weights_as(weights, terms.dtype, reduction)
+        # computed apart from the terms, in the wider of their dtype and the terms' (``weights_as``)
+        w = jnp.ones_like(terms) if weights is None else weights_as(weights, terms.dtype, reduction)
+        if w.dtype != terms.dtype:  # the products, sums and affine in the weights' dtype, the result cast once
+            back, terms = jnp.promote_types(terms.dtype, jnp.float32), terms.astype(w.dtype)
         if mask is not None:
             w = jnp.where(mask, w, jnp.zeros_like(w))
             terms = jnp.where(mask, terms, jnp.zeros_like(terms))
@@ -121,13 +108,21 @@ def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=
             # a finite term is kept, so that d/dw_i of the sum stays t_i at w_i = 0
             terms = jnp.where((w == 0) & ~jnp.isfinite(terms), jnp.zeros_like(terms), terms)
         total, count = _accumulate(w * terms), _accumulate(w)
-        if e is not None:  # a sum's weights scaled for the cast: its sums scaled back
-            total, count = times_power_of_two(total, e), times_power_of_two(count, e)
     else:
         total, count = _accumulate(terms), terms.shape[0]
+    reduced = _reduced(total, count, reduction, weighted, affine)
+    return reduced if back is None else reduced.astype(back)
+
+
+def _reduced(total, count, reduction: str, weighted: bool, affine):
+    """The sum or mean from ``total = sum_i m_i w_i t_i`` and ``count = sum_i m_i w_i`` (``reduce_terms``)."""
     scale, shift = (1, 0) if affine is None else affine_as(affine, jnp.result_type(total))
     if reduction == "sum":
-        return total if affine is None else scale * total + count * shift
+        if affine is None:
+            return total
+        if _is_zero(affine[1]):  # a shift fixed at 0 (the unit affine's) adds nothing: ``count * 0`` is NaN where
+            return scale * total  # the weights' sum overflows though the sum does not (float32 weights 2e38, terms 0.4)
+        return scale * total + count * shift
     if not weighted:
         return total / count if affine is None else scale * (total / count) + shift
     # a mean over no example (every weight 0: a minibatch of masked-out examples inside a fit) is 0,
@@ -135,3 +130,8 @@ def reduce_terms(terms, weights=None, mask=None, reduction: str = "sum", affine=
     some = count > 0
     mean = total / jnp.where(some, count, jnp.ones_like(count))
     return jnp.where(some, mean if affine is None else scale * mean + shift, jnp.zeros_like(mean))
+
+
+def _is_zero(value) -> bool:
+    """Whether ``value`` is a Python or NumPy number equal to 0 (known before tracing; an array is not)."""
+    return isinstance(value, (int, float, np.number)) and value == 0

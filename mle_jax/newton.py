@@ -247,7 +247,7 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
     if weights is None:
         w = jnp.ones(n, v.dtype)
     elif reduction == "mean":  # the mean's weights in (0, 1], in their own dtype, as reduce_terms scales them
-        w = weights_as(weights, v.dtype)[0]
+        w = weights_as(weights, v.dtype)
     else:
         w = jnp.asarray(weights, v.dtype)
     m = jnp.ones(n, bool) if mask is None else jnp.asarray(mask, bool)

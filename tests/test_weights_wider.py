@@ -1,6 +1,7 @@
-"""Weights wider than the terms (float64 weights with a float32 model under x64) are scaled by a power of two in
-their own dtype before the cast to the terms' (``_reductions.weights_as``): cast first, weights below float32's
-smallest normal (1.2e-38) were 0 (XLA flushes float32's subnormals), the weighted mean NLL 0 and the sum 0."""
+"""Weights wider than the terms (float64 weights with a float32 model under x64) are read in their own dtype
+(``_reductions.weights_as``): a mean's scaled by a power of two there before the cast to the terms', a sum's products
+taken there and the result cast once. Cast first, weights below float32's smallest normal (1.2e-38) were 0 (XLA
+flushes float32's subnormals), the weighted mean NLL 0 and the sum 0."""
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +37,8 @@ def test_a_weighted_mean_with_float64_weights_below_float32s_tiny_is_the_unit_we
 
 
 def test_a_weighted_sum_with_float64_weights_below_float32s_tiny_is_scaled_back():
-    """The sum is ``c sum_i u_i t_i``: 2^e times the float32 sum of the weights scaled into (0, 1], where it is a
-    float32 normal number (1e-40 times sums of about 1e6: 1e-34)."""
+    """The sum is ``c sum_i u_i t_i``, taken in float64 and cast once, where it is a float32 normal number (1e-40
+    times sums of about 1e6: 1e-34)."""
     with jax.enable_x64(True):
         r, p, terms = _setup()
         x, y = jnp.asarray(X), jnp.asarray(Y)

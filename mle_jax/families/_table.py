@@ -80,13 +80,14 @@ def is_number(value: Any) -> bool:
 
 
 def computes_in(raw: Any) -> Any:
-    """The dtype a family's kernel computes in on the raw outputs ``raw``: theirs, float32 at least
+    """The dtype a family's kernel computes in on the raw outputs ``raw``: theirs as JAX reads them
+    (``canonicalize_dtype``: NumPy's float64 is float32 unless 64-bit mode is on), float32 at least
     (``_family.at_least_float32``, ``_family.params_as``); None where ``raw`` is no floating array (the loss
     refuses it later; read it with ``as_array`` first)."""
     kind = getattr(raw, "dtype", None)
     if kind is None or not jnp.issubdtype(kind, jnp.floating):
         return None
-    return jnp.promote_types(kind, jnp.float32)
+    return jnp.promote_types(jax.dtypes.canonicalize_dtype(kind), jnp.float32)
 
 
 def positive_raw(label: str, what: str, value: Any, dtype: Any = None) -> jax.Array:
