@@ -145,8 +145,9 @@ def check_cast(name: str, values, what: str = "y", lost=None, exact: bool = Fals
         bad = _changed(seen, arr)
     if not bad.any():
         return
-    where, fix = (("the dtype JAX computes in", "enable 64-bit mode with jax.config.update('jax_enable_x64', True) "
-                   "or rescale the data") if dtype is None else
+    wide = is_float(target) and np.dtype(target).itemsize >= 8  # float64 already: 64-bit mode cannot help
+    where, fix = (("the dtype JAX computes in", "rescale the data" if wide else "enable 64-bit mode with "
+                   "jax.config.update('jax_enable_x64', True) or rescale the data") if dtype is None else
                   ("the dtype the model computes in", "give the model float64 parameters (and x) so that it "
                    "computes in float64"))
     fail_entries(
