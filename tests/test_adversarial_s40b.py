@@ -4,7 +4,8 @@ The full-batch binomial objective (``log_prob_free``, ``fit``'s and ``newton(cur
 slope's centred form ``-+ n p q expm1(w) / (1 + p expm1(w))`` by autodiff: ``eps n p q`` off, of either sign, and
 ``-n q`` where ``1 / (1 + x)^2`` underflows (float32 w = 45, float64 w = 355), for a curvature of ``n e^-w``.
 The counts' own logit ``z0 = log1p((y - (n - y)) / (n - y))`` went through XLA:CPU's float64 ``log1p``, which is 120
-roundings off on ``[1 - sqrt(2), sqrt(1/2) - 1]`` (y / n from 0.37 to 0.41): 2e-4 of the slope at n = 1e12."""
+roundings off on ``[1 - sqrt(2), sqrt(1/2) - 1]`` (y / n from 0.37 to 0.41): 2e-4 of the slope at n = 1e12.
+The Student t's CDF took Fisher's expansion with the quantile's g2 and g3 (Abramowitz and Stegun 26.7.5)."""
 
 import jax
 import jax.numpy as jnp
@@ -63,3 +64,35 @@ def test_binomial_slope_where_xlas_log1p_is_off_is_within_the_inputs_rounding():
     for form in got:
         error = np.abs(np.asarray(form, float) - slope)
         assert np.all(error <= 4 * rounding), error / rounding
+
+
+def _mp_t_log_cdf(z, nu):
+    """mpmath's ``log F(z)`` of the standard t (``I_x(nu/2, 1/2) / 2``, ``x = nu / (nu + z^2)``, of the tail) and its
+    derivative in nu (``mp.diff``)."""
+    with mp.workdps(50):
+        z = mp.mpf(float(z))
+
+        def log_cdf(nu):
+            tail = mp.betainc(nu / 2, mp.mpf(1) / 2, 0, nu / (nu + z * z), regularized=True) / 2
+            return mp.log(tail) if z < 0 else mp.log1p(-tail)
+        nu = mp.mpf(float(nu))
+        return float(log_cdf(nu)), float(mp.diff(log_cdf, nu))
+
+
+@pytest.mark.deep  # log_cdf's value and slope in a traced df compile every branch (~4 s)
+def test_student_t_log_cdf_in_fishers_region_and_its_slope_in_df_are_mpmaths():
+    """``log_cdf`` of a float64 Student t at nu = 1e7, where Fisher's expansion is taken (nu >= 1e7, z^4/nu < 1e-3;
+    float32's takes its first two terms from nu = 1e4), and its derivative in df (a learned df's censored rows),
+    against mpmath's incomplete beta: the slope in nu to 1e-9, the value to 1e-13. The expansion's g2 and g3 were the
+    quantile's (Abramowitz and Stegun 26.7.5): the slope in nu was 2e-4 off (float32 at nu = 1e4: 3e-3), the value
+    1e-11."""
+    from mle_jax.distributions import student_t as t
+    with jax.enable_x64(True):
+        def log_cdf(df, z):
+            return t.log_cdf(t.StudentT(df, jnp.zeros((), jnp.float64), jnp.ones((), jnp.float64)), z)
+        z = jnp.asarray([-5.5, -2.0, 0.8, 3.0], jnp.float64)
+        value, slope = jax.jit(jax.vmap(lambda df, z: (log_cdf(df, z), jax.grad(log_cdf)(df, z))))(
+            jnp.full(z.shape, 1e7, jnp.float64), z)
+    truth, truth_slope = np.array([_mp_t_log_cdf(v, 1e7) for v in np.asarray(z, float)]).T
+    np.testing.assert_allclose(np.asarray(slope, float), truth_slope, rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(value, float), truth, rtol=1e-13)
