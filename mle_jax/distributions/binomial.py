@@ -85,7 +85,7 @@ def _log_prob_parts(n, z, y):
     10 the coefficient ``C(M + m, m)``, ``M = max(y, n - y)``, is the exact product
     ``special.log_rising_ratio_small(M + 1, m)`` (no ``lgamma``; exactly 0 at y = 0 and y = n); from 10 on Loader's
     saddle point (``data_term``, ``_free_parts``)."""
-    free, slope, inside = _free_parts(n, z, y, near=True)
+    free, slope, inside = _free_parts(n, z, y)
     ys = jnp.where(inside, y, jnp.zeros_like(y))
     return free + data_term(n, y), slope, inside, ys, jnp.where(inside, n - ys, jnp.zeros_like(y))
 
@@ -117,7 +117,7 @@ def _log_prob_jvp(primals, tangents):
 _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
 
 
-def _free_parts(n, z, y, near=False):
+def _free_parts(n, z, y):
     """``(free value, d/dz of it, y on the support)``: ``_log_prob_parts``'s value less ``data_term``, one form
     per example chosen on the counts, the transcendentals shared by both forms (one ``exp``, one ``expm1``, two
     ``log``), not each form's under a ``where``.
@@ -148,12 +148,12 @@ def _free_parts(n, z, y, near=False):
     ``eps n p |w|`` (at n = 1e9, ``w = 1e-3``: 5640 float32 roundings of the log-pmf, not the deviances' 600; the
     full-batch sum's ``log_prob_free`` left it out until session 40: 4206 float32 roundings at n = 1e9, y = 3e8).
 
-    ``near`` (``log_prob``'s, static) changes only how the slope differentiates: its value is the centred form's
-    above, its derivative (a Hessian, by autodiff through ``log_prob``'s rule) declared (``_declared_slope``): that
-    of ``y sig(-z) - (n - y) sig(z)``, ``-n sig(z) sig(-z)`` in z (one sign, sig from e: exact in both tails, where
-    autodiff through the centred form kept ``1 - x / (1 + x)`` and ``1 + expm1(w)``), ``sig(-z)`` in y, ``-sig(z)`` in
-    n; a value and gradient never read it (XLA drops its division). ``log_prob_free``'s counts are data: its slope's
-    derivative is the centred form's own, autodiff's."""
+    The slope's value is the centred form's above, its derivative (a Hessian, by autodiff through ``log_prob``'s and
+    ``log_prob_free``'s rules) declared (``_declared_slope``): that of ``y sig(-z) - (n - y) sig(z)``,
+    ``-n sig(z) sig(-z)`` in z (one sign, sig from e: exact in both tails, where autodiff through the centred form
+    kept ``1 - x / (1 + x)`` and ``1 + expm1(w)``: ``eps n p q`` off, of either sign, and ``-n q`` where
+    ``1 / (1 + x)^2`` underflows, from w = 45 in float32 and 355 in float64, for a curvature of ``n e^-w``),
+    ``sig(-z)`` in y, ``-sig(z)`` in n; a value and gradient never read it (XLA drops its division)."""
     # the counts as given (not _branches' zeros off the support: XLA:CPU wrote those selects out between the ops)
     inside = on_support(n, y) & (n == jnp.floor(n))
     ys, rest = y, n - y
@@ -188,14 +188,13 @@ def _free_parts(n, z, y, near=False):
     slope_big = -sign * ((small * large) * inv_n) * (em * inv)
     zero = jnp.zeros_like(value)
     slope = jnp.where(inside, jnp.where(big, slope_big, _sigmoid_slope(ys, rest, pos, e, inv)), zero)
-    if near:  # log_prob's: d/dz of the slope (a Hessian) declared, -n sig(z) sig(-z), where autodiff through the
-        # centred form kept 1 - x / (1 + x); sig(z) from e (exact in both tails; only a second derivative reads it, so
-        # a value and gradient compile it away); the counts 0 off the support (a NaN count's second derivative 0)
-        ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
-        inv_e = 1.0 / (1.0 + e)
-        sig, sig_neg = jnp.where(pos, inv_e, e * inv_e), jnp.where(pos, e * inv_e, inv_e)
-        return value, _declared_slope(slope, sig, sig_neg, z, ysz, restz), inside
-    return value, slope, inside
+    # d/dz of the slope (a Hessian) declared, -n sig(z) sig(-z), where autodiff through the centred form kept
+    # 1 - x / (1 + x); sig(z) from e (exact in both tails; only a second derivative reads it, so a value and gradient
+    # compile it away); the counts 0 off the support (a NaN count's second derivative 0)
+    ysz, restz = (jnp.where(inside, c, jnp.zeros_like(c)) for c in (ys, rest))
+    inv_e = 1.0 / (1.0 + e)
+    sig, sig_neg = jnp.where(pos, inv_e, e * inv_e), jnp.where(pos, e * inv_e, inv_e)
+    return value, _declared_slope(slope, sig, sig_neg, z, ysz, restz), inside
 
 
 def _declared_slope_value(slope, sig, sig_neg, z, ys, rest):
@@ -218,10 +217,13 @@ _declared_slope.defjvp(_declared_slope_jvp)
 
 def _log_ratio(small, large):
     """``log(small / large)`` for ``0 < small <= large``, to a rounding or two of itself, as one ``log1p`` of a
-    difference (exact) over a count: ``log1p((small - large) / large)`` from a ratio of 1/2 on (``log`` of the rounded
+    difference (exact) over a count: ``log1p((small - large) / large)`` from a ratio of 3/4 on (``log`` of the rounded
     ratio kept half a rounding of 1 there, however near 0 the log: 2e-6 of the slope at n = 1e12, y = n / 2 + 1,
-    w = 1e-11), ``-log1p((large - small) / small)`` below (the argument >= 1: its rounding is one of the log's)."""
-    close = small + small > large
+    w = 1e-11), ``-log1p((large - small) / small)`` below (an argument >= 1/3, exact from a ratio of 1/2 on; below,
+    >= 1: its rounding is one of the log's). Not ``log1p`` of -1/2 to -1/4: XLA:CPU's float64 ``log1p`` is 120
+    roundings off between ``1 - sqrt(2)`` and ``sqrt(1/2) - 1`` (1.5 at most elsewhere; float32's 1.8): z0 was
+    2e-15 off at y / n = 0.38, 2e-4 of the slope at n = 1e12, w = 1e-11, ten times the plain ``y - n sig(z)``'s."""
+    close = 4.0 * small > 3.0 * large
     flip = jnp.where(close, 1.0, -1.0)
     return flip * jnp.log1p(flip * (small - large) / jnp.where(close, large, small))
 
