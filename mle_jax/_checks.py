@@ -96,13 +96,18 @@ def as_float64(values) -> np.ndarray:
     return np.asarray(values).astype(np.float64)
 
 
+def _computed_dtype(arr: np.ndarray, dtype=None) -> np.dtype:
+    """``dtype``, or by default the one JAX computes ``arr`` in (``jax.dtypes.canonicalize_dtype``)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(arr.dtype) if dtype is None else dtype)
+
+
 def computed(values, dtype=None) -> np.ndarray:
     """``values`` as the computation will see them: cast to ``dtype``, by default the dtype JAX uses for their dtype
     (``jax.dtypes.canonicalize_dtype``: float64 -> float32 and int64 -> int32 unless 64-bit mode is on) and, for
     floats, with subnormal numbers flushed to 0 as XLA does on the CPU. Floats come back viewed in float64
     (exact), integers in int64."""
     arr = np.asarray(values)
-    target = jax.dtypes.canonicalize_dtype(arr.dtype) if dtype is None else np.dtype(dtype)
+    target = _computed_dtype(arr, dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is what the caller looks for
         seen = arr.astype(target)
     if is_float(target):
@@ -127,7 +132,7 @@ def check_cast(name: str, values, what: str = "y", lost=None, exact: bool = Fals
     arr = np.asarray(values)
     if arr.size == 0 or arr.dtype == np.bool_:
         return
-    target = jax.dtypes.canonicalize_dtype(arr.dtype) if dtype is None else np.dtype(dtype)
+    target = _computed_dtype(arr, dtype)
     seen = computed(arr, target)
     if is_float(target):  # a float, or an integer read as a float (``dtype`` given)
         original = as_float64(arr)

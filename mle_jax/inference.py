@@ -619,7 +619,9 @@ class _Analytic:
         base = jnp.ones_like(a) if weights is None else jnp.asarray(weights, a.dtype)
         value = self.recipe.reduce(params, x, y, base * a, mask)
         m = jnp.ones(a.shape, bool) if mask is None else mask
-        shift = affine_as(self.recipe.family.affine(params.family), jnp.result_type(value))[1]
+        # the shift as the kernel read the family's parameters: against raw outputs of the terms' dtype
+        dtype = jnp.result_type(value)
+        shift = affine_as(self.recipe.family.density.affine_at(params.family, jnp.zeros((), dtype)), dtype)[1]
         return value + jnp.sum(jnp.where(m, base * (a - 1.0), 0.0)) * shift
 
     def predict(self, params, xa):

@@ -248,8 +248,8 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
         w = jnp.ones(n, v.dtype)
     elif reduction == "mean":  # the mean's weights in (0, 1], in their own dtype, as reduce_terms scales them
         w = weights_as(weights, v.dtype)
-    else:
-        w = jnp.asarray(weights, v.dtype)
+    else:  # a sum's weights in the wider of their dtype and the parameters' (float64 weights of 1e-40 are 0 in
+        w = weights_as(weights, v.dtype, "sum")  # float32): the Hessian is summed there, then cast once
     m = jnp.ones(n, bool) if mask is None else jnp.asarray(mask, bool)
     data = _curvature.Data(x, y, w, m)
     size = min(n, max(1, _curvature.DENSE_ELEMENTS // max(1, v.size)))
@@ -257,6 +257,7 @@ def objective_hessian(recipe, parts, x, y, weights, mask, reduction: str) -> Cal
     count = jnp.where(count > 0, count, 1.0)  # a mean over no example is 0: so is its Hessian
 
     def hessian_fn(trained):
-        return jnp.asarray(_curvature.hessian(recipe, ravel_pytree(trained)[0], parts, data, size=size,
-                                              masked=mask is not None or weights is not None)) / count
+        h = _curvature.hessian(recipe, ravel_pytree(trained)[0], parts, data, size=size,
+                               masked=mask is not None or weights is not None)
+        return (jnp.asarray(h) / count).astype(v.dtype)
     return hessian_fn

@@ -277,3 +277,27 @@ def test_one_output_hessian_and_meat_either_product_form(x64):
             alone = jax.jit(lambda v, parts, data, r=r: C.hessian(r, v, parts, data, size=10))(v, parts, data)
             for got, ref in ((h, ref_h), (alone, ref_h), (b, ref_b)):
                 np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10 * float(jnp.max(jnp.abs(ref))))
+
+
+@pytest.mark.deep  # two compiles of the split Hessian
+def test_sum_hessian_keeps_float64_weights_of_a_float32_model(x64):
+    """A summed objective with float64 weights of 1e-39 and a float32 model: the Hessian Newton reads
+    (``objective_hessian``) is the float64 model's to float32's precision (its entries ~1e-37, normal in float32);
+    the weights cast to float32 first were 0 (subnormal, flushed) and so was the Hessian."""
+    from mle_jax._params import partition
+    rng = np.random.default_rng(0)
+    n, d = 500, 3
+    x = rng.normal(size=(n, d))
+    y = rng.poisson(np.exp(0.3 * x[:, 0])).astype(np.float64)
+    init, apply = mj.models.linear(d)
+    r = mj.recipe(apply, mj.poisson())
+    hs = []
+    for dt in (np.float32, np.float64):
+        p = r.init(jax.tree_util.tree_map(lambda a, dt=dt: jnp.asarray(a, dt) + 0.1, init(jax.random.PRNGKey(0))))
+        parts = partition(p)
+        h = objective_hessian(r, parts, jnp.asarray(x, dt), jnp.asarray(y, dt), jnp.full(n, 1e-39), None, "sum")
+        hs.append(jax.jit(h)(parts.trained))
+    assert hs[0].dtype == jnp.float32 and hs[1].dtype == jnp.float64
+    tiny = float(jnp.finfo(jnp.float32).tiny)
+    assert float(jnp.max(jnp.abs(hs[1]))) > 10 * tiny
+    np.testing.assert_allclose(np.asarray(hs[0], np.float64), np.asarray(hs[1]), rtol=1e-5, atol=2 * tiny)

@@ -75,20 +75,20 @@ class Density(NamedTuple):
     ``(scale, shift)`` is the same for every example, so the recipe applies it once per
     reduction (for a Normal with fixed sigma: kernel = (y - mu)^2, scale = -1/(2 sigma^2)), in the
     kernel's dtype (``_reductions.affine_as``: a shift of a parameter fixed as a Python float widens nothing).
-    ``split`` (optional): the kernel as a ``Split``, its data-only part apart. ``cast`` (optional):
-    ``(fparams, raw) -> fparams`` as the kernel reads them against the raw outputs (``params_as``), which
-    ``affine_at`` gives the affine: a float64 scale of 1e-10 with float32 raw outputs is float32's floor in both
+    ``split`` (optional): the kernel as a ``Split``, its data-only part apart. ``reads_raw``: ``affine`` is
+    ``(fparams, raw=None)``, which reads the parameters as the kernel does against the raw outputs ``raw``
+    (``params_as``; ``affine_at``): a float64 scale of 1e-10 with float32 raw outputs is float32's floor in both
     (the kernel read the floor and the affine 1e-10: an NLL of -22.0, neither the floor's -14.94 nor scipy's -14.95).
     """
 
     kernel: PerExample
-    affine: Callable[[Any], tuple[Any, Any]]
+    affine: Callable[..., tuple[Any, Any]]
     split: Split | None = None
-    cast: Callable[[Any, Any], Any] | None = None
+    reads_raw: bool = False
 
     def affine_at(self, fparams: Any, raw: Any) -> tuple[Any, Any]:
-        """``(scale, shift)`` of the parameters as the kernel reads them against the raw outputs ``raw`` (``cast``)."""
-        return self.affine(fparams if self.cast is None else self.cast(fparams, raw))
+        """``(scale, shift)`` of the parameters as the kernel reads them against the raw outputs ``raw``."""
+        return self.affine(fparams, raw) if self.reads_raw else self.affine(fparams)
 
     def log_prob(self, fparams: Any, raw: jax.Array, y: jax.Array) -> jax.Array:
         kernel = self.kernel(fparams, raw, y)
@@ -161,7 +161,7 @@ class Family:
         return self.density.kernel
 
     @property
-    def affine(self) -> Callable[[Any], tuple[Any, Any]]:
+    def affine(self) -> Callable[..., tuple[Any, Any]]:
         return self.density.affine
 
     def check(self, y: Any, dtype: Any = None) -> None:
@@ -203,11 +203,9 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
             return inner(fp, at_least_float32(raw), at_least_float32(y))
         return kernel_of
 
-    def affine_of(inner: Callable[[Any], tuple[Any, Any]]) -> Callable[[Any], tuple[Any, Any]]:
-        return lambda fparams: inner(params_as(fparams, None, integers()))
-
-    def cast(fparams: Any, raw: Any) -> Any:  # the parameters as the kernel reads them (``Density.affine_at``)
-        return params_as(fparams, raw, integers(), positive)
+    def affine_of(inner: Callable[[Any], tuple[Any, Any]]) -> Callable[..., tuple[Any, Any]]:
+        # the parameters as the kernel reads them against ``raw`` (``Density.affine_at``); without it, as given
+        return lambda fparams, raw=None: inner(params_as(fparams, raw, integers(), positive))
 
     if split is not None:
         split = Split(checked(split.free), split.data)
@@ -215,8 +213,7 @@ def build(*, spec: Spec, support: Support, theta: Callable[[Any, jax.Array], Any
         training = training._replace(term=checked(training.term))
     return Family(spec, support, tuple(raw_shape), shape, theta, init or no_params,
                   Density(checked(kernel if kernel is not None else _theta_log_prob(theta)),
-                          affine_of(affine) if affine is not None else _unit_affine, split,
-                          cast if affine is not None else None),
+                          affine_of(affine) if affine is not None else _unit_affine, split, affine is not None),
                   training, tuple(positive))
 
 
