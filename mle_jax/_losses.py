@@ -22,13 +22,13 @@ from ._boundary import as_array
 from ._cache import is_concrete
 from ._checks import one_array
 from .families import Family
-from .families._family import is_half
+from .families._family import drop_rows, is_half
 from .families._table import FAMILIES, Entry, Size, Value, computes_in, is_number
 
 
 # ----------------------------------------------------------------------------- the generic term
 
-def nll(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.Array:
+def nll(family: Family, raw, y, fparams=None, *, mask=None, validate: bool = True) -> jax.Array:
     """``-log Pr(y_i | family.theta(fparams, raw_i))`` for every example i: shape (N,).
 
     Args:
@@ -38,6 +38,10 @@ def nll(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.A
       fparams: the family's own parameters in its raw form (``params.family`` of a recipe);
         required when the family owns any. A leaf with an extra leading axis of size N gives
         each example its own value.
+      mask: optional, shape (N,): where False the row's term is exactly 0 and so is every derivative, also
+        where its target is NaN or off the support (a padded or missing row): the target is made harmless before
+        the kernel (``families._family.drop_rows``, as the recipe's ``mask``); a masked row's raw outputs must be
+        finite. Concrete targets are checked on every row, as the recipe checks them.
       validate: check the target values with the family's rules when they are concrete
         (unchecked, an impossible target gives ``+inf``).
 
@@ -47,11 +51,11 @@ def nll(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.A
       >>> mj.losses.nll(mj.bernoulli(), jnp.array([0.0, 2.0]), jnp.array([1, 0]))  # log 2, softplus(2)
       Array([0.6931472, 2.126928 ], dtype=float32)
     """
-    raw, y, fp, axes = _prepared(family, raw, y, fparams, validate)
-    return _as_raw_dtype(-jax.vmap(family.log_prob, in_axes=(axes, 0, 0))(fp, raw, y), raw)
+    raw, y, fp, axes, mask = _prepared(family, raw, y, fparams, validate, mask)
+    return _as_raw_dtype(_masked(-jax.vmap(family.log_prob, in_axes=(axes, 0, 0))(fp, raw, y), mask), raw)
 
 
-def loss(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.Array:
+def loss(family: Family, raw, y, fparams=None, *, mask=None, validate: bool = True) -> jax.Array:
     """The per-example training loss of ``family``: shape (N,).
 
     ``nll`` unless the family trains on something else: beta-NLL (``mj.normal(..., beta=)``),
@@ -61,7 +65,7 @@ def loss(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.
     unweighted smoothed loss); the recipe's weighted mean is then ``sum(loss) / sum(w[y])``.
     Arguments as for ``nll``.
     """
-    raw, y, fp, axes = _prepared(family, raw, y, fparams, validate)
+    raw, y, fp, axes, mask = _prepared(family, raw, y, fparams, validate, mask)
     term, weight = family.training.term, family.training.weight
     if term is None:
         terms = -jax.vmap(family.log_prob, in_axes=(axes, 0, 0))(fp, raw, y)
@@ -69,7 +73,12 @@ def loss(family: Family, raw, y, fparams=None, *, validate: bool = True) -> jax.
         terms = jax.vmap(term, in_axes=(axes, 0, 0))(fp, raw, y)
     if weight is not None:
         terms = terms * jax.vmap(weight)(y).astype(terms.dtype)
-    return _as_raw_dtype(terms, raw)
+    return _as_raw_dtype(_masked(terms, mask), raw)
+
+
+def _masked(terms, mask):
+    """The terms, exactly 0 where ``mask`` is False (a select: ``0 * inf`` would be NaN)."""
+    return terms if mask is None else jnp.where(mask, terms, jnp.zeros_like(terms))
 
 
 def _as_raw_dtype(terms, raw):
@@ -78,8 +87,9 @@ def _as_raw_dtype(terms, raw):
     return terms.astype(raw.dtype) if is_half(raw.dtype) else terms
 
 
-def _prepared(family, raw, y, fparams, validate):
-    """Check the shapes (and concrete target values); return raw, y, fparams, their vmap axes."""
+def _prepared(family, raw, y, fparams, validate, mask=None):
+    """Check the shapes (and concrete target values); return raw, y, fparams, their vmap axes and the mask (a
+    dropped row's target made harmless: ``drop_rows``)."""
     if not isinstance(family, Family):
         raise TypeError(f"mj.losses: family must be an mle_jax Family (e.g. mj.normal()); got {type(family).__name__}")
     name = f"mj.losses.{family.name}"
@@ -100,7 +110,15 @@ def _prepared(family, raw, y, fparams, validate):
     if validate and is_concrete(y):
         family.check(_numpy(y), raw.dtype)  # counts stay whole in the raw outputs' dtype too
     fp, axes = _family_params(family, fparams, raw.dtype, n)
-    return raw, jnp.asarray(y), fp, axes
+    y = jnp.asarray(y)
+    if mask is not None:
+        one_array(name, "mask", mask)
+        mask = jnp.asarray(as_array(name, "mask", mask))
+        if mask.shape != (n,) or not (mask.dtype == jnp.bool_ or jnp.issubdtype(mask.dtype, jnp.integer)):
+            raise ValueError(f"{name}: mask must be booleans (or 0/1 integers) of shape ({n},), one per example; "
+                             f"got {mask.dtype} of shape {mask.shape}")
+        y, mask = drop_rows(family, y, None, mask.astype(bool))
+    return raw, y, fp, axes, mask
 
 
 def _family_params(family, fparams, dtype, n):
@@ -155,14 +173,14 @@ def family_loss(name: str) -> Callable[..., jax.Array]:
         given.apply_defaults()
         options = dict(given.arguments)
         raw, y = options.pop(entry.inputs[0]), options.pop(entry.inputs[1])
-        validate, fparams = options.pop("validate"), options.pop("fparams", None)
+        validate, fparams, mask = options.pop("validate"), options.pop("fparams", None), options.pop("mask")
         for size in entry.sizes:
             options[size.param] = _size(name, size, given.arguments[size.source])
         owned: dict = {}
         raw = as_array(f"mj.losses.{name}", entry.inputs[0], raw)  # read once: its dtype is the values'
         for value in entry.values:
             options.update(_option(name, value, options.pop(value.keyword), owned, computes_in(raw)))
-        return loss(entry.make(**options), raw, y, owned or fparams, validate=validate)
+        return loss(entry.make(**options), raw, y, owned or fparams, mask=mask, validate=validate)
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = _docstring(name, entry)
@@ -209,6 +227,7 @@ def _signature(entry: Entry) -> inspect.Signature:
         if p.name == "family":
             out.append(P("fparams", p.kind, default=None))
     out += [_value_parameter(v, None) for v in values.values()]
+    out.append(P("mask", P.KEYWORD_ONLY, default=None))
     out.append(P("validate", P.KEYWORD_ONLY, default=True, annotation="bool"))
     return inspect.Signature(sorted(out, key=lambda p: p.kind), return_annotation="jax.Array")
 
@@ -235,6 +254,8 @@ def _docstring(name: str, entry: Entry) -> str:
     lines += [f"``{v.keyword}``: " + ("a number is fixed; " if v.fixed else "")
               + "an array (traced or not, of shape () or (N,)) is a value, entering as a learned parameter"
               for v in entry.values]
-    lines += ["``validate``: check concrete targets with the family's rules (unchecked: an impossible "
+    lines += ["``mask``: optional (N,) booleans; a row where False has term 0 and derivative 0, whatever its "
+              "target (``mj.losses.nll``).",
+              "``validate``: check concrete targets with the family's rules (unchecked: an impossible "
               "target has NLL +inf).", "", f"The family, ``mj.{name}``:", ""]
     return "\n".join(lines) + "\n" + textwrap.indent(inspect.cleandoc(entry.make.__doc__ or ""), "    ") + "\n"

@@ -15,10 +15,11 @@ something else), ``vmap``-ed over the leading axis: the families' own fused, sta
 (log-sigmoid logits, gathered log-softmax, ``log sigma`` straight from the link), so the values and
 gradients are the recipe's, term by term.
 The result has shape (N,); reduce it as you like (``jnp.mean``, or ``mj.reduce_terms`` for
-weights and masks). Nothing is jitted here: call these inside your own ``jit``/``grad``. A select after the loss
-takes a dropped row's value away but not its derivative: where a masked-out target is NaN (a missing value) or off
-the support, its term's derivative is NaN and ``0 * NaN`` makes the gradient NaN. Put a valid target in those rows
-first, ``y = jnp.where(mask, y, valid)`` (the recipe does so itself: ``Recipe.nll(..., mask=)``).
+weights and masks). Nothing is jitted here: call these inside your own ``jit``/``grad``. To drop rows (padding,
+missing targets) pass ``mask=`` (N,) booleans: a dropped row's term is 0 and so is its every derivative, whatever its
+target. A select after the loss would take a dropped row's value away but not its derivative: where a masked-out
+target is NaN or off the support, its term's derivative can be NaN and ``0 * NaN`` makes the gradient NaN; ``mask=``
+puts a target on the support in those rows first, as ``Recipe.nll(..., mask=)`` does.
 
 Shapes are checked on every call and never broadcast: ``raw`` must be ``(N, *raw_shape)`` (a
 ``(N, 1)`` raw is accepted where the family takes one value, as the recipe accepts a model's

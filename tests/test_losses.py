@@ -393,16 +393,16 @@ def test_no_import_of_the_package_root():
 
 
 SIGNATURES = {  # the constructor's options, less its sizes (read from shapes) and init_* values
-    "normal": "(raw, y, scale='softplus', *, beta=None, validate=True)",
-    "student_t": "(raw, y, df=4.0, scale='softplus', *, validate=True)",
-    "bernoulli": "(logits, labels, *, soft_labels=False, validate=True)",
-    "categorical": "(logits, labels, *, label_smoothing=0.0, class_weights=None, validate=True)",
-    "poisson": "(log_rate, counts, *, validate=True)",
-    "negative_binomial": "(raw, y, *, total_count, validate=True)",
-    "ordinal": "(raw, y, *, cutpoints, validate=True)",
-    "mvn_cholesky": "(raw, y, *, validate=True)",
-    "independent": "(raw, y, family, fparams=None, *, shared=True, validate=True)",
-    "censored": "(raw, y, family, fparams=None, *, validate=True)",
+    "normal": "(raw, y, scale='softplus', *, beta=None, mask=None, validate=True)",
+    "student_t": "(raw, y, df=4.0, scale='softplus', *, mask=None, validate=True)",
+    "bernoulli": "(logits, labels, *, soft_labels=False, mask=None, validate=True)",
+    "categorical": "(logits, labels, *, label_smoothing=0.0, class_weights=None, mask=None, validate=True)",
+    "poisson": "(log_rate, counts, *, mask=None, validate=True)",
+    "negative_binomial": "(raw, y, *, total_count, mask=None, validate=True)",
+    "ordinal": "(raw, y, *, cutpoints, mask=None, validate=True)",
+    "mvn_cholesky": "(raw, y, *, mask=None, validate=True)",
+    "independent": "(raw, y, family, fparams=None, *, shared=True, mask=None, validate=True)",
+    "censored": "(raw, y, family, fparams=None, *, mask=None, validate=True)",
 }
 
 
@@ -420,3 +420,39 @@ def test_a_value_option_given_as_learned_asks_for_the_value():
         mj.losses.negative_binomial(jnp.zeros(2), jnp.zeros(2), total_count="learned")
     with pytest.raises(TypeError, match="positional"):
         mj.losses.negative_binomial(jnp.zeros(2), jnp.zeros(2), 3.0)  # keyword-only, as before
+
+
+def test_mask_drops_rows_and_their_derivatives_whatever_their_targets():
+    """``mask=``: a dropped row's term and every derivative are exactly 0 though its target is NaN or off the
+    support (traced: no value check), the kept rows' terms are scipy's; without the mask the Normal's gradient at a
+    NaN target is NaN (the select after the loss keeps the NaN derivative)."""
+    logits = jnp.array([[0.2, -0.1, 0.4], [1.0, 0.0, -1.0], [0.3, 0.3, 0.1]])
+    labels = jnp.array([2, -1, 0])   # -1: a padded row
+    mu, y = jnp.array([0.5, -0.2, 1.0]), jnp.array([1.0, jnp.nan, 0.0])
+    log_rate, counts = jnp.array([0.1, 0.5, -0.3]), jnp.array([1.0, jnp.nan, 2.0])
+    keep = jnp.array([True, False, True])
+
+    def total(fn, raw, y, mask, **kw):
+        return jnp.sum(fn(raw, y, mask=mask, **kw))
+
+    def plain(fn, raw, y, **kw):
+        return jnp.sum(jnp.where(keep, fn(raw, y, **kw), 0.0))
+    cases = [(mj.losses.categorical, logits, labels, {},
+              -stats.multinomial.logpmf([[0, 0, 1], [1, 0, 0]], 1, np.asarray(jax.nn.softmax(logits[::2])))),
+             (mj.losses.normal, mu, y, {"scale": 0.5}, -stats.norm.logpdf([1.0, 0.0], [0.5, 1.0], 0.5)),
+             (mj.losses.poisson, log_rate, counts, {}, -stats.poisson.logpmf([1, 2], np.exp([0.1, -0.3])))]
+    for fn, raw, y, kw, ref in cases:
+        terms = jax.jit(lambda r, y, m, fn=fn, kw=kw: fn(r, y, mask=m, **kw))(raw, y, keep)
+        np.testing.assert_allclose(terms[::2], ref, rtol=1e-6)
+        assert terms[1] == 0.0
+        g = jax.jit(jax.grad(lambda r, y, m, fn=fn, kw=kw: total(fn, r, y, m, **kw)))(raw, y, keep)
+        assert np.all(np.isfinite(g)) and np.all(np.asarray(g)[1] == 0.0)
+        bad = jax.jit(jax.grad(lambda r, y, fn=fn, kw=kw: plain(fn, r, y, **kw)))(raw, y)
+        assert fn is not mj.losses.normal or not np.all(np.isfinite(bad))
+
+
+def test_mask_shape_and_dtype_are_checked():
+    with pytest.raises(ValueError, match=r"mask must be booleans .* of shape \(3,\)"):
+        mj.losses.poisson(jnp.zeros(3), jnp.zeros(3), mask=jnp.ones(2, bool))
+    with pytest.raises(ValueError, match=r"mask must be booleans"):
+        mj.losses.poisson(jnp.zeros(3), jnp.zeros(3), mask=jnp.ones(3))
