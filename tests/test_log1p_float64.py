@@ -91,3 +91,18 @@ def test_the_distributions_log1p_sites_near_minus_0_4(x64):
         size = np.abs(ref) if terms[i] is None else terms[i]
         err = np.abs(np.asarray(got) - ref) / (np.finfo(np.float64).eps * size)
         assert err.max() <= 8, (i, err.max())
+
+
+def test_log_q_half_where_minus_erf_is_in_the_band(x64):
+    """``incomplete._log_q_half(u) = log Q(1/2, u) = log erfc(sqrt u)`` (the Student t's a >> b tail form) takes
+    ``log1p(-erf(sqrt u))`` below ``sqrt u = 1/2``: for ``sqrt u`` in (0.27, 0.39) ``-erf`` is in XLA's bad stretch
+    (114 ulps with ``jnp.log1p``). Within 3 ulps of mpmath on both sides of the switch at ``u = 1/4``, and its
+    derivative ``-e^-u / (sqrt(pi u) Q)`` within 8."""
+    from mle_jax.distributions import incomplete
+    mpmath.mp.dps = 40
+    u = np.linspace(0.05, 0.3, 251)
+    ref = _mp(lambda v: mpmath.log(mpmath.erfc(mpmath.sqrt(v))), u)
+    slope_ref = _mp(lambda v: -mpmath.exp(-v) / (mpmath.sqrt(mpmath.pi * v) * mpmath.erfc(mpmath.sqrt(v))), u)
+    got, slope = jax.jit(jax.vmap(jax.value_and_grad(incomplete._log_q_half)))(jnp.asarray(u))
+    assert _ulps(got, ref).max() <= 3
+    assert _ulps(slope, slope_ref).max() <= 8
