@@ -24,6 +24,8 @@ from .special import HALF_LOG_2PI, expm1mx, log_ratio, mills_inverse_series, mil
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_HALF = math.sqrt(0.5)
+# 1/sqrt(2) less its rounding to float64 (mpmath), and to float32: the rest of the constant in ``ndtr_minus_abs``
+_SQRT_HALF_LO = {8: -4.8336466567264567e-17, 4: _SQRT_HALF - float(jnp.float32(_SQRT_HALF)) - 4.8336466567264567e-17}
 
 
 class Normal(NamedTuple):
@@ -69,6 +71,35 @@ def mills_ratio(t, log_phi):
     return jnp.where(far, series, near)
 
 
+def _product_error(a, b, p):
+    """``a b - p`` exactly for ``p = fl(a b)`` (Dekker's product by Veltkamp's split into half-width parts; no FMA
+    in XLA's vocabulary), ``|a|, |b|`` far below the float range."""
+    def split(v):
+        t = (134217729.0 if v.dtype.itemsize >= 8 else 4097.0) * v  # 2^27 + 1, 2^12 + 1
+        hi = t - (t - v)
+        return hi, v - hi
+    (ah, al), (bh, bl) = split(a), split(b)
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def ndtr_minus_abs(x):
+    """``Phi(-|x|) = erfc(|x|/sqrt 2)/2``, relatively exact in the tail. XLA's erfc is ``exp(-z^2) R(z)`` with
+    ``z^2`` rounded, and ``z = fl(|x| / sqrt 2)`` is rounded too: each moves ``-z^2`` by about ``z^2`` ulps, ~0.5
+    x^2 ulps of the result in all (1e3 ulps at x = 37 in float64, 117 at 12 in float32). Here the result is taken
+    back to ``|x|`` itself: ``exp(z^2 - x^2/2) ~ 1 - (e + 2 z w)`` with ``e = z^2 - fl(z^2)`` and ``w = x/sqrt 2 -
+    z`` (Dekker's exact products, ``_product_error``, and the constant's own rounding), within 4 ulps of mpmath on
+    [0, 37.5] in float64 and [0, 12.5] in float32 (5 below 1.5, erfc's own). The correction's arguments stop at 64
+    (``Phi`` is 0 there in both dtypes; no inf - inf)."""
+    a = jnp.abs(x)
+    r = 0.5 * erfc(a * _SQRT_HALF)
+    a = jnp.minimum(a, 64.0)
+    z = a * _SQRT_HALF
+    lo = _SQRT_HALF_LO[8 if a.dtype.itemsize >= 8 else 4]
+    w = _product_error(a, jnp.full_like(a, _SQRT_HALF), z) + a * lo
+    zz = z * z
+    return r - r * (_product_error(z, z, zz) + 2.0 * z * w)
+
+
 @jax.custom_jvp
 def log_ndtr(x):
     """``log Phi(x)`` in both tails, from one ``log`` of a selected argument (``scipy.special.log_ndtr``):
@@ -92,7 +123,7 @@ def log_ndtr(x):
     cut = -mills_min(x.dtype)
     far = x <= cut
     upper = x > 0
-    r = 0.5 * erfc(jnp.abs(x) * _SQRT_HALF)
+    r = ndtr_minus_abs(x)
     x_far = jnp.where(far, x, cut)
     arg = jnp.where(far, mills_series(1.0 / jnp.square(x_far)) / -x_far, jnp.where(upper, 1.0 - r, r))
     rest = jnp.where(far, -0.5 * jnp.square(x) - HALF_LOG_2PI, jnp.where(upper, -((arg - 1.0) + r) / arg, 0.0))
