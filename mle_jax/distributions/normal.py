@@ -105,20 +105,21 @@ def log_ndtr(x):
     """``log Phi(x)`` in both tails, from one ``log`` of a selected argument (``scipy.special.log_ndtr``):
 
         x <= -c:     -x^2/2 - log(2 pi)/2 + log(S(1/x^2) / -x)    (Laplace's series S, ``special.mills_series``)
-        -c < x <= 0: log r,                                     r = Phi(-|x|) = erfc(|x|/sqrt 2)/2
+        -c < x <= 0: log r,                                     r = Phi(-|x|)  (``ndtr_minus_abs``)
         x > 0:       log u - ((u - 1) + r) / u = log1p(-r),     u = 1 - r
 
     with ``c = special.mills_min`` (10 in float32, 20 in float64; 12 terms of S leave 2e-20 there). ``r`` is exact
-    to rounding relatively (erfc on ``|x|``), so the upper tail keeps the small complement that ``log(ndtr(x))``
-    rounds away (JAX's own ``log_ndtr`` takes that up to x = 8 in float64, 5 in float32: 7% off at x = 8 in float64,
-    4% at 5 in float32, and its three-term series below -20 is 2e-11 off). ``log1p(-r)`` is written as ``log u``
-    plus the rounding of ``u`` (``u - 1`` exact by Sterbenz, ``u`` in [1/2, 1]): one ``log`` in all three pieces,
-    and none of XLA's float64 ``log1p``, 121 ulps off for ``-r`` in (-0.414, -0.293) (``special.log1p``). XLA's
-    erfc rounds ``exp(-z^2)``'s argument, ~0.4 |x|^2 ulps of ``r``: the upper tail's relative error, the same as
-    rounding x itself (the condition number of Phi(-x) is ~x^2). -inf at -inf, 0 at +inf, NaN at NaN.
+    to a few roundings relatively, so the upper tail keeps the small complement that ``log(ndtr(x))`` rounds away
+    (JAX's own ``log_ndtr`` takes that up to x = 8 in float64, 5 in float32: 7% off at x = 8 in float64, 4% at 5 in
+    float32, and its three-term series below -20 is 2e-11 off). ``log1p(-r)`` is written as ``log u`` plus the
+    rounding of ``u`` (``u - 1`` exact by Sterbenz, ``u`` in [1/2, 1]): one ``log`` in all three pieces, and none of
+    XLA's float64 ``log1p``, 121 ulps off for ``-r`` in (-0.414, -0.293) (``special.log1p``). Within 5 ulps of
+    mpmath on the whole line in both dtypes; -inf at -inf, 0 at +inf, NaN at NaN; where ``Phi(-x)`` is subnormal
+    (x > 37.5 in float64, 12.9 in float32) XLA flushes it, and the upper tail's value, to 0.
 
     Its derivative is ``mills_ratio(x, log Phi(x))`` (JAX's ``exp(log phi - log Phi)`` is rounding alone in the far
-    lower tail: 2981 at x = -1e4 for 1e4 in float32)."""
+    lower tail: 2981 at x = -1e4 for 1e4 in float32); above the series' cut that exp's argument, of size x^2/2,
+    carries its rounding into M: ~0.5 x^2 ulps (400 at x = 35 in float64, 160 at -19 near the cut)."""
     x = jnp.asarray(x)
     cut = -mills_min(x.dtype)
     far = x <= cut
