@@ -48,9 +48,9 @@ def standard_log_prob(z, log_scale):
 
 def mills_ratio(t, log_phi):
     """``M = phi(t) / Phi(t)`` given ``log_phi = log Phi(t)``: ``exp(-t^2/2 - log(2 pi)/2 - log_phi)``, except in the
-    far lower tail (t at or below ``-special.mills_min``: -10 in float32, -20 in float64, as jax's ``log_ndtr``, whose
-    own three-term series there is 4e-9 off at -20 in float64), where ``log_phi`` is within rounding of ``-t^2/2``
-    and that difference keeps only its rounding (float32 at t = -1e4 gave 2981 for 1e4): there
+    far lower tail (t at or below ``-special.mills_min``: -10 in float32, -20 in float64, as ``log_ndtr``'s own
+    series), where ``log_phi`` is within rounding of ``-t^2/2`` and that difference keeps only its rounding (float32
+    at t = -1e4 gave 2981 for 1e4): there
     ``-t / S = -t (1/S)``, ``u = 1/t^2``, with the reciprocal of Laplace's asymptotic series ``S = 1 - u + 3 u^2 -
     ...``, ``1/S = 1 + u - 2 u^2 + 10 u^3 - ...`` (``special.mills_inverse_series``: one division per example, where
     ``-r / (u S)`` with ``r = 1/t`` took two). ``t = -inf`` gives NaN (``t - t``, as the exp of ``-inf + inf``), NaN
