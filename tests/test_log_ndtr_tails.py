@@ -141,3 +141,16 @@ def test_censored_normal_nll_and_gradient_in_both_tails(dtype):
     slope_tol = np.where(far, 4.0, 4.0 + 0.75 * zz)
     np.testing.assert_array_less(np.abs(np.asarray(slope, np.float64) - want_slope),
                                  slope_tol * eps * np.abs(want_slope) + tiny)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_is_computed_in_float32(dtype):
+    """Half precision takes float32's forms and rounds once (Veltkamp's split overflows float16 at |x| > 16, Mills'
+    series' coefficients at 110410): value and slope within one rounding of mpmath's, at -12 (the series) too."""
+    xs = np.asarray([-12.0, -3.0, 0.0, 2.0, 3.5], np.float32)  # log Phi(3.5) = -2.3e-4, a normal float16
+    ref = np.array([_mp_log_ndtr(v) for v in xs])
+    value, slope = jax.jit(jax.vmap(jax.value_and_grad(log_ndtr)))(jnp.asarray(xs, dtype))
+    assert value.dtype == slope.dtype == jnp.dtype(dtype)
+    eps = float(jnp.finfo(dtype).eps)
+    np.testing.assert_allclose(np.asarray(value, np.float64), ref[:, 0], rtol=eps)
+    np.testing.assert_allclose(np.asarray(slope, np.float64), ref[:, 1], rtol=eps)
