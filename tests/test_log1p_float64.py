@@ -91,3 +91,33 @@ def test_the_distributions_log1p_sites_near_minus_0_4(x64):
         size = np.abs(ref) if terms[i] is None else terms[i]
         err = np.abs(np.asarray(got) - ref) / (np.finfo(np.float64).eps * size)
         assert err.max() <= 8, (i, err.max())
+
+
+def test_log_q_half_where_minus_erf_is_in_the_band(x64):
+    """``incomplete._log_q_half(u) = log Q(1/2, u) = log erfc(sqrt u)`` (the Student t's a >> b tail form) takes
+    ``log1p(-erf(sqrt u))`` below ``sqrt u = 1/2``: for ``sqrt u`` in (0.27, 0.39) ``-erf`` is in XLA's bad stretch
+    (114 ulps with ``jnp.log1p``). Within 3 ulps of mpmath on both sides of the switch at ``u = 1/4``, and its
+    derivative ``-e^-u / (sqrt(pi u) Q)`` within 8."""
+    from mle_jax.distributions import incomplete
+    mpmath.mp.dps = 40
+    u = np.linspace(0.05, 0.3, 251)
+    ref = _mp(lambda v: mpmath.log(mpmath.erfc(mpmath.sqrt(v))), u)
+    slope_ref = _mp(lambda v: -mpmath.exp(-v) / (mpmath.sqrt(mpmath.pi * v) * mpmath.erfc(mpmath.sqrt(v))), u)
+    got, slope = jax.jit(jax.vmap(jax.value_and_grad(incomplete._log_q_half)))(jnp.asarray(u))
+    assert _ulps(got, ref).max() <= 3
+    assert _ulps(slope, slope_ref).max() <= 8
+
+
+def test_gamma_kl_between_shapes_a_ratio_near_0_6(x64):
+    """``special.lgamma_bregman(d, a) = lgamma(a + d) - lgamma(a) - d psi(a)`` by Stirling's series (a, a + d >= 10)
+    takes ``log1p(d/a)``: a shape ratio ``(a + d)/a`` in (0.586, 0.707) put it in XLA's bad stretch (110 ulps). The
+    Gamma's KL at equal rates is that Bregman term: within 8 ulps of mpmath."""
+    from mle_jax.distributions import Gamma, kl
+    mpmath.mp.dps = 40
+    ap = np.linspace(30.0, 300.0, 91)
+    aq = np.round(0.6 * ap, 3)  # d/a = -0.4
+    ref = np.array([float(mpmath.loggamma(mpmath.mpf(q)) - mpmath.loggamma(mpmath.mpf(p))
+                          - (mpmath.mpf(q) - mpmath.mpf(p)) * mpmath.digamma(mpmath.mpf(p))) for p, q in zip(ap, aq)])
+    one = jnp.ones_like(jnp.asarray(ap))
+    got = jax.jit(lambda p, q: kl(Gamma(p, one), Gamma(q, one)))(jnp.asarray(ap), jnp.asarray(aq))
+    assert _ulps(got, ref).max() <= 8

@@ -36,7 +36,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import erf, erfc
 
 from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, _LGAMMA1P, poly, powers, safe_where, betaln,
-                      lgamma_digamma_lanczos_shifted, log1mexp, log1pmx_ratio, log1pmx_series,
+                      lgamma_digamma_lanczos_shifted, log1mexp, log1p, log1pmx_ratio, log1pmx_series,
                       mills_min, mills_series, stirling_corr, with_slope)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
@@ -958,13 +958,14 @@ def _log_q_half_parts(u):
     log_tail, mills = _log_ndtr_mills(v)
     root = jnp.sqrt(u)
     near = root < 0.5
-    log_near = jnp.log1p(-erf(safe_where(near, root, 0.0)))
+    log_near = log1p(-erf(safe_where(near, root, 0.0)))  # special.log1p: -erf(root) crosses XLA's bad float64 band
     log_q = jnp.where(near, log_near, _LOG_2 + log_tail)
     return log_q, jnp.where(u > 0, -mills / safe_where(u > 0, v, 1.0), 0.0)
 
 
 # ``log Q(1/2, u) = log erfc(sqrt(u))`` for ``u >= 0``: ``log1p(-erf(sqrt(u)))`` below ``sqrt(u) = 1/2`` (``log Q`` to
-# its last digit near 0: ``-1.128e-11`` at ``u = 1e-22``, where ``erfc`` rounds to 1), else ``log 2 + log Phi(-v)``,
+# its last digit near 0: ``-1.128e-11`` at ``u = 1e-22``, where ``erfc`` rounds to 1; ``special.log1p``, as XLA's float64
+# ``log1p`` was 114 ulps off for ``sqrt(u)`` in (0.27, 0.39), where ``-erf`` is in (-0.414, -0.293)), else ``log 2 + log Phi(-v)``,
 # ``v = sqrt(2 u)`` (``_log_ndtr_mills``: Mills' series beyond ``special.mills_min``, no ``log(0)`` in the far tail).
 # Its derivative ``-e^-u / (sqrt(pi u) Q) = -M / v`` from Mills' ratio ``M = phi(v) / Phi(-v)``; 0 at ``u = 0``,
 # where the caller's ``u = (a + (b - 1)/2)(-log x)`` moves in ``a`` as ``-log x = 0`` times a slope ``~ u^(-1/2)``
