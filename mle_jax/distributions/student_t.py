@@ -203,10 +203,25 @@ def _signed_kernel(z, df, sign: float):
     """``sign (nu + 1) log1p(x)``: ``_kernel`` (sign -1) or its cost ``standard_cost`` (sign +1); where ``q = z^2/nu``
     is below eps or NaN, ``sign (1 + 1/nu) z^2/2`` (``log(1 + q)/q = 1 - q/2``, a rounding): there ``x`` may be below
     the normal floats, which XLA:CPU flushes to 0 (float32 nu = 3e38, z = 1: the value was 0, not 1/2), and at
-    ``nu = inf`` (the Normal's ``z^2/2``, not ``inf * 0``)."""
+    ``nu = inf`` (the Normal's ``z^2/2``, not ``inf * 0``). As ``sign c S`` (``_scaled_log1p``)."""
     nu, _, q, x = _kernel_terms(z, df)
-    near = (sign * 0.5) * (1 + 1 / nu)
-    return jnp.where(q >= _TINY_Q.get(jnp.dtype(q.dtype), 2.0 ** -23), (sign * (nu + 1)) * jnp.log1p(x), near * z * z)
+    c, scaled = _scaled_log1p(z, nu, q, x)
+    return (sign * c) * scaled
+
+
+_C_MAX = 2.0 ** 100  # the value's scalar factor c = min(nu + 1, 2^100)
+
+
+def _scaled_log1p(z, nu, q, x):
+    """``(c, S)`` with the kernel's ``(nu + 1) log1p(x) = c S``: ``c = min(nu + 1, 2^100)`` (a number per family) and
+    ``S = (nu + 1)/c log1p(x)`` (``log1p(x)`` itself up to nu = 2^100), or ``(1 + 1/nu) z^2 / (2c)`` where ``q`` is
+    below eps or NaN. The value (its sum times ``sign c``) and the slope in df (``log1p(x) = S c/(nu + 1)``) read
+    the one N-vector S: XLA:CPU wrote a select of the value's own, and log1p(x) beside it, as two (float32, 1e6 rows:
+    1.15 times the time); and ``c S`` has neither ``inf * 0`` (nu = inf) nor a product below the normal floats (a
+    ``z^2/(2 nu)`` there is under 1e-8 of the value, its normaliser's round-off) nor one above (``S < 1e11``)."""
+    c = jnp.minimum(nu + 1, _C_MAX)
+    big = q >= _TINY_Q.get(jnp.dtype(q.dtype), 2.0 ** -23)
+    return c, jnp.where(big, ((nu + 1) / c) * jnp.log1p(x), ((0.5 / c) * (1 + 1 / nu)) * z * z)
 
 
 def _signed_kernel_jvp(sign, primals, tangents):
@@ -279,7 +294,8 @@ def _signed_slopes(z, df, sign: float):
     u = qc / (1 + qc)
     near_q, terms = _NEAR_Q.get(jnp.dtype(q.dtype), _NEAR_Q[jnp.dtype(jnp.float32)])
     k = -sign
-    far = (0.5 * k * (1 + inv)) * u - k * jnp.log1p(x)
+    c, scaled = _scaled_log1p(z, nu, q, x)  # -k log1p(x) = sign S c/(nu + 1): the value's vector
+    far = (0.5 * k * (1 + inv)) * u + scaled * (sign * c / (nu + 1))
     return g, jnp.where(q < near_q, _near_slope(q, u, inv, 0.5 * k, terms), far)
 
 
