@@ -35,8 +35,7 @@ from .special import (_CORR, _PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where,
 
 LOG_2 = math.log(2.0)
 _LOG_SQRT_PI = 0.5 * math.log(math.pi)
-# a learned df's kernel takes nu = min(df, 1e30) (``_kernel_terms``): beyond, it is the Normal's but where z^2 is
-# not small against nu (a df of 1e31 read as 1e30 is 27% off at z = 1e15, float32); a fixed df is taken whole
+# the CRPS takes nu = min(df, 1e30); the kernels take any df whole (a df of 1e31 read as 1e30 was 27% off at z = 1e15)
 _DF_CAP = 1e30
 
 
@@ -165,6 +164,7 @@ def standard_kernel(z, df):
 # |t| above which t^2 would overflow (float32 2^62, float64 2^510): there log(1 + t^2) = 2 log1p(|t|)
 _BIG_T = {jnp.dtype(jnp.float32): 2.0 ** 62, jnp.dtype(jnp.float64): 2.0 ** 510}
 _BIG_Q = 2.0 ** 100  # q/(1 + q) is 1 to round-off beyond (float32 and float64)
+_TINY_Q = {jnp.dtype(jnp.float32): 2.0 ** -23, jnp.dtype(jnp.float64): 2.0 ** -52}  # eps: log1p(q) is q to round-off
 
 
 def _half_log1p_square(t):
@@ -178,9 +178,8 @@ def _half_log1p_square(t):
 
 
 def _kernel_terms(z, df):
-    """``nu = min(df, 1e30)`` (beyond, the kernel is the Normal's to round-off for any z whose square is finite
-    over 1e30; ``nu = inf`` included), ``t = z / sqrt(nu)``, ``q = t^2``, ``x = sqrt(1 + q) - 1``."""
-    nu = jnp.minimum(df, _DF_CAP)
+    """``nu = df`` (any size, ``inf`` included), ``t = z / sqrt(nu)``, ``q = t^2``, ``x = sqrt(1 + q) - 1``."""
+    nu = df
     t = z * jax.lax.rsqrt(nu)  # one square root and division per family where nu is the family's
     return nu, t, jnp.square(t), _half_log1p_square(t)
 
@@ -188,8 +187,7 @@ def _kernel_terms(z, df):
 def _kernel(z, df):
     """The part of the standard t's log density that depends on z: ``-(nu + 1)/2 log(1 + z^2/nu)``,
     as ``-(nu + 1) log1p(x)``, ``x = sqrt(1 + z^2/nu) - 1`` (``_half_log1p_square``): one transcendental
-    per example. Exact for nu up to 1e30 (``_DF_CAP``); there, in float32, ``x`` is subnormal only where
-    the value is below 1e-8 (in absolute terms, under round-off of the normaliser it is added to)."""
+    per example, and ``-(1 + 1/nu) z^2/2`` where ``z^2/nu`` is below eps (``_signed_kernel``): exact for any nu."""
     return _signed_kernel(z, df, -1.0)
 
 
@@ -202,9 +200,28 @@ def standard_cost(z, df):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _signed_kernel(z, df, sign: float):
-    """``sign (nu + 1) log1p(x)``: ``_kernel`` (sign -1) or its cost ``standard_cost`` (sign +1)."""
-    nu, _, _, x = _kernel_terms(z, df)
-    return (sign * (nu + 1)) * jnp.log1p(x)
+    """``sign (nu + 1) log1p(x)``: ``_kernel`` (sign -1) or its cost ``standard_cost`` (sign +1); where ``q = z^2/nu``
+    is below eps or NaN, ``sign (1 + 1/nu) z^2/2`` (``log(1 + q)/q = 1 - q/2``, a rounding): there ``x`` may be below
+    the normal floats, which XLA:CPU flushes to 0 (float32 nu = 3e38, z = 1: the value was 0, not 1/2), and at
+    ``nu = inf`` (the Normal's ``z^2/2``, not ``inf * 0``). As ``sign c S`` (``_scaled_log1p``)."""
+    nu, _, q, x = _kernel_terms(z, df)
+    c, scaled = _scaled_log1p(z, nu, q, x)
+    return (sign * c) * scaled
+
+
+_C_MAX = 2.0 ** 100  # the value's scalar factor c = min(nu + 1, 2^100)
+
+
+def _scaled_log1p(z, nu, q, x):
+    """``(c, S)`` with the kernel's ``(nu + 1) log1p(x) = c S``: ``c = min(nu + 1, 2^100)`` (a number per family) and
+    ``S = (nu + 1)/c log1p(x)`` (``log1p(x)`` itself up to nu = 2^100), or ``(1 + 1/nu) z^2 / (2c)`` where ``q`` is
+    below eps or NaN. The value (its sum times ``sign c``) and the slope in df (``log1p(x) = S c/(nu + 1)``) read
+    the one N-vector S: XLA:CPU wrote a select of the value's own, and log1p(x) beside it, as two (float32, 1e6 rows:
+    1.15 times the time); and ``c S`` has neither ``inf * 0`` (nu = inf) nor a product below the normal floats (a
+    ``z^2/(2 nu)`` there is under 1e-8 of the value, its normaliser's round-off) nor one above (``S < 1e11``)."""
+    c = jnp.minimum(nu + 1, _C_MAX)
+    big = q >= _TINY_Q.get(jnp.dtype(q.dtype), 2.0 ** -23)
+    return c, jnp.where(big, ((nu + 1) / c) * jnp.log1p(x), ((0.5 / c) * (1 + 1 / nu)) * z * z)
 
 
 def _signed_kernel_jvp(sign, primals, tangents):
@@ -228,39 +245,40 @@ _signed_kernel.defjvp(_signed_kernel_jvp, symbolic_zeros=True)
 
 
 def _slope_terms(z, df):
-    """``nu``, ``z`` with +-inf as 0 (``zf``), ``w = 1/(1 + z^2/nu)`` (0 at an infinite z and where ``z^2/nu``
-    overflows), and whether nu is under ``_DF_CAP`` (beyond it nothing depends on df)."""
-    nu = jnp.minimum(df, _DF_CAP)
+    """``nu``, ``z`` with +-inf as 0 (``zf``) and ``w = 1/(1 + z^2/nu)`` (0 at an infinite z and where ``z^2/nu``
+    overflows)."""
+    nu = df
     infinite = jnp.isinf(z)
     zf = safe_where(infinite, 0.0, z)  # z = +-inf fed as 0 to the discarded branch: no NaN derivative
     w = jnp.where(infinite, jnp.zeros_like(z), 1 / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
-    return nu, zf, w, df < _DF_CAP
+    return nu, zf, w
 
 
-# float64: below q = 1/32, D's series in q (11 terms, ``_near_slope``), whose first omitted term is under the
-# round-off of the first form from there on (both within 6e-15 of h, relative). Not in float32, where the series
-# cost 6-9% of the learned-df family's value and gradient (XLA:CPU, 1e6 rows; float64 1.5-2.6%)
-_NEAR_Q = {jnp.dtype(jnp.float64): (1 / 32, 11)}
+# below q = 1/32, h by its series in q (``_near_slope``): float64 11 terms, whose first omitted term is under the
+# round-off of the first form from there on (both within 6e-15 of h, relative); float32 below 1/64, 3 terms (both
+# within 7e-6 of h there: a fourth term made the learned-df family 1.6 times as slow at N = 1e4 on XLA:CPU)
+_NEAR_Q = {jnp.dtype(jnp.float32): (1 / 64, 3), jnp.dtype(jnp.float64): (1 / 32, 11)}
 
 
-def _near_slope(q, inv, scale, terms: int):
-    """``scale (u/nu - h)``, ``u = q/(1 + q)``, ``h = log(1 + q) - u``, by its series in q: with ``u/nu = (q - q^2 + q^3
-    - ...)/nu`` and ``h = q^2 (1/2 - 2q/3 + 3q^2/4 - ...)``, ``sum_k c_k q^k``, ``c_1 = 1/nu``, ``c_k = (-1)^(k+1)
-    (1/nu + (k - 1)/k)``: no two terms of size q left to cancel (the coefficients are the family's, once per family)."""
-    coeffs = [scale * inv] + [((-1) ** (k + 1) * scale) * (inv + (k - 1) / k) for k in range(2, terms + 1)]
-    return q * poly(coeffs, q)
+def _near_slope(q, u, inv, scale, terms: int):
+    """``scale (u/nu - h)``, ``u = q/(1 + q)``, ``h = log(1 + q) - u = q^2 (1/2 - 2q/3 + 3q^2/4 - ...)``, the
+    series' ``j``-th coefficient ``(-1)^j (j + 1)/(j + 2)``: no two terms of size q left to cancel. Its coefficients
+    are numbers, folded into the loop over the examples (a series in q whose coefficients held 1/nu made a dozen
+    scalar kernels of XLA:CPU per call: float32 N = 1e4 took 1.6 times as long)."""
+    h = jnp.square(q) * poly([(-1) ** j * (j + 1) / (j + 2) for j in range(terms)], q)
+    return (scale * inv) * u - scale * h
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _signed_slopes(z, df, sign: float):
     """``-sign`` times the log density's slopes (``_signed_kernel``'s): ``g = d/dz = -(1 + 1/nu) z w``,
-    ``w = 1/(1 + q)``, ``q = z^2/nu`` (0 at an infinite z and where ``q`` overflows), and
+    ``w = 1/(1 + q) = r^2``, ``r = 1/(1 + x)``, ``q = z^2/nu`` (0 at an infinite z; ``nu/z`` where ``q`` overflows), and
 
         D = d/dnu = (1 + 1/nu)/2 u - log(1 + q)/2 = (u/nu - h)/2,   u = q/(1 + q),   h = log(1 + q) - u
 
-    (0 beyond 1e30), the first form but in float64 below ``q = 1/32`` (``_NEAR_Q``), where it cancels to ``-q^2/4 +
-    q/(2 nu)`` from terms of size q (float64 nu = 1e15, z = 0.7: 14% off) and the second, as one series in q
-    (``_near_slope``), is taken; float32 keeps the first (nu = 1e8, z = 3: 3.6 times too large). ``u`` is taken at
+    the first form but below ``q = 1/32`` (float32 1/64, ``_NEAR_Q``), where it cancels to ``-q^2/4 + q/(2 nu)`` from
+    terms of size q (float64 nu = 1e15, z = 0.7: 14% off; float32 nu = 1e8, z = 3: 3.6 times too large) and the
+    second, h by its series in q (``_near_slope``), is taken. ``u`` is taken at
     ``min(q, 2^100)``: 1 at q = inf, no ``1/q`` at q = 0. Each vector ends in a select and each division has one use:
     XLA:CPU's reduction takes a trailing division (and the arithmetic after it) into its own kernel and writes its
     operands out as N-vectors, and writes out a division that several operations read."""
@@ -268,17 +286,17 @@ def _signed_slopes(z, df, sign: float):
     infinite = jnp.isinf(z)
     zf = safe_where(infinite, 0.0, z)
     inv = 1 / nu
-    # one expression, not zf w (_slope_terms): XLA:CPU would write zf and w out as two N-vectors for the reduction
-    g = jnp.where(infinite, jnp.zeros_like(z), (sign * (1 + inv)) * zf / (1 + jnp.square(zf * jax.lax.rsqrt(nu))))
+    # w = 1/(1 + q) = r^2, r = 1/(1 + x): (zf r) r is nu/z where q overflows, not 0; one expression (zf w, w a vector
+    # of its own, made XLA:CPU write zf and w out as two N-vectors for the reduction)
+    r = 1 / (1 + x)
+    g = jnp.where(infinite, jnp.zeros_like(z), (sign * (1 + inv)) * zf * r * r)
     qc = jnp.minimum(q, _BIG_Q)
-    near = _NEAR_Q.get(jnp.dtype(q.dtype))
-    if near is None:
-        d = jnp.where(df < _DF_CAP, (-sign) * (0.5 * (1 + inv) * (qc / (1 + qc)) - jnp.log1p(x)), 0.0)
-        return g, d
-    near_q, terms = near
-    k = jnp.where(df < _DF_CAP, -sign, 0.0)  # the family's: 0 beyond the cap, where nothing depends on df
-    far = (0.5 * k * (1 + inv)) * (qc / (1 + qc)) - k * jnp.log1p(x)
-    return g, jnp.where(q < near_q, _near_slope(q, inv, 0.5 * k, terms), far)
+    u = qc / (1 + qc)
+    near_q, terms = _NEAR_Q.get(jnp.dtype(q.dtype), _NEAR_Q[jnp.dtype(jnp.float32)])
+    k = -sign
+    c, scaled = _scaled_log1p(z, nu, q, x)  # -k log1p(x) = sign S c/(nu + 1): the value's vector
+    far = (0.5 * k * (1 + inv)) * u + scaled * (sign * c / (nu + 1))
+    return g, jnp.where(q < near_q, _near_slope(q, u, inv, 0.5 * k, terms), far)
 
 
 @_signed_slopes.defjvp
@@ -291,21 +309,21 @@ def _signed_slopes_jvp(sign, primals, tangents):
         d2/dz2 = -(1 + 1/nu) w (2w - 1),   d2/dz dnu = s (1 - z^2) w / nu,
         d2/dnu2 = u/(2 nu) (u - (1 + w)/nu),      (1 - 1/nu - (1 + 1/nu) w from q = 1 on)
 
-    each 0 in nu beyond 1e30, and 0 at an infinite z but for d2/dnu2 (its limit ``(1 - 1/nu)/(2 nu)``)."""
+    each 0 at an infinite z but for d2/dnu2 (its limit ``(1 - 1/nu)/(2 nu)``)."""
     z, df = primals
     dz, ddf = tangents
     g, d = _signed_slopes(z, df, sign)
-    nu, zf, w, capped = _slope_terms(z, df)
+    nu, zf, w = _slope_terms(z, df)
     inv = 1 / nu
     u = jnp.where(w > 0.5, jnp.square(zf * jax.lax.rsqrt(nu)) * w, 1 - w)  # q w below q = 1, 1 - w above (1 at inf)
     d_zz = -(1 + inv) * w * (2 * w - 1)
     # (1 - z^2) w / nu from z itself below |z| = 2^20 (exactly 0 at z = +-1), w/nu - u beyond (no cancellation there)
     moderate = jnp.abs(zf) < 2.0 ** 20
     zs = safe_where(moderate, zf, 0.0)
-    d_z_nu = jnp.where(capped, zf * w * inv * jnp.where(moderate, (1 - zs) * (1 + zs) * w * inv, w * inv - u), 0.0)
+    d_z_nu = zf * w * inv * jnp.where(moderate, (1 - zs) * (1 + zs) * w * inv, w * inv - u)
     # where u rounds to 1 (q >= 1) the first form loses w: at nu = 1 it is -2w (the first form gave 0 from z = 1e8)
     tail = jnp.where(w > 0.5, u - (1 + w) * inv, (1 - inv) - (1 + inv) * w)
-    d_nu_nu = jnp.where(capped, u * (0.5 * inv) * tail, 0.0)
+    d_nu_nu = u * (0.5 * inv) * tail
     dz = jnp.zeros_like(z) if isinstance(dz, SymbolicZero) else dz
     ddf = jnp.zeros_like(df) if isinstance(ddf, SymbolicZero) else ddf
     return (g, d), ((-sign) * (d_zz * dz + d_z_nu * ddf), (-sign) * (d_z_nu * dz + d_nu_nu * ddf))
