@@ -97,3 +97,16 @@ def test_beta_cdf_with_a_small_concentration_float32():
     b, y = _r(1e-4, np.float32), _r(0.999, np.float32)
     ref = float(mp.log(-mp.expm1(mp.mpf(b) * mp.log1p(-mp.mpf(y)))))
     _close(float(D.log_cdf(D.Beta(jnp.float32(1.0), jnp.float32(b)), jnp.float32(y))), ref, 2e-4)
+
+
+def test_weibull_quantiles_where_the_unit_quantile_underflows():
+    """``s (-log1p(-q))^(1/k)`` and ``s (-log p)^(1/k)`` (mpmath) where the unit Weibull's quantile is below float32's
+    range but the scaled one is not: Weibull(1/2, 1e30) at q = 1e-30 is 1e-30 and Weibull(0.1, 1e30)'s ``isf(0.9999)``
+    1.0e-10 (both were 0)."""
+    f = lambda v: _r(v, np.float32)
+    k, s, q = f(0.5), f(1e30), f(1e-30)
+    ref = mp.mpf(s) * (-mp.log1p(-mp.mpf(q))) ** (1 / mp.mpf(k))
+    _close(float(D.quantile(D.Weibull(jnp.float32(k), jnp.float32(s)), jnp.float32(q))), float(ref), 1e-5)
+    k, p = f(0.1), f(0.9999)
+    ref = mp.mpf(s) * (-mp.log(mp.mpf(p))) ** (1 / mp.mpf(k))
+    _close(float(D.isf(D.Weibull(jnp.float32(k), jnp.float32(s)), jnp.float32(p))), float(ref), 1e-4)
