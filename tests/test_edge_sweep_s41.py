@@ -78,7 +78,8 @@ def test_gamma_slope_in_the_rate_at_zero(rate):
 def test_beta_cdfs_with_a_tiny_concentration_float64():
     """``Beta(a, 1)``: ``F = y^a``, ``S = -expm1(a log y)``; ``Beta(1, b)``: ``F = -expm1(b log1p(-y))``. At a (or b) =
     1e-8 the incomplete beta took its a >> b form (``Q(b, u)``, valid for large a only): float64 ``log_sf`` of
-    Beta(1e-8, 1) at 1e-7 read -15.6336 for -15.6407 (4.6e-4 relative), ``log_cdf`` of Beta(1, 1e-8) at 1 - 1e-12 4e-3 off."""
+    Beta(1e-8, 1) at 1e-7 read -15.6336 for -15.6407 (4.6e-4 relative), ``log_cdf`` of Beta(1, 1e-8) at 1 - 1e-12
+    4e-3 off."""
     with jax.enable_x64(True):
         for a, y in ((1e-8, 1e-7), (1e-8, 1e-30), (1e-6, 1e-3)):
             ref = float(mp.log(-mp.expm1(mp.mpf(a) * mp.log(mp.mpf(y)))))

@@ -53,8 +53,8 @@ def _log_density_jvp(primals, tangents):
     """``d/da = log(b y / a) - D(a)`` for a >= 10 (``D = psi - log`` by its series: no cancellation of ``log(b y)``
     against ``psi(a)`` at large a), ``log b + log y - psi(a)`` below (``special.lgamma_digamma_lanczos``, whose
     reciprocals the value's ``lgamma`` shares), ``d/db = a/b - y``, ``d/dy = (a - 1)/y - b`` for ``0 < y < inf``
-    (0 elsewhere; ``d/db = a/b`` at y = 0): written out, where autodiff would differentiate both branches of the value; a symbolic-zero
-    tangent costs nothing."""
+    (0 elsewhere; ``d/db = a/b`` at y = 0): written out, where autodiff would differentiate both branches of the
+    value; a symbolic-zero tangent costs nothing."""
     a, b, y = primals
     da, db, dy = tangents
     value = _log_density(a, b, y)
