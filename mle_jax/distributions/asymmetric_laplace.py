@@ -27,7 +27,7 @@ from . import registry
 from .._checks import check_event_shape
 from .normal import _z, loc, loc_shape
 from .registry import Param
-from .special import expm1mx, log1p, log1pmx, log_ratio
+from .special import expm1mx, log1mexp, log1p, log1pmx, log_ratio
 
 
 class AsymmetricLaplace(NamedTuple):
@@ -56,18 +56,21 @@ def log_prob(theta: AsymmetricLaplace, y):
 
 
 def log_cdf(theta: AsymmetricLaplace, y):
-    """``log F``: ``log q + (1 - q) u`` below mu, ``log1p(-(1 - q) exp(-q u))`` above (u = (y - mu)/b)."""
+    """``log F``: ``log q + (1 - q) u`` below mu, ``log(1 - exp(log(1 - q) - q u))`` above (u = (y - mu)/b),
+    by ``log1mexp`` of the survival's log: ``1 - (1 - q) e^(-q u)`` is tiny where q is (q = 1e-8, u = 1:
+    2e-8, -inf in float32 as ``log1p(-(1 - q) exp(-q u))``)."""
     u, q = _z(theta, y), theta.q
     below = jnp.log(q) + (1 - q) * jnp.minimum(u, 0.0)
-    above = log1p(-(1 - q) * jnp.exp(-q * jnp.maximum(u, 0.0)))
+    above = log1mexp(log1p(-q) - q * jnp.maximum(u, 0.0))
     return jnp.where(u < 0, below, above)
 
 
 def log_sf(theta: AsymmetricLaplace, y):
-    """``log Pr(Y > y)``: ``log(1 - q) - q u`` above mu, ``log1p(-q exp((1 - q) u))`` below."""
+    """``log Pr(Y > y)``: ``log(1 - q) - q u`` above mu, ``log(1 - exp(log q + (1 - q) u))`` below
+    (``log1mexp``: exact where q is near 1)."""
     u, q = _z(theta, y), theta.q
     above = log1p(-q) - q * jnp.maximum(u, 0.0)
-    below = log1p(-q * jnp.exp((1 - q) * jnp.minimum(u, 0.0)))
+    below = log1mexp(jnp.log(q) + (1 - q) * jnp.minimum(u, 0.0))
     return jnp.where(u >= 0, above, below)
 
 

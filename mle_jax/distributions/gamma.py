@@ -53,8 +53,8 @@ def _log_density_jvp(primals, tangents):
     """``d/da = log(b y / a) - D(a)`` for a >= 10 (``D = psi - log`` by its series: no cancellation of ``log(b y)``
     against ``psi(a)`` at large a), ``log b + log y - psi(a)`` below (``special.lgamma_digamma_lanczos``, whose
     reciprocals the value's ``lgamma`` shares), ``d/db = a/b - y``, ``d/dy = (a - 1)/y - b`` for ``0 < y < inf``
-    (0 elsewhere): written out, where autodiff would differentiate both branches of the value; a symbolic-zero
-    tangent costs nothing."""
+    (0 elsewhere; ``d/db = a/b`` at y = 0): written out, where autodiff would differentiate both branches of the
+    value; a symbolic-zero tangent costs nothing."""
     a, b, y = primals
     da, db, dy = tangents
     value = _log_density(a, b, y)
@@ -68,8 +68,8 @@ def _log_density_jvp(primals, tangents):
         psi_rest = jnp.where(big, jnp.log(ab) + digamma_minus_log_series(ab), lgamma_digamma_lanczos(as_)[1])
         d_a = jnp.log(b) + jnp.log(safe) - psi_rest
         tangent = tangent + jnp.where(pos, d_a, zero) * da
-    if not isinstance(db, SymbolicZero):
-        tangent = tangent + jnp.where(pos, a / b - safe, zero) * db
+    if not isinstance(db, SymbolicZero):  # at y = 0 (``log b`` where a = 1) the slope is a/b
+        tangent = tangent + jnp.where(pos | (y == 0), a / b - jnp.where(pos, safe, 0.0), zero) * db
     if not isinstance(dy, SymbolicZero):
         tangent = tangent + jnp.where(pos, (a - 1) / safe - b, zero) * dy
     return value, tangent

@@ -873,7 +873,15 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     # the complement subtracts I_{1-x}(b, a) ~ 1 (-inf at I_x = 1e-5). The fractions' own error there is
     # about eps a/10 (measured: 1e-4 at a = 1e4 in float32, 2e-9 at a = 1e8 in float64): Q where it is smaller.
     u_est = (a + b) * y
-    gamma = (y < 0.5) & (0.4 * b * (b + u_est) ** 2 < _eps(x.dtype) * a ** 3)
+    # Below b = 1/2 the error does not shrink with b (the expansion's next term is of order 1/t^2, t = a + (b - 1)/2,
+    # and y^2: with b = 1 in the estimate); on the fraction's own side (``direct``) its error is eps a/10 as above, on
+    # the complement's it cancels about 10 eps / I_x, I_x ~ b (the prefix's log B(b, a) ~ -log b carries eps log b):
+    # Beta(0.5, 1e-8) at x = 0.99 read log I = 0 for -16.6 in float32 (t = 5e-9), Beta(0.5, 1e-4) -6.58 for -7.42
+    small_b = b < 0.5
+    t_est = jnp.where(small_b, a + 0.5 * (b - 1.0), a)
+    b_err = jnp.where(small_b, 1.0, b)
+    gain = jnp.where(small_b & ~direct, jnp.maximum(a, 100.0 / b), a)
+    gamma = (y < 0.5) & (t_est > 0) & (0.4 * b_err * (b_err + u_est) ** 2 < _eps(x.dtype) * t_est ** 2 * gain)
     if half:
         return _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma if gamma_form else None, log_beta,
                                  stirling, with_beta)

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import gammaln
 
 from . import _support, _twins, registry
@@ -101,16 +102,24 @@ def log_cdf(theta: Weibull, y):
     return jnp.where(pos, log_one_minus_exp_neg(theta.concentration * log_z), _edge(y, -jnp.inf, 0.0, -jnp.inf))
 
 
+def _scaled(scale, log_w):
+    """``s exp(log_w)``, as ``exp(log s + log_w)`` where ``exp(log_w)`` under- or overflows: float32 k = 1/2,
+    s = 1e30, q = 1e-30 is 1e-30, where ``exp(-138.2)`` is 0."""
+    finfo = jnp.finfo(jnp.result_type(scale, log_w))
+    normal = (log_w > float(np.log(finfo.tiny))) & (log_w < float(np.log(finfo.max)))
+    return jnp.where(normal, scale * jnp.exp(safe_where(normal, log_w, 0.0)), jnp.exp(jnp.log(scale) + log_w))
+
+
 def quantile(theta: Weibull, q):
     """``s (-log(1 - q))^(1/k)``; ``weibull_min.ppf``."""
     q = jnp.asarray(q, jnp.result_type(theta.concentration, theta.scale))
-    return theta.scale * jnp.exp(jnp.log(-log1p(-q)) / theta.concentration)
+    return _scaled(theta.scale, jnp.log(-log1p(-q)) / theta.concentration)
 
 
 def isf(theta: Weibull, p):
     """``s (-log p)^(1/k)``, exact for tiny p; ``weibull_min.isf``."""
     p = jnp.asarray(p, jnp.result_type(theta.concentration, theta.scale))
-    return theta.scale * jnp.exp(jnp.log(-jnp.log(p)) / theta.concentration)
+    return _scaled(theta.scale, jnp.log(-jnp.log(p)) / theta.concentration)
 
 
 def mean(theta: Weibull):
