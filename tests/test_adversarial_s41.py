@@ -61,3 +61,19 @@ def test_a_value_given_as_a_concrete_jax_scalar_inside_jit(loss, kw, ref):
     y = np.array([0.5, 1.0, 2.0], np.float32)
     got = jax.jit(lambda r: loss(r, jnp.asarray(y), **{kw: c}))(jnp.zeros(3, jnp.float32))
     np.testing.assert_allclose(np.asarray(got, np.float64), ref(y.astype(np.float64), 1.5), rtol=2e-6)
+
+
+def test_an_integer_mask_other_than_0_1_is_refused_as_the_recipe_refuses_it():
+    """``mask=np.array([1, 2, 0])``: the recipe refuses the 2 ("not boolean (or 0/1)"), and so does ``mj.losses``,
+    whose message asks for 0/1 integers (it read the 2 as True); a 0/1 integer mask is the recipe's mask: the same
+    NLL as ``Recipe.nll(..., mask=)`` and scipy's over the kept rows."""
+    r = mj.recipe(lambda p, x_i: p["b"] + x_i[0], mj.poisson())
+    p = r.init({"b": jnp.float32(0.2)})
+    x, y = np.zeros((3, 1), np.float32), np.array([1.0, 2.0, 3.0])
+    for call in (lambda m: r.nll(p, x, y, mask=m), lambda m: mj.losses.poisson(jnp.full(3, 0.2), y, mask=m)):
+        with pytest.raises(ValueError, match="not boolean"):
+            call(np.array([1, 2, 0]))
+    m = np.array([1, 0, 1])
+    want = -stats.poisson.logpmf([1, 3], np.exp(np.float32(0.2))).sum()
+    got = mj.losses.poisson(jnp.full(3, 0.2, jnp.float32), y, mask=m)
+    np.testing.assert_allclose([float(jnp.sum(got)), float(r.nll(p, x, y, mask=m))], [want, want], rtol=1e-6)
