@@ -77,3 +77,21 @@ def test_an_integer_mask_other_than_0_1_is_refused_as_the_recipe_refuses_it():
     want = -stats.poisson.logpmf([1, 3], np.exp(np.float32(0.2))).sum()
     got = mj.losses.poisson(jnp.full(3, 0.2, jnp.float32), y, mask=m)
     np.testing.assert_allclose([float(jnp.sum(got)), float(r.nll(p, x, y, mask=m))], [want, want], rtol=1e-6)
+
+
+def test_dekker_products_stay_exact_under_jit():
+    """``normal._product_error`` (Veltkamp's split; XLA may contract products into FMAs and simplify sums) under jit:
+    ``a b - fl(a b)`` for float32 a, b in [0, 64] and the two products ``ndtr_minus_abs`` takes (``a / sqrt 2`` and
+    its square) equal NumPy's exact float64 ``a b - fl(a b)`` (a float32 product is exact in float64)."""
+    from mle_jax.distributions.normal import _product_error
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(0, 64, 4000).astype(np.float32) for _ in range(2))
+    c = np.float32(np.sqrt(0.5))
+    f = jax.jit(lambda a, b: (_product_error(a, b, a * b), _product_error(a, jnp.full_like(a, c), a * c),
+                              _product_error(a * c, a * c, (a * c) * (a * c))))
+    got = [np.asarray(g, np.float64) for g in f(jnp.asarray(a), jnp.asarray(b))]
+    z = a * c
+    exact = [a.astype(np.float64) * b - (a * b), a.astype(np.float64) * np.float64(c) - z,
+             z.astype(np.float64) ** 2 - (z * z)]
+    for g, e in zip(got, exact):
+        np.testing.assert_array_equal(g, e)
