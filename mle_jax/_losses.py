@@ -117,7 +117,7 @@ def _prepared(family, raw, y, fparams, validate, mask=None):
         if mask.shape != (n,) or not (mask.dtype == jnp.bool_ or jnp.issubdtype(mask.dtype, jnp.integer)):
             raise ValueError(f"{name}: mask must be booleans (or 0/1 integers) of shape ({n},), one per example; "
                              f"got {mask.dtype} of shape {mask.shape}")
-        if is_concrete(mask):  # 0/1 integers, as the recipe checks a mask (a 2 was read as True)
+        if validate and is_concrete(mask):  # 0/1 integers, as the recipe checks a mask (a 2 was read as True)
             check_weights(name, None, mask)
         y, mask = drop_rows(family, y, None, mask.astype(bool))
     return raw, y, fp, axes, mask
