@@ -20,7 +20,7 @@ import numpy as np
 
 from ._boundary import as_array
 from ._cache import is_concrete
-from ._checks import one_array
+from ._checks import check_weights, one_array
 from .families import Family
 from .families._family import drop_rows, is_half
 from .families._table import FAMILIES, Entry, Size, Value, computes_in, is_number
@@ -117,6 +117,8 @@ def _prepared(family, raw, y, fparams, validate, mask=None):
         if mask.shape != (n,) or not (mask.dtype == jnp.bool_ or jnp.issubdtype(mask.dtype, jnp.integer)):
             raise ValueError(f"{name}: mask must be booleans (or 0/1 integers) of shape ({n},), one per example; "
                              f"got {mask.dtype} of shape {mask.shape}")
+        if validate and is_concrete(mask):  # 0/1 integers, as the recipe checks a mask (a 2 was read as True)
+            check_weights(name, None, mask)
         y, mask = drop_rows(family, y, None, mask.astype(bool))
     return raw, y, fp, axes, mask
 

@@ -97,7 +97,9 @@ def ndtr_minus_abs(x):
     lo = _SQRT_HALF_LO[8 if a.dtype.itemsize >= 8 else 4]
     w = _product_error(a, jnp.full_like(a, _SQRT_HALF), z) + a * lo
     zz = z * z
-    return r - r * (_product_error(z, z, zz) + 2.0 * z * w)
+    # r (1 - c), not r - r c: r c is subnormal beyond x = 12 in float32, 36.7 in float64, and flushed to 0 where XLA
+    # does not fuse the two into one FMA (op by op, or with r c materialised: 120 and 990 ulps there)
+    return r * (1.0 - (_product_error(z, z, zz) + 2.0 * z * w))
 
 
 @jax.custom_jvp
@@ -114,7 +116,8 @@ def log_ndtr(x):
     float32, and its three-term series below -20 is 2e-11 off). ``log1p(-r)`` is written as ``log u`` plus the
     rounding of ``u`` (``u - 1`` exact by Sterbenz, ``u`` in [1/2, 1]): one ``log`` in all three pieces, and none of
     XLA's float64 ``log1p``, 121 ulps off for ``-r`` in (-0.414, -0.293) (``special.log1p``). Within 5 ulps of
-    mpmath on the whole line in both dtypes; -inf at -inf, 0 at +inf, NaN at NaN; where ``Phi(-x)`` is subnormal
+    mpmath on the whole line in both dtypes (``-x^2/2`` as ``(-x/2) x``: finite while the value is, down to
+    x = -2.6e19 in float32; ``x^2`` overflowed from -1.8e19); -inf at -inf, 0 at +inf, NaN at NaN; where ``Phi(-x)`` is subnormal
     (x > 37.5 in float64, 12.9 in float32) XLA flushes it, and the upper tail's value, to 0.
 
     Its derivative is ``mills_ratio(x, log Phi(x))`` (JAX's ``exp(log phi - log Phi)`` is rounding alone in the far
@@ -129,7 +132,7 @@ def log_ndtr(x):
     r = ndtr_minus_abs(x)
     x_far = jnp.where(far, x, cut)
     arg = jnp.where(far, mills_series(1.0 / jnp.square(x_far)) / -x_far, jnp.where(upper, 1.0 - r, r))
-    rest = jnp.where(far, -0.5 * jnp.square(x) - HALF_LOG_2PI, jnp.where(upper, -((arg - 1.0) + r) / arg, 0.0))
+    rest = jnp.where(far, (-0.5 * x) * x - HALF_LOG_2PI, jnp.where(upper, -((arg - 1.0) + r) / arg, 0.0))
     return jnp.log(arg) + rest
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import links
 from .._cache import is_concrete
-from .._checks import fail_entries
+from .._checks import computed, fail_entries
 from ._family import Family
 from .classification import bernoulli, categorical, ordinal
 from .combinators import censored, independent
@@ -109,7 +109,8 @@ def positive_raw(label: str, what: str, value: Any, dtype: Any = None) -> jax.Ar
     target = jnp.promote_types(value.dtype if dtype is None else dtype, jnp.float32)
     cast = value.astype(target)
     if is_concrete(value):
-        seen, floor = np.asarray(cast), links.floor(target)
+        # read from the concrete value (a weakly typed scalar's cast is a tracer inside the caller's jit), as cast
+        seen, floor = computed(np.asarray(value), target), links.floor(target)
         rule = f"finite and > {floor:.3g} (the floor finfo(dtype).eps of the link)"
         if jnp.finfo(value.dtype).bits > jnp.finfo(target).bits:
             rule = (f"finite and > {floor:.3g}, the link's floor in {jnp.dtype(target).name}, the dtype the loss "
