@@ -154,3 +154,13 @@ def test_half_precision_is_computed_in_float32(dtype):
     eps = float(jnp.finfo(dtype).eps)
     np.testing.assert_allclose(np.asarray(value, np.float64), ref[:, 0], rtol=eps)
     np.testing.assert_allclose(np.asarray(slope, np.float64), ref[:, 1], rtol=eps)
+
+
+def test_integer_arguments_give_floats():
+    """Integers (int8 ... int64) are read in JAX's default float, as scipy reads them: a float, not the value cast
+    back to the integer dtype (int8 gave 0 for log Phi(-3) = -6.6)."""
+    from scipy import special as sp
+    for dt in (np.int8, np.int16, np.int32):
+        got = log_ndtr(jnp.asarray([-3, 0, 2], dt))
+        assert jnp.issubdtype(got.dtype, jnp.floating)
+        np.testing.assert_allclose(got, sp.log_ndtr(np.array([-3.0, 0.0, 2.0])), rtol=2e-7)

@@ -455,4 +455,8 @@ def test_mask_shape_and_dtype_are_checked():
     with pytest.raises(ValueError, match=r"mask must be booleans .* of shape \(3,\)"):
         mj.losses.poisson(jnp.zeros(3), jnp.zeros(3), mask=jnp.ones(2, bool))
     with pytest.raises(ValueError, match=r"mask must be booleans"):
-        mj.losses.poisson(jnp.zeros(3), jnp.zeros(3), mask=jnp.ones(3))
+        mj.losses.poisson(jnp.zeros(3), jnp.zeros(3), mask=jnp.ones(3, jnp.complex64))
+    with pytest.raises(ValueError, match=r"boolean \(or 0/1\)"):   # floats 0/1, as the recipe reads a mask
+        mj.losses.poisson(jnp.zeros(3), jnp.zeros(3), mask=jnp.array([1.0, 0.5, 0.0]))
+    np.testing.assert_array_equal(mj.losses.poisson(jnp.zeros(3), jnp.ones(3), mask=jnp.array([1.0, 0.0, 1.0])),
+                                  mj.losses.poisson(jnp.zeros(3), jnp.ones(3), mask=jnp.array([True, False, True])))

@@ -124,6 +124,8 @@ def log_ndtr(x):
     lower tail: 2981 at x = -1e4 for 1e4 in float32); above the series' cut that exp's argument, of size x^2/2,
     carries its rounding into M: ~0.5 x^2 ulps (400 at x = 35 in float64, 160 at -19 near the cut)."""
     x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):  # integers (and booleans): in JAX's default float, as scipy's
+        return log_ndtr(x.astype(jnp.result_type(float)))
     if x.dtype.itemsize < 4:  # float16, bfloat16: computed in float32 (the split products need its range)
         return log_ndtr(x.astype(jnp.float32)).astype(x.dtype)
     cut = -mills_min(x.dtype)
