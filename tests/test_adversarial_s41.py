@@ -25,6 +25,7 @@ def _mp_log_ndtr(x):
         return float(mp.log1p(-mp.ncdf(-t)) if t > 0 else mp.log(mp.ncdf(t)))
 
 
+@pytest.mark.deep  # op-by-op evaluation / a recipe's checks and NLL (seconds on a loaded machine)
 @pytest.mark.parametrize("dtype, lo, hi", [("float32", 12.0, 12.8), ("float64", 36.7, 37.3)])
 def test_log_ndtr_upper_tail_op_by_op_is_mpmaths(dtype, lo, hi):
     """Op by op (no jit, as ``mj.losses`` runs unless the caller jits it) log Phi(x) ~ -Phi(-x) in the last band
@@ -63,6 +64,7 @@ def test_a_value_given_as_a_concrete_jax_scalar_inside_jit(loss, kw, ref):
     np.testing.assert_allclose(np.asarray(got, np.float64), ref(y.astype(np.float64), 1.5), rtol=2e-6)
 
 
+@pytest.mark.deep  # op-by-op evaluation / a recipe's checks and NLL (seconds on a loaded machine)
 def test_an_integer_mask_other_than_0_1_is_refused_as_the_recipe_refuses_it():
     """``mask=np.array([1, 2, 0])``: the recipe refuses the 2 ("not boolean (or 0/1)"), and so does ``mj.losses``,
     whose message asks for 0/1 integers (it read the 2 as True); a 0/1 integer mask is the recipe's mask: the same

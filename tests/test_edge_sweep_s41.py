@@ -54,6 +54,7 @@ def test_asymmetric_laplace_cdfs_at_extreme_quantile_levels():
             _close(float(D.log_sf(th, jnp.float32(y))), float(_ald_log_sf(0.0, 1.0, qd, y)), 1e-5, 1e-6)
 
 
+@pytest.mark.deep  # compiles a family's value and gradient (seconds on a loaded 2-core machine)
 @pytest.mark.parametrize("scale", [1e-20, 1e-30])
 def test_weibull_slope_in_a_tiny_scale_is_finite_and_exact(scale):
     """d/ds of the Weibull log density, ``(k z^k - k)/s`` with ``z = y/s``, in float32 at s = 1e-20, 1e-30 (NaN before:
@@ -67,6 +68,7 @@ def test_weibull_slope_in_a_tiny_scale_is_finite_and_exact(scale):
     _close(float(got), float(ref), 1e-5)
 
 
+@pytest.mark.deep  # compiles a family's value and gradient (seconds on a loaded 2-core machine)
 @pytest.mark.parametrize("rate", [1e-30, 1.0, 3.5, 1e30])
 def test_gamma_slope_in_the_rate_at_zero(rate):
     """Gamma(1, b) at y = 0: ``log b``, whose slope in b is 1/b (was 0)."""
@@ -75,6 +77,7 @@ def test_gamma_slope_in_the_rate_at_zero(rate):
     _close(float(got), 1.0 / b, 1e-6)
 
 
+@pytest.mark.deep  # compiles a family's value and gradient (seconds on a loaded 2-core machine)
 def test_beta_cdfs_with_a_tiny_concentration_float64():
     """``Beta(a, 1)``: ``F = y^a``, ``S = -expm1(a log y)``; ``Beta(1, b)``: ``F = -expm1(b log1p(-y))``. At a (or b) =
     1e-8 the incomplete beta took its a >> b form (``Q(b, u)``, valid for large a only): float64 ``log_sf`` of
@@ -89,6 +92,7 @@ def test_beta_cdfs_with_a_tiny_concentration_float64():
             _close(float(D.log_cdf(D.Beta(jnp.float64(1.0), jnp.float64(b)), jnp.float64(y))), ref, 1e-9)
 
 
+@pytest.mark.deep  # compiles a family's value and gradient (seconds on a loaded 2-core machine)
 def test_beta_cdf_with_a_small_concentration_float32():
     """float32 ``log_cdf`` of Beta(0.5, 1e-4) at 0.99 was -6.577 (true -7.421: the a >> b form at a = 1/2, where
     ``t = a + (b - 1)/2`` is 5e-5), of Beta(1, 1e-4) at 0.999 -7.261 (true -7.278); mpmath and the closed form."""
