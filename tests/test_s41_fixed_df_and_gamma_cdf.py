@@ -1,4 +1,5 @@
-"""Session 41: the fixed-df Student t's slope in z where ``z^2/df`` overflows, against mpmath.
+"""Session 41: the fixed-df Student t's slope in z where ``z^2/df`` overflows, and the Gamma's ``log_cdf`` at
+shape a < 1, against mpmath.
 
 A fixed df's slope in z, ``-(df + 1) z / (df + z^2)``, was 0 where ``z^2/df`` overflows (float32
 ``|z| > 1.8e19 sqrt(df)``, float64 1e154): the family's slope in loc lost ``(df + 1)/z`` and in scale
@@ -8,6 +9,12 @@ A fixed df's slope in z, ``-(df + 1) z / (df + z^2)``, was 0 where ``z^2/df`` ov
 References: mpmath's log density at 60 digits and its slopes in closed form
 ``d/dloc = (1 + 1/nu) z/(1 + q)/s``, ``d/ds = (-1 + (1 + 1/nu) z^2/(1 + q))/s``, ``q = z^2/nu``, and the
 softplus link's chain rule in mpmath.
+
+The Gamma's ``log P(a, x)`` at a < 1 (float64): Legendre's fraction went on multiplying a converged entry by
+deltas within an ulp of 1 while a slower entry of the batch ran (8 eps of drift: the value depended on the batch).
+Left: from x = 1.1 to a + 1 the series makes ``log P`` (near 0) a sum of terms near +-1 (up to 20 (1 + kappa) eps
+off; the fraction there instead made a censored Gamma's value and gradient 1.26 times as slow). Reference:
+``mpmath.gammainc(a, 0, x, regularized=True)`` at 50 digits.
 """
 
 from __future__ import annotations
@@ -100,3 +107,43 @@ def test_fixed_df_slopes_where_z_squared_overflows(dtype, request):
     tol = {"value": 16, "loc": 8, "scale": 8}
     bad = [row for row in _t_errors(dtype) if not row[-1] <= tol[row[0][-1]]]
     assert not bad, bad[:12]
+
+
+def _gamma_cases():
+    """(a, x): a from 1e-3 to 1, x from 1e-10 to 50, denser over 1.1 .. 2 (where the series' zone was)."""
+    a = np.concatenate([np.geomspace(1e-3, 0.1, 6), np.linspace(0.12, 0.99, 12)])
+    x = np.concatenate([np.geomspace(1e-10, 1.0, 8), np.linspace(1.1, 2.0, 10), [3.0, 7.0, 15.0, 30.0, 50.0]])
+    aa, xx = np.meshgrid(a, x, indexing="ij")
+    return aa.ravel(), xx.ravel()
+
+
+def test_gamma_log_cdf_small_shape_against_mpmath(x64):
+    """``log P(a, x)`` within ``16 (1 + kappa)`` eps (relative), ``kappa = |d log(-log P) / d log x|`` its condition
+    number in x (about x where P is near 1: the input's own rounding costs that much), for a < 1; 32 (1 + kappa)
+    in the series' zone ``1.1 <= x < a + 1`` (20 at a = 0.59, x = 1.5: ``log P`` near 0 from terms near +-1).
+    Elsewhere the worst is 12, Legendre's fraction near x = 1 (its forward evaluation's rounding over 50 to 90
+    steps)."""
+    a, x = _gamma_cases()
+    got = np.asarray(jax.jit(lambda a, x: mj.log_cdf(mj.Gamma(a, jnp.ones_like(a)), x))(jnp.asarray(a), jnp.asarray(x)))
+    bad = []
+    with mp.workdps(50):
+        for ai, xi, g in zip(a, x, got):
+            A, X = mp.mpf(float(ai)), mp.mpf(float(xi))
+            p = mp.gammainc(A, 0, X, regularized=True)
+            want = mp.log(p)
+            kappa = abs(mp.exp(A * mp.log(X) - X - mp.loggamma(A)) / p / want)
+            err = abs(g - float(want)) / abs(float(want)) / EPS["float64"]
+            zone = 1.1 <= xi < ai + 1
+            if not err <= (32 if zone else 16) * (1 + float(kappa)):
+                bad.append((float(ai), float(xi), g, float(want), err, float(kappa)))
+    assert not bad, bad[:8]
+
+
+def test_gamma_log_cdf_does_not_depend_on_the_batch(x64):
+    """An entry of Legendre's fraction (a = 0.01, x = 25.5: 9 steps; a = 0.5, x = 3: 33) has the value it has alone
+    when a slower one (a = 0.1, x = 1.1: 87 steps) shares its loop (its ``log P = log1p(-Q)`` drifted by 8 eps)."""
+    fast = (np.array([0.01, 0.5]), np.array([25.5, 3.0]))
+    f = jax.jit(lambda a, x: mj.log_cdf(mj.Gamma(a, jnp.ones_like(a)), x))
+    alone = np.asarray([f(jnp.asarray([a]), jnp.asarray([x]))[0] for a, x in zip(*fast)])
+    batched = np.asarray(f(jnp.asarray(np.append(fast[0], 0.1)), jnp.asarray(np.append(fast[1], 1.1))))[:2]
+    np.testing.assert_allclose(batched, alone, rtol=2 * EPS["float64"], atol=0)
