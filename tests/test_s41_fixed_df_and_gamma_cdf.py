@@ -27,6 +27,8 @@ import pytest
 
 import mle_jax as mj
 
+pytestmark = pytest.mark.deep  # each test compiles a family or the incomplete gamma's loops (1.5-2.3 s)
+
 EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
 DFS = (0.5, 5.0, 1e6)
 SCALE = 2.0  # the softplus scale's and the distribution's scale (the fixed scale: 1)
