@@ -113,6 +113,13 @@ def aligned(*params, y):
     return tuple(jnp.broadcast_to(jnp.asarray(v, dtype), shape) for v in (*params, y))
 
 
+def nonnegative(x):
+    """``max(x, 0)`` with slope 1 at ``x = 0``: a divergence clamped against rounding (>= 0 exactly) keeps its own
+    derivatives where it is 0, at ``p = r``, whose Hessian there is the Fisher information (``jnp.maximum``'s slope at
+    the tie is 1/2: the KL's Hessian at ``p = r`` was half of it). NaN stays NaN."""
+    return jnp.where(x < 0, jnp.zeros_like(x), x)
+
+
 def safe_where(use, x, fill):
     """``x`` where ``use`` holds, else ``fill``: the input of a branch that ``where`` will discard (the
     "double where": ``where(use, f(safe_where(use, x, 1.0)), g(...))`` keeps f's NaN out of the gradient)."""
