@@ -6,6 +6,8 @@ derivative at the tie ``u = 0`` is 1/2: at ``y = loc`` exactly (a quantile regre
 ``log_sf``'s slopes in y were half the true ones, the CRPS's slope ``2 F - 1`` read ``q``, and the KL's Hessian in
 the other's location was 0 at equal locations for ``q (1 - q) / (b_p b_r)``: each function is smooth there."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import mpmath as mp
@@ -101,3 +103,17 @@ def test_kl_hessian_at_equal_parameters_is_fisher(case):
             return kl(p, cls(*values))
         got = float(jax.hessian(divergence)(jnp.array(params[index])))
     np.testing.assert_allclose(got, fisher, rtol=1e-9)
+
+
+@pytest.mark.parametrize("a, b", [(1e-19, 1.0), (1.0, 6e-20), (3e-20, 4e-20)])
+def test_log_ratio_hessian_where_the_square_underflows(a, b):
+    """``log(a/b)``'s Hessian is ``diag(-1/a^2, 1/b^2)``: in float32 where ``a^2`` underflows its written derivative
+    ``da/a`` was differentiated to ``-da a' / a^2 = 0/0`` off the diagonal (NaN for 0) and -inf for -1e38 on it."""
+    from mle_jax.distributions.special import log_ratio
+    x = jnp.array([a, b], jnp.float32)
+    got = np.asarray(jax.hessian(lambda v: log_ratio(v[0], v[1]))(x), np.float64)
+    a32, b32 = (float(v) for v in np.asarray(x))
+    big = float(np.finfo(np.float32).max)
+    ref = [v if abs(v) <= big else math.copysign(math.inf, v) for v in (-1 / a32**2, 1 / b32**2)]  # float32's overflow
+    np.testing.assert_array_equal(got[[0, 1], [1, 0]], 0.0)
+    np.testing.assert_allclose(np.diag(got), ref, rtol=1e-6)

@@ -254,7 +254,21 @@ def log_ratio(a, b):
 def _log_ratio_jvp(primals, tangents):
     a, b = primals
     da, db = tangents
-    return log_ratio(a, b), da / a - db / b
+    return log_ratio(a, b), _reciprocal(a) * da - _reciprocal(b) * db
+
+
+@jax.custom_jvp
+def _reciprocal(a):
+    """``1/a``, its derivative ``-r (r da)``, ``r = 1/a``: autodiff's ``-da / a^2`` is 0/0 where ``a^2`` underflows
+    (float32 a < 1e-19), and so log_ratio's Hessian was NaN off its diagonal, whose entries are 0."""
+    return 1 / a
+
+
+@_reciprocal.defjvp
+def _reciprocal_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    r = 1 / a
+    return r, -r * (r * da)
 
 
 def log1mexp(x):
