@@ -18,6 +18,7 @@ Moyeed (2001), Bayesian quantile regression, Stat. Prob. Letters 54.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -27,7 +28,7 @@ from . import registry
 from .._checks import check_event_shape
 from .normal import _z, loc, loc_shape
 from .registry import Param
-from .special import expm1mx, log1mexp, log1p, log1pmx, log_ratio
+from .special import nonnegative, expm1mx, log1mexp, log1p, log1pmx, log_ratio
 
 
 class AsymmetricLaplace(NamedTuple):
@@ -42,6 +43,17 @@ class AsymmetricLaplace(NamedTuple):
 def check_loss(u, q):
     """``rho_q(u) = u (q - 1{u < 0}) = max(q u, (q - 1) u)`` (Koenker's check function)."""
     return jnp.maximum(q * u, (q - 1) * u)
+
+
+def _positive(u):
+    """``max(u, 0)`` with slope 1 at ``u = 0`` (``jnp.maximum``'s is 1/2 at the tie, which halved the slopes of the
+    CDFs, CRPS and KL, each smooth there, at ``y = loc``); NaN stays NaN."""
+    return jnp.where(u < 0, 0.0, u)
+
+
+def _negative(u):
+    """``min(u, 0)``, read only where ``u < 0`` (there with slope 1); NaN stays NaN."""
+    return jnp.where(u >= 0, 0.0, u)
 
 
 def _log_norm(q):
@@ -60,8 +72,8 @@ def log_cdf(theta: AsymmetricLaplace, y):
     by ``log1mexp`` of the survival's log: ``1 - (1 - q) e^(-q u)`` is tiny where q is (q = 1e-8, u = 1:
     2e-8, -inf in float32 as ``log1p(-(1 - q) exp(-q u))``)."""
     u, q = _z(theta, y), theta.q
-    below = jnp.log(q) + (1 - q) * jnp.minimum(u, 0.0)
-    above = log1mexp(log1p(-q) - q * jnp.maximum(u, 0.0))
+    below = jnp.log(q) + (1 - q) * _negative(u)
+    above = log1mexp(log1p(-q) - q * _positive(u))
     return jnp.where(u < 0, below, above)
 
 
@@ -69,8 +81,8 @@ def log_sf(theta: AsymmetricLaplace, y):
     """``log Pr(Y > y)``: ``log(1 - q) - q u`` above mu, ``log(1 - exp(log q + (1 - q) u))`` below
     (``log1mexp``: exact where q is near 1)."""
     u, q = _z(theta, y), theta.q
-    above = log1p(-q) - q * jnp.maximum(u, 0.0)
-    below = log1mexp(jnp.log(q) + (1 - q) * jnp.minimum(u, 0.0))
+    above = log1p(-q) - q * _positive(u)
+    below = log1mexp(jnp.log(q) + (1 - q) * _negative(u))
     return jnp.where(u >= 0, above, below)
 
 
@@ -136,8 +148,8 @@ def _partial_expectation(t, q):
     """``G(t) = int_{-inf}^t F(u) du`` of the standardised variable, ``E[(t - U)_+]``:
     ``q / (1 - q) exp((1 - q) t)`` for t < 0, ``q / (1 - q) + t + (1 - q) / q expm1(-q t)`` for t >= 0."""
     ratio = q / (1 - q)
-    below = ratio * jnp.exp((1 - q) * jnp.minimum(t, 0.0))
-    above = ratio + t + (1 - q) / q * jnp.expm1(-q * jnp.maximum(t, 0.0))
+    below = ratio * jnp.exp((1 - q) * _negative(t))
+    above = ratio + t + (1 - q) / q * jnp.expm1(-q * _positive(t))
     return jnp.where(t < 0, below, above)
 
 
@@ -171,13 +183,16 @@ def kl(p: AsymmetricLaplace, r: AsymmetricLaplace):
     delta = tau - q
     s = log_ratio(p.scale, r.scale)
     t = (r.loc - p.loc) / p.scale
-    above = (1 - q) / q * expm1mx(-q * jnp.maximum(t, 0.0))
-    below = q / (1 - q) * expm1mx((1 - q) * jnp.minimum(t, 0.0))
+    above = (1 - q) / q * expm1mx(-q * _positive(t))
+    below = q / (1 - q) * expm1mx((1 - q) * _negative(t))
     rest = jnp.where(t >= 0, above, below) - delta * t
-    scaled = jnp.where(rest == 0, 0.0, jnp.exp(s) * rest)
+    # e^s rest is 0 where rest is (t = 0, delta = 0) even where e^s overflows; there s is capped (its derivative
+    # e^s d(rest) kept: a select of 0 dropped it, and the KL's slope and Hessian in the location at t = 0)
+    cap = math.log(float(jnp.finfo(jnp.result_type(s)).max)) - 1
+    scaled = jnp.exp(jnp.where(rest == 0, jnp.minimum(s, cap), s)) * rest
     value = (-log1pmx(delta / q) - log1pmx(-delta / (1 - q)) + expm1mx(s) + jnp.expm1(s) * delta * _mean_u(q)
              + scaled)
-    return jnp.maximum(value, 0.0)
+    return nonnegative(value)
 
 
 def fisher(theta: AsymmetricLaplace):

@@ -25,7 +25,7 @@ from jax.scipy.special import polygamma, xlogy
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
-from .special import (HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, betaln, betaln_digamma_gaps, digamma_gap,
+from .special import (nonnegative, HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, betaln, betaln_digamma_gaps, digamma_gap,
                       digamma_minus_log, lgamma_bregman, log1p, stirling_corr)
 
 
@@ -128,7 +128,7 @@ def kl(p: Beta, q: Beta):
                -lgamma_bregman((aq - ap) + (bq - bp), ap + bp, aq + bq))
     gaps = (betaln(aq, bq), -betaln(ap, bp), (aq - ap) * digamma_gap(ap, bp), (bq - bp) * digamma_gap(bp, ap))
     size = sum(jnp.abs(t) for t in bregman) <= sum(jnp.abs(t) for t in gaps)
-    return jnp.maximum(jnp.where(size, sum(bregman), sum(gaps)), 0.0)  # >= 0 exactly
+    return nonnegative(jnp.where(size, sum(bregman), sum(gaps)))  # >= 0 exactly
 
 
 def mode(theta: Beta):

@@ -31,7 +31,7 @@ from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .poisson import count_quantile, log_probabilities, y_log
 from .registry import Param
-from .special import (HALF_LOG_2PI, STIRLING_MIN, log1mexp, log1pmx_series, log_rising_ratio_small, poly,
+from .special import (nonnegative, HALF_LOG_2PI, STIRLING_MIN, log1mexp, log1pmx_series, log_rising_ratio_small, poly,
                       safe_where, stirling_corr)
 
 
@@ -457,7 +457,7 @@ def kl(p: Binomial, q: Binomial):
     closed form; infinite where ``n_p > n_q``)."""
     zp, zq = p.logits, q.logits
     per_trial = jax.nn.sigmoid(zp) * (zp - zq) + jax.nn.softplus(zq) - jax.nn.softplus(zp)
-    value = p.total_count * jnp.maximum(per_trial, 0.0)
+    value = p.total_count * nonnegative(per_trial)
     return jnp.where(p.total_count == q.total_count, value, jnp.where(p.total_count > q.total_count, jnp.inf,
                                                                         jnp.nan))
 

@@ -32,7 +32,7 @@ from jax.scipy.special import digamma, polygamma, xlogy
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .registry import Param
-from .special import lgamma_bregman, lgamma_digamma
+from .special import nonnegative, lgamma_bregman, lgamma_digamma
 
 #: the least tolerance on ``|sum(y) - 1|`` (a float32 vector normalised in float32 is off by ~K eps)
 SUM_TOLERANCE = 1e-4
@@ -209,7 +209,7 @@ def kl(p: Dirichlet, q: Dirichlet):
     direct_terms = (log_beta(b), -log_beta(a), jnp.sum((a - b) * (digamma(a) - digamma(a0)[..., None]), axis=-1))
     direct = sum(direct_terms)
     direct_size = sum(jnp.abs(t) for t in direct_terms)
-    return jnp.maximum(jnp.where(bregman_size <= direct_size, bregman, direct), 0.0)
+    return nonnegative(jnp.where(bregman_size <= direct_size, bregman, direct))
 
 
 def event_shape(theta: Dirichlet):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from .special import nonnegative
+
 
 def _where_zero(zero, value_fn, arg):
     """``where(zero, 0, value_fn(arg))`` with the "double where".
@@ -49,7 +51,7 @@ def kl(logp, logq):
     """
     zero = jnp.isneginf(logp)
     diff = jnp.where(zero, jnp.zeros_like(logp), logp - logq)
-    return jnp.maximum(jnp.sum(mul_exp(logp, diff), axis=-1), 0.0)
+    return nonnegative(jnp.sum(mul_exp(logp, diff), axis=-1))
 
 
 def entropy_of(log_probs):

@@ -26,7 +26,7 @@ from jax.scipy.special import gammaln, polygamma
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import gamma_prefix_branches, log_gammainc_tail
-from .special import (HALF_LOG_2PI, log_ratio, STIRLING_MIN, aligned, safe_where, digamma_minus_log, digamma_minus_log_series,
+from .special import (nonnegative, HALF_LOG_2PI, log_ratio, STIRLING_MIN, aligned, safe_where, digamma_minus_log, digamma_minus_log_series,
                       expm1mx, lgamma_bregman, lgamma_diff, lgamma_digamma_lanczos, one_minus_x_digamma_minus_log,
                       stirling_corr,
                       stirling_corr_small, _step_coeffs, log1pmx, poly)
@@ -215,7 +215,7 @@ def kl(p: Gamma, q: Gamma):
     ap, aq = p.concentration, q.concentration
     u = log_ratio(q.rate, p.rate)
     bregman = lgamma_bregman(aq - ap, ap, aq)  # aq itself, not ap + (aq - ap): 1e7 + (1e-3 - 1e7) is 0
-    return jnp.maximum(bregman - (aq - ap) * u + ap * expm1mx(u), 0.0)  # >= 0 exactly
+    return nonnegative(bregman - (aq - ap) * u + ap * expm1mx(u))  # >= 0 exactly
 
 
 def log_cdf(theta: Gamma, y):

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from . import _twins, registry
 from .._checks import check_event_shape
 from .normal import _z, loc, loc_shape
-from .special import expm1mx, log1p, log_ratio
+from .special import nonnegative, expm1mx, log1p, log_ratio
 
 LOG_2 = math.log(2.0)
 
@@ -84,7 +84,7 @@ def kl(p: Laplace, q: Laplace):
     u = r - d / p.scale
     near = d < p.scale
     value = jnp.where(near, expm1mx(u) + d * (1 / q.scale - 1 / p.scale), jnp.expm1(u) - r + d / q.scale)
-    return jnp.maximum(value, 0.0)  # >= 0 exactly; rounding must not make it negative
+    return nonnegative(value)  # >= 0 exactly; rounding must not make it negative
 
 
 def entropy(theta: Laplace):

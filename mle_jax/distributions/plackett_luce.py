@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _support, _twins, registry
+from .special import nonnegative
 from .._checks import check_event_shape
 from .registry import Param
 
@@ -296,7 +297,7 @@ def kl(p: PlackettLuce, q: PlackettLuce):
     """``sum_pi Pr_p(pi) (log Pr_p(pi) - log Pr_q(pi))`` over all K! rankings (exact enumeration, K <= 8),
     clamped at 0."""
     lp, lq = log_probs(p), log_probs(q)
-    return jnp.maximum(jnp.sum(jnp.exp(lp) * (lp - lq), axis=-1), 0.0)
+    return nonnegative(jnp.sum(jnp.exp(lp) * (lp - lq), axis=-1))
 
 
 def fisher(theta: PlackettLuce):

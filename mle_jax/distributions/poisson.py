@@ -26,7 +26,7 @@ from . import _support, _twins, registry
 from ._invert import log_probabilities
 from .._checks import check_event_shape
 from .incomplete import log_gammainc_tail
-from .special import HALF_LOG_2PI, STIRLING_MIN, expm1mx, one_minus_bessel_tail, safe_where, stirling_corr
+from .special import nonnegative, HALF_LOG_2PI, STIRLING_MIN, expm1mx, one_minus_bessel_tail, safe_where, stirling_corr
 
 # below this rate jax.random.poisson's int32 draws are exact; above it the count is drawn from the
 # Cornish-Fisher (skewness-corrected) normal approximation, whose CDF error is O(1/rate) < 1e-7
@@ -171,7 +171,7 @@ def kl(p: Poisson, q: Poisson):
     # where lambda_p u, at log rates 40 and -50, does not)
     far_value = jnp.exp(safe_where(far, lq, 0.0)) + jnp.exp(safe_where(far, lp, 0.0)) * (u - 1.0)
     near_value = jnp.exp(lq) * (u * jnp.expm1(u) - expm1mx(u))
-    value = jnp.maximum(jnp.where(far, far_value, near_value), 0.0)
+    value = nonnegative(jnp.where(far, far_value, near_value))
     return jnp.where(p_zero, jnp.exp(lq), jnp.where(q_zero, jnp.inf, value))
 
 

@@ -113,6 +113,13 @@ def aligned(*params, y):
     return tuple(jnp.broadcast_to(jnp.asarray(v, dtype), shape) for v in (*params, y))
 
 
+def nonnegative(x):
+    """``max(x, 0)`` with slope 1 at ``x = 0``: a divergence clamped against rounding (>= 0 exactly) keeps its own
+    derivatives where it is 0, at ``p = r``, whose Hessian there is the Fisher information (``jnp.maximum``'s slope at
+    the tie is 1/2: the KL's Hessian at ``p = r`` was half of it). NaN stays NaN."""
+    return jnp.where(x < 0, jnp.zeros_like(x), x)
+
+
 def safe_where(use, x, fill):
     """``x`` where ``use`` holds, else ``fill``: the input of a branch that ``where`` will discard (the
     "double where": ``where(use, f(safe_where(use, x, 1.0)), g(...))`` keeps f's NaN out of the gradient)."""
@@ -247,7 +254,21 @@ def log_ratio(a, b):
 def _log_ratio_jvp(primals, tangents):
     a, b = primals
     da, db = tangents
-    return log_ratio(a, b), da / a - db / b
+    return log_ratio(a, b), _reciprocal(a) * da - _reciprocal(b) * db
+
+
+@jax.custom_jvp
+def _reciprocal(a):
+    """``1/a``, its derivative ``-r (r da)``, ``r = 1/a``: autodiff's ``-da / a^2`` is 0/0 where ``a^2`` underflows
+    (float32 a < 1e-19), and so log_ratio's Hessian was NaN off its diagonal, whose entries are 0."""
+    return 1 / a
+
+
+@_reciprocal.defjvp
+def _reciprocal_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    r = 1 / a
+    return r, -r * (r * da)
 
 
 def log1mexp(x):

@@ -29,7 +29,7 @@ from jax.scipy.special import i0e, i1e
 from . import _invert, _support, _twins, registry
 from .._checks import check_event_shape
 from .normal import loc, loc_shape
-from .special import log1mexp, poly, safe_where
+from .special import nonnegative, log1mexp, poly, safe_where
 
 LOG_2PI = math.log(2 * math.pi)
 _ASYMPTOTIC_MIN = 50.0  # float64: the series' relative error is < 3e-15 from here
@@ -86,7 +86,7 @@ def kl(p: VonMises, q: VonMises):
     gap = one_minus_resultant(kp)
     value = (jnp.log(i0e(kq)) - jnp.log(i0e(kp)) + (kq - kp) * gap
              + 2 * kq * (1 - gap) * jnp.square(jnp.sin(0.5 * (p.loc - q.loc))))
-    return jnp.maximum(value, 0.0)  # >= 0 exactly; rounding must not make it negative
+    return nonnegative(value)  # >= 0 exactly; rounding must not make it negative
 
 
 def _proposal(k):

@@ -27,7 +27,7 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .registry import Param
 from .exponential import log_one_minus_exp_neg
-from .special import expm1mx, lgamma_bregman, log1p, log_ratio, poly, safe_where
+from .special import nonnegative, expm1mx, lgamma_bregman, log1p, log_ratio, poly, safe_where
 
 _EULER = 0.57721566490153286061
 # (-1)^n zeta(n) / n, n = 2..25: lgamma(1 + x) = -gamma x + sum_n c_n x^n for |x| < 1 (DLMF 5.7.3)
@@ -170,7 +170,7 @@ def kl(p: Weibull, q: Weibull):
     d = (q.concentration - p.concentration) / p.concentration
     bregman = lgamma1_bregman(d)
     u = q.concentration * log_ratio(p.scale, q.scale) + log1p(d) + bregman - _EULER * d
-    return jnp.maximum(expm1mx(u) + bregman, 0.0)
+    return nonnegative(expm1mx(u) + bregman)
 
 
 def event_shape(theta: Weibull):
