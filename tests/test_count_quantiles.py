@@ -89,3 +89,34 @@ def test_negative_binomial_quantile_edges():
     """pi = 0 (logits -inf) is the point mass at 0; pi = 1 (logits inf) puts no mass on a finite count."""
     nb = mj.NegativeBinomial(np.float32(2.0), np.array([-np.inf, np.inf, np.nan], np.float32))
     np.testing.assert_array_equal(mj.quantile(nb, np.float32(0.5)), [0, np.inf, np.nan])
+
+
+@pytest.mark.deep  # the binomial's and the negative binomial's searches compiled (seconds)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ties_at_an_exact_cdf_value(dtype, request):
+    """q = F(k) exactly (with p = 1/2 every CDF value is a dyadic fraction, exact in both dtypes): the quantile is k
+    and ``isf(1 - F(k))`` is k, by the definitions (smallest k with F(k) >= q, Pr(Y > k) <= p), as scipy's; a q
+    halfway to F(k + 1) is k + 1. The exact CDFs are sums of binomial coefficients over 2^n (``fractions``); the
+    tails' roundings put F(k) an ulp below q, which answered k + 1 (Binomial(3, 1/2)'s median 2)."""
+    from fractions import Fraction
+    from math import comb
+    if dtype == np.float64:
+        request.getfixturevalue("x64")
+    # F(0) ... F(K): the ties are F(0) ... F(K - 1), each with the next value to halve the way to
+    binomial = {n: [sum(Fraction(comb(n, j), 2 ** n) for j in range(k + 1)) for k in range(n + 1)]
+                for n in (1, 2, 3, 4, 5, 10, 12)}
+    nb = {3: [sum(Fraction(comb(j + 2, j), 2 ** (3 + j)) for j in range(k + 1)) for k in range(9)]}
+    for make, table in ((mj.distributions.Binomial, binomial), (mj.distributions.NegativeBinomial, nb)):
+        ns, qs, want = [], [], []
+        for n, cdf in table.items():
+            for k, (f, nxt) in enumerate(zip(cdf[:-1], cdf[1:])):
+                for q, w in ((f, k), ((f + nxt) / 2, k + 1)):
+                    ns.append(n)
+                    qs.append(q)
+                    want.append(w)
+            if make is mj.distributions.Binomial:  # scipy agrees at the ties
+                np.testing.assert_array_equal(stats.binom.ppf([float(f) for f in cdf[:-1]], n, 0.5), np.arange(n))
+        theta = make(np.asarray(ns, dtype), np.zeros(len(ns), dtype))
+        q_at, p_at = _both(theta, np.asarray([float(q) for q in qs], dtype), np.asarray([float(1 - q) for q in qs], dtype))
+        np.testing.assert_array_equal(q_at, want)
+        np.testing.assert_array_equal(p_at, want)

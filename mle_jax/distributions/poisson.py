@@ -249,7 +249,11 @@ def count_quantile(log_tail_at, log_q, log_p, mean, sd, skew):
     ``sd/4``) until the answer is bracketed, and bisects the integers in between: one ``lax.while_loop`` of at
     most 2200 tail evaluations (about 2 log2(error) + 3 in practice). ``q = 0`` is -1 and ``q = 1`` inf (scipy's
     conventions); a count beyond ``2^60``, or an infinite one, is inf; NaN parameters or q give NaN. Every
-    argument has the same shape and floating dtype."""
+    argument has the same shape and floating dtype.
+
+    A tie ``Pr(Y <= k) = q`` is k: each test holds within ``64 eps`` relative of q or p (R's ``qbinom`` fuzz), where
+    the tails' few roundings put F(k) an ulp below q and the search answered k + 1 (Binomial(3, 1/2)'s median 2 for
+    scipy's 1). A q within 64 eps above F(k) reads k too: below the resolution of q itself."""
     dtype = log_q.dtype
     upper = log_p < log_q
     z = jnp.where(upper, -jax.scipy.special.ndtri(jnp.exp(log_p)), jax.scipy.special.ndtri(jnp.exp(log_q)))
@@ -259,9 +263,11 @@ def count_quantile(log_tail_at, log_q, log_p, mean, sd, skew):
     inner = (log_q > -jnp.inf) & (log_p > -jnp.inf)  # 0 < q < 1
     cap = jnp.asarray(2.0 ** 60, dtype)
 
+    fuzz = 64 * float(jnp.finfo(dtype).eps)  # in log q: 64 eps relative to q (a tie's roundings)
+
     def satisfied(k):
         value = log_tail_at(k, upper)
-        return jnp.where(upper, value <= log_p, value >= log_q)
+        return jnp.where(upper, value <= log_p + fuzz, value >= log_q - fuzz)
 
     def running(lo, hi):
         mid = jnp.floor(0.5 * (lo + hi))
