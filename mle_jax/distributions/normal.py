@@ -12,6 +12,7 @@ import math
 from typing import NamedTuple
 
 import jax
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from .registry import Param
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_HALF = math.sqrt(0.5)
 # 1/sqrt(2) less its rounding to float64 (mpmath), and to float32: the rest of the constant in ``ndtr_minus_abs``
-_SQRT_HALF_LO = {8: -4.8336466567264567e-17, 4: _SQRT_HALF - float(jnp.float32(_SQRT_HALF)) - 4.8336466567264567e-17}
+_SQRT_HALF_LO = {8: -4.8336466567264567e-17, 4: _SQRT_HALF - float(np.float32(_SQRT_HALF)) - 4.8336466567264567e-17}
 
 
 class Normal(NamedTuple):
