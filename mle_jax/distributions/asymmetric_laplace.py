@@ -45,14 +45,10 @@ def check_loss(u, q):
     return jnp.maximum(q * u, (q - 1) * u)
 
 
-def _positive(u):
-    """``max(u, 0)`` with slope 1 at ``u = 0`` (``jnp.maximum``'s is 1/2 at the tie, which halved the slopes of the
-    CDFs, CRPS and KL, each smooth there, at ``y = loc``); NaN stays NaN."""
-    return jnp.where(u < 0, 0.0, u)
-
-
 def _negative(u):
-    """``min(u, 0)``, read only where ``u < 0`` (there with slope 1); NaN stays NaN."""
+    """``min(u, 0)``, read only where ``u < 0`` (there with slope 1); NaN stays NaN. Its twin ``max(u, 0)`` is
+    ``special.nonnegative``, slope 1 at ``u = 0`` (``jnp.maximum``'s is 1/2 at the tie, which halved the slopes of the
+    CDFs, CRPS and KL, each smooth there, at ``y = loc``)."""
     return jnp.where(u >= 0, 0.0, u)
 
 
@@ -73,7 +69,7 @@ def log_cdf(theta: AsymmetricLaplace, y):
     2e-8, -inf in float32 as ``log1p(-(1 - q) exp(-q u))``)."""
     u, q = _z(theta, y), theta.q
     below = jnp.log(q) + (1 - q) * _negative(u)
-    above = log1mexp(log1p(-q) - q * _positive(u))
+    above = log1mexp(log1p(-q) - q * nonnegative(u))
     return jnp.where(u < 0, below, above)
 
 
@@ -81,7 +77,7 @@ def log_sf(theta: AsymmetricLaplace, y):
     """``log Pr(Y > y)``: ``log(1 - q) - q u`` above mu, ``log(1 - exp(log q + (1 - q) u))`` below
     (``log1mexp``: exact where q is near 1)."""
     u, q = _z(theta, y), theta.q
-    above = log1p(-q) - q * _positive(u)
+    above = log1p(-q) - q * nonnegative(u)
     below = log1mexp(jnp.log(q) + (1 - q) * _negative(u))
     return jnp.where(u >= 0, above, below)
 
@@ -149,7 +145,7 @@ def _partial_expectation(t, q):
     ``q / (1 - q) exp((1 - q) t)`` for t < 0, ``q / (1 - q) + t + (1 - q) / q expm1(-q t)`` for t >= 0."""
     ratio = q / (1 - q)
     below = ratio * jnp.exp((1 - q) * _negative(t))
-    above = ratio + t + (1 - q) / q * jnp.expm1(-q * _positive(t))
+    above = ratio + t + (1 - q) / q * jnp.expm1(-q * nonnegative(t))
     return jnp.where(t < 0, below, above)
 
 
@@ -183,7 +179,7 @@ def kl(p: AsymmetricLaplace, r: AsymmetricLaplace):
     delta = tau - q
     s = log_ratio(p.scale, r.scale)
     t = (r.loc - p.loc) / p.scale
-    above = (1 - q) / q * expm1mx(-q * _positive(t))
+    above = (1 - q) / q * expm1mx(-q * nonnegative(t))
     below = q / (1 - q) * expm1mx((1 - q) * _negative(t))
     rest = jnp.where(t >= 0, above, below) - delta * t
     # e^s rest is 0 where rest is (t = 0, delta = 0) even where e^s overflows; there s is capped (its derivative
