@@ -114,8 +114,7 @@ def _prepared(family, raw, y, fparams, validate, mask=None):
     if mask is not None:
         one_array(name, "mask", mask)
         mask = jnp.asarray(as_array(name, "mask", mask))
-        if mask.shape != (n,) or not (mask.dtype == jnp.bool_ or jnp.issubdtype(mask.dtype, jnp.integer)
-                                      or jnp.issubdtype(mask.dtype, jnp.floating)):
+        if mask.shape != (n,) or jnp.issubdtype(mask.dtype, jnp.complexfloating):
             raise ValueError(f"{name}: mask must be booleans (or 0/1) of shape ({n},), one per example; "
                              f"got {mask.dtype} of shape {mask.shape}")
         if validate and is_concrete(mask):  # 0 or 1, as the recipe checks a mask (a 2 was read as True)
