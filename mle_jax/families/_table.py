@@ -90,7 +90,7 @@ def computes_in(raw: Any) -> Any:
     return jnp.promote_types(jax.dtypes.canonicalize_dtype(kind), jnp.float32)
 
 
-def positive_raw(label: str, what: str, value: Any, dtype: Any = None) -> jax.Array:
+def positive_raw(label: str, what: str, value: Any, dtype: Any = None, infinite_ok: bool = False) -> jax.Array:
     """A positive value (an array, traced or not) as the raw parameter of a softplus + eps link, in ``dtype``, the
     dtype the kernel computes in (``computes_in``; None: the value's own, float32 at least).
 
@@ -111,21 +111,23 @@ def positive_raw(label: str, what: str, value: Any, dtype: Any = None) -> jax.Ar
     if is_concrete(value):
         # read from the concrete value (a weakly typed scalar's cast is a tracer inside the caller's jit), as cast
         seen, floor = computed(np.asarray(value), target), links.floor(target)
-        rule = f"finite and > {floor:.3g} (the floor finfo(dtype).eps of the link)"
+        rule = f"{'> ' if infinite_ok else 'finite and > '}{floor:.3g} (the floor finfo(dtype).eps of the link)"
         if jnp.finfo(value.dtype).bits > jnp.finfo(target).bits:
-            rule = (f"finite and > {floor:.3g}, the link's floor in {jnp.dtype(target).name}, the dtype the loss "
+            rule = (f"{'> ' if infinite_ok else 'finite and > '}{floor:.3g}, the link's floor in {jnp.dtype(target).name}, the dtype the loss "
                     f"computes in (the raw outputs'), where it would read as the floor; pass raw outputs in "
                     f"{jnp.dtype(value.dtype).name}")
-        fail_entries(f"mj.losses.{label}", rule, ~(np.isfinite(seen) & (seen > floor)),
+        fail_entries(f"mj.losses.{label}", rule, ~((infinite_ok | np.isfinite(seen)) & (seen > floor)),
                      np.atleast_1d(np.asarray(value)), what)
     return links.softplus_inverse(cast)
 
 
 def _positive(keyword: str, param: str, option: str | None = None, *, fixed: bool = True,
-              required: bool = False) -> Value:
-    """A positive option whose learned form is ``softplus(fparams[param]) + eps``."""
+              required: bool = False, infinite_ok: bool = False) -> Value:
+    """A positive option whose learned form is ``softplus(fparams[param]) + eps`` (``+inf`` allowed where
+    ``infinite_ok``)."""
     return Value(keyword, keyword if option is None else option, fixed,
-                 lambda label, value, dtype: {param: positive_raw(label, keyword, value, dtype)}, required)
+                 lambda label, value, dtype: {param: positive_raw(label, keyword, value, dtype, infinite_ok)},
+                 required)
 
 
 def _cutpoints(label: str, value: Any, dtype: Any = None) -> dict:
@@ -169,7 +171,7 @@ FAMILIES: dict[str, Entry] = {
     "laplace": Entry(laplace, values=(_SCALE,)),
     "asymmetric_laplace": Entry(asymmetric_laplace, values=(_SCALE,), note=(
         "With scale=1: the check (pinball) loss ``max(q (y - mu), (q - 1)(y - mu))`` minus ``log(q (1 - q))``.")),
-    "student_t": Entry(student_t, values=(_positive("df", "df"), _SCALE)),
+    "student_t": Entry(student_t, values=(_positive("df", "df", infinite_ok=True), _SCALE)),
     "mixture_normal": Entry(mixture_normal, sizes=(Size("num_components", "raw", "(N, 3K)", _thirds),)),
     "gamma": Entry(gamma),
     "beta": Entry(beta),

@@ -30,6 +30,7 @@ from ..distributions import laplace as _laplace
 from ..distributions import mixture as _mixture
 from ..distributions import student_t as _student_t
 from ..distributions.normal import HALF_LOG_2PI
+from . import _arguments
 from ._arguments import Learned, Linked, number_in, parse_scale, positive_number, scale_option, whole_number
 from ._family import Family, Spec, Split, Training, build, no_params, split, unstack
 from ._location_scale import location_scale
@@ -175,7 +176,8 @@ def laplace(scale: float | str = "softplus", *, init_scale: float = 1.0) -> Fami
 
 def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_scale: float = 1.0,
               init_df: float = 4.0) -> Family:
-    """Student t family: heavy-tailed regression; ``df`` fixed (a float > 0) or ``"learned"``.
+    """Student t family: heavy-tailed regression; ``df`` fixed (a float > 0, or ``inf``: the Normal, its limit) or
+    ``"learned"``.
 
     A learned df is ``softplus(fp["df"]) + eps``, one per family, starting at ``init_df``.
     ``scale`` as for ``normal``. Support: y real. scipy: ``t.logpdf(y, df, mu, s)``.
@@ -184,8 +186,8 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
     label = f"student_t(df={df!r}, scale={scale!r})"
     start = positive_number(label, "init_df", init_df)
     if isinstance(df, str) and df != "learned":
-        raise ValueError(f"{label}: df must be a positive number or 'learned'; got {df!r}")
-    df_option: float | str = "learned" if isinstance(df, str) else positive_number(label, "df", df)
+        raise ValueError(f"{label}: df must be a positive number or 'learned' (inf: the Normal); got {df!r}")
+    df_option: float | str = "learned" if isinstance(df, str) else _df_number(label, df)
     extra_init, df_of = _learned_df(start) if df_option == "learned" else (no_params, _constant(df_option))
 
     def theta_of(fp, loc, scale):
@@ -209,6 +211,15 @@ def student_t(df: float | str = 4.0, scale: float | str = "softplus", *, init_sc
                           theta_of=theta_of, standard_log_prob=standard_log_prob, shift=shift,
                           extra_init=extra_init, extra_positive=("df",) if df_option == "learned" else (),
                           standard_cost=standard_cost if df_option == "learned" else None)
+
+
+def _df_number(label: str, df: Any) -> float:
+    """A fixed df: a number > 0, ``+inf`` included (the Normal: the kernels take it whole, value and slopes, as they
+    take a traced inf, which ``mj.losses.student_t(..., df=jnp.inf)`` under ``jit`` always read as the Normal)."""
+    number = _arguments._number(df)
+    if number is None or not number > 0:  # NaN too
+        raise ValueError(f"{label}: df must be a positive number or 'learned' (inf: the Normal); got {df!r}")
+    return number
 
 
 def _learned_df(start: float) -> tuple[Callable[[Any], dict], Callable[[Any], Any]]:
