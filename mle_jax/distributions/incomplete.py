@@ -252,6 +252,38 @@ def _p_sum_loop(a, x, units):
     return _converged(jnp.log(state[2]), state), [_converged(d / state[2], state) for d in state[4]]
 
 
+def _on_the_batch(loop):
+    """``loop(a, x, units)`` (elementwise in ``a`` and ``x``) under ``vmap`` run once on the batched arrays: its own
+    ``any`` over every entry stops it, with no per-row counter and no select of every carry per step that
+    ``vmap`` of a ``while_loop`` adds (the recipe maps its kernel over the examples)."""
+    cache = {}
+
+    def make(units):
+        @jax.custom_batching.custom_vmap
+        def run(a, x):
+            return loop(a, x, units)
+
+        @run.def_vmap
+        def _rule(axis_size, in_batched, a, x):
+            a, x = (v if batched else jnp.broadcast_to(v, (axis_size,) + jnp.shape(v))
+                    for v, batched in zip((a, x), in_batched))
+            out = loop(a, x, units)
+            return out, jax.tree_util.tree_map(lambda _: True, out)
+
+        # forward mode (a second derivative) goes through the plain loop: custom_vmap's own JVP does not take it
+        outer = jax.custom_jvp(run)
+        outer.defjvp(lambda primals, tangents: jax.jvp(lambda a, x: loop(a, x, units), primals, tangents))
+        return outer
+
+    def call(a, x, units):
+        key = tuple(units)
+        if key not in cache:
+            cache[key] = make(units)
+        return cache[key](a, x)
+
+    return call
+
+
 @jax.custom_jvp
 def _log_p_sum(a, x):
     """``log sum_n x^n / ((a+1) ... (a+n))``, the loop of ``log P``'s series."""
@@ -261,7 +293,7 @@ def _log_p_sum(a, x):
 
 def _log_p_sum_jvp(primals, tangents):
     a, x = _common(*primals)
-    return _combine(*_p_sum_loop(a, x, _live(tangents)), tangents)
+    return _combine(*_p_sum_on_batch(a, x, _live(tangents)), tangents)
 
 
 _log_p_sum.defjvp(_log_p_sum_jvp, symbolic_zeros=True)
@@ -323,13 +355,14 @@ def _q_fraction_loop(a, x, units):
 
 
 _log_q_cf = jax.custom_jvp(_with_shadow(_q_fraction, 0))
+_p_sum_on_batch, _q_fraction_on_batch = _on_the_batch(_p_sum_loop), _on_the_batch(_q_fraction_loop)
 
 
 def _log_q_cf_jvp(primals, tangents):
     """The fraction and its partials from ``_q_fraction_loop``, run with the shadow copy (``a + 1/2``), which
     keeps the loop going where an integer ``a`` makes the value final but not its derivative."""
     a, x = _common(*primals)
-    value, partials = _q_fraction_loop(jnp.stack([a, a + 0.5]), jnp.stack([x, x]), _live(tangents))
+    value, partials = _q_fraction_on_batch(jnp.stack([a, a + 0.5]), jnp.stack([x, x]), _live(tangents))
     return _combine(value[0], [p[0] for p in partials], tangents)
 
 
