@@ -293,7 +293,8 @@ def _log_p_sum(a, x):
 
 def _log_p_sum_jvp(primals, tangents):
     a, x = _common(*primals)
-    return _combine(*_p_sum_on_batch(a, x, _live(tangents)), tangents)
+    value, partials = _p_sum_on_batch(a, x, _live(tangents))
+    return _combine(value, partials, tangents)
 
 
 _log_p_sum.defjvp(_log_p_sum_jvp, symbolic_zeros=True)
