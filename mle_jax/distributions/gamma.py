@@ -296,6 +296,29 @@ def log_tail(theta: Gamma, y, upper):
     return log_gammainc_tail(theta.concentration, x, upper, log_x)
 
 
+def censored_log_prob(theta: Gamma, y, side):
+    """One censored observation's log-likelihood: ``log_prob`` where ``side == 0``, ``log_cdf`` (known only to be
+    <= y) where -1, ``log_sf`` (>= y) where +1, -inf for any other side; the same values as ``mj.censored``'s
+    selects (which call this for a Gamma theta). The density ``P(a, x) - log y``, ``P(a, x) = a log x - x -
+    lgamma(a)`` at ``x = b y``, is the prefix of both tails: one evaluation of ``incomplete.log_gammainc_tail``
+    gives all three (its derivative in ``log x`` where observed ``a - x``), not a second ``lgamma`` and ``digamma``
+    for the density to trace and compile. scipy: ``gamma.logpdf`` / ``logcdf`` / ``logsf``."""
+    check_event_shape("Gamma", y, jnp.shape(theta.concentration))
+    a, b = theta.concentration, theta.rate
+    y = jnp.asarray(y, jnp.result_type(a, b))
+    pos = (y > 0) & (y < jnp.inf)
+    safe = safe_where(pos, y, 1.0)
+    observed = side == 0
+    x = jnp.where(pos, b * safe, jnp.where(jnp.isnan(y), jnp.nan, jnp.where(y > 0, jnp.inf, 0.0)))
+    log_x = jnp.where(pos, jnp.log(b) + jnp.log(safe), jnp.log(x))
+    value = log_gammainc_tail(a, x, side > 0, log_x, observed=observed)
+    at_zero = jnp.where(a == 1, jnp.log(b), jnp.where(a < 1, jnp.inf, -jnp.inf))
+    edge = jnp.where(y == 0, at_zero, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
+    density = jnp.where(pos, value - jnp.log(safe), edge)
+    known = (side == -1) | (side == 0) | (side == 1)
+    return jnp.where(known, jnp.where(observed, density, value), -jnp.inf)
+
+
 def mode(theta: Gamma):
     """``(a - 1)/b`` for a >= 1, else 0."""
     return jnp.maximum(theta.concentration - 1, 0) / theta.rate

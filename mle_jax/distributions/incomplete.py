@@ -252,6 +252,38 @@ def _p_sum_loop(a, x, units):
     return _converged(jnp.log(state[2]), state), [_converged(d / state[2], state) for d in state[4]]
 
 
+def _on_the_batch(loop):
+    """``loop(a, x, units)`` (elementwise in ``a`` and ``x``) under ``vmap`` run once on the batched arrays: its own
+    ``any`` over every entry stops it, with no per-row counter and no select of every carry per step that
+    ``vmap`` of a ``while_loop`` adds (the recipe maps its kernel over the examples)."""
+    cache = {}
+
+    def make(units):
+        @jax.custom_batching.custom_vmap
+        def run(a, x):
+            return loop(a, x, units)
+
+        @run.def_vmap
+        def _rule(axis_size, in_batched, a, x):
+            a, x = (v if batched else jnp.broadcast_to(v, (axis_size,) + jnp.shape(v))
+                    for v, batched in zip((a, x), in_batched))
+            out = loop(a, x, units)
+            return out, jax.tree_util.tree_map(lambda _: True, out)
+
+        # forward mode (a second derivative) goes through the plain loop: custom_vmap's own JVP does not take it
+        outer = jax.custom_jvp(run)
+        outer.defjvp(lambda primals, tangents: jax.jvp(lambda a, x: loop(a, x, units), primals, tangents))
+        return outer
+
+    def call(a, x, units):
+        key = tuple(units)
+        if key not in cache:
+            cache[key] = make(units)
+        return cache[key](a, x)
+
+    return call
+
+
 @jax.custom_jvp
 def _log_p_sum(a, x):
     """``log sum_n x^n / ((a+1) ... (a+n))``, the loop of ``log P``'s series."""
@@ -261,7 +293,8 @@ def _log_p_sum(a, x):
 
 def _log_p_sum_jvp(primals, tangents):
     a, x = _common(*primals)
-    return _combine(*_p_sum_loop(a, x, _live(tangents)), tangents)
+    value, partials = _p_sum_on_batch(a, x, _live(tangents))
+    return _combine(value, partials, tangents)
 
 
 _log_p_sum.defjvp(_log_p_sum_jvp, symbolic_zeros=True)
@@ -323,13 +356,14 @@ def _q_fraction_loop(a, x, units):
 
 
 _log_q_cf = jax.custom_jvp(_with_shadow(_q_fraction, 0))
+_p_sum_on_batch, _q_fraction_on_batch = _on_the_batch(_p_sum_loop), _on_the_batch(_q_fraction_loop)
 
 
 def _log_q_cf_jvp(primals, tangents):
     """The fraction and its partials from ``_q_fraction_loop``, run with the shadow copy (``a + 1/2``), which
     keeps the loop going where an integer ``a`` makes the value final but not its derivative."""
     a, x = _common(*primals)
-    value, partials = _q_fraction_loop(jnp.stack([a, a + 0.5]), jnp.stack([x, x]), _live(tangents))
+    value, partials = _q_fraction_on_batch(jnp.stack([a, a + 0.5]), jnp.stack([x, x]), _live(tangents))
     return _combine(value[0], [p[0] for p in partials], tangents)
 
 
@@ -624,7 +658,8 @@ _Q_SMALL_X = 1.1
 
 
 def _log_gamma_pq(a, x, log_x):
-    """``(log P(a, x), log Q(a, x), log(x P'(x) / P), log(x Q'(x) / Q) less its sign)`` for ``a > 0``, ``x > 0``:
+    """``(log P(a, x), log Q(a, x), log(x P'(x) / P), log(x Q'(x) / Q) less its sign, a log x - x - lgamma(a))`` for
+    ``a > 0``, ``x > 0`` (the last, the log of ``x P'(x)``, is a Gamma's log density at ``y = x / b`` less ``log y``):
     Temme's expansion for ``a >= 100`` within a quarter of ``a`` of ``x = a`` (where the series and the
     fraction need O(sqrt(a)) terms), the series for ``x < a + 1`` and Legendre's fraction above it elsewhere;
     on the series' side, where P is close to 1 (``x <= 1.1`` and ``a <= 1.1 x``, or ``a <= -0.4 / log x``
@@ -667,38 +702,41 @@ def _log_gamma_pq(a, x, log_x):
     full = prefix + jnp.where(over_a, log_a, 0.0)  # a log x - x - lgamma(a)
     ratio_p = jnp.where(series, log_a - log_loop, full - log_p)
     ratio_q = jnp.where(fraction, -log_loop, jnp.where(small_q, prefix - log_g, full - log_q))
-    return log_p, log_q, ratio_p, ratio_q
+    return log_p, log_q, ratio_p, ratio_q, full
 
 
-def _log_gamma_tail_parts(a, upper, x, log_x):
-    log_p, log_q, ratio_p, ratio_q = _log_gamma_pq(a, x, log_x)
-    return jnp.where(upper, log_q, log_p), jnp.where(upper, ratio_q, ratio_p)
+def _log_gamma_tail_parts(a, upper, observed, x, log_x):
+    log_p, log_q, ratio_p, ratio_q, full = _log_gamma_pq(a, x, log_x)
+    return jnp.where(observed, full, jnp.where(upper, log_q, log_p)), jnp.where(upper, ratio_q, ratio_p)
 
 
 @jax.custom_jvp
-def _log_gamma_tail(a, upper, x, log_x):
-    """``log Q`` where ``upper``, ``log P`` elsewhere; its derivative in ``x`` (or ``log x``, the same
-    variable: the caller's ``log x`` where it carries a tangent) is the closed form ``+- x^a e^-x /
-    (Gamma(a) P or Q)``, in ``a`` forward mode through the prefix and Temme's expansion, whose loops carry
-    their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``)."""
-    return _log_gamma_tail_parts(a, upper, x, log_x)[0]
+def _log_gamma_tail(a, upper, observed, x, log_x):
+    """``log Q`` where ``upper``, ``log P`` elsewhere, ``a log x - x - lgamma(a)`` where ``observed`` (the prefix of
+    both: a censored Gamma's density and tails from one evaluation); its derivative in ``x`` (or ``log x``, the same
+    variable: the caller's ``log x`` where it carries a tangent) is the closed form ``+- x^a e^-x / (Gamma(a) P or
+    Q)`` (``a - x`` where observed), in ``a`` forward mode through the prefix and Temme's expansion, whose loops
+    carry their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``)."""
+    return _log_gamma_tail_parts(a, upper, observed, x, log_x)[0]
 
 
 def _log_gamma_tail_jvp(primals, tangents):
-    a, upper, x, log_x = primals
-    t_a, _, t_x, t_log_x = tangents
+    a, upper, observed, x, log_x = primals
+    t_a, _, _, t_x, t_log_x = tangents
     if isinstance(t_a, SymbolicZero):
-        value, ratio = _log_gamma_tail_parts(a, upper, x, log_x)
+        value, ratio = _log_gamma_tail_parts(a, upper, observed, x, log_x)
         t_value = jnp.zeros_like(value)
     else:
-        (value, ratio), (t_value, _) = jax.jvp(lambda v: _log_gamma_tail_parts(v, upper, x, log_x), (a,), (t_a,))
+        (value, ratio), (t_value, _) = jax.jvp(lambda v: _log_gamma_tail_parts(v, upper, observed, x, log_x), (a,),
+                                               (t_a,))
     if not isinstance(t_log_x, SymbolicZero):
         t_move = t_log_x
     elif not isinstance(t_x, SymbolicZero):
         t_move = t_x / x
     else:
         return value, t_value
-    return value, t_value + jnp.where(upper, -1.0, 1.0) * jnp.exp(ratio) * t_move
+    slope = jnp.where(observed, a - x, jnp.where(upper, -1.0, 1.0) * jnp.exp(ratio))
+    return value, t_value + slope * t_move
 
 
 _log_gamma_tail.defjvp(_log_gamma_tail_jvp, symbolic_zeros=True)
@@ -714,19 +752,21 @@ def log_gammaincc(a, x):
     return log_gammainc_tail(a, x, True)
 
 
-def log_gammainc_tail(a, x, upper, log_x=None):
-    """``log Q(a, x)`` where ``upper``, ``log P(a, x)`` elsewhere, from one evaluation of both.
+def log_gammainc_tail(a, x, upper, log_x=None, observed=False):
+    """``log Q(a, x)`` where ``upper``, ``log P(a, x)`` elsewhere, from one evaluation of both; where ``observed``
+    (a bool or bool array) for ``0 < x < inf``, the prefix ``a log x - x - lgamma(a)`` they share (a censored Gamma's
+    density at ``y = x / b`` is it less ``log y``: ``gamma.censored_log_prob``).
 
     ``log_x`` (default ``log x``) may be passed separately, for an ``x`` that underflows or overflows.
     At ``x <= 0`` the limits ``log P = -inf``, ``log Q = 0``; at ``x = +inf`` ``0`` and ``-inf``; NaN stays NaN."""
     log_x = jnp.log(jnp.maximum(x, 0)) if log_x is None else log_x
     inside = jnp.isfinite(log_x) & (x < jnp.inf)
-    shape = jnp.broadcast_shapes(jnp.shape(a), jnp.shape(x), jnp.shape(log_x), jnp.shape(upper))
+    shape = jnp.broadcast_shapes(jnp.shape(a), jnp.shape(x), jnp.shape(log_x), jnp.shape(upper), jnp.shape(observed))
     dtype = jnp.result_type(a, x, log_x)
-    a, upper, x, log_x = (jnp.broadcast_to(jnp.asarray(v, jnp.bool_ if k == 1 else dtype), shape)
-                          for k, v in enumerate((a, upper, x, log_x)))
+    a, upper, observed, x, log_x = (jnp.broadcast_to(jnp.asarray(v, jnp.bool_ if k in (1, 2) else dtype), shape)
+                                    for k, v in enumerate((a, upper, observed, x, log_x)))
     inside = jnp.broadcast_to(inside, shape)
-    tail = _log_gamma_tail(a, upper, safe_where(inside, x, 1.0), safe_where(inside, log_x, 0.0))
+    tail = _log_gamma_tail(a, upper, observed, safe_where(inside, x, 1.0), safe_where(inside, log_x, 0.0))
     below = jnp.where(upper, 0.0, -jnp.inf)
     above = jnp.where(upper, -jnp.inf, 0.0)
     edge = jnp.where(jnp.isnan(x) | jnp.isnan(log_x), jnp.nan, jnp.where(log_x > 0, above, below))

@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._reductions import affine_as
-from ..distributions import Normal, log_prob, log_tail
+from ..distributions import Gamma, Normal, log_prob, log_tail
+from ..distributions.gamma import censored_log_prob as gamma_censored_log_prob
 from ..distributions.normal import censored_log_prob
 from ._arguments import whole_number
 from ._family import Family, Spec, Training, build
@@ -99,6 +100,8 @@ def censored(family: Family) -> Family:
         theta = family.theta(fp, raw)
         if isinstance(theta, Normal):  # the same values; derivatives written (see normal.censored_log_prob)
             return censored_log_prob(theta, value, side)
+        if isinstance(theta, Gamma):  # the same values; density and tails from one evaluation
+            return gamma_censored_log_prob(theta, value, side)
         observed = log_prob(theta, value)
         known = (side == -1) | (side == 0) | (side == 1)
         return jnp.where(known, jnp.where(side == 0, observed, log_tail(theta, value, upper=side > 0)), -jnp.inf)
