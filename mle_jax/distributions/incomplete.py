@@ -872,7 +872,7 @@ def _log_c_small(p, q):
     return 0.5 * p * psi - jnp.log1p(p / q) - p * lgamma1p_ratio(p)
 
 
-def _log_betainc_small(p, q, log_z, log_1mz):
+def _log_betainc_small(p, q, log_z):
     """``(log I_z(p, q), log(1 - I_z(p, q)))`` for ``p <= _SMALL_P`` and ``z`` on the fraction's side
     (``z < (p + 1)/(p + q + 2)``, so ``q z < 1`` and ``z <= 1/2`` up to ``p``), from the hypergeometric series
     (Abramowitz and Stegun 26.5.4, DLMF 8.17.7; the idea of DiDonato and Morris's BPSER and APSER, ACM TOMS 708, 1992):
@@ -885,8 +885,7 @@ def _log_betainc_small(p, q, log_z, log_1mz):
     Beta(0.5, 1e-8)'s CDF at 0.99 read ``-inf`` or -14.3 for -16.6 in float32). Where ``J >= 1/2`` (``z^p``
     itself small) ``log I = L + log1p(p S)`` and ``log J = log1mexp(log I)``. The terms ``t_j = t_(j-1) (j - q)
     z / j`` shrink by at least ``max(z, q z)`` a step: a fixed ``_SMALL_TERMS`` (28 in float32, 60 in float64).
-    ``log_1mz`` is unused (the series needs ``z`` alone)."""
-    del log_1mz
+    """
     dtype = jnp.result_type(p)
     z = jnp.exp(log_z)
 
@@ -906,6 +905,34 @@ def _log_betainc_small(p, q, log_z, log_1mz):
     j_safe = safe_where(near_one, j, 0.5)
     return (jnp.where(near_one, jnp.log1p(-j_safe), log_i),
             jnp.where(near_one, jnp.log(j_safe), log1mexp(jnp.minimum(safe_where(near_one, -1.0, log_i), 0.0))))
+
+
+@jax.custom_jvp
+def _small_series(p, q, log_z, use):
+    """``_log_betainc_small`` where some entry of ``use`` is set, zeros elsewhere (a ``cond``: a batch without a small
+    parameter computes nothing). Its JVP carries the partial derivatives out of the ``cond`` as values (three forward
+    passes inside it): differentiated as it stands, the ``cond``'s untaken branch still wrote zeros for every residual
+    of the series' 60 terms (Beta ``log_cdf`` with its gradient in (a, b) was 27% slower at a, b in (0.5, 5))."""
+    return jax.lax.cond(jnp.any(use), lambda: _log_betainc_small(p, q, log_z),
+                        lambda: (jnp.zeros_like(p), jnp.zeros_like(p)))
+
+
+@_small_series.defjvp
+def _small_series_jvp(primals, tangents):
+    p, q, log_z, use = primals
+    zero, one = jnp.zeros_like(p), jnp.ones_like(p)
+
+    def with_partials():
+        args = (p, q, log_z)
+        value, d_p = jax.jvp(_log_betainc_small, args, (one, zero, zero))
+        _, d_q = jax.jvp(_log_betainc_small, args, (zero, one, zero))
+        _, d_z = jax.jvp(_log_betainc_small, args, (zero, zero, one))
+        return value, d_p, d_q, d_z
+
+    pair = (zero, zero)
+    value, d_p, d_q, d_z = jax.lax.cond(jnp.any(use), with_partials, lambda: (pair, pair, pair, pair))
+    t_p, t_q, t_z = tangents[:3]
+    return value, tuple(d_p[k] * t_p + d_q[k] * t_q + d_z[k] * t_z for k in range(2))
 
 
 def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half=False, gamma_form=True):
@@ -992,9 +1019,8 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     tail = jnp.minimum(jnp.where(q_small, jnp.log(sb) + _log_q_small(sb, su, slu, s_lgamma1), q_loop), 0.0)
     # the series runs only where some entry takes it (a cond: nothing is computed for a batch without one)
     sp, sq = safe_where(series, first, 1e-3), safe_where(series, second, 1.0)
-    slz, sl1z = safe_where(series, log_near, -1.0), safe_where(series, log_far, -1.0)
-    small_i, small_j = jax.lax.cond(jnp.any(series), lambda: _log_betainc_small(sp, sq, slz, sl1z),
-                                    lambda: (jnp.zeros_like(sp), jnp.zeros_like(sp)))
+    slz = safe_where(series, log_near, -1.0)
+    small_i, small_j = _small_series(sp, sq, slz, series)
     # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
     value = jnp.where(ends, 0.0, jnp.where(gamma, tail, jnp.where(series, jnp.where(direct, small_i, small_j),
                                                                    fraction[0])))
