@@ -36,6 +36,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import erf, erfc
 
 from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, _LGAMMA1P, poly, powers, safe_where, betaln,
+                      lgamma1p_ratio, lgamma_digamma,
                       lgamma_digamma_lanczos_shifted, log1mexp, log1p, log1pmx_ratio, log1pmx_series,
                       mills_min, mills_series, stirling_corr, with_slope)
 
@@ -892,6 +893,88 @@ def _log_likelihood_ratio(a, b, log_x, log_1mx):
     return term_a + term_b
 
 
+# The small-parameter series (``_log_betainc_small``) holds ``I_z(p, q)`` for ``p`` up to this (float32, float64):
+# its ``log c`` by two-point Gauss-Legendre is within ``0.006 p^4`` relative of ``p`` there (below each dtype's eps),
+# where the fraction's prefix cancels ``log p + log B(p, q)`` (about ``-log p + log p``) to ``eps log(1/p) / p``.
+_SMALL_P = {4: 0.03, 8: 1e-3}
+_SMALL_TERMS = {4: 28, 8: 60}
+_GAUSS2 = (0.5 - 0.5 / math.sqrt(3.0), 0.5 + 0.5 / math.sqrt(3.0))
+
+
+def _log_c_small(p, q):
+    """``log c = -log(p B(p, q)) = lgamma(p + q) - lgamma(q) - lgamma(1 + p)`` for small ``p``, with no terms
+    of size ``log(1/p)`` or ``lgamma(q)`` (in ``log p + log B(p, q)`` they cancel to an absolute ``eps log(1/p)``,
+    of the size of ``p`` itself at p = 1e-8 in float64): ``lgamma(q + p) - lgamma(q) = int_(1+q)^(1+q+p) psi
+    - log1p(p/q)`` (as ``lgamma(1 + v) = lgamma(v) + log v``), the integral by two-point Gauss-Legendre
+    (error ``p^5 max|psi^(4)| / 4320 <= 0.006 p^5``: ``psi`` is smooth above 1 whatever ``q``), and
+    ``lgamma(1 + p) = p lgamma1p_ratio(p)``."""
+    psi = sum(lgamma_digamma(1.0 + q + node * p)[1] for node in _GAUSS2)
+    return 0.5 * p * psi - jnp.log1p(p / q) - p * lgamma1p_ratio(p)
+
+
+def _log_betainc_small(p, q, log_z):
+    """``(log I_z(p, q), log(1 - I_z(p, q)))`` for ``p <= _SMALL_P`` and ``z`` on the fraction's side
+    (``z < (p + 1)/(p + q + 2)``, so ``q z < 1`` and ``z <= 1/2`` up to ``p``), from the hypergeometric series
+    (Abramowitz and Stegun 26.5.4, DLMF 8.17.7; the idea of DiDonato and Morris's BPSER and APSER, ACM TOMS 708, 1992):
+
+        I_z(p, q) = c z^p (1 + p S),   c = 1/(p B(p, q)),   S = sum_(j >= 1) (1 - q)_j z^j / (j! (p + j))
+
+    With ``L = log c + p log z`` the complement is ``J = 1 - I = -expm1(L) - e^L p S``: both terms of the size
+    of ``p``, with ``log c`` from ``_log_c_small`` (no ``log p + log B(p, q)`` cancelling), so ``J`` keeps its
+    relative digits where ``I`` is within ``p`` of 1 (the fraction's ``1 - I_(1-z)(q, p)`` lost them all:
+    Beta(0.5, 1e-8)'s CDF at 0.99 read ``-inf`` or -14.3 for -16.6 in float32). Where ``J >= 1/2`` (``z^p``
+    itself small) ``log I = L + log1p(p S)`` and ``log J = log1mexp(log I)``. The terms ``t_j = t_(j-1) (j - q)
+    z / j`` shrink by at least ``max(z, q z)`` a step: a fixed ``_SMALL_TERMS`` (28 in float32, 60 in float64).
+    """
+    dtype = jnp.result_type(p)
+    z = jnp.exp(log_z)
+
+    def body(j, state):
+        term, total = state
+        jf = jnp.asarray(j, dtype)
+        term = term * ((jf - q) * z / jf)
+        return term, total + term / (p + jf)
+
+    terms = _SMALL_TERMS[jnp.dtype(dtype).itemsize]
+    _, s = jax.lax.fori_loop(1, terms + 1, body, (jnp.ones_like(z), jnp.zeros_like(z)))
+    ps = p * s
+    big_l = _log_c_small(p, q) + p * log_z
+    log_i = big_l + jnp.log1p(ps)
+    j = -jnp.expm1(big_l) - jnp.exp(big_l) * ps
+    near_one = j < 0.5
+    j_safe = safe_where(near_one, j, 0.5)
+    return (jnp.where(near_one, jnp.log1p(-j_safe), log_i),
+            jnp.where(near_one, jnp.log(j_safe), log1mexp(jnp.minimum(safe_where(near_one, -1.0, log_i), 0.0))))
+
+
+@jax.custom_jvp
+def _small_series(p, q, log_z, use):
+    """``_log_betainc_small`` where some entry of ``use`` is set, zeros elsewhere (a ``cond``: a batch without a small
+    parameter computes nothing). Its JVP carries the partial derivatives out of the ``cond`` as values (three forward
+    passes inside it): differentiated as it stands, the ``cond``'s untaken branch still wrote zeros for every residual
+    of the series' 60 terms (Beta ``log_cdf`` with its gradient in (a, b) was 27% slower at a, b in (0.5, 5))."""
+    return jax.lax.cond(jnp.any(use), lambda: _log_betainc_small(p, q, log_z),
+                        lambda: (jnp.zeros_like(p), jnp.zeros_like(p)))
+
+
+@_small_series.defjvp
+def _small_series_jvp(primals, tangents):
+    p, q, log_z, use = primals
+    zero, one = jnp.zeros_like(p), jnp.ones_like(p)
+
+    def with_partials():
+        args = (p, q, log_z)
+        value, d_p = jax.jvp(_log_betainc_small, args, (one, zero, zero))
+        _, d_q = jax.jvp(_log_betainc_small, args, (zero, one, zero))
+        _, d_z = jax.jvp(_log_betainc_small, args, (zero, zero, one))
+        return value, d_p, d_q, d_z
+
+    pair = (zero, zero)
+    value, d_p, d_q, d_z = jax.lax.cond(jnp.any(use), with_partials, lambda: (pair, pair, pair, pair))
+    t_p, t_q, t_z = tangents[:3]
+    return value, tuple(d_p[k] * t_p + d_q[k] * t_q + d_z[k] * t_z for k in range(2))
+
+
 def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half=False, gamma_form=True):
     """``(log I_x(a, b), log(x (1 - x) I'(x) / I))``, ``x (1 - x) I'(x) = x^a (1 - x)^b / B(a, b)``: the value
     and its log slope, from one evaluation of the prefix and the fraction. On the fraction's own side
@@ -931,7 +1014,11 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
                                  stirling, with_beta)
     # at 1 - x = 0 (u = 0) log I = 0 and its slopes 0; the gamma form sees u = 1 there
     ends = gamma & (log_1mx == -jnp.inf)
-    gamma = gamma & ~ends
+    # the fraction's own parameter (a where direct, else b) small: the series (``_log_betainc_small``), before the
+    # a >> b form (1.4% off at a = 3000, b = 1e-4, x = 0.9999 in float32) and the fraction
+    series = ((jnp.where(direct, a, b) <= _SMALL_P[jnp.dtype(x.dtype).itemsize]) & (log_x > -jnp.inf)
+              & (log_1mx > -jnp.inf))
+    gamma = gamma & ~ends & ~series
     ag, bg = safe_where(gamma, a, 1.0), safe_where(gamma, b, 1.0)
     t = ag + 0.5 * (bg - 1.0)
     minus_log_x = safe_where(gamma, -log_x, 1.0 / t)
@@ -952,14 +1039,14 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
     prefix = _log_beta_prefix(first, second, log_near, log_far, stirling, log_beta if with_beta else None)
     # the fraction sees harmless inputs where it is not used (a NaN there would reach the gradient as 0 * NaN)
-    aside = q_small | ends
+    aside = q_small | ends | series
     loop_args = (jnp.where(gamma, a, first), jnp.where(gamma, b, second), jnp.where(gamma, x, jnp.exp(log_near)),
                  jnp.where(gamma, y, jnp.exp(log_far)))
     log_cf = _log_beta_cf(*(safe_where(aside, fill, v) for v, fill in zip(loop_args, (1.0, 1.0, 0.5, 0.5))),
                           jnp.where(legendre, 1.0, jnp.where(kummer, 2.0, 0.0)))
     # each branch's log1mexp sees a harmless value where another is taken (a slope of inf there is 0 * inf = NaN in
     # the transposed JVP)
-    value = prefix + safe_where(gamma | ends, -1.0, log_cf)
+    value = prefix + safe_where(gamma | ends | series, -1.0, log_cf)
     far = log1mexp(jnp.minimum(value, 0.0))
     log_first = jnp.log(first)
     fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
@@ -970,9 +1057,14 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     sb, su, slu = safe_where(q_small, bg, 0.5), safe_where(q_small, u, 0.5), safe_where(q_small, log_u, -0.5)
     s_lgamma1 = safe_where(q_small, lgamma1, _LGAMMA_1P5)
     tail = jnp.minimum(jnp.where(q_small, jnp.log(sb) + _log_q_small(sb, su, slu, s_lgamma1), q_loop), 0.0)
+    # the series runs only where some entry takes it (a cond: nothing is computed for a batch without one)
+    sp, sq = safe_where(series, first, 1e-3), safe_where(series, second, 1.0)
+    slz = safe_where(series, log_near, -1.0)
+    small_i, small_j = _small_series(sp, sq, slz, series)
     # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
-    value = jnp.where(ends, 0.0, jnp.where(gamma, tail, fraction[0]))
-    return value, jnp.where(gamma | ends, prefix + log_first - value, fraction[1])
+    value = jnp.where(ends, 0.0, jnp.where(gamma, tail, jnp.where(series, jnp.where(direct, small_i, small_j),
+                                                                   fraction[0])))
+    return value, jnp.where(gamma | ends | series, prefix + log_first - value, fraction[1])
 
 
 def _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma, log_beta, stirling, with_beta):
