@@ -103,3 +103,22 @@ def test_student_t_df_inf_is_the_normal_eager_and_traced():
     with pytest.raises(ValueError, match="floor"):
         mj.losses.student_t(mu, y, df=jnp.full(3, 1e-9), scale=1.0)
     assert np.all(np.isnan(traced(mu, jnp.full(3, 1e-9))))
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_von_mises_log_density_slope_at_large_concentrations(dtype):
+    """First and second derivative in k of the log density at its mode (``1 - A(k)`` and ``-A'(k)``) for k = 1 ..
+    1e10 against mpmath: the slope written ``(i1e - i0e) / i0e`` cancelled for large k (float32: 1.5e-3 off at k =
+    1e4, 12% at 1e6, the wrong sign at 1e10; the second derivative 27x too big at 1e4)."""
+    from mle_jax.distributions import von_mises as vm
+    ks = [1.0, 30.0, 1e3, 1e4, 1e6, 1e10]
+    with jax.enable_x64(dtype == np.float64), mp.workdps(40):
+        c = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+        f = lambda k: vm.log_prob(vm.VonMises(c(0.0), k), c(0.0))  # noqa: E731
+        got = jax.jit(lambda k: jnp.stack([jax.vmap(jax.grad(f))(k), jax.vmap(jax.grad(jax.grad(f)))(k)]))(c(ks))
+        want = [[float(1 - a), float(-slope)] for a, slope in (_mp_resultant(mp.mpf(k)) for k in ks)]
+    got, want, eps = np.asarray(got, np.float64).T, np.array(want), float(np.finfo(dtype).eps)
+    np.testing.assert_allclose(got[:, 0], want[:, 0], rtol=16 * eps)
+    # the second derivative below the asymptotic series' cut: autodiff of 1 - i1e/i0e (800 float64 eps at k = 30)
+    np.testing.assert_allclose(got[:, 1], want[:, 1], rtol=max(16 * eps, 2e-12))
