@@ -220,7 +220,7 @@ def fisher(theta: VonMises):
     Jupp, *Directional Statistics* (2000), section 5.3."""
     k = jnp.asarray(theta.concentration)
     u = one_minus_resultant(k)
-    big = k >= (_ASYMPTOTIC_MIN if k.dtype == jnp.float64 else _ASYMPTOTIC_MIN_F32)
+    big = _asymptotic(k)
     inv = 1.0 / safe_where(big, k, _ASYMPTOTIC_MIN)
     series = inv * poly(tuple(n * c for n, c in enumerate(_ONE_MINUS_A)), inv)
     tiny = k < 1e-4

@@ -111,9 +111,10 @@ def positive_raw(label: str, what: str, value: Any, dtype: Any = None, infinite_
     if is_concrete(value):
         # read from the concrete value (a weakly typed scalar's cast is a tracer inside the caller's jit), as cast
         seen, floor = computed(np.asarray(value), target), links.floor(target)
-        rule = f"{'> ' if infinite_ok else 'finite and > '}{floor:.3g} (the floor finfo(dtype).eps of the link)"
+        above = f"{'' if infinite_ok else 'finite and '}> {floor:.3g}"
+        rule = f"{above} (the floor finfo(dtype).eps of the link)"
         if jnp.finfo(value.dtype).bits > jnp.finfo(target).bits:
-            rule = (f"{'> ' if infinite_ok else 'finite and > '}{floor:.3g}, the link's floor in {jnp.dtype(target).name}, the dtype the loss "
+            rule = (f"{above}, the link's floor in {jnp.dtype(target).name}, the dtype the loss "
                     f"computes in (the raw outputs'), where it would read as the floor; pass raw outputs in "
                     f"{jnp.dtype(value.dtype).name}")
         fail_entries(f"mj.losses.{label}", rule, ~((infinite_ok | np.isfinite(seen)) & (seen > floor)),
