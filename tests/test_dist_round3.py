@@ -139,8 +139,8 @@ def test_no_unbounded_while_loop_in_the_package():
 # ----------------------------------------------------------------------------- tail quantiles
 
 @jax.jit
-def _quantiles(theta, q):
-    return mj.quantile(theta, q), isf(theta, q)
+def _quantiles(theta, q):  # one theta at every level: a vmap over the levels (a level has a target's shape)
+    return jax.vmap(lambda p: (mj.quantile(theta, p), isf(theta, p)))(q)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

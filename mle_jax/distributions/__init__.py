@@ -102,23 +102,30 @@ def cross_entropy(p, q):
 
 def quantile(theta, q):
     """The ``q``-quantile ``F^{-1}(q)`` of ``Pr(y | theta)`` (scipy's ``ppf``)."""
+    registry.check_target(theta, q, "quantile", shared=True)
     return registry.function(theta, "quantile")(theta, q)
 
 
 def log_cdf(theta, y):
     """``log Pr(Y <= y | theta)`` in a stable form (scipy's ``logcdf``)."""
-    return registry.function(theta, "log_cdf")(theta, registry.target(y))
+    y = registry.target(y)
+    registry.check_target(theta, y, "log_cdf")
+    return registry.function(theta, "log_cdf")(theta, y)
 
 
 def log_sf(theta, y):
     """``log Pr(Y > y | theta)`` (the survival function) in a stable form (scipy's ``logsf``)."""
-    return registry.function(theta, "log_sf")(theta, registry.target(y))
+    y = registry.target(y)
+    registry.check_target(theta, y, "log_sf")
+    return registry.function(theta, "log_sf")(theta, y)
 
 
 def log_tail(theta, y, upper):
     """``log Pr(Y > y)`` where ``upper`` is true and ``log Pr(Y <= y)`` elsewhere (a censored
     observation's log likelihood on either side), from one evaluation where the type has one."""
     y = registry.target(y)
+    registry.check_target(theta, y, "log_tail")
+    registry.check_target(theta, upper, "log_tail's upper", shared=True)
     if registry.entries(theta).log_tail is not None:
         return registry.function(theta, "log_tail")(theta, y, upper)
     return jnp.where(upper, log_sf(theta, y), log_cdf(theta, y))
@@ -127,6 +134,7 @@ def log_tail(theta, y, upper):
 def isf(theta, p):
     """The upper quantile ``F^{-1}(1 - p)`` (scipy's ``isf``), exact where the type has its own form
     (Normal, Laplace) even for p so small that ``1 - p`` rounds to 1; else ``quantile(theta, 1 - p)``."""
+    registry.check_target(theta, p, "isf", shared=True)
     return registry.isf(theta, p)
 
 

@@ -279,6 +279,24 @@ def _promoting(fn: Callable) -> Callable:
     return call
 
 
+def check_target(theta: Any, y: Any, who: str, *, shared: bool = False) -> None:
+    """Raise unless ``y`` has the shape ``log_prob(theta, y)`` accepts: the ONE shape rule of every direct function
+    (``log_cdf``, ``log_sf``, ``log_tail``, ``quantile``, ``isf``), read off the type's own ``log_prob`` by
+    ``jax.eval_shape`` (shapes only, nothing computed; cached per shape), so a scalar theta never broadcasts
+    against a vector of targets. ``shared``: ``y`` is a level q (or ``log_tail``'s ``upper``), which may
+    also be one scalar shared by every example. A ValueError naming ``who``; nothing is checked for a type without a ``log_prob`` or whose
+    ``log_prob`` cannot be traced abstractly."""
+    own = entries(theta).log_prob
+    if own is None or (shared and np.ndim(y) == 0):
+        return
+    try:
+        jax.eval_shape(own, promote(theta), y)
+    except ValueError as error:
+        raise ValueError(f"{who}: {error}") from None
+    except Exception:  # a user's log_prob that reads values: its own call reports what it reports
+        return
+
+
 def entries(theta: Any) -> Ops:
     """The `Ops` table of ``type(theta)``; a TypeError for anything that is not a theta."""
     try:

@@ -1,0 +1,88 @@
+"""One shape rule for every direct function of every theta type: ``log_cdf``, ``log_sf``, ``log_tail``,
+``quantile`` and ``isf`` accept exactly the targets ``log_prob`` accepts (``registry.check_target``), so a
+scalar theta never broadcasts silently against a vector of targets (``log_cdf(StudentT(3, 0, 1), y)`` with
+``y`` of shape (5,) returned five values where ``log_prob`` refused), nor an (N,) theta against (N, 1) targets.
+A level (``quantile``'s q, ``isf``'s p) may also be one scalar shared by every example.
+
+The reference is ``log_prob`` itself: the refused shapes are those it refuses, and a matched call has the
+shape of ``log_prob``'s result. Shapes only (``jax.eval_shape``): nothing is compiled."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mle_jax as mj
+from mle_jax.distributions import isf, registry
+
+from cases import CASES, VECTOR_CASES
+
+DIRECT = ("log_cdf", "log_sf", "log_tail", "quantile", "isf")
+LEVELS = ("quantile", "isf")
+
+
+def _examples():
+    """The first case of each registered type (every built-in with a log_prob has one in tests/cases.py)."""
+    first = {}
+    for table in (CASES, VECTOR_CASES):
+        for case in table.values():
+            first.setdefault(type(case.theta), case)
+    return first
+
+
+EXAMPLES = _examples()
+TYPES = sorted((kind for kind in registry._OPS if registry._OPS[kind].log_prob is not None), key=lambda k: k.__name__)
+
+
+def _call(name, theta, y):
+    if name == "log_tail":
+        return mj.log_tail(theta, y, jnp.zeros(jnp.shape(y)[:jnp.ndim(y) - registry.event_ndims(theta)], bool))
+    return {"log_cdf": mj.log_cdf, "log_sf": mj.log_sf, "quantile": mj.quantile, "isf": isf}[name](theta, y)
+
+
+def test_every_type_with_a_log_prob_has_a_case():
+    assert {k.__name__ for k in TYPES} <= {k.__name__ for k in EXAMPLES}
+
+
+@pytest.mark.parametrize("kind", TYPES, ids=lambda k: k.__name__)
+def test_direct_functions_refuse_what_log_prob_refuses(kind):
+    case = EXAMPLES[kind]
+    theta = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), case.theta)
+    table = registry.entries(theta)
+    event = tuple(registry.target_shape(theta))
+    one = np.asarray(case.grid[1], np.float32)  # one example's target (a label, a count, a vector, a ranking)
+    if jnp.issubdtype(np.asarray(case.grid).dtype, jnp.integer) or case.integer:
+        one = np.asarray(case.grid[1])
+    assert one.shape == event
+    many = np.broadcast_to(one, (3,) + event)  # a vector of targets against ONE theta
+    batch = jax.tree.map(lambda v: jnp.broadcast_to(v, (2,) + jnp.shape(v)), theta)  # (2,) examples ...
+    column = np.broadcast_to(one, (2, 1) + event)  # ... against (2, 1) targets
+    with pytest.raises(ValueError, match="never broadcasts"):
+        jax.eval_shape(mj.log_prob, theta, many)  # the rule every direct function follows
+    names = [n for n in DIRECT if getattr(table, n) is not None and not (n in LEVELS and event)]
+    for name in names:
+        level = name in LEVELS
+        matched = np.float32(0.3) if level and not event else one
+        registry.check_target(theta, matched, name, shared=level)  # accepted (the values: test_distributions.py)
+        registry.check_target(batch, np.broadcast_to(matched, (2,) + np.shape(matched)), name, shared=level)
+        for bad_theta, bad in ((theta, many if not level else np.full((3,), 0.3, np.float32)),
+                               (batch, column if not level else np.full((2, 1), 0.3, np.float32))):
+            with pytest.raises(ValueError, match=f"{name}.*never broadcasts"):
+                _call(name, bad_theta, bad)
+    if table.log_tail is not None or (table.log_cdf is not None and table.log_sf is not None):
+        with pytest.raises(ValueError, match="upper"):  # upper: one example's shape, or one shared scalar
+            mj.log_tail(theta, one, np.zeros((3,), bool))
+
+
+def test_student_t_log_cdf_of_a_scalar_theta_refuses_a_vector():
+    """The reported case: ``log_cdf`` broadcast a scalar theta over 5 targets where ``log_prob`` refused;
+    a batch of five thetas still gives five values (shapes only: the values are test_distributions.py's)."""
+    theta = mj.StudentT(3.0, 0.0, 1.0)
+    y = jnp.linspace(-1.0, 1.0, 5)
+    for fn in (mj.log_prob, mj.log_cdf, mj.log_sf, mj.quantile, isf):
+        with pytest.raises(ValueError, match=r"shape \(5,\) but the distribution expects shape \(\)"):
+            fn(theta, 0.5 + 0.4 * y)
+    batch = mj.StudentT(jnp.full(5, 3.0), jnp.zeros(5), jnp.ones(5))
+    assert jax.eval_shape(mj.log_cdf, batch, y).shape == (5,)
