@@ -991,24 +991,8 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     if half:
         b = jnp.full_like(a, 0.5)
     x, y = jnp.exp(log_x), jnp.exp(log_1mx)
-    direct = jnp.where(x <= y, x < (a + 1.0) / (a + b + 2.0), y > (b + 1.0) / (a + b + 2.0))
-    # a >> b and x > 1/2: I_x(a, b) = Q(b, u), u = -(a + (b - 1)/2) log x, to relative about
-    # 0.04 b (b + u)^2/a^2 (the leading term of DiDonato & Morris's BGRAT; mpmath: 1.5e-4 at a = 1e4, b = 10,
-    # u <= 200; 7e-15 at a = 1e8, b = 2; 1.7e-8 at a = 5e5, b = 1/2, u = 450).
-    # There both fractions fail in float32: the direct one cancels 1 + d_odd D ~ b/a at every step (x rounds
-    # within 6e-8 of 1, a + 2m by 8 at a = 1e8: log I at a = 1e8, b = 2, x = sig(17) read -2.443 for -2.503),
-    # the complement subtracts I_{1-x}(b, a) ~ 1 (-inf at I_x = 1e-5). The fractions' own error there is
-    # about eps a/10 (measured: 1e-4 at a = 1e4 in float32, 2e-9 at a = 1e8 in float64): Q where it is smaller.
-    u_est = (a + b) * y
-    # Below b = 1/2 the error does not shrink with b (the expansion's next term is of order 1/t^2, t = a + (b - 1)/2,
-    # and y^2: with b = 1 in the estimate); on the fraction's own side (``direct``) its error is eps a/10 as above, on
-    # the complement's it cancels about 10 eps / I_x, I_x ~ b (the prefix's log B(b, a) ~ -log b carries eps log b):
-    # Beta(0.5, 1e-8) at x = 0.99 read log I = 0 for -16.6 in float32 (t = 5e-9), Beta(0.5, 1e-4) -6.58 for -7.42
-    small_b = b < 0.5
-    t_est = jnp.where(small_b, a + 0.5 * (b - 1.0), a)
-    b_err = jnp.where(small_b, 1.0, b)
-    gain = jnp.where(small_b & ~direct, jnp.maximum(a, 100.0 / b), a)
-    gamma = (y < 0.5) & (t_est > 0) & (0.4 * b_err * (b_err + u_est) ** 2 < _eps(x.dtype) * t_est ** 2 * gain)
+    direct = _direct(a, b, x, y)
+    gamma = _gamma_region(a, b, x, y, direct)
     if half:
         return _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma if gamma_form else None, log_beta,
                                  stirling, with_beta)
@@ -1065,6 +1049,42 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     value = jnp.where(ends, 0.0, jnp.where(gamma, tail, jnp.where(series, jnp.where(direct, small_i, small_j),
                                                                    fraction[0])))
     return value, jnp.where(gamma | ends | series, prefix + log_first - value, fraction[1])
+
+
+def _direct(a, b, x, y):
+    """Whether the fraction runs on ``I_x(a, b)`` itself: ``x < (a + 1)/(a + b + 2)``, tested on the smaller of
+    ``x`` and ``1 - x`` (``_log_betainc_parts``)."""
+    return jnp.where(x <= y, x < (a + 1.0) / (a + b + 2.0), y > (b + 1.0) / (a + b + 2.0))
+
+
+def _gamma_region(a, b, x, y, direct):
+    """Where ``_log_betainc_parts`` takes the a >> b form ``Q(b, u)`` (the reasons below)."""
+    # a >> b and x > 1/2: I_x(a, b) = Q(b, u), u = -(a + (b - 1)/2) log x, to relative about
+    # 0.04 b (b + u)^2/a^2 (the leading term of DiDonato & Morris's BGRAT; mpmath: 1.5e-4 at a = 1e4, b = 10,
+    # u <= 200; 7e-15 at a = 1e8, b = 2; 1.7e-8 at a = 5e5, b = 1/2, u = 450).
+    # There both fractions fail in float32: the direct one cancels 1 + d_odd D ~ b/a at every step (x rounds
+    # within 6e-8 of 1, a + 2m by 8 at a = 1e8: log I at a = 1e8, b = 2, x = sig(17) read -2.443 for -2.503),
+    # the complement subtracts I_{1-x}(b, a) ~ 1 (-inf at I_x = 1e-5). The fractions' own error there is
+    # about eps a/10 (measured: 1e-4 at a = 1e4 in float32, 2e-9 at a = 1e8 in float64): Q where it is smaller.
+    u_est = (a + b) * y
+    # Below b = 1/2 the error does not shrink with b (the expansion's next term is of order 1/t^2, t = a + (b - 1)/2,
+    # and y^2: with b = 1 in the estimate); on the fraction's own side (``direct``) its error is eps a/10 as above, on
+    # the complement's it cancels about 10 eps / I_x, I_x ~ b (the prefix's log B(b, a) ~ -log b carries eps log b):
+    # Beta(0.5, 1e-8) at x = 0.99 read log I = 0 for -16.6 in float32 (t = 5e-9), Beta(0.5, 1e-4) -6.58 for -7.42
+    small_b = b < 0.5
+    t_est = jnp.where(small_b, a + 0.5 * (b - 1.0), a)
+    b_err = jnp.where(small_b, 1.0, b)
+    gain = jnp.where(small_b & ~direct, jnp.maximum(a, 100.0 / b), a)
+    return (y < 0.5) & (t_est > 0) & (0.4 * b_err * (b_err + u_est) ** 2 < _eps(x.dtype) * t_est ** 2 * gain)
+
+
+def half_gamma_region(a, log_x, log_1mx):
+    """Where ``log_betainc(a, 1/2, log x, log(1 - x), half=True)`` takes its a >> b form ``Q(1/2, u)``,
+    ``u = (a - 1/4)(-log x)`` (``_gamma_region``): the Student t writes that form itself there
+    (``student_t.log_cdf``: its derivative in nu must not go through the fraction's prefix)."""
+    x, y = jnp.exp(log_x), jnp.exp(log_1mx)
+    b = jnp.full_like(a, 0.5)
+    return _gamma_region(a, b, x, y, _direct(a, b, x, y))
 
 
 def _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma, log_beta, stirling, with_beta):

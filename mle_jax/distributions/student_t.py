@@ -28,7 +28,7 @@ from jax.scipy.special import gammaln, polygamma
 
 from . import _invert, _twins, registry
 from .._checks import check_event_shape
-from .incomplete import gamma_form_min, log_betainc
+from .incomplete import gamma_form_min, half_gamma_region, log_betainc
 from .normal import _z, loc_shape, log_ndtr
 from .special import (_CORR, _PSI, HALF_LOG_2PI, STIRLING_MIN, poly, safe_where, digamma_minus_log, log1mexp,
                       log1pmx_ratio, stirling_corr, with_slope)
@@ -442,18 +442,47 @@ def entropy(theta: StudentT):
     return jnp.where(big, large, small) + HALF_LOG_2PI - _normaliser(h) + jnp.log(theta.scale)
 
 
-def _log_lower_tail(df, t, log_abs_t, normaliser, gamma_form=True):
-    """``log Pr(T <= -|t| sqrt(nu))`` for the standard t at ``z = t sqrt(nu)``:
-    ``log I_x(nu/2, 1/2) - log 2`` with ``x = 1/(1 + t^2)``, from ``log x`` and ``log(1 - x)``;
-    ``normaliser`` is ``R(nu/2)`` (``_normaliser``), which gives ``log B(nu/2, 1/2)``. ``gamma_form=False``
-    (a Python bool) where no nu is large enough for the incomplete beta's a >> b form (``_static_df``)."""
+def _beta_arguments(t, log_abs_t):
+    """``(log x, log(1 - x))`` with ``x = 1/(1 + t^2)``: ``-log(1 + t^2)`` and ``2 log|t| - log(1 + t^2)``."""
     log1p_sq = _log1p_square(t, log_abs_t)
-    log_x = -log1p_sq
-    log_1mx = 2 * log_abs_t - log1p_sq
+    return -log1p_sq, 2 * log_abs_t - log1p_sq
+
+
+def _log_lower_tail(df, log_x, log_1mx, normaliser):
+    """``log Pr(T <= -|t| sqrt(nu))`` for the standard t at ``z = t sqrt(nu)``:
+    ``log I_x(nu/2, 1/2) - log 2`` with ``x = 1/(1 + t^2)``, from ``log x`` and ``log(1 - x)`` (``_beta_arguments``);
+    ``normaliser`` is ``R(nu/2)`` (``_normaliser``), which gives ``log B(nu/2, 1/2)``. The a >> b form is never
+    taken here: ``log_cdf`` writes it itself (``_wallace``)."""
     half = 0.5 * df  # log B(h, 1/2) = log(pi)/2 - R(h) - log(h)/2: no betaln compiled beside the normaliser
     log_beta = _LOG_SQRT_PI - normaliser - 0.5 * jnp.log(half)
     return log_betainc(half, jnp.full_like(df, 0.5), log_x, log_1mx, stirling=False, log_beta=log_beta,
-                       half=True, gamma_form=gamma_form) - LOG_2
+                       half=True, gamma_form=False) - LOG_2
+
+
+def _log1p_ratio_parts(w):
+    """``(L(w), L'(w))`` for ``0 <= w < 1``, ``L(w) = log(1 + w)/w`` (1 at 0): ``L = 1 + w r(w)`` and
+    ``L' = r(-s)/(1 + w)^2`` with ``r(t) = (log(1 + t) - t)/t^2`` (``log1pmx_ratio``) and ``s = w/(1 + w)`` below
+    ``w = 1/4``; ``log1p(w)/w`` and ``L' = (log(1 - s) + s)/w^2`` above. No cancellation: the written
+    ``(w/(1 + w) - log1p(w))/w^2`` cancels 1e4-fold at ``w = 1e-4``."""
+    small = w < 0.25
+    ws, wl = safe_where(small, w, 0.0), safe_where(small, 0.5, w)
+    sl = wl / (1.0 + wl)
+    value = jnp.where(small, 1.0 + ws * log1pmx_ratio(ws), jnp.log1p(wl) / wl)
+    slope = jnp.where(small, log1pmx_ratio(-ws / (1.0 + ws)) / jnp.square(1.0 + ws), (jnp.log1p(-sl) + sl) / jnp.square(wl))
+    return value, slope
+
+
+_log1p_ratio = with_slope(_log1p_ratio_parts)
+
+
+def _wallace(z, t, df):
+    """``v = |z| sqrt((1 - 1/(2 nu)) L(t^2))``, ``t = z/sqrt(nu)``, ``L(w) = log(1 + w)/w`` (``_log1p_ratio``): the
+    incomplete beta's a >> b form ``I_x(nu/2, 1/2) = Q(1/2, u) = 2 Phi(-v)``, ``u = v^2/2 = (nu/2 - 1/4) log(1 + t^2)``
+    (``incomplete.half_gamma_region``: where it is taken), so ``log F(-|z|) = log Phi(-v)``. Written in ``z`` and
+    ``1/nu`` so that its derivative in nu, ``|z| (L/(2 nu^2) - (1 - 1/(2 nu)) L' t^2/nu) / (2 sqrt(...))``, is a
+    sum of two positive terms: through the incomplete beta the slopes in ``a = nu/2`` and in ``x`` cancel to
+    ``t^2/2`` of each (float32: 2.75 times off at nu = 1e8, z = -40, the prefix's ``a log x`` rounding by 5e-5)."""
+    return jnp.abs(z) * jnp.sqrt((1.0 - 0.5 / df) * _log1p_ratio(jnp.square(t)))
 
 
 def _fisher(z, df, terms, log_big_phi):
@@ -509,8 +538,10 @@ def log_cdf(theta: StudentT, y):
     derivative ``2 f(0)``, written out. In float32 with ``nu >= 1e4`` and ``z^4 / nu < 1e-2`` the
     incomplete beta's argument ``nu / (nu + z^2)`` rounds to 1, and in float64 with ``nu >= 1e7`` and
     ``z^4 / nu < 1e-3`` its fraction converges slowly, so Fisher's expansion is used there (``_FISHER``;
-    its error is below 1e-5 and 1e-12 relative in those regions; see docs/reliability.md). A df known
-    when traced compiles only the branches it takes (``_static_df``).
+    its error is below 1e-5 and 1e-12 relative in those regions; see docs/reliability.md). Where the
+    incomplete beta would take its a >> b form (``incomplete.half_gamma_region``) that form is written here as
+    ``log Phi(-v)`` (``_wallace``), sharing Fisher's and the Normal's ``log Phi``, so that its slope in nu is
+    accurate. A df known when traced compiles only the branches it takes (``_static_df``).
     """
     z = _z(theta, y)
     log_abs_z = _log_abs_z(z, _gap(theta, y, z), theta.scale)
@@ -521,20 +552,31 @@ def log_cdf(theta: StudentT, y):
     zero = z == 0
     limit = jnp.isinf(log_abs_z)  # y = +-inf: the limits 0 and -inf
     regular = ~(zero | limit)
-    t = safe_where(regular & jnp.isfinite(z), z, 1.0) / jnp.sqrt(df)  # only where |t| <= 1; log|t| beyond
+    zr = safe_where(regular & jnp.isfinite(z), z, 1.0)
+    t = zr / jnp.sqrt(df)  # only where |t| <= 1; log|t| beyond
     normaliser = _normaliser(0.5 * df) if branches.normaliser is None else branches.normaliser
-    lower = _log_lower_tail(df, t, safe_where(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df), normaliser,
-                            branches.gamma_form)
-    general = jnp.where(z < 0, lower, log1mexp(lower))
+    log_x, log_1mx = _beta_arguments(t, safe_where(regular, log_abs_z, 0.0) - 0.5 * jnp.log(df))
     near_normal = jnp.zeros_like(normal)
     min_df, max_ratio, terms = _FISHER.get(jnp.dtype(z.dtype), (jnp.inf, 0.0, 0))
     fisher = z.dtype in _FISHER and branches.fisher
     if fisher:
         near_normal = (df >= min_df) & (jnp.square(jnp.square(z)) < max_ratio * df)  # never where normal
-    log_big_phi = jnp.zeros_like(z)  # not compiled where neither branch can be taken
-    if branches.normal or fisher:
+    wallace = jnp.zeros_like(normal)  # the incomplete beta's a >> b form, written here (``_wallace``)
+    if branches.gamma_form:
+        wallace = regular & ~normal & ~near_normal & half_gamma_region(0.5 * df, log_x, log_1mx)
+        fill = jnp.log(jnp.asarray(0.5, log_x.dtype))
+        log_x, log_1mx = safe_where(wallace, fill, log_x), safe_where(wallace, fill, log_1mx)
+    lower = _log_lower_tail(safe_where(wallace, 1.0, df), log_x, log_1mx,
+                            safe_where(wallace, 0.0, normaliser) if branches.gamma_form else normaliser)
+    log_big_phi = jnp.zeros_like(z)  # not compiled where no branch can be taken
+    if branches.normal or fisher or branches.gamma_form:
         zg = safe_where(normal | near_normal, z, 0.0)
-        log_big_phi = log_ndtr(zg)  # one log Phi(z) for the Normal (df = inf) and Fisher's expansion
+        if branches.gamma_form:
+            v = _wallace(safe_where(wallace, zr, 1.0), safe_where(wallace, t, 0.5), safe_where(wallace, df, 2.0))
+            zg = jnp.where(wallace, -v, zg)
+        log_big_phi = log_ndtr(zg)  # one log Phi for the Normal (df = inf), Fisher's expansion and the a >> b form
+        lower = jnp.where(wallace, log_big_phi, lower) if branches.gamma_form else lower
+    general = jnp.where(z < 0, lower, log1mexp(lower))
     if fisher:
         fisher_value = _fisher(safe_where(near_normal, z, 0.0), safe_where(near_normal, df, min_df), terms,
                                safe_where(near_normal, log_big_phi, -LOG_2))  # Phi(0): inputs of a discarded branch
