@@ -1003,9 +1003,16 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     series = ((jnp.where(direct, a, b) <= _SMALL_P[jnp.dtype(x.dtype).itemsize]) & (log_x > -jnp.inf)
               & (log_1mx > -jnp.inf))
     gamma = gamma & ~ends & ~series
-    ag, bg = safe_where(gamma, a, 1.0), safe_where(gamma, b, 1.0)
+    # the mirror image, b >> a and x < 1/2: I_x(a, b) = 1 - I_(1-x)(b, a) = P(a, u), u = -(b + (a - 1)/2) log(1 - x),
+    # from the same form with the roles swapped (Beta(1e6, 1e-3)'s log_sf at 0.99999 read 15% off in float32: the
+    # fraction's complement, eps a/10 of its I_x ~ 2e-3)
+    mirror = (_gamma_region(b, a, y, x, _direct(b, a, y, x)) & ~gamma & ~ends & ~series & (log_x > -jnp.inf)
+              & (log_1mx > -jnp.inf))
+    either = gamma | mirror
+    ga, gb = jnp.where(mirror, b, a), jnp.where(mirror, a, b)
+    ag, bg = safe_where(either, ga, 1.0), safe_where(either, gb, 1.0)
     t = ag + 0.5 * (bg - 1.0)
-    minus_log_x = safe_where(gamma, -log_x, 1.0 / t)
+    minus_log_x = safe_where(either, -jnp.where(mirror, log_1mx, log_x), 1.0 / t)
     u = t * minus_log_x
     log_u = jnp.log(t) + jnp.log(minus_log_x)
     # where P(b, u) is close to 1 (b small, u <= 1.1) Q directly (``_log_q_small``, as ``_log_gamma_pq`` does); else in
@@ -1014,23 +1021,24 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     # The beta's complement 1 - I_{1-x}(b, a) is not used there: its first denominator 1 - (a + b)(1 - x)/(b + 1)
     # vanishes at (a + b)(1 - x) = b + 1, which is u + b^2/(2a) (4.5 apart at a = 1e6, b = 3000), and near it its slope
     # in a, of the size of 1 - x, cancels terms 1e7 times larger in float32 (50% off at a = 1e8, b = 4, u = 5).
-    q_small = (gamma & (u <= _Q_SMALL_X) & jnp.where(u <= 0.5, -bg * log_u <= 0.4, bg <= _Q_SMALL_X * u))
-    legendre = gamma & ~q_small & (u >= bg)
-    kummer = gamma & ~q_small & ~legendre
+    q_small = (either & (u <= _Q_SMALL_X) & jnp.where(u <= 0.5, -bg * log_u <= 0.4, bg <= _Q_SMALL_X * u))
+    legendre = either & ~q_small & (u >= bg)
+    kummer = either & ~q_small & ~legendre
     # one loop for both sides: I_x(a, b) directly, or 1 - I_{1-x}(b, a) where the fraction converges; the gamma form's
-    # entries enter as (a, b, x, 1 - x)
+    # entries enter as (a, b, x, 1 - x), its mirror's as (b, a, 1 - x, x)
     first, second = jnp.where(direct, a, b), jnp.where(direct, b, a)
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
     prefix = _log_beta_prefix(first, second, log_near, log_far, stirling, log_beta if with_beta else None)
     # the fraction sees harmless inputs where it is not used (a NaN there would reach the gradient as 0 * NaN)
     aside = q_small | ends | series
-    loop_args = (jnp.where(gamma, a, first), jnp.where(gamma, b, second), jnp.where(gamma, x, jnp.exp(log_near)),
-                 jnp.where(gamma, y, jnp.exp(log_far)))
+    loop_args = (jnp.where(either, ga, first), jnp.where(either, gb, second),
+                 jnp.where(either, jnp.where(mirror, y, x), jnp.exp(log_near)),
+                 jnp.where(either, jnp.where(mirror, x, y), jnp.exp(log_far)))
     log_cf = _log_beta_cf(*(safe_where(aside, fill, v) for v, fill in zip(loop_args, (1.0, 1.0, 0.5, 0.5))),
                           jnp.where(legendre, 1.0, jnp.where(kummer, 2.0, 0.0)))
     # each branch's log1mexp sees a harmless value where another is taken (a slope of inf there is 0 * inf = NaN in
     # the transposed JVP)
-    value = prefix + safe_where(gamma | ends | series, -1.0, log_cf)
+    value = prefix + safe_where(either | ends | series, -1.0, log_cf)
     far = log1mexp(jnp.minimum(value, 0.0))
     log_first = jnp.log(first)
     fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
@@ -1045,10 +1053,12 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     sp, sq = safe_where(series, first, 1e-3), safe_where(series, second, 1.0)
     slz = safe_where(series, log_near, -1.0)
     small_i, small_j = _small_series(sp, sq, slz, series)
+    # the mirror's log P: Kummer's own where it ran, else log(1 - Q) (Q <= 1/2 there, or P near 1)
+    mirrored = jnp.where(kummer, log_p, log1mexp(jnp.minimum(safe_where(mirror & ~kummer, tail, -1.0), 0.0)))
+    value = jnp.where(ends, 0.0, jnp.where(gamma, tail, jnp.where(mirror, mirrored, jnp.where(
+        series, jnp.where(direct, small_i, small_j), fraction[0]))))
     # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
-    value = jnp.where(ends, 0.0, jnp.where(gamma, tail, jnp.where(series, jnp.where(direct, small_i, small_j),
-                                                                   fraction[0])))
-    return value, jnp.where(gamma | ends | series, prefix + log_first - value, fraction[1])
+    return value, jnp.where(either | ends | series, prefix + log_first - value, fraction[1])
 
 
 def _direct(a, b, x, y):
