@@ -79,3 +79,30 @@ def test_beta_log_sf_near_one_with_a_huge_and_b_small():
     kept = ref > 1e-300  # a CDF of e^-1e6 (a = 1e8 at 0.99) underflows in float64 too
     assert kept[upper].all() and kept.sum() > 0.8 * kept.size
     np.testing.assert_allclose(got[kept], np.log(ref[kept]), rtol=2e-5, atol=1e-30)
+
+
+# ----------------------------------------------------------------------------- Weibull: log_cdf's slopes
+
+@pytest.mark.deep  # 0.8 s: mpmath at 70 points and one compile
+def test_weibull_log_cdf_slopes_where_the_hazard_times_its_slope_overflows():
+    """``log F = log(1 - e^-h)``, ``h = (y/s)^k``: ``d log F = h/expm1(h) d log h`` with ``d log h = log(y/s) dk +
+    k dy/y - k ds/s``. Autodiff formed ``h d log h`` first (float32: ``1e9 * 3e30`` at k = 3, s = 1e-30, y = 1e-27
+    overflows) and then times ``e^-h/(1 - e^-h) = 0``: NaN where the slope is 0. Reference: mpmath (40 digits)."""
+    k, s, r = (v.ravel() for v in np.meshgrid([1e-3, 0.5, 3.0, 50.0], [1e-30, 1e-3, 1.0, 1e30],
+                                              [1e-20, 0.3, 1.0, 3.0, 1e3], indexing="ij"))
+    y = s * r
+    k32, s32, y32 = (np.asarray(v, np.float32) for v in (k, s, y))
+    keep = np.isfinite(y32) & (y32 > 0)
+    k32, s32, y32 = k32[keep], s32[keep], y32[keep]
+    slope = jax.jit(jax.vmap(jax.grad(lambda k, s, y: mj.log_cdf(mj.Weibull(k, s), y), argnums=(0, 1, 2))))
+    got = np.stack([np.asarray(g, float) for g in slope(k32, s32, y32)], -1)
+    want = np.zeros_like(got)
+    with mp.workdps(40):
+        for i, (kk, ss, yy) in enumerate(zip(*(v.astype(float) for v in (k32, s32, y32)))):
+            kk, ss, yy = mp.mpf(kk), mp.mpf(ss), mp.mpf(yy)
+            h = (yy / ss) ** kk
+            g = h / mp.expm1(h)
+            want[i] = [float(g * mp.log(yy / ss)), float(-g * kk / ss), float(g * kk / yy)]
+    big = np.abs(want) > 3e38  # beyond float32: inf is the right answer there
+    assert np.isfinite(got[~big]).all()
+    np.testing.assert_allclose(got[~big], want[~big], rtol=2e-5, atol=1e-37)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .registry import Param
-from .special import expm1mx, log1mexp, log1p, log_ratio, safe_where
+from .special import expm1mx, log1mexp, log1p, log_ratio, safe_where, with_slope
 
 
 class Exponential(NamedTuple):
@@ -57,13 +57,22 @@ def log_cdf(theta: Exponential, y):
     return jnp.where(pos, inside, jnp.where(jnp.isnan(y), jnp.nan, -jnp.inf))
 
 
-def log_one_minus_exp_neg(log_h):
-    """``log(1 - exp(-h))`` from ``log h`` (a cumulative hazard; the log cdf of the Exponential and the
-    Weibull): ``log h - h/2 + h^2/24`` below h = 1e-3 (exact where h itself underflows), ``log1mexp(-h)``
-    above."""
+def _log_one_minus_exp_neg_parts(log_h):
+    """``(log(1 - exp(-h)), h/expm1(h))``: the value and its slope in ``log h``."""
     h = jnp.exp(log_h)
     small = h < 1e-3
-    return jnp.where(small, log_h - 0.5 * h + h * h / 24.0, log1mexp(-safe_where(small, 1.0, h)))
+    hs, hl = safe_where(small, h, 0.0), safe_where(small, 1.0, h)
+    value = jnp.where(small, log_h - 0.5 * hs + hs * hs / 24.0, log1mexp(-hl))
+    # h/expm1(h) = exp(log h - h - log(1 - e^-h)): 0, not inf/inf, where h overflows
+    slope = jnp.where(small, 1.0 - 0.5 * hs + hs * hs / 12.0, jnp.exp(log_h - hl - log1mexp(-hl)))
+    return value, slope
+
+
+#: ``log(1 - exp(-h))`` from ``log h`` (a cumulative hazard; the log cdf of the Exponential and the Weibull):
+#: ``log h - h/2 + h^2/24`` below h = 1e-3 (exact where h itself underflows), ``log1mexp(-h)`` above. Its slope in
+#: ``log h``, ``h/expm1(h)``, is written (``with_slope``): autodiff formed ``h dlog_h`` first, which overflows (float32
+#: Weibull k = 3, s = 1e-30, y = 1e-27: ``h = 1e9`` times ``k/s``), and then times ``e^-h/(1 - e^-h) = 0`` was NaN.
+log_one_minus_exp_neg = with_slope(_log_one_minus_exp_neg_parts)
 
 
 def quantile(theta: Exponential, q):
