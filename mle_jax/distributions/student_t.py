@@ -460,14 +460,14 @@ def _log_lower_tail(df, log_x, log_1mx, normaliser):
 
 
 def _log1p_ratio_parts(w):
-    """``(L(w), L'(w))`` for ``0 <= w < 1``, ``L(w) = log(1 + w)/w`` (1 at 0): ``L = 1 + w r(w)`` and
+    """``(L(w), L'(w))`` for ``0 <= w < 1``, ``L(w) = log(1 + w)/w`` (1 at 0; ``_log1p_over``) and
     ``L' = r(-s)/(1 + w)^2`` with ``r(t) = (log(1 + t) - t)/t^2`` (``log1pmx_ratio``) and ``s = w/(1 + w)`` below
-    ``w = 1/4``; ``log1p(w)/w`` and ``L' = (log(1 - s) + s)/w^2`` above. No cancellation: the written
+    ``w = 1/4``, ``L' = (log(1 - s) + s)/w^2`` above. No cancellation: the written
     ``(w/(1 + w) - log1p(w))/w^2`` cancels 1e4-fold at ``w = 1e-4``."""
     small = w < 0.25
     ws, wl = safe_where(small, w, 0.0), safe_where(small, 0.5, w)
     sl = wl / (1.0 + wl)
-    value = jnp.where(small, 1.0 + ws * log1pmx_ratio(ws), jnp.log1p(wl) / wl)
+    value = _log1p_over(w)
     slope = jnp.where(small, log1pmx_ratio(-ws / (1.0 + ws)) / jnp.square(1.0 + ws), (jnp.log1p(-sl) + sl) / jnp.square(wl))
     return value, slope
 
