@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mle_jax.distributions import gamma, normal
+from mle_jax.distributions.incomplete import log_gammainc_tail
 from mle_jax.distributions.special import lgamma_bregman
 
 
@@ -72,3 +73,69 @@ def test_censored_log_prob_refuses_a_side_of_another_shape(module, theta):
     for side in (jnp.zeros((3, 1)), jnp.asarray(0.0), jnp.zeros(1)):
         with pytest.raises(ValueError, match=r"side has shape \(.*\) but y has shape \(3,\)"):
             module.censored_log_prob(theta, y, side)
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gamma_tails_and_slopes_near_the_top_of_the_float_range(dtype):
+    """``log_cdf`` / ``log_sf`` at ``y`` up to the largest floats (float32 1e38, float64 1e308) were NaN, value and
+    gradient: Lentz's ``D ~ 1/x`` of Legendre's fraction is subnormal there, flushed to 0. Now ``log_cdf`` is 0 and
+    ``log_sf`` mpmath's (finite: ``-b y``), the slopes ``log x - psi(a)`` in a, ``-y x^(a-1) e^-x / (Gamma(a) Q)`` in
+    b and ``b`` times that over y in y (mpmath at 50 digits), finite everywhere (the slopes in float32 only: their
+    compile costs 3 s more, and float64 runs the same loop). One program per dtype."""
+    top = np.finfo(dtype).max
+    ys = [top / 3.0, top / 10.0, 1e-4 * top] if dtype == np.float32 else [1e308, top / 1.1, 1e300]
+    cells = np.array(list(itertools.product([0.5, 2.0, 30.0, 1e4], [1.0, 0.5], ys)), dtype)
+    with jax.enable_x64(dtype == np.float64), mp.workdps(50):
+        n = len(cells)
+        a, b, y = (jnp.asarray(np.tile(c, 2)) for c in cells.T)
+        upper = jnp.arange(2 * n) >= n  # log_cdf, then log_sf: one evaluation (and one compile) for both
+
+        def f(a, b, y):
+            tails = lambda a, b, y: gamma.log_tail(gamma.Gamma(a, b), y, upper)  # noqa: E731
+            if dtype == np.float64:  # the values alone: the gradient's compile costs 3 s more (the same loop as float32's)
+                return (tails(a, b, y),)
+            value, pull = jax.vjp(tails, a, b, y)
+            return (value,) + pull(upper.astype(value.dtype))  # the slopes of log_sf
+
+        out = [np.asarray(v, np.float64) for v in jax.jit(f)(a, b, y)]
+        log_cdf, log_sf = out[0][:n], out[0][n:]
+        d_a, d_b, d_y = (v[n:] for v in out[1:]) if len(out) > 1 else (None,) * 3
+        want, want_a, want_b = [], [], []
+        for aa, bb, yy in cells.astype(np.float64):
+            aa, bb, yy = mp.mpf(aa), mp.mpf(bb), mp.mpf(yy)
+            x = bb * yy
+            log_q = mp.log(mp.gammainc(aa, x, mp.inf, regularized=True))
+            want.append(float(log_q))
+            want_a.append(float(mp.log(x) - mp.digamma(aa)))  # d log Q / da, to O(a / x)
+            want_b.append(float(-yy * mp.exp((aa - 1) * mp.log(x) - x - mp.loggamma(aa) - log_q)))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    assert np.all(log_cdf == 0.0)
+    np.testing.assert_allclose(log_sf, want, rtol=rtol)
+    if dtype == np.float64:
+        return
+    np.testing.assert_allclose(d_a, want_a, rtol=rtol)
+    np.testing.assert_allclose(d_b, want_b, rtol=rtol)
+    np.testing.assert_allclose(d_y, np.array(want_b) * cells[:, 1] / cells[:, 2], rtol=rtol)
+
+
+@pytest.mark.deep
+def test_log_gammainc_second_derivative_in_a_at_integer_a_by_grad_of_grad():
+    """``d^2 log P / da^2`` on the fraction's side at an integer a was 7.7e-3 off at (1, 2.5) (2.6e-4 at (2, 4)): the
+    loop's value stops moving once converged, and at an integer a it converges (a partial numerator ``-m (m - a)``
+    is 0) before its derivative, so forward mode of the value lost the rest. And ``jax.grad(jax.grad(f))`` raised
+    JAX's while_loop reverse-mode error. Now grad of grad in a against mpmath's numerical second derivative at 40
+    digits (float64; log P and log Q on the fraction's side, the series' and Temme's; one program, a second
+    derivative's compile: a few seconds)."""
+    cells = np.array([(1.0, 2.5, 0), (1.0 + 1e-9, 2.5, 0), (2.0, 4.0, 0), (3.0, 7.0, 0), (1.0, 2.5, 1), (1.0, 30.0, 0),
+                      (0.5, 2.5, 0), (2.0, 0.5, 0), (2.0, 0.5, 1), (150.0, 160.0, 0)])
+    with jax.enable_x64(True), mp.workdps(40):
+        a, x, u = (jnp.asarray(c) for c in cells.T)
+        total = lambda a: jnp.sum(log_gammainc_tail(a, x, u > 0))  # noqa: E731  (elementwise: its grad is per cell)
+        d_aa = np.asarray(jax.jit(jax.grad(lambda a: jnp.sum(jax.grad(total)(a))))(a))
+
+        def log_pq(a, x, u):
+            return mp.log(mp.gammainc(a, x, mp.inf, regularized=True) if u else mp.gammainc(a, 0, x, regularized=True))
+
+        want = [float(mp.diff(lambda v: log_pq(v, mp.mpf(x), u), mp.mpf(a), 2)) for a, x, u in cells]
+    np.testing.assert_allclose(d_aa, want, rtol=1e-10)
