@@ -706,7 +706,9 @@ def _log_gamma_pq(a, x, log_x):
     is the loop's alone (the prefix cancels exactly: in float32 a prefix of -9,210 rounds by 5e-4)."""
     u = (x - a) / a
     temme = (a >= TEMME_MIN) & (jnp.abs(u) < 0.25)
-    series = ~temme & (x < a + 1.0)
+    # below a = 1 the series stops at x = 1.1, where _log_q_small's sums end: beyond, log P = prefix + log(sum) is
+    # close to 0, its terms near x (222 ulps at a = 0.13, x = 1.13 in float64), and the fraction's log1p(-Q) is not
+    series = ~temme & (x < a + 1.0) & ((a >= 1.0) | (x <= _Q_SMALL_X))
     fraction = ~temme & ~series
     small_q = series & (x <= _Q_SMALL_X) & jnp.where(x <= 0.5, -a * log_x <= 0.4, a <= _Q_SMALL_X * x)
     direct_p = series & ~small_q  # where the near side is log P
