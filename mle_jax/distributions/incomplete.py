@@ -128,30 +128,27 @@ def _tiny(dtype):
 
 
 def _lentz(first, coefficient, dtype):
-    """The log of ``1/first * prod_m delta_m`` by the modified Lentz evaluation: ``coefficient(m, c, e)``
-    returns the next ``(C, E)`` pair of the continued fraction, ``C_m = b_m + a_m / C_(m-1)``, ``E_m = b_m + a_m /
-    E_(m-1)`` (``E`` is Lentz's ``1/D``, kept as itself: ``D ~ 1/x`` is subnormal, flushed to 0, from x = 1e38 in
-    float32, and the fraction was NaN), ``delta_m = C_m / E_m``; stops when ``|delta - 1| < eps`` everywhere. The
-    product starts at 1 and ``log first`` is subtracted after: ``1/first`` underflows there too."""
+    """The modified Lentz evaluation of ``first * prod_m delta_m``: ``coefficient(m, c, d)`` returns the
+    next ``(c, d)`` pair of the continued fraction; stops when ``|delta - 1| < eps`` everywhere."""
     eps, tiny = _eps(dtype), _tiny(dtype)
 
     def guard(v):
         return jnp.where(jnp.abs(v) < tiny, tiny, v)
 
     def body(state):
-        m, c, e, h, running = state
-        c, e = coefficient(m, c, e)
-        c, e = guard(c), guard(e)
-        delta = c / e
+        m, c, d, h, running = state
+        c, d = coefficient(m, c, d)
+        c, d = guard(c), 1.0 / guard(d)
+        delta = d * c
         # every entry iterates while any runs; one that has converged stays converged (rounding
         # makes |delta - 1| flicker around eps), and its h stays put: multiplied on by deltas within an ulp of 1,
         # each rounded, while a slower entry ran, it drifted (float64 8 eps after 80 more steps)
-        return m + 1, c, e, jnp.where(running, h * delta, h), running & (jnp.abs(delta - 1.0) >= eps)
+        return m + 1, c, d, jnp.where(running, h * delta, h), running & (jnp.abs(delta - 1.0) >= eps)
 
-    e0 = guard(first)
-    init = (jnp.asarray(1, jnp.int32), jnp.full_like(e0, 1.0 / tiny), e0, jnp.ones_like(e0), jnp.ones(e0.shape, bool))
+    d0 = 1.0 / guard(first)
+    init = (jnp.asarray(1, jnp.int32), jnp.full_like(d0, 1.0 / tiny), d0, d0, jnp.ones(d0.shape, bool))
     state = jax.lax.while_loop(_running, body, init)
-    return _converged(jnp.log(state[3]) - jnp.log(jnp.abs(e0)), state)
+    return _converged(state[3], state)
 
 
 @jax.custom_jvp
@@ -290,17 +287,18 @@ def _on_the_batch(loop):
 def _second_order(loop, units):
     """The JVP of ``loop(a, x, units) = (value, partials along units)`` (a second derivative), by forward mode
     through the plain loop (custom_vmap's own JVP does not take it) run along each live direction of ``(a, x)``
-    as a primal computation, with ``(1, 0)`` and ``(0, 1)`` added to ``units``:
+    as a primal computation, with ``(1, 0)`` added to ``units``:
 
-    * the value's tangent is ``d value/da t_a + d value/dx t_x`` from those two added partials, not forward mode of
-      the value itself: a loop stops moving an entry's value where it has converged, and at an integer ``a`` the
+    * the value's tangent in ``a`` is ``d value/da t_a`` from the added partial, not forward mode of the value
+      itself (which gives the tangent in ``x``): a loop stops moving an entry's value where it has converged, and at
+      an integer ``a`` the
       fraction's value is final (a partial numerator ``-m (m - a)`` is 0) long before its derivative, which the
       shadow copy keeps running (``_with_shadow``): its forward tangent then stopped too (``d^2 log P / da^2`` 7.7e-3
       off at ``(a, x) = (1, 2.5)``, where ``log P = log(1 - Q)`` multiplies it by ``d log Q / da``);
     * each partial's tangent is ``sum_k (d partial / d arg_k) t_k``, the second partials primal values, so that
       reverse mode of this JVP transposes only that sum, never the loop (``jax.grad(jax.grad(f))`` raised JAX's
       ``while_loop`` reverse-mode error; ``forward_grad``'s pattern)."""
-    everything = tuple(units) + ((1.0, 0.0), (0.0, 1.0))
+    everything = tuple(units) + ((1.0, 0.0),)
     n = len(units)
 
     def jvp(primals, tangents):
@@ -317,7 +315,9 @@ def _second_order(loop, units):
             value, partials = loop(a, x, units)
             return (value, partials), (jnp.zeros_like(value), [jnp.zeros_like(p) for p in partials])
         value, partials = runs[0][0]
-        t_value = sum(partials[n + k] * t for k, t in live)
+        # in a from the added partial; in x forward mode's own (a terminating fraction's value moves with x exactly:
+        # the added partial's sum of per-step differences lost a float32 d2 log Q / dx2 of 1/x^2 to 2e-5 at x = 100)
+        t_value = sum((partials[n] if k == 0 else run[1][0]) * t for run, (k, t) in zip(runs, live))
         t_partials = [sum(run[1][1][i] * t for run, (_, t) in zip(runs, live)) for i in range(n)]
         return (value, partials[:n]), (t_value, t_partials)
 
@@ -344,20 +344,21 @@ def _q_fraction(a, x):
     """Legendre's continued fraction of ``Q(a, x)`` without its prefix (the Lentz loop)."""
     dtype = jnp.result_type(a, x)
 
-    def coefficient(m, c, e):
+    def coefficient(m, c, d):
         an = -m * (m - a)
         bn = x + 1.0 - a + 2.0 * m
-        return bn + an / c, bn + an / e
+        return bn + an / c, an * d + bn
 
-    return _lentz(x + 1.0 - a, coefficient, dtype)
+    return jnp.log(_lentz(x + 1.0 - a, coefficient, dtype))
 
 
 def _q_fraction_loop(a, x, units):
     """``_q_fraction`` and its partial derivatives along ``units`` (``(d a, d x)`` pairs) in one Lentz loop:
-    with ``a_m = -m (m - a)``, ``b_m = x + 1 - a + 2m``, ``C_m = b_m + a_m / C_(m-1)`` and ``E_m = b_m + a_m /
-    E_(m-1)`` (``_lentz``'s), ``log h`` gains ``log C_m - log E_m`` per step and its derivative ``dC_m / C_m - dE_m /
-    E_m``, with ``dC_m = db_m + (da_m - (a_m / C_(m-1)) dC_(m-1)) / C_(m-1)`` and ``dE_m`` the same in E (a guarded
-    entry's derivative is 0, as autodiff of the guard gives)."""
+    with ``a_m = -m (m - a)``, ``b_m = x + 1 - a + 2m``, ``C_m = b_m + a_m / C_(m-1)`` and
+    ``D_m = a_m D'_(m-1) + b_m`` (``D' = 1/D``), ``log h`` gains ``log C_m - log D_m`` per step and its
+    derivative ``dC_m / C_m - dD_m / D_m``, with ``dC_m = db_m + (da_m - (a_m / C_(m-1)) dC_(m-1)) / C_(m-1)``
+    and ``dD_m = da_m D'_(m-1) + a_m dD'_(m-1) + db_m`` (a guarded entry's derivative is 0, as autodiff of
+    the guard gives)."""
     dtype = a.dtype
     eps, tiny = _eps(dtype), _tiny(dtype)
 
@@ -365,32 +366,33 @@ def _q_fraction_loop(a, x, units):
         return jnp.abs(v) < tiny, jnp.where(jnp.abs(v) < tiny, tiny, v)
 
     def body(state):
-        m, c, e, h, dcs, des, slopes, running = state
+        m, c, d, h, dcs, dds, slopes, running = state
         an = -m * (m - a)
         bn = x + 1.0 - a + 2.0 * m
-        ratio_c, ratio_e = an / c, an / e
-        small_c, c_new = guard(bn + ratio_c)
-        small_e, e_new = guard(bn + ratio_e)
+        ratio = an / c
+        small_c, c_new = guard(bn + ratio)
+        small_d, big_d = guard(an * d + bn)
+        d_new = 1.0 / big_d
         out = [], [], []
-        for (u, v), dc, de, slope in zip(units, dcs, des, slopes):
-            dc = jnp.where(small_c, 0.0, (v - u) + (m * u - ratio_c * dc) / c)
-            de = jnp.where(small_e, 0.0, (v - u) + (m * u - ratio_e * de) / e)
+        for (u, v), dc, dd, slope in zip(units, dcs, dds, slopes):
+            dc = jnp.where(small_c, 0.0, (v - u) + (m * u - ratio * dc) / c)
+            d_big_d = jnp.where(small_d, 0.0, m * u * d + an * dd + (v - u))
             out[0].append(dc)
-            out[1].append(de)
-            out[2].append(slope + dc / c_new - de / e_new)
-        delta = c_new / e_new
+            out[1].append(-d_big_d * d_new * d_new)
+            out[2].append(slope + dc / c_new - d_big_d * d_new)
+        delta = d_new * c_new
         # a converged entry's h stays put while slower ones run (``_lentz``); its slopes go on (at an integer a the
         # value is final where its slope in a is not: ``_with_shadow``)
-        return (m + 1, c_new, e_new, jnp.where(running, h * delta, h), *map(tuple, out),
+        return (m + 1, c_new, d_new, jnp.where(running, h * delta, h), *map(tuple, out),
                 running & (jnp.abs(delta - 1.0) >= eps))
 
-    small, e0 = guard(x + 1.0 - a)
+    small, first = guard(x + 1.0 - a)
+    d0 = 1.0 / first
     d_first = [jnp.where(small, 0.0, v - u) for u, v in units]
-    init = (jnp.asarray(1, jnp.int32), jnp.full_like(e0, 1.0 / tiny), e0, jnp.ones_like(e0),
-            (jnp.zeros_like(e0),) * len(units), tuple(d_first), tuple(-t / e0 for t in d_first),
-            jnp.ones(e0.shape, bool))
+    init = (jnp.asarray(1, jnp.int32), jnp.full_like(d0, 1.0 / tiny), d0, d0, (jnp.zeros_like(d0),) * len(units),
+            tuple(-t * d0 * d0 for t in d_first), tuple(-t * d0 for t in d_first), jnp.ones(d0.shape, bool))
     state = jax.lax.while_loop(_running, body, init)
-    return _converged(jnp.log(state[3]) - jnp.log(jnp.abs(e0)), state), [_converged(s, state) for s in state[6]]
+    return _converged(jnp.log(state[3]), state), [_converged(s, state) for s in state[6]]
 
 
 _log_q_cf = jax.custom_jvp(_with_shadow(_q_fraction, 0))
