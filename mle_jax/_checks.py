@@ -36,6 +36,17 @@ def check_event_shape(name: str, y, expected: tuple[int, ...]) -> None:
             f"against predictions (reshape y so that y[i] has shape {tuple(expected)})")
 
 
+def check_side_shape(name: str, y, side) -> None:
+    """Raise unless a censored observation's ``side`` has the shape of its value ``y`` (a direct
+    ``censored_log_prob`` call; ``mj.censored`` reads both from one target): a side of another shape
+    would broadcast the value against it."""
+    if tuple(np.shape(side)) != tuple(np.shape(y)):
+        raise ValueError(
+            f"{name}: side has shape {tuple(np.shape(side))} but y has shape {tuple(np.shape(y))}; a "
+            f"censored observation's side (-1, 0 or +1) takes its value's shape, and mle_jax never "
+            f"broadcasts one against the other")
+
+
 def local(value):
     """The values this process can read: ``value`` itself, or, for a global ``jax.Array`` split over
     several processes (``jax.distributed``; ``is_fully_addressable`` False), this process's rows as

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax.scipy.special import erfc, ndtr, ndtri
 
 from . import _twins, registry
-from .._checks import check_event_shape
+from .._checks import check_event_shape, check_side_shape
 from .special import HALF_LOG_2PI, expm1mx, log_ratio, mills_inverse_series, mills_min, mills_series, standardize
 
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
@@ -200,6 +200,7 @@ def censored_log_prob(theta: Normal, y, side):
     in, fresh pages on every call); these forms keep two (README, Performance).
     """
     check_event_shape("Normal", y, jnp.shape(theta.loc))
+    check_side_shape("Normal", y, side)
     y = jnp.asarray(y, jnp.result_type(theta.loc, theta.scale))
     return _censored(theta.loc, theta.scale, y, side)
 

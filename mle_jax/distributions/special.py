@@ -368,18 +368,69 @@ def lgamma_diff(d, a, positive=False):
     return jnp.where(big, stirling, gammaln(as_ + ds) - gammaln(as_))
 
 
+def _log1pmx_of(d, a, a_plus_d):
+    """``(L, L - t)`` with ``t = d/a`` and ``L = log((a + d)/a)``: ``log1p(t)`` and ``log1pmx(t)`` from ``d`` itself
+    (``(a + d) - a`` loses the digits of a small ``d``), ``log((a + d)/a)`` where ``t < -1/2`` (``1 + t`` would
+    cancel: ``a + d`` near 0)."""
+    t = d / a
+    low = t < -0.5
+    tl = safe_where(low, 0.0, t)
+    log_part = jnp.where(low, log_ratio(a_plus_d, a), log1p(tl))
+    return t, log_part, jnp.where(low, log_part - t, log1pmx(tl))
+
+
+def corr_bregman(d, a, a_plus_d):
+    """``corr(a + d) - corr(a) - d corr'(a)`` for ``a, a + d >= 10`` (``corr`` Stirling's, ``sum_k c_k a^-m``,
+    ``m = 2k - 1``): each term ``c_k a^-m h_m(t)``, ``h_m(t) = (1 + t)^-m - 1 + m t = expm1mx(-m L) - m log1pmx(t)``
+    (two terms >= 0, ``L = log1p(t)``, ``t = d/a``) within ``|t| < 1/4``, the plain difference beyond (``corr(a)``
+    is at most ``1/(12 a)`` of a divergence of at least ``a t^2/3``)."""
+    t, log_part, lmx = _log1pmx_of(d, a, a_plus_d)
+    near = jnp.abs(t) < 0.25
+    ln, lmxn = safe_where(near, log_part, 0.0), safe_where(near, lmx, 0.0)
+    r = 1.0 / a
+    r2 = jnp.square(r)
+    series, power = jnp.zeros_like(t), r
+    for k, c in enumerate(_CORR):
+        m = 2 * k + 1
+        series = series + c * power * (expm1mx(-m * ln) - m * lmxn)
+        power = power * r2
+    af = safe_where(near, STIRLING_MIN, a_plus_d)
+    plain = stirling_corr(af) - stirling_corr(a) + d * r2 * poly(_PSI, r2)
+    return jnp.where(near, series, plain)
+
+
 def lgamma_bregman(d, a, a_plus_d):
-    """``lgamma(a + d) - lgamma(a) - d psi(a)`` (>= 0, the Bregman divergence of lgamma), never by
-    subtracting huge values: the building block of the Gamma and Beta KL divergences.
+    """``B(d, a) = lgamma(a + d) - lgamma(a) - d psi(a)`` (>= 0, the Bregman divergence of lgamma) as a sum of terms
+    >= 0, never a difference of lgammas: the building block of the Gamma, Beta and Dirichlet KL divergences.
+
+    Below 10 (20 in float64, where the bracket's series, cut at six terms, kept 50 ulps at 10) in ``min(a, a + d)``,
+    the recurrence ``lgamma(x + 1) = lgamma(x) + log x``, ``psi(x + 1) = psi(x) + 1/x`` steps both up to ``A = a + k``:
+
+        B(d, a) = B(d, a + k) - sum_{j<k} log1pmx(d / (a + j)),
+
+    and from there Stirling's series, with ``t = d/A``, ``L = log1p(t)``:
+
+        B(d, A) = A ((1 + t) L - t) - log1pmx(t)/2 + [corr(A + d) - corr(A) - d corr'(A)],
+
+    ``(1 + t) L - t = log1pmx(t) + t L`` (about ``t^2/2``), the bracket ``corr_bregman``. Nothing cancels at a small
+    ``d``: the plain difference of lgammas kept ``eps lgamma(a)`` (KL(Gamma(9.99, 1) || Gamma(10, 1.0001)) 7.8e-6
+    for 4.3e-6 in float32) and Stirling's ``d (log A - psi(A))`` two terms of ``d/(2A)``.
 
     ``a_plus_d`` is ``a + d`` as the caller knows it best (a concentration itself): in float32
     ``1e7 + (1e-3 - 1e7)`` is 0, and ``lgamma`` of it inf."""
-    big = _both_large(d, a)
-    ab, db = safe_where(big, a, STIRLING_MIN), safe_where(big, d, 0.0)
-    stirling = _stirling_rest(db, ab) - db * digamma_minus_log(ab)
-    as_, ds, ts = safe_where(~big, a, 1.0), safe_where(~big, d, 0.0), safe_where(~big, a_plus_d, 1.0)
-    direct = gammaln(ts) - gammaln(as_) - ds * digamma(as_)
-    return jnp.where(big, stirling, direct)
+    a, d, top = jnp.broadcast_arrays(a, d, a_plus_d)
+    start = 2.0 * STIRLING_MIN if jnp.dtype(jnp.result_type(a)).itemsize >= 8 else STIRLING_MIN
+
+    def step(_, carry):
+        total, a, top = carry
+        below = jnp.minimum(a, top) < start
+        total = total - jnp.where(below, _log1pmx_of(d, a, top)[2], 0.0)
+        return total, jnp.where(below, a + 1.0, a), jnp.where(below, top + 1.0, top)
+
+    # min(a, a + d) > 0: so many steps reach the start (a loop, not unrolled: a fifth of the compile)
+    steps, a, top = jax.lax.fori_loop(0, int(start), step, (jnp.zeros_like(a), a, top))
+    _, log_part, lmx = _log1pmx_of(d, a, top)
+    return steps + a * (lmx + d / a * log_part) - 0.5 * lmx + corr_bregman(d, a, top)
 
 
 def _betaln_stirling(x, y):
