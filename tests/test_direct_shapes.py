@@ -2,7 +2,8 @@
 ``quantile`` and ``isf`` accept exactly the targets ``log_prob`` accepts (``registry.check_target``), so a
 scalar theta never broadcasts silently against a vector of targets (``log_cdf(StudentT(3, 0, 1), y)`` with
 ``y`` of shape (5,) returned five values where ``log_prob`` refused), nor an (N,) theta against (N, 1) targets.
-A level (``quantile``'s q, ``isf``'s p) may also be one scalar shared by every example.
+A level (``quantile``'s q, ``isf``'s p) may also be one scalar shared by every example, and one distribution's
+levels may have any shape (its quantile function at many levels, as scipy's ``ppf``).
 
 The reference is ``log_prob`` itself: the refused shapes are those it refuses, and a matched call has the
 shape of ``log_prob``'s result. Shapes only (``jax.eval_shape``): nothing is compiled."""
@@ -65,10 +66,12 @@ def test_direct_functions_refuse_what_log_prob_refuses(kind):
     for name in names:
         level = name in LEVELS
         matched = np.float32(0.3) if level and not event else one
-        registry.check_target(theta, matched, name, shared=level)  # accepted (the values: test_distributions.py)
-        registry.check_target(batch, np.broadcast_to(matched, (2,) + np.shape(matched)), name, shared=level)
-        for bad_theta, bad in ((theta, many if not level else np.full((3,), 0.3, np.float32)),
-                               (batch, column if not level else np.full((2, 1), 0.3, np.float32))):
+        registry.check_target(theta, matched, name, levels=level)  # accepted (the values: test_distributions.py)
+        registry.check_target(batch, np.broadcast_to(matched, (2,) + np.shape(matched)), name, levels=level)
+        if level:  # one distribution at three levels: accepted
+            registry.check_target(theta, np.full((3,), 0.3, np.float32), name, levels=True)
+        for bad_theta, bad in ((theta, many), (batch, column)) if not level else (
+                ((batch, np.full((2, 1), 0.3, np.float32)), (batch, np.full((3,), 0.3, np.float32)))):
             with pytest.raises(ValueError, match=f"{name}.*never broadcasts"):
                 _call(name, bad_theta, bad)
     if table.log_tail is not None or (table.log_cdf is not None and table.log_sf is not None):
@@ -81,8 +84,15 @@ def test_student_t_log_cdf_of_a_scalar_theta_refuses_a_vector():
     a batch of five thetas still gives five values (shapes only: the values are test_distributions.py's)."""
     theta = mj.StudentT(3.0, 0.0, 1.0)
     y = jnp.linspace(-1.0, 1.0, 5)
-    for fn in (mj.log_prob, mj.log_cdf, mj.log_sf, mj.quantile, isf):
+    for fn in (mj.log_prob, mj.log_cdf, mj.log_sf):
         with pytest.raises(ValueError, match=r"shape \(5,\) but the distribution expects shape \(\)"):
             fn(theta, 0.5 + 0.4 * y)
     batch = mj.StudentT(jnp.full(5, 3.0), jnp.zeros(5), jnp.ones(5))
     assert jax.eval_shape(mj.log_cdf, batch, y).shape == (5,)
+    # levels are no targets: one distribution's quantile function at five levels (scipy's ppf / isf)
+    from scipy import stats
+    levels = 0.5 + 0.4 * y
+    np.testing.assert_allclose(mj.quantile(theta, levels), stats.t.ppf(np.asarray(levels, np.float64), 3.0), rtol=1e-5)
+    np.testing.assert_allclose(isf(theta, levels), stats.t.isf(np.asarray(levels, np.float64), 3.0), rtol=1e-5)
+    with pytest.raises(ValueError, match="never broadcasts"):  # five thetas against a column of levels
+        mj.quantile(batch, levels[:, None])

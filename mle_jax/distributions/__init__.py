@@ -102,7 +102,7 @@ def cross_entropy(p, q):
 
 def quantile(theta, q):
     """The ``q``-quantile ``F^{-1}(q)`` of ``Pr(y | theta)`` (scipy's ``ppf``)."""
-    registry.check_target(theta, q, "quantile", shared=True)
+    registry.check_target(theta, q, "quantile", levels=True)
     return registry.function(theta, "quantile")(theta, q)
 
 
@@ -134,7 +134,7 @@ def log_tail(theta, y, upper):
 def isf(theta, p):
     """The upper quantile ``F^{-1}(1 - p)`` (scipy's ``isf``), exact where the type has its own form
     (Normal, Laplace) even for p so small that ``1 - p`` rounds to 1; else ``quantile(theta, 1 - p)``."""
-    registry.check_target(theta, p, "isf", shared=True)
+    registry.check_target(theta, p, "isf", levels=True)
     return registry.isf(theta, p)
 
 

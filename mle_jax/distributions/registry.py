@@ -279,15 +279,20 @@ def _promoting(fn: Callable) -> Callable:
     return call
 
 
-def check_target(theta: Any, y: Any, who: str, *, shared: bool = False) -> None:
+def check_target(theta: Any, y: Any, who: str, *, shared: bool = False, levels: bool = False) -> None:
     """Raise unless ``y`` has the shape ``log_prob(theta, y)`` accepts: the ONE shape rule of every direct function
     (``log_cdf``, ``log_sf``, ``log_tail``, ``quantile``, ``isf``), read off the type's own ``log_prob`` by
     ``jax.eval_shape`` (shapes only, nothing computed; cached per shape), so a scalar theta never broadcasts
-    against a vector of targets. ``shared``: ``y`` is a level q (or ``log_tail``'s ``upper``), which may
-    also be one scalar shared by every example. A ValueError naming ``who``; nothing is checked for a type without a ``log_prob`` or whose
-    ``log_prob`` cannot be traced abstractly."""
+    against a vector of targets. ``shared``: ``y`` is ``log_tail``'s ``upper``, which may also be one scalar
+    shared by every example. ``levels``: ``y`` is a level q, which may also be one scalar shared by every example,
+    or of any shape where ``theta`` is one distribution (its ``log_prob`` takes a scalar target: its quantile
+    function at many levels, as scipy's ``ppf``; nothing to misalign). A ValueError naming
+    ``who``; nothing is checked for a type without a ``log_prob`` or whose ``log_prob`` cannot be traced
+    abstractly."""
     own = entries(theta).log_prob
-    if own is None or (shared and np.ndim(y) == 0):
+    if own is None or ((shared or levels) and np.ndim(y) == 0):
+        return
+    if levels and _one_distribution(own, theta, y):
         return
     try:
         jax.eval_shape(own, promote(theta), y)
@@ -295,6 +300,15 @@ def check_target(theta: Any, y: Any, who: str, *, shared: bool = False) -> None:
         raise ValueError(f"{who}: {error}") from None
     except Exception:  # a user's log_prob that reads values: its own call reports what it reports
         return
+
+
+def _one_distribution(own: Callable, theta: Any, y: Any) -> bool:
+    """Whether ``theta`` is one distribution: its ``log_prob`` takes one scalar target to one value."""
+    try:
+        out = jax.eval_shape(own, promote(theta), jax.ShapeDtypeStruct((), jnp.result_type(y)))
+    except Exception:  # a batch (a scalar target refused), or a log_prob that reads values
+        return False
+    return out.shape == ()
 
 
 def entries(theta: Any) -> Ops:
