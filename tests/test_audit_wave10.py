@@ -192,14 +192,17 @@ def _sampler_cases(stats):
     }
 
 
+# one jitted sampler for every case: the cases of one type and dtype share its compile
+_SAMPLE = jax.jit(jax.vmap(mj.distributions.sample))
+
+
 def _check_sampler(name, dtype):
     from scipy import stats
     make, ref, draw, support = _sampler_cases(stats)[name]
     with jax.enable_x64(dtype == np.float64):
         theta = jax.tree.map(lambda a: jnp.full((_DRAWS,), a, dtype), make())
-        draw = draw or mj.distributions.sample
         keys = jax.random.split(jax.random.key(20261205), _DRAWS)
-        d = np.asarray(jax.jit(jax.vmap(draw))(keys, theta), np.float64)
+        d = np.asarray((jax.jit(jax.vmap(draw)) if draw else _SAMPLE)(keys, theta), np.float64)
     if d.ndim == 2:  # sample_log of the Beta: (log y, log(1 - y))
         d = d[:, 0]
         cdf = lambda t: ref.cdf(np.exp(t))  # noqa: E731
