@@ -1,12 +1,11 @@
 """One shape rule for every direct function of every theta type: ``log_cdf``, ``log_sf``, ``log_tail``,
-``quantile`` and ``isf`` accept exactly the targets ``log_prob`` accepts (``registry.check_target``), so a
-scalar theta never broadcasts silently against a vector of targets (``log_cdf(StudentT(3, 0, 1), y)`` with
-``y`` of shape (5,) returned five values where ``log_prob`` refused), nor an (N,) theta against (N, 1) targets.
-A level (``quantile``'s q, ``isf``'s p) may also be one scalar shared by every example, and one distribution's
-levels may have any shape (its quantile function at many levels, as scipy's ``ppf``).
+``quantile`` and ``isf`` (``registry.check_target``). A batch of thetas takes exactly the targets its ``log_prob``
+takes: an (N,) theta never broadcasts against (N, 1) or (M,) targets (an (N, N) result, silently). One
+distribution takes any number of points (scipy's ``logcdf`` / ``ppf`` over a grid: nothing to misalign), targets
+whose trailing axes are its event shape. A level (``quantile``'s q, ``isf``'s p) may also be one scalar shared by
+every example; ``log_tail``'s ``upper`` one scalar or one flag per point.
 
-The reference is ``log_prob`` itself: the refused shapes are those it refuses, and a matched call has the
-shape of ``log_prob``'s result. Shapes only (``jax.eval_shape``): nothing is compiled."""
+The reference is ``log_prob`` itself: the refused shapes are those it refuses. Shapes only: nothing is compiled."""
 
 from __future__ import annotations
 
@@ -66,33 +65,40 @@ def test_direct_functions_refuse_what_log_prob_refuses(kind):
     for name in names:
         level = name in LEVELS
         matched = np.float32(0.3) if level and not event else one
+        points = np.full((3,), 0.3, np.float32) if level else many
         registry.check_target(theta, matched, name, levels=level)  # accepted (the values: test_distributions.py)
         registry.check_target(batch, np.broadcast_to(matched, (2,) + np.shape(matched)), name, levels=level)
-        if level:  # one distribution at three levels: accepted
-            registry.check_target(theta, np.full((3,), 0.3, np.float32), name, levels=True)
-        for bad_theta, bad in ((theta, many), (batch, column)) if not level else (
-                ((batch, np.full((2, 1), 0.3, np.float32)), (batch, np.full((3,), 0.3, np.float32)))):
+        registry.check_target(theta, points, name, levels=level)  # one distribution at three points: accepted
+        for bad in (column if not level else np.full((2, 1), 0.3, np.float32), points):  # (2,) against (2, 1), (3,)
             with pytest.raises(ValueError, match=f"{name}.*never broadcasts"):
-                _call(name, bad_theta, bad)
+                _call(name, batch, bad)
     if table.log_tail is not None or (table.log_cdf is not None and table.log_sf is not None):
-        with pytest.raises(ValueError, match="upper"):  # upper: one example's shape, or one shared scalar
-            mj.log_tail(theta, one, np.zeros((3,), bool))
+        with pytest.raises(ValueError, match="upper"):  # upper: one flag per point, or one for all
+            mj.log_tail(theta, many, np.zeros((2,), bool))
+        with pytest.raises(ValueError, match="upper"):
+            mj.log_tail(batch, np.broadcast_to(one, (2,) + event), np.zeros((2, 1), bool))
 
 
-def test_student_t_log_cdf_of_a_scalar_theta_refuses_a_vector():
-    """The reported case: ``log_cdf`` broadcast a scalar theta over 5 targets where ``log_prob`` refused;
-    a batch of five thetas still gives five values (shapes only: the values are test_distributions.py's)."""
+def test_one_student_t_over_a_grid_and_a_batch_that_does_not_align():
+    """The reported case: ``log_cdf`` of one Student t at five points gave five values where ``log_prob``
+    refused; ``log_prob`` still takes one example (SPEC), the direct functions take one distribution over a grid
+    (scipy's values), and a batch of five thetas refuses a column of five targets or levels (a (5, 5) result)."""
+    from scipy import stats
     theta = mj.StudentT(3.0, 0.0, 1.0)
     y = jnp.linspace(-1.0, 1.0, 5)
-    for fn in (mj.log_prob, mj.log_cdf, mj.log_sf):
-        with pytest.raises(ValueError, match=r"shape \(5,\) but the distribution expects shape \(\)"):
-            fn(theta, 0.5 + 0.4 * y)
-    batch = mj.StudentT(jnp.full(5, 3.0), jnp.zeros(5), jnp.ones(5))
-    assert jax.eval_shape(mj.log_cdf, batch, y).shape == (5,)
-    # levels are no targets: one distribution's quantile function at five levels (scipy's ppf / isf)
-    from scipy import stats
+    with pytest.raises(ValueError, match=r"shape \(5,\) but the distribution expects shape \(\)"):
+        mj.log_prob(theta, y)
+    grid = np.asarray(y, np.float64)
+    np.testing.assert_allclose(mj.log_cdf(theta, y), stats.t.logcdf(grid, 3.0), rtol=1e-5)
+    np.testing.assert_allclose(mj.log_sf(theta, y), stats.t.logsf(grid, 3.0), rtol=1e-5)
+    upper = jnp.asarray([True, False, True, False, True])
+    np.testing.assert_allclose(mj.log_tail(theta, y, upper),
+                               np.where(upper, stats.t.logsf(grid, 3.0), stats.t.logcdf(grid, 3.0)), rtol=1e-5)
     levels = 0.5 + 0.4 * y
     np.testing.assert_allclose(mj.quantile(theta, levels), stats.t.ppf(np.asarray(levels, np.float64), 3.0), rtol=1e-5)
     np.testing.assert_allclose(isf(theta, levels), stats.t.isf(np.asarray(levels, np.float64), 3.0), rtol=1e-5)
-    with pytest.raises(ValueError, match="never broadcasts"):  # five thetas against a column of levels
-        mj.quantile(batch, levels[:, None])
+    batch = mj.StudentT(jnp.full(5, 3.0), jnp.zeros(5), jnp.ones(5))
+    assert jax.eval_shape(mj.log_cdf, batch, y).shape == (5,)
+    for fn in (mj.log_cdf, mj.log_sf, mj.quantile, isf):
+        with pytest.raises(ValueError, match="never broadcasts"):
+            fn(batch, 0.5 + 0.4 * y[:, None])

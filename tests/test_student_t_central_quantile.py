@@ -35,9 +35,10 @@ def test_quantile_and_isf_near_the_median_to_a_few_roundings(dtype, x64):
     eps = float(np.finfo(dtype).eps)
     offsets = np.asarray(OFFSETS[dtype])
     q = np.concatenate([0.5 - offsets, 0.5 + offsets]).astype(dtype)
-    df = np.asarray(DFS, dtype)[:, None]  # one program: every df against every q
-    theta = StudentT(jnp.asarray(df), jnp.zeros((1, 1), dtype), jnp.ones((1, 1), dtype))
-    qs = jnp.asarray(q[None, :])
+    shape = (len(DFS), len(q))  # one program: every df against every q (the thetas given the levels' shape)
+    df = np.broadcast_to(np.asarray(DFS, dtype)[:, None], shape)
+    theta = StudentT(jnp.asarray(df), jnp.zeros(shape, dtype), jnp.ones(shape, dtype))
+    qs = jnp.asarray(np.broadcast_to(q[None, :], shape))
     got = np.asarray(jax.jit(quantile)(theta, qs), np.float64)
     upper = np.asarray(jax.jit(isf)(theta, qs), np.float64)
     for i, nu in enumerate(DFS):

@@ -125,7 +125,7 @@ def log_tail(theta, y, upper):
     observation's log likelihood on either side), from one evaluation where the type has one."""
     y = registry.target(y)
     registry.check_target(theta, y, "log_tail")
-    registry.check_target(theta, upper, "log_tail's upper", shared=True)
+    registry.check_upper(theta, y, upper, "log_tail")
     if registry.entries(theta).log_tail is not None:
         return registry.function(theta, "log_tail")(theta, y, upper)
     return jnp.where(upper, log_sf(theta, y), log_cdf(theta, y))

@@ -119,6 +119,13 @@ def _with_shadow(fraction, shift_index):
     return wrapped
 
 
+def _frozen(old, new):
+    """``old``'s value with ``new``'s tangent: ``new - (new - old)``, exact where the two are within a factor 2
+    (Sterbenz: ``new - old`` is exact, and so is the difference back to ``old``); the tangent is ``new``'s, as
+    forward mode through a loop needs where the value has converged before its derivative."""
+    return new - jax.lax.stop_gradient(new - old)
+
+
 def _eps(dtype):
     return jnp.finfo(dtype).eps
 
@@ -871,7 +878,10 @@ def _beta_fraction(a, b, x, y, form):
         odd = -(p + m) * (r + w * m) * xx / ((g + 2 * m) * (g + 2 * m + 1))
         c2, d2, delta = half_step(odd, c2, d2)
         h2 = h2 * delta
-        # every entry keeps iterating while any runs (the forward-mode derivative converges after the value)
+        # every entry keeps iterating while any runs (the forward-mode derivative converges after the value), but a
+        # converged entry's value stays put (``_frozen``: multiplied on by deltas within an ulp of 1 while a slower
+        # entry ran, Beta(2, 3)'s log CDF at 0.3 drifted 40 float32 ulps beside a Beta(1e6, 1e6))
+        h2 = jnp.where(done, _frozen(h, h2), h2)
         steps = jnp.where(done, steps, m)
         done = done | (jnp.abs(delta - 1.0) < eps)
         return m + 1, c2, d2, h2, ~done & (m + 1 < budget), done, steps

@@ -279,20 +279,24 @@ def _promoting(fn: Callable) -> Callable:
     return call
 
 
-def check_target(theta: Any, y: Any, who: str, *, shared: bool = False, levels: bool = False) -> None:
-    """Raise unless ``y`` has the shape ``log_prob(theta, y)`` accepts: the ONE shape rule of every direct function
-    (``log_cdf``, ``log_sf``, ``log_tail``, ``quantile``, ``isf``), read off the type's own ``log_prob`` by
-    ``jax.eval_shape`` (shapes only, nothing computed; cached per shape), so a scalar theta never broadcasts
-    against a vector of targets. ``shared``: ``y`` is ``log_tail``'s ``upper``, which may also be one scalar
-    shared by every example. ``levels``: ``y`` is a level q, which may also be one scalar shared by every example,
-    or of any shape where ``theta`` is one distribution (its ``log_prob`` takes a scalar target: its quantile
-    function at many levels, as scipy's ``ppf``; nothing to misalign). A ValueError naming
-    ``who``; nothing is checked for a type without a ``log_prob`` or whose ``log_prob`` cannot be traced
-    abstractly."""
+def check_target(theta: Any, y: Any, who: str, *, levels: bool = False) -> None:
+    """Raise unless ``y`` fits ``theta``: the ONE shape rule of the direct functions (``log_cdf``, ``log_sf``,
+    ``log_tail``, ``quantile``, ``isf``). A batch of thetas (``batch_shape`` not ``()``) takes exactly the targets
+    its ``log_prob`` takes (read off that ``log_prob`` by ``jax.eval_shape``: shapes only, nothing computed), so an
+    (N,) theta never broadcasts against (N, 1) or (M,) targets. One distribution (``batch_shape`` ``()``) takes
+    any number of points, targets whose trailing axes are its event shape (scipy's ``logcdf`` over a grid:
+    nothing to misalign). ``levels``: ``y`` is a level q, which may also be one scalar shared by every example
+    (and of any shape for one distribution). A ValueError naming ``who``; nothing is checked for a type without
+    a ``log_prob`` or whose ``log_prob`` cannot be traced abstractly."""
     own = entries(theta).log_prob
-    if own is None or ((shared or levels) and np.ndim(y) == 0):
+    if own is None or (levels and np.ndim(y) == 0):
         return
-    if levels and _one_distribution(own, theta, y):
+    try:
+        one = batch_shape(theta) == ()
+        event = target_shape(theta) if one else None
+    except Exception:  # fields that disagree: log_prob's own message below
+        one, event = False, None
+    if one and (levels or (np.ndim(y) >= len(event) and tuple(np.shape(y)[np.ndim(y) - len(event):]) == event)):
         return
     try:
         jax.eval_shape(own, promote(theta), y)
@@ -302,13 +306,13 @@ def check_target(theta: Any, y: Any, who: str, *, shared: bool = False, levels: 
         return
 
 
-def _one_distribution(own: Callable, theta: Any, y: Any) -> bool:
-    """Whether ``theta`` is one distribution: its ``log_prob`` takes one scalar target to one value."""
-    try:
-        out = jax.eval_shape(own, promote(theta), jax.ShapeDtypeStruct((), jnp.result_type(y)))
-    except Exception:  # a batch (a scalar target refused), or a log_prob that reads values
-        return False
-    return out.shape == ()
+def check_upper(theta: Any, y: Any, upper: Any, who: str) -> None:
+    """Raise unless ``log_tail``'s ``upper`` is one scalar for every point or has the shape of ``y`` less its
+    event axes (one flag per point: never broadcast against them)."""
+    points = tuple(np.shape(y)[:np.ndim(y) - event_ndims(theta)])
+    if np.ndim(upper) != 0 and tuple(np.shape(upper)) != points:
+        raise ValueError(f"{who}: upper has shape {tuple(np.shape(upper))} but the targets are {points} points; "
+                         f"give one flag per point or one for all (mle_jax never broadcasts one against the other)")
 
 
 def entries(theta: Any) -> Ops:

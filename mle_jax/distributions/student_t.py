@@ -564,10 +564,12 @@ def log_cdf(theta: StudentT, y):
     wallace = jnp.zeros_like(normal)  # the incomplete beta's a >> b form, written here (``_wallace``)
     if branches.gamma_form:
         wallace = regular & ~normal & ~near_normal & half_gamma_region(0.5 * df, log_x, log_1mx)
-        fill = jnp.log(jnp.asarray(0.5, log_x.dtype))
-        log_x, log_1mx = safe_where(wallace, fill, log_x), safe_where(wallace, fill, log_1mx)
-    lower = _log_lower_tail(safe_where(wallace, 1.0, df), log_x, log_1mx,
-                            safe_where(wallace, 0.0, normaliser) if branches.gamma_form else normaliser)
+    # the incomplete beta sees harmless inputs (df 1, x = 1/2: a short loop) where another branch is taken: a
+    # Fisher entry's nu = 1e6 ran its fraction ~3,000 steps, and every entry of the batch with it
+    aside = wallace | near_normal | normal
+    fill = jnp.log(jnp.asarray(0.5, log_x.dtype))
+    log_x, log_1mx = safe_where(aside, fill, log_x), safe_where(aside, fill, log_1mx)
+    lower = _log_lower_tail(safe_where(aside, 1.0, df), log_x, log_1mx, safe_where(aside, 0.0, normaliser))
     log_big_phi = jnp.zeros_like(z)  # not compiled where no branch can be taken
     if branches.normal or fisher or branches.gamma_form:
         zg = safe_where(normal | near_normal, z, 0.0)
