@@ -113,3 +113,37 @@ def test_log_gammainc_below_shape_one_beyond_x_1p1():
         want = [float(mp.log(mp.gammainc(mp.mpf(p), mp.mpf(q), mp.inf, regularized=True)) if u
                       else mp.log1p(-mp.gammainc(mp.mpf(p), mp.mpf(q), mp.inf, regularized=True))) for p, q, u in cells]
     np.testing.assert_allclose(got, want, rtol=50 * np.finfo(np.float64).eps)
+
+
+@pytest.mark.deep  # one compile of log P and log Q with their slopes; mpmath at 24 points
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gamma_tails_near_the_top_of_the_float_range(dtype):
+    """``log Q(a, x)`` and ``log P(a, x)`` at finite x up to the largest float were NaN (float32 from x ~ 1e37.5,
+    float64 from ~1e307.5): the fraction's ``D ~ 1/x`` is subnormal there, flushed to 0. Beyond ``x eps = 1 + a`` the
+    fraction is its first term ``1/(x + 1 - a)`` (to ``(a - 1)/x^2``): the values against mpmath, the slopes against
+    ``d log Q / dx = -x^(a-1) e^-x / (Gamma(a) Q)`` (mpmath) and ``d log Q / da = log x - psi(a) + 1/(x + 1 - a)``
+    (the first term's, exact to 1/x^2 there), ``log P`` 0 with slopes 0."""
+    top = np.finfo(dtype).max
+    xs = np.array([top / 1.5, top / 3.0, top / 30.0, top / 1e6], dtype)
+    cells = np.array([(a, x) for a in (0.5, 3.0, 1e4) for x in xs])
+    with jax.enable_x64(dtype == np.float64):
+        a, x = (jnp.asarray(c, dtype) for c in cells.T)
+
+        def each(a_, x_):
+            return jnp.stack([log_gammainc_tail(a_, x_, True), log_gammainc_tail(a_, x_, False)])
+        value = np.asarray(jax.jit(jax.vmap(each))(a, x), np.float64)
+        # reverse mode, each output alone (forward mode's tangent of log x, t / x, is subnormal beyond 1/tiny)
+        slopes = np.stack([np.stack(jax.jit(jax.vmap(jax.grad(lambda a_, x_: each(a_, x_)[k], (0, 1))))(a, x), -1)
+                           for k in range(2)], 1).astype(np.float64)
+    eps = np.finfo(dtype).eps
+    for (av, xv), v, s in zip(cells, value, slopes):
+        with mp.workdps(50):
+            am, xm = mp.mpf(float(av)), mp.mpf(float(np.asarray(xv, dtype)))
+            log_q = mp.log(mp.gammainc(am, xm, mp.inf, regularized=True))
+            d_x = -mp.exp((am - 1) * mp.log(xm) - xm - mp.loggamma(am) - log_q)
+            d_a = mp.log(xm) - mp.digamma(am) + 1 / (xm + 1 - am)
+        np.testing.assert_allclose(v, [float(log_q), 0.0], rtol=4 * eps, err_msg=f"a={av} x={xv}")
+        # d/dx by the closed form exp(log R - log x): eps log x of rounding (float32 at 1e38: 30 ulps)
+        np.testing.assert_allclose(s[0], [float(d_a), float(d_x)], rtol=4 * eps * float(mp.log(xm)),
+                                   err_msg=f"a={av} x={xv}")
+        assert np.all(s[1] == 0.0), (av, xv, s[1])

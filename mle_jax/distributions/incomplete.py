@@ -727,9 +727,15 @@ def _log_gamma_pq(a, x, log_x):
     # series of log P (and the fraction at a < 1, less its log a), ``a log x - x - lgamma(a)`` for the fraction
     # of log Q and Temme's slope
     prefix, lgamma1 = gamma_prefix(a, x, log_x, over_a=over_a)
+    # far out on the fraction's side (x eps > 1 + a) the fraction is its first term 1/(x + 1 - a) to a relative
+    # (a - 1)/x^2 below eps; the loop is not run there, whose D ~ 1/x is subnormal from x ~ 1/tiny (float32 1e38,
+    # float64 1e308: flushed to 0, log h = -inf, NaN tails at finite x)
+    first_only = fraction & (x * _eps(x.dtype) > 1.0 + a)
+    loop = fraction & ~first_only
     a_s, x_s = safe_where(series, a, 1.0), safe_where(series, x, 0.5)
-    a_f, x_f = safe_where(fraction, a, 1.0), safe_where(fraction, x, 3.0)
-    log_loop = jnp.where(series, _log_p_sum(a_s, x_s), _log_q_cf(a_f, x_f))
+    a_f, x_f = safe_where(loop, a, 1.0), safe_where(loop, x, 3.0)
+    first_term = -jnp.log(safe_where(first_only, x + 1.0 - a, 1.0))
+    log_loop = jnp.where(series, _log_p_sum(a_s, x_s), jnp.where(first_only, first_term, _log_q_cf(a_f, x_f)))
     # log(Q / a) where P is close to 1: log Q = log a + log(Q / a), whose slope's log a is the prefix's (they cancel)
     log_g = _log_q_small(safe_where(small_q, a, 0.5), safe_where(small_q, x, 0.5), safe_where(small_q, log_x, -0.5),
                          safe_where(small_q, lgamma1, _LGAMMA_1P5))
