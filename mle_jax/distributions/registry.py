@@ -292,11 +292,10 @@ def check_target(theta: Any, y: Any, who: str, *, levels: bool = False) -> None:
     if own is None or (levels and np.ndim(y) == 0):
         return
     try:
-        one = batch_shape(theta) == ()
-        event = target_shape(theta) if one else None
+        event = target_shape(theta) if batch_shape(theta) == () else None  # one distribution: its event shape
     except Exception:  # fields that disagree: log_prob's own message below
-        one, event = False, None
-    if one and (levels or (np.ndim(y) >= len(event) and tuple(np.shape(y)[np.ndim(y) - len(event):]) == event)):
+        event = None
+    if event is not None and (levels or (np.ndim(y) >= len(event) and np.shape(y)[np.ndim(y) - len(event):] == event)):
         return
     try:
         jax.eval_shape(own, promote(theta), y)
