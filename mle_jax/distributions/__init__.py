@@ -128,7 +128,7 @@ def log_tail(theta, y, upper):
     registry.check_upper(theta, y, upper, "log_tail")
     if registry.entries(theta).log_tail is not None:
         return registry.function(theta, "log_tail")(theta, y, upper)
-    return jnp.where(upper, log_sf(theta, y), log_cdf(theta, y))
+    return jnp.where(upper, registry.function(theta, "log_sf")(theta, y), registry.function(theta, "log_cdf")(theta, y))
 
 
 def isf(theta, p):

@@ -282,7 +282,8 @@ def _promoting(fn: Callable) -> Callable:
 def check_target(theta: Any, y: Any, who: str, *, levels: bool = False) -> None:
     """Raise unless ``y`` fits ``theta``: the ONE shape rule of the direct functions (``log_cdf``, ``log_sf``,
     ``log_tail``, ``quantile``, ``isf``). A batch of thetas (``batch_shape`` not ``()``) takes exactly the targets
-    its ``log_prob`` takes (read off that ``log_prob`` by ``jax.eval_shape``: shapes only, nothing computed), so an
+    its ``log_prob`` takes (``target_shape``; any other shape is put to that ``log_prob`` by ``jax.eval_shape``,
+    shapes only, nothing computed, for a registered type whose ``log_prob`` reads another), so an
     (N,) theta never broadcasts against (N, 1) or (M,) targets. One distribution (``batch_shape`` ``()``) takes
     any number of points, targets whose trailing axes are its event shape (scipy's ``logcdf`` over a grid:
     nothing to misalign). ``levels``: ``y`` is a level q, which may also be one scalar shared by every example
@@ -292,11 +293,13 @@ def check_target(theta: Any, y: Any, who: str, *, levels: bool = False) -> None:
     if own is None or (levels and np.ndim(y) == 0):
         return
     try:
-        event = target_shape(theta) if batch_shape(theta) == () else None  # one distribution: its event shape
+        want = target_shape(theta)  # a batch's targets, or one distribution's event shape
+        one = batch_shape(theta) == ()
     except Exception:  # fields that disagree: log_prob's own message below
-        event = None
-    if event is not None and (levels or (np.ndim(y) >= len(event) and np.shape(y)[np.ndim(y) - len(event):] == event)):
-        return
+        want, one = None, False
+    shape = tuple(np.shape(y))
+    if want is not None and (shape == want or (one and (levels or shape[len(shape) - len(want):] == want))):
+        return  # the shape log_prob takes, read without tracing it
     try:
         jax.eval_shape(own, promote(theta), y)
     except ValueError as error:
