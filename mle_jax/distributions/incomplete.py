@@ -28,6 +28,7 @@ docs/reliability.md.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -765,17 +766,22 @@ def _log_gamma_tail_parts(a, upper, observed, x, log_x):
     return jnp.where(observed, full, jnp.where(upper, log_q, log_p)), jnp.where(upper, ratio_q, ratio_p)
 
 
-@jax.custom_jvp
-def _log_gamma_tail(a, upper, observed, x, log_x):
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _log_gamma_tail(own_log_x, a, upper, observed, x, log_x):
     """``log Q`` where ``upper``, ``log P`` elsewhere, ``a log x - x - lgamma(a)`` where ``observed`` (the prefix of
     both: a censored Gamma's density and tails from one evaluation); its derivative in ``x`` (or ``log x``, the same
     variable: the caller's ``log x`` where it carries a tangent) is the closed form ``+- x^a e^-x / (Gamma(a) P or
     Q)`` (``a - x`` where observed), in ``a`` forward mode through the prefix and Temme's expansion, whose loops
-    carry their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``)."""
+    carry their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``).
+
+    ``own_log_x`` (static): ``log_x`` is ``log x`` made from ``x`` by ``log_gammainc_tail``, so that ``x``'s tangent is
+    the one to use, as ``(x P'(x) / P) / x`` times ``t_x``, never ``log x``'s tangent ``t_x / x``, which is subnormal
+    and flushed to 0 from ``x ~ 1/tiny`` (float32 1e38: ``jacfwd`` read 0 where the slope of ``log Q`` is -1); the
+    rule's primal ``log x`` keeps its dependence on ``x`` for a second derivative."""
     return _log_gamma_tail_parts(a, upper, observed, x, log_x)[0]
 
 
-def _log_gamma_tail_jvp(primals, tangents):
+def _log_gamma_tail_jvp(own_log_x, primals, tangents):
     a, upper, observed, x, log_x = primals
     t_a, _, _, t_x, t_log_x = tangents
     if isinstance(t_a, SymbolicZero):
@@ -784,6 +790,9 @@ def _log_gamma_tail_jvp(primals, tangents):
     else:
         (value, ratio), (t_value, _) = jax.jvp(lambda v: _log_gamma_tail_parts(v, upper, observed, x, log_x), (a,),
                                                (t_a,))
+    if own_log_x and not isinstance(t_x, SymbolicZero):
+        slope = jnp.where(observed, a / x - 1.0, jnp.where(upper, -1.0, 1.0) * jnp.exp(ratio - log_x))
+        return value, t_value + slope * t_x
     if not isinstance(t_log_x, SymbolicZero):
         t_move = t_log_x
     elif not isinstance(t_x, SymbolicZero):
@@ -814,14 +823,15 @@ def log_gammainc_tail(a, x, upper, log_x=None, observed=False):
 
     ``log_x`` (default ``log x``) may be passed separately, for an ``x`` that underflows or overflows.
     At ``x <= 0`` the limits ``log P = -inf``, ``log Q = 0``; at ``x = +inf`` ``0`` and ``-inf``; NaN stays NaN."""
-    log_x = jnp.log(jnp.maximum(x, 0)) if log_x is None else log_x
+    own_log_x = log_x is None
+    log_x = jnp.log(jnp.maximum(x, 0)) if own_log_x else log_x
     inside = jnp.isfinite(log_x) & (x < jnp.inf)
     shape = jnp.broadcast_shapes(jnp.shape(a), jnp.shape(x), jnp.shape(log_x), jnp.shape(upper), jnp.shape(observed))
     dtype = jnp.result_type(a, x, log_x)
     a, upper, observed, x, log_x = (jnp.broadcast_to(jnp.asarray(v, jnp.bool_ if k in (1, 2) else dtype), shape)
                                     for k, v in enumerate((a, upper, observed, x, log_x)))
     inside = jnp.broadcast_to(inside, shape)
-    tail = _log_gamma_tail(a, upper, observed, safe_where(inside, x, 1.0), safe_where(inside, log_x, 0.0))
+    tail = _log_gamma_tail(own_log_x, a, upper, observed, safe_where(inside, x, 1.0), safe_where(inside, log_x, 0.0))
     below = jnp.where(upper, 0.0, -jnp.inf)
     above = jnp.where(upper, -jnp.inf, 0.0)
     edge = jnp.where(jnp.isnan(x) | jnp.isnan(log_x), jnp.nan, jnp.where(log_x > 0, above, below))
