@@ -191,7 +191,7 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
 
 
 # lgamma(1.7 + t) = sum_k _LGAMMA_1P7[k] t^k: lgamma(1.7), psi(1.7), then (-1)^k zeta(k, 1.7) / k (Hurwitz's zeta;
-# mpmath, 40 digits); 32 terms leave (0.51 / 1.7)^32 / 32 = 6e-19 for |t| <= 0.51
+# mpmath, 40 digits); 32 terms leave (0.51 / 1.7)^32 / 32 = 6e-19 for |t| <= 0.51, 15 terms 3e-9
 _LGAMMA_1P7 = (
     -0.09580769740706586, 0.20854787487349397, 0.3966164150819992, -0.10068151401724316, 0.037065083609346516,
     -0.015921748367899596, 0.007423866480251529, -0.003637014877796919, 0.0018404226333056716, -0.0009525001275786043,
@@ -206,14 +206,14 @@ _TAYLOR_1P7 = (LGAMMA1P_MAX, 1.21)  # (0.2, 1.21]: every shape of _log_q_small a
 
 def _lgamma1p_pair(a):
     """``(lgamma(1 + a), psi(1 + a))`` for ``0 < a <= 10``: Lanczos's form (``special.lgamma_digamma_lanczos_shifted``),
-    in float64 for ``0.2 < a <= 1.21`` the Taylor series about ``a = 0.7`` (``_LGAMMA_1P7``). Lanczos's sum of terms
-    of size ~8 keeps an absolute 2.4e-15 of ``lgamma(1 + a)`` in float64, which is near 0 there: ``log P(0.21, 0.97)``
-    was 130 ulps off through ``_log_q_small``'s ``v = log x - lgamma(1 + a) / a``."""
+    for ``0.2 < a <= 1.21`` the Taylor series about ``a = 0.7`` (``_LGAMMA_1P7``; its first 15 terms in float32, 3e-9).
+    Lanczos's sum of terms of size ~8 keeps an absolute 2.4e-15 of ``lgamma(1 + a)`` in float64 (1e-7 in float32),
+    which is near 0 there: float64 ``log P(0.21, 0.97)`` was 130 ulps off through ``_log_q_small``'s ``v = log x -
+    lgamma(1 + a) / a``, float32 ``log P(0.29, 1.24)`` 120 ulps."""
     lanczos = lgamma_digamma_lanczos_shifted(a)
-    if jnp.dtype(a.dtype).itemsize < 8:
-        return lanczos
     near = (a > _TAYLOR_1P7[0]) & (a <= _TAYLOR_1P7[1])
-    value, slope = _series_pair(_LGAMMA_1P7, safe_where(near, a - 0.7, 0.0))
+    coeffs = _LGAMMA_1P7[:15] if jnp.dtype(a.dtype).itemsize < 8 else _LGAMMA_1P7
+    value, slope = _series_pair(coeffs, safe_where(near, a - 0.7, 0.0))
     return jnp.where(near, value, lanczos[0]), jnp.where(near, slope, lanczos[1])
 
 
@@ -661,11 +661,11 @@ def _exprel_pair(w):
 
 def _q_small_sums(a, x):
     """``T = sum_(n=1..K) (-x)^n / (n! (a + n))`` and its partials ``dT/da = -sum (-x)^n / (n! (a + n)^2)``,
-    ``dT/dx = -sum (-x)^(n-1) / ((n-1)! (a + n))``, in one pass over ``n`` (K = 12 in float32, 20 in float64:
-    ``1.1^K / (K! K)`` below the dtype's rounding for ``x <= 1.1``)."""
+    ``dT/dx = -sum (-x)^(n-1) / ((n-1)! (a + n))``, in one pass over ``n`` (K = 14 in float32, 23 in float64:
+    ``2^K / (K! K)`` below the dtype's rounding for ``x < 2``)."""
     power = jnp.ones_like(x)  # (-x)^(n-1) / (n-1)!
     total, total_a, total_x = jnp.zeros_like(x), jnp.zeros_like(x), jnp.zeros_like(x)
-    for n in range(1, 13 if jnp.dtype(x.dtype).itemsize < 8 else 21):
+    for n in range(1, 15 if jnp.dtype(x.dtype).itemsize < 8 else 24):
         inv = 1.0 / (a + n)
         total_x = total_x - power * inv
         power = power * x * (-1.0 / n)
@@ -699,7 +699,7 @@ def _log_q_small(a, x, log_x, lgamma1):
     ``Q(1e-3, 1) = 2.2e-4`` (8e-4 of ``log Q`` in float32) and forward mode of ``log(1 - P)`` multiplied ``d log P``'s
     rounding by ``P/Q = 4,500`` (``d^2 log Q / da dx`` 1.24 and 2.03 for 0.748); ``log Q`` itself as ``log a + log(Q /
     a)`` gave the slope ``log x - psi(a) - d log Q / da`` two terms of ``1/a`` that cancel (3e-3 off at a = 1e-4).
-    For ``x <= 1.1``: 12 terms (float32), 20 (float64) leave ``1.1^n / (n! n)`` below the dtype's rounding.
+    For ``x < 2``: 14 terms (float32), 23 (float64) leave ``2^n / (n! n)`` below the dtype's rounding.
     ``lgamma(1 + a) / a`` by its Taylor series to 0.2 (as ``special.lgamma1p_ratio``; Lanczos's form keeps only an
     absolute 1e-7 in float32), above as the caller's ``lgamma1 = lgamma(1 + a)`` (its prefix's, ``gamma_prefix``)
     over ``a``. Derivatives written (``_log_q_small_jvp``): no autodiff through the unrolled sums."""
@@ -737,17 +737,18 @@ def _log_gamma_pq(a, x, log_x):
     ``a > 0``, ``x > 0`` (the last, the log of ``x P'(x)``, is a Gamma's log density at ``y = x / b`` less ``log y``):
     Temme's expansion for ``a >= 100`` within a quarter of ``a`` of ``x = a`` (where the series and the
     fraction need O(sqrt(a)) terms), the series for ``x < a + 1`` and Legendre's fraction above it elsewhere;
-    on the series' side, where P is close to 1 (``x <= 1.1`` and ``a <= 1.1 x``, or ``a <= -0.4 / log x``
+    on the series' side, where P is close to 1 (``x <= 1.1`` and ``a <= 1.1 x``, ``x < a + 1`` below ``a = 1``, or ``a <= -0.4 / log x``
     below 1/2: scipy's ``igamc`` choice), ``log Q`` directly (``_log_q_small``) and ``log P = log1p(-Q)``. The
     other side by one ``log(1 - exp(.))``. ``x P'(x) = x^a e^-x / Gamma(a)``; on a loop's own side its log ratio
     is the loop's alone (the prefix cancels exactly: in float32 a prefix of -9,210 rounds by 5e-4)."""
     u = (x - a) / a
     temme = (a >= TEMME_MIN) & (jnp.abs(u) < 0.25)
-    # below a = 1 the series stops at x = 1.1, where _log_q_small's sums end: beyond, log P = prefix + log(sum) is
-    # close to 0, its terms near x (222 ulps at a = 0.13, x = 1.13 in float64), and the fraction's log1p(-Q) is not
-    series = ~temme & (x < a + 1.0) & ((a >= 1.0) | (x <= _Q_SMALL_X))
+    series = ~temme & (x < a + 1.0)
     fraction = ~temme & ~series
-    small_q = series & (x <= _Q_SMALL_X) & jnp.where(x <= 0.5, -a * log_x <= 0.4, a <= _Q_SMALL_X * x)
+    # below a = 1 log Q is direct up to x = a + 1 < 2 (_log_q_small's sums run to x = 2): the series' log P = prefix +
+    # log(sum) is close to 0 there, its terms near x (222 ulps at a = 0.13, x = 1.13 in float64); the fraction's
+    # log1p(-Q) was as accurate, but its loop is slow to converge near x = 1 (the batch's loop ran 8% longer)
+    small_q = series & jnp.where(x <= 0.5, -a * log_x <= 0.4, (a <= _Q_SMALL_X * x) & ((x <= _Q_SMALL_X) | (a < 1.0)))
     direct_p = series & ~small_q  # where the near side is log P
     frac_small = fraction & (a < 1.0)  # log P = log1p(-a (Q/a)) there too (below)
     over_a = series | frac_small
