@@ -819,7 +819,11 @@ def _log_gamma_tail_jvp(own_log_x, primals, tangents):
         (value, ratio), (t_value, _) = jax.jvp(lambda v: _log_gamma_tail_parts(v, upper, observed, x, log_x), (a,),
                                                (t_a,))
     if own_log_x and not isinstance(t_x, SymbolicZero):
-        slope = jnp.where(observed, a / x - 1.0, jnp.where(upper, -1.0, 1.0) * jnp.exp(ratio - log_x))
+        # 1/x near subnormal from x = eps/tiny (float32 1e31): there exp(ratio - log x); below, exp(ratio) / x,
+        # whose second derivative in x cancels its two terms (d2 log Q / dx2 = 1e-4 at x = 100) a rounding better
+        far = log_x > -jnp.log(_tiny(x.dtype))
+        ratio = jnp.where(far, ratio - log_x, ratio)
+        slope = jnp.where(observed, a / x - 1.0, jnp.where(upper, -1.0, 1.0) * jnp.exp(ratio) / jnp.where(far, 1.0, x))
         return value, t_value + slope * t_x
     if not isinstance(t_log_x, SymbolicZero):
         t_move = t_log_x
