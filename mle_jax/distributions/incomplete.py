@@ -28,6 +28,7 @@ docs/reliability.md.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +36,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import erf, erfc
 
-from .special import (HALF_LOG_2PI, LGAMMA1P_MAX, MILLS, STIRLING_MIN, _LGAMMA1P, poly, powers, safe_where, betaln,
+from .special import (HALF_LOG_2PI, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln,
                       lgamma1p_ratio, lgamma_digamma,
                       lgamma_digamma_lanczos_shifted, log1mexp, log1p, log1pmx_ratio, log1pmx_series,
                       mills_min, mills_series, stirling_corr, with_slope)
@@ -175,8 +176,8 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     """``(prefix, lgamma(1 + a))``: the prefix ``a log x - x - lgamma(a)``, for ``a >= 10`` as ``a log1pmx(u) +
     log(a)/2 - log(2 pi)/2 - corr(a)``, ``u = (x - a)/a`` (no cancellation of huge terms), with ``a log1pmx(u) =
     a log(x/a) - (x - a)`` written out where ``|u| >= 1/4`` (``x = 1e-22`` would round ``u`` to -1); and the
-    ``lgamma(1 + a)`` of its branch below 10 (``_lgamma1p``; at ``a = 1`` where ``a >= 10``), for the caller's
-    ``_log_q_small``, which needs it again.
+    ``lgamma(1 + a)`` of its branch below 10 (``_lgamma1p``; at ``a = 1`` where ``a >= 10``), for a caller that
+    needs it again.
 
     ``log_x`` (default ``log x``) may be passed separately: a Gamma's ``x = b y`` underflows or
     overflows where ``log b + log y`` does not (``b = 1e-30``, ``y = 1e-30``). Where ``over_a`` (a bool
@@ -189,17 +190,45 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     return jnp.where(big, stirling, as_ * log_xs - xs - jnp.where(over_a, lgamma1, lgamma1 - jnp.log(as_))), lgamma1
 
 
+# lgamma(1.7 + t) = sum_k _LGAMMA_1P7[k] t^k: lgamma(1.7), psi(1.7), then (-1)^k zeta(k, 1.7) / k (Hurwitz's zeta;
+# mpmath, 40 digits); 32 terms leave (0.51 / 1.7)^32 / 32 = 6e-19 for |t| <= 0.51
+_LGAMMA_1P7 = (
+    -0.09580769740706586, 0.20854787487349397, 0.3966164150819992, -0.10068151401724316, 0.037065083609346516,
+    -0.015921748367899596, 0.007423866480251529, -0.003637014877796919, 0.0018404226333056716, -0.0009525001275786043,
+    0.0005011206657463312, -0.0002669490634252671, 0.00014360016640241953, -7.785728960845688e-05,
+    4.248770437707045e-05, -2.3313062966661997e-05, 1.2851797828745389e-05, -7.113559979431821e-06,
+    3.951411821998254e-06, -2.201826966304336e-06, 1.2303630769428375e-06, -6.892544952459853e-07,
+    3.8700588694597034e-07, -2.1774960338264924e-07, 1.227499128187906e-07, -6.931721070529795e-08,
+    3.9206429305542137e-08, -2.220838574870521e-08, 1.2597176044578709e-08, -7.154576467161043e-09,
+    4.068286332458784e-09, -2.3159117179124293e-09)
+_TAYLOR_1P7 = (0.2, 1.21)  # Lanczos is a rounding of lgamma(1 + a) below, where it is -0.58 a
+
+
+def _lgamma1p_pair(a):
+    """``(lgamma(1 + a), psi(1 + a))`` for ``0 < a <= 10``: Lanczos's form (``special.lgamma_digamma_lanczos_shifted``),
+    in float64 for ``0.2 < a <= 1.21`` the Taylor series about ``a = 0.7`` (``_LGAMMA_1P7``). Lanczos's sum of terms
+    of size ~8 keeps an absolute 2.4e-15 of ``lgamma(1 + a)`` in float64, which is near 0 there: the series' ``log P =
+    a log x - x - lgamma(1 + a) + log(sum)`` at ``(0.87, 0.77)`` was 45 ulps off (float32's absolute 1e-7 is a rounding
+    or two of the prefix)."""
+    lanczos = lgamma_digamma_lanczos_shifted(a)
+    if jnp.dtype(a.dtype).itemsize < 8:
+        return lanczos
+    near = (a > _TAYLOR_1P7[0]) & (a <= _TAYLOR_1P7[1])
+    value, slope = _series_pair(_LGAMMA_1P7, safe_where(near, a - 0.7, 0.0))
+    return jnp.where(near, value, lanczos[0]), jnp.where(near, slope, lanczos[1])
+
+
 @jax.custom_jvp
 def _lgamma1p(a):
-    """``lgamma(1 + a)`` for ``0 < a <= 10`` by Lanczos's form (``special.lgamma_digamma_lanczos_shifted``) with
-    its derivative ``psi(1 + a)`` from the same polynomials: no XLA ``lgamma`` and ``digamma`` per element, and
-    no ``trigamma`` traced where only the first derivative is taken."""
-    return lgamma_digamma_lanczos_shifted(a)[0]
+    """``lgamma(1 + a)`` for ``0 < a <= 10`` with its derivative ``psi(1 + a)`` from the same polynomials
+    (``_lgamma1p_pair``): no XLA ``lgamma`` and ``digamma`` per element, and no ``trigamma`` traced where only the
+    first derivative is taken."""
+    return _lgamma1p_pair(a)[0]
 
 
 @_lgamma1p.defjvp
 def _lgamma1p_jvp(primals, tangents):
-    lgamma1, digamma1 = lgamma_digamma_lanczos_shifted(primals[0])
+    lgamma1, digamma1 = _lgamma1p_pair(primals[0])
     return lgamma1, digamma1 * tangents[0]
 
 
@@ -617,7 +646,21 @@ def _series_pair(coeffs, t):
     return value, slope
 
 
-# exprel(w) = sum_n w^n / (n + 1)!; lgamma(1 + a) / a = sum_k _LGAMMA1P[k] a^k (special.exprel, special.lgamma1p_ratio)
+# lgamma(1 + a) / a = sum_k _LGAMMA1P_RATIO[k] (a - 0.6)^k (mpmath's Taylor coefficients, 50 digits), for 0 < a <= 1.21
+# (every shape _log_q_small takes): the branch point at a = -1 leaves (0.61 / 1.6)^k / k, 1.5e-9 after 18 terms,
+# 1.1e-18 after 39
+_LGAMMA1P_RATIO = (
+    -0.1876529428279263, 0.5228339926690042, -0.15603007684452386, 0.06461338421748451, -0.03055392167848258,
+    0.015496027511083806, -0.00819836329829052, 0.004459798847162798, -0.00247386755636126, 0.0013921366885066172,
+    -0.0007920948971693234, 0.00045464218925269105, -0.00026281808005384653, 0.00015283299330648016,
+    -8.93233487551148e-05, 5.243195980232802e-05, -3.089371627597675e-05, 1.826386728424064e-05,
+    -1.0829384654915783e-05, 6.438275120202484e-06, -3.8368679653059705e-06, 2.2915481655538085e-06,
+    -1.371331369142277e-06, 8.221374384906843e-07, -4.937093184821624e-07, 2.96938777536504e-07,
+    -1.7884687890232572e-07, 1.0786244263551898e-07, -6.51319075109178e-08, 3.937460794747676e-08,
+    -2.382897213390789e-08, 1.4435497800988208e-08, -8.75324423648764e-09, 5.312426629449028e-09,
+    -3.2268689914201656e-09, 1.961615730211405e-09, -1.193361772153427e-09, 7.265052180452076e-10,
+    -4.4258628558930225e-10)
+# exprel(w) = sum_n w^n / (n + 1)! (special.exprel)
 _EXPREL = tuple(1.0 / math.factorial(n + 1) for n in range(10))
 
 
@@ -633,11 +676,11 @@ def _exprel_pair(w):
 
 def _q_small_sums(a, x):
     """``T = sum_(n=1..K) (-x)^n / (n! (a + n))`` and its partials ``dT/da = -sum (-x)^n / (n! (a + n)^2)``,
-    ``dT/dx = -sum (-x)^(n-1) / ((n-1)! (a + n))``, in one pass over ``n`` (K = 12 in float32, 20 in float64:
-    ``1.1^K / (K! K)`` below the dtype's rounding for ``x <= 1.1``)."""
+    ``dT/dx = -sum (-x)^(n-1) / ((n-1)! (a + n))``, in one pass over ``n`` (K = 14 in float32, 23 in float64:
+    ``2^K / (K! K)`` below the dtype's rounding for ``x < 2``)."""
     power = jnp.ones_like(x)  # (-x)^(n-1) / (n-1)!
     total, total_a, total_x = jnp.zeros_like(x), jnp.zeros_like(x), jnp.zeros_like(x)
-    for n in range(1, 13 if jnp.dtype(x.dtype).itemsize < 8 else 21):
+    for n in range(1, 15 if jnp.dtype(x.dtype).itemsize < 8 else 24):
         inv = 1.0 / (a + n)
         total_x = total_x - power * inv
         power = power * x * (-1.0 / n)
@@ -646,21 +689,17 @@ def _q_small_sums(a, x):
     return total, total_a, total_x
 
 
-def _log_q_small_parts(a, x, log_x, lgamma1):
-    """``_log_q_small``'s pieces: ``(log F, (F, v, w, exprel(w), exprel'(w), e^w, T, dT/da, dT/dx), (r, dr/da
-    below 0.2, near, a or 1))``, ``F = Q / a``, ``r = lgamma(1 + a) / a``."""
-    near = a <= LGAMMA1P_MAX
-    a_far = safe_where(near, 1.0, a)
-    r_near, dr_near = _series_pair(_LGAMMA1P[:12 if jnp.dtype(a.dtype).itemsize < 8 else len(_LGAMMA1P)],
-                                   safe_where(near, a, 0.0))
-    ratio = jnp.where(near, r_near, safe_where(near, _LGAMMA_1P5, lgamma1) / a_far)
+def _log_q_small_parts(a, x, log_x):
+    """``_log_q_small``'s pieces: ``(log F, (F, v, w, exprel(w), exprel'(w), e^w, T, dT/da, dT/dx), dr/da)``, ``F = Q /
+    a``, ``r = lgamma(1 + a) / a`` (``_LGAMMA1P_RATIO``)."""
+    ratio, d_ratio = _series_pair(_LGAMMA1P_RATIO[:18 if jnp.dtype(a.dtype).itemsize < 8 else 39], a - 0.6)
     v = log_x - ratio
     w = a * v
     rel, rel_slope = _exprel_pair(w)
     ew = jnp.exp(w)
     total, total_a, total_x = _q_small_sums(a, x)
     f = -v * rel - ew * total
-    return jnp.log(f), (f, v, w, rel, rel_slope, ew, total, total_a, total_x), (ratio, dr_near, near, a_far)
+    return jnp.log(f), (f, v, w, rel, rel_slope, ew, total, total_a, total_x), d_ratio
 
 
 @jax.custom_jvp
@@ -671,25 +710,24 @@ def _log_q_small(a, x, log_x, lgamma1):
     ``Q(1e-3, 1) = 2.2e-4`` (8e-4 of ``log Q`` in float32) and forward mode of ``log(1 - P)`` multiplied ``d log P``'s
     rounding by ``P/Q = 4,500`` (``d^2 log Q / da dx`` 1.24 and 2.03 for 0.748); ``log Q`` itself as ``log a + log(Q /
     a)`` gave the slope ``log x - psi(a) - d log Q / da`` two terms of ``1/a`` that cancel (3e-3 off at a = 1e-4).
-    For ``x <= 1.1``: 12 terms (float32), 20 (float64) leave ``1.1^n / (n! n)`` below the dtype's rounding.
-    ``lgamma(1 + a) / a`` by its Taylor series to 0.2 (as ``special.lgamma1p_ratio``; Lanczos's form keeps only an
-    absolute 1e-7 in float32), above as the caller's ``lgamma1 = lgamma(1 + a)`` (its prefix's, ``gamma_prefix``)
-    over ``a``. Derivatives written (``_log_q_small_jvp``): no autodiff through the unrolled sums."""
-    return _log_q_small_parts(a, x, log_x, lgamma1)[0]
+    For ``x < 2``: 14 terms (float32), 23 (float64) leave ``2^n / (n! n)`` below the dtype's rounding.
+    ``r = lgamma(1 + a) / a`` by its Taylor series about ``a = 0.6`` for every shape taken here (``0 < a <= 1.21``:
+    ``_LGAMMA1P_RATIO``), not the caller's ``lgamma1 = lgamma(1 + a)`` over ``a`` (an argument no longer read):
+    Lanczos's form keeps only an absolute 1e-7 (float32) or 2.4e-15 (float64) of ``lgamma(1 + a)``, which is near 0
+    there (float64 ``log P(0.21, 0.97)`` 130 ulps off, float32 ``log P(0.29, 1.24)`` 120).
+    Derivatives written (``_log_q_small_jvp``): no autodiff through the unrolled sums."""
+    return _log_q_small_parts(a, x, log_x)[0]
 
 
 def _log_q_small_jvp(primals, tangents):
     """``dF = -E dv - v E' dw - e^w (T dw + dT)`` for ``F = -v E(w) - e^w T``, ``w = a v``, ``v = log x - r(a)``:
-    ``dv = d log x - dr``, ``dr = r'(a) da`` below 0.2 and ``(d lgamma1 - r da) / a`` above, ``dw = v da + a dv``,
-    ``dT = T_a da + T_x dx``; ``d log F = dF / F``. ``lgamma1``'s tangent is the caller's (``psi(1 + a) da``)."""
-    a, x, log_x, lgamma1 = primals
-    d_a, d_x, d_log_x, d_lgamma1 = (None if isinstance(t, SymbolicZero) else t for t in tangents)
-    value, (f, v, w, rel, rel_slope, ew, total, total_a, total_x), (ratio, dr_near, near, a_far) = (
-        _log_q_small_parts(a, x, log_x, lgamma1))
+    ``dv = d log x - dr``, ``dr = r'(a) da`` (the series' own slope), ``dw = v da + a dv``, ``dT = T_a da + T_x dx``;
+    ``d log F = dF / F``."""
+    a, x, log_x, _ = primals
+    d_a, d_x, d_log_x, _ = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+    value, (f, v, w, rel, rel_slope, ew, total, total_a, total_x), dr = _log_q_small_parts(a, x, log_x)
     zero = jnp.zeros_like(value)
-    d_ratio = jnp.where(near, dr_near * d_a, -ratio * d_a / a_far) if d_a is not None else zero
-    if d_lgamma1 is not None:
-        d_ratio = d_ratio + jnp.where(near, 0.0, d_lgamma1 / a_far)
+    d_ratio = zero if d_a is None else dr * d_a
     d_v = (zero if d_log_x is None else d_log_x) - d_ratio
     d_w = a * d_v + (zero if d_a is None else v * d_a)
     d_total = (zero if d_a is None else total_a * d_a) + (zero if d_x is None else total_x * d_x)
@@ -709,24 +747,25 @@ def _log_gamma_pq(a, x, log_x):
     ``a > 0``, ``x > 0`` (the last, the log of ``x P'(x)``, is a Gamma's log density at ``y = x / b`` less ``log y``):
     Temme's expansion for ``a >= 100`` within a quarter of ``a`` of ``x = a`` (where the series and the
     fraction need O(sqrt(a)) terms), the series for ``x < a + 1`` and Legendre's fraction above it elsewhere;
-    on the series' side, where P is close to 1 (``x <= 1.1`` and ``a <= 1.1 x``, or ``a <= -0.4 / log x``
+    on the series' side, where P is close to 1 (``x <= 1.1`` and ``a <= 1.1 x``, ``x < a + 1`` below ``a = 1``, or ``a <= -0.4 / log x``
     below 1/2: scipy's ``igamc`` choice), ``log Q`` directly (``_log_q_small``) and ``log P = log1p(-Q)``. The
     other side by one ``log(1 - exp(.))``. ``x P'(x) = x^a e^-x / Gamma(a)``; on a loop's own side its log ratio
     is the loop's alone (the prefix cancels exactly: in float32 a prefix of -9,210 rounds by 5e-4)."""
     u = (x - a) / a
     temme = (a >= TEMME_MIN) & (jnp.abs(u) < 0.25)
-    # below a = 1 the series stops at x = 1.1, where _log_q_small's sums end: beyond, log P = prefix + log(sum) is
-    # close to 0, its terms near x (222 ulps at a = 0.13, x = 1.13 in float64), and the fraction's log1p(-Q) is not
-    series = ~temme & (x < a + 1.0) & ((a >= 1.0) | (x <= _Q_SMALL_X))
+    series = ~temme & (x < a + 1.0)
     fraction = ~temme & ~series
-    small_q = series & (x <= _Q_SMALL_X) & jnp.where(x <= 0.5, -a * log_x <= 0.4, a <= _Q_SMALL_X * x)
+    # below a = 1 log Q is direct up to x = a + 1 < 2 (_log_q_small's sums run to x = 2): the series' log P = prefix +
+    # log(sum) is close to 0 there, its terms near x (222 ulps at a = 0.13, x = 1.13 in float64); the fraction's
+    # log1p(-Q) was as accurate, but its loop is slow to converge near x = 1 (the batch's loop ran 8% longer)
+    small_q = series & jnp.where(x <= 0.5, -a * log_x <= 0.4, (a <= _Q_SMALL_X * x) & ((x <= _Q_SMALL_X) | (a < 1.0)))
     direct_p = series & ~small_q  # where the near side is log P
     frac_small = fraction & (a < 1.0)  # log P = log1p(-a (Q/a)) there too (below)
     over_a = series | frac_small
     # one prefix for both loops (each entry uses one of them): ``a log x - x - lgamma(a + 1)`` for the
     # series of log P (and the fraction at a < 1, less its log a), ``a log x - x - lgamma(a)`` for the fraction
     # of log Q and Temme's slope
-    prefix, lgamma1 = gamma_prefix(a, x, log_x, over_a=over_a)
+    prefix, _ = gamma_prefix(a, x, log_x, over_a=over_a)
     # far out on the fraction's side (x eps > 1 + a) the fraction is its first term 1/(x + 1 - a) to a relative
     # (a - 1)/x^2 below eps; the loop is not run there, whose D ~ 1/x is subnormal from x ~ 1/tiny (float32 1e38,
     # float64 1e308: flushed to 0, log h = -inf, NaN tails at finite x)
@@ -738,7 +777,7 @@ def _log_gamma_pq(a, x, log_x):
     log_loop = jnp.where(series, _log_p_sum(a_s, x_s), jnp.where(first_only, first_term, _log_q_cf(a_f, x_f)))
     # log(Q / a) where P is close to 1: log Q = log a + log(Q / a), whose slope's log a is the prefix's (they cancel)
     log_g = _log_q_small(safe_where(small_q, a, 0.5), safe_where(small_q, x, 0.5), safe_where(small_q, log_x, -0.5),
-                         safe_where(small_q, lgamma1, _LGAMMA_1P5))
+                         jnp.zeros_like(a))
     log_a = jnp.log(a)
     # the near side: log P from the series, log Q from the fraction or _log_q_small; the other by log(1 - exp(.))
     # near <= 0 (a probability): rounding on another device may put it an ulp above 0, log1mexp's NaN
@@ -751,7 +790,7 @@ def _log_gamma_pq(a, x, log_x):
     # second derivative in a cancels two terms of Q/a^2 (3e-3 off at a = 1e-4, x = 1e-3; 4e-4 at x = 2, float32)
     tiny_a = small_q | frac_small
     log_g_all = safe_where(tiny_a, jnp.where(small_q, log_g, prefix + log_loop), -1.0)
-    log_p_small = jnp.log1p(-safe_where(tiny_a, a, 0.0) * jnp.exp(log_g_all))
+    log_p_small = log1p(-safe_where(tiny_a, a, 0.0) * jnp.exp(log_g_all))
     log_p = jnp.where(temme, log_p_t, jnp.where(direct_p, near, jnp.where(tiny_a, log_p_small, far)))
     log_q = jnp.where(temme, log_q_t, jnp.where(direct_p, far, near))
     full = prefix + jnp.where(over_a, log_a, 0.0)  # a log x - x - lgamma(a)
@@ -765,17 +804,22 @@ def _log_gamma_tail_parts(a, upper, observed, x, log_x):
     return jnp.where(observed, full, jnp.where(upper, log_q, log_p)), jnp.where(upper, ratio_q, ratio_p)
 
 
-@jax.custom_jvp
-def _log_gamma_tail(a, upper, observed, x, log_x):
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _log_gamma_tail(own_log_x, a, upper, observed, x, log_x):
     """``log Q`` where ``upper``, ``log P`` elsewhere, ``a log x - x - lgamma(a)`` where ``observed`` (the prefix of
     both: a censored Gamma's density and tails from one evaluation); its derivative in ``x`` (or ``log x``, the same
     variable: the caller's ``log x`` where it carries a tangent) is the closed form ``+- x^a e^-x / (Gamma(a) P or
     Q)`` (``a - x`` where observed), in ``a`` forward mode through the prefix and Temme's expansion, whose loops
-    carry their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``)."""
+    carry their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``).
+
+    ``own_log_x`` (static): ``log_x`` is ``log x`` made from ``x`` by ``log_gammainc_tail``, so that ``x``'s tangent is
+    the one to use, as ``(x P'(x) / P) / x`` times ``t_x``, never ``log x``'s tangent ``t_x / x``, which is subnormal
+    and flushed to 0 from ``x ~ 1/tiny`` (float32 1e38: ``jacfwd`` read 0 where the slope of ``log Q`` is -1); the
+    rule's primal ``log x`` keeps its dependence on ``x`` for a second derivative."""
     return _log_gamma_tail_parts(a, upper, observed, x, log_x)[0]
 
 
-def _log_gamma_tail_jvp(primals, tangents):
+def _log_gamma_tail_jvp(own_log_x, primals, tangents):
     a, upper, observed, x, log_x = primals
     t_a, _, _, t_x, t_log_x = tangents
     if isinstance(t_a, SymbolicZero):
@@ -784,6 +828,13 @@ def _log_gamma_tail_jvp(primals, tangents):
     else:
         (value, ratio), (t_value, _) = jax.jvp(lambda v: _log_gamma_tail_parts(v, upper, observed, x, log_x), (a,),
                                                (t_a,))
+    if own_log_x and not isinstance(t_x, SymbolicZero):
+        # 1/x near subnormal from x = eps/tiny (float32 1e31): there exp(ratio - log x); below, exp(ratio) / x,
+        # whose second derivative in x cancels its two terms (d2 log Q / dx2 = 1e-4 at x = 100) a rounding better
+        far = log_x > -jnp.log(_tiny(x.dtype))
+        ratio = jnp.where(far, ratio - log_x, ratio)
+        slope = jnp.where(observed, a / x - 1.0, jnp.where(upper, -1.0, 1.0) * jnp.exp(ratio) / jnp.where(far, 1.0, x))
+        return value, t_value + slope * t_x
     if not isinstance(t_log_x, SymbolicZero):
         t_move = t_log_x
     elif not isinstance(t_x, SymbolicZero):
@@ -814,14 +865,15 @@ def log_gammainc_tail(a, x, upper, log_x=None, observed=False):
 
     ``log_x`` (default ``log x``) may be passed separately, for an ``x`` that underflows or overflows.
     At ``x <= 0`` the limits ``log P = -inf``, ``log Q = 0``; at ``x = +inf`` ``0`` and ``-inf``; NaN stays NaN."""
-    log_x = jnp.log(jnp.maximum(x, 0)) if log_x is None else log_x
+    own_log_x = log_x is None
+    log_x = jnp.log(jnp.maximum(x, 0)) if own_log_x else log_x
     inside = jnp.isfinite(log_x) & (x < jnp.inf)
     shape = jnp.broadcast_shapes(jnp.shape(a), jnp.shape(x), jnp.shape(log_x), jnp.shape(upper), jnp.shape(observed))
     dtype = jnp.result_type(a, x, log_x)
     a, upper, observed, x, log_x = (jnp.broadcast_to(jnp.asarray(v, jnp.bool_ if k in (1, 2) else dtype), shape)
                                     for k, v in enumerate((a, upper, observed, x, log_x)))
     inside = jnp.broadcast_to(inside, shape)
-    tail = _log_gamma_tail(a, upper, observed, safe_where(inside, x, 1.0), safe_where(inside, log_x, 0.0))
+    tail = _log_gamma_tail(own_log_x, a, upper, observed, safe_where(inside, x, 1.0), safe_where(inside, log_x, 0.0))
     below = jnp.where(upper, 0.0, -jnp.inf)
     above = jnp.where(upper, -jnp.inf, 0.0)
     edge = jnp.where(jnp.isnan(x) | jnp.isnan(log_x), jnp.nan, jnp.where(log_x > 0, above, below))
