@@ -102,8 +102,7 @@ def test_large_concentration_slopes_against_scipy():
     scale)`` (measured: 0.80 in a, 0.72 in b; in x ``kappa`` plus the density's own ``|d log f / d logit x|``, 0.50). float64's (min(a, b) >= 1e7) agreed with the fraction's to 1.5e-10 at min(a, b) = 1e5 (the expansion
     taken there by hand)."""
     a, b, x = _grid("float32", (1e3, 1e5, 1e8), (1.0, 1 / 7, 1e3), (-8, -1, 0.0, 0.5, 3))
-    # each point's own parameters: the gradient of the sum is every point's slope (one batch, no vmap of a grad)
-    grads = jax.jit(jax.grad(lambda a, b, x: jnp.sum(mj.log_cdf(mj.Beta(a, b), x)), argnums=(0, 1, 2)))(
+    grads = jax.jit(jax.vmap(jax.grad(lambda a, b, x: mj.log_cdf(mj.Beta(a, b), x), argnums=(0, 1, 2))))(
         *(jnp.asarray(v, jnp.float32) for v in (a, b, x)))
     want = _scipy_slopes(a, b, x)
     value = _scipy_log_tails(a, b, x)[0]
