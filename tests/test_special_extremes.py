@@ -157,6 +157,12 @@ def test_a_loop_that_does_not_converge_is_nan(monkeypatch):
 
 # --- cause 3: the incomplete beta at huge concentrations (float64) ----------------------------------
 
+def test_float32_incomplete_beta_is_nan_where_its_fraction_cannot_converge():
+    """float32 Beta(1e10, 1e10) at 1/2 was -0.384 (the fraction's ``a + 2m`` cannot be told apart)."""
+    a = jnp.array([1e8, 1e10], jnp.float32)
+    assert np.isnan(jax.jit(lambda a: mj.log_cdf(mj.Beta(a, a), jnp.full_like(a, 0.5)))(a)).all()
+
+
 def test_incomplete_beta_at_huge_concentrations(x64):
     """Beta(a, a) at 1/2 is 1/2 exactly (symmetry); Beta(1e10, 1e10) was off by 1.4e-6 (docs: 1e-9)."""
     a = jnp.array([1e4, 1e6, 1e8, 1e10])

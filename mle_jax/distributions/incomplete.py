@@ -1002,115 +1002,6 @@ def _log_likelihood_ratio(a, b, log_x, log_1mx):
     return term_a + term_b
 
 
-# Temme's uniform expansion takes over from the fraction where both parameters are at least this (float32, float64):
-# its leading terms' relative error is about 2e-8 (min(a, b) / 1e3)^(-3/2) (scipy: 1.7e-8 at a = b = 1e3, 1.6e-10 at
-# 1e4), below the fraction's own (eps sqrt(a + b), from its ``a + 2m`` and ``O(sqrt(a + b))`` steps: 2.5e-5 at
-# a = b = 1e4 in float32, NaN from 1e8 on; 1e-11 at 1e9 and NaN from 1e11 on in float64)
-_NORMAL_MIN = {4: 1e3, 8: 1e7}
-
-
-def _log_betainc_normal(a, b, log_x, log_1mx):
-    """``log I_x(a, b)`` for large ``a`` and ``b`` from the leading terms of Temme's uniform expansion (Temme,
-    *Special Functions*, 1996, 11.3.3; DLMF 8.18.10-8.18.11 with ``c_0``), uniform in ``x`` on (0, 1):
-
-        I_x(a, b) = Phi(w) + phi(w) c,   w = sign(delta) sqrt(-2 L),   c = 1/w - 1/(delta k0)
-
-    with ``L = a log(x/p) + b log((1 - x)/(1 - p)) <= 0`` (``_log_likelihood_ratio``), ``p = a/(a + b)``,
-    ``delta = (a + b) x - a``, ``k0 = sqrt(1/a + 1/b)`` (``c = c_0(eta)/sqrt(a + b)``, ``w = eta sqrt(a + b)``).
-    Near the mean (``|delta|/a``, ``|delta|/b < 1/4``) ``c`` is the difference of two terms of size
-    ``1/w``: there ``-L = delta^2 (q(delta/a)/a + q(-delta/b)/b)``, ``q(t) = -log1pmx(t)/t^2`` (``log1pmx_ratio``),
-    so ``w = delta k0 R`` with ``R^2 = 2 (q(delta/a) (1 - p) + q(-delta/b) p)`` (1 at the mean) and
-
-        c = k0 (P(delta/a) (1 - p)^2 - P(-delta/b) p^2) / (R (1 + R)),   P(t) = (1 - 2 q(t))/t = 1/(2 + t) + 4 S/(2 + t)^3
-
-    (``S`` the series of ``log1pmx_ratio``; ``P(0) = 2/3``, ``c = (b - a)/(3 sqrt(a b (a + b)))`` at the mean): no
-    cancellation, smooth through ``x = p`` in every argument. In log space with Mills' ratio ``M`` of ``|w|``
-    (``_log_ndtr_mills``): ``log I = log Phi(w) + log1p(M c)`` for ``w <= 0``, and ``1 - I = Phi(-w) (1 - M c)``
-    above."""
-    s = a + b
-    x, y = jnp.exp(log_x), jnp.exp(log_1mx)
-    delta = jnp.where(x <= y, s * x - a, b - s * y)
-    fa, fb = a / s, b / s
-    k0 = jnp.sqrt(1.0 / a + 1.0 / b)
-    near = (jnp.abs(delta) < 0.25 * a) & (jnp.abs(delta) < 0.25 * b)
-    ta, tb = safe_where(near, delta / a, 0.0), safe_where(near, -delta / b, 0.0)
-    ratio = jnp.sqrt(-2.0 * (log1pmx_ratio(ta) * fb + log1pmx_ratio(tb) * fa))
-    c_near = k0 * (_log1pmx_gap(ta) * jnp.square(fb) - _log1pmx_gap(tb) * jnp.square(fa)) / (ratio * (1.0 + ratio))
-    # the far side's square root sees 1 near the mean (its slope at 0 is inf, and 0 * inf = NaN in the transposed JVP)
-    w_far = jnp.where(delta > 0, 1.0, -1.0) * jnp.sqrt(jnp.maximum(
-        safe_where(near, 1.0, -2.0 * _log_likelihood_ratio(a, b, log_x, log_1mx)), 0.0))
-    w = jnp.where(near, delta * k0 * ratio, w_far)
-    c = jnp.where(near, c_near, 1.0 / w_far - 1.0 / (safe_where(near, 1.0, delta) * k0))
-    upper = w > 0
-    log_side, mills = _log_ndtr_mills(jnp.where(upper, w, -w))
-    log_side = log_side + jnp.log1p(jnp.where(upper, -mills, mills) * c)
-    return jnp.where(upper, log1mexp(jnp.minimum(safe_where(upper, log_side, -1.0), 0.0)), log_side)
-
-
-def _normal_pieces(args, use, live):
-    """``_log_betainc_normal(*args)`` and its partial derivatives in the arguments ``live`` (one forward pass each),
-    under a ``cond`` on ``any(use)``: zeros, and nothing computed, where no entry takes the expansion."""
-    zero = jnp.zeros_like(args[0])
-
-    def compute():
-        if not live:
-            return _log_betainc_normal(*args), ()
-        pairs = [jax.jvp(_log_betainc_normal, args, tuple(jnp.ones_like(zero) if j == k else zero for j in range(4)))
-                 for k in live]
-        return pairs[0][0], tuple(d for _, d in pairs)
-
-    return jax.lax.cond(jnp.any(use), compute, lambda: (zero, tuple(zero for _ in live)))
-
-
-def _whole_batch(live):
-    """``_normal_pieces`` whose ``cond`` sees the whole batch under ``vmap`` (``custom_vmap``): vmapped as it
-    stands, a ``cond`` on a batched predicate is a ``select`` that runs both branches for every entry (a recipe's
-    kernel is vmapped over its examples; the expansion for every entry put 25% on a float32 censored Beta's value
-    and gradient at a, b ~ 1)."""
-    @jax.custom_batching.custom_vmap
-    def pieces(a, b, log_x, log_1mx, use):
-        return _normal_pieces((a, b, log_x, log_1mx), use, live)
-
-    @pieces.def_vmap
-    def _rule(axis_size, in_batched, *args):
-        # (none batched: the primals of a JVP whose tangents alone are, as in ``jax.hessian``'s ``jacfwd``)
-        some = any(in_batched)
-        full = [v if batched or not some else jnp.broadcast_to(v, (axis_size,) + jnp.shape(v))
-                for v, batched in zip(args, in_batched)]
-        out = _normal_pieces(tuple(full[:4]), full[4], live)
-        return out, jax.tree.map(lambda _: some, out)
-
-    return pieces
-
-
-_NORMAL_PIECES = {live: _whole_batch(live) for live in
-                  [tuple(k for k in range(4) if mask >> k & 1) for mask in range(16)]}
-
-
-@jax.custom_jvp
-def _normal_form(a, b, log_x, log_1mx, use):
-    """``_log_betainc_normal`` where some entry of ``use`` is set (in the whole batch, vmapped or not), zeros
-    elsewhere. Its JVP carries the partial derivatives out of the ``cond`` as values (as ``_small_series``), only in
-    the arguments with a tangent."""
-    return _NORMAL_PIECES[()](a, b, log_x, log_1mx, use)[0]
-
-
-def _normal_form_jvp(primals, tangents):
-    live = tuple(k for k in range(4) if not isinstance(tangents[k], SymbolicZero))
-    value, partials = _NORMAL_PIECES[live](*primals)
-    return value, sum((d * tangents[k] for d, k in zip(partials, live)), jnp.zeros_like(value))
-
-
-_normal_form.defjvp(_normal_form_jvp, symbolic_zeros=True)
-
-
-def _log1pmx_gap(t):
-    """``(1 + 2 log1pmx(t)/t^2)/t = 1/(2 + t) + 4 S(s^2)/(2 + t)^3`` for ``|t| < 1/4``, ``s = t/(2 + t)``, ``S`` the
-    series of ``log1pmx_ratio`` (``special.log1pmx_ratio``: ``-1/(2 + t) + 2 t S/(2 + t)^3``): 2/3 at ``t = 0``."""
-    s = t / (2.0 + t)
-    return 1.0 / (2.0 + t) + 4.0 / (2.0 + t) ** 3 * poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
-
-
 # The small-parameter series (``_log_betainc_small``) holds ``I_z(p, q)`` for ``p`` up to this (float32, float64):
 # its ``log c`` by two-point Gauss-Legendre is within ``0.006 p^4`` relative of ``p`` there (below each dtype's eps),
 # where the fraction's prefix cancels ``log p + log B(p, q)`` (about ``-log p + log p``) to ``eps log(1/p) / p``.
@@ -1214,22 +1105,17 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     if half:
         return _log_betainc_half(a, b, x, y, log_x, log_1mx, direct, gamma if gamma_form else None, log_beta,
                                  stirling, with_beta)
-    # both parameters large: Temme's uniform expansion (``_log_betainc_normal``), before every other form; compiled
-    # only with ``stirling`` (a caller with ``stirling=False`` has a parameter below 10)
-    normal = ((jnp.minimum(a, b) >= _NORMAL_MIN[jnp.dtype(x.dtype).itemsize]) & (log_x > -jnp.inf)
-              & (log_1mx > -jnp.inf)) if stirling else jnp.zeros_like(direct)
-    gamma = gamma & ~normal
     # at 1 - x = 0 (u = 0) log I = 0 and its slopes 0; the gamma form sees u = 1 there
     ends = gamma & (log_1mx == -jnp.inf)
     # the fraction's own parameter (a where direct, else b) small: the series (``_log_betainc_small``), before the
     # a >> b form (1.4% off at a = 3000, b = 1e-4, x = 0.9999 in float32) and the fraction
     series = ((jnp.where(direct, a, b) <= _SMALL_P[jnp.dtype(x.dtype).itemsize]) & (log_x > -jnp.inf)
-              & (log_1mx > -jnp.inf) & ~normal)
+              & (log_1mx > -jnp.inf))
     gamma = gamma & ~ends & ~series
     # the mirror image, b >> a and x < 1/2: I_x(a, b) = 1 - I_(1-x)(b, a) = P(a, u), u = -(b + (a - 1)/2) log(1 - x),
     # from the same form with the roles swapped (Beta(1e6, 1e-3)'s log_sf at 0.99999 read 15% off in float32: the
     # fraction's complement, eps a/10 of its I_x ~ 2e-3)
-    mirror = (_gamma_region(b, a, y, x, _direct(b, a, y, x)) & ~gamma & ~ends & ~series & ~normal & (log_x > -jnp.inf)
+    mirror = (_gamma_region(b, a, y, x, _direct(b, a, y, x)) & ~gamma & ~ends & ~series & (log_x > -jnp.inf)
               & (log_1mx > -jnp.inf))
     either = gamma | mirror
     ga, gb = jnp.where(mirror, b, a), jnp.where(mirror, a, b)
@@ -1253,7 +1139,7 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
     prefix = _log_beta_prefix(first, second, log_near, log_far, stirling, log_beta if with_beta else None)
     # the fraction sees harmless inputs where it is not used (a NaN there would reach the gradient as 0 * NaN)
-    aside = q_small | ends | series | normal
+    aside = q_small | ends | series
     loop_args = (jnp.where(either, ga, first), jnp.where(either, gb, second),
                  jnp.where(either, jnp.where(mirror, y, x), jnp.exp(log_near)),
                  jnp.where(either, jnp.where(mirror, x, y), jnp.exp(log_far)))
@@ -1280,13 +1166,8 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     mirrored = jnp.where(kummer, log_p, log1mexp(jnp.minimum(safe_where(mirror & ~kummer, tail, -1.0), 0.0)))
     value = jnp.where(ends, 0.0, jnp.where(gamma, tail, jnp.where(mirror, mirrored, jnp.where(
         series, jnp.where(direct, small_i, small_j), fraction[0]))))
-    if stirling:
-        big = _NORMAL_MIN[jnp.dtype(x.dtype).itemsize]
-        value = jnp.where(normal, _normal_form(safe_where(normal, a, big), safe_where(normal, b, big),
-                                               safe_where(normal, log_x, -_LOG_2), safe_where(normal, log_1mx, -_LOG_2),
-                                               normal), value)
     # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
-    return value, jnp.where(either | ends | series | normal, prefix + log_first - value, fraction[1])
+    return value, jnp.where(either | ends | series, prefix + log_first - value, fraction[1])
 
 
 def _direct(a, b, x, y):
