@@ -173,11 +173,10 @@ def _log1pmx_series_jvp(primals, tangents):
 
 
 def gamma_prefix(a, x, log_x=None, over_a=False):
-    """``(prefix, lgamma(1 + a))``: the prefix ``a log x - x - lgamma(a)``, for ``a >= 10`` as ``a log1pmx(u) +
-    log(a)/2 - log(2 pi)/2 - corr(a)``, ``u = (x - a)/a`` (no cancellation of huge terms), with ``a log1pmx(u) =
-    a log(x/a) - (x - a)`` written out where ``|u| >= 1/4`` (``x = 1e-22`` would round ``u`` to -1); and the
-    ``lgamma(1 + a)`` of its branch below 10 (``_lgamma1p``; at ``a = 1`` where ``a >= 10``), for a caller that
-    needs it again.
+    """The prefix ``a log x - x - lgamma(a)``, for ``a >= 10`` as ``a log1pmx(u) + log(a)/2 - log(2 pi)/2 -
+    corr(a)``, ``u = (x - a)/a`` (no cancellation of huge terms), with ``a log1pmx(u) = a log(x/a) - (x - a)``
+    written out where ``|u| >= 1/4`` (``x = 1e-22`` would round ``u`` to -1); below 10 with ``lgamma(1 + a)`` by
+    ``_lgamma1p``.
 
     ``log_x`` (default ``log x``) may be passed separately: a Gamma's ``x = b y`` underflows or
     overflows where ``log b + log y`` does not (``b = 1e-30``, ``y = 1e-30``). Where ``over_a`` (a bool
@@ -187,7 +186,7 @@ def gamma_prefix(a, x, log_x=None, over_a=False):
     big, ab, stirling, (as_, xs, log_xs) = gamma_prefix_branches(a, x, log_x)
     stirling = stirling - jnp.where(over_a, jnp.log(ab), 0.0)
     lgamma1 = _lgamma1p(as_)
-    return jnp.where(big, stirling, as_ * log_xs - xs - jnp.where(over_a, lgamma1, lgamma1 - jnp.log(as_))), lgamma1
+    return jnp.where(big, stirling, as_ * log_xs - xs - jnp.where(over_a, lgamma1, lgamma1 - jnp.log(as_)))
 
 
 # lgamma(1.7 + t) = sum_k _LGAMMA_1P7[k] t^k: lgamma(1.7), psi(1.7), then (-1)^k zeta(k, 1.7) / k (Hurwitz's zeta;
@@ -703,7 +702,7 @@ def _log_q_small_parts(a, x, log_x):
 
 
 @jax.custom_jvp
-def _log_q_small(a, x, log_x, lgamma1):
+def _log_q_small(a, x, log_x):
     """``log(Q(a, x) / a)`` directly (DLMF 8.7.3, as scipy's ``igamc_series``) where the series' ``log P`` is close
     to 0: ``Q / a = -v exprel(a v) - e^(a v) T``, ``T = sum_(n >= 1) (-x)^n / (n! (a + n))``, ``v = log x - lgamma(1
     + a) / a``, every term of the size of ``Q / a`` (``E_1(x)`` as ``a -> 0``). ``1 - P`` kept 3.7 fewer digits at
@@ -712,9 +711,9 @@ def _log_q_small(a, x, log_x, lgamma1):
     a)`` gave the slope ``log x - psi(a) - d log Q / da`` two terms of ``1/a`` that cancel (3e-3 off at a = 1e-4).
     For ``x < 2``: 14 terms (float32), 23 (float64) leave ``2^n / (n! n)`` below the dtype's rounding.
     ``r = lgamma(1 + a) / a`` by its Taylor series about ``a = 0.6`` for every shape taken here (``0 < a <= 1.21``:
-    ``_LGAMMA1P_RATIO``), not the caller's ``lgamma1 = lgamma(1 + a)`` over ``a`` (an argument no longer read):
-    Lanczos's form keeps only an absolute 1e-7 (float32) or 2.4e-15 (float64) of ``lgamma(1 + a)``, which is near 0
-    there (float64 ``log P(0.21, 0.97)`` 130 ulps off, float32 ``log P(0.29, 1.24)`` 120).
+    ``_LGAMMA1P_RATIO``), not Lanczos's ``lgamma(1 + a)`` over ``a``: that form keeps only an absolute 1e-7
+    (float32) or 2.4e-15 (float64) of ``lgamma(1 + a)``, which is near 0 there (float64 ``log P(0.21, 0.97)`` 130 ulps
+    off, float32 ``log P(0.29, 1.24)`` 120).
     Derivatives written (``_log_q_small_jvp``): no autodiff through the unrolled sums."""
     return _log_q_small_parts(a, x, log_x)[0]
 
@@ -723,8 +722,8 @@ def _log_q_small_jvp(primals, tangents):
     """``dF = -E dv - v E' dw - e^w (T dw + dT)`` for ``F = -v E(w) - e^w T``, ``w = a v``, ``v = log x - r(a)``:
     ``dv = d log x - dr``, ``dr = r'(a) da`` (the series' own slope), ``dw = v da + a dv``, ``dT = T_a da + T_x dx``;
     ``d log F = dF / F``."""
-    a, x, log_x, _ = primals
-    d_a, d_x, d_log_x, _ = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+    a, x, log_x = primals
+    d_a, d_x, d_log_x = (None if isinstance(t, SymbolicZero) else t for t in tangents)
     value, (f, v, w, rel, rel_slope, ew, total, total_a, total_x), dr = _log_q_small_parts(a, x, log_x)
     zero = jnp.zeros_like(value)
     d_ratio = zero if d_a is None else dr * d_a
@@ -736,7 +735,6 @@ def _log_q_small_jvp(primals, tangents):
 
 
 _log_q_small.defjvp(_log_q_small_jvp, symbolic_zeros=True)
-_LGAMMA_1P5 = float(math.lgamma(1.5))  # lgamma1 at _log_q_small's safe input a = 1/2
 
 
 _Q_SMALL_X = 1.1
@@ -765,7 +763,7 @@ def _log_gamma_pq(a, x, log_x):
     # one prefix for both loops (each entry uses one of them): ``a log x - x - lgamma(a + 1)`` for the
     # series of log P (and the fraction at a < 1, less its log a), ``a log x - x - lgamma(a)`` for the fraction
     # of log Q and Temme's slope
-    prefix, _ = gamma_prefix(a, x, log_x, over_a=over_a)
+    prefix = gamma_prefix(a, x, log_x, over_a=over_a)
     # far out on the fraction's side (x eps > 1 + a) the fraction is its first term 1/(x + 1 - a) to a relative
     # (a - 1)/x^2 below eps; the loop is not run there, whose D ~ 1/x is subnormal from x ~ 1/tiny (float32 1e38,
     # float64 1e308: flushed to 0, log h = -inf, NaN tails at finite x)
@@ -776,8 +774,7 @@ def _log_gamma_pq(a, x, log_x):
     first_term = -jnp.log(safe_where(first_only, x + 1.0 - a, 1.0))
     log_loop = jnp.where(series, _log_p_sum(a_s, x_s), jnp.where(first_only, first_term, _log_q_cf(a_f, x_f)))
     # log(Q / a) where P is close to 1: log Q = log a + log(Q / a), whose slope's log a is the prefix's (they cancel)
-    log_g = _log_q_small(safe_where(small_q, a, 0.5), safe_where(small_q, x, 0.5), safe_where(small_q, log_x, -0.5),
-                         jnp.zeros_like(a))
+    log_g = _log_q_small(safe_where(small_q, a, 0.5), safe_where(small_q, x, 0.5), safe_where(small_q, log_x, -0.5))
     log_a = jnp.log(a)
     # the near side: log P from the series, log Q from the fraction or _log_q_small; the other by log(1 - exp(.))
     # near <= 0 (a probability): rounding on another device may put it an ulp above 0, log1mexp's NaN
@@ -1152,12 +1149,11 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     log_first = jnp.log(first)
     fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
     # log P = b log u - u - lgamma(b + 1) + log CF_P, log Q = b log u - u - lgamma(b) + log CF_Q
-    g_prefix, lgamma1 = gamma_prefix(bg, u, log_u, over_a=~legendre)
+    g_prefix = gamma_prefix(bg, u, log_u, over_a=~legendre)
     log_p = jnp.minimum(safe_where(kummer, g_prefix + log_cf, -1.0), 0.0)
     q_loop = jnp.where(legendre, g_prefix + log_cf, log1mexp(log_p))
     sb, su, slu = safe_where(q_small, bg, 0.5), safe_where(q_small, u, 0.5), safe_where(q_small, log_u, -0.5)
-    s_lgamma1 = safe_where(q_small, lgamma1, _LGAMMA_1P5)
-    tail = jnp.minimum(jnp.where(q_small, jnp.log(sb) + _log_q_small(sb, su, slu, s_lgamma1), q_loop), 0.0)
+    tail = jnp.minimum(jnp.where(q_small, jnp.log(sb) + _log_q_small(sb, su, slu), q_loop), 0.0)
     # the series runs only where some entry takes it (a cond: nothing is computed for a batch without one)
     sp, sq = safe_where(series, first, 1e-3), safe_where(series, second, 1.0)
     slz = safe_where(series, log_near, -1.0)
