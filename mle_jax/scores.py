@@ -92,6 +92,7 @@ def _cast(theta, y):
 def _prepared(name, theta, y):
     y = as_array(name, "y", y)  # a pandas / polars Series, a torch tensor, ... read once (mle_jax._frames)
     check_targets(name, theta, y)
+    registry.check_domain(theta, name)
     return _cast(theta, y)
 
 

@@ -126,6 +126,7 @@ def log_tail(theta, y, upper):
     y = registry.target(y)
     registry.check_target(theta, y, "log_tail")
     registry.check_upper(theta, y, upper, "log_tail")
+    registry.check_domain(theta, "log_tail")
     if registry.entries(theta).log_tail is not None:
         return registry.function(theta, "log_tail")(theta, y, upper)
     return jnp.where(upper, registry.function(theta, "log_sf")(theta, y), registry.function(theta, "log_cdf")(theta, y))
@@ -135,6 +136,7 @@ def isf(theta, p):
     """The upper quantile ``F^{-1}(1 - p)`` (scipy's ``isf``), exact where the type has its own form
     (Normal, Laplace) even for p so small that ``1 - p`` rounds to 1; else ``quantile(theta, 1 - p)``."""
     registry.check_target(theta, p, "isf", levels=True)
+    registry.check_domain(theta, "isf")
     return registry.isf(theta, p)
 
 
@@ -147,6 +149,7 @@ def interval(theta, coverage: float = 0.95, *, key=None, num_samples: int = 10_0
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"interval: coverage must lie in (0, 1); got {coverage}")
     alpha = 1.0 - coverage
+    registry.check_domain(theta, "interval")
     if registry.entries(theta).quantile is None:
         registry.require(theta, "sample", "interval")
         if key is None:

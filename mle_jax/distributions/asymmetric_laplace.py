@@ -209,6 +209,7 @@ def fisher(theta: AsymmetricLaplace):
 
 
 registry.register(AsymmetricLaplace, registry.Ops(
+    domain={"loc": "real", "scale": "positive", "q": "open_unit"},
     log_prob=log_prob,
     mode=loc,
     mean=mean,

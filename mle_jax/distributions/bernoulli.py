@@ -156,6 +156,7 @@ def from_tfp(dist) -> Bernoulli:
 
 
 registry.register(Bernoulli, registry.Ops(
+    domain={"logits": "real"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

@@ -232,6 +232,7 @@ def from_tfp(dist) -> Beta:
 
 
 registry.register(Beta, registry.Ops(
+    domain={"concentration1": "positive", "concentration0": "positive"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

@@ -486,6 +486,7 @@ def from_tfp(dist) -> Binomial:
 
 
 registry.register(Binomial, registry.Ops(
+    domain={"total_count": "whole", "logits": "real"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

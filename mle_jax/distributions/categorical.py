@@ -187,6 +187,7 @@ def from_tfp(dist) -> Categorical:
 
 
 registry.register(Categorical, registry.Ops(
+    domain={"logits": "real"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

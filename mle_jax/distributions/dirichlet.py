@@ -244,6 +244,7 @@ def from_tfp(dist) -> Dirichlet:
 
 
 registry.register(Dirichlet, registry.Ops(
+    domain={"concentration": "positive"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

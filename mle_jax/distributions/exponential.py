@@ -144,6 +144,7 @@ def from_tfp(dist) -> Exponential:
 
 
 registry.register(Exponential, registry.Ops(
+    domain={"rate": "positive"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

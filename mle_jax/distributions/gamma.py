@@ -404,6 +404,7 @@ def from_tfp(dist) -> Gamma:
 
 
 registry.register(Gamma, registry.Ops(
+    domain={"concentration": "positive", "rate": "positive"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

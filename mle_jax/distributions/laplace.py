@@ -131,6 +131,7 @@ def from_tfp(dist) -> Laplace:
 
 
 registry.register(Laplace, registry.Ops(
+    domain={"loc": "real", "scale": "positive"},
     log_prob=log_prob,
     mode=loc,
     mean=loc,

@@ -144,6 +144,7 @@ def from_tfp(dist) -> LogNormal:
 
 
 registry.register(LogNormal, registry.Ops(
+    domain={"loc": "real", "scale": "positive"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

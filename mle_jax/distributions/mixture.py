@@ -172,6 +172,7 @@ def from_tfp(dist) -> MixtureNormal:
 
 
 registry.register(MixtureNormal, registry.Ops(
+    domain={"logits": "real", "loc": "real", "scale": "positive"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

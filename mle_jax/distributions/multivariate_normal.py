@@ -120,6 +120,7 @@ def from_tfp(dist) -> MultivariateNormal:
 
 
 registry.register(MultivariateNormal, registry.Ops(
+    domain={"loc": "vector", "scale_tril": "positive_diagonal"},
     log_prob=log_prob,
     mode=loc,
     mean=loc,

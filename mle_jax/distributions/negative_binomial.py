@@ -267,6 +267,7 @@ def from_tfp(dist) -> NegativeBinomial:
 # no fisher: the total_count entry of the expected information, psi'(r) - E[psi'(y + r)], is an infinite
 # series (the families learn r), so inference(cov="expected") gives the registry's NotImplementedError
 registry.register(NegativeBinomial, registry.Ops(
+    domain={"total_count": "positive", "logits": "real"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

@@ -338,6 +338,7 @@ def from_tfp(dist) -> Normal:
 
 
 registry.register(Normal, registry.Ops(
+    domain={"loc": "real", "scale": "positive"},
     log_prob=log_prob,
     mode=loc,
     mean=loc,

@@ -343,6 +343,7 @@ def from_tfp(dist) -> PlackettLuce:
 
 
 registry.register(PlackettLuce, registry.Ops(
+    domain={"logits": "real"},
     log_prob=log_prob,
     mode=mode,
     sample=sample,

@@ -73,8 +73,8 @@ def _log_prob_and_rate(z, y):
     ys = safe_where(~big, y, 0.0)
     # 0 * log 0 = 0: a zero rate (z = -inf) at y = 0 has probability 1
     direct = jnp.where(ys == 0, jnp.zeros_like(ys), ys * z) - rate - log_factorial_small(ys)
-    # an infinite rate puts no mass on any finite count (inf - inf in the formulas above)
-    value = jnp.where(count_on_support(y) & (z < jnp.inf), jnp.where(big, stirling, direct), -jnp.inf)
+    # an infinite rate puts no mass on any finite count (inf - inf in the formulas above); a NaN rate gives NaN
+    value = jnp.where(count_on_support(y) & (z != jnp.inf), jnp.where(big, stirling, direct), -jnp.inf)
     return jnp.where(jnp.isnan(y), jnp.nan, value), rate
 
 
@@ -91,7 +91,7 @@ def _log_prob_jvp(primals, tangents):
     z, y = primals
     dz, dy = tangents
     value, rate = _log_prob_and_rate(z, y)
-    valid = count_on_support(y) & (z < jnp.inf)
+    valid = count_on_support(y) & (z != jnp.inf)
     d_z = jnp.where(valid, y - rate, jnp.zeros_like(rate))
     d_y = jnp.where(valid, z - digamma(y + 1), jnp.zeros_like(rate))
     return value, d_z * dz + d_y * dy
@@ -107,7 +107,7 @@ def _free_and_rate(z, y):
     rate = jnp.exp(z)
     ys = safe_where(~big, y, 0.0)
     direct = jnp.where(ys == 0, jnp.zeros_like(ys), ys * z) - rate
-    value = jnp.where(count_on_support(y) & (z < jnp.inf), jnp.where(big, stirling, direct), -jnp.inf)
+    value = jnp.where(count_on_support(y) & (z != jnp.inf), jnp.where(big, stirling, direct), -jnp.inf)
     return jnp.where(jnp.isnan(y), jnp.nan, value), rate
 
 
@@ -127,7 +127,7 @@ def _log_prob_free_jvp(primals, tangents):
     value, rate = _free_and_rate(z, y)
     if isinstance(dz, SymbolicZero):
         return value, jnp.zeros_like(value)
-    valid = count_on_support(y) & (z < jnp.inf)
+    valid = count_on_support(y) & (z != jnp.inf)
     return value, jnp.where(valid, y - rate, jnp.zeros_like(rate)) * dz
 
 
@@ -362,6 +362,7 @@ def from_tfp(dist) -> Poisson:
 
 
 registry.register(Poisson, registry.Ops(
+    domain={"log_rate": "real"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _support
+from . import _domain, _support
 
 #: A theta field: a jax.Array, a NumPy array or a Python number (array-likes are accepted as given).
 Param: TypeAlias = Any
@@ -118,6 +118,10 @@ class Ops(NamedTuple):
     component_axes: int = 0
     # event_ndims(theta): the number of axes of one example's target (fallback 0; > 0: vector targets, no CRPS)
     event_ndims: Callable[[Any], int] | None = None
+    # domain: where each field must lie, ``{"scale": "positive", ...}`` (``_domain``'s rules; stored as
+    # ``((field, Rule), ...)``): every dispatched function refuses a concrete theta outside it (a ValueError) and
+    # answers NaN for a traced one; fields not named are unconstrained (logits, locations); NaN breaks no rule
+    domain: Any = ()
     missing: str = ""
 
 
@@ -161,6 +165,8 @@ def register(kind: type, ops: Ops | None = None, /, *, example: Any = None, chec
     if isinstance(fields.get("support"), (str, _support.Support)):
         fields["support"] = _constant_support(as_support(fields["support"], kind.__name__))
     table = (Ops() if ops is None else ops)._replace(**fields)
+    if not isinstance(table.domain, tuple):
+        table = table._replace(domain=_domain.as_domain(kind, table.domain))
     if ops is None and table.log_prob is None:  # an Ops table may leave it out (an Empirical has no density)
         raise TypeError(f"register: {kind.__name__} needs log_prob (every other entry is optional)")
     for name, value in zip(Ops._fields, table):
@@ -270,13 +276,48 @@ def target(y: Any) -> Any:
     return y
 
 
-def _promoting(fn: Callable) -> Callable:
-    """``fn`` with every registered theta among its arguments passed through ``promote``."""
+def _promoting(fn: Callable, who: str = "") -> Callable:
+    """``fn`` with every registered theta among its arguments passed through ``promote`` and checked against its
+    type's ``domain`` (``_domain``): a ValueError naming ``who`` for a concrete theta outside it, NaN outputs for the
+    examples of a traced one that are."""
     def call(*args):
-        return fn(*(promote(a) if type(a) in _OPS else a for a in args))
+        args = tuple(promote(a) if type(a) in _OPS else a for a in args)
+        ok = _inside(args, who or getattr(fn, "__name__", "op"))
+        out = fn(*args)
+        return out if ok is None else _domain.poison(out, ok)
     call.__name__ = getattr(fn, "__name__", "op")
     call.__doc__ = fn.__doc__
     return call
+
+
+def check_domain(theta: Any, who: str) -> None:
+    """Raise a ValueError naming ``who`` where a concrete ``theta`` lies outside its type's ``domain`` (nothing for a
+    traced one, whose functions answer NaN there): for callers that compile before dispatching (the scores)."""
+    _inside((promote(theta),), who)
+
+
+def _inside(args: tuple, who: str) -> Any:
+    """None when every theta among ``args`` lies in its domain with no NaN in a named field (a concrete one outside
+    it raises); else where the examples do (one boolean array over their batches, or a scalar where they differ)."""
+    ok = None
+    for theta in args:
+        table = _OPS.get(type(theta))
+        if table is None or not table.domain:
+            continue
+        if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(theta)):
+            flags = _domain.check(who, theta, table.domain, table.component_axes)
+        else:
+            flags = _domain.inside(theta, table.domain, table.component_axes)
+        if flags is None:
+            continue
+        if ok is None:
+            ok = flags
+        else:
+            try:
+                ok = ok & flags
+            except (ValueError, TypeError):
+                ok = jnp.all(ok) & jnp.all(flags)
+    return ok
 
 
 def check_target(theta: Any, y: Any, who: str, *, levels: bool = False) -> None:
@@ -332,7 +373,7 @@ def function(theta: Any, name: str) -> Callable:
     if fn is None:
         note = f"; {table.missing}" if table.missing else ""
         raise NotImplementedError(f"{type(theta).__name__} has no closed-form {name}{note}")
-    return _promoting(fn)
+    return _promoting(fn, name)
 
 
 def require(theta: Any, name: str, purpose: str) -> Callable:
@@ -418,7 +459,7 @@ def fisher(theta: Any):
     if batch_shape(theta):
         raise ValueError(f"fisher takes one example's {type(theta).__name__}; got a batch of shape "
                          f"{batch_shape(theta)} (vmap over the examples)")
-    return _promoting(own)(theta)
+    return _promoting(own, "fisher")(theta)
 
 
 def has_fisher(theta: Any) -> bool:
@@ -464,12 +505,14 @@ def kl(p: Any, q: Any):
     if fn is None:
         raise NotImplementedError(
             f"no closed-form KL({type(p).__name__} || {type(q).__name__}); use mle_jax.kl_mc")
-    return _promoting(fn)(p, q)
+    return _promoting(fn, "kl")(p, q)
 
 
 def cross_entropy(p: Any, q: Any):
     """``CE(p, q)`` from the registered closed form, else ``H(p) + KL(p || q)``."""
     fn = ce_fn(p, q)
     if fn is not None:
-        return _promoting(fn)(p, q)
+        return _promoting(fn, "cross_entropy")(p, q)
+    check_domain(p, "cross_entropy")
+    check_domain(q, "cross_entropy")
     return function(p, "entropy")(p) + kl(p, q)

@@ -786,6 +786,7 @@ _TAILS = registry.Ops(log_prob=log_prob, log_cdf=log_cdf, log_sf=log_sf, log_tai
 _BISECTION = _invert.fallbacks(_TAILS)  # the quantile and isf every type with tails gets, before the median's fix
 
 registry.register(StudentT, registry.Ops(
+    domain={"df": "positive", "loc": "real", "scale": "positive"},
     log_prob=log_prob,
     quantile=_centred(_BISECTION["quantile"], upper=False),
     isf=_centred(_BISECTION["isf"], upper=True),

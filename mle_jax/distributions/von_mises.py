@@ -336,6 +336,7 @@ def distance(a, b):
 
 
 registry.register(VonMises, registry.Ops(
+    domain={"loc": "real", "concentration": "nonnegative"},
     log_prob=log_prob,
     mode=loc,
     mean=loc,  # the circular mean direction

@@ -198,6 +198,7 @@ def from_tfp(dist) -> Weibull:
 
 
 registry.register(Weibull, registry.Ops(
+    domain={"concentration": "positive", "scale": "positive"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,

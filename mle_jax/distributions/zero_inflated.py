@@ -135,6 +135,7 @@ def event_shape(theta: ZeroInflated):
 
 
 registry.register(ZeroInflated, registry.Ops(
+    domain={"gate_logits": "real"},
     log_prob=log_prob,
     mode=mode,
     mean=mean,
