@@ -127,9 +127,7 @@ def log_tail(theta, y, upper):
     registry.check_target(theta, y, "log_tail")
     registry.check_upper(theta, y, upper, "log_tail")
     registry.check_domain(theta, "log_tail")
-    if registry.entries(theta).log_tail is not None:
-        return registry.function(theta, "log_tail")(theta, y, upper)
-    return jnp.where(upper, registry.function(theta, "log_sf")(theta, y), registry.function(theta, "log_cdf")(theta, y))
+    return registry.log_tail(theta, y, upper)
 
 
 def isf(theta, p):

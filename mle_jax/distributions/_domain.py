@@ -109,7 +109,7 @@ def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_
             raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value.tolist()!r} (scipy answers "
                              f"NaN here; mle_jax refuses a theta outside its domain)")
         first = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
-        index = first[0] if len(first) == 1 else first
+        index = int(first[0]) if len(first) == 1 else tuple(int(i) for i in first)
         raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value[first].tolist()!r} at index "
                          f"{index} ({int(bad.sum())} of {bad.size} examples outside the domain; the first is shown)")
     return None if ok is None else jnp.asarray(ok)

@@ -276,13 +276,13 @@ def target(y: Any) -> Any:
     return y
 
 
-def _promoting(fn: Callable, who: str = "") -> Callable:
-    """``fn`` with every registered theta among its arguments passed through ``promote`` and checked against its
-    type's ``domain`` (``_domain``): a ValueError naming ``who`` for a concrete theta outside it, NaN outputs for the
-    examples of a traced one that are."""
+def _promoting(fn: Callable, who: str | None) -> Callable:
+    """``fn`` with every registered theta among its arguments passed through ``promote`` and, unless ``who`` is None,
+    checked against its type's ``domain`` (``_domain``): a ValueError naming ``who`` for a concrete theta outside it,
+    NaN outputs for the examples of a traced one that are."""
     def call(*args):
         args = tuple(promote(a) if type(a) in _OPS else a for a in args)
-        ok = _inside(args, who or getattr(fn, "__name__", "op"))
+        ok = None if who is None else _inside(args, who)
         out = fn(*args)
         return out if ok is None else _domain.poison(out, ok)
     call.__name__ = getattr(fn, "__name__", "op")
@@ -297,27 +297,38 @@ def check_domain(theta: Any, who: str) -> None:
 
 
 def _inside(args: tuple, who: str) -> Any:
-    """None when every theta among ``args`` lies in its domain with no NaN in a named field (a concrete one outside
-    it raises); else where the examples do (one boolean array over their batches, or a scalar where they differ)."""
+    """None when every theta among ``args``, and every theta among their fields (a ``ZeroInflated``'s base), lies in
+    its domain with no NaN in a named field (a concrete one outside it raises); else where their examples do (one
+    boolean array over their batches, or a scalar where they differ)."""
     ok = None
     for theta in args:
-        table = _OPS.get(type(theta))
-        if table is None or not table.domain:
+        if type(theta) not in _OPS:
             continue
+        for flags in _domain_flags(theta, who):
+            try:
+                ok = flags if ok is None else ok & flags
+            except (ValueError, TypeError):  # batches that do not broadcast (a KL of (N,) against (M,))
+                ok = jnp.all(ok) & jnp.all(flags)
+    return ok
+
+
+def _domain_flags(theta: Any, who: str) -> list:
+    """The flags of ``theta``'s own domain and of its parts', each over ``theta``'s examples (a part's extra trailing
+    axes, an ``Independent``'s event, reduced); none where every example is inside (``_inside``)."""
+    table = _OPS[type(theta)]
+    out = []
+    if table.domain:
         if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(theta)):
             flags = _domain.check(who, theta, table.domain, table.component_axes)
         else:
             flags = _domain.inside(theta, table.domain, table.component_axes)
-        if flags is None:
-            continue
-        if ok is None:
-            ok = flags
-        else:
-            try:
-                ok = ok & flags
-            except (ValueError, TypeError):
-                ok = jnp.all(ok) & jnp.all(flags)
-    return ok
+        if flags is not None:
+            out.append(flags)
+    for part in _parts(theta):
+        for flags in _domain_flags(promote(part), who):
+            ndim = len(batch_shape(theta))
+            out.append(flags.all(axis=tuple(range(ndim, flags.ndim))) if flags.ndim > ndim else flags)
+    return out
 
 
 def check_target(theta: Any, y: Any, who: str, *, levels: bool = False) -> None:
@@ -366,14 +377,25 @@ def entries(theta: Any) -> Ops:
         raise _unknown(theta) from None
 
 
-def function(theta: Any, name: str) -> Callable:
-    """The function ``name`` of ``theta``'s type; NotImplementedError where it has none."""
+def function(theta: Any, name: str, *, checked: bool = True) -> Callable:
+    """The function ``name`` of ``theta``'s type; NotImplementedError where it has none. ``checked=False`` leaves out
+    the domain check (``_promoting``): for the families, whose links keep every parameter inside its domain and whose
+    per-example loss would pay the check's selects (15-20% of the log-normal's value and gradient)."""
     table = entries(theta)
     fn = getattr(table, name)
     if fn is None:
         note = f"; {table.missing}" if table.missing else ""
         raise NotImplementedError(f"{type(theta).__name__} has no closed-form {name}{note}")
-    return _promoting(fn, name)
+    return _promoting(fn, name if checked else None)
+
+
+def log_tail(theta: Any, y: Any, upper: Any, *, checked: bool = True):
+    """``log_sf`` where ``upper`` and ``log_cdf`` elsewhere: the type's own ``log_tail`` (one evaluation) where it has
+    one, else both and a select. ``checked`` as for ``function``."""
+    if entries(theta).log_tail is not None:
+        return function(theta, "log_tail", checked=checked)(theta, y, upper)
+    return jnp.where(upper, function(theta, "log_sf", checked=checked)(theta, y),
+                     function(theta, "log_cdf", checked=checked)(theta, y))
 
 
 def require(theta: Any, name: str, purpose: str) -> Callable:

@@ -33,7 +33,9 @@ class ZeroInflated(NamedTuple):
 
 
 def _base(theta: ZeroInflated, name: str):
-    return registry.function(theta.base, name)
+    """The base's function ``name``, unchecked: the ZeroInflated's own dispatch checked the base's domain (the
+    registry checks the thetas among a theta's fields), and the family's loss pays no second check."""
+    return registry.function(theta.base, name, checked=False)
 
 
 def _gate_parts(g, base, zero):

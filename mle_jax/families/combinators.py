@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._reductions import affine_as
-from ..distributions import Gamma, Normal, log_prob, log_tail
+from ..distributions import Gamma, Normal, registry
 from ..distributions.gamma import censored_log_prob as gamma_censored_log_prob
 from ..distributions.normal import censored_log_prob
 from ._arguments import whole_number
@@ -102,9 +102,11 @@ def censored(family: Family) -> Family:
             return censored_log_prob(theta, value, side)
         if isinstance(theta, Gamma):  # the same values; density and tails from one evaluation
             return gamma_censored_log_prob(theta, value, side)
-        observed = log_prob(theta, value)
+        # the family's links keep theta inside its domain: no check (registry.function's checked)
+        observed = registry.function(theta, "log_prob", checked=False)(theta, value)
+        tail = registry.log_tail(theta, value, side > 0, checked=False)
         known = (side == -1) | (side == 0) | (side == 1)
-        return jnp.where(known, jnp.where(side == 0, observed, log_tail(theta, value, upper=side > 0)), -jnp.inf)
+        return jnp.where(known, jnp.where(side == 0, observed, tail), -jnp.inf)
 
     return build(spec=Spec("censored", args=(family.spec,)), support=censored_pair(family.support),
                  theta=family.theta, raw_shape=family.raw_shape, event_shape=(2,), kernel=kernel,
