@@ -144,7 +144,10 @@ def register(kind: type, ops: Ops | None = None, /, *, example: Any = None, chec
     Every generic function then dispatches on ``T`` as on a built-in; an entry left out has the fallback
     of the module docstring. ``log_prob(theta, y)`` is one example's log density (log mass), ``-inf`` off the
     support; ``sample(key, theta)`` one draw; ``support=lambda theta: "positive"`` (a name of
-    ``distributions._support``'s table or a ``Support``) the domain of y.
+    ``distributions._support``'s table or a ``Support``) the domain of y; ``domain={"scale": "positive"}`` where the
+    fields must lie (``_domain``'s rules: ``real``, ``vector``, ``positive``, ``nonnegative``, ``open_unit``,
+    ``whole``, ``positive_diagonal``): every function then refuses a concrete theta outside it (a ValueError) and
+    answers NaN for a traced one, and a NaN in a named field gives NaN.
 
     ``example=T(...)``: one theta at which what is given is CHECKED before it is registered (``check``
     defaults to on when an example is given; ``check=True`` without one is a TypeError): the density
