@@ -59,7 +59,7 @@ def _log_norm(q):
 
 def log_prob(theta: AsymmetricLaplace, y):
     """``log(q (1 - q) / b) - rho_q((y - mu) / b)``; scipy's ``laplace_asymmetric.logpdf`` (module docstring)."""
-    check_event_shape("AsymmetricLaplace", y, jnp.shape(theta.loc))
+    check_event_shape("AsymmetricLaplace", y, registry.batch_shape(theta))
     return _log_norm(theta.q) - jnp.log(theta.scale) - check_loss(_z(theta, y), theta.q)
 
 

@@ -42,7 +42,7 @@ def log_prob(theta: Beta, y):
     ``-inf`` outside [0, 1]; on the boundary the density's limit (``xlogy``: Beta(1, 2) at 0 is
     ``log 2``, Beta(0.5, 2) at 0 is ``+inf``, Beta(2, 2) at 0 is ``-inf``).
     """
-    check_event_shape("Beta", y, jnp.shape(theta.concentration1))
+    check_event_shape("Beta", y, registry.batch_shape(theta))
     return _log_density_fast(*aligned(theta.concentration1, theta.concentration0, y=y))
 
 

@@ -45,7 +45,7 @@ def log_prob(theta: Gamma, y):
     ``-inf`` for y < 0; at y = 0 the density's limit: ``log b`` for a = 1, ``+inf`` for a < 1,
     ``-inf`` for a > 1.
     """
-    check_event_shape("Gamma", y, jnp.shape(theta.concentration))
+    check_event_shape("Gamma", y, registry.batch_shape(theta))
     return _log_density_fast(*aligned(theta.concentration, theta.rate, y=y))
 
 
@@ -312,7 +312,7 @@ def censored_log_prob(theta: Gamma, y, side):
     gives all three (its derivative in ``log x`` where observed ``a - x``), not a second ``lgamma`` and ``digamma``
     for the density to trace and compile. ``side`` takes y's shape (a ValueError otherwise, before tracing: it would
     broadcast). scipy: ``gamma.logpdf`` / ``logcdf`` / ``logsf``."""
-    check_event_shape("Gamma", y, jnp.shape(theta.concentration))
+    check_event_shape("Gamma", y, registry.batch_shape(theta))
     check_side_shape("Gamma", y, side)
     a, b = theta.concentration, theta.rate
     y = jnp.asarray(y, jnp.result_type(a, b))

@@ -37,7 +37,7 @@ def standard_log_prob(z):
 
 def log_prob(theta: Laplace, y):
     """``-|y - mu|/b - log(2b)``; equals ``scipy.stats.laplace.logpdf``."""
-    check_event_shape("Laplace", y, jnp.shape(theta.loc))
+    check_event_shape("Laplace", y, registry.batch_shape(theta))
     return standard_log_prob(_z(theta, y)) - jnp.log(theta.scale)
 
 

@@ -50,7 +50,7 @@ def _edge(y, at_zero_or_below, at_inf):
 def log_prob(theta: LogNormal, y):
     """``-z^2/2 - log sigma - log(2 pi)/2 - log y``, ``z = (log y - mu)/sigma``; ``-inf`` for y <= 0;
     ``lognorm.logpdf(y, sigma, scale=exp(mu))``."""
-    check_event_shape("LogNormal", y, jnp.shape(theta.loc))
+    check_event_shape("LogNormal", y, registry.batch_shape(theta))
     y, pos, log_y, z = _z(theta, y)
     inside = -0.5 * jnp.square(z) - jnp.log(theta.scale) - HALF_LOG_2PI - log_y
     return jnp.where(pos, inside, _edge(y, -jnp.inf, -jnp.inf))

@@ -35,7 +35,7 @@ class MixtureNormal(NamedTuple):
 
 def log_prob(theta: MixtureNormal, y):
     """``logsumexp_k(log w_k - (y - mu_k)^2 / (2 s_k^2) - log s_k) - log(2 pi)/2``."""
-    check_event_shape("MixtureNormal", y, jnp.shape(theta.loc)[:-1])
+    check_event_shape("MixtureNormal", y, registry.batch_shape(theta))
     components = standard_log_prob(_z(theta, y), jnp.log(theta.scale))
     return logsumexp(_log_weights(theta) + components, axis=-1)
 

@@ -48,7 +48,7 @@ def log_prob(theta: NegativeBinomial, y):
     ``logits = -inf`` (pi = 0) gives 0 at y = 0 and -inf elsewhere; -inf off the support. The derivatives
     are written out (``_log_prob_jvp``).
     """
-    check_event_shape("NegativeBinomial", y, jnp.shape(theta.logits))
+    check_event_shape("NegativeBinomial", y, registry.batch_shape(theta))
     r, z = theta.total_count, theta.logits
     dtype = jnp.result_type(r, z)
     y = jnp.asarray(y, dtype)

@@ -154,7 +154,7 @@ def _log_ndtr_jvp(primals, tangents):
 
 def log_prob(theta: Normal, y):
     """``log N(y | loc, scale)``; equals ``scipy.stats.norm.logpdf(y, loc, scale)``."""
-    check_event_shape("Normal", y, jnp.shape(theta.loc))
+    check_event_shape("Normal", y, registry.batch_shape(theta))
     return standard_log_prob(_z(theta, y), jnp.log(theta.scale))
 
 
@@ -199,7 +199,7 @@ def censored_log_prob(theta: Normal, y, side):
     the gradient's sum (38 MB at N = 1e6 in float32, over the 32 MB above which glibc's malloc maps, and faults
     in, fresh pages on every call); these forms keep two (README, Performance).
     """
-    check_event_shape("Normal", y, jnp.shape(theta.loc))
+    check_event_shape("Normal", y, registry.batch_shape(theta))
     check_side_shape("Normal", y, side)
     y = jnp.asarray(y, jnp.result_type(theta.loc, theta.scale))
     return _censored(theta.loc, theta.scale, y, side)

@@ -411,7 +411,7 @@ def _known_normaliser(df, dtype):
 
 def log_prob(theta: StudentT, y):
     """``scipy.stats.t.logpdf(y, df, loc, scale)``; ``df = inf`` is the Normal."""
-    check_event_shape("StudentT", y, jnp.shape(theta.loc))
+    check_event_shape("StudentT", y, registry.batch_shape(theta))
     z = _z(theta, y)
     return standard_log_prob(z, theta.df, _log_abs_z(z, _gap(theta, y, z), theta.scale)) - jnp.log(theta.scale)
 

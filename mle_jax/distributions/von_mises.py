@@ -75,7 +75,7 @@ def log_prob(theta: VonMises, y):
     cancellation near d = 0). Written as one negated sum: with ``-2 k sin^2 - ...`` XLA:CPU kept the constant -2
     as an N-vector in memory for the sum's YNN fusion, and at N = 1e6 in float32 the program's temporaries then
     passed the 32 MB above which glibc's malloc maps fresh pages on every call (README, Performance)."""
-    check_event_shape("VonMises", y, jnp.shape(theta.loc))
+    check_event_shape("VonMises", y, registry.batch_shape(theta))
     k = theta.concentration
     return -(log_i0e(k) + LOG_2PI + 2 * k * jnp.square(jnp.sin(0.5 * (y - theta.loc))))
 

@@ -73,7 +73,7 @@ def _edge(y, at_zero, at_inf, below):
 def log_prob(theta: Weibull, y):
     """``log k - log s + (k - 1) log z - z^k``, ``z = y/s``; ``weibull_min.logpdf``. ``-inf`` below 0;
     at y = 0 the limit: ``-log s`` for k = 1, ``+inf`` for k < 1, ``-inf`` for k > 1."""
-    check_event_shape("Weibull", y, jnp.shape(theta.concentration))
+    check_event_shape("Weibull", y, registry.batch_shape(theta))
     return log_density(theta.concentration, jnp.log(theta.scale), y, _log_z(theta, y)[2])
 
 
