@@ -1,0 +1,54 @@
+"""Session 45: forward-mode slopes at the edges of the distributions, against mpmath at 50 digits (closed forms of the
+slopes where they exist, ``mpmath.diff`` of the value elsewhere)."""
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+
+from mle_jax.distributions import gamma
+
+
+def _mp_gamma_slopes(a, b, y, side):
+    """``(d/db, d/dy)`` of a censored Gamma(a, b)'s log-likelihood at y: the density's ``(a/b - y, (a - 1)/y - b)``
+    where side 0, else ``+-(y, b) x^(a-1) e^-x / (Gamma(a) P or Q)`` at ``x = b y`` (Q where side +1, sign -)."""
+    with mp.workdps(50):
+        a, b, y = (mp.mpf(float(v)) for v in (a, b, y))
+        if side == 0:
+            return float(a / b - y), float((a - 1) / y - b)
+        x = b * y
+        tail = mp.gammainc(a, x, mp.inf, regularized=True) if side > 0 else mp.gammainc(a, 0, x, regularized=True)
+        d_x = (-1 if side > 0 else 1) * mp.exp((a - 1) * mp.log(x) - x - mp.loggamma(a) - mp.log(tail))
+        return float(d_x * y), float(d_x * b)
+
+
+@pytest.mark.deep  # one compile per dtype of the slopes over 21 points (~3 s)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_censored_gamma_forward_slopes_where_x_is_near_the_top_of_the_range(dtype):
+    """``jax.jacfwd`` of a Gamma's ``log_sf`` in y at y = 1e38 (float32) read 0 for -1: its tail was passed ``log x =
+    log b + log y``, whose tangent ``t_y / y + t_b / b`` is subnormal (flushed to 0) from ``x ~ 1/tiny``. The censored
+    density and both tails in (b, y) at x from 1e37 to the largest float, in the rate's direction too, and ordinary
+    points, where nothing changed."""
+    top = float(np.finfo(dtype).max)
+    cells = [(2.0, 1.0, top / 3.4), (0.5, 1.0, top / 1.2), (30.0, top / 3.4e8, 1e8), (2.0, top / 3.4, 1.0),
+             (3.0, top / 100, 2.0), (2.0, 1.0, 3.0), (0.5, 2.0, 0.1)]
+    a, b, y = (np.array(c, dtype) for c in zip(*cells))
+    sides = np.array([-1, 0, 1])
+    with jax.enable_x64(dtype == np.float64):
+        def each(a_, b_, y_, s_):
+            lp = lambda b__, y__: gamma.censored_log_prob(gamma.Gamma(a_, b__), y__, s_)  # noqa: E731
+            tail = lambda b__, y__: gamma.log_tail(gamma.Gamma(a_, b__), y__, s_ > 0)  # noqa: E731
+            return jnp.stack([jnp.stack(jax.jacfwd(lp, (0, 1))(b_, y_)), jnp.stack(jax.jacfwd(tail, (0, 1))(b_, y_))])
+        rep = lambda v: jnp.asarray(np.repeat(v, sides.size))  # noqa: E731
+        got = np.asarray(jax.jit(jax.vmap(each))(rep(a), rep(b), rep(y), jnp.asarray(np.tile(sides, a.size))),
+                         np.float64).reshape(a.size, sides.size, 2, 2)
+    eps = np.finfo(dtype).eps
+    for k, (av, bv, yv) in enumerate(zip(a, b, y)):
+        for j, side in enumerate(sides):
+            want = _mp_gamma_slopes(av, bv, yv, side)
+            # eps log x of rounding in the closed form exp(log R - log x)
+            tol = 4 * eps * max(4.0, np.log(float(bv) * float(yv)))
+            for m in range(2 if side else 1):  # log_tail is the density nowhere
+                np.testing.assert_allclose(got[k, j, m], want, rtol=tol, atol=1e-30,
+                                           err_msg=f"a={av} b={bv} y={yv} side={side} form={m}")
