@@ -52,3 +52,38 @@ def test_censored_gamma_forward_slopes_where_x_is_near_the_top_of_the_range(dtyp
             for m in range(2 if side else 1):  # log_tail is the density nowhere
                 np.testing.assert_allclose(got[k, j, m], want, rtol=tol, atol=1e-30,
                                            err_msg=f"a={av} b={bv} y={yv} side={side} form={m}")
+
+
+def _mp_von_mises_tail(k, x, upper):
+    """``log Pr(X > x)`` where ``upper``, else ``log Pr(X <= x)``, for the centred von Mises on [-pi, pi)."""
+    norm = 2 * mp.pi * mp.besseli(0, k) * mp.exp(-k)
+    g = lambda t: mp.exp(k * (mp.cos(t) - 1))  # noqa: E731
+    lo, hi = (x, mp.pi) if upper else (-mp.pi, x)
+    return mp.log(mp.quad(g, [lo, 0, hi] if lo < 0 < hi else [lo, hi], maxdegree=8) / norm)  # the peak a node
+
+
+@pytest.mark.deep  # one float32 compile over 40 points, mpmath's quadrature (~3 s)
+def test_von_mises_tail_slopes_near_the_centre_float32():
+    """The slope in k of ``log_cdf`` / ``log_sf`` near ``x = 0`` (float32 3e-3 off at ``x = 1e-4``, 7e-4 at 1e-3: the
+    tail's ``E[cos t] - A(k)``, terms of size 1 cancelling to one of size x), now ``1/2 -+ C`` with ``C = Pr(0 < X <
+    |x|)``; and the slope in x at ``x = 0`` exactly, ``f(0)/F(0) = 2 f(0)`` (it was NaN: the window's 1/sin|x|)."""
+    from mle_jax.distributions import von_mises
+    ks, xs = [1e-8, 1e-3, 1.0, 30.0], [-1e-4, 1e-3, -0.01, 0.5, 0.0]
+    cells = [(k, x, u) for k in ks for x in xs for u in (False, True)]
+    k, x = (jnp.asarray([c[i] for c in cells], jnp.float32) for i in (0, 1))
+    upper = jnp.asarray([c[2] for c in cells])
+
+    def each(k_, x_, u_):
+        tail = lambda k__, x__: von_mises.log_tail(von_mises.VonMises(jnp.zeros_like(x__), k__), x__, u_)  # noqa: E731
+        return jnp.stack([tail(k_, x_), *jax.jacfwd(tail, (0, 1))(k_, x_)])
+    got = np.asarray(jax.jit(jax.vmap(each))(k, x, upper), np.float64)
+    with mp.workdps(30):
+        for (kv, xv, u), g in zip(cells, got):
+            km, xm = mp.mpf(float(np.float32(kv))), mp.mpf(float(np.float32(xv)))
+            if xv == 0:  # the density at 0 over 1/2, of either sign
+                f0 = 1 / (2 * mp.pi * mp.besseli(0, km) * mp.exp(-km))
+                np.testing.assert_allclose(g[[0, 2]], [-np.log(2), float(-2 * f0 if u else 2 * f0)], rtol=1e-6)
+                continue
+            want = [float(_mp_von_mises_tail(km, xm, u)),
+                    float(mp.diff(lambda t: _mp_von_mises_tail(t, xm, u), km, h=km * mp.mpf("1e-12")))]
+            np.testing.assert_allclose(g[:2], want, rtol=1e-5, err_msg=f"k={kv} x={xv} upper={u}")
