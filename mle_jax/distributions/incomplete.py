@@ -805,9 +805,9 @@ def _log_gamma_tail_parts(a, upper, observed, x, log_x):
 def _log_gamma_tail(own_log_x, a, upper, observed, x, log_x):
     """``log Q`` where ``upper``, ``log P`` elsewhere, ``a log x - x - lgamma(a)`` where ``observed`` (the prefix of
     both: a censored Gamma's density and tails from one evaluation); its derivative in ``x`` (or ``log x``, the same
-    variable: the caller's ``log x`` where it carries a tangent) is the closed form ``+- x^a e^-x / (Gamma(a) P or
-    Q)`` (``a - x`` where observed), in ``a`` forward mode through the prefix and Temme's expansion, whose loops
-    carry their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``).
+    variable: the caller's ``log x`` where it carries a tangent, but ``x``'s from ``x = 1/tiny``) is the closed form
+    ``+- x^a e^-x / (Gamma(a) P or Q)`` (``a - x`` where observed), in ``a`` forward mode through the prefix and
+    Temme's expansion, whose loops carry their own written derivative (``_p_sum_loop``, ``_q_fraction_loop``).
 
     ``own_log_x`` (static): ``log_x`` is ``log x`` made from ``x`` by ``log_gammainc_tail``, so that ``x``'s tangent is
     the one to use, as ``(x P'(x) / P) / x`` times ``t_x``, never ``log x``'s tangent ``t_x / x``, which is subnormal
@@ -833,6 +833,13 @@ def _log_gamma_tail_jvp(own_log_x, primals, tangents):
         slope = jnp.where(observed, a / x - 1.0, jnp.where(upper, -1.0, 1.0) * jnp.exp(ratio) / jnp.where(far, 1.0, x))
         return value, t_value + slope * t_x
     if not isinstance(t_log_x, SymbolicZero):
+        if not isinstance(t_x, SymbolicZero):
+            # both carry a tangent (a Gamma's x = b y, log x = log b + log y): far out x's, as above; log x's, t_y / y
+            # + t_b / b, is subnormal there (float32 y = 1e38: jacfwd of log_sf read 0 for -1)
+            far = log_x > -jnp.log(_tiny(x.dtype))
+            slope = jnp.where(observed, jnp.where(far, a / x - 1.0, a - x),
+                              jnp.where(upper, -1.0, 1.0) * jnp.exp(jnp.where(far, ratio - log_x, ratio)))
+            return value, t_value + slope * jnp.where(far, t_x, t_log_x)
         t_move = t_log_x
     elif not isinstance(t_x, SymbolicZero):
         t_move = t_x / x

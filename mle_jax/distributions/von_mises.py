@@ -7,7 +7,7 @@
 ``1 - A(k)`` with ``A = I1/I0``, from its asymptotic series for k >= 50 (15 in float32; relative error < 3e-15),
 never ``1 - A`` of a rounded A. The CDF is that of the angle ``mu + x``, ``x`` in ``[-pi, pi)`` (the circle cut at
 ``mu - pi``, as scipy's ``vonmises(k, loc=mu)`` on ``[mu - pi, mu + pi]``): the tail beyond ``|x|`` by quadrature in
-log space (``_log_lower``; relative error below 1e-12 in float64 where the tail is 1e-300), its quantile the
+log space (``_log_tails``; relative error below 1e-12 in float64 where the tail is 1e-300), its quantile the
 bisection of the tails (``_invert``).
 
 scipy equivalent: ``scipy.stats.vonmises(kappa=concentration, loc=loc)`` on [-pi, pi].
@@ -29,7 +29,7 @@ from jax.scipy.special import i0e, i1e
 from . import _invert, _support, _twins, registry
 from .._checks import check_event_shape
 from .normal import loc, loc_shape
-from .special import nonnegative, log1mexp, poly, safe_where
+from .special import nonnegative, log1mexp, log1p, poly, safe_where
 
 LOG_2PI = math.log(2 * math.pi)
 _ASYMPTOTIC_MIN = 50.0  # float64: the series' relative error is < 3e-15 from here
@@ -243,7 +243,7 @@ def to_distrax(theta: VonMises):
 def from_tfp(dist) -> VonMises:
     full = _twins.full(dist)
     return VonMises(full(dist.loc), full(dist.concentration))
-# Gauss-Legendre nodes and weights on [0, 1] for the tail integral (``_log_lower``)
+# Gauss-Legendre nodes and weights on [0, 1] for the tail integral (``_log_tails``)
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(48)
 _GL_NODES, _GL_LOG_WEIGHTS = 0.5 * (_GL_NODES + 1), np.log(0.5 * _GL_WEIGHTS)
 _DECAY = 60.0  # the window ends where the density has fallen by e^-60 (below float64's eps relative)
@@ -257,44 +257,54 @@ def centre(theta: VonMises, y):
     return jnp.where(inside, d, jnp.mod(safe_where(inside, 0.0, d) + math.pi, 2 * math.pi) - math.pi)
 
 
-def _log_lower(k, a):
-    """``log Pr(X <= -a)`` for the centred von Mises ``X`` (mu = 0) and ``0 <= a <= pi``, relative to the float:
+def _log_tails(k, a):
+    """``(log Pr(X <= -a), log Pr(X <= a))`` for the centred von Mises ``X`` (mu = 0) and ``0 <= a <= pi``, relative
+    to the float:
 
-        Pr(X <= -a) = int_a^pi exp(-2k sin^2(t/2)) dt / (2 pi i0e(k))
+        Pr(X <= -a) = int_a^pi exp(-2k sin^2(t/2)) dt / (2 pi i0e(k)),   Pr(X <= a) = 1 - Pr(X <= -a)
 
     by 48-point Gauss-Legendre quadrature over the window ``[a, a + W]`` where the integrand falls by ``e^60``
     from its value at ``a`` (``W = min(pi - a, pi 60/(k sin a), 2 sqrt(60/k))``), in log space: the integrand
     over its value at a is ``exp(-2k sin(s/2) sin(a + s/2))`` at ``t = a + s`` (no cancellation), so the
     far tail (``k = 1e6``, ``a = 3``: ``log Pr = -2e6``) is exact where the series of Hill (1977) and scipy's
-    normal approximation are exact to an absolute eps only."""
+    normal approximation are exact to an absolute eps only. Near the centre (``a < 1``, ``k a^2 < 1``: the
+    integrand within a factor e^-1/2 of its peak) the same quadrature over ``[0, a]`` instead gives ``C = Pr(0 < X <
+    a)`` and the tails ``1/2 -+ C``: the far form's slope in k there is ``E[cos t] - A(k)`` over the tail, terms
+    of size 1 that cancel to one of size ``a`` (float32 3e-3 off at ``a = 1e-4``)."""
     k, a = jnp.broadcast_arrays(k, a)
     dtype = a.dtype
     positive = k > 0
     ks = safe_where(positive, k, 1.0)
-    linear = math.pi * _DECAY / (ks * jnp.maximum(jnp.sin(a), jnp.finfo(dtype).tiny))
-    width = jnp.minimum(math.pi - a, jnp.where(positive, jnp.minimum(linear, 2 * jnp.sqrt(_DECAY / ks)), jnp.inf))
-    width = jnp.maximum(width, 0.0)
+    central = (a < 1.0) & (k * jnp.square(a) < 1.0)
+    af = safe_where(central, 1.0, a)  # the far window's a: its 1/sin(a) was inf at a = 0 (a NaN slope in x)
+    linear = math.pi * _DECAY / (ks * jnp.maximum(jnp.sin(af), jnp.finfo(dtype).tiny))
+    width = jnp.minimum(math.pi - af, jnp.where(positive, jnp.minimum(linear, 2 * jnp.sqrt(_DECAY / ks)), jnp.inf))
+    width = jnp.where(central, a, jnp.maximum(width, 0.0))
+    start = jnp.where(central, 0.0, a)
     nodes = jnp.reshape(jnp.asarray(_GL_NODES, dtype), (1,) * a.ndim + (-1,))
     log_weights = jnp.reshape(jnp.asarray(_GL_LOG_WEIGHTS, dtype), (1,) * a.ndim + (-1,))
     s = width[..., None] * nodes
-    exponent = -2 * k[..., None] * jnp.sin(0.5 * s) * jnp.sin(a[..., None] + 0.5 * s)
-    log_integral = jax.scipy.special.logsumexp(exponent + log_weights, axis=-1)
-    empty = width <= 0
-    log_width = jnp.log(safe_where(empty, 1.0, width))
-    value = -2 * k * jnp.square(jnp.sin(0.5 * a)) + log_width + log_integral - LOG_2PI - log_i0e(k)
-    return jnp.where(empty, -jnp.inf, value)
+    exponent = -2 * k[..., None] * jnp.sin(0.5 * s) * jnp.sin(start[..., None] + 0.5 * s)
+    log_mean = jax.scipy.special.logsumexp(exponent + log_weights, axis=-1) - LOG_2PI - log_i0e(k)
+    empty = ~central & (width <= 0)
+    log_width = jnp.log(safe_where(empty | central, 1.0, width))
+    far = jnp.where(empty, -jnp.inf, -2 * k * jnp.square(jnp.sin(0.5 * af)) + log_width + log_mean)
+    two_c = 2 * jnp.where(central, width, 0.0) * jnp.exp(log_mean)  # 2 C = 2 a (the integrand's mean) / (2 pi i0e)
+    half = -math.log(2.0)
+    return (jnp.where(central, half + log1p(-two_c), far),
+            jnp.where(central, half + log1p(two_c), log1mexp(safe_where(central, -1.0, far))))
 
 
 def log_tail(theta: VonMises, y, upper):
     """``log Pr(X > x)`` where ``upper``, ``log Pr(X <= x)`` elsewhere, for ``x = y - mu`` on ``[-pi, pi)``
     (``centre``): the distribution of the angle ``mu + x`` on the circle cut at ``mu - pi`` (scipy's
-    ``vonmises(k, loc=mu).cdf`` on ``[mu - pi, mu + pi]``). The tail beyond ``|x|`` is ``_log_lower``; the other
-    side ``log1mexp`` of it (by symmetry, ``Pr(X > x) = Pr(X <= -x)``)."""
+    ``vonmises(k, loc=mu).cdf`` on ``[mu - pi, mu + pi]``). The tail beyond ``|x|`` and the other side are
+    ``_log_tails`` (by symmetry, ``Pr(X > x) = Pr(X <= -x)``)."""
     x = centre(theta, y)
     k = jnp.broadcast_to(jnp.asarray(theta.concentration, x.dtype), jnp.shape(x))
-    lower = _log_lower(k, jnp.abs(x))
+    lower, other = _log_tails(k, jnp.where(x <= 0, -x, x))  # |x|, its slope -1 at 0 (x = 0 is on the lower side)
     near = jnp.where(upper, x > 0, x <= 0)  # the side of the tail beyond |x|
-    return jnp.where(near, lower, log1mexp(lower))
+    return jnp.where(near, lower, other)
 
 
 def log_cdf(theta: VonMises, y):
