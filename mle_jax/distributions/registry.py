@@ -54,6 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._cache import is_concrete
 from . import _domain, _support
 
 #: A theta field: a jax.Array, a NumPy array or a Python number (array-likes are accepted as given).
@@ -308,8 +309,11 @@ def _inside(args: tuple, who: str) -> Any:
         if type(theta) not in _OPS:
             continue
         for flags in _domain_flags(theta, who):
+            if ok is None:
+                ok = flags
+                continue
             try:
-                ok = flags if ok is None else ok & flags
+                ok = ok & flags
             except (ValueError, TypeError):  # batches that do not broadcast (a KL of (N,) against (M,))
                 ok = jnp.all(ok) & jnp.all(flags)
     return ok
@@ -321,7 +325,7 @@ def _domain_flags(theta: Any, who: str) -> list:
     table = _OPS[type(theta)]
     out = []
     if table.domain:
-        if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(theta)):
+        if is_concrete(theta):
             flags = _domain.check(who, theta, table.domain, table.component_axes)
         else:
             flags = _domain.inside(theta, table.domain, table.component_axes)
