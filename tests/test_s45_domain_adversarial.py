@@ -117,3 +117,24 @@ def test_a_masked_bad_example_leaves_a_shared_parameters_slope_alone():
     from scipy.special import digamma
     want = (math.log(1.0) - digamma(2.0)) + (math.log(2.0) - digamma(2.0))
     np.testing.assert_allclose(jax.grad(masked)(jnp.float32(2.0)), want, rtol=1e-5)
+
+
+def test_evaluate_reads_no_metric_from_an_example_outside_the_domain():
+    """``mj.evaluate`` of a user's family whose link leaves the domain for one example (an identity scale of -2, and
+    a NaN one): nll, crps, mae, rmse and pit_ks are NaN, but ``coverage`` read 0.5 (a NaN interval counts as a
+    miss: its comparisons are False), and a Bernoulli's ``accuracy`` read 1.0 with a NaN logit (its int ``mode``
+    0 counted as a hit on the label 0). scipy's interval and probabilities are NaN there."""
+    assert np.isnan(stats.laplace(0, -2.0).interval(0.95)).all()
+    fam = mj.family("raw_scale_laplace_s45_eval", theta=lambda fp, raw: dist.Laplace(raw[0], raw[1]),
+                    raw_shape=(2,))
+    r = mj.recipe(lambda p, x: jnp.stack([p[0], x[0]]), fam, validate=False)
+    x = jnp.asarray([[2.0], [-2.0], [1.0], [math.nan]])
+    got = mj.evaluate(r, r.init(jnp.asarray([0.0])), x, jnp.asarray([0.5, 0.5, 0.1, 0.2]), key=jax.random.PRNGKey(0))
+    assert np.isnan(got["nll"]) and np.isnan(got["crps"])
+    assert np.isnan(got["coverage"]), got
+
+    bern = mj.family("raw_logit_bernoulli_s45", theta=lambda fp, raw: dist.Bernoulli(raw), support="binary")
+    rb = mj.recipe(lambda p, x: x[0] * p, bern, validate=False)
+    got = mj.evaluate(rb, rb.init(jnp.asarray(1.0)), jnp.asarray([[2.0], [math.nan], [-1.0]]), jnp.asarray([1, 0, 0]))
+    assert np.isnan(got["brier"])
+    assert np.isnan(got["accuracy"]), got
