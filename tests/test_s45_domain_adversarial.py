@@ -18,6 +18,7 @@ def _normal_log_prob(scale):
     return dist.log_prob(dist.Normal(0.0, scale), 1.0)
 
 
+@pytest.mark.deep
 def test_the_slope_at_a_traced_theta_outside_its_domain_is_nan():
     """docs/reliability.md: under a trace an example outside its domain has NaN outputs, "value and slope". The
     poison is a ``jnp.where`` whose slope at the NaN branch is 0, so ``grad`` answered 0.0 at a negative Normal
@@ -32,7 +33,8 @@ def test_the_slope_at_a_traced_theta_outside_its_domain_is_nan():
     assert np.isnan(float(jax.hessian(_normal_log_prob)(jnp.float32(-1.0))))
 
 
-@pytest.mark.parametrize("case", ["quantile", "entropy", "crps", "binomial", "von_mises", "asymmetric_laplace"])
+@pytest.mark.parametrize("case", ["quantile", "entropy", "crps", pytest.param("binomial", marks=pytest.mark.deep),
+                                  "von_mises", "asymmetric_laplace"])
 def test_the_slope_of_every_function_outside_the_domain_is_nan(case):
     """The same for the other direct functions and the scores (each answered 0.0 or -0.0): a fit or a Newton step
     reading these slopes would move as if the loss were flat there."""
@@ -100,6 +102,7 @@ def test_a_scale_tril_with_entries_above_its_diagonal_is_refused():
     assert np.isnan(float(got[1]))
 
 
+@pytest.mark.deep
 def test_a_masked_bad_example_leaves_a_shared_parameters_slope_alone():
     """"NaN for exactly the bad examples, the others unchanged": a loss that masks the bad example out
     (``jnp.where(ok, log_prob, 0)``) still had a NaN slope in a parameter shared by every example, since the bad
