@@ -114,10 +114,12 @@ def kl_mc(key, p, q, num_samples: int = 10_000):
     if num_samples < 2:
         raise ValueError("kl_mc: num_samples must be >= 2 for a standard error")
     keys = jax.random.split(key, num_samples)
+    registry.check_domain(p, "kl_mc")
+    registry.check_domain(q, "kl_mc")
     p, q = registry.promote(p), registry.promote(q)
     p_ops = registry.entries(p)
     if type(p) is type(q) and p_ops.sample_log is not None and p_ops.log_prob_log is not None:
-        draw, density = p_ops.sample_log, p_ops.log_prob_log
+        draw, density = registry.function(p, "sample_log"), registry.function(p, "log_prob_log")
     else:
         draw, density = dist.sample, dist.log_prob
     ys = jax.vmap(draw, in_axes=(0, None))(keys, p)

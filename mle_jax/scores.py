@@ -218,10 +218,21 @@ def coverage(theta, y, level: float = 0.95):
 
 @_compiled(static_argnums=2)
 def _coverage(theta, y, level):
+    return _interval_hits(theta, y, level)[0]
+
+
+def _interval_hits(theta, y, level):
+    """``(hit, undefined)``: whether each y lies in its central interval, and where that interval is NaN (a theta
+    outside its domain, a NaN parameter), whose False hit is no miss."""
     lower, upper = dist.interval(theta, level)
     if registry.support(theta) is _support.angle:  # the angle's turn that starts at the interval's lower end
         y = lower + jnp.mod(y - lower, 2 * jnp.pi)
-    return (lower <= y) & (y <= upper)
+    return (lower <= y) & (y <= upper), jnp.isnan(lower) | jnp.isnan(upper)
+
+
+def _rate(hits, undefined):
+    """The mean of ``hits``, NaN where any example's is undefined (never a rate read from a NaN prediction)."""
+    return jnp.where(jnp.any(undefined), jnp.nan, jnp.mean(hits))
 
 
 # ----------------------------------------------------------------------------- classification
@@ -340,11 +351,13 @@ def _scalar_metric_names(theta, keyed):
 @_compiled(static_argnums=(3, 4, 5))
 def _classification_metrics(theta, y, key, names, level, bins):
     mode = jax.vmap(dist.mode)(theta)
+    probs = dist.probs(theta)
     if registry.entries(theta).binary:  # expected agreement with a (possibly soft) label
         hits = jnp.where(mode == 1, y, 1.0 - y)
     else:
-        hits = (mode == y).astype(dist.probs(theta).dtype)
-    return jnp.mean(hits), jnp.mean(_brier(theta, y)), _calibration(theta, y, bins)[0]
+        hits = (mode == y).astype(probs.dtype)
+    undefined = jnp.isnan(probs).any(axis=-1)  # a NaN logit's integer mode is no prediction
+    return _rate(hits, undefined), jnp.mean(_brier(theta, y)), _calibration(theta, y, bins)[0]
 
 
 @_compiled(static_argnums=(3, 4, 5))
@@ -357,7 +370,7 @@ def _scalar_metrics(theta, y, key, names, level, bins):
         closed = registry.entries(theta).crps is not None
         values["crps"] = jnp.mean(_closed_crps(theta, y) if closed else _crps_sample(crps_key, theta, y, 1000)[0])
     if "coverage" in names:
-        values["coverage"] = jnp.mean(_coverage(theta, y, level))
+        values["coverage"] = _rate(*_interval_hits(theta, y, level))
     if "pit_ks" in names:
         values["pit_ks"] = ks_uniform(_pit(theta, y, pit_key))
     return tuple(values[name] for name in names)

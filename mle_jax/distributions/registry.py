@@ -300,6 +300,13 @@ def check_domain(theta: Any, who: str) -> None:
     _inside((promote(theta),), who)
 
 
+def poisoned(theta: Any, out: Any, who: str) -> Any:
+    """``out``, computed from ``theta`` without the check (``checked=False``), made NaN for the examples outside
+    ``theta``'s domain as a checked function's would be (a ValueError naming ``who`` for a concrete theta outside)."""
+    ok = _inside((promote(theta),), who)
+    return out if ok is None else _domain.poison(out, ok)
+
+
 def _inside(args: tuple, who: str) -> Any:
     """None when every theta among ``args``, and every theta among their fields (a ``ZeroInflated``'s base), lies in
     its domain with no NaN in a named field (a concrete one outside it raises); else where their examples do (one

@@ -95,18 +95,24 @@ def censored(family: Family) -> Family:
         raise ValueError(f"censored({family.name}): training-loss options ({family.training.options}) "
                          f"have no censored form; censor the family without them")
 
-    def kernel(fp, raw, y):
-        value, side = y[0], y[1]
-        theta = family.theta(fp, raw)
+    from ._table import FAMILIES
+    checked = family.spec.kind not in FAMILIES  # a user's mj.family: its links may leave theta's domain
+
+    def censored_kernel(theta, value, side):
         if isinstance(theta, Normal):  # the same values; derivatives written (see normal.censored_log_prob)
             return censored_log_prob(theta, value, side)
         if isinstance(theta, Gamma):  # the same values; density and tails from one evaluation
             return gamma_censored_log_prob(theta, value, side)
-        # the family's links keep theta inside its domain: no check (registry.function's checked)
+        # a built-in's links keep theta inside its domain: no check (registry.function's checked)
         observed = registry.function(theta, "log_prob", checked=False)(theta, value)
         tail = registry.log_tail(theta, value, side > 0, checked=False)
         known = (side == -1) | (side == 0) | (side == 1)
         return jnp.where(known, jnp.where(side == 0, observed, tail), -jnp.inf)
+
+    def kernel(fp, raw, y):
+        theta = family.theta(fp, raw)
+        out = censored_kernel(theta, y[0], y[1])
+        return registry.poisoned(theta, out, "censored") if checked else out
 
     return build(spec=Spec("censored", args=(family.spec,)), support=censored_pair(family.support),
                  theta=family.theta, raw_shape=family.raw_shape, event_shape=(2,), kernel=kernel,
