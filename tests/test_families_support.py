@@ -42,10 +42,13 @@ def _target(values, kind, dtype):
 
 
 def _theta_log_prob(family, fp, raw, y):
-    """The theta's log_prob at one example's target; binomial: family.theta is one trial's, y = (k, n)."""
+    """The theta's log_prob at one example's target; binomial: family.theta is one trial's, y = (k, n). Its trials
+    are data here, so an off-support n (2.5, -1) is -inf as for any off-support target: the theta's own formula,
+    without the direct functions' parameter-domain check (which makes a Binomial of 2.5 trials NaN)."""
     theta = family.theta(fp, raw)
     if family.spec.kind == "binomial":
-        return mj.log_prob(mj.Binomial(y[1], theta.logits), y[0])
+        trials = mj.Binomial(y[1], theta.logits)
+        return mj.distributions.registry.function(trials, "log_prob", checked=False)(trials, y[0])
     return mj.log_prob(theta, y)
 
 

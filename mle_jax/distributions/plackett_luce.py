@@ -343,7 +343,6 @@ def from_tfp(dist) -> PlackettLuce:
 
 
 registry.register(PlackettLuce, registry.Ops(
-    domain={"logits": "real"},
     log_prob=log_prob,
     mode=mode,
     sample=sample,
