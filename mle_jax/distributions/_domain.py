@@ -67,12 +67,18 @@ positive = Rule("> 0", _below_normal)
 nonnegative = Rule(">= 0", lambda v: v < 0)
 open_unit = Rule("in (0, 1)", lambda v: (v <= 0) | (v >= 1))
 whole = Rule("a whole number >= 0", lambda v: (v < 0) | ((v == v) & (v != v // 1)))  # inf // 1 is NaN: refused
-positive_diagonal = Rule("lower triangular (zeros above the diagonal) with a diagonal > 0",
-                         lambda v: (_below_normal(_diagonal(v)).any(axis=-1)
-                                    | ((_above_diagonal(v) != 0) & (_above_diagonal(v) == _above_diagonal(v))).any(axis=-1)), 2)
 
-_NAMED = {"real": real, "vector": vector, "positive": positive, "nonnegative": nonnegative, "open_unit": open_unit, "whole": whole,
-          "positive_diagonal": positive_diagonal}
+
+def _not_lower_triangular(v):
+    """A diagonal entry under the normal floats, or a (non-NaN) entry above the diagonal other than 0."""
+    above = _above_diagonal(v)
+    return _below_normal(_diagonal(v)).any(axis=-1) | ((above != 0) & (above == above)).any(axis=-1)
+
+
+positive_diagonal = Rule("lower triangular (zeros above the diagonal) with a diagonal > 0", _not_lower_triangular, 2)
+
+_NAMED = {"real": real, "vector": vector, "positive": positive, "nonnegative": nonnegative, "open_unit": open_unit,
+          "whole": whole, "positive_diagonal": positive_diagonal}
 
 
 def as_domain(kind: type, value: Any) -> tuple[tuple[str, Rule], ...]:
