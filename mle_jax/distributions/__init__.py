@@ -126,16 +126,16 @@ def log_tail(theta, y, upper):
     y = registry.target(y)
     registry.check_target(theta, y, "log_tail")
     registry.check_upper(theta, y, upper, "log_tail")
-    registry.check_domain(theta, "log_tail")
-    return registry.log_tail(theta, y, upper)
+    ok = registry.check_domain(theta, "log_tail")  # one check, named for this function (not log_sf's)
+    return registry.poisoned(theta, registry.log_tail(theta, y, upper, checked=False), "log_tail", ok)
 
 
 def isf(theta, p):
     """The upper quantile ``F^{-1}(1 - p)`` (scipy's ``isf``), exact where the type has its own form
     (Normal, Laplace) even for p so small that ``1 - p`` rounds to 1; else ``quantile(theta, 1 - p)``."""
     registry.check_target(theta, p, "isf", levels=True)
-    registry.check_domain(theta, "isf")
-    return registry.isf(theta, p)
+    ok = registry.check_domain(theta, "isf")  # one check, named for this function (not quantile's)
+    return registry.poisoned(theta, registry.isf(theta, p, checked=False), "isf", ok)
 
 
 def interval(theta, coverage: float = 0.95, *, key=None, num_samples: int = 10_000):
@@ -147,7 +147,7 @@ def interval(theta, coverage: float = 0.95, *, key=None, num_samples: int = 10_0
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"interval: coverage must lie in (0, 1); got {coverage}")
     alpha = 1.0 - coverage
-    registry.check_domain(theta, "interval")
+    ok = registry.check_domain(theta, "interval")  # one check for both ends, named for this function
     if registry.entries(theta).quantile is None:
         registry.require(theta, "sample", "interval")
         if key is None:
@@ -156,7 +156,9 @@ def interval(theta, coverage: float = 0.95, *, key=None, num_samples: int = 10_0
         draws = jax.vmap(sample, in_axes=(0, None))(jax.random.split(key, num_samples), theta)
         ends = jnp.quantile(draws, jnp.asarray([0.5 * alpha, 1.0 - 0.5 * alpha], draws.dtype), axis=0)
         return ends[0], ends[1]
-    return quantile(theta, 0.5 * alpha), isf(theta, 0.5 * alpha)
+    ends = (registry.function(theta, "quantile", checked=False)(theta, 0.5 * alpha),
+            registry.isf(theta, 0.5 * alpha, checked=False))
+    return registry.poisoned(theta, ends, "interval", ok)
 
 
 def probs(theta):

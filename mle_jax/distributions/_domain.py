@@ -126,13 +126,12 @@ def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_
         if not bad.any():
             continue
         kind = type(theta).__name__
-        shown = value[np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)] if bad.ndim else value
+        first = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape) if bad.ndim else ()
         hint = (" (a subnormal float: XLA on CPU computes it as 0)"
-                if rule is positive and np.all(np.asarray(shown, np.float64) > 0) else "")
+                if rule is positive and np.all(np.asarray(value[first], np.float64) > 0) else "")
         if bad.ndim == 0:
             raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value.tolist()!r}{hint} (scipy "
                              f"answers NaN here; mle_jax refuses a theta outside its domain)")
-        first = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
         index = int(first[0]) if len(first) == 1 else tuple(int(i) for i in first)
         raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value[first].tolist()!r}{hint} at "
                          f"index {index} ({int(bad.sum())} of {bad.size} examples outside the domain; the first is "

@@ -294,16 +294,19 @@ def _promoting(fn: Callable, who: str | None) -> Callable:
     return call
 
 
-def check_domain(theta: Any, who: str) -> None:
-    """Raise a ValueError naming ``who`` where a concrete ``theta`` lies outside its type's ``domain`` (nothing for a
-    traced one, whose functions answer NaN there): for callers that compile before dispatching (the scores)."""
-    _inside((promote(theta),), who)
+def check_domain(theta: Any, who: str) -> Any:
+    """Raise a ValueError naming ``who`` where a concrete ``theta`` lies outside its type's ``domain``; else the mask
+    ``poisoned`` takes: None where every example is inside, else where they are (a traced theta's examples outside,
+    a concrete one's NaN fields). For callers that check before they compile or dispatch (the scores, the eager
+    direct functions), which then call the unchecked functions and poison with this mask: one check, not two."""
+    return _inside((promote(theta),), who)
 
 
-def poisoned(theta: Any, out: Any, who: str) -> Any:
+def poisoned(theta: Any, out: Any, who: str, ok: Any = False) -> Any:
     """``out``, computed from ``theta`` without the check (``checked=False``), made NaN for the examples outside
-    ``theta``'s domain as a checked function's would be (a ValueError naming ``who`` for a concrete theta outside)."""
-    ok = _inside((promote(theta),), who)
+    ``theta``'s domain as a checked function's would be (a ValueError naming ``who`` for a concrete theta outside);
+    ``ok``: the mask ``check_domain`` returned, where the caller checked first (``False``: check now)."""
+    ok = check_domain(theta, who) if ok is False else ok
     return out if ok is None else _domain.poison(out, ok)
 
 
@@ -338,9 +341,10 @@ def _domain_flags(theta: Any, who: str) -> list:
             flags = _domain.inside(theta, table.domain, table.component_axes)
         if flags is not None:
             out.append(flags)
-    for part in _parts(theta):
+    parts = _parts(theta)
+    ndim = len(batch_shape(theta)) if parts else 0
+    for part in parts:
         for flags in _domain_flags(promote(part), who):
-            ndim = len(batch_shape(theta))
             out.append(flags.all(axis=tuple(range(ndim, flags.ndim))) if flags.ndim > ndim else flags)
     return out
 
@@ -477,12 +481,12 @@ def broadcast(theta: Any, dtype: Any) -> Any:
     return jax.tree.map(field, theta)
 
 
-def isf(theta: Any, p: Any):
+def isf(theta: Any, p: Any, *, checked: bool = True):
     """The upper quantile ``F^{-1}(1 - p)``: the type's own ``isf`` where it has one, else
-    ``quantile(theta, 1 - p)``."""
+    ``quantile(theta, 1 - p)``. ``checked`` as for ``function``."""
     if entries(theta).isf is not None:
-        return function(theta, "isf")(theta, p)
-    return function(theta, "quantile")(theta, 1 - jnp.asarray(p))
+        return function(theta, "isf", checked=checked)(theta, p)
+    return function(theta, "quantile", checked=checked)(theta, 1 - jnp.asarray(p))
 
 
 def fisher(theta: Any):

@@ -58,8 +58,9 @@ def family(name: str, *, theta: Callable[[Any, jax.Array], Any], raw_shape: tupl
     if log_prob is not None and not callable(log_prob):
         raise TypeError(f"family({name!r}): log_prob must be a function (fparams, raw, y) -> scalar; got {log_prob!r}")
     raw_shape, event_shape = _shape(name, "raw_shape", raw_shape), _shape(name, "event_shape", event_shape)
+    kernel = log_prob if log_prob is not None else theta_log_prob(theta, checked=True)  # a user's theta: checked
     fam = build(spec=Spec(name), support=registry.as_support(support, f"family({name!r})"), theta=theta,
-                raw_shape=raw_shape, event_shape=event_shape, kernel=log_prob if log_prob is not None else theta_log_prob(theta, checked=True), init=_init(init),
+                raw_shape=raw_shape, event_shape=event_shape, kernel=kernel, init=_init(init),
                 positive=_positive(name, positive))
     _trace(fam)
     return fam
