@@ -280,18 +280,38 @@ def target(y: Any) -> Any:
     return y
 
 
-def _promoting(fn: Callable, who: str | None) -> Callable:
+def _promoting(fn: Callable, who: str | None, name: str) -> Callable:
     """``fn`` with every registered theta among its arguments passed through ``promote`` and, unless ``who`` is None,
     checked against its type's ``domain`` (``_domain``): a ValueError naming ``who`` for a concrete theta outside it,
-    NaN outputs for the examples of a traced one that are."""
+    NaN outputs for the examples of a traced one that are. A built-in numerical function (``name`` in ``_NUMERIC``)
+    called on concrete arguments runs as one compiled program (``_compiled``), not op by op."""
     def call(*args):
         args = tuple(promote(a) if type(a) in _OPS else a for a in args)
         ok = None if who is None else _inside(args, who)
-        out = fn(*args)
+        out = (_compiled(fn) if name in _NUMERIC and is_concrete(args) else fn)(*args)
         return out if ok is None else _domain.poison(out, ok)
     call.__name__ = getattr(fn, "__name__", "op")
     call.__doc__ = fn.__doc__
     return call
+
+
+_COMPILED: dict[Callable, Callable] = {}
+# the functions whose values are arrays (not event_shape's tuple, support's Support, to_tfp's object)
+_NUMERIC = frozenset({"log_prob", "mode", "mean", "sample", "entropy", "quantile", "isf", "log_cdf", "log_sf",
+                      "log_tail", "variance", "probs", "sample_log", "log_prob_log", "fisher", "crps", "kl",
+                      "cross_entropy"})
+
+
+def _compiled(fn: Callable) -> Callable:
+    """``jax.jit(fn)`` for a built-in function (a module of mle_jax: array values, no Python branch on its
+    arguments' values); a user's registered function as given (it may read values or return Python objects). Op by
+    op, a Gamma's ``log_tail`` of 1,000 examples took 7 s on its first call and 0.7 s on every later one, and its
+    N-sized intermediates lived together (4.3 GB at N = 1e6); compiled, 1.3 s, then 1 ms, and 0.3 GB."""
+    if not getattr(fn, "__module__", "").startswith("mle_jax."):
+        return fn
+    if fn not in _COMPILED:
+        _COMPILED[fn] = jax.jit(fn)
+    return _COMPILED[fn]
 
 
 def check_domain(theta: Any, who: str) -> Any:
@@ -404,7 +424,7 @@ def function(theta: Any, name: str, *, checked: bool = True) -> Callable:
     if fn is None:
         note = f"; {table.missing}" if table.missing else ""
         raise NotImplementedError(f"{type(theta).__name__} has no closed-form {name}{note}")
-    return _promoting(fn, name if checked else None)
+    return _promoting(fn, name if checked else None, name)
 
 
 def log_tail(theta: Any, y: Any, upper: Any, *, checked: bool = True):
@@ -499,7 +519,7 @@ def fisher(theta: Any):
     if batch_shape(theta):
         raise ValueError(f"fisher takes one example's {type(theta).__name__}; got a batch of shape "
                          f"{batch_shape(theta)} (vmap over the examples)")
-    return _promoting(own, "fisher")(theta)
+    return _promoting(own, "fisher", "fisher")(theta)
 
 
 def has_fisher(theta: Any) -> bool:
@@ -545,14 +565,14 @@ def kl(p: Any, q: Any):
     if fn is None:
         raise NotImplementedError(
             f"no closed-form KL({type(p).__name__} || {type(q).__name__}); use mle_jax.kl_mc")
-    return _promoting(fn, "kl")(p, q)
+    return _promoting(fn, "kl", "kl")(p, q)
 
 
 def cross_entropy(p: Any, q: Any):
     """``CE(p, q)`` from the registered closed form, else ``H(p) + KL(p || q)``."""
     fn = ce_fn(p, q)
     if fn is not None:
-        return _promoting(fn, "cross_entropy")(p, q)
+        return _promoting(fn, "cross_entropy", "cross_entropy")(p, q)
     check_domain(p, "cross_entropy")
     check_domain(q, "cross_entropy")
     return function(p, "entropy")(p) + kl(p, q)
