@@ -15,7 +15,9 @@ import warnings
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
+from .._cache import is_concrete
 from . import registry
 
 
@@ -90,8 +92,31 @@ def to_distrax(theta):
     return _twin(theta, "to_distrax", "distrax")
 
 
+# the TFP parameters whose conversion to a theta's field is a logarithm: outside these ranges it is NaN, which a
+# theta reads as a missing value, not as a mistake (TFP computes with them unless validate_args=True)
+_RANGES = {"probs": ("in [0, 1]", lambda v: (v >= 0) & (v <= 1)), "rate": (">= 0", lambda v: v >= 0)}
+
+
+def check_parameters(dist) -> None:
+    """Raise a ValueError naming the parameter, the first bad entry and the count where ``dist`` was given a
+    probability outside [0, 1] or a negative rate (``dist.parameters``, concrete values only; NaN passes as NaN)."""
+    for name, (text, holds) in _RANGES.items():
+        value = dist.parameters.get(name)
+        if value is None or not is_concrete(value):
+            continue
+        value = np.asarray(value)
+        with np.errstate(invalid="ignore"):
+            bad = ~holds(value) & ~np.isnan(value)
+        if bad.any():
+            first = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape) if bad.ndim else ()
+            where = f" at index {tuple(int(i) for i in first)}" if first else ""
+            raise ValueError(f"mj.from_tfp: {describe(dist)}'s {name} must be {text}; got {value[first].tolist()!r}"
+                             f"{where} ({int(bad.sum())} of {bad.size} entries outside; the first is shown)")
+
+
 def from_tfp(dist):
     tfd()
+    check_parameters(dist)
     for cls in type(dist).__mro__:
         if not cls.__module__.startswith("tensorflow_probability"):
             continue
