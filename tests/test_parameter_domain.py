@@ -167,7 +167,7 @@ def test_nested_thetas_are_checked_through_their_container():
     example (all of an ``Independent``'s event) when traced, the other example's value scipy's."""
     base = dist.NegativeBinomial(jnp.asarray([2.0, -1.0]), jnp.asarray([0.3, 0.3]))
     zi = dist.ZeroInflated(jnp.asarray([0.1, 0.2]), base)
-    with pytest.raises(ValueError, match="log_prob: NegativeBinomial's total_count must be > 0; got -1.0 at index 1"):
+    with pytest.raises(ValueError, match=r"log_prob: ZeroInflated\(NegativeBinomial\)'s total_count must be > 0; got -1.0 at index 1 \(1 of 2 examples"):
         dist.log_prob(zi, jnp.asarray([0.0, 1.0]))
     got = np.asarray(jax.jit(dist.log_prob)(zi, jnp.asarray([0.0, 1.0])))
     gate = 1 / (1 + math.exp(-0.1))
@@ -175,7 +175,7 @@ def test_nested_thetas_are_checked_through_their_container():
     np.testing.assert_allclose(got[0], want, rtol=1e-5)
     assert np.isnan(got[1])
     ind = dist.Independent(dist.Normal(jnp.zeros((2, 3)), jnp.asarray([[1.0, 2.0, 1.0], [1.0, -1.0, 1.0]])))
-    with pytest.raises(ValueError, match=r"Normal's scale must be > 0; got -1.0 at index \(1, 1\)"):
+    with pytest.raises(ValueError, match=r"Independent\(Normal\)'s scale must be > 0; got -1.0 at index \(1, 1\) \(1 of 6 entries"):
         dist.log_prob(ind, jnp.zeros((2, 3)))
     got = np.asarray(jax.jit(dist.log_prob)(ind, jnp.zeros((2, 3))))
     np.testing.assert_allclose(got[0], stats.norm(0, [1.0, 2.0, 1.0]).logpdf(0.0).sum(), rtol=1e-5)

@@ -113,9 +113,12 @@ def _flags(rule: Rule, value: Any, component_axes: int):
     return _per_example(rule.bad(value), component_axes), _per_example(nan, component_axes)
 
 
-def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_axes: int) -> Any:
-    """Raise a ValueError where a concrete ``theta`` breaks its ``domain`` (``who``: the function called); else
-    None, or where its examples hold no NaN in a named field (a boolean array) if some do."""
+def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_axes: int,
+          owner: str | None = None, counted: str = "examples") -> Any:
+    """Raise a ValueError where a concrete ``theta`` breaks its ``domain`` (``who``: the function called; ``owner``:
+    the type of the theta whose field ``theta`` is, a ``ZeroInflated`` or an ``Independent``, named with it;
+    ``counted``: what the field's entries are, "entries" where they are not examples, an ``Independent``'s
+    components); else None, or where its examples hold no NaN in a named field (a boolean array) if some do."""
     ok = None
     for name, rule in domain:
         value = np.asarray(getattr(theta, name))
@@ -125,7 +128,7 @@ def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_
             ok = ~nan if ok is None else ok & ~nan
         if not bad.any():
             continue
-        kind = type(theta).__name__
+        kind = type(theta).__name__ if owner is None else f"{owner}({type(theta).__name__})"
         first = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape) if bad.ndim else ()
         hint = (" (a subnormal float: XLA on CPU computes it as 0)"
                 if rule is positive and np.all(np.asarray(value[first], np.float64) > 0) else "")
@@ -134,7 +137,7 @@ def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_
                              f"answers NaN here; mle_jax refuses a theta outside its domain)")
         index = int(first[0]) if len(first) == 1 else tuple(int(i) for i in first)
         raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value[first].tolist()!r}{hint} at "
-                         f"index {index} ({int(bad.sum())} of {bad.size} examples outside the domain; the first is "
+                         f"index {index} ({int(bad.sum())} of {bad.size} {counted} outside the domain; the first is "
                          f"shown)")
     return None if ok is None else jnp.asarray(ok)
 

@@ -349,14 +349,14 @@ def _inside(args: tuple, who: str) -> Any:
     return ok
 
 
-def _domain_flags(theta: Any, who: str) -> list:
+def _domain_flags(theta: Any, who: str, owner: str | None = None, counted: str = "examples") -> list:
     """The flags of ``theta``'s own domain and of its parts', each over ``theta``'s examples (a part's extra trailing
     axes, an ``Independent``'s event, reduced); none where every example is inside (``_inside``)."""
     table = _OPS[type(theta)]
     out = []
     if table.domain:
         if is_concrete(theta):
-            flags = _domain.check(who, theta, table.domain, table.component_axes)
+            flags = _domain.check(who, theta, table.domain, table.component_axes, owner, counted)
         else:
             flags = _domain.inside(theta, table.domain, table.component_axes)
         if flags is not None:
@@ -364,7 +364,9 @@ def _domain_flags(theta: Any, who: str) -> list:
     parts = _parts(theta)
     ndim = len(batch_shape(theta)) if parts else 0
     for part in parts:
-        for flags in _domain_flags(promote(part), who):
+        part = promote(part)
+        counted = "entries" if len(batch_shape(part)) > ndim else "examples"  # an Independent's components
+        for flags in _domain_flags(part, who, type(theta).__name__, counted):
             out.append(flags.all(axis=tuple(range(ndim, flags.ndim))) if flags.ndim > ndim else flags)
     return out
 
