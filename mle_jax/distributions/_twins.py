@@ -116,11 +116,11 @@ def check_parameters(dist) -> None:
 
 def from_tfp(dist):
     tfd()
-    check_parameters(dist)
     for cls in type(dist).__mro__:
         if not cls.__module__.startswith("tensorflow_probability"):
             continue
         for table in registry._OPS.values():
             if table.from_tfp is not None and cls.__name__ in table.tfp_names:
+                check_parameters(dist)
                 return table.from_tfp(dist)
     raise unconvertible(dist)
