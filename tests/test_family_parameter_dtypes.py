@@ -315,20 +315,20 @@ def test_strong_float64_family_parameters_keep_float32_under_x64():
                 fixed["df"] = jnp.float64(mj.links.softplus_inverse(df))
             p = p._replace(family=fixed)
             x = jnp.asarray(eta[:, None])
-            nll, grad = jax.value_and_grad(r.nll)(p, x, y)
-            lp = r.log_prob(p, x, y)
-            assert (nll.dtype, lp.dtype, grad.model.dtype) == (jnp.float32,) * 3, family.name
-            np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=3e-6, err_msg=family.name)
-            np.testing.assert_allclose(float(nll), -ref.sum(), rtol=3e-6, err_msg=family.name)
             opt = optax.lbfgs()
-            model = p.model
 
-            def step(model, state):
+            def step(model, state, p=p, x=x, r=r):
                 loss = lambda m: r.nll(p._replace(model=m), x, y)
                 value, g = jax.value_and_grad(loss)(model)
                 updates, state = opt.update(g, state, model, value=value, grad=g, value_fn=loss)
                 return optax.apply_updates(model, updates), state
-            model, _ = jax.jit(step)(model, opt.init(model))
+
+            def all_three(p=p, x=x, r=r):  # one program (p closed over: its float64 leaves the constants they are)
+                return jax.value_and_grad(r.nll)(p, x, y), r.log_prob(p, x, y), step(p.model, opt.init(p.model))[0]
+            (nll, grad), lp, model = jax.jit(all_three)()
+            assert (nll.dtype, lp.dtype, grad.model.dtype) == (jnp.float32,) * 3, family.name
+            np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=3e-6, err_msg=family.name)
+            np.testing.assert_allclose(float(nll), -ref.sum(), rtol=3e-6, err_msg=family.name)
             assert model.dtype == jnp.float32, family.name
 
 
@@ -398,7 +398,9 @@ def test_integer_family_parameters_are_reals():
         ints = jax.tree.map(lambda a: 1 if np.ndim(a) == 0 else a, fp)
         floats = jax.tree.map(lambda a: 1.0 if np.ndim(a) == 0 else a, fp)
         y, raw = jnp.asarray(_targets(entry, np.float32)), jnp.asarray(raw_example(fam, np.float32))
-        got, want = (jax.vmap(fam.log_prob, in_axes=(None, None, 0))(f, raw, y) for f in (ints, floats))
+        # both in one program, the parameters closed over: the Python integers and floats the constants they are
+        got, want = jax.jit(lambda: tuple(jax.vmap(fam.log_prob, in_axes=(None, None, 0))(f, raw, y)
+                                          for f in (ints, floats)))()
         assert got.dtype == jnp.float32, name
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=name)
 
