@@ -9,6 +9,7 @@ made the NLL float64: L-BFGS's line search then refused the mixed dtypes (a Type
 The table runs every built-in family that owns a parameter (``tests/families_table.py``), each parameter learned
 (a float array) or fixed as a Python float, with float32 and float64 data."""
 
+import functools
 import sys
 import warnings
 
@@ -170,15 +171,22 @@ def _dtypes(tree):
             if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating)}
 
 
-def _float64_reference(entry, fparams, y):
+@functools.cache
+def _float64_log_probs(name):
+    """The family's log-densities of a batch of targets at one raw output, jitted: every variant's float64 reference
+    is the same program (its arguments all float64, or integer labels), one compile a family, not one op-by-op
+    evaluation a variant."""
+    return jax.jit(jax.vmap(FAMILIES[name].family.log_prob, in_axes=(None, None, 0)))
+
+
+def _float64_reference(name, fparams, y):
     """The NLL and log-densities at the same values in float64 (every leaf, raw and y cast): the dtype of the data
     must not change the numbers beyond float32 rounding."""
-    fam = entry.family
+    fam = FAMILIES[name].family
     fp64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), fparams)
     raw = jnp.asarray(raw_example(fam, np.float64))
     y64 = jnp.asarray(y if jnp.issubdtype(y.dtype, jnp.integer) else np.asarray(y, np.float64))
-    lp = jax.vmap(fam.log_prob, in_axes=(None, None, 0))(fp64, raw, y64)
-    return np.asarray(lp, np.float64)
+    return np.asarray(_float64_log_probs(name)(fp64, raw, y64), np.float64)
 
 
 # (dtype, parameters, whether fit and inference run too): fixed Python floats in both dtypes, learned in float32;
@@ -214,15 +222,15 @@ def test_family_parameters_keep_the_datas_dtype_under_x64(name):
             r = mj.recipe(lambda p, x_i: p, fam)
             p = r.init(jnp.asarray(raw_example(fam, dtype)))._replace(family=fparams)
             case = f"{name}, {np.dtype(dtype).name}, {label}"
-            ref = _float64_reference(entry, fparams, y)
-            # the three methods in one program (one compile, not three; everything closed over, so a fixed parameter
+            ref = _float64_reference(name, fparams, y)
+            # the five methods in one program (one compile, not five; everything closed over, so a fixed parameter
             # is the Python float each method sees when called alone, and the data are concrete for the recipe's check)
-            nll, loss, lp = jax.jit(lambda: (r.nll(p, x, y), r.loss(p, x, y), r.log_prob(p, x, y)))()
+            nll, loss, lp, theta, point = jax.jit(lambda: (r.nll(p, x, y), r.loss(p, x, y), r.log_prob(p, x, y),
+                                                           r.predict(p, x), r.point(p, x)))()
             assert _dtypes((nll, loss, lp)) == want, case
             np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=rtol, atol=rtol, err_msg=case)
             np.testing.assert_allclose(float(nll), -ref.sum(), rtol=rtol, atol=rtol, err_msg=case)
-            assert _dtypes(r.predict(p, x)) == want, case
-            point = r.point(p, x)
+            assert _dtypes(theta) == want, case
             assert not jnp.issubdtype(point.dtype, jnp.floating) or point.dtype == dtype, case
             if not fits:
                 continue
@@ -307,20 +315,20 @@ def test_strong_float64_family_parameters_keep_float32_under_x64():
                 fixed["df"] = jnp.float64(mj.links.softplus_inverse(df))
             p = p._replace(family=fixed)
             x = jnp.asarray(eta[:, None])
-            nll, grad = jax.value_and_grad(r.nll)(p, x, y)
-            lp = r.log_prob(p, x, y)
-            assert (nll.dtype, lp.dtype, grad.model.dtype) == (jnp.float32,) * 3, family.name
-            np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=3e-6, err_msg=family.name)
-            np.testing.assert_allclose(float(nll), -ref.sum(), rtol=3e-6, err_msg=family.name)
             opt = optax.lbfgs()
-            model = p.model
 
-            def step(model, state):
+            def step(model, state, p=p, x=x, r=r):
                 loss = lambda m: r.nll(p._replace(model=m), x, y)
                 value, g = jax.value_and_grad(loss)(model)
                 updates, state = opt.update(g, state, model, value=value, grad=g, value_fn=loss)
                 return optax.apply_updates(model, updates), state
-            model, _ = jax.jit(step)(model, opt.init(model))
+
+            def all_three(p=p, x=x, r=r):  # one program (p closed over: its float64 leaves the constants they are)
+                return jax.value_and_grad(r.nll)(p, x, y), r.log_prob(p, x, y), step(p.model, opt.init(p.model))[0]
+            (nll, grad), lp, model = jax.jit(all_three)()
+            assert (nll.dtype, lp.dtype, grad.model.dtype) == (jnp.float32,) * 3, family.name
+            np.testing.assert_allclose(np.asarray(lp, np.float64), ref, rtol=3e-6, err_msg=family.name)
+            np.testing.assert_allclose(float(nll), -ref.sum(), rtol=3e-6, err_msg=family.name)
             assert model.dtype == jnp.float32, family.name
 
 
@@ -390,7 +398,9 @@ def test_integer_family_parameters_are_reals():
         ints = jax.tree.map(lambda a: 1 if np.ndim(a) == 0 else a, fp)
         floats = jax.tree.map(lambda a: 1.0 if np.ndim(a) == 0 else a, fp)
         y, raw = jnp.asarray(_targets(entry, np.float32)), jnp.asarray(raw_example(fam, np.float32))
-        got, want = (jax.vmap(fam.log_prob, in_axes=(None, None, 0))(f, raw, y) for f in (ints, floats))
+        # both in one program, the parameters closed over: the Python integers and floats the constants they are
+        got, want = jax.jit(lambda: tuple(jax.vmap(fam.log_prob, in_axes=(None, None, 0))(f, raw, y)
+                                          for f in (ints, floats)))()
         assert got.dtype == jnp.float32, name
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=name)
 

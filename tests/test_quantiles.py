@@ -331,25 +331,28 @@ def test_a_quantile_beyond_the_floats_rounds_to_the_support_end():
     0); where the true quantile lies beyond it, the answer is the end itself, as scipy's float64 quantile
     cast to float32 (-1.4e42 -> -inf; 7.9e-61 -> 0), and a quantile near that float is kept."""
     f32 = np.float32
-    cases = [(mj.StudentT(f32(0.7), f32(0.0), f32(1.0)), stats.t(0.7), [1e-30, 1e-20, 1e-3]),
-             (mj.Gamma(f32(0.5), f32(1.0)), stats.gamma(0.5), [1e-30, 1e-20, 1e-3]),
-             (mj.Gamma(f32(2.5), f32(3.0)), stats.gamma(2.5, scale=1 / 3.0), [1e-30, 1e-3])]
-    for theta, ref, ps in cases:
-        for p in ps:
+    cases = [(mj.StudentT, (0.7, 0.0, 1.0), stats.t(0.7), [1e-30, 1e-20, 1e-3]),
+             (mj.Gamma, (0.5, 1.0), stats.gamma(0.5), [1e-30, 1e-20, 1e-3]),
+             (mj.Gamma, (2.5, 3.0), stats.gamma(2.5, scale=1 / 3.0), [1e-30, 1e-3])]
+    for kind in (mj.StudentT, mj.Gamma):  # every (theta, p) of a type in one batched theta: one compile a type
+        rows = [(params, ref, p) for k, params, ref, ps in cases if k is kind for p in ps]
+        theta = kind(*(jnp.asarray(column, f32) for column in zip(*(params for params, _, _ in rows))))
+        quantiles = np.asarray(jax.jit(mj.distributions.quantile)(theta, jnp.asarray([p for _, _, p in rows], f32)))
+        for (params, ref, p), got in zip(rows, quantiles):
             with np.errstate(over="ignore"):  # float64, then rounded to float32 (-inf or 0 beyond its range)
                 want = f32(ref.ppf(p))
             if abs(want) < np.finfo(f32).tiny:
                 want = f32(0.0)  # a subnormal: XLA:CPU flushes those to 0 (7.9e-41 at p = 1e-20)
-            got = np.asarray(mj.distributions.quantile(theta, f32(p)))
             if np.isfinite(want) and want != 0:
-                np.testing.assert_allclose(got, want, rtol=_RTOL[np.float32], err_msg=f"{theta} at {p}")
+                np.testing.assert_allclose(got, want, rtol=_RTOL[np.float32], err_msg=f"{kind.__name__}{params} at {p}")
             else:
-                assert got == want, (theta, p, got, want)
+                assert got == want, (kind.__name__, params, p, got, want)
     with jax.enable_x64(True):  # float64: 7.9e-601 underflows to 0, the upper side overflows to +inf
         g = mj.Gamma(np.float64(0.5), np.float64(1.0))
-        assert float(mj.distributions.quantile(g, 1e-300)) == 0.0
+        assert float(jax.jit(mj.distributions.quantile)(g, 1e-300)) == 0.0
         t = mj.StudentT(np.float64(0.7), np.float64(0.0), np.float64(1.0))
-        assert float(mj.distributions.isf(t, 1e-300)) == np.inf == -float(mj.distributions.quantile(t, 1e-300))
+        t_quantile, t_isf = (float(v) for v in jax.jit(_both)(t, 1e-300))
+        assert t_isf == np.inf == -t_quantile
 
 
 @pytest.mark.deep  # the Student t's incomplete-beta inversion compiled in two dtypes: about 16 s

@@ -25,28 +25,32 @@ Y = np.array([-40.0, -3.0, -0.7, 0.0, 0.3, 0.31, 2.0, 9.0, 25.0])
 LOC, SCALE = 0.3, 1.7
 
 
-def _traced(d, loc, y, fn):
-    return fn(StudentT(d, loc, jnp.asarray(SCALE, loc.dtype)), y)
+def _tails(theta, y):
+    """``log_cdf`` and ``log_sf`` at y, each value with its slope in loc."""
+    return tuple(jax.value_and_grad(lambda loc: fn(theta._replace(loc=loc), y))(theta.loc) for fn in (log_cdf, log_sf))
 
 
-# df traced: every branch under its select, one compile per dtype and function, shared by every df below
-_TRACED = jax.jit(jax.vmap(jax.value_and_grad(_traced, argnums=1), (None, None, 0, None)), static_argnums=3)
+def _traced(d, loc, y):
+    return _tails(StudentT(d, loc, jnp.asarray(SCALE, loc.dtype)), y)
 
 
-@pytest.mark.deep  # two compiles of log_cdf's value and slope each with df known (and _TRACED's, once a dtype)
+# df traced: every branch under its select, one compile per dtype (both tails in it), shared by every df below
+_TRACED = jax.jit(jax.vmap(_traced, (None, None, 0)))
+
+
+@pytest.mark.deep  # one compile of log_cdf's and log_sf's values and slopes with df known (and _TRACED's, once a dtype)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("df", DFS)
 def test_known_df_is_traced_df_and_scipy(x64, dtype, df):
     known_df = jnp.asarray(df, dtype)  # concrete inside the jitted function below: the static branches
 
-    def known(loc, y, fn):
-        return fn(StudentT(known_df, loc, jnp.asarray(SCALE, dtype)), y)
+    def known(loc, y):
+        return _tails(StudentT(known_df, loc, jnp.asarray(SCALE, dtype)), y)
 
     y, loc = jnp.asarray(Y, dtype), jnp.asarray(LOC, dtype)
     eps = np.finfo(dtype).eps
-    for fn, ref in ((log_cdf, stats.t.logcdf), (log_sf, stats.t.logsf)):
-        value_k, slope_k = jax.jit(jax.vmap(jax.value_and_grad(known), (None, 0, None)), static_argnums=2)(loc, y, fn)
-        value_t, slope_t = _TRACED(known_df, loc, y, fn)
+    both_known, both_traced = jax.jit(jax.vmap(known, (None, 0)))(loc, y), _TRACED(known_df, loc, y)
+    for (value_k, slope_k), (value_t, slope_t), ref in zip(both_known, both_traced, (stats.t.logcdf, stats.t.logsf)):
         want = ref(Y.astype(dtype).astype(np.float64), df, LOC, SCALE)
         # scipy's own error grows with df in float64 (9e-11 relative at df = 3e5 near log 1)
         rtol = 2e-5 if dtype == np.float32 else 1e-11 if df < 1e5 else 1e-9
