@@ -99,9 +99,11 @@ _ROWS: "weakref.WeakKeyDictionary[Callable, Callable]" = weakref.WeakKeyDictiona
 # A float64 design of at most this many bytes: the gradient of ``X w`` as XLA:CPU's row-contracting dot
 # (``dot(g, X)``), which there beats the fused multiply-reduce ``sum(g[:, None] * X, 0)`` (``_dot``). Measured
 # (CPU us for ``exp(X w)`` and its gradient in a loop, one iteration; dot / multiply-reduce): float64 1e4 x 20
-# 53 / 134, 1e5 x 20 1,492 / 2,356, 1e4 x 100 313 / 513, 3e4 x 100 (24 MB) 6,079 / 5,924, 3e5 x 20 (48 MB)
-# 14,563 / 9,218; float32 the multiply-reduce at every size from 1e4 x 20 (61 / 37).
-DOT_BYTES = 1 << 24
+# 53 / 134, 1e4 x 100 (8 MB) 313 / 513, 1e5 x 20 (16 MB) 1,492 / 2,356, 3e4 x 100 (24 MB) 6,079 / 5,924,
+# 3e5 x 20 (48 MB) 14,563 / 9,218; float32 the multiply-reduce at every size from 1e4 x 20 (61 / 37). Whole fits
+# at 1e5 x 20 were mixed on a loaded machine (the logistic's and Poisson's L-BFGS 0.72-0.80x, the negative
+# binomial's 1.17-1.42x, load 14-17: the L3 shared with other processes), so the bound stops below them.
+DOT_BYTES = 1 << 23
 
 
 def _rows_by_dot(x, w) -> bool:
@@ -159,7 +161,7 @@ def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, ref
     fused; the value stays the dot. Measured (CPU ms, value and value+grad of a Poisson NLL through
     ``mj.recipe``, float64, 1e6 x 20): dot 33 / 95, this form 33 / 52 (float32: 10.5 / 23 and
     10.5 / 21). With several raw outputs the dot is kept (the multiply-reduce was 4-10x slower). A float64
-    design of at most ``DOT_BYTES`` (16 MiB: 1e5 x 20) is the other way round on the CPU (the dot's gradient
+    design of at most ``DOT_BYTES`` (8 MiB: 1e4 x 100) is the other way round on the CPU (the dot's gradient
     2.5x faster at 1e4 x 20): there the recipe computes all rows at once through the batched twin
     ``linear_rows(apply)``, ``x @ w + b`` with the plain dot's gradient, the same value to the bit.
 
