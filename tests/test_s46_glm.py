@@ -22,6 +22,7 @@ def _data(seed=0):
     return x, y, w, b
 
 
+@pytest.mark.deep  # four small programs compiled (about 1 s)
 def test_rows_twin_value_and_gradient(x64):
     """The twin's value is the vmapped ``apply``'s to the bit; the recipe's NLL and gradient through it equal the
     Poisson's closed forms (``sum mu - y eta + log y!``, ``X'(mu - y)``) and the vmapped path's (float32: no twin)."""
