@@ -30,7 +30,8 @@ class CheckMemory:
     """What a recipe remembers between calls: the last few data sets whose values it checked
     (by weak reference: the same immutable jax arrays are checked once), what it found about
     their weights, the model dtypes their counts were found kept in (``distributions._support.check_kept``),
-    and whether it has warned that traced data could not be checked."""
+    the GLM starts found finite on their targets (``glm_start``), and whether it has warned that traced data
+    could not be checked."""
 
     def __init__(self, size: int = 4):
         self.size, self.sets, self.warned = size, [], False
@@ -48,7 +49,7 @@ class CheckMemory:
         return None if entry is None else entry[1]
 
     def remember(self, leaves, problem: str) -> None:
-        self.sets = (self.sets + [([weakref.ref(a) for a in leaves], problem, set())])[-self.size:]
+        self.sets = (self.sets + [([weakref.ref(a) for a in leaves], problem, set(), set())])[-self.size:]
 
     def kept(self, leaves, dtype) -> bool:
         """Whether these (checked) arrays' targets were found kept in the model dtype ``dtype``."""
@@ -60,6 +61,18 @@ class CheckMemory:
         entry = self._find(leaves)
         if entry is not None:
             entry[2].add(jnp.dtype(dtype))
+
+    def started(self, leaves, key) -> bool:
+        """Whether the intercept-only start ``key`` (``glm_start._started``'s static arguments) of these (checked)
+        targets was found finite: a repeated fit on the same arrays need not wait for the start to check it."""
+        entry = self._find(leaves)
+        return entry is not None and key in entry[3]
+
+    def start(self, leaves, key) -> None:
+        """Remember that the start ``key`` of these checked targets is finite (nothing if they are not remembered)."""
+        entry = self._find(leaves)
+        if entry is not None:
+            entry[3].add(key)
 
 
 def keywords(model) -> set:

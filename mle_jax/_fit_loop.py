@@ -56,7 +56,10 @@ class Job(NamedTuple):
             carry, out, ran, given = run(carry, constant(min(CAPACITY, n - start), count), self.keys, self.data,
                                          self.val, self.schedule)
             outputs.append((ran, out))
-        outputs, result, value = jax.device_get((outputs, carry.result, None if given is None else given[0]))
+        # with a profile, its raw value and the gradient norm too, which fit._profile reads next: one transfer
+        # (a jax array keeps the host copy it was read into), not a second wait
+        outputs, result, value, _ = jax.device_get((outputs, carry.result, None if given is None else given[0],
+                                                    None if given is None else (given[1], carry.grad_norm)))
         self.given[:] = [] if given is None else [(value, given[1])]  # the last call's: at the carry returned
         losses = np.concatenate([out[0][:ran] for ran, out in outputs] or [np.zeros(0, np.float32)])
         vals = (np.full(len(losses), np.nan, np.float32) if self.val is None

@@ -353,11 +353,18 @@ def _started(r: Recipe, y: Any, params: Params | None, weights: Any, mask: Any, 
         program = r.programs.get(("fit", "start", static, r.programs.key_of(optimizer)),
                                  lambda: jax.jit(functools.partial(_start_and_init, static, optimizer.init)))
         w, b, value, raw, state = program(y, w_rows, partition(params._replace(model={})))
-    b_host, value = jax.device_get((b, value))  # one transfer: both checks
-    if not np.all(np.isfinite(b_host)):
-        raise ValueError(f"intercept_only: {r.family.name}'s intercept-only MLE is on the boundary (the mean of y "
-                         f"is at the edge of its support or a class is never seen, g(mean y) = {b_host}): "
-                         "no finite start")
+    # the start is read on the host to be checked, once per data set where nothing else is read (the same
+    # immutable y, no weights or mask, no dispersion to set: the recipe's check memory), so that a repeated fit
+    # dispatches its loop without waiting for the start's program (0.1-0.2 ms of a 4 ms fit)
+    remembered = value is None and weights is None and mask is None
+    if not (remembered and r.memory.started([y], static)):
+        b_host, value = jax.device_get((b, value))  # one transfer: both checks
+        if not np.all(np.isfinite(b_host)):
+            raise ValueError(f"intercept_only: {r.family.name}'s intercept-only MLE is on the boundary (the mean of "
+                             f"y is at the edge of its support or a class is never seen, g(mean y) = {b_host}): "
+                             "no finite start")
+        if remembered:
+            r.memory.start([y], static)
     family = _with_dispersion(kind, dict(params.family), value, raw, dtype, "intercept_only")
     return params._replace(model={"w": w, "b": b}, family=family), state
 

@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Model(NamedTuple):
@@ -93,6 +94,36 @@ class LinearForm(NamedTuple):
 
 
 _FORMS: "weakref.WeakKeyDictionary[Callable, LinearForm]" = weakref.WeakKeyDictionary()
+_ROWS: "weakref.WeakKeyDictionary[Callable, Callable]" = weakref.WeakKeyDictionary()
+
+# A float64 design of at most this many bytes: the gradient of ``X w`` as XLA:CPU's row-contracting dot
+# (``dot(g, X)``), which there beats the fused multiply-reduce ``sum(g[:, None] * X, 0)`` (``_dot``). Measured
+# (CPU us for ``exp(X w)`` and its gradient in a loop, one iteration; dot / multiply-reduce): float64 1e4 x 20
+# 53 / 134, 1e4 x 100 (8 MB) 313 / 513, 1e5 x 20 (16 MB) 1,492 / 2,356, 3e4 x 100 (24 MB) 6,079 / 5,924,
+# 3e5 x 20 (48 MB) 14,563 / 9,218; float32 the multiply-reduce at every size from 1e4 x 20 (61 / 37). Whole fits
+# at 1e5 x 20 were mixed on a loaded machine (the logistic's and Poisson's L-BFGS 0.72-0.80x, the negative
+# binomial's 1.17-1.42x, load 14-17: the L3 shared with other processes), so the bound stops below them.
+DOT_BYTES = 1 << 23
+
+
+def _rows_by_dot(x, w) -> bool:
+    """Whether ``x @ w`` over a batch ``x`` of shape (N, d) takes the plain dot's gradient (``DOT_BYTES``)."""
+    if not isinstance(x, (jax.Array, np.ndarray)) or x.ndim != 2:
+        return False  # anything else: the vmapped apply (and its errors)
+    dtype = jnp.result_type(x, w)
+    return (jax.default_backend() == "cpu" and dtype == jnp.float64
+            and math.prod(jnp.shape(x)) * dtype.itemsize <= DOT_BYTES)
+
+
+def linear_rows(apply) -> Callable | None:
+    """For an ``apply`` made by ``linear`` with one raw output, its batched twin ``(params, x) -> eta`` of
+    shape (N,) or None (``recipe`` vmaps ``apply`` then); else None. The twin computes ``x @ w + b``, the
+    value of the vmapped ``apply`` to the bit, with the plain dot's gradient, where that is the faster form
+    (a float64 design of at most ``DOT_BYTES`` on the CPU; ``_rows_by_dot``), and is None elsewhere."""
+    try:
+        return _ROWS.get(apply)
+    except TypeError:  # not weak-referenceable: not linear's
+        return None
 
 
 def linear_form(apply) -> LinearForm | None:
@@ -129,7 +160,10 @@ def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, ref
     as a multiply-reduce (a ``custom_jvp``), so the batched gradient is ``sum(g[:, None] * X, 0)``,
     fused; the value stays the dot. Measured (CPU ms, value and value+grad of a Poisson NLL through
     ``mj.recipe``, float64, 1e6 x 20): dot 33 / 95, this form 33 / 52 (float32: 10.5 / 23 and
-    10.5 / 21). With several raw outputs the dot is kept (the multiply-reduce was 4-10x slower).
+    10.5 / 21). With several raw outputs the dot is kept (the multiply-reduce was 4-10x slower). A float64
+    design of at most ``DOT_BYTES`` (8 MiB: 1e4 x 100) is the other way round on the CPU (the dot's gradient
+    2.5x faster at 1e4 x 20): there the recipe computes all rows at once through the batched twin
+    ``linear_rows(apply)``, ``x @ w + b`` with the plain dot's gradient, the same value to the bit.
 
     >>> import jax.numpy as jnp, mle_jax as mj
     >>> m = mj.models.linear(3)
@@ -155,19 +189,33 @@ def linear(d: int, raw_shape: Sequence[int] = (), *, intercept: bool = True, ref
             p["b"] = jnp.zeros(raw_shape, dtype)
         return p
 
-    def apply(params, x):
+    def check(params, example_shape):
         if "w" not in params:
             raise ValueError(f"linear: params need 'w' (shape {(d, *raw_shape)}); got keys {sorted(params)}")
-        if jnp.shape(x) != (d,):
-            raise ValueError(f"linear: one example must have shape ({d},); got {jnp.shape(x)}")
+        if example_shape != (d,):
+            raise ValueError(f"linear: one example must have shape ({d},); got {example_shape}")
         if jnp.shape(params["w"]) != (d, *raw_shape):
             raise ValueError(f"linear: params['w'] must have shape {(d, *raw_shape)}; got {jnp.shape(params['w'])}")
         if intercept and "b" not in params:
             raise ValueError(f"linear: params need 'b' (intercept=True; params from linear(..., intercept=False) "
                              f"have 'w' only); got keys {sorted(params)}")
+
+    def apply(params, x):
+        check(params, jnp.shape(x))
         eta = _linear_predictor(x, params["w"])
         eta = eta + params["b"] if intercept else eta
         return jnp.concatenate([jnp.zeros((1,), eta.dtype), eta]) if reference else eta
 
+    def rows(params, x):
+        """``apply`` over every row of ``x`` (N, d) as ``x @ w + b``, its gradient in ``w`` the plain dot's
+        ``dot(g, x)``: where ``_rows_by_dot`` says it is faster, else None (``linear_rows``)."""
+        if "w" not in params or not _rows_by_dot(x, params["w"]):
+            return None
+        check(params, jnp.shape(x)[1:])
+        eta = jnp.asarray(x, jnp.result_type(x, params["w"])) @ params["w"]
+        return eta + params["b"] if intercept else eta
+
     _FORMS[apply] = LinearForm(d, raw_shape, bool(intercept), bool(reference))
+    if not raw_shape:
+        _ROWS[apply] = rows
     return Model(init, apply)

@@ -52,6 +52,7 @@ from .families._family import drop_rows
 from .distributions._support import check_kept
 from ._params import Params, Parts, float_dtype, partition
 from ._reductions import Reduction, affine_as, reduce_terms
+from .models import linear_rows
 
 __all__ = ["Params", "Recipe", "Reduction", "Theta", "recipe", "reduce_terms"]
 
@@ -138,6 +139,11 @@ class Recipe:
                 return _batched_raw(self.family, out, n), state
             return _batched_raw(self.family, self.model(params.model, x, **kwargs), n), None
         if key is None:
+            # models.linear(d) with one raw output: its batched twin, where the plain dot's gradient is faster
+            rows = linear_rows(self.model) if self.family.raw_shape == () else None
+            eta = None if rows is None else rows(params.model, x)
+            if eta is not None:
+                return eta, None
             call = self.model if not self.takes_key else functools.partial(self.model, key=None)
             return jax.vmap(lambda x_i: as_raw(self.family, call(params.model, x_i)))(x), None
         one = lambda x_i, k: as_raw(self.family, self.model(params.model, x_i, key=k))  # noqa: E731
