@@ -123,6 +123,10 @@ class Ops(NamedTuple):
     # ``((field, Rule), ...)``): every dispatched function refuses a concrete theta outside it (a ValueError) and
     # answers NaN for a traced one; fields not named are unconstrained (logits, locations); NaN breaks no rule
     domain: Any = ()
+    # compiled: the functions called on concrete arguments run as one jitted program, not op by op (None: a
+    # built-in type's do, a user's type's run as given, since they may read values; False for a type whose functions
+    # read concrete fields: the Student t's fixed df picks its branches and a float64 normaliser)
+    compiled: bool | None = None
     missing: str = ""
 
 
@@ -173,7 +177,11 @@ def register(kind: type, ops: Ops | None = None, /, *, example: Any = None, chec
         table = table._replace(domain=_domain.as_domain(kind, table.domain))
     if ops is None and table.log_prob is None:  # an Ops table may leave it out (an Empirical has no density)
         raise TypeError(f"register: {kind.__name__} needs log_prob (every other entry is optional)")
+    if table.compiled not in (None, True, False):
+        raise TypeError(f"register: {kind.__name__}'s compiled must be True, False or None; got {table.compiled!r}")
     for name, value in zip(Ops._fields, table):
+        if name == "compiled":
+            continue
         if Ops._field_defaults[name] is None and value is not None and not callable(value):  # a function entry
             raise TypeError(f"register: {kind.__name__}'s {name} must be a function; got {value!r}")
     if check and example is None:
@@ -288,7 +296,7 @@ def _promoting(fn: Callable, who: str | None, name: str) -> Callable:
     def call(*args):
         args = tuple(promote(a) if type(a) in _OPS else a for a in args)
         ok = None if who is None else _inside(args, who)
-        out = (_compiled(fn) if name in _NUMERIC and is_concrete(args) else fn)(*args)
+        out = (_compiled(fn) if name in _NUMERIC and is_concrete(args) and _compiles(args) else fn)(*args)
         return out if ok is None else _domain.poison(out, ok)
     call.__name__ = getattr(fn, "__name__", "op")
     call.__doc__ = fn.__doc__
@@ -303,15 +311,25 @@ _NUMERIC = frozenset({"log_prob", "mode", "mean", "sample", "entropy", "quantile
 
 
 def _compiled(fn: Callable) -> Callable:
-    """``jax.jit(fn)`` for a built-in function (a module of mle_jax: array values, no Python branch on its
-    arguments' values); a user's registered function as given (it may read values or return Python objects). Op by
-    op, a Gamma's ``log_tail`` of 1,000 examples took 7 s on its first call and 0.7 s on every later one, and its
-    N-sized intermediates lived together (4.3 GB at N = 1e6); compiled, 1.3 s, then 1 ms, and 0.3 GB."""
-    if not (getattr(fn, "__module__", None) or "").startswith("mle_jax."):
-        return fn
+    """``jax.jit(fn)``, one per function. Op by op, a Gamma's ``log_tail`` of 1,000 examples took 7 s on its first
+    call and 0.7 s on every later one, and its N-sized intermediates lived together (4.3 GB at N = 1e6); compiled,
+    1.3 s, then 1 ms, and 0.3 GB."""
     if fn not in _COMPILED:
         _COMPILED[fn] = jax.jit(fn)
     return _COMPILED[fn]
+
+
+def _compiles(args: tuple) -> bool:
+    """Whether every theta among ``args``, and every theta among their fields (a ``ZeroInflated``'s base), is of a
+    type whose functions run compiled (``Ops.compiled``): one user's type or a Student t among them, and the call
+    runs as given."""
+    def compiles(theta) -> bool:
+        own = _OPS[type(theta)].compiled
+        if own is None:
+            own = (getattr(type(theta), "__module__", None) or "").startswith("mle_jax.")
+        return own and all(compiles(part) for part in _parts(theta))
+    thetas = [a for a in args if type(a) in _OPS]
+    return bool(thetas) and all(compiles(theta) for theta in thetas)
 
 
 def check_domain(theta: Any, who: str) -> Any:

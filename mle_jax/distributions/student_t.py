@@ -787,6 +787,7 @@ _BISECTION = _invert.fallbacks(_TAILS)  # the quantile and isf every type with t
 
 registry.register(StudentT, registry.Ops(
     domain={"df": "positive", "loc": "real", "scale": "positive"},
+    compiled=False,  # a concrete df picks log_cdf's branches and a float64 normaliser (_static_df): op by op
     log_prob=log_prob,
     quantile=_centred(_BISECTION["quantile"], upper=False),
     isf=_centred(_BISECTION["isf"], upper=True),
