@@ -291,12 +291,12 @@ def target(y: Any) -> Any:
 def _promoting(fn: Callable, who: str | None, name: str) -> Callable:
     """``fn`` with every registered theta among its arguments passed through ``promote`` and, unless ``who`` is None,
     checked against its type's ``domain`` (``_domain``): a ValueError naming ``who`` for a concrete theta outside it,
-    NaN outputs for the examples of a traced one that are. A built-in numerical function (``name`` in ``_NUMERIC``)
-    called on concrete arguments runs as one compiled program (``_compiled``), not op by op."""
+    NaN outputs for the examples of a traced one that are. A numerical function (``name`` in ``_NUMERIC``) called on
+    concrete arguments whose types allow it (``_compiles``) runs as one compiled program (``_compiled``)."""
     def call(*args):
         args = tuple(promote(a) if type(a) in _OPS else a for a in args)
         ok = None if who is None else _inside(args, who)
-        out = (_compiled(fn) if name in _NUMERIC and is_concrete(args) and _compiles(args) else fn)(*args)
+        out = (_compiled(fn) if name in _NUMERIC and is_concrete(args) and _compiles(fn, args) else fn)(*args)
         return out if ok is None else _domain.poison(out, ok)
     call.__name__ = getattr(fn, "__name__", "op")
     call.__doc__ = fn.__doc__
@@ -319,17 +319,23 @@ def _compiled(fn: Callable) -> Callable:
     return _COMPILED[fn]
 
 
-def _compiles(args: tuple) -> bool:
-    """Whether every theta among ``args``, and every theta among their fields (a ``ZeroInflated``'s base), is of a
-    type whose functions run compiled (``Ops.compiled``): one user's type or a Student t among them, and the call
-    runs as given."""
-    def compiles(theta) -> bool:
+def _ours(thing: Any) -> bool:
+    return (getattr(thing, "__module__", None) or "").startswith("mle_jax.")
+
+
+def _compiles(fn: Callable, args: tuple) -> bool:
+    """Whether ``fn`` may run compiled on ``args``: every theta among them, and every theta among their fields (a
+    ``ZeroInflated``'s base), is of a type whose functions run compiled (``Ops.compiled``; None: a built-in type's),
+    and ``fn`` is mle_jax's or every type opted in (``compiled=True``): a user's function, type or KL among them, or a
+    Student t, and the call runs as given."""
+    def allowed(theta) -> tuple[bool, bool]:  # (may compile, opted in)
         own = _OPS[type(theta)].compiled
-        if own is None:
-            own = (getattr(type(theta), "__module__", None) or "").startswith("mle_jax.")
-        return own and all(compiles(part) for part in _parts(theta))
-    thetas = [a for a in args if type(a) in _OPS]
-    return bool(thetas) and all(compiles(theta) for theta in thetas)
+        parts = [allowed(part) for part in _parts(theta)]
+        may = (_ours(type(theta)) if own is None else own) and all(p[0] for p in parts)
+        return may, own is True and all(p[1] for p in parts)
+    found = [allowed(a) for a in args if type(a) in _OPS]
+    return (bool(found) and all(may for may, _ in found)
+            and (_ours(fn) or all(opted for _, opted in found)))
 
 
 def check_domain(theta: Any, who: str) -> Any:
