@@ -53,12 +53,18 @@ def _shifted_log_prob(theta, y):
     return -0.5 * (y - float(theta.loc)) ** 2 - 0.5 * np.log(2 * np.pi)  # reads a value: runs only as given
 
 
-mj.register(_Shifted, log_prob=_shifted_log_prob, mode=lambda t: t.loc, mean=lambda t: t.loc,
-            sample=lambda key, t: t.loc + jax.random.normal(key, jnp.shape(t.loc)))
+@pytest.fixture
+def shifted():
+    """``_Shifted`` registered for one test (other tests read every registered type: popped after)."""
+    from mle_jax.distributions import registry
+    mj.register(_Shifted, log_prob=_shifted_log_prob, mode=lambda t: t.loc, mean=lambda t: t.loc,
+                sample=lambda key, t: t.loc + jax.random.normal(key, jnp.shape(t.loc)))
+    yield _Shifted
+    registry._OPS.pop(_Shifted, None)
 
 
 @pytest.mark.parametrize("case", ["zero_inflated", "empirical"])
-def test_a_users_theta_inside_a_built_in_one_runs_as_given(case):
+def test_a_users_theta_inside_a_built_in_one_runs_as_given(case, shifted):
     """A user's type whose ``log_prob`` calls ``float`` on a field worked on main inside a ``ZeroInflated`` and as
     the model of ``cross_entropy(empirical(y), theta)``; the values are scipy's."""
     theta = _Shifted(jnp.float32(0.5))
