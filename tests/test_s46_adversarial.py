@@ -33,15 +33,17 @@ def test_a_known_student_t_df_keeps_main_s_float32_accuracy_eagerly():
 
 @pytest.mark.deep
 def test_a_subnormal_target_of_a_positive_type_is_scipys_value_or_nan_never_another_number():
-    """``log_prob`` at y = tiny / 8 (a float32 subnormal), eager and so compiled: XLA on CPU has no reliable
+    """``log_prob`` at y = tiny / 8 (a float32 subnormal), on a batch large enough to run compiled: XLA on CPU has no reliable
     ``log`` of a subnormal inside a program (docs/reliability.md, section 2), so the answer is scipy's or NaN, never
     another number (main's op-by-op Gamma(2, 1) and LogNormal(0, 1) gave -inf for scipy's -89 and -3.9e3)."""
-    y = jnp.float32(np.finfo(np.float32).tiny / 8)
-    for theta, ref in ((mj.Gamma(1.0, 1.0), stats.gamma.logpdf(float(y), 1.0)),
-                       (mj.Weibull(1.0, 1.0), stats.weibull_min.logpdf(float(y), 1.0)),
-                       (mj.Gamma(2.0, 1.0), stats.gamma.logpdf(float(y), 2.0)),
-                       (mj.LogNormal(0.0, 1.0), stats.lognorm.logpdf(float(y), 1.0))):
-        got = float(mj.log_prob(theta, y))
+    from mle_jax.distributions import registry
+    y = jnp.full(registry.COMPILE_MIN_SIZE, np.finfo(np.float32).tiny / 8, jnp.float32)  # large: compiled
+    for theta, ref in ((mj.Gamma(1.0, 1.0), stats.gamma.logpdf(float(y[0]), 1.0)),
+                       (mj.Weibull(1.0, 1.0), stats.weibull_min.logpdf(float(y[0]), 1.0)),
+                       (mj.Gamma(2.0, 1.0), stats.gamma.logpdf(float(y[0]), 2.0)),
+                       (mj.LogNormal(0.0, 1.0), stats.lognorm.logpdf(float(y[0]), 1.0))):
+        batch = type(theta)(*(jnp.full(y.shape, field, jnp.float32) for field in theta))  # one theta an example
+        got = float(mj.log_prob(batch, y)[0])
         assert np.isnan(got) or got == pytest.approx(ref, rel=1e-5, abs=1e-30), (theta, got, ref)
 
 

@@ -15,8 +15,9 @@ def test_a_concrete_call_compiles_once_and_equals_the_traced_program_and_scipy()
     """``log_tail`` of a Weibull batch called twice eagerly with new values of the same shapes reuses one compiled
     program (no second trace), and equals the same function traced inside a user's ``jit`` and scipy's
     ``weibull_min.logsf`` / ``logcdf``."""
-    k, s = np.asarray([0.5, 2.0, 7.5]), np.asarray([1.0, 0.3, 2.0])
-    y, upper = np.asarray([0.2, 0.5, 1.5]), np.asarray([True, False, True])
+    n = registry.COMPILE_MIN_SIZE // 3 + 1  # a call this large runs compiled
+    k, s = np.tile([0.5, 2.0, 7.5], n), np.tile([1.0, 0.3, 2.0], n)
+    y, upper = np.tile([0.2, 0.5, 1.5], n), np.tile([True, False, True], n)
     got = mj.log_tail(mj.Weibull(jnp.asarray(k), jnp.asarray(s)), jnp.asarray(y), jnp.asarray(upper))
     fn = registry.entries(mj.Weibull(1.0, 1.0))
     program = registry._COMPILED[fn.log_tail if fn.log_tail is not None else fn.log_sf]
