@@ -1,7 +1,9 @@
 """The checks ``mj.register(T, example=T(...), ...)`` runs on what a user registers (``check_registration``).
 
-At one example theta with scalar targets, eagerly, in NumPy/SciPy over the registered JAX functions
-(well under a second, never at import: built-ins register without ``example``):
+At one example theta with scalar targets, in NumPy/SciPy over the registered JAX functions, each run over its
+points as one compiled program (as given where it does not trace: a function that reads a JAX value into NumPy);
+never at import: built-ins register without ``example``. Seconds for a closed form, 5-15 s of CPU for a built-in
+whose tails are incomplete gamma or beta functions (three programs: ``log_cdf``, ``log_sf``, ``quantile``):
 
     normalisation  the density integrates (sums, on an integer or finite support) to 1 over the support
                    within ``TOL`` (``scipy.integrate.quad`` over the real line, a half line or an interval,
@@ -42,6 +44,20 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(8)
 _PROBES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
+# a registered function that reads a value of its argument as a Python number compiles in none of these forms
+_UNTRACEABLE = (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+                jax.errors.TracerIntegerConversionError)
+
+
+def _over(fn, values):
+    """``vmap(fn)(values)``, compiled as one program (run eagerly, vmap dispatches and compiles every primitive of
+    ``fn`` on its own: an incomplete gamma's tail, hundreds of compiles); as given where ``fn`` does not trace."""
+    try:
+        return jax.jit(jax.vmap(fn))(values)
+    except _UNTRACEABLE:
+        return jax.vmap(fn)(values)
+
+
 def _fail(kind: type, entry: str, message: str) -> ValueError:
     return ValueError(f"register({kind.__name__}): {entry} {message} (checked at the example; "
                       f"pass check=False to register without the checks)")
@@ -61,7 +77,7 @@ def check(kind: type, table: Any, example: Any) -> None:
         draws = None
         if table.sample is not None:
             keys = jax.random.split(jax.random.PRNGKey(20260421), N_DRAWS)
-            draws = np.asarray(jax.vmap(table.sample, in_axes=(0, None))(keys, theta), np.float64)
+            draws = np.asarray(_over(lambda key: table.sample(key, theta), keys), np.float64)
         if registry.event_ndims(theta) or registry.support(theta).columns:
             if draws is not None and not np.isfinite(np.asarray(table.log_prob(theta, draws[0]))):
                 raise _fail(kind, "log_prob", "is not finite at a draw of sample")
@@ -119,7 +135,7 @@ class _Numeric:
 
     def _value(self, name, default):
         fn = getattr(self.table, name)
-        return float(np.asarray(fn(self.theta))) if fn is not None else default
+        return float(np.asarray(_over(lambda _: fn(self.theta), jnp.zeros(1))[0])) if fn is not None else default
 
     def lp(self, y):
         """``log_prob`` at the points ``y``, in chunks of one shape (one compile)."""
@@ -258,14 +274,14 @@ class _Numeric:
         for name, want in (("log_cdf", cdf), ("log_sf", 1.0 - cdf)):
             fn = getattr(table, name)
             if fn is not None:
-                got = np.exp(np.asarray(jax.vmap(lambda v: fn(theta, v))(y), np.float64))
+                got = np.exp(np.asarray(_over(lambda v: fn(theta, v), y), np.float64))
                 if not np.all(np.abs(got - want) <= TOL):
                     j = int(np.argmax(np.abs(got - want)))
                     raise _fail(self.kind, name, f"at y = {ys[j]:.6g} gives probability {got[j]:.6g}; integrating "
                                 f"exp(log_prob) gives {want[j]:.6g}")
         if table.quantile is not None:
             q = np.asarray(_PROBES)
-            at = np.asarray(jax.vmap(lambda p: table.quantile(theta, p))(jnp.asarray(q)), np.float64)
+            at = np.asarray(_over(lambda p: table.quantile(theta, p), jnp.asarray(q)), np.float64)
             got = self.cdf(at)
             bad = ((got < q - TOL) | (self.cdf(at - 1) > q + TOL)) if self.discrete else np.abs(got - q) > TOL
             if bad.any():
