@@ -833,8 +833,8 @@ def _staged(fn):
     Every ``jnp`` call is a small ``jit`` of its own: traced under the recipe's per-example ``vmap`` and the
     gradient's linearization, each is batched and split again (``jnp.where``, kept as a nested ``jit``, each time
     as a sub-program). Traced plainly its calls are inlined once, and the transformations above see its ~850
-    primitives, not a nested program for each: the censored Gamma's value and gradient trace 0.61 -> 0.49 s CPU, with the
-    same values and gradients to the bit. ``fn`` takes and returns arrays (pytrees of them) and closes over no
+    primitives, not a nested program for each: the censored Gamma's value and gradient trace 0.61 -> 0.49 s CPU,
+    with the same values and gradients to the bit. ``fn`` takes and returns arrays (pytrees of them) and closes over no
     tracer; its own ``custom_jvp`` rules stay as they are, traced where they are differentiated."""
     def wrapped(*args):
         flat, tree = jax.tree.flatten(args)
