@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
+from jax.extend.core import Literal
+from jax.extend.core.primitives import jit_p
 from jax.scipy.special import erf, erfc
 
 from .special import (HALF_LOG_2PI, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln,
@@ -801,6 +803,46 @@ def _log_gamma_tail_parts(a, upper, observed, x, log_x):
     return jnp.where(observed, full, jnp.where(upper, log_q, log_p)), jnp.where(upper, ratio_q, ratio_p)
 
 
+def _parts_jvp(a, t_a, upper, observed, x, log_x):
+    """``_log_gamma_tail_parts`` and its tangent along ``t_a``, the shape's forward-mode derivative."""
+    return jax.jvp(lambda v: _log_gamma_tail_parts(v, upper, observed, x, log_x), (a,), (t_a,))
+
+
+def _replay(jaxpr, consts, args):
+    """``jaxpr`` evaluated on ``args`` primitive by primitive, its nested ``jit`` calls (``jnp.where``'s) inlined."""
+    env = dict(zip(jaxpr.constvars, consts)) | dict(zip(jaxpr.invars, args))
+
+    def read(v):
+        return v.val if isinstance(v, Literal) else env[v]
+
+    for eqn in jaxpr.eqns:
+        inputs = [read(v) for v in eqn.invars]
+        if eqn.primitive is jit_p:
+            inner = eqn.params["jaxpr"]
+            out = _replay(inner.jaxpr, inner.consts, inputs)
+        else:
+            out = eqn.primitive.bind(*inputs, **eqn.primitive.get_bind_params(eqn.params))
+            out = out if eqn.primitive.multiple_results else [out]
+        env.update(zip(eqn.outvars, out))
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _staged(fn):
+    """``fn`` traced once with no transformation around it, then replayed as primitives (``_replay``).
+
+    Every ``jnp`` call is a small ``jit`` of its own: traced under the recipe's per-example ``vmap`` and the
+    gradient's linearization, each is batched and split again (``jnp.where``, kept as a nested ``jit``, each time
+    as a sub-program). Traced plainly its calls are inlined once, and the transformations above see its ~850
+    primitives, not a nested program for each: the censored Gamma's value and gradient trace 0.61 -> 0.49 s CPU,
+    with the same values and gradients to the bit. ``fn`` takes and returns arrays (pytrees of them) and closes over no
+    tracer; its own ``custom_jvp`` rules stay as they are, traced where they are differentiated."""
+    def wrapped(*args):
+        flat, tree = jax.tree.flatten(args)
+        closed, shape = jax.make_jaxpr(lambda *f: fn(*jax.tree.unflatten(tree, f)), return_shape=True)(*flat)
+        return jax.tree.unflatten(jax.tree.structure(shape), _replay(closed.jaxpr, closed.consts, flat))
+    return wrapped
+
+
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _log_gamma_tail(own_log_x, a, upper, observed, x, log_x):
     """``log Q`` where ``upper``, ``log P`` elsewhere, ``a log x - x - lgamma(a)`` where ``observed`` (the prefix of
@@ -823,8 +865,7 @@ def _log_gamma_tail_jvp(own_log_x, primals, tangents):
         value, ratio = _log_gamma_tail_parts(a, upper, observed, x, log_x)
         t_value = jnp.zeros_like(value)
     else:
-        (value, ratio), (t_value, _) = jax.jvp(lambda v: _log_gamma_tail_parts(v, upper, observed, x, log_x), (a,),
-                                               (t_a,))
+        (value, ratio), (t_value, _) = _staged(_parts_jvp)(a, t_a, upper, observed, x, log_x)
     if own_log_x and not isinstance(t_x, SymbolicZero):
         # 1/x near subnormal from x = eps/tiny (float32 1e31): there exp(ratio - log x); below, exp(ratio) / x,
         # whose second derivative in x cancels its two terms (d2 log Q / dx2 = 1e-4 at x = 100) a rounding better
