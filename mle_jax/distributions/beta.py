@@ -14,6 +14,7 @@ Reference: Prince, *Understanding Deep Learning*, section 5.6.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -26,7 +27,7 @@ from . import _support, _twins, registry
 from .._checks import check_event_shape
 from .incomplete import log_betainc
 from .special import (nonnegative, HALF_LOG_2PI, STIRLING_MIN, aligned, safe_where, betaln, betaln_digamma_gaps, digamma_gap,
-                      digamma_minus_log, lgamma_bregman, log1p, stirling_corr)
+                      digamma_minus_log, lgamma_bregman, log1p, log1pmx_series, poly, stirling_corr)
 
 
 class Beta(NamedTuple):
@@ -106,9 +107,37 @@ def entropy(theta: Beta):
                 + stirling_corr(ab) + stirling_corr(bb) - stirling_corr(sb)
                 - (ab - 1) * digamma_minus_log(ab) - (bb - 1) * digamma_minus_log(bb)
                 + (sb - 2) * digamma_minus_log(sb))
-    as_, bs = safe_where(~both, a, 1.0), safe_where(~both, b, 1.0)
+    near = (jnp.abs(a - 1) <= 0.25) & (jnp.abs(b - 1) <= 0.25)
+    as_, bs = safe_where(~both & ~near, a, 2.0), safe_where(~both & ~near, b, 2.0)
     direct = betaln(as_, bs) + (as_ - 1) * digamma_gap(as_, bs) + (bs - 1) * digamma_gap(bs, as_)
-    return jnp.where(both, stirling, direct)
+    u, v = safe_where(near, a - 1, 0.0), safe_where(near, b - 1, 0.0)
+    return jnp.where(both, stirling, jnp.where(near, _entropy_near_uniform(u, v), direct))
+
+
+def _zeta_minus_one(k):
+    """``zeta(k) - 1`` for an integer ``k >= 2`` in float64 (Euler-Maclaurin from n = 1000: its first omitted term
+    is below 1e-20 of the sum)."""
+    n = 1000
+    return math.fsum([j ** -float(k) for j in range(2, n)] + [n ** (1.0 - k) / (k - 1), 0.5 * n ** -float(k),
+                                                               k * n ** (-k - 1.0) / 12])
+
+
+# g(u) = lnG(1 + u) - u psi(1 + u) = -sum_{k >= 2} (-u)^k (1 - 1/k) zeta(k) (Taylor, |u| < 1): the part in zeta(k) - 1
+# (of order 2^-k) as a polynomial, the rest in closed form, u^2/(1 + u) + log1pmx(u); 28 terms leave (1/4)^30 at |u| = 1/2
+_G_SERIES = tuple((1.0 - 1.0 / k) * _zeta_minus_one(k) for k in range(2, 30))
+
+
+def _entropy_near_uniform(u, v):
+    """The entropy at ``a = 1 + u``, ``b = 1 + v``, ``|u|, |v| <= 1/4``, where it is ``-O(u^2 + v^2)`` and the direct
+    form's terms are ``O(u)`` (its relative error was unbounded: float32 read +9e-7 at Beta(1, 1), whose entropy is
+    0, and at Beta(1, 1 - 1e-6), whose is -5e-13): with ``s = u + v`` and ``g(u) = lnG(1 + u) - u psi(1 + u)``,
+    ``H = g(u) + g(v) - g(s) - log1pmx(s) - s^2/(1 + s)``, each term ``O(u^2)`` and ``g`` by its Taylor series
+    (``_G_SERIES``): 0 exactly at Beta(1, 1)."""
+    def g(t):
+        return -(jnp.square(t) * poly(_G_SERIES, -t) + jnp.square(t) / (1.0 + t) + log1pmx_series(t))
+
+    s = u + v
+    return g(u) + g(v) - g(s) - log1pmx_series(s) - jnp.square(s) / (1.0 + s)
 
 
 def kl(p: Beta, q: Beta):

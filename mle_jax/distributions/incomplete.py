@@ -975,10 +975,11 @@ def _beta_fraction(a, b, x, y, form):
 
     def body(state):
         m, c, d, h, active, done, steps = state
-        even = m * (s - w * m) * xx / ((g + 2 * m - 1) * (g + 2 * m))
+        # two quotients, not one: (g + 2m)^2 overflows float32 beyond a = 1.8e19 (Beta(1e20, 1e20) was NaN at any x)
+        even = (m * xx / (g + 2 * m - 1)) * ((s - w * m) / (g + 2 * m))
         c2, d2, delta = half_step(even, c, d)
         h2 = h * delta
-        odd = -(p + m) * (r + w * m) * xx / ((g + 2 * m) * (g + 2 * m + 1))
+        odd = -((p + m) * xx / (g + 2 * m)) * ((r + w * m) / (g + 2 * m + 1))
         c2, d2, delta = half_step(odd, c2, d2)
         h2 = h2 * delta
         # every entry keeps iterating while any runs (the forward-mode derivative converges after the value), but a
@@ -1158,10 +1159,13 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     series = ((jnp.where(direct, a, b) <= _SMALL_P[jnp.dtype(x.dtype).itemsize]) & (log_x > -jnp.inf)
               & (log_1mx > -jnp.inf))
     gamma = gamma & ~ends & ~series
+    # a and b both large, x near the mean: Temme's expansion (the fraction's O(sqrt(a + b)) steps round and run out)
+    temme = (_temme_beta_region(a, b, x, y) & ~gamma & ~ends & ~series & (log_x > -jnp.inf)
+             & (log_1mx > -jnp.inf))
     # the mirror image, b >> a and x < 1/2: I_x(a, b) = 1 - I_(1-x)(b, a) = P(a, u), u = -(b + (a - 1)/2) log(1 - x),
     # from the same form with the roles swapped (Beta(1e6, 1e-3)'s log_sf at 0.99999 read 15% off in float32: the
     # fraction's complement, eps a/10 of its I_x ~ 2e-3)
-    mirror = (_gamma_region(b, a, y, x, _direct(b, a, y, x)) & ~gamma & ~ends & ~series & (log_x > -jnp.inf)
+    mirror = (_gamma_region(b, a, y, x, _direct(b, a, y, x)) & ~gamma & ~ends & ~series & ~temme & (log_x > -jnp.inf)
               & (log_1mx > -jnp.inf))
     either = gamma | mirror
     ga, gb = jnp.where(mirror, b, a), jnp.where(mirror, a, b)
@@ -1185,7 +1189,7 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     log_near, log_far = jnp.where(direct, log_x, log_1mx), jnp.where(direct, log_1mx, log_x)
     prefix = _log_beta_prefix(first, second, log_near, log_far, stirling, log_beta if with_beta else None)
     # the fraction sees harmless inputs where it is not used (a NaN there would reach the gradient as 0 * NaN)
-    aside = q_small | ends | series
+    aside = q_small | ends | series | temme
     loop_args = (jnp.where(either, ga, first), jnp.where(either, gb, second),
                  jnp.where(either, jnp.where(mirror, y, x), jnp.exp(log_near)),
                  jnp.where(either, jnp.where(mirror, x, y), jnp.exp(log_far)))
@@ -1193,7 +1197,7 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
                           jnp.where(legendre, 1.0, jnp.where(kummer, 2.0, 0.0)))
     # each branch's log1mexp sees a harmless value where another is taken (a slope of inf there is 0 * inf = NaN in
     # the transposed JVP)
-    value = prefix + safe_where(either | ends | series, -1.0, log_cf)
+    value = prefix + safe_where(either | ends | series | temme, -1.0, log_cf)
     far = log1mexp(jnp.minimum(value, 0.0))
     log_first = jnp.log(first)
     fraction = jnp.where(direct, value, far), jnp.where(direct, log_first - log_cf, prefix + log_first - far)
@@ -1209,10 +1213,58 @@ def _log_betainc_parts(a, b, log_x, log_1mx, log_beta, stirling, with_beta, half
     small_i, small_j = _small_series(sp, sq, slz, series)
     # the mirror's log P: Kummer's own where it ran, else log(1 - Q) (Q <= 1/2 there, or P near 1)
     mirrored = jnp.where(kummer, log_p, log1mexp(jnp.minimum(safe_where(mirror & ~kummer, tail, -1.0), 0.0)))
+    st = tuple(safe_where(temme, v, fill) for v, fill in zip((a, b, x, y), (1e4, 1e4, 0.5, 0.5)))
     value = jnp.where(ends, 0.0, jnp.where(gamma, tail, jnp.where(mirror, mirrored, jnp.where(
-        series, jnp.where(direct, small_i, small_j), fraction[0]))))
+        series, jnp.where(direct, small_i, small_j), jnp.where(temme, _log_betainc_temme(*st), fraction[0])))))
     # log(x (1 - x) I'(x) / I): the prefix of whichever side the fraction took, plus log first, less log I
-    return value, jnp.where(either | ends | series, prefix + log_first - value, fraction[1])
+    return value, jnp.where(either | ends | series | temme, prefix + log_first - value, fraction[1])
+
+
+# Temme's uniform expansion of I_x(a, b) (``_log_betainc_temme``) is taken where both a and b are at least this
+# (float32, float64) and x is within a quarter of the mean's p and q: its first omitted term, c_1(eta)/r^(3/2) of
+# Phi's size, is below each dtype's eps there (mpmath: 3e-8 relative at a = b = 1e4, x 20 sd below the mean,
+# shrinking as r^-1.5), while the fraction needs O(sqrt(a + b)) steps, each rounding a + 2m (float32: log I at the
+# mean 5e-6 off at a = b = 1e4, 8e-3 at 3e7, NaN from 1.4e8; float64: NaN beyond its 2^20 steps, a + b = 7e10).
+_TEMME_BETA_MIN = {4: 1e4, 8: 1e9}
+
+
+def _temme_beta_region(a, b, x, y):
+    """Where ``_log_betainc_parts`` takes ``_log_betainc_temme``: ``min(a, b) >= _TEMME_BETA_MIN`` and
+    ``|x - p| < min(p, q)/4``, ``p = a/(a + b)``, ``q = 1 - p``."""
+    r = a + b
+    delta = jnp.where(x <= y, x - a / r, b / r - y)
+    return (jnp.minimum(a, b) >= _TEMME_BETA_MIN[jnp.dtype(x.dtype).itemsize]) & (4.0 * jnp.abs(delta) * r < jnp.minimum(a, b))
+
+
+def _log_betainc_temme(a, b, x, y):
+    """``log I_x(a, b)`` for large ``a``, ``b`` near the mean by Temme's uniform expansion (Temme, *Special
+    Functions*, 1996, section 11.3.3; Gil, Segura & Temme, *Numerical Methods for Special Functions*, 2007,
+    section 8.7): with ``r = a + b``, ``p = a/r``, ``q = b/r``, ``delta = x - p`` and ``eta`` of the sign of ``delta``,
+    ``-r eta^2/2 = a log(x/p) + b log((1 - x)/q)``,
+    ``I_x(a, b) = Phi(eta sqrt(r)) + phi(eta sqrt(r)) (c_0(eta) + O(1/r)) / sqrt(r)``,
+    ``c_0 = 1/eta - sqrt(p q)/delta``. Both are written without cancellation for ``|delta| < min(p, q)/4``:
+    with ``K(t) = (log1pmx(t) + t^2/2)/t^3`` (``1/3`` at 0), ``(eta/delta)^2 = E = 1/(p q) - 2 delta (K(delta/p)/p^2
+    - K(-delta/q)/q^2)`` and ``c_0 = 2 W / (sqrt(E) (1 + sqrt(p q E)))``, ``W = q K(delta/p)/p - p K(-delta/q)/q``
+    (``(q - p)/(3 sqrt(p q))`` at the mean). The smaller side is ``Phi(-v) (1 + w)`` with ``v = |eta| sqrt(r)``,
+    ``w = -sign(eta) M(v) c_0/sqrt(r)`` (Mills' ratio ``M``), in log space as Temme's incomplete gamma
+    (``_temme_sides``). scipy equivalent: ``log(betainc(a, b, x))``."""
+    r = a + b
+    p, q = a / r, b / r
+    delta = jnp.where(x <= y, x - p, q - y)
+
+    def k_of(t):  # (log1pmx(t) + t^2/2)/t^3 for |t| < 1/4, from log1pmx_series' P(s^2)
+        s = t / (2.0 + t)
+        return 0.5 / (2.0 + t) + 2.0 * poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s)) / (2.0 + t) ** 3
+
+    ka, kb = k_of(delta / p), k_of(-delta / q)
+    e = 1.0 / (p * q) - 2.0 * delta * (ka / jnp.square(p) - kb / jnp.square(q))
+    root_e = jnp.sqrt(e)
+    c0 = 2.0 * (q * ka / p - p * kb / q) / (root_e * (1.0 + jnp.sqrt(p * q) * root_e))
+    eta = delta * root_e
+    v = jnp.abs(eta) * jnp.sqrt(r)
+    log_tail, mills = _log_ndtr_mills(v)
+    w = -jnp.where(eta >= 0, 1.0, -1.0) * mills * c0 / jnp.sqrt(r)
+    return _temme_sides(eta, log_tail, mills, w)[2]
 
 
 def _direct(a, b, x, y):
