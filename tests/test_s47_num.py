@@ -43,6 +43,7 @@ def test_beta_cdfs_large_concentrations_match_scipy(dtype, c):
     np.testing.assert_allclose(ls, ref_s, rtol=tol, atol=tol)
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("c", [1e12, 1e20, 1e30])
 def test_beta_cdfs_beyond_the_fraction_match_the_normal_limit(dtype, c):
     """At a = b = c >= 1e12 the CDF is Phi((x - 1/2)/sd) to O(1/sqrt(a + b)) (Temme's c_0 term, below 1e-6):
@@ -71,6 +72,7 @@ def test_beta_far_tail_huge_concentrations_is_finite(dtype):
         np.testing.assert_allclose(got, ref, rtol=1e-6)
 
 
+@pytest.mark.deep
 def test_beta_quantile_huge_concentrations(dtype):
     """The quantile of Beta(1e8, 1e8) was 0.50099 at q = 1/2 in float32 (a NaN CDF inside the search)."""
     c = 1e8
