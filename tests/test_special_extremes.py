@@ -157,10 +157,15 @@ def test_a_loop_that_does_not_converge_is_nan(monkeypatch):
 
 # --- cause 3: the incomplete beta at huge concentrations (float64) ----------------------------------
 
-def test_float32_incomplete_beta_is_nan_where_its_fraction_cannot_converge():
-    """float32 Beta(1e10, 1e10) at 1/2 was -0.384 (the fraction's ``a + 2m`` cannot be told apart)."""
-    a = jnp.array([1e8, 1e10], jnp.float32)
-    assert np.isnan(jax.jit(lambda a: mj.log_cdf(mj.Beta(a, a), jnp.full_like(a, 0.5)))(a)).all()
+def test_float32_incomplete_beta_at_huge_concentrations_is_exact_by_symmetry():
+    """float32 Beta(1e10, 1e10) at 1/2 was -0.384 (the fraction's ``a + 2m`` cannot be told apart), then NaN (the
+    fraction refused past its budget); Temme's expansion near the mean (session 47) gives 1/2 on both sides, to
+    a few ulps, up to 1e30."""
+    a = jnp.array([1e4, 1e6, 1e8, 1e10, 1e20, 1e30], jnp.float32)
+    half = jnp.full_like(a, 0.5)
+    lower, upper = jax.jit(lambda a: (mj.log_cdf(mj.Beta(a, a), half), mj.log_sf(mj.Beta(a, a), half)))(a)
+    np.testing.assert_allclose(lower, np.full(6, -np.log(2.0)), rtol=4 * np.finfo(np.float32).eps)
+    np.testing.assert_allclose(upper, np.full(6, -np.log(2.0)), rtol=4 * np.finfo(np.float32).eps)
 
 
 def test_incomplete_beta_at_huge_concentrations(x64):
