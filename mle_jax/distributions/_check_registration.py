@@ -49,13 +49,18 @@ _UNTRACEABLE = (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConver
                 jax.errors.TracerIntegerConversionError)
 
 
-def _over(fn, values):
-    """``vmap(fn)(values)``, compiled as one program (run eagerly, vmap dispatches and compiles every primitive of
-    ``fn`` on its own: an incomplete gamma's tail, hundreds of compiles); as given where ``fn`` does not trace."""
+def _compiled(fn, *args):
+    """``fn(*args)`` compiled as one program (run eagerly, every primitive of ``fn`` dispatches and compiles on its
+    own: an incomplete gamma's tail, hundreds of compiles); as given where ``fn`` does not trace."""
     try:
-        return jax.jit(jax.vmap(fn))(values)
+        return jax.jit(fn)(*args)
     except _UNTRACEABLE:
-        return jax.vmap(fn)(values)
+        return fn(*args)
+
+
+def _over(fn, values):
+    """``vmap(fn)(values)``, compiled as one program where ``fn`` traces (``_compiled``)."""
+    return _compiled(jax.vmap(fn), values)
 
 
 def _fail(kind: type, entry: str, message: str) -> ValueError:
@@ -135,7 +140,7 @@ class _Numeric:
 
     def _value(self, name, default):
         fn = getattr(self.table, name)
-        return float(np.asarray(_over(lambda _: fn(self.theta), jnp.zeros(1))[0])) if fn is not None else default
+        return float(np.asarray(_compiled(lambda: fn(self.theta)))) if fn is not None else default
 
     def lp(self, y):
         """``log_prob`` at the points ``y``, in chunks of one shape (one compile)."""

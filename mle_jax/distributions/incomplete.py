@@ -40,7 +40,7 @@ from jax.scipy.special import erf, erfc
 
 from .special import (HALF_LOG_2PI, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln,
                       lgamma1p_ratio, lgamma_digamma,
-                      lgamma_digamma_lanczos_shifted, log1mexp, log1p, log1pmx_ratio, log1pmx_series,
+                      lgamma_digamma_lanczos_shifted, log1mexp, log1p, log1pmx_p, log1pmx_ratio, log1pmx_series,
                       mills_min, mills_series, stirling_corr, with_slope)
 
 # Below TEMME_MIN, or away from x = a, the series and fraction of the incomplete gamma converge
@@ -1253,8 +1253,7 @@ def _log_betainc_temme(a, b, x, y):
     delta = jnp.where(x <= y, x - p, q - y)
 
     def k_of(t):  # (log1pmx(t) + t^2/2)/t^3 for |t| < 1/4, from log1pmx_series' P(s^2)
-        s = t / (2.0 + t)
-        return 0.5 / (2.0 + t) + 2.0 * poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s)) / (2.0 + t) ** 3
+        return 0.5 / (2.0 + t) + 2.0 * log1pmx_p(t)[1] / (2.0 + t) ** 3
 
     ka, kb = k_of(delta / p), k_of(-delta / q)
     e = 1.0 / (p * q) - 2.0 * delta * (ka / jnp.square(p) - kb / jnp.square(q))

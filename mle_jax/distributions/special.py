@@ -159,15 +159,23 @@ def log1pmx_series(t, terms=12):
     """``log1pmx`` for ``|t| < 1/4`` only (the series; no branch). ``terms`` of ``P``; the first left out is
     ``s^(2 terms + 1) / (2 terms + 3)`` of the leading ``-t s`` (``|s| <= 1/7``): below 1e-19 with 10 (float64), 4e-11
     with 5 (float32); the default 12 is more than either needs."""
-    s = t / (2.0 + t)
-    return -t * s + 2.0 * s ** 3 * poly([1 / (2 * n + 3) for n in range(terms)], jnp.square(s))
+    s, series = log1pmx_p(t, terms)
+    return -t * s + 2.0 * s ** 3 * series
 
 
 def log1pmx_ratio(t):
     """``(log(1 + t) - t) / t^2`` for ``|t| < 1/4``: ``-1/(2 + t) + 2 t P(s^2)/(2 + t)^3`` (the series
     of ``log1pmx_series`` divided by ``t^2``), smooth through ``t = 0`` where it is ``-1/2``."""
+    return -1.0 / (2.0 + t) + 2.0 * t / (2.0 + t) ** 3 * log1pmx_p(t)[1]
+
+
+def log1pmx_p(t, terms=12):
+    """``(s, P(s^2))``, ``s = t/(2 + t)``, ``P(z) = 1/3 + z/5 + z^2/7 + ...`` (``terms`` terms): the series
+    ``log(1 + t) - t = -t s + 2 s^3 P(s^2)`` (``log1pmx_series``), for ``|t| < 1/4`` (``|s| <= 1/7``). One home for
+    the forms built on it: ``log1pmx_ratio``, and Temme's ``(log1pmx(t) + t^2/2)/t^3 = 1/(2 (2 + t)) + 2 P/(2 + t)^3``
+    (``incomplete._log_betainc_temme``)."""
     s = t / (2.0 + t)
-    return -1.0 / (2.0 + t) + 2.0 * t / (2.0 + t) ** 3 * poly([1 / (2 * n + 3) for n in range(12)], jnp.square(s))
+    return s, poly(_step_coeffs(terms), jnp.square(s))
 
 
 def expm1mx(u):
