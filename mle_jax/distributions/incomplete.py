@@ -38,7 +38,7 @@ from jax.extend.core import Literal
 from jax.extend.core.primitives import jit_p
 from jax.scipy.special import erf, erfc
 
-from .special import (HALF_LOG_2PI, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln,
+from .special import (HALF_LOG_2PI, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln_small,
                       lgamma1p_ratio, lgamma_digamma,
                       lgamma_digamma_lanczos_shifted, log1mexp, log1p, log1pmx_p, log1pmx_ratio, log1pmx_series,
                       mills_min, mills_series, stirling_corr, with_slope)
@@ -1018,9 +1018,10 @@ def _log_beta_prefix(a, b, log_x, log_1mx, stirling=True, log_beta=None):
     (``special.deviance`` at ``m = a x/p``): no terms of size ``a`` cancel (at a = b = 1e10 they are
     6.9e9, and float64 keeps 7 digits of their sum). ``stirling=False`` (one of ``a, b`` below 10 for
     every entry, as a Student t's 1/2) compiles the direct form alone, with the caller's ``log_beta``
-    (``log B(a, b)``) where given."""
+    (``log B(a, b)``) where given. The direct form's ``log B`` is ``betaln_small``: one of ``a, b`` is below 10
+    wherever it is taken, so ``betaln``'s own Stirling branch for two large arguments is not compiled again."""
     if not stirling:
-        return a * log_x + b * log_1mx - jnp.log(a) - (betaln(a, b) if log_beta is None else log_beta)
+        return a * log_x + b * log_1mx - jnp.log(a) - (betaln_small(a, b) if log_beta is None else log_beta)
     both = jnp.minimum(a, b) >= STIRLING_MIN
     ab, bb = safe_where(both, a, STIRLING_MIN), safe_where(both, b, STIRLING_MIN)
     lx, l1x = safe_where(both, log_x, -1.0), safe_where(both, log_1mx, -1.0)
@@ -1030,7 +1031,7 @@ def _log_beta_prefix(a, b, log_x, log_1mx, stirling=True, log_beta=None):
                 - jnp.log(ab) - stirling_corr(ab) - stirling_corr(bb) + stirling_corr(s))
     as_, bs = safe_where(~both, a, 1.0), safe_where(~both, b, 1.0)
     lxs, l1xs = safe_where(~both, log_x, -1.0), safe_where(~both, log_1mx, -1.0)
-    direct = as_ * lxs + bs * l1xs - jnp.log(as_) - betaln(as_, bs)
+    direct = as_ * lxs + bs * l1xs - jnp.log(as_) - betaln_small(as_, bs)  # min(a, b) < 10 here
     return jnp.where(both, stirling, direct)
 
 
