@@ -113,6 +113,11 @@ def _flags(rule: Rule, value: Any, component_axes: int):
     return _per_example(rule.bad(value), component_axes), _per_example(nan, component_axes)
 
 
+def first_index(bad: np.ndarray) -> tuple[int, ...]:
+    """The index of ``bad``'s first set entry in C order (``()`` for a 0-d array): the entry an error message shows."""
+    return tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)) if bad.ndim else ()
+
+
 def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_axes: int,
           owner: str | None = None, counted: str = "examples") -> Any:
     """Raise a ValueError where a concrete ``theta`` breaks its ``domain`` (``who``: the function called; ``owner``:
@@ -129,13 +134,13 @@ def check(who: str, theta: Any, domain: tuple[tuple[str, Rule], ...], component_
         if not bad.any():
             continue
         kind = type(theta).__name__ if owner is None else f"{owner}({type(theta).__name__})"
-        first = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape) if bad.ndim else ()
+        first = first_index(bad)
         hint = (" (a subnormal float: XLA on CPU computes it as 0)"
                 if rule is positive and np.all(np.asarray(value[first], np.float64) > 0) else "")
         if bad.ndim == 0:
             raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value.tolist()!r}{hint} (scipy "
                              f"answers NaN here; mle_jax refuses a theta outside its domain)")
-        index = int(first[0]) if len(first) == 1 else tuple(int(i) for i in first)
+        index = first[0] if len(first) == 1 else first
         raise ValueError(f"{who}: {kind}'s {name} must be {rule.text}; got {value[first].tolist()!r}{hint} at "
                          f"index {index} ({int(bad.sum())} of {bad.size} {counted} outside the domain; the first is "
                          f"shown)")

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._cache import is_concrete
 from . import registry
+from ._domain import first_index
 
 
 def _quietly_import(name: str):
@@ -108,8 +109,8 @@ def check_parameters(dist) -> None:
         with np.errstate(invalid="ignore"):
             bad = ~holds(value) & ~np.isnan(value)
         if bad.any():
-            first = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape) if bad.ndim else ()
-            where = f" at index {tuple(int(i) for i in first)}" if first else ""
+            first = first_index(bad)
+            where = f" at index {first}" if first else ""
             raise ValueError(f"mj.from_tfp: {describe(dist)}'s {name} must be {text}; got {value[first].tolist()!r}"
                              f"{where} ({int(bad.sum())} of {bad.size} entries outside; the first is shown)")
 
