@@ -38,8 +38,8 @@ from jax.extend.core import Literal
 from jax.extend.core.primitives import jit_p
 from jax.scipy.special import erf, erfc
 
-from .special import (HALF_LOG_2PI, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln_small, betaln_digamma_gaps,
-                      lgamma1p_ratio, lgamma_digamma,
+from .special import (HALF_LOG_2PI, MILLS, STIRLING_MIN, poly, powers, safe_where, betaln_small,
+                      betaln_with_gaps, lgamma1p_ratio, lgamma_digamma,
                       lgamma_digamma_lanczos_shifted, log1mexp, log1p, log1pmx_p, log1pmx_ratio, log1pmx_series,
                       mills_min, mills_series, stirling_corr, with_slope)
 
@@ -1031,22 +1031,8 @@ def _log_beta_prefix(a, b, log_x, log_1mx, stirling=True, log_beta=None):
                 - jnp.log(ab) - stirling_corr(ab) - stirling_corr(bb) + stirling_corr(s))
     as_, bs = safe_where(~both, a, 1.0), safe_where(~both, b, 1.0)
     lxs, l1xs = safe_where(~both, log_x, -1.0), safe_where(~both, log_1mx, -1.0)
-    direct = as_ * lxs + bs * l1xs - jnp.log(as_) - _betaln_gaps(as_, bs)  # min(a, b) < 10 here
+    direct = as_ * lxs + bs * l1xs - jnp.log(as_) - betaln_with_gaps(as_, bs)  # min(a, b) < 10 here
     return jnp.where(both, stirling, direct)
-
-
-@jax.custom_jvp
-def _betaln_gaps(a, b):
-    """``log B(a, b)`` (``special.betaln_digamma_gaps``) whose derivatives are its digamma gaps, ``-(psi(a + b) - psi(a))``
-    and ``-(psi(a + b) - psi(b))``, from the same Lanczos evaluation: autodiff of ``lgamma`` compiles XLA's digamma
-    for each of its three terms."""
-    return betaln_digamma_gaps(a, b)[0]
-
-
-@_betaln_gaps.defjvp
-def _betaln_gaps_jvp(primals, tangents):
-    value, gap_a, gap_b = betaln_digamma_gaps(*primals)
-    return value, -gap_a * tangents[0] - gap_b * tangents[1]
 
 
 def _log_likelihood_ratio(a, b, log_x, log_1mx):
@@ -1122,8 +1108,8 @@ def _small_series(p, q, log_z, use):
     """``_log_betainc_small`` where some entry of ``use`` is set, zeros elsewhere (a ``cond``: a batch without a small
     parameter computes nothing, when the batch is the array's own; under a ``vmap`` of one example, as the recipe's,
     the ``cond`` on a batched predicate becomes a ``select`` and both branches run). Its JVP carries the partial
-    derivatives out of the ``cond`` as values (a forward pass inside it for each argument with a tangent): differentiated as it stands, the ``cond``'s untaken branch still wrote zeros for every residual
-    of the series' 60 terms (Beta ``log_cdf`` with its gradient in (a, b) was 27% slower at a, b in (0.5, 5))."""
+    derivatives out of the ``cond`` as values (a forward pass inside it for each argument with a tangent):
+    differentiated as it stands, the ``cond``'s untaken branch still wrote zeros for every residual of the series' 60 terms (Beta ``log_cdf`` with its gradient in (a, b) was 27% slower at a, b in (0.5, 5))."""
     return jax.lax.cond(jnp.any(use), lambda: _log_betainc_small(p, q, log_z),
                         lambda: (jnp.zeros_like(p), jnp.zeros_like(p)))
 

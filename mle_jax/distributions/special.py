@@ -807,3 +807,17 @@ def betaln_digamma_gaps(a, b):
     gap_a = jnp.where(small, psi_ab - psi_a, digamma_gap_large(a_l, safe_where(small, STIRLING_MIN, b)))
     gap_b = jnp.where(small, psi_ab - psi_b, digamma_gap_large(b_l, safe_where(small, STIRLING_MIN, a)))
     return value, gap_a, gap_b
+
+
+@jax.custom_jvp
+def betaln_with_gaps(a, b):
+    """``log B(a, b)`` (``betaln_digamma_gaps``) whose derivatives are its digamma gaps, ``-(psi(a + b) - psi(a))`` and
+    ``-(psi(a + b) - psi(b))``, from the same Lanczos evaluation: autodiff of ``lgamma`` compiles XLA's digamma for
+    each of its three terms. The incomplete beta's prefix."""
+    return betaln_digamma_gaps(a, b)[0]
+
+
+@betaln_with_gaps.defjvp
+def _betaln_with_gaps_jvp(primals, tangents):
+    value, gap_a, gap_b = betaln_digamma_gaps(*primals)
+    return value, -gap_a * tangents[0] - gap_b * tangents[1]
