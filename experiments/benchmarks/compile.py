@@ -5,6 +5,12 @@ Each workload is the value and gradient of the summed censored NLL of a bias-onl
 N = 1,000 targets, a quarter observed, a quarter left- and half right-censored); both contenders are
 timed from ``jax.jit(...).lower`` through ``.compile()`` to the first step's result, in a new Python
 process each (JAX's caches are per process: a second compile in the same process would be free).
+The clock starts after the contender's imports (TFP's ``tfp.math`` loads lazily, in ~0.5 s, on first use: it is
+loaded before, not inside the hand-written Beta's trace) and after one full garbage collection: the objects the
+imports leave behind trigger a full collection of the interpreter's heap (~0.16 s here) inside whichever trace
+first crosses Python's threshold, which depends on the import history rather than on the loss (it fell inside
+mle_jax's censored Gamma trace and outside the hand-written one's). ``timeit`` turns the collector off for the
+same reason; here it is paid before the clock, for both contenders alike.
 The hand-written losses use the same maths in plain jnp: ``jax.scipy.special.gammainc`` /
 ``gammaincc`` for the Gamma, ``betainc`` for the Student t with a fixed df (differentiated in its
 ``x`` only), TFP-on-JAX's ``tfp.math.betainc`` for the Beta (JAX's ``betainc`` has no gradient in
