@@ -52,6 +52,35 @@ def pytest_configure(config):
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+# README's suite stays under 5 minutes on the 2-core machine (session 49 read 302-305 s): these checks' float64
+# parametrisations run in CI's deep phase (``python -m pytest -m deep``, every CI run), while their float32 siblings,
+# which take the same code paths in the dtype with less room, run here (31 s of the suite's CPU)
+FLOAT64_IN_DEEP = frozenset({
+    "test_beta_cdfs_large_concentrations_match_scipy",  # test_s47_num.py
+    "test_beta_entropy_near_uniform_relative",  # test_s47_num.py
+    "test_beta_upper_tail_at_targets_below_epsilon",  # test_distributions_edges.py
+    "test_ordinal_kernel_value_gradient_hessian",  # test_discrete_speed_forms.py
+    "test_value_gradient_and_hessian_against_the_cumulative_logsumexp",  # test_plackett_luce_chain.py
+    "test_temme_expansion_does_not_cancel_huge_exponents",  # test_special_extremes.py
+    "test_gamma_uses_log_rate_plus_log_y",  # test_special_extremes.py
+    "test_quantile_isf_and_moments_against_scipy",  # test_survival.py
+    "test_categorical_hessian_where_a_class_is_near_certain",  # test_categorical_hessian.py
+    "test_binomial_entropy_matches_scipy",  # test_binomial_entropy.py
+    "test_against_scipy",  # test_dirichlet.py
+    "test_score_and_hessian_against_scipy",  # test_dirichlet.py
+    "test_student_t_family_kernels_at_extremes_against_mpmath",  # test_family_kernels.py
+    "test_scale_family_kls_against_mpmath",  # test_kl_scales.py
+})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """``FLOAT64_IN_DEEP``'s float64 parametrisations are marked ``deep`` before ``-m`` selects (tryfirst)."""
+    for item in items:
+        if getattr(item, "originalname", None) in FLOAT64_IN_DEEP and "float64" in item.name:
+            item.add_marker(pytest.mark.deep)
+
+
 def pytest_collection_finish(session):
     """What the collection made (the imported libraries, the test modules and their tables: about 265,000
     objects) lives as long as the process: moved out of the collector's reach (``gc.freeze``), so that a

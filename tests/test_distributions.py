@@ -36,7 +36,7 @@ def _check(got, ref, tol, atol_extra=0.0):
 # CI's deep phase (float32, the harder dtype, runs in README's suite), to keep README's suite within its
 # 5-minute budget
 _DEEP_FLOAT64 = {"AsymmetricLaplace", "Beta", "Binomial", "Dirichlet", "Exponential", "Gamma", "LogNormal",
-                 "NegativeBinomial", "PlackettLuce", "StudentT", "Weibull", "ZeroInflated"}
+                 "NegativeBinomial", "PlackettLuce", "Poisson", "StudentT", "VonMises", "Weibull", "ZeroInflated"}
 
 
 _GROUPS = groups(CASES)
